@@ -1,0 +1,83 @@
+import { z } from 'zod';
+
+/**
+ * The whole process configuration, parsed once at start-up (STYLE.md §3: packages never read
+ * process.env; apps call `loadConfig(process.env)` and pass the result down).
+ */
+const csv = z
+  .string()
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean),
+  );
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+
+const schema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    HOST: z.string().default('127.0.0.1'),
+    PORT: int(3000),
+    /** Origin clients reach the API at; the MCP resource URL of a tenant is `{PUBLIC_URL}/t/{slug}/mcp`. */
+    PUBLIC_URL: z.url().transform((u) => u.replace(/\/+$/, '')),
+    /** Extra browser origins allowed to call the MCP endpoint (DNS-rebinding defence, DESIGN §5). */
+    ALLOWED_ORIGINS: csv.default([]),
+    TRUST_PROXY: bool.default(false),
+    MCP_BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/, 'like 1mb or 256kb').default('1mb'),
+    DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/mcprt'),
+    DATABASE_POOL_MAX: int(10, 1),
+    REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
+    /** BullMQ key prefix; the braces are a Redis Cluster hash tag so all queue keys share a slot. */
+    QUEUE_PREFIX: z.string().min(1).default('{mcprt}'),
+    /** Keyring for sealed tokens: `kid:base64url32bytes,kid2:…`. The last (or SEAL_ACTIVE_KID) seals. */
+    SEAL_KEYS: z.string().min(1, 'is required (run `pnpm cli keys generate`)'),
+    SEAL_ACTIVE_KID: z.string().optional(),
+    /** How long tools/call waits for the worker before answering with the call id. */
+    CALL_WAIT_MS: int(20_000),
+    ENQUEUE_TIMEOUT_MS: int(2_000, 1),
+    WORKER_CONCURRENCY: int(16, 1),
+    JOB_ATTEMPTS: int(5, 1),
+    JOB_BACKOFF_MS: int(1_000, 1),
+    JOB_LOCK_MS: int(30_000, 1_000),
+    JOB_STALLED_INTERVAL_MS: int(30_000, 500),
+    JOB_MAX_STALLED: int(2, 0),
+    SHUTDOWN_GRACE_MS: int(25_000, 0),
+    RECONCILE_INTERVAL_MS: int(5_000, 100),
+    /** A `queued` call older than this with no job in Redis is enqueued again. */
+    RECONCILE_AFTER_MS: int(5_000, 0),
+    /** Allow `http://` IdP issuers (tests, the development IdP). Refused in production. */
+    ALLOW_INSECURE_ISSUERS: bool.default(false),
+    SCAVIO_API_KEY: z.string().min(1).optional(),
+    SCAVIO_BASE_URL: z.url().default('https://api.scavio.dev'),
+    /** `v2` = POST /api/v2/google with Bearer (current SDKs); `v1-search` = the walkthrough's form. */
+    SCAVIO_API_STYLE: z.enum(['v2', 'v1-search']).default('v2'),
+    /** Tools that exist only for tests and benchmarks (`echo`). Refused in production. */
+    ENABLE_TEST_TOOLS: bool.default(false),
+  })
+  .superRefine((c, ctx) => {
+    if (c.NODE_ENV !== 'production') return;
+    if (c.ALLOW_INSECURE_ISSUERS) ctx.addIssue({ code: 'custom', path: ['ALLOW_INSECURE_ISSUERS'], message: 'must be false in production' });
+    if (c.ENABLE_TEST_TOOLS) ctx.addIssue({ code: 'custom', path: ['ENABLE_TEST_TOOLS'], message: 'must be false in production' });
+    if (!c.PUBLIC_URL.startsWith('https://')) ctx.addIssue({ code: 'custom', path: ['PUBLIC_URL'], message: 'must be https:// in production' });
+  });
+
+export type Config = z.infer<typeof schema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parse the environment. The error names each wrong variable, never its value (it may be a secret). */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  // Treat empty strings as unset so `FOO=` in a .env file falls back to the default.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(cleaned);
+  if (parsed.success) return parsed.data;
+  throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
+}

@@ -1,0 +1,9 @@
+import { defineConfig } from 'drizzle-kit';
+
+// Run drizzle-kit from packages/db (it resolves paths from the working directory).
+export default defineConfig({
+  dialect: 'postgresql',
+  schema: './src/schema.ts',
+  out: './migrations',
+  dbCredentials: { url: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/mcprt' },
+});

@@ -1,0 +1,15 @@
+export { createDb } from './client.js';
+export type { Database, DbHandle, Executor } from './client.js';
+export { ensureDatabase, migrationsFolder, runMigrations } from './migrate.js';
+export { defaultLimits } from './schema.js';
+export type { TenantLimits, ToolCallError } from './schema.js';
+export * as tables from './schema.js';
+export { forTenant } from './tenant-scope.js';
+export type { TenantScope } from './tenant-scope.js';
+export { tenantsRepository } from './repositories/tenants.js';
+export type { NewTenant, Tenant } from './repositories/tenants.js';
+export type { User } from './repositories/users.js';
+export type { Credential, CredentialWrite } from './repositories/credentials.js';
+export { FINAL_STATUSES, findStaleQueuedCalls } from './repositories/tool-calls.js';
+export type { NewToolCall, ToolCall } from './repositories/tool-calls.js';
+export type { AuditEvent, NewAuditEvent } from './repositories/audit.js';

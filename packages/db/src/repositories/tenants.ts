@@ -1,0 +1,42 @@
+import { eq } from 'drizzle-orm';
+import type { Executor } from '../client.js';
+import { defaultLimits, tenants, type TenantLimits } from '../schema.js';
+
+export type Tenant = typeof tenants.$inferSelect;
+
+export interface NewTenant {
+  slug: string;
+  displayName: string;
+  idpIssuer: string;
+  idpKind?: string;
+  idpClientId?: string | null;
+  idpClientSecretSealed?: string | null;
+  idpScopes?: string[];
+  enabledTools: string[];
+  limits?: Partial<TenantLimits>;
+}
+
+/** Tenants are the one table not scoped by tenant: this repository is how a tenant is found. */
+export function tenantsRepository(db: Executor) {
+  return {
+    async create(t: NewTenant): Promise<Tenant> {
+      const [row] = await db
+        .insert(tenants)
+        .values({ ...t, limits: { ...defaultLimits, ...t.limits } })
+        .returning();
+      return row!;
+    },
+    async bySlug(slug: string): Promise<Tenant | undefined> {
+      return db.query.tenants.findFirst({ where: eq(tenants.slug, slug) });
+    },
+    async byId(id: string): Promise<Tenant | undefined> {
+      return db.query.tenants.findFirst({ where: eq(tenants.id, id) });
+    },
+    async list(): Promise<Tenant[]> {
+      return db.select().from(tenants).orderBy(tenants.slug);
+    },
+    async setEnabledTools(id: string, enabledTools: string[]): Promise<void> {
+      await db.update(tenants).set({ enabledTools }).where(eq(tenants.id, id));
+    },
+  };
+}

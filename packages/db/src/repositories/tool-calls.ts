@@ -1,0 +1,105 @@
+import { and, count, eq, inArray, sql } from 'drizzle-orm';
+import type { Executor } from '../client.js';
+import { toolCalls, type ToolCallError } from '../schema.js';
+
+export type ToolCall = typeof toolCalls.$inferSelect;
+export type NewToolCall = Pick<ToolCall, 'id' | 'userId' | 'tool' | 'arguments'> &
+  Partial<Pick<ToolCall, 'clientId' | 'idempotencyKey' | 'requestId'>>;
+
+export const FINAL_STATUSES = ['succeeded', 'failed', 'cancelled'] as const;
+
+/**
+ * The life of a call row. Writes by workers are fenced: `claim` bumps `attempt` and returns it; `finish`
+ * applies only while the row still carries that attempt and is `running`, so a stale worker (one whose
+ * lock expired and whose job was retried elsewhere) cannot overwrite a newer attempt.
+ */
+export function toolCallsRepository(db: Executor, tenantId: string) {
+  const scoped = (id: string) => and(eq(toolCalls.tenantId, tenantId), eq(toolCalls.id, id));
+  return {
+    async insert(c: NewToolCall): Promise<ToolCall> {
+      const [row] = await db
+        .insert(toolCalls)
+        .values({ ...c, tenantId })
+        .returning();
+      return row!;
+    },
+    async byId(id: string): Promise<ToolCall | undefined> {
+      return db.query.toolCalls.findFirst({ where: scoped(id) });
+    },
+    /** Owner check in the query itself: another user's call is indistinguishable from a missing one. */
+    async byIdForUser(id: string, userId: string): Promise<ToolCall | undefined> {
+      return db.query.toolCalls.findFirst({ where: and(scoped(id), eq(toolCalls.userId, userId)) });
+    },
+    async byIdempotencyKey(userId: string, key: string): Promise<ToolCall | undefined> {
+      return db.query.toolCalls.findFirst({
+        where: and(eq(toolCalls.tenantId, tenantId), eq(toolCalls.userId, userId), eq(toolCalls.idempotencyKey, key)),
+      });
+    },
+    async countPending(userId: string): Promise<number> {
+      const [row] = await db
+        .select({ n: count() })
+        .from(toolCalls)
+        .where(and(eq(toolCalls.tenantId, tenantId), eq(toolCalls.userId, userId), inArray(toolCalls.status, ['queued', 'running'])));
+      return row?.n ?? 0;
+    },
+    /** Take the call for a run. Returns the fencing attempt, or undefined if the call is already final. */
+    async claim(id: string): Promise<ToolCall | undefined> {
+      const [row] = await db
+        .update(toolCalls)
+        .set({ status: 'running', attempt: sql`${toolCalls.attempt} + 1`, startedAt: sql`now()` })
+        .where(and(scoped(id), inArray(toolCalls.status, ['queued', 'running'])))
+        .returning();
+      return row;
+    },
+    /** Final write of an attempt. False when fenced out (a newer attempt owns the row, or it is final). */
+    async finish(
+      id: string,
+      attempt: number,
+      outcome: { status: 'succeeded'; result: unknown } | { status: 'failed' | 'cancelled'; error: ToolCallError },
+    ): Promise<boolean> {
+      const rows = await db
+        .update(toolCalls)
+        .set({
+          status: outcome.status,
+          result: outcome.status === 'succeeded' ? outcome.result : null,
+          error: outcome.status === 'succeeded' ? null : outcome.error,
+          finishedAt: sql`now()`,
+        })
+        .where(and(scoped(id), eq(toolCalls.attempt, attempt), eq(toolCalls.status, 'running')))
+        .returning({ id: toolCalls.id });
+      return rows.length === 1;
+    },
+    /** Record a transient failure of an attempt that will be retried (row stays `running`). */
+    async noteRetry(id: string, attempt: number, error: ToolCallError): Promise<boolean> {
+      const rows = await db
+        .update(toolCalls)
+        .set({ error })
+        .where(and(scoped(id), eq(toolCalls.attempt, attempt), eq(toolCalls.status, 'running')))
+        .returning({ id: toolCalls.id });
+      return rows.length === 1;
+    },
+    /** Fail a call that never reached a final write (e.g. its job was lost to repeated stalls). */
+    async failIfNotFinal(id: string, error: ToolCallError): Promise<boolean> {
+      const rows = await db
+        .update(toolCalls)
+        .set({ status: 'failed', error, finishedAt: sql`now()` })
+        .where(and(scoped(id), inArray(toolCalls.status, ['queued', 'running'])))
+        .returning({ id: toolCalls.id });
+      return rows.length === 1;
+    },
+  };
+}
+
+/**
+ * System-wide scan for the reconciler: calls still `queued` after `olderThanMs`. Not tenant-scoped on
+ * purpose (the reconciler serves every tenant); it returns ids and tenant ids only, and every follow-up
+ * goes through the tenant-scoped repositories.
+ */
+export async function findStaleQueuedCalls(db: Executor, olderThanMs: number, limit: number) {
+  return db
+    .select({ id: toolCalls.id, tenantId: toolCalls.tenantId })
+    .from(toolCalls)
+    .where(and(eq(toolCalls.status, 'queued'), sql`${toolCalls.createdAt} < now() - make_interval(secs => ${olderThanMs / 1000})`))
+    .orderBy(toolCalls.createdAt)
+    .limit(limit);
+}

@@ -1,0 +1,139 @@
+import { sql } from 'drizzle-orm';
+import { bigserial, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+
+/** DESIGN §4. Every table but `tenants` carries `tenant_id`; repositories scope every query by it. */
+
+export interface TenantLimits {
+  /** Calls a user may have queued or running at once before admission refuses more. */
+  pendingCap: number;
+  /** Per-user concurrency and rate (enforced in the worker by the policy layer, next issue). */
+  perUserConcurrency: number;
+  perUserRatePerMinute: number;
+}
+
+export const defaultLimits: TenantLimits = { pendingCap: 20, perUserConcurrency: 4, perUserRatePerMinute: 120 };
+
+export const tenants = pgTable('tenants', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  slug: text('slug').notNull().unique(),
+  displayName: text('display_name').notNull(),
+  /** The tenant's IdP: `oidc` (any issuer), later `google`, `github`. */
+  idpKind: text('idp_kind').notNull().default('oidc'),
+  idpIssuer: text('idp_issuer').notNull(),
+  idpClientId: text('idp_client_id'),
+  /** Sealed with the keyring (purpose `idp_client_secret`), never in clear. */
+  idpClientSecretSealed: text('idp_client_secret_sealed'),
+  idpScopes: text('idp_scopes').array().notNull().default(sql`'{openid,email,profile}'::text[]`),
+  enabledTools: text('enabled_tools').array().notNull().default(sql`'{}'::text[]`),
+  limits: jsonb('limits').$type<TenantLimits>().notNull().default(defaultLimits),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+export const users = pgTable(
+  'users',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    issuer: text('issuer').notNull(),
+    subject: text('subject').notNull(),
+    email: text('email'),
+    displayName: text('display_name'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('users_tenant_issuer_subject').on(t.tenantId, t.issuer, t.subject)],
+);
+
+export const credentialStatus = pgEnum('credential_status', ['active', 'reauth_required', 'revoked']);
+
+export const credentials = pgTable(
+  'credentials',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** Upstream provider the token is for: `idp` (the tenant's IdP), `google`, `github`. */
+    provider: text('provider').notNull(),
+    accessTokenSealed: text('access_token_sealed').notNull(),
+    refreshTokenSealed: text('refresh_token_sealed'),
+    expiresAt: timestamp('expires_at', { withTimezone: true }),
+    scopes: text('scopes').array().notNull().default(sql`'{}'::text[]`),
+    /** Key id the tokens are sealed under, so `keys rotate` finds what to re-seal without decrypting. */
+    keyId: text('key_id').notNull(),
+    /** Optimistic concurrency: every write checks and bumps it. */
+    version: integer('version').notNull().default(1),
+    status: credentialStatus('status').notNull().default('active'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('credentials_tenant_user_provider').on(t.tenantId, t.userId, t.provider), index('credentials_key_id').on(t.keyId)],
+);
+
+export const toolCallStatus = pgEnum('tool_call_status', ['queued', 'running', 'succeeded', 'failed', 'cancelled']);
+
+export interface ToolCallError {
+  code: string;
+  message: string;
+  retryable?: boolean;
+  details?: Record<string, unknown>;
+}
+
+export const toolCalls = pgTable(
+  'tool_calls',
+  {
+    /** `call_` + 128 random bits: unguessable, and safe to show the user. */
+    id: text('id').primaryKey(),
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    clientId: text('client_id'),
+    tool: text('tool').notNull(),
+    /** Validated arguments, with fields a tool marks sensitive replaced by "[redacted]". */
+    arguments: jsonb('arguments').$type<Record<string, unknown>>().notNull(),
+    status: toolCallStatus('status').notNull().default('queued'),
+    result: jsonb('result').$type<unknown>(),
+    error: jsonb('error').$type<ToolCallError>(),
+    /** Fencing token: each worker claim bumps it; a write carrying an older value is dropped. */
+    attempt: integer('attempt').notNull().default(0),
+    idempotencyKey: text('idempotency_key'),
+    requestId: text('request_id'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    startedAt: timestamp('started_at', { withTimezone: true }),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+  },
+  (t) => [
+    uniqueIndex('tool_calls_idempotency').on(t.tenantId, t.userId, t.idempotencyKey),
+    index('tool_calls_user_status').on(t.tenantId, t.userId, t.status),
+    // The reconciler's scan: queued calls by age.
+    index('tool_calls_queued_created').on(t.createdAt).where(sql`status = 'queued'`),
+  ],
+);
+
+export const auditEvents = pgTable(
+  'audit_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id), // no cascade: audit history outlives nothing silently
+    userId: uuid('user_id'),
+    clientId: text('client_id'),
+    callId: text('call_id'),
+    tool: text('tool'),
+    /** What happened: `tool_call.accepted`, `tool_call.succeeded`, `tool_call.failed`, `credential.resealed`, … */
+    action: text('action').notNull(),
+    decision: text('decision', { enum: ['allow', 'deny', 'info'] }).notNull(),
+    reason: text('reason'),
+    requestId: text('request_id'),
+    at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('audit_tenant_user_at').on(t.tenantId, t.userId, t.at), index('audit_call').on(t.tenantId, t.callId)],
+);
