@@ -1,0 +1,28 @@
+import Router from '@koa/router';
+import Koa from 'koa';
+import { errorHandler } from './http/error-handler.js';
+import type { ApiState } from './http/state.js';
+import type { ApiResources } from './resources.js';
+import { mountHealth } from './routes/health.js';
+import { mountMcp } from './routes/mcp.js';
+import { mountToolCalls } from './routes/tool-calls.js';
+import { mountWellKnown } from './routes/well-known.js';
+
+export function createApp(r: ApiResources, opts: { isDraining?: () => boolean } = {}): Koa<ApiState> {
+  const app = new Koa<ApiState>({ proxy: r.config.TRUST_PROXY });
+  const router = new Router<ApiState>();
+  mountHealth(router, r, opts.isDraining ?? (() => false));
+  mountWellKnown(router, r);
+  mountMcp(router, r);
+  mountToolCalls(router, r);
+  app.use(errorHandler(r.log));
+  app.use(async (ctx, next) => {
+    await next();
+    r.metrics.httpRequests.inc({ route: (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched', status: String(ctx.status) });
+  });
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  // Errors are logged once, in errorHandler; Koa's default handler would print them again.
+  app.silent = true;
+  return app;
+}

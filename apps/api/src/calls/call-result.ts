@@ -1,0 +1,54 @@
+import type { ToolCall } from '@mcprt/db';
+import type { AnyTool } from '@mcprt/tools';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+
+/** Namespaced `_meta` key (MCP: reverse-DNS prefixes for implementation-defined metadata). */
+export const CALL_META = 'io.mcprt/call';
+
+export interface CallMeta {
+  id: string;
+  status: ToolCall['status'];
+  pollUrl: string;
+}
+
+export const isFinal = (c: Pick<ToolCall, 'status'>) => c.status === 'succeeded' || c.status === 'failed' || c.status === 'cancelled';
+
+/** A call row as an MCP `CallToolResult`. Results are read from Postgres, never from queue events. */
+export function toCallToolResult(call: ToolCall, tool: AnyTool | undefined, pollUrl: string): CallToolResult {
+  const meta = { [CALL_META]: { id: call.id, status: call.status, pollUrl } satisfies CallMeta };
+  switch (call.status) {
+    case 'succeeded':
+      return {
+        content: [{ type: 'text', text: JSON.stringify(call.result) }],
+        ...(tool?.output ? { structuredContent: call.result as Record<string, unknown> } : {}),
+        _meta: meta,
+      };
+    case 'failed':
+    case 'cancelled':
+      return { content: [{ type: 'text', text: call.error?.message ?? `call ${call.status}` }], isError: true, _meta: meta };
+    case 'queued':
+    case 'running':
+      // Not a failure, but marked isError so clients that validate structuredContent against the
+      // tool's outputSchema accept it; the model reads the text, a program reads _meta.
+      return {
+        content: [{ type: 'text', text: `The call is still ${call.status}. Its id is ${call.id}; fetch the result later with GET ${pollUrl}.` }],
+        isError: true,
+        _meta: meta,
+      };
+  }
+}
+
+/** The REST view of a call (GET /t/:tenant/v1/tool-calls/:id). */
+export function toCallView(call: ToolCall, tool: AnyTool | undefined, pollUrl: string) {
+  return {
+    id: call.id,
+    tool: call.tool,
+    status: call.status,
+    attempt: call.attempt,
+    createdAt: call.createdAt,
+    startedAt: call.startedAt,
+    finishedAt: call.finishedAt,
+    result: isFinal(call) ? toCallToolResult(call, tool, pollUrl) : null,
+    error: call.error ?? null,
+  };
+}

@@ -1,0 +1,80 @@
+import { forTenant, type Tenant, type TenantScope, type ToolCall, type User } from '@mcprt/db';
+import { AppError } from '@mcprt/errors';
+import { parseArguments, redactArguments, type AnyTool } from '@mcprt/tools';
+import type { ApiResources } from '../resources.js';
+import { buildJobPayload } from './build-job.js';
+import { newCallId } from './call-id.js';
+
+export interface SubmitInput {
+  tenant: Tenant;
+  scope: TenantScope;
+  user: User;
+  clientId: string | undefined;
+  tool: AnyTool;
+  args: unknown;
+  requestId: string;
+  idempotencyKey?: string | undefined;
+}
+
+export type SubmitOutcome =
+  | { kind: 'invalid'; message: string }
+  | { kind: 'refused'; code: string; message: string }
+  | { kind: 'accepted'; call: ToolCall; enqueued: boolean };
+
+/**
+ * DESIGN §3 steps 3–4 as a plain function: validate, admit, record (call row + `accepted` audit row in
+ * one transaction), then enqueue. A call is never acknowledged before its row is committed; if Redis
+ * is away the row stays `queued` and the reconciler enqueues it later.
+ */
+export async function submitCall(r: ApiResources, input: SubmitInput): Promise<SubmitOutcome> {
+  const { scope, user, tool } = input;
+  const parsed = parseArguments(tool, input.args);
+  // Bad input: a tool execution error naming the field; nothing recorded, nothing queued.
+  if (!parsed.ok) return { kind: 'invalid', message: parsed.message };
+
+  if (input.idempotencyKey) {
+    const existing = await scope.toolCalls.byIdempotencyKey(user.id, input.idempotencyKey);
+    if (existing) return { kind: 'accepted', call: existing, enqueued: true };
+  }
+
+  const deny = async (code: string, message: string): Promise<SubmitOutcome> => {
+    await scope.audit.append({ userId: user.id, clientId: input.clientId, tool: tool.name, action: 'tool_call.refused', decision: 'deny', reason: code, requestId: input.requestId });
+    return { kind: 'refused', code, message };
+  };
+
+  // Admission control: a user with too many calls in flight is refused (retryable) before anything is queued.
+  const pending = await scope.toolCalls.countPending(user.id);
+  if (pending >= input.tenant.limits.pendingCap) {
+    return deny('too_many_pending', `Too many calls in progress (${pending}, limit ${input.tenant.limits.pendingCap}); retry when some have finished.`);
+  }
+
+  const credential = tool.upstream ? await scope.credentials.get(user.id, tool.upstream.provider) : undefined;
+  if (tool.upstream && (!credential || credential.status !== 'active')) {
+    const why = credential ? `needs reconnecting (${credential.status})` : 'is not connected';
+    return deny('credential_unavailable', `Your ${tool.upstream.provider} account ${why}; sign in again to use ${tool.name}.`);
+  }
+
+  const call = await r.db.db.transaction(async (tx) => {
+    const t = forTenant(tx, scope.tenantId);
+    const row = await t.toolCalls.insert({
+      id: newCallId(),
+      userId: user.id,
+      clientId: input.clientId ?? null,
+      tool: tool.name,
+      arguments: redactArguments(tool, parsed.value),
+      idempotencyKey: input.idempotencyKey ?? null,
+      requestId: input.requestId,
+    });
+    await t.audit.append({ userId: user.id, clientId: input.clientId, callId: row.id, tool: tool.name, action: 'tool_call.accepted', decision: 'allow', requestId: input.requestId });
+    return row;
+  });
+
+  try {
+    await r.producer.enqueue(buildJobPayload(call, credential));
+    return { kind: 'accepted', call, enqueued: true };
+  } catch (e) {
+    r.metrics.enqueueFailures.inc();
+    r.log.warn({ callId: call.id, code: e instanceof AppError ? e.code : 'unknown' }, 'enqueue failed; reconciler will retry');
+    return { kind: 'accepted', call, enqueued: false };
+  }
+}

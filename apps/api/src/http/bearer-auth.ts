@@ -1,0 +1,50 @@
+import { verifyAccessToken, type IssuerDirectory } from '@mcprt/auth';
+import { AppError, isAppError } from '@mcprt/errors';
+import type { Middleware } from 'koa';
+import type { UserCache } from './user-cache.js';
+import { required, type ApiState } from './state.js';
+import { mcpResourceUrl, resourceMetadataUrl } from './urls.js';
+
+/** RFC 6750 §3 challenge. No `scope=` here on purpose (DESIGN §3.1): clients would copy it as their whole request. */
+export function bearerChallenge(publicUrl: string, slug: string, error?: { code: string; description: string }): string {
+  const parts = [`resource_metadata="${resourceMetadataUrl(publicUrl, slug)}"`];
+  if (error) parts.unshift(`error="${error.code}"`, `error_description="${error.description.replace(/["\\]/g, '')}"`);
+  return `Bearer ${parts.join(', ')}`;
+}
+
+/**
+ * Resource-server check (DESIGN §3.1): a JWT from the tenant's issuer whose audience is exactly this
+ * tenant's MCP resource URL. Sets the verified token and the (created on first sight) user.
+ */
+export function bearerAuth(deps: { publicUrl: string; directory: IssuerDirectory; users: UserCache }): Middleware<ApiState> {
+  return async (ctx, next) => {
+    const tenant = required(ctx, 'tenant');
+    const header = ctx.get('authorization');
+    const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(header);
+    const refuse = (code: string | undefined, description: string) =>
+      new AppError('auth', code ?? 'missing_token', description, {
+        details: { wwwAuthenticate: bearerChallenge(deps.publicUrl, tenant.slug, code ? { code, description } : undefined) },
+      });
+    if (!match) throw refuse(header ? 'invalid_request' : undefined, header ? 'Authorization header is not a Bearer token' : 'authorization required');
+    let token;
+    try {
+      token = await verifyAccessToken(deps.directory, match[1]!, { issuer: tenant.idpIssuer, audience: mcpResourceUrl(deps.publicUrl, tenant.slug) });
+    } catch (e) {
+      if (isAppError(e) && e.kind === 'auth') throw refuse('invalid_token', e.message);
+      throw e;
+    }
+    ctx.state.token = token;
+    const user = await deps.users.resolve(required(ctx, 'scope'), { issuer: token.issuer, subject: token.subject, email: token.email, name: token.name });
+    ctx.state.user = user;
+    ctx.state.log = ctx.state.log.child({ userId: user.id, clientId: token.clientId });
+    // For the MCP SDK: handlers receive it as `extra.authInfo`.
+    (ctx.req as { auth?: unknown }).auth = {
+      token: match[1]!,
+      clientId: token.clientId ?? 'unknown',
+      scopes: token.scopes,
+      expiresAt: token.expiresAt,
+      resource: new URL(mcpResourceUrl(deps.publicUrl, tenant.slug)),
+    };
+    await next();
+  };
+}

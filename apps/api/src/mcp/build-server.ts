@@ -1,0 +1,69 @@
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { jsonSchemaOf, type AnyTool } from '@mcprt/tools';
+import { submitCall } from '../calls/submit-call.js';
+import { toCallToolResult, isFinal } from '../calls/call-result.js';
+import type { ApiResources } from '../resources.js';
+import type { ApiState } from '../http/state.js';
+import { toolCallUrl } from '../http/urls.js';
+
+export type RequestIdentity = Required<Pick<ApiState, 'tenant' | 'scope' | 'token' | 'user' | 'requestId'>>;
+
+/** Key under `params._meta` a client may set to make a tools/call idempotent (same key → same call). */
+export const IDEMPOTENCY_META = 'io.mcprt/idempotency-key';
+
+/**
+ * A fresh MCP server for one HTTP request (stateless Streamable HTTP, DESIGN §5): it knows the
+ * tenant and the verified user of this request only.
+ */
+export function buildMcpServer(r: ApiResources, who: RequestIdentity): McpServer {
+  const mcp = new McpServer({ name: 'mcprt', version: '0.1.0' }, { capabilities: { tools: { listChanged: false } } });
+  const enabled = () => r.registry.enabledFor(who.tenant.enabledTools);
+
+  mcp.server.setRequestHandler(ListToolsRequestSchema, async () => ({
+    tools: enabled().map((t: AnyTool) => ({
+      name: t.name,
+      title: t.title,
+      description: t.description,
+      inputSchema: jsonSchemaOf(t.input, 'input'),
+      ...(t.output ? { outputSchema: jsonSchemaOf(t.output, 'output') } : {}),
+      annotations: { readOnlyHint: true, openWorldHint: t.name !== 'echo' },
+    })),
+  }));
+
+  mcp.server.setRequestHandler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult> => {
+    const tool = enabled().find((t) => t.name === req.params.name);
+    // MCP: an unknown tool is a protocol error, not a tool execution error.
+    if (!tool) throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${req.params.name}`);
+    const key = req.params._meta?.[IDEMPOTENCY_META];
+    const outcome = await submitCall(r, {
+      tenant: who.tenant,
+      scope: who.scope,
+      user: who.user,
+      clientId: who.token.clientId,
+      tool,
+      args: req.params.arguments,
+      requestId: who.requestId,
+      idempotencyKey: typeof key === 'string' && key.length > 0 && key.length <= 128 ? key : undefined,
+    });
+    if (outcome.kind === 'invalid') return { content: [{ type: 'text', text: outcome.message }], isError: true };
+    if (outcome.kind === 'refused') return { content: [{ type: 'text', text: outcome.message }], isError: true, _meta: { 'io.mcprt/error': { code: outcome.code } } };
+
+    const pollUrl = toolCallUrl(r.config.PUBLIC_URL, who.tenant.slug, outcome.call.id);
+    let call = outcome.call;
+    if (outcome.enqueued && !isFinal(call)) {
+      const done = await r.waiter.wait(
+        call.id,
+        async () => {
+          const row = await who.scope.toolCalls.byId(call.id);
+          return row && isFinal(row) ? row : undefined;
+        },
+        { timeoutMs: r.config.CALL_WAIT_MS, signal: extra.signal },
+      );
+      call = done ?? (await who.scope.toolCalls.byId(call.id)) ?? call;
+    }
+    return toCallToolResult(call, tool, pollUrl);
+  });
+
+  return mcp;
+}

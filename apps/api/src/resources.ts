@@ -1,0 +1,64 @@
+import { IssuerDirectory } from '@mcprt/auth';
+import type { Config } from '@mcprt/config';
+import { createDb, type DbHandle } from '@mcprt/db';
+import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
+import { CompletionWaiter, createProducer, type Producer } from '@mcprt/queue';
+import { createToolRegistry, type ToolRegistry } from '@mcprt/tools';
+import { Redis } from 'ioredis';
+import { TenantCache } from './http/tenant-cache.js';
+import { UserCache } from './http/user-cache.js';
+
+/** Everything the API's handlers use, passed in (STYLE.md §2), built once per process. */
+export interface ApiResources {
+  config: Config;
+  db: DbHandle;
+  redis: Redis;
+  producer: Producer;
+  waiter: CompletionWaiter;
+  directory: IssuerDirectory;
+  registry: ToolRegistry;
+  tenants: TenantCache;
+  users: UserCache;
+  log: Logger;
+  metrics: Metrics;
+  close(): Promise<void>;
+}
+
+export function createApiResources(config: Config, overrides: { log?: Logger } = {}): ApiResources {
+  const log = overrides.log ?? createLogger({ name: 'api', level: config.LOG_LEVEL });
+  const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX, applicationName: 'mcprt-api' });
+  // Producer connection: fail fast when Redis is away (the call is already recorded; the reconciler
+  // enqueues it later) instead of buffering commands in memory.
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });
+  redis.on('error', (err) => log.warn({ err }, 'redis connection error'));
+  const subscriber = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  subscriber.on('error', (err) => log.warn({ err }, 'redis subscriber error'));
+  const producer = createProducer({
+    connection: redis,
+    prefix: config.QUEUE_PREFIX,
+    attempts: config.JOB_ATTEMPTS,
+    backoffMs: config.JOB_BACKOFF_MS,
+    timeoutMs: config.ENQUEUE_TIMEOUT_MS,
+  });
+  const waiter = new CompletionWaiter(subscriber, config.QUEUE_PREFIX);
+  const directory = new IssuerDirectory({ allowInsecure: config.ALLOW_INSECURE_ISSUERS });
+  return {
+    config,
+    db,
+    redis,
+    producer,
+    waiter,
+    directory,
+    registry: createToolRegistry({ includeTestTools: config.ENABLE_TEST_TOOLS }),
+    tenants: new TenantCache(db.db),
+    users: new UserCache(),
+    log,
+    metrics: createMetrics('api'),
+    async close() {
+      await producer.close().catch(() => undefined);
+      await waiter.close();
+      await redis.quit().catch(() => undefined);
+      await db.close();
+    },
+  };
+}

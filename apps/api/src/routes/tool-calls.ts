@@ -1,0 +1,24 @@
+import type Router from '@koa/router';
+import { AppError } from '@mcprt/errors';
+import { bearerAuth } from '../http/bearer-auth.js';
+import { resolveTenant } from '../http/resolve-tenant.js';
+import { required, type ApiState } from '../http/state.js';
+import { toolCallUrl } from '../http/urls.js';
+import { toCallView } from '../calls/call-result.js';
+import type { ApiResources } from '../resources.js';
+
+/** REST polling of a call. Another user's call answers 404, exactly like a missing one (no oracle). */
+export function mountToolCalls(router: Router<ApiState>, r: ApiResources): void {
+  router.get(
+    '/t/:tenant/v1/tool-calls/:id',
+    resolveTenant(r.tenants, r.db.db),
+    bearerAuth({ publicUrl: r.config.PUBLIC_URL, directory: r.directory, users: r.users }),
+    async (ctx) => {
+      const id = ctx.params.id ?? '';
+      const call = /^call_[A-Za-z0-9_-]{22}$/.test(id) ? await required(ctx, 'scope').toolCalls.byIdForUser(id, required(ctx, 'user').id) : undefined;
+      if (!call) throw new AppError('not_found', 'call_not_found', 'no such tool call');
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = toCallView(call, r.registry.get(call.tool), toolCallUrl(r.config.PUBLIC_URL, required(ctx, 'tenant').slug, call.id));
+    },
+  );
+}

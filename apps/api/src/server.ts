@@ -1,0 +1,50 @@
+import type { Server } from 'node:http';
+import type { Config } from '@mcprt/config';
+import { runMigrations } from '@mcprt/db';
+import type { Logger } from '@mcprt/observability';
+import { createApp } from './app.js';
+import { startReconciler } from './calls/reconciler.js';
+import { createApiResources, type ApiResources } from './resources.js';
+
+export interface RunningApi {
+  url: string;
+  resources: ApiResources;
+  server: Server;
+  /** Graceful stop: refuse new work, let in-flight requests finish (up to the grace), close pools. */
+  stop(): Promise<void>;
+}
+
+/** Start the API (used by main.ts, the tests and the benchmark). */
+export async function startApi(config: Config, opts: { log?: Logger; migrate?: boolean; reconciler?: boolean } = {}): Promise<RunningApi> {
+  if (opts.migrate !== false) await runMigrations(config.DATABASE_URL);
+  const resources = createApiResources(config, opts);
+  let draining = false;
+  const app = createApp(resources, { isDraining: () => draining });
+  const server = app.listen(config.PORT, config.HOST);
+  await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
+  const addr = server.address();
+  const url = typeof addr === 'object' && addr ? `http://${config.HOST}:${addr.port}` : config.PUBLIC_URL;
+  const reconciler = opts.reconciler === false ? undefined : startReconciler(resources);
+  resources.log.info({ url, publicUrl: config.PUBLIC_URL }, 'api listening');
+  return {
+    url,
+    resources,
+    server,
+    async stop() {
+      draining = true;
+      reconciler?.stop();
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.closeAllConnections();
+          resolve();
+        }, config.SHUTDOWN_GRACE_MS);
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+      await resources.close();
+    },
+  };
+}

@@ -1,0 +1,99 @@
+import { forTenant, tenantsRepository, type ToolCallError } from '@mcprt/db';
+import { AppError, toAppError } from '@mcprt/errors';
+import type { JobPayload } from '@mcprt/queue';
+import { parseArguments, type UpstreamCredential, type UpstreamProvider } from '@mcprt/tools';
+import type { WorkerResources } from './resources.js';
+
+export interface Attempt {
+  /** 1-based number of this BullMQ attempt, and how many are allowed. */
+  number: number;
+  max: number;
+  /** Aborted on worker shutdown or job cancellation. */
+  signal: AbortSignal;
+}
+
+export type CallOutcome =
+  | { kind: 'succeeded' }
+  | { kind: 'failed'; error: ToolCallError }
+  /** A transient failure with attempts left: the caller rethrows so BullMQ retries with backoff. */
+  | { kind: 'retry'; error: AppError }
+  /** The row was already final or a newer attempt owns it: nothing to do. */
+  | { kind: 'skipped'; reason: string };
+
+const publicError = (e: AppError): ToolCallError => ({ ...e.toPublic(), retryable: e.retryable });
+
+/**
+ * DESIGN §3.5 as a plain function: claim the row (fencing), open the sealed token, run the tool with a
+ * timeout and the abort signal, then write result + audit in one transaction fenced on the claimed
+ * attempt. Completion is signalled by the caller after this returns.
+ */
+export async function processCall(r: WorkerResources, job: JobPayload, attempt: Attempt): Promise<CallOutcome> {
+  const scope = forTenant(r.db.db, job.tenantId);
+  const log = r.log.child({ callId: job.callId, tenantId: job.tenantId, userId: job.userId, tool: job.tool, requestId: job.requestId });
+
+  const claimed = await scope.toolCalls.claim(job.callId);
+  if (!claimed) return { kind: 'skipped', reason: 'call is final or unknown' };
+  const fence = claimed.attempt;
+
+  const finish = async (outcome: { status: 'succeeded'; result: unknown } | { status: 'failed'; error: ToolCallError }) =>
+    r.db.db.transaction(async (tx) => {
+      const t = forTenant(tx, job.tenantId);
+      const won = await t.toolCalls.finish(job.callId, fence, outcome);
+      if (!won) return false;
+      await t.audit.append({
+        userId: job.userId,
+        clientId: claimed.clientId,
+        callId: job.callId,
+        tool: job.tool,
+        action: `tool_call.${outcome.status}`,
+        decision: outcome.status === 'succeeded' ? 'allow' : 'deny',
+        reason: outcome.status === 'failed' ? outcome.error.code : null,
+        requestId: job.requestId,
+      });
+      return true;
+    });
+
+  const started = performance.now();
+  try {
+    const [tenant, user] = await Promise.all([tenantsRepository(r.db.db).byId(job.tenantId), scope.users.byId(job.userId)]);
+    const tool = r.registry.get(claimed.tool);
+    if (!tenant || !user) throw new AppError('not_found', 'owner_missing', 'the tenant or user of this call no longer exists');
+    if (!tool || !tenant.enabledTools.includes(tool.name)) throw new AppError('policy', 'tool_disabled', `tool ${claimed.tool} is not enabled for this tenant`);
+    // Validated again here: the row may come from an older API version or be tampered with.
+    const args = parseArguments(tool, claimed.arguments);
+    if (!args.ok) throw new AppError('validation', 'invalid_arguments', args.message);
+
+    let credential: UpstreamCredential | undefined;
+    if (tool.upstream) {
+      const c = job.credential;
+      if (!c || c.provider !== tool.upstream.provider) throw new AppError('policy', 'credential_missing', `no ${tool.upstream.provider} credential was sent with this call`);
+      // Opening fails loudly if the ciphertext was altered, moved to another user, or sealed with an unknown key.
+      const accessToken = r.vault.openAccessToken({ tenantId: job.tenantId, userId: job.userId, id: c.id }, c.sealedAccessToken);
+      credential = { provider: c.provider as UpstreamProvider, accessToken, scopes: c.scopes, expiresAt: c.expiresAt ? new Date(c.expiresAt) : null };
+    }
+
+    const signal = AbortSignal.any([attempt.signal, AbortSignal.timeout(tool.timeoutMs)]);
+    const raw = await tool.run(
+      { signal, tenant: { id: tenant.id, slug: tenant.slug, idpIssuer: tenant.idpIssuer }, user, credential, services: r.services },
+      args.value,
+    );
+    const result = tool.output ? tool.output.parse(raw) : raw;
+    const won = await finish({ status: 'succeeded', result });
+    r.metrics.toolCallSeconds.observe({ tool: tool.name, outcome: 'succeeded' }, (performance.now() - started) / 1000);
+    r.metrics.toolCalls.inc({ tool: tool.name, outcome: won ? 'succeeded' : 'fenced' });
+    return won ? { kind: 'succeeded' } : { kind: 'skipped', reason: 'fenced out by a newer attempt' };
+  } catch (e) {
+    const err = toAppError(e);
+    if (!err.expose) log.error({ err: e }, 'tool call failed');
+    if (err.retryable && attempt.number < attempt.max) {
+      await scope.toolCalls.noteRetry(job.callId, fence, publicError(err));
+      r.metrics.toolCalls.inc({ tool: job.tool, outcome: 'retry' });
+      log.warn({ code: err.code, attempt: attempt.number }, 'transient failure, will retry');
+      return { kind: 'retry', error: err };
+    }
+    const error = publicError(err);
+    const won = await finish({ status: 'failed', error });
+    r.metrics.toolCalls.inc({ tool: job.tool, outcome: won ? 'failed' : 'fenced' });
+    return won ? { kind: 'failed', error } : { kind: 'skipped', reason: 'fenced out by a newer attempt' };
+  }
+}

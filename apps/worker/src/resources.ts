@@ -1,0 +1,54 @@
+import { IssuerDirectory, credentialVault, type CredentialVault } from '@mcprt/auth';
+import type { Config } from '@mcprt/config';
+import { parseKeyring } from '@mcprt/crypto';
+import { createDb, type DbHandle } from '@mcprt/db';
+import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
+import { createEgress, createToolRegistry, type ToolRegistry, type ToolServices } from '@mcprt/tools';
+import { Redis } from 'ioredis';
+
+export interface WorkerResources {
+  config: Config;
+  db: DbHandle;
+  /** For BullMQ (blocking commands): maxRetriesPerRequest must be null. */
+  redis: Redis;
+  /** Non-blocking commands (completion publish). */
+  publisher: Redis;
+  vault: CredentialVault;
+  registry: ToolRegistry;
+  services: ToolServices;
+  log: Logger;
+  metrics: Metrics;
+  close(): Promise<void>;
+}
+
+export function createWorkerResources(config: Config, overrides: { log?: Logger } = {}): WorkerResources {
+  const log = overrides.log ?? createLogger({ name: 'worker', level: config.LOG_LEVEL });
+  const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX, applicationName: 'mcprt-worker' });
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  redis.on('error', (err) => log.warn({ err }, 'redis connection error'));
+  const publisher = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
+  publisher.on('error', (err) => log.warn({ err }, 'redis publisher error'));
+  const directory = new IssuerDirectory({ allowInsecure: config.ALLOW_INSECURE_ISSUERS });
+  const services: ToolServices = {
+    // Production refuses private addresses; development and test doubles live on 127.0.0.1.
+    egress: createEgress({ allowPrivate: config.NODE_ENV !== 'production' }),
+    issuerMetadata: async (issuer) => ({ userinfoEndpoint: (await directory.metadata(issuer)).userinfoEndpoint }),
+    scavio: { apiKey: config.SCAVIO_API_KEY, baseUrl: config.SCAVIO_BASE_URL.replace(/\/+$/, ''), style: config.SCAVIO_API_STYLE },
+  };
+  return {
+    config,
+    db,
+    redis,
+    publisher,
+    vault: credentialVault(parseKeyring(config.SEAL_KEYS, config.SEAL_ACTIVE_KID)),
+    registry: createToolRegistry({ includeTestTools: config.ENABLE_TEST_TOOLS }),
+    services,
+    log,
+    metrics: createMetrics('worker'),
+    async close() {
+      await redis.quit().catch(() => undefined);
+      await publisher.quit().catch(() => undefined);
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,6 @@
+export { credentialVault } from './credential-vault.js';
+export type { CredentialVault, UpstreamTokens } from './credential-vault.js';
+export { IssuerDirectory } from './issuer-directory.js';
+export type { IssuerDirectoryOptions, IssuerMetadata } from './issuer-directory.js';
+export { verifyAccessToken } from './verify-access-token.js';
+export type { VerifiedToken } from './verify-access-token.js';

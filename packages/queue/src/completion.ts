@@ -1,0 +1,63 @@
+import type { Redis } from 'ioredis';
+import { completionChannel } from './names.js';
+
+/** Worker side: announce that a call reached a final state (after its row is committed). */
+export async function publishCompletion(redis: Redis, prefix: string, callId: string): Promise<void> {
+  await redis.publish(completionChannel(prefix), callId);
+}
+
+/**
+ * API side: wait for a call's completion. Pub/sub is only the doorbell — the answer is always read
+ * from Postgres — and `check` is also polled, so a missed message (Redis blip, subscriber reconnect)
+ * costs latency, never correctness.
+ */
+export class CompletionWaiter {
+  readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #sub: Redis;
+  readonly #ready: Promise<unknown>;
+
+  constructor(subscriber: Redis, prefix: string) {
+    this.#sub = subscriber;
+    this.#ready = subscriber.subscribe(completionChannel(prefix)).catch(() => undefined);
+    subscriber.on('message', (_channel: string, callId: string) => {
+      const set = this.#waiters.get(callId);
+      if (set) for (const wake of set) wake();
+    });
+  }
+
+  /**
+   * Resolve when `check()` returns a value, re-checking on each doorbell and every `pollMs`; resolve
+   * undefined after `timeoutMs` or on abort.
+   */
+  async wait<T>(callId: string, check: () => Promise<T | undefined>, opts: { timeoutMs: number; pollMs?: number; signal?: AbortSignal }): Promise<T | undefined> {
+    await this.#ready;
+    const deadline = Date.now() + opts.timeoutMs;
+    const pollMs = opts.pollMs ?? 1_000;
+    let wake: () => void = () => {};
+    const set = this.#waiters.get(callId) ?? new Set();
+    this.#waiters.set(callId, set);
+    try {
+      for (;;) {
+        const rung = new Promise<void>((resolve) => {
+          wake = resolve;
+          set.add(wake);
+        });
+        const value = await check();
+        if (value !== undefined) return value;
+        const left = deadline - Date.now();
+        if (left <= 0 || opts.signal?.aborted) return undefined;
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([rung, new Promise<void>((r) => (timer = setTimeout(r, Math.min(pollMs, left))))]);
+        clearTimeout(timer);
+        set.delete(wake);
+      }
+    } finally {
+      set.delete(wake);
+      if (set.size === 0) this.#waiters.delete(callId);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#sub.quit().catch(() => undefined);
+  }
+}

@@ -1,0 +1,6 @@
+export { CompletionWaiter, publishCompletion } from './completion.js';
+export { jobPayloadV1, parseJobPayload } from './job-payload.js';
+export type { JobPayload } from './job-payload.js';
+export { TOOL_CALLS_QUEUE, completionChannel } from './names.js';
+export { createProducer } from './producer.js';
+export type { Producer, ProducerOptions } from './producer.js';

@@ -1,0 +1,39 @@
+import { AppError } from '@mcprt/errors';
+import { z } from 'zod';
+
+/**
+ * What a job carries (versioned; both sides validate). Arguments stay in the tool_calls row (the
+ * worker reads them there), so the queue holds no user data beyond ids. The upstream access token
+ * travels only sealed: AES-256-GCM bound to (tenant, user, credential) — Redis never sees it in clear.
+ */
+export const jobPayloadV1 = z
+  .object({
+    v: z.literal(1),
+    callId: z.string().regex(/^call_[A-Za-z0-9_-]{22}$/),
+    tenantId: z.uuid(),
+    userId: z.uuid(),
+    tool: z.string().min(1).max(64),
+    requestId: z.string().max(128).optional(),
+    credential: z
+      .object({
+        id: z.uuid(),
+        provider: z.string().min(1),
+        sealedAccessToken: z.string().startsWith('v1.'),
+        scopes: z.array(z.string()),
+        expiresAt: z.iso.datetime().nullable(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export type JobPayload = z.infer<typeof jobPayloadV1>;
+
+export function parseJobPayload(data: unknown): JobPayload {
+  const r = jobPayloadV1.safeParse(data);
+  if (r.success) return r.data;
+  // Not retryable: the same bytes will fail the same way. Field paths only, never values.
+  throw new AppError('validation', 'job_payload_invalid', `job payload invalid at ${r.error.issues.map((i) => i.path.join('.') || '(root)').join(', ')}`, {
+    retryable: false,
+  });
+}

@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import type { AnyTool } from './tool.js';
+import { echo } from './tools/echo.js';
+import { webSearch } from './tools/web-search.js';
+import { whoami } from './tools/whoami.js';
+
+const ALL: AnyTool[] = [whoami, webSearch, echo] as unknown as AnyTool[];
+
+export interface ToolRegistry {
+  get(name: string): AnyTool | undefined;
+  names(): string[];
+  /** The tools a tenant has enabled and this deployment offers, in registry order. */
+  enabledFor(enabledTools: readonly string[]): AnyTool[];
+}
+
+export function createToolRegistry(opts: { includeTestTools: boolean }): ToolRegistry {
+  const tools = new Map(ALL.filter((t) => opts.includeTestTools || !t.testOnly).map((t) => [t.name, t]));
+  return {
+    get: (name) => tools.get(name),
+    names: () => [...tools.keys()],
+    enabledFor: (enabled) => [...tools.values()].filter((t) => enabled.includes(t.name)),
+  };
+}
+
+type JsonObjectSchema = { type: 'object'; [k: string]: unknown };
+const cache = new WeakMap<z.ZodType, JsonObjectSchema>();
+
+/** JSON Schema (draft 2020-12) for MCP tools/list, generated once per schema. */
+export function jsonSchemaOf(schema: z.ZodObject, io: 'input' | 'output'): JsonObjectSchema {
+  let s = cache.get(schema);
+  if (!s) {
+    const { $schema: _drop, ...rest } = z.toJSONSchema(schema, { io, target: 'draft-2020-12' }) as Record<string, unknown>;
+    s = { ...rest, type: 'object' };
+    cache.set(schema, s);
+  }
+  return s;
+}
+
+/**
+ * Validate arguments. Errors name each failing field so the model can correct itself
+ * (MCP 2025-11-25: input validation errors are tool execution errors).
+ */
+export function parseArguments(tool: AnyTool, args: unknown): { ok: true; value: Record<string, unknown> } | { ok: false; message: string } {
+  const r = tool.input.safeParse(args ?? {});
+  if (r.success) return { ok: true, value: r.data as Record<string, unknown> };
+  const problems = r.error.issues.map((i) => {
+    const field = i.path.length ? i.path.join('.') : i.code === 'unrecognized_keys' ? (i.keys?.join(', ') ?? '(arguments)') : '(arguments)';
+    return `${field}: ${i.message}`;
+  });
+  return { ok: false, message: `Invalid arguments for ${tool.name}: ${problems.join('; ')}` };
+}
+
+/** Arguments as stored: fields the tool marks sensitive are replaced. */
+export function redactArguments(tool: AnyTool, args: Record<string, unknown>): Record<string, unknown> {
+  if (!tool.sensitiveArgs?.length) return args;
+  return Object.fromEntries(Object.entries(args).map(([k, v]) => [k, tool.sensitiveArgs!.includes(k) ? '[redacted]' : v]));
+}

@@ -1,0 +1,68 @@
+import type { z } from 'zod';
+import type { Egress } from './egress.js';
+
+/** Upstream providers a tool can need a user token for. `idp` = the tenant's own identity provider. */
+export type UpstreamProvider = 'idp' | 'google' | 'github';
+
+export interface ToolUser {
+  id: string;
+  issuer: string;
+  subject: string;
+  email: string | null;
+  displayName: string | null;
+}
+
+export interface UpstreamCredential {
+  provider: UpstreamProvider;
+  /** The user's own upstream access token, opened in the worker just for this run. Never log or return it. */
+  accessToken: string;
+  scopes: string[];
+  expiresAt: Date | null;
+}
+
+/** What the worker hands a tool: dependencies come in, never from imports (STYLE.md §2). */
+export interface ToolContext {
+  signal: AbortSignal;
+  tenant: { id: string; slug: string; idpIssuer: string };
+  user: ToolUser;
+  credential: UpstreamCredential | undefined;
+  services: ToolServices;
+}
+
+export interface ToolServices {
+  egress: Egress;
+  /** Discovery metadata of an issuer (for userinfo). */
+  issuerMetadata(issuer: string): Promise<{ userinfoEndpoint: string | undefined }>;
+  scavio: { apiKey: string | undefined; baseUrl: string; style: 'v2' | 'v1-search' };
+}
+
+/**
+ * The registry's contract (issue 2 §8): everything the API, the worker and the policy layer need to
+ * know about a tool, beside the code that runs it.
+ */
+export interface ToolDefinition<I extends z.ZodObject = z.ZodObject, O extends z.ZodObject = z.ZodObject> {
+  name: string;
+  title: string;
+  description: string;
+  input: I;
+  /** When set, results carry `structuredContent` validated against it. */
+  output?: O;
+  /** Scope the MCP access token must carry to call this tool. */
+  mcpScope: string;
+  /** Upstream token the tool runs with, and the scopes it needs there. */
+  upstream?: { provider: UpstreamProvider; scopes: string[] };
+  timeoutMs: number;
+  /** Argument fields stored as "[redacted]" in tool_calls (the job reads them from the row, so keep them few). */
+  sensitiveArgs?: string[];
+  /** Exists only in test/bench deployments. */
+  testOnly?: boolean;
+  run(ctx: ToolContext, args: z.output<I>): Promise<z.output<O>>;
+}
+
+/** Helper that keeps the input/output types of a definition tied together. */
+export function defineTool<I extends z.ZodObject, O extends z.ZodObject>(def: ToolDefinition<I, O>): ToolDefinition<I, O> {
+  return def;
+}
+
+/** Widened form stored in the registry. */
+export type AnyTool = ToolDefinition<z.ZodObject, z.ZodObject>;
