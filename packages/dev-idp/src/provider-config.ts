@@ -1,0 +1,79 @@
+import { randomBytes } from 'node:crypto';
+import type { Configuration } from 'oidc-provider';
+
+import type { AccountDirectory } from './accounts.js';
+import { DEV_CLIENT } from './dev-client.js';
+import { getResourceServerInfoFor } from './resource-server.js';
+import { SIGNING_ALG, generateSigningJwks } from './signing-keys.js';
+
+/** Paths of the endpoints the package hands out; pinned so they never drift from the defaults. */
+export const ROUTES = Object.freeze({
+  jwks: '/jwks',
+  token: '/token',
+  userinfo: '/me',
+  authorization: '/auth',
+  revocation: '/token/revocation',
+  introspection: '/token/introspection',
+});
+
+const DAY = 24 * 60 * 60;
+
+export interface ProviderConfigInput {
+  accounts: AccountDirectory;
+  accessTokenTtlSeconds: number;
+}
+
+export function buildProviderConfig({
+  accounts,
+  accessTokenTtlSeconds,
+}: ProviderConfigInput): Configuration {
+  return {
+    clients: [
+      {
+        client_id: DEV_CLIENT.clientId,
+        client_secret: DEV_CLIENT.clientSecret,
+        // No interactive login exists, so no authorization code flow: the client only refreshes.
+        grant_types: ['refresh_token'],
+        response_types: [],
+        redirect_uris: [],
+      },
+    ],
+    clientDefaults: { id_token_signed_response_alg: SIGNING_ALG },
+    // The default (15 s) keeps accepting an expired token at userinfo for 15 s; tests of expiry
+    // and refresh want the IdP to honour `exp` to the second, as the clocks here are one clock.
+    clockTolerance: 0,
+    jwks: generateSigningJwks(),
+    cookies: { keys: [randomBytes(32).toString('base64url')] },
+    findAccount: accounts.findAccount,
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['name'],
+    },
+    scopes: ['openid', 'offline_access', 'email', 'profile'],
+    routes: { ...ROUTES },
+    features: {
+      // Off: the quick-start login pages must never be reachable; tokens are minted instead.
+      devInteractions: { enabled: false },
+      userinfo: { enabled: true },
+      revocation: { enabled: true },
+      introspection: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        getResourceServerInfo: getResourceServerInfoFor(accessTokenTtlSeconds),
+        // Tokens carrying `openid` and no `resource` are for the userinfo endpoint.
+        useGrantedResource: () => false,
+      },
+    },
+    ttl: {
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? accessTokenTtlSeconds,
+      AuthorizationCode: 60,
+      ClientCredentials: accessTokenTtlSeconds,
+      IdToken: 60 * 60,
+      Interaction: 60 * 60,
+      Grant: 14 * DAY,
+      RefreshToken: 14 * DAY,
+      Session: 14 * DAY,
+    },
+  };
+}

@@ -1,0 +1,38 @@
+import { randomBytes } from 'node:crypto';
+import { loadConfig, type Config } from '@mcprt/config';
+import { generateKey } from '@mcprt/crypto';
+
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/mcprt_test';
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** A per-test namespace: its own tenant slug and queue prefix, so files run in parallel and leave nothing shared. */
+export function namespace(label: string) {
+  const id = randomBytes(4).toString('hex');
+  return { slug: `${label}-${id}`, queuePrefix: `{test-${label}-${id}}` };
+}
+
+/** The environment a test deployment runs with, as strings (it is also handed to child processes). */
+export function testEnv(opts: { port: number; queuePrefix: string; sealKeys?: string; extra?: Record<string, string> }): Record<string, string> {
+  return {
+    NODE_ENV: 'test',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    HOST: '127.0.0.1',
+    PORT: String(opts.port),
+    PUBLIC_URL: `http://127.0.0.1:${opts.port}`,
+    DATABASE_URL: TEST_DATABASE_URL,
+    DATABASE_POOL_MAX: '5',
+    REDIS_URL: TEST_REDIS_URL,
+    QUEUE_PREFIX: opts.queuePrefix,
+    SEAL_KEYS: opts.sealKeys ?? `k1:${generateKey()}`,
+    ALLOW_INSECURE_ISSUERS: 'true',
+    ENABLE_TEST_TOOLS: 'true',
+    CALL_WAIT_MS: '15000',
+    JOB_BACKOFF_MS: '200',
+    RECONCILE_INTERVAL_MS: '300',
+    RECONCILE_AFTER_MS: '500',
+    SHUTDOWN_GRACE_MS: '5000',
+    ...opts.extra,
+  };
+}
+
+export const configFrom = (env: Record<string, string>): Config => loadConfig(env);
