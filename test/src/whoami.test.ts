@@ -51,7 +51,8 @@ describe('whoami: end to end, per user', () => {
     expect(JSON.stringify(res.content)).not.toContain('bob@example.test');
     const call = (await s.db.sql`select status, error from tool_calls where tenant_id = ${s.tenant.id} and user_id = ${carol.id}`)[0]!;
     expect(call.status).toBe('failed');
-    expect(call.error.code).toBe('internal_error'); // seal_invalid is not shown to the user
+    expect(call.error.code).toBe('seal_invalid');
+    expect(call.error.message).toBe('internal error'); // details of a crypto failure stay in the log
   });
 
   it('the job in Redis carries no token in clear, only a sealed one', async () => {

@@ -21,6 +21,8 @@ export interface StackOptions {
   worker?: 'inproc' | 'none';
   env?: Record<string, string>;
   enabledTools?: string[];
+  /** Where the API (only) reaches Redis, e.g. through a proxy a test can take down. */
+  apiRedisUrl?: string;
 }
 
 /**
@@ -41,7 +43,7 @@ export async function startStack(opts: StackOptions) {
     idpIssuer: idp.issuer,
     enabledTools: opts.enabledTools ?? ['whoami', 'web_search', 'echo'],
   });
-  const api: RunningApi = await startApi(config, { migrate: false });
+  const api: RunningApi = await startApi(opts.apiRedisUrl ? { ...config, REDIS_URL: opts.apiRedisUrl } : config, { migrate: false });
   let worker: RunningWorker | undefined = opts.worker === 'none' ? undefined : await startWorker(config, { migrate: false });
   const vault = credentialVault(parseKeyring(config.SEAL_KEYS));
   const scope = forTenant(db.db, tenant.id);

@@ -1,0 +1,146 @@
+import { CALL_META, type CallMeta } from '@mcprt/api';
+import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SCAVIO_RATE_LIMIT_QUERY } from '../doubles/scavio.js';
+import { startStack, type Stack } from './harness/stack.js';
+
+const count = async (s: Stack, table: 'tool_calls' | 'audit_events') =>
+  (await s.db.sql`select count(*)::int as n from ${s.db.sql(table)} where tenant_id = ${s.tenant.id}`)[0]!.n as number;
+
+describe('tools/call: validation, recording, answers', () => {
+  let s: Stack;
+  beforeAll(async () => {
+    s = await startStack({ label: 'path', env: { CALL_WAIT_MS: '1500' } });
+    await s.connectUser('alice');
+  });
+  afterAll(() => s?.close());
+
+  it('bad arguments → isError naming the field; nothing recorded, nothing queued', async () => {
+    const client = await s.client(await s.token('alice'));
+    const before = [await count(s, 'tool_calls'), await count(s, 'audit_events')];
+    const r1 = CallToolResultSchema.parse(await client.callTool({ name: 'web_search', arguments: { query: '', page: 99 } }));
+    expect(r1.isError).toBe(true);
+    const text = (r1.content[0] as { text: string }).text;
+    expect(text).toContain('query');
+    expect(text).toContain('page');
+    const r2 = CallToolResultSchema.parse(await client.callTool({ name: 'web_search', arguments: { query: 'ok', surprise: 1 } }));
+    expect((r2.content[0] as { text: string }).text).toContain('surprise');
+    const r3 = CallToolResultSchema.parse(await client.callTool({ name: 'echo', arguments: { message: 42 } }));
+    expect((r3.content[0] as { text: string }).text).toMatch(/message: .*string/);
+    expect([await count(s, 'tool_calls'), await count(s, 'audit_events')]).toEqual(before);
+  });
+
+  it('an unknown or disabled tool is a JSON-RPC error', async () => {
+    const client = await s.client(await s.token('alice'));
+    await expect(client.callTool({ name: 'no_such_tool', arguments: {} })).rejects.toThrow(/Unknown tool/);
+  });
+
+  it('web_search runs through Scavio (v2 form, operator key, Bearer) and returns structured results', async () => {
+    const client = await s.client(await s.token('alice'));
+    const res = CallToolResultSchema.parse(await client.callTool({ name: 'web_search', arguments: { query: 'mcp oauth', page: 2, country: 'DE' } }));
+    expect(res.isError).toBeFalsy();
+    const out = res.structuredContent as { query: string; results: Array<{ position: number; title: string; link: string; snippet: string }> };
+    expect(out.query).toBe('mcp oauth');
+    expect(out.results.length).toBeGreaterThan(0);
+    expect(out.results[0]).toEqual({ position: expect.any(Number), title: expect.any(String), link: expect.stringMatching(/^https?:/), snippet: expect.any(String) });
+    const req = s.scavio.requests.at(-1)!;
+    expect(req.path).toBe('/api/v2/google');
+    expect(req.headers.authorization).toBe('Bearer sk_test_double_key');
+    expect(req.body).toMatchObject({ query: 'mcp oauth', start: 10, gl: 'de' });
+    // The user's MCP token never goes upstream (no passthrough).
+    expect(JSON.stringify(s.scavio.requests)).not.toContain('eyJ');
+  });
+
+  it('an upstream 429 is retried with backoff and then reported, not hung', async () => {
+    const client = await s.client(await s.token('alice'));
+    const res = CallToolResultSchema.parse(await client.callTool({ name: 'web_search', arguments: { query: SCAVIO_RATE_LIMIT_QUERY } }));
+    expect(res.isError).toBe(true);
+    const meta = res._meta?.[CALL_META] as CallMeta;
+    // Either finished failing after the retries or still retrying when the wait ran out: both are honest answers.
+    expect(['failed', 'running']).toContain(meta.status);
+    const attempts = s.scavio.requests.filter((r) => (r.body as { query?: string }).query === SCAVIO_RATE_LIMIT_QUERY).length;
+    expect(attempts).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a call longer than the wait returns the call id and state; GET polls it to the result', async () => {
+    const token = await s.token('alice');
+    const client = await s.client(token);
+    const res = CallToolResultSchema.parse(await client.callTool({ name: 'echo', arguments: { message: 'slow', delayMs: 2500 } }));
+    const meta = res._meta?.[CALL_META] as CallMeta;
+    expect(meta.status).toMatch(/queued|running/);
+    expect(meta.id).toMatch(/^call_[A-Za-z0-9_-]{22}$/);
+    expect(meta.pollUrl).toBe(`${s.config.PUBLIC_URL}/t/${s.tenant.slug}/v1/tool-calls/${meta.id}`);
+    expect((res.content[0] as { text: string }).text).toContain(meta.id);
+
+    let view: { status: string; result: { structuredContent?: unknown } | null } | undefined;
+    for (let i = 0; i < 50; i++) {
+      const r = await fetch(meta.pollUrl, { headers: { authorization: `Bearer ${token}` } });
+      expect(r.status).toBe(200);
+      view = (await r.json()) as typeof view;
+      if (view!.status === 'succeeded') break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(view!.status).toBe('succeeded');
+    expect(view!.result?.structuredContent).toEqual({ message: 'slow', ranAs: 'alice' });
+
+    // Another user of the same tenant, or no token, cannot see it: 404 (not 403) / 401.
+    const asBob = await fetch(meta.pollUrl, { headers: { authorization: `Bearer ${await s.token('bob')}` } });
+    expect(asBob.status).toBe(404);
+    expect((await fetch(meta.pollUrl)).status).toBe(401);
+    const missing = await fetch(meta.pollUrl.replace(meta.id, 'call_AAAAAAAAAAAAAAAAAAAAAA'), { headers: { authorization: `Bearer ${token}` } });
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ error: 'call_not_found' });
+  });
+
+  it('a tool that needs an upstream account the user has not connected is refused and audited', async () => {
+    const client = await s.client(await s.token('bob')); // bob never connected
+    const res = CallToolResultSchema.parse(await client.callTool({ name: 'whoami', arguments: {} }));
+    expect(res.isError).toBe(true);
+    expect((res.content[0] as { text: string }).text).toMatch(/not connected/);
+    const rows = await s.db.sql`select a.reason from audit_events a join users u on u.id = a.user_id where a.tenant_id = ${s.tenant.id} and u.subject = 'bob' and a.decision = 'deny'`;
+    expect(rows.map((r) => r.reason)).toContain('credential_unavailable');
+  });
+
+  it('the same idempotency key returns the same call', async () => {
+    const client = await s.client(await s.token('alice'));
+    const call = (key: string) => client.callTool({ name: 'echo', arguments: { message: 'once' }, _meta: { 'io.mcprt/idempotency-key': key } });
+    const a = CallToolResultSchema.parse(await call('k-1'));
+    const b = CallToolResultSchema.parse(await call('k-1'));
+    expect((a._meta?.[CALL_META] as CallMeta).id).toBe((b._meta?.[CALL_META] as CallMeta).id);
+  });
+});
+
+describe('admission and unavailable tools', () => {
+  let s: Stack;
+  beforeAll(async () => {
+    s = await startStack({ label: 'admit', worker: 'none', env: { CALL_WAIT_MS: '100', SCAVIO_API_KEY: '' } });
+    await s.db.sql`update tenants set limits = jsonb_set(limits, '{pendingCap}', '2') where id = ${s.tenant.id}`;
+  });
+  afterAll(() => s?.close());
+
+  it('a user over the pending cap is refused with a retryable message; other users are not affected', async () => {
+    const alice = await s.client(await s.token('alice'));
+    for (let i = 0; i < 2; i++) await alice.callTool({ name: 'echo', arguments: { message: String(i) } });
+    const third = CallToolResultSchema.parse(await alice.callTool({ name: 'echo', arguments: { message: '3' } }));
+    expect(third.isError).toBe(true);
+    expect((third.content[0] as { text: string }).text).toMatch(/Too many calls in progress \(2, limit 2\)/);
+    const bob = CallToolResultSchema.parse(await (await s.client(await s.token('bob'))).callTool({ name: 'echo', arguments: { message: 'b' } }));
+    expect((bob._meta?.[CALL_META] as CallMeta).status).toBe('queued');
+  });
+
+  it('web_search without an operator key fails with a clear "unavailable" message, not a fake answer', async () => {
+    await s.startWorker();
+    const res = CallToolResultSchema.parse(await (await s.client(await s.token('bob'))).callTool({ name: 'web_search', arguments: { query: 'x' } }, undefined, {}));
+    // The wait is short here; poll the row.
+    const id = (res._meta?.[CALL_META] as CallMeta).id;
+    let row;
+    for (let i = 0; i < 50; i++) {
+      row = (await s.scope.toolCalls.byId(id))!;
+      if (row.status === 'failed') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(row!.status).toBe('failed');
+    expect(row!.error).toMatchObject({ code: 'tool_unavailable', retryable: false });
+    expect(row!.error!.message).toMatch(/no.*Scavio API key|not configured a Scavio API key/);
+  });
+});
