@@ -1,0 +1,55 @@
+import { tenantsRepository, type Tenant } from '@mcprt/db';
+import { parseHttpUrl, parseNonEmpty, parseSlug, parseTools } from '../args.js';
+import { CliError, hint, type CliResources } from '../resources.js';
+import { isUniqueViolation, mcpJson, mcpUrlOf, type McpJson } from '../tenant-urls.js';
+
+export const DEFAULT_TOOLS = ['whoami', 'web_search'] as const;
+
+export interface TenantCreateInput {
+  slug?: string;
+  name?: string;
+  issuer?: string;
+  /** Comma-separated; default whoami,web_search. */
+  tools?: string;
+}
+
+export interface TenantCreateResult {
+  tenant: Tenant;
+  mcpUrl: string;
+  mcpJson: McpJson;
+}
+
+/** `tenant create`: the tenant row, then its MCP URL and a ready `.mcp.json`. */
+export async function tenantCreate(res: CliResources, input: TenantCreateInput): Promise<TenantCreateResult> {
+  const slug = parseSlug(input.slug);
+  const displayName = parseNonEmpty(input.name ?? slug, '--name');
+  const idpIssuer = parseHttpUrl(input.issuer, '--issuer');
+  const enabledTools = parseTools(input.tools, { includeTestTools: res.config.ENABLE_TEST_TOOLS, fallback: DEFAULT_TOOLS });
+  if (idpIssuer.startsWith('http://') && !res.config.ALLOW_INSECURE_ISSUERS) {
+    hint(res, `warning: the API refuses http:// issuers unless ALLOW_INSECURE_ISSUERS=true (development only)`);
+  }
+
+  const repo = tenantsRepository(res.db);
+  const duplicate = () => new CliError(`a tenant with slug "${slug}" already exists; pick another --slug (see \`pnpm cli tenant list\`)`);
+  if (await repo.bySlug(slug)) throw duplicate();
+  let tenant: Tenant;
+  try {
+    tenant = await repo.create({ slug, displayName, idpIssuer, enabledTools });
+  } catch (err) {
+    if (isUniqueViolation(err)) throw duplicate(); // created concurrently since the check
+    throw err;
+  }
+
+  const mcpUrl = mcpUrlOf(res.config, slug);
+  const snippet = mcpJson(slug, mcpUrl);
+  res.out(`created tenant ${slug} ("${displayName}"), issuer ${idpIssuer}, tools ${enabledTools.join(',')}`);
+  res.out(`MCP URL: ${mcpUrl}`);
+  res.out('');
+  res.out('.mcp.json:');
+  for (const line of JSON.stringify(snippet, null, 2).split('\n')) res.out(line);
+  res.out('');
+  res.out('# Clients that cannot do OAuth yet can send a token instead: add to the server entry');
+  res.out('#   "headers": { "Authorization": "Bearer <token>" }');
+  res.out(`# (\`pnpm cli tenant mcp-config --slug ${slug} --token <token>\` prints it that way).`);
+  return { tenant, mcpUrl, mcpJson: snippet };
+}

@@ -1,0 +1,14 @@
+export { CliError, UsageError } from './resources.js';
+export type { CliResources } from './resources.js';
+export { mcpJson, mcpUrlOf } from './tenant-urls.js';
+export type { McpJson } from './tenant-urls.js';
+export { tenantCreate, DEFAULT_TOOLS } from './commands/tenant-create.js';
+export type { TenantCreateInput, TenantCreateResult } from './commands/tenant-create.js';
+export { tenantList } from './commands/tenant-list.js';
+export { tenantMcpConfig } from './commands/tenant-mcp-config.js';
+export { defaultKid, keysGenerate } from './commands/keys-generate.js';
+export { keysRotate } from './commands/keys-rotate.js';
+export type { KeysRotateInput, RotateFailure, RotateSummary } from './commands/keys-rotate.js';
+export { devToken } from './commands/dev-token.js';
+export type { DevTokenInput } from './commands/dev-token.js';
+export { devSeed } from './commands/dev-seed.js';

@@ -1,0 +1,178 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ConfigError, loadConfig, type Config } from '@mcprt/config';
+import { createDb } from '@mcprt/db';
+import { devSeed } from './commands/dev-seed.js';
+import { devToken } from './commands/dev-token.js';
+import { keysGenerate } from './commands/keys-generate.js';
+import { keysRotate } from './commands/keys-rotate.js';
+import { tenantCreate } from './commands/tenant-create.js';
+import { tenantList } from './commands/tenant-list.js';
+import { tenantMcpConfig } from './commands/tenant-mcp-config.js';
+import { CliError, UsageError, type CliResources } from './resources.js';
+
+/**
+ * The operator CLI: `pnpm cli <group> <command> [--flags]`. A thin adapter: parse argv, load the
+ * config (the only place reading process.env), open the database, run one command function, map
+ * errors to exit codes (2 bad input, 1 failure).
+ */
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+type Values = Record<string, string | boolean | undefined>;
+const str = (v: Values, k: string): string | undefined => (typeof v[k] === 'string' ? v[k] : undefined);
+
+interface Command {
+  usage: string;
+  summary: string;
+  details: string[];
+  options: Options;
+  /** Runs without a valid configuration (keys generate: SEAL_KEYS may not exist yet). */
+  configOptional?: boolean;
+  run(ctx: { values: Values; config: Config | undefined; out: (l: string) => void; err: (l: string) => void; withDb: <T>(fn: (res: CliResources) => Promise<T>) => Promise<T> }): Promise<number>;
+}
+
+const commands: Record<string, Command> = {
+  'tenant create': {
+    usage: 'tenant create --slug <slug> --issuer <url> [--name <name>] [--tools whoami,web_search]',
+    summary: 'create a tenant; prints its MCP URL and a .mcp.json',
+    details: ['--slug     a-z 0-9 -, 1-63 characters', '--issuer   the tenant IdP issuer URL (must equal the tokens\' iss)', '--name     display name (default: the slug)', '--tools    comma-separated (default whoami,web_search)'],
+    options: { slug: { type: 'string' }, name: { type: 'string' }, issuer: { type: 'string' }, tools: { type: 'string' } },
+    run: ({ values: v, withDb }) =>
+      withDb(async (res) => (await tenantCreate(res, { slug: str(v, 'slug'), name: str(v, 'name'), issuer: str(v, 'issuer'), tools: str(v, 'tools') }), 0)),
+  },
+  'tenant list': {
+    usage: 'tenant list',
+    summary: 'one line per tenant: slug, issuer, tools, MCP URL',
+    details: [],
+    options: {},
+    run: ({ withDb }) => withDb(async (res) => (await tenantList(res), 0)),
+  },
+  'tenant mcp-config': {
+    usage: 'tenant mcp-config --slug <slug> [--token <token>]',
+    summary: 'print a .mcp.json for the tenant (with an Authorization header when --token is given)',
+    details: ['--token    for clients that cannot do OAuth yet (e.g. from `dev token`)'],
+    options: { slug: { type: 'string' }, token: { type: 'string' } },
+    run: ({ values: v, withDb }) => withDb(async (res) => (await tenantMcpConfig(res, { slug: str(v, 'slug'), token: str(v, 'token') }), 0)),
+  },
+  'keys generate': {
+    usage: 'keys generate [--kid <kid>]',
+    summary: 'print a new kid:key entry for SEAL_KEYS (and how to roll it out)',
+    details: ['--kid      key id (default k + UTC yyyymmddHHMM)'],
+    options: { kid: { type: 'string' } },
+    configOptional: true,
+    run: async ({ values: v, config, out, err }) => (keysGenerate({ out, err, config }, { kid: str(v, 'kid') }), 0),
+  },
+  'keys rotate': {
+    usage: 'keys rotate [--batch 500] [--tenant <slug>]',
+    summary: 're-seal stored credentials under the active key; exit 1 if any row cannot be opened',
+    details: ['--batch    rows per query (default 500)', '--tenant   only this tenant (default: all)'],
+    options: { batch: { type: 'string' }, tenant: { type: 'string' } },
+    run: ({ values: v, withDb }) => withDb(async (res) => (await keysRotate(res, { batch: str(v, 'batch'), tenant: str(v, 'tenant') })).exitCode),
+  },
+  'dev token': {
+    usage: 'dev token --tenant <slug> --user <sub> [--idp <url>] [--scope "tools:whoami tools:web_search"]',
+    summary: 'development only: mint an MCP token from the running dev IdP (stdout) and store the user\'s upstream token',
+    details: ['--idp      the dev IdP (default: the tenant issuer)', '--scope    default: tools:<tool> for each enabled tool', 'Example: TOKEN=$(pnpm -s cli dev token --tenant dev --user alice)'],
+    options: { tenant: { type: 'string' }, user: { type: 'string' }, idp: { type: 'string' }, scope: { type: 'string' } },
+    run: ({ values: v, withDb }) =>
+      withDb(async (res) => (await devToken(res, { tenant: str(v, 'tenant'), user: str(v, 'user'), idp: str(v, 'idp'), scope: str(v, 'scope') }), 0)),
+  },
+  'dev seed': {
+    usage: 'dev seed --idp <url> [--slug dev]',
+    summary: 'development only: create the dev tenant if missing; prints its MCP URL',
+    details: [],
+    options: { idp: { type: 'string' }, slug: { type: 'string' } },
+    run: ({ values: v, withDb }) => withDb(async (res) => (await devSeed(res, { idp: str(v, 'idp'), slug: str(v, 'slug') }), 0)),
+  },
+};
+
+function globalHelp(): string {
+  const width = Math.max(...Object.values(commands).map((c) => c.usage.split(' --')[0]!.split(' [')[0]!.length));
+  return [
+    'usage: pnpm cli <command> [options]     (pnpm cli <command> --help for its options)',
+    '',
+    ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Configuration comes from the environment (DATABASE_URL, PUBLIC_URL, SEAL_KEYS, …), as for the api.',
+  ].join('\n');
+}
+
+const commandHelp = (name: string, c: Command): string =>
+  [`usage: pnpm cli ${c.usage}`, '', `  ${c.summary}`, ...(c.details.length ? ['', ...c.details.map((d) => `  ${d}`)] : [])].join('\n');
+
+async function main(argv: string[]): Promise<number> {
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const err = (line: string) => process.stderr.write(`${line}\n`);
+
+  const [group, sub, ...rest] = argv;
+  if (!group || group === '--help' || group === '-h' || group === 'help') {
+    out(globalHelp());
+    return group ? 0 : 2;
+  }
+  const name = `${group} ${sub ?? ''}`.trim();
+  const command = commands[name];
+  if (!command) {
+    err(`error: unknown command "${name}"\n\n${globalHelp()}`);
+    return 2;
+  }
+
+  let values: Values;
+  try {
+    ({ values } = parseArgs({ args: rest, options: { ...command.options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false }));
+  } catch (e) {
+    err(`error: ${(e as Error).message}\n\n${commandHelp(name, command)}`);
+    return 2;
+  }
+  if (values.help) {
+    out(commandHelp(name, command));
+    return 0;
+  }
+
+  let config: Config | undefined;
+  try {
+    config = loadConfig(process.env);
+  } catch (e) {
+    if (!(e instanceof ConfigError) || !command.configOptional) throw e;
+  }
+
+  const withDb = async <T>(fn: (res: CliResources) => Promise<T>): Promise<T> => {
+    const handle = createDb(config!.DATABASE_URL, { max: 2, applicationName: 'mcprt-cli' });
+    try {
+      return await fn({ db: handle.db, config: config!, out, err });
+    } finally {
+      await handle.close();
+    }
+  };
+  try {
+    return await command.run({ values, config, out, err, withDb });
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err(`error: ${e.message}\n(see: pnpm cli ${name} --help)`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+/** What reaches the terminal for an unexpected error: a code and message, plus a hint for the usual causes. */
+function describe(e: unknown): string {
+  if (e instanceof ConfigError || e instanceof CliError) return `error: ${e.message}`;
+  const chain: unknown[] = [];
+  for (let x: unknown = e; x && chain.length < 5; x = (x as { cause?: unknown }).cause) chain.push(x);
+  const codes = chain.map((x) => (x as { code?: unknown }).code).filter((c): c is string => typeof c === 'string');
+  const code = codes[0];
+  const message = e instanceof Error ? e.message.split('\n')[0] : String(e);
+  let hintText = '';
+  if (codes.includes('ECONNREFUSED')) hintText = '\n(is Postgres running at DATABASE_URL?)';
+  else if (codes.includes('42P01') || codes.includes('3D000')) hintText = '\n(has the database been created and migrated? run `pnpm migrate`)';
+  return `error${code ? ` [${code}]` : ''}: ${message}${hintText}`;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`${describe(e)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { createToolRegistry, jsonSchemaOf, parseArguments } from './registry.js';
+
+describe('tool registry', () => {
+  it('hides test-only tools unless asked, and filters by the tenant\'s enabled list', () => {
+    expect(createToolRegistry({ includeTestTools: false }).names()).toEqual(['whoami', 'web_search']);
+    const r = createToolRegistry({ includeTestTools: true });
+    expect(r.enabledFor(['web_search', 'nope']).map((t) => t.name)).toEqual(['web_search']);
+  });
+
+  it('every tool carries the contract later layers build on', () => {
+    for (const t of createToolRegistry({ includeTestTools: true }).enabledFor(['whoami', 'web_search', 'echo'])) {
+      expect(t.mcpScope).toMatch(/^tools:/);
+      expect(t.timeoutMs).toBeGreaterThan(0);
+      expect(jsonSchemaOf(t.input, 'input').type).toBe('object');
+      if (t.output) expect(jsonSchemaOf(t.output, 'output').type).toBe('object');
+    }
+    const whoami = createToolRegistry({ includeTestTools: false }).get('whoami')!;
+    expect(whoami.upstream).toEqual({ provider: 'idp', scopes: ['openid'] });
+  });
+
+  it('names every failing field', () => {
+    const search = createToolRegistry({ includeTestTools: false }).get('web_search')!;
+    const r = parseArguments(search, { query: '', country: 'germany', extra: true });
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.message).toMatch(/query/);
+      expect(r.message).toMatch(/country/);
+      expect(r.message).toMatch(/extra/);
+    }
+    expect(parseArguments(search, { query: ' hi ' })).toEqual({ ok: true, value: { query: 'hi', page: 1 } });
+  });
+});

@@ -1,0 +1,249 @@
+/**
+ * Throughput benchmark: MCP tools/call end to end (SDK client → API over loopback HTTP → BullMQ →
+ * a separate worker process → Postgres → completion bell → API reads the row → client) against a
+ * baseline of bare BullMQ (no-op processor) on the same Redis, in the same run.
+ *
+ * Run: `pnpm bench`. Env overrides: BENCH_CALLS (measured e2e calls, default 2000), BENCH_CONCURRENCY
+ * (e2e calls in flight, default 32), BENCH_WARMUP (default 100), BENCH_CLIENTS (SDK clients, default 32),
+ * BENCH_BARE_JOBS (bare BullMQ jobs, default 5000), BENCH_WORKER_CPU_PROF=<dir> (the worker process
+ * writes worker-<pid>.cpuprofile there, via ./cpu-prof.mjs). The last line is machine-readable:
+ *   e2e_calls_per_s=<n> bare_bullmq_jobs_per_s=<n> ratio=<e2e/bare> p50_ms=<n> p99_ms=<n>
+ */
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { ensureDatabase, runMigrations } from '@mcprt/db';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { startStack, type Stack } from '../src/harness/stack.js';
+import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../src/harness/test-config.js';
+import { spawnWorker, type WorkerProcess } from '../src/harness/worker-process.js';
+
+const envInt = (name: string, def: number, min = 1): number => {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min} (got ${raw})`);
+  return n;
+};
+
+const CALLS = envInt('BENCH_CALLS', 2000);
+const CONCURRENCY = envInt('BENCH_CONCURRENCY', 32);
+const WARMUP = envInt('BENCH_WARMUP', 100, 0);
+const CLIENTS = envInt('BENCH_CLIENTS', 32);
+const BARE_JOBS = envInt('BENCH_BARE_JOBS', 5000);
+/** One constant for both sides: the e2e worker process gets it as WORKER_CONCURRENCY, the bare Worker as `concurrency`. */
+const WORKER_CONCURRENCY = envInt('BENCH_WORKER_CONCURRENCY', 16);
+const PENDING_CAP = 1000;
+const USERS = ['alice', 'bob', 'carol'] as const; // the accounts startStack's dev IdP knows
+const CALL_TIMEOUT_MS = 30_000;
+const ERROR_BUDGET = 0.01;
+
+const log = (line: string) => process.stdout.write(`${line}\n`);
+const round = (n: number, digits = 0) => {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+};
+/** Nearest-rank percentile of an ascending array. */
+const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]! : NaN);
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+
+async function deleteKeys(redis: Redis, pattern: string): Promise<number> {
+  let cursor = '0';
+  let n = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) n += await redis.del(...keys);
+  } while (cursor !== '0');
+  return n;
+}
+
+/** Baseline: bare BullMQ on the same Redis, no-op processor, same worker concurrency and job options. */
+async function bareBullmq(jobs: number, concurrency: number): Promise<{ jobsPerS: number; ms: number }> {
+  const prefix = `{bench-bare-${randomBytes(4).toString('hex')}}`;
+  const name = 'bare';
+  const qConn = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+  const wConn = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+  const queue = new Queue(name, {
+    connection: qConn,
+    prefix,
+    // The same options the API's producer uses, so the Lua scripts do the same bookkeeping.
+    defaultJobOptions: { attempts: 5, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: { age: 3600, count: 50_000 }, removeOnFail: { age: 7 * 24 * 3600 } },
+  });
+  let done = 0;
+  let failed = 0;
+  let resolveAll!: () => void;
+  const allDone = new Promise<void>((r) => (resolveAll = r));
+  const worker = new Worker(name, async () => 'ok', { connection: wConn, prefix, concurrency, autorun: false });
+  worker.on('completed', () => {
+    if (++done + failed === jobs) resolveAll();
+  });
+  worker.on('failed', () => {
+    if (done + ++failed === jobs) resolveAll();
+  });
+  worker.on('error', () => {});
+  queue.on('error', () => {});
+  try {
+    void worker.run();
+    await worker.waitUntilReady();
+    const t0 = performance.now();
+    const chunk = 250;
+    for (let i = 0; i < jobs; i += chunk) {
+      const n = Math.min(chunk, jobs - i);
+      await queue.addBulk(Array.from({ length: n }, (_, k) => ({ name, data: { i: i + k, v: 1 } })));
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([allDone, new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`bare BullMQ: only ${done}/${jobs} done after 60 s`)), 60_000)))]);
+    clearTimeout(timer);
+    const ms = performance.now() - t0;
+    if (failed) throw new Error(`bare BullMQ: ${failed} jobs failed`);
+    return { jobsPerS: (jobs / ms) * 1000, ms };
+  } finally {
+    await worker.close().catch(() => undefined);
+    await queue.close().catch(() => undefined);
+    await deleteKeys(qConn, `${prefix}:*`).catch(() => undefined);
+    await qConn.quit().catch(() => undefined);
+    await wConn.quit().catch(() => undefined);
+  }
+}
+
+interface RunStats {
+  latencies: number[];
+  errors: number;
+  errorSamples: string[];
+  callIds: string[];
+  ms: number;
+}
+
+/** `count` tools/call echo with `concurrency` in flight, lane i on client i mod K. */
+async function drive(clients: Client[], count: number, concurrency: number): Promise<RunStats> {
+  const stats: RunStats = { latencies: [], errors: 0, errorSamples: [], callIds: [], ms: 0 };
+  let next = 0;
+  const lane = async (laneNo: number) => {
+    const client = clients[laneNo % clients.length]!;
+    for (;;) {
+      const i = next++;
+      if (i >= count) return;
+      const t = performance.now();
+      try {
+        const res = CallToolResultSchema.parse(await client.callTool({ name: 'echo', arguments: { message: `x${i}` } }, undefined, { timeout: CALL_TIMEOUT_MS }));
+        stats.latencies.push(performance.now() - t);
+        const meta = res._meta?.['io.mcprt/call'] as { id?: string } | undefined;
+        if (meta?.id) stats.callIds.push(meta.id);
+        if (res.isError) {
+          stats.errors++;
+          if (stats.errorSamples.length < 3) stats.errorSamples.push(JSON.stringify(res.content).slice(0, 200));
+        }
+      } catch (e) {
+        stats.latencies.push(performance.now() - t);
+        stats.errors++;
+        if (stats.errorSamples.length < 3) stats.errorSamples.push(String(e).slice(0, 200));
+      }
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, (_, k) => lane(k)));
+  stats.ms = performance.now() - t0;
+  return stats;
+}
+
+/** Where the time of the measured calls went, from the rows' own timestamps (Postgres clock, µs). */
+async function phaseBreakdown(stack: Stack, ids: string[]) {
+  if (!ids.length) return undefined;
+  const rows = await stack.db.sql<{ queue_ms: number; run_ms: number; total_ms: number }[]>`
+    select extract(epoch from (started_at - created_at)) * 1000 as queue_ms,
+           extract(epoch from (finished_at - started_at)) * 1000 as run_ms,
+           extract(epoch from (finished_at - created_at)) * 1000 as total_ms
+    from tool_calls where tenant_id = ${stack.tenant.id} and id = any(${ids}) and finished_at is not null and started_at is not null`;
+  const q = rows.map((r) => Number(r.queue_ms)).sort((a, b) => a - b);
+  const run = rows.map((r) => Number(r.run_ms)).sort((a, b) => a - b);
+  const tot = rows.map((r) => Number(r.total_ms)).sort((a, b) => a - b);
+  return { n: rows.length, q, run, tot };
+}
+
+async function main(): Promise<number> {
+  const started = performance.now();
+  await ensureDatabase(TEST_DATABASE_URL);
+  await runMigrations(TEST_DATABASE_URL);
+  log(`bench: ${CALLS} calls (+${WARMUP} warm-up), ${CONCURRENCY} in flight over ${CLIENTS} MCP clients, users ${USERS.join('/')}; worker concurrency ${WORKER_CONCURRENCY}; bare BullMQ ${BARE_JOBS} jobs`);
+
+  // 1. Baseline, before the stack exists (nothing else on the machine is busy).
+  const bare = await bareBullmq(BARE_JOBS, WORKER_CONCURRENCY);
+  log(`bare BullMQ: ${BARE_JOBS} no-op jobs in ${round(bare.ms)} ms → ${round(bare.jobsPerS)} jobs/s`);
+
+  // 2. End to end.
+  let stack: Stack | undefined;
+  let wp: WorkerProcess | undefined;
+  let exitCode = 0;
+  try {
+    stack = await startStack({ label: 'bench', worker: 'none', env: { WORKER_CONCURRENCY: String(WORKER_CONCURRENCY), LOG_LEVEL: 'silent' } });
+    if (stack.config.WORKER_CONCURRENCY !== WORKER_CONCURRENCY) throw new Error('worker concurrency mismatch');
+    // Before any request: the API caches the tenant (30 s) on first sight.
+    await stack.db.sql`update tenants set limits = jsonb_set(limits, '{pendingCap}', ${String(PENDING_CAP)}::jsonb) where id = ${stack.tenant.id}`;
+
+    const profDir = process.env.BENCH_WORKER_CPU_PROF;
+    // `--cpu-prof` is refused in NODE_OPTIONS; a preload that drives the inspector does the same job.
+    wp = spawnWorker(stack.env, profDir ? { NODE_OPTIONS: `--import=${new URL('./cpu-prof.mjs', import.meta.url).href}`, BENCH_CPU_PROF_DIR: profDir } : {});
+    wp.exited.catch(() => undefined);
+    await wp.ready;
+
+    const tokens = await Promise.all(USERS.map((u) => stack!.token(u, { ttlSeconds: 3600 })));
+    const clients: Client[] = [];
+    for (let i = 0; i < CLIENTS; i += 8) {
+      clients.push(...(await Promise.all(Array.from({ length: Math.min(8, CLIENTS - i) }, (_, k) => stack!.client(tokens[(i + k) % tokens.length]!)))));
+    }
+
+    if (WARMUP > 0) {
+      const w = await drive(clients, WARMUP, Math.min(CONCURRENCY, WARMUP));
+      log(`warm-up: ${WARMUP} calls in ${round(w.ms)} ms, ${w.errors} errors${w.errorSamples.length ? ` (e.g. ${w.errorSamples[0]})` : ''}`);
+    }
+
+    const s = await drive(clients, CALLS, CONCURRENCY);
+    const sorted = [...s.latencies].sort((a, b) => a - b);
+    const e2ePerS = (CALLS / s.ms) * 1000;
+    const [p50, p90, p99] = [pct(sorted, 50), pct(sorted, 90), pct(sorted, 99)];
+    log(`e2e: ${CALLS} calls in ${round(s.ms)} ms → ${round(e2ePerS, 1)} calls/s; errors ${s.errors} (${round((100 * s.errors) / CALLS, 2)}%)${s.errorSamples.length ? `, e.g. ${s.errorSamples.join(' | ')}` : ''}`);
+    log(`e2e latency ms: p50 ${round(p50, 1)}  p90 ${round(p90, 1)}  p99 ${round(p99, 1)}  max ${round(sorted.at(-1) ?? NaN, 1)}  mean ${round(mean(sorted), 1)}`);
+
+    const ph = await phaseBreakdown(stack, s.callIds);
+    if (ph) {
+      const fmt = (xs: number[]) => `mean ${round(mean(xs), 1)} p50 ${round(pct(xs, 50), 1)} p99 ${round(pct(xs, 99), 1)}`;
+      const rest = mean(sorted) - mean(ph.tot);
+      log(`  row timestamps (${ph.n} calls): queued→claimed ${fmt(ph.q)} | claimed→finished ${fmt(ph.run)} | created→finished ${fmt(ph.tot)}`);
+      log(`  outside the row's life (auth, admission, HTTP, bell, result read): mean ≈ ${round(rest, 1)} ms of ${round(mean(sorted), 1)} ms`);
+    }
+
+    const ratio = e2ePerS / bare.jobsPerS;
+    log(`ratio e2e/bare ${ratio.toFixed(3)} (target ≥ 0.15); total bench time ${round((performance.now() - started) / 1000, 1)} s`);
+    if (s.errors > CALLS * ERROR_BUDGET) {
+      log(`FAIL: ${s.errors} of ${CALLS} calls errored (> ${ERROR_BUDGET * 100}%)`);
+      exitCode = 1;
+    }
+    log(`e2e_calls_per_s=${round(e2ePerS, 1)} bare_bullmq_jobs_per_s=${round(bare.jobsPerS)} ratio=${ratio.toFixed(3)} p50_ms=${round(p50, 1)} p99_ms=${round(p99, 1)}`);
+  } finally {
+    if (wp && wp.child.exitCode === null && wp.child.signalCode === null) {
+      wp.child.kill('SIGTERM');
+      const code = await Promise.race([wp.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000).unref())]);
+      if (code === 'timeout') {
+        process.stderr.write('worker did not exit within 15 s of SIGTERM; killing it\n');
+        wp.child.kill('SIGKILL');
+        await wp.exited;
+        exitCode = 1;
+      } else if (code !== 0) {
+        process.stderr.write(`worker exited with ${code}: ${wp.output().slice(-1000)}\n`);
+      }
+    }
+    await stack?.close();
+  }
+  return exitCode;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
