@@ -96,7 +96,7 @@ function globalHelp(): string {
   ].join('\n');
 }
 
-const commandHelp = (name: string, c: Command): string =>
+const commandHelp = (c: Command): string =>
   [`usage: pnpm cli ${c.usage}`, '', `  ${c.summary}`, ...(c.details.length ? ['', ...c.details.map((d) => `  ${d}`)] : [])].join('\n');
 
 async function main(argv: string[]): Promise<number> {
@@ -119,11 +119,11 @@ async function main(argv: string[]): Promise<number> {
   try {
     ({ values } = parseArgs({ args: rest, options: { ...command.options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false }));
   } catch (e) {
-    err(`error: ${(e as Error).message}\n\n${commandHelp(name, command)}`);
+    err(`error: ${(e as Error).message}\n\n${commandHelp(command)}`);
     return 2;
   }
   if (values.help) {
-    out(commandHelp(name, command));
+    out(commandHelp(command));
     return 0;
   }
 
@@ -158,9 +158,13 @@ function describe(e: unknown): string {
   if (e instanceof ConfigError || e instanceof CliError) return `error: ${e.message}`;
   const chain: unknown[] = [];
   for (let x: unknown = e; x && chain.length < 5; x = (x as { cause?: unknown }).cause) chain.push(x);
-  const codes = chain.map((x) => (x as { code?: unknown }).code).filter((c): c is string => typeof c === 'string');
+  const codeOf = (x: unknown) => (x as { code?: unknown }).code;
+  const codes = chain.map(codeOf).filter((c): c is string => typeof c === 'string');
   const code = codes[0];
-  const message = e instanceof Error ? e.message.split('\n')[0] : String(e);
+  // The first error with a code (a Postgres or AppError, not Drizzle's wrapper whose message lists the
+  // query parameters), first line only.
+  const chosen = chain.find((x) => typeof codeOf(x) === 'string') ?? e;
+  const message = chosen instanceof Error ? chosen.message.split('\n')[0] : String(chosen);
   let hintText = '';
   if (codes.includes('ECONNREFUSED')) hintText = '\n(is Postgres running at DATABASE_URL?)';
   else if (codes.includes('42P01') || codes.includes('3D000')) hintText = '\n(has the database been created and migrated? run `pnpm migrate`)';

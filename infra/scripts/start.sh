@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# `pnpm start`: set up if needed, then run the development IdP, the API and one worker in the
+# foreground. Ctrl-C stops all three.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bash infra/scripts/setup.sh
+set -a; . ./.env; set +a
+if [ "${NODE_ENV:-development}" = production ]; then
+  echo "pnpm start is the development quick start; in production run apps/api and apps/worker (see infra/)." >&2
+  exit 1
+fi
+
+pids=()
+cleanup() { trap - INT TERM EXIT; for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait || true; }
+trap cleanup INT TERM EXIT
+
+IDP_PORT=${DEV_IDP_PORT:-4000}
+IDP="http://127.0.0.1:$IDP_PORT"
+npx tsx packages/dev-idp/src/serve.ts --port "$IDP_PORT" & pids+=($!)
+for _ in $(seq 1 60); do curl -fsS "$IDP/.well-known/openid-configuration" >/dev/null 2>&1 && break; sleep 0.5; done
+
+npx tsx apps/cli/src/main.ts dev seed --idp "$IDP" --slug dev
+npx tsx apps/api/src/main.ts & pids+=($!)
+npx tsx apps/worker/src/main.ts & pids+=($!)
+for _ in $(seq 1 60); do curl -fsS "$PUBLIC_URL/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
+
+cat <<MSG
+
+  ──────────────────────────────────────────────────────────────────────────
+  mcprt is running.   API $PUBLIC_URL   dev IdP $IDP
+  Tenant "dev" MCP URL: $PUBLIC_URL/t/dev/mcp
+
+  Get a token for a test user (alice or bob) in another terminal:
+      TOKEN=\$(pnpm -s cli dev token --tenant dev --user alice)
+  Then call whoami, e.g. with the MCP Inspector or any MCP client, using
+  header  Authorization: Bearer \$TOKEN   (see README "Call whoami").
+  Ctrl-C stops everything.
+  ──────────────────────────────────────────────────────────────────────────
+
+MSG
+wait -n "${pids[@]}"
