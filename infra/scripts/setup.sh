@@ -37,4 +37,4 @@ if ! bash infra/scripts/ensure-services.sh; then
   exit 1
 fi
 echo "› migrating $DATABASE_URL"
-DATABASE_URL=$DATABASE_URL pnpm -s --filter @mcprt/db migrate
+DATABASE_URL=$DATABASE_URL pnpm --silent --filter @mcprt/db migrate

@@ -31,7 +31,7 @@ cat <<MSG
   Tenant "dev" MCP URL: $PUBLIC_URL/t/dev/mcp
 
   Get a token for a test user (alice or bob) in another terminal:
-      TOKEN=\$(pnpm -s cli dev token --tenant dev --user alice)
+      TOKEN=\$(pnpm --silent cli dev token --tenant dev --user alice)
   Then call whoami, e.g. with the MCP Inspector or any MCP client, using
   header  Authorization: Bearer \$TOKEN   (see README "Call whoami").
   Ctrl-C stops everything.

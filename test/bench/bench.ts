@@ -5,12 +5,17 @@
  *
  * Run: `pnpm bench`. Env overrides: BENCH_CALLS (measured e2e calls, default 2000), BENCH_CONCURRENCY
  * (e2e calls in flight, default 32), BENCH_WARMUP (default 100), BENCH_CLIENTS (SDK clients, default 32),
- * BENCH_BARE_JOBS (bare BullMQ jobs, default 5000), BENCH_WORKER_CPU_PROF=<dir> (the worker process
- * writes worker-<pid>.cpuprofile there, via ./cpu-prof.mjs). The last line is machine-readable:
+ * BENCH_DB_POOL_MAX (API and worker Postgres pool size; default: the harness's 5), BENCH_BARE_JOBS (bare BullMQ jobs, default 5000), BENCH_CPU_PROF=<dir> (writes
+ * bench-<pid>.cpuprofile for this process during the measured run, and worker-<pid>.cpuprofile for the
+ * worker process's whole life, via ./cpu-prof.mjs). The last line is machine-readable:
  *   e2e_calls_per_s=<n> bare_bullmq_jobs_per_s=<n> ratio=<e2e/bare> p50_ms=<n> p99_ms=<n>
  */
 import { randomBytes } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { ensureDatabase, runMigrations } from '@mcprt/db';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
@@ -33,6 +38,8 @@ const CONCURRENCY = envInt('BENCH_CONCURRENCY', 32);
 const WARMUP = envInt('BENCH_WARMUP', 100, 0);
 const CLIENTS = envInt('BENCH_CLIENTS', 32);
 const BARE_JOBS = envInt('BENCH_BARE_JOBS', 5000);
+/** Optional: DATABASE_POOL_MAX for the API and the worker (the harness default is 5). */
+const DB_POOL_MAX = process.env.BENCH_DB_POOL_MAX ? String(envInt('BENCH_DB_POOL_MAX', 5)) : undefined;
 /** One constant for both sides: the e2e worker process gets it as WORKER_CONCURRENCY, the bare Worker as `concurrency`. */
 const WORKER_CONCURRENCY = envInt('BENCH_WORKER_CONCURRENCY', 16);
 const PENDING_CAP = 1000;
@@ -46,7 +53,8 @@ const round = (n: number, digits = 0) => {
   return Math.round(n * f) / f;
 };
 /** Nearest-rank percentile of an ascending array. */
-const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]! : NaN);
+const pct = (sorted: number[], p: number) =>
+  sorted.length ? sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]! : NaN;
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 
 async function deleteKeys(redis: Redis, pattern: string): Promise<number> {
@@ -60,8 +68,15 @@ async function deleteKeys(redis: Redis, pattern: string): Promise<number> {
   return n;
 }
 
+/** CPU seconds the Redis server has used (all its clients). */
+async function redisCpu(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const num = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? NaN);
+  return num('used_cpu_sys') + num('used_cpu_user');
+}
+
 /** Baseline: bare BullMQ on the same Redis, no-op processor, same worker concurrency and job options. */
-async function bareBullmq(jobs: number, concurrency: number): Promise<{ jobsPerS: number; ms: number }> {
+async function bareBullmq(jobs: number, concurrency: number): Promise<{ jobsPerS: number; ms: number; cpuMsPerJob: number }> {
   const prefix = `{bench-bare-${randomBytes(4).toString('hex')}}`;
   const name = 'bare';
   const qConn = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
@@ -70,7 +85,12 @@ async function bareBullmq(jobs: number, concurrency: number): Promise<{ jobsPerS
     connection: qConn,
     prefix,
     // The same options the API's producer uses, so the Lua scripts do the same bookkeeping.
-    defaultJobOptions: { attempts: 5, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: { age: 3600, count: 50_000 }, removeOnFail: { age: 7 * 24 * 3600 } },
+    defaultJobOptions: {
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 1000 },
+      removeOnComplete: { age: 3600, count: 50_000 },
+      removeOnFail: { age: 7 * 24 * 3600 },
+    },
   });
   let done = 0;
   let failed = 0;
@@ -88,6 +108,8 @@ async function bareBullmq(jobs: number, concurrency: number): Promise<{ jobsPerS
   try {
     void worker.run();
     await worker.waitUntilReady();
+    const redisCpu0 = await redisCpu(qConn);
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const chunk = 250;
     for (let i = 0; i < jobs; i += chunk) {
@@ -95,11 +117,16 @@ async function bareBullmq(jobs: number, concurrency: number): Promise<{ jobsPerS
       await queue.addBulk(Array.from({ length: n }, (_, k) => ({ name, data: { i: i + k, v: 1 } })));
     }
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([allDone, new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`bare BullMQ: only ${done}/${jobs} done after 60 s`)), 60_000)))]);
+    await Promise.race([
+      allDone,
+      new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`bare BullMQ: only ${done}/${jobs} done after 60 s`)), 60_000))),
+    ]);
     clearTimeout(timer);
     const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    const cpuS = (cpu.user + cpu.system) / 1e6 + ((await redisCpu(qConn)) - redisCpu0);
     if (failed) throw new Error(`bare BullMQ: ${failed} jobs failed`);
-    return { jobsPerS: (jobs / ms) * 1000, ms };
+    return { jobsPerS: (jobs / ms) * 1000, ms, cpuMsPerJob: (cpuS * 1000) / jobs };
   } finally {
     await worker.close().catch(() => undefined);
     await queue.close().catch(() => undefined);
@@ -111,6 +138,8 @@ async function bareBullmq(jobs: number, concurrency: number): Promise<{ jobsPerS
 
 interface RunStats {
   latencies: number[];
+  /** ms since the run started, per finished call (for the throughput timeline). */
+  doneAt: number[];
   errors: number;
   errorSamples: string[];
   callIds: string[];
@@ -119,8 +148,9 @@ interface RunStats {
 
 /** `count` tools/call echo with `concurrency` in flight, lane i on client i mod K. */
 async function drive(clients: Client[], count: number, concurrency: number): Promise<RunStats> {
-  const stats: RunStats = { latencies: [], errors: 0, errorSamples: [], callIds: [], ms: 0 };
+  const stats: RunStats = { latencies: [], doneAt: [], errors: 0, errorSamples: [], callIds: [], ms: 0 };
   let next = 0;
+  const t0 = performance.now();
   const lane = async (laneNo: number) => {
     const client = clients[laneNo % clients.length]!;
     for (;;) {
@@ -128,8 +158,11 @@ async function drive(clients: Client[], count: number, concurrency: number): Pro
       if (i >= count) return;
       const t = performance.now();
       try {
-        const res = CallToolResultSchema.parse(await client.callTool({ name: 'echo', arguments: { message: `x${i}` } }, undefined, { timeout: CALL_TIMEOUT_MS }));
+        const res = CallToolResultSchema.parse(
+          await client.callTool({ name: 'echo', arguments: { message: `x${i}` } }, undefined, { timeout: CALL_TIMEOUT_MS }),
+        );
         stats.latencies.push(performance.now() - t);
+        stats.doneAt.push(performance.now() - t0);
         const meta = res._meta?.['io.mcprt/call'] as { id?: string } | undefined;
         if (meta?.id) stats.callIds.push(meta.id);
         if (res.isError) {
@@ -138,15 +171,66 @@ async function drive(clients: Client[], count: number, concurrency: number): Pro
         }
       } catch (e) {
         stats.latencies.push(performance.now() - t);
+        stats.doneAt.push(performance.now() - t0);
         stats.errors++;
         if (stats.errorSamples.length < 3) stats.errorSamples.push(String(e).slice(0, 200));
       }
     }
   };
-  const t0 = performance.now();
   await Promise.all(Array.from({ length: concurrency }, (_, k) => lane(k)));
   stats.ms = performance.now() - t0;
   return stats;
+}
+
+/**
+ * CPU seconds used so far by each part of the deployment, where it is cheap to tell: this process
+ * (API + MCP clients), the worker process and the Postgres backends of each pool (Linux /proc), Redis
+ * (INFO cpu: the whole server, so it includes anything else using it).
+ */
+async function cpuSnapshot(stack: Stack, workerPid: number | undefined): Promise<Record<string, number>> {
+  const ticks = (pid: number) => {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, USER_HZ = 100 on Linux
+    } catch {
+      return NaN;
+    }
+  };
+  const own = process.cpuUsage();
+  const out: Record<string, number> = { 'bench process (API + clients)': (own.user + own.system) / 1e6 };
+  if (workerPid) out['worker process'] = ticks(workerPid);
+  try {
+    const rows = await stack.db.sql<
+      { pid: number; app: string }[]
+    >`select pid, application_name as app from pg_stat_activity where datname = current_database() and application_name in ('mcprt-api', 'mcprt-worker')`;
+    for (const r of rows) out[`pg backends of ${r.app}`] = (out[`pg backends of ${r.app}`] ?? 0) + (ticks(r.pid) || 0);
+  } catch {
+    /* not available */
+  }
+  const redis = new Redis(stack.config.REDIS_URL);
+  try {
+    out['redis server (all clients)'] = await redisCpu(redis);
+  } finally {
+    await redis.quit().catch(() => undefined);
+  }
+  return out;
+}
+
+/** Sample this process (API + clients) with the inspector; stop() writes a .cpuprofile for DevTools. */
+async function startProfile() {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 500 });
+  await session.post('Profiler.start');
+  return {
+    async stop(file: string) {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+      return file;
+    },
+  };
 }
 
 /** Where the time of the measured calls went, from the rows' own timestamps (Postgres clock, µs). */
@@ -167,23 +251,31 @@ async function main(): Promise<number> {
   const started = performance.now();
   await ensureDatabase(TEST_DATABASE_URL);
   await runMigrations(TEST_DATABASE_URL);
-  log(`bench: ${CALLS} calls (+${WARMUP} warm-up), ${CONCURRENCY} in flight over ${CLIENTS} MCP clients, users ${USERS.join('/')}; worker concurrency ${WORKER_CONCURRENCY}; bare BullMQ ${BARE_JOBS} jobs`);
+  log(
+    `bench: ${CALLS} calls (+${WARMUP} warm-up), ${CONCURRENCY} in flight over ${CLIENTS} MCP clients, users ${USERS.join('/')}; worker concurrency ${WORKER_CONCURRENCY}; bare BullMQ ${BARE_JOBS} jobs`,
+  );
 
   // 1. Baseline, before the stack exists (nothing else on the machine is busy).
   const bare = await bareBullmq(BARE_JOBS, WORKER_CONCURRENCY);
-  log(`bare BullMQ: ${BARE_JOBS} no-op jobs in ${round(bare.ms)} ms → ${round(bare.jobsPerS)} jobs/s`);
+  log(
+    `bare BullMQ: ${BARE_JOBS} no-op jobs in ${round(bare.ms)} ms → ${round(bare.jobsPerS)} jobs/s; CPU per job (this process + redis) ${round(bare.cpuMsPerJob, 3)} ms`,
+  );
 
   // 2. End to end.
   let stack: Stack | undefined;
   let wp: WorkerProcess | undefined;
   let exitCode = 0;
   try {
-    stack = await startStack({ label: 'bench', worker: 'none', env: { WORKER_CONCURRENCY: String(WORKER_CONCURRENCY), LOG_LEVEL: 'silent' } });
+    stack = await startStack({
+      label: 'bench',
+      worker: 'none',
+      env: { WORKER_CONCURRENCY: String(WORKER_CONCURRENCY), LOG_LEVEL: 'silent', ...(DB_POOL_MAX ? { DATABASE_POOL_MAX: DB_POOL_MAX } : {}) },
+    });
     if (stack.config.WORKER_CONCURRENCY !== WORKER_CONCURRENCY) throw new Error('worker concurrency mismatch');
     // Before any request: the API caches the tenant (30 s) on first sight.
     await stack.db.sql`update tenants set limits = jsonb_set(limits, '{pendingCap}', ${String(PENDING_CAP)}::jsonb) where id = ${stack.tenant.id}`;
 
-    const profDir = process.env.BENCH_WORKER_CPU_PROF;
+    const profDir = process.env.BENCH_CPU_PROF;
     // `--cpu-prof` is refused in NODE_OPTIONS; a preload that drives the inspector does the same job.
     wp = spawnWorker(stack.env, profDir ? { NODE_OPTIONS: `--import=${new URL('./cpu-prof.mjs', import.meta.url).href}`, BENCH_CPU_PROF_DIR: profDir } : {});
     wp.exited.catch(() => undefined);
@@ -200,12 +292,39 @@ async function main(): Promise<number> {
       log(`warm-up: ${WARMUP} calls in ${round(w.ms)} ms, ${w.errors} errors${w.errorSamples.length ? ` (e.g. ${w.errorSamples[0]})` : ''}`);
     }
 
+    const cpu0 = await cpuSnapshot(stack, wp.child.pid);
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    loop.enable();
+    const prof = profDir ? await startProfile() : undefined;
     const s = await drive(clients, CALLS, CONCURRENCY);
+    if (prof) log(`  CPU profile of this process during the measured run: ${await prof.stop(join(profDir!, `bench-${process.pid}.cpuprofile`))}`);
+    loop.disable();
+    const cpu1 = await cpuSnapshot(stack, wp.child.pid);
     const sorted = [...s.latencies].sort((a, b) => a - b);
     const e2ePerS = (CALLS / s.ms) * 1000;
     const [p50, p90, p99] = [pct(sorted, 50), pct(sorted, 90), pct(sorted, 99)];
-    log(`e2e: ${CALLS} calls in ${round(s.ms)} ms → ${round(e2ePerS, 1)} calls/s; errors ${s.errors} (${round((100 * s.errors) / CALLS, 2)}%)${s.errorSamples.length ? `, e.g. ${s.errorSamples.join(' | ')}` : ''}`);
-    log(`e2e latency ms: p50 ${round(p50, 1)}  p90 ${round(p90, 1)}  p99 ${round(p99, 1)}  max ${round(sorted.at(-1) ?? NaN, 1)}  mean ${round(mean(sorted), 1)}`);
+    log(
+      `e2e: ${CALLS} calls in ${round(s.ms)} ms → ${round(e2ePerS, 1)} calls/s; errors ${s.errors} (${round((100 * s.errors) / CALLS, 2)}%)${s.errorSamples.length ? `, e.g. ${s.errorSamples.join(' | ')}` : ''}`,
+    );
+    log(
+      `e2e latency ms: p50 ${round(p50, 1)}  p90 ${round(p90, 1)}  p99 ${round(p99, 1)}  max ${round(sorted.at(-1) ?? NaN, 1)}  mean ${round(mean(sorted), 1)}`,
+    );
+
+    log(
+      `  event-loop delay of this process (API + clients): mean ${round(loop.mean / 1e6, 1)} ms, p99 ${round(loop.percentile(99) / 1e6, 1)} ms, max ${round(loop.max / 1e6, 1)} ms`,
+    );
+    const win = 5_000;
+    // Full windows only (the tail is the drain); a dip shows interference from other load on the machine.
+    const buckets = Array.from({ length: Math.max(1, Math.floor(s.ms / win)) }, () => 0);
+    for (const t of s.doneAt) if (t < buckets.length * win) buckets[Math.floor(t / win)]!++;
+    log(`  calls/s per ${win / 1000} s window: ${buckets.map((n) => round((n / win) * 1000)).join(' ')}`);
+    const cpuParts = Object.keys(cpu1)
+      .map((k) => [k, cpu1[k]! - (cpu0[k] ?? 0)] as const)
+      .filter(([, v]) => Number.isFinite(v));
+    const cpuTotal = cpuParts.reduce((a, [, v]) => a + v, 0);
+    log(
+      `  CPU per call: ${cpuParts.map(([k, v]) => `${k} ${round((v * 1000) / CALLS, 2)} ms`).join(', ')}; total ${round((cpuTotal * 1000) / CALLS, 2)} ms (${round(cpuTotal / (s.ms / 1000), 2)} cores busy of ${availableParallelism()})`,
+    );
 
     const ph = await phaseBreakdown(stack, s.callIds);
     if (ph) {
@@ -221,7 +340,9 @@ async function main(): Promise<number> {
       log(`FAIL: ${s.errors} of ${CALLS} calls errored (> ${ERROR_BUDGET * 100}%)`);
       exitCode = 1;
     }
-    log(`e2e_calls_per_s=${round(e2ePerS, 1)} bare_bullmq_jobs_per_s=${round(bare.jobsPerS)} ratio=${ratio.toFixed(3)} p50_ms=${round(p50, 1)} p99_ms=${round(p99, 1)}`);
+    log(
+      `e2e_calls_per_s=${round(e2ePerS, 1)} bare_bullmq_jobs_per_s=${round(bare.jobsPerS)} ratio=${ratio.toFixed(3)} p50_ms=${round(p50, 1)} p99_ms=${round(p99, 1)}`,
+    );
   } finally {
     if (wp && wp.child.exitCode === null && wp.child.signalCode === null) {
       wp.child.kill('SIGTERM');

@@ -129,8 +129,8 @@ describe('MCP endpoint: transport rules', () => {
     const big = { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'echo', arguments: { message: 'x'.repeat(100_000) } } };
     expect((await s.post(big, auth)).status).toBe(413);
     expect((await s.post('{"jsonrpc":', auth)).status).toBe(400);
-    const [{ n }] = await s.db.sql`select count(*)::int as n from tool_calls where tenant_id = ${s.tenant.id}`;
-    expect(n).toBe(0);
+    const rows = await s.db.sql`select count(*)::int as n from tool_calls where tenant_id = ${s.tenant.id}`;
+    expect(rows[0]!.n).toBe(0);
   });
 
   it('serves RFC 9728 metadata (path-inserted and tenant-root forms) naming the tenant\'s issuer', async () => {

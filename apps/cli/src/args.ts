@@ -35,11 +35,19 @@ export function parseHttpUrl(value: string | undefined, flag: string): string {
 /** A comma-separated list of tool names, each offered by this deployment's registry. */
 export function parseTools(value: string | undefined, opts: { includeTestTools: boolean; fallback: readonly string[] }): string[] {
   const available = createToolRegistry({ includeTestTools: opts.includeTestTools }).names();
-  const names = value === undefined ? [...opts.fallback] : value.split(',').map((t) => t.trim()).filter(Boolean);
+  const names =
+    value === undefined
+      ? [...opts.fallback]
+      : value
+          .split(',')
+          .map((t) => t.trim())
+          .filter(Boolean);
   if (names.length === 0) throw new UsageError('--tools needs at least one tool name');
   const unknown = names.filter((n) => !available.includes(n));
   if (unknown.length) {
-    throw new UsageError(`--tools: unknown tool${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => JSON.stringify(n)).join(', ')}; available: ${available.join(', ')}`);
+    throw new UsageError(
+      `--tools: unknown tool${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => JSON.stringify(n)).join(', ')}; available: ${available.join(', ')}`,
+    );
   }
   return [...new Set(names)];
 }

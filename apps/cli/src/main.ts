@@ -1,9 +1,11 @@
+import { existsSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '@mcprt/config';
 import { createDb } from '@mcprt/db';
 import { devSeed } from './commands/dev-seed.js';
 import { devToken } from './commands/dev-token.js';
 import { keysGenerate } from './commands/keys-generate.js';
+import { mcpCall } from './commands/mcp-call.js';
 import { keysRotate } from './commands/keys-rotate.js';
 import { tenantCreate } from './commands/tenant-create.js';
 import { tenantList } from './commands/tenant-list.js';
@@ -27,14 +29,25 @@ interface Command {
   options: Options;
   /** Runs without a valid configuration (keys generate: SEAL_KEYS may not exist yet). */
   configOptional?: boolean;
-  run(ctx: { values: Values; config: Config | undefined; out: (l: string) => void; err: (l: string) => void; withDb: <T>(fn: (res: CliResources) => Promise<T>) => Promise<T> }): Promise<number>;
+  run(ctx: {
+    values: Values;
+    config: Config | undefined;
+    out: (l: string) => void;
+    err: (l: string) => void;
+    withDb: <T>(fn: (res: CliResources) => Promise<T>) => Promise<T>;
+  }): Promise<number>;
 }
 
 const commands: Record<string, Command> = {
   'tenant create': {
     usage: 'tenant create --slug <slug> --issuer <url> [--name <name>] [--tools whoami,web_search]',
     summary: 'create a tenant; prints its MCP URL and a .mcp.json',
-    details: ['--slug     a-z 0-9 -, 1-63 characters', '--issuer   the tenant IdP issuer URL (must equal the tokens\' iss)', '--name     display name (default: the slug)', '--tools    comma-separated (default whoami,web_search)'],
+    details: [
+      '--slug     a-z 0-9 -, 1-63 characters',
+      "--issuer   the tenant IdP issuer URL (must equal the tokens' iss)",
+      '--name     display name (default: the slug)',
+      '--tools    comma-separated (default whoami,web_search)',
+    ],
     options: { slug: { type: 'string' }, name: { type: 'string' }, issuer: { type: 'string' }, tools: { type: 'string' } },
     run: ({ values: v, withDb }) =>
       withDb(async (res) => (await tenantCreate(res, { slug: str(v, 'slug'), name: str(v, 'name'), issuer: str(v, 'issuer'), tools: str(v, 'tools') }), 0)),
@@ -70,11 +83,23 @@ const commands: Record<string, Command> = {
   },
   'dev token': {
     usage: 'dev token --tenant <slug> --user <sub> [--idp <url>] [--scope "tools:whoami tools:web_search"]',
-    summary: 'development only: mint an MCP token from the running dev IdP (stdout) and store the user\'s upstream token',
-    details: ['--idp      the dev IdP (default: the tenant issuer)', '--scope    default: tools:<tool> for each enabled tool', 'Example: TOKEN=$(pnpm -s cli dev token --tenant dev --user alice)'],
+    summary: "development only: mint an MCP token from the running dev IdP (stdout) and store the user's upstream token",
+    details: [
+      '--idp      the dev IdP (default: the tenant issuer)',
+      '--scope    default: tools:<tool> for each enabled tool',
+      'Example: TOKEN=$(pnpm cli dev token --tenant dev --user alice)',
+    ],
     options: { tenant: { type: 'string' }, user: { type: 'string' }, idp: { type: 'string' }, scope: { type: 'string' } },
     run: ({ values: v, withDb }) =>
       withDb(async (res) => (await devToken(res, { tenant: str(v, 'tenant'), user: str(v, 'user'), idp: str(v, 'idp'), scope: str(v, 'scope') }), 0)),
+  },
+  'mcp call': {
+    usage: 'mcp call --url <tenant MCP URL> --token <token> [--tool whoami] [--args \'{"query":"…"}\']',
+    summary: 'call a tool (or list tools) with the MCP SDK client; prints the result as JSON',
+    details: ['--tool     omit to list the tools', 'Example: pnpm cli mcp call --url http://127.0.0.1:3000/t/dev/mcp --token "$TOKEN" --tool whoami'],
+    options: { url: { type: 'string' }, token: { type: 'string' }, tool: { type: 'string' }, args: { type: 'string' } },
+    configOptional: true,
+    run: ({ values: v, out }) => mcpCall({ out }, { url: str(v, 'url'), token: str(v, 'token'), tool: str(v, 'tool'), args: str(v, 'args') }),
   },
   'dev seed': {
     usage: 'dev seed --idp <url> [--slug dev]',
@@ -100,6 +125,8 @@ const commandHelp = (c: Command): string =>
   [`usage: pnpm cli ${c.usage}`, '', `  ${c.summary}`, ...(c.details.length ? ['', ...c.details.map((d) => `  ${d}`)] : [])].join('\n');
 
 async function main(argv: string[]): Promise<number> {
+  // The development .env written by `pnpm start` (variables already set win).
+  if (existsSync('.env')) process.loadEnvFile('.env');
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const err = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -155,6 +182,9 @@ async function main(argv: string[]): Promise<number> {
 
 /** What reaches the terminal for an unexpected error: a code and message, plus a hint for the usual causes. */
 function describe(e: unknown): string {
+  if (e instanceof ConfigError && e.problems.some((p) => p.startsWith('SEAL_KEYS'))) {
+    return `error: ${e.message}\n(\`pnpm cli keys generate\` makes a SEAL_KEYS entry)`;
+  }
   if (e instanceof ConfigError || e instanceof CliError) return `error: ${e.message}`;
   const chain: unknown[] = [];
   for (let x: unknown = e; x && chain.length < 5; x = (x as { cause?: unknown }).cause) chain.push(x);

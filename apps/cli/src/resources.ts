@@ -10,7 +10,7 @@ export interface CliResources {
   config: Config;
   /** Results (stdout): what a script may capture. */
   out: (line: string) => void;
-  /** Hints and warnings (stderr), kept off stdout so `$(pnpm -s cli …)` captures only the result. Default: dropped. */
+  /** Hints and warnings (stderr), kept off stdout so `$(pnpm cli …)` captures only the result. Default: dropped. */
   err?: (line: string) => void;
 }
 

@@ -1,7 +1,6 @@
 import { credentialVault } from '@mcprt/auth';
 import { parseKeyring } from '@mcprt/crypto';
 import { forTenant } from '@mcprt/db';
-import { DEV_MINT_PATH } from '@mcprt/dev-idp';
 import { parseHttpUrl, parseNonEmpty, parseScope, parseSlug } from '../args.js';
 import { CliError, hint, type CliResources } from '../resources.js';
 import { mcpUrlOf, requireTenant } from '../tenant-urls.js';
@@ -42,7 +41,7 @@ export const assertDevelopment = (res: CliResources, command: string): void => {
 };
 
 /**
- * `dev token`: an MCP access token for a dev IdP user, on stdout only (`TOKEN=$(pnpm -s cli dev token …)`).
+ * `dev token`: an MCP access token for a dev IdP user, on stdout only (`TOKEN=$(pnpm cli dev token …)`).
  * It also does what the sign-in flow will do later: the user exists and their upstream IdP token is
  * in the credential vault, so tools that call the IdP (whoami) work with the token.
  */
@@ -59,6 +58,9 @@ export async function devToken(res: DevTokenResources, input: DevTokenInput): Pr
   }
   const audience = mcpUrlOf(res.config, tenant.slug);
 
+  // Imported here, not at the top: the package loads oidc-provider, which warns on Node 20, and the
+  // other commands should not pay for (or print) that.
+  const { DEV_MINT_PATH } = await import('@mcprt/dev-idp');
   const endpoint = idp + DEV_MINT_PATH;
   let response: Response;
   try {

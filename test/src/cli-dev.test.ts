@@ -1,0 +1,70 @@
+import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { devSeed } from '../../apps/cli/src/commands/dev-seed.js';
+import { devToken } from '../../apps/cli/src/commands/dev-token.js';
+import { CliError, type CliResources } from '../../apps/cli/src/resources.js';
+import { startStack, type Stack } from './harness/stack.js';
+import { namespace } from './harness/test-config.js';
+
+const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+
+/** `dev token` stands in for the sign-in flow: its token works against the API, and whoami can reach the IdP. */
+describe('cli: dev token and dev seed against a running dev IdP and API', () => {
+  let s: Stack;
+  const out: string[] = [];
+  const notes: string[] = [];
+  const res = (): CliResources => ({ db: s.db.db, config: s.config, out: (l) => out.push(l), err: (l) => notes.push(l) });
+
+  beforeAll(async () => {
+    s = await startStack({ label: 'cli-dev' });
+  });
+  afterAll(() => s?.close());
+
+  it('prints only the MCP access token; the token and the stored upstream credential make whoami work', async () => {
+    out.length = 0;
+    const { accessToken, userId } = await devToken(res(), { tenant: s.tenant.slug, user: 'alice' });
+    expect(out).toEqual([accessToken]);
+    expect(notes.join('\n')).not.toContain(accessToken);
+    expect(claims(accessToken)).toMatchObject({ sub: 'alice', aud: s.mcpUrl, iss: s.idp.issuer, scope: 'tools:whoami tools:web_search tools:echo' });
+
+    const user = (await s.scope.users.bySubject(s.idp.issuer, 'alice'))!;
+    expect(user.id).toBe(userId);
+    const cred = (await s.scope.credentials.get(userId, 'idp'))!;
+    expect(cred.accessTokenSealed).toMatch(/^v1\.k1\./); // sealed under the active key
+    expect(s.vault.openAccessToken(cred, cred.accessTokenSealed)).toMatch(/\S{10,}/);
+
+    const client = await s.client(accessToken);
+    const result = CallToolResultSchema.parse(await client.callTool({ name: 'whoami', arguments: {} }));
+    expect(result.isError).toBeFalsy();
+    expect(result.structuredContent).toMatchObject({ subject: 'alice', email: 'alice@example.test', tenant: s.tenant.slug });
+  });
+
+  it('--scope narrows the token; an unknown user or an unreachable IdP is a clear error', async () => {
+    out.length = 0;
+    const { accessToken } = await devToken(res(), { tenant: s.tenant.slug, user: 'bob', scope: 'tools:whoami' });
+    expect(claims(accessToken).scope).toBe('tools:whoami');
+
+    await expect(devToken(res(), { tenant: s.tenant.slug, user: 'mallory' })).rejects.toThrow(/refused to mint \(HTTP 400: unknown sub: "mallory"\)/);
+    await expect(devToken(res(), { tenant: s.tenant.slug, user: 'alice', idp: 'http://127.0.0.1:1' })).rejects.toThrow(
+      /could not reach the dev IdP at http:\/\/127\.0\.0\.1:1\/dev\/mint/,
+    );
+    await expect(devToken(res(), { tenant: namespace('cli-dev').slug, user: 'alice' })).rejects.toThrow(/no tenant with slug/);
+  });
+
+  it('refuses to run in production', async () => {
+    const prod = { ...res(), config: { ...s.config, NODE_ENV: 'production' as const } };
+    await expect(devToken(prod, { tenant: s.tenant.slug, user: 'alice' })).rejects.toThrow(CliError);
+    await expect(devSeed(prod, { idp: s.idp.issuer })).rejects.toThrow(/development only/);
+  });
+
+  it('dev seed creates the tenant once and prints its MCP URL each time', async () => {
+    const { slug } = namespace('cli-dev');
+    out.length = 0;
+    const first = await devSeed(res(), { idp: s.idp.issuer, slug });
+    const second = await devSeed(res(), { idp: s.idp.issuer, slug });
+    expect([first.created, second.created]).toEqual([true, false]);
+    expect(second.tenant.id).toBe(first.tenant.id);
+    expect(first.tenant).toMatchObject({ idpIssuer: s.idp.issuer, enabledTools: ['whoami', 'web_search', 'echo'] });
+    expect(out).toEqual([`${s.config.PUBLIC_URL}/t/${slug}/mcp`, `${s.config.PUBLIC_URL}/t/${slug}/mcp`]);
+  });
+});

@@ -1,0 +1,202 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { credentialVault } from '@mcprt/auth';
+import type { Config } from '@mcprt/config';
+import { generateKey, parseKeyring, parseKeyringEntries, sealedKid } from '@mcprt/crypto';
+import { createDb, forTenant, tenantsRepository, type Credential, type Database, type DbHandle, type Tenant } from '@mcprt/db';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultKid, keysGenerate } from '../../apps/cli/src/commands/keys-generate.js';
+import { keysRotate } from '../../apps/cli/src/commands/keys-rotate.js';
+import { UsageError } from '../../apps/cli/src/resources.js';
+import { configFrom, namespace, testEnv } from './harness/test-config.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Flip the first character of the ciphertext part: still a well-formed envelope, but it fails authentication. */
+function tamper(sealed: string): string {
+  const parts = sealed.split('.');
+  parts[3] = (parts[3]![0] === 'A' ? 'B' : 'A') + parts[3]!.slice(1);
+  return parts.join('.');
+}
+
+describe('cli: keys rotate, end to end', () => {
+  const k1 = `k1:${generateKey()}`;
+  const k2 = `k2:${generateKey()}`;
+  const k0 = `k0:${generateKey()}`; // a key nobody configured any more
+  const ns = namespace('cli-keys');
+  const env = (sealKeys: string) => testEnv({ port: 3998, queuePrefix: ns.queuePrefix, sealKeys });
+  const configWith = (sealKeys: string): Config => configFrom(env(sealKeys));
+  const plain = {
+    alice: { accessToken: 'upstream-access-alice', refreshToken: 'upstream-refresh-alice' },
+    bob: { accessToken: 'upstream-access-bob', refreshToken: null },
+    carol: { accessToken: 'upstream-access-carol', refreshToken: null },
+    dave: { accessToken: 'upstream-access-dave', refreshToken: null },
+  };
+  let db: DbHandle;
+  let tenant: Tenant;
+  const ids: Record<string, Credential> = {};
+  const lines: string[] = [];
+  const rotate = (sealKeys: string, batch?: number) => {
+    lines.length = 0;
+    return keysRotate({ db: db.db, config: configWith(sealKeys), out: (l) => lines.push(l) }, { tenant: tenant.slug, ...(batch ? { batch } : {}) });
+  };
+  const row = async (name: string) => (await forTenant(db.db, tenant.id).credentials.byId(ids[name]!.id))!;
+
+  beforeAll(async () => {
+    db = createDb(configWith(k1).DATABASE_URL, { max: 2 });
+    tenant = await tenantsRepository(db.db).create({ slug: ns.slug, displayName: 'keys', idpIssuer: 'https://idp.example.com', enabledTools: ['whoami'] });
+    const scope = forTenant(db.db, tenant.id);
+    const store = async (name: keyof typeof plain, spec: string) => {
+      const user = await scope.users.upsert({ issuer: tenant.idpIssuer, subject: name });
+      ids[name] = await credentialVault(parseKeyring(spec)).store(scope, user.id, 'idp', { ...plain[name], expiresAt: null, scopes: ['openid'] });
+    };
+    await store('alice', k1);
+    await store('bob', k1);
+    await store('carol', k1);
+    await store('dave', k0);
+    // carol's row is damaged: a well-formed envelope under k1 that no longer authenticates.
+    await db.sql`update credentials set access_token_sealed = ${tamper(ids.carol!.accessTokenSealed)} where id = ${ids.carol!.id}`;
+    ids.carol = await row('carol');
+  });
+  afterAll(() => db?.close());
+
+  it('re-seals under the new active key; damaged or unknown-key rows are reported failed and left as they were', async () => {
+    // Small batches, so the loop must step past the failed rows it keeps getting back.
+    const summary = await rotate(`${k1},${k2}`, 1);
+
+    expect(summary.activeKid).toBe('k2');
+    expect(summary.resealed).toBe(2);
+    expect(summary.skipped).toBe(0);
+    expect(summary.failed).toEqual(
+      expect.arrayContaining([
+        { tenant: tenant.slug, credentialId: ids.carol!.id, code: 'seal_invalid' },
+        { tenant: tenant.slug, credentialId: ids.dave!.id, code: 'seal_unknown_key' },
+      ]),
+    );
+    expect(summary.failed).toHaveLength(2);
+    expect(summary.exitCode).toBe(1);
+    expect(lines).toContain(`${tenant.slug}: resealed=2 skipped=0 failed=2`);
+    expect(lines).toContain(`failed: tenant ${tenant.slug} credential ${ids.carol!.id} (key k1): seal_invalid`);
+    expect(lines.at(-2)).toBe('active key k2, 1 tenant(s): resealed=2 skipped=0 failed=2');
+    expect(lines.at(-1)).toMatch(/IdP client secrets: none stored/);
+    // No token text in the output, not even of the rows that failed.
+    for (const p of Object.values(plain)) expect(lines.join('\n')).not.toContain(p.accessToken);
+
+    const both = credentialVault(parseKeyring(`${k1},${k2}`));
+    const onlyK2 = credentialVault(parseKeyring(k2));
+    for (const name of ['alice', 'bob'] as const) {
+      const r = await row(name);
+      expect(r.keyId).toBe('k2');
+      expect(sealedKid(r.accessTokenSealed)).toBe('k2');
+      expect(r.version).toBe(ids[name]!.version + 1);
+      expect(both.openAccessToken(r, r.accessTokenSealed)).toBe(plain[name].accessToken);
+      // The old key is no longer needed for these rows.
+      expect(onlyK2.openAccessToken(r, r.accessTokenSealed)).toBe(plain[name].accessToken);
+      expect(onlyK2.openRefreshToken(r)).toBe(plain[name].refreshToken);
+    }
+    expect((await row('alice')).refreshTokenSealed && sealedKid((await row('alice')).refreshTokenSealed!)).toBe('k2');
+
+    for (const name of ['carol', 'dave'] as const) expect(await row(name)).toEqual(ids[name]);
+
+    const audit = await db.sql`select action, decision, reason, user_id from audit_events where tenant_id = ${tenant.id} order by id`;
+    expect(audit).toEqual([{ action: 'credential.resealed', decision: 'info', reason: 'resealed=2 skipped=0 failed=2 kid=k2', user_id: null }]);
+  });
+
+  it('is idempotent: a second run re-seals nothing, and once the broken rows are gone it exits 0', async () => {
+    const again = await rotate(`${k1},${k2}`);
+    expect(again.resealed).toBe(0);
+    expect(again.failed.map((f) => f.credentialId).sort()).toEqual([ids.carol!.id, ids.dave!.id].sort());
+    expect(again.exitCode).toBe(1);
+    expect((await row('alice')).version).toBe(ids.alice!.version + 1); // untouched by the second run
+
+    await db.sql`delete from credentials where id in ${db.sql([ids.carol!.id, ids.dave!.id])}`;
+    const clean = await rotate(`${k1},${k2}`);
+    expect(clean).toMatchObject({ resealed: 0, skipped: 0, failed: [], exitCode: 0 });
+    expect(lines.at(-2)).toBe('active key k2, 1 tenant(s): resealed=0 skipped=0 failed=0');
+    // A tenant with nothing to do gets no audit row.
+    const audit = await db.sql`select reason from audit_events where tenant_id = ${tenant.id} order by id`;
+    expect(audit.map((a) => a.reason)).toEqual(['resealed=2 skipped=0 failed=2 kid=k2', 'resealed=0 skipped=0 failed=2 kid=k2']);
+  });
+
+  it('main: `keys rotate` exits 1 when a row cannot be opened', async () => {
+    const scope = forTenant(db.db, tenant.id);
+    const erin = await scope.users.upsert({ issuer: tenant.idpIssuer, subject: 'erin' });
+    const cred = await credentialVault(parseKeyring(k0)).store(scope, erin.id, 'idp', { accessToken: 'upstream-access-erin', expiresAt: null, scopes: [] });
+    const run = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'apps/cli/src/main.ts', 'keys', 'rotate', '--tenant', tenant.slug], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', ...env(`${k1},${k2}`) },
+    }).catch((e: unknown) => e as { code: number; stdout: string });
+    expect((run as { code?: number }).code).toBe(1);
+    expect(run.stdout).toContain(`failed: tenant ${tenant.slug} credential ${cred.id} (key k0): seal_unknown_key`);
+    expect(run.stdout).not.toContain('upstream-access-erin');
+  });
+
+  it('a row written concurrently is re-read: retried once if still under the old key, skipped if already re-sealed', async () => {
+    const t = await tenantsRepository(db.db).create({
+      slug: namespace('cli-keys').slug,
+      displayName: 'race',
+      idpIssuer: 'https://idp.example.com',
+      enabledTools: [],
+    });
+    const scope = forTenant(db.db, t.id);
+    const [frank, gina] = await Promise.all(['frank', 'gina'].map((subject) => scope.users.upsert({ issuer: t.idpIssuer, subject })));
+    const old = credentialVault(parseKeyring(k1));
+    await old.store(scope, frank!.id, 'idp', { accessToken: 'frank-1', expiresAt: null, scopes: [] });
+    await old.store(scope, gina!.id, 'idp', { accessToken: 'gina-1', expiresAt: null, scopes: [] });
+
+    // A database whose first "not sealed with" read returns rows that are stale by the time they are
+    // written: frank's row is bumped (still k1, e.g. a status change), gina signs in again (sealed under k2).
+    let raced = false;
+    const racing = Object.create(db.db) as Database;
+    racing.select = ((...args: Parameters<Database['select']>) => {
+      const builder = db.db.select(...args);
+      const from = builder.from.bind(builder);
+      builder.from = ((table: Parameters<typeof from>[0]) => {
+        const query = from(table);
+        const then = query.then.bind(query);
+        query.then = ((ok, ko) =>
+          then(async (rows) => {
+            if (!raced && rows.length > 0) {
+              raced = true;
+              const f = (await scope.credentials.get(frank!.id, 'idp'))!;
+              await scope.credentials.updateIfVersion(f.id, f.version, { status: 'active' });
+              await credentialVault(parseKeyring(`${k1},${k2}`)).store(scope, gina!.id, 'idp', { accessToken: 'gina-2', expiresAt: null, scopes: [] });
+            }
+            return rows;
+          }).then(ok, ko)) as typeof query.then;
+        return query;
+      }) as typeof builder.from;
+      return builder;
+    }) as Database['select'];
+
+    const summary = await keysRotate({ db: racing, config: configWith(`${k1},${k2}`), out: () => {} }, { tenant: t.slug });
+    expect(raced).toBe(true);
+    expect(summary).toMatchObject({ resealed: 1, skipped: 1, failed: [], exitCode: 0 });
+    const onlyK2 = credentialVault(parseKeyring(k2));
+    const f = (await scope.credentials.get(frank!.id, 'idp'))!;
+    const g = (await scope.credentials.get(gina!.id, 'idp'))!;
+    expect([f.keyId, g.keyId]).toEqual(['k2', 'k2']);
+    expect(onlyK2.openAccessToken(f, f.accessTokenSealed)).toBe('frank-1');
+    expect(onlyK2.openAccessToken(g, g.accessTokenSealed)).toBe('gina-2'); // the newer sign-in wins, not overwritten
+  });
+
+  it('keys generate prints a valid new entry that fits the current keyring', () => {
+    const out: string[] = [];
+    const notes: string[] = [];
+    const now = new Date(Date.UTC(2026, 1, 3, 4, 5));
+    expect(defaultKid(now)).toBe('k202602030405');
+
+    const { entry } = keysGenerate({ out: (l) => out.push(l), err: (l) => notes.push(l), config: configWith(`${k1},${k2}`) }, { now });
+    expect(out).toEqual([`k202602030405:${entry.key}`]);
+    expect(parseKeyring(`${k1},${k2},${out[0]}`).activeKid).toBe('k202602030405');
+    expect(notes.join('\n')).toContain(`SEAL_KEYS="$SEAL_KEYS,${out[0]}"`);
+    expect(notes.join('\n')).not.toContain(parseKeyringEntries(k1)[0]!.key); // existing keys are never printed
+
+    expect(() => keysGenerate({ out: () => {}, config: configWith(k1) }, { kid: 'k1' })).toThrow(UsageError);
+    expect(() => keysGenerate({ out: () => {} }, { kid: 'bad.kid' })).toThrow(/--kid must be/);
+    const fresh: string[] = [];
+    keysGenerate({ out: (l) => fresh.push(l) }, { kid: 'first' });
+    expect(parseKeyring(fresh[0]!).activeKid).toBe('first');
+  });
+});
