@@ -3,11 +3,17 @@
  * a separate worker process → Postgres → completion bell → API reads the row → client) against a
  * baseline of bare BullMQ (no-op processor) on the same Redis, in the same run.
  *
- * Run: `pnpm bench`. Env overrides: BENCH_CALLS (measured e2e calls, default 2000), BENCH_CONCURRENCY
- * (e2e calls in flight, default 32), BENCH_WARMUP (default 100), BENCH_CLIENTS (SDK clients, default 32),
- * BENCH_DB_POOL_MAX (API and worker Postgres pool size; default: the harness's 5), BENCH_BARE_JOBS (bare BullMQ jobs, default 5000), BENCH_CPU_PROF=<dir> (writes
- * bench-<pid>.cpuprofile for this process during the measured run, and worker-<pid>.cpuprofile for the
- * worker process's whole life, via ./cpu-prof.mjs). The last line is machine-readable:
+ * The API runs in this process (startStack), next to the MCP clients; the worker is its own OS process.
+ *
+ * Run: `pnpm bench`. Env overrides:
+ *   BENCH_CALLS        measured e2e calls (default 2000), after BENCH_WARMUP calls (default 100)
+ *   BENCH_CONCURRENCY  e2e calls in flight (default 32), spread over BENCH_CLIENTS SDK clients (default 32)
+ *   BENCH_BARE_JOBS    bare BullMQ jobs (default 5000)
+ *   BENCH_WORKER_CONCURRENCY  both workers' concurrency (default 16, the config default)
+ *   BENCH_DB_POOL_MAX  DATABASE_POOL_MAX of the API and the worker (default: the harness's 5)
+ *   BENCH_CPU_PROF=<dir>  write bench-<pid>.cpuprofile (this process, measured run only) and
+ *                      worker-<pid>.cpuprofile (the worker process, via ./cpu-prof.mjs); open in DevTools
+ * Exit 1 when more than 1% of the measured calls fail. The last line is machine-readable:
  *   e2e_calls_per_s=<n> bare_bullmq_jobs_per_s=<n> ratio=<e2e/bare> p50_ms=<n> p99_ms=<n>
  */
 import { randomBytes } from 'node:crypto';
@@ -255,7 +261,7 @@ async function main(): Promise<number> {
     `bench: ${CALLS} calls (+${WARMUP} warm-up), ${CONCURRENCY} in flight over ${CLIENTS} MCP clients, users ${USERS.join('/')}; worker concurrency ${WORKER_CONCURRENCY}; bare BullMQ ${BARE_JOBS} jobs`,
   );
 
-  // 1. Baseline, before the stack exists (nothing else on the machine is busy).
+  // 1. Baseline, before the stack exists (so nothing of ours competes with it for the CPU).
   const bare = await bareBullmq(BARE_JOBS, WORKER_CONCURRENCY);
   log(
     `bare BullMQ: ${BARE_JOBS} no-op jobs in ${round(bare.ms)} ms → ${round(bare.jobsPerS)} jobs/s; CPU per job (this process + redis) ${round(bare.cpuMsPerJob, 3)} ms`,
@@ -278,8 +284,15 @@ async function main(): Promise<number> {
     const profDir = process.env.BENCH_CPU_PROF;
     // `--cpu-prof` is refused in NODE_OPTIONS; a preload that drives the inspector does the same job.
     wp = spawnWorker(stack.env, profDir ? { NODE_OPTIONS: `--import=${new URL('./cpu-prof.mjs', import.meta.url).href}`, BENCH_CPU_PROF_DIR: profDir } : {});
-    wp.exited.catch(() => undefined);
-    await wp.ready;
+    let readyTimer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      wp.ready,
+      new Promise<never>((_, rej) => (readyTimer = setTimeout(() => rej(new Error(`worker not ready after 30 s: ${wp!.output().slice(-1000)}`)), 30_000))),
+    ]).finally(() => clearTimeout(readyTimer));
+    // The worker logs its concurrency when ready: make sure it is the one the baseline used.
+    const announced = /"concurrency":(\d+)/.exec(wp.output())?.[1];
+    if (announced !== undefined && Number(announced) !== WORKER_CONCURRENCY)
+      throw new Error(`worker runs with concurrency ${announced}, expected ${WORKER_CONCURRENCY}`);
 
     const tokens = await Promise.all(USERS.map((u) => stack!.token(u, { ttlSeconds: 3600 })));
     const clients: Client[] = [];
@@ -353,7 +366,8 @@ async function main(): Promise<number> {
         await wp.exited;
         exitCode = 1;
       } else if (code !== 0) {
-        process.stderr.write(`worker exited with ${code}: ${wp.output().slice(-1000)}\n`);
+        process.stderr.write(`worker exited with ${code} on SIGTERM: ${wp.output().slice(-1000)}\n`);
+        exitCode = 1;
       }
     }
     await stack?.close();

@@ -81,6 +81,7 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
     const won = await finish({ status: 'succeeded', result });
     r.metrics.toolCallSeconds.observe({ tool: tool.name, outcome: 'succeeded' }, (performance.now() - started) / 1000);
     r.metrics.toolCalls.inc({ tool: tool.name, outcome: won ? 'succeeded' : 'fenced' });
+    log.info({ attempt: fence, ms: Math.round(performance.now() - started), fenced: !won }, 'tool call succeeded');
     return won ? { kind: 'succeeded' } : { kind: 'skipped', reason: 'fenced out by a newer attempt' };
   } catch (e) {
     const err = toAppError(e);
@@ -94,6 +95,7 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
     const error = publicError(err);
     const won = await finish({ status: 'failed', error });
     r.metrics.toolCalls.inc({ tool: job.tool, outcome: won ? 'failed' : 'fenced' });
+    log.info({ attempt: fence, code: error.code, fenced: !won }, 'tool call failed');
     return won ? { kind: 'failed', error } : { kind: 'skipped', reason: 'fenced out by a newer attempt' };
   }
 }

@@ -4,6 +4,7 @@ import type { Config } from '@mcprt/config';
 import { parseKeyring } from '@mcprt/crypto';
 import { createDb, forTenant, tenantsRepository, type DbHandle, type Tenant, type User } from '@mcprt/db';
 import { DEFAULT_DEV_ACCOUNTS, startDevIdp, type DevIdp } from '@mcprt/dev-idp';
+import type { Logger } from '@mcprt/observability';
 import { startWorker, type RunningWorker } from '@mcprt/worker';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -23,6 +24,8 @@ export interface StackOptions {
   enabledTools?: string[];
   /** Where the API (only) reaches Redis, e.g. through a proxy a test can take down. */
   apiRedisUrl?: string;
+  /** Logger for the API and in-process worker (default: silent per LOG_LEVEL). */
+  log?: Logger;
 }
 
 /**
@@ -43,8 +46,8 @@ export async function startStack(opts: StackOptions) {
     idpIssuer: idp.issuer,
     enabledTools: opts.enabledTools ?? ['whoami', 'web_search', 'echo'],
   });
-  const api: RunningApi = await startApi(opts.apiRedisUrl ? { ...config, REDIS_URL: opts.apiRedisUrl } : config, { migrate: false });
-  let worker: RunningWorker | undefined = opts.worker === 'none' ? undefined : await startWorker(config, { migrate: false });
+  const api: RunningApi = await startApi(opts.apiRedisUrl ? { ...config, REDIS_URL: opts.apiRedisUrl } : config, { migrate: false, ...(opts.log ? { log: opts.log } : {}) });
+  let worker: RunningWorker | undefined = opts.worker === 'none' ? undefined : await startWorker(config, { migrate: false, ...(opts.log ? { log: opts.log } : {}) });
   const vault = credentialVault(parseKeyring(config.SEAL_KEYS));
   const scope = forTenant(db.db, tenant.id);
   const mcpUrl = `${config.PUBLIC_URL}/t/${tenant.slug}/mcp`;

@@ -1,5 +1,6 @@
 import { forTenant, type Tenant, type TenantScope, type ToolCall, type User } from '@mcprt/db';
 import { AppError } from '@mcprt/errors';
+import type { Logger } from '@mcprt/observability';
 import { parseArguments, redactArguments, type AnyTool } from '@mcprt/tools';
 import type { ApiResources } from '../resources.js';
 import { buildJobPayload } from './build-job.js';
@@ -14,6 +15,8 @@ export interface SubmitInput {
   args: unknown;
   requestId: string;
   idempotencyKey?: string | undefined;
+  /** The request's logger (request id, tenant, user bound). */
+  log: Logger;
 }
 
 export type SubmitOutcome =
@@ -69,12 +72,14 @@ export async function submitCall(r: ApiResources, input: SubmitInput): Promise<S
     return row;
   });
 
+  const log = input.log.child({ callId: call.id, tool: tool.name });
   try {
     await r.producer.enqueue(buildJobPayload(call, credential));
+    log.info('tool call accepted');
     return { kind: 'accepted', call, enqueued: true };
   } catch (e) {
     r.metrics.enqueueFailures.inc();
-    r.log.warn({ callId: call.id, code: e instanceof AppError ? e.code : 'unknown' }, 'enqueue failed; reconciler will retry');
+    log.warn({ callId: call.id, code: e instanceof AppError ? e.code : 'unknown' }, 'enqueue failed; reconciler will retry');
     return { kind: 'accepted', call, enqueued: false };
   }
 }

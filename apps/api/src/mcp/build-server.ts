@@ -7,7 +7,7 @@ import type { ApiResources } from '../resources.js';
 import type { ApiState } from '../http/state.js';
 import { toolCallUrl } from '../http/urls.js';
 
-export type RequestIdentity = Required<Pick<ApiState, 'tenant' | 'scope' | 'token' | 'user' | 'requestId'>>;
+export type RequestIdentity = Required<Pick<ApiState, 'tenant' | 'scope' | 'token' | 'user' | 'requestId' | 'log'>>;
 
 /** Key under `params._meta` a client may set to make a tools/call idempotent (same key → same call). */
 export const IDEMPOTENCY_META = 'io.mcprt/idempotency-key';
@@ -44,6 +44,7 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity): McpServer
       tool,
       args: req.params.arguments,
       requestId: who.requestId,
+      log: who.log,
       idempotencyKey: typeof key === 'string' && key.length > 0 && key.length <= 128 ? key : undefined,
     });
     if (outcome.kind === 'invalid') return { content: [{ type: 'text', text: outcome.message }], isError: true };

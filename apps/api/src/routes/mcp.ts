@@ -54,6 +54,7 @@ function handleMcp(r: ApiResources): Middleware<ApiState> {
       token: required(ctx, 'token'),
       user: required(ctx, 'user'),
       requestId: ctx.state.requestId,
+      log: ctx.state.log,
     };
     const server = buildMcpServer(r, who);
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
