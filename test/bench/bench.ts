@@ -8,7 +8,8 @@
  * Run: `pnpm bench`. Env overrides:
  *   BENCH_CALLS        measured e2e calls (default 2000), after BENCH_WARMUP calls (default 100)
  *   BENCH_CONCURRENCY  e2e calls in flight (default 32), spread over BENCH_CLIENTS SDK clients (default 32)
- *   BENCH_BARE_JOBS    bare BullMQ jobs (default 5000)
+ *   BENCH_BARE_JOBS    bare BullMQ jobs (default 5000); BENCH_BARE_ADD=single adds them one by one
+ *                      (BENCH_CONCURRENCY in flight, like the API) instead of addBulk chunks of 250
  *   BENCH_WORKER_CONCURRENCY  both workers' concurrency (default 16, the config default)
  *   BENCH_DB_POOL_MAX  DATABASE_POOL_MAX of the API and the worker (default: the harness's 5)
  *   BENCH_CPU_PROF=<dir>  write bench-<pid>.cpuprofile (this process, measured run only) and
@@ -44,6 +45,8 @@ const CONCURRENCY = envInt('BENCH_CONCURRENCY', 32);
 const WARMUP = envInt('BENCH_WARMUP', 100, 0);
 const CLIENTS = envInt('BENCH_CLIENTS', 32);
 const BARE_JOBS = envInt('BENCH_BARE_JOBS', 5000);
+/** `bulk`: addBulk in chunks of 250 (default); `single`: one queue.add per job, BENCH_CONCURRENCY in flight (as the API adds). */
+const BARE_ADD = process.env.BENCH_BARE_ADD === 'single' ? 'single' : 'bulk';
 /** Optional: DATABASE_POOL_MAX for the API and the worker (the harness default is 5). */
 const DB_POOL_MAX = process.env.BENCH_DB_POOL_MAX ? String(envInt('BENCH_DB_POOL_MAX', 5)) : undefined;
 /** One constant for both sides: the e2e worker process gets it as WORKER_CONCURRENCY, the bare Worker as `concurrency`. */
@@ -117,10 +120,18 @@ async function bareBullmq(jobs: number, concurrency: number): Promise<{ jobsPerS
     const redisCpu0 = await redisCpu(qConn);
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    const chunk = 250;
-    for (let i = 0; i < jobs; i += chunk) {
-      const n = Math.min(chunk, jobs - i);
-      await queue.addBulk(Array.from({ length: n }, (_, k) => ({ name, data: { i: i + k, v: 1 } })));
+    if (BARE_ADD === 'bulk') {
+      const chunk = 250;
+      for (let i = 0; i < jobs; i += chunk) {
+        const n = Math.min(chunk, jobs - i);
+        await queue.addBulk(Array.from({ length: n }, (_, k) => ({ name, data: { i: i + k, v: 1 } })));
+      }
+    } else {
+      let next = 0;
+      const adder = async () => {
+        for (let i = next++; i < jobs; i = next++) await queue.add(name, { i, v: 1 }, { jobId: `j${i}` });
+      };
+      await Promise.all(Array.from({ length: CONCURRENCY }, adder));
     }
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -264,7 +275,7 @@ async function main(): Promise<number> {
   // 1. Baseline, before the stack exists (so nothing of ours competes with it for the CPU).
   const bare = await bareBullmq(BARE_JOBS, WORKER_CONCURRENCY);
   log(
-    `bare BullMQ: ${BARE_JOBS} no-op jobs in ${round(bare.ms)} ms → ${round(bare.jobsPerS)} jobs/s; CPU per job (this process + redis) ${round(bare.cpuMsPerJob, 3)} ms`,
+    `bare BullMQ (${BARE_ADD === 'bulk' ? 'addBulk ×250' : `single adds, ${CONCURRENCY} in flight`}): ${BARE_JOBS} no-op jobs in ${round(bare.ms)} ms → ${round(bare.jobsPerS)} jobs/s; CPU per job (this process + redis) ${round(bare.cpuMsPerJob, 3)} ms`,
   );
 
   // 2. End to end.

@@ -42,22 +42,40 @@ describe('data layer (real Postgres)', () => {
     const call = await a.toolCalls.insert({ id: `call_${randomUUID().replace(/-/g, '').slice(0, 22)}`, userId: userA, tool: 'echo', arguments: {} });
     expect(await a.toolCalls.byId(call.id)).toBeDefined();
     expect(await b.toolCalls.byId(call.id)).toBeUndefined();
-    expect(await b.toolCalls.claim(call.id)).toBeUndefined();
+    expect(await h.calls.claim(tenantB, call.id)).toBeUndefined();
+    expect(await h.calls.byId(tenantB, call.id)).toBeUndefined();
     expect(await b.users.byId(userA)).toBeUndefined();
   });
 
   it('writes are fenced: a stale attempt cannot overwrite a newer one', async () => {
     const a = forTenant(h.db, tenantA);
     const call = await a.toolCalls.insert({ id: `call_${randomUUID().replace(/-/g, '').slice(0, 22)}`, userId: userA, tool: 'echo', arguments: {} });
-    const stale = (await a.toolCalls.claim(call.id))!.attempt; // worker 1 takes it, then its lock expires
-    const fresh = (await a.toolCalls.claim(call.id))!.attempt; // worker 2 retries it
+    const audit = { userId: userA, clientId: null, tool: 'echo', requestId: null };
+    const stale = (await h.calls.claim(tenantA, call.id))!.attempt; // worker 1 takes it, then its lock expires
+    const fresh = (await h.calls.claim(tenantA, call.id))!.attempt; // worker 2 retries it
     expect(fresh).toBe(stale + 1);
-    expect(await a.toolCalls.finish(call.id, stale, { status: 'succeeded', result: { from: 'stale' } })).toBe(false);
-    expect(await a.toolCalls.finish(call.id, fresh, { status: 'succeeded', result: { from: 'fresh' } })).toBe(true);
-    // Final rows cannot be claimed or finished again.
-    expect(await a.toolCalls.claim(call.id)).toBeUndefined();
-    expect(await a.toolCalls.finish(call.id, fresh, { status: 'failed', error: { code: 'x', message: 'x' } })).toBe(false);
+    expect(await h.calls.finish(tenantA, { id: call.id, attempt: stale, outcome: { status: 'succeeded', result: { from: 'stale' } }, audit })).toBe(false);
+    expect(await h.calls.finish(tenantA, { id: call.id, attempt: fresh, outcome: { status: 'succeeded', result: { from: 'fresh' } }, audit })).toBe(true);
+    // Final rows cannot be claimed or finished again; only the winning write left an audit row.
+    expect(await h.calls.claim(tenantA, call.id)).toBeUndefined();
+    expect(await h.calls.finish(tenantA, { id: call.id, attempt: fresh, outcome: { status: 'failed', error: { code: 'x', message: 'x' } }, audit })).toBe(false);
     expect((await a.toolCalls.byId(call.id))!.result).toEqual({ from: 'fresh' });
+    expect((await a.audit.forCall(call.id)).map((e) => e.action)).toEqual(['tool_call.succeeded']);
+  });
+
+  it('admission, call row and accepted audit row are one atomic statement', async () => {
+    const a = forTenant(h.db, tenantA);
+    const userB = (await a.users.upsert({ issuer: 'https://a.example', subject: 'admission' })).id;
+    const rec = (n: number) =>
+      h.calls.record(tenantA, { id: `call_adm${String(n).padStart(19, '0')}`, userId: userB, clientId: 'c1', tool: 'echo', arguments: { n }, idempotencyKey: null, requestId: `r${n}`, pendingCap: 2 });
+    const results = await Promise.all([rec(1), rec(2)]);
+    expect(results.every((r) => r.admitted)).toBe(true);
+    expect(await rec(3)).toEqual({ admitted: false, pending: 2 });
+    const first = results[0]!;
+    if (!first.admitted) throw new Error('unreachable');
+    expect(first.call).toMatchObject({ tenantId: tenantA, userId: userB, status: 'queued', attempt: 0, arguments: { n: 1 }, clientId: 'c1' });
+    expect((await a.audit.forCall(first.call.id)).map((e) => [e.action, e.requestId])).toEqual([['tool_call.accepted', 'r1']]);
+    expect(await a.toolCalls.countPending(userB)).toBe(2);
   });
 
   it('migrations are idempotent and safe to run concurrently', async () => {

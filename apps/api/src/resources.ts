@@ -1,4 +1,4 @@
-import { IssuerDirectory } from '@mcprt/auth';
+import { IssuerDirectory, VerifiedTokenCache } from '@mcprt/auth';
 import type { Config } from '@mcprt/config';
 import { createDb, type DbHandle } from '@mcprt/db';
 import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
@@ -16,6 +16,7 @@ export interface ApiResources {
   producer: Producer;
   waiter: CompletionWaiter;
   directory: IssuerDirectory;
+  verified: VerifiedTokenCache;
   registry: ToolRegistry;
   tenants: TenantCache;
   users: UserCache;
@@ -49,6 +50,7 @@ export function createApiResources(config: Config, overrides: { log?: Logger } =
     producer,
     waiter,
     directory,
+    verified: new VerifiedTokenCache(),
     registry: createToolRegistry({ includeTestTools: config.ENABLE_TEST_TOOLS }),
     tenants: new TenantCache(db.db),
     users: new UserCache(),

@@ -1,4 +1,4 @@
-import { forTenant, tenantsRepository, type ToolCallError } from '@mcprt/db';
+import { forTenant, type ToolCallError } from '@mcprt/db';
 import { AppError, toAppError } from '@mcprt/errors';
 import type { JobPayload } from '@mcprt/queue';
 import { parseArguments, type UpstreamCredential, type UpstreamProvider } from '@mcprt/tools';
@@ -31,31 +31,22 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
   const scope = forTenant(r.db.db, job.tenantId);
   const log = r.log.child({ callId: job.callId, tenantId: job.tenantId, userId: job.userId, tool: job.tool, requestId: job.requestId });
 
-  const claimed = await scope.toolCalls.claim(job.callId);
+  const claimed = await r.db.calls.claim(job.tenantId, job.callId);
   if (!claimed) return { kind: 'skipped', reason: 'call is final or unknown' };
   const fence = claimed.attempt;
 
-  const finish = async (outcome: { status: 'succeeded'; result: unknown } | { status: 'failed'; error: ToolCallError }) =>
-    r.db.db.transaction(async (tx) => {
-      const t = forTenant(tx, job.tenantId);
-      const won = await t.toolCalls.finish(job.callId, fence, outcome);
-      if (!won) return false;
-      await t.audit.append({
-        userId: job.userId,
-        clientId: claimed.clientId,
-        callId: job.callId,
-        tool: job.tool,
-        action: `tool_call.${outcome.status}`,
-        decision: outcome.status === 'succeeded' ? 'allow' : 'deny',
-        reason: outcome.status === 'failed' ? outcome.error.code : null,
-        requestId: job.requestId,
-      });
-      return true;
+  // Result (or error) and its audit row: one fenced statement (call-statements.ts).
+  const finish = (outcome: { status: 'succeeded'; result: unknown } | { status: 'failed'; error: ToolCallError }) =>
+    r.db.calls.finish(job.tenantId, {
+      id: job.callId,
+      attempt: fence,
+      outcome,
+      audit: { userId: job.userId, clientId: claimed.clientId, tool: claimed.tool, requestId: job.requestId ?? null },
     });
 
   const started = performance.now();
   try {
-    const [tenant, user] = await Promise.all([tenantsRepository(r.db.db).byId(job.tenantId), scope.users.byId(job.userId)]);
+    const [tenant, user] = await Promise.all([r.owners.tenant(job.tenantId), r.owners.user(job.tenantId, job.userId)]);
     const tool = r.registry.get(claimed.tool);
     if (!tenant || !user) throw new AppError('not_found', 'owner_missing', 'the tenant or user of this call no longer exists');
     if (!tool || !tenant.enabledTools.includes(tool.name)) throw new AppError('policy', 'tool_disabled', `tool ${claimed.tool} is not enabled for this tenant`);

@@ -5,6 +5,7 @@ import { createDb, type DbHandle } from '@mcprt/db';
 import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
 import { createEgress, createToolRegistry, type ToolRegistry, type ToolServices } from '@mcprt/tools';
 import { Redis } from 'ioredis';
+import { OwnerCache } from './owner-cache.js';
 
 export interface WorkerResources {
   config: Config;
@@ -14,6 +15,7 @@ export interface WorkerResources {
   /** Non-blocking commands (completion publish). */
   publisher: Redis;
   vault: CredentialVault;
+  owners: OwnerCache;
   registry: ToolRegistry;
   services: ToolServices;
   log: Logger;
@@ -41,6 +43,7 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
     redis,
     publisher,
     vault: credentialVault(parseKeyring(config.SEAL_KEYS, config.SEAL_ACTIVE_KID)),
+    owners: new OwnerCache(db.db),
     registry: createToolRegistry({ includeTestTools: config.ENABLE_TEST_TOOLS }),
     services,
     log,

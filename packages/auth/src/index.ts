@@ -4,3 +4,4 @@ export { IssuerDirectory } from './issuer-directory.js';
 export type { IssuerDirectoryOptions, IssuerMetadata } from './issuer-directory.js';
 export { verifyAccessToken } from './verify-access-token.js';
 export type { VerifiedToken } from './verify-access-token.js';
+export { VerifiedTokenCache } from './verified-token-cache.js';

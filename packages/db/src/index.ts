@@ -1,3 +1,5 @@
+export { callStatements } from './call-statements.js';
+export type { CallStatements, FinishInput, RecordCallInput, RecordCallResult } from './call-statements.js';
 export { createDb } from './client.js';
 export type { Database, DbHandle, Executor } from './client.js';
 export { ensureDatabase, migrationsFolder, runMigrations } from './migrate.js';

@@ -13,6 +13,8 @@ export async function publishCompletion(redis: Redis, prefix: string, callId: st
  */
 export class CompletionWaiter {
   readonly #waiters = new Map<string, Set<() => void>>();
+  /** Doorbells that rang before anyone waited (a fast job can finish before its caller starts waiting). */
+  readonly #early = new Map<string, number>();
   readonly #sub: Redis;
   readonly #ready: Promise<unknown>;
 
@@ -22,6 +24,7 @@ export class CompletionWaiter {
     subscriber.on('message', (_channel: string, callId: string) => {
       const set = this.#waiters.get(callId);
       if (set) for (const wake of set) wake();
+      else this.#remember(callId);
     });
   }
 
@@ -29,21 +32,25 @@ export class CompletionWaiter {
    * Resolve when `check()` returns a value, re-checking on each doorbell and every `pollMs`; resolve
    * undefined after `timeoutMs` or on abort.
    */
-  async wait<T>(callId: string, check: () => Promise<T | undefined>, opts: { timeoutMs: number; pollMs?: number; signal?: AbortSignal }): Promise<T | undefined> {
+  async wait<T>(callId: string, check: () => Promise<T | undefined>, opts: { timeoutMs: number; pollMs?: number; signal?: AbortSignal; checkFirst?: boolean }): Promise<T | undefined> {
     await this.#ready;
     const deadline = Date.now() + opts.timeoutMs;
     const pollMs = opts.pollMs ?? 1_000;
     let wake: () => void = () => {};
     const set = this.#waiters.get(callId) ?? new Set();
     this.#waiters.set(callId, set);
+    let skipCheck = opts.checkFirst === false && !this.#early.delete(callId);
     try {
       for (;;) {
         const rung = new Promise<void>((resolve) => {
           wake = resolve;
           set.add(wake);
         });
-        const value = await check();
-        if (value !== undefined) return value;
+        if (!skipCheck) {
+          const value = await check();
+          if (value !== undefined) return value;
+        }
+        skipCheck = false;
         const left = deadline - Date.now();
         if (left <= 0 || opts.signal?.aborted) return undefined;
         let timer: NodeJS.Timeout | undefined;
@@ -55,6 +62,13 @@ export class CompletionWaiter {
       set.delete(wake);
       if (set.size === 0) this.#waiters.delete(callId);
     }
+  }
+
+  #remember(callId: string): void {
+    const now = Date.now();
+    this.#early.set(callId, now);
+    // Every replica hears every call's bell; keep only the last few seconds.
+    if (this.#early.size > 1_000) for (const [id, at] of this.#early) if (now - at > 5_000) this.#early.delete(id);
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import { forTenant, type Tenant, type TenantScope, type ToolCall, type User } from '@mcprt/db';
+import type { Tenant, TenantScope, ToolCall, User } from '@mcprt/db';
 import { AppError } from '@mcprt/errors';
 import type { Logger } from '@mcprt/observability';
 import { parseArguments, redactArguments, type AnyTool } from '@mcprt/tools';
@@ -25,8 +25,8 @@ export type SubmitOutcome =
   | { kind: 'accepted'; call: ToolCall; enqueued: boolean };
 
 /**
- * DESIGN §3 steps 3–4 as a plain function: validate, admit, record (call row + `accepted` audit row in
- * one transaction), then enqueue. A call is never acknowledged before its row is committed; if Redis
+ * DESIGN §3 steps 3–4 as a plain function: validate, admit and record (call row + `accepted` audit row
+ * in one statement), then enqueue. A call is never acknowledged before its row is committed; if Redis
  * is away the row stays `queued` and the reconciler enqueues it later.
  */
 export async function submitCall(r: ApiResources, input: SubmitInput): Promise<SubmitOutcome> {
@@ -45,21 +45,17 @@ export async function submitCall(r: ApiResources, input: SubmitInput): Promise<S
     return { kind: 'refused', code, message };
   };
 
-  // Admission control: a user with too many calls in flight is refused (retryable) before anything is queued.
-  const pending = await scope.toolCalls.countPending(user.id);
-  if (pending >= input.tenant.limits.pendingCap) {
-    return deny('too_many_pending', `Too many calls in progress (${pending}, limit ${input.tenant.limits.pendingCap}); retry when some have finished.`);
-  }
-
   const credential = tool.upstream ? await scope.credentials.get(user.id, tool.upstream.provider) : undefined;
   if (tool.upstream && (!credential || credential.status !== 'active')) {
     const why = credential ? `needs reconnecting (${credential.status})` : 'is not connected';
     return deny('credential_unavailable', `Your ${tool.upstream.provider} account ${why}; sign in again to use ${tool.name}.`);
   }
 
-  const call = await r.db.db.transaction(async (tx) => {
-    const t = forTenant(tx, scope.tenantId);
-    const row = await t.toolCalls.insert({
+  // Admission control, the call row and its `accepted` audit row: one atomic statement (call-statements.ts).
+  const cap = input.tenant.limits.pendingCap;
+  let recorded;
+  try {
+    recorded = await r.db.calls.record(scope.tenantId, {
       id: newCallId(),
       userId: user.id,
       clientId: input.clientId ?? null,
@@ -67,10 +63,17 @@ export async function submitCall(r: ApiResources, input: SubmitInput): Promise<S
       arguments: redactArguments(tool, parsed.value),
       idempotencyKey: input.idempotencyKey ?? null,
       requestId: input.requestId,
+      pendingCap: cap,
     });
-    await t.audit.append({ userId: user.id, clientId: input.clientId, callId: row.id, tool: tool.name, action: 'tool_call.accepted', decision: 'allow', requestId: input.requestId });
-    return row;
-  });
+  } catch (e) {
+    // Two requests with one idempotency key raced: the other one recorded the call.
+    const existing = (e as { code?: string }).code === '23505' && input.idempotencyKey ? await scope.toolCalls.byIdempotencyKey(user.id, input.idempotencyKey) : undefined;
+    if (existing) return { kind: 'accepted', call: existing, enqueued: true };
+    throw e;
+  }
+  // A user with too many calls in flight is refused (retryable) before anything is queued.
+  if (!recorded.admitted) return deny('too_many_pending', `Too many calls in progress (${recorded.pending}, limit ${cap}); retry when some have finished.`);
+  const call = recorded.call;
 
   const log = input.log.child({ callId: call.id, tool: tool.name });
   try {

@@ -1,4 +1,4 @@
-import { verifyAccessToken, type IssuerDirectory } from '@mcprt/auth';
+import { verifyAccessToken, type IssuerDirectory, type VerifiedTokenCache } from '@mcprt/auth';
 import { AppError, isAppError } from '@mcprt/errors';
 import type { Middleware } from 'koa';
 import type { UserCache } from './user-cache.js';
@@ -16,7 +16,7 @@ export function bearerChallenge(publicUrl: string, slug: string, error?: { code:
  * Resource-server check (DESIGN §3.1): a JWT from the tenant's issuer whose audience is exactly this
  * tenant's MCP resource URL. Sets the verified token and the (created on first sight) user.
  */
-export function bearerAuth(deps: { publicUrl: string; directory: IssuerDirectory; users: UserCache }): Middleware<ApiState> {
+export function bearerAuth(deps: { publicUrl: string; directory: IssuerDirectory; users: UserCache; verified: VerifiedTokenCache }): Middleware<ApiState> {
   return async (ctx, next) => {
     const tenant = required(ctx, 'tenant');
     const header = ctx.get('authorization');
@@ -26,12 +26,17 @@ export function bearerAuth(deps: { publicUrl: string; directory: IssuerDirectory
         details: { wwwAuthenticate: bearerChallenge(deps.publicUrl, tenant.slug, code ? { code, description } : undefined) },
       });
     if (!match) throw refuse(header ? 'invalid_request' : undefined, header ? 'Authorization header is not a Bearer token' : 'authorization required');
-    let token;
-    try {
-      token = await verifyAccessToken(deps.directory, match[1]!, { issuer: tenant.idpIssuer, audience: mcpResourceUrl(deps.publicUrl, tenant.slug) });
-    } catch (e) {
-      if (isAppError(e) && e.kind === 'auth') throw refuse('invalid_token', e.message);
-      throw e;
+    const expected = { issuer: tenant.idpIssuer, audience: mcpResourceUrl(deps.publicUrl, tenant.slug) };
+    const cacheKey = deps.verified.key(expected.issuer, expected.audience, match[1]!);
+    let token = deps.verified.get(cacheKey);
+    if (!token) {
+      try {
+        token = await verifyAccessToken(deps.directory, match[1]!, expected);
+      } catch (e) {
+        if (isAppError(e) && e.kind === 'auth') throw refuse('invalid_token', e.message);
+        throw e;
+      }
+      deps.verified.set(cacheKey, token);
     }
     ctx.state.token = token;
     const user = await deps.users.resolve(required(ctx, 'scope'), { issuer: token.issuer, subject: token.subject, email: token.email, name: token.name });

@@ -1,4 +1,5 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { jsonSchemaOf, type AnyTool } from '@mcprt/tools';
 import { submitCall } from '../calls/submit-call.js';
@@ -16,8 +17,11 @@ export const IDEMPOTENCY_META = 'io.mcprt/idempotency-key';
  * A fresh MCP server for one HTTP request (stateless Streamable HTTP, DESIGN §5): it knows the
  * tenant and the verified user of this request only.
  */
+/** One validator per process: the SDK would otherwise build an Ajv instance for every request (~1 ms). */
+const validator = new AjvJsonSchemaValidator();
+
 export function buildMcpServer(r: ApiResources, who: RequestIdentity): McpServer {
-  const mcp = new McpServer({ name: 'mcprt', version: '0.1.0' }, { capabilities: { tools: { listChanged: false } } });
+  const mcp = new McpServer({ name: 'mcprt', version: '0.1.0' }, { capabilities: { tools: { listChanged: false } }, jsonSchemaValidator: validator });
   const enabled = () => r.registry.enabledFor(who.tenant.enabledTools);
 
   mcp.server.setRequestHandler(ListToolsRequestSchema, async () => ({
@@ -56,12 +60,13 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity): McpServer
       const done = await r.waiter.wait(
         call.id,
         async () => {
-          const row = await who.scope.toolCalls.byId(call.id);
+          const row = await r.db.calls.byId(who.tenant.id, call.id);
           return row && isFinal(row) ? row : undefined;
         },
-        { timeoutMs: r.config.CALL_WAIT_MS, signal: extra.signal },
+        // The job was enqueued a moment ago: wait for the doorbell (or the first poll) before reading.
+        { timeoutMs: r.config.CALL_WAIT_MS, signal: extra.signal, checkFirst: false },
       );
-      call = done ?? (await who.scope.toolCalls.byId(call.id)) ?? call;
+      call = done ?? (await r.db.calls.byId(who.tenant.id, call.id)) ?? call;
     }
     return toCallToolResult(call, tool, pollUrl);
   });

@@ -9,9 +9,8 @@ export type NewToolCall = Pick<ToolCall, 'id' | 'userId' | 'tool' | 'arguments'>
 export const FINAL_STATUSES = ['succeeded', 'failed', 'cancelled'] as const;
 
 /**
- * The life of a call row. Writes by workers are fenced: `claim` bumps `attempt` and returns it; `finish`
- * applies only while the row still carries that attempt and is `running`, so a stale worker (one whose
- * lock expired and whose job was retried elsewhere) cannot overwrite a newer attempt.
+ * The life of a call row, off the hot path. The hot statements (record, claim, fenced finish) are in
+ * call-statements.ts; writes here are fenced the same way: by `attempt` and status.
  */
 export function toolCallsRepository(db: Executor, tenantId: string) {
   const scoped = (id: string) => and(eq(toolCalls.tenantId, tenantId), eq(toolCalls.id, id));
@@ -41,33 +40,6 @@ export function toolCallsRepository(db: Executor, tenantId: string) {
         .from(toolCalls)
         .where(and(eq(toolCalls.tenantId, tenantId), eq(toolCalls.userId, userId), inArray(toolCalls.status, ['queued', 'running'])));
       return row?.n ?? 0;
-    },
-    /** Take the call for a run. Returns the fencing attempt, or undefined if the call is already final. */
-    async claim(id: string): Promise<ToolCall | undefined> {
-      const [row] = await db
-        .update(toolCalls)
-        .set({ status: 'running', attempt: sql`${toolCalls.attempt} + 1`, startedAt: sql`now()` })
-        .where(and(scoped(id), inArray(toolCalls.status, ['queued', 'running'])))
-        .returning();
-      return row;
-    },
-    /** Final write of an attempt. False when fenced out (a newer attempt owns the row, or it is final). */
-    async finish(
-      id: string,
-      attempt: number,
-      outcome: { status: 'succeeded'; result: unknown } | { status: 'failed' | 'cancelled'; error: ToolCallError },
-    ): Promise<boolean> {
-      const rows = await db
-        .update(toolCalls)
-        .set({
-          status: outcome.status,
-          result: outcome.status === 'succeeded' ? outcome.result : null,
-          error: outcome.status === 'succeeded' ? null : outcome.error,
-          finishedAt: sql`now()`,
-        })
-        .where(and(scoped(id), eq(toolCalls.attempt, attempt), eq(toolCalls.status, 'running')))
-        .returning({ id: toolCalls.id });
-      return rows.length === 1;
     },
     /** Record a transient failure of an attempt that will be retried (row stays `running`). */
     async noteRetry(id: string, attempt: number, error: ToolCallError): Promise<boolean> {
