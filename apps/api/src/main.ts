@@ -11,7 +11,10 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     api.resources.log.info({ signal: sig }, 'api stopping');
     api
       .stop()
-      .then(() => process.exit(0))
+      .then(() => {
+        api.resources.log.flush();
+        process.exit(0);
+      })
       .catch(() => process.exit(1));
   });
 }

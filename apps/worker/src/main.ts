@@ -13,6 +13,7 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
       .stop()
       .then(() => {
         worker.resources.log.info('worker stopped cleanly');
+        worker.resources.log.flush();
         process.exit(0);
       })
       .catch(() => process.exit(1));

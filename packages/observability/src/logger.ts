@@ -69,6 +69,8 @@ export function createLogger(opts: LoggerOptions): Logger {
         },
       },
     },
-    opts.destination,
+    // Default: stdout, written asynchronously so a busy process does not block on one write(2) per
+    // line; lines queued while a write is in flight go out together. Apps flush before exiting.
+    opts.destination ?? pino.destination({ dest: 1, sync: false }),
   );
 }

@@ -18,13 +18,19 @@ export function spawnWorker(env: Record<string, string>, extra: Record<string, s
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
+  // Keep the tail only: a benchmark's worker logs a line per call.
+  const append = (b: Buffer) => {
+    out += b.toString();
+    if (out.length > 256_000) out = out.slice(-128_000);
+  };
   const ready = new Promise<void>((resolve, reject) => {
     const onData = (b: Buffer) => {
-      out += b.toString();
-      if (out.includes('worker ready')) resolve();
+      const before = out.length;
+      append(b);
+      if (out.includes('worker ready', Math.max(0, Math.min(before, out.length) - 16))) resolve();
     };
     child.stdout!.on('data', onData);
-    child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr!.on('data', append);
     child.once('exit', (code) => reject(new Error(`worker exited early (${code}): ${out.slice(-2000)}`)));
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -75,14 +75,13 @@ export async function submitCall(r: ApiResources, input: SubmitInput): Promise<S
   if (!recorded.admitted) return deny('too_many_pending', `Too many calls in progress (${recorded.pending}, limit ${cap}); retry when some have finished.`);
   const call = recorded.call;
 
-  const log = input.log.child({ callId: call.id, tool: tool.name });
   try {
     await r.producer.enqueue(buildJobPayload(call, credential));
-    log.info('tool call accepted');
+    input.log.info({ callId: call.id, tool: tool.name }, 'tool call accepted');
     return { kind: 'accepted', call, enqueued: true };
   } catch (e) {
     r.metrics.enqueueFailures.inc();
-    log.warn({ callId: call.id, code: e instanceof AppError ? e.code : 'unknown' }, 'enqueue failed; reconciler will retry');
+    input.log.warn({ callId: call.id, tool: tool.name, code: e instanceof AppError ? e.code : 'unknown' }, 'enqueue failed; reconciler will retry');
     return { kind: 'accepted', call, enqueued: false };
   }
 }

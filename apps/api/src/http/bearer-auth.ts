@@ -2,7 +2,7 @@ import { verifyAccessToken, type IssuerDirectory, type VerifiedTokenCache } from
 import { AppError, isAppError } from '@mcprt/errors';
 import type { Middleware } from 'koa';
 import type { UserCache } from './user-cache.js';
-import { required, type ApiState } from './state.js';
+import { bindLog, required, type ApiState } from './state.js';
 import { mcpResourceUrl, resourceMetadataUrl } from './urls.js';
 
 /** RFC 6750 §3 challenge. No `scope=` here on purpose (DESIGN §3.1): clients would copy it as their whole request. */
@@ -41,7 +41,7 @@ export function bearerAuth(deps: { publicUrl: string; directory: IssuerDirectory
     ctx.state.token = token;
     const user = await deps.users.resolve(required(ctx, 'scope'), { issuer: token.issuer, subject: token.subject, email: token.email, name: token.name });
     ctx.state.user = user;
-    ctx.state.log = ctx.state.log.child({ userId: user.id, clientId: token.clientId });
+    bindLog(ctx.state, { userId: user.id, clientId: token.clientId });
     // For the MCP SDK: handlers receive it as `extra.authInfo`.
     (ctx.req as { auth?: unknown }).auth = {
       token: match[1]!,

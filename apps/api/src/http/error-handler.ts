@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { toAppError } from '@mcprt/errors';
 import type { Logger } from '@mcprt/observability';
 import type { Middleware } from 'koa';
-import type { ApiState } from './state.js';
+import { installRequestLog, type ApiState } from './state.js';
 
 /**
  * Outermost middleware: assigns the request id, binds a child logger, and is the one place errors
@@ -13,7 +13,7 @@ export function errorHandler(log: Logger): Middleware<ApiState> {
     const incoming = ctx.get('x-request-id');
     const requestId = /^[A-Za-z0-9._-]{1,64}$/.test(incoming) ? incoming : randomUUID();
     ctx.state.requestId = requestId;
-    ctx.state.log = log.child({ requestId });
+    installRequestLog(ctx.state, log, { requestId });
     ctx.set('x-request-id', requestId);
     try {
       await next();

@@ -1,7 +1,7 @@
 import { forTenant, type Executor } from '@mcprt/db';
 import { AppError } from '@mcprt/errors';
 import type { Middleware } from 'koa';
-import type { ApiState } from './state.js';
+import { bindLog, type ApiState } from './state.js';
 import type { TenantCache } from './tenant-cache.js';
 
 const SLUG = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -14,7 +14,7 @@ export function resolveTenant(tenants: TenantCache, db: Executor): Middleware<Ap
     if (!tenant) throw new AppError('not_found', 'tenant_not_found', 'no such tenant');
     ctx.state.tenant = tenant;
     ctx.state.scope = forTenant(db, tenant.id);
-    ctx.state.log = ctx.state.log.child({ tenant: tenant.slug });
+    bindLog(ctx.state, { tenant: tenant.slug });
     await next();
   };
 }

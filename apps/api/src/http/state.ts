@@ -6,6 +6,7 @@ import type { ParameterizedContext } from 'koa';
 /** What middlewares put on `ctx.state`, in the order they run. */
 export interface ApiState {
   requestId: string;
+  /** The request's logger, bound to everything `bindLog` added so far (built on first use). */
   log: Logger;
   tenant?: Tenant;
   scope?: TenantScope;
@@ -20,4 +21,28 @@ export function required<K extends keyof ApiState>(ctx: { state: ApiState }, key
   const v = ctx.state[key];
   if (v === undefined || v === null) throw new Error(`middleware order: ctx.state.${String(key)} missing`);
   return v as NonNullable<ApiState[K]>;
+}
+
+/**
+ * Give the request's logger a lazily built child: bindings accumulate as middlewares learn the
+ * tenant and user, and the pino child is created only if something logs (most requests log once).
+ */
+export function installRequestLog(state: ApiState, root: Logger, bindings: Record<string, unknown>): void {
+  const all = { ...bindings };
+  let built: Logger | undefined;
+  Object.defineProperty(state, 'log', {
+    configurable: true,
+    enumerable: true,
+    get: () => (built ??= root.child(all)),
+  });
+  (state as ApiState & { [BIND]?: (b: Record<string, unknown>) => void })[BIND] = (b) => {
+    Object.assign(all, b);
+    built = undefined;
+  };
+}
+
+const BIND = Symbol('bindLog');
+
+export function bindLog(state: ApiState, bindings: Record<string, unknown>): void {
+  (state as ApiState & { [BIND]?: (b: Record<string, unknown>) => void })[BIND]?.(bindings);
 }

@@ -59,10 +59,8 @@ function handleMcp(r: ApiResources): Middleware<ApiState> {
     const server = buildMcpServer(r, who);
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     ctx.respond = false;
-    ctx.res.on('close', () => {
-      void transport.close();
-      void server.close();
-    });
+    // server.close() closes the transport too.
+    ctx.res.on('close', () => void server.close());
     await server.connect(transport);
     await transport.handleRequest(ctx.req, ctx.res, ctx.request.body);
   };
