@@ -67,7 +67,7 @@ describe('data layer (real Postgres)', () => {
     const a = forTenant(h.db, tenantA);
     const userB = (await a.users.upsert({ issuer: 'https://a.example', subject: 'admission' })).id;
     const rec = (n: number) =>
-      h.calls.record(tenantA, { id: `call_adm${String(n).padStart(19, '0')}`, userId: userB, clientId: 'c1', tool: 'echo', arguments: { n }, idempotencyKey: null, requestId: `r${n}`, pendingCap: 2 });
+      h.calls.record(tenantA, { id: `call_${randomUUID().replace(/-/g, '').slice(0, 22)}`, userId: userB, clientId: 'c1', tool: 'echo', arguments: { n }, idempotencyKey: null, requestId: `r${n}`, pendingCap: 2 });
     const results = await Promise.all([rec(1), rec(2)]);
     expect(results.every((r) => r.admitted)).toBe(true);
     expect(await rec(3)).toEqual({ admitted: false, pending: 2 });

@@ -1,7 +1,7 @@
 import { forTenant, type ToolCallError } from '@mcprt/db';
 import { AppError, toAppError } from '@mcprt/errors';
 import type { JobPayload } from '@mcprt/queue';
-import { parseArguments, type UpstreamCredential, type UpstreamProvider } from '@mcprt/tools';
+import { deadline, parseArguments, type UpstreamCredential, type UpstreamProvider } from '@mcprt/tools';
 import type { WorkerResources } from './resources.js';
 
 export interface Attempt {
@@ -63,11 +63,20 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
       credential = { provider: c.provider as UpstreamProvider, accessToken, scopes: c.scopes, expiresAt: c.expiresAt ? new Date(c.expiresAt) : null };
     }
 
-    const signal = AbortSignal.any([attempt.signal, AbortSignal.timeout(tool.timeoutMs)]);
-    const raw = await tool.run(
-      { signal, tenant: { id: tenant.id, slug: tenant.slug, idpIssuer: tenant.idpIssuer }, user, credential, services: r.services },
-      args.value,
-    );
+    const limit = deadline(attempt.signal, tool.timeoutMs);
+    let raw;
+    try {
+      raw = await tool.run(
+        { signal: limit.signal, tenant: { id: tenant.id, slug: tenant.slug, idpIssuer: tenant.idpIssuer }, user, credential, services: r.services },
+        args.value,
+      );
+    } catch (e) {
+      // Out of time: say so (retryable), whatever the tool made of the abort.
+      if (limit.signal.aborted && !attempt.signal.aborted) throw new AppError('upstream', 'tool_timeout', `${tool.name} did not finish within ${tool.timeoutMs} ms`, { cause: e, retryable: true, expose: true });
+      throw e;
+    } finally {
+      limit.clear();
+    }
     const result = tool.output ? tool.output.parse(raw) : raw;
     const won = await finish({ status: 'succeeded', result });
     r.metrics.toolCallSeconds.observe({ tool: tool.name, outcome: 'succeeded' }, (performance.now() - started) / 1000);

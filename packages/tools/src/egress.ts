@@ -1,6 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { AppError } from '@mcprt/errors';
+import { deadline } from './deadline.js';
 
 /**
  * The one way tools reach the network (DESIGN §5): a timeout on every request, redirects followed by
@@ -54,32 +55,11 @@ export function createEgress(opts: EgressOptions): Egress {
   const maxRedirects = opts.maxRedirects ?? 3;
   return {
     async request(url, init) {
-      const signal = AbortSignal.any([init.signal, AbortSignal.timeout(init.timeoutMs ?? defaultTimeout)]);
-      let target = new URL(url);
-      for (let hop = 0; ; hop++) {
-        if (target.protocol !== 'https:' && target.protocol !== 'http:') {
-          throw new AppError('upstream', 'egress_refused', `${init.service} URL scheme is not http(s)`, { expose: true });
-        }
-        if (!opts.allowPrivate) await assertPublic(target, init.service);
-        let res: Response;
-        try {
-          res = await fetch(target, { method: init.method ?? 'GET', headers: init.headers, body: init.body, signal, redirect: 'manual' });
-        } catch (cause) {
-          if (init.signal.aborted) throw new AppError('upstream', 'cancelled', `${init.service} request cancelled`, { cause, retryable: true, expose: true });
-          const timedOut = (cause as Error).name === 'TimeoutError';
-          throw new AppError('upstream', timedOut ? 'upstream_timeout' : 'upstream_unreachable', `${init.service} ${timedOut ? 'timed out' : 'cannot be reached'}`, {
-            cause,
-            retryable: true,
-            expose: true,
-          });
-        }
-        const location = res.headers.get('location');
-        if (res.status >= 300 && res.status < 400 && location) {
-          await res.body?.cancel();
-          if (hop >= maxRedirects) throw new AppError('upstream', 'upstream_redirect_loop', `${init.service} redirected too often`, { expose: true });
-          target = new URL(location, target);
-          continue;
-        }
+      // One deadline for the whole exchange (redirects and body included); cleared when the body has
+      // been read or the request failed.
+      const { signal, clear } = deadline(init.signal, init.timeoutMs ?? defaultTimeout);
+      try {
+        const res = await follow(new URL(url), init, signal);
         return {
           status: res.status,
           headers: res.headers,
@@ -87,13 +67,44 @@ export function createEgress(opts: EgressOptions): Egress {
             try {
               return await res.json();
             } catch (cause) {
-              throw new AppError('upstream', 'upstream_bad_response', `${init.service} answered with invalid JSON`, { cause, retryable: true, expose: true });
+              throw fetchFailure(init, signal, cause, 'upstream_bad_response', 'answered with invalid JSON');
+            } finally {
+              clear();
             }
           },
         };
+      } catch (e) {
+        clear();
+        throw e;
       }
     },
   };
+
+  async function follow(target: URL, init: EgressInit, signal: AbortSignal): Promise<Response> {
+    for (let hop = 0; ; hop++) {
+      if (target.protocol !== 'https:' && target.protocol !== 'http:') {
+        throw new AppError('upstream', 'egress_refused', `${init.service} URL scheme is not http(s)`, { expose: true });
+      }
+      if (!opts.allowPrivate) await assertPublic(target, init.service);
+      let res: Response;
+      try {
+        res = await fetch(target, { method: init.method ?? 'GET', headers: init.headers, body: init.body, signal, redirect: 'manual' });
+      } catch (cause) {
+        throw fetchFailure(init, signal, cause, 'upstream_unreachable', 'cannot be reached');
+      }
+      const location = res.headers.get('location');
+      if (res.status < 300 || res.status >= 400 || !location) return res;
+      await res.body?.cancel();
+      if (hop >= maxRedirects) throw new AppError('upstream', 'upstream_redirect_loop', `${init.service} redirected too often`, { expose: true });
+      target = new URL(location, target);
+    }
+  }
+}
+
+/** Why a request failed: cancelled by the caller, out of time, or the given cause. All retryable. */
+function fetchFailure(init: EgressInit, signal: AbortSignal, cause: unknown, code: string, what: string): AppError {
+  const [c, w] = init.signal.aborted ? ['cancelled', 'request cancelled'] : signal.aborted ? ['upstream_timeout', 'timed out'] : [code, what];
+  return new AppError('upstream', c, `${init.service} ${w}`, { cause, retryable: true, expose: true });
 }
 
 /** Sort an upstream HTTP status into a coded error: 429 and 5xx retry, other 4xx fail at once. */

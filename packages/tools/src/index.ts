@@ -1,3 +1,4 @@
+export { deadline } from './deadline.js';
 export { createEgress, isPrivateAddress, upstreamStatusError } from './egress.js';
 export type { Egress, EgressInit, EgressOptions, EgressResponse } from './egress.js';
 export { createToolRegistry, jsonSchemaOf, parseArguments, redactArguments } from './registry.js';
