@@ -91,7 +91,7 @@ export async function startScavioDouble(opts: { apiKey: string; port?: number })
     if (query.length > MAX_QUERY_LENGTH) {
       throw new ScavioError(400, 'bad_request', `query must be at most ${MAX_QUERY_LENGTH} characters`);
     }
-    const start = route.legacy ? 0 : body.value['start'] ?? 0;
+    const start = route.legacy ? 0 : (body.value['start'] ?? 0);
     if (typeof start !== 'number' || !Number.isInteger(start) || start < 0 || start > MAX_START) {
       throw new ScavioError(400, 'bad_request', `start must be an integer from 0 to ${MAX_START}`);
     }

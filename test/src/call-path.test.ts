@@ -42,7 +42,12 @@ describe('tools/call: validation, recording, answers', () => {
     const out = res.structuredContent as { query: string; results: Array<{ position: number; title: string; link: string; snippet: string }> };
     expect(out.query).toBe('mcp oauth');
     expect(out.results.length).toBeGreaterThan(0);
-    expect(out.results[0]).toEqual({ position: expect.any(Number), title: expect.any(String), link: expect.stringMatching(/^https?:/), snippet: expect.any(String) });
+    expect(out.results[0]).toEqual({
+      position: expect.any(Number),
+      title: expect.any(String),
+      link: expect.stringMatching(/^https?:/),
+      snippet: expect.any(String),
+    });
     const req = s.scavio.requests.at(-1)!;
     expect(req.path).toBe('/api/v2/google');
     expect(req.headers.authorization).toBe('Bearer sk_test_double_key');
@@ -97,7 +102,8 @@ describe('tools/call: validation, recording, answers', () => {
     const res = CallToolResultSchema.parse(await client.callTool({ name: 'whoami', arguments: {} }));
     expect(res.isError).toBe(true);
     expect((res.content[0] as { text: string }).text).toMatch(/not connected/);
-    const rows = await s.db.sql`select a.reason from audit_events a join users u on u.id = a.user_id where a.tenant_id = ${s.tenant.id} and u.subject = 'bob' and a.decision = 'deny'`;
+    const rows = await s.db
+      .sql`select a.reason from audit_events a join users u on u.id = a.user_id where a.tenant_id = ${s.tenant.id} and u.subject = 'bob' and a.decision = 'deny'`;
     expect(rows.map((r) => r.reason)).toContain('credential_unavailable');
   });
 
@@ -130,7 +136,9 @@ describe('admission and unavailable tools', () => {
 
   it('web_search without an operator key fails with a clear "unavailable" message, not a fake answer', async () => {
     await s.startWorker();
-    const res = CallToolResultSchema.parse(await (await s.client(await s.token('bob'))).callTool({ name: 'web_search', arguments: { query: 'x' } }, undefined, {}));
+    const res = CallToolResultSchema.parse(
+      await (await s.client(await s.token('bob'))).callTool({ name: 'web_search', arguments: { query: 'x' } }, undefined, {}),
+    );
     // The wait is short here; poll the row.
     const id = (res._meta?.[CALL_META] as CallMeta).id;
     let row;

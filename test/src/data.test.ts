@@ -58,7 +58,9 @@ describe('data layer (real Postgres)', () => {
     expect(await h.calls.finish(tenantA, { id: call.id, attempt: fresh, outcome: { status: 'succeeded', result: { from: 'fresh' } }, audit })).toBe(true);
     // Final rows cannot be claimed or finished again; only the winning write left an audit row.
     expect(await h.calls.claim(tenantA, call.id)).toBeUndefined();
-    expect(await h.calls.finish(tenantA, { id: call.id, attempt: fresh, outcome: { status: 'failed', error: { code: 'x', message: 'x' } }, audit })).toBe(false);
+    expect(await h.calls.finish(tenantA, { id: call.id, attempt: fresh, outcome: { status: 'failed', error: { code: 'x', message: 'x' } }, audit })).toBe(
+      false,
+    );
     expect((await a.toolCalls.byId(call.id))!.result).toEqual({ from: 'fresh' });
     expect((await a.audit.forCall(call.id)).map((e) => e.action)).toEqual(['tool_call.succeeded']);
   });
@@ -67,7 +69,16 @@ describe('data layer (real Postgres)', () => {
     const a = forTenant(h.db, tenantA);
     const userB = (await a.users.upsert({ issuer: 'https://a.example', subject: 'admission' })).id;
     const rec = (n: number) =>
-      h.calls.record(tenantA, { id: `call_${randomUUID().replace(/-/g, '').slice(0, 22)}`, userId: userB, clientId: 'c1', tool: 'echo', arguments: { n }, idempotencyKey: null, requestId: `r${n}`, pendingCap: 2 });
+      h.calls.record(tenantA, {
+        id: `call_${randomUUID().replace(/-/g, '').slice(0, 22)}`,
+        userId: userB,
+        clientId: 'c1',
+        tool: 'echo',
+        arguments: { n },
+        idempotencyKey: null,
+        requestId: `r${n}`,
+        pendingCap: 2,
+      });
     const results = await Promise.all([rec(1), rec(2)]);
     expect(results.every((r) => r.admitted)).toBe(true);
     expect(await rec(3)).toEqual({ admitted: false, pending: 2 });

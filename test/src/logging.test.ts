@@ -36,7 +36,13 @@ describe('logs', () => {
     expect(all).not.toContain(upstream);
     expect(all).not.toContain(SCAVIO_KEY);
     const accepted = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'tool call accepted');
-    expect(accepted).toMatchObject({ tenant: s.tenant.slug, tool: 'whoami', callId: expect.stringMatching(/^call_/), requestId: expect.any(String), userId: expect.any(String) });
+    expect(accepted).toMatchObject({
+      tenant: s.tenant.slug,
+      tool: 'whoami',
+      callId: expect.stringMatching(/^call_/),
+      requestId: expect.any(String),
+      userId: expect.any(String),
+    });
     const done = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'tool call succeeded' && l.callId === accepted!.callId);
     expect(done).toMatchObject({ tenantId: s.tenant.id, userId: accepted!.userId });
   });

@@ -50,7 +50,7 @@ describe('MCP endpoint: bearer tokens', () => {
     expect(body.error_description).toContain('aud');
   });
 
-  it('wrong issuer (tenant B\'s IdP, with tenant A\'s audience) → 401', async () => {
+  it("wrong issuer (tenant B's IdP, with tenant A's audience) → 401", async () => {
     const token = await b.idp.mintAccessToken({ sub: 'alice', audience: a.mcpUrl, scope: 'tools:whoami' });
     await expect401(await a.post(initializeRequest, { authorization: `Bearer ${token}` }), a, 'invalid_token');
   });
@@ -73,7 +73,7 @@ describe('MCP endpoint: bearer tokens', () => {
     await expect401(res, b, 'invalid_token');
   });
 
-  it('a token signed by a key that is not the issuer\'s → 401 (forged token)', async () => {
+  it("a token signed by a key that is not the issuer's → 401 (forged token)", async () => {
     const real = await a.token('alice');
     const [h, p] = real.split('.');
     const forged = `${h}.${p}.${Buffer.from('x'.repeat(64)).toString('base64url')}`;
@@ -89,7 +89,7 @@ describe('MCP endpoint: bearer tokens', () => {
     expect(res.status).toBe(404);
   });
 
-  it('a token without the tool\'s scope → 403 insufficient_scope naming it (step-up), audited as a denial', async () => {
+  it("a token without the tool's scope → 403 insufficient_scope naming it (step-up), audited as a denial", async () => {
     const token = await a.token('bob', { scope: 'tools:echo' });
     const res = await a.post({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'whoami', arguments: {} } }, { authorization: `Bearer ${token}` });
     expect(res.status).toBe(403);
@@ -133,7 +133,7 @@ describe('MCP endpoint: transport rules', () => {
     expect(rows[0]!.n).toBe(0);
   });
 
-  it('serves RFC 9728 metadata (path-inserted and tenant-root forms) naming the tenant\'s issuer', async () => {
+  it("serves RFC 9728 metadata (path-inserted and tenant-root forms) naming the tenant's issuer", async () => {
     for (const path of [`/.well-known/oauth-protected-resource/t/${s.tenant.slug}/mcp`, `/t/${s.tenant.slug}/.well-known/oauth-protected-resource`]) {
       const res = await fetch(`${s.config.PUBLIC_URL}${path}`);
       expect(res.status).toBe(200);

@@ -15,7 +15,7 @@ describe('whoami: end to end, per user', () => {
   });
   afterAll(() => s?.close());
 
-  it('lists the tenant\'s tools with JSON Schemas from their zod schemas', async () => {
+  it("lists the tenant's tools with JSON Schemas from their zod schemas", async () => {
     const client = await s.client(await s.token('alice'));
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual(['echo', 'web_search', 'whoami']);
@@ -40,12 +40,20 @@ describe('whoami: end to end, per user', () => {
     expect(text).not.toContain(upstream.bob);
   });
 
-  it('a user whose upstream token is someone else\'s is caught (userinfo sub must match)', async () => {
+  it("a user whose upstream token is someone else's is caught (userinfo sub must match)", async () => {
     // Copy bob's sealed credential onto carol's row: the seal is bound to bob's row, so it does not even open.
     const carol = await s.scope.users.upsert({ issuer: s.idp.issuer, subject: 'carol' });
     const bobUser = (await s.scope.users.bySubject(s.idp.issuer, 'bob'))!;
     const bobCred = (await s.scope.credentials.get(bobUser.id, 'idp'))!;
-    await s.scope.credentials.put(crypto.randomUUID(), { userId: carol.id, provider: 'idp', accessTokenSealed: bobCred.accessTokenSealed, refreshTokenSealed: null, expiresAt: null, scopes: ['openid'], keyId: bobCred.keyId });
+    await s.scope.credentials.put(crypto.randomUUID(), {
+      userId: carol.id,
+      provider: 'idp',
+      accessTokenSealed: bobCred.accessTokenSealed,
+      refreshTokenSealed: null,
+      expiresAt: null,
+      scopes: ['openid'],
+      keyId: bobCred.keyId,
+    });
     const res = CallToolResultSchema.parse(await (await s.client(await s.token('carol'))).callTool({ name: 'whoami', arguments: {} }));
     expect(res.isError).toBe(true);
     expect(JSON.stringify(res.content)).not.toContain('bob@example.test');

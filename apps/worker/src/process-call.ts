@@ -57,7 +57,8 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
     let credential: UpstreamCredential | undefined;
     if (tool.upstream) {
       const c = job.credential;
-      if (!c || c.provider !== tool.upstream.provider) throw new AppError('policy', 'credential_missing', `no ${tool.upstream.provider} credential was sent with this call`);
+      if (!c || c.provider !== tool.upstream.provider)
+        throw new AppError('policy', 'credential_missing', `no ${tool.upstream.provider} credential was sent with this call`);
       // Opening fails loudly if the ciphertext was altered, moved to another user, or sealed with an unknown key.
       const accessToken = r.vault.openAccessToken({ tenantId: job.tenantId, userId: job.userId, id: c.id }, c.sealedAccessToken);
       credential = { provider: c.provider as UpstreamProvider, accessToken, scopes: c.scopes, expiresAt: c.expiresAt ? new Date(c.expiresAt) : null };
@@ -72,7 +73,8 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
       );
     } catch (e) {
       // Out of time: say so (retryable), whatever the tool made of the abort.
-      if (limit.signal.aborted && !attempt.signal.aborted) throw new AppError('upstream', 'tool_timeout', `${tool.name} did not finish within ${tool.timeoutMs} ms`, { cause: e, retryable: true, expose: true });
+      if (limit.signal.aborted && !attempt.signal.aborted)
+        throw new AppError('upstream', 'tool_timeout', `${tool.name} did not finish within ${tool.timeoutMs} ms`, { cause: e, retryable: true, expose: true });
       throw e;
     } finally {
       limit.clear();

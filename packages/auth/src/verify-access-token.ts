@@ -19,11 +19,7 @@ const ALGORITHMS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'];
  * a JWT signed by the tenant's issuer, with `aud` naming exactly this tenant's MCP resource URL, not
  * expired. Tokens minted for another tenant, another resource or another issuer are refused.
  */
-export async function verifyAccessToken(
-  directory: IssuerDirectory,
-  token: string,
-  expected: { issuer: string; audience: string },
-): Promise<VerifiedToken> {
+export async function verifyAccessToken(directory: IssuerDirectory, token: string, expected: { issuer: string; audience: string }): Promise<VerifiedToken> {
   const invalid = (message: string, cause?: unknown) => new AppError('auth', 'invalid_token', message, { cause });
   let jwks;
   try {
@@ -55,7 +51,7 @@ export async function verifyAccessToken(
     if (e instanceof joseErrors.JWTExpired) throw invalid('token expired', e);
     if (e instanceof joseErrors.JWTClaimValidationFailed) throw invalid(`token ${e.claim} claim is not valid here`, e);
     if (e instanceof joseErrors.JWSSignatureVerificationFailed || e instanceof joseErrors.JWKSNoMatchingKey) {
-      throw invalid('token signature is not from this tenant\'s issuer', e);
+      throw invalid("token signature is not from this tenant's issuer", e);
     }
     if (e instanceof joseErrors.JOSEError) throw invalid('token is malformed or not a signed JWT', e);
     throw e;

@@ -4,14 +4,12 @@ import { z } from 'zod';
  * The whole process configuration, parsed once at start-up (STYLE.md §3: packages never read
  * process.env; apps call `loadConfig(process.env)` and pass the result down).
  */
-const csv = z
-  .string()
-  .transform((s) =>
-    s
-      .split(',')
-      .map((x) => x.trim())
-      .filter(Boolean),
-  );
+const csv = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean),
+);
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 
@@ -26,7 +24,10 @@ const schema = z
     /** Extra browser origins allowed to call the MCP endpoint (DNS-rebinding defence, DESIGN §5). */
     ALLOWED_ORIGINS: csv.default([]),
     TRUST_PROXY: bool.default(false),
-    MCP_BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/, 'like 1mb or 256kb').default('1mb'),
+    MCP_BODY_LIMIT: z
+      .string()
+      .regex(/^\d+(b|kb|mb)$/, 'like 1mb or 256kb')
+      .default('1mb'),
     DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/mcprt'),
     DATABASE_POOL_MAX: int(10, 1),
     REDIS_URL: z.url().default('redis://127.0.0.1:6379'),

@@ -6,12 +6,7 @@ import { AppError } from '@mcprt/errors';
  * client can fix, so the message stays in the process (expose: false) and a
  * queued job must not retry into the same failure (retryable: false).
  */
-export type CryptoErrorCode =
-  | 'keyring_invalid'
-  | 'seal_context_invalid'
-  | 'seal_malformed'
-  | 'seal_unknown_key'
-  | 'seal_invalid';
+export type CryptoErrorCode = 'keyring_invalid' | 'seal_context_invalid' | 'seal_malformed' | 'seal_unknown_key' | 'seal_invalid';
 
 /**
  * Callers must pass messages that name the problem only: never plaintext,

@@ -32,9 +32,10 @@ export async function ensureDatabase(url: string): Promise<void> {
   const sql = postgres(u.toString(), { max: 1, onnotice: () => {} });
   try {
     const rows = await sql`select 1 from pg_database where datname = ${name}`;
-    if (rows.length === 0) await sql.unsafe(`create database "${name}"`).catch((e: { code?: string }) => {
-      if (e.code !== '42P04') throw e; // created concurrently by another process
-    });
+    if (rows.length === 0)
+      await sql.unsafe(`create database "${name}"`).catch((e: { code?: string }) => {
+        if (e.code !== '42P04') throw e; // created concurrently by another process
+      });
   } finally {
     await sql.end({ timeout: 5 });
   }

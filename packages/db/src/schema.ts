@@ -23,8 +23,14 @@ export const tenants = pgTable('tenants', {
   idpClientId: text('idp_client_id'),
   /** Sealed with the keyring (purpose `idp_client_secret`), never in clear. */
   idpClientSecretSealed: text('idp_client_secret_sealed'),
-  idpScopes: text('idp_scopes').array().notNull().default(sql`'{openid,email,profile}'::text[]`),
-  enabledTools: text('enabled_tools').array().notNull().default(sql`'{}'::text[]`),
+  idpScopes: text('idp_scopes')
+    .array()
+    .notNull()
+    .default(sql`'{openid,email,profile}'::text[]`),
+  enabledTools: text('enabled_tools')
+    .array()
+    .notNull()
+    .default(sql`'{}'::text[]`),
   limits: jsonb('limits').$type<TenantLimits>().notNull().default(defaultLimits),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 });
@@ -62,7 +68,10 @@ export const credentials = pgTable(
     accessTokenSealed: text('access_token_sealed').notNull(),
     refreshTokenSealed: text('refresh_token_sealed'),
     expiresAt: timestamp('expires_at', { withTimezone: true }),
-    scopes: text('scopes').array().notNull().default(sql`'{}'::text[]`),
+    scopes: text('scopes')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
     /** Key id the tokens are sealed under, so `keys rotate` finds what to re-seal without decrypting. */
     keyId: text('key_id').notNull(),
     /** Optimistic concurrency: every write checks and bumps it. */
@@ -113,7 +122,9 @@ export const toolCalls = pgTable(
     uniqueIndex('tool_calls_idempotency').on(t.tenantId, t.userId, t.idempotencyKey),
     index('tool_calls_user_status').on(t.tenantId, t.userId, t.status),
     // The reconciler's scan: queued calls by age.
-    index('tool_calls_queued_created').on(t.createdAt).where(sql`status = 'queued'`),
+    index('tool_calls_queued_created')
+      .on(t.createdAt)
+      .where(sql`status = 'queued'`),
   ],
 );
 

@@ -20,8 +20,7 @@ describe('startDevIdp', () => {
   });
   afterAll(() => idp.close());
 
-  const userinfo = (token: string): Promise<Response> =>
-    fetch(idp.userinfoEndpoint, { headers: { authorization: `Bearer ${token}` } });
+  const userinfo = (token: string): Promise<Response> => fetch(idp.userinfoEndpoint, { headers: { authorization: `Bearer ${token}` } });
 
   it('serves a discovery document naming its own endpoints', async () => {
     expect(idp.issuer).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
@@ -57,9 +56,9 @@ describe('startDevIdp', () => {
     const token = await idp.mintAccessToken({ sub: 'bob', audience: AUDIENCE, scope: 'a', ttlSeconds: 1 });
     const { payload } = await jwtVerify(token, jwks, { issuer: idp.issuer, audience: AUDIENCE });
     expect(payload.exp! - payload.iat!).toBe(1);
-    await expect(
-      jwtVerify(token, jwks, { issuer: idp.issuer, audience: 'http://127.0.0.1:3000/t/other/mcp' }),
-    ).rejects.toBeInstanceOf(joseErrors.JWTClaimValidationFailed);
+    await expect(jwtVerify(token, jwks, { issuer: idp.issuer, audience: 'http://127.0.0.1:3000/t/other/mcp' })).rejects.toBeInstanceOf(
+      joseErrors.JWTClaimValidationFailed,
+    );
   });
 
   it('mints an already expired, still validly signed, token on request', async () => {
@@ -69,9 +68,7 @@ describe('startDevIdp', () => {
       scope: 'a',
       alreadyExpired: true,
     });
-    await expect(jwtVerify(token, jwks, { issuer: idp.issuer, audience: AUDIENCE })).rejects.toBeInstanceOf(
-      joseErrors.JWTExpired,
-    );
+    await expect(jwtVerify(token, jwks, { issuer: idp.issuer, audience: AUDIENCE })).rejects.toBeInstanceOf(joseErrors.JWTExpired);
     const { payload } = await jwtVerify(token, jwks, {
       issuer: idp.issuer,
       audience: AUDIENCE,
@@ -133,24 +130,14 @@ describe('startDevIdp', () => {
   });
 
   it('refuses to mint for an unknown account', async () => {
-    await expect(
-      idp.mintAccessToken({ sub: 'mallory', audience: AUDIENCE, scope: 'a' }),
-    ).rejects.toBeInstanceOf(UnknownAccountError);
-    await expect(idp.mintUpstreamToken({ sub: 'mallory', scope: 'openid' })).rejects.toBeInstanceOf(
-      UnknownAccountError,
-    );
+    await expect(idp.mintAccessToken({ sub: 'mallory', audience: AUDIENCE, scope: 'a' })).rejects.toBeInstanceOf(UnknownAccountError);
+    await expect(idp.mintUpstreamToken({ sub: 'mallory', scope: 'openid' })).rejects.toBeInstanceOf(UnknownAccountError);
   });
 
   it('refuses a malformed audience, scope or ttl', async () => {
-    await expect(idp.mintAccessToken({ sub: 'alice', audience: 'acme', scope: 'a' })).rejects.toThrow(
-      /audience/,
-    );
-    await expect(idp.mintAccessToken({ sub: 'alice', audience: AUDIENCE, scope: 'a  b' })).rejects.toThrow(
-      /scope/,
-    );
-    await expect(idp.mintUpstreamToken({ sub: 'alice', scope: 'openid', ttlSeconds: 0 })).rejects.toThrow(
-      /ttlSeconds/,
-    );
+    await expect(idp.mintAccessToken({ sub: 'alice', audience: 'acme', scope: 'a' })).rejects.toThrow(/audience/);
+    await expect(idp.mintAccessToken({ sub: 'alice', audience: AUDIENCE, scope: 'a  b' })).rejects.toThrow(/scope/);
+    await expect(idp.mintUpstreamToken({ sub: 'alice', scope: 'openid', ttlSeconds: 0 })).rejects.toThrow(/ttlSeconds/);
   });
 });
 
@@ -168,9 +155,7 @@ describe('startDevIdp options and lifecycle', () => {
         headers: { authorization: `Bearer ${upstream.accessToken}` },
       });
       expect(((await res.json()) as { email: string }).email).toBe('carol@example.test');
-      await expect(idp.mintUpstreamToken({ sub: 'alice', scope: 'openid' })).rejects.toBeInstanceOf(
-        UnknownAccountError,
-      );
+      await expect(idp.mintUpstreamToken({ sub: 'alice', scope: 'openid' })).rejects.toBeInstanceOf(UnknownAccountError);
     } finally {
       await idp.close();
     }

@@ -80,10 +80,7 @@ export async function startDevIdp(options: StartDevIdpOptions = {}): Promise<Dev
   };
 }
 
-function dispatch(
-  providerCallback: Handler,
-  deps: Parameters<typeof handleDevMint>[2],
-): Handler {
+function dispatch(providerCallback: Handler, deps: Parameters<typeof handleDevMint>[2]): Handler {
   return (req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0];
     if (path !== DEV_MINT_PATH) {

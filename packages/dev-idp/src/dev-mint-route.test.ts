@@ -49,9 +49,7 @@ describe('POST /dev/mint', () => {
   });
 
   it('takes an upstream_scope', async () => {
-    const res = await mint(
-      JSON.stringify({ sub: 'alice', audience: AUDIENCE, scope: 'a', upstream_scope: 'openid email' }),
-    );
+    const res = await mint(JSON.stringify({ sub: 'alice', audience: AUDIENCE, scope: 'a', upstream_scope: 'openid email' }));
     expect(((await res.json()) as MintResponse).upstream.scope).toBe('openid email');
   });
 

@@ -15,11 +15,7 @@ const invalidRequest = (res: ServerResponse, status: number, description: string
  * `{access_token, token_type, upstream: {access_token, refresh_token?, expires_at, scope}}`.
  * Lets a CLI in another process get tokens from a running dev IdP; it exists only on this server.
  */
-export async function handleDevMint(
-  req: IncomingMessage,
-  res: ServerResponse,
-  deps: { minter: TokenMinter; accounts: AccountDirectory },
-): Promise<void> {
+export async function handleDevMint(req: IncomingMessage, res: ServerResponse, deps: { minter: TokenMinter; accounts: AccountDirectory }): Promise<void> {
   if (req.method !== 'POST') {
     sendJson(res, 405, { error: 'invalid_request', error_description: 'use POST' }, { allow: 'POST' });
     return;

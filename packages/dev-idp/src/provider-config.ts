@@ -23,10 +23,7 @@ export interface ProviderConfigInput {
   accessTokenTtlSeconds: number;
 }
 
-export function buildProviderConfig({
-  accounts,
-  accessTokenTtlSeconds,
-}: ProviderConfigInput): Configuration {
+export function buildProviderConfig({ accounts, accessTokenTtlSeconds }: ProviderConfigInput): Configuration {
   return {
     clients: [
       {

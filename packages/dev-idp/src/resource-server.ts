@@ -6,11 +6,7 @@ import type { KoaContextWithOIDC, ResourceServer } from 'oidc-provider';
  * JWTs whose `aud` is the resource itself. `accessTokenFormat: 'jwt'` is the only thing that makes
  * oidc-provider issue a JWT rather than an opaque, stored token.
  */
-export function describeResourceServer(
-  audience: string,
-  scope: string,
-  accessTokenTTL: number,
-): ResourceServer {
+export function describeResourceServer(audience: string, scope: string, accessTokenTTL: number): ResourceServer {
   return { audience, scope, accessTokenFormat: 'jwt', accessTokenTTL };
 }
 
@@ -31,10 +27,6 @@ export function getResourceServerInfoFor(accessTokenTTL: number) {
       throw new errors.InvalidTarget('resource must be an absolute http(s) URL');
     }
     const requested = ctx.oidc.params?.['scope'];
-    return describeResourceServer(
-      resourceIndicator,
-      typeof requested === 'string' ? requested : '',
-      accessTokenTTL,
-    );
+    return describeResourceServer(resourceIndicator, typeof requested === 'string' ? requested : '', accessTokenTTL);
   };
 }

@@ -17,10 +17,7 @@ try {
 
 const idp = await startDevIdp(args);
 console.log(idp.issuer);
-console.error(
-  `dev IdP up: accounts ${idp.accounts.map((a) => a.sub).join(', ')}; ` +
-    `mint tokens with POST ${idp.issuer}${DEV_MINT_PATH}`,
-);
+console.error(`dev IdP up: accounts ${idp.accounts.map((a) => a.sub).join(', ')}; ` + `mint tokens with POST ${idp.issuer}${DEV_MINT_PATH}`);
 
 const shutdown = (signal: NodeJS.Signals): void => {
   console.error(`dev IdP: ${signal}, closing`);

@@ -68,13 +68,8 @@ export class TokenMinter {
     const grantId = await grant.save();
 
     const now = epochSeconds();
-    const [iat, exp] = input.alreadyExpired
-      ? [now - 2 * EXPIRED_AGO_SECONDS, now - EXPIRED_AGO_SECONDS]
-      : [now, now + ttl];
-    const resourceServer = new (resourceServerClass(this.#provider))(
-      input.audience,
-      describeResourceServer(input.audience, input.scope, ttl),
-    );
+    const [iat, exp] = input.alreadyExpired ? [now - 2 * EXPIRED_AGO_SECONDS, now - EXPIRED_AGO_SECONDS] : [now, now + ttl];
+    const resourceServer = new (resourceServerClass(this.#provider))(input.audience, describeResourceServer(input.audience, input.scope, ttl));
     const token = new this.#provider.AccessToken({
       accountId: account.sub,
       client,

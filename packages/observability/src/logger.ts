@@ -54,10 +54,7 @@ export function createLogger(opts: LoggerOptions): Logger {
       hooks: {
         // Free-text arguments are scrubbed of anything token-shaped.
         logMethod(args, method) {
-          method.apply(
-            this,
-            args.map((a) => (typeof a === 'string' ? scrubText(a) : a)) as Parameters<typeof method>,
-          );
+          method.apply(this, args.map((a) => (typeof a === 'string' ? scrubText(a) : a)) as Parameters<typeof method>);
         },
       },
       serializers: {

@@ -32,7 +32,11 @@ export class CompletionWaiter {
    * Resolve when `check()` returns a value, re-checking on each doorbell and every `pollMs`; resolve
    * undefined after `timeoutMs` or on abort.
    */
-  async wait<T>(callId: string, check: () => Promise<T | undefined>, opts: { timeoutMs: number; pollMs?: number; signal?: AbortSignal; checkFirst?: boolean }): Promise<T | undefined> {
+  async wait<T>(
+    callId: string,
+    check: () => Promise<T | undefined>,
+    opts: { timeoutMs: number; pollMs?: number; signal?: AbortSignal; checkFirst?: boolean },
+  ): Promise<T | undefined> {
     await this.#ready;
     const deadline = Date.now() + opts.timeoutMs;
     const pollMs = opts.pollMs ?? 1_000;

@@ -112,7 +112,9 @@ export function upstreamStatusError(service: string, status: number, detail?: st
   const suffix = detail ? `: ${detail}` : '';
   if (status === 401 || status === 403)
     return new AppError('upstream', 'upstream_unauthorized', `${service} refused the credentials (${status})${suffix}`, { status: 502, expose: true });
-  if (status === 429) return new AppError('upstream', 'upstream_rate_limited', `${service} is rate limiting (429)${suffix}`, { retryable: true, status: 502, expose: true });
-  if (status >= 500) return new AppError('upstream', 'upstream_error', `${service} failed (${status})${suffix}`, { retryable: true, status: 502, expose: true });
+  if (status === 429)
+    return new AppError('upstream', 'upstream_rate_limited', `${service} is rate limiting (429)${suffix}`, { retryable: true, status: 502, expose: true });
+  if (status >= 500)
+    return new AppError('upstream', 'upstream_error', `${service} failed (${status})${suffix}`, { retryable: true, status: 502, expose: true });
   return new AppError('upstream', 'upstream_rejected', `${service} rejected the request (${status})${suffix}`, { status: 502, expose: true });
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createToolRegistry, jsonSchemaOf, parseArguments } from './registry.js';
 
 describe('tool registry', () => {
-  it('hides test-only tools unless asked, and filters by the tenant\'s enabled list', () => {
+  it("hides test-only tools unless asked, and filters by the tenant's enabled list", () => {
     expect(createToolRegistry({ includeTestTools: false }).names()).toEqual(['whoami', 'web_search']);
     const r = createToolRegistry({ includeTestTools: true });
     expect(r.enabledFor(['web_search', 'nope']).map((t) => t.name)).toEqual(['web_search']);

@@ -46,8 +46,12 @@ export async function startStack(opts: StackOptions) {
     idpIssuer: idp.issuer,
     enabledTools: opts.enabledTools ?? ['whoami', 'web_search', 'echo'],
   });
-  const api: RunningApi = await startApi(opts.apiRedisUrl ? { ...config, REDIS_URL: opts.apiRedisUrl } : config, { migrate: false, ...(opts.log ? { log: opts.log } : {}) });
-  let worker: RunningWorker | undefined = opts.worker === 'none' ? undefined : await startWorker(config, { migrate: false, ...(opts.log ? { log: opts.log } : {}) });
+  const api: RunningApi = await startApi(opts.apiRedisUrl ? { ...config, REDIS_URL: opts.apiRedisUrl } : config, {
+    migrate: false,
+    ...(opts.log ? { log: opts.log } : {}),
+  });
+  let worker: RunningWorker | undefined =
+    opts.worker === 'none' ? undefined : await startWorker(config, { migrate: false, ...(opts.log ? { log: opts.log } : {}) });
   const vault = credentialVault(parseKeyring(config.SEAL_KEYS));
   const scope = forTenant(db.db, tenant.id);
   const mcpUrl = `${config.PUBLIC_URL}/t/${tenant.slug}/mcp`;
@@ -87,7 +91,12 @@ export async function startStack(opts: StackOptions) {
     async connectUser(sub: string): Promise<{ user: User; upstreamAccessToken: string }> {
       const user = await scope.users.upsert({ issuer: idp.issuer, subject: sub });
       const up = await idp.mintUpstreamToken({ sub, scope: 'openid email profile' });
-      await vault.store(scope, user.id, 'idp', { accessToken: up.accessToken, refreshToken: up.refreshToken ?? null, expiresAt: up.expiresAt, scopes: up.scope.split(' ') });
+      await vault.store(scope, user.id, 'idp', {
+        accessToken: up.accessToken,
+        refreshToken: up.refreshToken ?? null,
+        expiresAt: up.expiresAt,
+        scopes: up.scope.split(' '),
+      });
       return { user, upstreamAccessToken: up.accessToken };
     },
     /** The official MCP SDK client, connected with a bearer token. */

@@ -3,9 +3,10 @@ import type { ApiResources } from '../resources.js';
 import { buildJobPayload } from './build-job.js';
 
 /**
- * Enqueue calls that were recorded but never reached Redis (DESIGN §3.4). Adding a job whose id
- * already exists is a no-op in BullMQ, so a call that is merely waiting in a long queue is not doubled,
- * and the worker's fenced claim makes any duplicate run harmless.
+ * Enqueue calls that were recorded but never reached Redis (DESIGN §3.4). A call merely waiting in a
+ * long queue is left alone (its job exists); one whose job ended without a final row write is failed
+ * with `job_lost` so it cannot sit in the scan forever. The worker's fenced claim makes any duplicate
+ * run harmless, and adding a job whose id exists is a no-op in BullMQ.
  */
 export async function reconcileOnce(r: ApiResources, limit = 100): Promise<number> {
   const stale = await findStaleQueuedCalls(r.db.db, r.config.RECONCILE_AFTER_MS, limit);
@@ -14,6 +15,12 @@ export async function reconcileOnce(r: ApiResources, limit = 100): Promise<numbe
     const scope = forTenant(r.db.db, tenantId);
     const call = await scope.toolCalls.byId(id);
     if (!call || call.status !== 'queued') continue;
+    const state = await r.producer.queue.getJobState(id);
+    if (state === 'completed' || state === 'failed') {
+      await scope.toolCalls.failIfNotFinal(id, { code: 'job_lost', message: 'the call could not be completed; please retry', retryable: true });
+      continue;
+    }
+    if (state !== 'unknown') continue; // waiting, delayed, active: it will run
     const tool = r.registry.get(call.tool);
     const credential = tool?.upstream ? await scope.credentials.get(call.userId, tool.upstream.provider) : undefined;
     await r.producer.enqueue(buildJobPayload(call, credential));

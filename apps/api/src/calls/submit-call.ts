@@ -41,7 +41,15 @@ export async function submitCall(r: ApiResources, input: SubmitInput): Promise<S
   }
 
   const deny = async (code: string, message: string): Promise<SubmitOutcome> => {
-    await scope.audit.append({ userId: user.id, clientId: input.clientId, tool: tool.name, action: 'tool_call.refused', decision: 'deny', reason: code, requestId: input.requestId });
+    await scope.audit.append({
+      userId: user.id,
+      clientId: input.clientId,
+      tool: tool.name,
+      action: 'tool_call.refused',
+      decision: 'deny',
+      reason: code,
+      requestId: input.requestId,
+    });
     return { kind: 'refused', code, message };
   };
 
@@ -67,7 +75,8 @@ export async function submitCall(r: ApiResources, input: SubmitInput): Promise<S
     });
   } catch (e) {
     // Two requests with one idempotency key raced: the other one recorded the call.
-    const existing = (e as { code?: string }).code === '23505' && input.idempotencyKey ? await scope.toolCalls.byIdempotencyKey(user.id, input.idempotencyKey) : undefined;
+    const existing =
+      (e as { code?: string }).code === '23505' && input.idempotencyKey ? await scope.toolCalls.byIdempotencyKey(user.id, input.idempotencyKey) : undefined;
     if (existing) return { kind: 'accepted', call: existing, enqueued: true };
     throw e;
   }

@@ -52,7 +52,8 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity): McpServer
       idempotencyKey: typeof key === 'string' && key.length > 0 && key.length <= 128 ? key : undefined,
     });
     if (outcome.kind === 'invalid') return { content: [{ type: 'text', text: outcome.message }], isError: true };
-    if (outcome.kind === 'refused') return { content: [{ type: 'text', text: outcome.message }], isError: true, _meta: { 'io.mcprt/error': { code: outcome.code } } };
+    if (outcome.kind === 'refused')
+      return { content: [{ type: 'text', text: outcome.message }], isError: true, _meta: { 'io.mcprt/error': { code: outcome.code } } };
 
     const pollUrl = toolCallUrl(r.config.PUBLIC_URL, who.tenant.slug, outcome.call.id);
     let call = outcome.call;

@@ -3,8 +3,7 @@ import type { Executor } from '../client.js';
 import { toolCalls, type ToolCallError } from '../schema.js';
 
 export type ToolCall = typeof toolCalls.$inferSelect;
-export type NewToolCall = Pick<ToolCall, 'id' | 'userId' | 'tool' | 'arguments'> &
-  Partial<Pick<ToolCall, 'clientId' | 'idempotencyKey' | 'requestId'>>;
+export type NewToolCall = Pick<ToolCall, 'id' | 'userId' | 'tool' | 'arguments'> & Partial<Pick<ToolCall, 'clientId' | 'idempotencyKey' | 'requestId'>>;
 
 export const FINAL_STATUSES = ['succeeded', 'failed', 'cancelled'] as const;
 

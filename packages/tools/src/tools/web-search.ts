@@ -16,8 +16,16 @@ export const webSearch = defineTool({
     .object({
       query: z.string().trim().min(1).max(500).describe('What to search for (1–500 characters)'),
       page: z.number().int().min(1).max(10).default(1).describe('Result page, 10 results per page'),
-      country: z.string().regex(/^[a-z]{2}$/i, 'two-letter country code').optional().describe('ISO 3166-1 alpha-2 country (gl)'),
-      language: z.string().regex(/^[a-z]{2}$/i, 'two-letter language code').optional().describe('ISO 639-1 language (hl)'),
+      country: z
+        .string()
+        .regex(/^[a-z]{2}$/i, 'two-letter country code')
+        .optional()
+        .describe('ISO 3166-1 alpha-2 country (gl)'),
+      language: z
+        .string()
+        .regex(/^[a-z]{2}$/i, 'two-letter language code')
+        .optional()
+        .describe('ISO 639-1 language (hl)'),
     })
     .strict(),
   output: z.object({
@@ -57,7 +65,8 @@ export const webSearch = defineTool({
       throw upstreamStatusError('Scavio', res.status, detail);
     }
     const parsed = scavioResponse.safeParse(body);
-    if (!parsed.success) throw new AppError('upstream', 'upstream_bad_response', 'Scavio returned an unexpected response shape', { expose: true, retryable: false });
+    if (!parsed.success)
+      throw new AppError('upstream', 'upstream_bad_response', 'Scavio returned an unexpected response shape', { expose: true, retryable: false });
     return {
       query: args.query,
       results: parsed.data.organic_results.map((r) => ({ position: r.position, title: r.title, link: r.link, snippet: r.snippet ?? '' })),

@@ -12,7 +12,8 @@ const userinfo = z.looseObject({ sub: z.string(), email: z.string().optional(), 
 export const whoami = defineTool({
   name: 'whoami',
   title: 'Who am I',
-  description: 'Returns the identity this call runs as, read from your identity provider with your own token, with the scopes you granted and when the token expires.',
+  description:
+    'Returns the identity this call runs as, read from your identity provider with your own token, with the scopes you granted and when the token expires.',
   input: z.object({}).strict(),
   output: z.object({
     tenant: z.string(),
@@ -38,7 +39,11 @@ export const whoami = defineTool({
     });
     if (res.status !== 200) throw upstreamStatusError('the identity provider', res.status);
     const info = userinfo.safeParse(await res.json());
-    if (!info.success) throw new AppError('upstream', 'upstream_bad_response', 'the identity provider returned an unexpected userinfo shape', { expose: true, retryable: false });
+    if (!info.success)
+      throw new AppError('upstream', 'upstream_bad_response', 'the identity provider returned an unexpected userinfo shape', {
+        expose: true,
+        retryable: false,
+      });
     // OIDC Core §5.3.2: the userinfo `sub` must match the subject the token was issued for.
     if (info.data.sub !== ctx.user.subject) {
       throw new AppError('upstream', 'subject_mismatch', 'the upstream token belongs to another subject', { expose: true });
