@@ -32,8 +32,6 @@ export function createApiResources(config: Config, overrides: { log?: Logger } =
   // enqueues it later) instead of buffering commands in memory.
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });
   redis.on('error', (err) => log.warn({ err }, 'redis connection error'));
-  const subscriber = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-  subscriber.on('error', (err) => log.warn({ err }, 'redis subscriber error'));
   const producer = createProducer({
     connection: redis,
     prefix: config.QUEUE_PREFIX,
@@ -41,7 +39,7 @@ export function createApiResources(config: Config, overrides: { log?: Logger } =
     backoffMs: config.JOB_BACKOFF_MS,
     timeoutMs: config.ENQUEUE_TIMEOUT_MS,
   });
-  const waiter = new CompletionWaiter(subscriber, config.QUEUE_PREFIX);
+  const waiter = new CompletionWaiter((ring) => db.calls.onCallDone(ring));
   const directory = new IssuerDirectory({ allowInsecure: config.ALLOW_INSECURE_ISSUERS });
   return {
     config,

@@ -83,7 +83,7 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
     const won = await finish({ status: 'succeeded', result });
     r.metrics.toolCallSeconds.observe({ tool: tool.name, outcome: 'succeeded' }, (performance.now() - started) / 1000);
     r.metrics.toolCalls.inc({ tool: tool.name, outcome: won ? 'succeeded' : 'fenced' });
-    log.info({ attempt: fence, ms: Math.round(performance.now() - started), fenced: !won }, 'tool call succeeded');
+    log.debug({ attempt: fence, ms: Math.round(performance.now() - started), fenced: !won }, 'tool call succeeded');
     return won ? { kind: 'succeeded' } : { kind: 'skipped', reason: 'fenced out by a newer attempt' };
   } catch (e) {
     const err = toAppError(e);

@@ -12,8 +12,6 @@ export interface WorkerResources {
   db: DbHandle;
   /** For BullMQ (blocking commands): maxRetriesPerRequest must be null. */
   redis: Redis;
-  /** Non-blocking commands (completion publish). */
-  publisher: Redis;
   vault: CredentialVault;
   owners: OwnerCache;
   registry: ToolRegistry;
@@ -28,8 +26,6 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
   const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX, applicationName: 'mcprt-worker' });
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   redis.on('error', (err) => log.warn({ err }, 'redis connection error'));
-  const publisher = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
-  publisher.on('error', (err) => log.warn({ err }, 'redis publisher error'));
   const directory = new IssuerDirectory({ allowInsecure: config.ALLOW_INSECURE_ISSUERS });
   const services: ToolServices = {
     // Production refuses private addresses; development and test doubles live on 127.0.0.1.
@@ -41,7 +37,6 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
     config,
     db,
     redis,
-    publisher,
     vault: credentialVault(parseKeyring(config.SEAL_KEYS, config.SEAL_ACTIVE_KID)),
     owners: new OwnerCache(db.db),
     registry: createToolRegistry({ includeTestTools: config.ENABLE_TEST_TOOLS }),
@@ -50,7 +45,6 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
     metrics: createMetrics('worker'),
     async close() {
       await redis.quit().catch(() => undefined);
-      await publisher.quit().catch(() => undefined);
       await db.close();
     },
   };

@@ -1,12 +1,11 @@
-import { forTenant } from '@mcprt/db';
-import { publishCompletion, parseJobPayload, TOOL_CALLS_QUEUE, jobPayloadV1 } from '@mcprt/queue';
+import { parseJobPayload, TOOL_CALLS_QUEUE, jobPayloadV1 } from '@mcprt/queue';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { processCall } from './process-call.js';
 import type { WorkerResources } from './resources.js';
 
 /**
  * The BullMQ adapter: parse the payload, run `processCall`, map its outcome to the job's fate
- * (retry = throw, permanent = UnrecoverableError), and ring the completion bell after the row is final.
+ * (retry = throw, permanent = UnrecoverableError). The completion bell rings from Postgres on commit.
  */
 export function startToolWorker(r: WorkerResources): Worker {
   const { config } = r;
@@ -27,9 +26,6 @@ export function startToolWorker(r: WorkerResources): Worker {
           max: job.opts.attempts ?? 1,
           signal: signal ?? new AbortController().signal,
         });
-        if (outcome.kind === 'succeeded' || outcome.kind === 'failed') {
-          await publishCompletion(r.publisher, config.QUEUE_PREFIX, payload.callId).catch(() => undefined);
-        }
         if (outcome.kind === 'retry') throw outcome.error;
         if (outcome.kind === 'failed') throw new UnrecoverableError(outcome.error.code);
         return outcome.kind;
@@ -52,9 +48,8 @@ export function startToolWorker(r: WorkerResources): Worker {
     if (!job || err instanceof UnrecoverableError || job.attemptsMade < (job.opts.attempts ?? 1)) return;
     const parsed = jobPayloadV1.safeParse(job.data);
     if (!parsed.success) return;
-    void forTenant(r.db.db, parsed.data.tenantId)
-      .toolCalls.failIfNotFinal(parsed.data.callId, { code: 'job_lost', message: 'the call could not be completed; please retry', retryable: true })
-      .then((changed) => (changed ? publishCompletion(r.publisher, config.QUEUE_PREFIX, parsed.data.callId) : undefined))
+    void r.db.calls
+      .failIfNotFinal(parsed.data.tenantId, parsed.data.callId, { code: 'job_lost', message: 'the call could not be completed; please retry', retryable: true })
       .catch((e) => r.log.error({ err: e }, 'could not mark lost job'));
   });
   return worker;

@@ -7,7 +7,13 @@ import type { ToolCallError } from './schema.js';
  * statement (atomic on its own, so no BEGIN/COMMIT round trips), written as postgres.js tagged
  * templates, which the driver prepares once per connection (Drizzle's builder sends every query
  * unprepared and costs ~2 ms of CPU per call to build). Every statement is scoped by tenant_id.
+ *
+ * Statements that make a call final also `pg_notify` CALL_DONE_CHANNEL with the call id: Postgres
+ * delivers it only when the write commits, so the API's wait is woken by the database itself, after
+ * the row it will read is visible, with no extra round trip from the worker.
  */
+
+export const CALL_DONE_CHANNEL = 'mcprt_call_done';
 
 type Row = Record<string, unknown>;
 
@@ -111,9 +117,34 @@ export function callStatements(sql: postgres.Sql) {
           insert into audit_events (tenant_id, user_id, client_id, call_id, tool, action, decision, reason, request_id)
           select ${tenantId}, ${f.audit.userId}, ${f.audit.clientId}, id, ${f.audit.tool}, ${`tool_call.${f.outcome.status}`},
             ${ok ? 'allow' : 'deny'}, ${reason}, ${f.audit.requestId} from upd
+        ), bell as (
+          select pg_notify(${CALL_DONE_CHANNEL}, id) from upd
         )
-        select count(*)::int as n from upd`;
+        select count(*)::int as n from bell`;
       return (rows[0] as { n: number }).n === 1;
+    },
+
+    /** Fail a call that never reached a final write (its job was lost to repeated stalls, or ended). */
+    async failIfNotFinal(tenantId: string, id: string, error: ToolCallError): Promise<boolean> {
+      const rows = await sql`
+        with upd as (
+          update tool_calls set status = 'failed', error = ${JSON.stringify(error)}::jsonb, finished_at = now()
+          where tenant_id = ${tenantId} and id = ${id} and status in ('queued', 'running')
+          returning id, user_id, client_id, tool, request_id
+        ), audit as (
+          insert into audit_events (tenant_id, user_id, client_id, call_id, tool, action, decision, reason, request_id)
+          select ${tenantId}, user_id, client_id, id, tool, 'tool_call.failed', 'deny', ${error.code}, request_id from upd
+        ), bell as (
+          select pg_notify(${CALL_DONE_CHANNEL}, id) from upd
+        )
+        select count(*)::int as n from bell`;
+      return (rows[0] as { n: number }).n === 1;
+    },
+
+    /** Hear CALL_DONE_CHANNEL (a dedicated connection; postgres.js re-listens after reconnecting). */
+    async onCallDone(fn: (callId: string) => void): Promise<{ unlisten(): Promise<void> }> {
+      const sub = await sql.listen(CALL_DONE_CHANNEL, fn);
+      return { unlisten: () => sub.unlisten() };
     },
   };
 }

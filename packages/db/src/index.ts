@@ -1,4 +1,4 @@
-export { callStatements } from './call-statements.js';
+export { CALL_DONE_CHANNEL, callStatements } from './call-statements.js';
 export type { CallStatements, FinishInput, RecordCallInput, RecordCallResult } from './call-statements.js';
 export { createDb } from './client.js';
 export type { Database, DbHandle, Executor } from './client.js';

@@ -1,31 +1,23 @@
-import type { Redis } from 'ioredis';
-import { completionChannel } from './names.js';
-
-/** Worker side: announce that a call reached a final state (after its row is committed). */
-export async function publishCompletion(redis: Redis, prefix: string, callId: string): Promise<void> {
-  await redis.publish(completionChannel(prefix), callId);
-}
+/** Subscribes to "call X is final" bells; returns how to stop. */
+export type BellSource = (ring: (callId: string) => void) => Promise<{ unlisten(): Promise<void> }>;
 
 /**
- * API side: wait for a call's completion. Pub/sub is only the doorbell — the answer is always read
- * from Postgres — and `check` is also polled, so a missed message (Redis blip, subscriber reconnect)
- * costs latency, never correctness.
+ * API side: wait for a call's completion. The bell (Postgres NOTIFY, sent on commit) only wakes the
+ * waiter — the answer is always read from Postgres — and `check` is also polled, so a missed bell
+ * (listener reconnecting) costs latency, never correctness.
  */
 export class CompletionWaiter {
   readonly #waiters = new Map<string, Set<() => void>>();
   /** Doorbells that rang before anyone waited (a fast job can finish before its caller starts waiting). */
   readonly #early = new Map<string, number>();
-  readonly #sub: Redis;
-  readonly #ready: Promise<unknown>;
+  readonly #listening: Promise<{ unlisten(): Promise<void> } | undefined>;
 
-  constructor(subscriber: Redis, prefix: string) {
-    this.#sub = subscriber;
-    this.#ready = subscriber.subscribe(completionChannel(prefix)).catch(() => undefined);
-    subscriber.on('message', (_channel: string, callId: string) => {
+  constructor(source: BellSource) {
+    this.#listening = source((callId) => {
       const set = this.#waiters.get(callId);
       if (set) for (const wake of set) wake();
       else this.#remember(callId);
-    });
+    }).catch(() => undefined); // no bell: polling still answers
   }
 
   /**
@@ -37,7 +29,7 @@ export class CompletionWaiter {
     check: () => Promise<T | undefined>,
     opts: { timeoutMs: number; pollMs?: number; signal?: AbortSignal; checkFirst?: boolean },
   ): Promise<T | undefined> {
-    await this.#ready;
+    await this.#listening;
     const deadline = Date.now() + opts.timeoutMs;
     const pollMs = opts.pollMs ?? 1_000;
     let wake: () => void = () => {};
@@ -76,6 +68,6 @@ export class CompletionWaiter {
   }
 
   async close(): Promise<void> {
-    await this.#sub.quit().catch(() => undefined);
+    await (await this.#listening)?.unlisten().catch(() => undefined);
   }
 }

@@ -1,6 +1,7 @@
-export { CompletionWaiter, publishCompletion } from './completion.js';
+export { CompletionWaiter } from './completion.js';
+export type { BellSource } from './completion.js';
 export { jobPayloadV1, parseJobPayload } from './job-payload.js';
 export type { JobPayload } from './job-payload.js';
-export { TOOL_CALLS_QUEUE, completionChannel } from './names.js';
+export { TOOL_CALLS_QUEUE } from './names.js';
 export { createProducer } from './producer.js';
 export type { Producer, ProducerOptions } from './producer.js';

@@ -17,7 +17,7 @@ export async function reconcileOnce(r: ApiResources, limit = 100): Promise<numbe
     if (!call || call.status !== 'queued') continue;
     const state = await r.producer.queue.getJobState(id);
     if (state === 'completed' || state === 'failed') {
-      await scope.toolCalls.failIfNotFinal(id, { code: 'job_lost', message: 'the call could not be completed; please retry', retryable: true });
+      await r.db.calls.failIfNotFinal(tenantId, id, { code: 'job_lost', message: 'the call could not be completed; please retry', retryable: true });
       continue;
     }
     if (state !== 'unknown') continue; // waiting, delayed, active: it will run

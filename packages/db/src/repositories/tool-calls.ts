@@ -49,15 +49,6 @@ export function toolCallsRepository(db: Executor, tenantId: string) {
         .returning({ id: toolCalls.id });
       return rows.length === 1;
     },
-    /** Fail a call that never reached a final write (e.g. its job was lost to repeated stalls). */
-    async failIfNotFinal(id: string, error: ToolCallError): Promise<boolean> {
-      const rows = await db
-        .update(toolCalls)
-        .set({ status: 'failed', error, finishedAt: sql`now()` })
-        .where(and(scoped(id), inArray(toolCalls.status, ['queued', 'running'])))
-        .returning({ id: toolCalls.id });
-      return rows.length === 1;
-    },
   };
 }
 
