@@ -2,6 +2,7 @@ import { CALL_META, type CallMeta } from '@mcprt/api';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness/stack.js';
+import { freePort } from './harness/free-port.js';
 import { startTcpProxy } from './harness/tcp-proxy.js';
 import { spawnWorker } from './harness/worker-process.js';
 
@@ -37,7 +38,8 @@ describe('a worker killed with SIGKILL mid-call does not lose the call', () => {
     first.child.kill('SIGKILL');
     expect(await first.exited).toBe(null);
 
-    const second = spawnWorker(s.env);
+    const metricsPort = await freePort();
+    const second = spawnWorker(s.env, { WORKER_METRICS_PORT: String(metricsPort) });
     await second.ready;
     const res = CallToolResultSchema.parse(await pending);
     expect(res.isError).toBeFalsy();
@@ -48,6 +50,10 @@ describe('a worker killed with SIGKILL mid-call does not lose the call', () => {
     expect(row.attempt).toBeGreaterThanOrEqual(2);
     const audit = await s.scope.audit.forCall(running.id);
     expect(audit.map((a) => a.action)).toEqual(['tool_call.accepted', 'tool_call.succeeded']);
+
+    // The worker that finished it counts it (its own /metrics).
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/mcprt_tool_calls_total\{[^}]*tool="echo"[^}]*outcome="succeeded"[^}]*\} 1/);
 
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);

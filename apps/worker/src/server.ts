@@ -1,3 +1,4 @@
+import { createServer, type Server } from 'node:http';
 import type { Config } from '@mcprt/config';
 import { runMigrations } from '@mcprt/db';
 import type { Logger } from '@mcprt/observability';
@@ -15,6 +16,7 @@ export async function startWorker(config: Config, opts: { log?: Logger; migrate?
   const resources = createWorkerResources(config, opts);
   const worker = startToolWorker(resources);
   await worker.waitUntilReady();
+  const metrics = config.WORKER_METRICS_PORT ? await serveMetrics(resources, config.WORKER_METRICS_PORT, config.HOST) : undefined;
   resources.log.info({ concurrency: config.WORKER_CONCURRENCY }, 'worker ready');
   return {
     resources,
@@ -26,7 +28,23 @@ export async function startWorker(config: Config, opts: { log?: Logger; migrate?
       force.unref();
       await worker.close();
       clearTimeout(force);
+      metrics?.close();
       await resources.close();
     },
   };
+}
+
+/** Prometheus scrape target for a worker (the API serves its own at /metrics). */
+async function serveMetrics(r: WorkerResources, port: number, host: string): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url === '/metrics') {
+      void r.metrics.registry.metrics().then((body) => res.writeHead(200, { 'content-type': r.metrics.registry.contentType }).end(body));
+    } else if (req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(port, host, resolve));
+  return server;
 }

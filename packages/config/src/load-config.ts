@@ -40,6 +40,8 @@ const schema = z
     CALL_WAIT_MS: int(20_000),
     ENQUEUE_TIMEOUT_MS: int(2_000, 1),
     WORKER_CONCURRENCY: int(16, 1),
+    /** Worker's /metrics and /healthz port (0 = off). */
+    WORKER_METRICS_PORT: int(0),
     JOB_ATTEMPTS: int(5, 1),
     JOB_BACKOFF_MS: int(1_000, 1),
     JOB_LOCK_MS: int(30_000, 1_000),
