@@ -1,6 +1,5 @@
 import type postgres from 'postgres';
-import type { ToolCall } from './repositories/tool-calls.js';
-import type { ToolCallError } from './schema.js';
+import type { ToolCall, ToolCallError } from './schema.js';
 
 /**
  * The call path's hot statements, one round trip each (issue 2 benchmark): each is a single SQL

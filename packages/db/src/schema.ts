@@ -128,6 +128,9 @@ export const toolCalls = pgTable(
   ],
 );
 
+/** A call row as the repositories and call statements return it. */
+export type ToolCall = typeof toolCalls.$inferSelect;
+
 export const auditEvents = pgTable(
   'audit_events',
   {

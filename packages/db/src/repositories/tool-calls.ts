@@ -1,8 +1,8 @@
 import { and, count, eq, inArray, sql } from 'drizzle-orm';
 import type { Executor } from '../client.js';
-import { toolCalls, type ToolCallError } from '../schema.js';
+import { toolCalls, type ToolCall, type ToolCallError } from '../schema.js';
 
-export type ToolCall = typeof toolCalls.$inferSelect;
+export type { ToolCall } from '../schema.js';
 export type NewToolCall = Pick<ToolCall, 'id' | 'userId' | 'tool' | 'arguments'> & Partial<Pick<ToolCall, 'clientId' | 'idempotencyKey' | 'requestId'>>;
 
 export const FINAL_STATUSES = ['succeeded', 'failed', 'cancelled'] as const;
