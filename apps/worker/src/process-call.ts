@@ -1,5 +1,6 @@
 import { forTenant, type ToolCallError } from '@mcprt/db';
 import { AppError, toAppError } from '@mcprt/errors';
+import type { Logger } from '@mcprt/observability';
 import type { JobPayload } from '@mcprt/queue';
 import { deadline, parseArguments, type UpstreamCredential, type UpstreamProvider } from '@mcprt/tools';
 import type { WorkerResources } from './resources.js';
@@ -29,7 +30,9 @@ const publicError = (e: AppError): ToolCallError => ({ ...e.toPublic(), retryabl
  */
 export async function processCall(r: WorkerResources, job: JobPayload, attempt: Attempt): Promise<CallOutcome> {
   const scope = forTenant(r.db.db, job.tenantId);
-  const log = r.log.child({ callId: job.callId, tenantId: job.tenantId, userId: job.userId, tool: job.tool, requestId: job.requestId });
+  // Built only if something is logged: most successful calls log nothing above debug.
+  let child: Logger | undefined;
+  const log = () => (child ??= r.log.child({ callId: job.callId, tenantId: job.tenantId, userId: job.userId, tool: job.tool, requestId: job.requestId }));
 
   const claimed = await r.db.calls.claim(job.tenantId, job.callId);
   if (!claimed) return { kind: 'skipped', reason: 'call is final or unknown' };
@@ -83,21 +86,21 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
     const won = await finish({ status: 'succeeded', result });
     r.metrics.toolCallSeconds.observe({ tool: tool.name, outcome: 'succeeded' }, (performance.now() - started) / 1000);
     r.metrics.toolCalls.inc({ tool: tool.name, outcome: won ? 'succeeded' : 'fenced' });
-    log.debug({ attempt: fence, ms: Math.round(performance.now() - started), fenced: !won }, 'tool call succeeded');
+    if (r.log.isLevelEnabled('debug')) log().debug({ attempt: fence, ms: Math.round(performance.now() - started), fenced: !won }, 'tool call succeeded');
     return won ? { kind: 'succeeded' } : { kind: 'skipped', reason: 'fenced out by a newer attempt' };
   } catch (e) {
     const err = toAppError(e);
-    if (!err.expose) log.error({ err: e }, 'tool call failed');
+    if (!err.expose) log().error({ err: e }, 'tool call failed');
     if (err.retryable && attempt.number < attempt.max) {
       await scope.toolCalls.noteRetry(job.callId, fence, publicError(err));
       r.metrics.toolCalls.inc({ tool: job.tool, outcome: 'retry' });
-      log.warn({ code: err.code, attempt: attempt.number }, 'transient failure, will retry');
+      log().warn({ code: err.code, attempt: attempt.number }, 'transient failure, will retry');
       return { kind: 'retry', error: err };
     }
     const error = publicError(err);
     const won = await finish({ status: 'failed', error });
     r.metrics.toolCalls.inc({ tool: job.tool, outcome: won ? 'failed' : 'fenced' });
-    log.info({ attempt: fence, code: error.code, fenced: !won }, 'tool call failed');
+    log().info({ attempt: fence, code: error.code, fenced: !won }, 'tool call failed');
     return won ? { kind: 'failed', error } : { kind: 'skipped', reason: 'fenced out by a newer attempt' };
   }
 }
