@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `pnpm start`: set up if needed, then run the development IdP, the API and one worker in the
-# foreground. Ctrl-C stops all three.
+# foreground (each as one node process, so signals reach it). Ctrl-C stops all three.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash infra/scripts/setup.sh
@@ -16,12 +16,12 @@ trap cleanup INT TERM EXIT
 
 IDP_PORT=${DEV_IDP_PORT:-4000}
 IDP="http://127.0.0.1:$IDP_PORT"
-npx tsx packages/dev-idp/src/serve.ts --port "$IDP_PORT" & pids+=($!)
+node --import tsx packages/dev-idp/src/serve.ts --port "$IDP_PORT" & pids+=($!)
 for _ in $(seq 1 60); do curl -fsS "$IDP/.well-known/openid-configuration" >/dev/null 2>&1 && break; sleep 0.5; done
 
-npx tsx apps/cli/src/main.ts dev seed --idp "$IDP" --slug dev
-npx tsx apps/api/src/main.ts & pids+=($!)
-npx tsx apps/worker/src/main.ts & pids+=($!)
+node --import tsx apps/cli/src/main.ts dev seed --idp "$IDP" --slug dev
+node --import tsx apps/api/src/main.ts & pids+=($!)
+node --import tsx apps/worker/src/main.ts & pids+=($!)
 for _ in $(seq 1 60); do curl -fsS "$PUBLIC_URL/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
 
 cat <<MSG

@@ -25,8 +25,8 @@ const publicError = (e: AppError): ToolCallError => ({ ...e.toPublic(), retryabl
 
 /**
  * DESIGN §3.5 as a plain function: claim the row (fencing), open the sealed token, run the tool with a
- * timeout and the abort signal, then write result + audit in one transaction fenced on the claimed
- * attempt. Completion is signalled by the caller after this returns.
+ * timeout and the abort signal, then write result + audit in one statement fenced on the claimed
+ * attempt; that statement's NOTIFY, delivered on commit, is the completion signal.
  */
 export async function processCall(r: WorkerResources, job: JobPayload, attempt: Attempt): Promise<CallOutcome> {
   const scope = forTenant(r.db.db, job.tenantId);

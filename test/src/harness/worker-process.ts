@@ -17,6 +17,10 @@ export function spawnWorker(env: Record<string, string>, extra: Record<string, s
     env: { PATH: process.env.PATH ?? '', ...env, LOG_LEVEL: 'info', ...extra },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Never outlive the test process (a failed assertion before the test's own kill).
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
+  child.once('exit', () => process.removeListener('exit', reap));
   let out = '';
   // Keep the tail only: a benchmark's worker logs a line per call.
   const append = (b: Buffer) => {
