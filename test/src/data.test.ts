@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { createDb, forTenant, tenantsRepository, type DbHandle } from '@mcprt/db';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createDb, forTenant, migrationsFolder, tenantsRepository, type DbHandle } from '@mcprt/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { namespace, TEST_DATABASE_URL } from './harness/test-config.js';
 
@@ -93,6 +95,7 @@ describe('data layer (real Postgres)', () => {
     const { runMigrations } = await import('@mcprt/db');
     await Promise.all([runMigrations(TEST_DATABASE_URL), runMigrations(TEST_DATABASE_URL)]);
     const rows = await h.sql`select count(*)::int as n from drizzle.__drizzle_migrations`;
-    expect(rows[0]!.n).toBe(2);
+    const journal = JSON.parse(readFileSync(join(migrationsFolder, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] };
+    expect(rows[0]!.n).toBe(journal.entries.length);
   });
 });

@@ -119,8 +119,14 @@ export const toolCalls = pgTable(
     finishedAt: timestamp('finished_at', { withTimezone: true }),
   },
   (t) => [
-    uniqueIndex('tool_calls_idempotency').on(t.tenantId, t.userId, t.idempotencyKey),
-    index('tool_calls_user_status').on(t.tenantId, t.userId, t.status),
+    // Partial indexes keep the hot path light: most calls carry no idempotency key, and only calls in
+    // flight matter to admission control, so a finished call adds no entries to either.
+    uniqueIndex('tool_calls_idempotency')
+      .on(t.tenantId, t.userId, t.idempotencyKey)
+      .where(sql`idempotency_key is not null`),
+    index('tool_calls_user_pending')
+      .on(t.tenantId, t.userId)
+      .where(sql`status in ('queued', 'running')`),
     // The reconciler's scan: queued calls by age.
     index('tool_calls_queued_created')
       .on(t.createdAt)
