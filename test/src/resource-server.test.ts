@@ -127,8 +127,12 @@ describe('MCP endpoint: transport rules', () => {
 
   it('bodies over the limit → 413, malformed JSON → 400, nothing recorded', async () => {
     const big = { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'echo', arguments: { message: 'x'.repeat(100_000) } } };
-    expect((await s.post(big, auth)).status).toBe(413);
-    expect((await s.post('{"jsonrpc":', auth)).status).toBe(400);
+    const tooBig = await s.post(big, auth);
+    expect(tooBig.status).toBe(413);
+    expect(await tooBig.json()).toMatchObject({ error: 'payload_too_large' });
+    const broken = await s.post('{"jsonrpc":', auth);
+    expect(broken.status).toBe(400);
+    expect(await broken.json()).toMatchObject({ error: 'bad_request' });
     const rows = await s.db.sql`select count(*)::int as n from tool_calls where tenant_id = ${s.tenant.id}`;
     expect(rows[0]!.n).toBe(0);
   });

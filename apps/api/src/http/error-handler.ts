@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { toAppError } from '@mcprt/errors';
+import { AppError, toAppError } from '@mcprt/errors';
 import type { Logger } from '@mcprt/observability';
 import type { Middleware } from 'koa';
 import { installRequestLog, type ApiState } from './state.js';
@@ -18,21 +18,31 @@ export function errorHandler(log: Logger): Middleware<ApiState> {
     try {
       await next();
     } catch (e) {
-      // Koa/http-errors (e.g. body parser 413/400) carry status + expose; keep their status.
-      const httpish = e as { status?: number; expose?: boolean; message?: string };
-      const err = toAppError(e);
-      const status = err.code === 'internal_error' && httpish.status ? httpish.status : err.status;
-      const expose = err.code === 'internal_error' && httpish.status ? Boolean(httpish.expose) : err.expose;
-      if (status >= 500) ctx.state.log.error({ err: e }, 'request failed');
-      else ctx.state.log.debug({ code: err.code, status }, 'request refused');
-      if (err.kind === 'auth' && err.details?.wwwAuthenticate) ctx.set('WWW-Authenticate', String(err.details.wwwAuthenticate));
-      if (err.kind === 'policy' && err.details?.wwwAuthenticate) ctx.set('WWW-Authenticate', String(err.details.wwwAuthenticate));
-      ctx.status = status;
-      ctx.body = {
-        error: expose ? (err.code === 'internal_error' ? 'bad_request' : err.code) : 'internal_error',
-        error_description: expose ? (err.code === 'internal_error' ? (httpish.message ?? 'bad request') : err.message) : 'internal error',
-        request_id: requestId,
-      };
+      const err = fromThrown(e);
+      if (err.status >= 500) ctx.state.log.error({ err: e }, 'request failed');
+      else ctx.state.log.debug({ code: err.code, status: err.status }, 'request refused');
+      // Auth and policy refusals carry their RFC 6750 challenge.
+      const challenge = err.details?.wwwAuthenticate;
+      if (typeof challenge === 'string') ctx.set('WWW-Authenticate', challenge);
+      ctx.status = err.status;
+      ctx.body = err.expose
+        ? { error: err.code, error_description: err.message, request_id: requestId }
+        : { error: 'internal_error', error_description: 'internal error', request_id: requestId };
     }
   };
+}
+
+const HTTP_CODES: Record<number, string> = { 400: 'bad_request', 413: 'payload_too_large', 415: 'unsupported_media_type' };
+
+/** Our errors as they are; Koa's http-errors (body parser: 400, 413, 415) keep their status; the rest is a 500. */
+function fromThrown(e: unknown): AppError {
+  const h = e as { status?: unknown; expose?: unknown; message?: unknown };
+  if (!(e instanceof AppError) && typeof h.status === 'number' && h.status >= 400 && h.status < 500) {
+    return new AppError('validation', HTTP_CODES[h.status] ?? 'bad_request', typeof h.message === 'string' ? h.message : 'bad request', {
+      status: h.status,
+      expose: h.expose !== false,
+      cause: e,
+    });
+  }
+  return toAppError(e);
 }

@@ -19,9 +19,4 @@ export class TenantCache {
     this.#byslug.set(slug, { at: Date.now(), tenant });
     return tenant;
   }
-
-  invalidate(slug?: string): void {
-    if (slug) this.#byslug.delete(slug);
-    else this.#byslug.clear();
-  }
 }

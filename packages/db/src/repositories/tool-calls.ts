@@ -5,8 +5,6 @@ import { toolCalls, type ToolCall, type ToolCallError } from '../schema.js';
 export type { ToolCall } from '../schema.js';
 export type NewToolCall = Pick<ToolCall, 'id' | 'userId' | 'tool' | 'arguments'> & Partial<Pick<ToolCall, 'clientId' | 'idempotencyKey' | 'requestId'>>;
 
-export const FINAL_STATUSES = ['succeeded', 'failed', 'cancelled'] as const;
-
 /**
  * The life of a call row, off the hot path. The hot statements (record, claim, fenced finish) are in
  * call-statements.ts; writes here are fenced the same way: by `attempt` and status.
