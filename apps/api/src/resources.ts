@@ -40,7 +40,7 @@ export function createApiResources(config: Config, overrides: { log?: Logger } =
     timeoutMs: config.ENQUEUE_TIMEOUT_MS,
   });
   const waiter = new CompletionWaiter((ring) => db.calls.onCallDone(ring));
-  const directory = new IssuerDirectory({ allowInsecure: config.ALLOW_INSECURE_ISSUERS });
+  const directory = new IssuerDirectory({ allowInsecure: config.ALLOW_INSECURE_ISSUERS, jwksCooldownMs: config.JWKS_REFRESH_COOLDOWN_MS });
   return {
     config,
     db,

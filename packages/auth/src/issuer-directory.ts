@@ -15,6 +15,8 @@ export interface IssuerDirectoryOptions {
   /** How long discovery results are kept; JWKS has its own cache and refetches on an unknown `kid`. */
   ttlMs?: number;
   timeoutMs?: number;
+  /** Minimum time between JWKS fetches triggered by an unknown `kid` (key rotation at the IdP). */
+  jwksCooldownMs?: number;
 }
 
 interface Entry {
@@ -31,7 +33,7 @@ export class IssuerDirectory {
   readonly #opts: Required<IssuerDirectoryOptions>;
 
   constructor(opts: IssuerDirectoryOptions) {
-    this.#opts = { ttlMs: 3_600_000, timeoutMs: 5_000, ...opts };
+    this.#opts = { ttlMs: 3_600_000, timeoutMs: 5_000, jwksCooldownMs: 30_000, ...opts };
   }
 
   async metadata(issuer: string): Promise<IssuerMetadata> {
@@ -75,8 +77,8 @@ export class IssuerDirectory {
       userinfoEndpoint: m.userinfo_endpoint,
       tokenEndpoint: m.token_endpoint,
     };
-    // jose refetches the key set when a token names an unknown kid (key rotation), at most every 30 s.
-    const jwks = createRemoteJWKSet(new URL(m.jwks_uri), { cooldownDuration: 30_000, cacheMaxAge: 600_000, timeoutDuration: this.#opts.timeoutMs });
+    // jose refetches the key set when a token names an unknown kid (key rotation), at most once per cooldown.
+    const jwks = createRemoteJWKSet(new URL(m.jwks_uri), { cooldownDuration: this.#opts.jwksCooldownMs, cacheMaxAge: 600_000, timeoutDuration: this.#opts.timeoutMs });
     return { meta, jwks };
   }
 }

@@ -51,6 +51,8 @@ const schema = z
     RECONCILE_INTERVAL_MS: int(5_000, 100),
     /** A `queued` call older than this with no job in Redis is enqueued again. */
     RECONCILE_AFTER_MS: int(5_000, 0),
+    /** After fetching an issuer's JWKS, wait at least this long before fetching it again for an unknown key id. */
+    JWKS_REFRESH_COOLDOWN_MS: int(30_000),
     /** Allow `http://` IdP issuers (tests, the development IdP). Refused in production. */
     ALLOW_INSECURE_ISSUERS: bool.default(false),
     SCAVIO_API_KEY: z.string().min(1).optional(),
