@@ -78,7 +78,11 @@ export class IssuerDirectory {
       tokenEndpoint: m.token_endpoint,
     };
     // jose refetches the key set when a token names an unknown kid (key rotation), at most once per cooldown.
-    const jwks = createRemoteJWKSet(new URL(m.jwks_uri), { cooldownDuration: this.#opts.jwksCooldownMs, cacheMaxAge: 600_000, timeoutDuration: this.#opts.timeoutMs });
+    const jwks = createRemoteJWKSet(new URL(m.jwks_uri), {
+      cooldownDuration: this.#opts.jwksCooldownMs,
+      cacheMaxAge: 600_000,
+      timeoutDuration: this.#opts.timeoutMs,
+    });
     return { meta, jwks };
   }
 }
