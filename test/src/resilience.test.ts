@@ -1,10 +1,10 @@
 import { CALL_META, type CallMeta } from '@mcprt/api';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness/stack.js';
 import { freePort } from './harness/free-port.js';
 import { startTcpProxy } from './harness/tcp-proxy.js';
-import { spawnWorker } from './harness/worker-process.js';
+import { spawnWorker, type WorkerProcess } from './harness/worker-process.js';
 
 const waitFor = async <T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> => {
   const end = Date.now() + ms;
@@ -20,13 +20,28 @@ describe('a worker killed with SIGKILL mid-call does not lose the call', () => {
   let s: Stack;
   // Short locks so the stalled job comes back in ~2–3 s instead of ~60 s (STACK.md).
   const fast = { JOB_LOCK_MS: '2000', JOB_STALLED_INTERVAL_MS: '1000' };
+  // Workers a test started and did not stop (it failed early) must not serve the next test's calls.
+  const spawned: WorkerProcess[] = [];
+  const spawn = (extra: Record<string, string> = {}) => {
+    const w = spawnWorker(s.env, extra);
+    spawned.push(w);
+    return w;
+  };
   beforeAll(async () => {
     s = await startStack({ label: 'kill', worker: 'none', env: { ...fast, CALL_WAIT_MS: '30000' } });
+  });
+  afterEach(async () => {
+    for (const w of spawned.splice(0)) {
+      if (w.child.exitCode === null && w.child.signalCode === null) {
+        w.child.kill('SIGKILL');
+        await w.exited;
+      }
+    }
   });
   afterAll(() => s?.close());
 
   it('the call completes on another worker, once, with a newer attempt', async () => {
-    const first = spawnWorker(s.env);
+    const first = spawn();
     await first.ready;
     const client = await s.client(await s.token('alice'));
     const pending = client.callTool({ name: 'echo', arguments: { message: 'survivor', delayMs: 1500 } }, undefined, { timeout: 60_000 });
@@ -39,7 +54,7 @@ describe('a worker killed with SIGKILL mid-call does not lose the call', () => {
     expect(await first.exited).toBe(null);
 
     const metricsPort = await freePort();
-    const second = spawnWorker(s.env, { WORKER_METRICS_PORT: String(metricsPort) });
+    const second = spawn({ WORKER_METRICS_PORT: String(metricsPort) });
     await second.ready;
     const res = CallToolResultSchema.parse(await pending);
     expect(res.isError).toBeFalsy();
@@ -51,16 +66,20 @@ describe('a worker killed with SIGKILL mid-call does not lose the call', () => {
     const audit = await s.scope.audit.forCall(running.id);
     expect(audit.map((a) => a.action)).toEqual(['tool_call.accepted', 'tool_call.succeeded']);
 
-    // The worker that finished it counts it (its own /metrics).
-    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-    expect(metrics).toMatch(/mcprt_tool_calls_total\{[^}]*tool="echo"[^}]*outcome="succeeded"[^}]*\} 1/);
+    // The worker that finished it counts it (its own /metrics; counted just after the commit that woke us).
+    const counted = /mcprt_tool_calls_total\{[^}]*tool="echo"[^}]*outcome="succeeded"[^}]*\} 1/;
+    await waitFor(
+      'the worker metric',
+      async () => (counted.test(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()) ? true : undefined),
+      5_000,
+    );
 
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
   });
 
   it('SIGTERM lets the active call finish before the worker exits', async () => {
-    const w = spawnWorker(s.env);
+    const w = spawn();
     await w.ready;
     const client = await s.client(await s.token('bob'));
     const pending = client.callTool({ name: 'echo', arguments: { message: 'graceful', delayMs: 1000 } }, undefined, { timeout: 60_000 });
