@@ -1,9 +1,11 @@
 /**
- * Throughput benchmark: MCP tools/call end to end (SDK client → API over loopback HTTP → BullMQ →
- * a separate worker process → Postgres → completion bell → API reads the row → client) against a
- * baseline of bare BullMQ (no-op processor) on the same Redis, in the same run.
+ * Throughput benchmark: MCP tools/call end to end (client → API over loopback HTTP → BullMQ →
+ * a separate worker process → Postgres → completion bell → API → client) against a baseline of bare
+ * BullMQ (no-op processor) on the same Redis, in the same run.
  *
- * The API runs in this process (startStack), next to the MCP clients; the worker is its own OS process.
+ * As deployed: the API and the worker are their own OS processes, started from their real entry
+ * points (`apps/{api,worker}/src/main.ts`, LOG_LEVEL warn); this process holds the load clients and
+ * the dev IdP that mints their tokens.
  *
  * Run: `pnpm bench`. Env overrides:
  *   BENCH_CALLS        measured e2e calls (default 2000), after BENCH_WARMUP calls (default 100)
@@ -13,8 +15,9 @@
  *                      (BENCH_CONCURRENCY in flight, like the API) instead of addBulk chunks of 250
  *   BENCH_WORKER_CONCURRENCY  both workers' concurrency (default 16, the config default)
  *   BENCH_DB_POOL_MAX  DATABASE_POOL_MAX of the API and the worker (default: the harness's 5)
- *   BENCH_CPU_PROF=<dir>  write bench-<pid>.cpuprofile (this process, measured run only) and
- *                      worker-<pid>.cpuprofile (the worker process, via ./cpu-prof.mjs); open in DevTools
+ *   BENCH_CPU_PROF=<dir>  write bench-<pid>.cpuprofile (this process, measured run only), and
+ *                      api-<pid>.cpuprofile and worker-<pid>.cpuprofile (whole process lives, via
+ *                      ./cpu-prof.mjs); open in DevTools
  * Exit 1 when more than 1% of the measured calls fail. The last line is machine-readable:
  *   e2e_calls_per_s=<n> bare_bullmq_jobs_per_s=<n> ratio=<e2e/bare> p50_ms=<n> p99_ms=<n>
  */
@@ -31,7 +34,7 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { startStack, type Stack } from '../src/harness/stack.js';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../src/harness/test-config.js';
-import { spawnWorker, type WorkerProcess } from '../src/harness/worker-process.js';
+import { spawnApp, type AppProcess } from '../src/harness/app-process.js';
 
 const envInt = (name: string, def: number, min = 1): number => {
   const raw = process.env[name];
@@ -260,7 +263,7 @@ async function drive(clients: Caller[], count: number, concurrency: number): Pro
  * (API + MCP clients), the worker process and the Postgres backends of each pool (Linux /proc), Redis
  * (INFO cpu: the whole server, so it includes anything else using it).
  */
-async function cpuSnapshot(stack: Stack, workerPid: number | undefined): Promise<Record<string, number>> {
+async function cpuSnapshot(stack: Stack, pids: { api: number | undefined; worker: number | undefined }): Promise<Record<string, number>> {
   const ticks = (pid: number) => {
     try {
       const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -270,8 +273,9 @@ async function cpuSnapshot(stack: Stack, workerPid: number | undefined): Promise
     }
   };
   const own = process.cpuUsage();
-  const out: Record<string, number> = { 'bench process (API + clients)': (own.user + own.system) / 1e6 };
-  if (workerPid) out['worker process'] = ticks(workerPid);
+  const out: Record<string, number> = { 'load clients': (own.user + own.system) / 1e6 };
+  if (pids.api) out['api process'] = ticks(pids.api);
+  if (pids.worker) out['worker process'] = ticks(pids.worker);
   try {
     const rows = await stack.db.sql<
       { pid: number; app: string }[]
@@ -336,11 +340,12 @@ async function main(): Promise<number> {
 
   // 2. End to end.
   let stack: Stack | undefined;
-  let wp: WorkerProcess | undefined;
+  const procs: { name: 'api' | 'worker'; p: AppProcess }[] = [];
   let exitCode = 0;
   try {
     stack = await startStack({
       label: 'bench',
+      api: 'none',
       worker: 'none',
       env: { WORKER_CONCURRENCY: String(WORKER_CONCURRENCY), LOG_LEVEL: 'silent', ...(DB_POOL_MAX ? { DATABASE_POOL_MAX: DB_POOL_MAX } : {}) },
     });
@@ -350,16 +355,25 @@ async function main(): Promise<number> {
 
     const profDir = process.env.BENCH_CPU_PROF;
     // `--cpu-prof` is refused in NODE_OPTIONS; a preload that drives the inspector does the same job.
-    wp = spawnWorker(stack.env, profDir ? { NODE_OPTIONS: `--import=${new URL('./cpu-prof.mjs', import.meta.url).href}`, BENCH_CPU_PROF_DIR: profDir } : {});
-    let readyTimer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      wp.ready,
-      new Promise<never>((_, rej) => (readyTimer = setTimeout(() => rej(new Error(`worker not ready after 30 s: ${wp!.output().slice(-1000)}`)), 30_000))),
-    ]).finally(() => clearTimeout(readyTimer));
+    const profEnv = (name: string): Record<string, string> =>
+      profDir ? { NODE_OPTIONS: `--import=${new URL('./cpu-prof.mjs', import.meta.url).href}`, BENCH_CPU_PROF_DIR: profDir, BENCH_CPU_PROF_NAME: name } : {};
+    const api = spawnApp('api', stack.env, { LOG_LEVEL: 'warn', ...profEnv('api') }, { readyUrl: new URL('/readyz', stack.config.PUBLIC_URL).href });
+    procs.push({ name: 'api', p: api });
+    // The worker stays at info until ready: it logs its concurrency, checked below.
+    const wp = spawnApp('worker', stack.env, profEnv('worker'));
+    procs.push({ name: 'worker', p: wp });
+    for (const { name, p } of procs) {
+      let readyTimer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        p.ready,
+        new Promise<never>((_, rej) => (readyTimer = setTimeout(() => rej(new Error(`${name} not ready after 30 s: ${p.output().slice(-1000)}`)), 30_000))),
+      ]).finally(() => clearTimeout(readyTimer));
+    }
     // The worker logs its concurrency when ready: make sure it is the one the baseline used.
     const announced = /"concurrency":(\d+)/.exec(wp.output())?.[1];
     if (announced !== undefined && Number(announced) !== WORKER_CONCURRENCY)
       throw new Error(`worker runs with concurrency ${announced}, expected ${WORKER_CONCURRENCY}`);
+    const pids = { api: api.child.pid, worker: wp.child.pid };
 
     const tokens = await Promise.all(USERS.map((u) => stack!.token(u, { ttlSeconds: 3600 })));
     const clients: Caller[] = [];
@@ -381,14 +395,14 @@ async function main(): Promise<number> {
       log(`warm-up: ${WARMUP} calls in ${round(w.ms)} ms, ${w.errors} errors${w.errorSamples.length ? ` (e.g. ${w.errorSamples[0]})` : ''}`);
     }
 
-    const cpu0 = await cpuSnapshot(stack, wp.child.pid);
+    const cpu0 = await cpuSnapshot(stack, pids);
     const loop = monitorEventLoopDelay({ resolution: 10 });
     loop.enable();
     const prof = profDir ? await startProfile() : undefined;
     const s = await drive(clients, CALLS, CONCURRENCY);
     if (prof) log(`  CPU profile of this process during the measured run: ${await prof.stop(join(profDir!, `bench-${process.pid}.cpuprofile`))}`);
     loop.disable();
-    const cpu1 = await cpuSnapshot(stack, wp.child.pid);
+    const cpu1 = await cpuSnapshot(stack, pids);
     const sorted = [...s.latencies].sort((a, b) => a - b);
     const e2ePerS = (CALLS / s.ms) * 1000;
     const [p50, p90, p99] = [pct(sorted, 50), pct(sorted, 90), pct(sorted, 99)];
@@ -400,7 +414,7 @@ async function main(): Promise<number> {
     );
 
     log(
-      `  event-loop delay of this process (API + clients): mean ${round(loop.mean / 1e6, 1)} ms, p99 ${round(loop.percentile(99) / 1e6, 1)} ms, max ${round(loop.max / 1e6, 1)} ms`,
+      `  event-loop delay of the load clients' process: mean ${round(loop.mean / 1e6, 1)} ms, p99 ${round(loop.percentile(99) / 1e6, 1)} ms, max ${round(loop.max / 1e6, 1)} ms`,
     );
     const win = 5_000;
     // Full windows only (the tail is the drain); a dip shows interference from other load on the machine.
@@ -433,16 +447,18 @@ async function main(): Promise<number> {
       `e2e_calls_per_s=${round(e2ePerS, 1)} bare_bullmq_jobs_per_s=${round(bare.jobsPerS)} ratio=${ratio.toFixed(3)} p50_ms=${round(p50, 1)} p99_ms=${round(p99, 1)}`,
     );
   } finally {
-    if (wp && wp.child.exitCode === null && wp.child.signalCode === null) {
-      wp.child.kill('SIGTERM');
-      const code = await Promise.race([wp.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000).unref())]);
+    // SIGTERM, as an orchestrator would: both must drain and exit 0 within 15 s.
+    for (const { name, p } of procs.reverse()) {
+      if (p.child.exitCode !== null || p.child.signalCode !== null) continue;
+      p.child.kill('SIGTERM');
+      const code = await Promise.race([p.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000).unref())]);
       if (code === 'timeout') {
-        process.stderr.write('worker did not exit within 15 s of SIGTERM; killing it\n');
-        wp.child.kill('SIGKILL');
-        await wp.exited;
+        process.stderr.write(`${name} did not exit within 15 s of SIGTERM; killing it\n`);
+        p.child.kill('SIGKILL');
+        await p.exited;
         exitCode = 1;
       } else if (code !== 0) {
-        process.stderr.write(`worker exited with ${code} on SIGTERM: ${wp.output().slice(-1000)}\n`);
+        process.stderr.write(`${name} exited with ${code} on SIGTERM: ${p.output().slice(-1000)}\n`);
         exitCode = 1;
       }
     }

@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness/stack.js';
 import { freePort } from './harness/free-port.js';
 import { startTcpProxy } from './harness/tcp-proxy.js';
-import { spawnWorker, type WorkerProcess } from './harness/worker-process.js';
+import { spawnWorker, type WorkerProcess } from './harness/app-process.js';
 
 const waitFor = async <T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> => {
   const end = Date.now() + ms;

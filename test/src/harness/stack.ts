@@ -20,6 +20,8 @@ export interface StackOptions {
   label: string;
   /** `inproc` runs the worker in this process; `none` leaves it to the test (e.g. a child process). */
   worker?: 'inproc' | 'none';
+  /** `inproc` runs the API in this process; `none` leaves it to the caller (the benchmark spawns it). */
+  api?: 'inproc' | 'none';
   env?: Record<string, string>;
   enabledTools?: string[];
   /** Where the API (only) reaches Redis, e.g. through a proxy a test can take down. */
@@ -46,10 +48,13 @@ export async function startStack(opts: StackOptions) {
     idpIssuer: idp.issuer,
     enabledTools: opts.enabledTools ?? ['whoami', 'web_search', 'echo'],
   });
-  const api: RunningApi = await startApi(opts.apiRedisUrl ? { ...config, REDIS_URL: opts.apiRedisUrl } : config, {
-    migrate: false,
-    ...(opts.log ? { log: opts.log } : {}),
-  });
+  const api: RunningApi | undefined =
+    opts.api === 'none'
+      ? undefined
+      : await startApi(opts.apiRedisUrl ? { ...config, REDIS_URL: opts.apiRedisUrl } : config, {
+          migrate: false,
+          ...(opts.log ? { log: opts.log } : {}),
+        });
   let worker: RunningWorker | undefined =
     opts.worker === 'none' ? undefined : await startWorker(config, { migrate: false, ...(opts.log ? { log: opts.log } : {}) });
   const vault = credentialVault(parseKeyring(config.SEAL_KEYS));
@@ -118,7 +123,7 @@ export async function startStack(opts: StackOptions) {
     async close() {
       await Promise.allSettled(clients.map((c) => c.close()));
       await worker?.stop().catch(() => undefined);
-      await api.stop().catch(() => undefined);
+      await api?.stop().catch(() => undefined);
       await idp.close().catch(() => undefined);
       await scavio.close().catch(() => undefined);
       // Leave nothing behind in Redis: this namespace's queue keys.

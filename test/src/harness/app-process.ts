@@ -1,0 +1,70 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+
+export interface AppProcess {
+  child: ChildProcess;
+  output: () => string;
+  ready: Promise<void>;
+  exited: Promise<number | null>;
+}
+
+/** The worker spawned by `spawnWorker`. */
+export type WorkerProcess = AppProcess;
+
+const READY_LINE = { api: 'api listening', worker: 'worker ready' } as const;
+
+/**
+ * A real entry point (`apps/<app>/src/main.ts`) as its own OS process: for SIGKILL / SIGTERM tests
+ * and the benchmark. `ready` resolves when the app logs its ready line (LOG_LEVEL info, the default
+ * here) or, with `readyUrl`, when that URL answers 200 (for a quieter LOG_LEVEL).
+ */
+export function spawnApp(app: 'api' | 'worker', env: Record<string, string>, extra: Record<string, string> = {}, opts: { readyUrl?: string } = {}): AppProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', `apps/${app}/src/main.ts`], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', ...env, LOG_LEVEL: 'info', ...extra },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // Never outlive the test process (a failed assertion before the test's own kill).
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
+  child.once('exit', () => process.removeListener('exit', reap));
+  let out = '';
+  // Keep the tail only: a benchmark's worker logs a line per call.
+  const append = (b: Buffer) => {
+    out += b.toString();
+    if (out.length > 256_000) out = out.slice(-128_000);
+  };
+  const line = READY_LINE[app];
+  const ready = new Promise<void>((resolve, reject) => {
+    const onData = (b: Buffer) => {
+      const before = out.length;
+      append(b);
+      if (out.includes(line, Math.max(0, Math.min(before, out.length) - line.length))) resolve();
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', append);
+    child.once('exit', (code) => reject(new Error(`${app} exited early (${code}): ${out.slice(-2000)}`)));
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  if (opts.readyUrl) {
+    const url = opts.readyUrl;
+    ready.catch(() => undefined);
+    const polled = (async () => {
+      while (child.exitCode === null) {
+        const ok = await fetch(url).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (ok) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`${app} exited early (${child.exitCode}): ${out.slice(-2000)}`);
+    })();
+    return { child, output: () => out, ready: polled, exited };
+  }
+  return { child, output: () => out, ready, exited };
+}
+
+export const spawnWorker = (env: Record<string, string>, extra: Record<string, string> = {}): AppProcess => spawnApp('worker', env, extra);
