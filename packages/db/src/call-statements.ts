@@ -1,4 +1,5 @@
 import type postgres from 'postgres';
+import { z } from 'zod';
 import type { ToolCall, ToolCallError } from './schema.js';
 
 /**
@@ -7,12 +8,43 @@ import type { ToolCall, ToolCallError } from './schema.js';
  * templates, which the driver prepares once per connection (Drizzle's builder sends every query
  * unprepared and costs ~2 ms of CPU per call to build). Every statement is scoped by tenant_id.
  *
- * Statements that make a call final also `pg_notify` CALL_DONE_CHANNEL with the call id: Postgres
- * delivers it only when the write commits, so the API's wait is woken by the database itself, after
- * the row it will read is visible, with no extra round trip from the worker.
+ * Statements that make a call final also `pg_notify` CALL_DONE_CHANNEL: Postgres delivers it only
+ * when the write commits, so the API's wait is woken by the database itself, after the row is
+ * visible, with no extra round trip from the worker. The payload is `<call id> <outcome JSON>`, the
+ * committed final state (status, result, error, attempt, times) built by the same statement, so the
+ * waiting API answers without reading the row back; when that would not fit NOTIFY's 8000-byte
+ * limit the payload is the id alone and the API reads the row.
  */
 
 export const CALL_DONE_CHANNEL = 'mcprt_call_done';
+/** Largest outcome JSON sent in a bell (NOTIFY payloads must stay under 8000 bytes with the id). */
+export const BELL_OUTCOME_MAX_BYTES = 7_900;
+
+/** The final state a bell carries (JSON keys as sent by the statements below). */
+export const callOutcomeSchema = z.object({
+  status: z.enum(['succeeded', 'failed', 'cancelled']),
+  result: z.unknown(),
+  error: z
+    .object({ code: z.string(), message: z.string(), retryable: z.boolean().optional(), details: z.record(z.string(), z.unknown()).optional() })
+    .nullable(),
+  attempt: z.number().int(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string(),
+});
+export type CallOutcomeBell = z.infer<typeof callOutcomeSchema>;
+
+/** The row of a waited-for call, brought to the final state a bell announced. */
+export function applyOutcome(call: ToolCall, o: CallOutcomeBell): ToolCall {
+  return {
+    ...call,
+    status: o.status,
+    result: o.result ?? null,
+    error: (o.error as ToolCallError | null) ?? null,
+    attempt: o.attempt,
+    startedAt: o.startedAt ? new Date(o.startedAt) : null,
+    finishedAt: new Date(o.finishedAt),
+  };
+}
 
 type Row = Record<string, unknown>;
 
@@ -111,13 +143,15 @@ export function callStatements(sql: postgres.Sql) {
         with upd as (
           update tool_calls set status = ${f.outcome.status}::tool_call_status, result = ${result}::jsonb, error = ${error}::jsonb, finished_at = now()
           where tenant_id = ${tenantId} and id = ${f.id} and attempt = ${f.attempt} and status = 'running'
-          returning id
+          returning id, status, result, error, attempt, started_at, finished_at
         ), audit as (
           insert into audit_events (tenant_id, user_id, client_id, call_id, tool, action, decision, reason, request_id)
           select ${tenantId}, ${f.audit.userId}, ${f.audit.clientId}, id, ${f.audit.tool}, ${`tool_call.${f.outcome.status}`},
             ${ok ? 'allow' : 'deny'}, ${reason}, ${f.audit.requestId} from upd
         ), bell as (
-          select pg_notify(${CALL_DONE_CHANNEL}, id) from upd
+          select pg_notify(${CALL_DONE_CHANNEL}, case when octet_length(o.j) <= ${BELL_OUTCOME_MAX_BYTES} then o.id || ' ' || o.j else o.id end)
+          from (select id, json_build_object('status', status, 'result', result, 'error', error, 'attempt', attempt,
+                  'startedAt', started_at, 'finishedAt', finished_at)::text as j from upd) o
         )
         select count(*)::int as n from bell`;
       return (rows[0] as { n: number }).n === 1;
@@ -129,20 +163,30 @@ export function callStatements(sql: postgres.Sql) {
         with upd as (
           update tool_calls set status = 'failed', error = ${JSON.stringify(error)}::jsonb, finished_at = now()
           where tenant_id = ${tenantId} and id = ${id} and status in ('queued', 'running')
-          returning id, user_id, client_id, tool, request_id
+          returning id, user_id, client_id, tool, request_id, status, result, error, attempt, started_at, finished_at
         ), audit as (
           insert into audit_events (tenant_id, user_id, client_id, call_id, tool, action, decision, reason, request_id)
           select ${tenantId}, user_id, client_id, id, tool, 'tool_call.failed', 'deny', ${error.code}, request_id from upd
         ), bell as (
-          select pg_notify(${CALL_DONE_CHANNEL}, id) from upd
+          select pg_notify(${CALL_DONE_CHANNEL}, case when octet_length(o.j) <= ${BELL_OUTCOME_MAX_BYTES} then o.id || ' ' || o.j else o.id end)
+          from (select id, json_build_object('status', status, 'result', result, 'error', error, 'attempt', attempt,
+                  'startedAt', started_at, 'finishedAt', finished_at)::text as j from upd) o
         )
         select count(*)::int as n from bell`;
       return (rows[0] as { n: number }).n === 1;
     },
 
-    /** Hear CALL_DONE_CHANNEL (a dedicated connection; postgres.js re-listens after reconnecting). */
-    async onCallDone(fn: (callId: string) => void): Promise<{ unlisten(): Promise<void> }> {
-      const sub = await sql.listen(CALL_DONE_CHANNEL, fn);
+    /**
+     * Hear CALL_DONE_CHANNEL (a dedicated connection; postgres.js re-listens after reconnecting).
+     * `outcome` is the unparsed JSON of the final state when the bell carried it (parse it with
+     * callOutcomeSchema only for calls someone waits for).
+     */
+    async onCallDone(fn: (callId: string, outcome?: string) => void): Promise<{ unlisten(): Promise<void> }> {
+      const sub = await sql.listen(CALL_DONE_CHANNEL, (payload) => {
+        const sp = payload.indexOf(' ');
+        if (sp < 0) fn(payload);
+        else fn(payload.slice(0, sp), payload.slice(sp + 1));
+      });
       return { unlisten: () => sub.unlisten() };
     },
   };

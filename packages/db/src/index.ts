@@ -1,5 +1,5 @@
-export { CALL_DONE_CHANNEL, callStatements } from './call-statements.js';
-export type { CallStatements, FinishInput, RecordCallInput, RecordCallResult } from './call-statements.js';
+export { applyOutcome, BELL_OUTCOME_MAX_BYTES, CALL_DONE_CHANNEL, callOutcomeSchema, callStatements } from './call-statements.js';
+export type { CallOutcomeBell, CallStatements, FinishInput, RecordCallInput, RecordCallResult } from './call-statements.js';
 export { createDb } from './client.js';
 export type { Database, DbHandle, Executor } from './client.js';
 export { ensureDatabase, migrationsFolder, runMigrations } from './migrate.js';

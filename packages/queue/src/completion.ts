@@ -1,44 +1,45 @@
-/** Subscribes to "call X is final" bells; returns how to stop. */
-export type BellSource = (ring: (callId: string) => void) => Promise<{ unlisten(): Promise<void> }>;
+/** Subscribes to "call X is final" bells (with what the bell carries, if anything); returns how to stop. */
+export type BellSource = (ring: (callId: string, detail?: string) => void) => Promise<{ unlisten(): Promise<void> }>;
 
 /**
- * API side: wait for a call's completion. The bell (Postgres NOTIFY, sent on commit) only wakes the
- * waiter — the answer is always read from Postgres — and `check` is also polled, so a missed bell
- * (listener reconnecting) costs latency, never correctness.
+ * API side: wait for a call's completion. The bell (Postgres NOTIFY, sent on commit) wakes the waiter;
+ * when it carries the committed final state (`detail`), `fromBell` turns that into the answer,
+ * otherwise the answer is read with `check`. `check` is also polled, so a missed bell (listener
+ * reconnecting) costs latency, never correctness.
  */
 export class CompletionWaiter {
-  readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #waiters = new Map<string, Set<(detail?: string) => void>>();
   /** Doorbells that rang before anyone waited (a fast job can finish before its caller starts waiting). */
   readonly #early = new Map<string, number>();
   readonly #listening: Promise<{ unlisten(): Promise<void> } | undefined>;
 
   constructor(source: BellSource) {
-    this.#listening = source((callId) => {
+    this.#listening = source((callId, detail) => {
       const set = this.#waiters.get(callId);
-      if (set) for (const wake of set) wake();
+      if (set) for (const wake of set) wake(detail);
       else this.#remember(callId);
     }).catch(() => undefined); // no bell: polling still answers
   }
 
   /**
-   * Resolve when `check()` returns a value, re-checking on each doorbell and every `pollMs`; resolve
-   * undefined after `timeoutMs` or on abort.
+   * Resolve when a bell's detail gives a value through `fromBell`, or `check()` returns one,
+   * re-checking on each doorbell and every `pollMs`; resolve undefined after `timeoutMs` or on abort.
    */
   async wait<T>(
     callId: string,
     check: () => Promise<T | undefined>,
-    opts: { timeoutMs: number; pollMs?: number; signal?: AbortSignal; checkFirst?: boolean },
+    opts: { timeoutMs: number; pollMs?: number; signal?: AbortSignal; checkFirst?: boolean; fromBell?: (detail: string) => T | undefined },
   ): Promise<T | undefined> {
     await this.#listening;
     const deadline = Date.now() + opts.timeoutMs;
     const pollMs = opts.pollMs ?? 1_000;
-    let wake: () => void = () => {};
+    let wake: (detail?: string) => void = () => {};
     const set = this.#waiters.get(callId) ?? new Set();
     this.#waiters.set(callId, set);
     let skipCheck = opts.checkFirst === false && !this.#early.delete(callId);
     try {
       for (;;) {
-        const rung = new Promise<void>((resolve) => {
+        const rung = new Promise<string | undefined>((resolve) => {
           wake = resolve;
           set.add(wake);
         });
@@ -50,9 +51,13 @@ export class CompletionWaiter {
         const left = deadline - Date.now();
         if (left <= 0 || opts.signal?.aborted) return undefined;
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([rung, new Promise<void>((r) => (timer = setTimeout(r, Math.min(pollMs, left))))]);
+        const detail = await Promise.race([rung, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), Math.min(pollMs, left))))]);
         clearTimeout(timer);
         set.delete(wake);
+        if (detail !== undefined && opts.fromBell) {
+          const value = opts.fromBell(detail);
+          if (value !== undefined) return value;
+        }
       }
     } finally {
       set.delete(wake);

@@ -86,7 +86,7 @@ export async function submitCall(r: ApiResources, input: SubmitInput): Promise<S
 
   try {
     await r.producer.enqueue(buildJobPayload(call, credential));
-    input.log.info({ callId: call.id, tool: tool.name }, 'tool call accepted');
+    if (r.log.isLevelEnabled('info')) input.log.info({ callId: call.id, tool: tool.name }, 'tool call accepted');
     return { kind: 'accepted', call, enqueued: true };
   } catch (e) {
     r.metrics.enqueueFailures.inc();

@@ -1,6 +1,7 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { applyOutcome, callOutcomeSchema, type ToolCall } from '@mcprt/db';
 import { jsonSchemaOf, type AnyTool } from '@mcprt/tools';
 import { submitCall } from '../calls/submit-call.js';
 import { toCallToolResult, isFinal } from '../calls/call-result.js';
@@ -19,6 +20,18 @@ export const IDEMPOTENCY_META = 'io.mcprt/idempotency-key';
  */
 /** One validator per process: the SDK would otherwise build an Ajv instance for every request (~1 ms). */
 const validator = new AjvJsonSchemaValidator();
+
+/** The waited-for call in the final state its bell carried; undefined (read the row) if the detail is not valid. */
+function outcomeFromBell(call: ToolCall, detail: string): ToolCall | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(detail);
+  } catch {
+    return undefined;
+  }
+  const o = callOutcomeSchema.safeParse(json);
+  return o.success ? applyOutcome(call, o.data) : undefined;
+}
 
 export function buildMcpServer(r: ApiResources, who: RequestIdentity): McpServer {
   const mcp = new McpServer({ name: 'mcprt', version: '0.1.0' }, { capabilities: { tools: { listChanged: false } }, jsonSchemaValidator: validator });
@@ -48,7 +61,9 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity): McpServer
       tool,
       args: req.params.arguments,
       requestId: who.requestId,
-      log: who.log,
+      get log() {
+        return who.log;
+      },
       idempotencyKey: typeof key === 'string' && key.length > 0 && key.length <= 128 ? key : undefined,
     });
     if (outcome.kind === 'invalid') return { content: [{ type: 'text', text: outcome.message }], isError: true };
@@ -65,7 +80,8 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity): McpServer
           return row && isFinal(row) ? row : undefined;
         },
         // The job was enqueued a moment ago: wait for the doorbell (or the first poll) before reading.
-        { timeoutMs: r.config.CALL_WAIT_MS, signal: extra.signal, checkFirst: false },
+        // The bell usually carries the committed final state: then no read is needed.
+        { timeoutMs: r.config.CALL_WAIT_MS, signal: extra.signal, checkFirst: false, fromBell: (detail) => outcomeFromBell(call, detail) },
       );
       call = done ?? (await r.db.calls.byId(who.tenant.id, call.id)) ?? call;
     }

@@ -48,13 +48,17 @@ function scopeCheck(r: ApiResources): Middleware<ApiState> {
 /** The Koa adapter around the SDK transport: new server and transport per request (stateless). */
 function handleMcp(r: ApiResources): Middleware<ApiState> {
   return async (ctx) => {
+    const state = ctx.state;
     const who = {
       tenant: required(ctx, 'tenant'),
       scope: required(ctx, 'scope'),
       token: required(ctx, 'token'),
       user: required(ctx, 'user'),
-      requestId: ctx.state.requestId,
-      log: ctx.state.log,
+      requestId: state.requestId,
+      // A getter, like ctx.state.log: the pino child is built only if something is logged.
+      get log() {
+        return state.log;
+      },
     };
     const server = buildMcpServer(r, who);
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
