@@ -1,4 +1,5 @@
 import { CALL_META, type CallMeta } from '@mcprt/api';
+import { CALL_DONE_CHANNEL } from '@mcprt/db';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCAVIO_RATE_LIMIT_QUERY } from '../doubles/scavio.js';
@@ -65,6 +66,33 @@ describe('tools/call: validation, recording, answers', () => {
     expect(['failed', 'running']).toContain(meta.status);
     const attempts = s.scavio.requests.filter((r) => (r.body as { query?: string }).query === SCAVIO_RATE_LIMIT_QUERY).length;
     expect(attempts).toBeGreaterThanOrEqual(2);
+  });
+
+  it('the bell carries the final state when it fits, else only the id; the answer is the committed row either way', async () => {
+    const heard: string[] = [];
+    const sub = await s.db.sql.listen(CALL_DONE_CHANNEL, (p) => heard.push(p));
+    try {
+      const client = await s.client(await s.token('alice'));
+      // 3,000 '€' are 9,000 bytes of UTF-8: over the bell's limit, though only 3,000 characters.
+      for (const message of ['small', '€'.repeat(3_000)]) {
+        const res = CallToolResultSchema.parse(await client.callTool({ name: 'echo', arguments: { message } }));
+        const meta = res._meta?.[CALL_META] as CallMeta;
+        expect(meta.status).toBe('succeeded');
+        expect(res.structuredContent).toEqual({ message, ranAs: 'alice' });
+        const [row] = await s.db.sql`select result, status from tool_calls where tenant_id = ${s.tenant.id} and id = ${meta.id}`;
+        expect(row).toEqual({ result: res.structuredContent, status: 'succeeded' });
+        for (let i = 0; i < 50 && !heard.some((p) => p.startsWith(meta.id)); i++) await new Promise((r) => setTimeout(r, 20));
+        const bell = heard.find((p) => p.startsWith(meta.id))!;
+        if (message === 'small') {
+          expect(bell.length).toBeLessThan(8000);
+          expect(JSON.parse(bell.slice(meta.id.length + 1))).toMatchObject({ status: 'succeeded', result: { message, ranAs: 'alice' }, error: null });
+        } else {
+          expect(bell).toBe(meta.id);
+        }
+      }
+    } finally {
+      await sub.unlisten();
+    }
   });
 
   it('a call longer than the wait returns the call id and state; GET polls it to the result', async () => {
