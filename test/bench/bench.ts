@@ -15,6 +15,8 @@
  *                      (BENCH_CONCURRENCY in flight, like the API) instead of addBulk chunks of 250
  *   BENCH_WORKER_CONCURRENCY  both workers' concurrency (default 16, the config default)
  *   BENCH_DB_POOL_MAX  DATABASE_POOL_MAX of the API and the worker (default: the harness's 5)
+ *   BENCH_DATABASE_URL the database the run drops, re-creates and uses (default: TEST_DATABASE_URL's
+ *                      server, database mcprt_bench)
  *   BENCH_CPU_PROF=<dir>  write bench-<pid>.cpuprofile (this process, measured run only), and
  *                      api-<pid>.cpuprofile and worker-<pid>.cpuprofile (whole process lives, via
  *                      ./cpu-prof.mjs); open in DevTools
@@ -27,7 +29,7 @@ import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { ensureDatabase, runMigrations } from '@mcprt/db';
+import { createDb, ensureDatabase, runMigrations } from '@mcprt/db';
 import http from 'node:http';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Queue, Worker } from 'bullmq';
@@ -57,6 +59,18 @@ const DB_POOL_MAX = process.env.BENCH_DB_POOL_MAX ? String(envInt('BENCH_DB_POOL
 /** One constant for both sides: the e2e worker process gets it as WORKER_CONCURRENCY, the bare Worker as `concurrency`. */
 const WORKER_CONCURRENCY = envInt('BENCH_WORKER_CONCURRENCY', 16);
 const PENDING_CAP = 1000;
+/**
+ * A database of its own, dropped and re-created at every run: each run starts from the same empty
+ * tables (a shared, growing test database — with autovacuum off, as on these machines — made runs
+ * slower one after another).
+ */
+const BENCH_DATABASE_URL =
+  process.env.BENCH_DATABASE_URL ??
+  (() => {
+    const u = new URL(TEST_DATABASE_URL);
+    u.pathname = '/mcprt_bench';
+    return u.toString();
+  })();
 const USERS = ['alice', 'bob', 'carol'] as const; // the accounts startStack's dev IdP knows
 const CALL_TIMEOUT_MS = 30_000;
 const ERROR_BUDGET = 0.01;
@@ -70,6 +84,20 @@ const round = (n: number, digits = 0) => {
 const pct = (sorted: number[], p: number) =>
   sorted.length ? sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]! : NaN;
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+
+async function freshDatabase(url: string): Promise<void> {
+  const u = new URL(url);
+  const name = decodeURIComponent(u.pathname.slice(1));
+  if (!/^[A-Za-z0-9_]+$/.test(name)) throw new Error('BENCH_DATABASE_URL: database name must be [A-Za-z0-9_]+');
+  u.pathname = '/postgres';
+  const admin = createDb(u.toString(), { max: 1 });
+  try {
+    await admin.sql.unsafe(`drop database if exists "${name}" with (force)`);
+  } finally {
+    await admin.close();
+  }
+  await ensureDatabase(url);
+}
 
 async function deleteKeys(redis: Redis, pattern: string): Promise<number> {
   let cursor = '0';
@@ -326,8 +354,8 @@ async function phaseBreakdown(stack: Stack, ids: string[]) {
 
 async function main(): Promise<number> {
   const started = performance.now();
-  await ensureDatabase(TEST_DATABASE_URL);
-  await runMigrations(TEST_DATABASE_URL);
+  await freshDatabase(BENCH_DATABASE_URL);
+  await runMigrations(BENCH_DATABASE_URL);
   log(
     `bench: ${CALLS} calls (+${WARMUP} warm-up), ${CONCURRENCY} in flight over ${CLIENTS} MCP clients, users ${USERS.join('/')}; worker concurrency ${WORKER_CONCURRENCY}; bare BullMQ ${BARE_JOBS} jobs`,
   );
@@ -347,7 +375,12 @@ async function main(): Promise<number> {
       label: 'bench',
       api: 'none',
       worker: 'none',
-      env: { WORKER_CONCURRENCY: String(WORKER_CONCURRENCY), LOG_LEVEL: 'silent', ...(DB_POOL_MAX ? { DATABASE_POOL_MAX: DB_POOL_MAX } : {}) },
+      env: {
+        DATABASE_URL: BENCH_DATABASE_URL,
+        WORKER_CONCURRENCY: String(WORKER_CONCURRENCY),
+        LOG_LEVEL: 'silent',
+        ...(DB_POOL_MAX ? { DATABASE_POOL_MAX: DB_POOL_MAX } : {}),
+      },
     });
     if (stack.config.WORKER_CONCURRENCY !== WORKER_CONCURRENCY) throw new Error('worker concurrency mismatch');
     // Before any request: the API caches the tenant (30 s) on first sight.

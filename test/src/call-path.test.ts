@@ -95,6 +95,26 @@ describe('tools/call: validation, recording, answers', () => {
     }
   });
 
+  it('a client that hangs up while its call runs does not lose the call', async () => {
+    const controller = new AbortController();
+    const sent = fetch(s.mcpUrl, {
+      method: 'POST',
+      signal: controller.signal,
+      headers: { authorization: `Bearer ${await s.token('alice')}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'echo', arguments: { message: 'hung-up', delayMs: 300 } } }),
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    controller.abort();
+    await expect(sent).rejects.toThrow();
+    let status = '';
+    for (let i = 0; i < 50 && status !== 'succeeded'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const rows = await s.db.sql`select status from tool_calls where tenant_id = ${s.tenant.id} and arguments->>'message' = 'hung-up'`;
+      status = (rows[0]?.status as string | undefined) ?? '';
+    }
+    expect(status).toBe('succeeded');
+  });
+
   it('a call longer than the wait returns the call id and state; GET polls it to the result', async () => {
     const token = await s.token('alice');
     const client = await s.client(token);

@@ -125,6 +125,28 @@ describe('MCP endpoint: transport rules', () => {
     expect((await s.post(initializeRequest, { ...auth, origin: s.config.PUBLIC_URL })).status).toBe(200);
   });
 
+  it('Streamable HTTP on the wire: JSON answers, 202 for a notification, 406 without both Accept types, 400 for an unknown protocol version', async () => {
+    const init = await s.post(initializeRequest, auth);
+    expect(init.status).toBe(200);
+    expect(init.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await init.json()).toMatchObject({ jsonrpc: '2.0', id: 1, result: { serverInfo: { name: 'mcprt' } } });
+
+    const note = await s.post({ jsonrpc: '2.0', method: 'notifications/initialized' }, auth);
+    expect(note.status).toBe(202);
+    expect(await note.text()).toBe('');
+
+    const list = await s.post({ jsonrpc: '2.0', id: 'l', method: 'tools/list' }, { ...auth, 'mcp-protocol-version': '2025-06-18' });
+    expect(((await list.json()) as { result: { tools: { name: string }[] } }).result.tools.map((t) => t.name)).toContain('echo');
+
+    const jsonOnly = await s.post({ jsonrpc: '2.0', id: 2, method: 'ping' }, { ...auth, accept: 'application/json' });
+    expect(jsonOnly.status).toBe(406);
+    expect(await jsonOnly.json()).toMatchObject({ jsonrpc: '2.0', error: { code: -32000 } });
+
+    const badVersion = await s.post({ jsonrpc: '2.0', id: 3, method: 'ping' }, { ...auth, 'mcp-protocol-version': '1999-01-01' });
+    expect(badVersion.status).toBe(400);
+    expect(await badVersion.json()).toMatchObject({ error: { message: expect.stringMatching(/protocol version/i) } });
+  });
+
   it('bodies over the limit → 413, malformed JSON → 400, nothing recorded', async () => {
     const big = { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'echo', arguments: { message: 'x'.repeat(100_000) } } };
     const tooBig = await s.post(big, auth);

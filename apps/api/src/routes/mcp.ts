@@ -1,7 +1,6 @@
 import { bodyParser } from '@koa/bodyparser';
 import type Router from '@koa/router';
 import { AppError } from '@mcprt/errors';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Middleware } from 'koa';
 import { bearerAuth } from '../http/bearer-auth.js';
 import { originCheck } from '../http/origin-check.js';
@@ -9,6 +8,7 @@ import { resolveTenant } from '../http/resolve-tenant.js';
 import { required, type ApiState } from '../http/state.js';
 import { resourceMetadataUrl } from '../http/urls.js';
 import { buildMcpServer } from '../mcp/build-server.js';
+import { serveMcpRequest } from '../mcp/serve-request.js';
 import type { ApiResources } from '../resources.js';
 
 /**
@@ -60,13 +60,7 @@ function handleMcp(r: ApiResources): Middleware<ApiState> {
         return state.log;
       },
     };
-    const server = buildMcpServer(r, who);
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-    ctx.respond = false;
-    // server.close() closes the transport too.
-    ctx.res.on('close', () => void server.close());
-    await server.connect(transport);
-    await transport.handleRequest(ctx.req, ctx.res, ctx.request.body);
+    await serveMcpRequest(ctx, buildMcpServer(r, who), ctx.request.body);
   };
 }
 
