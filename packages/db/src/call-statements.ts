@@ -1,5 +1,6 @@
 import type postgres from 'postgres';
 import { z } from 'zod';
+import { groupCommit } from './group-commit.js';
 import type { ToolCall, ToolCallError } from './schema.js';
 
 /**
@@ -62,10 +63,13 @@ const toCall = (r: Row): ToolCall => ({
   attempt: r.attempt as number,
   idempotencyKey: r.idempotency_key as string | null,
   requestId: r.request_id as string | null,
-  createdAt: r.created_at as Date,
-  startedAt: r.started_at as Date | null,
-  finishedAt: r.finished_at as Date | null,
+  createdAt: toDate(r.created_at)!,
+  startedAt: toDate(r.started_at),
+  finishedAt: toDate(r.finished_at),
 });
+
+/** The client hands timestamps over as text (Drizzle installs pass-through parsers on it). */
+const toDate = (v: unknown): Date | null => (v === null || v === undefined ? null : v instanceof Date ? v : new Date(v as string));
 
 export interface RecordCallInput {
   id: string;
@@ -89,13 +93,12 @@ export interface FinishInput {
 }
 
 export function callStatements(sql: postgres.Sql) {
-  return {
-    /**
-     * Admit, record the call and its `accepted` audit row, in one statement: the count, the insert and
-     * the audit insert see one snapshot and commit together, or not at all.
-     */
-    async record(tenantId: string, c: RecordCallInput): Promise<RecordCallResult> {
-      const rows = await sql`
+  /**
+   * Admit, record the call and its `accepted` audit row, in one statement: the count, the insert and
+   * the audit insert see one snapshot and commit together, or not at all.
+   */
+  async function recordOne({ tenantId, c }: { tenantId: string; c: RecordCallInput }): Promise<RecordCallResult> {
+    const rows = await sql`
         with pending as (
           select count(*)::int as n from tool_calls
           where tenant_id = ${tenantId} and user_id = ${c.userId} and status in ('queued', 'running')
@@ -109,52 +112,161 @@ export function callStatements(sql: postgres.Sql) {
           select tenant_id, user_id, client_id, id, tool, 'tool_call.accepted', 'allow', request_id from ins
         )
         select (select n from pending) as pending, ins.* from (select 1) one left join ins on true`;
-      const row = rows[0] as Row | undefined;
-      if (!row?.id) return { admitted: false, pending: (row?.pending as number | undefined) ?? 0 };
-      return { admitted: true, call: toCall(row) };
-    },
+    const row = rows[0] as Row | undefined;
+    if (!row?.id) return { admitted: false, pending: (row?.pending as number | undefined) ?? 0 };
+    return { admitted: true, call: toCall(row) };
+  }
+
+  /**
+   * `recordOne` for several calls at once, with the same outcome as running them one after another in
+   * order: per (tenant, user), the k-th call of the group is admitted if the pending count plus the k-1
+   * before it stays under its cap.
+   */
+  async function recordMany(items: { tenantId: string; c: RecordCallInput }[]): Promise<RecordCallResult[]> {
+    const input = items.map(({ tenantId, c }, ord) => ({
+      ord,
+      id: c.id,
+      tenant_id: tenantId,
+      user_id: c.userId,
+      client_id: c.clientId,
+      tool: c.tool,
+      arguments: c.arguments,
+      idempotency_key: c.idempotencyKey,
+      request_id: c.requestId,
+      cap: c.pendingCap,
+    }));
+    const rows = await sql`
+      with input as (
+        select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as x(ord int, id text, tenant_id uuid, user_id uuid,
+          client_id text, tool text, arguments jsonb, idempotency_key text, request_id text, cap int)
+      ), pending as (
+        select t.tenant_id, t.user_id, count(*)::int as n from tool_calls t
+        join (select distinct tenant_id, user_id from input) k on k.tenant_id = t.tenant_id and k.user_id = t.user_id
+        where t.status in ('queued', 'running')
+        group by t.tenant_id, t.user_id
+      ), ranked as (
+        select i.*, coalesce(p.n, 0) as pn, coalesce(p.n, 0) + (row_number() over (partition by i.tenant_id, i.user_id order by i.ord))::int - 1 as ahead
+        from input i left join pending p on p.tenant_id = i.tenant_id and p.user_id = i.user_id
+      ), ins as (
+        insert into tool_calls (id, tenant_id, user_id, client_id, tool, arguments, idempotency_key, request_id)
+        select id, tenant_id, user_id, client_id, tool, arguments, idempotency_key, request_id from ranked where ahead < cap
+        returning *
+      ), audit as (
+        insert into audit_events (tenant_id, user_id, client_id, call_id, tool, action, decision, request_id)
+        select tenant_id, user_id, client_id, id, tool, 'tool_call.accepted', 'allow', request_id from ins
+      )
+      select r.ord as _ord, r.pn as _pn, r.cap as _cap, ins.* from ranked r left join ins on ins.id = r.id order by r.ord`;
+    return (rows as Row[]).map((row) =>
+      row.id ? { admitted: true as const, call: toCall(row) } : { admitted: false as const, pending: Math.max(row._pn as number, row._cap as number) },
+    );
+  }
+
+  /** Take the call for a run: bumps `attempt`, the fencing token. Undefined if the call is final. */
+  async function claimOne({ tenantId, id }: { tenantId: string; id: string }): Promise<ToolCall | undefined> {
+    const [row] = await sql`
+      update tool_calls set status = 'running', attempt = attempt + 1, started_at = now()
+      where tenant_id = ${tenantId} and id = ${id} and status in ('queued', 'running')
+      returning *`;
+    return row ? toCall(row) : undefined;
+  }
+
+  async function claimMany(items: { tenantId: string; id: string }[]): Promise<(ToolCall | undefined)[]> {
+    const rows = await sql`
+      update tool_calls t set status = 'running', attempt = t.attempt + 1, started_at = now()
+      from jsonb_to_recordset(${JSON.stringify(items.map((i) => ({ tenant_id: i.tenantId, id: i.id })))}::jsonb) as v(tenant_id uuid, id text)
+      where t.tenant_id = v.tenant_id and t.id = v.id and t.status in ('queued', 'running')
+      returning t.*`;
+    const byKey = new Map((rows as Row[]).map((r) => [`${r.tenant_id as string}/${r.id as string}`, toCall(r)]));
+    return items.map((i) => byKey.get(`${i.tenantId}/${i.id}`));
+  }
+
+  /**
+   * Final write of an attempt and its audit row, in one statement, fenced: applies only while the row
+   * still carries `attempt` and is `running`. False when a newer attempt owns the row (or it is final).
+   */
+  async function finishOne({ tenantId, f }: { tenantId: string; f: FinishInput }): Promise<boolean> {
+    const ok = f.outcome.status === 'succeeded';
+    // JSON text with an explicit cast: in a prepared statement the driver serialises by the server's
+    // inferred parameter type, so objects are passed as text and cast to jsonb in SQL.
+    const result = ok ? JSON.stringify((f.outcome as { result: unknown }).result ?? null) : null;
+    const error = ok ? null : JSON.stringify((f.outcome as { error: ToolCallError }).error);
+    const reason = ok ? null : (f.outcome as { error: ToolCallError }).error.code;
+    const rows = await sql`
+      with upd as (
+        update tool_calls set status = ${f.outcome.status}::tool_call_status, result = ${result}::jsonb, error = ${error}::jsonb, finished_at = now()
+        where tenant_id = ${tenantId} and id = ${f.id} and attempt = ${f.attempt} and status = 'running'
+        returning id, status, result, error, attempt, started_at, finished_at
+      ), audit as (
+        insert into audit_events (tenant_id, user_id, client_id, call_id, tool, action, decision, reason, request_id)
+        select ${tenantId}, ${f.audit.userId}, ${f.audit.clientId}, id, ${f.audit.tool}, ${`tool_call.${f.outcome.status}`},
+          ${ok ? 'allow' : 'deny'}, ${reason}, ${f.audit.requestId} from upd
+      ), bell as (
+        select pg_notify(${CALL_DONE_CHANNEL}, case when octet_length(o.j) <= ${BELL_OUTCOME_MAX_BYTES} then o.id || ' ' || o.j else o.id end)
+        from (select id, json_build_object('status', status, 'result', result, 'error', error, 'attempt', attempt,
+                'startedAt', started_at, 'finishedAt', finished_at)::text as j from upd) o
+      )
+      select count(*)::int as n from bell`;
+    return (rows[0] as { n: number }).n === 1;
+  }
+
+  /** `finishOne` for several attempts at once: each is fenced on its own row; returns which ones won. */
+  async function finishMany(items: { tenantId: string; f: FinishInput }[]): Promise<boolean[]> {
+    const input = items.map(({ tenantId, f }) => {
+      const ok = f.outcome.status === 'succeeded';
+      const error = ok ? null : (f.outcome as { error: ToolCallError }).error;
+      return {
+        tenant_id: tenantId,
+        id: f.id,
+        attempt: f.attempt,
+        status: f.outcome.status,
+        // Wrapped, so a result that is JSON null stays a jsonb null instead of becoming SQL NULL.
+        result: ok ? { v: (f.outcome as { result: unknown }).result ?? null } : null,
+        error,
+        reason: error?.code ?? null,
+        user_id: f.audit.userId,
+        client_id: f.audit.clientId,
+        tool: f.audit.tool,
+        request_id: f.audit.requestId,
+      };
+    });
+    const rows = await sql`
+      with v as (
+        select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as x(tenant_id uuid, id text, attempt int, status tool_call_status,
+          result jsonb, error jsonb, reason text, user_id uuid, client_id text, tool text, request_id text)
+      ), upd as (
+        update tool_calls t set status = v.status, result = v.result -> 'v', error = v.error, finished_at = now()
+        from v where t.tenant_id = v.tenant_id and t.id = v.id and t.attempt = v.attempt and t.status = 'running'
+        returning t.tenant_id, t.id, t.status, t.result, t.error, t.attempt, t.started_at, t.finished_at
+      ), audit as (
+        insert into audit_events (tenant_id, user_id, client_id, call_id, tool, action, decision, reason, request_id)
+        select v.tenant_id, v.user_id, v.client_id, upd.id, v.tool, 'tool_call.' || upd.status,
+          case when upd.status = 'succeeded' then 'allow' else 'deny' end, v.reason, v.request_id
+        from upd join v on v.tenant_id = upd.tenant_id and v.id = upd.id
+      ), bell as (
+        select o.tenant_id, o.id, pg_notify(${CALL_DONE_CHANNEL}, case when octet_length(o.j) <= ${BELL_OUTCOME_MAX_BYTES} then o.id || ' ' || o.j else o.id end)
+        from (select tenant_id, id, json_build_object('status', status, 'result', result, 'error', error, 'attempt', attempt,
+                'startedAt', started_at, 'finishedAt', finished_at)::text as j from upd) o
+      )
+      select tenant_id, id from bell`;
+    const won = new Set((rows as Row[]).map((r) => `${r.tenant_id as string}/${r.id as string}`));
+    return items.map(({ tenantId, f }) => won.has(`${tenantId}/${f.id}`));
+  }
+
+  const record = groupCommit({ one: recordOne, many: recordMany });
+  const claim = groupCommit({ one: claimOne, many: claimMany });
+  const finish = groupCommit({ one: finishOne, many: finishMany });
+
+  return {
+    /** See `recordOne`; calls made in the same event-loop turn share one statement (group-commit.ts). */
+    record: (tenantId: string, c: RecordCallInput): Promise<RecordCallResult> => record({ tenantId, c }),
+    /** See `claimOne`; grouped like `record`. */
+    claim: (tenantId: string, id: string): Promise<ToolCall | undefined> => claim({ tenantId, id }),
+    /** See `finishOne`; grouped like `record`. */
+    finish: (tenantId: string, f: FinishInput): Promise<boolean> => finish({ tenantId, f }),
 
     async byId(tenantId: string, id: string): Promise<ToolCall | undefined> {
       const [row] = await sql`select * from tool_calls where tenant_id = ${tenantId} and id = ${id}`;
       return row ? toCall(row) : undefined;
-    },
-
-    /** Take the call for a run: bumps `attempt`, the fencing token. Undefined if the call is final. */
-    async claim(tenantId: string, id: string): Promise<ToolCall | undefined> {
-      const [row] = await sql`
-        update tool_calls set status = 'running', attempt = attempt + 1, started_at = now()
-        where tenant_id = ${tenantId} and id = ${id} and status in ('queued', 'running')
-        returning *`;
-      return row ? toCall(row) : undefined;
-    },
-
-    /**
-     * Final write of an attempt and its audit row, in one statement, fenced: applies only while the row
-     * still carries `attempt` and is `running`. False when a newer attempt owns the row (or it is final).
-     */
-    async finish(tenantId: string, f: FinishInput): Promise<boolean> {
-      const ok = f.outcome.status === 'succeeded';
-      // JSON text with an explicit cast: in a prepared statement the driver serialises by the server's
-      // inferred parameter type, so objects are passed as text and cast to jsonb in SQL.
-      const result = ok ? JSON.stringify((f.outcome as { result: unknown }).result ?? null) : null;
-      const error = ok ? null : JSON.stringify((f.outcome as { error: ToolCallError }).error);
-      const reason = ok ? null : (f.outcome as { error: ToolCallError }).error.code;
-      const rows = await sql`
-        with upd as (
-          update tool_calls set status = ${f.outcome.status}::tool_call_status, result = ${result}::jsonb, error = ${error}::jsonb, finished_at = now()
-          where tenant_id = ${tenantId} and id = ${f.id} and attempt = ${f.attempt} and status = 'running'
-          returning id, status, result, error, attempt, started_at, finished_at
-        ), audit as (
-          insert into audit_events (tenant_id, user_id, client_id, call_id, tool, action, decision, reason, request_id)
-          select ${tenantId}, ${f.audit.userId}, ${f.audit.clientId}, id, ${f.audit.tool}, ${`tool_call.${f.outcome.status}`},
-            ${ok ? 'allow' : 'deny'}, ${reason}, ${f.audit.requestId} from upd
-        ), bell as (
-          select pg_notify(${CALL_DONE_CHANNEL}, case when octet_length(o.j) <= ${BELL_OUTCOME_MAX_BYTES} then o.id || ' ' || o.j else o.id end)
-          from (select id, json_build_object('status', status, 'result', result, 'error', error, 'attempt', attempt,
-                  'startedAt', started_at, 'finishedAt', finished_at)::text as j from upd) o
-        )
-        select count(*)::int as n from bell`;
-      return (rows[0] as { n: number }).n === 1;
     },
 
     /** Fail a call that never reached a final write (its job was lost to repeated stalls, or ended). */
