@@ -10,11 +10,14 @@
  * Run: `pnpm bench`. Env overrides:
  *   BENCH_CALLS        measured e2e calls (default 2000), after BENCH_WARMUP calls (default 100)
  *   BENCH_CONCURRENCY  e2e calls in flight (default 32), spread over BENCH_CLIENTS clients (default 32)
- *   BENCH_CLIENT       http (default: keep-alive JSON-RPC poster) or sdk (the official MCP SDK Client)
+ *   BENCH_CLIENT       raw (default: keep-alive JSON-RPC poster on plain sockets) or sdk (the official MCP SDK Client)
  *   BENCH_BARE_JOBS    bare BullMQ jobs (default 5000); BENCH_BARE_ADD=single adds them one by one
  *                      (BENCH_CONCURRENCY in flight, like the API) instead of addBulk chunks of 250
  *   BENCH_WORKER_CONCURRENCY  both workers' concurrency (default 16, the config default)
  *   BENCH_DB_POOL_MAX  DATABASE_POOL_MAX of the API and the worker (default: the harness's 5)
+ *   BENCH_API_PROCESSES  API replicas the clients spread over (default 1)
+ *   BENCH_METHOD       call (default) or ping: MCP `ping` instead of `tools/call`, the cost of the front
+ *                      alone (HTTP, bearer check, SDK transport; no database, queue or worker)
  *   BENCH_DATABASE_URL the database the run drops, re-creates and uses (default: TEST_DATABASE_URL's
  *                      server, database mcprt_bench)
  *   BENCH_CPU_PROF=<dir>  write bench-<pid>.cpuprofile (this process, measured run only), and
@@ -30,13 +33,14 @@ import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { createDb, ensureDatabase, runMigrations } from '@mcprt/db';
-import http from 'node:http';
-import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { startStack, type Stack } from '../src/harness/stack.js';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../src/harness/test-config.js';
 import { spawnApp, type AppProcess } from '../src/harness/app-process.js';
+import { RawHttpConnection } from './raw-http.js';
+import { freePort } from '../src/harness/free-port.js';
 
 const envInt = (name: string, def: number, min = 1): number => {
   const raw = process.env[name];
@@ -50,7 +54,10 @@ const CALLS = envInt('BENCH_CALLS', 2000);
 const CONCURRENCY = envInt('BENCH_CONCURRENCY', 32);
 const WARMUP = envInt('BENCH_WARMUP', 100, 0);
 const CLIENTS = envInt('BENCH_CLIENTS', 32);
-const CLIENT_KIND = process.env.BENCH_CLIENT === 'sdk' ? 'sdk' : 'http';
+/** API replicas (processes) the load is spread over. */
+const API_PROCESSES = envInt('BENCH_API_PROCESSES', 1);
+const METHOD = process.env.BENCH_METHOD === 'ping' ? 'ping' : 'call';
+const CLIENT_KIND = process.env.BENCH_CLIENT === 'sdk' ? 'sdk' : 'raw';
 const BARE_JOBS = envInt('BENCH_BARE_JOBS', 5000);
 /** `bulk`: addBulk in chunks of 250 (default); `single`: one queue.add per job, BENCH_CONCURRENCY in flight (as the API adds). */
 const BARE_ADD = process.env.BENCH_BARE_ADD === 'single' ? 'single' : 'bulk';
@@ -200,52 +207,37 @@ interface RunStats {
 type Caller = { callTool(params: { name: string; arguments: Record<string, unknown> }, _schema: undefined, opts: { timeout: number }): Promise<unknown> };
 
 /**
- * The load generator's client (BENCH_CLIENT=http, the default): JSON-RPC `tools/call` over
- * node:http keep-alive to the same MCP endpoint, answering with the same CallToolResult. It spends
- * ~0.2 ms of CPU per call against the SDK client's ~1.3 ms, which would otherwise share this
- * process's core with the API. BENCH_CLIENT=sdk uses the official SDK Client instead.
+ * The load generator's client (BENCH_CLIENT=raw, the default): JSON-RPC `tools/call` over HTTP/1.1
+ * keep-alive on plain sockets (./raw-http.ts) to the same MCP endpoint, answering with the same
+ * CallToolResult; a connection per call in flight. It spends a fraction of node:http's CPU per
+ * request (and far less than the SDK client), which would otherwise be taken from the system under
+ * test on the same cores. BENCH_CLIENT=sdk uses the official SDK Client instead.
  */
-function httpCaller(url: string, token: string, agent: http.Agent): Caller {
+function rawCaller(url: string, token: string): Caller {
   const target = new URL(url);
+  const headers = {
+    authorization: `Bearer ${token}`,
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    'mcp-protocol-version': '2025-06-18',
+  };
+  const idle: RawHttpConnection[] = [];
   let id = 0;
   return {
-    callTool(params, _schema, opts) {
-      const body = JSON.stringify({ jsonrpc: '2.0', id: ++id, method: 'tools/call', params });
-      return new Promise((resolve, reject) => {
-        const req = http.request(
-          {
-            host: target.hostname,
-            port: target.port,
-            path: target.pathname,
-            method: 'POST',
-            agent,
-            timeout: opts.timeout,
-            headers: {
-              authorization: `Bearer ${token}`,
-              'content-type': 'application/json',
-              accept: 'application/json, text/event-stream',
-              'mcp-protocol-version': '2025-06-18',
-              'content-length': Buffer.byteLength(body),
-            },
-          },
-          (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('end', () => {
-              try {
-                const msg = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { result?: unknown; error?: { message: string } };
-                if (res.statusCode !== 200 || !msg.result) reject(new Error(`HTTP ${res.statusCode}: ${msg.error?.message ?? 'no result'}`));
-                else resolve(msg.result);
-              } catch (e) {
-                reject(e as Error);
-              }
-            });
-          },
+    async callTool(params, _schema, opts) {
+      const conn = idle.pop() ?? new RawHttpConnection(target, headers);
+      const timer = setTimeout(() => conn.close(), opts.timeout);
+      try {
+        const res = await conn.post(
+          JSON.stringify(METHOD === 'ping' ? { jsonrpc: '2.0', id: ++id, method: 'ping' } : { jsonrpc: '2.0', id: ++id, method: 'tools/call', params }),
         );
-        req.on('timeout', () => req.destroy(new Error('timeout')));
-        req.on('error', reject);
-        req.end(body);
-      });
+        idle.push(conn);
+        const msg = JSON.parse(res.body) as { result?: unknown; error?: { message: string } };
+        if (res.status !== 200 || !msg.result) throw new Error(`HTTP ${res.status}: ${msg.error?.message ?? 'no result'}`);
+        return msg.result;
+      } finally {
+        clearTimeout(timer);
+      }
     },
   };
 }
@@ -262,16 +254,17 @@ async function drive(clients: Caller[], count: number, concurrency: number): Pro
       if (i >= count) return;
       const t = performance.now();
       try {
-        const res = CallToolResultSchema.parse(
-          await client.callTool({ name: 'echo', arguments: { message: `x${i}` } }, undefined, { timeout: CALL_TIMEOUT_MS }),
-        );
+        const message = `x${i}`;
+        const res = (await client.callTool({ name: 'echo', arguments: { message } }, undefined, { timeout: CALL_TIMEOUT_MS })) as CallToolResult;
         stats.latencies.push(performance.now() - t);
         stats.doneAt.push(performance.now() - t0);
+        if (METHOD === 'ping') continue; // answered `{}`
         const meta = res._meta?.['io.mcprt/call'] as { id?: string } | undefined;
         if (meta?.id) stats.callIds.push(meta.id);
-        if (res.isError) {
+        // Every answer is checked: this call's own message back, run by the worker.
+        if (res.isError || (res.structuredContent as { message?: unknown } | undefined)?.message !== message) {
           stats.errors++;
-          if (stats.errorSamples.length < 3) stats.errorSamples.push(JSON.stringify(res.content).slice(0, 200));
+          if (stats.errorSamples.length < 3) stats.errorSamples.push(JSON.stringify(res).slice(0, 200));
         }
       } catch (e) {
         stats.latencies.push(performance.now() - t);
@@ -291,7 +284,7 @@ async function drive(clients: Caller[], count: number, concurrency: number): Pro
  * (API + MCP clients), the worker process and the Postgres backends of each pool (Linux /proc), Redis
  * (INFO cpu: the whole server, so it includes anything else using it).
  */
-async function cpuSnapshot(stack: Stack, pids: { api: number | undefined; worker: number | undefined }): Promise<Record<string, number>> {
+async function cpuSnapshot(stack: Stack, pids: { api: number[]; worker: number | undefined }): Promise<Record<string, number>> {
   const ticks = (pid: number) => {
     try {
       const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -302,7 +295,7 @@ async function cpuSnapshot(stack: Stack, pids: { api: number | undefined; worker
   };
   const own = process.cpuUsage();
   const out: Record<string, number> = { 'load clients': (own.user + own.system) / 1e6 };
-  if (pids.api) out['api process'] = ticks(pids.api);
+  if (pids.api.length) out[pids.api.length > 1 ? `api processes (${pids.api.length})` : 'api process'] = pids.api.reduce((a, pid) => a + ticks(pid), 0);
   if (pids.worker) out['worker process'] = ticks(pids.worker);
   try {
     const rows = await stack.db.sql<
@@ -390,8 +383,18 @@ async function main(): Promise<number> {
     // `--cpu-prof` is refused in NODE_OPTIONS; a preload that drives the inspector does the same job.
     const profEnv = (name: string): Record<string, string> =>
       profDir ? { NODE_OPTIONS: `--import=${new URL('./cpu-prof.mjs', import.meta.url).href}`, BENCH_CPU_PROF_DIR: profDir, BENCH_CPU_PROF_NAME: name } : {};
-    const api = spawnApp('api', stack.env, { LOG_LEVEL: 'warn', ...profEnv('api') }, { readyUrl: new URL('/readyz', stack.config.PUBLIC_URL).href });
-    procs.push({ name: 'api', p: api });
+    // API replicas: the same PUBLIC_URL (so the same token audience), each on its own port, as behind
+    // a load balancer; the load clients spread their connections over them.
+    const apiUrls: string[] = [];
+    const apis: AppProcess[] = [];
+    for (let i = 0; i < API_PROCESSES; i++) {
+      const port = i === 0 ? stack.config.PORT : await freePort();
+      const base = `http://127.0.0.1:${port}`;
+      const api = spawnApp('api', stack.env, { LOG_LEVEL: 'warn', PORT: String(port), ...profEnv('api') }, { readyUrl: `${base}/readyz` });
+      procs.push({ name: 'api', p: api });
+      apis.push(api);
+      apiUrls.push(`${base}${new URL(stack.mcpUrl).pathname}`);
+    }
     // The worker stays at info until ready: it logs its concurrency, checked below.
     const wp = spawnApp('worker', stack.env, profEnv('worker'));
     procs.push({ name: 'worker', p: wp });
@@ -406,7 +409,7 @@ async function main(): Promise<number> {
     const announced = /"concurrency":(\d+)/.exec(wp.output())?.[1];
     if (announced !== undefined && Number(announced) !== WORKER_CONCURRENCY)
       throw new Error(`worker runs with concurrency ${announced}, expected ${WORKER_CONCURRENCY}`);
-    const pids = { api: api.child.pid, worker: wp.child.pid };
+    const pids = { api: apis.map((a) => a.child.pid!), worker: wp.child.pid };
 
     const tokens = await Promise.all(USERS.map((u) => stack!.token(u, { ttlSeconds: 3600 })));
     const clients: Caller[] = [];
@@ -419,8 +422,7 @@ async function main(): Promise<number> {
       const sdk = await stack.client(tokens[0]!);
       const probe = CallToolResultSchema.parse(await sdk.callTool({ name: 'echo', arguments: { message: 'probe' } }));
       if (probe.isError) throw new Error(`SDK client probe failed: ${JSON.stringify(probe.content)}`);
-      const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-      for (let i = 0; i < CLIENTS; i++) clients.push(httpCaller(stack.mcpUrl, tokens[i % tokens.length]!, agent));
+      for (let i = 0; i < CLIENTS; i++) clients.push(rawCaller(apiUrls[i % apiUrls.length]!, tokens[i % tokens.length]!));
     }
 
     if (WARMUP > 0) {
