@@ -1,4 +1,4 @@
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { applyOutcome, callOutcomeSchema, type ToolCall } from '@mcprt/db';
@@ -33,11 +33,13 @@ function outcomeFromBell(call: ToolCall, detail: string): ToolCall | undefined {
   return o.success ? applyOutcome(call, o.data) : undefined;
 }
 
-export function buildMcpServer(r: ApiResources, who: RequestIdentity): McpServer {
-  const mcp = new McpServer({ name: 'mcprt', version: '0.1.0' }, { capabilities: { tools: { listChanged: false } }, jsonSchemaValidator: validator });
+export function buildMcpServer(r: ApiResources, who: RequestIdentity): Server {
+  // The low-level Server: this module registers its own tools/list and tools/call handlers, so the
+  // high-level McpServer's registries would be dead weight per request.
+  const mcp = new Server({ name: 'mcprt', version: '0.1.0' }, { capabilities: { tools: { listChanged: false } }, jsonSchemaValidator: validator });
   const enabled = () => r.registry.enabledFor(who.tenant.enabledTools);
 
-  mcp.server.setRequestHandler(ListToolsRequestSchema, async () => ({
+  mcp.setRequestHandler(ListToolsRequestSchema, async () => ({
     tools: enabled().map((t: AnyTool) => ({
       name: t.name,
       title: t.title,
@@ -48,7 +50,7 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity): McpServer
     })),
   }));
 
-  mcp.server.setRequestHandler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult> => {
+  mcp.setRequestHandler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult> => {
     const tool = enabled().find((t) => t.name === req.params.name);
     // MCP: an unknown tool is a protocol error, not a tool execution error.
     if (!tool) throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${req.params.name}`);

@@ -1,4 +1,4 @@
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import type { ParameterizedContext } from 'koa';
 
@@ -16,7 +16,7 @@ const WITHHELD = new Set(['authorization', 'cookie', 'proxy-authorization']);
  * headers) with `parsedBody`, and copies status, headers and body onto the Koa context: the same
  * transport code decides every answer, without the stream conversions.
  */
-export async function serveMcpRequest(ctx: ParameterizedContext, server: McpServer, parsedBody: unknown): Promise<void> {
+export async function serveMcpRequest(ctx: ParameterizedContext, server: Server, parsedBody: unknown): Promise<void> {
   const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
   // The client went away before the answer: close the server, which closes the transport and
   // aborts the handlers still running (their `extra.signal`), e.g. a tools/call still waiting.
