@@ -30,7 +30,7 @@ export function createApiResources(config: Config, overrides: { log?: Logger } =
   const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX, applicationName: 'mcprt-api' });
   // Producer connection: fail fast when Redis is away (the call is already recorded; the reconciler
   // enqueues it later) instead of buffering commands in memory.
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false, enableAutoPipelining: true });
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });
   redis.on('error', (err) => log.warn({ err }, 'redis connection error'));
   const producer = createProducer({
     connection: redis,
