@@ -61,6 +61,20 @@ describe('grouped call statements (real Postgres)', () => {
     expect(await h.calls.record(tenant, input(alice, 2))).toEqual({ admitted: false, pending: 2 });
   });
 
+  it('records of two tenants made together are each recorded in their own tenant', async () => {
+    const other = (
+      await tenantsRepository(h.db).create({ slug: namespace('gc2').slug, displayName: 'GC2', idpIssuer: 'https://gc2.example', enabledTools: ['echo'] })
+    ).id;
+    const dave = (await forTenant(h.db, other).users.upsert({ issuer: 'https://gc2.example', subject: 'dave' })).id;
+    const a = input(bob, 100);
+    const b = input(dave, 100);
+    const out = await Promise.all([h.calls.record(tenant, a), h.calls.record(other, b), h.calls.record(tenant, input(bob, 100))]);
+    expect(out.map((o) => (o.admitted ? o.call.tenantId : 'refused'))).toEqual([tenant, other, tenant]);
+    // A row of one tenant is invisible through the other's scope.
+    expect(await h.calls.byId(other, a.id)).toBeUndefined();
+    expect((await h.calls.byId(other, b.id))?.userId).toBe(dave);
+  });
+
   it('a record that breaks a constraint fails alone; the others of its group are recorded', async () => {
     const ins = [input(bob, 100), input(randomUUID(), 100), input(bob, 100)];
     const out = await Promise.allSettled(ins.map((c) => h.calls.record(tenant, c)));

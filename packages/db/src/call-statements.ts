@@ -252,9 +252,11 @@ export function callStatements(sql: postgres.Sql) {
     return items.map(({ tenantId, f }) => won.has(`${tenantId}/${f.id}`));
   }
 
-  const record = groupCommit({ one: recordOne, many: recordMany });
-  const claim = groupCommit({ one: claimOne, many: claimMany });
-  const finish = groupCommit({ one: finishOne, many: finishMany });
+  // Grouped per tenant: a statement only ever carries one tenant's rows (tenant isolation holds per
+  // statement, not only per row).
+  const record = groupCommit({ one: recordOne, many: recordMany, key: (i) => i.tenantId });
+  const claim = groupCommit({ one: claimOne, many: claimMany, key: (i) => i.tenantId });
+  const finish = groupCommit({ one: finishOne, many: finishMany, key: (i) => i.tenantId });
 
   return {
     /** See `recordOne`; calls made in the same event-loop turn share one statement (group-commit.ts). */

@@ -62,6 +62,20 @@ describe('groupCommit', () => {
     }
   });
 
+  it('items with different keys never share a group', async () => {
+    const groups: string[][] = [];
+    const run = groupCommit<string, string>({
+      one: async (i) => i,
+      many: async (items) => (groups.push(items), items),
+      key: (i) => i.split(':')[0]!,
+    });
+    await Promise.all(['a:1', 'b:1', 'a:2', 'b:2', 'a:3'].map(run));
+    expect(groups).toEqual([
+      ['a:1', 'a:2', 'a:3'],
+      ['b:1', 'b:2'],
+    ]);
+  });
+
   it('a group whose statement returns the wrong number of results fails every caller', async () => {
     const run = groupCommit<number, number>({ one: async (i) => i, many: async () => [1] });
     const out = await Promise.allSettled([run(1), run(2)]);

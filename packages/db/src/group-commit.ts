@@ -15,6 +15,8 @@ export interface GroupCommitOptions<I, O> {
   many(items: I[]): Promise<O[]>;
   /** Largest group sent as one statement (default 64). */
   maxBatch?: number;
+  /** Items with different keys never share a statement (the call path keys by tenant). */
+  key?: (item: I) => string;
 }
 
 interface Pending<I, O> {
@@ -60,7 +62,14 @@ export function groupCommit<I, O>(opts: GroupCommitOptions<I, O>): (item: I) => 
     scheduled = false;
     const all = queue;
     queue = [];
-    for (let i = 0; i < all.length; i += maxBatch) run(all.slice(i, i + maxBatch));
+    const groups = new Map<string, Pending<I, O>[]>();
+    for (const p of all) {
+      const k = opts.key ? opts.key(p.item) : '';
+      const g = groups.get(k);
+      if (g) g.push(p);
+      else groups.set(k, [p]);
+    }
+    for (const g of groups.values()) for (let i = 0; i < g.length; i += maxBatch) run(g.slice(i, i + maxBatch));
   };
 
   return (item: I) =>
