@@ -94,33 +94,20 @@ export interface FinishInput {
 
 export function callStatements(sql: postgres.Sql) {
   /**
-   * Admit, record the call and its `accepted` audit row, in one statement: the count, the insert and
-   * the audit insert see one snapshot and commit together, or not at all.
+   * The bell, as a fragment for a statement whose `upd` CTE returns the final rows (tenant_id, id,
+   * status, result, error, attempt, started_at, finished_at): one NOTIFY per row, `<id> <outcome>`
+   * or the id alone when the outcome is too large.
    */
-  async function recordOne({ tenantId, c }: { tenantId: string; c: RecordCallInput }): Promise<RecordCallResult> {
-    const rows = await sql`
-        with pending as (
-          select count(*)::int as n from tool_calls
-          where tenant_id = ${tenantId} and user_id = ${c.userId} and status in ('queued', 'running')
-        ), ins as (
-          insert into tool_calls (id, tenant_id, user_id, client_id, tool, arguments, idempotency_key, request_id)
-          select ${c.id}, ${tenantId}, ${c.userId}, ${c.clientId}, ${c.tool}, ${JSON.stringify(c.arguments)}::jsonb, ${c.idempotencyKey}, ${c.requestId}
-          where (select n from pending) < ${c.pendingCap}
-          returning *
-        ), audit as (
-          insert into audit_events (tenant_id, user_id, client_id, call_id, tool, action, decision, request_id)
-          select tenant_id, user_id, client_id, id, tool, 'tool_call.accepted', 'allow', request_id from ins
-        )
-        select (select n from pending) as pending, ins.* from (select 1) one left join ins on true`;
-    const row = rows[0] as Row | undefined;
-    if (!row?.id) return { admitted: false, pending: (row?.pending as number | undefined) ?? 0 };
-    return { admitted: true, call: toCall(row) };
-  }
+  const bellFromUpd = () => sql`
+    select o.tenant_id, o.id, pg_notify(${CALL_DONE_CHANNEL}, case when octet_length(o.j) <= ${BELL_OUTCOME_MAX_BYTES} then o.id || ' ' || o.j else o.id end)
+    from (select tenant_id, id, json_build_object('status', status, 'result', result, 'error', error, 'attempt', attempt,
+            'startedAt', started_at, 'finishedAt', finished_at)::text as j from upd) o`;
 
   /**
-   * `recordOne` for several calls at once, with the same outcome as running them one after another in
-   * order: per (tenant, user), the k-th call of the group is admitted if the pending count plus the k-1
-   * before it stays under its cap.
+   * Admit, record each call and its `accepted` audit row, in one statement: the counts, the inserts
+   * and the audit inserts see one snapshot and commit together, or not at all. The outcome is the
+   * same as recording the calls one after another in order: per (tenant, user), the k-th call is
+   * admitted if the pending count plus the k-1 before it stays under its cap.
    */
   async function recordMany(items: { tenantId: string; c: RecordCallInput }[]): Promise<RecordCallResult[]> {
     const input = items.map(({ tenantId, c }, ord) => ({
@@ -161,15 +148,7 @@ export function callStatements(sql: postgres.Sql) {
     );
   }
 
-  /** Take the call for a run: bumps `attempt`, the fencing token. Undefined if the call is final. */
-  async function claimOne({ tenantId, id }: { tenantId: string; id: string }): Promise<ToolCall | undefined> {
-    const [row] = await sql`
-      update tool_calls set status = 'running', attempt = attempt + 1, started_at = now()
-      where tenant_id = ${tenantId} and id = ${id} and status in ('queued', 'running')
-      returning *`;
-    return row ? toCall(row) : undefined;
-  }
-
+  /** Take each call for a run: bumps `attempt`, the fencing token. Undefined for a call that is final. */
   async function claimMany(items: { tenantId: string; id: string }[]): Promise<(ToolCall | undefined)[]> {
     const rows = await sql`
       update tool_calls t set status = 'running', attempt = t.attempt + 1, started_at = now()
@@ -181,35 +160,10 @@ export function callStatements(sql: postgres.Sql) {
   }
 
   /**
-   * Final write of an attempt and its audit row, in one statement, fenced: applies only while the row
-   * still carries `attempt` and is `running`. False when a newer attempt owns the row (or it is final).
+   * Final write of each attempt and its audit row, in one statement, fenced per row: applies only
+   * while the row still carries the attempt and is `running`. Returns which ones won (false: a newer
+   * attempt owns the row, or it is final).
    */
-  async function finishOne({ tenantId, f }: { tenantId: string; f: FinishInput }): Promise<boolean> {
-    const ok = f.outcome.status === 'succeeded';
-    // JSON text with an explicit cast: in a prepared statement the driver serialises by the server's
-    // inferred parameter type, so objects are passed as text and cast to jsonb in SQL.
-    const result = ok ? JSON.stringify((f.outcome as { result: unknown }).result ?? null) : null;
-    const error = ok ? null : JSON.stringify((f.outcome as { error: ToolCallError }).error);
-    const reason = ok ? null : (f.outcome as { error: ToolCallError }).error.code;
-    const rows = await sql`
-      with upd as (
-        update tool_calls set status = ${f.outcome.status}::tool_call_status, result = ${result}::jsonb, error = ${error}::jsonb, finished_at = now()
-        where tenant_id = ${tenantId} and id = ${f.id} and attempt = ${f.attempt} and status = 'running'
-        returning id, status, result, error, attempt, started_at, finished_at
-      ), audit as (
-        insert into audit_events (tenant_id, user_id, client_id, call_id, tool, action, decision, reason, request_id)
-        select ${tenantId}, ${f.audit.userId}, ${f.audit.clientId}, id, ${f.audit.tool}, ${`tool_call.${f.outcome.status}`},
-          ${ok ? 'allow' : 'deny'}, ${reason}, ${f.audit.requestId} from upd
-      ), bell as (
-        select pg_notify(${CALL_DONE_CHANNEL}, case when octet_length(o.j) <= ${BELL_OUTCOME_MAX_BYTES} then o.id || ' ' || o.j else o.id end)
-        from (select id, json_build_object('status', status, 'result', result, 'error', error, 'attempt', attempt,
-                'startedAt', started_at, 'finishedAt', finished_at)::text as j from upd) o
-      )
-      select count(*)::int as n from bell`;
-    return (rows[0] as { n: number }).n === 1;
-  }
-
-  /** `finishOne` for several attempts at once: each is fenced on its own row; returns which ones won. */
   async function finishMany(items: { tenantId: string; f: FinishInput }[]): Promise<boolean[]> {
     const input = items.map(({ tenantId, f }) => {
       const ok = f.outcome.status === 'succeeded';
@@ -242,11 +196,7 @@ export function callStatements(sql: postgres.Sql) {
         select v.tenant_id, v.user_id, v.client_id, upd.id, v.tool, 'tool_call.' || upd.status,
           case when upd.status = 'succeeded' then 'allow' else 'deny' end, v.reason, v.request_id
         from upd join v on v.tenant_id = upd.tenant_id and v.id = upd.id
-      ), bell as (
-        select o.tenant_id, o.id, pg_notify(${CALL_DONE_CHANNEL}, case when octet_length(o.j) <= ${BELL_OUTCOME_MAX_BYTES} then o.id || ' ' || o.j else o.id end)
-        from (select tenant_id, id, json_build_object('status', status, 'result', result, 'error', error, 'attempt', attempt,
-                'startedAt', started_at, 'finishedAt', finished_at)::text as j from upd) o
-      )
+      ), bell as (${bellFromUpd()})
       select tenant_id, id from bell`;
     const won = new Set((rows as Row[]).map((r) => `${r.tenant_id as string}/${r.id as string}`));
     return items.map(({ tenantId, f }) => won.has(`${tenantId}/${f.id}`));
@@ -254,16 +204,16 @@ export function callStatements(sql: postgres.Sql) {
 
   // Grouped per tenant: a statement only ever carries one tenant's rows (tenant isolation holds per
   // statement, not only per row).
-  const record = groupCommit({ one: recordOne, many: recordMany, key: (i) => i.tenantId });
-  const claim = groupCommit({ one: claimOne, many: claimMany, key: (i) => i.tenantId });
-  const finish = groupCommit({ one: finishOne, many: finishMany, key: (i) => i.tenantId });
+  const record = groupCommit({ many: recordMany, key: (i) => i.tenantId });
+  const claim = groupCommit({ many: claimMany, key: (i) => i.tenantId });
+  const finish = groupCommit({ many: finishMany, key: (i) => i.tenantId });
 
   return {
-    /** See `recordOne`; calls made in the same event-loop turn share one statement (group-commit.ts). */
+    /** See `recordMany`; calls made in the same event-loop turn share one statement (group-commit.ts). */
     record: (tenantId: string, c: RecordCallInput): Promise<RecordCallResult> => record({ tenantId, c }),
-    /** See `claimOne`; grouped like `record`. */
+    /** See `claimMany`; grouped like `record`. */
     claim: (tenantId: string, id: string): Promise<ToolCall | undefined> => claim({ tenantId, id }),
-    /** See `finishOne`; grouped like `record`. */
+    /** See `finishMany`; grouped like `record`. */
     finish: (tenantId: string, f: FinishInput): Promise<boolean> => finish({ tenantId, f }),
 
     async byId(tenantId: string, id: string): Promise<ToolCall | undefined> {
@@ -277,15 +227,11 @@ export function callStatements(sql: postgres.Sql) {
         with upd as (
           update tool_calls set status = 'failed', error = ${JSON.stringify(error)}::jsonb, finished_at = now()
           where tenant_id = ${tenantId} and id = ${id} and status in ('queued', 'running')
-          returning id, user_id, client_id, tool, request_id, status, result, error, attempt, started_at, finished_at
+          returning tenant_id, id, user_id, client_id, tool, request_id, status, result, error, attempt, started_at, finished_at
         ), audit as (
           insert into audit_events (tenant_id, user_id, client_id, call_id, tool, action, decision, reason, request_id)
           select ${tenantId}, user_id, client_id, id, tool, 'tool_call.failed', 'deny', ${error.code}, request_id from upd
-        ), bell as (
-          select pg_notify(${CALL_DONE_CHANNEL}, case when octet_length(o.j) <= ${BELL_OUTCOME_MAX_BYTES} then o.id || ' ' || o.j else o.id end)
-          from (select id, json_build_object('status', status, 'result', result, 'error', error, 'attempt', attempt,
-                  'startedAt', started_at, 'finishedAt', finished_at)::text as j from upd) o
-        )
+        ), bell as (${bellFromUpd()})
         select count(*)::int as n from bell`;
       return (rows[0] as { n: number }).n === 1;
     },

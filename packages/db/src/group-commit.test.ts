@@ -62,6 +62,14 @@ describe('groupCommit', () => {
     }
   });
 
+  it('without `one`, a lone item is a group of one (an undefined result is a result)', async () => {
+    const groups: number[][] = [];
+    const run = groupCommit<number, number | undefined>({ many: async (items) => (groups.push(items), items.map((i) => (i > 1 ? i : undefined))) });
+    expect(await run(1)).toBeUndefined();
+    expect(await run(2)).toBe(2);
+    expect(groups).toEqual([[1], [2]]);
+  });
+
   it('items with different keys never share a group', async () => {
     const groups: string[][] = [];
     const run = groupCommit<string, string>({

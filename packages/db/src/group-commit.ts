@@ -2,17 +2,18 @@
  * Group commit for the call path's hot statements. Calls made in the same turn of the event loop
  * (under load: the several requests or jobs one `epoll` wake-up delivers) are sent as one statement
  * over a batch of rows instead of one statement each: one round trip, one plan execution and one
- * commit (one WAL flush) for the whole group. A lone call is sent as before, through `one`.
+ * commit (one WAL flush) for the whole group. A lone call is sent through `one` (by default, the same
+ * statement with one item).
  *
  * Error isolation: when the batch statement itself fails (a Postgres error, e.g. one row breaks a
  * constraint), each item is retried on its own, so only the bad item fails. Connection-level failures
  * are not retried (the batch may have committed before the reply was lost): every caller gets them.
  */
 export interface GroupCommitOptions<I, O> {
-  /** One item as its own statement. */
-  one(item: I): Promise<O>;
   /** Several items as one statement; returns one result per item, in order. */
   many(items: I[]): Promise<O[]>;
+  /** One item as its own statement (default: `many` with one item). */
+  one?(item: I): Promise<O>;
   /** Largest group sent as one statement (default 64). */
   maxBatch?: number;
   /** Items with different keys never share a statement (the call path keys by tenant). */
@@ -33,11 +34,18 @@ function isStatementError(e: unknown): boolean {
 
 export function groupCommit<I, O>(opts: GroupCommitOptions<I, O>): (item: I) => Promise<O> {
   const maxBatch = opts.maxBatch ?? 64;
+  const one =
+    opts.one ??
+    (async (item: I): Promise<O> => {
+      const results = await opts.many([item]);
+      if (results.length !== 1) throw new Error(`group commit: ${results.length} results for 1 item`);
+      return results[0] as O;
+    });
   let queue: Pending<I, O>[] = [];
   let scheduled = false;
 
   const settleEach = (group: Pending<I, O>[]) => {
-    for (const p of group) opts.one(p.item).then(p.resolve, p.reject);
+    for (const p of group) one(p.item).then(p.resolve, p.reject);
   };
 
   const run = (group: Pending<I, O>[]) => {
