@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createDb, forTenant, migrationsFolder, tenantsRepository, type DbHandle } from '@mcprt/db';
+import { createDb, forTenant, migrationsFolder, tenantsRepository, type DbHandle, type FinishInput } from '@mcprt/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { namespace, TEST_DATABASE_URL } from './harness/test-config.js';
 
@@ -44,7 +44,8 @@ describe('data layer (real Postgres)', () => {
     const call = await a.toolCalls.insert({ id: `call_${randomUUID().replace(/-/g, '').slice(0, 22)}`, userId: userA, tool: 'echo', arguments: {} });
     expect(await a.toolCalls.byId(call.id)).toBeDefined();
     expect(await b.toolCalls.byId(call.id)).toBeUndefined();
-    expect(await h.calls.claim(tenantB, call.id)).toBeUndefined();
+    expect(await h.calls.load(tenantB, call.id)).toBeUndefined();
+    expect(await h.calls.markRunning(tenantB, call.id, 1, 0)).toBe(false);
     expect(await h.calls.byId(tenantB, call.id)).toBeUndefined();
     expect(await b.users.byId(userA)).toBeUndefined();
   });
@@ -53,18 +54,31 @@ describe('data layer (real Postgres)', () => {
     const a = forTenant(h.db, tenantA);
     const call = await a.toolCalls.insert({ id: `call_${randomUUID().replace(/-/g, '').slice(0, 22)}`, userId: userA, tool: 'echo', arguments: {} });
     const audit = { userId: userA, clientId: null, tool: 'echo', requestId: null };
-    const stale = (await h.calls.claim(tenantA, call.id))!.attempt; // worker 1 takes it, then its lock expires
-    const fresh = (await h.calls.claim(tenantA, call.id))!.attempt; // worker 2 retries it
-    expect(fresh).toBe(stale + 1);
-    expect(await h.calls.finish(tenantA, { id: call.id, attempt: stale, outcome: { status: 'succeeded', result: { from: 'stale' } }, audit })).toBe(false);
-    expect(await h.calls.finish(tenantA, { id: call.id, attempt: fresh, outcome: { status: 'succeeded', result: { from: 'fresh' } }, audit })).toBe(true);
-    // Final rows cannot be claimed or finished again; only the winning write left an audit row.
-    expect(await h.calls.claim(tenantA, call.id)).toBeUndefined();
-    expect(await h.calls.finish(tenantA, { id: call.id, attempt: fresh, outcome: { status: 'failed', error: { code: 'x', message: 'x' } }, audit })).toBe(
-      false,
-    );
-    expect((await a.toolCalls.byId(call.id))!.result).toEqual({ from: 'fresh' });
+    const finish = (attempt: number, outcome: FinishInput['outcome']) => h.calls.finish(tenantA, { id: call.id, attempt, elapsedMs: 5, outcome, audit });
+    // Worker 1 runs start 1 long enough to be marked running, then its lock expires; worker 2 runs start 2.
+    expect(await h.calls.markRunning(tenantA, call.id, 1, 150)).toBe(true);
+    expect(await h.calls.markRunning(tenantA, call.id, 2, 120)).toBe(true);
+    expect(await h.calls.markRunning(tenantA, call.id, 1, 300)).toBe(false); // start 1 cannot take it back
+    expect((await h.calls.load(tenantA, call.id))!).toMatchObject({ status: 'running', attempt: 2 });
+    expect(await finish(1, { status: 'succeeded', result: { from: 'stale' } })).toBe(false);
+    expect(await finish(2, { status: 'succeeded', result: { from: 'fresh' } })).toBe(true);
+    // A final row cannot be marked or finished again, not even by a later start; only the winning write left an audit row.
+    expect(await h.calls.markRunning(tenantA, call.id, 3, 0)).toBe(false);
+    expect(await finish(3, { status: 'failed', error: { code: 'x', message: 'x' } })).toBe(false);
+    const row = (await a.toolCalls.byId(call.id))!;
+    expect(row).toMatchObject({ status: 'succeeded', attempt: 2, result: { from: 'fresh' } });
+    expect(row.finishedAt!.getTime() - row.startedAt!.getTime()).toBeGreaterThanOrEqual(4);
     expect((await a.audit.forCall(call.id)).map((e) => e.action)).toEqual(['tool_call.succeeded']);
+  });
+
+  it('a quick call goes from queued to final in one write; the first run to finish wins', async () => {
+    const a = forTenant(h.db, tenantA);
+    const call = await a.toolCalls.insert({ id: `call_${randomUUID().replace(/-/g, '').slice(0, 22)}`, userId: userA, tool: 'echo', arguments: {} });
+    const audit = { userId: userA, clientId: null, tool: 'echo', requestId: null };
+    // Start 1 stalled without marking the row; start 2 finishes first: start 1's late write is refused.
+    expect(await h.calls.finish(tenantA, { id: call.id, attempt: 2, elapsedMs: 3, outcome: { status: 'succeeded', result: { n: 2 } }, audit })).toBe(true);
+    expect(await h.calls.finish(tenantA, { id: call.id, attempt: 1, elapsedMs: 900, outcome: { status: 'succeeded', result: { n: 1 } }, audit })).toBe(false);
+    expect(await a.toolCalls.byId(call.id)).toMatchObject({ status: 'succeeded', attempt: 2, result: { n: 2 } });
   });
 
   it('admission, call row and accepted audit row are one atomic statement', async () => {

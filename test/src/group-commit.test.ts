@@ -84,22 +84,30 @@ describe('grouped call statements (real Postgres)', () => {
     expect(rows.map((r) => r.id).sort()).toEqual([ins[0]!.id, ins[2]!.id].sort());
   });
 
-  it('claims and finishes made together are fenced per row; only winners write, audit and ring', async () => {
+  it('loads and finishes made together are fenced per row; only winners write, audit and ring', async () => {
     const carol = (await forTenant(h.db, tenant).users.upsert({ issuer: 'https://gc.example', subject: 'carol' })).id;
     const ins = [input(carol, 100), input(carol, 100), input(carol, 100)];
     for (const r of await Promise.all(ins.map((c) => h.calls.record(tenant, c)))) expect(r.admitted).toBe(true);
-    const claimed = await Promise.all([...ins.map((c) => h.calls.claim(tenant, c.id)), h.calls.claim(tenant, 'call_doesnotexist0000000000')]);
-    expect(claimed.map((c) => c?.attempt)).toEqual([1, 1, 1, undefined]);
-    expect(claimed.slice(0, 3).map((c) => c?.status)).toEqual(['running', 'running', 'running']);
+    const loaded = await Promise.all([...ins.map((c) => h.calls.load(tenant, c.id)), h.calls.load(tenant, 'call_doesnotexist0000000000')]);
+    expect(loaded.map((c) => c?.id)).toEqual([...ins.map((c) => c.id), undefined]);
+    expect(loaded.slice(0, 3).map((c) => c?.arguments)).toEqual([0, 1, 2].map(() => ({ message: 'hi', nested: { n: 1 } })));
+    // The second call was marked running by a newer start (3) than the one that will try to finish it (1).
+    expect(await h.calls.markRunning(tenant, ins[1]!.id, 3, 50)).toBe(true);
 
     const heard: string[] = [];
     const sub = await h.sql.listen(CALL_DONE_CHANNEL, (p) => heard.push(p));
     try {
       const audit = { userId: carol, clientId: 'client-1', tool: 'echo', requestId: 'req-1' };
       const won = await Promise.all([
-        h.calls.finish(tenant, { id: ins[0]!.id, attempt: 1, outcome: { status: 'succeeded', result: { ok: 1 } }, audit }),
-        h.calls.finish(tenant, { id: ins[1]!.id, attempt: 0, outcome: { status: 'succeeded', result: { stale: true } }, audit }), // stale attempt
-        h.calls.finish(tenant, { id: ins[2]!.id, attempt: 1, outcome: { status: 'failed', error: { code: 'boom', message: 'it broke' } }, audit }),
+        h.calls.finish(tenant, { id: ins[0]!.id, attempt: 1, elapsedMs: 1, outcome: { status: 'succeeded', result: { ok: 1 } }, audit }),
+        h.calls.finish(tenant, { id: ins[1]!.id, attempt: 1, elapsedMs: 1, outcome: { status: 'succeeded', result: { stale: true } }, audit }), // stale attempt
+        h.calls.finish(tenant, {
+          id: ins[2]!.id,
+          attempt: 1,
+          elapsedMs: 1,
+          outcome: { status: 'failed', error: { code: 'boom', message: 'it broke' } },
+          audit,
+        }),
       ]);
       expect(won).toEqual([true, false, true]);
       const rows = await h.sql`select id, status, result, error from tool_calls where tenant_id = ${tenant} and id = any(${ins.map((c) => c.id)})`;
@@ -126,10 +134,11 @@ describe('grouped call statements (real Postgres)', () => {
   it('a tool result that is JSON null is stored as jsonb null, grouped or not', async () => {
     const ins = [input(bob, 100), input(bob, 100), input(bob, 100)];
     await Promise.all(ins.map((c) => h.calls.record(tenant, c)));
-    await Promise.all(ins.map((c) => h.calls.claim(tenant, c.id)));
     const audit = { userId: bob, clientId: null, tool: 'echo', requestId: null };
-    await Promise.all(ins.slice(0, 2).map((c) => h.calls.finish(tenant, { id: c.id, attempt: 1, outcome: { status: 'succeeded', result: null }, audit })));
-    await h.calls.finish(tenant, { id: ins[2]!.id, attempt: 1, outcome: { status: 'succeeded', result: null }, audit });
+    await Promise.all(
+      ins.slice(0, 2).map((c) => h.calls.finish(tenant, { id: c.id, attempt: 1, elapsedMs: 1, outcome: { status: 'succeeded', result: null }, audit })),
+    );
+    await h.calls.finish(tenant, { id: ins[2]!.id, attempt: 1, elapsedMs: 1, outcome: { status: 'succeeded', result: null }, audit });
     const rows = await h.sql`select jsonb_typeof(result) as t from tool_calls where tenant_id = ${tenant} and id = any(${ins.map((c) => c.id)})`;
     expect(rows.map((r) => r.t)).toEqual(['null', 'null', 'null']);
   });

@@ -1,4 +1,4 @@
-import { forTenant, type ToolCallError } from '@mcprt/db';
+import { forTenant, isFinal, type ToolCallError } from '@mcprt/db';
 import { AppError, toAppError } from '@mcprt/errors';
 import type { Logger } from '@mcprt/observability';
 import type { JobPayload } from '@mcprt/queue';
@@ -9,6 +9,12 @@ export interface Attempt {
   /** 1-based number of this BullMQ attempt, and how many are allowed. */
   number: number;
   max: number;
+  /**
+   * The fencing token: how many times the job has been started (BullMQ's `attemptsStarted`, counted
+   * up in Redis each time a worker takes the job, including after a stall). A newer run of the same
+   * call always carries a larger number.
+   */
+  started: number;
   /** Aborted on worker shutdown or job cancellation. */
   signal: AbortSignal;
 }
@@ -24,9 +30,11 @@ export type CallOutcome =
 const publicError = (e: AppError): ToolCallError => ({ ...e.toPublic(), retryable: e.retryable });
 
 /**
- * DESIGN §3.5 as a plain function: claim the row (fencing), open the sealed token, run the tool with a
- * timeout and the abort signal, then write result + audit in one statement fenced on the claimed
- * attempt; that statement's NOTIFY, delivered on commit, is the completion signal.
+ * DESIGN §3.5 as a plain function: read the row, open the sealed token, run the tool with a timeout
+ * and the abort signal, then write result + audit in one statement fenced on this attempt (no newer
+ * attempt may have written the row); that statement's NOTIFY, delivered on commit, is the completion
+ * signal. A call that outlives WORKER_RUNNING_MARK_MS is marked `running` meanwhile (same fence), so
+ * a quick call costs one write, not two.
  */
 export async function processCall(r: WorkerResources, job: JobPayload, attempt: Attempt): Promise<CallOutcome> {
   const scope = forTenant(r.db.db, job.tenantId);
@@ -34,20 +42,27 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
   let child: Logger | undefined;
   const log = () => (child ??= r.log.child({ callId: job.callId, tenantId: job.tenantId, userId: job.userId, tool: job.tool, requestId: job.requestId }));
 
-  const claimed = await r.db.calls.claim(job.tenantId, job.callId);
-  if (!claimed) return { kind: 'skipped', reason: 'call is final or unknown' };
-  const fence = claimed.attempt;
+  const claimed = await r.db.calls.load(job.tenantId, job.callId);
+  if (!claimed || isFinal(claimed)) return { kind: 'skipped', reason: 'call is final or unknown' };
+  const fence = attempt.started;
+  if (claimed.attempt > fence) return { kind: 'skipped', reason: 'a newer attempt owns the call' };
 
   // Result (or error) and its audit row: one fenced statement (call-statements.ts).
   const finish = (outcome: { status: 'succeeded'; result: unknown } | { status: 'failed'; error: ToolCallError }) =>
     r.db.calls.finish(job.tenantId, {
       id: job.callId,
       attempt: fence,
+      elapsedMs: performance.now() - started,
       outcome,
       audit: { userId: job.userId, clientId: claimed.clientId, tool: claimed.tool, requestId: job.requestId ?? null },
     });
 
   const started = performance.now();
+  const marker = setTimeout(() => {
+    r.db.calls
+      .markRunning(job.tenantId, job.callId, fence, performance.now() - started)
+      .catch((e) => log().warn({ err: e }, 'could not mark the call running'));
+  }, r.config.WORKER_RUNNING_MARK_MS);
   try {
     const [tenant, user] = await Promise.all([r.owners.tenant(job.tenantId), r.owners.user(job.tenantId, job.userId)]);
     const tool = r.registry.get(claimed.tool);
@@ -102,5 +117,7 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
     r.metrics.toolCalls.inc({ tool: job.tool, outcome: won ? 'failed' : 'fenced' });
     log().info({ attempt: fence, code: error.code, fenced: !won }, 'tool call failed');
     return won ? { kind: 'failed', error } : { kind: 'skipped', reason: 'fenced out by a newer attempt' };
+  } finally {
+    clearTimeout(marker);
   }
 }

@@ -24,6 +24,7 @@ export function startToolWorker(r: WorkerResources): Worker {
         const outcome = await processCall(r, payload, {
           number: job.attemptsMade + 1,
           max: job.opts.attempts ?? 1,
+          started: job.attemptsStarted,
           signal: signal ?? new AbortController().signal,
         });
         if (outcome.kind === 'retry') throw outcome.error;

@@ -40,6 +40,8 @@ const schema = z
     CALL_WAIT_MS: int(20_000),
     ENQUEUE_TIMEOUT_MS: int(2_000, 1),
     WORKER_CONCURRENCY: int(16, 1),
+    /** A call still running after this long is shown as `running` (quicker ones go from `queued` to final in one write). */
+    WORKER_RUNNING_MARK_MS: int(100),
     /** Worker's /metrics and /healthz port (0 = off). */
     WORKER_METRICS_PORT: int(0),
     JOB_ATTEMPTS: int(5, 1),

@@ -34,6 +34,8 @@ export const callOutcomeSchema = z.object({
 });
 export type CallOutcomeBell = z.infer<typeof callOutcomeSchema>;
 
+export const isFinal = (c: Pick<ToolCall, 'status'>): boolean => c.status === 'succeeded' || c.status === 'failed' || c.status === 'cancelled';
+
 /** The row of a waited-for call, brought to the final state a bell announced. */
 export function applyOutcome(call: ToolCall, o: CallOutcomeBell): ToolCall {
   return {
@@ -87,9 +89,19 @@ export type RecordCallResult = { admitted: true; call: ToolCall } | { admitted: 
 
 export interface FinishInput {
   id: string;
+  /** The fencing token: the job's `attemptsStarted` (BullMQ counts it up at each start, in Redis). */
   attempt: number;
+  /** How long this attempt has run (sets `started_at`, on the database's clock). */
+  elapsedMs: number;
   outcome: { status: 'succeeded'; result: unknown } | { status: 'failed' | 'cancelled'; error: ToolCallError };
   audit: { userId: string; clientId: string | null; tool: string; requestId: string | null };
+}
+
+/** The one tenant of a group (groups are keyed by tenant; see the bottom of callStatements). */
+function tenantOf(items: { tenantId: string }[]): string {
+  const t = items[0]!.tenantId;
+  if (items.some((i) => i.tenantId !== t)) throw new Error('call statements: a group mixes tenants');
+  return t;
 }
 
 export function callStatements(sql: postgres.Sql) {
@@ -110,10 +122,10 @@ export function callStatements(sql: postgres.Sql) {
    * admitted if the pending count plus the k-1 before it stays under its cap.
    */
   async function recordMany(items: { tenantId: string; c: RecordCallInput }[]): Promise<RecordCallResult[]> {
-    const input = items.map(({ tenantId, c }, ord) => ({
+    const tenantId = tenantOf(items);
+    const input = items.map(({ c }, ord) => ({
       ord,
       id: c.id,
-      tenant_id: tenantId,
       user_id: c.userId,
       client_id: c.clientId,
       tool: c.tool,
@@ -122,21 +134,23 @@ export function callStatements(sql: postgres.Sql) {
       request_id: c.requestId,
       cap: c.pendingCap,
     }));
+    const users = [...new Set(items.map((i) => i.c.userId))];
+    // Rows are reached through indexes only: the tenant is one value and the users an array
+    // (tool_calls_user_pending), never by joining the table to the JSON input.
     const rows = await sql`
       with input as (
-        select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as x(ord int, id text, tenant_id uuid, user_id uuid,
+        select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as x(ord int, id text, user_id uuid,
           client_id text, tool text, arguments jsonb, idempotency_key text, request_id text, cap int)
       ), pending as (
-        select t.tenant_id, t.user_id, count(*)::int as n from tool_calls t
-        join (select distinct tenant_id, user_id from input) k on k.tenant_id = t.tenant_id and k.user_id = t.user_id
-        where t.status in ('queued', 'running')
-        group by t.tenant_id, t.user_id
+        select user_id, count(*)::int as n from tool_calls
+        where tenant_id = ${tenantId} and user_id = any(${users}::uuid[]) and status in ('queued', 'running')
+        group by user_id
       ), ranked as (
-        select i.*, coalesce(p.n, 0) as pn, coalesce(p.n, 0) + (row_number() over (partition by i.tenant_id, i.user_id order by i.ord))::int - 1 as ahead
-        from input i left join pending p on p.tenant_id = i.tenant_id and p.user_id = i.user_id
+        select i.*, coalesce(p.n, 0) as pn, coalesce(p.n, 0) + (row_number() over (partition by i.user_id order by i.ord))::int - 1 as ahead
+        from input i left join pending p on p.user_id = i.user_id
       ), ins as (
         insert into tool_calls (id, tenant_id, user_id, client_id, tool, arguments, idempotency_key, request_id)
-        select id, tenant_id, user_id, client_id, tool, arguments, idempotency_key, request_id from ranked where ahead < cap
+        select id, ${tenantId}, user_id, client_id, tool, arguments, idempotency_key, request_id from ranked where ahead < cap
         returning *
       ), audit as (
         insert into audit_events (tenant_id, user_id, client_id, call_id, tool, action, decision, request_id)
@@ -148,30 +162,31 @@ export function callStatements(sql: postgres.Sql) {
     );
   }
 
-  /** Take each call for a run: bumps `attempt`, the fencing token. Undefined for a call that is final. */
-  async function claimMany(items: { tenantId: string; id: string }[]): Promise<(ToolCall | undefined)[]> {
+  /** Read calls still queued or running, by id (the worker's first step: the arguments live in the row, not in the job); undefined for a final or unknown call. */
+  async function loadMany(items: { tenantId: string; id: string }[]): Promise<(ToolCall | undefined)[]> {
+    const tenantId = tenantOf(items);
+    // Only calls still to run: the predicate lets Postgres use the small partial index of pending
+    // calls (tool_calls_user_pending) whatever its statistics say, never a scan of the table.
     const rows = await sql`
-      update tool_calls t set status = 'running', attempt = t.attempt + 1, started_at = now()
-      from jsonb_to_recordset(${JSON.stringify(items.map((i) => ({ tenant_id: i.tenantId, id: i.id })))}::jsonb) as v(tenant_id uuid, id text)
-      where t.tenant_id = v.tenant_id and t.id = v.id and t.status in ('queued', 'running')
-      returning t.*`;
-    const byKey = new Map((rows as Row[]).map((r) => [`${r.tenant_id as string}/${r.id as string}`, toCall(r)]));
-    return items.map((i) => byKey.get(`${i.tenantId}/${i.id}`));
+      select * from tool_calls where tenant_id = ${tenantId} and status in ('queued', 'running') and id = any(${items.map((i) => i.id)}::text[])`;
+    const byId = new Map((rows as Row[]).map((r) => [r.id as string, toCall(r)]));
+    return items.map((i) => byId.get(i.id));
   }
 
   /**
    * Final write of each attempt and its audit row, in one statement, fenced per row: applies only
-   * while the row still carries the attempt and is `running`. Returns which ones won (false: a newer
-   * attempt owns the row, or it is final).
+   * while the call is not final and no newer attempt has written it (`attempt` ≤ ours). Returns which
+   * ones won (false: the call is final, or a newer attempt owns the row).
    */
   async function finishMany(items: { tenantId: string; f: FinishInput }[]): Promise<boolean[]> {
-    const input = items.map(({ tenantId, f }) => {
+    const tenantId = tenantOf(items);
+    const input = items.map(({ f }) => {
       const ok = f.outcome.status === 'succeeded';
       const error = ok ? null : (f.outcome as { error: ToolCallError }).error;
       return {
-        tenant_id: tenantId,
         id: f.id,
         attempt: f.attempt,
+        elapsed_ms: Math.max(0, Math.round(f.elapsedMs)),
         status: f.outcome.status,
         // Wrapped, so a result that is JSON null stays a jsonb null instead of becoming SQL NULL.
         result: ok ? { v: (f.outcome as { result: unknown }).result ?? null } : null,
@@ -185,34 +200,48 @@ export function callStatements(sql: postgres.Sql) {
     });
     const rows = await sql`
       with v as (
-        select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as x(tenant_id uuid, id text, attempt int, status tool_call_status,
-          result jsonb, error jsonb, reason text, user_id uuid, client_id text, tool text, request_id text)
+        select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as x(id text, attempt int, elapsed_ms int,
+          status tool_call_status, result jsonb, error jsonb, reason text, user_id uuid, client_id text, tool text, request_id text)
       ), upd as (
-        update tool_calls t set status = v.status, result = v.result -> 'v', error = v.error, finished_at = now()
-        from v where t.tenant_id = v.tenant_id and t.id = v.id and t.attempt = v.attempt and t.status = 'running'
+        update tool_calls t set status = v.status, result = v.result -> 'v', error = v.error, attempt = v.attempt,
+          started_at = now() - v.elapsed_ms * interval '1 millisecond', finished_at = now()
+        from v
+        where t.tenant_id = ${tenantId} and t.id = any(${items.map((i) => i.f.id)}::text[]) and t.id = v.id
+          and t.attempt <= v.attempt and t.status in ('queued', 'running')
         returning t.tenant_id, t.id, t.status, t.result, t.error, t.attempt, t.started_at, t.finished_at
       ), audit as (
         insert into audit_events (tenant_id, user_id, client_id, call_id, tool, action, decision, reason, request_id)
-        select v.tenant_id, v.user_id, v.client_id, upd.id, v.tool, 'tool_call.' || upd.status,
+        select upd.tenant_id, v.user_id, v.client_id, upd.id, v.tool, 'tool_call.' || upd.status,
           case when upd.status = 'succeeded' then 'allow' else 'deny' end, v.reason, v.request_id
-        from upd join v on v.tenant_id = upd.tenant_id and v.id = upd.id
+        from upd join v on v.id = upd.id
       ), bell as (${bellFromUpd()})
-      select tenant_id, id from bell`;
-    const won = new Set((rows as Row[]).map((r) => `${r.tenant_id as string}/${r.id as string}`));
-    return items.map(({ tenantId, f }) => won.has(`${tenantId}/${f.id}`));
+      select id from bell`;
+    const won = new Set((rows as Row[]).map((r) => r.id as string));
+    return items.map(({ f }) => won.has(f.id));
   }
 
   // Grouped per tenant: a statement only ever carries one tenant's rows (tenant isolation holds per
   // statement, not only per row).
   const record = groupCommit({ many: recordMany, key: (i) => i.tenantId });
-  const claim = groupCommit({ many: claimMany, key: (i) => i.tenantId });
+  const load = groupCommit({ many: loadMany, key: (i) => i.tenantId });
   const finish = groupCommit({ many: finishMany, key: (i) => i.tenantId });
 
   return {
     /** See `recordMany`; calls made in the same event-loop turn share one statement (group-commit.ts). */
     record: (tenantId: string, c: RecordCallInput): Promise<RecordCallResult> => record({ tenantId, c }),
-    /** See `claimMany`; grouped like `record`. */
-    claim: (tenantId: string, id: string): Promise<ToolCall | undefined> => claim({ tenantId, id }),
+    /** See `loadMany`; grouped like `record`. */
+    load: (tenantId: string, id: string): Promise<ToolCall | undefined> => load({ tenantId, id }),
+    /**
+     * Show a call that runs longer than a moment as `running` under this attempt (the worker calls it
+     * only then: a quick call goes from `queued` to final in one write). Fenced like `finish`.
+     */
+    async markRunning(tenantId: string, id: string, attempt: number, elapsedMs: number): Promise<boolean> {
+      const rows = await sql`
+        update tool_calls set status = 'running', attempt = ${attempt}, started_at = now() - ${Math.max(0, Math.round(elapsedMs))} * interval '1 millisecond'
+        where tenant_id = ${tenantId} and id = ${id} and attempt <= ${attempt} and status in ('queued', 'running')
+        returning id`;
+      return rows.length === 1;
+    },
     /** See `finishMany`; grouped like `record`. */
     finish: (tenantId: string, f: FinishInput): Promise<boolean> => finish({ tenantId, f }),
 

@@ -110,7 +110,7 @@ export const toolCalls = pgTable(
     status: toolCallStatus('status').notNull().default('queued'),
     result: jsonb('result').$type<unknown>(),
     error: jsonb('error').$type<ToolCallError>(),
-    /** Fencing token: each worker claim bumps it; a write carrying an older value is dropped. */
+    /** Fencing token: the BullMQ attempt (attemptsStarted) that last wrote the row; an older one cannot write. */
     attempt: integer('attempt').notNull().default(0),
     idempotencyKey: text('idempotency_key'),
     requestId: text('request_id'),

@@ -1,4 +1,4 @@
-import type { ToolCall } from '@mcprt/db';
+import { isFinal, type ToolCall } from '@mcprt/db';
 import type { AnyTool } from '@mcprt/tools';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 
@@ -11,7 +11,7 @@ export interface CallMeta {
   pollUrl: string;
 }
 
-export const isFinal = (c: Pick<ToolCall, 'status'>) => c.status === 'succeeded' || c.status === 'failed' || c.status === 'cancelled';
+export { isFinal };
 
 /** A call row as an MCP `CallToolResult`. Results are read from Postgres, never from queue events. */
 export function toCallToolResult(call: ToolCall, tool: AnyTool | undefined, pollUrl: string): CallToolResult {

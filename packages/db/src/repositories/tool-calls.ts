@@ -1,4 +1,4 @@
-import { and, count, eq, inArray, sql } from 'drizzle-orm';
+import { and, count, eq, inArray, lte, sql } from 'drizzle-orm';
 import type { Executor } from '../client.js';
 import { toolCalls, type ToolCall, type ToolCallError } from '../schema.js';
 
@@ -6,7 +6,7 @@ export type { ToolCall } from '../schema.js';
 export type NewToolCall = Pick<ToolCall, 'id' | 'userId' | 'tool' | 'arguments'> & Partial<Pick<ToolCall, 'clientId' | 'idempotencyKey' | 'requestId'>>;
 
 /**
- * The life of a call row, off the hot path. The hot statements (record, claim, fenced finish) are in
+ * The life of a call row, off the hot path. The hot statements (record, load, fenced finish) are in
  * call-statements.ts; writes here are fenced the same way: by `attempt` and status.
  */
 export function toolCallsRepository(db: Executor, tenantId: string) {
@@ -38,12 +38,12 @@ export function toolCallsRepository(db: Executor, tenantId: string) {
         .where(and(eq(toolCalls.tenantId, tenantId), eq(toolCalls.userId, userId), inArray(toolCalls.status, ['queued', 'running'])));
       return row?.n ?? 0;
     },
-    /** Record a transient failure of an attempt that will be retried (row stays `running`). */
+    /** Record a transient failure of an attempt that will be retried (the row shows `running`). Fenced like finish. */
     async noteRetry(id: string, attempt: number, error: ToolCallError): Promise<boolean> {
       const rows = await db
         .update(toolCalls)
-        .set({ error })
-        .where(and(scoped(id), eq(toolCalls.attempt, attempt), eq(toolCalls.status, 'running')))
+        .set({ error, status: 'running', attempt })
+        .where(and(scoped(id), lte(toolCalls.attempt, attempt), inArray(toolCalls.status, ['queued', 'running'])))
         .returning({ id: toolCalls.id });
       return rows.length === 1;
     },
