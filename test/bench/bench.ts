@@ -15,7 +15,9 @@
  *   BENCH_ROUNDS       rounds of (bare, e2e) (default 3)
  *   BENCH_CALLS        measured e2e calls per round (default 2000), after BENCH_BARE_WARMUP_ROUNDS
  *                      unmeasured bare rounds (default 4) and BENCH_WARMUP calls (default 4000)
- *   BENCH_CONCURRENCY  e2e calls in flight (default 32), spread over BENCH_CLIENTS clients (default 32)
+ *   BENCH_CONCURRENCY  e2e calls in flight (default 64: enough to keep both cores busy, like the bare
+ *                      run, which has all its jobs in Redis at once; at 32 the path is latency-bound
+ *                      at ≈1.7 busy cores), spread over BENCH_CLIENTS clients (default 64)
  *   BENCH_CLIENT       raw (default: keep-alive JSON-RPC poster on plain sockets) or sdk (the official MCP SDK Client)
  *   BENCH_BARE_JOBS    bare BullMQ jobs per round (default 5000); BENCH_BARE_ADD=single adds them one by one
  *                      (BENCH_CONCURRENCY in flight, like the API) instead of addBulk chunks of 250
@@ -59,10 +61,10 @@ const envInt = (name: string, def: number, min = 1): number => {
 
 const ROUNDS = envInt('BENCH_ROUNDS', 3);
 const CALLS = envInt('BENCH_CALLS', 2000);
-const CONCURRENCY = envInt('BENCH_CONCURRENCY', 32);
+const CONCURRENCY = envInt('BENCH_CONCURRENCY', 64);
 const WARMUP = envInt('BENCH_WARMUP', 4000, 0);
 const BARE_WARMUP_ROUNDS = envInt('BENCH_BARE_WARMUP_ROUNDS', 4, 0);
-const CLIENTS = envInt('BENCH_CLIENTS', 32);
+const CLIENTS = envInt('BENCH_CLIENTS', 64);
 /** API replicas (processes) the load is spread over. */
 const API_PROCESSES = envInt('BENCH_API_PROCESSES', 1);
 const METHOD = process.env.BENCH_METHOD === 'ping' ? 'ping' : 'call';
