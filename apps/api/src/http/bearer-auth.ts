@@ -42,14 +42,8 @@ export function bearerAuth(deps: { publicUrl: string; directory: IssuerDirectory
     const user = await deps.users.resolve(required(ctx, 'scope'), { issuer: token.issuer, subject: token.subject, email: token.email, name: token.name });
     ctx.state.user = user;
     bindLog(ctx.state, { userId: user.id, clientId: token.clientId });
-    // For the MCP SDK: handlers receive it as `extra.authInfo`.
-    (ctx.req as { auth?: unknown }).auth = {
-      token: match[1]!,
-      clientId: token.clientId ?? 'unknown',
-      scopes: token.scopes,
-      expiresAt: token.expiresAt,
-      resource: new URL(mcpResourceUrl(deps.publicUrl, tenant.slug)),
-    };
+    // The MCP token goes no further: handlers get the verified identity from ctx.state, and the SDK
+    // sees neither the Authorization header nor an `authInfo` carrying the token.
     await next();
   };
 }
