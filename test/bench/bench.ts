@@ -487,7 +487,7 @@ async function main(): Promise<number> {
     if (ph) {
       const fmt = (xs: number[]) => `mean ${round(mean(xs), 1)} p50 ${round(pct(xs, 50), 1)} p99 ${round(pct(xs, 99), 1)}`;
       const rest = mean(sorted) - mean(ph.tot);
-      log(`  row timestamps (${ph.n} calls): queued→claimed ${fmt(ph.q)} | claimed→finished ${fmt(ph.run)} | created→finished ${fmt(ph.tot)}`);
+      log(`  row timestamps (${ph.n} calls): queued→started ${fmt(ph.q)} | started→finished ${fmt(ph.run)} | created→finished ${fmt(ph.tot)}`);
       log(`  outside the row's life (auth, admission, HTTP, bell, result read): mean ≈ ${round(rest, 1)} ms of ${round(mean(sorted), 1)} ms`);
     }
 
