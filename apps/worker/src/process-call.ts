@@ -42,10 +42,10 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
   let child: Logger | undefined;
   const log = () => (child ??= r.log.child({ callId: job.callId, tenantId: job.tenantId, userId: job.userId, tool: job.tool, requestId: job.requestId }));
 
-  const claimed = await r.db.calls.load(job.tenantId, job.callId);
-  if (!claimed || isFinal(claimed)) return { kind: 'skipped', reason: 'call is final or unknown' };
+  const call = await r.db.calls.load(job.tenantId, job.callId);
+  if (!call || isFinal(call)) return { kind: 'skipped', reason: 'call is final or unknown' };
   const fence = attempt.started;
-  if (claimed.attempt > fence) return { kind: 'skipped', reason: 'a newer attempt owns the call' };
+  if (call.attempt > fence) return { kind: 'skipped', reason: 'a newer attempt owns the call' };
 
   // Result (or error) and its audit row: one fenced statement (call-statements.ts).
   const finish = (outcome: { status: 'succeeded'; result: unknown } | { status: 'failed'; error: ToolCallError }) =>
@@ -54,7 +54,7 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
       attempt: fence,
       elapsedMs: performance.now() - started,
       outcome,
-      audit: { userId: job.userId, clientId: claimed.clientId, tool: claimed.tool, requestId: job.requestId ?? null },
+      audit: { userId: job.userId, clientId: call.clientId, tool: call.tool, requestId: job.requestId ?? null },
     });
 
   const started = performance.now();
@@ -65,11 +65,11 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
   }, r.config.WORKER_RUNNING_MARK_MS);
   try {
     const [tenant, user] = await Promise.all([r.owners.tenant(job.tenantId), r.owners.user(job.tenantId, job.userId)]);
-    const tool = r.registry.get(claimed.tool);
+    const tool = r.registry.get(call.tool);
     if (!tenant || !user) throw new AppError('not_found', 'owner_missing', 'the tenant or user of this call no longer exists');
-    if (!tool || !tenant.enabledTools.includes(tool.name)) throw new AppError('policy', 'tool_disabled', `tool ${claimed.tool} is not enabled for this tenant`);
+    if (!tool || !tenant.enabledTools.includes(tool.name)) throw new AppError('policy', 'tool_disabled', `tool ${call.tool} is not enabled for this tenant`);
     // Validated again here: the row may come from an older API version or be tampered with.
-    const args = parseArguments(tool, claimed.arguments);
+    const args = parseArguments(tool, call.arguments);
     if (!args.ok) throw new AppError('validation', 'invalid_arguments', args.message);
 
     let credential: UpstreamCredential | undefined;
