@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness/stack.js';
 import { freePort } from './harness/free-port.js';
 import { startTcpProxy } from './harness/tcp-proxy.js';
-import { spawnWorker, type WorkerProcess } from './harness/app-process.js';
+import { spawnApp, type AppProcess } from './harness/app-process.js';
 
 const waitFor = async <T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> => {
   const end = Date.now() + ms;
@@ -21,9 +21,9 @@ describe('a worker killed with SIGKILL mid-call does not lose the call', () => {
   // Short locks so the stalled job comes back in ~2–3 s instead of ~60 s (STACK.md).
   const fast = { JOB_LOCK_MS: '2000', JOB_STALLED_INTERVAL_MS: '1000' };
   // Workers a test started and did not stop (it failed early) must not serve the next test's calls.
-  const spawned: WorkerProcess[] = [];
+  const spawned: AppProcess[] = [];
   const spawn = (extra: Record<string, string> = {}) => {
-    const w = spawnWorker(s.env, extra);
+    const w = spawnApp('worker', s.env, extra);
     spawned.push(w);
     return w;
   };

@@ -10,9 +10,6 @@ export interface AppProcess {
   exited: Promise<number | null>;
 }
 
-/** The worker spawned by `spawnWorker`. */
-export type WorkerProcess = AppProcess;
-
 const READY_LINE = { api: 'api listening', worker: 'worker ready' } as const;
 
 /**
@@ -66,5 +63,3 @@ export function spawnApp(app: 'api' | 'worker', env: Record<string, string>, ext
   }
   return { child, output: () => out, ready, exited };
 }
-
-export const spawnWorker = (env: Record<string, string>, extra: Record<string, string> = {}): AppProcess => spawnApp('worker', env, extra);

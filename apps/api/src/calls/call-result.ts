@@ -11,8 +11,6 @@ export interface CallMeta {
   pollUrl: string;
 }
 
-export { isFinal };
-
 /** A call row as an MCP `CallToolResult`. Results are read from Postgres, never from queue events. */
 export function toCallToolResult(call: ToolCall, tool: AnyTool | undefined, pollUrl: string): CallToolResult {
   const meta = { [CALL_META]: { id: call.id, status: call.status, pollUrl } satisfies CallMeta };

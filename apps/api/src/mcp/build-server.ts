@@ -1,10 +1,10 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { applyOutcome, callOutcomeSchema, type ToolCall } from '@mcprt/db';
+import { applyOutcome, callOutcomeSchema, isFinal, type ToolCall } from '@mcprt/db';
 import { jsonSchemaOf, type AnyTool } from '@mcprt/tools';
 import { submitCall } from '../calls/submit-call.js';
-import { toCallToolResult, isFinal } from '../calls/call-result.js';
+import { toCallToolResult } from '../calls/call-result.js';
 import type { ApiResources } from '../resources.js';
 import type { ApiState } from '../http/state.js';
 import { toolCallUrl } from '../http/urls.js';
