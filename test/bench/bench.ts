@@ -24,8 +24,12 @@
  *   BENCH_WORKER_CONCURRENCY  both workers' concurrency (default 16, the config default)
  *   BENCH_DB_POOL_MAX  DATABASE_POOL_MAX of the API and the worker (default: the harness's 5)
  *   BENCH_API_PROCESSES  API replicas the clients spread over (default 1)
- *   BENCH_METHOD       call (default) or ping: MCP `ping` instead of `tools/call`, the cost of the front
- *                      alone (HTTP, bearer check, SDK transport; no database, queue or worker)
+ *   BENCH_PROTOCOL     the MCP revision the clients speak: 2026-07-28 (default; per-request `_meta`
+ *                      envelope and standard headers, the SDK v2 client for BENCH_CLIENT=sdk) or a 2025
+ *                      revision (2025-11-25, 2025-06-18, 2025-03-26; the SDK v1 client for BENCH_CLIENT=sdk)
+ *   BENCH_METHOD       call (default) or ping: a request that does no work instead of `tools/call`, the
+ *                      cost of the front alone (HTTP, bearer check, SDK; no database, queue or worker):
+ *                      `ping` in a 2025 revision, `server/discover` in 2026-07-28 (which removed `ping`)
  *   BENCH_DATABASE_URL the database the run drops, re-creates and uses (default: TEST_DATABASE_URL's
  *                      server, database mcprt_bench)
  *   BENCH_CPU_PROF=<dir>  write bench-<pid>.cpuprofile (this process, first round's e2e only), and
@@ -68,6 +72,12 @@ const CLIENTS = envInt('BENCH_CLIENTS', 64);
 /** API replicas (processes) the load is spread over. */
 const API_PROCESSES = envInt('BENCH_API_PROCESSES', 1);
 const METHOD = process.env.BENCH_METHOD === 'ping' ? 'ping' : 'call';
+const PROTOCOLS = ['2026-07-28', '2025-11-25', '2025-06-18', '2025-03-26'] as const;
+const PROTOCOL = (process.env.BENCH_PROTOCOL || '2026-07-28') as (typeof PROTOCOLS)[number];
+if (!PROTOCOLS.includes(PROTOCOL)) throw new Error(`BENCH_PROTOCOL must be one of ${PROTOCOLS.join(', ')}`);
+const MODERN = PROTOCOL === '2026-07-28';
+/** The official client for BENCH_CLIENT=sdk and the correctness probe: v2 for 2026-07-28, v1 for 2025. */
+const SDK_KIND = MODERN ? 'v2' : 'v1';
 const CLIENT_KIND = process.env.BENCH_CLIENT === 'sdk' ? 'sdk' : 'raw';
 const BARE_JOBS = envInt('BENCH_BARE_JOBS', 5000);
 /** `bulk`: addBulk in chunks of 250 (default); `single`: one queue.add per job, BENCH_CONCURRENCY in flight (as the API adds). */
@@ -218,7 +228,14 @@ interface RunStats {
 }
 
 /** One way to send `tools/call`: the MCP SDK Client, or a plain keep-alive HTTP JSON-RPC poster. */
-type Caller = { callTool(params: { name: string; arguments: Record<string, unknown> }, _schema: undefined, opts: { timeout: number }): Promise<unknown> };
+type Caller = { callTool(params: { name: string; arguments: Record<string, unknown> }, opts: { timeout: number }): Promise<unknown> };
+
+/** The 2026-07-28 per-request envelope, in every request's `params._meta`. */
+const ENVELOPE = {
+  'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+  'io.modelcontextprotocol/clientCapabilities': {},
+  'io.modelcontextprotocol/clientInfo': { name: 'mcprt-bench', version: '1' },
+};
 
 /**
  * The load generator's client (BENCH_CLIENT=raw, the default): JSON-RPC `tools/call` over HTTP/1.1
@@ -229,22 +246,24 @@ type Caller = { callTool(params: { name: string; arguments: Record<string, unkno
  */
 function rawCaller(url: string, token: string): Caller {
   const target = new URL(url);
+  // One method and tool per run, so the standard headers are fixed per connection.
+  const method = METHOD === 'call' ? 'tools/call' : MODERN ? 'server/discover' : 'ping';
   const headers = {
     authorization: `Bearer ${token}`,
     'content-type': 'application/json',
     accept: 'application/json, text/event-stream',
-    'mcp-protocol-version': '2025-06-18',
+    'mcp-protocol-version': PROTOCOL,
+    ...(MODERN ? { 'mcp-method': method, ...(method === 'tools/call' ? { 'mcp-name': 'echo' } : {}) } : {}),
   };
   const idle: RawHttpConnection[] = [];
   let id = 0;
   return {
-    async callTool(params, _schema, opts) {
+    async callTool(params, opts) {
       const conn = idle.pop() ?? new RawHttpConnection(target, headers);
       const timer = setTimeout(() => conn.close(), opts.timeout);
       try {
-        const res = await conn.post(
-          JSON.stringify(METHOD === 'ping' ? { jsonrpc: '2.0', id: ++id, method: 'ping' } : { jsonrpc: '2.0', id: ++id, method: 'tools/call', params }),
-        );
+        const p = method === 'tools/call' ? params : {};
+        const res = await conn.post(JSON.stringify({ jsonrpc: '2.0', id: ++id, method, params: MODERN ? { ...p, _meta: ENVELOPE } : p }));
         idle.push(conn);
         const msg = JSON.parse(res.body) as { result?: unknown; error?: { message: string } };
         if (res.status !== 200 || !msg.result) throw new Error(`HTTP ${res.status}: ${msg.error?.message ?? 'no result'}`);
@@ -269,9 +288,9 @@ async function drive(clients: Caller[], count: number, concurrency: number): Pro
       const t = performance.now();
       try {
         const message = `x${i}`;
-        const res = (await client.callTool({ name: 'echo', arguments: { message } }, undefined, { timeout: CALL_TIMEOUT_MS })) as CallToolResult;
+        const res = (await client.callTool({ name: 'echo', arguments: { message } }, { timeout: CALL_TIMEOUT_MS })) as CallToolResult;
         stats.latencies.push(performance.now() - t);
-        if (METHOD === 'ping') continue; // answered `{}`
+        if (METHOD === 'ping') continue; // answered `{}` (ping) or the server's capabilities (server/discover)
         const meta = res._meta?.['io.mcprt/call'] as { id?: string } | undefined;
         if (meta?.id) stats.callIds.push(meta.id);
         // Every answer is checked: this call's own message back, run by the worker.
@@ -362,7 +381,7 @@ async function main(): Promise<number> {
   await freshDatabase(BENCH_DATABASE_URL);
   await runMigrations(BENCH_DATABASE_URL);
   log(
-    `bench: ${ROUNDS} rounds of ${BARE_JOBS} bare BullMQ jobs (${BARE_ADD === 'bulk' ? 'addBulk ×250' : `single adds, ${CONCURRENCY} in flight`}) then ${CALLS} e2e calls; ${CONCURRENCY} calls in flight over ${CLIENTS} MCP clients, users ${USERS.join('/')}; worker concurrency ${WORKER_CONCURRENCY} (both)`,
+    `bench: ${ROUNDS} rounds of ${BARE_JOBS} bare BullMQ jobs (${BARE_ADD === 'bulk' ? 'addBulk ×250' : `single adds, ${CONCURRENCY} in flight`}) then ${CALLS} e2e calls (MCP ${PROTOCOL}, ${CLIENT_KIND} client); ${CONCURRENCY} calls in flight over ${CLIENTS} MCP clients, users ${USERS.join('/')}; worker concurrency ${WORKER_CONCURRENCY} (both)`,
   );
 
   let stack: Stack | undefined;
@@ -420,11 +439,16 @@ async function main(): Promise<number> {
     const clients: Caller[] = [];
     if (CLIENT_KIND === 'sdk') {
       for (let i = 0; i < CLIENTS; i += 8) {
-        clients.push(...(await Promise.all(Array.from({ length: Math.min(8, CLIENTS - i) }, (_, k) => stack!.client(tokens[(i + k) % tokens.length]!)))));
+        clients.push(
+          ...(await Promise.all(
+            Array.from({ length: Math.min(8, CLIENTS - i) }, (_, k) => stack!.client(tokens[(i + k) % tokens.length]!, { kind: SDK_KIND })),
+          )),
+        );
       }
     } else {
       // Correctness once with the official SDK client, then the light poster for the load.
-      const sdk = await stack.client(tokens[0]!);
+      const sdk = await stack.client(tokens[0]!, { kind: SDK_KIND });
+      if (sdk.protocolVersion !== PROTOCOL && MODERN) throw new Error(`SDK client negotiated ${sdk.protocolVersion}, expected ${PROTOCOL}`);
       const probe = CallToolResultSchema.parse(await sdk.callTool({ name: 'echo', arguments: { message: 'probe' } }));
       if (probe.isError) throw new Error(`SDK client probe failed: ${JSON.stringify(probe.content)}`);
       for (let i = 0; i < CLIENTS; i++) clients.push(rawCaller(apiUrls[i % apiUrls.length]!, tokens[i % tokens.length]!));

@@ -184,9 +184,7 @@ describe('admission and unavailable tools', () => {
 
   it('web_search without an operator key fails with a clear "unavailable" message, not a fake answer', async () => {
     await s.startWorker();
-    const res = CallToolResultSchema.parse(
-      await (await s.client(await s.token('bob'))).callTool({ name: 'web_search', arguments: { query: 'x' } }, undefined, {}),
-    );
+    const res = CallToolResultSchema.parse(await (await s.client(await s.token('bob'))).callTool({ name: 'web_search', arguments: { query: 'x' } }, {}));
     // The wait is short here; poll the row.
     const id = (res._meta?.[CALL_META] as CallMeta).id;
     let row;

@@ -44,7 +44,7 @@ describe('a worker killed with SIGKILL mid-call does not lose the call', () => {
     const first = spawn();
     await first.ready;
     const client = await s.client(await s.token('alice'));
-    const pending = client.callTool({ name: 'echo', arguments: { message: 'survivor', delayMs: 1500 } }, undefined, { timeout: 60_000 });
+    const pending = client.callTool({ name: 'echo', arguments: { message: 'survivor', delayMs: 1500 } }, { timeout: 60_000 });
 
     const running = await waitFor('call running', async () => {
       const [row] = await s.db.sql`select id, status, attempt from tool_calls where tenant_id = ${s.tenant.id} and status = 'running'`;
@@ -82,7 +82,7 @@ describe('a worker killed with SIGKILL mid-call does not lose the call', () => {
     const w = spawn();
     await w.ready;
     const client = await s.client(await s.token('bob'));
-    const pending = client.callTool({ name: 'echo', arguments: { message: 'graceful', delayMs: 1000 } }, undefined, { timeout: 60_000 });
+    const pending = client.callTool({ name: 'echo', arguments: { message: 'graceful', delayMs: 1000 } }, { timeout: 60_000 });
     const running = await waitFor('call running', async () => {
       const [row] = await s.db.sql`select id from tool_calls where tenant_id = ${s.tenant.id} and status = 'running'`;
       return row;

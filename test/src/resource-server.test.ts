@@ -80,8 +80,8 @@ describe('MCP endpoint: bearer tokens', () => {
     await expect401(await a.post(initializeRequest, { authorization: `Bearer ${forged}` }), a, 'invalid_token');
   });
 
-  it('the SDK client surfaces the 401 as an auth failure', async () => {
-    await expect(a.client('not-a-token')).rejects.toThrow(/invalid_token/);
+  it('the SDK client (v1) surfaces the 401 as an auth failure (both SDKs: protocol-eras.test.ts)', async () => {
+    await expect(a.client('not-a-token', { kind: 'v1' })).rejects.toThrow(/invalid_token/);
   });
 
   it('an unknown tenant → 404', async () => {

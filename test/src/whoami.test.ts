@@ -69,7 +69,7 @@ describe('whoami: end to end, per user', () => {
     try {
       const client = await s.client(await s.token('alice'));
       // Do not wait: start the call and look at the queue while it is pending.
-      const pending = client.callTool({ name: 'whoami', arguments: {} }, undefined, { timeout: 60_000 });
+      const pending = client.callTool({ name: 'whoami', arguments: {} }, { timeout: 60_000 });
       // The call just recorded (the only queued one: the worker is stopped), then its job hash.
       let raw: string | null = null;
       const redis = new Redis(s.config.REDIS_URL);

@@ -94,12 +94,18 @@ const commands: Record<string, Command> = {
       withDb(async (res) => (await devToken(res, { tenant: str(v, 'tenant'), user: str(v, 'user'), idp: str(v, 'idp'), scope: str(v, 'scope') }), 0)),
   },
   'mcp call': {
-    usage: 'mcp call --url <tenant MCP URL> --token <token> [--tool whoami] [--args \'{"query":"…"}\']',
-    summary: 'call a tool (or list tools) with the MCP SDK client; prints the result as JSON',
-    details: ['--tool     omit to list the tools', 'Example: pnpm cli mcp call --url http://127.0.0.1:3000/t/dev/mcp --token "$TOKEN" --tool whoami'],
-    options: { url: { type: 'string' }, token: { type: 'string' }, tool: { type: 'string' }, args: { type: 'string' } },
+    usage: 'mcp call --url <tenant MCP URL> --token <token> [--tool whoami] [--args \'{"query":"…"}\'] [--protocol auto|2026-07-28|2025]',
+    summary: 'call a tool (or list tools) with the MCP SDK client (v2); prints the result as JSON',
+    details: [
+      '--tool      omit to list the tools',
+      '--protocol  auto (default: 2026-07-28 when the server offers it, else the 2025 handshake),',
+      '            2026-07-28 (modern only, no fallback), or 2025 (the 2025-11-25 initialize handshake)',
+      'Example: pnpm cli mcp call --url http://127.0.0.1:3000/t/dev/mcp --token "$TOKEN" --tool whoami',
+    ],
+    options: { url: { type: 'string' }, token: { type: 'string' }, tool: { type: 'string' }, args: { type: 'string' }, protocol: { type: 'string' } },
     configOptional: true,
-    run: ({ values: v, out }) => mcpCall({ out }, { url: str(v, 'url'), token: str(v, 'token'), tool: str(v, 'tool'), args: str(v, 'args') }),
+    run: ({ values: v, out, err }) =>
+      mcpCall({ out, err }, { url: str(v, 'url'), token: str(v, 'token'), tool: str(v, 'tool'), args: str(v, 'args'), protocol: str(v, 'protocol') }),
   },
   'dev seed': {
     usage: 'dev seed --idp <url> [--slug dev]',

@@ -6,8 +6,9 @@ import { createDb, forTenant, tenantsRepository, type DbHandle, type Tenant, typ
 import { DEFAULT_DEV_ACCOUNTS, startDevIdp, type DevIdp } from '@mcprt/dev-idp';
 import type { Logger } from '@mcprt/observability';
 import { startWorker, type RunningWorker } from '@mcprt/worker';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
+import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Redis } from 'ioredis';
 import { startScavioDouble } from '../../doubles/scavio.js';
 import { freePort } from './free-port.js';
@@ -15,6 +16,63 @@ import { configFrom, namespace, testEnv } from './test-config.js';
 
 export const SCAVIO_KEY = 'sk_test_double_key';
 export const ALL_SCOPES = 'tools:whoami tools:web_search tools:echo';
+
+/**
+ * Which official MCP client a test drives, and so which protocol era it speaks:
+ * - `v2` — `@modelcontextprotocol/client` with version negotiation `auto`: probes with
+ *   `server/discover` and speaks 2026-07-28 (per-request `_meta` envelope, standard headers);
+ * - `v2-legacy` — the same client with its default negotiation: the 2025 `initialize` handshake;
+ * - `v1` — `@modelcontextprotocol/sdk` 1.32 (what most deployed clients are built on): 2025-11-25.
+ */
+export type ClientKind = 'v2' | 'v2-legacy' | 'v1';
+export const CLIENT_KINDS: readonly ClientKind[] = ['v2', 'v2-legacy', 'v1'];
+
+/** The part of either SDK client the tests use, with one call shape. */
+export interface McpTestClient {
+  kind: ClientKind;
+  /** The protocol revision the connection speaks. */
+  protocolVersion: string | undefined;
+  listTools(): Promise<{
+    tools: {
+      name: string;
+      inputSchema: Record<string, unknown> & { required?: string[] };
+      outputSchema?: Record<string, unknown> & { properties?: unknown };
+    }[];
+  }>;
+  callTool(
+    params: { name: string; arguments?: Record<string, unknown>; _meta?: Record<string, unknown> },
+    opts?: { timeout?: number; signal?: AbortSignal },
+  ): Promise<Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+/** Connect one of the official SDK clients with a bearer token. */
+export async function connectClient(kind: ClientKind, url: string, token: string, opts: { fetch?: typeof fetch } = {}): Promise<McpTestClient> {
+  const requestInit = { headers: { Authorization: `Bearer ${token}` } };
+  const transportOpts = { requestInit, ...(opts.fetch ? { fetch: opts.fetch } : {}) };
+  if (kind === 'v1') {
+    const client = new ClientV1({ name: 'mcprt-test-v1', version: '1.0.0' });
+    const transport = new TransportV1(new URL(url), transportOpts);
+    await client.connect(transport);
+    return {
+      kind,
+      protocolVersion: transport.protocolVersion,
+      listTools: () => client.listTools() as ReturnType<McpTestClient['listTools']>,
+      callTool: (p, o) => client.callTool(p, undefined, o) as Promise<Record<string, unknown>>,
+      close: () => client.close(),
+    };
+  }
+  const client = new ClientV2({ name: 'mcprt-test-v2', version: '1.0.0' }, kind === 'v2' ? { versionNegotiation: { mode: 'auto' } } : {});
+  const transport = new TransportV2(new URL(url), transportOpts);
+  await client.connect(transport);
+  return {
+    kind,
+    protocolVersion: client.getNegotiatedProtocolVersion(),
+    listTools: () => client.listTools() as ReturnType<McpTestClient['listTools']>,
+    callTool: (p, o) => client.callTool(p, o) as Promise<Record<string, unknown>>,
+    close: () => client.close(),
+  };
+}
 
 export interface StackOptions {
   label: string;
@@ -60,7 +118,7 @@ export async function startStack(opts: StackOptions) {
   const vault = credentialVault(parseKeyring(config.SEAL_KEYS));
   const scope = forTenant(db.db, tenant.id);
   const mcpUrl = `${config.PUBLIC_URL}/t/${tenant.slug}/mcp`;
-  const clients: Client[] = [];
+  const clients: McpTestClient[] = [];
 
   const stack = {
     ns,
@@ -104,11 +162,9 @@ export async function startStack(opts: StackOptions) {
       });
       return { user, upstreamAccessToken: up.accessToken };
     },
-    /** The official MCP SDK client, connected with a bearer token. */
-    async client(token: string, url = mcpUrl): Promise<Client> {
-      const client = new Client({ name: 'mcprt-test', version: '1.0.0' });
-      const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
-      await client.connect(transport);
+    /** An official MCP SDK client connected with a bearer token (default: v2 speaking 2026-07-28). */
+    async client(token: string, opts: { kind?: ClientKind; url?: string; fetch?: typeof fetch } = {}): Promise<McpTestClient> {
+      const client = await connectClient(opts.kind ?? 'v2', opts.url ?? mcpUrl, token, opts.fetch ? { fetch: opts.fetch } : {});
       clients.push(client);
       return client;
     },

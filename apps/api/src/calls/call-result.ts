@@ -1,6 +1,6 @@
 import { isFinal, type ToolCall } from '@mcprt/db';
 import type { AnyTool } from '@mcprt/tools';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/server';
 
 /** Namespaced `_meta` key (MCP: reverse-DNS prefixes for implementation-defined metadata). */
 export const CALL_META = 'io.mcprt/call';

@@ -1,6 +1,5 @@
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
-import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { Server, ProtocolError, ProtocolErrorCode, type CallToolResult, type ProtocolEra, type ServerCapabilities } from '@modelcontextprotocol/server';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
 import { applyOutcome, callOutcomeSchema, isFinal, type ToolCall } from '@mcprt/db';
 import { jsonSchemaOf, type AnyTool } from '@mcprt/tools';
 import { submitCall } from '../calls/submit-call.js';
@@ -14,12 +13,17 @@ export type RequestIdentity = Required<Pick<ApiState, 'tenant' | 'scope' | 'toke
 /** Key under `params._meta` a client may set to make a tools/call idempotent (same key → same call). */
 export const IDEMPOTENCY_META = 'io.mcprt/idempotency-key';
 
-/**
- * A fresh MCP server for one HTTP request (stateless Streamable HTTP, DESIGN §5): it knows the
- * tenant and the verified user of this request only.
- */
-/** One validator per process: the SDK would otherwise build an Ajv instance for every request (~1 ms). */
+/** One validator per process: the SDK would otherwise build one for every request. */
 const validator = new AjvJsonSchemaValidator();
+
+/**
+ * What the server offers. Tools, in both eras. 2025 clients may also send `logging/setLevel` (the
+ * SDK answers it); the server emits no log notifications, and a stateless server has no session for
+ * the level to outlive the request. 2026-07-28 removed `logging/setLevel` (the level rides each
+ * request's `_meta`), so the modern era does not advertise the deprecated capability.
+ */
+const MODERN_CAPABILITIES: ServerCapabilities = { tools: { listChanged: false } };
+const LEGACY_CAPABILITIES: ServerCapabilities = { ...MODERN_CAPABILITIES, logging: {} };
 
 /** The waited-for call in the final state its bell carried; undefined (read the row) if the detail is not valid. */
 function outcomeFromBell(call: ToolCall, detail: string): ToolCall | undefined {
@@ -33,27 +37,35 @@ function outcomeFromBell(call: ToolCall, detail: string): ToolCall | undefined {
   return o.success ? applyOutcome(call, o.data) : undefined;
 }
 
-export function buildMcpServer(r: ApiResources, who: RequestIdentity): Server {
-  // The low-level Server: this module registers its own tools/list and tools/call handlers, so the
-  // high-level McpServer's registries would be dead weight per request.
-  const mcp = new Server({ name: 'mcprt', version: '0.1.0' }, { capabilities: { tools: { listChanged: false } }, jsonSchemaValidator: validator });
+/**
+ * A fresh MCP server for one HTTP request (stateless, DESIGN §5): it knows the tenant and the verified
+ * user of this request only. The same server answers both protocol eras: the serving entry
+ * (`serve-request.ts`) binds it to the era the request speaks, and the SDK shapes envelopes, errors
+ * and `server/discover` accordingly. The low-level `Server`: this module registers its own
+ * tools/list and tools/call handlers, so the high-level McpServer's registries would be dead weight.
+ */
+export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: ProtocolEra): Server {
+  const mcp = new Server(
+    { name: 'mcprt', version: '0.1.0' },
+    { capabilities: era === 'legacy' ? LEGACY_CAPABILITIES : MODERN_CAPABILITIES, jsonSchemaValidator: validator },
+  );
   const enabled = () => r.registry.enabledFor(who.tenant.enabledTools);
 
-  mcp.setRequestHandler(ListToolsRequestSchema, async () => ({
+  mcp.setRequestHandler('tools/list', async () => ({
     tools: enabled().map((t: AnyTool) => ({
       name: t.name,
       title: t.title,
       description: t.description,
-      inputSchema: jsonSchemaOf(t.input, 'input'),
-      ...(t.output ? { outputSchema: jsonSchemaOf(t.output, 'output') } : {}),
+      inputSchema: jsonSchemaOf(t.input, 'input') as { type: 'object' },
+      ...(t.output ? { outputSchema: jsonSchemaOf(t.output, 'output') as { type: 'object' } } : {}),
       annotations: { readOnlyHint: true, openWorldHint: t.name !== 'echo' },
     })),
   }));
 
-  mcp.setRequestHandler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult> => {
+  mcp.setRequestHandler('tools/call', async (req, ctx): Promise<CallToolResult> => {
     const tool = enabled().find((t) => t.name === req.params.name);
     // MCP: an unknown tool is a protocol error, not a tool execution error.
-    if (!tool) throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${req.params.name}`);
+    if (!tool) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${req.params.name}`);
     const key = req.params._meta?.[IDEMPOTENCY_META];
     const outcome = await submitCall(r, {
       tenant: who.tenant,
@@ -83,7 +95,7 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity): Server {
         },
         // The job was enqueued a moment ago: wait for the doorbell (or the first poll) before reading.
         // The bell usually carries the committed final state: then no read is needed.
-        { timeoutMs: r.config.CALL_WAIT_MS, signal: extra.signal, checkFirst: false, fromBell: (detail) => outcomeFromBell(call, detail) },
+        { timeoutMs: r.config.CALL_WAIT_MS, signal: ctx.mcpReq.signal, checkFirst: false, fromBell: (detail) => outcomeFromBell(call, detail) },
       );
       call = done ?? (await r.db.calls.byId(who.tenant.id, call.id)) ?? call;
     }

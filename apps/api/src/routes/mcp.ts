@@ -8,7 +8,7 @@ import { resolveTenant } from '../http/resolve-tenant.js';
 import { required, type ApiState } from '../http/state.js';
 import { resourceMetadataUrl } from '../http/urls.js';
 import { buildMcpServer } from '../mcp/build-server.js';
-import { serveMcpRequest } from '../mcp/serve-request.js';
+import { createMcpFront, type McpFront } from '../mcp/serve-request.js';
 import type { ApiResources } from '../resources.js';
 
 /**
@@ -45,8 +45,8 @@ function scopeCheck(r: ApiResources): Middleware<ApiState> {
   };
 }
 
-/** The Koa adapter around the SDK transport: new server and transport per request (stateless). */
-function handleMcp(r: ApiResources): Middleware<ApiState> {
+/** Hands the request to the protocol front with a builder for its own server (stateless: one per request). */
+function handleMcp(r: ApiResources, front: McpFront): Middleware<ApiState> {
   return async (ctx) => {
     const state = ctx.state;
     const who = {
@@ -60,7 +60,7 @@ function handleMcp(r: ApiResources): Middleware<ApiState> {
         return state.log;
       },
     };
-    await serveMcpRequest(ctx, buildMcpServer(r, who), ctx.request.body);
+    await front.serve(ctx, (era) => buildMcpServer(r, who, era), ctx.request.body);
   };
 }
 
@@ -72,6 +72,7 @@ const methodNotAllowed: Middleware = (ctx) => {
 };
 
 export function mountMcp(router: Router<ApiState>, r: ApiResources): void {
+  const front = createMcpFront({ onerror: (e) => r.log.debug({ err: e }, 'mcp request refused by the protocol layer') });
   const parse = bodyParser({ enableTypes: ['json'], jsonLimit: r.config.MCP_BODY_LIMIT, encoding: 'utf-8' });
   router.post(
     '/t/:tenant/mcp',
@@ -80,7 +81,7 @@ export function mountMcp(router: Router<ApiState>, r: ApiResources): void {
     bearerAuth({ publicUrl: r.config.PUBLIC_URL, directory: r.directory, users: r.users, verified: r.verified }),
     parse as unknown as Middleware<ApiState>,
     scopeCheck(r),
-    handleMcp(r),
+    handleMcp(r, front),
   );
   router.get('/t/:tenant/mcp', methodNotAllowed);
   router.delete('/t/:tenant/mcp', methodNotAllowed);

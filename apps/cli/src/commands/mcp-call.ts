@@ -1,17 +1,30 @@
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Client, StreamableHTTPClientTransport, type ClientOptions } from '@modelcontextprotocol/client';
 import { CliError, UsageError } from '../resources.js';
 
+/** `--protocol` values and the v2 client's version negotiation each selects. */
+const PROTOCOLS: Record<string, ClientOptions['versionNegotiation']> = {
+  // Probe with server/discover; fall back to the 2025 initialize handshake against a 2025-only server.
+  auto: { mode: 'auto' },
+  // 2026-07-28 or nothing.
+  '2026-07-28': { mode: { pin: '2026-07-28' } },
+  // The client's default: the 2025 initialize handshake, no probe.
+  '2025': { mode: 'legacy' },
+};
+
 /**
- * `mcp call`: the official MCP SDK client against a tenant endpoint — a smoke test for operators and
- * the README's "call whoami" step. Prints the tool list or one CallToolResult as JSON.
+ * `mcp call`: the official MCP SDK client (v2) against a tenant endpoint — a smoke test for
+ * operators and the README's "call whoami" step. Prints the tool list or one CallToolResult as JSON;
+ * the negotiated protocol revision goes to stderr.
  */
 export async function mcpCall(
-  io: { out: (line: string) => void },
-  input: { url: string | undefined; token: string | undefined; tool: string | undefined; args: string | undefined },
+  io: { out: (line: string) => void; err?: (line: string) => void },
+  input: { url: string | undefined; token: string | undefined; tool: string | undefined; args: string | undefined; protocol?: string | undefined },
 ): Promise<number> {
   if (!input.url) throw new UsageError('--url is required (e.g. http://127.0.0.1:3000/t/dev/mcp)');
   if (!input.token) throw new UsageError('--token is required (e.g. TOKEN=$(pnpm cli dev token --tenant dev --user alice))');
+  const protocol = input.protocol ?? 'auto';
+  const versionNegotiation = Object.hasOwn(PROTOCOLS, protocol) ? PROTOCOLS[protocol] : undefined;
+  if (!versionNegotiation) throw new UsageError(`--protocol must be one of ${Object.keys(PROTOCOLS).join(', ')}`);
   let url: URL;
   try {
     url = new URL(input.url);
@@ -20,26 +33,30 @@ export async function mcpCall(
   }
   let args: Record<string, unknown> = {};
   if (input.args) {
+    let parsed: unknown;
     try {
-      args = JSON.parse(input.args) as Record<string, unknown>;
+      parsed = JSON.parse(input.args);
     } catch {
-      throw new UsageError('--args must be a JSON object, e.g. \'{"query":"mcp"}\'');
+      parsed = undefined;
     }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UsageError('--args must be a JSON object, e.g. \'{"query":"mcp"}\'');
+    args = parsed as Record<string, unknown>;
   }
-  const client = new Client({ name: 'mcprt-cli', version: '0.1.0' });
+  const client = new Client({ name: 'mcprt-cli', version: '0.1.0' }, { versionNegotiation });
   const transport = new StreamableHTTPClientTransport(url, { requestInit: { headers: { Authorization: `Bearer ${input.token}` } } });
   try {
     await client.connect(transport);
   } catch (e) {
     throw new CliError(`cannot connect to ${url.href}: ${(e as Error).message}`);
   }
+  io.err?.(`protocol ${client.getNegotiatedProtocolVersion() ?? 'unknown'}`);
   try {
     if (!input.tool) {
       const { tools } = await client.listTools();
       for (const t of tools) io.out(`${t.name.padEnd(12)} ${t.description ?? ''}`);
       return 0;
     }
-    const result = await client.callTool({ name: input.tool, arguments: args }, undefined, { timeout: 120_000 });
+    const result = await client.callTool({ name: input.tool, arguments: args }, { timeout: 120_000 });
     io.out(JSON.stringify(result.structuredContent ?? result, null, 2));
     return result.isError ? 1 : 0;
   } finally {
