@@ -44,7 +44,7 @@ function outcomeFromBell(call: ToolCall, detail: string): ToolCall | undefined {
  * and `server/discover` accordingly. The low-level `Server`: this module registers its own
  * tools/list and tools/call handlers, so the high-level McpServer's registries would be dead weight.
  */
-export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: ProtocolEra): Server {
+export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: ProtocolEra, signal: AbortSignal): Server {
   const mcp = new Server(
     { name: 'mcprt', version: '0.1.0' },
     { capabilities: era === 'legacy' ? LEGACY_CAPABILITIES : MODERN_CAPABILITIES, jsonSchemaValidator: validator },
@@ -62,7 +62,7 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
     })),
   }));
 
-  mcp.setRequestHandler('tools/call', async (req, ctx): Promise<CallToolResult> => {
+  mcp.setRequestHandler('tools/call', async (req): Promise<CallToolResult> => {
     const tool = enabled().find((t) => t.name === req.params.name);
     // MCP: an unknown tool is a protocol error, not a tool execution error.
     if (!tool) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${req.params.name}`);
@@ -95,7 +95,7 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
         },
         // The job was enqueued a moment ago: wait for the doorbell (or the first poll) before reading.
         // The bell usually carries the committed final state: then no read is needed.
-        { timeoutMs: r.config.CALL_WAIT_MS, signal: ctx.mcpReq.signal, checkFirst: false, fromBell: (detail) => outcomeFromBell(call, detail) },
+        { timeoutMs: r.config.CALL_WAIT_MS, signal, checkFirst: false, fromBell: (detail) => outcomeFromBell(call, detail) },
       );
       call = done ?? (await r.db.calls.byId(who.tenant.id, call.id)) ?? call;
     }

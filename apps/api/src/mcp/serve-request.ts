@@ -21,23 +21,53 @@ const PARAM_HEADER = /^mcp-param-/;
  * - **2025-03-26 … 2025-11-25** (no envelope): the SDK's web-standard Streamable HTTP transport,
  *   stateless and in JSON-response mode, with a fresh transport per request, as before.
  *
- * The routing predicate is the SDK's own (`isLegacyRequest`, the classification `createMcpHandler`
- * runs), fed the body Koa has already parsed. Koa has read the body, so both legs get a body-less
+ * Routing follows the SDK's own classification (see `isLegacy`). Koa has read the body, so both legs get a body-less
  * `Request` (method, URL, the protocol's headers) plus `parsedBody`, and status, headers and body
  * are copied back onto the Koa context.
  */
-/** Builds the request's own server for the era the request speaks. */
-export type ServerBuilder = (era: ProtocolEra) => Server;
+/**
+ * Builds the request's own server for the era the request speaks. `signal` aborts when the client goes
+ * away before the answer: handlers that wait (tools/call) stop waiting. It is the only cancellation
+ * a stateless endpoint has in either era (2026-07-28 cancels by closing the response stream; a 2025
+ * `notifications/cancelled` arrives as its own POST, at another server instance).
+ */
+export type ServerBuilder = (era: ProtocolEra, signal: AbortSignal) => Server;
 
 export interface McpFront {
   serve(ctx: ParameterizedContext, build: ServerBuilder, parsedBody: unknown): Promise<void>;
-  close(): Promise<void>;
+}
+
+/** The 2025 revisions (and 2024-11-05): a request with one of these headers and no envelope is 2025-era. */
+const LEGACY_VERSIONS = new Set(['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05']);
+const MODERN_VERSIONS = new Set(['2026-07-28']);
+const ENVELOPE_VERSION_KEY = 'io.modelcontextprotocol/protocolVersion';
+
+/**
+ * Which leg serves the request. The SDK's own classifier (`isLegacyRequest`, what `createMcpHandler`
+ * runs) decides, except for the two shapes every steady-state request has, which skip it (≈7 µs):
+ * a 2026-07-28 header goes to the modern leg, which classifies it again and answers whatever is
+ * wrong with it (-32602, -32020, …); a 2025 header with a single request that claims no envelope is
+ * 2025-era by the spec's own rule (the envelope claim is what makes a request modern).
+ */
+async function isLegacy(request: Request, headerVersion: string | undefined, body: unknown): Promise<boolean> {
+  if (headerVersion !== undefined && MODERN_VERSIONS.has(headerVersion)) return false;
+  if (headerVersion !== undefined && LEGACY_VERSIONS.has(headerVersion) && isPlainRequestWithoutEnvelope(body)) return true;
+  return isLegacyRequest(request, body);
+}
+
+function isPlainRequestWithoutEnvelope(body: unknown): boolean {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  const params = (body as { params?: unknown }).params;
+  if (params === undefined) return true;
+  if (typeof params !== 'object' || params === null) return false;
+  const meta = (params as { _meta?: unknown })._meta;
+  return meta === undefined || (typeof meta === 'object' && meta !== null && !(ENVELOPE_VERSION_KEY in meta));
 }
 
 export function createMcpFront(opts: { onerror?: (e: Error) => void } = {}): McpFront {
   // The factory gets the web Request it serves (`requestInfo`); each request's builder closes over
   // that request's verified identity, so the identity never travels through the SDK.
-  const builders = new WeakMap<Request, ServerBuilder>();
+  const builders = new WeakMap<Request, (era: ProtocolEra) => Server>();
   const modern = createMcpHandler(
     ({ requestInfo, era }) => {
       const build = requestInfo && builders.get(requestInfo);
@@ -49,20 +79,19 @@ export function createMcpFront(opts: { onerror?: (e: Error) => void } = {}): Mcp
 
   return {
     async serve(ctx, build, parsedBody) {
-      // The client went away before the answer: abort, which cancels the handlers still running
-      // (`ctx.mcpReq.signal`), e.g. a tools/call still waiting for its result.
       const abort = new AbortController();
       const onClose = () => {
         if (!ctx.res.writableFinished) abort.abort();
       };
       ctx.res.once('close', onClose);
       try {
-        const request = toWebRequest(ctx, abort.signal);
+        const request = toWebRequest(ctx);
+        const version = request.headers.get('mcp-protocol-version') ?? undefined;
         let response: Response;
-        if (await isLegacyRequest(request, parsedBody)) {
-          response = await serveLegacy(build('legacy'), request, parsedBody, abort.signal);
+        if (await isLegacy(request, version, parsedBody)) {
+          response = await serveLegacy(build('legacy', abort.signal), request, parsedBody);
         } else {
-          builders.set(request, build);
+          builders.set(request, (era) => build(era, abort.signal));
           response = await modern.fetch(request, { parsedBody });
         }
         response.headers.forEach((value, name) => ctx.set(name, value));
@@ -73,11 +102,11 @@ export function createMcpFront(opts: { onerror?: (e: Error) => void } = {}): Mcp
         ctx.res.removeListener('close', onClose);
       }
     },
-    close: () => modern.close(),
   };
 }
 
-function toWebRequest(ctx: ParameterizedContext, signal: AbortSignal): Request {
+/** A body-less web Request with the protocol's headers (no signal: cancellation is the builder's `signal`). */
+function toWebRequest(ctx: ParameterizedContext): Request {
   const headers: Record<string, string> = {};
   const forward = (name: string) => {
     const value = ctx.req.headers[name];
@@ -85,24 +114,16 @@ function toWebRequest(ctx: ParameterizedContext, signal: AbortSignal): Request {
   };
   for (const name of FORWARDED) forward(name);
   for (const name of Object.keys(ctx.req.headers)) if (PARAM_HEADER.test(name)) forward(name);
-  return new Request(`http://${ctx.host || 'localhost'}${ctx.originalUrl}`, { method: ctx.method, headers, signal });
+  return new Request(`http://${ctx.host || 'localhost'}${ctx.originalUrl}`, { method: ctx.method, headers });
 }
 
-/** A 2025-era POST: a fresh stateless transport in JSON-response mode, connected to the request's own server. */
-async function serveLegacy(server: Server, request: Request, parsedBody: unknown, signal: AbortSignal): Promise<Response> {
+/**
+ * A 2025-era POST: a fresh stateless transport in JSON-response mode, connected to the request's own
+ * server. Once the transport has answered nothing is left running, and the pair is simply dropped
+ * (closing it would only build a "connection closed" error per request).
+ */
+async function serveLegacy(server: Server, request: Request, parsedBody: unknown): Promise<Response> {
   const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-  // Once the transport has answered nothing is left running, and the pair is simply dropped (closing
-  // it then would only build a "connection closed" error per request); on abort, closing the server
-  // aborts its running handlers.
-  const close = () => void server.close();
-  signal.addEventListener('abort', close, { once: true });
-  try {
-    await server.connect(transport);
-    return await transport.handleRequest(request, { parsedBody });
-  } catch (e) {
-    close();
-    throw e;
-  } finally {
-    signal.removeEventListener('abort', close);
-  }
+  await server.connect(transport);
+  return transport.handleRequest(request, { parsedBody });
 }

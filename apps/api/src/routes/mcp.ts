@@ -60,7 +60,7 @@ function handleMcp(r: ApiResources, front: McpFront): Middleware<ApiState> {
         return state.log;
       },
     };
-    await front.serve(ctx, (era) => buildMcpServer(r, who, era), ctx.request.body);
+    await front.serve(ctx, (era, signal) => buildMcpServer(r, who, era, signal), ctx.request.body);
   };
 }
 
