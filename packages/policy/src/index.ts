@@ -1,0 +1,1 @@
+export { decideToolCall, type Decision, type DenyCode, type PolicyCredential, type PolicyTool, type ToolCallQuestion } from './decide.js';
