@@ -2,7 +2,7 @@ export { createApp } from './app.js';
 export { CALL_META, toCallToolResult } from './calls/call-result.js';
 export type { CallMeta } from './calls/call-result.js';
 export { reconcileOnce } from './calls/reconciler.js';
-export { IDEMPOTENCY_META } from './mcp/build-server.js';
+export { buildMcpServer, IDEMPOTENCY_META } from './mcp/build-server.js';
 export { mcpResourceUrl, resourceMetadataUrl, toolCallUrl } from './http/urls.js';
 export { createApiResources } from './resources.js';
 export type { ApiResources } from './resources.js';

@@ -28,6 +28,9 @@ const schema = z
       .string()
       .regex(/^\d+(b|kb|mb)$/, 'like 1mb or 256kb')
       .default('1mb'),
+    /** Most messages one JSON-RPC batch may hold, and most tool calls one HTTP request may start (batches exist only in MCP 2025-03-26). */
+    MCP_MAX_BATCH: int(20, 1),
+    MCP_MAX_CALLS_PER_REQUEST: int(5, 1),
     DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/mcprt'),
     DATABASE_POOL_MAX: int(10, 1),
     REDIS_URL: z.url().default('redis://127.0.0.1:6379'),

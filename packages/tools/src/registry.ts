@@ -42,7 +42,11 @@ export function jsonSchemaOf(schema: z.ZodObject, io: 'input' | 'output'): JsonO
  */
 export function parseArguments(tool: AnyTool, args: unknown): { ok: true; value: Record<string, unknown> } | { ok: false; message: string } {
   const r = tool.input.safeParse(args ?? {});
-  if (r.success) return { ok: true, value: r.data as Record<string, unknown> };
+  if (r.success) {
+    const bad = invalidText(r.data, '');
+    if (bad) return { ok: false, message: `Invalid arguments for ${tool.name}: ${bad}` };
+    return { ok: true, value: r.data as Record<string, unknown> };
+  }
   const problems = r.error.issues.map((i) => {
     const field = i.path.length ? i.path.join('.') : i.code === 'unrecognized_keys' ? (i.keys?.join(', ') ?? '(arguments)') : '(arguments)';
     return `${field}: ${i.message}`;
@@ -54,4 +58,33 @@ export function parseArguments(tool: AnyTool, args: unknown): { ok: true; value:
 export function redactArguments(tool: AnyTool, args: Record<string, unknown>): Record<string, unknown> {
   if (!tool.sensitiveArgs?.length) return args;
   return Object.fromEntries(Object.entries(args).map(([k, v]) => [k, tool.sensitiveArgs!.includes(k) ? '[redacted]' : v]));
+}
+
+/** A NUL, or half of a surrogate pair: not text (Postgres and JSON consumers refuse it; it is never a real query). */
+// eslint-disable-next-line no-control-regex -- finding NUL is the point
+const NOT_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** The first string (value or key) that is not valid text, as "field: problem"; undefined if all are. */
+function invalidText(v: unknown, path: string): string | undefined {
+  const at = (k: string | number) => (path ? `${path}.${k}` : String(k));
+  if (typeof v === 'string') {
+    const m = NOT_TEXT.exec(v);
+    if (!m) return undefined;
+    return `${path || '(arguments)'}: ${m[0] === '\u0000' ? 'contains a NUL character (\\u0000)' : 'contains an unpaired UTF-16 surrogate'}, which is not allowed in text`;
+  }
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const bad = invalidText(v[i], at(i));
+      if (bad) return bad;
+    }
+    return undefined;
+  }
+  if (v !== null && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) {
+      if (NOT_TEXT.test(k)) return `${path || '(arguments)'}: a field name is not valid text`;
+      const bad = invalidText(x, at(k));
+      if (bad) return bad;
+    }
+  }
+  return undefined;
 }

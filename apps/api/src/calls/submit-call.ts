@@ -1,6 +1,7 @@
 import type { Tenant, TenantScope, ToolCall, User } from '@mcprt/db';
 import { AppError } from '@mcprt/errors';
 import type { Logger } from '@mcprt/observability';
+import { decideToolCall } from '@mcprt/policy';
 import { parseArguments, redactArguments, type AnyTool } from '@mcprt/tools';
 import type { ApiResources } from '../resources.js';
 import { buildJobPayload } from './build-job.js';
@@ -12,6 +13,8 @@ export interface SubmitInput {
   user: User;
   clientId: string | undefined;
   tool: AnyTool;
+  /** Scopes of the verified MCP access token: the policy decides with them. */
+  tokenScopes: readonly string[];
   args: unknown;
   requestId: string;
   idempotencyKey?: string | undefined;
@@ -20,17 +23,22 @@ export interface SubmitInput {
 }
 
 export type SubmitOutcome =
+  /** The tool is unknown or not enabled for the tenant: a protocol error for the caller. */
+  | { kind: 'unknown' }
   | { kind: 'invalid'; message: string }
   | { kind: 'refused'; code: string; message: string }
   | { kind: 'accepted'; call: ToolCall; enqueued: boolean };
 
 /**
- * DESIGN §3 steps 3–4 as a plain function: validate, admit and record (call row + `accepted` audit row
+ * DESIGN §3 steps 3–4 as a plain function: decide (packages/policy), validate, admit and record (call row + `accepted` audit row
  * in one statement), then enqueue. A call is never acknowledged before its row is committed; if Redis
  * is away the row stays `queued` and the reconciler enqueues it later.
  */
 export async function submitCall(r: ApiResources, input: SubmitInput): Promise<SubmitOutcome> {
   const { scope, user, tool } = input;
+  // Enabled for the tenant: decided before anything else, so a disabled tool looks like no tool.
+  const early = decideToolCall({ tenant: input.tenant, tool, tokenScopes: undefined, credential: undefined });
+  if (!early.allow && (early.code === 'unknown_tool' || early.code === 'tool_disabled')) return { kind: 'unknown' };
   const parsed = parseArguments(tool, input.args);
   // Bad input: a tool execution error naming the field; nothing recorded, nothing queued.
   if (!parsed.ok) return { kind: 'invalid', message: parsed.message };
@@ -53,10 +61,14 @@ export async function submitCall(r: ApiResources, input: SubmitInput): Promise<S
     return { kind: 'refused', code, message };
   };
 
+  // The one policy decision (packages/policy), with the token's scopes and the credential as stored.
+  // The route's step-up check is only a fast path for the 403 challenge: this is the check that holds.
   const credential = tool.upstream ? await scope.credentials.get(user.id, tool.upstream.provider) : undefined;
-  if (tool.upstream && (!credential || credential.status !== 'active')) {
-    const why = credential ? `needs reconnecting (${credential.status})` : 'is not connected';
-    return deny('credential_unavailable', `Your ${tool.upstream.provider} account ${why}; sign in again to use ${tool.name}.`);
+  const decision = decideToolCall({ tenant: input.tenant, tool, tokenScopes: input.tokenScopes, credential: credential ?? null });
+  if (!decision.allow) {
+    const reason = decision.code === 'insufficient_scope' ? `insufficient_scope: ${decision.requiredScope}` : decision.code;
+    const out = await deny(reason, decision.message);
+    return out.kind === 'refused' ? { ...out, code: decision.code } : out;
   }
 
   // Admission control, the call row and its `accepted` audit row: one atomic statement (call-statements.ts).
@@ -85,7 +97,7 @@ export async function submitCall(r: ApiResources, input: SubmitInput): Promise<S
   const call = recorded.call;
 
   try {
-    await r.producer.enqueue(buildJobPayload(call, credential));
+    await r.producer.enqueue(buildJobPayload(call, credential ?? undefined));
     if (r.log.isLevelEnabled('info')) input.log.info({ callId: call.id, tool: tool.name }, 'tool call accepted');
     return { kind: 'accepted', call, enqueued: true };
   } catch (e) {

@@ -1,6 +1,7 @@
 import { Server, ProtocolError, ProtocolErrorCode, type CallToolResult, type ProtocolEra, type ServerCapabilities } from '@modelcontextprotocol/server';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
 import { applyOutcome, callOutcomeSchema, isFinal, type ToolCall } from '@mcprt/db';
+import { toAppError } from '@mcprt/errors';
 import { jsonSchemaOf, type AnyTool } from '@mcprt/tools';
 import { submitCall } from '../calls/submit-call.js';
 import { toCallToolResult } from '../calls/call-result.js';
@@ -51,56 +52,93 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
   );
   const enabled = () => r.registry.enabledFor(who.tenant.enabledTools);
 
-  mcp.setRequestHandler('tools/list', async () => ({
-    tools: enabled().map((t: AnyTool) => ({
-      name: t.name,
-      title: t.title,
-      description: t.description,
-      inputSchema: jsonSchemaOf(t.input, 'input') as { type: 'object' },
-      ...(t.output ? { outputSchema: jsonSchemaOf(t.output, 'output') as { type: 'object' } } : {}),
-      annotations: { readOnlyHint: true, openWorldHint: t.name !== 'echo' },
+  mcp.setRequestHandler(
+    'tools/list',
+    guard(who, async () => ({
+      tools: enabled().map((t: AnyTool) => ({
+        name: t.name,
+        title: t.title,
+        description: t.description,
+        inputSchema: jsonSchemaOf(t.input, 'input') as { type: 'object' },
+        ...(t.output ? { outputSchema: jsonSchemaOf(t.output, 'output') as { type: 'object' } } : {}),
+        annotations: { readOnlyHint: true, openWorldHint: t.name !== 'echo' },
+      })),
     })),
-  }));
+  );
 
-  mcp.setRequestHandler('tools/call', async (req): Promise<CallToolResult> => {
-    const tool = enabled().find((t) => t.name === req.params.name);
-    // MCP: an unknown tool is a protocol error, not a tool execution error.
-    if (!tool) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${req.params.name}`);
-    const key = req.params._meta?.[IDEMPOTENCY_META];
-    const outcome = await submitCall(r, {
-      tenant: who.tenant,
-      scope: who.scope,
-      user: who.user,
-      clientId: who.token.clientId,
-      tool,
-      args: req.params.arguments,
-      requestId: who.requestId,
-      get log() {
-        return who.log;
-      },
-      idempotencyKey: typeof key === 'string' && key.length > 0 && key.length <= 128 ? key : undefined,
-    });
-    if (outcome.kind === 'invalid') return { content: [{ type: 'text', text: outcome.message }], isError: true };
-    if (outcome.kind === 'refused')
-      return { content: [{ type: 'text', text: outcome.message }], isError: true, _meta: { 'io.mcprt/error': { code: outcome.code } } };
-
-    const pollUrl = toolCallUrl(r.config.PUBLIC_URL, who.tenant.slug, outcome.call.id);
-    let call = outcome.call;
-    if (outcome.enqueued && !isFinal(call)) {
-      const done = await r.waiter.wait(
-        call.id,
-        async () => {
-          const row = await r.db.calls.byId(who.tenant.id, call.id);
-          return row && isFinal(row) ? row : undefined;
+  mcp.setRequestHandler(
+    'tools/call',
+    guard(who, async (req): Promise<CallToolResult> => {
+      // MCP: an unknown tool is a protocol error, not a tool execution error.
+      const unknown = () => new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${req.params.name}`);
+      const tool = r.registry.get(req.params.name);
+      if (!tool) throw unknown();
+      const key = req.params._meta?.[IDEMPOTENCY_META];
+      if (key !== undefined && !isIdempotencyKey(key))
+        return { content: [{ type: 'text', text: `${IDEMPOTENCY_META} must be 1 to 128 visible ASCII characters` }], isError: true };
+      const outcome = await submitCall(r, {
+        tenant: who.tenant,
+        scope: who.scope,
+        user: who.user,
+        clientId: who.token.clientId,
+        tool,
+        tokenScopes: who.token.scopes,
+        args: req.params.arguments,
+        requestId: who.requestId,
+        get log() {
+          return who.log;
         },
-        // The job was enqueued a moment ago: wait for the doorbell (or the first poll) before reading.
-        // The bell usually carries the committed final state: then no read is needed.
-        { timeoutMs: r.config.CALL_WAIT_MS, signal, checkFirst: false, fromBell: (detail) => outcomeFromBell(call, detail) },
-      );
-      call = done ?? (await r.db.calls.byId(who.tenant.id, call.id)) ?? call;
-    }
-    return toCallToolResult(call, tool, pollUrl);
-  });
+        idempotencyKey: key,
+      });
+      if (outcome.kind === 'unknown') throw unknown();
+      if (outcome.kind === 'invalid') return { content: [{ type: 'text', text: outcome.message }], isError: true };
+      if (outcome.kind === 'refused')
+        return { content: [{ type: 'text', text: outcome.message }], isError: true, _meta: { 'io.mcprt/error': { code: outcome.code } } };
+
+      const pollUrl = toolCallUrl(r.config.PUBLIC_URL, who.tenant.slug, outcome.call.id);
+      let call = outcome.call;
+      if (outcome.enqueued && !isFinal(call)) {
+        const done = await r.waiter.wait(
+          call.id,
+          async () => {
+            const row = await r.db.calls.byId(who.tenant.id, call.id);
+            return row && isFinal(row) ? row : undefined;
+          },
+          // The job was enqueued a moment ago: wait for the doorbell (or the first poll) before reading.
+          // The bell usually carries the committed final state: then no read is needed.
+          { timeoutMs: r.config.CALL_WAIT_MS, signal, checkFirst: false, fromBell: (detail) => outcomeFromBell(call, detail) },
+        );
+        call = done ?? (await r.db.calls.byId(who.tenant.id, call.id)) ?? call;
+      }
+      return toCallToolResult(call, tool, pollUrl);
+    }),
+  );
 
   return mcp;
+}
+
+const isIdempotencyKey = (key: unknown): key is string => typeof key === 'string' && /^[\x21-\x7e]{1,128}$/.test(key);
+
+/**
+ * Every MCP handler runs inside this: protocol errors pass as they are; anything else (a database
+ * error, a bug) is logged once with the request id and answered as `-32603 internal error` with the
+ * request id and the error's public code, never with its message (DESIGN §5, STYLE.md §4).
+ */
+function guard<A extends unknown[], R>(who: RequestIdentity, handler: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return async (...args) => {
+    try {
+      return await handler(...args);
+    } catch (e) {
+      if (e instanceof ProtocolError) throw e;
+      const err = toAppError(e);
+      if (err.expose) who.log.warn({ code: err.code }, 'mcp request failed');
+      else who.log.error({ err: e }, 'mcp request failed');
+      const pub = err.toPublic();
+      throw new ProtocolError(ProtocolErrorCode.InternalError, `${pub.message} (request id ${who.requestId})`, {
+        code: pub.code,
+        requestId: who.requestId,
+        retryable: err.retryable,
+      });
+    }
+  };
 }

@@ -1,7 +1,8 @@
 import { bodyParser } from '@koa/bodyparser';
 import type Router from '@koa/router';
 import { AppError } from '@mcprt/errors';
-import type { Middleware } from 'koa';
+import { decideToolCall } from '@mcprt/policy';
+import type { Middleware, ParameterizedContext } from 'koa';
 import { bearerAuth } from '../http/bearer-auth.js';
 import { originCheck } from '../http/origin-check.js';
 import { resolveTenant } from '../http/resolve-tenant.js';
@@ -11,35 +12,86 @@ import { buildMcpServer } from '../mcp/build-server.js';
 import { createMcpFront, type McpFront } from '../mcp/serve-request.js';
 import type { ApiResources } from '../resources.js';
 
+/** A JSON-RPC message as far as the front needs to look at it. */
+type Message = { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: { name?: unknown } };
+
+/** The only revision whose JSON-RPC batches MCP allows; it is also what a request without the header speaks. */
+const BATCH_REVISION = '2025-03-26';
+
+/** A JSON-RPC error straight from the front, before the SDK (the request's id when it has one). */
+function rpcError(ctx: ParameterizedContext, status: number, code: number, message: string, id: unknown = null): void {
+  ctx.status = status;
+  ctx.body = { jsonrpc: '2.0', error: { code, message }, id: typeof id === 'string' || typeof id === 'number' ? id : null };
+}
+
 /**
- * First authorization pass (DESIGN §3.2), before the SDK sees the body: a tools/call for an enabled
- * tool whose MCP scope the token lacks is a 403 `insufficient_scope` naming the scope, so the client
- * can step up.
+ * JSON-RPC batches (a body that is an array): MCP 2025-03-26 had them, 2025-06-18 removed them. A
+ * batch is refused unless the request speaks 2025-03-26 (its header, or none: MCP's default); then it
+ * holds at most MCP_MAX_BATCH messages. Any request starts at most MCP_MAX_CALLS_PER_REQUEST tool calls.
+ * Every element then goes through the same checks as a single request (`stepUp`, then the handler).
  */
-function scopeCheck(r: ApiResources): Middleware<ApiState> {
+function batchRules(r: ApiResources): Middleware<ApiState> {
   return async (ctx, next) => {
-    const body = ctx.request.body as { method?: unknown; params?: { name?: unknown } } | undefined;
-    if (body && body.method === 'tools/call' && typeof body.params?.name === 'string') {
-      const tenant = required(ctx, 'tenant');
-      const tool = r.registry.get(body.params.name);
-      if (tool && tenant.enabledTools.includes(tool.name) && !required(ctx, 'token').scopes.includes(tool.mcpScope)) {
-        const scope = [...new Set([...required(ctx, 'token').scopes, tool.mcpScope])].join(' ');
+    const body = ctx.request.body as unknown;
+    if (Array.isArray(body)) {
+      const version = ctx.get('mcp-protocol-version').trim() || BATCH_REVISION;
+      if (version !== BATCH_REVISION)
+        return rpcError(
+          ctx,
+          400,
+          -32600,
+          `Invalid Request: JSON-RPC batches are not part of MCP ${version} (only ${BATCH_REVISION} had them); send one message per request`,
+        );
+      if (body.length === 0) return rpcError(ctx, 400, -32600, 'Invalid Request: empty batch');
+      if (body.length > r.config.MCP_MAX_BATCH)
+        return rpcError(ctx, 400, -32600, `Invalid Request: a batch may hold at most ${r.config.MCP_MAX_BATCH} messages`);
+    }
+    const calls = messages(body).filter((m) => m.method === 'tools/call').length;
+    if (calls > r.config.MCP_MAX_CALLS_PER_REQUEST)
+      return rpcError(ctx, 400, -32600, `Invalid Request: one request may start at most ${r.config.MCP_MAX_CALLS_PER_REQUEST} tool calls`);
+    await next();
+  };
+}
+
+const messages = (body: unknown): Message[] => (Array.isArray(body) ? body : [body]).filter((m): m is Message => typeof m === 'object' && m !== null);
+
+/**
+ * The fast path of the policy (DESIGN §3.2): before the SDK sees the body, every `tools/call` in it is
+ * put to the policy (packages/policy) with the token's scopes; an `insufficient_scope` decision
+ * becomes the HTTP 403 step-up challenge naming the union of the token's scopes and the ones needed,
+ * so the client can re-authorize. The decision that holds is the handler's (submit-call.ts), which
+ * calls the same policy again.
+ */
+function stepUp(r: ApiResources): Middleware<ApiState> {
+  return async (ctx, next) => {
+    const tenant = required(ctx, 'tenant');
+    const token = required(ctx, 'token');
+    const needed: string[] = [];
+    for (const m of messages(ctx.request.body)) {
+      if (m.method !== 'tools/call' || typeof m.params?.name !== 'string') continue;
+      const decision = decideToolCall({ tenant, tool: r.registry.get(m.params.name), tokenScopes: token.scopes, credential: undefined });
+      if (!decision.allow && decision.code === 'insufficient_scope' && decision.requiredScope && !needed.includes(decision.requiredScope)) {
+        needed.push(decision.requiredScope);
         await required(ctx, 'scope').audit.append({
           userId: required(ctx, 'user').id,
-          clientId: ctx.state.token?.clientId,
-          tool: tool.name,
+          clientId: token.clientId,
+          tool: m.params.name,
           action: 'tool_call.refused',
           decision: 'deny',
-          reason: `insufficient_scope: ${tool.mcpScope}`,
+          reason: `insufficient_scope: ${decision.requiredScope}`,
           requestId: ctx.state.requestId,
         });
-        throw new AppError('policy', 'insufficient_scope', `this tool needs the scope ${tool.mcpScope}`, {
-          status: 403,
-          details: {
-            wwwAuthenticate: `Bearer error="insufficient_scope", scope="${scope}", resource_metadata="${resourceMetadataUrl(r.config.PUBLIC_URL, tenant.slug)}", error_description="this tool needs the scope ${tool.mcpScope}"`,
-          },
-        });
       }
+    }
+    if (needed.length > 0) {
+      const scope = [...new Set([...token.scopes, ...needed])].join(' ');
+      const description = `this request needs the scope${needed.length > 1 ? 's' : ''} ${needed.join(' ')}`;
+      throw new AppError('policy', 'insufficient_scope', description, {
+        status: 403,
+        details: {
+          wwwAuthenticate: `Bearer error="insufficient_scope", scope="${scope}", resource_metadata="${resourceMetadataUrl(r.config.PUBLIC_URL, tenant.slug)}", error_description="${description}"`,
+        },
+      });
     }
     await next();
   };
@@ -80,7 +132,8 @@ export function mountMcp(router: Router<ApiState>, r: ApiResources): void {
     resolveTenant(r.tenants, r.db.db),
     bearerAuth({ publicUrl: r.config.PUBLIC_URL, directory: r.directory, users: r.users, verified: r.verified }),
     parse as unknown as Middleware<ApiState>,
-    scopeCheck(r),
+    batchRules(r),
+    stepUp(r),
     handleMcp(r, front),
   );
   router.get('/t/:tenant/mcp', methodNotAllowed);
