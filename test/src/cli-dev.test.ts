@@ -2,6 +2,7 @@ import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { devSeed } from '../../apps/cli/src/commands/dev-seed.js';
 import { devToken } from '../../apps/cli/src/commands/dev-token.js';
+import { mcpCall } from '../../apps/cli/src/commands/mcp-call.js';
 import { CliError, type CliResources } from '../../apps/cli/src/resources.js';
 import { startStack, type Stack } from './harness/stack.js';
 import { namespace } from './harness/test-config.js';
@@ -49,6 +50,31 @@ describe('cli: dev token and dev seed against a running dev IdP and API', () => 
       /could not reach the dev IdP at http:\/\/127\.0\.0\.1:1\/dev\/mint/,
     );
     await expect(devToken(res(), { tenant: namespace('cli-dev').slug, user: 'alice' })).rejects.toThrow(/no tenant with slug/);
+  });
+
+  it.each([
+    ['auto', '2026-07-28'],
+    ['2026-07-28', '2026-07-28'],
+    ['2025', '2025-11-25'],
+  ])('mcp call --protocol %s speaks %s and calls whoami', async (protocol, spoken) => {
+    out.length = 0;
+    notes.length = 0;
+    const { accessToken } = await devToken(res(), { tenant: s.tenant.slug, user: 'alice' });
+    out.length = 0;
+    const code = await mcpCall(
+      { out: (l) => out.push(l), err: (l) => notes.push(l) },
+      { url: s.mcpUrl, token: accessToken, tool: 'whoami', args: undefined, protocol },
+    );
+    expect(code).toBe(0);
+    expect(notes).toContain(`protocol ${spoken}`);
+    expect(JSON.parse(out.join('\n'))).toMatchObject({ subject: 'alice', tenant: s.tenant.slug });
+  });
+
+  it('mcp call: bad --protocol or --args is a usage error', async () => {
+    const io = { out: () => undefined };
+    const base = { url: s.mcpUrl, token: 'x', tool: 'whoami' };
+    await expect(mcpCall(io, { ...base, args: undefined, protocol: '2024' })).rejects.toThrow(/--protocol must be one of auto, 2026-07-28, 2025/);
+    await expect(mcpCall(io, { ...base, args: '[1]' })).rejects.toThrow(/--args must be a JSON object/);
   });
 
   it('refuses to run in production', async () => {

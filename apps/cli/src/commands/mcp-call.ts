@@ -24,7 +24,7 @@ export async function mcpCall(
   if (!input.token) throw new UsageError('--token is required (e.g. TOKEN=$(pnpm cli dev token --tenant dev --user alice))');
   const protocol = input.protocol ?? 'auto';
   const versionNegotiation = Object.hasOwn(PROTOCOLS, protocol) ? PROTOCOLS[protocol] : undefined;
-  if (!versionNegotiation) throw new UsageError(`--protocol must be one of ${Object.keys(PROTOCOLS).join(', ')}`);
+  if (!versionNegotiation) throw new UsageError('--protocol must be one of auto, 2026-07-28, 2025');
   let url: URL;
   try {
     url = new URL(input.url);
