@@ -28,7 +28,10 @@ const schema = z
       .string()
       .regex(/^\d+(b|kb|mb)$/, 'like 1mb or 256kb')
       .default('1mb'),
-    DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/mcprt'),
+    /** The app role (LOGIN, DML only, never the owner): what the API, workers and CLI connect as. `pnpm migrate` creates it with this URL's user and password. */
+    DATABASE_URL: z.url().default('postgres://mcprt_app@127.0.0.1:5432/mcprt'),
+    /** The owner role, for migrating at start (development and tests only; in production run `pnpm migrate` as its own job). Unset = no migration at start. */
+    MIGRATE_DATABASE_URL: z.url().optional(),
     DATABASE_POOL_MAX: int(10, 1),
     REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
     /** BullMQ key prefix; the braces are a Redis Cluster hash tag so all queue keys share a slot. */
@@ -69,6 +72,12 @@ const schema = z
     if (c.ALLOW_INSECURE_ISSUERS) ctx.addIssue({ code: 'custom', path: ['ALLOW_INSECURE_ISSUERS'], message: 'must be false in production' });
     if (c.ENABLE_TEST_TOOLS) ctx.addIssue({ code: 'custom', path: ['ENABLE_TEST_TOOLS'], message: 'must be false in production' });
     if (!c.PUBLIC_URL.startsWith('https://')) ctx.addIssue({ code: 'custom', path: ['PUBLIC_URL'], message: 'must be https:// in production' });
+    if (c.MIGRATE_DATABASE_URL)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['MIGRATE_DATABASE_URL'],
+        message: 'must not be set in production: the apps hold only the app role; migrate with `pnpm migrate` as a separate job',
+      });
   });
 
 export type Config = z.infer<typeof schema>;
