@@ -13,8 +13,9 @@ import {
 } from '@mcprt/db';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startWorker } from '@mcprt/worker';
 import { startStack } from './harness/stack.js';
-import { appUrlOf, namespace, TEST_APP_DATABASE_URL, TEST_APP_ROLE, TEST_DATABASE_URL } from './harness/test-config.js';
+import { appUrlOf, configFrom, namespace, TEST_APP_DATABASE_URL, TEST_APP_ROLE, TEST_DATABASE_URL, testEnv } from './harness/test-config.js';
 
 const PERMISSION_DENIED = '42501'; // insufficient_privilege
 
@@ -95,6 +96,9 @@ describe('database roles: the app role cannot alter or erase the audit (real Pos
   it.each(FORBIDDEN)('refused with a permission error: %s', async (_name, statement) => {
     const r = await refusal(app.sql.unsafe(statement(tenantId)));
     expect(r.code, r.message).toBe(PERMISSION_DENIED);
+    // Refused by the role's privileges, not (only) by the trigger, whose error also says 42501.
+    expect(r.message).toMatch(/permission denied|must be owner|must be superuser/);
+    expect(r.message).not.toMatch(/append-only/);
   });
 
   it('after all of that the audit row, the triggers and the table are as they were', async () => {
@@ -147,6 +151,16 @@ describe('database roles: the app role cannot alter or erase the audit (real Pos
       expect(audit[0]!.n).toBeGreaterThan(0);
     } finally {
       await s.close();
+    }
+  });
+
+  it('in development a process may migrate at start (as the owner, MIGRATE_DATABASE_URL) and then runs as the app role', async () => {
+    const env = testEnv({ port: 0, queuePrefix: namespace('roles-migrate').queuePrefix, extra: { MIGRATE_DATABASE_URL: TEST_DATABASE_URL } });
+    const worker = await startWorker(configFrom(env)); // default: migrate at start
+    try {
+      expect(await worker.resources.db.sql`select session_user::text as s`).toEqual([{ s: TEST_APP_ROLE }]);
+    } finally {
+      await worker.stop();
     }
   });
 
