@@ -5,5 +5,6 @@ export default defineConfig({
   dialect: 'postgresql',
   schema: './src/schema.ts',
   out: './migrations',
-  dbCredentials: { url: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/mcprt' },
+  // The owner role: drizzle-kit's own database commands change the schema.
+  dbCredentials: { url: process.env.MIGRATE_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/mcprt' },
 });

@@ -50,7 +50,7 @@ import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { startStack, type Stack } from '../src/harness/stack.js';
-import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../src/harness/test-config.js';
+import { appUrlOf, TEST_DATABASE_URL, TEST_REDIS_URL } from '../src/harness/test-config.js';
 import { spawnApp, type AppProcess } from '../src/harness/app-process.js';
 import { RawHttpConnection } from './raw-http.js';
 import { freePort } from '../src/harness/free-port.js';
@@ -379,7 +379,7 @@ async function phaseBreakdown(stack: Stack, ids: string[]) {
 async function main(): Promise<number> {
   const started = performance.now();
   await freshDatabase(BENCH_DATABASE_URL);
-  await runMigrations(BENCH_DATABASE_URL);
+  await runMigrations(BENCH_DATABASE_URL, { appUrl: appUrlOf(BENCH_DATABASE_URL) });
   log(
     `bench: ${ROUNDS} rounds of ${BARE_JOBS} bare BullMQ jobs (${BARE_ADD === 'bulk' ? 'addBulk ×250' : `single adds, ${CONCURRENCY} in flight`}) then ${CALLS} e2e calls (MCP ${PROTOCOL}, ${CLIENT_KIND} client); ${CONCURRENCY} calls in flight over ${CLIENTS} MCP clients, users ${USERS.join('/')}; worker concurrency ${WORKER_CONCURRENCY} (both)`,
   );
@@ -393,7 +393,7 @@ async function main(): Promise<number> {
       api: 'none',
       worker: 'none',
       env: {
-        DATABASE_URL: BENCH_DATABASE_URL,
+        DATABASE_URL: appUrlOf(BENCH_DATABASE_URL), // the processes run as the app role, as in production
         WORKER_CONCURRENCY: String(WORKER_CONCURRENCY),
         LOG_LEVEL: 'silent',
         ...(DB_POOL_MAX ? { DATABASE_POOL_MAX: DB_POOL_MAX } : {}),

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createDb, forTenant, migrationsFolder, tenantsRepository, type DbHandle, type FinishInput } from '@mcprt/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { namespace, TEST_DATABASE_URL } from './harness/test-config.js';
+import { namespace, TEST_APP_DATABASE_URL, TEST_APP_ROLE, TEST_DATABASE_URL } from './harness/test-config.js';
 
 describe('data layer (real Postgres)', () => {
   let h: DbHandle;
@@ -31,10 +31,10 @@ describe('data layer (real Postgres)', () => {
 
   it('the application role may insert and read audit rows but holds no UPDATE/DELETE privilege', async () => {
     const [priv] = await h.sql`
-      select has_table_privilege('mcprt_app', 'audit_events', 'INSERT') as ins,
-             has_table_privilege('mcprt_app', 'audit_events', 'SELECT') as sel,
-             has_table_privilege('mcprt_app', 'audit_events', 'UPDATE') as upd,
-             has_table_privilege('mcprt_app', 'audit_events', 'DELETE') as del`;
+      select has_table_privilege(${TEST_APP_ROLE}, 'audit_events', 'INSERT') as ins,
+             has_table_privilege(${TEST_APP_ROLE}, 'audit_events', 'SELECT') as sel,
+             has_table_privilege(${TEST_APP_ROLE}, 'audit_events', 'UPDATE') as upd,
+             has_table_privilege(${TEST_APP_ROLE}, 'audit_events', 'DELETE') as del`;
     expect(priv).toEqual({ ins: true, sel: true, upd: false, del: false });
   });
 
@@ -107,7 +107,10 @@ describe('data layer (real Postgres)', () => {
 
   it('migrations are idempotent and safe to run concurrently', async () => {
     const { runMigrations } = await import('@mcprt/db');
-    await Promise.all([runMigrations(TEST_DATABASE_URL), runMigrations(TEST_DATABASE_URL)]);
+    await Promise.all([
+      runMigrations(TEST_DATABASE_URL, { appUrl: TEST_APP_DATABASE_URL }),
+      runMigrations(TEST_DATABASE_URL, { appUrl: TEST_APP_DATABASE_URL }),
+    ]);
     const rows = await h.sql`select count(*)::int as n from drizzle.__drizzle_migrations`;
     const journal = JSON.parse(readFileSync(join(migrationsFolder, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] };
     expect(rows[0]!.n).toBe(journal.entries.length);

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { Config } from '@mcprt/config';
-import { runMigrations } from '@mcprt/db';
+import { checkAppRole, runMigrations } from '@mcprt/db';
 import type { Logger } from '@mcprt/observability';
 import { createApp } from './app.js';
 import { startReconciler } from './calls/reconciler.js';
@@ -16,8 +16,15 @@ export interface RunningApi {
 
 /** Start the API (used by main.ts, the tests and the benchmark). */
 export async function startApi(config: Config, opts: { log?: Logger; migrate?: boolean; reconciler?: boolean } = {}): Promise<RunningApi> {
-  if (opts.migrate !== false) await runMigrations(config.DATABASE_URL);
+  // Development and tests may migrate at start with the owner's URL; production migrates as a separate job.
+  if (opts.migrate !== false && config.MIGRATE_DATABASE_URL) await runMigrations(config.MIGRATE_DATABASE_URL, { appUrl: config.DATABASE_URL });
   const resources = createApiResources(config, opts);
+  await checkAppRole(resources.db.sql, { production: config.NODE_ENV === 'production', warn: (msg, problems) => resources.log.warn({ problems }, msg) }).catch(
+    async (e: unknown) => {
+      await resources.close();
+      throw e;
+    },
+  );
   let draining = false;
   const app = createApp(resources, { isDraining: () => draining });
   const server = app.listen(config.PORT, config.HOST);

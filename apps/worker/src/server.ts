@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { Config } from '@mcprt/config';
-import { runMigrations } from '@mcprt/db';
+import { checkAppRole, runMigrations } from '@mcprt/db';
 import type { Logger } from '@mcprt/observability';
 import { createWorkerResources, type WorkerResources } from './resources.js';
 import { startToolWorker } from './worker.js';
@@ -12,8 +12,15 @@ export interface RunningWorker {
 }
 
 export async function startWorker(config: Config, opts: { log?: Logger; migrate?: boolean } = {}): Promise<RunningWorker> {
-  if (opts.migrate !== false) await runMigrations(config.DATABASE_URL);
+  // Development and tests may migrate at start with the owner's URL; production migrates as a separate job.
+  if (opts.migrate !== false && config.MIGRATE_DATABASE_URL) await runMigrations(config.MIGRATE_DATABASE_URL, { appUrl: config.DATABASE_URL });
   const resources = createWorkerResources(config, opts);
+  await checkAppRole(resources.db.sql, { production: config.NODE_ENV === 'production', warn: (msg, problems) => resources.log.warn({ problems }, msg) }).catch(
+    async (e: unknown) => {
+      await resources.close();
+      throw e;
+    },
+  );
   const worker = startToolWorker(resources);
   await worker.waitUntilReady();
   const metrics = config.WORKER_METRICS_PORT ? await serveMetrics(resources, config.WORKER_METRICS_PORT, config.HOST) : undefined;

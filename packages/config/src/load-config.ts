@@ -31,7 +31,10 @@ const schema = z
     /** Most messages one JSON-RPC batch may hold, and most tool calls one HTTP request may start (batches exist only in MCP 2025-03-26). */
     MCP_MAX_BATCH: int(20, 1),
     MCP_MAX_CALLS_PER_REQUEST: int(5, 1),
-    DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/mcprt'),
+    /** The app role (LOGIN, DML only, never the owner): what the API, workers and CLI connect as. `pnpm migrate` creates it with this URL's user and password. */
+    DATABASE_URL: z.url().default('postgres://mcprt_app@127.0.0.1:5432/mcprt'),
+    /** The owner role, for migrating at start (development and tests only; in production run `pnpm migrate` as its own job). Unset = no migration at start. */
+    MIGRATE_DATABASE_URL: z.url().optional(),
     DATABASE_POOL_MAX: int(10, 1),
     REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
     /** BullMQ key prefix; the braces are a Redis Cluster hash tag so all queue keys share a slot. */
@@ -72,6 +75,12 @@ const schema = z
     if (c.ALLOW_INSECURE_ISSUERS) ctx.addIssue({ code: 'custom', path: ['ALLOW_INSECURE_ISSUERS'], message: 'must be false in production' });
     if (c.ENABLE_TEST_TOOLS) ctx.addIssue({ code: 'custom', path: ['ENABLE_TEST_TOOLS'], message: 'must be false in production' });
     if (!c.PUBLIC_URL.startsWith('https://')) ctx.addIssue({ code: 'custom', path: ['PUBLIC_URL'], message: 'must be https:// in production' });
+    if (c.MIGRATE_DATABASE_URL)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['MIGRATE_DATABASE_URL'],
+        message: 'must not be set in production: the apps hold only the app role; migrate with `pnpm migrate` as a separate job',
+      });
   });
 
 export type Config = z.infer<typeof schema>;

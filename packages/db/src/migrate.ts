@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
+import { appRoleFromUrl, databaseOf, setUpAppRole } from './roles.js';
 
 export const migrationsFolder = fileURLToPath(new URL('../migrations', import.meta.url));
 
@@ -9,14 +10,20 @@ export const migrationsFolder = fileURLToPath(new URL('../migrations', import.me
 const MIGRATION_LOCK = 72_531_001;
 
 /**
- * Apply pending migrations. Idempotent and safe to call from every process at start-up: one
- * connection holds a Postgres advisory lock while Drizzle applies what its journal lacks.
+ * Apply pending migrations as the owner role (`url` = MIGRATE_DATABASE_URL), then, with `appUrl`
+ * (= DATABASE_URL), create or update the app role it names and its grants (roles.ts). Idempotent and
+ * safe to call from every process at start-up: one connection holds a Postgres advisory lock while
+ * Drizzle applies what its journal lacks and the grants are re-applied.
  */
-export async function runMigrations(url: string): Promise<void> {
+export async function runMigrations(url: string, opts: { appUrl?: string } = {}): Promise<void> {
+  const role = opts.appUrl ? appRoleFromUrl(opts.appUrl) : undefined;
+  if (opts.appUrl && databaseOf(opts.appUrl) !== databaseOf(url))
+    throw new Error(`DATABASE_URL (${databaseOf(opts.appUrl)}) and MIGRATE_DATABASE_URL (${databaseOf(url)}) name different databases`);
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
     await sql`select pg_advisory_lock(${MIGRATION_LOCK})`;
     await migrate(drizzle(sql), { migrationsFolder });
+    if (role) await setUpAppRole(sql, role);
     await sql`select pg_advisory_unlock(${MIGRATION_LOCK})`;
   } finally {
     await sql.end({ timeout: 5 });

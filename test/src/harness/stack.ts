@@ -99,6 +99,8 @@ export async function startStack(opts: StackOptions) {
   const port = await freePort();
   const env = testEnv({ port, queuePrefix: ns.queuePrefix, extra: { SCAVIO_API_KEY: SCAVIO_KEY, SCAVIO_BASE_URL: scavio.url, ...opts.env } });
   const config: Config = configFrom(env);
+  // Setup and inspection through the same app role as the API and worker (DML only); a test that
+  // needs the owner opens TEST_DATABASE_URL itself.
   const db: DbHandle = createDb(config.DATABASE_URL, { max: 3 });
   const tenant: Tenant = await tenantsRepository(db.db).create({
     slug: ns.slug,

@@ -2,7 +2,29 @@ import { randomBytes } from 'node:crypto';
 import { loadConfig, type Config } from '@mcprt/config';
 import { generateKey } from '@mcprt/crypto';
 
+/**
+ * The test database as its owner (a superuser here): migrations (global setup), test setup and
+ * inspection. Never handed to an API, worker or CLI under test.
+ */
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/mcprt_test';
+
+/** The app role of the tests: a role of its own (roles are cluster-wide; the development database's is `mcprt_app`). */
+export const TEST_APP_ROLE = 'mcprt_test_app';
+const TEST_APP_PASSWORD = 'test-only-app-password';
+
+/** The app-role URL of a database given by its owner URL: same server and database, the test app role. */
+export function appUrlOf(ownerUrl: string): string {
+  const u = new URL(ownerUrl);
+  u.username = TEST_APP_ROLE;
+  u.password = TEST_APP_PASSWORD;
+  return u.toString();
+}
+
+/**
+ * The same database as the app role (LOGIN, DML only, INSERT + SELECT on audit_events; created by the
+ * migration): what the API, workers and CLI under test connect as (`DATABASE_URL` of testEnv).
+ */
+export const TEST_APP_DATABASE_URL = process.env.TEST_APP_DATABASE_URL ?? appUrlOf(TEST_DATABASE_URL);
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** A per-test namespace: its own tenant slug and queue prefix, so files run in parallel and leave nothing shared. */
@@ -19,7 +41,8 @@ export function testEnv(opts: { port: number; queuePrefix: string; sealKeys?: st
     HOST: '127.0.0.1',
     PORT: String(opts.port),
     PUBLIC_URL: `http://127.0.0.1:${opts.port}`,
-    DATABASE_URL: TEST_DATABASE_URL,
+    // The app role; no MIGRATE_DATABASE_URL: the global setup migrated, the apps never hold the owner.
+    DATABASE_URL: TEST_APP_DATABASE_URL,
     DATABASE_POOL_MAX: '5',
     REDIS_URL: TEST_REDIS_URL,
     QUEUE_PREFIX: opts.queuePrefix,
