@@ -26,7 +26,12 @@ describe('an unreachable tenant IdP', () => {
         cb();
       },
     });
-    s = await startStack({ label: 'idp-down', worker: 'none', env: { IDP_FAILURE_CACHE_MS: '1500' }, log: createLogger({ name: 'test', level: 'debug', destination }) });
+    s = await startStack({
+      label: 'idp-down',
+      worker: 'none',
+      env: { IDP_FAILURE_CACHE_MS: '1500' },
+      log: createLogger({ name: 'test', level: 'debug', destination }),
+    });
     idp = await switchableIdp();
     const slug = `${s.tenant.slug}-down`;
     await tenantsRepository(s.db.db).create({ slug, displayName: 'IdP down', idpIssuer: idp.issuer, enabledTools: ['echo'] });
