@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { createEgress } from '@mcprt/tools';
+import { createEgress, type Egress } from '@mcprt/tools';
 import { exportJWK, generateKeyPair } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { IssuerDirectory, idpUnavailable, retryAfterSeconds } from './issuer-directory.js';
@@ -114,6 +114,18 @@ describe('IssuerDirectory', () => {
     } finally {
       await strict.close();
     }
+  });
+
+  it('discovery and the key set are both fetched through the egress', async () => {
+    idp.set('up');
+    const seen: string[] = [];
+    const counting: Egress = { request: (url, init) => (seen.push(`${init.service} ${url}`), egress.request(url, init)), close: () => egress.close() };
+    const directory = new IssuerDirectory({ allowInsecure: true, egress: counting });
+    await (
+      await directory.jwks(idp.issuer)
+    )(header, token);
+    expect(seen).toEqual([`the identity provider ${idp.issuer}/.well-known/openid-configuration`, `the identity provider ${idp.issuer}/jwks`]);
+    expect(idp.hits).toHaveLength(2);
   });
 
   it('an http:// issuer is refused without a request when insecure issuers are off', async () => {
