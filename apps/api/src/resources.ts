@@ -1,5 +1,5 @@
 import { IssuerDirectory, VerifiedTokenCache } from '@mcprt/auth';
-import type { Config } from '@mcprt/config';
+import { egressAllowsPrivate, type Config } from '@mcprt/config';
 import { createDb, type DbHandle } from '@mcprt/db';
 import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
 import { CompletionWaiter, createProducer, type Producer } from '@mcprt/queue';
@@ -41,7 +41,7 @@ export function createApiResources(config: Config, overrides: { log?: Logger } =
   });
   const waiter = new CompletionWaiter((ring) => db.calls.onCallDone(ring));
   // Discovery and JWKS go through the egress rules (DESIGN §5); private addresses only outside production.
-  const egress = createEgress({ allowPrivate: config.EGRESS_ALLOW_PRIVATE ?? config.NODE_ENV !== 'production' });
+  const egress = createEgress({ allowPrivate: egressAllowsPrivate(config) });
   const directory = new IssuerDirectory({
     allowInsecure: config.ALLOW_INSECURE_ISSUERS,
     jwksCooldownMs: config.JWKS_REFRESH_COOLDOWN_MS,

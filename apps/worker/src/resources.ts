@@ -1,5 +1,5 @@
 import { IssuerDirectory, credentialVault, type CredentialVault } from '@mcprt/auth';
-import type { Config } from '@mcprt/config';
+import { egressAllowsPrivate, type Config } from '@mcprt/config';
 import { parseKeyring } from '@mcprt/crypto';
 import { createDb, type DbHandle } from '@mcprt/db';
 import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
@@ -28,7 +28,7 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
   redis.on('error', (err) => log.warn({ err }, 'redis connection error'));
   // One egress for tools, discovery and JWKS. Production refuses private addresses; development and
   // test doubles live on 127.0.0.1 (EGRESS_ALLOW_PRIVATE overrides).
-  const egress = createEgress({ allowPrivate: config.EGRESS_ALLOW_PRIVATE ?? config.NODE_ENV !== 'production' });
+  const egress = createEgress({ allowPrivate: egressAllowsPrivate(config) });
   const directory = new IssuerDirectory({
     allowInsecure: config.ALLOW_INSECURE_ISSUERS,
     jwksCooldownMs: config.JWKS_REFRESH_COOLDOWN_MS,
