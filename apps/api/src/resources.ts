@@ -1,9 +1,9 @@
 import { IssuerDirectory, VerifiedTokenCache } from '@mcprt/auth';
-import type { Config } from '@mcprt/config';
+import { egressAllowsPrivate, type Config } from '@mcprt/config';
 import { createDb, type DbHandle } from '@mcprt/db';
 import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
 import { CompletionWaiter, createProducer, type Producer } from '@mcprt/queue';
-import { createToolRegistry, type ToolRegistry } from '@mcprt/tools';
+import { createEgress, createToolRegistry, type ToolRegistry } from '@mcprt/tools';
 import { Redis } from 'ioredis';
 import { TenantCache } from './http/tenant-cache.js';
 import { UserCache } from './http/user-cache.js';
@@ -40,7 +40,15 @@ export function createApiResources(config: Config, overrides: { log?: Logger } =
     timeoutMs: config.ENQUEUE_TIMEOUT_MS,
   });
   const waiter = new CompletionWaiter((ring) => db.calls.onCallDone(ring));
-  const directory = new IssuerDirectory({ allowInsecure: config.ALLOW_INSECURE_ISSUERS, jwksCooldownMs: config.JWKS_REFRESH_COOLDOWN_MS });
+  // Discovery and JWKS go through the egress rules (DESIGN §5); private addresses only outside production.
+  const egress = createEgress({ allowPrivate: egressAllowsPrivate(config) });
+  const directory = new IssuerDirectory({
+    allowInsecure: config.ALLOW_INSECURE_ISSUERS,
+    jwksCooldownMs: config.JWKS_REFRESH_COOLDOWN_MS,
+    failureTtlMs: config.IDP_FAILURE_CACHE_MS,
+    egress,
+    log,
+  });
   return {
     config,
     db,
@@ -59,6 +67,7 @@ export function createApiResources(config: Config, overrides: { log?: Logger } =
       await waiter.close();
       await redis.quit().catch(() => undefined);
       await db.close();
+      await egress.close();
     },
   };
 }

@@ -1,5 +1,5 @@
 import { IssuerDirectory, credentialVault, type CredentialVault } from '@mcprt/auth';
-import type { Config } from '@mcprt/config';
+import { egressAllowsPrivate, type Config } from '@mcprt/config';
 import { parseKeyring } from '@mcprt/crypto';
 import { createDb, type DbHandle } from '@mcprt/db';
 import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
@@ -26,10 +26,18 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
   const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX, applicationName: 'mcprt-worker' });
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   redis.on('error', (err) => log.warn({ err }, 'redis connection error'));
-  const directory = new IssuerDirectory({ allowInsecure: config.ALLOW_INSECURE_ISSUERS });
+  // One egress for tools, discovery and JWKS. Production refuses private addresses; development and
+  // test doubles live on 127.0.0.1 (EGRESS_ALLOW_PRIVATE overrides).
+  const egress = createEgress({ allowPrivate: egressAllowsPrivate(config) });
+  const directory = new IssuerDirectory({
+    allowInsecure: config.ALLOW_INSECURE_ISSUERS,
+    jwksCooldownMs: config.JWKS_REFRESH_COOLDOWN_MS,
+    failureTtlMs: config.IDP_FAILURE_CACHE_MS,
+    egress,
+    log,
+  });
   const services: ToolServices = {
-    // Production refuses private addresses; development and test doubles live on 127.0.0.1.
-    egress: createEgress({ allowPrivate: config.NODE_ENV !== 'production' }),
+    egress,
     issuerMetadata: async (issuer) => ({ userinfoEndpoint: (await directory.metadata(issuer)).userinfoEndpoint }),
     scavio: { apiKey: config.SCAVIO_API_KEY, baseUrl: config.SCAVIO_BASE_URL.replace(/\/+$/, ''), style: config.SCAVIO_API_STYLE },
   };
@@ -46,6 +54,7 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
     async close() {
       await redis.quit().catch(() => undefined);
       await db.close();
+      await egress.close();
     },
   };
 }

@@ -63,6 +63,10 @@ const schema = z
     JWKS_REFRESH_COOLDOWN_MS: int(30_000),
     /** Allow `http://` IdP issuers (tests, the development IdP). Refused in production. */
     ALLOW_INSECURE_ISSUERS: bool.default(false),
+    /** Let outbound requests reach loopback and private addresses (doubles on 127.0.0.1). Default: on outside production, off in production. */
+    EGRESS_ALLOW_PRIVATE: bool.optional(),
+    /** How long a failed issuer discovery or JWKS fetch is remembered (requests in the window get 503 + Retry-After, no outbound request). */
+    IDP_FAILURE_CACHE_MS: int(5_000),
     SCAVIO_API_KEY: z.string().min(1).optional(),
     SCAVIO_BASE_URL: z.url().default('https://api.scavio.dev'),
     /** `v2` = POST /api/v2/google with Bearer (current SDKs); `v1-search` = the walkthrough's form. */
@@ -100,3 +104,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (parsed.success) return parsed.data;
   throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
 }
+
+/** Whether outbound requests may reach loopback and private addresses: EGRESS_ALLOW_PRIVATE if set, else only outside production. */
+export const egressAllowsPrivate = (c: Pick<Config, 'EGRESS_ALLOW_PRIVATE' | 'NODE_ENV'>): boolean => c.EGRESS_ALLOW_PRIVATE ?? c.NODE_ENV !== 'production';

@@ -1,22 +1,38 @@
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
-import { AppError } from '@mcprt/errors';
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { isIP, type LookupFunction, type Socket } from 'node:net';
+import { AppError, isAppError } from '@mcprt/errors';
+import ipaddr from 'ipaddr.js';
+import { Agent, buildConnector, request as undiciRequest, type Dispatcher } from 'undici';
 import { deadline } from './deadline.js';
 
 /**
- * The one way tools reach the network (DESIGN §5): a timeout on every request, redirects followed by
- * hand and only to public addresses, upstream failures sorted into retryable and permanent.
+ * The one way the runtime reaches the network (DESIGN §5): tools, issuer discovery and JWKS alike.
+ *
+ * - Addresses: outside development and tests only public unicast addresses are reached. The check
+ *   runs when the connection is made (a connector whose DNS lookup refuses the whole answer if any
+ *   address in it is not public), so the address checked is the address connected to: no second
+ *   resolution for a rebinding DNS server to answer differently. IP literals are checked the same way
+ *   before connecting, and the connected socket's peer is checked once more.
+ * - Redirects are followed by hand, a few hops, never from https to http; when the origin changes
+ *   only harmless headers go along (credentials, API keys and cookies are dropped) and a request body
+ *   never follows to another origin.
+ * - Response bodies are capped while they stream; one deadline covers the whole exchange.
+ * - Upstream failures are sorted into retryable and permanent.
  */
 export interface Egress {
   request(url: string, init: EgressInit): Promise<EgressResponse>;
+  /** Closes pooled connections. */
+  close(): Promise<void>;
 }
 
 export interface EgressInit {
   method?: 'GET' | 'POST';
   headers?: Record<string, string>;
-  body?: string;
+  body?: string | Uint8Array;
   signal: AbortSignal;
   timeoutMs?: number;
+  /** Largest response body accepted, in bytes (default: the egress's `maxBodyBytes`). */
+  maxBodyBytes?: number;
   /** Name used in error messages ("Scavio", "the identity provider"). */
   service: string;
 }
@@ -24,52 +40,149 @@ export interface EgressInit {
 export interface EgressResponse {
   status: number;
   headers: Headers;
+  /** The body, at most `maxBodyBytes`. Each reader may be called once. */
+  bytes(): Promise<Uint8Array>;
+  text(): Promise<string>;
   json(): Promise<unknown>;
 }
+
+/** Resolves a host name to all its addresses (default: the system resolver, like `dns.lookup(all)`). */
+export type Resolver = (hostname: string) => Promise<{ address: string; family: number }[]>;
 
 export interface EgressOptions {
   /** Allow loopback and private addresses (tests and development, where doubles run on 127.0.0.1). */
   allowPrivate: boolean;
   defaultTimeoutMs?: number;
   maxRedirects?: number;
+  /** Default cap on response bodies (1 MiB). */
+  maxBodyBytes?: number;
+  /** Name resolution used when connecting (tests inject one; default: the system resolver). */
+  resolve?: Resolver;
 }
 
-const PRIVATE_V4 = [/^10\./, /^127\./, /^169\.254\./, /^192\.168\./, /^172\.(1[6-9]|2\d|3[01])\./, /^0\./, /^100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\./];
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** Headers that may follow a redirect to another origin; everything else (Authorization, API keys, cookies) is dropped. */
+const CROSS_ORIGIN_SAFE_HEADERS = new Set(['accept', 'accept-language', 'user-agent', 'x-client-source']);
+/** 2000::/3, the only IPv6 block with global unicast addresses. */
+const GLOBAL_UNICAST_V6 = ipaddr.parseCIDR('2000::/3');
+
+/**
+ * Whether an address may be reached from production: public unicast only. Uses ipaddr.js's range
+ * table (loopback, private, carrier-grade NAT, link-local, multicast, broadcast, reserved 240/4,
+ * documentation, benchmarking, unique-local, NAT64 64:ff9b::/96 and /48, 6to4, Teredo, …); IPv4-mapped
+ * IPv6 is judged as the IPv4 address it carries; IPv6 outside 2000::/3 (e.g. IPv4-compatible ::a.b.c.d)
+ * is refused. Anything that does not parse is refused.
+ */
+export function isPublicAddress(ip: string): boolean {
+  if (!isIP(ip) || !ipaddr.isValid(ip)) return false;
+  const addr = ipaddr.parse(ip);
+  if (addr.kind() === 'ipv4') return addr.range() === 'unicast';
+  const v6 = addr as ipaddr.IPv6;
+  if (v6.isIPv4MappedAddress()) return v6.toIPv4Address().range() === 'unicast';
+  return v6.range() === 'unicast' && v6.match(GLOBAL_UNICAST_V6);
+}
+
 export function isPrivateAddress(ip: string): boolean {
-  if (isIP(ip) === 4) return PRIVATE_V4.some((r) => r.test(ip));
-  const v6 = ip.toLowerCase();
-  if (v6.startsWith('::ffff:')) return isPrivateAddress(v6.slice(7));
-  return v6 === '::1' || v6 === '::' || v6.startsWith('fc') || v6.startsWith('fd') || v6.startsWith('fe80');
+  return !isPublicAddress(ip);
 }
 
-async function assertPublic(url: URL, service: string): Promise<void> {
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  const addrs = isIP(host) ? [host] : (await lookup(host, { all: true })).map((a) => a.address);
-  if (addrs.some(isPrivateAddress)) {
-    throw new AppError('upstream', 'egress_refused', `${service} address is not public`, { retryable: false, expose: true });
-  }
+const REFUSED = 'egress_refused';
+const refused = (service: string, why: string) => new AppError('upstream', REFUSED, `${service} ${why}`, { retryable: false, expose: true });
+const notPublic = (service: string) => refused(service, 'address is not public');
+
+const systemResolver: Resolver = async (hostname) => dnsLookup(hostname, { all: true, verbatim: true });
+
+/**
+ * `lookup` for net/tls.connect: resolves once through `resolve` and refuses the answer if any address
+ * in it is not public, so the connection can only go to an address that was checked.
+ */
+export function guardedLookup(resolve: Resolver, allowPrivate: boolean): LookupFunction {
+  return (hostname, options, callback) => {
+    const family = options.family === 4 || options.family === 'IPv4' ? 4 : options.family === 6 || options.family === 'IPv6' ? 6 : 0;
+    resolve(hostname).then(
+      (answer) => {
+        const usable = family ? answer.filter((a) => a.family === family) : answer;
+        const first = usable[0];
+        if (!first) return callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND', hostname }), '', 0);
+        // The whole answer, not just the first address: with happy eyeballs net may try any of them.
+        if (!allowPrivate && !answer.every((a) => isPublicAddress(a.address))) return callback(notPublic(hostname), '', 0);
+        if (options.all) callback(null, usable);
+        else callback(null, first.address, first.family);
+      },
+      (err: NodeJS.ErrnoException) => callback(err, '', 0),
+    );
+  };
+}
+
+/** undici connector: literals checked before connecting, names through the guarded lookup, the peer checked after. */
+function guardedConnector(resolve: Resolver, allowPrivate: boolean): buildConnector.connector {
+  const base = buildConnector({ lookup: guardedLookup(resolve, allowPrivate), timeout: 10_000 });
+  return (options, callback) => {
+    if (allowPrivate) return base(options, callback);
+    if (isIP(options.hostname) && !isPublicAddress(options.hostname)) return callback(notPublic(options.hostname), null);
+    base(options, (err, socket) => {
+      if (err) return callback(err, null);
+      const peer = (socket as Socket).remoteAddress ?? '';
+      if (!isPublicAddress(peer)) {
+        socket.destroy();
+        return callback(notPublic(options.hostname), null);
+      }
+      callback(null, socket);
+    });
+  };
 }
 
 export function createEgress(opts: EgressOptions): Egress {
   const defaultTimeout = opts.defaultTimeoutMs ?? 10_000;
   const maxRedirects = opts.maxRedirects ?? 3;
+  const defaultMaxBody = opts.maxBodyBytes ?? 1024 * 1024;
+  const agent = new Agent({ connect: guardedConnector(opts.resolve ?? systemResolver, opts.allowPrivate) });
+
   return {
     async request(url, init) {
       // One deadline for the whole exchange (redirects and body included); cleared when the body has
       // been read or the request failed.
       const { signal, clear } = deadline(init.signal, init.timeoutMs ?? defaultTimeout);
+      const cap = init.maxBodyBytes ?? defaultMaxBody;
       try {
-        const res = await follow(new URL(url), init, signal);
+        let target: URL;
+        try {
+          target = new URL(url);
+        } catch {
+          throw refused(init.service, 'URL is not valid');
+        }
+        const res = await follow(target, init, signal);
+        const headers = toHeaders(res.headers);
+        const declared = Number(headers.get('content-length') ?? NaN);
+        if (declared > cap) {
+          res.body.destroy();
+          throw tooLarge(init.service, cap);
+        }
+        let used = false;
+        const bytes = async (): Promise<Uint8Array> => {
+          if (used) throw new AppError('internal', 'body_used', `${init.service} response body already read`);
+          used = true;
+          try {
+            return await readCapped(res.body, cap, init.service);
+          } catch (cause) {
+            if (isAppError(cause)) throw cause;
+            throw fetchFailure(init, signal, cause, 'upstream_unreachable', 'failed while sending its response');
+          } finally {
+            clear();
+          }
+        };
+        const text = async () => new TextDecoder().decode(await bytes());
         return {
-          status: res.status,
-          headers: res.headers,
+          status: res.statusCode,
+          headers,
+          bytes,
+          text,
           async json() {
+            const body = await text();
             try {
-              return await res.json();
+              return JSON.parse(body) as unknown;
             } catch (cause) {
-              throw fetchFailure(init, signal, cause, 'upstream_bad_response', 'answered with invalid JSON');
-            } finally {
-              clear();
+              throw new AppError('upstream', 'upstream_bad_response', `${init.service} answered with invalid JSON`, { cause, retryable: true, expose: true });
             }
           },
         };
@@ -78,27 +191,118 @@ export function createEgress(opts: EgressOptions): Egress {
         throw e;
       }
     },
+    async close() {
+      await agent.close();
+    },
   };
 
-  async function follow(target: URL, init: EgressInit, signal: AbortSignal): Promise<Response> {
+  async function follow(start: URL, init: EgressInit, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+    let target = start;
+    let method: 'GET' | 'POST' = init.method ?? 'GET';
+    let body = init.body;
+    let headers = Object.fromEntries(Object.entries(init.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
     for (let hop = 0; ; hop++) {
-      if (target.protocol !== 'https:' && target.protocol !== 'http:') {
-        throw new AppError('upstream', 'egress_refused', `${init.service} URL scheme is not http(s)`, { expose: true });
-      }
-      if (!opts.allowPrivate) await assertPublic(target, init.service);
-      let res: Response;
+      if (target.protocol !== 'https:' && target.protocol !== 'http:') throw refused(init.service, 'URL scheme is not http(s)');
+      if (target.username || target.password) throw refused(init.service, 'URL must not carry credentials');
+      // The connector checks again at connect time; this gives the clear error without starting one.
+      const literal = target.hostname.replace(/^\[|\]$/g, '');
+      if (!opts.allowPrivate && isIP(literal) && !isPublicAddress(literal)) throw notPublic(init.service);
+      let res: Dispatcher.ResponseData;
       try {
-        res = await fetch(target, { method: init.method ?? 'GET', headers: init.headers, body: init.body, signal, redirect: 'manual' });
+        res = await undiciRequest(target, { method, headers, body, signal, dispatcher: agent });
       } catch (cause) {
+        if (isAppError(cause) && cause.code === REFUSED) throw notPublic(init.service);
         throw fetchFailure(init, signal, cause, 'upstream_unreachable', 'cannot be reached');
       }
-      const location = res.headers.get('location');
-      if (res.status < 300 || res.status >= 400 || !location) return res;
-      await res.body?.cancel();
+      const location = res.headers.location;
+      if (!REDIRECTS.has(res.statusCode) || typeof location !== 'string') return res;
+      await res.body.dump().catch(() => undefined);
       if (hop >= maxRedirects) throw new AppError('upstream', 'upstream_redirect_loop', `${init.service} redirected too often`, { expose: true });
-      target = new URL(location, target);
+      let next: URL;
+      try {
+        next = new URL(location, target);
+      } catch {
+        throw new AppError('upstream', 'upstream_bad_response', `${init.service} redirected to an invalid URL`, { expose: true });
+      }
+      if (target.protocol === 'https:' && next.protocol !== 'https:') throw refused(init.service, 'redirected from https to an insecure URL');
+      // Fetch semantics: 303 (and 301/302 after a POST) continue as a GET without the body.
+      if (res.statusCode === 303 || ((res.statusCode === 301 || res.statusCode === 302) && method === 'POST')) {
+        method = 'GET';
+        body = undefined;
+        delete headers['content-type'];
+        delete headers['content-length'];
+      }
+      if (next.origin !== target.origin) {
+        // Credentials belong to the origin they were issued for (DESIGN §5).
+        headers = Object.fromEntries(Object.entries(headers).filter(([k]) => CROSS_ORIGIN_SAFE_HEADERS.has(k)));
+        if (body !== undefined) throw refused(init.service, 'redirected a request with a body to another origin');
+      }
+      target = next;
     }
   }
+}
+
+/**
+ * A fetch-compatible function on top of an egress, for libraries that take one (jose's and
+ * openid-client's `customFetch`): same address rules, redirects, deadline and body cap.
+ */
+export function egressFetch(
+  egress: Egress,
+  service: string,
+  limits: { timeoutMs?: number; maxBodyBytes?: number } = {},
+): (
+  url: string,
+  init?: { method?: string; headers?: ConstructorParameters<typeof Headers>[0]; body?: unknown; signal?: AbortSignal | null },
+) => Promise<Response> {
+  return async (url, init = {}) => {
+    const method = (init.method ?? 'GET').toUpperCase();
+    if (method !== 'GET' && method !== 'POST') throw refused(service, `request method ${method} is not supported`);
+    const b = init.body;
+    let body: string | Uint8Array | undefined;
+    if (b === undefined || b === null) body = undefined;
+    else if (typeof b === 'string') body = b;
+    else if (b instanceof URLSearchParams) body = b.toString();
+    else if (b instanceof Uint8Array) body = b;
+    else if (b instanceof ArrayBuffer) body = new Uint8Array(b);
+    else throw refused(service, 'request body type is not supported');
+    const res = await egress.request(url, {
+      method,
+      headers: Object.fromEntries(new Headers(init.headers)),
+      body,
+      signal: init.signal ?? new AbortController().signal,
+      service,
+      ...limits,
+    });
+    const bytes = await res.bytes();
+    const nullBody = res.status === 204 || res.status === 205 || res.status === 304;
+    return new Response(nullBody ? null : bytes, { status: res.status, headers: res.headers });
+  };
+}
+
+async function readCapped(body: Dispatcher.ResponseData['body'], cap: number, service: string): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > cap) {
+      body.destroy();
+      throw tooLarge(service, cap);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+const tooLarge = (service: string, cap: number) =>
+  new AppError('upstream', 'upstream_response_too_large', `${service} answered with more than ${cap} bytes`, { retryable: false, expose: true });
+
+function toHeaders(raw: Dispatcher.ResponseData['headers']): Headers {
+  const h = new Headers();
+  for (const [k, v] of Object.entries(raw)) {
+    if (v === undefined) continue;
+    for (const one of Array.isArray(v) ? v : [v]) h.append(k, one);
+  }
+  return h;
 }
 
 /** Why a request failed: cancelled by the caller, out of time, or the given cause. All retryable. */

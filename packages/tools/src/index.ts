@@ -1,6 +1,6 @@
 export { deadline } from './deadline.js';
-export { createEgress, isPrivateAddress, upstreamStatusError } from './egress.js';
-export type { Egress, EgressInit, EgressOptions, EgressResponse } from './egress.js';
+export { createEgress, egressFetch, guardedLookup, isPrivateAddress, isPublicAddress, upstreamStatusError } from './egress.js';
+export type { Egress, EgressInit, EgressOptions, EgressResponse, Resolver } from './egress.js';
 export { createToolRegistry, jsonSchemaOf, parseArguments, redactArguments } from './registry.js';
 export type { ToolRegistry } from './registry.js';
 export { defineTool } from './tool.js';

@@ -1,4 +1,4 @@
-import { verifyAccessToken, type IssuerDirectory, type VerifiedTokenCache } from '@mcprt/auth';
+import { idpUnavailable, retryAfterSeconds, verifyAccessToken, type IssuerDirectory, type VerifiedTokenCache } from '@mcprt/auth';
 import { AppError, isAppError } from '@mcprt/errors';
 import type { Middleware } from 'koa';
 import type { UserCache } from './user-cache.js';
@@ -34,7 +34,15 @@ export function bearerAuth(deps: { publicUrl: string; directory: IssuerDirectory
         token = await verifyAccessToken(deps.directory, match[1]!, expected);
       } catch (e) {
         if (isAppError(e) && e.kind === 'auth') throw refuse('invalid_token', e.message);
-        throw e;
+        // The tenant's IdP is down: a retryable 503 answered here, without an error-level stack per
+        // request (the directory logs the outage once and holds the failure for a few seconds).
+        const down = idpUnavailable(e);
+        if (!down) throw e;
+        ctx.status = 503;
+        ctx.set('Retry-After', String(retryAfterSeconds(down)));
+        ctx.body = { error: down.code, error_description: down.message, request_id: ctx.state.requestId };
+        ctx.state.log.debug({ code: down.code, status: 503 }, 'request refused');
+        return;
       }
       deps.verified.set(cacheKey, token);
     }
