@@ -1,2 +1,2 @@
-export { ConfigError, loadConfig } from './load-config.js';
+export { ConfigError, loadConfig, redactedConfig } from './load-config.js';
 export type { Config } from './load-config.js';
