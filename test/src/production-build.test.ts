@@ -65,7 +65,10 @@ describe('production build', () => {
   it('deploys compiled JavaScript with production dependencies only', () => {
     const store = readdirSync(join(out, 'api', 'node_modules', '.pnpm'));
     for (const dev of ['tsx@', 'typescript@', 'vitest@', 'esbuild@', 'drizzle-kit@', 'eslint@']) {
-      expect(store.filter((d) => d.startsWith(dev)), dev).toEqual([]);
+      expect(
+        store.filter((d) => d.startsWith(dev)),
+        dev,
+      ).toEqual([]);
     }
     expect(existsSync(join(out, 'api', 'dist', 'main.js'))).toBe(true);
     expect(existsSync(join(out, 'api', 'src'))).toBe(false);

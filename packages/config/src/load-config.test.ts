@@ -45,7 +45,13 @@ describe('a printed configuration (issue 7 item 8)', () => {
       DATABASE_URL: 'postgres://mcprt_app:db-s3cret@db.internal:5432/mcprt',
       REDIS_URL: 'redis://default:redis-s3cret@redis.internal:6379',
     });
-    for (const printed of [JSON.stringify(c), JSON.stringify({ config: c }), inspect(c), inspect({ config: c }), `${JSON.stringify({ ...redactedConfig(c) })}`]) {
+    for (const printed of [
+      JSON.stringify(c),
+      JSON.stringify({ config: c }),
+      inspect(c),
+      inspect({ config: c }),
+      `${JSON.stringify({ ...redactedConfig(c) })}`,
+    ]) {
       expect(printed).not.toMatch(/c2VjcmV0|sk_live_do_not_print|db-s3cret|redis-s3cret/);
       expect(printed).toContain('db.internal:5432');
     }
