@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,10 +48,31 @@ describe('production build', () => {
   };
 
   beforeAll(async () => {
-    await run(process.execPath, ['infra/scripts/build.mjs'], { cwd: root });
-    out = mkdtempSync(join(tmpdir(), 'mcprt-deploy-'));
+    // Stage 1 of the Dockerfile, in a directory of its own: the files it COPYs, a frozen install,
+    // `pnpm build`, `pnpm deploy --prod`. (Not in the working tree: a deploy records production-only
+    // settings in the workspace's node_modules state, and the next `pnpm run` there would prune the
+    // dev dependencies to match.)
+    out = mkdtempSync(join(tmpdir(), 'mcprt-image-'));
+    const src = join(out, 'src');
+    for (const f of [
+      'pnpm-lock.yaml',
+      'pnpm-workspace.yaml',
+      'package.json',
+      'tsconfig.base.json',
+      'tsconfig.build.json',
+      'test/package.json',
+      'infra/scripts/build.mjs',
+    ]) {
+      cpSync(join(root, f), join(src, f));
+    }
+    for (const d of ['apps', 'packages']) {
+      cpSync(join(root, d), join(src, d), { recursive: true, filter: (p) => !/[/\\](node_modules|dist)$/.test(p) });
+    }
+    const env = { ...process.env, CI: 'true' };
+    await run('pnpm', ['install', '--frozen-lockfile', '--prefer-offline'], { cwd: src, env });
+    await run('pnpm', ['build'], { cwd: src, env });
     for (const app of ['api', 'worker']) {
-      await run('pnpm', ['--filter', `@mcprt/${app}`, 'deploy', '--prod', '--legacy', join(out, app)], { cwd: root, env: { ...process.env, CI: 'true' } });
+      await run('pnpm', ['--filter', `@mcprt/${app}`, 'deploy', '--prod', '--legacy', join(out, app)], { cwd: src, env });
     }
     s = await startStack({ label: 'prod', api: 'none', worker: 'none' });
   }, 180_000);
@@ -60,6 +81,12 @@ describe('production build', () => {
     for (const p of procs) p.child.kill('SIGKILL');
     await s?.close();
     if (out) rmSync(out, { recursive: true, force: true });
+  });
+
+  it('leaves the install of the working tree alone (dev dependencies stay)', () => {
+    const state = join(root, 'node_modules', '.pnpm-workspace-state-v1.json');
+    if (existsSync(state)) expect(readFileSync(state, 'utf8')).not.toMatch(/"dev": false/);
+    expect(existsSync(join(root, 'node_modules', '.bin', 'tsx'))).toBe(true);
   });
 
   it('deploys compiled JavaScript with production dependencies only', () => {
