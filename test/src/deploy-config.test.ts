@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -80,5 +81,11 @@ describe('deployment files', () => {
       expect(read(f), f).toMatch(/^source infra\/scripts\/use-node\.sh/m);
     // This very test runs on the Node the scripts chose.
     expect(Number(process.versions.node.split('.')[0])).toBeGreaterThanOrEqual(22);
+  });
+
+  it('native add-ons installed under this Node load (BullMQ packs jobs with msgpackr-extract)', () => {
+    const fromBullmq = createRequire(createRequire(import.meta.url).resolve('bullmq'));
+    const msgpackr = fromBullmq('msgpackr') as { isNativeAccelerationEnabled: boolean };
+    expect(msgpackr.isNativeAccelerationEnabled).toBe(true);
   });
 });
