@@ -37,5 +37,6 @@ if ! bash infra/scripts/ensure-services.sh; then
   echo "Start the missing service(s) and run this again. With Docker: docker compose up -d postgres redis" >&2
   exit 1
 fi
-echo "› migrating $DATABASE_URL"
+# Never print a password from the URL (issue 7 item 8).
+echo "› migrating $(sed -E 's#(://[^:/@]*:)[^@/]*@#\1[REDACTED]@#' <<<"$DATABASE_URL")"
 DATABASE_URL=$DATABASE_URL pnpm --silent --filter @mcprt/db migrate
