@@ -43,4 +43,4 @@ if [ "$(pnpm --version 2>/dev/null)" != "$MCPRT_PNPM_VERSION" ]; then
   fi
   export PATH="$mcprt_pnpm_dir/node_modules/.bin:$PATH"
 fi
-echo "› node $(node --version) ($(command -v node)), pnpm $(pnpm --version)" >&2
+[ -n "${MCPRT_USE_NODE_QUIET:-}" ] || echo "› node $(node --version) ($(command -v node)), pnpm $(pnpm --version)" >&2

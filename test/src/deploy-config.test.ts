@@ -72,8 +72,9 @@ describe('deployment files', () => {
   });
 
   it('Node: engines name 22 and 24, and the scripts take Node 22 from the npm registry when the machine has older', () => {
-    const pkg = JSON.parse(read('package.json')) as { engines: { node: string } };
+    const pkg = JSON.parse(read('package.json')) as { engines: { node: string }; scripts: Record<string, string> };
     expect(pkg.engines.node).toBe('^22.12.0 || ^24.0.0');
+    expect(pkg.scripts.cli).toMatch(/^bash infra\/scripts\/with-node\.sh /);
     const useNode = read('infra/scripts/use-node.sh');
     expect(useNode).toMatch(/MCPRT_NODE_VERSION=22\.\d+\.\d+/);
     expect(useNode).toMatch(/npm pack .*node-linux-\$mcprt_arch@\$MCPRT_NODE_VERSION/);
