@@ -90,4 +90,14 @@ describe('logger redaction of configuration secrets', () => {
     noSecret(out);
     expect(out).toContain('mcprt'); // the client id is not a secret
   });
+
+  it('in child bindings, arrays and deeper objects, leaving the logged objects themselves untouched', () => {
+    const { lines, log } = capture();
+    const job = { data: { call: { token: TOKEN } }, attempts: [{ headers: { authorization: `Bearer ${TOKEN}` } }] };
+    log.child({ config }).info({ job }, 'child');
+    const out = lines.join('');
+    noSecret(out);
+    expect(job.data.call.token).toBe(TOKEN);
+    expect(config.SEAL_KEYS).toBe(SEAL);
+  });
 });
