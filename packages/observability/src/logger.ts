@@ -107,14 +107,13 @@ export interface LoggerOptions {
 
 export function createLogger(opts: LoggerOptions): Logger {
   const errSerializer = (e: unknown) => scrubDeep(pino.stdSerializers.err(e as Error));
-  return pino(
+  const logger = pino(
     {
       name: opts.name,
       level: opts.level ?? 'info',
       formatters: {
         level: (label) => ({ level: label }),
-        // Child bindings and each line's object: secret-named keys blanked, URL passwords masked.
-        bindings: (b) => redact(b),
+        // Each line's object: secret-named keys blanked, URL passwords masked (child bindings below).
         log: (o) => redact(o),
       },
       hooks: {
@@ -132,4 +131,11 @@ export function createLogger(opts: LoggerOptions): Logger {
     // line; lines queued while a write is in flight go out together. Apps flush before exiting.
     opts.destination ?? pino.destination({ dest: 1, sync: false }),
   );
+  // pino gives children no bindings formatter: redact their bindings on the way in. Children inherit
+  // this method from the root (prototype chain), so grandchildren are covered too.
+  const pinoChild = logger.child;
+  logger.child = function (this: Logger, bindings: Record<string, unknown>, options?: Parameters<Logger['child']>[1]) {
+    return pinoChild.call(this, redact(bindings), options);
+  } as Logger['child'];
+  return logger;
 }
