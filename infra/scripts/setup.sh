@@ -4,6 +4,7 @@
 # app role the processes connect as). Postgres and Redis must answer at their default local addresses.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source infra/scripts/use-node.sh # Node 22+ (fetched from the npm registry if this machine's is older) and pnpm
 
 if [ ! -d node_modules ] || [ pnpm-lock.yaml -nt node_modules/.modules.yaml ]; then
   echo "› installing dependencies (pnpm install --frozen-lockfile)"

@@ -3,6 +3,7 @@
 # foreground (each as one node process, so signals reach it). Ctrl-C stops all three.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source infra/scripts/use-node.sh # Node 22+ (fetched from the npm registry if this machine's is older) and pnpm
 bash infra/scripts/setup.sh
 set -a; . ./.env; set +a
 if [ "${NODE_ENV:-development}" = production ]; then

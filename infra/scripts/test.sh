@@ -3,6 +3,7 @@
 # Prints vitest's own report, then a plain "N passed, N failed" line for runners that read only that.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+source infra/scripts/use-node.sh || exit 1 # Node 22+ (from the npm registry if this machine's is older) and pnpm
 bash infra/scripts/ensure-services.sh || exit 1
 out=.vitest-results.json
 rm -f "$out"

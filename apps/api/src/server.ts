@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { Config } from '@mcprt/config';
 import { checkAppRole, runMigrations } from '@mcprt/db';
-import type { Logger } from '@mcprt/observability';
+import { serveMetrics, type Logger } from '@mcprt/observability';
 import { createApp } from './app.js';
 import { startReconciler } from './calls/reconciler.js';
 import { createApiResources, type ApiResources } from './resources.js';
@@ -10,6 +10,8 @@ export interface RunningApi {
   url: string;
   resources: ApiResources;
   server: Server;
+  /** Where Prometheus scrapes (its own listener, never the public port); undefined when METRICS_PORT=0. */
+  metricsUrl: string | undefined;
   /** Graceful stop: refuse new work, let in-flight requests finish (up to the grace), close pools. */
   stop(): Promise<void>;
 }
@@ -31,12 +33,21 @@ export async function startApi(config: Config, opts: { log?: Logger; migrate?: b
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
   const addr = server.address();
   const url = typeof addr === 'object' && addr ? `http://${config.HOST}:${addr.port}` : config.PUBLIC_URL;
+  const metricsServer = config.METRICS_PORT
+    ? await serveMetrics(resources.metrics.registry, { port: config.METRICS_PORT, host: config.METRICS_HOST }).catch((err: unknown) => {
+        server.close();
+        throw err;
+      })
+    : undefined;
+  const metricsAddr = metricsServer?.address();
+  const metricsUrl = typeof metricsAddr === 'object' && metricsAddr ? `http://${config.METRICS_HOST}:${metricsAddr.port}/metrics` : undefined;
   const reconciler = opts.reconciler === false ? undefined : startReconciler(resources);
-  resources.log.info({ url, publicUrl: config.PUBLIC_URL }, 'api listening');
+  resources.log.info({ url, publicUrl: config.PUBLIC_URL, metricsUrl }, 'api listening');
   return {
     url,
     resources,
     server,
+    metricsUrl,
     async stop() {
       draining = true;
       reconciler?.stop();
@@ -51,6 +62,7 @@ export async function startApi(config: Config, opts: { log?: Logger; migrate?: b
         });
         server.closeIdleConnections();
       });
+      metricsServer?.close();
       await resources.close();
     },
   };

@@ -1,2 +1,2 @@
-export { ConfigError, egressAllowsPrivate, loadConfig } from './load-config.js';
+export { ConfigError, egressAllowsPrivate, loadConfig, redactedConfig } from './load-config.js';
 export type { Config } from './load-config.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './load-config.js';
+import { ConfigError, loadConfig, redactedConfig } from './load-config.js';
 
 const base = { PUBLIC_URL: 'http://127.0.0.1:3000/', SEAL_KEYS: 'k1:x' };
 
@@ -32,5 +32,37 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...base, NODE_ENV: 'production', ENABLE_TEST_TOOLS: 'true' })).toThrow(
       /ENABLE_TEST_TOOLS[\s\S]*PUBLIC_URL|PUBLIC_URL[\s\S]*ENABLE_TEST_TOOLS/,
     );
+  });
+});
+
+describe('a printed configuration (issue 7 item 8)', () => {
+  it('shows no seal key, API key or connection password, as JSON or through util.inspect', async () => {
+    const { inspect } = await import('node:util');
+    const c = loadConfig({
+      ...base,
+      SEAL_KEYS: 'k1:c2VjcmV0LXNlYWwta2V5LWJ5dGVz',
+      SCAVIO_API_KEY: 'sk_live_do_not_print',
+      DATABASE_URL: 'postgres://mcprt_app:db-s3cret@db.internal:5432/mcprt',
+      REDIS_URL: 'redis://default:redis-s3cret@redis.internal:6379',
+    });
+    for (const printed of [
+      JSON.stringify(c),
+      JSON.stringify({ config: c }),
+      inspect(c),
+      inspect({ config: c }),
+      `${JSON.stringify({ ...redactedConfig(c) })}`,
+    ]) {
+      expect(printed).not.toMatch(/c2VjcmV0|sk_live_do_not_print|db-s3cret|redis-s3cret/);
+      expect(printed).toContain('db.internal:5432');
+    }
+    // The values themselves are intact for the code that uses them.
+    expect(c.SEAL_KEYS).toBe('k1:c2VjcmV0LXNlYWwta2V5LWJ5dGVz');
+    expect(c.DATABASE_URL).toContain('db-s3cret');
+  });
+
+  it('serves metrics on their own loopback port by default', () => {
+    const c = loadConfig(base);
+    expect(c.METRICS_PORT).not.toBe(c.PORT);
+    expect(c.METRICS_HOST).toBe('127.0.0.1');
   });
 });

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { z } from 'zod';
 
 /**
@@ -48,6 +49,10 @@ const schema = z
     WORKER_CONCURRENCY: int(16, 1),
     /** A call still running after this long is shown as `running` (quicker ones go from `queued` to final in one write). */
     WORKER_RUNNING_MARK_MS: int(100),
+    /** The API's Prometheus /metrics listener, never the public port (issue 7 item 8); 0 = off. */
+    METRICS_PORT: int(9464),
+    /** Loopback by default; in a pod set 0.0.0.0 and keep the port out of the public Service. */
+    METRICS_HOST: z.string().default('127.0.0.1'),
     /** Worker's /metrics and /healthz port (0 = off). */
     WORKER_METRICS_PORT: int(0),
     JOB_ATTEMPTS: int(5, 1),
@@ -101,9 +106,27 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   // Treat empty strings as unset so `FOO=` in a .env file falls back to the default.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = schema.safeParse(cleaned);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) return hideSecrets(parsed.data);
   throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
 }
 
 /** Whether outbound requests may reach loopback and private addresses: EGRESS_ALLOW_PRIVATE if set, else only outside production. */
 export const egressAllowsPrivate = (c: Pick<Config, 'EGRESS_ALLOW_PRIVATE' | 'NODE_ENV'>): boolean => c.EGRESS_ALLOW_PRIVATE ?? c.NODE_ENV !== 'production';
+
+/** Values that are secrets: the keyring, API keys, and the password inside a connection URL. */
+const SECRET_VARS = new Set(['SEAL_KEYS', 'SCAVIO_API_KEY']);
+const URL_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@/]+@/i;
+
+/** The configuration as it may be printed: secrets blanked, URL passwords masked. */
+export function redactedConfig(c: Config): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(c).map(([k, v]) => [k, SECRET_VARS.has(k) ? '[REDACTED]' : typeof v === 'string' ? v.replace(URL_PASSWORD, '$1[REDACTED]@') : v]),
+  );
+}
+
+/** A config logged (JSON, pino) or printed (console.log, util.inspect) shows no secret (issue 7 item 8). */
+function hideSecrets(c: Config): Config {
+  Object.defineProperty(c, 'toJSON', { value: () => redactedConfig(c), enumerable: false });
+  Object.defineProperty(c, inspect.custom, { value: () => redactedConfig(c), enumerable: false });
+  return c;
+}

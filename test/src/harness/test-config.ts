@@ -54,6 +54,8 @@ export function testEnv(opts: { port: number; queuePrefix: string; sealKeys?: st
     RECONCILE_INTERVAL_MS: '300',
     RECONCILE_AFTER_MS: '500',
     SHUTDOWN_GRACE_MS: '5000',
+    // Many APIs run at once in tests: no fixed metrics port (production-build.test.ts picks free ones).
+    METRICS_PORT: '0',
     ...opts.extra,
   };
 }

@@ -2,7 +2,10 @@ import type Router from '@koa/router';
 import type { ApiState } from '../http/state.js';
 import type { ApiResources } from '../resources.js';
 
-/** Liveness says the process runs; readiness says its dependencies answer (Postgres and Redis). */
+/**
+ * Liveness says the process runs; readiness says its dependencies answer (Postgres and Redis).
+ * Metrics are not here: they have their own listener (METRICS_PORT, server.ts).
+ */
 export function mountHealth(router: Router<ApiState>, r: ApiResources, isDraining: () => boolean): void {
   router.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
@@ -13,9 +16,5 @@ export function mountHealth(router: Router<ApiState>, r: ApiResources, isDrainin
     const checks = { postgres: pg.status === 'fulfilled' ? 'ok' : 'down', redis: redis.status === 'fulfilled' ? 'ok' : 'down', draining: isDraining() };
     ctx.status = checks.postgres === 'ok' && checks.redis === 'ok' && !checks.draining ? 200 : 503;
     ctx.body = checks;
-  });
-  router.get('/metrics', async (ctx) => {
-    ctx.type = r.metrics.registry.contentType;
-    ctx.body = await r.metrics.registry.metrics();
   });
 }
