@@ -1,5 +1,6 @@
 import { AppError } from '@mcprt/errors';
 import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
+import { LRUCache } from 'lru-cache';
 import * as oidc from 'openid-client';
 
 export interface IssuerMetadata {
@@ -29,7 +30,8 @@ interface Entry {
  * the issuer. Concurrent look-ups of one issuer share one request; a failed look-up is not cached.
  */
 export class IssuerDirectory {
-  readonly #entries = new Map<string, Entry>();
+  // Bounded: issuers come from tenant rows (never from a request), but a cache has a limit all the same.
+  readonly #entries = new LRUCache<string, Entry>({ max: 1_000 });
   readonly #opts: Required<IssuerDirectoryOptions>;
 
   constructor(opts: IssuerDirectoryOptions) {

@@ -144,8 +144,14 @@ export async function startStack(opts: StackOptions) {
       worker = undefined;
     },
     /** An MCP access token from the tenant's IdP; defaults: audience = this tenant's MCP URL, all tool scopes. */
-    token(sub: string, o: { audience?: string; scope?: string; ttlSeconds?: number } = {}) {
-      return idp.mintAccessToken({ sub, audience: o.audience ?? mcpUrl, scope: o.scope ?? ALL_SCOPES, ...(o.ttlSeconds ? { ttlSeconds: o.ttlSeconds } : {}) });
+    token(sub: string, o: { audience?: string; extraAudiences?: string[]; scope?: string; ttlSeconds?: number } = {}) {
+      return idp.mintAccessToken({
+        sub,
+        audience: o.audience ?? mcpUrl,
+        scope: o.scope ?? ALL_SCOPES,
+        ...(o.ttlSeconds ? { ttlSeconds: o.ttlSeconds } : {}),
+        ...(o.extraAudiences ? { extraAudiences: o.extraAudiences } : {}),
+      });
     },
     /**
      * What the sign-in flow (next issue) will do: the user exists and their upstream IdP token is in
