@@ -19,7 +19,7 @@ export const EXTRA_AUDIENCES = new WeakMap<object, readonly string[]>();
 /** `formats.customizers.jwt`: appends a minted token's extra audiences to its `aud`. */
 export function addExtraAudiences(_ctx: unknown, token: object, jwt: { payload: Record<string, unknown> }): void {
   const extra = EXTRA_AUDIENCES.get(token);
-  if (extra?.length) jwt.payload['aud'] = [jwt.payload['aud'], ...extra];
+  if (extra) jwt.payload['aud'] = [jwt.payload['aud'], ...extra];
 }
 
 export function isHttpUrl(value: string): boolean {

@@ -11,9 +11,10 @@ export interface MintAccessTokenInput {
   /** The resource server the token is for, e.g. `http://127.0.0.1:3000/t/acme/mcp`; becomes `aud`. */
   audience: string;
   /**
-   * More `aud` values: the token's `aud` becomes the array `[audience, ...extraAudiences]`, a
-   * multi-audience token as some IdPs issue (oidc-provider's own endpoints issue one audience only).
-   * Tests use it to show that such a token is refused.
+   * More `aud` values: when given (even empty), the token's `aud` is the array
+   * `[audience, ...extraAudiences]` instead of the string `audience` — a multi-audience token as some
+   * IdPs issue (oidc-provider's own endpoints issue one audience only). Tests use it to show that
+   * such a token is refused.
    */
   extraAudiences?: readonly string[];
   scope: string;
@@ -87,7 +88,7 @@ export class TokenMinter {
       iat,
       exp,
     });
-    if (input.extraAudiences?.length) EXTRA_AUDIENCES.set(token, input.extraAudiences);
+    if (input.extraAudiences) EXTRA_AUDIENCES.set(token, input.extraAudiences);
     return token.save();
   }
 

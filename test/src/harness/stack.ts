@@ -94,7 +94,13 @@ export interface StackOptions {
  */
 export async function startStack(opts: StackOptions) {
   const ns = namespace(opts.label);
-  const idp: DevIdp = await startDevIdp({ port: 0, accounts: [...DEFAULT_DEV_ACCOUNTS, { sub: 'carol', email: 'carol@example.test', name: 'Carol Example' }] });
+  // Every request the IdP receives (`GET /jwks`, …): tests check what a request cost at the IdP.
+  const idpRequests: string[] = [];
+  const idp: DevIdp = await startDevIdp({
+    port: 0,
+    accounts: [...DEFAULT_DEV_ACCOUNTS, { sub: 'carol', email: 'carol@example.test', name: 'Carol Example' }],
+    onRequest: (req) => idpRequests.push(`${req.method} ${(req.url ?? '/').split('?', 1)[0]}`),
+  });
   const scavio = await startScavioDouble({ apiKey: SCAVIO_KEY });
   const port = await freePort();
   const env = testEnv({ port, queuePrefix: ns.queuePrefix, extra: { SCAVIO_API_KEY: SCAVIO_KEY, SCAVIO_BASE_URL: scavio.url, ...opts.env } });
@@ -126,6 +132,7 @@ export async function startStack(opts: StackOptions) {
     config,
     db,
     idp,
+    idpRequests,
     scavio,
     tenant,
     scope,
