@@ -49,8 +49,7 @@ describe('tenant look-up under a flood of random slugs (unauthenticated)', () =>
   });
 
   // Unauthenticated: no token, just a tenant path.
-  const hit = (slug: string) =>
-    fetch(`${s.config.PUBLIC_URL}/t/${slug}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  const hit = (slug: string) => fetch(`${s.config.PUBLIC_URL}/t/${slug}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
 
   async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<void>) {
     for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
