@@ -111,11 +111,13 @@ describe('tenant look-up under a flood of random slugs (unauthenticated)', () =>
     expect(growth).toBeLessThan(8 * MB);
     expect(secondHalf).toBeLessThan(4 * MB);
 
-    // Slugs just refused are remembered (briefly): asking again costs nothing.
+    // Slugs just refused are remembered (for the negative TTL, 5 s): asking again costs nothing.
+    const fresh = Array.from({ length: 100 }, randomSlug);
+    await inBatches(fresh, 50, async (slug) => void (await hit(slug)).arrayBuffer());
     counter.reset();
-    await inBatches(valid.slice(-500), 64, async (slug) => void (await hit(slug)).arrayBuffer());
+    await inBatches(fresh, 50, async (slug) => void (await hit(slug)).arrayBuffer());
     expect(counter.count(TENANT_BY_SLUG)).toBe(0);
-  });
+  }, 300_000);
 
   it('a malformed slug is a 404 that says why, without a query', async () => {
     counter.reset();
@@ -146,13 +148,13 @@ describe('tenant look-up under a flood of random slugs (unauthenticated)', () =>
     });
 
     it('"no such tenant" expires: a tenant created after a miss is found once the entry has expired', async () => {
-      const cache = new TenantCache(db.db, { missingTtlMs: 300 });
+      const cache = new TenantCache(db.db, { missingTtlMs: 2_000 });
       const slug = randomSlug();
       expect(await cache.bySlug(slug)).toBeUndefined();
       await tenantsRepository(db.db).create({ slug, displayName: slug, idpIssuer: s.idp.issuer, enabledTools: [] });
       // Within the negative TTL the old answer stands (that is the point of caching it) …
       expect(await cache.bySlug(slug)).toBeUndefined();
-      await new Promise((r) => setTimeout(r, 350));
+      await new Promise((r) => setTimeout(r, 2_100));
       // … and then it is asked again.
       expect((await cache.bySlug(slug))?.slug).toBe(slug);
     });
@@ -171,7 +173,7 @@ describe('tenant look-up under a flood of random slugs (unauthenticated)', () =>
       expect(cache.size.lookups).toBeLessThanOrEqual(cache.limits.lookups);
       // Measured: a Map entry per slug costs ~115 bytes (≈ 2.3 MB for 20 000); the LRU stays flat.
       expect(growth).toBeLessThan(1 * MB);
-    });
+    }, 300_000);
 
     it('bounded by max: 2 000 misses leave at most maxLookups entries and do not push out a real tenant', async () => {
       const cache = new TenantCache(db.db, { maxLookups: 100 });
