@@ -68,7 +68,7 @@ export async function verifyAccessToken(directory: IssuerDirectory, token: strin
 const AUDIENCE_MESSAGE = "token aud claim must name exactly this tenant's MCP resource URL, and nothing else";
 
 /** `aud` is the expected resource URL: a string equal to it, or an array of exactly that one string. */
-export function isExactAudience(aud: unknown, expected: string): boolean {
+function isExactAudience(aud: unknown, expected: string): boolean {
   if (typeof aud === 'string') return aud === expected;
   return Array.isArray(aud) && aud.length === 1 && aud[0] === expected;
 }
