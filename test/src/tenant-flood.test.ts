@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { TenantCache } from '@mcprt/api';
-import { createDb, tenantsRepository, type DbHandle } from '@mcprt/db';
+import { TenantCache, UserCache } from '@mcprt/api';
+import { createDb, forTenant, tenantsRepository, type DbHandle } from '@mcprt/db';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startPgQueryCounter } from './harness/pg-query-counter.js';
 import { startStack, type Stack } from './harness/stack.js';
@@ -174,6 +174,22 @@ describe('tenant look-up under a flood of random slugs (unauthenticated)', () =>
       // Measured: a Map entry per slug costs ~115 bytes (≈ 2.3 MB for 20 000); the LRU stays flat.
       expect(growth).toBeLessThan(1 * MB);
     }, 300_000);
+
+    it('UserCache: concurrent first requests of one user share one upsert; bounded by max', async () => {
+      const users = new UserCache(300_000, 50);
+      const scope = forTenant(db.db, s.tenant.id);
+      const who = { issuer: s.idp.issuer, subject: `sub-${randomBytes(4).toString('hex')}` };
+      counter.reset();
+      const seen = await Promise.all(Array.from({ length: 30 }, () => users.resolve(scope, who)));
+      expect(new Set(seen.map((u) => u.id)).size).toBe(1);
+      expect(counter.count(/insert into "users"/)).toBe(1);
+      await inBatches(
+        Array.from({ length: 300 }, (_, i) => i),
+        30,
+        async (i) => void (await users.resolve(scope, { ...who, subject: `${who.subject}-${i}` })),
+      );
+      expect(users.size).toBeLessThanOrEqual(50);
+    });
 
     it('bounded by max: 2 000 misses leave at most maxLookups entries and do not push out a real tenant', async () => {
       const cache = new TenantCache(db.db, { maxLookups: 100 });
