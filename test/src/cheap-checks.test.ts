@@ -96,8 +96,9 @@ describe('mcprt_http_requests_total counts every answer', () => {
     expect(after(route, 403) - before(route, 403)).toBe(1);
     expect(after('unmatched', 404) - before('unmatched', 404)).toBe(1);
 
-    // The same numbers on the scrape endpoint.
-    const text = await (await fetch(`${s.config.PUBLIC_URL}/metrics`)).text();
+    // The same numbers in the exposition text a scrape gets (read from the registry: where /metrics
+    // is served is a deployment choice).
+    const text = await s.api!.resources.metrics.registry.getSingleMetricAsString('mcprt_http_requests_total');
     for (const status of [401, 403, 404]) {
       expect(text).toMatch(new RegExp(`mcprt_http_requests_total\\{[^}]*route="/t/:tenant/mcp"[^}]*status="${status}"[^}]*\\} [1-9]`));
     }
