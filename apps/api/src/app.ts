@@ -15,11 +15,16 @@ export function createApp(r: ApiResources, opts: { isDraining?: () => boolean } 
   mountWellKnown(router, r);
   mountMcp(router, r);
   mountToolCalls(router, r);
-  app.use(errorHandler(r.log));
+  // Outside the error handler, so it counts every answer with its final status: refusals and errors
+  // (which the error handler turns into responses) included.
   app.use(async (ctx, next) => {
-    await next();
-    r.metrics.httpRequests.inc({ route: (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched', status: String(ctx.status) });
+    try {
+      await next();
+    } finally {
+      r.metrics.httpRequests.inc({ route: (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched', status: String(ctx.status) });
+    }
   });
+  app.use(errorHandler(r.log));
   app.use(router.routes());
   app.use(router.allowedMethods());
   // Errors are logged once, in errorHandler; Koa's default handler would print them again.

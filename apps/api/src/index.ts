@@ -7,4 +7,7 @@ export { mcpResourceUrl, resourceMetadataUrl, toolCallUrl } from './http/urls.js
 export { createApiResources } from './resources.js';
 export type { ApiResources } from './resources.js';
 export { startApi } from './server.js';
+export { TenantCache } from './http/tenant-cache.js';
+export type { TenantCacheOptions } from './http/tenant-cache.js';
+export { UserCache } from './http/user-cache.js';
 export type { RunningApi } from './server.js';

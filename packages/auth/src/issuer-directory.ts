@@ -1,6 +1,7 @@
 import { AppError, isAppError } from '@mcprt/errors';
 import { egressFetch, type Egress } from '@mcprt/tools';
 import { createRemoteJWKSet, customFetch as joseCustomFetch, errors as joseErrors, type JWTVerifyGetKey } from 'jose';
+import { LRUCache } from 'lru-cache';
 import * as oidc from 'openid-client';
 
 export interface IssuerMetadata {
@@ -64,9 +65,10 @@ export function retryAfterSeconds(err: { details: { retryAt: number } }, now = D
  * a retryable `idp_unavailable`, and the outage is logged once, not per request.
  */
 export class IssuerDirectory {
-  readonly #entries = new Map<string, Entry>();
+  // Bounded: issuers come from tenant rows (never from a request), but a cache has a limit all the same.
+  readonly #entries = new LRUCache<string, Entry>({ max: 1_000 });
   /** Issuers currently failing, and since when (for one warning per outage). */
-  readonly #outages = new Map<string, number>();
+  readonly #outages = new LRUCache<string, number>({ max: 1_000 });
   readonly #opts: Required<Omit<IssuerDirectoryOptions, 'log'>> & { log: OutageLog | undefined };
   readonly #fetch: ReturnType<typeof egressFetch>;
 

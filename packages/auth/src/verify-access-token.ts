@@ -1,5 +1,5 @@
 import { AppError } from '@mcprt/errors';
-import { errors as joseErrors, jwtVerify } from 'jose';
+import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { IssuerDirectory } from './issuer-directory.js';
 
 export interface VerifiedToken {
@@ -17,10 +17,15 @@ const ALGORITHMS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'];
 /**
  * Resource-server check of a bearer token (DESIGN §3.1, MCP authorization spec "Token Validation"):
  * a JWT signed by the tenant's issuer, with `aud` naming exactly this tenant's MCP resource URL, not
- * expired. Tokens minted for another tenant, another resource or another issuer are refused.
+ * expired. Tokens minted for another tenant, another resource or another issuer are refused, and
+ * so is a token minted for several audiences (it would work at each of them).
+ *
+ * Cheap checks first: a token that is not a JWT from this issuer for this audience is refused before
+ * any network work (issuer discovery, JWKS), so garbage costs no outbound request.
  */
 export async function verifyAccessToken(directory: IssuerDirectory, token: string, expected: { issuer: string; audience: string }): Promise<VerifiedToken> {
   const invalid = (message: string, cause?: unknown) => new AppError('auth', 'invalid_token', message, { cause });
+  precheckAccessToken(token, expected);
   let jwks;
   try {
     jwks = await directory.jwks(expected.issuer);
@@ -36,6 +41,8 @@ export async function verifyAccessToken(directory: IssuerDirectory, token: strin
       requiredClaims: ['exp', 'sub'],
       clockTolerance: 5,
     });
+    // jose accepts an `aud` array that merely contains the audience; we want exactly one.
+    if (!isExactAudience(payload.aud, expected.audience)) throw invalid(AUDIENCE_MESSAGE);
     const scope = typeof payload.scope === 'string' ? payload.scope : '';
     const clientId = typeof payload.client_id === 'string' ? payload.client_id : typeof payload.azp === 'string' ? payload.azp : undefined;
     return {
@@ -56,4 +63,41 @@ export async function verifyAccessToken(directory: IssuerDirectory, token: strin
     if (e instanceof joseErrors.JOSEError) throw invalid('token is malformed or not a signed JWT', e);
     throw e;
   }
+}
+
+const AUDIENCE_MESSAGE = "token aud claim must name exactly this tenant's MCP resource URL, and nothing else";
+
+/** `aud` is the expected resource URL: a string equal to it, or an array of exactly that one string. */
+function isExactAudience(aud: unknown, expected: string): boolean {
+  if (typeof aud === 'string') return aud === expected;
+  return Array.isArray(aud) && aud.length === 1 && aud[0] === expected;
+}
+
+const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+/**
+ * What can be checked without a key and without the network: a compact JWS (three base64url
+ * segments) whose header names an allowed algorithm and whose payload names this tenant's issuer and,
+ * exactly, this tenant's audience. Nothing here is trusted (the signature is not checked yet); it
+ * only refuses early what the full check would refuse too.
+ */
+function precheckAccessToken(token: string, expected: { issuer: string; audience: string }): void {
+  const invalid = (message: string) => new AppError('auth', 'invalid_token', message);
+  if (token.length > 16_384) throw invalid('token is too long');
+  if (!JWS_COMPACT.test(token)) throw invalid('token is not a JWT (three base64url segments separated by dots)');
+  let alg: unknown;
+  let payload: JWTPayload;
+  try {
+    alg = decodeProtectedHeader(token).alg;
+  } catch {
+    throw invalid('token header is not a base64url-encoded JSON object');
+  }
+  if (typeof alg !== 'string' || !ALGORITHMS.includes(alg)) throw invalid(`token alg must be one of ${ALGORITHMS.join(', ')}`);
+  try {
+    payload = decodeJwt(token);
+  } catch {
+    throw invalid('token payload is not a base64url-encoded JSON object');
+  }
+  if (payload.iss !== expected.issuer) throw invalid("token iss claim is not this tenant's issuer");
+  if (!isExactAudience(payload.aud, expected.audience)) throw invalid(AUDIENCE_MESSAGE);
 }

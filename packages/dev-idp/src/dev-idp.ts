@@ -23,6 +23,8 @@ export interface StartDevIdpOptions {
   accounts?: readonly DevAccount[];
   /** Default lifetime of every access token the IdP issues. Default 600. */
   accessTokenTtlSeconds?: number;
+  /** Called for every HTTP request the IdP receives (tests count discovery and JWKS fetches). */
+  onRequest?: (req: IncomingMessage) => void;
 }
 
 export interface DevIdp {
@@ -52,7 +54,11 @@ export async function startDevIdp(options: StartDevIdpOptions = {}): Promise<Dev
 
   // The issuer needs the real port, known only after listen(): route through a late-bound handler.
   let handler: Handler = (_req, res) => sendJson(res, 503, { error: 'temporarily_unavailable' });
-  const server = createServer((req, res) => handler(req, res));
+  const onRequest = options.onRequest;
+  const server = createServer((req, res) => {
+    onRequest?.(req);
+    handler(req, res);
+  });
   const port = await listen(server, options.port ?? 0, host);
   const issuer = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 

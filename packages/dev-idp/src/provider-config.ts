@@ -3,7 +3,7 @@ import type { Configuration } from 'oidc-provider';
 
 import type { AccountDirectory } from './accounts.js';
 import { DEV_CLIENT } from './dev-client.js';
-import { getResourceServerInfoFor } from './resource-server.js';
+import { addExtraAudiences, getResourceServerInfoFor } from './resource-server.js';
 import { SIGNING_ALG, generateSigningJwks } from './signing-keys.js';
 
 /** Paths of the endpoints the package hands out; pinned so they never drift from the defaults. */
@@ -48,6 +48,7 @@ export function buildProviderConfig({ accounts, accessTokenTtlSeconds }: Provide
       profile: ['name'],
     },
     scopes: ['openid', 'offline_access', 'email', 'profile'],
+    formats: { customizers: { jwt: addExtraAudiences } },
     routes: { ...ROUTES },
     features: {
       // Off: the quick-start login pages must never be reachable; tokens are minted instead.

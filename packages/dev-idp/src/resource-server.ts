@@ -10,6 +10,18 @@ export function describeResourceServer(audience: string, scope: string, accessTo
   return { audience, scope, accessTokenFormat: 'jwt', accessTokenTTL };
 }
 
+/**
+ * Access tokens the minter wants issued with more than one `aud` (see `extraAudiences`). The JWT
+ * customizer in the provider configuration reads it; only minted tokens are ever in it.
+ */
+export const EXTRA_AUDIENCES = new WeakMap<object, readonly string[]>();
+
+/** `formats.customizers.jwt`: appends a minted token's extra audiences to its `aud`. */
+export function addExtraAudiences(_ctx: unknown, token: object, jwt: { payload: Record<string, unknown> }): void {
+  const extra = EXTRA_AUDIENCES.get(token);
+  if (extra) jwt.payload['aud'] = [jwt.payload['aud'], ...extra];
+}
+
 export function isHttpUrl(value: string): boolean {
   if (!URL.canParse(value)) return false;
   const { protocol } = new URL(value);

@@ -3,13 +3,20 @@ import type { Client, ResourceServer, ResourceServerInstance } from 'oidc-provid
 
 import type { AccountDirectory } from './accounts.js';
 import { DEV_CLIENT } from './dev-client.js';
-import { describeResourceServer, isHttpUrl } from './resource-server.js';
+import { describeResourceServer, EXTRA_AUDIENCES, isHttpUrl } from './resource-server.js';
 import { isValidScope } from './scope.js';
 
 export interface MintAccessTokenInput {
   sub: string;
   /** The resource server the token is for, e.g. `http://127.0.0.1:3000/t/acme/mcp`; becomes `aud`. */
   audience: string;
+  /**
+   * More `aud` values: when given (even empty), the token's `aud` is the array
+   * `[audience, ...extraAudiences]` instead of the string `audience` — a multi-audience token as some
+   * IdPs issue (oidc-provider's own endpoints issue one audience only). Tests use it to show that
+   * such a token is refused.
+   */
+  extraAudiences?: readonly string[];
   scope: string;
   ttlSeconds?: number;
   /** Issue a token whose `exp` is already 5 minutes past (beyond any usual clock tolerance). */
@@ -59,6 +66,7 @@ export class TokenMinter {
   async mintAccessToken(input: MintAccessTokenInput): Promise<string> {
     const account = this.#accounts.require(input.sub);
     if (!isHttpUrl(input.audience)) throw new TypeError('audience must be an absolute http(s) URL');
+    if (input.extraAudiences?.some((a) => !isHttpUrl(a))) throw new TypeError('extraAudiences must be absolute http(s) URLs');
     requireScope(input.scope);
     const ttl = requireTtl(input.ttlSeconds ?? this.#defaultTtlSeconds);
     const client = await this.#client();
@@ -80,6 +88,7 @@ export class TokenMinter {
       iat,
       exp,
     });
+    if (input.extraAudiences) EXTRA_AUDIENCES.set(token, input.extraAudiences);
     return token.save();
   }
 

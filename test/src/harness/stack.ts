@@ -94,7 +94,13 @@ export interface StackOptions {
  */
 export async function startStack(opts: StackOptions) {
   const ns = namespace(opts.label);
-  const idp: DevIdp = await startDevIdp({ port: 0, accounts: [...DEFAULT_DEV_ACCOUNTS, { sub: 'carol', email: 'carol@example.test', name: 'Carol Example' }] });
+  // Every request the IdP receives (`GET /jwks`, …): tests check what a request cost at the IdP.
+  const idpRequests: string[] = [];
+  const idp: DevIdp = await startDevIdp({
+    port: 0,
+    accounts: [...DEFAULT_DEV_ACCOUNTS, { sub: 'carol', email: 'carol@example.test', name: 'Carol Example' }],
+    onRequest: (req) => idpRequests.push(`${req.method} ${(req.url ?? '/').split('?', 1)[0]}`),
+  });
   const scavio = await startScavioDouble({ apiKey: SCAVIO_KEY });
   const port = await freePort();
   const env = testEnv({ port, queuePrefix: ns.queuePrefix, extra: { SCAVIO_API_KEY: SCAVIO_KEY, SCAVIO_BASE_URL: scavio.url, ...opts.env } });
@@ -128,6 +134,7 @@ export async function startStack(opts: StackOptions) {
     config,
     db,
     idp,
+    idpRequests,
     scavio,
     tenant,
     scope,
@@ -146,8 +153,14 @@ export async function startStack(opts: StackOptions) {
       worker = undefined;
     },
     /** An MCP access token from the tenant's IdP; defaults: audience = this tenant's MCP URL, all tool scopes. */
-    token(sub: string, o: { audience?: string; scope?: string; ttlSeconds?: number } = {}) {
-      return idp.mintAccessToken({ sub, audience: o.audience ?? mcpUrl, scope: o.scope ?? ALL_SCOPES, ...(o.ttlSeconds ? { ttlSeconds: o.ttlSeconds } : {}) });
+    token(sub: string, o: { audience?: string; extraAudiences?: string[]; scope?: string; ttlSeconds?: number } = {}) {
+      return idp.mintAccessToken({
+        sub,
+        audience: o.audience ?? mcpUrl,
+        scope: o.scope ?? ALL_SCOPES,
+        ...(o.ttlSeconds ? { ttlSeconds: o.ttlSeconds } : {}),
+        ...(o.extraAudiences ? { extraAudiences: o.extraAudiences } : {}),
+      });
     },
     /**
      * What the sign-in flow (next issue) will do: the user exists and their upstream IdP token is in

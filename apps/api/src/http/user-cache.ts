@@ -1,24 +1,41 @@
 import type { TenantScope, User } from '@mcprt/db';
+import { LRUCache } from 'lru-cache';
+
+interface Who {
+  issuer: string;
+  subject: string;
+  email?: string | undefined;
+  name?: string | undefined;
+}
 
 /**
  * Users by (tenant, issuer, subject). A user is created on first sight; later requests skip the
- * upsert while the entry is fresh. Bounded so a flood of subjects cannot grow memory without limit.
+ * upsert while the entry is fresh. Bounded (LRU, `max` entries) so a flood of subjects cannot grow
+ * memory without limit, and concurrent first requests of one user share one upsert. Only requests
+ * with a verified token get here.
  */
 export class UserCache {
-  readonly #map = new Map<string, { at: number; user: User }>();
+  readonly #cache: LRUCache<string, User, { scope: TenantScope; who: Who }>;
 
-  constructor(
-    private readonly ttlMs = 300_000,
-    private readonly max = 10_000,
-  ) {}
+  constructor(ttlMs = 300_000, max = 10_000) {
+    this.#cache = new LRUCache({
+      max,
+      ttl: ttlMs,
+      fetchMethod: (_key, _stale, { context: { scope, who } }) =>
+        scope.users.upsert({ issuer: who.issuer, subject: who.subject, email: who.email ?? null, displayName: who.name ?? null }),
+      // An upsert still in flight when its entry is evicted is still the answer for its callers.
+      ignoreFetchAbort: true,
+    });
+  }
 
-  async resolve(scope: TenantScope, who: { issuer: string; subject: string; email?: string | undefined; name?: string | undefined }): Promise<User> {
+  async resolve(scope: TenantScope, who: Who): Promise<User> {
     const key = `${scope.tenantId}\u0000${who.issuer}\u0000${who.subject}`;
-    const hit = this.#map.get(key);
-    if (hit && Date.now() - hit.at < this.ttlMs) return hit.user;
-    const user = await scope.users.upsert({ issuer: who.issuer, subject: who.subject, email: who.email ?? null, displayName: who.name ?? null });
-    if (this.#map.size >= this.max) this.#map.delete(this.#map.keys().next().value!);
-    this.#map.set(key, { at: Date.now(), user });
+    const user = this.#cache.get(key) ?? (await this.#cache.fetch(key, { context: { scope, who } }));
+    if (!user) throw new Error('user look-up was aborted');
     return user;
+  }
+
+  get size(): number {
+    return this.#cache.size;
   }
 }
