@@ -1,6 +1,6 @@
 import { IssuerDirectory, credentialVault, type CredentialVault } from '@mcprt/auth';
 import type { Config } from '@mcprt/config';
-import { parseKeyring } from '@mcprt/crypto';
+import { parseKeyring, type Keyring } from '@mcprt/crypto';
 import { createDb, type DbHandle } from '@mcprt/db';
 import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
 import { createEgress, createToolRegistry, type ToolRegistry, type ToolServices } from '@mcprt/tools';
@@ -13,6 +13,8 @@ export interface WorkerResources {
   /** For BullMQ (blocking commands): maxRetriesPerRequest must be null. */
   redis: Redis;
   vault: CredentialVault;
+  /** Opens a call's sealed sensitive arguments (tool_calls.sealed_args). */
+  keyring: Keyring;
   owners: OwnerCache;
   registry: ToolRegistry;
   services: ToolServices;
@@ -27,6 +29,7 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   redis.on('error', (err) => log.warn({ err }, 'redis connection error'));
   const directory = new IssuerDirectory({ allowInsecure: config.ALLOW_INSECURE_ISSUERS });
+  const keyring = parseKeyring(config.SEAL_KEYS, config.SEAL_ACTIVE_KID);
   const services: ToolServices = {
     // Production refuses private addresses; development and test doubles live on 127.0.0.1.
     egress: createEgress({ allowPrivate: config.NODE_ENV !== 'production' }),
@@ -37,7 +40,8 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
     config,
     db,
     redis,
-    vault: credentialVault(parseKeyring(config.SEAL_KEYS, config.SEAL_ACTIVE_KID)),
+    vault: credentialVault(keyring),
+    keyring,
     owners: new OwnerCache(db.db),
     registry: createToolRegistry({ includeTestTools: config.ENABLE_TEST_TOOLS }),
     services,
