@@ -60,7 +60,7 @@ describe('a job is bound to its call (forged jobs in Redis)', () => {
     const egress = w.resources.services.egress;
     const request = egress.request.bind(egress);
     egress.request = (url, init) => {
-      sent.push(String(new Headers(init.headers as HeadersInit).get('authorization') ?? ''));
+      sent.push(JSON.stringify(init.headers ?? {}));
       return request(url, init);
     };
     return w;
@@ -113,7 +113,9 @@ describe('a job is bound to its call (forged jobs in Redis)', () => {
     await expectRefused(row, ids.bob!);
     // Before the fix the worker ran whoami as alice and stored alice's identity in bob's call.
     expect(JSON.stringify(row)).not.toContain('alice@example.test');
-    const view = await (await fetch(`${s.config.PUBLIC_URL}/t/${s.tenant.slug}/v1/tool-calls/${callId}`, { headers: { authorization: `Bearer ${await s.token('bob')}` } })).text();
+    const view = await (
+      await fetch(`${s.config.PUBLIC_URL}/t/${s.tenant.slug}/v1/tool-calls/${callId}`, { headers: { authorization: `Bearer ${await s.token('bob')}` } })
+    ).text();
     expect(view).not.toContain('alice');
     const after = await credentialOf('alice');
     expect([after.status, after.version, after.accessTokenSealed]).toEqual([before.status, before.version, before.accessTokenSealed]);
@@ -157,7 +159,11 @@ describe('a job is bound to its call (forged jobs in Redis)', () => {
     const callId = `call_${'M'.repeat(12)}${Math.random().toString(36).slice(2, 12).padEnd(10, 'x')}`;
     await scope2.toolCalls.insert({ id: callId, userId: mallory.id, tool: 'whoami', arguments: {} });
     await s.stopWorker();
-    await queue.add('whoami', { v: 1, callId, tenantId: s.tenant.id, userId: ids.alice, tool: 'whoami', credential: await jobCredential('alice') }, { jobId: callId });
+    await queue.add(
+      'whoami',
+      { v: 1, callId, tenantId: s.tenant.id, userId: ids.alice, tool: 'whoami', credential: await jobCredential('alice') },
+      { jobId: callId },
+    );
     await startObservedWorker();
     const row = await finalRow(other.id, callId);
     await expectRefused(row, mallory.id);
@@ -185,7 +191,14 @@ describe('a job is bound to its call (forged jobs in Redis)', () => {
       (callId) => ({ v: 1, callId, tenantId: s.tenant.id, userId: ids.bob, tool: 'echo', surprise: 'extra field' }),
       (callId) => ({ v: 1, callId, tenantId: s.tenant.id, userId: 42, tool: 'echo' }),
       (callId) => ({ v: 2, callId, tenantId: s.tenant.id, userId: ids.bob, tool: 'echo' }),
-      (callId) => ({ v: 1, callId, tenantId: s.tenant.id, userId: ids.bob, tool: 'echo', credential: { ...{ id: ids.bob, provider: 'idp' }, accessToken: upstream.alice } }),
+      (callId) => ({
+        v: 1,
+        callId,
+        tenantId: s.tenant.id,
+        userId: ids.bob,
+        tool: 'echo',
+        credential: { ...{ id: ids.bob, provider: 'idp' }, accessToken: upstream.alice },
+      }),
     ];
     const callIds: string[] = [];
     for (const make of variants) {

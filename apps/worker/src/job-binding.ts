@@ -49,7 +49,13 @@ export function jobMismatch(
  * (only if not final: a finished call's result is never overwritten) instead of waiting for the
  * reconciler. A job under another id is a stray copy: audited, and the call is left to its own job.
  */
-export async function refuseJob(r: WorkerResources, call: ToolCall, jobId: string | undefined, reason: string, fields: string[]): Promise<'failed' | 'audited'> {
+export async function refuseJob(
+  r: WorkerResources,
+  call: ToolCall,
+  jobId: string | undefined,
+  reason: string,
+  fields: string[],
+): Promise<'failed' | 'audited'> {
   r.log.warn({ callId: call.id, tenantId: call.tenantId, jobId, reason, fields }, 'refused a job that does not match its call');
   r.metrics.toolCalls.inc({ tool: call.tool, outcome: 'refused' });
   const message = 'the queued job for this call was not valid and was refused; please retry the call';

@@ -90,9 +90,7 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
 
   const started = performance.now();
   const marker = setTimeout(() => {
-    r.db.calls
-      .markRunning(call.tenantId, call.id, fence, performance.now() - started)
-      .catch((e) => log().warn({ err: e }, 'could not mark the call running'));
+    r.db.calls.markRunning(call.tenantId, call.id, fence, performance.now() - started).catch((e) => log().warn({ err: e }, 'could not mark the call running'));
   }, r.config.WORKER_RUNNING_MARK_MS);
   try {
     const [tenant, user] = await Promise.all([r.owners.tenant(call.tenantId), r.owners.user(call.tenantId, call.userId)]);
@@ -105,9 +103,12 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
     if (!tool) throw new AppError('policy', 'unknown_tool', 'Unknown tool'); // (decided above; narrows the type)
     // Sensitive arguments: the row holds "[redacted]", the real values are sealed to this call.
     let runArgs = call.arguments;
-    if (call.sealedArgs) runArgs = { ...runArgs, ...openCallArguments(r.keyring, { tenantId: call.tenantId, userId: call.userId, callId: call.id }, call.sealedArgs) };
+    if (call.sealedArgs)
+      runArgs = { ...runArgs, ...openCallArguments(r.keyring, { tenantId: call.tenantId, userId: call.userId, callId: call.id }, call.sealedArgs) };
     else if (tool.sensitiveArgs?.some((k) => runArgs[k] === REDACTED))
-      throw new AppError('validation', 'sensitive_arguments_unavailable', 'the sensitive arguments of this call are not available; please call again', { expose: true });
+      throw new AppError('validation', 'sensitive_arguments_unavailable', 'the sensitive arguments of this call are not available; please call again', {
+        expose: true,
+      });
     // Validated again here: the row may come from an older API version or be tampered with.
     const args = parseArguments(tool, runArgs);
     if (!args.ok) throw new AppError('validation', 'invalid_arguments', args.message);

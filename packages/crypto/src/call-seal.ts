@@ -67,7 +67,10 @@ function macKey(keyring: Keyring, kid: string): Buffer | undefined {
   return k;
 }
 
-const mac = (key: Buffer, tool: string, args: unknown): Buffer => createHmac('sha256', key).update(canonicalJson([tool, args])).digest();
+const mac = (key: Buffer, tool: string, args: unknown): Buffer =>
+  createHmac('sha256', key)
+    .update(canonicalJson([tool, args]))
+    .digest();
 
 /**
  * What a request *is*, for idempotency: a keyed hash (HMAC-SHA256 under a key derived from the active
