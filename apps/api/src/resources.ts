@@ -1,5 +1,6 @@
 import { IssuerDirectory, VerifiedTokenCache } from '@mcprt/auth';
 import { egressAllowsPrivate, type Config } from '@mcprt/config';
+import { parseKeyring, type Keyring } from '@mcprt/crypto';
 import { createDb, type DbHandle } from '@mcprt/db';
 import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
 import { CompletionWaiter, createProducer, type Producer } from '@mcprt/queue';
@@ -18,6 +19,8 @@ export interface ApiResources {
   directory: IssuerDirectory;
   verified: VerifiedTokenCache;
   registry: ToolRegistry;
+  /** Seals a call's sensitive arguments for the worker and keys the idempotency request hash; the API never opens user tokens with it. */
+  keyring: Keyring;
   tenants: TenantCache;
   users: UserCache;
   log: Logger;
@@ -58,6 +61,7 @@ export function createApiResources(config: Config, overrides: { log?: Logger } =
     directory,
     verified: new VerifiedTokenCache(),
     registry: createToolRegistry({ includeTestTools: config.ENABLE_TEST_TOOLS }),
+    keyring: parseKeyring(config.SEAL_KEYS, config.SEAL_ACTIVE_KID),
     tenants: new TenantCache(db.db),
     users: new UserCache(),
     log,

@@ -1,6 +1,6 @@
 import { IssuerDirectory, credentialVault, type CredentialVault } from '@mcprt/auth';
 import { egressAllowsPrivate, type Config } from '@mcprt/config';
-import { parseKeyring } from '@mcprt/crypto';
+import { parseKeyring, type Keyring } from '@mcprt/crypto';
 import { createDb, type DbHandle } from '@mcprt/db';
 import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
 import { createEgress, createToolRegistry, type ToolRegistry, type ToolServices } from '@mcprt/tools';
@@ -13,6 +13,8 @@ export interface WorkerResources {
   /** For BullMQ (blocking commands): maxRetriesPerRequest must be null. */
   redis: Redis;
   vault: CredentialVault;
+  /** Opens a call's sealed sensitive arguments (tool_calls.sealed_args). */
+  keyring: Keyring;
   owners: OwnerCache;
   registry: ToolRegistry;
   services: ToolServices;
@@ -36,6 +38,7 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
     egress,
     log,
   });
+  const keyring = parseKeyring(config.SEAL_KEYS, config.SEAL_ACTIVE_KID);
   const services: ToolServices = {
     egress,
     issuerMetadata: async (issuer) => ({ userinfoEndpoint: (await directory.metadata(issuer)).userinfoEndpoint }),
@@ -45,7 +48,8 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
     config,
     db,
     redis,
-    vault: credentialVault(parseKeyring(config.SEAL_KEYS, config.SEAL_ACTIVE_KID)),
+    vault: credentialVault(keyring),
+    keyring,
     owners: new OwnerCache(db.db),
     registry: createToolRegistry({ includeTestTools: config.ENABLE_TEST_TOOLS }),
     services,

@@ -1,5 +1,6 @@
 import { parseJobPayload, TOOL_CALLS_QUEUE, jobPayloadV1 } from '@mcprt/queue';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { JOB_PAYLOAD_INVALID, refuseJob } from './job-binding.js';
 import { processCall } from './process-call.js';
 import type { WorkerResources } from './resources.js';
 
@@ -16,7 +17,10 @@ export function startToolWorker(r: WorkerResources): Worker {
       try {
         payload = parseJobPayload(job.data);
       } catch (e) {
+        // Wrong types, unknown fields, another version: never retried (the same bytes fail the same
+        // way), and audited on the call it names when that call exists (job-binding.ts).
         r.log.error({ jobId: job.id, err: e }, 'dropping job with invalid payload');
+        await refuseInvalidJob(r, job).catch((err) => r.log.error({ jobId: job.id, err }, 'could not audit an invalid job'));
         throw new UnrecoverableError('invalid job payload');
       }
       r.metrics.activeJobs.inc();
@@ -26,9 +30,11 @@ export function startToolWorker(r: WorkerResources): Worker {
           max: job.opts.attempts ?? 1,
           started: job.attemptsStarted,
           signal: signal ?? new AbortController().signal,
+          jobId: job.id,
         });
         if (outcome.kind === 'retry') throw outcome.error;
         if (outcome.kind === 'failed') throw new UnrecoverableError(outcome.error.code);
+        if (outcome.kind === 'refused') throw new UnrecoverableError(outcome.reason);
         return outcome.kind;
       } finally {
         r.metrics.activeJobs.dec();
@@ -54,4 +60,18 @@ export function startToolWorker(r: WorkerResources): Worker {
       .catch((e) => r.log.error({ err: e }, 'could not mark lost job'));
   });
   return worker;
+}
+
+/** Just enough of a job to find the call it names (the full payload failed validation). */
+const CALL_ID = /^call_[A-Za-z0-9_-]{22}$/;
+
+/**
+ * An unreadable job that names an existing call: audited in the tenant that owns the call (never the
+ * tenant the job claims), and the call failed if the job holds its job id (see refuseJob).
+ */
+async function refuseInvalidJob(r: WorkerResources, job: Job): Promise<void> {
+  const callId = (job.data as { callId?: unknown } | null)?.callId;
+  if (typeof callId !== 'string' || !CALL_ID.test(callId)) return;
+  const call = await r.db.calls.locateAnyTenant(callId);
+  if (call) await refuseJob(r, call, job.id, JOB_PAYLOAD_INVALID, ['payload']);
 }

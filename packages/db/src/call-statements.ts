@@ -64,6 +64,8 @@ const toCall = (r: Row): ToolCall => ({
   error: r.error as ToolCallError | null,
   attempt: r.attempt as number,
   idempotencyKey: r.idempotency_key as string | null,
+  argsHash: (r.args_hash as string | null | undefined) ?? null,
+  sealedArgs: (r.sealed_args as string | null | undefined) ?? null,
   requestId: r.request_id as string | null,
   createdAt: toDate(r.created_at)!,
   startedAt: toDate(r.started_at),
@@ -80,6 +82,10 @@ export interface RecordCallInput {
   tool: string;
   arguments: Record<string, unknown>;
   idempotencyKey: string | null;
+  /** Keyed hash of (tool, arguments), set with an idempotency key (see schema.ts). */
+  argsHash?: string | null;
+  /** Sealed real values of sensitive arguments (see schema.ts). */
+  sealedArgs?: string | null;
   requestId: string | null;
   /** Admission control: refuse when the user already has this many calls queued or running. */
   pendingCap: number;
@@ -131,6 +137,8 @@ export function callStatements(sql: postgres.Sql) {
       tool: c.tool,
       arguments: c.arguments,
       idempotency_key: c.idempotencyKey,
+      args_hash: c.argsHash ?? null,
+      sealed_args: c.sealedArgs ?? null,
       request_id: c.requestId,
       cap: c.pendingCap,
     }));
@@ -140,7 +148,7 @@ export function callStatements(sql: postgres.Sql) {
     const rows = await sql`
       with input as (
         select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as x(ord int, id text, user_id uuid,
-          client_id text, tool text, arguments jsonb, idempotency_key text, request_id text, cap int)
+          client_id text, tool text, arguments jsonb, idempotency_key text, args_hash text, sealed_args text, request_id text, cap int)
       ), pending as (
         select user_id, count(*)::int as n from tool_calls
         where tenant_id = ${tenantId} and user_id = any(${users}::uuid[]) and status in ('queued', 'running')
@@ -149,8 +157,8 @@ export function callStatements(sql: postgres.Sql) {
         select i.*, coalesce(p.n, 0) as pn, coalesce(p.n, 0) + (row_number() over (partition by i.user_id order by i.ord))::int - 1 as ahead
         from input i left join pending p on p.user_id = i.user_id
       ), ins as (
-        insert into tool_calls (id, tenant_id, user_id, client_id, tool, arguments, idempotency_key, request_id)
-        select id, ${tenantId}, user_id, client_id, tool, arguments, idempotency_key, request_id from ranked where ahead < cap
+        insert into tool_calls (id, tenant_id, user_id, client_id, tool, arguments, idempotency_key, args_hash, sealed_args, request_id)
+        select id, ${tenantId}, user_id, client_id, tool, arguments, idempotency_key, args_hash, sealed_args, request_id from ranked where ahead < cap
         returning *
       ), audit as (
         insert into audit_events (tenant_id, user_id, client_id, call_id, tool, action, decision, request_id)
@@ -247,6 +255,17 @@ export function callStatements(sql: postgres.Sql) {
 
     async byId(tenantId: string, id: string): Promise<ToolCall | undefined> {
       const [row] = await sql`select * from tool_calls where tenant_id = ${tenantId} and id = ${id}`;
+      return row ? toCall(row) : undefined;
+    },
+
+    /**
+     * A call by id in *any* tenant. Not tenant-scoped on purpose, and for one use only: the worker
+     * checking a job that names a call its tenant does not have (a job forged or misrouted across
+     * tenants), so the refusal is audited in the tenant that owns the call. Never returns the row to
+     * anyone outside that tenant.
+     */
+    async locateAnyTenant(id: string): Promise<ToolCall | undefined> {
+      const [row] = await sql`select * from tool_calls where id = ${id}`;
       return row ? toCall(row) : undefined;
     },
 

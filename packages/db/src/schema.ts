@@ -113,6 +113,16 @@ export const toolCalls = pgTable(
     /** Fencing token: the BullMQ attempt (attemptsStarted) that last wrote the row; an older one cannot write. */
     attempt: integer('attempt').notNull().default(0),
     idempotencyKey: text('idempotency_key'),
+    /**
+     * Keyed hash of the canonical (tool, arguments) — sensitive ones included, as a hash only — stored
+     * when the call has an idempotency key: a repeated key must mean the same request.
+     */
+    argsHash: text('args_hash'),
+    /**
+     * The real values of the arguments the tool marks sensitive (the row's `arguments` shows them as
+     * "[redacted]"), sealed with the keyring and bound to (tenant, user, call id). Null when none.
+     */
+    sealedArgs: text('sealed_args'),
     requestId: text('request_id'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     startedAt: timestamp('started_at', { withTimezone: true }),

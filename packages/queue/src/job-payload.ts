@@ -5,6 +5,9 @@ import { z } from 'zod';
  * What a job carries (versioned; both sides validate). Arguments stay in the tool_calls row (the
  * worker reads them there), so the queue holds no user data beyond ids. The upstream access token
  * travels only sealed: AES-256-GCM bound to (tenant, user, credential) — Redis never sees it in clear.
+ * Whoever can write to Redis can write a job, so the worker treats every field as a claim: it checks
+ * them against the call row and the stored credential, and opens the seal with the row's ids
+ * (apps/worker/src/job-binding.ts). Strict: an unknown field or a wrong type is refused, not ignored.
  */
 export const jobPayloadV1 = z
   .object({

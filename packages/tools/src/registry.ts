@@ -54,10 +54,23 @@ export function parseArguments(tool: AnyTool, args: unknown): { ok: true; value:
   return { ok: false, message: `Invalid arguments for ${tool.name}: ${problems.join('; ')}` };
 }
 
+/** The placeholder a sensitive argument shows in the call row, the REST view and the audit. */
+export const REDACTED = '[redacted]';
+
+/**
+ * The real values of the arguments the tool marks sensitive that this call carries (undefined: none).
+ * They travel sealed beside the row (tool_calls.sealed_args) and are put back for the run.
+ */
+export function sensitiveValues(tool: AnyTool, args: Record<string, unknown>): Record<string, unknown> | undefined {
+  if (!tool.sensitiveArgs?.length) return undefined;
+  const picked = Object.entries(args).filter(([k, v]) => v !== undefined && tool.sensitiveArgs!.includes(k));
+  return picked.length ? Object.fromEntries(picked) : undefined;
+}
+
 /** Arguments as stored: fields the tool marks sensitive are replaced. */
 export function redactArguments(tool: AnyTool, args: Record<string, unknown>): Record<string, unknown> {
   if (!tool.sensitiveArgs?.length) return args;
-  return Object.fromEntries(Object.entries(args).map(([k, v]) => [k, tool.sensitiveArgs!.includes(k) ? '[redacted]' : v]));
+  return Object.fromEntries(Object.entries(args).map(([k, v]) => [k, tool.sensitiveArgs!.includes(k) ? REDACTED : v]));
 }
 
 /** A NUL, or half of a surrogate pair: not text (Postgres and JSON consumers refuse it; it is never a real query). */

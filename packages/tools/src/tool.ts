@@ -52,7 +52,7 @@ export interface ToolDefinition<I extends z.ZodObject = z.ZodObject, O extends z
   /** Upstream token the tool runs with, and the scopes it needs there. */
   upstream?: { provider: UpstreamProvider; scopes: string[] };
   timeoutMs: number;
-  /** Argument fields stored as "[redacted]" in tool_calls (the job reads them from the row, so keep them few). */
+  /** Argument fields stored as "[redacted]" in tool_calls; their real values travel sealed beside the row (tool_calls.sealed_args) for the run. */
   sensitiveArgs?: string[];
   /** Exists only in test/bench deployments. */
   testOnly?: boolean;

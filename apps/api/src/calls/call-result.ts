@@ -41,6 +41,8 @@ export function toCallView(call: ToolCall, tool: AnyTool | undefined, pollUrl: s
   return {
     id: call.id,
     tool: call.tool,
+    /** As stored: arguments the tool marks sensitive show "[redacted]" (their real values never leave the worker). */
+    arguments: call.arguments,
     status: call.status,
     attempt: call.attempt,
     createdAt: call.createdAt,

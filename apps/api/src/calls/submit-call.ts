@@ -1,8 +1,9 @@
+import { canonicalJson, requestHash, requestHashMatches, sealCallArguments } from '@mcprt/crypto';
 import type { Tenant, TenantScope, ToolCall, User } from '@mcprt/db';
 import { AppError } from '@mcprt/errors';
 import type { Logger } from '@mcprt/observability';
 import { decideToolCall } from '@mcprt/policy';
-import { parseArguments, redactArguments, type AnyTool } from '@mcprt/tools';
+import { parseArguments, redactArguments, sensitiveValues, type AnyTool } from '@mcprt/tools';
 import type { ApiResources } from '../resources.js';
 import { buildJobPayload } from './build-job.js';
 import { newCallId } from './call-id.js';
@@ -43,11 +44,6 @@ export async function submitCall(r: ApiResources, input: SubmitInput): Promise<S
   // Bad input: a tool execution error naming the field; nothing recorded, nothing queued.
   if (!parsed.ok) return { kind: 'invalid', message: parsed.message };
 
-  if (input.idempotencyKey) {
-    const existing = await scope.toolCalls.byIdempotencyKey(user.id, input.idempotencyKey);
-    if (existing) return { kind: 'accepted', call: existing, enqueued: true };
-  }
-
   const deny = async (code: string, message: string): Promise<SubmitOutcome> => {
     await scope.audit.append({
       userId: user.id,
@@ -71,17 +67,38 @@ export async function submitCall(r: ApiResources, input: SubmitInput): Promise<S
     return out.kind === 'refused' ? { ...out, code: decision.code } : out;
   }
 
+  // A repeated idempotency key must mean the same request (Stripe's rule): the earlier call's answer
+  // for the same tool and arguments, an error for anything else — never the earlier call's result.
+  const replay = (existing: ToolCall): Promise<SubmitOutcome> | SubmitOutcome =>
+    sameRequest(r, existing, tool.name, parsed.value)
+      ? { kind: 'accepted', call: existing, enqueued: true }
+      : deny(
+          'idempotency_key_reused',
+          `This idempotency key was already used for a different request (another tool or other arguments); send a new key for a new request.`,
+        );
+  if (input.idempotencyKey) {
+    const existing = await scope.toolCalls.byIdempotencyKey(user.id, input.idempotencyKey);
+    if (existing) return replay(existing);
+  }
+
   // Admission control, the call row and its `accepted` audit row: one atomic statement (call-statements.ts).
   const cap = input.tenant.limits.pendingCap;
+  const id = newCallId();
+  // Sensitive arguments: "[redacted]" in the row (and so in the REST view and any copy of it), the
+  // real values sealed to this call for the worker. Nothing to do for tools without any (echo's
+  // hot path: a field lookup).
+  const secret = sensitiveValues(tool, parsed.value);
   let recorded;
   try {
     recorded = await r.db.calls.record(scope.tenantId, {
-      id: newCallId(),
+      id,
       userId: user.id,
       clientId: input.clientId ?? null,
       tool: tool.name,
       arguments: redactArguments(tool, parsed.value),
       idempotencyKey: input.idempotencyKey ?? null,
+      argsHash: input.idempotencyKey ? requestHash(r.keyring, tool.name, parsed.value) : null,
+      sealedArgs: secret ? sealCallArguments(r.keyring, { tenantId: scope.tenantId, userId: user.id, callId: id }, secret) : null,
       requestId: input.requestId,
       pendingCap: cap,
     });
@@ -89,7 +106,7 @@ export async function submitCall(r: ApiResources, input: SubmitInput): Promise<S
     // Two requests with one idempotency key raced: the other one recorded the call.
     const existing =
       (e as { code?: string }).code === '23505' && input.idempotencyKey ? await scope.toolCalls.byIdempotencyKey(user.id, input.idempotencyKey) : undefined;
-    if (existing) return { kind: 'accepted', call: existing, enqueued: true };
+    if (existing) return replay(existing);
     throw e;
   }
   // A user with too many calls in flight is refused (retryable) before anything is queued.
@@ -105,4 +122,17 @@ export async function submitCall(r: ApiResources, input: SubmitInput): Promise<S
     input.log.warn({ callId: call.id, tool: tool.name, code: e instanceof AppError ? e.code : 'unknown' }, 'enqueue failed; reconciler will retry');
     return { kind: 'accepted', call, enqueued: false };
   }
+}
+
+/**
+ * Whether `existing` (found by the same idempotency key) was made from this tool and these arguments:
+ * by its keyed request hash; for a row without one (recorded before the hash existed, or under a key
+ * since removed from the keyring), by tool and stored (redacted) arguments.
+ */
+function sameRequest(r: ApiResources, existing: ToolCall, tool: string, args: Record<string, unknown>): boolean {
+  if (existing.tool !== tool) return false;
+  const byHash = existing.argsHash ? requestHashMatches(r.keyring, existing.argsHash, tool, args) : undefined;
+  if (byHash !== undefined) return byHash;
+  const t = r.registry.get(tool);
+  return t !== undefined && canonicalJson(existing.arguments) === canonicalJson(redactArguments(t, args));
 }
