@@ -39,7 +39,8 @@ describe('a job is bound to its call (forged jobs in Redis)', () => {
   const sent: string[] = [];
 
   beforeAll(async () => {
-    s = await startStack({ label: 'jobbind', worker: 'none', env: { CALL_WAIT_MS: '200' } });
+    // RECONCILE_AFTER_MS: no reconciler re-enqueue between a job's removal and its forged replacement.
+    s = await startStack({ label: 'jobbind', worker: 'none', env: { CALL_WAIT_MS: '200', RECONCILE_AFTER_MS: '600000' } });
     for (const sub of ['alice', 'bob']) {
       const c = await s.connectUser(sub);
       upstream[sub] = c.upstreamAccessToken;
