@@ -18,7 +18,7 @@ import { decodePageToken, encodePageToken, ReplyError, startHttpDouble } from '.
 import type { GmailMailbox, GmailMessage } from './gmail-fixtures.js';
 import { compileGmailQuery } from './gmail-search.js';
 import type { GoogleFailure } from './google-errors.js';
-import { badRequest, googleError, googleFailureReply, insufficientScopes, notFound, requireScope } from './google-errors.js';
+import { badRequest, googleError, googleFailureReply, intParam, insufficientScopes, notFound, requireScope } from './google-errors.js';
 
 const SCOPE = 'https://www.googleapis.com/auth/';
 export const GMAIL_SCOPES = {
@@ -121,11 +121,4 @@ function metadataPayload(message: GmailMessage, wanted: string[]): Record<string
   const { partId, mimeType, filename } = message.payload;
   const headers = names.size === 0 ? message.payload.headers : message.payload.headers.filter((h) => names.has(h.name.toLowerCase()));
   return { partId, mimeType, filename, headers };
-}
-
-function intParam(req: DoubleRequestRecord, name: string, fallback: number, max: number): number {
-  const raw = req.query.get(name);
-  if (raw === null) return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1) throw new ReplyError(badRequest(`Invalid value for ${name}: ${raw}`, name));
-  return Math.min(Number(raw), max);
 }

@@ -55,9 +55,15 @@ export function googleError(spec: GoogleErrorSpec): Reply {
   return { status: spec.code, body: { error } };
 }
 
+const invalidCredentialsSpec: Omit<GoogleErrorSpec, 'code'> = {
+  reason: 'authError',
+  message: 'Invalid Credentials',
+  location: 'Authorization',
+  locationType: 'header',
+};
+
 /** 401 `authError` "Invalid Credentials", location `Authorization` (§2.4, §3.3). */
-export const invalidCredentials = (): Reply =>
-  googleError({ code: 401, reason: 'authError', message: 'Invalid Credentials', location: 'Authorization', locationType: 'header' });
+export const invalidCredentials = (): Reply => googleError({ code: 401, ...invalidCredentialsSpec });
 
 /** 403 `insufficientPermissions` + ErrorInfo `ACCESS_TOKEN_SCOPE_INSUFFICIENT` (§2.4). */
 export const insufficientScopes = (): Reply =>
@@ -117,9 +123,13 @@ export function googleFailureReply(
   return googleError(spec);
 }
 
-const invalidCredentialsSpec: Omit<GoogleErrorSpec, 'code'> = {
-  reason: 'authError',
-  message: 'Invalid Credentials',
-  location: 'Authorization',
-  locationType: 'header',
-};
+/**
+ * A positive integer query parameter. Above `max` it is clamped: §2.1, §3.1 and §3.2 give the maximum
+ * but no error for exceeding it. Not a positive integer → 400 badRequest on that parameter.
+ */
+export function intParam(req: DoubleRequestRecord, name: string, fallback: number, max: number): number {
+  const raw = req.query.get(name);
+  if (raw === null) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1) throw new ReplyError(badRequest(`Invalid value for ${name}: ${raw}`, name));
+  return Math.min(Number(raw), max);
+}
