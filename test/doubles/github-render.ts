@@ -8,7 +8,7 @@ import { fullName } from './github-fixtures.js';
 /**
  * §5.2 lists `id, name, full_name, private, owner{login,…}, html_url, default_branch` "and so on"
  * (the full list was not re-read). The double adds only what its own parameters act on —
- * `created_at`/`updated_at`/`pushed_at` (sort, since, before) — plus `description`, `url`, `visibility`.
+ * `created_at`/`updated_at`/`pushed_at` (sort, since, before) — plus `description` and `url`.
  */
 export function renderRepo(repo: GithubRepo, base: string): Record<string, unknown> {
   return {
@@ -21,7 +21,6 @@ export function renderRepo(repo: GithubRepo, base: string): Record<string, unkno
     description: repo.description,
     url: `${base}/repos/${fullName(repo)}`,
     default_branch: repo.default_branch,
-    visibility: repo.private ? 'private' : 'public',
     created_at: repo.created_at,
     updated_at: repo.updated_at,
     pushed_at: repo.pushed_at,

@@ -140,7 +140,6 @@ describe('GitHub double', () => {
         description: 'Plans',
         url: `${gh.url}/repos/alice/secret-plans`,
         default_branch: 'main',
-        visibility: 'private',
         created_at: '2026-03-01T00:00:00Z',
         updated_at: '2026-11-01T00:00:00Z',
         pushed_at: '2026-11-01T00:00:00Z',
