@@ -362,6 +362,17 @@ describe('Gmail double', () => {
     );
   });
 
+  it('reports how many requests it answered at once', async () => {
+    gmail.resetConcurrency();
+    const stop = gmail.failAlways({ delayMs: 150 });
+    try {
+      await Promise.all(['a1', 'a2', 'a-news-0'].map((id) => get(`/messages/${id}?format=metadata`)));
+    } finally {
+      stop();
+    }
+    expect(gmail.concurrency()).toEqual({ inFlight: 0, max: 3 });
+  });
+
   it('records every request with path, query and token', async () => {
     await get('/messages/a1?format=metadata&metadataHeaders=From&metadataHeaders=Subject');
     const last = gmail.requests.at(-1)!;

@@ -88,6 +88,9 @@ export interface DoubleControls<D, F extends Failure> {
   /** Every matching request gets this failure until the returned function (or `clearFailures`) removes it. */
   failAlways(failure: F): () => void;
   clearFailures(): void;
+  /** Requests being answered now, and the most at once since the start (or `resetConcurrency`): bounded-concurrency checks. */
+  concurrency(): { inFlight: number; max: number };
+  resetConcurrency(): void;
   close(): Promise<void>;
 }
 
@@ -117,12 +120,18 @@ export async function startHttpDouble<D, F extends Failure>(spec: HttpDoubleSpec
   const always = new Set<F>();
   const timers = new Set<NodeJS.Timeout>();
   let baseUrl = '';
+  let inFlight = 0;
+  let maxInFlight = 0;
 
   const server = createServer((req, res) => {
-    void handle(req, res).catch(() => {
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
-      res.end('double crashed');
-    });
+    inFlight += 1;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    void handle(req, res)
+      .catch(() => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('double crashed');
+      })
+      .finally(() => (inFlight -= 1));
   });
 
   function authenticate(token: string | undefined): AuthResult<D> {
@@ -160,14 +169,19 @@ export async function startHttpDouble<D, F extends Failure>(spec: HttpDoubleSpec
     const failure = takeFailure(record);
 
     if (failure?.delayMs) {
+      // Waits out the delay, or less if the client goes away (an aborted call must not hold the double).
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
+        const done = (): void => {
+          clearTimeout(timer);
           timers.delete(timer);
+          res.off('close', done);
           resolve();
-        }, failure.delayMs);
+        };
+        const timer = setTimeout(done, failure.delayMs);
         timers.add(timer);
+        res.once('close', done);
       });
-      if (res.destroyed) return;
+      if (res.destroyed || !res.socket || res.socket.destroyed) return;
     }
 
     let reply: Reply;
@@ -233,6 +247,10 @@ export async function startHttpDouble<D, F extends Failure>(spec: HttpDoubleSpec
     clearFailures() {
       queued.length = 0;
       always.clear();
+    },
+    concurrency: () => ({ inFlight, max: maxInFlight }),
+    resetConcurrency() {
+      maxInFlight = inFlight;
     },
     close: () =>
       (closing ??= new Promise<void>((resolve, reject) => {
