@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { calendarFixture } from './calendar-fixtures.js';
+import { calendarEvent, calendarFixture } from './calendar-fixtures.js';
 import type { CalendarEvent } from './calendar-fixtures.js';
 import { CALENDAR_SCOPES, startCalendarDouble } from './calendar.js';
 import type { CalendarDouble } from './calendar.js';
@@ -164,6 +164,42 @@ describe('Calendar double', () => {
       const body = await events({ timeMin: '2026-12-01T00:30:00Z', timeMax: '2026-12-10T00:00:00Z', singleEvents: 'true', q: 'training' });
       // The first instance runs 23:00→01:00 and so overlaps timeMin; COUNT=3 ends on 2 Dec.
       expect(ids(body)).toEqual(['training_20261130T230000Z', 'training_20261201T230000Z', 'training_20261202T230000Z']);
+    });
+
+    it('expands INTERVAL, UNTIL and all-day rules; refuses rules it cannot expand when the fixture is built', async () => {
+      cal
+        .dataOf(ALICE)
+        .calendars[0]!.events.push(
+          calendarEvent(
+            {
+              id: 'gym',
+              summary: 'Gym',
+              start: '2026-12-01T18:00:00Z',
+              end: '2026-12-01T19:00:00Z',
+              recurrence: ['RRULE:FREQ=DAILY;INTERVAL=2;UNTIL=20261206T000000Z'],
+            },
+            'alice@example.test',
+          ),
+          calendarEvent(
+            { id: 'leave', summary: 'Leave', start: '2026-12-28', end: '2026-12-29', recurrence: ['RRULE:FREQ=DAILY;COUNT=2'] },
+            'alice@example.test',
+          ),
+        );
+      try {
+        const gym = await events({ timeMin: '2026-11-30T00:00:00Z', timeMax: '2027-01-01T00:00:00Z', singleEvents: 'true', orderBy: 'startTime', q: 'gym' });
+        expect(ids(gym)).toEqual(['gym_20261201T180000Z', 'gym_20261203T180000Z', 'gym_20261205T180000Z']);
+        const leave = await events({ timeMin: '2026-12-27T00:00:00Z', timeMax: '2027-01-01T00:00:00Z', singleEvents: 'true', q: 'leave' });
+        expect(items(leave).map((e) => [e.id, e.start, e.end])).toEqual([
+          ['leave_20261228', { date: '2026-12-28' }, { date: '2026-12-29' }],
+          ['leave_20261229', { date: '2026-12-29' }, { date: '2026-12-30' }],
+        ]);
+      } finally {
+        cal.dataOf(ALICE).calendars[0]!.events.splice(-2);
+      }
+      const monthly = { summary: 'x', start: '2026-12-01T10:00:00Z', end: '2026-12-01T11:00:00Z', recurrence: ['RRULE:FREQ=MONTHLY'] };
+      expect(() => calendarEvent(monthly)).toThrow(/FREQ=DAILY\|WEEKLY/);
+      expect(() => calendarEvent({ ...monthly, recurrence: ['RRULE:FREQ=DAILY', 'EXDATE:20261202T100000Z'] })).toThrow(/EXDATE/);
+      expect(() => calendarEvent({ ...monthly, recurrence: undefined, start: '2026-12-01T10:00:00' })).toThrow(/offset/);
     });
 
     it('excludes an event that starts at timeMax (exclusive) or ends at timeMin', async () => {
