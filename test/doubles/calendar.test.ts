@@ -167,24 +167,22 @@ describe('Calendar double', () => {
     });
 
     it('expands INTERVAL, UNTIL and all-day rules; refuses rules it cannot expand when the fixture is built', async () => {
-      cal
-        .dataOf(ALICE)
-        .calendars[0]!.events.push(
-          calendarEvent(
-            {
-              id: 'gym',
-              summary: 'Gym',
-              start: '2026-12-01T18:00:00Z',
-              end: '2026-12-01T19:00:00Z',
-              recurrence: ['RRULE:FREQ=DAILY;INTERVAL=2;UNTIL=20261206T000000Z'],
-            },
-            'alice@example.test',
-          ),
-          calendarEvent(
-            { id: 'leave', summary: 'Leave', start: '2026-12-28', end: '2026-12-29', recurrence: ['RRULE:FREQ=DAILY;COUNT=2'] },
-            'alice@example.test',
-          ),
-        );
+      cal.dataOf(ALICE).calendars[0]!.events.push(
+        calendarEvent(
+          {
+            id: 'gym',
+            summary: 'Gym',
+            start: '2026-12-01T18:00:00Z',
+            end: '2026-12-01T19:00:00Z',
+            recurrence: ['RRULE:FREQ=DAILY;INTERVAL=2;UNTIL=20261206T000000Z'],
+          },
+          'alice@example.test',
+        ),
+        calendarEvent(
+          { id: 'leave', summary: 'Leave', start: '2026-12-28', end: '2026-12-29', recurrence: ['RRULE:FREQ=DAILY;COUNT=2'] },
+          'alice@example.test',
+        ),
+      );
       try {
         const gym = await events({ timeMin: '2026-11-30T00:00:00Z', timeMax: '2027-01-01T00:00:00Z', singleEvents: 'true', orderBy: 'startTime', q: 'gym' });
         expect(ids(gym)).toEqual(['gym_20261201T180000Z', 'gym_20261203T180000Z', 'gym_20261205T180000Z']);

@@ -21,7 +21,7 @@ import { parseRfc3339 } from './calendar-time.js';
 import type { DoubleControls, DoubleRequestRecord, Reply } from './http-double.js';
 import { decodePageToken, encodePageToken, ReplyError, startHttpDouble } from './http-double.js';
 import type { GoogleFailure } from './google-errors.js';
-import { badRequest, googleError, googleFailureReply, intParam, notFound, requireScope } from './google-errors.js';
+import { badRequest, googleError, googleFailureReply, intParam, notFound, pathSegment, requireScope } from './google-errors.js';
 import { createHash } from 'node:crypto';
 
 const AUTH = 'https://www.googleapis.com/auth/';
@@ -52,7 +52,7 @@ export async function startCalendarDouble(opts: { port?: number } = {}): Promise
       const events = /^\/calendar\/v3\/calendars\/([^/]+)\/events$/.exec(req.path);
       if (events && req.method === 'GET') {
         const account = requireScope(auth, EVENTS_SCOPES);
-        const calendarId = decodeURIComponent(events[1]!);
+        const calendarId = pathSegment(events[1]!);
         const calendar = account.calendars.find((c) => (calendarId === 'primary' ? c.primary : c.id === calendarId));
         // A calendar not in this user's list is not visible to them (§3.3 404 notFound).
         if (!calendar) throw new ReplyError(notFound('Not Found'));

@@ -489,6 +489,19 @@ describe('GitHub double', () => {
       expect((await get('/user')).status).toBe(200);
     });
 
+    it('a scripted 422 is a §5.6 validation error; a malformed path escape is a 404', async () => {
+      gh.failNext({ status: 422 });
+      const res = await get('/search/code?q=launch');
+      expect(res.status).toBe(422);
+      expect(await json(res)).toEqual({
+        message: 'Validation Failed',
+        errors: [{ code: 'invalid' }],
+        documentation_url: 'https://docs.github.com/rest',
+        status: '422',
+      });
+      expect((await get('/repos/alice/secret-plans/contents/%E0%A4%A')).status).toBe(404);
+    });
+
     it('slow, oversized, malformed, redirected, and a Link pointing elsewhere', async () => {
       gh.failNext({ delayMs: 200 });
       const started = Date.now();

@@ -16,7 +16,7 @@ import type { Viewer } from './github-access.js';
 import { accessTo, PRIVATE_SCOPE } from './github-access.js';
 import { getContents } from './github-contents.js';
 import type { GithubFailure, RateResource } from './github-errors.js';
-import { basicError, notFound, RateCounter, resourceOf } from './github-errors.js';
+import { basicError, notFound, RateCounter, resourceOf, validationFailed } from './github-errors.js';
 import type { GithubAccount, GithubRepo } from './github-fixtures.js';
 import { affiliationOf, fullName } from './github-fixtures.js';
 import { linkHeader, paging, renderRepo, renderUser } from './github-render.js';
@@ -63,7 +63,7 @@ export async function startGithubDouble(opts: GithubDoubleOptions = {}): Promise
       if (req.path === '/search/code') return pagedSearch(req, viewer, repos, base, scopeDenial);
       const contents = /^\/repos\/([^/]+)\/([^/]+)\/contents(?:\/(.*))?$/.exec(req.path);
       if (contents) {
-        const [, owner = '', name = '', path = ''] = contents.map((s) => (s === undefined ? s : decodeURIComponent(s)));
+        const [, owner = '', name = '', path = ''] = contents.map((s) => (s === undefined ? s : decodeSegment(s)));
         const repo = repos.find((r) => fullName(r).toLowerCase() === `${owner}/${name}`.toLowerCase());
         if (!repo) throw notFound();
         const reply = getContents({ repo, path, ref: req.query.get('ref'), accept: req.headers['accept'] ?? '', viewer, base, scopeDenial });
@@ -83,7 +83,9 @@ export async function startGithubDouble(opts: GithubDoubleOptions = {}): Promise
           'x-accepted-oauth-scopes': PRIVATE_SCOPE,
         });
       }
-      const messages: Record<number, string> = { 401: 'Bad credentials', 404: 'Not Found', 422: 'Validation Failed', 500: 'Server Error' };
+      // §5.6: a validation error carries errors[] whose only required field is `code`.
+      if (failure.status === 422 && failure.message === undefined) return validationFailed([{ code: 'invalid' }]).reply;
+      const messages: Record<number, string> = { 401: 'Bad credentials', 404: 'Not Found', 500: 'Server Error' };
       return basicError(failure.status, failure.message ?? messages[failure.status] ?? 'Server Error');
     },
     decorate(reply, req, auth) {
@@ -164,4 +166,13 @@ function pagedSearch(req: DoubleRequestRecord, viewer: Viewer, repos: GithubRepo
 
 function withAccepted(reply: Reply): Reply {
   return { ...reply, headers: { 'x-accepted-oauth-scopes': PRIVATE_SCOPE, ...reply.headers } };
+}
+
+/** A malformed percent-escape is a path that does not exist, not a crash. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw notFound();
+  }
 }

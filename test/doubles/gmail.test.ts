@@ -194,6 +194,7 @@ describe('Gmail double', () => {
       const res = await get('/messages/does-not-exist');
       expect(res.status).toBe(404);
       expect(await errorOf(res)).toMatchObject({ code: 404, status: 'NOT_FOUND', errors: [{ reason: 'notFound' }] });
+      expect((await get('/messages/%E0%A4%A')).status).toBe(404);
     });
 
     it('serves a large body in full (size limits are the client’s job)', async () => {

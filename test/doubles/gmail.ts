@@ -18,7 +18,7 @@ import { decodePageToken, encodePageToken, ReplyError, startHttpDouble } from '.
 import type { GmailMailbox, GmailMessage } from './gmail-fixtures.js';
 import { compileGmailQuery } from './gmail-search.js';
 import type { GoogleFailure } from './google-errors.js';
-import { badRequest, googleError, googleFailureReply, intParam, insufficientScopes, notFound, requireScope } from './google-errors.js';
+import { badRequest, googleError, googleFailureReply, intParam, insufficientScopes, notFound, pathSegment, requireScope } from './google-errors.js';
 
 const SCOPE = 'https://www.googleapis.com/auth/';
 export const GMAIL_SCOPES = {
@@ -44,14 +44,14 @@ export async function startGmailDouble(opts: { port?: number; now?: () => number
       const match = /^\/gmail\/v1\/users\/([^/]+)\/messages(?:\/([^/]+))?$/.exec(req.path);
       if (!match || req.method !== 'GET') throw new ReplyError(notFound(`No route for ${req.method} ${req.path}`));
       const mailbox = requireScope(auth, READ_SCOPES);
-      const userId = decodeURIComponent(match[1]!);
+      const userId = pathSegment(match[1]!);
       if (userId !== 'me' && userId.toLowerCase() !== mailbox.email.toLowerCase()) {
         // The reference is silent on another user's address; Gmail answers 403 "Delegation denied".
         throw new ReplyError(googleError({ code: 403, reason: 'forbidden', message: `Delegation denied for ${mailbox.email}` }));
       }
       const metadataOnly = auth.ok && !auth.grant.scopes.some((s) => BODY_SCOPES.includes(s));
       const id = match[2];
-      return id === undefined ? listMessages(req, mailbox, metadataOnly, now()) : getMessage(req, mailbox, decodeURIComponent(id), metadataOnly);
+      return id === undefined ? listMessages(req, mailbox, metadataOnly, now()) : getMessage(req, mailbox, pathSegment(id), metadataOnly);
     },
   });
 }

@@ -133,3 +133,12 @@ export function intParam(req: DoubleRequestRecord, name: string, fallback: numbe
   if (!/^\d+$/.test(raw) || Number(raw) < 1) throw new ReplyError(badRequest(`Invalid value for ${name}: ${raw}`, name));
   return Math.min(Number(raw), max);
 }
+
+/** A path segment, decoded; a malformed percent-escape is a 404 `notFound`, not a crash. */
+export function pathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new ReplyError(notFound());
+  }
+}
