@@ -255,6 +255,30 @@ describe('Calendar double', () => {
       expect(all.length).toBeGreaterThan(4);
     });
 
+    it('with shortPages, pages hold fewer or none while more remain (§3.1)', async () => {
+      const short = await startCalendarDouble({ shortPages: true });
+      try {
+        short.addUser('t', { scopes: [CALENDAR_SCOPES.readonly], data: cal.dataOf(ALICE) });
+        const sizes: number[] = [];
+        const seen: string[] = [];
+        let pageToken: string | undefined;
+        do {
+          const query = new URLSearchParams({ ...WEEK, singleEvents: 'true', orderBy: 'startTime', maxResults: '4', ...(pageToken ? { pageToken } : {}) });
+          const body = (await (
+            await fetch(`${short.url}/calendar/v3/calendars/primary/events?${query.toString()}`, { headers: { authorization: 'Bearer t' } })
+          ).json()) as Record<string, unknown>;
+          sizes.push(items(body).length);
+          seen.push(...ids(body));
+          pageToken = body['nextPageToken'] as string | undefined;
+        } while (pageToken);
+        expect(sizes[0]).toBe(0);
+        expect(Math.max(...sizes)).toBe(2);
+        expect(seen).toEqual(ids(await events({ ...WEEK, singleEvents: 'true', orderBy: 'startTime' })));
+      } finally {
+        await short.close();
+      }
+    });
+
     it('echoes the timeZone parameter', async () => {
       expect((await events({ ...WEEK, timeZone: 'Asia/Tokyo' }))['timeZone']).toBe('Asia/Tokyo');
     });

@@ -41,7 +41,17 @@ const ROLE_RANK: Record<string, number> = { freeBusyReader: 0, reader: 1, writer
 
 export type CalendarDouble = DoubleControls<CalendarAccount, GoogleFailure>;
 
-export async function startCalendarDouble(opts: { port?: number } = {}): Promise<CalendarDouble> {
+export interface CalendarDoubleOptions {
+  port?: number;
+  /**
+   * §3.1: "a page can hold fewer, or none, even when more remain". With this set, events.list's first
+   * page is empty (with a nextPageToken when anything matches) and later pages hold at most half of
+   * `maxResults`, so a test checks that a tool pages on `nextPageToken`, never on a page's length.
+   */
+  shortPages?: boolean;
+}
+
+export async function startCalendarDouble(opts: CalendarDoubleOptions = {}): Promise<CalendarDouble> {
   return startHttpDouble<CalendarAccount, GoogleFailure>({
     port: opts.port,
     failureReply: (failure, req, auth) => googleFailureReply(failure, req, auth, 'rateLimitExceeded'),
@@ -56,14 +66,14 @@ export async function startCalendarDouble(opts: { port?: number } = {}): Promise
         const calendar = account.calendars.find((c) => (calendarId === 'primary' ? c.primary : c.id === calendarId));
         // A calendar not in this user's list is not visible to them (§3.3 404 notFound).
         if (!calendar) throw new ReplyError(notFound('Not Found'));
-        return listEvents(req, calendar);
+        return listEvents(req, calendar, opts.shortPages ?? false);
       }
       throw new ReplyError(notFound(`No route for ${req.method} ${req.path}`));
     },
   });
 }
 
-function listEvents(req: DoubleRequestRecord, calendar: CalendarFixture): Reply {
+function listEvents(req: DoubleRequestRecord, calendar: CalendarFixture, shortPages: boolean): Reply {
   const q = req.query;
   if (q.has('syncToken')) throw new ReplyError(badRequest('syncToken is not served by the test double', 'syncToken'));
   const window: Window = {};
@@ -102,7 +112,8 @@ function listEvents(req: DoubleRequestRecord, calendar: CalendarFixture): Reply 
   if (text) placed = placed.filter((p) => matchesText(p.event, text));
   if (orderBy === 'startTime') placed.sort((a, b) => a.start - b.start || a.end - b.end);
   if (orderBy === 'updated') placed.sort((a, b) => Date.parse(a.event.updated) - Date.parse(b.event.updated));
-  const page = placed.slice(offset, offset + maxResults);
+  const size = !shortPages ? maxResults : q.has('pageToken') ? Math.ceil(maxResults / 2) : 0;
+  const page = placed.slice(offset, offset + size);
 
   const body: Record<string, unknown> = {
     kind: 'calendar#events',
@@ -114,7 +125,7 @@ function listEvents(req: DoubleRequestRecord, calendar: CalendarFixture): Reply 
     accessRole: calendar.accessRole,
     defaultReminders: calendar.accessRole === 'owner' ? [{ method: 'popup', minutes: 10 }] : [],
   };
-  if (offset + maxResults < placed.length) body['nextPageToken'] = encodePageToken(offset + maxResults);
+  if (offset + size < placed.length) body['nextPageToken'] = encodePageToken(offset + size);
   else body['nextSyncToken'] = Buffer.from(`sync:${calendar.id}`).toString('base64url');
   body['items'] = page.map((p) => visibleFields(p.event, calendar));
   return { status: 200, body };

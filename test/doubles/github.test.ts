@@ -300,6 +300,21 @@ describe('GitHub double', () => {
       expect(where(await search('launch', ALICE_PUBLIC))).toEqual(['alice/public-notes:notes.md']);
     });
 
+    it('with incompleteSearch, answers the results found so far with incomplete_results: true', async () => {
+      const partial = await startGithubDouble({ repos: fixtures(), incompleteSearch: true });
+      try {
+        partial.addUser('gho_t', { scopes: ['repo'], data: { user: { login: 'alice', id: 1 } } });
+        const res = await fetch(`${partial.url}/search/code?q=launch`, { headers: { authorization: 'Bearer gho_t' } });
+        expect(await res.json()).toMatchObject({
+          total_count: 3,
+          incomplete_results: true,
+          items: [{ path: 'main.go' }, { path: 'notes.md' }, { path: 'README.md' }],
+        });
+      } finally {
+        await partial.close();
+      }
+    });
+
     it('counts against the code_search resource (10/min)', async () => {
       const res = await get('/search/code?q=launch');
       expect(res.headers.get('x-ratelimit-resource')).toBe('code_search');

@@ -35,6 +35,11 @@ export interface GithubDoubleOptions {
   repos?: GithubRepo[];
   /** How a private repo the user could reach, named through a token without `repo`, is refused. */
   scopeDenial?: 403 | 404;
+  /**
+   * §5.3: "On timeout, the results found so far are returned with incomplete_results: true". With
+   * this set, code search answers the first half of its hits that way.
+   */
+  incompleteSearch?: boolean;
   now?: () => number;
 }
 
@@ -60,7 +65,7 @@ export async function startGithubDouble(opts: GithubDoubleOptions = {}): Promise
         return { status: 200, body: renderUser(viewer.account.user, base, repos, withPrivate) };
       }
       if (req.path === '/user/repos') return listRepos(req, viewer, repos, base);
-      if (req.path === '/search/code') return pagedSearch(req, viewer, repos, base, scopeDenial);
+      if (req.path === '/search/code') return pagedSearch(req, viewer, repos, base, { scopeDenial, incomplete: opts.incompleteSearch ?? false });
       const contents = /^\/repos\/([^/]+)\/([^/]+)\/contents(?:\/(.*))?$/.exec(req.path);
       if (contents) {
         const [, owner = '', name = '', path = ''] = contents.map((s) => (s === undefined ? s : decodeSegment(s)));
@@ -147,8 +152,15 @@ function listRepos(req: DoubleRequestRecord, viewer: Viewer, repos: GithubRepo[]
   return { status: 200, headers: { 'x-accepted-oauth-scopes': PRIVATE_SCOPE, ...(link ? { link } : {}) }, body };
 }
 
-function pagedSearch(req: DoubleRequestRecord, viewer: Viewer, repos: GithubRepo[], base: string, scopeDenial: 403 | 404): Reply {
-  const hits = searchCode(req.query.get('q'), repos, viewer, base, scopeDenial);
+function pagedSearch(
+  req: DoubleRequestRecord,
+  viewer: Viewer,
+  repos: GithubRepo[],
+  base: string,
+  mode: { scopeDenial: 403 | 404; incomplete: boolean },
+): Reply {
+  const all = searchCode(req.query.get('q'), repos, viewer, base, mode.scopeDenial);
+  const hits = mode.incomplete ? all.slice(0, Math.ceil(all.length / 2)) : all;
   const { perPage, page } = paging(req.query);
   if ((page - 1) * perPage >= MAX_SEARCH_RESULTS && hits.length > 0) {
     throw new ReplyError(basicError(422, 'Only the first 1000 search results are available'));
@@ -160,7 +172,7 @@ function pagedSearch(req: DoubleRequestRecord, viewer: Viewer, repos: GithubRepo
   return {
     status: 200,
     headers: { 'x-accepted-oauth-scopes': PRIVATE_SCOPE, ...(link ? { link } : {}) },
-    body: { total_count: hits.length, incomplete_results: false, items },
+    body: { total_count: hits.length, incomplete_results: mode.incomplete, items },
   };
 }
 

@@ -177,10 +177,26 @@ describe('Gmail double', () => {
       expect(Buffer.from(payload.body.data!, 'base64url').toString()).toBe('Noon at the usual place.');
     });
 
-    it('format=minimal has no payload', async () => {
-      const body = await json(await get('/messages/a1?format=minimal'));
-      expect(body['payload']).toBeUndefined();
-      expect(body['id']).toBe('a1');
+    it('format=minimal has id and labels, no payload', async () => {
+      expect(await json(await get('/messages/a1?format=minimal'))).toEqual({ id: 'a1', threadId: 'a1', labelIds: ['INBOX', 'UNREAD'] });
+    });
+
+    it('omitOptionalMetadata leaves snippet, sizeEstimate, historyId and internalDate out of metadata', async () => {
+      const bare = await startGmailDouble({ omitOptionalMetadata: true });
+      try {
+        bare.addUser('t', { scopes: [GMAIL_SCOPES.readonly], data: { email: 'alice@example.test', messages: aliceMessages } });
+        const res = await fetch(`${bare.url}/gmail/v1/users/me/messages/a2?format=metadata&metadataHeaders=Subject`, {
+          headers: { authorization: 'Bearer t' },
+        });
+        expect(await res.json()).toEqual({
+          id: 'a2',
+          threadId: 'a2',
+          labelIds: ['INBOX'],
+          payload: { partId: '', mimeType: 'text/plain', filename: '', headers: [{ name: 'Subject', value: 'Lunch?' }] },
+        });
+      } finally {
+        await bare.close();
+      }
     });
 
     it('with only gmail.metadata, metadata works and full is 403 insufficientPermissions', async () => {

@@ -35,7 +35,19 @@ const MAX_MAX_RESULTS = 500; // §2.1; larger values are clamped (the reference 
 
 export type GmailDouble = DoubleControls<GmailMailbox, GoogleFailure>;
 
-export async function startGmailDouble(opts: { port?: number; now?: () => number } = {}): Promise<GmailDouble> {
+export interface GmailDoubleOptions {
+  port?: number;
+  /** The clock `newer_than:`/`older_than:` read. */
+  now?: () => number;
+  /**
+   * Answer `format=metadata` with only id, threadId, labelIds and payload headers. §2.2 calls
+   * snippet, sizeEstimate, historyId and internalDate "normally present; treat them as optional":
+   * this is how a test checks that a tool does.
+   */
+  omitOptionalMetadata?: boolean;
+}
+
+export async function startGmailDouble(opts: GmailDoubleOptions = {}): Promise<GmailDouble> {
   const now = opts.now ?? Date.now;
   return startHttpDouble<GmailMailbox, GoogleFailure>({
     port: opts.port,
@@ -51,7 +63,9 @@ export async function startGmailDouble(opts: { port?: number; now?: () => number
       }
       const metadataOnly = auth.ok && !auth.grant.scopes.some((s) => BODY_SCOPES.includes(s));
       const id = match[2];
-      return id === undefined ? listMessages(req, mailbox, metadataOnly, now()) : getMessage(req, mailbox, pathSegment(id), metadataOnly);
+      return id === undefined
+        ? listMessages(req, mailbox, metadataOnly, now())
+        : getMessage(req, mailbox, pathSegment(id), metadataOnly, opts.omitOptionalMetadata ?? false);
     },
   });
 }
@@ -82,15 +96,14 @@ function listMessages(req: DoubleRequestRecord, mailbox: GmailMailbox, metadataO
   return { status: 200, body };
 }
 
-function getMessage(req: DoubleRequestRecord, mailbox: GmailMailbox, id: string, metadataOnly: boolean): Reply {
+function getMessage(req: DoubleRequestRecord, mailbox: GmailMailbox, id: string, metadataOnly: boolean, bare: boolean): Reply {
   const message = mailbox.messages.find((m) => m.id === id);
   // Another user's id is simply not in this mailbox: the same 404 as an id that never existed.
   if (!message) throw new ReplyError(notFound());
   const format = req.query.get('format') ?? 'full';
+  const ids = { id: message.id, threadId: message.threadId, labelIds: message.labelIds };
   const base = {
-    id: message.id,
-    threadId: message.threadId,
-    labelIds: message.labelIds,
+    ...ids,
     snippet: message.snippet,
     sizeEstimate: message.sizeEstimate,
     historyId: message.historyId,
@@ -98,9 +111,10 @@ function getMessage(req: DoubleRequestRecord, mailbox: GmailMailbox, id: string,
   };
   switch (format) {
     case 'minimal':
-      return { status: 200, body: base };
+      // §2.2: "id and labels; no headers, body or payload" — the double keeps to that (plus threadId).
+      return { status: 200, body: ids };
     case 'metadata':
-      return { status: 200, body: { ...base, payload: metadataPayload(message, req.query.getAll('metadataHeaders')) } };
+      return { status: 200, body: { ...(bare ? ids : base), payload: metadataPayload(message, req.query.getAll('metadataHeaders')) } };
     case 'full':
       if (metadataOnly) throw new ReplyError(insufficientScopes());
       return { status: 200, body: { ...base, payload: message.payload } };
