@@ -24,7 +24,7 @@ export interface Placed {
 }
 
 /** Start and end instants; all-day dates are midnights in the calendar's zone. */
-export function instantsOf(event: Pick<CalendarEvent, 'start' | 'end'>, calendarZone: string): { start: number; end: number } {
+function instantsOf(event: Pick<CalendarEvent, 'start' | 'end'>, calendarZone: string): { start: number; end: number } {
   return { start: instantOf(event.start, calendarZone), end: instantOf(event.end, calendarZone) };
 }
 

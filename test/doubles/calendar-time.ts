@@ -20,7 +20,7 @@ export function parseRfc3339(value: string): number | undefined {
 const formats = new Map<string, Intl.DateTimeFormat>();
 
 /** Offset of a zone at an instant, in minutes east of UTC. */
-export function zoneOffsetMinutes(timeZone: string, instant: number): number {
+function zoneOffsetMinutes(timeZone: string, instant: number): number {
   let format = formats.get(timeZone);
   if (!format) formats.set(timeZone, (format = new Intl.DateTimeFormat('en-US', { timeZone, timeZoneName: 'longOffset' })));
   const name = format.formatToParts(new Date(instant)).find((p) => p.type === 'timeZoneName')?.value;

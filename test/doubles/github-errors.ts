@@ -13,7 +13,7 @@ export interface GithubFailure extends Failure {
   rateLimited?: boolean;
 }
 
-export const DOCS = 'https://docs.github.com/rest';
+const DOCS = 'https://docs.github.com/rest';
 
 export function basicError(status: number, message: string, headers: Record<string, string> = {}): Reply {
   return { status, headers, body: { message, documentation_url: DOCS, status: String(status) } };

@@ -63,7 +63,7 @@ const invalidCredentialsSpec: Omit<GoogleErrorSpec, 'code'> = {
 };
 
 /** 401 `authError` "Invalid Credentials", location `Authorization` (§2.4, §3.3). */
-export const invalidCredentials = (): Reply => googleError({ code: 401, ...invalidCredentialsSpec });
+const invalidCredentials = (): Reply => googleError({ code: 401, ...invalidCredentialsSpec });
 
 /** 403 `insufficientPermissions` + ErrorInfo `ACCESS_TOKEN_SCOPE_INSUFFICIENT` (§2.4). */
 export const insufficientScopes = (): Reply =>
