@@ -14,6 +14,8 @@
  * With `freeBusyReader` access, events carry only id, status, start and end (§3.1: such events "can
  * lack summary and other fields"; which ones is not listed, so the double keeps the minimum).
  */
+import { createHash } from 'node:crypto';
+
 import type { CalendarAccount, CalendarEvent, CalendarFixture } from './calendar-fixtures.js';
 import { eventsInWindow, matchesText } from './calendar-events.js';
 import type { Placed, Window } from './calendar-events.js';
@@ -22,8 +24,6 @@ import type { DoubleControls, DoubleRequestRecord, Reply } from './http-double.j
 import { decodePageToken, encodePageToken, ReplyError, startHttpDouble } from './http-double.js';
 import type { GoogleFailure } from './google-errors.js';
 import { badRequest, googleError, googleFailureReply, intParam, notFound, pathSegment, requireScope } from './google-errors.js';
-import { createHash } from 'node:crypto';
-
 const AUTH = 'https://www.googleapis.com/auth/';
 export const CALENDAR_SCOPES = {
   calendar: `${AUTH}calendar`,
