@@ -1,10 +1,10 @@
-import { IssuerDirectory, VerifiedTokenCache } from '@mcprt/auth';
+import { createOutbound, VerifiedTokenCache, type IssuerDirectory } from '@mcprt/auth';
 import { egressAllowsPrivate, type Config } from '@mcprt/config';
 import { parseKeyring, type Keyring } from '@mcprt/crypto';
 import { createDb, type DbHandle } from '@mcprt/db';
 import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
 import { CompletionWaiter, createProducer, type Producer } from '@mcprt/queue';
-import { createEgress, createToolRegistry, type ToolRegistry } from '@mcprt/tools';
+import { createToolRegistry, type ToolRegistry } from '@mcprt/tools';
 import { Redis } from 'ioredis';
 import { TenantCache } from './http/tenant-cache.js';
 import { UserCache } from './http/user-cache.js';
@@ -43,15 +43,9 @@ export function createApiResources(config: Config, overrides: { log?: Logger } =
     timeoutMs: config.ENQUEUE_TIMEOUT_MS,
   });
   const waiter = new CompletionWaiter((ring) => db.calls.onCallDone(ring));
-  // Discovery and JWKS go through the egress rules (DESIGN §5); private addresses only outside production.
-  const egress = createEgress({ allowPrivate: egressAllowsPrivate(config) });
-  const directory = new IssuerDirectory({
-    allowInsecure: config.ALLOW_INSECURE_ISSUERS,
-    jwksCooldownMs: config.JWKS_REFRESH_COOLDOWN_MS,
-    failureTtlMs: config.IDP_FAILURE_CACHE_MS,
-    egress,
-    log,
-  });
+  // One egress for every outbound request (tools, discovery, JWKS). Production refuses private
+  // addresses; development and test doubles live on 127.0.0.1 (EGRESS_ALLOW_PRIVATE overrides).
+  const { egress, directory } = createOutbound({ ...config, allowPrivate: egressAllowsPrivate(config) }, log);
   return {
     config,
     db,

@@ -1,9 +1,9 @@
-import { IssuerDirectory, credentialVault, type CredentialVault } from '@mcprt/auth';
+import { createOutbound, credentialVault, type CredentialVault } from '@mcprt/auth';
 import { egressAllowsPrivate, type Config } from '@mcprt/config';
 import { parseKeyring, type Keyring } from '@mcprt/crypto';
 import { createDb, type DbHandle } from '@mcprt/db';
 import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
-import { createEgress, createToolRegistry, type ToolRegistry, type ToolServices } from '@mcprt/tools';
+import { createToolRegistry, type ToolRegistry, type ToolServices } from '@mcprt/tools';
 import { Redis } from 'ioredis';
 import { OwnerCache } from './owner-cache.js';
 
@@ -28,16 +28,9 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
   const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX, applicationName: 'mcprt-worker' });
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   redis.on('error', (err) => log.warn({ err }, 'redis connection error'));
-  // One egress for tools, discovery and JWKS. Production refuses private addresses; development and
-  // test doubles live on 127.0.0.1 (EGRESS_ALLOW_PRIVATE overrides).
-  const egress = createEgress({ allowPrivate: egressAllowsPrivate(config) });
-  const directory = new IssuerDirectory({
-    allowInsecure: config.ALLOW_INSECURE_ISSUERS,
-    jwksCooldownMs: config.JWKS_REFRESH_COOLDOWN_MS,
-    failureTtlMs: config.IDP_FAILURE_CACHE_MS,
-    egress,
-    log,
-  });
+  // One egress for every outbound request (tools, discovery, JWKS). Production refuses private
+  // addresses; development and test doubles live on 127.0.0.1 (EGRESS_ALLOW_PRIVATE overrides).
+  const { egress, directory } = createOutbound({ ...config, allowPrivate: egressAllowsPrivate(config) }, log);
   const keyring = parseKeyring(config.SEAL_KEYS, config.SEAL_ACTIVE_KID);
   const services: ToolServices = {
     egress,

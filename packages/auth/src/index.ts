@@ -1,6 +1,7 @@
 export { credentialVault } from './credential-vault.js';
 export type { CredentialVault, UpstreamTokens } from './credential-vault.js';
 export { IssuerDirectory, idpUnavailable, retryAfterSeconds } from './issuer-directory.js';
+export { createOutbound, type OutboundSettings } from './outbound.js';
 export type { IssuerDirectoryOptions, IssuerMetadata, OutageLog } from './issuer-directory.js';
 export { verifyAccessToken } from './verify-access-token.js';
 export type { VerifiedToken } from './verify-access-token.js';
