@@ -1,0 +1,170 @@
+import { hkdfSync } from 'node:crypto';
+import type { Keyring } from '@mcprt/crypto';
+import { oidcStoreRepository, forTenant, type Executor, type Tenant } from '@mcprt/db';
+import type { Logger } from '@mcprt/observability';
+import type { ToolRegistry } from '@mcprt/tools';
+import { createLocalJWKSet, type JWTVerifyGetKey } from 'jose';
+import { LRUCache } from 'lru-cache';
+import Provider, { errors, type Configuration } from 'oidc-provider';
+import { mcpResourceUrl } from '../http/urls.js';
+import { postgresAdapter } from './adapter.js';
+import { loadSigningKeys, SIGNING_ALG } from './signing-keys.js';
+
+/** Lifetimes (seconds). Access tokens are JWTs, not stored, so not revocable: keep them short. */
+export const TTL = { accessToken: 600, code: 60, interaction: 600, session: 86_400, grant: 14 * 86_400, refreshToken: 14 * 86_400 };
+
+export const asIssuer = (publicUrl: string, slug: string) => `${publicUrl}/t/${slug}`;
+
+export interface AuthServerDeps {
+  publicUrl: string;
+  trustProxy: boolean;
+  db: Executor;
+  keyring: Keyring;
+  registry: ToolRegistry;
+  log: Logger;
+  /** oidc-provider's outbound fetch (Client ID Metadata Documents): the egress helper's. */
+  fetch: (
+    url: string,
+    init?: { method?: string; headers?: ConstructorParameters<typeof Headers>[0]; body?: unknown; signal?: AbortSignal | null },
+  ) => Promise<Response>;
+}
+
+export interface TenantAuthServer {
+  tenantId: string;
+  provider: Provider;
+  /** Node handler of the provider (mounted under `/t/{slug}`). */
+  callback: ReturnType<Provider['callback']>;
+  /** The tenant's public keys, for verifying its access tokens in-process. */
+  jwks: JWTVerifyGetKey;
+}
+
+/**
+ * Cookie keys shared by every tenant's provider (and the app's own signed cookies): derived (HKDF)
+ * from each keyring key, active key first, so a rotation keeps accepting cookies signed before it.
+ */
+export function cookieKeys(keyring: Keyring): string[] {
+  const kids = [keyring.activeKid, ...keyring.kids.filter((k) => k !== keyring.activeKid)];
+  return kids.map((kid) => Buffer.from(hkdfSync('sha256', keyring.keyFor(kid)!.export(), Buffer.alloc(0), 'mcprt.as-cookies.v1', 32)).toString('base64url'));
+}
+
+/**
+ * One oidc-provider per built-in tenant, created on first use (keys read or created, then cached for
+ * the process). Issuer `{PUBLIC_URL}/t/{slug}`: clients, grants, sessions and keys never cross
+ * tenants (tenant-scoped adapter, per-tenant keys, per-tenant cookie names and paths).
+ */
+export class AuthServers {
+  readonly #servers = new LRUCache<string, Promise<TenantAuthServer>>({ max: 1_000 });
+  readonly #deps: AuthServerDeps;
+  readonly #cookieKeys: string[];
+
+  constructor(deps: AuthServerDeps) {
+    this.#deps = deps;
+    this.#cookieKeys = cookieKeys(deps.keyring);
+  }
+
+  get cookieKeys(): string[] {
+    return this.#cookieKeys;
+  }
+
+  /** The tenant's server; the tenant row decides the scopes, so a changed tool list needs a new one (`forget`). */
+  async get(tenant: Tenant): Promise<TenantAuthServer> {
+    const key = `${tenant.id}\u0000${tenant.enabledTools.join(',')}`;
+    let pending = this.#servers.get(key);
+    if (!pending) {
+      pending = this.#build(tenant);
+      pending.catch(() => this.#servers.delete(key));
+      this.#servers.set(key, pending);
+    }
+    return pending;
+  }
+
+  async #build(tenant: Tenant): Promise<TenantAuthServer> {
+    const d = this.#deps;
+    const repo = oidcStoreRepository(d.db, tenant.id);
+    const scope = forTenant(d.db, tenant.id);
+    const keys = await loadSigningKeys(tenant.id, repo, d.keyring);
+    const base = `/t/${tenant.slug}`;
+    const resource = mcpResourceUrl(d.publicUrl, tenant.slug);
+    const toolScopes = d.registry.enabledFor(tenant.enabledTools).map((t) => t.mcpScope);
+    const cookie = { path: base, httpOnly: true, sameSite: 'lax' as const };
+    const configuration: Configuration = {
+      adapter: postgresAdapter(tenant.id, repo, d.keyring),
+      jwks: { keys: keys.privateJwks as NonNullable<Configuration['jwks']>['keys'] },
+      cookies: {
+        keys: this.#cookieKeys,
+        names: { session: `mcprt_as_${tenant.slug}`, interaction: `mcprt_as_i_${tenant.slug}`, resume: `mcprt_as_r_${tenant.slug}` },
+        long: cookie,
+        short: cookie,
+      },
+      interactions: { url: (_ctx, interaction) => `${base}/interaction/${interaction.uid}` },
+      // The account id is our user id (a UUID): the user row was created at login from the IdP's (issuer, subject).
+      findAccount: async (_ctx, id) => {
+        if (!UUID.test(id)) return undefined;
+        const user = await scope.users.byId(id);
+        return user ? { accountId: user.id, claims: () => ({ sub: user.id }) } : undefined;
+      },
+      claims: { openid: ['sub'] },
+      scopes: ['openid', 'offline_access', ...toolScopes],
+      responseTypes: ['code'],
+      pkce: { required: () => true },
+      clientDefaults: {
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        id_token_signed_response_alg: SIGNING_ALG,
+      },
+      // A client's registered `scope` would become a per-client allow-list (later step-up → invalid_scope):
+      // what a client gets is decided by the user's consent and the tenant's tools, not its registration.
+      extraClientMetadata: {
+        properties: ['scope'],
+        validator(_ctx, key, _value, metadata) {
+          if (key === 'scope') delete (metadata as Record<string, unknown>).scope;
+        },
+      },
+      features: {
+        devInteractions: { enabled: false },
+        userinfo: { enabled: false },
+        introspection: { enabled: false },
+        revocation: { enabled: true },
+        registration: { enabled: true },
+        clientIdMetadataDocument: { enabled: true, ack: 'draft-02' },
+        resourceIndicators: {
+          enabled: true,
+          defaultResource: () => resource,
+          useGrantedResource: () => true,
+          getResourceServerInfo: (_ctx, indicator) => {
+            if (indicator !== resource) throw new errors.InvalidTarget('resource must be this tenant\u2019s MCP URL');
+            return {
+              audience: resource,
+              scope: toolScopes.join(' '),
+              accessTokenFormat: 'jwt',
+              accessTokenTTL: TTL.accessToken,
+              jwt: { sign: { alg: SIGNING_ALG } },
+            };
+          },
+        },
+      },
+      // Refresh tokens for every client allowed the grant (not only with offline_access), rotated on use;
+      // oidc-provider revokes the grant when a rotated one is presented again.
+      issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+      rotateRefreshToken: true,
+      ttl: {
+        AccessToken: TTL.accessToken,
+        AuthorizationCode: TTL.code,
+        IdToken: TTL.accessToken,
+        Interaction: TTL.interaction,
+        Session: TTL.session,
+        Grant: TTL.grant,
+        RefreshToken: TTL.refreshToken,
+        ClientCredentials: TTL.accessToken,
+      },
+      fetch: d.fetch as unknown as Configuration['fetch'],
+    };
+    const provider = new Provider(asIssuer(d.publicUrl, tenant.slug), configuration);
+    provider.proxy = d.trustProxy;
+    const log = d.log.child({ tenant: tenant.slug, component: 'authorization-server' });
+    provider.on('server_error', (_ctx, err) => log.error({ err }, 'authorization server error'));
+    return { tenantId: tenant.id, provider, callback: provider.callback(), jwks: createLocalJWKSet({ keys: keys.publicJwks }) };
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -1,0 +1,41 @@
+import { randomUUID } from 'node:crypto';
+import { open, seal, type Keyring, type SealContext } from '@mcprt/crypto';
+import type { OidcStoreRepository } from '@mcprt/db';
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
+
+export const SIGNING_ALG = 'ES256';
+
+const keyContext = (tenantId: string, kid: string): SealContext => ({
+  tenantId,
+  userId: 'authorization-server',
+  credentialId: `signing-key:${kid}`,
+  purpose: 'as_signing_key',
+});
+
+export interface TenantKeys {
+  /** For oidc-provider: the signing key first, then retired keys that still verify. */
+  privateJwks: JWK[];
+  /** For the resource server's in-process verification. */
+  publicJwks: JWK[];
+}
+
+/**
+ * A built-in authorization server's signing keys: read from `tenant_signing_keys` and opened with the
+ * keyring; the first key is created (ES256) the first time a tenant's server starts. Private keys
+ * exist in clear only in this process's memory.
+ */
+export async function loadSigningKeys(tenantId: string, repo: OidcStoreRepository, keyring: Keyring): Promise<TenantKeys> {
+  let rows = await repo.signingKeys();
+  if (rows.length === 0) {
+    const kid = randomUUID();
+    const { privateKey } = await generateKeyPair(SIGNING_ALG, { extractable: true });
+    const jwk = { ...(await exportJWK(privateKey)), kid, alg: SIGNING_ALG, use: 'sig' };
+    await repo.addFirstSigningKey({ kid, alg: SIGNING_ALG, privateJwkSealed: seal(keyring, JSON.stringify(jwk), keyContext(tenantId, kid)) });
+    rows = await repo.signingKeys();
+  }
+  // Newest unretired key signs; every key verifies.
+  rows.sort((a, b) => Number(a.retiredAt !== null) - Number(b.retiredAt !== null) || b.createdAt.getTime() - a.createdAt.getTime());
+  const privateJwks = rows.map((r) => JSON.parse(open(keyring, r.privateJwkSealed, keyContext(tenantId, r.kid))) as JWK);
+  const publicJwks = privateJwks.map(({ kty, crv, x, y, kid, alg, use }) => ({ kty, crv, x, y, kid, alg, use }) as JWK);
+  return { privateJwks, publicJwks };
+}
