@@ -1,10 +1,11 @@
+import { createHash } from 'node:crypto';
 import { idpSecretContext } from '@mcprt/api';
 import { parseKeyring, seal } from '@mcprt/crypto';
 import { tenantsRepository, type Tenant } from '@mcprt/db';
 import { startDevIdp, type DevIdp } from '@mcprt/dev-idp';
 import { Client, StreamableHTTPClientTransport, UnauthorizedError, type OAuthClientProvider } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { browse } from './harness/browser.js';
+import { browse, BrowseError, CookieJar } from './harness/browser.js';
 import { startStack } from './harness/stack.js';
 
 /**
@@ -200,5 +201,192 @@ describe('built-in authorization server: the SDK client signs users in', () => {
     const r = await bobAtB.client.callTool({ name: 'whoami', arguments: {} });
     expect(r.structuredContent).toMatchObject({ subject: 'bob', issuer: b.idp.issuer, tenant: b.tenant.slug });
     await bobAtB.client.close();
+  });
+});
+
+/** A public client registered by DCR at tenant A, and the raw authorization request. */
+async function register(issuer: string) {
+  const res = await fetch(`${issuer}/reg`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      client_name: 'Raw Client <b>x</b>',
+      redirect_uris: [REDIRECT],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+    }),
+  });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { client_id: string }).client_id;
+}
+
+const verifier = 'v'.repeat(43);
+const challenge = createHash('sha256').update(verifier).digest('base64url');
+
+function authorizeUrl(issuer: string, params: Record<string, string | undefined>): URL {
+  const url = new URL(`${issuer}/auth`);
+  for (const [k, v] of Object.entries({ response_type: 'code', scope: 'tools:whoami', state: 'st-1', code_challenge: challenge, code_challenge_method: 'S256', ...params })) {
+    if (v !== undefined) url.searchParams.set(k, v);
+  }
+  return url;
+}
+
+async function token(issuer: string, body: Record<string, string>) {
+  const res = await fetch(`${issuer}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(body).toString() });
+  return { status: res.status, body: (await res.json()) as Record<string, string> };
+}
+
+describe('built-in authorization server: refusals', () => {
+  let a: (typeof builtin)[0];
+  let clientId: string;
+  beforeAll(async () => {
+    a = builtin[0]!;
+    clientId = await register(a.issuer);
+  });
+  const base = () => ({ client_id: clientId, redirect_uri: REDIRECT, resource: a.mcpUrl });
+
+  it('a code flow without PKCE → invalid_request at the redirect URI, with iss', async () => {
+    const { callback } = await browse(authorizeUrl(a.issuer, { ...base(), code_challenge: undefined, code_challenge_method: undefined }), { account: 'alice', stopAt: REDIRECT });
+    expect(callback.searchParams.get('error')).toBe('invalid_request');
+    expect(callback.searchParams.get('error_description')).toMatch(/PKCE/);
+    expect(callback.searchParams.get('iss')).toBe(a.issuer);
+    expect(callback.searchParams.get('code')).toBeNull();
+  });
+
+  it('plain PKCE → invalid_request', async () => {
+    const { callback } = await browse(authorizeUrl(a.issuer, { ...base(), code_challenge: verifier, code_challenge_method: 'plain' }), { account: 'alice', stopAt: REDIRECT });
+    expect(callback.searchParams.get('error')).toBe('invalid_request');
+    expect(callback.searchParams.get('error_description')).toMatch(/code_challenge_method/);
+  });
+
+  it('a redirect URI that is not registered → 400 here, never a redirect (no open redirect)', async () => {
+    for (const redirect of ['http://evil.example/cb', `${REDIRECT}/x`, `${REDIRECT}?x=1`]) {
+      const res = await fetch(authorizeUrl(a.issuer, { ...base(), redirect_uri: redirect }), { redirect: 'manual' });
+      expect(res.status, redirect).toBe(400);
+      expect(res.headers.get('location')).toBeNull();
+      expect(await res.text()).toMatch(/redirect_uri/);
+    }
+  });
+
+  it('a missing or foreign resource → invalid_target', async () => {
+    const b = builtin[1]!;
+    for (const resource of [undefined, b.mcpUrl, `${a.mcpUrl}/x`, 'https://elsewhere.example/mcp']) {
+      const { callback } = await browse(authorizeUrl(a.issuer, { ...base(), resource }), { account: 'alice', stopAt: REDIRECT });
+      expect(callback.searchParams.get('error'), String(resource)).toBe('invalid_target');
+    }
+  });
+
+  it('an unknown client → invalid_client at the token endpoint, 400 at authorize (no redirect)', async () => {
+    const res = await fetch(authorizeUrl(a.issuer, { ...base(), client_id: 'no-such-client' }), { redirect: 'manual' });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('location')).toBeNull();
+    const t = await token(a.issuer, { grant_type: 'authorization_code', code: 'x', client_id: 'no-such-client', redirect_uri: REDIRECT, code_verifier: verifier });
+    expect(t.status).toBe(401);
+    expect(t.body.error).toBe('invalid_client');
+  });
+
+  it('consent denied → access_denied at the redirect URI; consent POST without its CSRF token → 403 csrf_invalid', async () => {
+    const denied = await browse(authorizeUrl(a.issuer, base()), { account: 'alice', stopAt: REDIRECT, consent: 'deny' });
+    expect(denied.callback.searchParams.get('error')).toBe('access_denied');
+    const err = await browse(authorizeUrl(a.issuer, base()), { account: 'alice', stopAt: REDIRECT, consent: 'omit-csrf' }).catch((e: unknown) => e as BrowseError);
+    expect(err).toBeInstanceOf(BrowseError);
+    expect((err as BrowseError).status).toBe(403);
+    expect(JSON.parse((err as BrowseError).body)).toMatchObject({ error: 'csrf_invalid' });
+  });
+
+  it('the consent page names the client and its redirect host, escaped, under a strict CSP', async () => {
+    const url = authorizeUrl(a.issuer, base());
+    let page = '';
+    let csp = '';
+    // Walk to the consent page by hand: browse() would submit it.
+    const jar = new CookieJar();
+    let next: URL = url;
+    for (let i = 0; i < 15; i++) {
+      const res = await fetch(next, { redirect: 'manual', headers: { cookie: jar.header(next) } });
+      jar.store(next, res);
+      if (res.status >= 300 && res.status < 400) {
+        await res.arrayBuffer();
+        next = new URL(res.headers.get('location')!, next);
+        continue;
+      }
+      const html = await res.text();
+      if (html.includes('Development IdP')) {
+        const post = await fetch(next, { method: 'POST', redirect: 'manual', headers: { cookie: jar.header(next), 'content-type': 'application/x-www-form-urlencoded' }, body: 'account=alice' });
+        jar.store(next, post);
+        next = new URL(post.headers.get('location')!, next);
+        continue;
+      }
+      page = html;
+      csp = res.headers.get('content-security-policy') ?? '';
+      break;
+    }
+    expect(page).toContain('Raw Client &lt;b&gt;x&lt;/b&gt;');
+    expect(page).not.toContain('<b>x</b>');
+    expect(page).toContain('<span class="host">127.0.0.1:9</span>');
+    expect(page).toContain('tools:whoami');
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toContain('unsafe-inline');
+  });
+
+  it('a code with the wrong PKCE verifier → invalid_grant', async () => {
+    const { callback } = await browse(authorizeUrl(a.issuer, base()), { account: 'alice', stopAt: REDIRECT });
+    const t = await token(a.issuer, {
+      grant_type: 'authorization_code',
+      code: callback.searchParams.get('code')!,
+      client_id: clientId,
+      redirect_uri: REDIRECT,
+      code_verifier: 'w'.repeat(43),
+      resource: a.mcpUrl,
+    });
+    expect(t.status).toBe(400);
+    expect(t.body.error).toBe('invalid_grant');
+  });
+
+  it('a code is redeemed once: the replay → invalid_grant, and the tokens of the first redemption are revoked', async () => {
+    const { callback } = await browse(authorizeUrl(a.issuer, base()), { account: 'alice', stopAt: REDIRECT });
+    const code = callback.searchParams.get('code')!;
+    const redeem = { grant_type: 'authorization_code', code, client_id: clientId, redirect_uri: REDIRECT, code_verifier: verifier, resource: a.mcpUrl };
+    const first = await token(a.issuer, redeem);
+    expect(first.status).toBe(200);
+    const replay = await token(a.issuer, redeem);
+    expect(replay.status).toBe(400);
+    expect(replay.body.error).toBe('invalid_grant');
+    const refresh = await token(a.issuer, { grant_type: 'refresh_token', refresh_token: first.body.refresh_token!, client_id: clientId });
+    expect(refresh.status).toBe(400);
+    expect(refresh.body.error).toBe('invalid_grant');
+  });
+
+  it('refresh tokens rotate; reusing a rotated one → invalid_grant and the whole grant is revoked', async () => {
+    const { callback } = await browse(authorizeUrl(a.issuer, base()), { account: 'alice', stopAt: REDIRECT });
+    const t = await token(a.issuer, { grant_type: 'authorization_code', code: callback.searchParams.get('code')!, client_id: clientId, redirect_uri: REDIRECT, code_verifier: verifier, resource: a.mcpUrl });
+    expect(t.status).toBe(200);
+    const r1 = t.body.refresh_token!;
+    const rotated = await token(a.issuer, { grant_type: 'refresh_token', refresh_token: r1, client_id: clientId });
+    expect(rotated.status).toBe(200);
+    const r2 = rotated.body.refresh_token!;
+    expect(r2).not.toBe(r1);
+    const payload = JSON.parse(Buffer.from(rotated.body.access_token!.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+    expect(payload.aud).toBe(a.mcpUrl);
+    const reuse = await token(a.issuer, { grant_type: 'refresh_token', refresh_token: r1, client_id: clientId });
+    expect(reuse.status).toBe(400);
+    expect(reuse.body.error).toBe('invalid_grant');
+    const afterRevoke = await token(a.issuer, { grant_type: 'refresh_token', refresh_token: r2, client_id: clientId });
+    expect(afterRevoke.status).toBe(400);
+    expect(afterRevoke.body.error).toBe('invalid_grant');
+  });
+
+  it('expired authorization-server rows are swept', async () => {
+    const { startOidcSweeper } = await import('@mcprt/api');
+    const before = await s.db.sql<{ n: string }[]>`select count(*)::text as n from oidc_store where tenant_id = ${a.tenant.id}`;
+    await s.db.sql`update oidc_store set expires_at = now() - interval '1 minute' where tenant_id = ${a.tenant.id} and model = 'Interaction'`;
+    const expired = await s.db.sql<{ n: string }[]>`select count(*)::text as n from oidc_store where tenant_id = ${a.tenant.id} and model = 'Interaction'`;
+    expect(Number(expired[0]!.n)).toBeGreaterThan(0);
+    const sweeper = startOidcSweeper(s.db.db, s.api!.resources.log, 3_600_000);
+    sweeper.stop();
+    expect(await sweeper.sweep()).toBeGreaterThanOrEqual(Number(expired[0]!.n));
+    const after = await s.db.sql<{ n: string }[]>`select count(*)::text as n from oidc_store where tenant_id = ${a.tenant.id}`;
+    expect(Number(after[0]!.n)).toBe(Number(before[0]!.n) - Number(expired[0]!.n));
   });
 });

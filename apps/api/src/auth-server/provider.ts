@@ -129,7 +129,12 @@ export class AuthServers {
         clientIdMetadataDocument: { enabled: true, ack: 'draft-02' },
         resourceIndicators: {
           enabled: true,
-          defaultResource: () => resource,
+          // RFC 8707 + MCP: the authorization request must name the resource (the tenant's MCP URL);
+          // later token requests of the grant may omit it and get the one bound to the grant.
+          defaultResource: (ctx) => {
+            if (ctx.oidc.route === 'authorization') throw new errors.InvalidTarget("resource is required: this tenant's MCP URL");
+            return resource;
+          },
           useGrantedResource: () => true,
           getResourceServerInfo: (_ctx, indicator) => {
             if (indicator !== resource) throw new errors.InvalidTarget('resource must be this tenant\u2019s MCP URL');
