@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { idpSecretContext } from '@mcprt/api';
 import { parseKeyring, seal } from '@mcprt/crypto';
-import { tenantsRepository, type Tenant } from '@mcprt/db';
+import { forTenant, tenantsRepository, type Tenant } from '@mcprt/db';
 import { startDevIdp, type DevIdp } from '@mcprt/dev-idp';
+import { createLogger } from '@mcprt/observability';
 import { Client, StreamableHTTPClientTransport, UnauthorizedError, type OAuthClientProvider } from '@modelcontextprotocol/client';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { browse, BrowseError, CookieJar } from './harness/browser.js';
 import { startStack } from './harness/stack.js';
@@ -100,8 +103,17 @@ async function signIn(mcpUrl: string, account: string) {
   return { client, auth, callback };
 }
 
+// Every log line of the API and worker, at trace level: the tokens of these flows must not be in them.
+const lines: string[] = [];
+
 beforeAll(async () => {
-  s = await startStack({ label: 'builtin-as' });
+  const destination = new Writable({
+    write(chunk, _e, cb) {
+      lines.push(String(chunk));
+      cb();
+    },
+  });
+  s = await startStack({ label: 'builtin-as', log: createLogger({ name: 'test', level: 'trace', destination }) });
   await builtinTenant('a');
   await builtinTenant('b');
 });
@@ -226,14 +238,25 @@ const challenge = createHash('sha256').update(verifier).digest('base64url');
 
 function authorizeUrl(issuer: string, params: Record<string, string | undefined>): URL {
   const url = new URL(`${issuer}/auth`);
-  for (const [k, v] of Object.entries({ response_type: 'code', scope: 'tools:whoami', state: 'st-1', code_challenge: challenge, code_challenge_method: 'S256', ...params })) {
+  for (const [k, v] of Object.entries({
+    response_type: 'code',
+    scope: 'tools:whoami',
+    state: 'st-1',
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    ...params,
+  })) {
     if (v !== undefined) url.searchParams.set(k, v);
   }
   return url;
 }
 
 async function token(issuer: string, body: Record<string, string>) {
-  const res = await fetch(`${issuer}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(body).toString() });
+  const res = await fetch(`${issuer}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(body).toString(),
+  });
   return { status: res.status, body: (await res.json()) as Record<string, string> };
 }
 
@@ -247,7 +270,10 @@ describe('built-in authorization server: refusals', () => {
   const base = () => ({ client_id: clientId, redirect_uri: REDIRECT, resource: a.mcpUrl });
 
   it('a code flow without PKCE → invalid_request at the redirect URI, with iss', async () => {
-    const { callback } = await browse(authorizeUrl(a.issuer, { ...base(), code_challenge: undefined, code_challenge_method: undefined }), { account: 'alice', stopAt: REDIRECT });
+    const { callback } = await browse(authorizeUrl(a.issuer, { ...base(), code_challenge: undefined, code_challenge_method: undefined }), {
+      account: 'alice',
+      stopAt: REDIRECT,
+    });
     expect(callback.searchParams.get('error')).toBe('invalid_request');
     expect(callback.searchParams.get('error_description')).toMatch(/PKCE/);
     expect(callback.searchParams.get('iss')).toBe(a.issuer);
@@ -255,7 +281,10 @@ describe('built-in authorization server: refusals', () => {
   });
 
   it('plain PKCE → invalid_request', async () => {
-    const { callback } = await browse(authorizeUrl(a.issuer, { ...base(), code_challenge: verifier, code_challenge_method: 'plain' }), { account: 'alice', stopAt: REDIRECT });
+    const { callback } = await browse(authorizeUrl(a.issuer, { ...base(), code_challenge: verifier, code_challenge_method: 'plain' }), {
+      account: 'alice',
+      stopAt: REDIRECT,
+    });
     expect(callback.searchParams.get('error')).toBe('invalid_request');
     expect(callback.searchParams.get('error_description')).toMatch(/code_challenge_method/);
   });
@@ -281,7 +310,13 @@ describe('built-in authorization server: refusals', () => {
     const res = await fetch(authorizeUrl(a.issuer, { ...base(), client_id: 'no-such-client' }), { redirect: 'manual' });
     expect(res.status).toBe(400);
     expect(res.headers.get('location')).toBeNull();
-    const t = await token(a.issuer, { grant_type: 'authorization_code', code: 'x', client_id: 'no-such-client', redirect_uri: REDIRECT, code_verifier: verifier });
+    const t = await token(a.issuer, {
+      grant_type: 'authorization_code',
+      code: 'x',
+      client_id: 'no-such-client',
+      redirect_uri: REDIRECT,
+      code_verifier: verifier,
+    });
     expect(t.status).toBe(401);
     expect(t.body.error).toBe('invalid_client');
   });
@@ -289,7 +324,9 @@ describe('built-in authorization server: refusals', () => {
   it('consent denied → access_denied at the redirect URI; consent POST without its CSRF token → 403 csrf_invalid', async () => {
     const denied = await browse(authorizeUrl(a.issuer, base()), { account: 'alice', stopAt: REDIRECT, consent: 'deny' });
     expect(denied.callback.searchParams.get('error')).toBe('access_denied');
-    const err = await browse(authorizeUrl(a.issuer, base()), { account: 'alice', stopAt: REDIRECT, consent: 'omit-csrf' }).catch((e: unknown) => e as BrowseError);
+    const err = await browse(authorizeUrl(a.issuer, base()), { account: 'alice', stopAt: REDIRECT, consent: 'omit-csrf' }).catch(
+      (e: unknown) => e as BrowseError,
+    );
     expect(err).toBeInstanceOf(BrowseError);
     expect((err as BrowseError).status).toBe(403);
     expect(JSON.parse((err as BrowseError).body)).toMatchObject({ error: 'csrf_invalid' });
@@ -312,7 +349,12 @@ describe('built-in authorization server: refusals', () => {
       }
       const html = await res.text();
       if (html.includes('Development IdP')) {
-        const post = await fetch(next, { method: 'POST', redirect: 'manual', headers: { cookie: jar.header(next), 'content-type': 'application/x-www-form-urlencoded' }, body: 'account=alice' });
+        const post = await fetch(next, {
+          method: 'POST',
+          redirect: 'manual',
+          headers: { cookie: jar.header(next), 'content-type': 'application/x-www-form-urlencoded' },
+          body: 'account=alice',
+        });
         jar.store(next, post);
         next = new URL(post.headers.get('location')!, next);
         continue;
@@ -360,7 +402,14 @@ describe('built-in authorization server: refusals', () => {
 
   it('refresh tokens rotate; reusing a rotated one → invalid_grant and the whole grant is revoked', async () => {
     const { callback } = await browse(authorizeUrl(a.issuer, base()), { account: 'alice', stopAt: REDIRECT });
-    const t = await token(a.issuer, { grant_type: 'authorization_code', code: callback.searchParams.get('code')!, client_id: clientId, redirect_uri: REDIRECT, code_verifier: verifier, resource: a.mcpUrl });
+    const t = await token(a.issuer, {
+      grant_type: 'authorization_code',
+      code: callback.searchParams.get('code')!,
+      client_id: clientId,
+      redirect_uri: REDIRECT,
+      code_verifier: verifier,
+      resource: a.mcpUrl,
+    });
     expect(t.status).toBe(200);
     const r1 = t.body.refresh_token!;
     const rotated = await token(a.issuer, { grant_type: 'refresh_token', refresh_token: r1, client_id: clientId });
@@ -388,5 +437,82 @@ describe('built-in authorization server: refusals', () => {
     expect(await sweeper.sweep()).toBeGreaterThanOrEqual(Number(expired[0]!.n));
     const after = await s.db.sql<{ n: string }[]>`select count(*)::text as n from oidc_store where tenant_id = ${a.tenant.id}`;
     expect(Number(after[0]!.n)).toBe(Number(before[0]!.n) - Number(expired[0]!.n));
+  });
+});
+
+describe('built-in authorization server: registrations', () => {
+  it('dynamic registration over its rate limit → 429 rate_limited with Retry-After', async () => {
+    const { REGISTRATIONS_PER_WINDOW } = await import('@mcprt/api');
+    const c = await builtinTenant('c');
+    const statuses: number[] = [];
+    for (let i = 0; i < REGISTRATIONS_PER_WINDOW + 2; i++) {
+      const res = await fetch(`${c.issuer}/reg`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' }),
+      });
+      statuses.push(res.status);
+      if (res.status === 429) {
+        expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+        expect(await res.json()).toMatchObject({ error: 'rate_limited' });
+      } else await res.arrayBuffer();
+    }
+    expect(statuses).toEqual([...Array<number>(REGISTRATIONS_PER_WINDOW).fill(201), 429, 429]);
+  });
+
+  it('a registration left unused past its expiry is gone: invalid_client, so the client re-registers', async () => {
+    const a = builtin[0]!;
+    const clientId = await register(a.issuer);
+    const { createHash: hash } = await import('node:crypto');
+    const id = hash('sha256').update(clientId).digest('base64url');
+    const rows = await s.db.sql<
+      { expires_at: string }[]
+    >`select expires_at from oidc_store where tenant_id = ${a.tenant.id} and model = 'Client' and id = ${id}`;
+    expect(rows).toHaveLength(1);
+    expect(new Date(rows[0]!.expires_at).getTime()).toBeGreaterThan(Date.now() + 29 * 86_400_000);
+    await s.db.sql`update oidc_store set expires_at = now() - interval '1 second' where tenant_id = ${a.tenant.id} and model = 'Client' and id = ${id}`;
+    const t = await token(a.issuer, { grant_type: 'authorization_code', code: 'x', client_id: clientId, redirect_uri: REDIRECT, code_verifier: verifier });
+    expect(t.status).toBe(401);
+    expect(t.body.error).toBe('invalid_client');
+  });
+});
+
+describe('built-in authorization server: secrets stay secret', () => {
+  it('the upstream token, codes and refresh tokens are in no log line, no AS row, no Redis value; the MCP client never sees the upstream token', async () => {
+    const a = builtin[0]!;
+    const { client, auth, callback } = await signIn(a.mcpUrl, 'alice');
+    const res = await client.callTool({ name: 'whoami', arguments: {} });
+    await client.close();
+    const user = await s.db.sql<{ id: string }[]>`select id from users where tenant_id = ${a.tenant.id} and subject = 'alice'`;
+    const cred = (await forTenant(s.db.db, a.tenant.id).credentials.get(user[0]!.id, 'idp'))!;
+    const upstream = s.vault.openAccessToken(cred, cred.accessTokenSealed);
+    expect(upstream.length).toBeGreaterThan(20);
+    const secrets = { upstream, code: callback.searchParams.get('code')!, refresh: auth.stored!.refresh_token!, access: auth.stored!.access_token };
+    // Responses: the tool result carries no token.
+    expect(JSON.stringify(res)).not.toContain(upstream);
+    // The AS store.
+    const store = (await s.db.sql<{ blob: string }[]>`select concat_ws(' ', id, grant_id, uid, payload) as blob from oidc_store`).map((r) => r.blob).join('\n');
+    // Redis (this stack's queue keys).
+    const redis = new Redis(s.config.REDIS_URL);
+    const values: string[] = [];
+    try {
+      for (const key of await redis.keys(`${s.ns.queuePrefix}*`)) {
+        const type = await redis.type(key);
+        if (type === 'hash') values.push(JSON.stringify(await redis.hgetall(key)));
+        else if (type === 'string') values.push((await redis.get(key)) ?? '');
+        else if (type === 'list') values.push(...(await redis.lrange(key, 0, -1)));
+        else if (type === 'zset') values.push(...(await redis.zrange(key, '0', '-1')));
+      }
+    } finally {
+      redis.disconnect();
+    }
+    expect(values.length).toBeGreaterThan(0);
+    const logs = lines.join('');
+    expect(logs.length).toBeGreaterThan(0);
+    for (const [name, secret] of Object.entries(secrets)) {
+      expect(logs.includes(secret), `${name} in a log line`).toBe(false);
+      expect(store.includes(secret), `${name} in the AS store`).toBe(false);
+      expect(values.join('\n').includes(secret), `${name} in Redis`).toBe(false);
+    }
   });
 });

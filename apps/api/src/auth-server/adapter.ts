@@ -22,6 +22,9 @@ const payloadContext = (tenantId: string, model: string, hashedId: string): Seal
  * (tenant, model, hashed id) so a payload copied to another row or tenant does not open. Rows carry
  * their expiry; `sweepExpiredOidcRows` deletes them, and `find` ignores an expired row meanwhile.
  */
+/** A dynamically registered client not used for this long is gone (its next request: `invalid_client`, so it re-registers). */
+export const REGISTRATION_TTL_SECONDS = 30 * 86_400;
+
 export function postgresAdapter(tenantId: string, repo: OidcStoreRepository, keyring: Keyring): new (model: string) => Adapter {
   return class PostgresAdapter implements Adapter {
     readonly #model: string;
@@ -39,7 +42,11 @@ export function postgresAdapter(tenantId: string, repo: OidcStoreRepository, key
         uid: payload.uid ? storeKey(payload.uid) : null,
         userCode: payload.userCode ? storeKey(payload.userCode) : null,
         payload: seal(keyring, JSON.stringify(payload), payloadContext(tenantId, this.#model, key)),
-        expiresAt: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,
+        expiresAt: expiresIn
+          ? new Date(Date.now() + expiresIn * 1000)
+          : this.#model === 'Client'
+            ? new Date(Date.now() + REGISTRATION_TTL_SECONDS * 1000)
+            : null,
       });
     }
 

@@ -6,6 +6,7 @@ import { open, seal } from '@mcprt/crypto';
 import type { Tenant } from '@mcprt/db';
 import { AppError } from '@mcprt/errors';
 import type { Middleware, ParameterizedContext } from 'koa';
+import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import { resolveTenant } from '../http/resolve-tenant.js';
 import { required, type ApiState } from '../http/state.js';
@@ -17,6 +18,10 @@ import type { UpstreamLogin } from './upstream.js';
 
 /** The provider's own endpoints under `/t/{slug}/` (everything else there is ours). */
 const PROVIDER_PATH = /^\/t\/([^/]+)(\/(?:auth|token|reg|jwks|session\/end|\.well-known\/openid-configuration)(?:\/[^?]*)?)$/;
+
+/** Dynamic client registrations per (tenant, source address) per minute (per API replica). */
+export const REGISTRATIONS_PER_WINDOW = 20;
+const REGISTRATION_WINDOW_MS = 60_000;
 
 const notFound = () => new AppError('not_found', 'not_found', 'not found');
 const badFlow = (message: string) => new AppError('validation', 'invalid_request', message, { status: 400 });
@@ -199,12 +204,32 @@ export function mountAuthServer(router: Router<ApiState>, r: ApiResources, serve
     ctx.redirect(returnTo);
   });
 
+  // Dynamic registration is unauthenticated: a fixed window per (tenant, source address), bounded memory.
+  const registrations = new LRUCache<string, { count: number; resetAt: number }>({ max: 10_000 });
+  const registrationAllowed = (ctx: ParameterizedContext<ApiState>, tenant: Tenant): number | undefined => {
+    const key = `${tenant.id}\u0000${ctx.ip}`;
+    const now = Date.now();
+    let w = registrations.get(key);
+    if (!w || w.resetAt <= now) registrations.set(key, (w = { count: 0, resetAt: now + REGISTRATION_WINDOW_MS }));
+    w.count++;
+    return w.count > REGISTRATIONS_PER_WINDOW ? Math.ceil((w.resetAt - now) / 1000) : undefined;
+  };
+
   // Everything the provider serves under /t/{slug}/… — before the router, with no body parser.
   return async (ctx, next) => {
     const m = PROVIDER_PATH.exec(ctx.path);
     if (!m || !isTenantSlug(m[1]!)) return next();
     const tenant = await r.tenants.bySlug(m[1]!);
     if (!tenant || tenant.authMode !== 'builtin') return next();
+    if (m[2] === '/reg' && ctx.method === 'POST') {
+      const retryAfter = registrationAllowed(ctx, tenant);
+      if (retryAfter !== undefined) {
+        ctx.status = 429;
+        ctx.set('Retry-After', String(retryAfter));
+        ctx.body = { error: 'rate_limited', error_description: `at most ${REGISTRATIONS_PER_WINDOW} client registrations a minute from one address` };
+        return;
+      }
+    }
     await toProvider(ctx, servers, tenant, m[2]!);
   };
 }

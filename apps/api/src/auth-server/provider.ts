@@ -7,7 +7,8 @@ import { createLocalJWKSet, type JWTVerifyGetKey } from 'jose';
 import { LRUCache } from 'lru-cache';
 import Provider, { errors, type Configuration } from 'oidc-provider';
 import { mcpResourceUrl } from '../http/urls.js';
-import { postgresAdapter } from './adapter.js';
+import { postgresAdapter, REGISTRATION_TTL_SECONDS, storeKey } from './adapter.js';
+import { esc, page, pageCsp } from './pages.js';
 import { loadSigningKeys, SIGNING_ALG } from './signing-keys.js';
 
 /** Lifetimes (seconds). Access tokens are JWTs, not stored, so not revocable: keep them short. */
@@ -163,11 +164,29 @@ export class AuthServers {
         ClientCredentials: TTL.accessToken,
       },
       fetch: d.fetch as unknown as Configuration['fetch'],
+      // Our page instead of the library's: escaped, strict CSP, no stack or internals.
+      renderError: (ctx, out) => {
+        ctx.type = 'html';
+        ctx.set('Content-Security-Policy', pageCsp());
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = page(
+          'Sign-in error',
+          `<h1>This sign-in cannot continue</h1><p><code>${esc(String(out.error))}</code>: ${esc(String(out.error_description ?? ''))}</p><p>Go back to your app and start again.</p>`,
+        );
+      },
     };
     const provider = new Provider(asIssuer(d.publicUrl, tenant.slug), configuration);
     provider.proxy = d.trustProxy;
     const log = d.log.child({ tenant: tenant.slug, component: 'authorization-server' });
     provider.on('server_error', (_ctx, err) => log.error({ err }, 'authorization server error'));
+    // A registration in use lives on; one unused for REGISTRATION_TTL_SECONDS expires (and is swept).
+    provider.on('grant.success', (ctx) => {
+      const clientId = ctx.oidc.client?.clientId;
+      if (!clientId) return;
+      repo
+        .touch('Client', storeKey(clientId), new Date(Date.now() + REGISTRATION_TTL_SECONDS * 1000))
+        .catch((err: unknown) => log.warn({ err }, 'registration expiry not extended'));
+    });
     return { tenantId: tenant.id, provider, callback: provider.callback(), jwks: createLocalJWKSet({ keys: keys.publicJwks }) };
   }
 }

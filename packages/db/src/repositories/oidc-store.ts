@@ -43,6 +43,10 @@ export function oidcStoreRepository(db: Executor, tenantId: string) {
         .returning({ id: oidcStore.id });
       return rows.length > 0;
     },
+    /** Moves a row's expiry (a dynamically registered client that was just used lives on). */
+    async touch(model: string, id: string, expiresAt: Date): Promise<void> {
+      await db.update(oidcStore).set({ expiresAt }).where(key(model, id));
+    },
     async destroy(model: string, id: string): Promise<void> {
       await db.delete(oidcStore).where(key(model, id));
     },
