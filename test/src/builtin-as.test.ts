@@ -516,3 +516,99 @@ describe('built-in authorization server: secrets stay secret', () => {
     }
   });
 });
+
+describe('built-in authorization server: federated login is bound to the browser that started it', () => {
+  const loginCallback = (a: (typeof builtin)[0]) => `${a.issuer}/login/callback`;
+
+  it('a callback whose upstream state was changed → 400 upstream_login_failed; nobody is signed in', async () => {
+    const a = builtin[0]!;
+    const clientId = await register(a.issuer);
+    const err = await browse(authorizeUrl(a.issuer, { client_id: clientId, redirect_uri: REDIRECT, resource: a.mcpUrl }), {
+      account: 'alice',
+      stopAt: REDIRECT,
+      rewrite: (u) => {
+        if (!u.href.startsWith(loginCallback(a))) return u;
+        u.searchParams.set('state', 'forged-state');
+        return u;
+      },
+    }).catch((e: unknown) => e as BrowseError);
+    expect(err).toBeInstanceOf(BrowseError);
+    expect((err as BrowseError).status).toBe(400);
+    expect(JSON.parse((err as BrowseError).body)).toMatchObject({ error: 'upstream_login_failed' });
+  });
+
+  it('a callback arriving in another browser (no login cookie, no interaction cookie) → 400, the code is not redeemed', async () => {
+    const a = builtin[0]!;
+    const clientId = await register(a.issuer);
+    let stolen: URL | undefined;
+    await browse(authorizeUrl(a.issuer, { client_id: clientId, redirect_uri: REDIRECT, resource: a.mcpUrl }), {
+      account: 'alice',
+      stopAt: loginCallback(a),
+    }).then((r) => (stolen = r.callback));
+    expect(stolen?.searchParams.get('code')).toBeTruthy();
+    const res = await fetch(stolen!, { redirect: 'manual' });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toBe('invalid_request');
+  });
+
+  it('a callback from a login this browser did not start (someone else\u2019s code in my session) → 400', async () => {
+    const a = builtin[0]!;
+    const clientId = await register(a.issuer);
+    // The attacker runs a login to the callback and stops; the victim's browser gets the attacker's callback URL.
+    const attacker = await browse(authorizeUrl(a.issuer, { client_id: clientId, redirect_uri: REDIRECT, resource: a.mcpUrl }), {
+      account: 'bob',
+      stopAt: loginCallback(a),
+    });
+    const err = await browse(authorizeUrl(a.issuer, { client_id: clientId, redirect_uri: REDIRECT, resource: a.mcpUrl }), {
+      account: 'alice',
+      stopAt: REDIRECT,
+      rewrite: (u) => (u.href.startsWith(loginCallback(a)) ? attacker.callback : u),
+    }).catch((e: unknown) => e as BrowseError);
+    expect(err).toBeInstanceOf(BrowseError);
+    expect((err as BrowseError).status).toBe(400);
+    expect(JSON.parse((err as BrowseError).body)).toMatchObject({ error: 'upstream_login_failed' });
+  });
+});
+
+describe('built-in authorization server: scopes', () => {
+  it('a token for whoami only gets the 403 step-up on echo; after consenting to more, echo works', async () => {
+    const a = builtin[0]!;
+    const clientId = await register(a.issuer);
+    const jar = new CookieJar();
+    const get = async (scope: string) => {
+      const { callback } = await browse(authorizeUrl(a.issuer, { client_id: clientId, redirect_uri: REDIRECT, resource: a.mcpUrl, scope }), {
+        account: 'alice',
+        stopAt: REDIRECT,
+        jar,
+      });
+      const t = await token(a.issuer, {
+        grant_type: 'authorization_code',
+        code: callback.searchParams.get('code')!,
+        client_id: clientId,
+        redirect_uri: REDIRECT,
+        code_verifier: verifier,
+        resource: a.mcpUrl,
+      });
+      expect(t.status).toBe(200);
+      return t.body;
+    };
+    const call = (accessToken: string, name: string) =>
+      s.post(
+        { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: name === 'echo' ? { message: 'hi-from-echo' } : {} } },
+        { authorization: `Bearer ${accessToken}`, 'mcp-protocol-version': '2025-11-25' },
+        a.mcpUrl,
+      );
+    const narrow = await get('tools:whoami');
+    expect(narrow.scope!.split(' ')).toEqual(['tools:whoami']);
+    const refused = await call(narrow.access_token!, 'echo');
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get('www-authenticate')).toMatch(/error="insufficient_scope"/);
+    expect(refused.headers.get('www-authenticate')).toMatch(/scope="tools:whoami tools:echo"/);
+    // A client asking for a scope the tenant does not offer gets only what exists and was consented to.
+    const wide = await get('tools:whoami tools:echo tools:web_search');
+    expect(wide.scope!.split(' ').sort()).toEqual(['tools:echo', 'tools:whoami']);
+    const ok = await call(wide.access_token!, 'echo');
+    expect(ok.status).toBe(200);
+    expect(JSON.stringify(await ok.json())).toContain('hi-from-echo');
+  });
+});

@@ -11,6 +11,8 @@ export interface BrowseOptions {
   /** allow (default) or deny on the consent page; `omit-csrf` posts the consent without its token. */
   consent?: 'allow' | 'deny' | 'omit-csrf';
   jar?: CookieJar;
+  /** Rewrites a redirect's target before it is followed (an attacker's or a confused browser's hand). */
+  rewrite?: (next: URL) => URL;
 }
 
 export class CookieJar {
@@ -62,7 +64,8 @@ export async function browse(start: string | URL, o: BrowseOptions): Promise<{ c
     jar.store(url, res);
     if (res.status >= 300 && res.status < 400) {
       await res.arrayBuffer();
-      const next = new URL(res.headers.get('location')!, url);
+      const location = new URL(res.headers.get('location')!, url);
+      const next = o.rewrite ? o.rewrite(location) : location;
       if (next.href.startsWith(o.stopAt)) return { callback: next, steps, jar };
       url = next;
       init = { method: 'GET' };

@@ -94,10 +94,14 @@ export class UpstreamLogin {
         idTokenExpected: true,
       });
     } catch (cause) {
-      throw new AppError('auth', 'upstream_login_failed', 'sign-in at the identity provider did not complete', { cause, expose: true });
+      throw new AppError('auth', 'upstream_login_failed', 'sign-in at the identity provider did not complete; start again from your app', {
+        cause,
+        expose: true,
+        status: 400,
+      });
     }
     const claims = tokens.claims();
-    if (!claims?.sub) throw new AppError('auth', 'upstream_login_failed', 'the identity provider returned no subject', { expose: true });
+    if (!claims?.sub) throw new AppError('auth', 'upstream_login_failed', 'the identity provider returned no subject', { expose: true, status: 400 });
     return {
       issuer: config.serverMetadata().issuer,
       subject: claims.sub,
