@@ -612,3 +612,26 @@ describe('built-in authorization server: scopes', () => {
     expect(JSON.stringify(await ok.json())).toContain('hi-from-echo');
   });
 });
+
+describe('built-in authorization server: the SDK client refreshes', () => {
+  it('when its access token is refused, the SDK client refreshes (rotation) and the call goes through; the old refresh token is then dead', async () => {
+    const a = builtin[0]!;
+    const { client, auth } = await signIn(a.mcpUrl, 'bob');
+    const before = { ...auth.stored! };
+    // The access token "expired": the server refuses it with 401 invalid_token.
+    auth.stored = { ...before, access_token: before.access_token.slice(0, -4) + 'AAAA' };
+    const res = await client.callTool({ name: 'whoami', arguments: {} });
+    expect(res.structuredContent).toMatchObject({ subject: 'bob' });
+    expect(auth.stored.refresh_token).toBeTruthy();
+    expect(auth.stored.refresh_token).not.toBe(before.refresh_token);
+    expect(auth.stored.access_token).not.toBe(before.access_token);
+    await client.close();
+    const reuse = await token(a.issuer, { grant_type: 'refresh_token', refresh_token: before.refresh_token!, client_id: auth.client!.client_id });
+    expect(reuse.status).toBe(400);
+    expect(reuse.body.error).toBe('invalid_grant');
+    // Reuse revoked the grant: the rotated refresh token the SDK holds is dead too.
+    const rotated = await token(a.issuer, { grant_type: 'refresh_token', refresh_token: auth.stored.refresh_token!, client_id: auth.client!.client_id });
+    expect(rotated.status).toBe(400);
+    expect(rotated.body.error).toBe('invalid_grant');
+  });
+});
