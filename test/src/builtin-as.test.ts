@@ -1,13 +1,16 @@
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { idpSecretContext } from '@mcprt/api';
+import { loadSigningKeys } from '@mcprt/auth';
 import { parseKeyring, seal } from '@mcprt/crypto';
-import { forTenant, tenantsRepository, type Tenant } from '@mcprt/db';
+import { forTenant, oidcStoreRepository, tenantsRepository, type Tenant } from '@mcprt/db';
 import { startDevIdp, type DevIdp } from '@mcprt/dev-idp';
 import { createLogger } from '@mcprt/observability';
 import { Client, StreamableHTTPClientTransport, UnauthorizedError, type OAuthClientProvider } from '@modelcontextprotocol/client';
 import { Redis } from 'ioredis';
+import { importJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asRotateKey } from '../../apps/cli/src/commands/as-rotate-key.js';
 import { browse, BrowseError, CookieJar } from './harness/browser.js';
 import { startStack } from './harness/stack.js';
 
@@ -633,5 +636,37 @@ describe('built-in authorization server: the SDK client refreshes', () => {
     const rotated = await token(a.issuer, { grant_type: 'refresh_token', refresh_token: auth.stored.refresh_token!, client_id: auth.client!.client_id });
     expect(rotated.status).toBe(400);
     expect(rotated.body.error).toBe('invalid_grant');
+  });
+});
+
+describe('built-in authorization server: signing key rotation', () => {
+  it('`as rotate-key`: tokens of the old key keep working; tokens of the new key are accepted at once (unknown kid reloads the keys)', async () => {
+    const a = builtin[0]!;
+    const alice = await signIn(a.mcpUrl, 'alice');
+    const oldToken = alice.auth.stored!.access_token;
+    await alice.client.close();
+    const out: string[] = [];
+    const rotated = await asRotateKey({ db: s.db.db, config: s.config, out: (l) => out.push(l) }, { tenant: a.tenant.slug });
+    expect(rotated.retired).toBe(1);
+    expect(out.join('\n')).toContain(rotated.kid);
+    const keys = await loadSigningKeys(a.tenant.id, oidcStoreRepository(s.db.db, a.tenant.id), parseKeyring(s.config.SEAL_KEYS));
+    expect(keys.privateJwks.map((k) => k.kid)).toEqual([rotated.kid, expect.any(String)]);
+    const listTools = (t: string) =>
+      s.post({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }, { authorization: `Bearer ${t}`, 'mcp-protocol-version': '2025-11-25' }, a.mcpUrl);
+    expect((await listTools(oldToken)).status).toBe(200);
+    // A token signed with the new key, as any replica will sign within a minute.
+    const claims = JSON.parse(Buffer.from(oldToken.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+    const newKey = await importJWK(keys.privateJwks[0]!, 'ES256');
+    const fresh = await new SignJWT({ ...claims, jti: 'rotation-test' }).setProtectedHeader({ alg: 'ES256', kid: rotated.kid, typ: 'at+jwt' }).sign(newKey);
+    expect((await listTools(fresh)).status).toBe(200);
+    // A kid nobody has is still refused (and reloads at most once per cooldown).
+    const forged = await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'ES256', kid: 'no-such-kid', typ: 'at+jwt' }).sign(newKey);
+    const refused = await listTools(forged);
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('www-authenticate')).toContain('invalid_token');
+  });
+
+  it('`as rotate-key` refuses an external tenant', async () => {
+    await expect(asRotateKey({ db: s.db.db, config: s.config, out: () => undefined }, { tenant: s.tenant.slug })).rejects.toThrow(/not in builtin mode/);
   });
 });

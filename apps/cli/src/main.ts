@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '@mcprt/config';
 import { createDb } from '@mcprt/db';
+import { asRotateKey } from './commands/as-rotate-key.js';
 import { devSeed } from './commands/dev-seed.js';
 import { devToken } from './commands/dev-token.js';
 import { keysGenerate } from './commands/keys-generate.js';
@@ -80,6 +81,13 @@ const commands: Record<string, Command> = {
     details: ['--batch    rows per query (default 500)', '--tenant   only this tenant (default: all)'],
     options: { batch: { type: 'string' }, tenant: { type: 'string' } },
     run: ({ values: v, withDb }) => withDb(async (res) => (await keysRotate(res, { batch: str(v, 'batch'), tenant: str(v, 'tenant') })).exitCode),
+  },
+  'as rotate-key': {
+    usage: 'as rotate-key --tenant <slug>',
+    summary: "built-in tenants: a new signing key for the tenant's authorization server (old keys keep verifying)",
+    details: ['--tenant   the tenant slug (auth mode builtin)'],
+    options: { tenant: { type: 'string' } },
+    run: ({ values: v, withDb }) => withDb(async (res) => (await asRotateKey(res, { tenant: str(v, 'tenant') }), 0)),
   },
   'dev token': {
     usage: 'dev token --tenant <slug> --user <sub> [--idp <url>] [--scope "tools:whoami tools:web_search"]',

@@ -1,15 +1,15 @@
 import { hkdfSync } from 'node:crypto';
+import { loadSigningKeys, SIGNING_ALG } from '@mcprt/auth';
 import type { Keyring } from '@mcprt/crypto';
 import { oidcStoreRepository, forTenant, type Executor, type Tenant } from '@mcprt/db';
 import type { Logger } from '@mcprt/observability';
 import type { ToolRegistry } from '@mcprt/tools';
-import { createLocalJWKSet, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, errors as joseErrors, type JWTVerifyGetKey } from 'jose';
 import { LRUCache } from 'lru-cache';
 import Provider, { errors, type Configuration } from 'oidc-provider';
 import { mcpResourceUrl } from '../http/urls.js';
 import { postgresAdapter, REGISTRATION_TTL_SECONDS, storeKey } from './adapter.js';
 import { esc, page, pageCsp } from './pages.js';
-import { loadSigningKeys, SIGNING_ALG } from './signing-keys.js';
 
 /** Lifetimes (seconds). Access tokens are JWTs, not stored, so not revocable: keep them short. */
 export const TTL = { accessToken: 600, code: 60, interaction: 600, session: 86_400, grant: 14 * 86_400, refreshToken: 14 * 86_400 };
@@ -54,7 +54,11 @@ export function cookieKeys(keyring: Keyring): string[] {
  * tenants (tenant-scoped adapter, per-tenant keys, per-tenant cookie names and paths).
  */
 export class AuthServers {
-  readonly #servers = new LRUCache<string, Promise<TenantAuthServer>>({ max: 1_000 });
+  // Rebuilt after `ttl` so every replica starts signing with a rotated key within a minute (one read of
+  // the key table per tenant per minute, never on the request path of a cached server).
+  readonly #servers = new LRUCache<string, Promise<TenantAuthServer>>({ max: 1_000, ttl: 60_000 });
+  /** When each tenant's keys were last reloaded because a token named an unknown kid. */
+  readonly #reloads = new LRUCache<string, number>({ max: 10_000 });
   readonly #deps: AuthServerDeps;
   readonly #cookieKeys: string[];
 
@@ -77,6 +81,32 @@ export class AuthServers {
       this.#servers.set(key, pending);
     }
     return pending;
+  }
+
+  /** Drops a tenant's server (next use reads its keys and builds it again). */
+  forget(tenantId: string): void {
+    for (const key of [...this.#servers.keys()]) if (key.startsWith(`${tenantId}\u0000`)) this.#servers.delete(key);
+  }
+
+  /**
+   * The key resolver bearer-auth verifies a built-in tenant's tokens with: the cached keys; a token
+   * naming a kid they lack (a rotation made by another process) reloads them, at most once per
+   * cooldown per tenant, so forged kids cannot turn into a query per request.
+   */
+  verifier(tenant: Tenant): JWTVerifyGetKey {
+    return async (header, token) => {
+      const server = await this.get(tenant);
+      try {
+        return await server.jwks(header, token);
+      } catch (e) {
+        if (!(e instanceof joseErrors.JWKSNoMatchingKey)) throw e;
+        const last = this.#reloads.get(tenant.id) ?? 0;
+        if (Date.now() - last < KEY_RELOAD_COOLDOWN_MS) throw e;
+        this.#reloads.set(tenant.id, Date.now());
+        this.forget(tenant.id);
+        return (await this.get(tenant)).jwks(header, token);
+      }
+    };
   }
 
   async #build(tenant: Tenant): Promise<TenantAuthServer> {
@@ -190,5 +220,7 @@ export class AuthServers {
     return { tenantId: tenant.id, provider, callback: provider.callback(), jwks: createLocalJWKSet({ keys: keys.publicJwks }) };
   }
 }
+
+const KEY_RELOAD_COOLDOWN_MS = 30_000;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

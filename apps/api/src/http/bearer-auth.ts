@@ -42,7 +42,7 @@ export function bearerAuth(deps: {
     if (!token) {
       try {
         // Built-in: the tenant's own keys, loaded once per process with its server (no request to anyone).
-        const keys = builtin ? { jwks: async () => (await deps.authServers.get(tenant)).jwks } : deps.directory;
+        const keys = builtin ? { jwks: async () => deps.authServers.verifier(tenant) } : deps.directory;
         token = await verifyAccessToken(keys, match[1]!, expected);
       } catch (e) {
         if (isAppError(e) && e.kind === 'auth') throw refuse('invalid_token', e.message);

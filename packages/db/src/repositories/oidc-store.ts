@@ -1,4 +1,4 @@
-import { and, eq, isNotNull, lt, sql } from 'drizzle-orm';
+import { and, eq, isNotNull, isNull, lt, sql } from 'drizzle-orm';
 import type { Executor } from '../client.js';
 import { oidcStore, tenantSigningKeys } from '../schema.js';
 
@@ -60,6 +60,18 @@ export function oidcStoreRepository(db: Executor, tenantId: string) {
         .from(tenantSigningKeys)
         .where(eq(tenantSigningKeys.tenantId, tenantId))
         .orderBy(sql`${tenantSigningKeys.createdAt} desc`);
+    },
+    /** A new signing key; the current ones are retired (they still verify). Returns how many were retired. */
+    async rotateSigningKey(k: { kid: string; alg: string; privateJwkSealed: string }): Promise<number> {
+      return db.transaction(async (tx) => {
+        const retired = await tx
+          .update(tenantSigningKeys)
+          .set({ retiredAt: sql`now()` })
+          .where(and(eq(tenantSigningKeys.tenantId, tenantId), isNull(tenantSigningKeys.retiredAt)))
+          .returning({ kid: tenantSigningKeys.kid });
+        await tx.insert(tenantSigningKeys).values({ tenantId, ...k });
+        return retired.length;
+      });
     },
     /** Inserts a key unless the tenant already has one (two replicas racing to create the first key). */
     async addFirstSigningKey(k: { kid: string; alg: string; privateJwkSealed: string }): Promise<void> {

@@ -27,10 +27,7 @@ export interface TenantKeys {
 export async function loadSigningKeys(tenantId: string, repo: OidcStoreRepository, keyring: Keyring): Promise<TenantKeys> {
   let rows = await repo.signingKeys();
   if (rows.length === 0) {
-    const kid = randomUUID();
-    const { privateKey } = await generateKeyPair(SIGNING_ALG, { extractable: true });
-    const jwk = { ...(await exportJWK(privateKey)), kid, alg: SIGNING_ALG, use: 'sig' };
-    await repo.addFirstSigningKey({ kid, alg: SIGNING_ALG, privateJwkSealed: seal(keyring, JSON.stringify(jwk), keyContext(tenantId, kid)) });
+    await repo.addFirstSigningKey(await newKey(tenantId, keyring));
     rows = await repo.signingKeys();
   }
   // Newest unretired key signs; every key verifies.
@@ -38,4 +35,22 @@ export async function loadSigningKeys(tenantId: string, repo: OidcStoreRepositor
   const privateJwks = rows.map((r) => JSON.parse(open(keyring, r.privateJwkSealed, keyContext(tenantId, r.kid))) as JWK);
   const publicJwks = privateJwks.map(({ kty, crv, x, y, kid, alg, use }) => ({ kty, crv, x, y, kid, alg, use }) as JWK);
   return { privateJwks, publicJwks };
+}
+
+async function newKey(tenantId: string, keyring: Keyring) {
+  const kid = randomUUID();
+  const { privateKey } = await generateKeyPair(SIGNING_ALG, { extractable: true });
+  const jwk = { ...(await exportJWK(privateKey)), kid, alg: SIGNING_ALG, use: 'sig' };
+  return { kid, alg: SIGNING_ALG, privateJwkSealed: seal(keyring, JSON.stringify(jwk), keyContext(tenantId, kid)) };
+}
+
+/**
+ * Operator rotation (`pnpm cli as rotate-key`): a new key signs from now on; the previous ones are
+ * marked retired and keep verifying (tokens they signed live at most the access-token TTL). Running
+ * API processes pick the new key up when a token names a kid they do not know (`AuthServers`).
+ */
+export async function rotateSigningKey(tenantId: string, repo: OidcStoreRepository, keyring: Keyring): Promise<{ kid: string; retired: number }> {
+  const k = await newKey(tenantId, keyring);
+  const retired = await repo.rotateSigningKey(k);
+  return { kid: k.kid, retired };
 }
