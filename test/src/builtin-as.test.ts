@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { idpSecretContext } from '@mcprt/api';
 import { loadSigningKeys } from '@mcprt/auth';
-import { parseKeyring, seal } from '@mcprt/crypto';
+import { parseKeyring } from '@mcprt/crypto';
 import { forTenant, oidcStoreRepository, tenantsRepository, type Tenant } from '@mcprt/db';
 import { startDevIdp, type DevIdp } from '@mcprt/dev-idp';
 import { createLogger } from '@mcprt/observability';
@@ -11,6 +10,7 @@ import { Redis } from 'ioredis';
 import { importJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asRotateKey } from '../../apps/cli/src/commands/as-rotate-key.js';
+import { tenantSetIdp } from '../../apps/cli/src/commands/tenant-set-idp.js';
 import { browse, BrowseError, CookieJar } from './harness/browser.js';
 import { startStack } from './harness/stack.js';
 
@@ -36,13 +36,14 @@ async function builtinTenant(label: string) {
   });
   idps.push(idp);
   const repo = tenantsRepository(s.db.db);
-  const tenant = await repo.create({ slug, displayName: `Builtin ${label}`, idpIssuer: idp.issuer, enabledTools: ['whoami', 'echo'], authMode: 'builtin' });
-  const keyring = parseKeyring(s.config.SEAL_KEYS);
-  await repo.setIdpClient(tenant.id, {
-    clientId: 'mcprt-as',
-    clientSecretSealed: seal(keyring, secret, idpSecretContext(tenant.id)),
-    scopes: ['openid', 'email', 'profile', 'offline_access'],
-  });
+  const tenant = await repo.create({ slug, displayName: `Builtin ${label}`, idpIssuer: idp.issuer, enabledTools: ['whoami', 'echo'] });
+  // The operator's way: `IDP_CLIENT_SECRET=… pnpm cli tenant set-idp --slug … --client-id … --auth builtin`.
+  const out: string[] = [];
+  await tenantSetIdp(
+    { db: s.db.db, config: s.config, out: (l) => out.push(l) },
+    { slug, clientId: 'mcprt-as', clientSecret: secret, scopes: 'openid email profile offline_access', auth: 'builtin' },
+  );
+  expect(out.join('\n')).not.toContain(secret);
   const entry = { tenant: (await repo.byId(tenant.id))!, idp, mcpUrl: `${s.config.PUBLIC_URL}/t/${slug}/mcp`, issuer: `${s.config.PUBLIC_URL}/t/${slug}` };
   builtin.push(entry);
   return entry;
@@ -668,5 +669,20 @@ describe('built-in authorization server: signing key rotation', () => {
 
   it('`as rotate-key` refuses an external tenant', async () => {
     await expect(asRotateKey({ db: s.db.db, config: s.config, out: () => undefined }, { tenant: s.tenant.slug })).rejects.toThrow(/not in builtin mode/);
+  });
+});
+
+describe('tenant set-idp', () => {
+  it('refuses a secret on the command line (it reads IDP_CLIENT_SECRET), a bad mode, scopes without openid; stores the secret sealed', async () => {
+    const res = { db: s.db.db, config: s.config, out: () => undefined };
+    await expect(tenantSetIdp(res, { slug: s.tenant.slug, clientId: 'x' })).rejects.toThrow(/IDP_CLIENT_SECRET/);
+    await expect(tenantSetIdp(res, { slug: s.tenant.slug, clientId: 'x', clientSecret: 'y', auth: 'both' })).rejects.toThrow(/builtin or external/);
+    await expect(tenantSetIdp(res, { slug: s.tenant.slug, clientId: 'x', clientSecret: 'y', scopes: 'email' })).rejects.toThrow(/openid/);
+    const a = builtin[0]!;
+    const row = (await tenantsRepository(s.db.db).byId(a.tenant.id))!;
+    expect(row.authMode).toBe('builtin');
+    expect(row.idpClientId).toBe('mcprt-as');
+    expect(row.idpClientSecretSealed).not.toContain('dev-secret');
+    expect(row.idpScopes).toEqual(['openid', 'email', 'profile', 'offline_access']);
   });
 });

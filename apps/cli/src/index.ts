@@ -13,3 +13,4 @@ export { devToken } from './commands/dev-token.js';
 export type { DevTokenInput } from './commands/dev-token.js';
 export { devSeed } from './commands/dev-seed.js';
 export { asRotateKey } from './commands/as-rotate-key.js';
+export { tenantSetIdp } from './commands/tenant-set-idp.js';

@@ -10,6 +10,7 @@ import { mcpCall } from './commands/mcp-call.js';
 import { keysRotate } from './commands/keys-rotate.js';
 import { tenantCreate } from './commands/tenant-create.js';
 import { tenantList } from './commands/tenant-list.js';
+import { tenantSetIdp } from './commands/tenant-set-idp.js';
 import { tenantMcpConfig } from './commands/tenant-mcp-config.js';
 import { CliError, UsageError, type CliResources } from './resources.js';
 
@@ -59,6 +60,30 @@ const commands: Record<string, Command> = {
     details: [],
     options: {},
     run: ({ withDb }) => withDb(async (res) => (await tenantList(res), 0)),
+  },
+  'tenant set-idp': {
+    usage: 'tenant set-idp --slug <slug> --client-id <id> [--scopes "openid email profile"] [--auth builtin|external]',
+    summary: 'the IdP client a built-in tenant signs users in with (secret from IDP_CLIENT_SECRET, stored sealed)',
+    details: [
+      '--client-id  the client registered at the tenant IdP (redirect URI: {PUBLIC_URL}/t/{slug}/login/callback)',
+      '--scopes     upstream scopes to ask for (must include openid; default unchanged)',
+      '--auth       builtin: the tenant becomes its own OAuth authorization server; external: trust the IdP tokens',
+      'The secret comes from the environment: IDP_CLIENT_SECRET=… pnpm cli tenant set-idp …',
+    ],
+    options: { slug: { type: 'string' }, 'client-id': { type: 'string' }, scopes: { type: 'string' }, auth: { type: 'string' } },
+    run: ({ values: v, withDb }) =>
+      withDb(
+        async (res) => (
+          await tenantSetIdp(res, {
+            slug: str(v, 'slug'),
+            clientId: str(v, 'client-id'),
+            clientSecret: process.env.IDP_CLIENT_SECRET,
+            scopes: str(v, 'scopes'),
+            auth: str(v, 'auth'),
+          }),
+          0
+        ),
+      ),
   },
   'tenant mcp-config': {
     usage: 'tenant mcp-config --slug <slug> [--token <token>]',

@@ -1,4 +1,4 @@
-export { credentialVault } from './credential-vault.js';
+export { credentialVault, idpSecretContext } from './credential-vault.js';
 export type { CredentialVault, UpstreamTokens } from './credential-vault.js';
 export { IssuerDirectory, idpUnavailable, retryAfterSeconds } from './issuer-directory.js';
 export type { IssuerDirectoryOptions, IssuerMetadata, OutageLog } from './issuer-directory.js';

@@ -1,11 +1,11 @@
+import { idpSecretContext } from '@mcprt/auth';
 import { open, type Keyring } from '@mcprt/crypto';
 import type { Tenant } from '@mcprt/db';
 import { AppError } from '@mcprt/errors';
 import { LRUCache } from 'lru-cache';
 import * as oidc from 'openid-client';
 
-/** How a tenant's IdP client secret is sealed (purpose `idp_client_secret`, bound to the tenant). */
-export const idpSecretContext = (tenantId: string) => ({ tenantId, userId: 'tenant', credentialId: 'idp', purpose: 'idp_client_secret' });
+export { idpSecretContext };
 
 export type EgressFetch = (
   url: string,

@@ -43,6 +43,9 @@ export function tenantsRepository(db: Executor) {
         .set({ idpClientId: c.clientId, idpClientSecretSealed: c.clientSecretSealed, ...(c.scopes ? { idpScopes: c.scopes } : {}) })
         .where(eq(tenants.id, id));
     },
+    async setAuthMode(id: string, authMode: 'builtin' | 'external'): Promise<void> {
+      await db.update(tenants).set({ authMode }).where(eq(tenants.id, id));
+    },
     async setEnabledTools(id: string, enabledTools: string[]): Promise<void> {
       await db.update(tenants).set({ enabledTools }).where(eq(tenants.id, id));
     },
