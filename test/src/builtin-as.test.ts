@@ -1,10 +1,18 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { AuthServers } from '@mcprt/api';
 import { loadSigningKeys } from '@mcprt/auth';
 import { parseKeyring } from '@mcprt/crypto';
 import { forTenant, oidcStoreRepository, tenantsRepository, type Tenant } from '@mcprt/db';
 import { startDevIdp, type DevIdp } from '@mcprt/dev-idp';
 import { createLogger } from '@mcprt/observability';
+import { createEgress, egressFetch } from '@mcprt/tools';
 import { Client, StreamableHTTPClientTransport, UnauthorizedError, type OAuthClientProvider } from '@modelcontextprotocol/client';
 import { Redis } from 'ioredis';
 import { importJWK, SignJWT } from 'jose';
@@ -55,6 +63,7 @@ class MemoryOAuthProvider implements OAuthClientProvider {
   stored: Awaited<ReturnType<OAuthClientProvider['tokens']>>;
   verifier = '';
   authorizationUrl: URL | undefined;
+  clientMetadataUrl: string | undefined;
   readonly redirectUrl = REDIRECT;
   readonly clientMetadata = {
     client_name: 'SDK Test Client',
@@ -94,8 +103,9 @@ class MemoryOAuthProvider implements OAuthClientProvider {
 }
 
 /** The SDK client signs `account` in at a built-in tenant and returns a connected client and its provider. */
-async function signIn(mcpUrl: string, account: string) {
+async function signIn(mcpUrl: string, account: string, opts: { clientMetadataUrl?: string } = {}) {
   const auth = new MemoryOAuthProvider();
+  if (opts.clientMetadataUrl) auth.clientMetadataUrl = opts.clientMetadataUrl;
   const first = new Client({ name: 'mcprt-oauth-test', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
   const transport = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: auth });
   await expect(first.connect(transport)).rejects.toBeInstanceOf(UnauthorizedError);
@@ -107,6 +117,75 @@ async function signIn(mcpUrl: string, account: string) {
   return { client, auth, callback };
 }
 
+/**
+ * An https server on loopback (self-signed certificate for localhost, made with openssl) serving
+ * Client ID Metadata Documents; counts fetches per path.
+ */
+async function startCimdServer() {
+  const dir = mkdtempSync(join(tmpdir(), 'mcprt-cimd-'));
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+    ],
+    { stdio: 'ignore' },
+  );
+  const caPem = readFileSync(join(dir, 'cert.pem'), 'utf8');
+  const fetches = new Map<string, number>();
+  const docs = new Map<string, Record<string, unknown>>();
+  const server = createHttpsServer({ key: readFileSync(join(dir, 'key.pem')), cert: caPem }, (req, res) => {
+    const path = (req.url ?? '/').split('?', 1)[0]!;
+    fetches.set(path, (fetches.get(path) ?? 0) + 1);
+    const doc = docs.get(path);
+    if (!doc) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=300' }).end(JSON.stringify(doc));
+  });
+  await new Promise<void>((resolve) => server.listen(0, 'localhost', resolve));
+  const origin = `https://localhost:${(server.address() as AddressInfo).port}`;
+  return {
+    caPem,
+    origin,
+    fetches,
+    /** Publishes a document at `path`; `clientId` defaults to the document's own URL. */
+    publish(path: string, clientId?: string) {
+      const url = `${origin}${path}`;
+      docs.set(path, {
+        client_id: clientId ?? url,
+        client_name: 'CIMD Test Client',
+        client_uri: origin,
+        redirect_uris: [REDIRECT],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'none',
+      });
+      return url;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+let cimd: Awaited<ReturnType<typeof startCimdServer>>;
+
 // Every log line of the API and worker, at trace level: the tokens of these flows must not be in them.
 const lines: string[] = [];
 
@@ -117,13 +196,20 @@ beforeAll(async () => {
       cb();
     },
   });
-  s = await startStack({ label: 'builtin-as', log: createLogger({ name: 'test', level: 'trace', destination }) });
+  cimd = await startCimdServer();
+  s = await startStack({
+    label: 'builtin-as',
+    log: createLogger({ name: 'test', level: 'trace', destination }),
+    // The API's egress trusts the test CA, so Client ID Metadata Documents can be fetched over https.
+    env: { EGRESS_EXTRA_CA_PEM: cimd.caPem },
+  });
   await builtinTenant('a');
   await builtinTenant('b');
 });
 
 afterAll(async () => {
   await Promise.allSettled(idps.map((i) => i.close()));
+  await cimd?.close();
   await s?.close();
 });
 
@@ -219,6 +305,35 @@ describe('built-in authorization server: the SDK client signs users in', () => {
     await bobAtB.client.close();
   });
 });
+
+/** Follows an authorization request as alice up to the consent page, without submitting it. */
+async function consentPageOf(url: URL): Promise<{ page: string; csp: string }> {
+  const jar = new CookieJar();
+  let next: URL = url;
+  for (let i = 0; i < 15; i++) {
+    const res = await fetch(next, { redirect: 'manual', headers: { cookie: jar.header(next) } });
+    jar.store(next, res);
+    if (res.status >= 300 && res.status < 400) {
+      await res.arrayBuffer();
+      next = new URL(res.headers.get('location')!, next);
+      continue;
+    }
+    const html = await res.text();
+    if (html.includes('Development IdP')) {
+      const post = await fetch(next, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { cookie: jar.header(next), 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'account=alice',
+      });
+      jar.store(next, post);
+      next = new URL(post.headers.get('location')!, next);
+      continue;
+    }
+    return { page: html, csp: res.headers.get('content-security-policy') ?? '' };
+  }
+  throw new Error('no consent page');
+}
 
 /** A public client registered by DCR at tenant A, and the raw authorization request. */
 async function register(issuer: string) {
@@ -338,35 +453,7 @@ describe('built-in authorization server: refusals', () => {
 
   it('the consent page names the client and its redirect host, escaped, under a strict CSP', async () => {
     const url = authorizeUrl(a.issuer, base());
-    let page = '';
-    let csp = '';
-    // Walk to the consent page by hand: browse() would submit it.
-    const jar = new CookieJar();
-    let next: URL = url;
-    for (let i = 0; i < 15; i++) {
-      const res = await fetch(next, { redirect: 'manual', headers: { cookie: jar.header(next) } });
-      jar.store(next, res);
-      if (res.status >= 300 && res.status < 400) {
-        await res.arrayBuffer();
-        next = new URL(res.headers.get('location')!, next);
-        continue;
-      }
-      const html = await res.text();
-      if (html.includes('Development IdP')) {
-        const post = await fetch(next, {
-          method: 'POST',
-          redirect: 'manual',
-          headers: { cookie: jar.header(next), 'content-type': 'application/x-www-form-urlencoded' },
-          body: 'account=alice',
-        });
-        jar.store(next, post);
-        next = new URL(post.headers.get('location')!, next);
-        continue;
-      }
-      page = html;
-      csp = res.headers.get('content-security-policy') ?? '';
-      break;
-    }
+    const { page, csp } = await consentPageOf(url);
     expect(page).toContain('Raw Client &lt;b&gt;x&lt;/b&gt;');
     expect(page).not.toContain('<b>x</b>');
     expect(page).toContain('<span class="host">127.0.0.1:9</span>');
@@ -684,5 +771,67 @@ describe('tenant set-idp', () => {
     expect(row.idpClientId).toBe('mcprt-as');
     expect(row.idpClientSecretSealed).not.toContain('dev-secret');
     expect(row.idpScopes).toEqual(['openid', 'email', 'profile', 'offline_access']);
+  });
+});
+
+describe('built-in authorization server: Client ID Metadata Documents', () => {
+  it('the SDK client signs in with a CIMD URL as its client_id (no registration); the document is fetched once through the egress and cached', async () => {
+    const b = builtin[1]!;
+    const url = cimd.publish('/clients/sdk.json');
+    const regsBefore = (await s.db.sql<{ n: string }[]>`select count(*)::text as n from oidc_store where tenant_id = ${b.tenant.id} and model = 'Client'`)[0]!
+      .n;
+    const first = await signIn(b.mcpUrl, 'alice', { clientMetadataUrl: url });
+    expect(first.auth.client?.client_id).toBe(url);
+    const res = await first.client.callTool({ name: 'whoami', arguments: {} });
+    expect(res.structuredContent).toMatchObject({ subject: 'alice', issuer: b.idp.issuer });
+    await first.client.close();
+    const second = await signIn(b.mcpUrl, 'bob', { clientMetadataUrl: url });
+    await second.client.close();
+    const payload = JSON.parse(Buffer.from(second.auth.stored!.access_token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+    expect(payload.client_id).toBe(url);
+    expect(cimd.fetches.get('/clients/sdk.json')).toBe(1);
+    const regsAfter = (await s.db.sql<{ n: string }[]>`select count(*)::text as n from oidc_store where tenant_id = ${b.tenant.id} and model = 'Client'`)[0]!.n;
+    expect(regsAfter).toBe(regsBefore);
+  });
+
+  it('the consent page shows the CIMD client by its document name and its redirect host', async () => {
+    const b = builtin[1]!;
+    const url = cimd.publish('/clients/consent.json');
+    const { page } = await consentPageOf(authorizeUrl(b.issuer, { client_id: url, redirect_uri: REDIRECT, resource: b.mcpUrl }));
+    expect(page).toContain('<strong>CIMD Test Client</strong>');
+    expect(page).toContain('<span class="host">127.0.0.1:9</span>');
+    expect(cimd.fetches.get('/clients/consent.json')).toBe(1);
+  });
+
+  it('a document whose client_id is not its own URL → invalid_client, 400 here (no redirect)', async () => {
+    const b = builtin[1]!;
+    const url = cimd.publish('/clients/liar.json', `${cimd.origin}/clients/someone-else.json`);
+    const res = await fetch(authorizeUrl(b.issuer, { client_id: url, redirect_uri: REDIRECT, resource: b.mcpUrl }), { redirect: 'manual' });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('location')).toBeNull();
+    expect(await res.text()).toContain('invalid_client');
+    expect(cimd.fetches.get('/clients/liar.json')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a document at a private address is never fetched when private egress is off (production)', async () => {
+    const b = builtin[1]!;
+    const url = cimd.publish('/clients/private.json');
+    const egress = createEgress({ allowPrivate: false, extraCaPem: cimd.caPem });
+    const servers = new AuthServers({
+      publicUrl: s.config.PUBLIC_URL,
+      trustProxy: false,
+      db: s.db.db,
+      keyring: parseKeyring(s.config.SEAL_KEYS),
+      registry: s.api!.resources.registry,
+      log: s.api!.resources.log,
+      fetch: egressFetch(egress, 'the authorization server'),
+    });
+    try {
+      const { provider } = await servers.get(b.tenant);
+      await expect(provider.Client.find(url)).rejects.toThrow(/client_id metadata document fetch failed|invalid_client/);
+      expect(cimd.fetches.get('/clients/private.json')).toBeUndefined();
+    } finally {
+      await egress.close();
+    }
   });
 });

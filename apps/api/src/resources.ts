@@ -49,7 +49,7 @@ export function createApiResources(config: Config, overrides: { log?: Logger } =
   });
   const waiter = new CompletionWaiter((ring) => db.calls.onCallDone(ring));
   // Discovery and JWKS go through the egress rules (DESIGN §5); private addresses only outside production.
-  const egress = createEgress({ allowPrivate: egressAllowsPrivate(config) });
+  const egress = createEgress({ allowPrivate: egressAllowsPrivate(config), ...(config.EGRESS_EXTRA_CA_PEM ? { extraCaPem: config.EGRESS_EXTRA_CA_PEM } : {}) });
   const directory = new IssuerDirectory({
     allowInsecure: config.ALLOW_INSECURE_ISSUERS,
     jwksCooldownMs: config.JWKS_REFRESH_COOLDOWN_MS,
