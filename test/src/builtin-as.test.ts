@@ -835,3 +835,43 @@ describe('built-in authorization server: Client ID Metadata Documents', () => {
     }
   });
 });
+
+describe('built-in authorization server: more refusals', () => {
+  it('an expired token of the tenant\'s own AS → 401 invalid_token "token expired"', async () => {
+    const a = builtin[0]!;
+    const alice = await signIn(a.mcpUrl, 'alice');
+    await alice.client.close();
+    const claims = JSON.parse(Buffer.from(alice.auth.stored!.access_token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+    const keys = await loadSigningKeys(a.tenant.id, oidcStoreRepository(s.db.db, a.tenant.id), parseKeyring(s.config.SEAL_KEYS));
+    const expired = await new SignJWT({ ...claims, iat: Math.floor(Date.now() / 1000) - 1200, exp: Math.floor(Date.now() / 1000) - 600 })
+      .setProtectedHeader({ alg: 'ES256', kid: keys.privateJwks[0]!.kid!, typ: 'at+jwt' })
+      .sign(await importJWK(keys.privateJwks[0]!, 'ES256'));
+    const res = await s.post(
+      { jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} },
+      { authorization: `Bearer ${expired}`, 'mcp-protocol-version': '2025-11-25' },
+      a.mcpUrl,
+    );
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toMatch(/error="invalid_token", error_description="token expired"/);
+  });
+
+  it('logout with an unregistered post_logout_redirect_uri is not an open redirect', async () => {
+    const a = builtin[0]!;
+    const url = new URL(`${a.issuer}/session/end`);
+    url.searchParams.set('post_logout_redirect_uri', 'https://evil.example/');
+    url.searchParams.set('client_id', await register(a.issuer));
+    const res = await fetch(url, { redirect: 'manual' });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('location')).toBeNull();
+  });
+
+  it('an external tenant has no authorization server: its /t/{slug}/auth, /token, /reg are 404', async () => {
+    for (const path of ['auth', 'token', 'reg', 'jwks']) {
+      const res = await fetch(`${s.config.PUBLIC_URL}/t/${s.tenant.slug}/${path}`, {
+        method: path === 'auth' || path === 'jwks' ? 'GET' : 'POST',
+        redirect: 'manual',
+      });
+      expect(res.status, path).toBe(404);
+    }
+  });
+});
