@@ -10,7 +10,7 @@ import { AuthServers } from '@mcprt/api';
 import { loadSigningKeys } from '@mcprt/auth';
 import { parseKeyring } from '@mcprt/crypto';
 import { forTenant, oidcStoreRepository, tenantsRepository, type Tenant } from '@mcprt/db';
-import { startDevIdp, type DevIdp } from '@mcprt/dev-idp';
+import { DEV_LOGIN_CLIENT, startDevIdp, type DevIdp } from '@mcprt/dev-idp';
 import { createLogger } from '@mcprt/observability';
 import { createEgress, egressFetch } from '@mcprt/tools';
 import { Client, StreamableHTTPClientTransport, UnauthorizedError, type OAuthClientProvider } from '@modelcontextprotocol/client';
@@ -18,6 +18,8 @@ import { Redis } from 'ioredis';
 import { importJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asRotateKey } from '../../apps/cli/src/commands/as-rotate-key.js';
+import { devSeed } from '../../apps/cli/src/commands/dev-seed.js';
+import { devToken } from '../../apps/cli/src/commands/dev-token.js';
 import { tenantSetIdp } from '../../apps/cli/src/commands/tenant-set-idp.js';
 import { browse, BrowseError, CookieJar } from './harness/browser.js';
 import { startStack } from './harness/stack.js';
@@ -873,5 +875,28 @@ describe('built-in authorization server: more refusals', () => {
       });
       expect(res.status, path).toBe(404);
     }
+  });
+});
+
+describe('the quick start signs in for real (pnpm start: dev seed --auth builtin, dev IdP --login-redirect)', () => {
+  it('dev seed --auth builtin makes the tenant its own AS; the SDK client signs alice in; dev token still works for the benchmark', async () => {
+    const slug = `${s.ns.slug}-dev`.slice(0, 63);
+    const idp = await startDevIdp({ port: 0, loginClients: [{ ...DEV_LOGIN_CLIENT, redirectUris: [`${s.config.PUBLIC_URL}/t/${slug}/login/callback`] }] });
+    idps.push(idp);
+    const res = { db: s.db.db, config: s.config, out: () => undefined };
+    await devSeed(res, { idp: idp.issuer, slug });
+    const seeded = await devSeed(res, { idp: idp.issuer, slug, auth: 'builtin' });
+    expect(seeded.tenant.authMode).toBe('builtin');
+    const mcpUrl = `${s.config.PUBLIC_URL}/t/${slug}/mcp`;
+    // Any OAuth-capable MCP client, nothing configured but the URL.
+    const alice = await signIn(mcpUrl, 'alice');
+    expect((await alice.client.callTool({ name: 'whoami', arguments: {} })).structuredContent).toMatchObject({ subject: 'alice', issuer: idp.issuer });
+    await alice.client.close();
+    // dev token: a token as the tenant's AS would issue it, and the upstream token stored.
+    const t = await devToken({ ...res, err: () => undefined }, { tenant: slug, user: 'bob' });
+    const claims = JSON.parse(Buffer.from(t.accessToken.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+    expect(claims).toMatchObject({ iss: `${s.config.PUBLIC_URL}/t/${slug}`, aud: mcpUrl, sub: t.userId });
+    const client = await s.client(t.accessToken, { url: mcpUrl });
+    expect((await client.callTool({ name: 'whoami', arguments: {} })).structuredContent).toMatchObject({ subject: 'bob' });
   });
 });

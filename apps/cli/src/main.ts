@@ -141,11 +141,11 @@ const commands: Record<string, Command> = {
       mcpCall({ out, err }, { url: str(v, 'url'), token: str(v, 'token'), tool: str(v, 'tool'), args: str(v, 'args'), protocol: str(v, 'protocol') }),
   },
   'dev seed': {
-    usage: 'dev seed --idp <url> [--slug dev]',
+    usage: 'dev seed --idp <url> [--slug dev] [--auth builtin|external]',
     summary: 'development only: create the dev tenant if missing; prints its MCP URL',
-    details: [],
-    options: { idp: { type: 'string' }, slug: { type: 'string' } },
-    run: ({ values: v, withDb }) => withDb(async (res) => (await devSeed(res, { idp: str(v, 'idp'), slug: str(v, 'slug') }), 0)),
+    details: ['--auth builtin   the tenant is its own authorization server, login at the dev IdP (pnpm start)'],
+    options: { idp: { type: 'string' }, slug: { type: 'string' }, auth: { type: 'string' } },
+    run: ({ values: v, withDb }) => withDb(async (res) => (await devSeed(res, { idp: str(v, 'idp'), slug: str(v, 'slug'), auth: str(v, 'auth') }), 0)),
   },
 };
 

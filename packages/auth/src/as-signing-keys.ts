@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { open, seal, type Keyring, type SealContext } from '@mcprt/crypto';
 import type { OidcStoreRepository } from '@mcprt/db';
-import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
 
 export const SIGNING_ALG = 'ES256';
 
@@ -53,4 +53,27 @@ export async function rotateSigningKey(tenantId: string, repo: OidcStoreReposito
   const k = await newKey(tenantId, keyring);
   const retired = await repo.rotateSigningKey(k);
   return { kid: k.kid, retired };
+}
+
+/**
+ * An access token exactly as a built-in tenant's authorization server issues it, signed with its
+ * current key — for the development `dev token` command (refused in production) and the benchmark,
+ * which have no browser to sign in with.
+ */
+export async function mintBuiltinAccessToken(
+  keys: TenantKeys,
+  t: { issuer: string; audience: string; subject: string; scope: string; clientId: string; ttlSeconds?: number },
+): Promise<string> {
+  const jwk = keys.privateJwks[0];
+  if (!jwk?.kid) throw new Error('tenant has no signing key');
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ scope: t.scope, client_id: t.clientId })
+    .setProtectedHeader({ alg: SIGNING_ALG, kid: jwk.kid, typ: 'at+jwt' })
+    .setIssuer(t.issuer)
+    .setAudience(t.audience)
+    .setSubject(t.subject)
+    .setIssuedAt(now)
+    .setExpirationTime(now + (t.ttlSeconds ?? 600))
+    .setJti(randomUUID())
+    .sign(await importJWK(jwk, SIGNING_ALG));
 }

@@ -5,5 +5,5 @@ export type { IssuerDirectoryOptions, IssuerMetadata, OutageLog } from './issuer
 export { verifyAccessToken } from './verify-access-token.js';
 export type { VerifiedToken } from './verify-access-token.js';
 export { VerifiedTokenCache } from './verified-token-cache.js';
-export { loadSigningKeys, rotateSigningKey, SIGNING_ALG } from './as-signing-keys.js';
+export { loadSigningKeys, mintBuiltinAccessToken, rotateSigningKey, SIGNING_ALG } from './as-signing-keys.js';
 export type { TenantKeys } from './as-signing-keys.js';

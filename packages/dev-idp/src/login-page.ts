@@ -13,6 +13,12 @@ export interface DevLoginClient {
 
 export const INTERACTION_PREFIX = '/interaction/';
 
+/**
+ * The login client `pnpm start` registers for the `dev` tenant's built-in authorization server. Its
+ * secret is public on purpose: this IdP exists only outside production.
+ */
+export const DEV_LOGIN_CLIENT = Object.freeze({ clientId: 'mcprt-dev-as', clientSecret: 'dev-login-client-secret-not-for-production' });
+
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 function send(res: ServerResponse, status: number, html: string, headers: Record<string, string> = {}): void {
