@@ -18,6 +18,7 @@ import { Redis } from 'ioredis';
 import { importJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asRotateKey } from '../../apps/cli/src/commands/as-rotate-key.js';
+import { clientCreate } from '../../apps/cli/src/commands/client-create.js';
 import { devSeed } from '../../apps/cli/src/commands/dev-seed.js';
 import { devToken } from '../../apps/cli/src/commands/dev-token.js';
 import { tenantSetIdp } from '../../apps/cli/src/commands/tenant-set-idp.js';
@@ -898,5 +899,47 @@ describe('the quick start signs in for real (pnpm start: dev seed --auth builtin
     expect(claims).toMatchObject({ iss: `${s.config.PUBLIC_URL}/t/${slug}`, aud: mcpUrl, sub: t.userId });
     const client = await s.client(t.accessToken, { url: mcpUrl });
     expect((await client.callTool({ name: 'whoami', arguments: {} })).structuredContent).toMatchObject({ subject: 'bob' });
+  });
+});
+
+describe('pre-registered clients (pnpm cli client create)', () => {
+  it('a public and a confidential pre-registered client complete the code flow; they never expire; a wrong secret → invalid_client', async () => {
+    const a = builtin[0]!;
+    const res = { db: s.db.db, config: s.config, out: () => undefined };
+    await expect(clientCreate(res, { tenant: a.tenant.slug, name: 'x', redirectUris: ['http://evil.example/cb'] })).rejects.toThrow(
+      /https, or http on a loopback/,
+    );
+    await expect(clientCreate(res, { tenant: s.tenant.slug, name: 'x', redirectUris: [REDIRECT] })).rejects.toThrow(/not in builtin mode/);
+    const pub = await clientCreate(res, { tenant: a.tenant.slug, name: 'Operator Public', redirectUris: [REDIRECT] });
+    const conf = await clientCreate(res, { tenant: a.tenant.slug, name: 'Operator Confidential', redirectUris: [REDIRECT], confidential: true });
+    for (const c of [pub, conf]) {
+      const { callback } = await browse(authorizeUrl(a.issuer, { client_id: c.clientId, redirect_uri: REDIRECT, resource: a.mcpUrl }), {
+        account: 'alice',
+        stopAt: REDIRECT,
+      });
+      const form = {
+        grant_type: 'authorization_code',
+        code: callback.searchParams.get('code')!,
+        redirect_uri: REDIRECT,
+        code_verifier: verifier,
+        resource: a.mcpUrl,
+      };
+      const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
+      if (c.clientSecret) headers.authorization = `Basic ${Buffer.from(`${c.clientId}:${c.clientSecret}`).toString('base64')}`;
+      const body = new URLSearchParams(c.clientSecret ? form : { ...form, client_id: c.clientId }).toString();
+      const t = await fetch(`${a.issuer}/token`, { method: 'POST', headers, body });
+      expect(t.status, c.clientId).toBe(200);
+      const rows = await s.db.sql<{ expires_at: string | null; payload: string }[]>`
+        select expires_at, payload from oidc_store where tenant_id = ${a.tenant.id} and model = 'Client' and id = ${createHash('sha256').update(c.clientId).digest('base64url')}`;
+      expect(rows[0]!.expires_at).toBeNull();
+      if (c.clientSecret) expect(rows[0]!.payload).not.toContain(c.clientSecret);
+    }
+    const wrong = await fetch(`${a.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${conf.clientId}:nope`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: 'authorization_code', code: 'x', redirect_uri: REDIRECT, code_verifier: verifier }).toString(),
+    });
+    expect(wrong.status).toBe(401);
+    expect(((await wrong.json()) as { error: string }).error).toBe('invalid_client');
   });
 });

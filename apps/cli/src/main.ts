@@ -3,6 +3,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '@mcprt/config';
 import { createDb } from '@mcprt/db';
 import { asRotateKey } from './commands/as-rotate-key.js';
+import { clientCreate } from './commands/client-create.js';
 import { devSeed } from './commands/dev-seed.js';
 import { devToken } from './commands/dev-token.js';
 import { keysGenerate } from './commands/keys-generate.js';
@@ -106,6 +107,27 @@ const commands: Record<string, Command> = {
     details: ['--batch    rows per query (default 500)', '--tenant   only this tenant (default: all)'],
     options: { batch: { type: 'string' }, tenant: { type: 'string' } },
     run: ({ values: v, withDb }) => withDb(async (res) => (await keysRotate(res, { batch: str(v, 'batch'), tenant: str(v, 'tenant') })).exitCode),
+  },
+  'client create': {
+    usage: 'client create --tenant <slug> --name <name> --redirect-uri <url> [--redirect-uri <url>]… [--confidential]',
+    summary: 'built-in tenants: pre-register an OAuth client (never expires); prints its id (and secret, once)',
+    details: [
+      '--redirect-uri  https, or http on a loopback address; exact match at authorization',
+      '--confidential  a client with a secret (default: public, PKCE only)',
+    ],
+    options: { tenant: { type: 'string' }, name: { type: 'string' }, 'redirect-uri': { type: 'string', multiple: true }, confidential: { type: 'boolean' } },
+    run: ({ values: v, withDb }) =>
+      withDb(
+        async (res) => (
+          await clientCreate(res, {
+            tenant: str(v, 'tenant'),
+            name: str(v, 'name'),
+            redirectUris: (v['redirect-uri'] as unknown as string[] | undefined) ?? [],
+            confidential: v.confidential === true,
+          }),
+          0
+        ),
+      ),
   },
   'as rotate-key': {
     usage: 'as rotate-key --tenant <slug>',

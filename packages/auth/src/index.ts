@@ -7,3 +7,4 @@ export type { VerifiedToken } from './verify-access-token.js';
 export { VerifiedTokenCache } from './verified-token-cache.js';
 export { loadSigningKeys, mintBuiltinAccessToken, rotateSigningKey, SIGNING_ALG } from './as-signing-keys.js';
 export type { TenantKeys } from './as-signing-keys.js';
+export { openOidcPayload, sealOidcPayload, storeKey } from './oidc-store-codec.js';

@@ -45,7 +45,11 @@ export function oidcStoreRepository(db: Executor, tenantId: string) {
     },
     /** Moves a row's expiry (a dynamically registered client that was just used lives on). */
     async touch(model: string, id: string, expiresAt: Date): Promise<void> {
-      await db.update(oidcStore).set({ expiresAt }).where(key(model, id));
+      // Rows without an expiry (pre-registered clients) keep none.
+      await db
+        .update(oidcStore)
+        .set({ expiresAt })
+        .where(and(key(model, id), isNotNull(oidcStore.expiresAt)));
     },
     async destroy(model: string, id: string): Promise<void> {
       await db.delete(oidcStore).where(key(model, id));
