@@ -113,11 +113,11 @@ async function signIn(mcpUrl: string, account: string, opts: { clientMetadataUrl
   const transport = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: auth });
   await expect(first.connect(transport)).rejects.toBeInstanceOf(UnauthorizedError);
   expect(auth.authorizationUrl, 'the SDK asked the user agent to open the authorization URL').toBeDefined();
-  const { callback } = await browse(auth.authorizationUrl!, { account, stopAt: REDIRECT });
+  const { callback, jar } = await browse(auth.authorizationUrl!, { account, stopAt: REDIRECT });
   await transport.finishAuth(callback.searchParams);
   const client = new Client({ name: 'mcprt-oauth-test', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
   await client.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: auth }));
-  return { client, auth, callback };
+  return { client, auth, callback, jar };
 }
 
 /**
@@ -941,5 +941,67 @@ describe('pre-registered clients (pnpm cli client create)', () => {
     });
     expect(wrong.status).toBe(401);
     expect(((await wrong.json()) as { error: string }).error).toBe('invalid_client');
+  });
+});
+
+describe('the account page (/t/{slug}/account)', () => {
+  it("lists the user's grants and revokes one (CSRF-protected); the revoked client's refresh token is dead; another user's grant is not found", async () => {
+    const a = builtin[0]!;
+    const accountUrl = new URL(`${a.issuer}/account`);
+    const alice = await signIn(a.mcpUrl, 'alice');
+    await alice.client.close();
+    const bob = await signIn(a.mcpUrl, 'bob');
+    await bob.client.close();
+    const anonymous = await fetch(accountUrl);
+    expect(anonymous.status).toBe(200);
+    expect(await anonymous.text()).toContain('You are not signed in here');
+    const view = async (jar: CookieJar) => {
+      const res = await fetch(accountUrl, { headers: { cookie: jar.header(accountUrl) } });
+      jar.store(accountUrl, res);
+      expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+      return res.text();
+    };
+    const html = await view(alice.jar);
+    expect(html).toContain('<strong>SDK Test Client</strong>');
+    expect(html).toContain('<code>tools:whoami</code>');
+    const grantOf = (page: string, clientId: string) =>
+      new RegExp(`${clientId.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}</span>[\\s\\S]*?name="grant" value="([^"]+)"`).exec(page)?.[1];
+    const aliceGrant = grantOf(html, alice.auth.client!.client_id)!;
+    expect(aliceGrant).toBeTruthy();
+    const csrf = /name="csrf" value="([^"]+)"/.exec(html)![1]!;
+    const revokeUrl = new URL(`${a.issuer}/account/revoke`);
+    const post = (jar: CookieJar, form: Record<string, string>) =>
+      fetch(revokeUrl, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { cookie: jar.header(revokeUrl), 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(form).toString(),
+      });
+    const noCsrf = await post(alice.jar, { grant: aliceGrant });
+    expect(noCsrf.status).toBe(403);
+    expect(await noCsrf.json()).toMatchObject({ error: 'csrf_invalid' });
+    // Bob's session cannot revoke alice's grant (it is not his): 404, like a missing one.
+    const bobHtml = await view(bob.jar);
+    const bobCsrf = /name="csrf" value="([^"]+)"/.exec(bobHtml)![1]!;
+    const foreign = await post(bob.jar, { grant: aliceGrant, csrf: bobCsrf });
+    expect(foreign.status).toBe(404);
+    const ok = await post(alice.jar, { grant: aliceGrant, csrf });
+    expect(ok.status).toBe(303);
+    expect(ok.headers.get('location')).toBe(`/t/${a.tenant.slug}/account`);
+    const refresh = await token(a.issuer, {
+      grant_type: 'refresh_token',
+      refresh_token: alice.auth.stored!.refresh_token!,
+      client_id: alice.auth.client!.client_id,
+    });
+    expect(refresh.status).toBe(400);
+    expect(refresh.body.error).toBe('invalid_grant');
+    expect(grantOf(await view(alice.jar), alice.auth.client!.client_id)).toBeUndefined();
+    // Bob's grant is untouched.
+    const bobRefresh = await token(a.issuer, {
+      grant_type: 'refresh_token',
+      refresh_token: bob.auth.stored!.refresh_token!,
+      client_id: bob.auth.client!.client_id,
+    });
+    expect(bobRefresh.status).toBe(200);
   });
 });

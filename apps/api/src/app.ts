@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import Koa from 'koa';
+import { mountAccount } from './auth-server/account.js';
 import { mountAuthServer } from './auth-server/mount.js';
 import { errorHandler } from './http/error-handler.js';
 import type { ApiState } from './http/state.js';
@@ -15,6 +16,7 @@ export function createApp(r: ApiResources, opts: { isDraining?: () => boolean } 
   app.keys = r.authServers.cookieKeys;
   const router = new Router<ApiState>();
   const authServer = mountAuthServer(router, r, r.authServers, r.upstreamLogin);
+  mountAccount(router, r, r.authServers);
   mountHealth(router, r, opts.isDraining ?? (() => false));
   mountWellKnown(router, r);
   mountMcp(router, r);

@@ -191,6 +191,8 @@ export const oidcStore = pgTable(
     model: text('model').notNull(),
     id: text('id').notNull(),
     grantId: text('grant_id'),
+    /** Hash of the account (our user id) the row belongs to, for the account page's list of grants. */
+    accountId: text('account_id'),
     uid: text('uid'),
     userCode: text('user_code'),
     payload: text('payload').notNull(),
@@ -200,6 +202,7 @@ export const oidcStore = pgTable(
   (t) => [
     primaryKey({ columns: [t.tenantId, t.model, t.id] }),
     index('oidc_store_grant').on(t.tenantId, t.grantId),
+    index('oidc_store_account').on(t.tenantId, t.accountId, t.model),
     index('oidc_store_uid').on(t.tenantId, t.uid),
     index('oidc_store_expires').on(t.expiresAt),
   ],

@@ -28,6 +28,7 @@ export function postgresAdapter(tenantId: string, repo: OidcStoreRepository, key
         model: this.#model,
         id: key,
         grantId: payload.grantId ? storeKey(payload.grantId) : null,
+        accountId: payload.accountId ? storeKey(payload.accountId) : null,
         uid: payload.uid ? storeKey(payload.uid) : null,
         userCode: payload.userCode ? storeKey(payload.userCode) : null,
         payload: sealOidcPayload(keyring, tenantId, this.#model, key, payload),

@@ -59,6 +59,7 @@ export async function clientCreate(res: CliResources, input: ClientCreateInput):
     model: 'Client',
     id,
     grantId: null,
+    accountId: null,
     uid: null,
     userCode: null,
     payload: sealOidcPayload(keyring, tenant.id, 'Client', id, payload),

@@ -18,7 +18,7 @@ export function oidcStoreRepository(db: Executor, tenantId: string) {
         .values({ ...row, tenantId })
         .onConflictDoUpdate({
           target: [oidcStore.tenantId, oidcStore.model, oidcStore.id],
-          set: { payload: row.payload, grantId: row.grantId, uid: row.uid, userCode: row.userCode, expiresAt: row.expiresAt },
+          set: { payload: row.payload, grantId: row.grantId, accountId: row.accountId, uid: row.uid, userCode: row.userCode, expiresAt: row.expiresAt },
         });
     },
     async find(model: string, id: string): Promise<OidcStoreRow | undefined> {
@@ -33,6 +33,21 @@ export function oidcStoreRepository(db: Executor, tenantId: string) {
         .where(and(eq(oidcStore.tenantId, tenantId), eq(oidcStore.model, model), eq(col, value)))
         .limit(1);
       return row;
+    },
+    /** The unexpired rows of one model that belong to an account (hashed), newest first: the account page's grants. */
+    async ofAccount(model: string, accountId: string): Promise<OidcStoreRow[]> {
+      return db
+        .select()
+        .from(oidcStore)
+        .where(
+          and(
+            eq(oidcStore.tenantId, tenantId),
+            eq(oidcStore.accountId, accountId),
+            eq(oidcStore.model, model),
+            sql`(${oidcStore.expiresAt} is null or ${oidcStore.expiresAt} > now())`,
+          ),
+        )
+        .limit(200);
     },
     /** Marks the row consumed once; false when it already was (or is gone). */
     async consume(model: string, id: string): Promise<boolean> {
