@@ -338,6 +338,9 @@ async function consentPageOf(url: URL): Promise<{ page: string; csp: string }> {
   throw new Error('no consent page');
 }
 
+/** The stable error code of one of our HTML error pages. */
+const errorCode = (html: string) => /data-error="([^"]+)"/.exec(html)?.[1];
+
 /** A public client registered by DCR at tenant A, and the raw authorization request. */
 async function register(issuer: string) {
   const res = await fetch(`${issuer}/reg`, {
@@ -451,7 +454,7 @@ describe('built-in authorization server: refusals', () => {
     );
     expect(err).toBeInstanceOf(BrowseError);
     expect((err as BrowseError).status).toBe(403);
-    expect(JSON.parse((err as BrowseError).body)).toMatchObject({ error: 'csrf_invalid' });
+    expect(errorCode((err as BrowseError).body)).toBe('csrf_invalid');
   });
 
   it('the consent page names the client and its redirect host, escaped, under a strict CSP', async () => {
@@ -628,7 +631,7 @@ describe('built-in authorization server: federated login is bound to the browser
     }).catch((e: unknown) => e as BrowseError);
     expect(err).toBeInstanceOf(BrowseError);
     expect((err as BrowseError).status).toBe(400);
-    expect(JSON.parse((err as BrowseError).body)).toMatchObject({ error: 'upstream_login_failed' });
+    expect(errorCode((err as BrowseError).body)).toBe('upstream_login_failed');
   });
 
   it('a callback arriving in another browser (no login cookie, no interaction cookie) → 400, the code is not redeemed', async () => {
@@ -642,7 +645,8 @@ describe('built-in authorization server: federated login is bound to the browser
     expect(stolen?.searchParams.get('code')).toBeTruthy();
     const res = await fetch(stolen!, { redirect: 'manual' });
     expect(res.status).toBe(400);
-    expect(((await res.json()) as { error: string }).error).toBe('invalid_request');
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(errorCode(await res.text())).toBe('invalid_request');
   });
 
   it('a callback from a login this browser did not start (someone else\u2019s code in my session) → 400', async () => {
@@ -660,7 +664,7 @@ describe('built-in authorization server: federated login is bound to the browser
     }).catch((e: unknown) => e as BrowseError);
     expect(err).toBeInstanceOf(BrowseError);
     expect((err as BrowseError).status).toBe(400);
-    expect(JSON.parse((err as BrowseError).body)).toMatchObject({ error: 'upstream_login_failed' });
+    expect(errorCode((err as BrowseError).body)).toBe('upstream_login_failed');
   });
 });
 
@@ -979,7 +983,7 @@ describe('the account page (/t/{slug}/account)', () => {
       });
     const noCsrf = await post(alice.jar, { grant: aliceGrant });
     expect(noCsrf.status).toBe(403);
-    expect(await noCsrf.json()).toMatchObject({ error: 'csrf_invalid' });
+    expect(errorCode(await noCsrf.text())).toBe('csrf_invalid');
     // Bob's session cannot revoke alice's grant (it is not his): 404, like a missing one.
     const bobHtml = await view(bob.jar);
     const bobCsrf = /name="csrf" value="([^"]+)"/.exec(bobHtml)![1]!;

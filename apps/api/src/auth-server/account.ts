@@ -10,6 +10,7 @@ import { resolveTenant } from '../http/resolve-tenant.js';
 import { required, type ApiState } from '../http/state.js';
 import type { ApiResources } from '../resources.js';
 import { esc, page, pageCsp } from './pages.js';
+import { htmlErrors } from './mount.js';
 import type { AuthServers } from './provider.js';
 
 interface GrantView {
@@ -51,7 +52,7 @@ export function mountAccount(router: Router<ApiState>, r: ApiResources, servers:
     await next();
   };
 
-  router.get('/t/:tenant/account', tenantOf, builtinOnly, async (ctx) => {
+  router.get('/t/:tenant/account', htmlErrors, tenantOf, builtinOnly, async (ctx) => {
     const tenant = required(ctx, 'tenant');
     headers(ctx);
     const { provider, accountId } = await signedIn(ctx, tenant);
@@ -105,7 +106,7 @@ export function mountAccount(router: Router<ApiState>, r: ApiResources, servers:
   });
 
   const form = z.object({ csrf: z.string().min(1).max(200), grant: z.string().min(1).max(200) });
-  router.post('/t/:tenant/account/revoke', tenantOf, builtinOnly, bodyParser({ enableTypes: ['form'], formLimit: '8kb' }), async (ctx) => {
+  router.post('/t/:tenant/account/revoke', htmlErrors, tenantOf, builtinOnly, bodyParser({ enableTypes: ['form'], formLimit: '8kb' }), async (ctx) => {
     const tenant = required(ctx, 'tenant');
     const body = form.safeParse(ctx.request.body);
     const expected = ctx.cookies.get(csrfCookie(tenant.slug), { signed: true });

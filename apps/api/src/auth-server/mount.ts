@@ -4,7 +4,7 @@ import type Router from '@koa/router';
 import { credentialVault } from '@mcprt/auth';
 import { open, seal } from '@mcprt/crypto';
 import type { Tenant } from '@mcprt/db';
-import { AppError } from '@mcprt/errors';
+import { AppError, isAppError } from '@mcprt/errors';
 import type { Middleware, ParameterizedContext } from 'koa';
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
@@ -12,7 +12,7 @@ import { resolveTenant } from '../http/resolve-tenant.js';
 import { required, type ApiState } from '../http/state.js';
 import { isTenantSlug } from '../http/tenant-cache.js';
 import type { ApiResources } from '../resources.js';
-import { consentPage, pageCsp } from './pages.js';
+import { consentPage, errorPage, pageCsp } from './pages.js';
 import type { AuthServers } from './provider.js';
 import type { UpstreamLogin } from './upstream.js';
 
@@ -29,6 +29,36 @@ const badFlow = (message: string) => new AppError('validation', 'invalid_request
 function requireBuiltin(tenant: Tenant): void {
   if (tenant.authMode !== 'builtin') throw notFound();
 }
+
+/**
+ * Browser routes answer errors as an HTML page (a person is looking at it), with the same status and
+ * stable code the JSON error handler would give; unexpected errors go to the error handler (logged
+ * once) first and are then rendered without their text.
+ */
+export const htmlErrors: Middleware<ApiState> = async (ctx, next) => {
+  try {
+    await next();
+  } catch (e) {
+    if (!isAppError(e) || !e.expose || e.status >= 500) {
+      ctx.state.log.error({ err: e }, 'request failed');
+      ctx.status = isAppError(e) && e.status >= 500 && e.expose ? e.status : 500;
+      ctx.set('Content-Security-Policy', pageCsp());
+      ctx.type = 'html';
+      ctx.body = errorPage(
+        isAppError(e) && e.expose ? e.code : 'internal_error',
+        isAppError(e) && e.expose ? e.message : 'internal error',
+        ctx.state.requestId,
+      );
+      return;
+    }
+    ctx.state.log.debug({ code: e.code, status: e.status }, 'request refused');
+    ctx.status = e.status;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.set('Content-Security-Policy', pageCsp());
+    ctx.type = 'html';
+    ctx.body = errorPage(e.code, e.message, ctx.state.requestId);
+  }
+};
 
 /** Hand the request to the tenant's oidc-provider, mounted at `/t/{slug}` (no body parser in front). */
 async function toProvider(ctx: ParameterizedContext<ApiState>, servers: AuthServers, tenant: Tenant, providerPath: string): Promise<void> {
@@ -82,7 +112,7 @@ export function mountAuthServer(router: Router<ApiState>, r: ApiResources, serve
   };
 
   // The interaction: login (federated) first, then consent.
-  router.get('/t/:tenant/interaction/:uid', tenantOf, async (ctx) => {
+  router.get('/t/:tenant/interaction/:uid', htmlErrors, tenantOf, async (ctx) => {
     const tenant = required(ctx, 'tenant');
     requireBuiltin(tenant);
     const { provider, interaction } = await details(ctx, tenant);
@@ -121,7 +151,8 @@ export function mountAuthServer(router: Router<ApiState>, r: ApiResources, serve
       secure: secureCookies,
       maxAge: 600_000,
     });
-    ctx.set('Content-Security-Policy', pageCsp([redirectUri.origin]));
+    // A custom-scheme redirect (cursor://…) has no origin: allow its scheme.
+    ctx.set('Content-Security-Policy', pageCsp([redirectUri.origin !== 'null' ? redirectUri.origin : redirectUri.protocol]));
     ctx.type = 'html';
     ctx.body = consentPage({
       tenantName: tenant.displayName,
@@ -135,7 +166,7 @@ export function mountAuthServer(router: Router<ApiState>, r: ApiResources, serve
   });
 
   const consentForm = z.object({ csrf: z.string().min(1).max(200), decision: z.enum(['allow', 'deny']) });
-  router.post('/t/:tenant/interaction/:uid/consent', tenantOf, bodyParser({ enableTypes: ['form'], formLimit: '8kb' }), async (ctx) => {
+  router.post('/t/:tenant/interaction/:uid/consent', htmlErrors, tenantOf, bodyParser({ enableTypes: ['form'], formLimit: '8kb' }), async (ctx) => {
     const tenant = required(ctx, 'tenant');
     requireBuiltin(tenant);
     noStore(ctx);
@@ -173,7 +204,7 @@ export function mountAuthServer(router: Router<ApiState>, r: ApiResources, serve
 
   // The tenant's IdP sends the browser back here; the transaction cookie binds it to the browser
   // session that started the login (state, nonce, PKCE verifier, interaction uid).
-  router.get('/t/:tenant/login/callback', tenantOf, async (ctx) => {
+  router.get('/t/:tenant/login/callback', htmlErrors, tenantOf, async (ctx) => {
     const tenant = required(ctx, 'tenant');
     requireBuiltin(tenant);
     noStore(ctx);

@@ -52,3 +52,11 @@ export function consentPage(v: ConsentView): string {
 <div class="actions"><button class="allow" type="submit" name="decision" value="allow">Allow</button><button type="submit" name="decision" value="deny">Deny</button></div></form>`,
   );
 }
+
+/** The browser's error page for the sign-in and account routes: the stable code (also as `data-error`) and a safe message. */
+export function errorPage(code: string, message: string, requestId: string): string {
+  return page(
+    'Sign-in error',
+    `<h1 data-error="${esc(code)}">This cannot continue</h1><p>${esc(message)}</p><p class="muted"><code>${esc(code)}</code> · request ${esc(requestId)}</p>`,
+  );
+}
