@@ -17,10 +17,11 @@ trap cleanup INT TERM EXIT
 
 IDP_PORT=${DEV_IDP_PORT:-4000}
 IDP="http://127.0.0.1:$IDP_PORT"
-node --import tsx packages/dev-idp/src/serve.ts --port "$IDP_PORT" & pids+=($!)
+# The dev IdP's login page signs users in for the dev tenant's built-in authorization server.
+node --import tsx packages/dev-idp/src/serve.ts --port "$IDP_PORT" --login-redirect "$PUBLIC_URL/t/dev/login/callback" & pids+=($!)
 for _ in $(seq 1 60); do curl -fsS "$IDP/.well-known/openid-configuration" >/dev/null 2>&1 && break; sleep 0.5; done
 
-node --import tsx apps/cli/src/main.ts dev seed --idp "$IDP" --slug dev
+node --import tsx apps/cli/src/main.ts dev seed --idp "$IDP" --slug dev --auth builtin
 node --import tsx apps/api/src/main.ts & pids+=($!)
 node --import tsx apps/worker/src/main.ts & pids+=($!)
 for _ in $(seq 1 60); do curl -fsS "$PUBLIC_URL/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
@@ -31,10 +32,10 @@ cat <<MSG
   mcprt is running.   API $PUBLIC_URL   dev IdP $IDP
   Tenant "dev" MCP URL: $PUBLIC_URL/t/dev/mcp
 
-  Get a token for a test user (alice or bob) in another terminal:
+  Point any OAuth-capable MCP client at that URL: it discovers the tenant's
+  authorization server, you sign in as alice or bob at the dev IdP and allow it.
+  Or get a token in another terminal (see README "Call whoami"):
       TOKEN=\$(pnpm --silent cli dev token --tenant dev --user alice)
-  Then call whoami, e.g. with the MCP Inspector or any MCP client, using
-  header  Authorization: Bearer \$TOKEN   (see README "Call whoami").
   Ctrl-C stops everything.
   ──────────────────────────────────────────────────────────────────────────
 

@@ -1,5 +1,7 @@
 import Router from '@koa/router';
 import Koa from 'koa';
+import { mountAccount } from './auth-server/account.js';
+import { mountAuthServer } from './auth-server/mount.js';
 import { errorHandler } from './http/error-handler.js';
 import type { ApiState } from './http/state.js';
 import type { ApiResources } from './resources.js';
@@ -10,7 +12,11 @@ import { mountWellKnown } from './routes/well-known.js';
 
 export function createApp(r: ApiResources, opts: { isDraining?: () => boolean } = {}): Koa<ApiState> {
   const app = new Koa<ApiState>({ proxy: r.config.TRUST_PROXY });
+  // Signed cookies of the sign-in flow share the authorization servers' key ring.
+  app.keys = r.authServers.cookieKeys;
   const router = new Router<ApiState>();
+  const authServer = mountAuthServer(router, r, r.authServers, r.upstreamLogin);
+  mountAccount(router, r, r.authServers);
   mountHealth(router, r, opts.isDraining ?? (() => false));
   mountWellKnown(router, r);
   mountMcp(router, r);
@@ -25,6 +31,7 @@ export function createApp(r: ApiResources, opts: { isDraining?: () => boolean } 
     }
   });
   app.use(errorHandler(r.log));
+  app.use(authServer);
   app.use(router.routes());
   app.use(router.allowedMethods());
   // Errors are logged once, in errorHandler; Koa's default handler would print them again.

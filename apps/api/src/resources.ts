@@ -4,8 +4,10 @@ import { parseKeyring, type Keyring } from '@mcprt/crypto';
 import { createDb, type DbHandle } from '@mcprt/db';
 import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
 import { CompletionWaiter, createProducer, type Producer } from '@mcprt/queue';
-import { createToolRegistry, type ToolRegistry } from '@mcprt/tools';
+import { createToolRegistry, egressFetch, type ToolRegistry } from '@mcprt/tools';
 import { Redis } from 'ioredis';
+import { AuthServers } from './auth-server/provider.js';
+import { UpstreamLogin } from './auth-server/upstream.js';
 import { TenantCache } from './http/tenant-cache.js';
 import { UserCache } from './http/user-cache.js';
 
@@ -23,6 +25,9 @@ export interface ApiResources {
   keyring: Keyring;
   tenants: TenantCache;
   users: UserCache;
+  /** Built-in tenants' OAuth authorization servers and their federated login (issue 8). */
+  authServers: AuthServers;
+  upstreamLogin: UpstreamLogin;
   log: Logger;
   metrics: Metrics;
   close(): Promise<void>;
@@ -46,6 +51,16 @@ export function createApiResources(config: Config, overrides: { log?: Logger } =
   // One egress for every outbound request (tools, discovery, JWKS). Production refuses private
   // addresses; development and test doubles live on 127.0.0.1 (EGRESS_ALLOW_PRIVATE overrides).
   const { egress, directory } = createOutbound({ ...config, allowPrivate: egressAllowsPrivate(config) }, log);
+  const registry = createToolRegistry({ includeTestTools: config.ENABLE_TEST_TOOLS });
+  const keyring = parseKeyring(config.SEAL_KEYS, config.SEAL_ACTIVE_KID);
+  // Client ID Metadata Documents and the tenant IdP's discovery/token endpoint: the same egress rules.
+  const asFetch = egressFetch(egress, 'the authorization server', { timeoutMs: 5_000, maxBodyBytes: 64 * 1024 });
+  const authServers = new AuthServers({ publicUrl: config.PUBLIC_URL, trustProxy: config.TRUST_PROXY, db: db.db, keyring, registry, log, fetch: asFetch });
+  const upstreamLogin = new UpstreamLogin({
+    keyring,
+    fetch: egressFetch(egress, "the tenant's identity provider", { timeoutMs: 10_000, maxBodyBytes: 512 * 1024 }),
+    allowInsecure: config.ALLOW_INSECURE_ISSUERS,
+  });
   return {
     config,
     db,
@@ -54,10 +69,12 @@ export function createApiResources(config: Config, overrides: { log?: Logger } =
     waiter,
     directory,
     verified: new VerifiedTokenCache(),
-    registry: createToolRegistry({ includeTestTools: config.ENABLE_TEST_TOOLS }),
-    keyring: parseKeyring(config.SEAL_KEYS, config.SEAL_ACTIVE_KID),
+    registry,
+    keyring,
     tenants: new TenantCache(db.db),
     users: new UserCache(),
+    authServers,
+    upstreamLogin,
     log,
     metrics: createMetrics('api'),
     async close() {

@@ -3,6 +3,7 @@ import type { Config } from '@mcprt/config';
 import { checkAppRole, runMigrations } from '@mcprt/db';
 import { serveMetrics, type Logger } from '@mcprt/observability';
 import { createApp } from './app.js';
+import { startOidcSweeper } from './auth-server/sweeper.js';
 import { startReconciler } from './calls/reconciler.js';
 import { createApiResources, type ApiResources } from './resources.js';
 
@@ -42,6 +43,7 @@ export async function startApi(config: Config, opts: { log?: Logger; migrate?: b
   const metricsAddr = metricsServer?.address();
   const metricsUrl = typeof metricsAddr === 'object' && metricsAddr ? `http://${config.METRICS_HOST}:${metricsAddr.port}/metrics` : undefined;
   const reconciler = opts.reconciler === false ? undefined : startReconciler(resources);
+  const sweeper = startOidcSweeper(resources.db.db, resources.log);
   resources.log.info({ url, publicUrl: config.PUBLIC_URL, metricsUrl }, 'api listening');
   return {
     url,
@@ -51,6 +53,7 @@ export async function startApi(config: Config, opts: { log?: Logger; migrate?: b
     async stop() {
       draining = true;
       reconciler?.stop();
+      sweeper.stop();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           server.closeAllConnections();

@@ -12,3 +12,6 @@ export type { KeysRotateInput, RotateFailure, RotateSummary } from './commands/k
 export { devToken } from './commands/dev-token.js';
 export type { DevTokenInput } from './commands/dev-token.js';
 export { devSeed } from './commands/dev-seed.js';
+export { asRotateKey } from './commands/as-rotate-key.js';
+export { tenantSetIdp } from './commands/tenant-set-idp.js';
+export { clientCreate } from './commands/client-create.js';

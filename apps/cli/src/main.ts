@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '@mcprt/config';
 import { createDb } from '@mcprt/db';
+import { asRotateKey } from './commands/as-rotate-key.js';
+import { clientCreate } from './commands/client-create.js';
 import { devSeed } from './commands/dev-seed.js';
 import { devToken } from './commands/dev-token.js';
 import { keysGenerate } from './commands/keys-generate.js';
@@ -9,6 +11,7 @@ import { mcpCall } from './commands/mcp-call.js';
 import { keysRotate } from './commands/keys-rotate.js';
 import { tenantCreate } from './commands/tenant-create.js';
 import { tenantList } from './commands/tenant-list.js';
+import { tenantSetIdp } from './commands/tenant-set-idp.js';
 import { tenantMcpConfig } from './commands/tenant-mcp-config.js';
 import { CliError, UsageError, type CliResources } from './resources.js';
 
@@ -59,6 +62,30 @@ const commands: Record<string, Command> = {
     options: {},
     run: ({ withDb }) => withDb(async (res) => (await tenantList(res), 0)),
   },
+  'tenant set-idp': {
+    usage: 'tenant set-idp --slug <slug> --client-id <id> [--scopes "openid email profile"] [--auth builtin|external]',
+    summary: 'the IdP client a built-in tenant signs users in with (secret from IDP_CLIENT_SECRET, stored sealed)',
+    details: [
+      '--client-id  the client registered at the tenant IdP (redirect URI: {PUBLIC_URL}/t/{slug}/login/callback)',
+      '--scopes     upstream scopes to ask for (must include openid; default unchanged)',
+      '--auth       builtin: the tenant becomes its own OAuth authorization server; external: trust the IdP tokens',
+      'The secret comes from the environment: IDP_CLIENT_SECRET=… pnpm cli tenant set-idp …',
+    ],
+    options: { slug: { type: 'string' }, 'client-id': { type: 'string' }, scopes: { type: 'string' }, auth: { type: 'string' } },
+    run: ({ values: v, withDb }) =>
+      withDb(
+        async (res) => (
+          await tenantSetIdp(res, {
+            slug: str(v, 'slug'),
+            clientId: str(v, 'client-id'),
+            clientSecret: process.env.IDP_CLIENT_SECRET,
+            scopes: str(v, 'scopes'),
+            auth: str(v, 'auth'),
+          }),
+          0
+        ),
+      ),
+  },
   'tenant mcp-config': {
     usage: 'tenant mcp-config --slug <slug> [--token <token>]',
     summary: 'print a .mcp.json for the tenant (with an Authorization header when --token is given)',
@@ -80,6 +107,34 @@ const commands: Record<string, Command> = {
     details: ['--batch    rows per query (default 500)', '--tenant   only this tenant (default: all)'],
     options: { batch: { type: 'string' }, tenant: { type: 'string' } },
     run: ({ values: v, withDb }) => withDb(async (res) => (await keysRotate(res, { batch: str(v, 'batch'), tenant: str(v, 'tenant') })).exitCode),
+  },
+  'client create': {
+    usage: 'client create --tenant <slug> --name <name> --redirect-uri <url> [--redirect-uri <url>]… [--confidential]',
+    summary: 'built-in tenants: pre-register an OAuth client (never expires); prints its id (and secret, once)',
+    details: [
+      '--redirect-uri  https, or http on a loopback address; exact match at authorization',
+      '--confidential  a client with a secret (default: public, PKCE only)',
+    ],
+    options: { tenant: { type: 'string' }, name: { type: 'string' }, 'redirect-uri': { type: 'string', multiple: true }, confidential: { type: 'boolean' } },
+    run: ({ values: v, withDb }) =>
+      withDb(
+        async (res) => (
+          await clientCreate(res, {
+            tenant: str(v, 'tenant'),
+            name: str(v, 'name'),
+            redirectUris: (v['redirect-uri'] as unknown as string[] | undefined) ?? [],
+            confidential: v.confidential === true,
+          }),
+          0
+        ),
+      ),
+  },
+  'as rotate-key': {
+    usage: 'as rotate-key --tenant <slug>',
+    summary: "built-in tenants: a new signing key for the tenant's authorization server (old keys keep verifying)",
+    details: ['--tenant   the tenant slug (auth mode builtin)'],
+    options: { tenant: { type: 'string' } },
+    run: ({ values: v, withDb }) => withDb(async (res) => (await asRotateKey(res, { tenant: str(v, 'tenant') }), 0)),
   },
   'dev token': {
     usage: 'dev token --tenant <slug> --user <sub> [--idp <url>] [--scope "tools:whoami tools:web_search"]',
@@ -108,11 +163,11 @@ const commands: Record<string, Command> = {
       mcpCall({ out, err }, { url: str(v, 'url'), token: str(v, 'token'), tool: str(v, 'tool'), args: str(v, 'args'), protocol: str(v, 'protocol') }),
   },
   'dev seed': {
-    usage: 'dev seed --idp <url> [--slug dev]',
+    usage: 'dev seed --idp <url> [--slug dev] [--auth builtin|external]',
     summary: 'development only: create the dev tenant if missing; prints its MCP URL',
-    details: [],
-    options: { idp: { type: 'string' }, slug: { type: 'string' } },
-    run: ({ values: v, withDb }) => withDb(async (res) => (await devSeed(res, { idp: str(v, 'idp'), slug: str(v, 'slug') }), 0)),
+    details: ['--auth builtin   the tenant is its own authorization server, login at the dev IdP (pnpm start)'],
+    options: { idp: { type: 'string' }, slug: { type: 'string' }, auth: { type: 'string' } },
+    run: ({ values: v, withDb }) => withDb(async (res) => (await devSeed(res, { idp: str(v, 'idp'), slug: str(v, 'slug'), auth: str(v, 'auth') }), 0)),
   },
 };
 

@@ -56,3 +56,6 @@ export function credentialVault(keyring: Keyring) {
 }
 
 export type CredentialVault = ReturnType<typeof credentialVault>;
+
+/** How a tenant's IdP client secret is sealed (purpose `idp_client_secret`, bound to the tenant). */
+export const idpSecretContext = (tenantId: string): SealContext => ({ tenantId, userId: 'tenant', credentialId: 'idp', purpose: 'idp_client_secret' });

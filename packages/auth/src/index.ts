@@ -1,4 +1,4 @@
-export { credentialVault } from './credential-vault.js';
+export { credentialVault, idpSecretContext } from './credential-vault.js';
 export type { CredentialVault, UpstreamTokens } from './credential-vault.js';
 export { IssuerDirectory, idpUnavailable, retryAfterSeconds } from './issuer-directory.js';
 export { createOutbound, type OutboundSettings } from './outbound.js';
@@ -6,3 +6,6 @@ export type { IssuerDirectoryOptions, IssuerMetadata, OutageLog } from './issuer
 export { verifyAccessToken } from './verify-access-token.js';
 export type { VerifiedToken } from './verify-access-token.js';
 export { VerifiedTokenCache } from './verified-token-cache.js';
+export { loadSigningKeys, mintBuiltinAccessToken, rotateSigningKey, SIGNING_ALG } from './as-signing-keys.js';
+export type { TenantKeys } from './as-signing-keys.js';
+export { openOidcPayload, sealOidcPayload, storeKey } from './oidc-store-codec.js';

@@ -6,6 +6,8 @@ export interface OutboundSettings {
   ALLOW_INSECURE_ISSUERS: boolean;
   JWKS_REFRESH_COOLDOWN_MS: number;
   IDP_FAILURE_CACHE_MS: number;
+  /** Extra CA certificates (PEM) the egress trusts, beside the system's. */
+  EGRESS_EXTRA_CA_PEM?: string | undefined;
   /** Whether outbound requests may reach loopback and private addresses (`egressAllowsPrivate(config)`). */
   allowPrivate: boolean;
 }
@@ -15,7 +17,7 @@ export interface OutboundSettings {
  * issuer directory on top of it (DESIGN §5). The API and the worker build it the same way.
  */
 export function createOutbound(s: OutboundSettings, log?: OutageLog): { egress: Egress; directory: IssuerDirectory } {
-  const egress = createEgress({ allowPrivate: s.allowPrivate });
+  const egress = createEgress({ allowPrivate: s.allowPrivate, ...(s.EGRESS_EXTRA_CA_PEM ? { extraCaPem: s.EGRESS_EXTRA_CA_PEM } : {}) });
   const directory = new IssuerDirectory({
     allowInsecure: s.ALLOW_INSECURE_ISSUERS,
     jwksCooldownMs: s.JWKS_REFRESH_COOLDOWN_MS,

@@ -23,7 +23,11 @@ const ALGORITHMS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'];
  * Cheap checks first: a token that is not a JWT from this issuer for this audience is refused before
  * any network work (issuer discovery, JWKS), so garbage costs no outbound request.
  */
-export async function verifyAccessToken(directory: IssuerDirectory, token: string, expected: { issuer: string; audience: string }): Promise<VerifiedToken> {
+export async function verifyAccessToken(
+  directory: Pick<IssuerDirectory, 'jwks'>,
+  token: string,
+  expected: { issuer: string; audience: string },
+): Promise<VerifiedToken> {
   const invalid = (message: string, cause?: unknown) => new AppError('auth', 'invalid_token', message, { cause });
   precheckAccessToken(token, expected);
   let jwks;

@@ -70,6 +70,8 @@ const schema = z
     ALLOW_INSECURE_ISSUERS: bool.default(false),
     /** Let outbound requests reach loopback and private addresses (doubles on 127.0.0.1). Default: on outside production, off in production. */
     EGRESS_ALLOW_PRIVATE: bool.optional(),
+    /** Extra PEM certificate authorities outbound TLS trusts besides the system ones (a private CA; tests' https doubles). */
+    EGRESS_EXTRA_CA_PEM: z.string().includes('-----BEGIN CERTIFICATE-----').optional(),
     /** How long a failed issuer discovery or JWKS fetch is remembered (requests in the window get 503 + Retry-After, no outbound request). */
     IDP_FAILURE_CACHE_MS: int(5_000),
     SCAVIO_API_KEY: z.string().min(1).optional(),

@@ -16,3 +16,5 @@ export type { Credential, CredentialWrite } from './repositories/credentials.js'
 export { findStaleQueuedCalls } from './repositories/tool-calls.js';
 export type { NewToolCall, ToolCall } from './repositories/tool-calls.js';
 export type { AuditEvent, NewAuditEvent } from './repositories/audit.js';
+export { oidcStoreRepository, sweepExpiredOidcRows } from './repositories/oidc-store.js';
+export type { OidcStoreRepository, OidcStoreRow, TenantSigningKey } from './repositories/oidc-store.js';

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigserial, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigserial, index, integer, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 /** DESIGN §4. Every table but `tenants` carries `tenant_id`; repositories scope every query by it. */
 
@@ -32,6 +32,14 @@ export const tenants = pgTable('tenants', {
     .notNull()
     .default(sql`'{}'::text[]`),
   limits: jsonb('limits').$type<TenantLimits>().notNull().default(defaultLimits),
+  /**
+   * `builtin`: the tenant's own OAuth authorization server (oidc-provider, issuer `{PUBLIC_URL}/t/{slug}`)
+   * issues the MCP tokens and federates login to the IdP above. `external`: the IdP issues them (issue 2).
+   * The column default is `external` so rows created before issue 8 keep working unchanged.
+   */
+  authMode: text('auth_mode', { enum: ['builtin', 'external'] })
+    .notNull()
+    .default('external'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 });
 
@@ -166,4 +174,53 @@ export const auditEvents = pgTable(
     at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [index('audit_tenant_user_at').on(t.tenantId, t.userId, t.at), index('audit_call').on(t.tenantId, t.callId)],
+);
+
+/**
+ * oidc-provider's storage (issue 8), one row per model instance, scoped by tenant. `id` (and the
+ * grant id, uid and user code it is found by) are SHA-256 hashes of the provider's values, so a row
+ * never holds a usable code or token id; `payload` is the provider's JSON sealed with the keyring,
+ * bound to (tenant, model, hashed id). Rows past `expires_at` are swept.
+ */
+export const oidcStore = pgTable(
+  'oidc_store',
+  {
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    model: text('model').notNull(),
+    id: text('id').notNull(),
+    grantId: text('grant_id'),
+    /** Hash of the account (our user id) the row belongs to, for the account page's list of grants. */
+    accountId: text('account_id'),
+    uid: text('uid'),
+    userCode: text('user_code'),
+    payload: text('payload').notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }),
+    consumedAt: timestamp('consumed_at', { withTimezone: true }),
+  },
+  (t) => [
+    primaryKey({ columns: [t.tenantId, t.model, t.id] }),
+    index('oidc_store_grant').on(t.tenantId, t.grantId),
+    index('oidc_store_account').on(t.tenantId, t.accountId, t.model),
+    index('oidc_store_uid').on(t.tenantId, t.uid),
+    index('oidc_store_expires').on(t.expiresAt),
+  ],
+);
+
+/** A built-in authorization server's signing keys (issue 8): private JWK sealed with the keyring. */
+export const tenantSigningKeys = pgTable(
+  'tenant_signing_keys',
+  {
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    kid: text('kid').notNull(),
+    alg: text('alg').notNull(),
+    privateJwkSealed: text('private_jwk_sealed').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    /** Set when a newer key takes over signing; the key still verifies until its tokens have expired. */
+    retiredAt: timestamp('retired_at', { withTimezone: true }),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.kid] })],
 );

@@ -9,6 +9,8 @@ import type { DevAccount } from './accounts.js';
 import { DEV_CLIENT } from './dev-client.js';
 import { DEV_MINT_PATH, handleDevMint } from './dev-mint-route.js';
 import { sendJson } from './http-json.js';
+import { INTERACTION_PREFIX, handleDevLogin } from './login-page.js';
+import type { DevLoginClient } from './login-page.js';
 import { ROUTES, buildProviderConfig } from './provider-config.js';
 import { assertNotProduction } from './production-guard.js';
 import { TokenMinter } from './token-minter.js';
@@ -23,6 +25,8 @@ export interface StartDevIdpOptions {
   accounts?: readonly DevAccount[];
   /** Default lifetime of every access token the IdP issues. Default 600. */
   accessTokenTtlSeconds?: number;
+  /** Relying parties allowed to sign users in at the dev login page (`/interaction/:uid`). */
+  loginClients?: readonly DevLoginClient[];
   /** Called for every HTTP request the IdP receives (tests count discovery and JWKS fetches). */
   onRequest?: (req: IncomingMessage) => void;
 }
@@ -64,9 +68,9 @@ export async function startDevIdp(options: StartDevIdpOptions = {}): Promise<Dev
 
   let minter: TokenMinter;
   try {
-    const provider = new Provider(issuer, buildProviderConfig({ accounts, accessTokenTtlSeconds }));
+    const provider = new Provider(issuer, buildProviderConfig({ accounts, accessTokenTtlSeconds, loginClients: options.loginClients ?? [] }));
     minter = new TokenMinter(provider, accounts, accessTokenTtlSeconds);
-    handler = dispatch(provider.callback(), { minter, accounts });
+    handler = dispatch(provider.callback(), { minter, accounts }, (req, res) => handleDevLogin(req, res, provider, accounts));
   } catch (err) {
     await closeServer(server);
     throw err;
@@ -86,9 +90,20 @@ export async function startDevIdp(options: StartDevIdpOptions = {}): Promise<Dev
   };
 }
 
-function dispatch(providerCallback: Handler, deps: Parameters<typeof handleDevMint>[2]): Handler {
+function dispatch(
+  providerCallback: Handler,
+  deps: Parameters<typeof handleDevMint>[2],
+  login: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+): Handler {
   return (req, res) => {
-    const path = (req.url ?? '/').split('?', 1)[0];
+    const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
+    if (path.startsWith(INTERACTION_PREFIX)) {
+      login(req, res).catch(() => {
+        if (!res.headersSent) sendJson(res, 500, { error: 'server_error' });
+        else res.destroy();
+      });
+      return;
+    }
     if (path !== DEV_MINT_PATH) {
       providerCallback(req, res);
       return;

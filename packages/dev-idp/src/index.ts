@@ -7,3 +7,5 @@ export { DEV_MINT_PATH } from './dev-mint-route.js';
 export { DEFAULT_UPSTREAM_SCOPE } from './mint-request.js';
 export { DevIdpRefusedError } from './production-guard.js';
 export type { MintAccessTokenInput, MintUpstreamTokenInput, UpstreamToken } from './token-minter.js';
+export type { DevLoginClient } from './login-page.js';
+export { DEV_LOGIN_CLIENT } from './login-page.js';

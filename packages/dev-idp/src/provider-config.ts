@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Configuration } from 'oidc-provider';
 
 import type { AccountDirectory } from './accounts.js';
+import { INTERACTION_PREFIX, type DevLoginClient } from './login-page.js';
 import { DEV_CLIENT } from './dev-client.js';
 import { addExtraAudiences, getResourceServerInfoFor } from './resource-server.js';
 import { SIGNING_ALG, generateSigningJwks } from './signing-keys.js';
@@ -21,11 +22,20 @@ const DAY = 24 * 60 * 60;
 export interface ProviderConfigInput {
   accounts: AccountDirectory;
   accessTokenTtlSeconds: number;
+  /** Relying parties that sign users in with the code flow at the dev login page (issue 8). */
+  loginClients?: readonly DevLoginClient[];
 }
 
-export function buildProviderConfig({ accounts, accessTokenTtlSeconds }: ProviderConfigInput): Configuration {
+export function buildProviderConfig({ accounts, accessTokenTtlSeconds, loginClients = [] }: ProviderConfigInput): Configuration {
   return {
     clients: [
+      ...loginClients.map((c) => ({
+        client_id: c.clientId,
+        client_secret: c.clientSecret,
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code' as const],
+        redirect_uris: [...c.redirectUris],
+      })),
       {
         client_id: DEV_CLIENT.clientId,
         client_secret: DEV_CLIENT.clientSecret,
@@ -50,6 +60,10 @@ export function buildProviderConfig({ accounts, accessTokenTtlSeconds }: Provide
     scopes: ['openid', 'offline_access', 'email', 'profile'],
     formats: { customizers: { jwt: addExtraAudiences } },
     routes: { ...ROUTES },
+    interactions: { url: (_ctx, interaction) => `${INTERACTION_PREFIX}${interaction.uid}` },
+    pkce: { required: () => true },
+    // A refresh token for login clients too (a real IdP gives one with offline access).
+    issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     features: {
       // Off: the quick-start login pages must never be reachable; tokens are minted instead.
       devInteractions: { enabled: false },

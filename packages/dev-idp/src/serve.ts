@@ -5,6 +5,7 @@
  */
 import { startDevIdp } from './dev-idp.js';
 import { DEV_MINT_PATH } from './dev-mint-route.js';
+import { DEV_LOGIN_CLIENT } from './login-page.js';
 import { SERVE_USAGE, parseServeArgs } from './serve-args.js';
 
 let args;
@@ -15,7 +16,11 @@ try {
   process.exit(2);
 }
 
-const idp = await startDevIdp(args);
+const { loginRedirects, ...listen } = args;
+const idp = await startDevIdp({
+  ...listen,
+  ...(loginRedirects ? { loginClients: [{ ...DEV_LOGIN_CLIENT, redirectUris: loginRedirects }] } : {}),
+});
 console.log(idp.issuer);
 console.error(`dev IdP up: accounts ${idp.accounts.map((a) => a.sub).join(', ')}; ` + `mint tokens with POST ${idp.issuer}${DEV_MINT_PATH}`);
 

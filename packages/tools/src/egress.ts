@@ -1,5 +1,6 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP, type LookupFunction, type Socket } from 'node:net';
+import { rootCertificates } from 'node:tls';
 import { AppError, isAppError } from '@mcprt/errors';
 import ipaddr from 'ipaddr.js';
 import { Agent, buildConnector, request as undiciRequest, type Dispatcher } from 'undici';
@@ -58,6 +59,8 @@ export interface EgressOptions {
   maxBodyBytes?: number;
   /** Name resolution used when connecting (tests inject one; default: the system resolver). */
   resolve?: Resolver;
+  /** Certificate authorities trusted besides Node's bundled ones (PEM). */
+  extraCaPem?: string;
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -115,8 +118,9 @@ export function guardedLookup(resolve: Resolver, allowPrivate: boolean): LookupF
 }
 
 /** undici connector: literals checked before connecting, names through the guarded lookup, the peer checked after. */
-function guardedConnector(resolve: Resolver, allowPrivate: boolean): buildConnector.connector {
-  const base = buildConnector({ lookup: guardedLookup(resolve, allowPrivate), timeout: 10_000 });
+function guardedConnector(resolve: Resolver, allowPrivate: boolean, extraCaPem?: string): buildConnector.connector {
+  const ca = extraCaPem ? { ca: [...rootCertificates, extraCaPem] } : {};
+  const base = buildConnector({ lookup: guardedLookup(resolve, allowPrivate), timeout: 10_000, ...ca });
   return (options, callback) => {
     if (allowPrivate) return base(options, callback);
     if (isIP(options.hostname) && !isPublicAddress(options.hostname)) return callback(notPublic(options.hostname), null);
@@ -136,7 +140,7 @@ export function createEgress(opts: EgressOptions): Egress {
   const defaultTimeout = opts.defaultTimeoutMs ?? 10_000;
   const maxRedirects = opts.maxRedirects ?? 3;
   const defaultMaxBody = opts.maxBodyBytes ?? 1024 * 1024;
-  const agent = new Agent({ connect: guardedConnector(opts.resolve ?? systemResolver, opts.allowPrivate) });
+  const agent = new Agent({ connect: guardedConnector(opts.resolve ?? systemResolver, opts.allowPrivate, opts.extraCaPem) });
 
   return {
     async request(url, init) {

@@ -1,6 +1,8 @@
 import { idpUnavailable, retryAfterSeconds, verifyAccessToken, type IssuerDirectory, type VerifiedTokenCache } from '@mcprt/auth';
 import { AppError, isAppError } from '@mcprt/errors';
 import type { Middleware } from 'koa';
+import type { AuthServers } from '../auth-server/provider.js';
+import { asIssuer } from '../auth-server/provider.js';
 import type { UserCache } from './user-cache.js';
 import { bindLog, required, type ApiState } from './state.js';
 import { mcpResourceUrl, resourceMetadataUrl } from './urls.js';
@@ -16,7 +18,14 @@ export function bearerChallenge(publicUrl: string, slug: string, error?: { code:
  * Resource-server check (DESIGN §3.1): a JWT from the tenant's issuer whose audience is exactly this
  * tenant's MCP resource URL. Sets the verified token and the (created on first sight) user.
  */
-export function bearerAuth(deps: { publicUrl: string; directory: IssuerDirectory; users: UserCache; verified: VerifiedTokenCache }): Middleware<ApiState> {
+export function bearerAuth(deps: {
+  publicUrl: string;
+  directory: IssuerDirectory;
+  users: UserCache;
+  verified: VerifiedTokenCache;
+  /** Built-in tenants' authorization servers (issue 8): their keys verify in-process. */
+  authServers: AuthServers;
+}): Middleware<ApiState> {
   return async (ctx, next) => {
     const tenant = required(ctx, 'tenant');
     const header = ctx.get('authorization');
@@ -26,12 +35,15 @@ export function bearerAuth(deps: { publicUrl: string; directory: IssuerDirectory
         details: { wwwAuthenticate: bearerChallenge(deps.publicUrl, tenant.slug, code ? { code, description } : undefined) },
       });
     if (!match) throw refuse(header ? 'invalid_request' : undefined, header ? 'Authorization header is not a Bearer token' : 'authorization required');
-    const expected = { issuer: tenant.idpIssuer, audience: mcpResourceUrl(deps.publicUrl, tenant.slug) };
+    const builtin = tenant.authMode === 'builtin';
+    const expected = { issuer: builtin ? asIssuer(deps.publicUrl, tenant.slug) : tenant.idpIssuer, audience: mcpResourceUrl(deps.publicUrl, tenant.slug) };
     const cacheKey = deps.verified.key(expected.issuer, expected.audience, match[1]!);
     let token = deps.verified.get(cacheKey);
     if (!token) {
       try {
-        token = await verifyAccessToken(deps.directory, match[1]!, expected);
+        // Built-in: the tenant's own keys, loaded once per process with its server (no request to anyone).
+        const keys = builtin ? { jwks: async () => deps.authServers.verifier(tenant) } : deps.directory;
+        token = await verifyAccessToken(keys, match[1]!, expected);
       } catch (e) {
         if (isAppError(e) && e.kind === 'auth') throw refuse('invalid_token', e.message);
         // The tenant's IdP is down: a retryable 503 answered here, without an error-level stack per
@@ -47,7 +59,10 @@ export function bearerAuth(deps: { publicUrl: string; directory: IssuerDirectory
       deps.verified.set(cacheKey, token);
     }
     ctx.state.token = token;
-    const user = await deps.users.resolve(required(ctx, 'scope'), { issuer: token.issuer, subject: token.subject, email: token.email, name: token.name });
+    const user = builtin
+      ? await deps.users.byId(required(ctx, 'scope'), token.subject)
+      : await deps.users.resolve(required(ctx, 'scope'), { issuer: token.issuer, subject: token.subject, email: token.email, name: token.name });
+    if (!user) throw refuse('invalid_token', 'token subject is not a user of this tenant');
     ctx.state.user = user;
     bindLog(ctx.state, { userId: user.id, clientId: token.clientId });
     // The MCP token goes no further: handlers get the verified identity from ctx.state, and the SDK

@@ -16,8 +16,10 @@ interface Who {
  */
 export class UserCache {
   readonly #cache: LRUCache<string, User, { scope: TenantScope; who: Who }>;
+  readonly #byId: LRUCache<string, User>;
 
   constructor(ttlMs = 300_000, max = 10_000) {
+    this.#byId = new LRUCache({ max, ttl: ttlMs });
     this.#cache = new LRUCache({
       max,
       ttl: ttlMs,
@@ -26,6 +28,19 @@ export class UserCache {
       // An upsert still in flight when its entry is evicted is still the answer for its callers.
       ignoreFetchAbort: true,
     });
+  }
+
+  /**
+   * A built-in authorization server's token names our user id as `sub` (issue 8): the user row was
+   * created at sign-in, so it is only read (cached like `resolve`; undefined when it does not exist).
+   */
+  async byId(scope: TenantScope, id: string): Promise<User | undefined> {
+    const key = `${scope.tenantId}\u0000#id\u0000${id}`;
+    const hit = this.#byId.get(key);
+    if (hit) return hit;
+    const user = await scope.users.byId(id);
+    if (user) this.#byId.set(key, user);
+    return user;
   }
 
   async resolve(scope: TenantScope, who: Who): Promise<User> {

@@ -130,7 +130,7 @@ export function mountMcp(router: Router<ApiState>, r: ApiResources): void {
     '/t/:tenant/mcp',
     originCheck(r.config.PUBLIC_URL, r.config.ALLOWED_ORIGINS),
     resolveTenant(r.tenants, r.db.db),
-    bearerAuth({ publicUrl: r.config.PUBLIC_URL, directory: r.directory, users: r.users, verified: r.verified }),
+    bearerAuth({ publicUrl: r.config.PUBLIC_URL, directory: r.directory, users: r.users, verified: r.verified, authServers: r.authServers }),
     parse as unknown as Middleware<ApiState>,
     batchRules(r),
     stepUp(r),

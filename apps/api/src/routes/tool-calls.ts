@@ -12,7 +12,7 @@ export function mountToolCalls(router: Router<ApiState>, r: ApiResources): void 
   router.get(
     '/t/:tenant/v1/tool-calls/:id',
     resolveTenant(r.tenants, r.db.db),
-    bearerAuth({ publicUrl: r.config.PUBLIC_URL, directory: r.directory, users: r.users, verified: r.verified }),
+    bearerAuth({ publicUrl: r.config.PUBLIC_URL, directory: r.directory, users: r.users, verified: r.verified, authServers: r.authServers }),
     async (ctx) => {
       const id = ctx.params.id ?? '';
       const call = /^call_[A-Za-z0-9_-]{22}$/.test(id) ? await required(ctx, 'scope').toolCalls.byIdForUser(id, required(ctx, 'user').id) : undefined;

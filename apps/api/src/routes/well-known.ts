@@ -2,6 +2,7 @@ import type Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { resolveTenant } from '../http/resolve-tenant.js';
 import { required, type ApiState } from '../http/state.js';
+import { asIssuer } from '../auth-server/provider.js';
 import { mcpResourceUrl } from '../http/urls.js';
 import type { ApiResources } from '../resources.js';
 
@@ -15,7 +16,8 @@ export function mountWellKnown(router: Router<ApiState>, r: ApiResources): void 
     ctx.set('Cache-Control', 'public, max-age=300');
     ctx.body = {
       resource: mcpResourceUrl(r.config.PUBLIC_URL, tenant.slug),
-      authorization_servers: [tenant.idpIssuer],
+      // Built-in tenants are their own authorization server (issue 8); external ones trust their IdP.
+      authorization_servers: [tenant.authMode === 'builtin' ? asIssuer(r.config.PUBLIC_URL, tenant.slug) : tenant.idpIssuer],
       scopes_supported: r.registry.enabledFor(tenant.enabledTools).map((t) => t.mcpScope),
       bearer_methods_supported: ['header'],
       resource_name: `${tenant.displayName} (MCP)`,

@@ -1,11 +1,16 @@
+import { idpSecretContext } from '@mcprt/auth';
+import { parseKeyring, seal } from '@mcprt/crypto';
 import { tenantsRepository, type Tenant } from '@mcprt/db';
 import { parseHttpUrl, parseSlug } from '../args.js';
-import { hint, type CliResources } from '../resources.js';
+import { hint, UsageError, type CliResources } from '../resources.js';
 import { isUniqueViolation, mcpUrlOf } from '../tenant-urls.js';
 import { assertDevelopment } from './dev-token.js';
 
 /** `dev seed`: the development tenant, created if missing (idempotent); prints its MCP URL on stdout. */
-export async function devSeed(res: CliResources, input: { idp?: string; slug?: string }): Promise<{ tenant: Tenant; created: boolean; mcpUrl: string }> {
+export async function devSeed(
+  res: CliResources,
+  input: { idp?: string; slug?: string; auth?: string },
+): Promise<{ tenant: Tenant; created: boolean; mcpUrl: string }> {
   assertDevelopment(res, 'dev seed');
   const idpIssuer = parseHttpUrl(input.idp, '--idp');
   const slug = parseSlug(input.slug ?? 'dev');
@@ -26,6 +31,22 @@ export async function devSeed(res: CliResources, input: { idp?: string; slug?: s
   if (created) hint(res, `# created tenant ${slug} (issuer ${idpIssuer}, tools ${enabledTools.join(',')})`);
   else hint(res, `# tenant ${slug} already exists (issuer ${tenant.idpIssuer}, tools ${tenant.enabledTools.join(',')}); left unchanged`);
   if (!created && tenant.idpIssuer !== idpIssuer) hint(res, `warning: its issuer is not ${idpIssuer}`);
+
+  if (input.auth !== undefined && input.auth !== 'builtin' && input.auth !== 'external') throw new UsageError('--auth must be builtin or external');
+  // `--auth builtin` (pnpm start): the tenant is its own authorization server, signing users in at the
+  // dev IdP with its development login client. An existing external dev tenant of the same IdP is switched.
+  if (input.auth === 'builtin' && tenant.authMode !== 'builtin' && tenant.idpIssuer === idpIssuer) {
+    const { DEV_LOGIN_CLIENT } = await import('@mcprt/dev-idp');
+    const keyring = parseKeyring(res.config.SEAL_KEYS, res.config.SEAL_ACTIVE_KID);
+    await repo.setIdpClient(tenant.id, {
+      clientId: DEV_LOGIN_CLIENT.clientId,
+      clientSecretSealed: seal(keyring, DEV_LOGIN_CLIENT.clientSecret, idpSecretContext(tenant.id)),
+      scopes: ['openid', 'email', 'profile', 'offline_access'],
+    });
+    await repo.setAuthMode(tenant.id, 'builtin');
+    tenant = (await repo.byId(tenant.id))!;
+    hint(res, `# tenant ${slug} signs users in itself (built-in authorization server, login at ${idpIssuer})`);
+  }
 
   const mcpUrl = mcpUrlOf(res.config, slug);
   res.out(mcpUrl);

@@ -1,6 +1,6 @@
-import { credentialVault } from '@mcprt/auth';
+import { credentialVault, loadSigningKeys, mintBuiltinAccessToken } from '@mcprt/auth';
 import { parseKeyring } from '@mcprt/crypto';
-import { forTenant } from '@mcprt/db';
+import { forTenant, oidcStoreRepository } from '@mcprt/db';
 import { parseHttpUrl, parseNonEmpty, parseScope, parseSlug } from '../args.js';
 import { CliError, hint, type CliResources } from '../resources.js';
 import { mcpUrlOf, requireTenant } from '../tenant-urls.js';
@@ -83,7 +83,8 @@ export async function devToken(res: DevTokenResources, input: DevTokenInput): Pr
 
   const tenantScope = forTenant(res.db, tenant.id);
   const user = await tenantScope.users.upsert({ issuer: tenant.idpIssuer, subject });
-  const vault = credentialVault(parseKeyring(res.config.SEAL_KEYS, res.config.SEAL_ACTIVE_KID));
+  const keyring = parseKeyring(res.config.SEAL_KEYS, res.config.SEAL_ACTIVE_KID);
+  const vault = credentialVault(keyring);
   const credential = await vault.store(tenantScope, user.id, 'idp', {
     accessToken: body.upstream.access_token,
     refreshToken: body.upstream.refresh_token ?? null,
@@ -91,8 +92,20 @@ export async function devToken(res: DevTokenResources, input: DevTokenInput): Pr
     scopes: body.upstream.scope.split(' ').filter(Boolean),
   });
 
-  res.out(body.access_token);
+  // A built-in tenant's tokens come from its own authorization server: sign one as it would, for
+  // the user just stored (`sub` = our user id), instead of the IdP's token.
+  const accessToken =
+    tenant.authMode === 'builtin'
+      ? await mintBuiltinAccessToken(await loadSigningKeys(tenant.id, oidcStoreRepository(res.db, tenant.id), keyring), {
+          issuer: `${res.config.PUBLIC_URL}/t/${tenant.slug}`,
+          audience,
+          subject: user.id,
+          scope,
+          clientId: 'mcprt-dev-token',
+        })
+      : body.access_token;
+  res.out(accessToken);
   hint(res, `# MCP access token for ${subject} on tenant ${slug} (scope "${scope}"); upstream IdP token stored for the tools.`);
   hint(res, `# Use it as "Authorization: Bearer <token>" against ${audience}, or: pnpm cli tenant mcp-config --slug ${slug} --token "$TOKEN"`);
-  return { accessToken: body.access_token, userId: user.id, credentialId: credential.id };
+  return { accessToken, userId: user.id, credentialId: credential.id };
 }

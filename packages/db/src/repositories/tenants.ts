@@ -14,6 +14,7 @@ export interface NewTenant {
   idpScopes?: string[];
   enabledTools: string[];
   limits?: Partial<TenantLimits>;
+  authMode?: 'builtin' | 'external';
 }
 
 /** Tenants are the one table not scoped by tenant: this repository is how a tenant is found. */
@@ -34,6 +35,16 @@ export function tenantsRepository(db: Executor) {
     },
     async list(): Promise<Tenant[]> {
       return db.select().from(tenants).orderBy(tenants.slug);
+    },
+    /** The tenant's IdP client for federated login (issue 8); the secret arrives sealed (purpose `idp_client_secret`). */
+    async setIdpClient(id: string, c: { clientId: string; clientSecretSealed: string; scopes?: string[] }): Promise<void> {
+      await db
+        .update(tenants)
+        .set({ idpClientId: c.clientId, idpClientSecretSealed: c.clientSecretSealed, ...(c.scopes ? { idpScopes: c.scopes } : {}) })
+        .where(eq(tenants.id, id));
+    },
+    async setAuthMode(id: string, authMode: 'builtin' | 'external'): Promise<void> {
+      await db.update(tenants).set({ authMode }).where(eq(tenants.id, id));
     },
     async setEnabledTools(id: string, enabledTools: string[]): Promise<void> {
       await db.update(tenants).set({ enabledTools }).where(eq(tenants.id, id));

@@ -1,0 +1,75 @@
+import { openOidcPayload, sealOidcPayload, storeKey } from '@mcprt/auth';
+import type { Keyring } from '@mcprt/crypto';
+import type { OidcStoreRepository } from '@mcprt/db';
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+
+export { storeKey };
+
+/** A dynamically registered client not used for this long is gone (its next request: `invalid_client`, so it re-registers). */
+export const REGISTRATION_TTL_SECONDS = 30 * 86_400;
+
+/**
+ * oidc-provider's storage adapter for one tenant (issue 8): Postgres rows scoped by tenant, ids hashed,
+ * payloads (client secrets, registration tokens, sessions, grants) sealed with the keyring and bound to
+ * (tenant, model, hashed id) so a payload copied to another row or tenant does not open. Rows carry
+ * their expiry; `sweepExpiredOidcRows` deletes them, and `find` ignores an expired row meanwhile.
+ */
+export function postgresAdapter(tenantId: string, repo: OidcStoreRepository, keyring: Keyring): new (model: string) => Adapter {
+  return class PostgresAdapter implements Adapter {
+    readonly #model: string;
+
+    constructor(model: string) {
+      this.#model = model;
+    }
+
+    async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      const key = storeKey(id);
+      await repo.upsert({
+        model: this.#model,
+        id: key,
+        grantId: payload.grantId ? storeKey(payload.grantId) : null,
+        accountId: payload.accountId ? storeKey(payload.accountId) : null,
+        uid: payload.uid ? storeKey(payload.uid) : null,
+        userCode: payload.userCode ? storeKey(payload.userCode) : null,
+        payload: sealOidcPayload(keyring, tenantId, this.#model, key, payload),
+        expiresAt: expiresIn
+          ? new Date(Date.now() + expiresIn * 1000)
+          : this.#model === 'Client'
+            ? new Date(Date.now() + REGISTRATION_TTL_SECONDS * 1000)
+            : null,
+      });
+    }
+
+    async find(id: string): Promise<AdapterPayload | undefined> {
+      return this.#read(await repo.find(this.#model, storeKey(id)));
+    }
+
+    async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      return this.#read(await repo.findBy(this.#model, 'uid', storeKey(uid)));
+    }
+
+    async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      return this.#read(await repo.findBy(this.#model, 'userCode', storeKey(userCode)));
+    }
+
+    async consume(id: string): Promise<void> {
+      await repo.consume(this.#model, storeKey(id));
+    }
+
+    async destroy(id: string): Promise<void> {
+      await repo.destroy(this.#model, storeKey(id));
+    }
+
+    async revokeByGrantId(grantId: string): Promise<void> {
+      await repo.revokeByGrantId(storeKey(grantId));
+    }
+
+    #read(row: Awaited<ReturnType<OidcStoreRepository['find']>>): AdapterPayload | undefined {
+      if (!row) return undefined;
+      if (row.expiresAt && row.expiresAt.getTime() <= Date.now()) return undefined;
+      const payload = openOidcPayload(keyring, tenantId, this.#model, row.id, row.payload) as AdapterPayload;
+      if (row.consumedAt) payload.consumed = Math.floor(row.consumedAt.getTime() / 1000);
+      return payload;
+    }
+  };
+}

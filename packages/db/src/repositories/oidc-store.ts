@@ -1,0 +1,115 @@
+import { and, eq, isNotNull, isNull, lt, sql } from 'drizzle-orm';
+import type { Executor } from '../client.js';
+import { oidcStore, tenantSigningKeys } from '../schema.js';
+
+export type OidcStoreRow = typeof oidcStore.$inferSelect;
+export type TenantSigningKey = typeof tenantSigningKeys.$inferSelect;
+
+/**
+ * oidc-provider's rows for one tenant (issue 8). Callers pass ids already hashed and payloads already
+ * sealed: this layer only binds the tenant to every statement.
+ */
+export function oidcStoreRepository(db: Executor, tenantId: string) {
+  const key = (model: string, id: string) => and(eq(oidcStore.tenantId, tenantId), eq(oidcStore.model, model), eq(oidcStore.id, id));
+  return {
+    async upsert(row: Omit<OidcStoreRow, 'tenantId' | 'consumedAt'>): Promise<void> {
+      await db
+        .insert(oidcStore)
+        .values({ ...row, tenantId })
+        .onConflictDoUpdate({
+          target: [oidcStore.tenantId, oidcStore.model, oidcStore.id],
+          set: { payload: row.payload, grantId: row.grantId, accountId: row.accountId, uid: row.uid, userCode: row.userCode, expiresAt: row.expiresAt },
+        });
+    },
+    async find(model: string, id: string): Promise<OidcStoreRow | undefined> {
+      const [row] = await db.select().from(oidcStore).where(key(model, id)).limit(1);
+      return row;
+    },
+    async findBy(model: string, column: 'uid' | 'userCode', value: string): Promise<OidcStoreRow | undefined> {
+      const col = column === 'uid' ? oidcStore.uid : oidcStore.userCode;
+      const [row] = await db
+        .select()
+        .from(oidcStore)
+        .where(and(eq(oidcStore.tenantId, tenantId), eq(oidcStore.model, model), eq(col, value)))
+        .limit(1);
+      return row;
+    },
+    /** The unexpired rows of one model that belong to an account (hashed), newest first: the account page's grants. */
+    async ofAccount(model: string, accountId: string): Promise<OidcStoreRow[]> {
+      return db
+        .select()
+        .from(oidcStore)
+        .where(
+          and(
+            eq(oidcStore.tenantId, tenantId),
+            eq(oidcStore.accountId, accountId),
+            eq(oidcStore.model, model),
+            sql`(${oidcStore.expiresAt} is null or ${oidcStore.expiresAt} > now())`,
+          ),
+        )
+        .limit(200);
+    },
+    /** Marks the row consumed once; false when it already was (or is gone). */
+    async consume(model: string, id: string): Promise<boolean> {
+      const rows = await db
+        .update(oidcStore)
+        .set({ consumedAt: sql`now()` })
+        .where(and(key(model, id), sql`${oidcStore.consumedAt} is null`))
+        .returning({ id: oidcStore.id });
+      return rows.length > 0;
+    },
+    /** Moves a row's expiry (a dynamically registered client that was just used lives on). */
+    async touch(model: string, id: string, expiresAt: Date): Promise<void> {
+      // Rows without an expiry (pre-registered clients) keep none.
+      await db
+        .update(oidcStore)
+        .set({ expiresAt })
+        .where(and(key(model, id), isNotNull(oidcStore.expiresAt)));
+    },
+    async destroy(model: string, id: string): Promise<void> {
+      await db.delete(oidcStore).where(key(model, id));
+    },
+    /** Every model's rows of one grant (oidc-provider revokes a grant across tokens and codes). */
+    async revokeByGrantId(grantId: string): Promise<void> {
+      await db.delete(oidcStore).where(and(eq(oidcStore.tenantId, tenantId), eq(oidcStore.grantId, grantId)));
+    },
+    async signingKeys(): Promise<TenantSigningKey[]> {
+      return db
+        .select()
+        .from(tenantSigningKeys)
+        .where(eq(tenantSigningKeys.tenantId, tenantId))
+        .orderBy(sql`${tenantSigningKeys.createdAt} desc`);
+    },
+    /** A new signing key; the current ones are retired (they still verify). Returns how many were retired. */
+    async rotateSigningKey(k: { kid: string; alg: string; privateJwkSealed: string }): Promise<number> {
+      return db.transaction(async (tx) => {
+        const retired = await tx
+          .update(tenantSigningKeys)
+          .set({ retiredAt: sql`now()` })
+          .where(and(eq(tenantSigningKeys.tenantId, tenantId), isNull(tenantSigningKeys.retiredAt)))
+          .returning({ kid: tenantSigningKeys.kid });
+        await tx.insert(tenantSigningKeys).values({ tenantId, ...k });
+        return retired.length;
+      });
+    },
+    /** Inserts a key unless the tenant already has one (two replicas racing to create the first key). */
+    async addFirstSigningKey(k: { kid: string; alg: string; privateJwkSealed: string }): Promise<void> {
+      await db.execute(sql`
+        insert into tenant_signing_keys (tenant_id, kid, alg, private_jwk_sealed)
+        select ${tenantId}, ${k.kid}, ${k.alg}, ${k.privateJwkSealed}
+        where not exists (select 1 from tenant_signing_keys where tenant_id = ${tenantId})`);
+    },
+  };
+}
+
+export type OidcStoreRepository = ReturnType<typeof oidcStoreRepository>;
+
+/** Deletes oidc-provider rows of every tenant that expired more than `graceMs` ago. Returns the count. */
+export async function sweepExpiredOidcRows(db: Executor, graceMs = 0): Promise<number> {
+  const cutoff = new Date(Date.now() - graceMs);
+  const rows = await db
+    .delete(oidcStore)
+    .where(and(isNotNull(oidcStore.expiresAt), lt(oidcStore.expiresAt, cutoff)))
+    .returning({ id: oidcStore.id });
+  return rows.length;
+}
