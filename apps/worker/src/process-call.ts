@@ -1,10 +1,11 @@
 import { openCallArguments } from '@mcprt/crypto';
 import { forTenant, isFinal, type Credential, type ToolCallError } from '@mcprt/db';
-import { AppError, toAppError } from '@mcprt/errors';
+import { AppError, isAppError, toAppError } from '@mcprt/errors';
 import type { Logger } from '@mcprt/observability';
 import { decideToolCall } from '@mcprt/policy';
 import type { JobPayload } from '@mcprt/queue';
 import { deadline, parseArguments, REDACTED, type UpstreamCredential } from '@mcprt/tools';
+import { freshCredential } from './credential-refresh.js';
 import { JOB_MISMATCH, jobMismatch, refuseJob } from './job-binding.js';
 import type { WorkerResources } from './resources.js';
 
@@ -113,30 +114,54 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
     const args = parseArguments(tool, runArgs);
     if (!args.ok) throw new AppError('validation', 'invalid_arguments', args.message);
 
-    let credential: UpstreamCredential | undefined;
+    // The upstream token: the job's seal must open with the row's ids (binding); a credential
+    // refreshed since enqueue (or due now) is taken from the row (credential-refresh.ts).
+    let current: Credential | undefined;
+    let accessToken: string | undefined;
+    const refresh = { r, scope, tenant, client: () => r.refreshClient(tenant, tool.upstream!.provider) };
     if (tool.upstream) {
       const c = job.credential;
       if (!c || !stored) throw new AppError('policy', 'credential_missing', `no ${tool.upstream.provider} credential was sent with this call`);
       // Opened with the *row's* tenant and user and the stored credential's id (the job's ids are only
       // compared): fails loudly if the ciphertext was altered, sealed for anyone else, or under an unknown key.
-      const accessToken = r.vault.openAccessToken({ tenantId: call.tenantId, userId: call.userId, id: stored.id }, c.sealedAccessToken);
-      credential = { provider: tool.upstream.provider, accessToken, scopes: stored.scopes, expiresAt: stored.expiresAt };
+      accessToken = r.vault.openAccessToken({ tenantId: call.tenantId, userId: call.userId, id: stored.id }, c.sealedAccessToken);
+      current = await freshCredential(refresh, stored, { kind: 'expiry' });
+      if (current.accessTokenSealed !== c.sealedAccessToken) accessToken = r.vault.openAccessToken(current, current.accessTokenSealed);
     }
+    const credentialOf = (cur: Credential | undefined, token: string | undefined): UpstreamCredential | undefined =>
+      tool.upstream && cur && token !== undefined
+        ? { provider: tool.upstream.provider, accessToken: token, scopes: cur.scopes, expiresAt: cur.expiresAt }
+        : undefined;
 
-    const limit = deadline(attempt.signal, tool.timeoutMs);
+    const runOnce = async (credential: UpstreamCredential | undefined) => {
+      const limit = deadline(attempt.signal, tool.timeoutMs);
+      try {
+        return await tool.run(
+          { signal: limit.signal, tenant: { id: tenant.id, slug: tenant.slug, idpIssuer: tenant.idpIssuer }, user, credential, services: r.services },
+          args.value,
+        );
+      } catch (e) {
+        // Out of time: say so (retryable), whatever the tool made of the abort.
+        if (limit.signal.aborted && !attempt.signal.aborted)
+          throw new AppError('upstream', 'tool_timeout', `${tool.name} did not finish within ${tool.timeoutMs} ms`, {
+            cause: e,
+            retryable: true,
+            expose: true,
+          });
+        throw e;
+      } finally {
+        limit.clear();
+      }
+    };
     let raw;
     try {
-      raw = await tool.run(
-        { signal: limit.signal, tenant: { id: tenant.id, slug: tenant.slug, idpIssuer: tenant.idpIssuer }, user, credential, services: r.services },
-        args.value,
-      );
+      raw = await runOnce(credentialOf(current, accessToken));
     } catch (e) {
-      // Out of time: say so (retryable), whatever the tool made of the abort.
-      if (limit.signal.aborted && !attempt.signal.aborted)
-        throw new AppError('upstream', 'tool_timeout', `${tool.name} did not finish within ${tool.timeoutMs} ms`, { cause: e, retryable: true, expose: true });
-      throw e;
-    } finally {
-      limit.clear();
+      // The provider refused a token we thought valid (revoked early, clock skew): refresh once
+      // (single flight; a refresh another worker already made is reused), then run once more.
+      if (!current || !isAppError(e) || e.code !== 'upstream_unauthorized') throw e;
+      const refreshed = await freshCredential(refresh, current, { kind: 'rejected', sealedAccessToken: current.accessTokenSealed });
+      raw = await runOnce(credentialOf(refreshed, r.vault.openAccessToken(refreshed, refreshed.accessTokenSealed)));
     }
     const result = tool.output ? tool.output.parse(raw) : raw;
     const won = await finish({ status: 'succeeded', result });

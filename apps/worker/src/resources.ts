@@ -1,11 +1,12 @@
-import { IssuerDirectory, credentialVault, type CredentialVault } from '@mcprt/auth';
+import { IssuerDirectory, credentialVault, openTenantClientSecret, type CredentialVault, type RedeemOptions, type RefreshClient } from '@mcprt/auth';
 import { egressAllowsPrivate, type Config } from '@mcprt/config';
 import { parseKeyring, type Keyring } from '@mcprt/crypto';
-import { createDb, type DbHandle } from '@mcprt/db';
+import { createDb, type DbHandle, type Tenant } from '@mcprt/db';
 import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
-import { createEgress, createToolRegistry, type ToolRegistry, type ToolServices } from '@mcprt/tools';
+import { createEgress, createToolRegistry, egressFetch, type ToolRegistry, type ToolServices } from '@mcprt/tools';
 import { Redis } from 'ioredis';
 import { OwnerCache } from './owner-cache.js';
+import { redisKeys, type RedisKeys } from './redis-keys.js';
 
 export interface WorkerResources {
   config: Config;
@@ -20,6 +21,12 @@ export interface WorkerResources {
   services: ToolServices;
   log: Logger;
   metrics: Metrics;
+  /** The worker's Redis keys (leases, refresh locks, upstream pauses), under QUEUE_PREFIX. */
+  keys: RedisKeys;
+  /** How refresh tokens are redeemed (through the egress). */
+  refreshRedeem: RedeemOptions;
+  /** Where and as whom a credential of `provider` is refreshed for `tenant` (undefined: it cannot be). */
+  refreshClient(tenant: Tenant, provider: string): Promise<RefreshClient | undefined>;
   close(): Promise<void>;
 }
 
@@ -55,6 +62,22 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
     services,
     log,
     metrics: createMetrics('worker'),
+    keys: redisKeys(config.QUEUE_PREFIX),
+    refreshRedeem: {
+      allowInsecure: config.ALLOW_INSECURE_ISSUERS,
+      fetch: egressFetch(egress, 'the identity provider', { timeoutMs: 10_000, maxBodyBytes: 64 * 1024 }),
+      timeoutMs: 10_000,
+    },
+    async refreshClient(tenant, provider) {
+      // `idp`: the tenant's own IdP, as the tenant's registered client. Google/GitHub come with sign-in (issue 8).
+      if (provider !== 'idp' || !tenant.idpClientId) return undefined;
+      const meta = await directory.metadata(tenant.idpIssuer);
+      if (!meta.tokenEndpoint) return undefined;
+      const secret = tenant.idpClientSecretSealed ? openTenantClientSecret(keyring, tenant.id, tenant.idpClientSecretSealed) : undefined;
+      const algs = meta.idTokenSigningAlgs ?? [];
+      const idTokenAlg = algs.length === 0 || algs.includes('RS256') ? undefined : algs[0];
+      return { issuer: meta.issuer, tokenEndpoint: meta.tokenEndpoint, clientId: tenant.idpClientId, clientSecret: secret, idTokenAlg };
+    },
     async close() {
       await redis.quit().catch(() => undefined);
       await db.close();

@@ -25,6 +25,8 @@ export interface StartDevIdpOptions {
   accessTokenTtlSeconds?: number;
   /** Called for every HTTP request the IdP receives (tests count discovery and JWKS fetches). */
   onRequest?: (req: IncomingMessage) => void;
+  /** Single-use refresh tokens: every refresh returns a new one; reusing a spent one revokes the grant. */
+  rotateRefreshTokens?: boolean;
 }
 
 export interface DevIdp {
@@ -64,7 +66,7 @@ export async function startDevIdp(options: StartDevIdpOptions = {}): Promise<Dev
 
   let minter: TokenMinter;
   try {
-    const provider = new Provider(issuer, buildProviderConfig({ accounts, accessTokenTtlSeconds }));
+    const provider = new Provider(issuer, buildProviderConfig({ accounts, accessTokenTtlSeconds, rotateRefreshTokens: options.rotateRefreshTokens ?? false }));
     minter = new TokenMinter(provider, accounts, accessTokenTtlSeconds);
     handler = dispatch(provider.callback(), { minter, accounts });
   } catch (err) {

@@ -21,10 +21,17 @@ const DAY = 24 * 60 * 60;
 export interface ProviderConfigInput {
   accounts: AccountDirectory;
   accessTokenTtlSeconds: number;
+  /**
+   * Rotate the refresh token on every use (single-use refresh tokens, like GitHub's expiring tokens):
+   * a rotated token used again revokes the grant (`invalid_grant`). Default: oidc-provider's rule
+   * (confidential clients rotate only late in a token's life, so in practice never in a test).
+   */
+  rotateRefreshTokens?: boolean;
 }
 
-export function buildProviderConfig({ accounts, accessTokenTtlSeconds }: ProviderConfigInput): Configuration {
+export function buildProviderConfig({ accounts, accessTokenTtlSeconds, rotateRefreshTokens }: ProviderConfigInput): Configuration {
   return {
+    ...(rotateRefreshTokens ? { rotateRefreshToken: true } : {}),
     clients: [
       {
         client_id: DEV_CLIENT.clientId,

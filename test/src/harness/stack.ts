@@ -86,6 +86,8 @@ export interface StackOptions {
   apiRedisUrl?: string;
   /** Logger for the API and in-process worker (default: silent per LOG_LEVEL). */
   log?: Logger;
+  /** The dev IdP issues single-use (rotating) refresh tokens. */
+  rotateRefreshTokens?: boolean;
 }
 
 /**
@@ -100,6 +102,7 @@ export async function startStack(opts: StackOptions) {
     port: 0,
     accounts: [...DEFAULT_DEV_ACCOUNTS, { sub: 'carol', email: 'carol@example.test', name: 'Carol Example' }],
     onRequest: (req) => idpRequests.push(`${req.method} ${(req.url ?? '/').split('?', 1)[0]}`),
+    ...(opts.rotateRefreshTokens ? { rotateRefreshTokens: true } : {}),
   });
   const scavio = await startScavioDouble({ apiKey: SCAVIO_KEY });
   const port = await freePort();
