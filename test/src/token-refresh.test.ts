@@ -29,6 +29,16 @@ describe('token refresh in the worker (2 worker processes, rotating refresh toke
     await Promise.all(workers.map((w) => w.ready));
   }, 60_000);
   afterAll(async () => {
+    if (process.env.DEBUG_WORKERS)
+      for (const w of workers)
+        console.log(
+          w
+            .output()
+            .split('\n')
+            .filter((l) => l.includes('"level":50') || l.includes('"level":40'))
+            .join('\n')
+            .slice(-4000),
+        );
     for (const w of workers) w.child.kill('SIGKILL');
     await s?.close();
   });

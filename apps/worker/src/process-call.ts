@@ -8,6 +8,7 @@ import { deadline, parseArguments, REDACTED, type UpstreamCredential } from '@mc
 import { freshCredential } from './credential-refresh.js';
 import { JOB_MISMATCH, jobMismatch, refuseJob } from './job-binding.js';
 import type { WorkerResources } from './resources.js';
+import { userConcurrency, type HeldLease } from './user-leases.js';
 
 export interface Attempt {
   /** 1-based number of this BullMQ attempt, and how many are allowed. */
@@ -33,7 +34,9 @@ export type CallOutcome =
   /** The row was already final or a newer attempt owns it: nothing to do. */
   | { kind: 'skipped'; reason: string }
   /** The job does not match its call (forged or misrouted): nothing ran; refused and audited. */
-  | { kind: 'refused'; reason: string };
+  | { kind: 'refused'; reason: string }
+  /** All of the user's concurrency slots are taken: nothing ran; delay the job (no attempt spent). */
+  | { kind: 'wait'; delayMs: number };
 
 const publicError = (e: AppError): ToolCallError => ({ ...e.toPublic(), retryable: e.retryable });
 
@@ -77,6 +80,16 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
   if (mismatch.length > 0) {
     await refuseJob(r, call, attempt.jobId, JOB_MISMATCH, mismatch);
     return { kind: 'refused', reason: JOB_MISMATCH };
+  }
+
+  // The user's concurrency slot (user-leases.ts), held until the final write is done.
+  const owner = await r.owners.tenant(call.tenantId);
+  let lease: HeldLease | undefined;
+  if (owner) {
+    const jobId = attempt.jobId ?? call.id;
+    const got = await r.leases.acquire(call.tenantId, call.userId, jobId, `${jobId}:${fence}`, userConcurrency(owner, call.userId));
+    if ('waitMs' in got) return { kind: 'wait', delayMs: got.waitMs };
+    lease = got;
   }
 
   // Result (or error) and its audit row: one fenced statement (call-statements.ts).
@@ -185,5 +198,10 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
     return won ? { kind: 'failed', error } : { kind: 'skipped', reason: 'fenced out by a newer attempt' };
   } finally {
     clearTimeout(marker);
+    if (lease)
+      await lease.release().then(
+        (waiter) => (waiter ? r.wakeJob(waiter) : undefined),
+        (e: unknown) => log().warn({ err: e }, 'could not release the concurrency lease (it lapses by itself)'),
+      );
   }
 }

@@ -4,9 +4,12 @@ import { parseKeyring, type Keyring } from '@mcprt/crypto';
 import { createDb, type DbHandle, type Tenant } from '@mcprt/db';
 import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
 import { createEgress, createToolRegistry, egressFetch, type ToolRegistry, type ToolServices } from '@mcprt/tools';
+import { TOOL_CALLS_QUEUE } from '@mcprt/queue';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { OwnerCache } from './owner-cache.js';
 import { redisKeys, type RedisKeys } from './redis-keys.js';
+import { UserLeases } from './user-leases.js';
 
 export interface WorkerResources {
   config: Config;
@@ -23,6 +26,10 @@ export interface WorkerResources {
   metrics: Metrics;
   /** The worker's Redis keys (leases, refresh locks, upstream pauses), under QUEUE_PREFIX. */
   keys: RedisKeys;
+  /** Per-user concurrency leases (user-leases.ts). */
+  leases: UserLeases;
+  /** Promote a delayed job now (a lease waiter whose slot was freed); missing or not delayed: no-op. */
+  wakeJob(jobId: string): Promise<void>;
   /** How refresh tokens are redeemed (through the egress). */
   refreshRedeem: RedeemOptions;
   /** Where and as whom a credential of `provider` is refreshed for `tenant` (undefined: it cannot be). */
@@ -51,6 +58,8 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
     issuerMetadata: async (issuer) => ({ userinfoEndpoint: (await directory.metadata(issuer)).userinfoEndpoint }),
     scavio: { apiKey: config.SCAVIO_API_KEY, baseUrl: config.SCAVIO_BASE_URL.replace(/\/+$/, ''), style: config.SCAVIO_API_STYLE },
   };
+  const keys = redisKeys(config.QUEUE_PREFIX);
+  let queue: Queue | undefined;
   return {
     config,
     db,
@@ -62,7 +71,14 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
     services,
     log,
     metrics: createMetrics('worker'),
-    keys: redisKeys(config.QUEUE_PREFIX),
+    keys,
+    // Leases last as long as a job's lock: a dead worker's slot and its job come back together.
+    leases: new UserLeases(redis, keys, config.JOB_LOCK_MS),
+    async wakeJob(jobId) {
+      queue ??= new Queue(TOOL_CALLS_QUEUE, { connection: redis, prefix: config.QUEUE_PREFIX });
+      const job = await queue.getJob(jobId).catch(() => undefined);
+      if (job) await job.promote().catch(() => undefined); // not delayed (yet): it rechecks by itself
+    },
     refreshRedeem: {
       allowInsecure: config.ALLOW_INSECURE_ISSUERS,
       fetch: egressFetch(egress, 'the identity provider', { timeoutMs: 10_000, maxBodyBytes: 64 * 1024 }),
@@ -79,6 +95,7 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
       return { issuer: meta.issuer, tokenEndpoint: meta.tokenEndpoint, clientId: tenant.idpClientId, clientSecret: secret, idTokenAlg };
     },
     async close() {
+      await queue?.close().catch(() => undefined);
       await redis.quit().catch(() => undefined);
       await db.close();
       await egress.close();

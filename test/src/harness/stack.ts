@@ -86,6 +86,8 @@ export interface StackOptions {
   apiRedisUrl?: string;
   /** Logger for the API and in-process worker (default: silent per LOG_LEVEL). */
   log?: Logger;
+  /** More dev IdP accounts (subjects) beside alice, bob and carol. */
+  extraSubjects?: string[];
   /** The dev IdP issues single-use (rotating) refresh tokens. */
   rotateRefreshTokens?: boolean;
 }
@@ -100,7 +102,11 @@ export async function startStack(opts: StackOptions) {
   const idpRequests: string[] = [];
   const idp: DevIdp = await startDevIdp({
     port: 0,
-    accounts: [...DEFAULT_DEV_ACCOUNTS, { sub: 'carol', email: 'carol@example.test', name: 'Carol Example' }],
+    accounts: [
+      ...DEFAULT_DEV_ACCOUNTS,
+      { sub: 'carol', email: 'carol@example.test', name: 'Carol Example' },
+      ...(opts.extraSubjects ?? []).map((sub) => ({ sub, email: `${sub}@example.test`, name: sub })),
+    ],
     onRequest: (req) => idpRequests.push(`${req.method} ${(req.url ?? '/').split('?', 1)[0]}`),
     ...(opts.rotateRefreshTokens ? { rotateRefreshTokens: true } : {}),
   });
