@@ -6,6 +6,7 @@ import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/o
 import { CompletionWaiter, createProducer, type Producer } from '@mcprt/queue';
 import { createEgress, createToolRegistry, type ToolRegistry } from '@mcprt/tools';
 import { Redis } from 'ioredis';
+import { CallRateLimits } from './calls/rate-limits.js';
 import { TenantCache } from './http/tenant-cache.js';
 import { UserCache } from './http/user-cache.js';
 
@@ -23,6 +24,8 @@ export interface ApiResources {
   keyring: Keyring;
   tenants: TenantCache;
   users: UserCache;
+  /** Per-user and per-tenant call rates (calls/rate-limits.ts). */
+  rates: CallRateLimits;
   log: Logger;
   metrics: Metrics;
   close(): Promise<void>;
@@ -56,6 +59,7 @@ export function createApiResources(config: Config, overrides: { log?: Logger } =
     config,
     db,
     redis,
+    rates: new CallRateLimits(redis, config.QUEUE_PREFIX, log),
     producer,
     waiter,
     directory,
