@@ -8,7 +8,7 @@ import { deadline, parseArguments, REDACTED, type UpstreamCredential } from '@mc
 import { freshCredential } from './credential-refresh.js';
 import { JOB_MISMATCH, jobMismatch, refuseJob } from './job-binding.js';
 import type { WorkerResources } from './resources.js';
-import { userConcurrency, type HeldLease } from './user-leases.js';
+import { pauseUpstream, userConcurrency, type HeldLease } from './user-leases.js';
 
 export interface Attempt {
   /** 1-based number of this BullMQ attempt, and how many are allowed. */
@@ -37,6 +37,9 @@ export type CallOutcome =
   | { kind: 'refused'; reason: string }
   /** All of the user's concurrency slots are taken: nothing ran; delay the job (no attempt spent). */
   | { kind: 'wait'; delayMs: number };
+
+/** The upstream a tool's calls are paused at on a 429: its credential's provider, else the tool itself (an operator-keyed API). */
+export const upstreamOf = (tool: string, registryTool?: { upstream?: { provider: string } | undefined }) => registryTool?.upstream?.provider ?? tool;
 
 const publicError = (e: AppError): ToolCallError => ({ ...e.toPublic(), retryable: e.retryable });
 
@@ -87,7 +90,14 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
   let lease: HeldLease | undefined;
   if (owner) {
     const jobId = attempt.jobId ?? call.id;
-    const got = await r.leases.acquire(call.tenantId, call.userId, jobId, `${jobId}:${fence}`, userConcurrency(owner, call.userId));
+    const got = await r.leases.acquire(
+      call.tenantId,
+      call.userId,
+      upstreamOf(call.tool, tool),
+      jobId,
+      `${jobId}:${fence}`,
+      userConcurrency(owner, call.userId),
+    );
     if ('waitMs' in got) return { kind: 'wait', delayMs: got.waitMs };
     lease = got;
   }
@@ -184,6 +194,14 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
     return won ? { kind: 'succeeded' } : { kind: 'skipped', reason: 'fenced out by a newer attempt' };
   } catch (e) {
     const err = toAppError(e);
+    if (err.code === 'upstream_rate_limited') {
+      // 429: this user waits at this provider for Retry-After (default 1 s); the job is delayed, no
+      // attempt spent; other users and providers keep flowing (user-leases.ts).
+      const ms = typeof err.details?.retryAfterMs === 'number' ? err.details.retryAfterMs : 1_000;
+      await pauseUpstream(r.redis, r.keys, call.tenantId, call.userId, upstreamOf(call.tool, tool), ms);
+      log().info({ retryAfterMs: ms }, 'upstream rate limited this user; waiting');
+      return { kind: 'wait', delayMs: ms };
+    }
     if (!err.expose) log().error({ err: e }, 'tool call failed');
     if (err.retryable && attempt.number < attempt.max) {
       await scope.toolCalls.noteRetry(call.id, fence, publicError(err));

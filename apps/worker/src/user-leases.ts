@@ -13,9 +13,12 @@ import type { RedisKeys } from './redis-keys.js';
  * after `WAIT_RECHECK_MS` — at most two checks a second per waiting job, never a spin.
  */
 
-// KEYS[1] leases ZSET, KEYS[2] waiters LIST; ARGV: member, limit, leaseMs, jobId.
-// Returns -1 when the lease is held, else the ms until the earliest lease lapses.
+// KEYS[1] leases ZSET, KEYS[2] waiters LIST, KEYS[3] the user's pause at the tool's provider (429);
+// ARGV: member, limit, leaseMs, jobId. Returns -1 when the lease is held, -2 - ms while the user is
+// paused at that provider, else the ms until the earliest lease lapses.
 const ACQUIRE = `
+local paused = redis.call('PTTL', KEYS[3])
+if paused > 0 then return -2 - paused end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lease = tonumber(ARGV[3])
@@ -53,7 +56,7 @@ return redis.call('LPOP', KEYS[2])
 export const WAIT_RECHECK_MS = 500;
 
 type LeaseRedis = Redis & {
-  mcprtLeaseAcquire(k1: string, k2: string, member: string, limit: number, leaseMs: number, jobId: string): Promise<number>;
+  mcprtLeaseAcquire(k1: string, k2: string, k3: string, member: string, limit: number, leaseMs: number, jobId: string): Promise<number>;
   mcprtLeaseRenew(k1: string, member: string, leaseMs: number): Promise<number>;
   mcprtLeaseRelease(k1: string, k2: string, member: string): Promise<string | null>;
 };
@@ -79,7 +82,7 @@ export class UserLeases {
   ) {
     this.#redis = redis as LeaseRedis;
     if (!('mcprtLeaseAcquire' in redis)) {
-      redis.defineCommand('mcprtLeaseAcquire', { numberOfKeys: 2, lua: ACQUIRE });
+      redis.defineCommand('mcprtLeaseAcquire', { numberOfKeys: 3, lua: ACQUIRE });
       redis.defineCommand('mcprtLeaseRenew', { numberOfKeys: 1, lua: RENEW });
       redis.defineCommand('mcprtLeaseRelease', { numberOfKeys: 2, lua: RELEASE });
     }
@@ -89,10 +92,18 @@ export class UserLeases {
    * Take one of the user's `limit` slots for this run (`member` = job id + fencing number, so a
    * stale run of the same job never shares a newer run's lease). `{ waitMs }` when none is free.
    */
-  async acquire(tenantId: string, userId: string, jobId: string, member: string, limit: number): Promise<HeldLease | { waitMs: number }> {
+  async acquire(
+    tenantId: string,
+    userId: string,
+    provider: string,
+    jobId: string,
+    member: string,
+    limit: number,
+  ): Promise<HeldLease | { waitMs: number; paused?: true }> {
     const k = this.keys.leases(tenantId, userId);
     const w = this.keys.leaseWaiters(tenantId, userId);
-    const r = await this.#redis.mcprtLeaseAcquire(k, w, member, limit, this.leaseMs, jobId);
+    const r = await this.#redis.mcprtLeaseAcquire(k, w, this.keys.upstreamPause(tenantId, userId, provider), member, limit, this.leaseMs, jobId);
+    if (r <= -2) return { waitMs: -2 - r, paused: true };
     if (r >= 0) return { waitMs: Math.min(r, WAIT_RECHECK_MS) };
     // Renewed only while a run lasts long enough to need it (a quick call costs no timer work in Redis).
     const timer = setInterval(
@@ -109,4 +120,12 @@ export class UserLeases {
       },
     };
   }
+}
+
+/**
+ * An upstream 429 for this user at this provider: the user's calls of that provider wait `ms` (the
+ * acquire script sees the key), other users and other providers are untouched.
+ */
+export async function pauseUpstream(redis: Redis, keys: RedisKeys, tenantId: string, userId: string, provider: string, ms: number): Promise<void> {
+  await redis.set(keys.upstreamPause(tenantId, userId, provider), '1', 'PX', Math.max(1, Math.round(ms)));
 }
