@@ -6,6 +6,7 @@ import { decideToolCall } from '@mcprt/policy';
 import type { JobPayload } from '@mcprt/queue';
 import { deadline, parseArguments, REDACTED, type UpstreamCredential } from '@mcprt/tools';
 import { freshCredential } from './credential-refresh.js';
+import { decideFate } from './fate.js';
 import { JOB_MISMATCH, jobMismatch, refuseJob } from './job-binding.js';
 import type { WorkerResources } from './resources.js';
 import { pauseUpstream, userConcurrency, type HeldLease } from './user-leases.js';
@@ -194,19 +195,19 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
     return won ? { kind: 'succeeded' } : { kind: 'skipped', reason: 'fenced out by a newer attempt' };
   } catch (e) {
     const err = toAppError(e);
-    if (err.code === 'upstream_rate_limited') {
+    const fate = decideFate(err, { number: attempt.number, max: attempt.max, aborted: attempt.signal.aborted });
+    if (fate.do === 'wait') {
       // 429: this user waits at this provider for Retry-After (default 1 s); the job is delayed, no
       // attempt spent; other users and providers keep flowing (user-leases.ts).
-      const ms = typeof err.details?.retryAfterMs === 'number' ? err.details.retryAfterMs : 1_000;
-      await pauseUpstream(r.redis, r.keys, call.tenantId, call.userId, upstreamOf(call.tool, tool), ms);
-      log().info({ retryAfterMs: ms }, 'upstream rate limited this user; waiting');
-      return { kind: 'wait', delayMs: ms };
+      await pauseUpstream(r.redis, r.keys, call.tenantId, call.userId, upstreamOf(call.tool, tool), fate.delayMs);
+      log().info({ retryAfterMs: fate.delayMs }, 'upstream rate limited this user; waiting');
+      return { kind: 'wait', delayMs: fate.delayMs };
     }
     if (!err.expose) log().error({ err: e }, 'tool call failed');
-    if (err.retryable && attempt.number < attempt.max) {
+    if (fate.do === 'retry') {
       await scope.toolCalls.noteRetry(call.id, fence, publicError(err));
       r.metrics.toolCalls.inc({ tool: call.tool, outcome: 'retry' });
-      log().warn({ code: err.code, attempt: attempt.number }, 'transient failure, will retry');
+      log().warn({ code: err.code, class: fate.class, attempt: attempt.number }, 'transient failure, will retry');
       return { kind: 'retry', error: err };
     }
     const error = publicError(err);
