@@ -311,7 +311,6 @@ function fetchFailure(init: EgressInit, signal: AbortSignal, cause: unknown, cod
   return new AppError('upstream', c, `${init.service} ${w}`, { cause, retryable: true, expose: true });
 }
 
-/** Sort an upstream HTTP status into a coded error: 429 and 5xx retry, other 4xx fail at once. */
 /** A `Retry-After` header (seconds or an HTTP date) in ms, capped at 10 minutes; undefined if absent or unreadable. */
 export function retryAfterMs(header: string | null | undefined, now = Date.now()): number | undefined {
   if (!header) return undefined;
@@ -319,6 +318,10 @@ export function retryAfterMs(header: string | null | undefined, now = Date.now()
   return Number.isFinite(secs) ? Math.min(600_000, Math.max(0, secs)) : undefined;
 }
 
+/**
+ * Sort an upstream HTTP status into a coded error: 429 and 5xx retry, other 4xx fail at once. A 429's
+ * `Retry-After` travels as `details.retryAfterMs` (the worker waits that long, fate.ts).
+ */
 export function upstreamStatusError(service: string, status: number, detail?: string, retryAfter?: string | null): AppError {
   const suffix = detail ? `: ${detail}` : '';
   const wait = retryAfterMs(retryAfter);
