@@ -35,6 +35,11 @@ export function startToolWorker(r: WorkerResources): Worker {
         if (outcome.kind === 'wait') {
           // No free slot for this user: back to the delayed set without spending an attempt
           // (BullMQ: moveToDelayed + DelayedError); a release promotes it earlier.
+          // Fairness: a deferred job comes back *prioritized* (priority 1). BullMQ serves jobs
+          // without a priority (every fresh call) before prioritized ones, so a user whose calls
+          // wait for their own slots never stands in front of other users' new calls
+          // (docs/architecture.md, "Fairness"). Costs a round trip on this path only.
+          if (!job.opts.priority) await job.changePriority({ priority: 1 });
           await job.moveToDelayed(Date.now() + outcome.delayMs + Math.floor(Math.random() * 50), token);
           throw new DelayedError();
         }
