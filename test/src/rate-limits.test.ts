@@ -50,3 +50,29 @@ describe('API call rates', () => {
     expect(JSON.stringify(refused[0]!.content)).toMatch(/for this tenant/);
   });
 });
+
+describe('API call rates, large limits (points taken from Redis in batches)', () => {
+  let s: Stack;
+  beforeAll(async () => {
+    s = await startStack({ label: 'rates-big', worker: 'none', env: { CALL_WAIT_MS: '10' } });
+    const alice = await s.scope.users.upsert({ issuer: s.idp.issuer, subject: 'alice' });
+    // alice's own override: 300 a minute (batches of 3), the tenant's default stays for others.
+    const limits = { pendingCap: 1000, userOverrides: { [alice.id]: { perUserRatePerMinute: 300 } } };
+    await s.db.sql`update tenants set limits = limits || ${JSON.stringify(limits)}::jsonb where id = ${s.tenant.id}`;
+  });
+  afterAll(() => s?.close());
+
+  it('a per-user override of 300/min: exactly 300 of 310 admitted by one API, never more', async () => {
+    const client = await s.client(await s.token('alice'));
+    const res = [];
+    for (let i = 0; i < 31; i++)
+      res.push(
+        ...(await Promise.all(Array.from({ length: 10 }, (_, j) => client.callTool({ name: 'echo', arguments: { message: `m${i}-${j}` } })))).map((r) =>
+          CallToolResultSchema.parse(r),
+        ),
+      );
+    const limited = res.filter((r) => (r._meta?.['io.mcprt/error'] as { code?: string } | undefined)?.code === 'rate_limited');
+    expect(res.length - limited.length).toBe(300);
+    expect(limited).toHaveLength(10);
+  }, 60_000);
+});

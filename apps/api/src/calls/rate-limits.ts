@@ -24,6 +24,8 @@ export function userRatePerMinute(tenant: Pick<Tenant, 'limits'>, userId: string
 export class CallRateLimits {
   // One limiter per (scope, points): limits differ per tenant and user. Bounded.
   readonly #limiters = new LRUCache<string, RateLimiterRedis>({ max: 1_000 });
+  /** Points taken from Redis in a batch and not spent yet, per key, until their window ends. Bounded. */
+  readonly #local = new LRUCache<string, { until: number; left: number }>({ max: 10_000 });
 
   constructor(
     private readonly redis: Redis,
@@ -47,36 +49,68 @@ export class CallRateLimits {
     return l;
   }
 
+  /**
+   * One point for `key`. Large limits are taken from Redis in batches of 1 % of the limit and spent
+   * locally until the window ends (one round trip per batch instead of per call); a batch that does
+   * not fit any more is given back and a single point taken. This never admits more than the limit
+   * (the batch is counted in Redis first); it can admit less, by at most one unspent batch per API
+   * replica per window. Limits under 200 a minute take single points: exact.
+   */
+  async #take(kind: 'user' | 'tenant', points: number, key: string): Promise<{ verdict: RateVerdict; giveBack: () => Promise<void> }> {
+    const limiter = this.#limiter(kind, points);
+    const localKey = `${kind}:${points}:${key}`;
+    const now = Date.now();
+    const local = this.#local.get(localKey);
+    if (local && local.until > now && local.left > 0) {
+      local.left--;
+      return { verdict: { ok: true }, giveBack: async () => void local.left++ };
+    }
+    const batch = Math.max(1, Math.floor(points / 100));
+    const giveBack = () => limiter.reward(key, 1).then(() => undefined);
+    try {
+      const res = await limiter.consume(key, batch);
+      if (batch > 1) {
+        // Concurrent misses of one key each take a batch: add up what is left, never overwrite it.
+        const cur = this.#local.get(localKey);
+        if (cur && cur.until > now) cur.left += batch - 1;
+        else this.#local.set(localKey, { until: now + res.msBeforeNext, left: batch - 1 });
+      }
+      return { verdict: { ok: true }, giveBack };
+    } catch (e) {
+      if (!(e instanceof RateLimiterRes)) {
+        this.log.warn({ err: e }, 'rate limiter unavailable; call let through');
+        return { verdict: { ok: true }, giveBack: async () => undefined };
+      }
+      let refusal = e;
+      if (batch > 1) {
+        // A failed consume still counts in Redis: give the batch back, then try a single point.
+        await limiter.reward(key, batch).catch(() => undefined);
+        try {
+          await limiter.consume(key, 1);
+          return { verdict: { ok: true }, giveBack };
+        } catch (e2) {
+          if (!(e2 instanceof RateLimiterRes)) return { verdict: { ok: true }, giveBack: async () => undefined };
+          refusal = e2;
+        }
+      }
+      return { verdict: { ok: false, scope: kind, limit: points, retryAfterMs: Math.max(1, refusal.msBeforeNext) }, giveBack: async () => undefined };
+    }
+  }
+
   async check(tenant: Pick<Tenant, 'id' | 'limits'>, userId: string): Promise<RateVerdict> {
     const perUser = userRatePerMinute(tenant, userId);
     const perTenant = tenant.limits.tenantRatePerMinute;
-    const consume = async (kind: 'user' | 'tenant', points: number, key: string): Promise<RateVerdict> => {
-      try {
-        await this.#limiter(kind, points).consume(key);
-        return { ok: true };
-      } catch (e) {
-        if (e instanceof RateLimiterRes) return { ok: false, scope: kind, limit: points, retryAfterMs: Math.max(1, e.msBeforeNext) };
-        this.log.warn({ err: e }, 'rate limiter unavailable; call let through');
-        return { ok: true };
-      }
-    };
+    const none = { verdict: { ok: true } as RateVerdict, giveBack: async () => undefined };
     const [u, t] = await Promise.all([
-      consume('user', perUser, `${tenant.id}:${userId}`),
-      perTenant !== undefined ? consume('tenant', perTenant, tenant.id) : ({ ok: true } as const),
+      this.#take('user', perUser, `${tenant.id}:${userId}`),
+      perTenant !== undefined ? this.#take('tenant', perTenant, tenant.id) : none,
     ]);
-    if (!u.ok) {
-      // Refused for the user: the tenant's point it took concurrently is given back (no round trip
-      // on the admitted path; a refused call never counts against the tenant).
-      if (t.ok && perTenant !== undefined)
-        await this.#limiter('tenant', perTenant)
-          .reward(tenant.id, 1)
-          .catch(() => undefined);
-      return u;
+    // A refusal by one gives back the point the other took concurrently: a refused call counts nowhere.
+    if (!u.verdict.ok) {
+      if (t.verdict.ok) await t.giveBack().catch(() => undefined);
+      return u.verdict;
     }
-    if (!t.ok)
-      await this.#limiter('user', perUser)
-        .reward(`${tenant.id}:${userId}`, 1)
-        .catch(() => undefined);
-    return t;
+    if (!t.verdict.ok) await u.giveBack().catch(() => undefined);
+    return t.verdict;
   }
 }
