@@ -59,8 +59,28 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
   let child: Logger | undefined;
   const log = () => (child ??= r.log.child({ callId: job.callId, tenantId: job.tenantId, userId: job.userId, tool: job.tool, requestId: job.requestId }));
 
-  const call = await r.db.calls.load(job.tenantId, job.callId);
+  // The user's concurrency slot (user-leases.ts) is asked for while the row loads (one round trip
+  // hidden behind the other), under the job's claimed tenant, user and tool: if the row disagrees the
+  // job is refused below and the lease given back at once, so a forged job gains nothing.
+  const jobId = attempt.jobId ?? job.callId;
+  const leaseP = acquireLease(r, job, jobId, attempt.started);
+  leaseP.catch(() => undefined); // awaited (and its error thrown) below; never an unhandled rejection
+  let leaseSettled = false;
+  const dropLease = () => {
+    if (leaseSettled) return;
+    leaseSettled = true;
+    leaseP.then(
+      (g) => (g && !('waitMs' in g) ? releaseAndWake(r, g, log) : undefined),
+      () => undefined,
+    );
+  };
+
+  const call = await r.db.calls.load(job.tenantId, job.callId).catch((e: unknown) => {
+    dropLease();
+    throw e;
+  });
   if (!call) {
+    dropLease();
     // Final (a duplicate job after the result: normal) or unknown here. A job naming a call that lives
     // in *another* tenant is a forged pairing: refuse it where that call lives.
     const elsewhere = await r.db.calls.locateAnyTenant(job.callId);
@@ -70,38 +90,39 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
     }
     return { kind: 'skipped', reason: 'call is final or unknown' };
   }
-  if (isFinal(call)) return { kind: 'skipped', reason: 'call is final or unknown' };
+  if (isFinal(call)) {
+    dropLease();
+    return { kind: 'skipped', reason: 'call is final or unknown' };
+  }
   const fence = attempt.started;
-  if (call.attempt > fence) return { kind: 'skipped', reason: 'a newer attempt owns the call' };
+  if (call.attempt > fence) {
+    dropLease();
+    return { kind: 'skipped', reason: 'a newer attempt owns the call' };
+  }
 
   // From here on, who and what come from the row (never from the job): the owner, the tool, the
   // seal's binding and the audit's user. The job's claims are only compared with them.
   const tool = r.registry.get(call.tool);
   // The user's stored credential for the tool's provider, as it is now (status, scopes): only for
   // tools that need one (echo, the benchmark's tool, reads nothing here).
-  const stored: Credential | null | undefined = tool?.upstream ? ((await scope.credentials.get(call.userId, tool.upstream.provider)) ?? null) : undefined;
+  const stored: Credential | null | undefined = tool?.upstream
+    ? ((await scope.credentials.get(call.userId, tool.upstream.provider).catch((e: unknown) => {
+        dropLease();
+        throw e;
+      })) ?? null)
+    : undefined;
   const mismatch = jobMismatch(job, attempt.jobId, call, tool, stored);
   if (mismatch.length > 0) {
+    dropLease();
     await refuseJob(r, call, attempt.jobId, JOB_MISMATCH, mismatch);
     return { kind: 'refused', reason: JOB_MISMATCH };
   }
 
-  // The user's concurrency slot (user-leases.ts), held until the final write is done.
-  const owner = await r.owners.tenant(call.tenantId);
-  let lease: HeldLease | undefined;
-  if (owner) {
-    const jobId = attempt.jobId ?? call.id;
-    const got = await r.leases.acquire(
-      call.tenantId,
-      call.userId,
-      upstreamOf(call.tool, tool),
-      jobId,
-      `${jobId}:${fence}`,
-      userConcurrency(owner, call.userId),
-    );
-    if ('waitMs' in got) return { kind: 'wait', delayMs: got.waitMs };
-    lease = got;
-  }
+  // The user's concurrency slot, held until the final write is done.
+  leaseSettled = true;
+  const got = await leaseP;
+  if (got && 'waitMs' in got) return { kind: 'wait', delayMs: got.waitMs };
+  const lease: HeldLease | undefined = got;
 
   // Result (or error) and its audit row: one fenced statement (call-statements.ts).
   const finish = (outcome: { status: 'succeeded'; result: unknown } | { status: 'failed'; error: ToolCallError }) =>
@@ -217,10 +238,29 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
     return won ? { kind: 'failed', error } : { kind: 'skipped', reason: 'fenced out by a newer attempt' };
   } finally {
     clearTimeout(marker);
-    if (lease)
-      await lease.release().then(
-        (waiter) => (waiter ? r.wakeJob(waiter) : undefined),
-        (e: unknown) => log().warn({ err: e }, 'could not release the concurrency lease (it lapses by itself)'),
-      );
+    // Not awaited: the result is written; a late release only keeps the slot a moment longer.
+    if (lease) void releaseAndWake(r, lease, log);
   }
+}
+
+/** The lease for this run (member = job id + fencing number), or undefined when the tenant is gone (refused later). */
+async function acquireLease(r: WorkerResources, job: JobPayload, jobId: string, fence: number): Promise<HeldLease | { waitMs: number } | undefined> {
+  const owner = await r.owners.tenant(job.tenantId);
+  if (!owner) return undefined;
+  return r.leases.acquire(
+    job.tenantId,
+    job.userId,
+    upstreamOf(job.tool, r.registry.get(job.tool)),
+    jobId,
+    `${jobId}:${fence}`,
+    userConcurrency(owner, job.userId),
+  );
+}
+
+/** Free the slot and promote the first job that waited for one. Never throws (a lease lapses by itself). */
+function releaseAndWake(r: WorkerResources, lease: HeldLease, log: () => Logger): Promise<void> {
+  return lease.release().then(
+    (waiter) => (waiter ? r.wakeJob(waiter) : undefined),
+    (e: unknown) => log().warn({ err: e }, 'could not release the concurrency lease (it lapses by itself)'),
+  );
 }

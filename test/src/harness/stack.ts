@@ -223,6 +223,19 @@ export async function startStack(opts: StackOptions) {
 
 export type Stack = Awaited<ReturnType<typeof startStack>>;
 
+/**
+ * Every API's reconciler re-enqueues *any* tenant's call left `queued` past RECONCILE_AFTER_MS (one
+ * database is shared by all test files), into its own queue: another file's worker then runs it with
+ * the wrong keyring or doubles. Files whose calls may wait in queue on purpose (leases, 429 pauses)
+ * and that do not test the reconciler switch theirs off with this, and cancel what they leave queued.
+ */
+export const NO_FOREIGN_RECONCILE = { RECONCILE_AFTER_MS: '600000' } as const;
+
+/** Calls of this stack's tenant still waiting (e.g. paused by a 429) are cancelled, so no other file's reconciler picks them up. */
+export async function cancelLeftovers(s: Stack): Promise<void> {
+  await s.db.sql`update tool_calls set status = 'cancelled', finished_at = now() where tenant_id = ${s.tenant.id} and status in ('queued', 'running')`;
+}
+
 export const initializeRequest = {
   jsonrpc: '2.0',
   id: 1,
