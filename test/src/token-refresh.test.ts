@@ -19,7 +19,13 @@ describe('token refresh in the worker (2 worker processes, rotating refresh toke
   const workers: AppProcess[] = [];
 
   beforeAll(async () => {
-    s = await startStack({ label: 'refresh', worker: 'none', rotateRefreshTokens: true, env: { WORKER_CONCURRENCY: '32', ...NO_FOREIGN_RECONCILE } });
+    s = await startStack({
+      ownDatabase: true,
+      label: 'refresh',
+      worker: 'none',
+      rotateRefreshTokens: true,
+      env: { WORKER_CONCURRENCY: '32', ...NO_FOREIGN_RECONCILE },
+    });
     // The tenant's client at its IdP (what the sign-in issue will configure): id + sealed secret.
     const keyring = parseKeyring(s.config.SEAL_KEYS);
     await s.db.sql`update tenants set idp_client_id = ${s.idp.client.clientId},

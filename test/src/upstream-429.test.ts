@@ -19,7 +19,7 @@ describe('upstream 429 → only that user at that provider waits', () => {
   let queue: Queue;
   const workers: AppProcess[] = [];
   beforeAll(async () => {
-    s = await startStack({ label: 'up429', worker: 'none', env: { CALL_WAIT_MS: '3000', ...NO_FOREIGN_RECONCILE } });
+    s = await startStack({ ownDatabase: true, label: 'up429', worker: 'none', env: { CALL_WAIT_MS: '3000', ...NO_FOREIGN_RECONCILE } });
     redis = new Redis(s.config.REDIS_URL, { maxRetriesPerRequest: null });
     queue = new Queue(TOOL_CALLS_QUEUE, { connection: redis, prefix: s.config.QUEUE_PREFIX });
     for (let i = 0; i < 2; i++) workers.push(spawnApp('worker', s.env));
