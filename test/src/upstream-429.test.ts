@@ -19,7 +19,13 @@ describe('upstream 429 → only that user at that provider waits', () => {
   let queue: Queue;
   const workers: AppProcess[] = [];
   beforeAll(async () => {
-    s = await startStack({ ownDatabase: true, label: 'up429', worker: 'none', env: { CALL_WAIT_MS: '3000', ...NO_FOREIGN_RECONCILE } });
+    s = await startStack({
+      ownDatabase: true,
+      label: 'up429',
+      extraSubjects: ['dave'],
+      worker: 'none',
+      env: { CALL_WAIT_MS: '3000', ...NO_FOREIGN_RECONCILE },
+    });
     redis = new Redis(s.config.REDIS_URL, { maxRetriesPerRequest: null });
     queue = new Queue(TOOL_CALLS_QUEUE, { connection: redis, prefix: s.config.QUEUE_PREFIX });
     for (let i = 0; i < 2; i++) workers.push(spawnApp('worker', s.env));
@@ -65,5 +71,27 @@ describe('upstream 429 → only that user at that provider waits', () => {
     // And U's calls of other tools are not slowed.
     const echo = CallToolResultSchema.parse(await (await s.client(await s.token('alice'))).callTool({ name: 'echo', arguments: { message: 'hi' } }));
     expect(echo.isError ?? false).toBe(false);
+  }, 60_000);
+
+  it('a per-user per-upstream budget: over it, the call waits for the window without spending an attempt; another user is unaffected', async () => {
+    await s.db.sql`update tenants set limits = limits || ${JSON.stringify({ perUserUpstreamPerMinute: 2 })}::jsonb where id = ${s.tenant.id}`;
+    // The worker processes cache the tenant for 30 s: restart them to see the budget now.
+    for (const w of workers.splice(0)) w.child.kill('SIGKILL');
+    for (let i = 0; i < 2; i++) workers.push(spawnApp('worker', s.env));
+    await Promise.all(workers.map((w) => w.ready));
+    for (const sub of ['carol', 'dave']) await s.connectUser(sub);
+    const who = async (sub: string) => {
+      const client = await s.client(await s.token(sub));
+      const res = CallToolResultSchema.parse(await client.callTool({ name: 'whoami', arguments: {} }, { timeout: 20_000 }));
+      return { res, meta: res._meta?.[CALL_META] as CallMeta };
+    };
+    for (let i = 0; i < 2; i++) expect((await who('carol')).res.isError ?? false).toBe(false);
+    const third = await who('carol');
+    expect(third.meta.status).toBe('queued');
+    const job = (await queue.getJob(third.meta.id))!;
+    expect(await job.getState()).toBe('delayed');
+    expect(job.attemptsMade).toBe(0);
+    // dave has his own budget.
+    for (let i = 0; i < 2; i++) expect((await who('dave')).res.isError ?? false).toBe(false);
   }, 60_000);
 });

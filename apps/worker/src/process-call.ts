@@ -161,6 +161,11 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
 
     // The upstream token: the job's seal must open with the row's ids (binding); a credential
     // refreshed since enqueue (or due now) is taken from the row (credential-refresh.ts).
+    // The user's budget at this provider (upstream-budget.ts): over it, wait for the window (no attempt spent).
+    if (tool.upstream) {
+      const wait = await r.budgets.take(tenant, call.userId, tool.upstream.provider);
+      if (wait !== undefined) return { kind: 'wait', delayMs: wait };
+    }
     let current: Credential | undefined;
     let accessToken: string | undefined;
     const refresh = { r, scope, tenant, client: () => r.refreshClient(tenant, tool.upstream!.provider) };

@@ -9,6 +9,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { OwnerCache } from './owner-cache.js';
 import { redisKeys, type RedisKeys } from './redis-keys.js';
+import { UpstreamBudgets } from './upstream-budget.js';
 import { UserLeases } from './user-leases.js';
 
 export interface WorkerResources {
@@ -26,6 +27,8 @@ export interface WorkerResources {
   metrics: Metrics;
   /** The worker's Redis keys (leases, refresh locks, upstream pauses), under QUEUE_PREFIX. */
   keys: RedisKeys;
+  /** Per-user per-upstream call budgets (upstream-budget.ts). */
+  budgets: UpstreamBudgets;
   /** Per-user concurrency leases (user-leases.ts). */
   leases: UserLeases;
   /** Promote a delayed job now (a lease waiter whose slot was freed); missing or not delayed: no-op. */
@@ -72,6 +75,7 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
     log,
     metrics: createMetrics('worker'),
     keys,
+    budgets: new UpstreamBudgets(redis, config.QUEUE_PREFIX),
     // Leases last as long as a job's lock: a dead worker's slot and its job come back together.
     leases: new UserLeases(redis, keys, config.JOB_LOCK_MS),
     async wakeJob(jobId) {

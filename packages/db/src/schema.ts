@@ -11,6 +11,8 @@ export interface TenantLimits {
   perUserRatePerMinute: number;
   /** Calls a whole tenant may start per minute at the API (issue 9; absent: no tenant-wide rate). */
   tenantRatePerMinute?: number;
+  /** Calls a user may make per minute to one upstream provider with their own credential (the worker; absent: no budget). */
+  perUserUpstreamPerMinute?: number;
   /** Per-user exceptions to the limits above, by user id (issue 9). */
   userOverrides?: Record<string, { perUserConcurrency?: number; perUserRatePerMinute?: number }>;
 }
