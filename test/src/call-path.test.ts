@@ -1,9 +1,12 @@
 import { CALL_META, type CallMeta } from '@mcprt/api';
 import { CALL_DONE_CHANNEL } from '@mcprt/db';
+import { TOOL_CALLS_QUEUE } from '@mcprt/queue';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCAVIO_RATE_LIMIT_QUERY } from '../doubles/scavio.js';
-import { startStack, type Stack } from './harness/stack.js';
+import { cancelLeftovers, startStack, type Stack } from './harness/stack.js';
 
 const count = async (s: Stack, table: 'tool_calls' | 'audit_events') =>
   (await s.db.sql`select count(*)::int as n from ${s.db.sql(table)} where tenant_id = ${s.tenant.id}`)[0]!.n as number;
@@ -57,15 +60,29 @@ describe('tools/call: validation, recording, answers', () => {
     expect(JSON.stringify(s.scavio.requests)).not.toContain('eyJ');
   });
 
-  it('an upstream 429 is retried with backoff and then reported, not hung', async () => {
-    const client = await s.client(await s.token('alice'));
+  it('an upstream 429 is not hung and spends no attempt: the call waits for Retry-After (issue 9)', async () => {
+    // carol: her web_search calls are paused for the double's Retry-After (30 s) afterwards.
+    const client = await s.client(await s.token('carol'));
     const res = CallToolResultSchema.parse(await client.callTool({ name: 'web_search', arguments: { query: SCAVIO_RATE_LIMIT_QUERY } }));
     expect(res.isError).toBe(true);
     const meta = res._meta?.[CALL_META] as CallMeta;
-    // Either finished failing after the retries or still retrying when the wait ran out: both are honest answers.
-    expect(['failed', 'running']).toContain(meta.status);
-    const attempts = s.scavio.requests.filter((r) => (r.body as { query?: string }).query === SCAVIO_RATE_LIMIT_QUERY).length;
-    expect(attempts).toBeGreaterThanOrEqual(2);
+    // Not failed: waiting (the answer after CALL_WAIT_MS names the call and its poll URL).
+    expect(['queued', 'running']).toContain(meta.status);
+    expect((res.content[0] as { text: string }).text).toContain(meta.id);
+    // The job waits for Retry-After in the delayed set, no attempt spent (not retried at once).
+    const redis = new Redis(s.config.REDIS_URL, { maxRetriesPerRequest: null });
+    const queue = new Queue(TOOL_CALLS_QUEUE, { connection: redis, prefix: s.config.QUEUE_PREFIX });
+    try {
+      const job = (await queue.getJob(meta.id))!;
+      expect(await job.getState()).toBe('delayed');
+      expect(job.attemptsMade).toBe(0);
+      expect(job.delay).toBeGreaterThan(25_000);
+    } finally {
+      await queue.close();
+      await redis.quit();
+    }
+    expect(s.scavio.requests.some((r) => (r.body as { query?: string }).query === SCAVIO_RATE_LIMIT_QUERY)).toBe(true);
+    await cancelLeftovers(s); // paused for 30 s: no other file's reconciler may pick it up
   });
 
   it('the bell carries the final state when it fits, else only the id; the answer is the committed row either way', async () => {

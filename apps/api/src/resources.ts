@@ -8,6 +8,7 @@ import { createToolRegistry, egressFetch, type ToolRegistry } from '@mcprt/tools
 import { Redis } from 'ioredis';
 import { AuthServers } from './auth-server/provider.js';
 import { UpstreamLogin } from './auth-server/upstream.js';
+import { CallRateLimits } from './calls/rate-limits.js';
 import { TenantCache } from './http/tenant-cache.js';
 import { UserCache } from './http/user-cache.js';
 
@@ -28,6 +29,8 @@ export interface ApiResources {
   /** Built-in tenants' OAuth authorization servers and their federated login (issue 8). */
   authServers: AuthServers;
   upstreamLogin: UpstreamLogin;
+  /** Per-user and per-tenant call rates (calls/rate-limits.ts). */
+  rates: CallRateLimits;
   log: Logger;
   metrics: Metrics;
   close(): Promise<void>;
@@ -65,6 +68,7 @@ export function createApiResources(config: Config, overrides: { log?: Logger } =
     config,
     db,
     redis,
+    rates: new CallRateLimits(redis, config.QUEUE_PREFIX, log),
     producer,
     waiter,
     directory,

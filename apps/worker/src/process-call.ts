@@ -1,12 +1,15 @@
 import { openCallArguments } from '@mcprt/crypto';
 import { forTenant, isFinal, type Credential, type ToolCallError } from '@mcprt/db';
-import { AppError, toAppError } from '@mcprt/errors';
+import { AppError, isAppError, toAppError } from '@mcprt/errors';
 import type { Logger } from '@mcprt/observability';
 import { decideToolCall } from '@mcprt/policy';
 import type { JobPayload } from '@mcprt/queue';
 import { deadline, parseArguments, REDACTED, type UpstreamCredential } from '@mcprt/tools';
+import { freshCredential } from './credential-refresh.js';
+import { decideFate } from './fate.js';
 import { JOB_MISMATCH, jobMismatch, refuseJob } from './job-binding.js';
 import type { WorkerResources } from './resources.js';
+import { pauseUpstream, userConcurrency, type HeldLease } from './user-leases.js';
 
 export interface Attempt {
   /** 1-based number of this BullMQ attempt, and how many are allowed. */
@@ -32,7 +35,12 @@ export type CallOutcome =
   /** The row was already final or a newer attempt owns it: nothing to do. */
   | { kind: 'skipped'; reason: string }
   /** The job does not match its call (forged or misrouted): nothing ran; refused and audited. */
-  | { kind: 'refused'; reason: string };
+  | { kind: 'refused'; reason: string }
+  /** All of the user's concurrency slots are taken: nothing ran; delay the job (no attempt spent). */
+  | { kind: 'wait'; delayMs: number };
+
+/** The upstream a tool's calls are paused at on a 429: its credential's provider, else the tool itself (an operator-keyed API). */
+export const upstreamOf = (tool: string, registryTool?: { upstream?: { provider: string } | undefined }) => registryTool?.upstream?.provider ?? tool;
 
 const publicError = (e: AppError): ToolCallError => ({ ...e.toPublic(), retryable: e.retryable });
 
@@ -51,8 +59,28 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
   let child: Logger | undefined;
   const log = () => (child ??= r.log.child({ callId: job.callId, tenantId: job.tenantId, userId: job.userId, tool: job.tool, requestId: job.requestId }));
 
-  const call = await r.db.calls.load(job.tenantId, job.callId);
+  // The user's concurrency slot (user-leases.ts) is asked for while the row loads (one round trip
+  // hidden behind the other), under the job's claimed tenant, user and tool: if the row disagrees the
+  // job is refused below and the lease given back at once, so a forged job gains nothing.
+  const jobId = attempt.jobId ?? job.callId;
+  const leaseP = acquireLease(r, job, jobId, attempt.started);
+  leaseP.catch(() => undefined); // awaited (and its error thrown) below; never an unhandled rejection
+  let leaseSettled = false;
+  const dropLease = () => {
+    if (leaseSettled) return;
+    leaseSettled = true;
+    leaseP.then(
+      (g) => (g && !('waitMs' in g) ? releaseAndWake(r, g, log) : undefined),
+      () => undefined,
+    );
+  };
+
+  const call = await r.db.calls.load(job.tenantId, job.callId).catch((e: unknown) => {
+    dropLease();
+    throw e;
+  });
   if (!call) {
+    dropLease();
     // Final (a duplicate job after the result: normal) or unknown here. A job naming a call that lives
     // in *another* tenant is a forged pairing: refuse it where that call lives.
     const elsewhere = await r.db.calls.locateAnyTenant(job.callId);
@@ -62,21 +90,39 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
     }
     return { kind: 'skipped', reason: 'call is final or unknown' };
   }
-  if (isFinal(call)) return { kind: 'skipped', reason: 'call is final or unknown' };
+  if (isFinal(call)) {
+    dropLease();
+    return { kind: 'skipped', reason: 'call is final or unknown' };
+  }
   const fence = attempt.started;
-  if (call.attempt > fence) return { kind: 'skipped', reason: 'a newer attempt owns the call' };
+  if (call.attempt > fence) {
+    dropLease();
+    return { kind: 'skipped', reason: 'a newer attempt owns the call' };
+  }
 
   // From here on, who and what come from the row (never from the job): the owner, the tool, the
   // seal's binding and the audit's user. The job's claims are only compared with them.
   const tool = r.registry.get(call.tool);
   // The user's stored credential for the tool's provider, as it is now (status, scopes): only for
   // tools that need one (echo, the benchmark's tool, reads nothing here).
-  const stored: Credential | null | undefined = tool?.upstream ? ((await scope.credentials.get(call.userId, tool.upstream.provider)) ?? null) : undefined;
+  const stored: Credential | null | undefined = tool?.upstream
+    ? ((await scope.credentials.get(call.userId, tool.upstream.provider).catch((e: unknown) => {
+        dropLease();
+        throw e;
+      })) ?? null)
+    : undefined;
   const mismatch = jobMismatch(job, attempt.jobId, call, tool, stored);
   if (mismatch.length > 0) {
+    dropLease();
     await refuseJob(r, call, attempt.jobId, JOB_MISMATCH, mismatch);
     return { kind: 'refused', reason: JOB_MISMATCH };
   }
+
+  // The user's concurrency slot, held until the final write is done.
+  leaseSettled = true;
+  const got = await leaseP;
+  if (got && 'waitMs' in got) return { kind: 'wait', delayMs: got.waitMs };
+  const lease: HeldLease | undefined = got;
 
   // Result (or error) and its audit row: one fenced statement (call-statements.ts).
   const finish = (outcome: { status: 'succeeded'; result: unknown } | { status: 'failed'; error: ToolCallError }) =>
@@ -113,30 +159,59 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
     const args = parseArguments(tool, runArgs);
     if (!args.ok) throw new AppError('validation', 'invalid_arguments', args.message);
 
-    let credential: UpstreamCredential | undefined;
+    // The upstream token: the job's seal must open with the row's ids (binding); a credential
+    // refreshed since enqueue (or due now) is taken from the row (credential-refresh.ts).
+    // The user's budget at this provider (upstream-budget.ts): over it, wait for the window (no attempt spent).
+    if (tool.upstream) {
+      const wait = await r.budgets.take(tenant, call.userId, tool.upstream.provider);
+      if (wait !== undefined) return { kind: 'wait', delayMs: wait };
+    }
+    let current: Credential | undefined;
+    let accessToken: string | undefined;
+    const refresh = { r, scope, tenant, client: () => r.refreshClient(tenant, tool.upstream!.provider) };
     if (tool.upstream) {
       const c = job.credential;
       if (!c || !stored) throw new AppError('policy', 'credential_missing', `no ${tool.upstream.provider} credential was sent with this call`);
       // Opened with the *row's* tenant and user and the stored credential's id (the job's ids are only
       // compared): fails loudly if the ciphertext was altered, sealed for anyone else, or under an unknown key.
-      const accessToken = r.vault.openAccessToken({ tenantId: call.tenantId, userId: call.userId, id: stored.id }, c.sealedAccessToken);
-      credential = { provider: tool.upstream.provider, accessToken, scopes: stored.scopes, expiresAt: stored.expiresAt };
+      accessToken = r.vault.openAccessToken({ tenantId: call.tenantId, userId: call.userId, id: stored.id }, c.sealedAccessToken);
+      current = await freshCredential(refresh, stored, { kind: 'expiry' });
+      if (current.accessTokenSealed !== c.sealedAccessToken) accessToken = r.vault.openAccessToken(current, current.accessTokenSealed);
     }
+    const credentialOf = (cur: Credential | undefined, token: string | undefined): UpstreamCredential | undefined =>
+      tool.upstream && cur && token !== undefined
+        ? { provider: tool.upstream.provider, accessToken: token, scopes: cur.scopes, expiresAt: cur.expiresAt }
+        : undefined;
 
-    const limit = deadline(attempt.signal, tool.timeoutMs);
+    const runOnce = async (credential: UpstreamCredential | undefined) => {
+      const limit = deadline(attempt.signal, tool.timeoutMs);
+      try {
+        return await tool.run(
+          { signal: limit.signal, tenant: { id: tenant.id, slug: tenant.slug, idpIssuer: tenant.idpIssuer }, user, credential, services: r.services },
+          args.value,
+        );
+      } catch (e) {
+        // Out of time: say so (retryable), whatever the tool made of the abort.
+        if (limit.signal.aborted && !attempt.signal.aborted)
+          throw new AppError('upstream', 'tool_timeout', `${tool.name} did not finish within ${tool.timeoutMs} ms`, {
+            cause: e,
+            retryable: true,
+            expose: true,
+          });
+        throw e;
+      } finally {
+        limit.clear();
+      }
+    };
     let raw;
     try {
-      raw = await tool.run(
-        { signal: limit.signal, tenant: { id: tenant.id, slug: tenant.slug, idpIssuer: tenant.idpIssuer }, user, credential, services: r.services },
-        args.value,
-      );
+      raw = await runOnce(credentialOf(current, accessToken));
     } catch (e) {
-      // Out of time: say so (retryable), whatever the tool made of the abort.
-      if (limit.signal.aborted && !attempt.signal.aborted)
-        throw new AppError('upstream', 'tool_timeout', `${tool.name} did not finish within ${tool.timeoutMs} ms`, { cause: e, retryable: true, expose: true });
-      throw e;
-    } finally {
-      limit.clear();
+      // The provider refused a token we thought valid (revoked early, clock skew): refresh once
+      // (single flight; a refresh another worker already made is reused), then run once more.
+      if (!current || !isAppError(e) || e.code !== 'upstream_unauthorized') throw e;
+      const refreshed = await freshCredential(refresh, current, { kind: 'rejected', sealedAccessToken: current.accessTokenSealed });
+      raw = await runOnce(credentialOf(refreshed, r.vault.openAccessToken(refreshed, refreshed.accessTokenSealed)));
     }
     const result = tool.output ? tool.output.parse(raw) : raw;
     const won = await finish({ status: 'succeeded', result });
@@ -146,11 +221,19 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
     return won ? { kind: 'succeeded' } : { kind: 'skipped', reason: 'fenced out by a newer attempt' };
   } catch (e) {
     const err = toAppError(e);
+    const fate = decideFate(err, { number: attempt.number, max: attempt.max, aborted: attempt.signal.aborted });
+    if (fate.do === 'wait') {
+      // 429: this user waits at this provider for Retry-After (default 1 s); the job is delayed, no
+      // attempt spent; other users and providers keep flowing (user-leases.ts).
+      await pauseUpstream(r.redis, r.keys, call.tenantId, call.userId, upstreamOf(call.tool, tool), fate.delayMs);
+      log().info({ retryAfterMs: fate.delayMs }, 'upstream rate limited this user; waiting');
+      return { kind: 'wait', delayMs: fate.delayMs };
+    }
     if (!err.expose) log().error({ err: e }, 'tool call failed');
-    if (err.retryable && attempt.number < attempt.max) {
+    if (fate.do === 'retry') {
       await scope.toolCalls.noteRetry(call.id, fence, publicError(err));
       r.metrics.toolCalls.inc({ tool: call.tool, outcome: 'retry' });
-      log().warn({ code: err.code, attempt: attempt.number }, 'transient failure, will retry');
+      log().warn({ code: err.code, class: fate.class, attempt: attempt.number }, 'transient failure, will retry');
       return { kind: 'retry', error: err };
     }
     const error = publicError(err);
@@ -160,5 +243,29 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
     return won ? { kind: 'failed', error } : { kind: 'skipped', reason: 'fenced out by a newer attempt' };
   } finally {
     clearTimeout(marker);
+    // Not awaited: the result is written; a late release only keeps the slot a moment longer.
+    if (lease) void releaseAndWake(r, lease, log);
   }
+}
+
+/** The lease for this run (member = job id + fencing number), or undefined when the tenant is gone (refused later). */
+async function acquireLease(r: WorkerResources, job: JobPayload, jobId: string, fence: number): Promise<HeldLease | { waitMs: number } | undefined> {
+  const owner = await r.owners.tenant(job.tenantId);
+  if (!owner) return undefined;
+  return r.leases.acquire(
+    job.tenantId,
+    job.userId,
+    upstreamOf(job.tool, r.registry.get(job.tool)),
+    jobId,
+    `${jobId}:${fence}`,
+    userConcurrency(owner, job.userId),
+  );
+}
+
+/** Free the slot and promote the first job that waited for one. Never throws (a lease lapses by itself). */
+function releaseAndWake(r: WorkerResources, lease: HeldLease, log: () => Logger): Promise<void> {
+  return lease.release().then(
+    (waiter) => (waiter ? r.wakeJob(waiter) : undefined),
+    (e: unknown) => log().warn({ err: e }, 'could not release the concurrency lease (it lapses by itself)'),
+  );
 }

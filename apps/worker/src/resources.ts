@@ -1,11 +1,16 @@
-import { createOutbound, credentialVault, type CredentialVault } from '@mcprt/auth';
+import { createOutbound, credentialVault, openTenantClientSecret, type CredentialVault, type RedeemOptions, type RefreshClient } from '@mcprt/auth';
 import { egressAllowsPrivate, type Config } from '@mcprt/config';
 import { parseKeyring, type Keyring } from '@mcprt/crypto';
-import { createDb, type DbHandle } from '@mcprt/db';
+import { createDb, type DbHandle, type Tenant } from '@mcprt/db';
 import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
-import { createToolRegistry, type ToolRegistry, type ToolServices } from '@mcprt/tools';
+import { createToolRegistry, egressFetch, type ToolRegistry, type ToolServices } from '@mcprt/tools';
+import { TOOL_CALLS_QUEUE } from '@mcprt/queue';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { OwnerCache } from './owner-cache.js';
+import { redisKeys, type RedisKeys } from './redis-keys.js';
+import { UpstreamBudgets } from './upstream-budget.js';
+import { UserLeases } from './user-leases.js';
 
 export interface WorkerResources {
   config: Config;
@@ -20,6 +25,18 @@ export interface WorkerResources {
   services: ToolServices;
   log: Logger;
   metrics: Metrics;
+  /** The worker's Redis keys (leases, refresh locks, upstream pauses), under QUEUE_PREFIX. */
+  keys: RedisKeys;
+  /** Per-user per-upstream call budgets (upstream-budget.ts). */
+  budgets: UpstreamBudgets;
+  /** Per-user concurrency leases (user-leases.ts). */
+  leases: UserLeases;
+  /** Promote a delayed job now (a lease waiter whose slot was freed); missing or not delayed: no-op. */
+  wakeJob(jobId: string): Promise<void>;
+  /** How refresh tokens are redeemed (through the egress). */
+  refreshRedeem: RedeemOptions;
+  /** Where and as whom a credential of `provider` is refreshed for `tenant` (undefined: it cannot be). */
+  refreshClient(tenant: Tenant, provider: string): Promise<RefreshClient | undefined>;
   close(): Promise<void>;
 }
 
@@ -37,6 +54,8 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
     issuerMetadata: async (issuer) => ({ userinfoEndpoint: (await directory.metadata(issuer)).userinfoEndpoint }),
     scavio: { apiKey: config.SCAVIO_API_KEY, baseUrl: config.SCAVIO_BASE_URL.replace(/\/+$/, ''), style: config.SCAVIO_API_STYLE },
   };
+  const keys = redisKeys(config.QUEUE_PREFIX);
+  let queue: Queue | undefined;
   return {
     config,
     db,
@@ -48,7 +67,32 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
     services,
     log,
     metrics: createMetrics('worker'),
+    keys,
+    budgets: new UpstreamBudgets(redis, config.QUEUE_PREFIX),
+    // Leases last as long as a job's lock: a dead worker's slot and its job come back together.
+    leases: new UserLeases(redis, keys, config.JOB_LOCK_MS),
+    async wakeJob(jobId) {
+      queue ??= new Queue(TOOL_CALLS_QUEUE, { connection: redis, prefix: config.QUEUE_PREFIX });
+      const job = await queue.getJob(jobId).catch(() => undefined);
+      if (job) await job.promote().catch(() => undefined); // not delayed (yet): it rechecks by itself
+    },
+    refreshRedeem: {
+      allowInsecure: config.ALLOW_INSECURE_ISSUERS,
+      fetch: egressFetch(egress, 'the identity provider', { timeoutMs: 10_000, maxBodyBytes: 64 * 1024 }),
+      timeoutMs: 10_000,
+    },
+    async refreshClient(tenant, provider) {
+      // `idp`: the tenant's own IdP, as the tenant's registered client. Google/GitHub come with sign-in (issue 8).
+      if (provider !== 'idp' || !tenant.idpClientId) return undefined;
+      const meta = await directory.metadata(tenant.idpIssuer);
+      if (!meta.tokenEndpoint) return undefined;
+      const secret = tenant.idpClientSecretSealed ? openTenantClientSecret(keyring, tenant.id, tenant.idpClientSecretSealed) : undefined;
+      const algs = meta.idTokenSigningAlgs ?? [];
+      const idTokenAlg = algs.length === 0 || algs.includes('RS256') ? undefined : algs[0];
+      return { issuer: meta.issuer, tokenEndpoint: meta.tokenEndpoint, clientId: tenant.idpClientId, clientSecret: secret, idTokenAlg };
+    },
     async close() {
+      await queue?.close().catch(() => undefined);
       await redis.quit().catch(() => undefined);
       await db.close();
       await egress.close();

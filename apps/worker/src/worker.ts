@@ -1,5 +1,5 @@
 import { parseJobPayload, TOOL_CALLS_QUEUE, jobPayloadV1 } from '@mcprt/queue';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { JOB_PAYLOAD_INVALID, refuseJob } from './job-binding.js';
 import { processCall } from './process-call.js';
 import type { WorkerResources } from './resources.js';
@@ -12,7 +12,7 @@ export function startToolWorker(r: WorkerResources): Worker {
   const { config } = r;
   const worker = new Worker(
     TOOL_CALLS_QUEUE,
-    async (job: Job, _token?: string, signal?: AbortSignal) => {
+    async (job: Job, token?: string, signal?: AbortSignal) => {
       let payload;
       try {
         payload = parseJobPayload(job.data);
@@ -32,6 +32,17 @@ export function startToolWorker(r: WorkerResources): Worker {
           signal: signal ?? new AbortController().signal,
           jobId: job.id,
         });
+        if (outcome.kind === 'wait') {
+          // No free slot for this user: back to the delayed set without spending an attempt
+          // (BullMQ: moveToDelayed + DelayedError); a release promotes it earlier.
+          // Fairness: a deferred job comes back *prioritized* (priority 1). BullMQ serves jobs
+          // without a priority (every fresh call) before prioritized ones, so a user whose calls
+          // wait for their own slots never stands in front of other users' new calls
+          // (docs/architecture.md, "Fairness"). Costs a round trip on this path only.
+          if (!job.opts.priority) await job.changePriority({ priority: 1 });
+          await job.moveToDelayed(Date.now() + outcome.delayMs + Math.floor(Math.random() * 50), token);
+          throw new DelayedError();
+        }
         if (outcome.kind === 'retry') throw outcome.error;
         if (outcome.kind === 'failed') throw new UnrecoverableError(outcome.error.code);
         if (outcome.kind === 'refused') throw new UnrecoverableError(outcome.reason);

@@ -44,6 +44,15 @@ export function credentialVault(keyring: Keyring) {
     openRefreshToken(c: Credential): string | null {
       return c.refreshTokenSealed ? open(keyring, c.refreshTokenSealed, ctx(c, 'refresh_token')) : null;
     },
+    /**
+     * After a refresh: the new access token (and the rotated refresh token, or the old one re-sealed
+     * under the active key when the provider sent none) replace the row's, only if the row is still
+     * at `c.version` (optimistic check). Undefined when another write won.
+     */
+    async replaceTokens(scope: TenantScope, c: Credential, t: UpstreamTokens): Promise<Credential | undefined> {
+      const refreshToken = t.refreshToken ?? (c.refreshTokenSealed ? open(keyring, c.refreshTokenSealed, ctx(c, 'refresh_token')) : null);
+      return scope.credentials.updateIfVersion(c.id, c.version, { ...sealPair(c, { ...t, refreshToken }), expiresAt: t.expiresAt ?? null, scopes: t.scopes });
+    },
     /** Re-seal a row under the active key (operator `keys rotate`). False when a concurrent write won. */
     async reseal(scope: TenantScope, c: Credential): Promise<boolean> {
       if (c.keyId === keyring.activeKid && sealedKid(c.accessTokenSealed) === keyring.activeKid) return true;

@@ -9,3 +9,5 @@ export { VerifiedTokenCache } from './verified-token-cache.js';
 export { loadSigningKeys, mintBuiltinAccessToken, rotateSigningKey, SIGNING_ALG } from './as-signing-keys.js';
 export type { TenantKeys } from './as-signing-keys.js';
 export { openOidcPayload, sealOidcPayload, storeKey } from './oidc-store-codec.js';
+export { openTenantClientSecret, redeemRefreshToken, REAUTH_REQUIRED, sealTenantClientSecret } from './token-refresh.js';
+export type { RedeemOptions, RefreshClient, RefreshedTokens } from './token-refresh.js';

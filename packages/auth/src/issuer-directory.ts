@@ -9,6 +9,8 @@ export interface IssuerMetadata {
   jwksUri: string;
   userinfoEndpoint: string | undefined;
   tokenEndpoint: string | undefined;
+  /** `id_token_signing_alg_values_supported` (openid-client checks an ID token a refresh returns against it). */
+  idTokenSigningAlgs: string[] | undefined;
 }
 
 /** Where an identity provider outage is reported: once when it starts (warn), once when it ends (info). */
@@ -127,6 +129,7 @@ export class IssuerDirectory {
       jwksUri: m.jwks_uri,
       userinfoEndpoint: m.userinfo_endpoint,
       tokenEndpoint: m.token_endpoint,
+      idTokenSigningAlgs: m.id_token_signing_alg_values_supported,
     };
     // jose refetches the key set when a token names an unknown kid (key rotation), at most once per cooldown.
     const remote = createRemoteJWKSet(new URL(m.jwks_uri), {

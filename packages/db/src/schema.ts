@@ -6,9 +6,15 @@ import { bigserial, index, integer, jsonb, pgEnum, pgTable, primaryKey, text, ti
 export interface TenantLimits {
   /** Calls a user may have queued or running at once before admission refuses more. */
   pendingCap: number;
-  /** Per-user concurrency and rate (enforced in the worker by the policy layer, next issue). */
+  /** Per-user concurrency (leases in the worker, apps/worker/src/user-leases.ts) and call rate (the API). */
   perUserConcurrency: number;
   perUserRatePerMinute: number;
+  /** Calls a whole tenant may start per minute at the API (issue 9; absent: no tenant-wide rate). */
+  tenantRatePerMinute?: number;
+  /** Calls a user may make per minute to one upstream provider with their own credential (the worker; absent: no budget). */
+  perUserUpstreamPerMinute?: number;
+  /** Per-user exceptions to the limits above, by user id (issue 9). */
+  userOverrides?: Record<string, { perUserConcurrency?: number; perUserRatePerMinute?: number }>;
 }
 
 export const defaultLimits: TenantLimits = { pendingCap: 20, perUserConcurrency: 4, perUserRatePerMinute: 120 };

@@ -29,6 +29,8 @@ export interface StartDevIdpOptions {
   loginClients?: readonly DevLoginClient[];
   /** Called for every HTTP request the IdP receives (tests count discovery and JWKS fetches). */
   onRequest?: (req: IncomingMessage) => void;
+  /** Single-use refresh tokens: every refresh returns a new one; reusing a spent one revokes the grant. */
+  rotateRefreshTokens?: boolean;
 }
 
 export interface DevIdp {
@@ -68,7 +70,15 @@ export async function startDevIdp(options: StartDevIdpOptions = {}): Promise<Dev
 
   let minter: TokenMinter;
   try {
-    const provider = new Provider(issuer, buildProviderConfig({ accounts, accessTokenTtlSeconds, loginClients: options.loginClients ?? [] }));
+    const provider = new Provider(
+      issuer,
+      buildProviderConfig({
+        accounts,
+        accessTokenTtlSeconds,
+        loginClients: options.loginClients ?? [],
+        rotateRefreshTokens: options.rotateRefreshTokens ?? false,
+      }),
+    );
     minter = new TokenMinter(provider, accounts, accessTokenTtlSeconds);
     handler = dispatch(provider.callback(), { minter, accounts }, (req, res) => handleDevLogin(req, res, provider, accounts));
   } catch (err) {

@@ -24,10 +24,17 @@ export interface ProviderConfigInput {
   accessTokenTtlSeconds: number;
   /** Relying parties that sign users in with the code flow at the dev login page (issue 8). */
   loginClients?: readonly DevLoginClient[];
+  /**
+   * Rotate the refresh token on every use (single-use refresh tokens, like GitHub's expiring tokens):
+   * a rotated token used again revokes the grant (`invalid_grant`). Default: oidc-provider's rule
+   * (confidential clients rotate only late in a token's life, so in practice never in a test).
+   */
+  rotateRefreshTokens?: boolean;
 }
 
-export function buildProviderConfig({ accounts, accessTokenTtlSeconds, loginClients = [] }: ProviderConfigInput): Configuration {
+export function buildProviderConfig({ accounts, accessTokenTtlSeconds, loginClients = [], rotateRefreshTokens }: ProviderConfigInput): Configuration {
   return {
+    ...(rotateRefreshTokens ? { rotateRefreshToken: true } : {}),
     clients: [
       ...loginClients.map((c) => ({
         client_id: c.clientId,

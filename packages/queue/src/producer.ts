@@ -19,7 +19,8 @@ export function createProducer(opts: ProducerOptions) {
     prefix: opts.prefix,
     defaultJobOptions: {
       attempts: opts.attempts,
-      backoff: { type: 'exponential', delay: opts.backoffMs },
+      // Exponential with jitter (up to half the delay), so retries of many calls do not move in step.
+      backoff: { type: 'exponential', delay: opts.backoffMs, jitter: 0.5 },
       // Keep finished jobs for a while so a late duplicate add with the same id is a no-op.
       removeOnComplete: { age: 3600, count: 50_000 },
       removeOnFail: { age: 7 * 24 * 3600 },

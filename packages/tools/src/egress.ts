@@ -315,13 +315,29 @@ function fetchFailure(init: EgressInit, signal: AbortSignal, cause: unknown, cod
   return new AppError('upstream', c, `${init.service} ${w}`, { cause, retryable: true, expose: true });
 }
 
-/** Sort an upstream HTTP status into a coded error: 429 and 5xx retry, other 4xx fail at once. */
-export function upstreamStatusError(service: string, status: number, detail?: string): AppError {
+/** A `Retry-After` header (seconds or an HTTP date) in ms, capped at 10 minutes; undefined if absent or unreadable. */
+export function retryAfterMs(header: string | null | undefined, now = Date.now()): number | undefined {
+  if (!header) return undefined;
+  const secs = /^\d+$/.test(header.trim()) ? Number(header.trim()) * 1000 : Date.parse(header) - now;
+  return Number.isFinite(secs) ? Math.min(600_000, Math.max(0, secs)) : undefined;
+}
+
+/**
+ * Sort an upstream HTTP status into a coded error: 429 and 5xx retry, other 4xx fail at once. A 429's
+ * `Retry-After` travels as `details.retryAfterMs` (the worker waits that long, fate.ts).
+ */
+export function upstreamStatusError(service: string, status: number, detail?: string, retryAfter?: string | null): AppError {
   const suffix = detail ? `: ${detail}` : '';
+  const wait = retryAfterMs(retryAfter);
   if (status === 401 || status === 403)
     return new AppError('upstream', 'upstream_unauthorized', `${service} refused the credentials (${status})${suffix}`, { status: 502, expose: true });
   if (status === 429)
-    return new AppError('upstream', 'upstream_rate_limited', `${service} is rate limiting (429)${suffix}`, { retryable: true, status: 502, expose: true });
+    return new AppError('upstream', 'upstream_rate_limited', `${service} is rate limiting (429)${suffix}`, {
+      retryable: true,
+      status: 502,
+      expose: true,
+      ...(wait === undefined ? {} : { details: { retryAfterMs: wait } }),
+    });
   if (status >= 500)
     return new AppError('upstream', 'upstream_error', `${service} failed (${status})${suffix}`, { retryable: true, status: 502, expose: true });
   return new AppError('upstream', 'upstream_rejected', `${service} rejected the request (${status})${suffix}`, { status: 502, expose: true });

@@ -2,7 +2,7 @@ import { startApi, type RunningApi } from '@mcprt/api';
 import { credentialVault } from '@mcprt/auth';
 import type { Config } from '@mcprt/config';
 import { parseKeyring } from '@mcprt/crypto';
-import { createDb, forTenant, tenantsRepository, type DbHandle, type Tenant, type User } from '@mcprt/db';
+import { createDb, ensureDatabase, forTenant, runMigrations, tenantsRepository, type DbHandle, type Tenant, type User } from '@mcprt/db';
 import { DEFAULT_DEV_ACCOUNTS, startDevIdp, type DevIdp } from '@mcprt/dev-idp';
 import type { Logger } from '@mcprt/observability';
 import { startWorker, type RunningWorker } from '@mcprt/worker';
@@ -12,7 +12,7 @@ import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextproto
 import { Redis } from 'ioredis';
 import { startScavioDouble } from '../../doubles/scavio.js';
 import { freePort } from './free-port.js';
-import { configFrom, namespace, testEnv } from './test-config.js';
+import { appUrlOf, configFrom, namespace, TEST_DATABASE_URL, testEnv } from './test-config.js';
 
 export const SCAVIO_KEY = 'sk_test_double_key';
 export const ALL_SCOPES = 'tools:whoami tools:web_search tools:echo';
@@ -86,6 +86,15 @@ export interface StackOptions {
   apiRedisUrl?: string;
   /** Logger for the API and in-process worker (default: silent per LOG_LEVEL). */
   log?: Logger;
+  /**
+   * A database of this stack's own (created, migrated, dropped at close): no other test file's
+   * reconciler can see, and re-enqueue into its own queue, calls that wait in this stack on purpose.
+   */
+  ownDatabase?: boolean;
+  /** More dev IdP accounts (subjects) beside alice, bob and carol. */
+  extraSubjects?: string[];
+  /** The dev IdP issues single-use (rotating) refresh tokens. */
+  rotateRefreshTokens?: boolean;
 }
 
 /**
@@ -98,12 +107,29 @@ export async function startStack(opts: StackOptions) {
   const idpRequests: string[] = [];
   const idp: DevIdp = await startDevIdp({
     port: 0,
-    accounts: [...DEFAULT_DEV_ACCOUNTS, { sub: 'carol', email: 'carol@example.test', name: 'Carol Example' }],
+    accounts: [
+      ...DEFAULT_DEV_ACCOUNTS,
+      { sub: 'carol', email: 'carol@example.test', name: 'Carol Example' },
+      ...(opts.extraSubjects ?? []).map((sub) => ({ sub, email: `${sub}@example.test`, name: sub })),
+    ],
     onRequest: (req) => idpRequests.push(`${req.method} ${(req.url ?? '/').split('?', 1)[0]}`),
+    ...(opts.rotateRefreshTokens ? { rotateRefreshTokens: true } : {}),
   });
   const scavio = await startScavioDouble({ apiKey: SCAVIO_KEY });
   const port = await freePort();
-  const env = testEnv({ port, queuePrefix: ns.queuePrefix, extra: { SCAVIO_API_KEY: SCAVIO_KEY, SCAVIO_BASE_URL: scavio.url, ...opts.env } });
+  let ownDbUrl: string | undefined;
+  if (opts.ownDatabase) {
+    const u = new URL(TEST_DATABASE_URL);
+    u.pathname = `/${decodeURIComponent(u.pathname.slice(1))}_${ns.slug.replace(/[^a-z0-9]/g, '_')}`;
+    ownDbUrl = u.toString();
+    await ensureDatabase(ownDbUrl);
+    await runMigrations(ownDbUrl, { appUrl: appUrlOf(ownDbUrl) });
+  }
+  const env = testEnv({
+    port,
+    queuePrefix: ns.queuePrefix,
+    extra: { SCAVIO_API_KEY: SCAVIO_KEY, SCAVIO_BASE_URL: scavio.url, ...(ownDbUrl ? { DATABASE_URL: appUrlOf(ownDbUrl) } : {}), ...opts.env },
+  });
   const config: Config = configFrom(env);
   // Setup and inspection through the same app role as the API and worker (DML only); a test that
   // needs the owner opens TEST_DATABASE_URL itself.
@@ -207,12 +233,33 @@ export async function startStack(opts: StackOptions) {
       } while (cursor !== '0');
       await redis.quit();
       await db.close();
+      if (ownDbUrl) {
+        const u = new URL(ownDbUrl);
+        const name = decodeURIComponent(u.pathname.slice(1));
+        u.pathname = '/postgres';
+        const admin = createDb(u.toString(), { max: 1 });
+        await admin.sql.unsafe(`drop database if exists "${name}" with (force)`).catch(() => undefined);
+        await admin.close();
+      }
     },
   };
   return stack;
 }
 
 export type Stack = Awaited<ReturnType<typeof startStack>>;
+
+/**
+ * Every API's reconciler re-enqueues *any* tenant's call left `queued` past RECONCILE_AFTER_MS (one
+ * database is shared by all test files), into its own queue: another file's worker then runs it with
+ * the wrong keyring or doubles. Files whose calls may wait in queue on purpose (leases, 429 pauses)
+ * and that do not test the reconciler switch theirs off with this, and cancel what they leave queued.
+ */
+export const NO_FOREIGN_RECONCILE = { RECONCILE_AFTER_MS: '600000' } as const;
+
+/** Calls of this stack's tenant still waiting (e.g. paused by a 429) are cancelled, so no other file's reconciler picks them up. */
+export async function cancelLeftovers(s: Stack): Promise<void> {
+  await s.db.sql`update tool_calls set status = 'cancelled', finished_at = now() where tenant_id = ${s.tenant.id} and status in ('queued', 'running')`;
+}
 
 export const initializeRequest = {
   jsonrpc: '2.0',

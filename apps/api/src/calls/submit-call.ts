@@ -27,7 +27,7 @@ export type SubmitOutcome =
   /** The tool is unknown or not enabled for the tenant: a protocol error for the caller. */
   | { kind: 'unknown' }
   | { kind: 'invalid'; message: string }
-  | { kind: 'refused'; code: string; message: string }
+  | { kind: 'refused'; code: string; message: string; retryAfterMs?: number }
   | { kind: 'accepted'; call: ToolCall; enqueued: boolean };
 
 /**
@@ -79,6 +79,15 @@ export async function submitCall(r: ApiResources, input: SubmitInput): Promise<S
   if (input.idempotencyKey) {
     const existing = await scope.toolCalls.byIdempotencyKey(user.id, input.idempotencyKey);
     if (existing) return replay(existing);
+  }
+
+  // Call rates (rate-limiter-flexible on Redis): per user and per tenant, refused with the delay.
+  const rate = await r.rates.check(input.tenant, user.id);
+  if (!rate.ok) {
+    const seconds = Math.ceil(rate.retryAfterMs / 1000);
+    const who = rate.scope === 'user' ? 'you' : 'this tenant';
+    const out = await deny('rate_limited', `Rate limit reached: at most ${rate.limit} calls per minute for ${who}; retry in ${seconds} s.`);
+    return out.kind === 'refused' ? { ...out, retryAfterMs: rate.retryAfterMs } : out;
   }
 
   // Admission control, the call row and its `accepted` audit row: one atomic statement (call-statements.ts).

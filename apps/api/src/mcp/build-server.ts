@@ -93,7 +93,14 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
       if (outcome.kind === 'unknown') throw unknown();
       if (outcome.kind === 'invalid') return { content: [{ type: 'text', text: outcome.message }], isError: true };
       if (outcome.kind === 'refused')
-        return { content: [{ type: 'text', text: outcome.message }], isError: true, _meta: { 'io.mcprt/error': { code: outcome.code } } };
+        return {
+          content: [{ type: 'text', text: outcome.message }],
+          isError: true,
+          _meta: {
+            'io.mcprt/error':
+              outcome.retryAfterMs === undefined ? { code: outcome.code } : { code: outcome.code, retryable: true, retryAfterMs: outcome.retryAfterMs },
+          },
+        };
 
       const pollUrl = toolCallUrl(r.config.PUBLIC_URL, who.tenant.slug, outcome.call.id);
       let call = outcome.call;
