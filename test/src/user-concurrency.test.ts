@@ -42,6 +42,8 @@ describe(`per-user concurrency holds across 3 worker processes and a SIGKILL (se
     s = await startStack({
       label: 'leases',
       worker: 'none',
+      // Its calls wait for leases on purpose: another file's reconciler must not see them.
+      ownDatabase: true,
       extraSubjects: ['dave', 'erin', 'frank'],
       // Short locks so the killed worker's jobs (and leases) come back within the test.
       env: { WORKER_CONCURRENCY: '16', JOB_LOCK_MS: '2000', JOB_STALLED_INTERVAL_MS: '1000', CALL_WAIT_MS: '500', ...NO_FOREIGN_RECONCILE },
