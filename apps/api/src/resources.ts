@@ -6,6 +6,7 @@ import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/o
 import { CompletionWaiter, createProducer, type Producer } from '@mcprt/queue';
 import { createEgress, createToolRegistry, type ToolRegistry } from '@mcprt/tools';
 import { Redis } from 'ioredis';
+import { OutageLog } from './http/outage.js';
 import { TenantCache } from './http/tenant-cache.js';
 import { UserCache } from './http/user-cache.js';
 
@@ -25,12 +26,20 @@ export interface ApiResources {
   users: UserCache;
   log: Logger;
   metrics: Metrics;
+  /** Postgres / Redis outages: logged once each, probed until they end (http/outage.ts). */
+  outages: OutageLog;
+  /** Aborted when the API drains: waits for recorded calls end and answer with the call id (server.ts). */
+  drain?: AbortSignal;
   close(): Promise<void>;
 }
 
 export function createApiResources(config: Config, overrides: { log?: Logger } = {}): ApiResources {
   const log = overrides.log ?? createLogger({ name: 'api', level: config.LOG_LEVEL });
-  const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX, applicationName: 'mcprt-api' });
+  const db = createDb(config.DATABASE_URL, {
+    max: config.DATABASE_POOL_MAX,
+    applicationName: 'mcprt-api',
+    connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+  });
   // Producer connection: fail fast when Redis is away (the call is already recorded; the reconciler
   // enqueues it later) instead of buffering commands in memory.
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });
@@ -66,7 +75,9 @@ export function createApiResources(config: Config, overrides: { log?: Logger } =
     users: new UserCache(),
     log,
     metrics: createMetrics('api'),
+    outages: new OutageLog(log, { postgres: () => db.sql`select 1`, redis: () => redis.ping() }),
     async close() {
+      this.outages.close();
       await producer.close().catch(() => undefined);
       await waiter.close();
       await redis.quit().catch(() => undefined);

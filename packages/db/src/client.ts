@@ -16,10 +16,12 @@ export interface DbHandle {
   close(): Promise<void>;
 }
 
-export function createDb(url: string, opts: { max?: number; applicationName?: string } = {}): DbHandle {
+export function createDb(url: string, opts: { max?: number; applicationName?: string; connectTimeoutMs?: number } = {}): DbHandle {
   const sql = postgres(url, {
     max: opts.max ?? 10,
     onnotice: () => {},
+    // Seconds (fractions work): fail fast when Postgres is unreachable instead of postgres.js's 30 s.
+    connect_timeout: (opts.connectTimeoutMs ?? 2_000) / 1000,
     connection: { application_name: opts.applicationName ?? 'mcprt' },
   });
   const db = drizzle(sql, { schema });

@@ -14,5 +14,6 @@ export type { NewTenant, Tenant } from './repositories/tenants.js';
 export type { User } from './repositories/users.js';
 export type { Credential, CredentialWrite } from './repositories/credentials.js';
 export { findStaleQueuedCalls } from './repositories/tool-calls.js';
+export { findStaleRunningCalls, requeueLostRunningCall } from './repositories/call-recovery.js';
 export type { NewToolCall, ToolCall } from './repositories/tool-calls.js';
 export type { AuditEvent, NewAuditEvent } from './repositories/audit.js';
