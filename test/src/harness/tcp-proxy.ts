@@ -9,6 +9,7 @@ export async function startTcpProxy(target: { host: string; port: number }) {
   let stalled = false;
   const listen = () =>
     new Promise<void>((resolve, reject) => {
+      if (server?.listening) return resolve();
       server = createServer((client) => {
         if (stalled) {
           sockets.add(client);
