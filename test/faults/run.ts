@@ -17,7 +17,7 @@
  * The last line is `fault_scenarios=<n> acknowledged=<n> lost=0 stuck=0 duplicated=0 hung=0`; the exit
  * code is non-zero if any invariant failed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureDatabase, runMigrations } from '@mcprt/db';
@@ -88,6 +88,8 @@ interface World {
   redisPort: number;
   redis: ChildProcess;
   pgProxy: Awaited<ReturnType<typeof startTcpProxy>>;
+  /** The workers' own way to Postgres, cut separately from the API's. */
+  pgWorkerProxy: Awaited<ReturnType<typeof startTcpProxy>>;
   apiEnv: Record<string, string>;
   workerEnv: Record<string, string>;
   apis: AppProcess[];
@@ -116,14 +118,18 @@ async function startWorld(): Promise<World> {
   const s = await startStack({ label: 'faults', api: 'none', worker: 'none', env });
   const u = new URL(s.config.DATABASE_URL);
   const pgProxy = await startTcpProxy({ host: u.hostname, port: Number(u.port || 5432) });
+  const pgWorkerProxy = await startTcpProxy({ host: u.hostname, port: Number(u.port || 5432) });
+  const wu = new URL(u.toString());
+  wu.port = String(pgWorkerProxy.port);
   u.port = String(pgProxy.port);
   const world: World = {
     s,
     redisPort,
     redis,
     pgProxy,
+    pgWorkerProxy,
     apiEnv: { ...s.env, DATABASE_URL: u.toString() },
-    workerEnv: { ...s.env },
+    workerEnv: { ...s.env, DATABASE_URL: wu.toString() },
     apis: [],
     workers: [],
     token: await s.token('alice', { ttlSeconds: 3600 }),
@@ -194,11 +200,14 @@ async function runOp(w: World, urls: () => string[], delayMs: number, retryForMs
         // not JSON: judged below
       }
       const meta = body.result?._meta?.['io.mcprt/call'];
+      const refusal = (body.result?._meta?.['io.mcprt/error'] as { code?: string } | undefined)?.code;
       if (res.status === 200 && meta?.id) {
         op.callId = meta.id;
         op.acknowledged ??= Date.now();
         answer = meta.status === 'succeeded' || meta.status === 'failed' ? 'result' : 'pending';
         if (meta.status === 'succeeded' && body.result?.structuredContent?.message !== message) detail = 'answer does not carry its own message';
+      } else if (res.status === 200 && refusal === 'too_many_pending') {
+        answer = 'unavailable'; // admission control: retryable, nothing recorded
       } else if (res.status === 503 && res.headers.get('retry-after') && !/ECONN|CONNECT_TIMEOUT|\d+\.\d+\.\d+\.\d+:\d+/.test(text)) {
         answer = 'unavailable';
       } else {
@@ -253,7 +262,7 @@ async function check(w: World, ops: Op[], extra: { poisonCallIds?: string[] } = 
   const deadline = Date.now() + HEAL_MS;
   let rows: { id: string; status: string; message: string; result: { message?: string } | null }[] = [];
   for (;;) {
-    rows = (await sql`select id, status, arguments->>'message' as message, result from tool_calls where id = any(${ids})`) as unknown as typeof rows;
+    rows = (await sql`select id, status, arguments->>'message' as message, result, error from tool_calls where id = any(${ids})`) as unknown as typeof rows;
     if (rows.every((r) => r.status === 'succeeded' || r.status === 'failed' || r.status === 'cancelled') || Date.now() > deadline) break;
     await sleep(250);
   }
@@ -264,11 +273,14 @@ async function check(w: World, ops: Op[], extra: { poisonCallIds?: string[] } = 
   for (const o of acked) {
     const r = byId.get(o.callId!);
     if (r && (r.message !== o.message || (r.status === 'succeeded' && r.result?.message !== o.message))) wrong++;
-    if (r?.status === 'failed') notes.push(`${o.callId} failed`);
+    // An echo call has no reason to fail: a failed one is a fault that leaked into an outcome.
+    if (r?.status === 'failed') wrong++;
+    if (r?.status === 'failed') notes.push(`${o.callId} failed: ${JSON.stringify((r as { error?: unknown }).error)}`);
   }
   for (const o of ops) {
     for (const a of o.answers) if (a.answer === 'error' && !/UND_ERR_SOCKET|ECONNRESET|other side closed/.test(a.detail ?? '')) wrong++;
     for (const a of o.answers) if (a.detail === 'answer does not carry its own message') wrong++;
+    for (const a of o.answers) if (a.answer === 'error') notes.push(`op ${o.n}: ${a.detail ?? ''}`);
     if (!o.callId && o.answers.some((a) => a.answer !== 'unavailable')) notes.push(`op ${o.n} never acknowledged: ${JSON.stringify(o.answers.slice(-2))}`);
   }
   // Recorded, but the client never got its id: the defect the idempotency key papers over.
@@ -404,6 +416,78 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    name: 'worker-sigkill-at-random-points',
+    async run(w) {
+      // Short calls and repeated kills: some land between the tool's effect and the commit.
+      const stop = sleep(10_000);
+      const l = load(w, 8, stop, { delayMs: () => Math.floor(Math.random() * 40) });
+      for (let i = 0; i < 4; i++) {
+        await sleep(1_000 + Math.floor(Math.random() * 1_000));
+        const victim = w.workers[i % w.workers.length]!;
+        await kill(victim);
+        w.workers.splice(w.workers.indexOf(victim), 1);
+        await startWorkerProc(w);
+      }
+      await l;
+      return {};
+    },
+  },
+  {
+    name: 'rolling-worker-restarts',
+    async run(w) {
+      const stop = sleep(12_000);
+      const l = load(w, 6, stop, { delayMs: () => Math.floor(Math.random() * 800) });
+      for (let i = 0; i < 2; i++) {
+        await sleep(1_500);
+        const old = w.workers[0]!;
+        await startWorkerProc(w);
+        await kill(old, 'SIGTERM');
+        w.workers.splice(w.workers.indexOf(old), 1);
+      }
+      await l;
+      return {};
+    },
+  },
+  {
+    name: 'redis-killed-and-restarted-empty-workers-alive',
+    async run(w) {
+      const stop = sleep(10_000);
+      const l = load(w, 6, stop, { delayMs: () => 1_000 });
+      await sleep(2_500);
+      await kill(w.redis);
+      w.redis = await startRedis(w.redisPort);
+      await l;
+      return {};
+    },
+  },
+  {
+    name: 'redis-unreachable-past-the-drain-delay',
+    async run(w) {
+      // SIGSTOP: connections stay open and nothing answers, longer than BullMQ's drain delay (5 s).
+      const stop = sleep(14_000);
+      const l = load(w, 6, stop, { delayMs: () => 300 });
+      await sleep(2_000);
+      w.redis.kill('SIGSTOP');
+      await sleep(8_000);
+      w.redis.kill('SIGCONT');
+      await l;
+      return {};
+    },
+  },
+  {
+    name: 'postgres-unreachable-at-the-workers',
+    async run(w) {
+      const stop = sleep(14_000);
+      const l = load(w, 6, stop, { delayMs: () => 300 });
+      await sleep(2_000);
+      await w.pgWorkerProxy.down();
+      await sleep(8_000);
+      await w.pgWorkerProxy.up();
+      await l;
+      return {};
+    },
+  },
+  {
     name: 'api-sigterm-under-load',
     async run(w) {
       const port2 = await freePort();
@@ -459,6 +543,8 @@ async function main(): Promise<number> {
   const only = onlyArg > 0 ? new Set((process.argv[onlyArg + 1] ?? '').split(',')) : undefined;
   const chosen = scenarios.filter((s) => !only || only.has(s.name));
   const started = Date.now();
+  if (spawnSync('redis-server', ['--version']).status !== 0)
+    throw new Error('redis-server is not installed: the suite runs a private one it can kill (apt-get install redis-server)');
   const w = await startWorld();
   const totals = { scenarios: 0, acknowledged: 0, lost: 0, stuck: 0, duplicated: 0, hung: 0, wrong: 0 };
   try {
@@ -477,6 +563,8 @@ async function main(): Promise<number> {
       // Heal: everything back up before the invariants are read.
       w.pgProxy.unstall();
       await w.pgProxy.up().catch(() => undefined);
+      await w.pgWorkerProxy.up().catch(() => undefined);
+      w.redis.kill('SIGCONT');
       for (const p of w.workers) if (alive(p)) p.child.kill('SIGCONT');
       while (w.workers.filter(alive).length < 2) await startWorkerProc(w);
       const v = await check(w, w.ops.slice(from), out);
@@ -504,6 +592,7 @@ async function main(): Promise<number> {
     await Promise.all([...w.apis, ...w.workers].map((p) => kill(p)));
     await w.s.close().catch(() => undefined);
     await w.pgProxy.close();
+    await w.pgWorkerProxy.close();
     await kill(w.redis);
   }
   log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s${totals.wrong ? `; ${totals.wrong} other invariant violations (see FAIL lines)` : ''}`);

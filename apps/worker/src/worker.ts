@@ -1,5 +1,6 @@
 import { parseJobPayload, TOOL_CALLS_QUEUE, jobPayloadV1 } from '@mcprt/queue';
-import { UnrecoverableError, type Job, type Worker } from 'bullmq';
+import { isDatabaseUnavailable } from '@mcprt/db';
+import { DelayedError, UnrecoverableError, type Job, type Worker } from 'bullmq';
 import { JOB_PAYLOAD_INVALID, refuseJob } from './job-binding.js';
 import { PoisonTolerantWorker } from './poison-guard.js';
 import { processCall } from './process-call.js';
@@ -11,9 +12,11 @@ import type { WorkerResources } from './resources.js';
  */
 export function startToolWorker(r: WorkerResources): Worker {
   const { config } = r;
+  /** Logged once per outage: set on the first job delayed for an unreachable Postgres, cleared by the next success. */
+  let dbDown = false;
   const worker = new PoisonTolerantWorker(
     TOOL_CALLS_QUEUE,
-    async (job: Job, _token?: string, signal?: AbortSignal) => {
+    async (job: Job, token?: string, signal?: AbortSignal) => {
       let payload;
       try {
         payload = parseJobPayload(job.data);
@@ -36,7 +39,19 @@ export function startToolWorker(r: WorkerResources): Worker {
         if (outcome.kind === 'retry') throw outcome.error;
         if (outcome.kind === 'failed') throw new UnrecoverableError(outcome.error.code);
         if (outcome.kind === 'refused') throw new UnrecoverableError(outcome.reason);
+        dbDown = false;
         return outcome.kind;
+      } catch (e) {
+        // Postgres unreachable: nothing about the call is known to be wrong. Put the job back for later
+        // without spending an attempt (moveToDelayed + DelayedError), for as long as the outage lasts;
+        // a later run carries a larger attemptsStarted, so the fence still holds.
+        if (token && isDatabaseUnavailable(e)) {
+          if (!dbDown) r.log.warn({ jobId: job.id }, 'postgres unreachable: delaying jobs until it is back');
+          dbDown = true;
+          await job.moveToDelayed(Date.now() + config.JOB_BACKOFF_MS, token);
+          throw new DelayedError();
+        }
+        throw e;
       } finally {
         r.metrics.activeJobs.dec();
       }

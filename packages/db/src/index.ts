@@ -17,3 +17,4 @@ export { findStaleQueuedCalls } from './repositories/tool-calls.js';
 export { findStaleRunningCalls, requeueLostRunningCall } from './repositories/call-recovery.js';
 export type { NewToolCall, ToolCall } from './repositories/tool-calls.js';
 export type { AuditEvent, NewAuditEvent } from './repositories/audit.js';
+export { isDatabaseUnavailable } from './unavailable.js';

@@ -1,39 +1,11 @@
+import { isDatabaseUnavailable } from '@mcprt/db';
 import { AppError } from '@mcprt/errors';
 import type { Logger } from '@mcprt/observability';
 
 /** A dependency the API cannot answer without. */
 export type Dependency = 'postgres' | 'redis';
 
-/** Node socket errors and postgres.js connection errors: the server is unreachable, not the query wrong. */
-const CONNECTION_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'CONNECT_TIMEOUT',
-  'CONNECTION_CLOSED',
-  'CONNECTION_ENDED',
-  'CONNECTION_DESTROYED',
-]);
-
-/**
- * Whether `e` (or anything in its cause chain: Drizzle wraps driver errors) says Postgres is
- * unreachable or refusing work for now: a socket failure, SQLSTATE class 08 (connection exception),
- * 57P01–57P03 (shutdown, crash recovery), 53300 (too many connections).
- */
-export function isDatabaseUnavailable(e: unknown): boolean {
-  for (let cur: unknown = e, depth = 0; cur && typeof cur === 'object' && depth < 5; cur = (cur as { cause?: unknown }).cause, depth++) {
-    if (cur instanceof AppError) return cur.code === 'database_unavailable';
-    const code = (cur as { code?: unknown }).code;
-    if (typeof code !== 'string') continue;
-    if (CONNECTION_CODES.has(code) || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true;
-  }
-  return false;
-}
+export { isDatabaseUnavailable };
 
 /** The answer a client gets while a dependency is down: specific, retryable, no driver text. */
 export function unavailableError(dep: Dependency, retryAfterS: number, cause?: unknown): AppError {
