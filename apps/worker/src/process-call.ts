@@ -1,5 +1,5 @@
 import { openCallArguments } from '@mcprt/crypto';
-import { forTenant, isFinal, type Credential, type ToolCallError } from '@mcprt/db';
+import { forTenant, isDatabaseUnavailable, isFinal, type Credential, type ToolCallError } from '@mcprt/db';
 import { AppError, toAppError } from '@mcprt/errors';
 import type { Logger } from '@mcprt/observability';
 import { decideToolCall } from '@mcprt/policy';
@@ -145,6 +145,8 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
     if (r.log.isLevelEnabled('debug')) log().debug({ attempt: fence, ms: Math.round(performance.now() - started), fenced: !won }, 'tool call succeeded');
     return won ? { kind: 'succeeded' } : { kind: 'skipped', reason: 'fenced out by a newer attempt' };
   } catch (e) {
+    // Postgres unreachable is not the call's failure: worker.ts delays the job until it is back.
+    if (isDatabaseUnavailable(e)) throw e;
     const err = toAppError(e);
     if (!err.expose) log().error({ err: e }, 'tool call failed');
     if (err.retryable && attempt.number < attempt.max) {
