@@ -1,4 +1,7 @@
-/** Node socket errors and postgres.js connection errors: the server is unreachable, not the query wrong. */
+/**
+ * Node socket errors and postgres.js connection errors: the server is unreachable, not the query wrong.
+ * Not CONNECTION_ENDED / CONNECTION_DESTROYED: those mean this process ended its own pool.
+ */
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -10,8 +13,6 @@ const CONNECTION_CODES = new Set([
   'EAI_AGAIN',
   'CONNECT_TIMEOUT',
   'CONNECTION_CLOSED',
-  'CONNECTION_ENDED',
-  'CONNECTION_DESTROYED',
 ]);
 
 /**
