@@ -19,6 +19,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureDatabase, runMigrations } from '@mcprt/db';
 import { Queue } from 'bullmq';
@@ -538,7 +539,96 @@ const scenarios: Scenario[] = [
 
 // ---------------------------------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------------------------------
+// Soak: `--soak 10m [--rate 200]` — steady load, no faults; resources sampled over time.
+
+const rssMb = (pid: number | undefined): number => {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Math.round(Number(m[1]) / 1024) : NaN;
+  } catch {
+    return NaN;
+  }
+};
+
+async function soak(durationMs: number, rate: number): Promise<number> {
+  const w = await startWorld();
+  const samples: { t: number; calls: number; redisMb: number; apiMb: number; workerMb: number; tableMb: number; rows: number }[] = [];
+  try {
+    const api = await startApiProc(w);
+    const worker = await startWorkerProc(w);
+    const redis = new Redis(`redis://127.0.0.1:${w.redisPort}`);
+    const url = mcpUrl(w);
+    const end = Date.now() + durationMs;
+    let inFlight = 0;
+    const pending: Promise<unknown>[] = [];
+    const sample = async () => {
+      const info = await redis.info('memory');
+      const [t] = (await w.s.db.sql`select (pg_total_relation_size('tool_calls') + pg_total_relation_size('audit_events'))::float8 / 1048576 as mb,
+        (select count(*) from tool_calls where tenant_id = ${w.s.tenant.id})::int as rows`) as unknown as [{ mb: number; rows: number }];
+      const row = {
+        t: Math.round((Date.now() - (end - durationMs)) / 1000),
+        calls: w.ops.length,
+        redisMb: Math.round(Number(/used_memory:(\d+)/.exec(info)?.[1] ?? NaN) / 1048576),
+        apiMb: rssMb(api.child.pid),
+        workerMb: rssMb(worker.child.pid),
+        tableMb: Math.round(t.mb),
+        rows: t.rows,
+      };
+      samples.push(row);
+      log(
+        `soak t=${row.t}s calls=${row.calls} redis_used_memory=${row.redisMb}MB api_rss=${row.apiMb}MB worker_rss=${row.workerMb}MB tables=${row.tableMb}MB rows=${row.rows}`,
+      );
+    };
+    await sample();
+    let next = Date.now() + 30_000;
+    while (Date.now() < end) {
+      // Open-loop arrivals at `rate` per second (bounded in flight so a stall cannot pile up forever).
+      if (inFlight < 256) {
+        inFlight++;
+        pending.push(runOp(w, () => [url], 0, 5_000).finally(() => inFlight--));
+      }
+      if (pending.length > 10_000) pending.splice(0, 5_000);
+      if (Date.now() >= next) {
+        next += 30_000;
+        void sample();
+      }
+      await sleep(1000 / rate);
+    }
+    await Promise.allSettled(pending);
+    await sample();
+    await redis.quit();
+  } finally {
+    await Promise.all([...w.apis, ...w.workers].map((p) => kill(p)));
+    await w.s.close().catch(() => undefined);
+    await w.pgProxy.close();
+    await w.pgWorkerProxy.close();
+    await kill(w.redis);
+  }
+  // Bounded: the last third's peak is within 25 % (+16 MB) of the middle third's peak, for Redis and both RSS.
+  const third = Math.floor(samples.length / 3);
+  const mid = samples.slice(third, 2 * third);
+  const last = samples.slice(2 * third);
+  const grew = (k: 'redisMb' | 'apiMb' | 'workerMb') => Math.max(...last.map((x) => x[k])) > Math.max(...mid.map((x) => x[k])) * 1.25 + 16;
+  const bad = (['redisMb', 'apiMb', 'workerMb'] as const).filter(grew);
+  const first = samples[1] ?? samples[0]!;
+  const final = samples[samples.length - 1]!;
+  const kbPerCall = ((final.tableMb - first.tableMb) * 1024) / Math.max(1, final.calls - first.calls);
+  const errors = w.ops.filter((o) => !o.callId).length;
+  log(`soak done: ${w.ops.length} calls, ${errors} unacknowledged, table growth ${kbPerCall.toFixed(2)} kB per call (rows are kept by design)`);
+  console.log(`soak_seconds=${Math.round(durationMs / 1000)} calls=${w.ops.length} unbounded=${bad.join(',') || 'none'}`);
+  return bad.length === 0 && errors === 0 ? 0 : 1;
+}
+
 async function main(): Promise<number> {
+  const soakArg = process.argv.indexOf('--soak');
+  if (soakArg > 0) {
+    const m = /^(\d+)(s|m)$/.exec(process.argv[soakArg + 1] ?? '');
+    if (!m) throw new Error('usage: --soak <n>m|<n>s [--rate <calls per second>]');
+    const rateArg = process.argv.indexOf('--rate');
+    const rate = rateArg > 0 ? Number(process.argv[rateArg + 1]) : 200;
+    return soak(Number(m[1]) * (m[2] === 'm' ? 60_000 : 1_000), rate);
+  }
   const onlyArg = process.argv.indexOf('--only');
   const only = onlyArg > 0 ? new Set((process.argv[onlyArg + 1] ?? '').split(',')) : undefined;
   const chosen = scenarios.filter((s) => !only || only.has(s.name));
