@@ -42,7 +42,9 @@ export async function reconcileOnce(r: ApiResources, limit = 100): Promise<numbe
  * again; ended: the call is failed with `job_lost` (audited).
  */
 async function sweepRunning(r: ApiResources, limit: number): Promise<number> {
-  const stale = await findStaleRunningCalls(r.db.db, r.config.RECONCILE_AFTER_MS, limit);
+  // A running call is leased to its job for JOB_LOCK_MS; look only once that lease would have lapsed
+  // twice (a job merely moving between BullMQ's lists is never mistaken for a lost one).
+  const stale = await findStaleRunningCalls(r.db.db, Math.max(r.config.RECONCILE_AFTER_MS, 2 * r.config.JOB_LOCK_MS), limit);
   let n = 0;
   for (const { id, tenantId, attempt } of stale) {
     const state = await r.producer.queue.getJobState(id);
