@@ -17,7 +17,7 @@ export function createApp(r: ApiResources, opts: { isDraining?: () => boolean } 
   const router = new Router<ApiState>();
   const authServer = mountAuthServer(router, r, r.authServers, r.upstreamLogin);
   mountAccount(router, r, r.authServers);
-  mountHealth(router, r, opts.isDraining ?? (() => false));
+  mountHealth(router, r, () => opts.isDraining?.() ?? false);
   mountWellKnown(router, r);
   mountMcp(router, r);
   mountToolCalls(router, r);
@@ -30,7 +30,18 @@ export function createApp(r: ApiResources, opts: { isDraining?: () => boolean } 
       r.metrics.httpRequests.inc({ route: (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched', status: String(ctx.status) });
     }
   });
-  app.use(errorHandler(r.log));
+  app.use(errorHandler(r.log, { outages: r.outages, retryAfterS: r.config.RETRY_AFTER_S }));
+  // Drain (docs/operations.md): every answer closes its connection (no new request rides a keep-alive
+  // connection), and new requests other than the probes are refused, retryable, before anything is recorded.
+  const isDraining = opts.isDraining ?? (() => false);
+  app.use(async (ctx, next) => {
+    if (!isDraining()) return next();
+    ctx.set('Connection', 'close');
+    if (ctx.path === '/readyz' || ctx.path === '/healthz') return next();
+    ctx.status = 503;
+    ctx.set('Retry-After', String(r.config.RETRY_AFTER_S));
+    ctx.body = { error: 'draining', error_description: 'this server is shutting down; retry (another replica will answer)', request_id: ctx.state.requestId };
+  });
   app.use(authServer);
   app.use(router.routes());
   app.use(router.allowedMethods());

@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import { AuthServers } from './auth-server/provider.js';
 import { UpstreamLogin } from './auth-server/upstream.js';
 import { CallRateLimits } from './calls/rate-limits.js';
+import { OutageLog } from './http/outage.js';
 import { TenantCache } from './http/tenant-cache.js';
 import { UserCache } from './http/user-cache.js';
 
@@ -33,12 +34,20 @@ export interface ApiResources {
   rates: CallRateLimits;
   log: Logger;
   metrics: Metrics;
+  /** Postgres / Redis outages: logged once each, probed until they end (http/outage.ts). */
+  outages: OutageLog;
+  /** Aborted when the API drains: waits for recorded calls end and answer with the call id (server.ts). */
+  drain?: AbortSignal;
   close(): Promise<void>;
 }
 
 export function createApiResources(config: Config, overrides: { log?: Logger } = {}): ApiResources {
   const log = overrides.log ?? createLogger({ name: 'api', level: config.LOG_LEVEL });
-  const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX, applicationName: 'mcprt-api' });
+  const db = createDb(config.DATABASE_URL, {
+    max: config.DATABASE_POOL_MAX,
+    applicationName: 'mcprt-api',
+    connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+  });
   // Producer connection: fail fast when Redis is away (the call is already recorded; the reconciler
   // enqueues it later) instead of buffering commands in memory.
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });
@@ -81,7 +90,9 @@ export function createApiResources(config: Config, overrides: { log?: Logger } =
     upstreamLogin,
     log,
     metrics: createMetrics('api'),
+    outages: new OutageLog(log, { postgres: () => db.sql`select 1`, redis: () => redis.ping() }),
     async close() {
+      this.outages.close();
       await producer.close().catch(() => undefined);
       await waiter.close();
       await redis.quit().catch(() => undefined);

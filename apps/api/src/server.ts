@@ -29,8 +29,19 @@ export async function startApi(config: Config, opts: { log?: Logger; migrate?: b
     },
   );
   let draining = false;
+  const drain = new AbortController();
+  resources.drain = drain.signal;
   const app = createApp(resources, { isDraining: () => draining });
   const server = app.listen(config.PORT, config.HOST);
+  // Requests being answered (probes included): the drain waits for them.
+  let inFlight = 0;
+  let settled: (() => void) | undefined;
+  server.on('request', (_req, res) => {
+    inFlight++;
+    res.once('close', () => {
+      if (--inFlight === 0) settled?.();
+    });
+  });
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
   const addr = server.address();
   const url = typeof addr === 'object' && addr ? `http://${config.HOST}:${addr.port}` : config.PUBLIC_URL;
@@ -50,20 +61,36 @@ export async function startApi(config: Config, opts: { log?: Logger; migrate?: b
     resources,
     server,
     metricsUrl,
+    /**
+     * The drain protocol (docs/operations.md): /readyz fails at once and the listener stays open, so
+     * load balancers see it; new requests are refused (503, Retry-After) and every answer carries
+     * `Connection: close`; requests in flight finish — a tools/call still waiting for its worker near
+     * the end of the grace answers with its call id — and only then the listener closes and the
+     * process exits. Idle keep-alive connections are closed at once.
+     */
     async stop() {
+      if (draining) return;
       draining = true;
       reconciler?.stop();
       sweeper.stop();
+      const start = Date.now();
+      const grace = config.SHUTDOWN_GRACE_MS;
+      server.closeIdleConnections();
+      const cut = setTimeout(() => drain.abort(), Math.max(0, grace - Math.min(2_000, grace / 2)));
+      const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
+      // Readiness failing for at least SHUTDOWN_READY_DELAY_MS, then until nothing is in flight (or the grace ends).
+      await sleep(Math.min(config.SHUTDOWN_READY_DELAY_MS, grace));
+      await Promise.race([
+        new Promise<void>((resolve) => {
+          settled = resolve;
+          if (inFlight === 0) resolve();
+        }),
+        sleep(grace - (Date.now() - start)),
+      ]);
+      clearTimeout(cut);
       await new Promise<void>((resolve) => {
-        const force = setTimeout(() => {
-          server.closeAllConnections();
-          resolve();
-        }, config.SHUTDOWN_GRACE_MS);
-        server.close(() => {
-          clearTimeout(force);
-          resolve();
-        });
-        server.closeIdleConnections();
+        server.close(() => resolve());
+        server.closeAllConnections();
       });
       metricsServer?.close();
       await resources.close();

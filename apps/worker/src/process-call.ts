@@ -1,5 +1,5 @@
 import { openCallArguments } from '@mcprt/crypto';
-import { forTenant, isFinal, type Credential, type ToolCallError } from '@mcprt/db';
+import { forTenant, isDatabaseUnavailable, isFinal, type Credential, type ToolCallError } from '@mcprt/db';
 import { AppError, isAppError, toAppError } from '@mcprt/errors';
 import type { Logger } from '@mcprt/observability';
 import { decideToolCall } from '@mcprt/policy';
@@ -220,6 +220,8 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
     if (r.log.isLevelEnabled('debug')) log().debug({ attempt: fence, ms: Math.round(performance.now() - started), fenced: !won }, 'tool call succeeded');
     return won ? { kind: 'succeeded' } : { kind: 'skipped', reason: 'fenced out by a newer attempt' };
   } catch (e) {
+    // Postgres unreachable is not the call's failure: worker.ts delays the job until it is back.
+    if (isDatabaseUnavailable(e)) throw e;
     const err = toAppError(e);
     const fate = decideFate(err, { number: attempt.number, max: attempt.max, aborted: attempt.signal.aborted });
     if (fate.do === 'wait') {

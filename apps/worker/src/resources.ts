@@ -42,7 +42,11 @@ export interface WorkerResources {
 
 export function createWorkerResources(config: Config, overrides: { log?: Logger } = {}): WorkerResources {
   const log = overrides.log ?? createLogger({ name: 'worker', level: config.LOG_LEVEL });
-  const db = createDb(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX, applicationName: 'mcprt-worker' });
+  const db = createDb(config.DATABASE_URL, {
+    max: config.DATABASE_POOL_MAX,
+    applicationName: 'mcprt-worker',
+    connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+  });
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   redis.on('error', (err) => log.warn({ err }, 'redis connection error'));
   // One egress for every outbound request (tools, discovery, JWKS). Production refuses private

@@ -21,9 +21,15 @@ export async function startWorker(config: Config, opts: { log?: Logger; migrate?
       throw e;
     },
   );
+  // Ports first: a worker that cannot bind its metrics port must fail before it takes any job.
+  const metrics = config.WORKER_METRICS_PORT
+    ? await serveMetrics(resources, config.WORKER_METRICS_PORT, config.HOST).catch(async (e: unknown) => {
+        await resources.close();
+        throw e;
+      })
+    : undefined;
   const worker = startToolWorker(resources);
   await worker.waitUntilReady();
-  const metrics = config.WORKER_METRICS_PORT ? await serveMetrics(resources, config.WORKER_METRICS_PORT, config.HOST) : undefined;
   resources.log.info({ concurrency: config.WORKER_CONCURRENCY }, 'worker ready');
   return {
     resources,
@@ -52,6 +58,12 @@ async function serveMetrics(r: WorkerResources, port: number, host: string): Pro
       res.writeHead(404).end();
     }
   });
-  await new Promise<void>((resolve) => server.listen(port, host, resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.removeListener('error', reject);
+      resolve();
+    });
+  });
   return server;
 }

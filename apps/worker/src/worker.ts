@@ -1,6 +1,8 @@
 import { parseJobPayload, TOOL_CALLS_QUEUE, jobPayloadV1 } from '@mcprt/queue';
-import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { isDatabaseUnavailable } from '@mcprt/db';
+import { DelayedError, UnrecoverableError, type Job, type Worker } from 'bullmq';
 import { JOB_PAYLOAD_INVALID, refuseJob } from './job-binding.js';
+import { PoisonTolerantWorker } from './poison-guard.js';
 import { processCall } from './process-call.js';
 import type { WorkerResources } from './resources.js';
 
@@ -10,7 +12,9 @@ import type { WorkerResources } from './resources.js';
  */
 export function startToolWorker(r: WorkerResources): Worker {
   const { config } = r;
-  const worker = new Worker(
+  /** Logged once per outage: set on the first job delayed for an unreachable Postgres, cleared by the next success. */
+  let dbDown = false;
+  const worker = new PoisonTolerantWorker(
     TOOL_CALLS_QUEUE,
     async (job: Job, token?: string, signal?: AbortSignal) => {
       let payload;
@@ -46,7 +50,19 @@ export function startToolWorker(r: WorkerResources): Worker {
         if (outcome.kind === 'retry') throw outcome.error;
         if (outcome.kind === 'failed') throw new UnrecoverableError(outcome.error.code);
         if (outcome.kind === 'refused') throw new UnrecoverableError(outcome.reason);
+        dbDown = false;
         return outcome.kind;
+      } catch (e) {
+        // Postgres unreachable: nothing about the call is known to be wrong. Put the job back for later
+        // without spending an attempt (moveToDelayed + DelayedError), for as long as the outage lasts;
+        // a later run carries a larger attemptsStarted, so the fence still holds.
+        if (token && isDatabaseUnavailable(e)) {
+          if (!dbDown) r.log.warn({ jobId: job.id }, 'postgres unreachable: delaying jobs until it is back');
+          dbDown = true;
+          await job.moveToDelayed(Date.now() + config.JOB_BACKOFF_MS, token);
+          throw new DelayedError();
+        }
+        throw e;
       } finally {
         r.metrics.activeJobs.dec();
       }
@@ -62,13 +78,19 @@ export function startToolWorker(r: WorkerResources): Worker {
   );
   worker.on('error', (err) => r.log.warn({ err }, 'worker error'));
   // A job BullMQ gave up on outside our processor (stalled too often): make the row say so.
+  // A job that stalled more than JOB_MAX_STALLED times (it kills or wedges its worker: a poison job)
+  // is failed by BullMQ when next fetched, whatever attempts are left: fail its call too (audited).
   worker.on('failed', (job, err) => {
-    if (!job || err instanceof UnrecoverableError || job.attemptsMade < (job.opts.attempts ?? 1)) return;
+    if (!job || err instanceof UnrecoverableError) return;
+    const stalledOut = /stalled more than allowable limit/.test(err.message);
+    if (!stalledOut && job.attemptsMade < (job.opts.attempts ?? 1)) return;
     const parsed = jobPayloadV1.safeParse(job.data);
     if (!parsed.success) return;
-    void r.db.calls
-      .failIfNotFinal(parsed.data.tenantId, parsed.data.callId, { code: 'job_lost', message: 'the call could not be completed; please retry', retryable: true })
-      .catch((e) => r.log.error({ err: e }, 'could not mark lost job'));
+    if (stalledOut) r.log.error({ callId: parsed.data.callId, jobId: job.id }, 'job stalled too often: failed as poison');
+    const error = stalledOut
+      ? { code: 'job_poisoned', message: 'the call stalled its worker repeatedly and was stopped', retryable: false }
+      : { code: 'job_lost', message: 'the call could not be completed; please retry', retryable: true };
+    void r.db.calls.failIfNotFinal(parsed.data.tenantId, parsed.data.callId, error).catch((e) => r.log.error({ err: e }, 'could not mark lost job'));
   });
   return worker;
 }
@@ -81,7 +103,9 @@ const CALL_ID = /^call_[A-Za-z0-9_-]{22}$/;
  * tenant the job claims), and the call failed if the job holds its job id (see refuseJob).
  */
 async function refuseInvalidJob(r: WorkerResources, job: Job): Promise<void> {
-  const callId = (job.data as { callId?: unknown } | null)?.callId;
+  // The job id is the call id (producer.ts): it names the call even when the data is unreadable.
+  const named = (job.data as { callId?: unknown } | null)?.callId;
+  const callId = typeof named === 'string' ? named : job.id;
   if (typeof callId !== 'string' || !CALL_ID.test(callId)) return;
   const call = await r.db.calls.locateAnyTenant(callId);
   if (call) await refuseJob(r, call, job.id, JOB_PAYLOAD_INVALID, ['payload']);

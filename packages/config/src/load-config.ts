@@ -37,6 +37,10 @@ const schema = z
     /** The owner role, for migrating at start (development and tests only; in production run `pnpm migrate` as its own job). Unset = no migration at start. */
     MIGRATE_DATABASE_URL: z.url().optional(),
     DATABASE_POOL_MAX: int(10, 1),
+    /** Give up connecting to Postgres after this long (postgres.js defaults to 30 s: clients hung that long in an outage). */
+    DATABASE_CONNECT_TIMEOUT_MS: int(2_000, 100),
+    /** What `Retry-After` (seconds) a client gets while Postgres or Redis is unreachable, or while the API drains. */
+    RETRY_AFTER_S: int(2, 1),
     REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
     /** BullMQ key prefix; the braces are a Redis Cluster hash tag so all queue keys share a slot. */
     QUEUE_PREFIX: z.string().min(1).default('{mcprt}'),
@@ -57,10 +61,19 @@ const schema = z
     WORKER_METRICS_PORT: int(0),
     JOB_ATTEMPTS: int(5, 1),
     JOB_BACKOFF_MS: int(1_000, 1),
-    JOB_LOCK_MS: int(30_000, 1_000),
-    JOB_STALLED_INTERVAL_MS: int(30_000, 500),
+    /**
+     * A worker's job lock, renewed every half of it; a killed worker's job is handed to another worker
+     * within about JOB_LOCK_MS + 2 × JOB_STALLED_INTERVAL_MS (≈ 9 s with these defaults, under
+     * CALL_WAIT_MS). Shorter = faster failover but more Redis writes and, if a worker's event loop
+     * blocks longer than the lock, a second (fenced) run of its job. See docs/operations.md.
+     */
+    JOB_LOCK_MS: int(5_000, 1_000),
+    JOB_STALLED_INTERVAL_MS: int(2_000, 500),
+    /** A job that stalls more often than this (a poison job that kills or wedges its worker) goes to failed; its call is failed and audited. */
     JOB_MAX_STALLED: int(2, 0),
     SHUTDOWN_GRACE_MS: int(25_000, 0),
+    /** After SIGTERM the API keeps its listener open at least this long with /readyz failing, so load balancers see it (docs/operations.md). */
+    SHUTDOWN_READY_DELAY_MS: int(0, 0),
     RECONCILE_INTERVAL_MS: int(5_000, 100),
     /** A `queued` call older than this with no job in Redis is enqueued again. */
     RECONCILE_AFTER_MS: int(5_000, 0),

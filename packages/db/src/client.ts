@@ -16,10 +16,15 @@ export interface DbHandle {
   close(): Promise<void>;
 }
 
-export function createDb(url: string, opts: { max?: number; applicationName?: string } = {}): DbHandle {
+export function createDb(url: string, opts: { max?: number; applicationName?: string; connectTimeoutMs?: number } = {}): DbHandle {
   const sql = postgres(url, {
     max: opts.max ?? 10,
     onnotice: () => {},
+    // Seconds (fractions work): fail fast when Postgres is unreachable instead of postgres.js's 30 s.
+    connect_timeout: (opts.connectTimeoutMs ?? 2_000) / 1000,
+    // Reconnect delay after failures (seconds). postgres.js's default grows to 20 s, and a query waits
+    // for it before its own connect timeout: in an outage requests hung 11–28 s. Capped at 0.5 s.
+    backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 0.5),
     connection: { application_name: opts.applicationName ?? 'mcprt' },
   });
   const db = drizzle(sql, { schema });

@@ -5,9 +5,18 @@ export async function startTcpProxy(target: { host: string; port: number }) {
   const sockets = new Set<Socket>();
   let server: Server | undefined;
   let port = 0;
+  /** Blackhole mode: connections are accepted and then hang (no upstream, no answer). */
+  let stalled = false;
   const listen = () =>
     new Promise<void>((resolve, reject) => {
+      if (server?.listening) return resolve();
       server = createServer((client) => {
+        if (stalled) {
+          sockets.add(client);
+          client.on('close', () => sockets.delete(client));
+          client.on('error', () => client.destroy());
+          return;
+        }
         const upstream = connect(target.port, target.host);
         for (const s of [client, upstream]) {
           sockets.add(s);
@@ -37,6 +46,15 @@ export async function startTcpProxy(target: { host: string; port: number }) {
       });
     },
     up: listen,
+    /** Cut open connections; new ones are accepted but never answered (a blackholed network). */
+    stall() {
+      stalled = true;
+      for (const s of sockets) s.destroy();
+    },
+    /** Leave blackhole mode: new connections reach the target again. */
+    unstall() {
+      stalled = false;
+    },
     close() {
       return this.down();
     },

@@ -1,4 +1,4 @@
-import { findStaleQueuedCalls, forTenant } from '@mcprt/db';
+import { findStaleQueuedCalls, findStaleRunningCalls, forTenant, requeueLostRunningCall } from '@mcprt/db';
 import type { ApiResources } from '../resources.js';
 import { buildJobPayload } from './build-job.js';
 
@@ -26,9 +26,42 @@ export async function reconcileOnce(r: ApiResources, limit = 100): Promise<numbe
     await r.producer.enqueue(buildJobPayload(call, credential));
     n++;
   }
+  n += await sweepRunning(r, limit);
   if (n > 0) {
     r.metrics.reconciled.inc(n);
     r.log.info({ count: n }, 'reconciler enqueued recorded calls');
+  }
+  return n;
+}
+
+/**
+ * The lease sweep: a `running` call is owned by its job. While the job is active BullMQ's stall check
+ * hands it to another worker if its lock lapses, and a delayed job (a retry) will run; but a job that
+ * is gone (Redis restarted empty, evicted) or ended without a final write leaves the row `running` for
+ * good. Gone: the row goes back to `queued` (fencing token 0, compare-and-set) and the job is added
+ * again; ended: the call is failed with `job_lost` (audited).
+ */
+async function sweepRunning(r: ApiResources, limit: number): Promise<number> {
+  // A running call is leased to its job for JOB_LOCK_MS; look only once that lease would have lapsed
+  // twice (a job merely moving between BullMQ's lists is never mistaken for a lost one).
+  const stale = await findStaleRunningCalls(r.db.db, Math.max(r.config.RECONCILE_AFTER_MS, 2 * r.config.JOB_LOCK_MS), limit);
+  let n = 0;
+  for (const { id, tenantId, attempt } of stale) {
+    const state = await r.producer.queue.getJobState(id);
+    if (state === 'completed' || state === 'failed') {
+      await r.db.calls.failIfNotFinal(tenantId, id, { code: 'job_lost', message: 'the call could not be completed; please retry', retryable: true });
+      continue;
+    }
+    if (state !== 'unknown') continue;
+    if (!(await requeueLostRunningCall(r.db.db, tenantId, id, attempt))) continue;
+    const scope = forTenant(r.db.db, tenantId);
+    const call = await scope.toolCalls.byId(id);
+    if (!call || call.status !== 'queued') continue;
+    const tool = r.registry.get(call.tool);
+    const credential = tool?.upstream ? await scope.credentials.get(call.userId, tool.upstream.provider) : undefined;
+    await r.producer.enqueue(buildJobPayload(call, credential));
+    r.log.warn({ callId: id, attempt }, 'reconciler re-enqueued a running call whose job was gone');
+    n++;
   }
   return n;
 }

@@ -2,13 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { AppError, toAppError } from '@mcprt/errors';
 import type { Logger } from '@mcprt/observability';
 import type { Middleware } from 'koa';
+import { isDatabaseUnavailable, unavailableError, type OutageLog } from './outage.js';
 import { installRequestLog, type ApiState } from './state.js';
 
 /**
  * Outermost middleware: assigns the request id, binds a child logger, and is the one place errors
  * become response bodies (Koa's pattern). 5xx details stay in the log.
  */
-export function errorHandler(log: Logger): Middleware<ApiState> {
+export function errorHandler(log: Logger, opts: { outages?: OutageLog; retryAfterS?: number } = {}): Middleware<ApiState> {
+  const retryAfterS = opts.retryAfterS ?? 2;
   return async (ctx, next) => {
     const incoming = ctx.get('x-request-id');
     const requestId = /^[A-Za-z0-9._-]{1,64}$/.test(incoming) ? incoming : randomUUID();
@@ -18,8 +20,13 @@ export function errorHandler(log: Logger): Middleware<ApiState> {
     try {
       await next();
     } catch (e) {
-      const err = fromThrown(e);
-      if (err.status >= 500) ctx.state.log.error({ err: e }, 'request failed');
+      // Postgres unreachable (tenant lookup, user upsert, …): 503 + Retry-After, logged once per outage.
+      const down = isDatabaseUnavailable(e);
+      const err = down ? unavailableError('postgres', retryAfterS, e) : fromThrown(e);
+      if (down) {
+        opts.outages?.report('postgres', e);
+        ctx.set('Retry-After', String(retryAfterS));
+      } else if (err.status >= 500) ctx.state.log.error({ err: e }, 'request failed');
       else ctx.state.log.debug({ code: err.code, status: err.status }, 'request refused');
       // Auth and policy refusals carry their RFC 6750 challenge.
       const challenge = err.details?.wwwAuthenticate;

@@ -8,8 +8,12 @@ import { toCallToolResult } from '../calls/call-result.js';
 import type { ApiResources } from '../resources.js';
 import type { ApiState } from '../http/state.js';
 import { toolCallUrl } from '../http/urls.js';
+import { isDatabaseUnavailable, UNAVAILABLE_RPC_CODE } from '../http/outage.js';
 
-export type RequestIdentity = Required<Pick<ApiState, 'tenant' | 'scope' | 'token' | 'user' | 'requestId' | 'log'>>;
+export type RequestIdentity = Required<Pick<ApiState, 'tenant' | 'scope' | 'token' | 'user' | 'requestId' | 'log'>> & {
+  /** Told when a handler answered "temporarily unavailable", so the route can make it an HTTP 503 with Retry-After. */
+  onUnavailable?: () => void;
+};
 
 /** Key under `params._meta` a client may set to make a tools/call idempotent (same key → same call). */
 export const IDEMPOTENCY_META = 'io.mcprt/idempotency-key';
@@ -54,7 +58,7 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
 
   mcp.setRequestHandler(
     'tools/list',
-    guard(who, async () => ({
+    guard(r, who, async () => ({
       tools: enabled().map((t: AnyTool) => ({
         name: t.name,
         title: t.title,
@@ -68,7 +72,7 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
 
   mcp.setRequestHandler(
     'tools/call',
-    guard(who, async (req): Promise<CallToolResult> => {
+    guard(r, who, async (req): Promise<CallToolResult> => {
       // MCP: an unknown tool is a protocol error, not a tool execution error.
       const unknown = () => new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${req.params.name}`);
       const tool = r.registry.get(req.params.name);
@@ -105,17 +109,30 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
       const pollUrl = toolCallUrl(r.config.PUBLIC_URL, who.tenant.slug, outcome.call.id);
       let call = outcome.call;
       if (outcome.enqueued && !isFinal(call)) {
-        const done = await r.waiter.wait(
-          call.id,
-          async () => {
-            const row = await r.db.calls.byId(who.tenant.id, call.id);
-            return row && isFinal(row) ? row : undefined;
-          },
-          // The job was enqueued a moment ago: wait for the doorbell (or the first poll) before reading.
-          // The bell usually carries the committed final state: then no read is needed.
-          { timeoutMs: r.config.CALL_WAIT_MS, signal, checkFirst: false, fromBell: (detail) => outcomeFromBell(call, detail) },
-        );
-        call = done ?? (await r.db.calls.byId(who.tenant.id, call.id)) ?? call;
+        // The call is recorded: from here on the client always gets its id. A wait that fails (Postgres
+        // gone after the commit) or is cut short (the API drains) answers with the id and the state
+        // last known, never with an error a client would retry into a second run.
+        try {
+          const done = await r.waiter.wait(
+            call.id,
+            async () => {
+              const row = await r.db.calls.byId(who.tenant.id, call.id);
+              return row && isFinal(row) ? row : undefined;
+            },
+            // The job was enqueued a moment ago: wait for the doorbell (or the first poll) before reading.
+            // The bell usually carries the committed final state: then no read is needed.
+            {
+              timeoutMs: r.config.CALL_WAIT_MS,
+              signal: r.drain ? AbortSignal.any([signal, r.drain]) : signal,
+              checkFirst: false,
+              fromBell: (detail) => outcomeFromBell(call, detail),
+            },
+          );
+          call = done ?? (r.drain?.aborted ? call : ((await r.db.calls.byId(who.tenant.id, call.id)) ?? call));
+        } catch (e) {
+          if (isDatabaseUnavailable(e)) r.outages.report('postgres', e);
+          else who.log.warn({ err: e, callId: call.id }, 'waiting for a recorded call failed; answering with its id');
+        }
       }
       return toCallToolResult(call, tool, pollUrl);
     }),
@@ -131,12 +148,25 @@ const isIdempotencyKey = (key: unknown): key is string => typeof key === 'string
  * error, a bug) is logged once with the request id and answered as `-32603 internal error` with the
  * request id and the error's public code, never with its message (DESIGN §5, STYLE.md §4).
  */
-function guard<A extends unknown[], R>(who: RequestIdentity, handler: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+function guard<A extends unknown[], R>(r: ApiResources, who: RequestIdentity, handler: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
   return async (...args) => {
     try {
       return await handler(...args);
     } catch (e) {
       if (e instanceof ProtocolError) throw e;
+      // Postgres unreachable before anything was recorded: a specific, retryable error (no driver
+      // text), logged once per outage; the route turns it into HTTP 503 + Retry-After.
+      if (isDatabaseUnavailable(e)) {
+        r.outages.report('postgres', e);
+        who.onUnavailable?.();
+        const after = r.config.RETRY_AFTER_S;
+        throw new ProtocolError(UNAVAILABLE_RPC_CODE, `Service temporarily unavailable; retry in ${after} s (request id ${who.requestId})`, {
+          code: 'database_unavailable',
+          requestId: who.requestId,
+          retryable: true,
+          retryAfterSeconds: after,
+        });
+      }
       const err = toAppError(e);
       if (err.expose) who.log.warn({ code: err.code }, 'mcp request failed');
       else who.log.error({ err: e }, 'mcp request failed');

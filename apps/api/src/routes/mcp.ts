@@ -101,7 +101,9 @@ function stepUp(r: ApiResources): Middleware<ApiState> {
 function handleMcp(r: ApiResources, front: McpFront): Middleware<ApiState> {
   return async (ctx) => {
     const state = ctx.state;
+    let unavailable = false;
     const who = {
+      onUnavailable: () => (unavailable = true),
       tenant: required(ctx, 'tenant'),
       scope: required(ctx, 'scope'),
       token: required(ctx, 'token'),
@@ -113,6 +115,12 @@ function handleMcp(r: ApiResources, front: McpFront): Middleware<ApiState> {
       },
     };
     await front.serve(ctx, (era, signal) => buildMcpServer(r, who, era, signal), ctx.request.body);
+    // A single message answered "temporarily unavailable": say it in HTTP too (a batch keeps its 200,
+    // its other answers may be fine).
+    if (unavailable && !Array.isArray(ctx.request.body)) {
+      ctx.status = 503;
+      ctx.set('Retry-After', String(r.config.RETRY_AFTER_S));
+    }
   };
 }
 
