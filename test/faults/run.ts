@@ -119,7 +119,8 @@ async function startWorld(): Promise<World> {
   const s = await startStack({ label: 'faults', api: 'none', worker: 'none', env });
   // The suite measures faults, not the call-rate limits (issue 9): its load is over the default
   // per-user rate, so the tenant's rates are set out of reach (as the benchmark does).
-  await s.db.sql`update tenants set limits = limits || ${JSON.stringify({ perUserRatePerMinute: 10_000_000, tenantRatePerMinute: 10_000_000 })}::jsonb where id = ${s.tenant.id}`;
+  await s.db
+    .sql`update tenants set limits = limits || ${JSON.stringify({ perUserRatePerMinute: 10_000_000, tenantRatePerMinute: 10_000_000 })}::jsonb where id = ${s.tenant.id}`;
   const u = new URL(s.config.DATABASE_URL);
   const pgProxy = await startTcpProxy({ host: u.hostname, port: Number(u.port || 5432) });
   const pgWorkerProxy = await startTcpProxy({ host: u.hostname, port: Number(u.port || 5432) });
