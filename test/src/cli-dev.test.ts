@@ -92,5 +92,10 @@ describe('cli: dev token and dev seed against a running dev IdP and API', () => 
     expect(second.tenant.id).toBe(first.tenant.id);
     expect(first.tenant).toMatchObject({ idpIssuer: s.idp.issuer, enabledTools: ['whoami', 'web_search', 'echo'] });
     expect(out).toEqual([`${s.config.PUBLIC_URL}/t/${slug}/mcp`, `${s.config.PUBLIC_URL}/t/${slug}/mcp`]);
+    // A later run with the dev IdP elsewhere re-points the dev tenant at it.
+    const moved = await devSeed(res(), { idp: 'http://127.0.0.1:4999', slug });
+    expect(moved.created).toBe(false);
+    expect(moved.tenant.idpIssuer).toBe('http://127.0.0.1:4999');
+    expect(notes.join('\n')).toContain('now http://127.0.0.1:4999');
   });
 });

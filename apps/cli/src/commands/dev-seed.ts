@@ -29,8 +29,13 @@ export async function devSeed(
     }
   }
   if (created) hint(res, `# created tenant ${slug} (issuer ${idpIssuer}, tools ${enabledTools.join(',')})`);
-  else hint(res, `# tenant ${slug} already exists (issuer ${tenant.idpIssuer}, tools ${tenant.enabledTools.join(',')}); left unchanged`);
-  if (!created && tenant.idpIssuer !== idpIssuer) hint(res, `warning: its issuer is not ${idpIssuer}`);
+  else if (tenant.idpIssuer !== idpIssuer) {
+    // Development only: the dev tenant follows the dev IdP this run started (another port, another
+    // checkout's run), or every token it mints would be refused.
+    await repo.setIssuer(tenant.id, idpIssuer);
+    hint(res, `# tenant ${slug} already exists; its issuer was ${tenant.idpIssuer}, now ${idpIssuer}`);
+    tenant = (await repo.byId(tenant.id))!;
+  } else hint(res, `# tenant ${slug} already exists (issuer ${tenant.idpIssuer}, tools ${tenant.enabledTools.join(',')}); left unchanged`);
 
   if (input.auth !== undefined && input.auth !== 'builtin' && input.auth !== 'external') throw new UsageError('--auth must be builtin or external');
   // `--auth builtin` (pnpm start): the tenant is its own authorization server, signing users in at the

@@ -43,6 +43,9 @@ export function tenantsRepository(db: Executor) {
         .set({ idpClientId: c.clientId, idpClientSecretSealed: c.clientSecretSealed, ...(c.scopes ? { idpScopes: c.scopes } : {}) })
         .where(eq(tenants.id, id));
     },
+    async setIssuer(id: string, idpIssuer: string): Promise<void> {
+      await db.update(tenants).set({ idpIssuer }).where(eq(tenants.id, id));
+    },
     async setAuthMode(id: string, authMode: 'builtin' | 'external'): Promise<void> {
       await db.update(tenants).set({ authMode }).where(eq(tenants.id, id));
     },
