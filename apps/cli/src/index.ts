@@ -15,3 +15,7 @@ export { devSeed } from './commands/dev-seed.js';
 export { asRotateKey } from './commands/as-rotate-key.js';
 export { tenantSetIdp } from './commands/tenant-set-idp.js';
 export { clientCreate } from './commands/client-create.js';
+export { mcpCall } from './commands/mcp-call.js';
+export { openOAuthSession, SignInRefusedError } from './login/oauth-session.js';
+export type { OAuthSession, OAuthSessionOptions } from './login/oauth-session.js';
+export { defaultConfigDir, TokenStore, TOKEN_FILE } from './login/token-store.js';

@@ -8,6 +8,7 @@ import { devSeed } from './commands/dev-seed.js';
 import { devToken } from './commands/dev-token.js';
 import { keysGenerate } from './commands/keys-generate.js';
 import { mcpCall } from './commands/mcp-call.js';
+import { defaultConfigDir } from './login/token-store.js';
 import { keysRotate } from './commands/keys-rotate.js';
 import { tenantCreate } from './commands/tenant-create.js';
 import { tenantList } from './commands/tenant-list.js';
@@ -149,18 +150,44 @@ const commands: Record<string, Command> = {
       withDb(async (res) => (await devToken(res, { tenant: str(v, 'tenant'), user: str(v, 'user'), idp: str(v, 'idp'), scope: str(v, 'scope') }), 0)),
   },
   'mcp call': {
-    usage: 'mcp call --url <tenant MCP URL> --token <token> [--tool whoami] [--args \'{"query":"…"}\'] [--protocol auto|2026-07-28|2025]',
+    usage:
+      'mcp call --url <tenant MCP URL> (--token <token> | --login [--user <label>]) [--tool whoami] [--args \'{"query":"…"}\'] [--protocol auto|2026-07-28|2025]',
     summary: 'call a tool (or list tools) with the MCP SDK client (v2); prints the result as JSON',
     details: [
       '--tool      omit to list the tools',
       '--protocol  auto (default: 2026-07-28 when the server offers it, else the 2025 handshake),',
       '            2026-07-28 (modern only, no fallback), or 2025 (the 2025-11-25 initialize handshake)',
-      'Example: pnpm cli mcp call --url http://127.0.0.1:3000/t/dev/mcp --token "$TOKEN" --tool whoami',
+      '--login     sign in with OAuth: prints a URL to open in a browser, receives the answer on a',
+      '            loopback address (127.0.0.1, a random port); tokens cached (0600) in',
+      '            $MCPRT_CONFIG_DIR, else $XDG_CONFIG_HOME/mcprt, else ~/.config/mcprt; refreshed when expired',
+      '--user      the label --login caches the tokens under (default "default"), e.g. alice',
+      'Example: pnpm cli mcp call --url http://127.0.0.1:3000/t/dev/mcp --login --user alice --tool whoami',
+      '         pnpm cli mcp call --url http://127.0.0.1:3000/t/dev/mcp --token "$TOKEN" --tool whoami',
     ],
-    options: { url: { type: 'string' }, token: { type: 'string' }, tool: { type: 'string' }, args: { type: 'string' }, protocol: { type: 'string' } },
+    options: {
+      url: { type: 'string' },
+      token: { type: 'string' },
+      tool: { type: 'string' },
+      args: { type: 'string' },
+      protocol: { type: 'string' },
+      login: { type: 'boolean' },
+      user: { type: 'string' },
+    },
     configOptional: true,
     run: ({ values: v, out, err }) =>
-      mcpCall({ out, err }, { url: str(v, 'url'), token: str(v, 'token'), tool: str(v, 'tool'), args: str(v, 'args'), protocol: str(v, 'protocol') }),
+      mcpCall(
+        { out, err },
+        {
+          url: str(v, 'url'),
+          token: str(v, 'token'),
+          tool: str(v, 'tool'),
+          args: str(v, 'args'),
+          protocol: str(v, 'protocol'),
+          login: v.login === true,
+          user: str(v, 'user'),
+          configDir: defaultConfigDir(process.env),
+        },
+      ),
   },
   'dev seed': {
     usage: 'dev seed --idp <url> [--slug dev] [--auth builtin|external]',
