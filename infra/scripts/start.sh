@@ -22,6 +22,18 @@ node --import tsx packages/dev-idp/src/serve.ts --port "$IDP_PORT" --login-redir
 for _ in $(seq 1 60); do curl -fsS "$IDP/.well-known/openid-configuration" >/dev/null 2>&1 && break; sleep 0.5; done
 
 node --import tsx apps/cli/src/main.ts dev seed --idp "$IDP" --slug dev --auth builtin
+# web_search without an operator key: a local Scavio double (test/doubles/scavio.ts; canned results
+# from results.example.test, clearly not real ones) for this run's worker only. With SCAVIO_API_KEY
+# in .env the worker calls the real API.
+if [ -z "${SCAVIO_API_KEY:-}" ]; then
+  SCAVIO_PORT=${DEV_SCAVIO_PORT:-4100}
+  export SCAVIO_API_KEY="dev-scavio-double-$(node -e 'console.log(require("node:crypto").randomBytes(9).toString("base64url"))')"
+  export SCAVIO_BASE_URL="http://127.0.0.1:$SCAVIO_PORT" SCAVIO_API_STYLE=v2
+  node --import tsx test/doubles/scavio-serve.ts --port "$SCAVIO_PORT" --key "$SCAVIO_API_KEY" >/dev/null & pids+=($!)
+  SEARCH_NOTE="web_search: a local Scavio double on :$SCAVIO_PORT (canned results; put SCAVIO_API_KEY in .env for the real API)"
+else
+  SEARCH_NOTE="web_search: the Scavio API (SCAVIO_API_KEY from .env)"
+fi
 node --import tsx apps/api/src/main.ts & pids+=($!)
 node --import tsx apps/worker/src/main.ts & pids+=($!)
 for _ in $(seq 1 60); do curl -fsS "$PUBLIC_URL/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
@@ -31,10 +43,14 @@ cat <<MSG
   ──────────────────────────────────────────────────────────────────────────
   mcprt is running.   API $PUBLIC_URL   dev IdP $IDP
   Tenant "dev" MCP URL: $PUBLIC_URL/t/dev/mcp
+  $SEARCH_NOTE
 
   Point any OAuth-capable MCP client at that URL: it discovers the tenant's
   authorization server, you sign in as alice or bob at the dev IdP and allow it.
-  Or get a token in another terminal (see README "Call whoami"):
+  From a terminal, the same sign-in (prints a URL to open):
+      pnpm cli mcp call --url $PUBLIC_URL/t/dev/mcp --login --user alice --tool whoami
+  Watch alice and bob sign in in a headless browser:   pnpm demo
+  Or a development token (see README "Call whoami"):
       TOKEN=\$(pnpm --silent cli dev token --tenant dev --user alice)
   Ctrl-C stops everything.
   ──────────────────────────────────────────────────────────────────────────

@@ -151,7 +151,7 @@ const commands: Record<string, Command> = {
   },
   'mcp call': {
     usage:
-      'mcp call --url <tenant MCP URL> (--token <token> | --login [--user <label>]) [--tool whoami] [--args \'{"query":"…"}\'] [--protocol auto|2026-07-28|2025]',
+      'mcp call --url <tenant MCP URL> (--token <token> | --login [--user <label>] [--scope <scopes>]) [--tool whoami] [--args \'{"query":"…"}\'] [--protocol auto|2026-07-28|2025]',
     summary: 'call a tool (or list tools) with the MCP SDK client (v2); prints the result as JSON',
     details: [
       '--tool      omit to list the tools',
@@ -161,6 +161,8 @@ const commands: Record<string, Command> = {
       '            loopback address (127.0.0.1, a random port); tokens cached (0600) in',
       '            $MCPRT_CONFIG_DIR, else $XDG_CONFIG_HOME/mcprt, else ~/.config/mcprt; refreshed when expired',
       '--user      the label --login caches the tokens under (default "default"), e.g. alice',
+      '--scope     --login: scopes to ask for at the first sign-in (default: all the server offers);',
+      '            a tool needing more triggers the step-up (403 insufficient_scope → a new consent)',
       'Example: pnpm cli mcp call --url http://127.0.0.1:3000/t/dev/mcp --login --user alice --tool whoami',
       '         pnpm cli mcp call --url http://127.0.0.1:3000/t/dev/mcp --token "$TOKEN" --tool whoami',
     ],
@@ -172,6 +174,7 @@ const commands: Record<string, Command> = {
       protocol: { type: 'string' },
       login: { type: 'boolean' },
       user: { type: 'string' },
+      scope: { type: 'string' },
     },
     configOptional: true,
     run: ({ values: v, out, err }) =>
@@ -185,6 +188,7 @@ const commands: Record<string, Command> = {
           protocol: str(v, 'protocol'),
           login: v.login === true,
           user: str(v, 'user'),
+          scope: str(v, 'scope'),
           configDir: defaultConfigDir(process.env),
         },
       ),

@@ -29,12 +29,14 @@ export async function mcpCall(
     login?: boolean;
     /** The label the --login tokens are cached under (default `default`). */
     user?: string | undefined;
+    /** --login: the scopes to ask for at the first sign-in (default: all the server advertises). */
+    scope?: string | undefined;
     configDir?: string;
   },
 ): Promise<number> {
   if (!input.url) throw new UsageError('--url is required (e.g. http://127.0.0.1:3000/t/dev/mcp)');
   if (input.login && input.token) throw new UsageError('--login and --token exclude each other');
-  if (!input.login && input.user !== undefined) throw new UsageError('--user is the --login token label; without --login use --token');
+  if (!input.login && (input.user !== undefined || input.scope !== undefined)) throw new UsageError('--user and --scope go with --login');
   if (!input.login && !input.token)
     throw new UsageError('--token or --login is required (e.g. --login, or TOKEN=$(pnpm cli dev token --tenant dev --user alice))');
   const user = input.user ?? 'default';
@@ -66,6 +68,7 @@ export async function mcpCall(
       user,
       configDir: input.configDir,
       versionNegotiation,
+      ...(input.scope ? { scope: input.scope } : {}),
       onAuthorizationUrl: (authUrl) => {
         io.err?.('Open this URL in your browser to sign in:');
         io.err?.(`  ${authUrl.href}`);

@@ -1,4 +1,4 @@
-import { Client, StreamableHTTPClientTransport, UnauthorizedError, type ClientOptions } from '@modelcontextprotocol/client';
+import { auth, Client, StreamableHTTPClientTransport, UnauthorizedError, type ClientOptions } from '@modelcontextprotocol/client';
 import { CliError } from '../resources.js';
 import { CliOAuthProvider } from './cli-oauth-provider.js';
 import { startLoopback } from './loopback.js';
@@ -25,6 +25,14 @@ export interface OAuthSessionOptions {
   /** How long to wait for the browser to come back (default 5 minutes). */
   timeoutMs?: number;
   clientName?: string;
+  /**
+   * Ask for only these scopes at the first sign-in (default: what the server advertises). A tool
+   * needing more then gets the 403 `insufficient_scope` step-up, which the SDK turns into a new
+   * authorization for the union.
+   */
+  scope?: string;
+  /** The fetch the transport uses (e.g. to watch the server's answers). */
+  fetch?: typeof fetch;
 }
 
 export interface OAuthSession {
@@ -35,6 +43,8 @@ export interface OAuthSession {
   tokenFile: string;
   /** How many authorizations (browser round trips) this session went through. */
   authorizations: number;
+  /** The current access token (to call the REST API as the same user). */
+  accessToken(): string | undefined;
   close(): Promise<void>;
 }
 
@@ -68,6 +78,7 @@ export async function openOAuthSession(o: OAuthSessionOptions): Promise<OAuthSes
     },
     tokenFile: store.path,
     authorizations: 0,
+    accessToken: () => store.tokens(o.url.href, o.user)?.access_token,
     run: (fn) => withAuthorization(() => fn(client)),
     close: async () => {
       await client?.close().catch(() => undefined);
@@ -97,9 +108,31 @@ export async function openOAuthSession(o: OAuthSessionOptions): Promise<OAuthSes
     }
   }
 
+  // A first sign-in narrower than the server's advertised scopes: the SDK's own `auth` with that scope.
+  if (o.scope && !provider.tokens()) {
+    const started = await auth(provider, { serverUrl: o.url, scope: o.scope, ...(o.fetch ? { fetchFn: o.fetch } : {}) });
+    if (started === 'REDIRECT') {
+      const params = await provider.pending!;
+      provider.pending = undefined;
+      const error = params.get('error');
+      if (error) {
+        await loopback.close();
+        throw new SignInRefusedError(error, params.get('error_description'));
+      }
+      await auth(provider, {
+        serverUrl: o.url,
+        scope: o.scope,
+        authorizationCode: params.get('code') ?? '',
+        iss: params.get('iss') ?? undefined,
+        ...(o.fetch ? { fetchFn: o.fetch } : {}),
+      });
+      session.authorizations++;
+    }
+  }
+
   const connect = async () => {
     await client?.close().catch(() => undefined);
-    transport = new StreamableHTTPClientTransport(o.url, { authProvider: provider });
+    transport = new StreamableHTTPClientTransport(o.url, { authProvider: provider, ...(o.fetch ? { fetch: o.fetch } : {}) });
     client = new Client({ name: o.clientName ?? 'mcprt-cli', version: '0.1.0' }, o.versionNegotiation ? { versionNegotiation: o.versionNegotiation } : {});
     await client.connect(transport);
   };
