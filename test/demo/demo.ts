@@ -160,8 +160,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const tokenOf = (r: UserRun) => sessions.get(r.account)!.accessToken();
   const pollUrl = (id: string) => `${url.origin}/t/${slug}/v1/tool-calls/${id}`;
   const cross = await fetch(pollUrl(alice.calls[0]!.id), { headers: { authorization: `Bearer ${tokenOf(bob)}` } });
-  const crossBody = (await cross.json().catch(() => ({}))) as { error?: { code?: string } };
-  say('bob', 'isolation', `GET alice's call ${alice.calls[0]!.id} with bob's token → ${cross.status} ${crossBody.error?.code ?? ''}`);
+  const crossBody = (await cross.json().catch(() => ({}))) as { error?: string };
+  say('bob', 'isolation', `GET alice's call ${alice.calls[0]!.id} with bob's token → ${cross.status} ${crossBody.error ?? ''} (as if it did not exist)`);
   out('');
 
   // History: what each user sees of their own calls (REST), then the audit trail (operator's view).
