@@ -112,3 +112,22 @@ describe('a real browser (chromium) signs a user in at a built-in tenant', () =>
     await context.close();
   });
 });
+
+describe('discovery documents a browser-based MCP client (the Inspector) reads cross-origin', () => {
+  it('the protected-resource metadata and the AS metadata answer CORS (preflight included); the MCP endpoint still refuses a foreign Origin', async () => {
+    const origin = 'http://localhost:6274';
+    const prm = `${s.config.PUBLIC_URL}/.well-known/oauth-protected-resource/t/${t.slug}/mcp`;
+    const pre = await fetch(prm, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'mcp-protocol-version' } });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe('*');
+    expect(pre.headers.get('access-control-allow-headers')).toContain('mcp-protocol-version');
+    const get = await fetch(prm, { headers: { origin, 'mcp-protocol-version': '2026-07-28' } });
+    expect(get.status).toBe(200);
+    expect(get.headers.get('access-control-allow-origin')).toBe('*');
+    const asMeta = await fetch(`${s.config.PUBLIC_URL}/.well-known/oauth-authorization-server/t/${t.slug}`, { headers: { origin } });
+    expect(asMeta.headers.get('access-control-allow-origin')).toBe(origin);
+    // DNS-rebinding protection of the MCP endpoint is unchanged (ALLOWED_ORIGINS opts an origin in).
+    const mcp = await fetch(t.mcpUrl, { method: 'POST', headers: { origin, 'content-type': 'application/json' }, body: '{}' });
+    expect(mcp.status).toBe(403);
+  });
+});

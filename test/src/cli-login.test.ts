@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLoopback } from '../../apps/cli/src/login/loopback.js';
-import { TOKEN_FILE } from '../../apps/cli/src/login/token-store.js';
+import { TOKEN_FILE, TokenStore } from '../../apps/cli/src/login/token-store.js';
 import { browse } from './harness/browser.js';
 import { startBuiltinTenant } from './harness/builtin-tenant.js';
 import { startStack } from './harness/stack.js';
@@ -175,5 +175,20 @@ describe('the loopback redirect listener', () => {
     } finally {
       await lb.close();
     }
+  });
+});
+
+describe('the token file', () => {
+  it('a file readable by others is tightened to 0600 when opened; a file this CLI did not write is refused, not half-read', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcprt-token-file-'));
+    const path = join(dir, TOKEN_FILE);
+    writeFileSync(path, JSON.stringify({ version: 1, servers: { 'http://x/t/a/mcp': { users: { u: { access_token: 'a', token_type: 'Bearer' } } } } }));
+    chmodSync(path, 0o644);
+    const store = TokenStore.open(dir);
+    expect(store.loosened).toBe(true);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(store.tokens('http://x/t/a/mcp', 'u')?.access_token).toBe('a');
+    writeFileSync(path, JSON.stringify({ version: 1, servers: { 'http://x/t/a/mcp': { users: { u: { access_token: 42 } } } } }));
+    expect(() => TokenStore.open(dir)).toThrow(/not a token file this CLI wrote/);
   });
 });

@@ -14,6 +14,8 @@ export function mountWellKnown(router: Router<ApiState>, r: ApiResources): void 
   const metadata: Middleware<ApiState> = (ctx) => {
     const tenant = required(ctx, 'tenant');
     ctx.set('Cache-Control', 'public, max-age=300');
+    // A public document: browser-based MCP clients (the Inspector) read it cross-origin, without credentials.
+    ctx.set('Access-Control-Allow-Origin', '*');
     ctx.body = {
       resource: mcpResourceUrl(r.config.PUBLIC_URL, tenant.slug),
       // Built-in tenants are their own authorization server (issue 8); external ones trust their IdP.
@@ -23,10 +25,23 @@ export function mountWellKnown(router: Router<ApiState>, r: ApiResources): void 
       resource_name: `${tenant.displayName} (MCP)`,
     };
   };
+  // The SDK's discovery sends MCP-Protocol-Version, which makes a browser ask first (CORS preflight).
+  const preflight: Middleware<ApiState> = (ctx) => {
+    ctx.set('Access-Control-Allow-Origin', '*');
+    ctx.set('Access-Control-Allow-Methods', 'GET');
+    ctx.set('Access-Control-Allow-Headers', 'mcp-protocol-version');
+    ctx.set('Access-Control-Max-Age', '600');
+    ctx.status = 204;
+  };
   const tenant = resolveTenant(r.tenants, r.db.db);
-  router.get('/.well-known/oauth-protected-resource/t/:tenant/mcp', tenant, metadata);
-  router.get('/t/:tenant/mcp/.well-known/oauth-protected-resource', tenant, metadata);
-  router.get('/t/:tenant/.well-known/oauth-protected-resource', tenant, metadata);
+  for (const path of [
+    '/.well-known/oauth-protected-resource/t/:tenant/mcp',
+    '/t/:tenant/mcp/.well-known/oauth-protected-resource',
+    '/t/:tenant/.well-known/oauth-protected-resource',
+  ]) {
+    router.get(path, tenant, metadata);
+    router.options(path, preflight);
+  }
   // The host-root form names no tenant: each tenant is its own protected resource.
   router.get('/.well-known/oauth-protected-resource', (ctx) => {
     ctx.status = 404;
