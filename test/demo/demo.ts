@@ -102,7 +102,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
         const scope = authUrl.searchParams.get('scope') ?? '';
         const consent = first ? 'allow' : (consents.shift() ?? 'allow');
         if (first) say(account, 'sign-in', `chromium opens ${authUrl.origin}${authUrl.pathname} asking for [${scope}]`);
-        else say(account, 'step-up', `server answered ${lastChallenge.split(' ')[0]} insufficient_scope; chromium asks for [${scope}], ${account} clicks ${consent}`);
+        else
+          say(
+            account,
+            'step-up',
+            `server answered ${lastChallenge.split(' ')[0]} insufficient_scope; chromium asks for [${scope}], ${account} clicks ${consent}`,
+          );
         const { steps, page } = await signInInBrowser(context, authUrl, {
           account,
           consent,
@@ -137,7 +142,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
         const res = await session.run((c) => c.callTool({ name: 'web_search', arguments: { query } }));
         record('web_search', res);
         if (res.isError) throw new Error(`web_search failed for ${account}: ${JSON.stringify(res.content)}`);
-        const results = ((res.structuredContent as { results?: { title: string; link: string }[] } | undefined)?.results ?? []) as { title: string; link: string }[];
+        const results = ((res.structuredContent as { results?: { title: string; link: string }[] } | undefined)?.results ?? []) as {
+          title: string;
+          link: string;
+        }[];
         searchResults = results.length;
         say(account, 'web_search', `"${query}" → ${results.length} results`);
         for (const [i, r] of results.slice(0, 3).entries()) say('', '', `${i + 1}. ${r.title}  ${r.link}`);

@@ -103,7 +103,13 @@ describe('a real browser (chromium) signs a user in at a built-in tenant', () =>
         configDir,
         timeoutMs: 60_000,
         onAuthorizationUrl: async (url) => {
-          const { steps } = await signInInBrowser(context, url, { account: 'bob', consent: 'deny', stopAt: url.searchParams.get('redirect_uri')!, shots, label: 'bob-deny' });
+          const { steps } = await signInInBrowser(context, url, {
+            account: 'bob',
+            consent: 'deny',
+            stopAt: url.searchParams.get('redirect_uri')!,
+            shots,
+            label: 'bob-deny',
+          });
           expect(steps).toEqual(['idp-login', 'consent', 'callback']);
         },
       }),
@@ -117,7 +123,10 @@ describe('discovery documents a browser-based MCP client (the Inspector) reads c
   it('the protected-resource metadata and the AS metadata answer CORS (preflight included); the MCP endpoint still refuses a foreign Origin', async () => {
     const origin = 'http://localhost:6274';
     const prm = `${s.config.PUBLIC_URL}/.well-known/oauth-protected-resource/t/${t.slug}/mcp`;
-    const pre = await fetch(prm, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'mcp-protocol-version' } });
+    const pre = await fetch(prm, {
+      method: 'OPTIONS',
+      headers: { origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'mcp-protocol-version' },
+    });
     expect(pre.status).toBe(204);
     expect(pre.headers.get('access-control-allow-origin')).toBe('*');
     expect(pre.headers.get('access-control-allow-headers')).toContain('mcp-protocol-version');

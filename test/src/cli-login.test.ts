@@ -78,7 +78,10 @@ function cli(args: string[], account: string, consent: 'allow' | 'deny' = 'allow
   });
 }
 
-const tokenFile = () => JSON.parse(readFileSync(join(configDir, TOKEN_FILE), 'utf8')) as { servers: Record<string, { client?: { client_id: string }; users: Record<string, { access_token: string; refresh_token?: string }> }> };
+const tokenFile = () =>
+  JSON.parse(readFileSync(join(configDir, TOKEN_FILE), 'utf8')) as {
+    servers: Record<string, { client?: { client_id: string }; users: Record<string, { access_token: string; refresh_token?: string }> }>;
+  };
 
 describe('pnpm cli mcp call --login', () => {
   it('signs alice in through the printed URL (loopback redirect), calls whoami, caches the tokens (0600); the next run needs no browser; an expired token is refreshed', async () => {

@@ -71,7 +71,11 @@ export type SignInStep = 'idp-login' | 'consent' | 'callback';
  * browser lands on the client's redirect URI (which a real listener answers). A context already
  * signed in skips the login page; a grant already consented skips the consent page.
  */
-export async function signInInBrowser(context: BrowserContext, url: string | URL, o: BrowserSignIn): Promise<{ steps: SignInStep[]; finalUrl: URL; page: Page }> {
+export async function signInInBrowser(
+  context: BrowserContext,
+  url: string | URL,
+  o: BrowserSignIn,
+): Promise<{ steps: SignInStep[]; finalUrl: URL; page: Page }> {
   const page = await context.newPage();
   const label = o.label ?? o.account;
   const steps: SignInStep[] = [];

@@ -25,7 +25,11 @@ export async function startLoopback(): Promise<Loopback> {
   const waiters = new Map<string, (params: URLSearchParams) => void>();
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    const headers = { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'" };
+    const headers = {
+      'content-type': 'text/html; charset=utf-8',
+      'cache-control': 'no-store',
+      'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
+    };
     const state = url.searchParams.get('state') ?? '';
     const waiter = req.method === 'GET' && url.pathname === '/callback' ? waiters.get(state) : undefined;
     if (!waiter) {
