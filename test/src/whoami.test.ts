@@ -18,7 +18,7 @@ describe('whoami: end to end, per user', () => {
   it("lists the tenant's tools with JSON Schemas from their zod schemas", async () => {
     const client = await s.client(await s.token('alice'));
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(['echo', 'web_search', 'whoami']);
+    expect(tools.map((t) => t.name).sort()).toEqual(['echo', 'tool_call_result', 'web_search', 'whoami']);
     const search = tools.find((t) => t.name === 'web_search')!;
     expect(search.inputSchema.type).toBe('object');
     expect(search.inputSchema.required).toEqual(['query']);
