@@ -283,7 +283,9 @@ describe('MCP tasks, long calls and cancellation (issue 11)', () => {
     const theirs = await bob.client.callTool({ name: 'tool_call_result', arguments: { callId: pending.callId } });
     const none = await bob.client.callTool({ name: 'tool_call_result', arguments: { callId: 'call_AAAAAAAAAAAAAAAAAAAAAA' } });
     expect(theirs.isError).toBe(true);
-    expect(theirs.content).toEqual((none.content as { text: string }[]).map((c) => ({ ...c, text: c.text.replace('call_AAAAAAAAAAAAAAAAAAAAAA', pending.callId) })));
+    expect(theirs.content).toEqual(
+      (none.content as { text: string }[]).map((c) => ({ ...c, text: c.text.replace('call_AAAAAAAAAAAAAAAAAAAAAA', pending.callId) })),
+    );
 
     // Alice's tool_call_result waits for it and returns the real result.
     const real = await until('the real result', async () => {

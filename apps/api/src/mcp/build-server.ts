@@ -72,7 +72,6 @@ class TaskAnswer {
 const waitingLegacy = new Map<string, string>();
 const legacyKey = (who: RequestIdentity, requestId: string | number) => `${who.tenant.id}:${who.user.id}:${typeof requestId}:${requestId}`;
 
-
 /**
  * A fresh MCP server for one HTTP request (stateless, DESIGN §5): it knows the tenant and the verified
  * user of this request only. The same server answers both protocol eras: the serving entry
@@ -174,7 +173,13 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
       // its response stream (the SDK client does exactly that on cancel or timeout). A 2025 client's
       // hang-up is not a cancel (it sends notifications/cancelled, below).
       if (era !== 'legacy' && signal.aborted && !r.drain?.aborted && !isFinal(call))
-        await cancelCall(r, { tenantId: who.tenant.id, callId: call.id, ownerUserId: who.user.id, actor: { kind: 'user', id: who.user.id }, requestId: who.requestId });
+        await cancelCall(r, {
+          tenantId: who.tenant.id,
+          callId: call.id,
+          ownerUserId: who.user.id,
+          actor: { kind: 'user', id: who.user.id },
+          requestId: who.requestId,
+        });
       if (asTask && !isFinal(call)) return createTaskResult(call, r.config) as unknown as CallToolResult;
       return toCallToolResult(call, tool, pollUrl);
     }),
@@ -187,9 +192,13 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
     mcp.setNotificationHandler('notifications/cancelled', async (n) => {
       const callId = n.params.requestId === undefined ? undefined : waitingLegacy.get(legacyKey(who, n.params.requestId));
       if (!callId) return;
-      await cancelCall(r, { tenantId: who.tenant.id, callId, ownerUserId: who.user.id, actor: { kind: 'user', id: who.user.id }, requestId: who.requestId }).catch(
-        (err: unknown) => who.log.warn({ err, callId }, 'notifications/cancelled: could not cancel the call'),
-      );
+      await cancelCall(r, {
+        tenantId: who.tenant.id,
+        callId,
+        ownerUserId: who.user.id,
+        actor: { kind: 'user', id: who.user.id },
+        requestId: who.requestId,
+      }).catch((err: unknown) => who.log.warn({ err, callId }, 'notifications/cancelled: could not cancel the call'));
     });
   } else {
     registerTaskHandlers(mcp, r, who, (h) => guard(r, who, h));

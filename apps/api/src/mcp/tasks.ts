@@ -69,7 +69,12 @@ const updateParams = z.object({ taskId: z.string().max(64), inputResponses: z.re
  * tasks/get, tasks/update and tasks/cancel on a modern-era server. `ctx.mcpReq.envelope` carries
  * the request's declared capabilities: a client that did not declare the extension gets -32021.
  */
-export function registerTaskHandlers(mcp: Server, r: ApiResources, who: RequestIdentity, wrap: <A extends unknown[], R>(h: (...a: A) => Promise<R>) => (...a: A) => Promise<R>): void {
+export function registerTaskHandlers(
+  mcp: Server,
+  r: ApiResources,
+  who: RequestIdentity,
+  wrap: <A extends unknown[], R>(h: (...a: A) => Promise<R>) => (...a: A) => Promise<R>,
+): void {
   type Ctx = { mcpReq: { envelope?: unknown } };
   /** The request's own call, or -32602 exactly as for an id that never existed. */
   const own = async (taskId: string, ctx: Ctx): Promise<ToolCall> => {
@@ -110,7 +115,13 @@ export function registerTaskHandlers(mcp: Server, r: ApiResources, who: RequestI
       // Cancelling a finished task changes nothing (the spec: cancellation is eventually consistent and
       // may end in another terminal status); the acknowledgement is the same.
       if (!isFinal(call))
-        await cancelCall(r, { tenantId: who.tenant.id, callId: call.id, ownerUserId: who.user.id, actor: { kind: 'user', id: who.user.id }, requestId: who.requestId });
+        await cancelCall(r, {
+          tenantId: who.tenant.id,
+          callId: call.id,
+          ownerUserId: who.user.id,
+          actor: { kind: 'user', id: who.user.id },
+          requestId: who.requestId,
+        });
       return {};
     }),
   );
