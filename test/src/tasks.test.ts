@@ -267,6 +267,19 @@ describe('MCP tasks, long calls and cancellation (issue 11)', () => {
     await alice.close();
   });
 
+  it('a 2025-11-25 client (SDK v1) with a progressToken gets progress over SSE too', async () => {
+    const v1 = new ClientV1({ name: 'tasks-test-v1', version: '1.0.0' });
+    await v1.connect(new TransportV1(new URL(s.mcpUrl), { requestInit: { headers: { Authorization: `Bearer ${await s.token('alice')}` } } }));
+    const progress: unknown[] = [];
+    const res = await v1.callTool({ name: 'echo', arguments: { message: 'v1-progress', delayMs: 1000 } }, undefined, {
+      onprogress: (p) => progress.push(p),
+      resetTimeoutOnProgress: true,
+    });
+    expect(res.structuredContent).toEqual({ message: 'v1-progress', ranAs: 'alice' });
+    expect(progress.length).toBeGreaterThanOrEqual(2);
+    await v1.close();
+  });
+
   it('past the wait, a plain call gets a non-error "still running" answer; tool_call_result later returns the real result (own calls only)', async () => {
     const alice = await connect(s.mcpUrl, await s.token('alice'), { tasks: false });
     const res = await alice.client.callTool({ name: 'echo', arguments: { message: 'outlives', delayMs: 3500 } });

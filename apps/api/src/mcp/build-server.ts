@@ -142,13 +142,14 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
 
       const pollUrl = toolCallUrl(r.config.PUBLIC_URL, who.tenant.slug, outcome.call.id);
       let call = outcome.call;
-      if (!outcome.enqueued || isFinal(call)) return toCallToolResult(call, tool, pollUrl);
-
+      if (isFinal(call)) return toCallToolResult(call, tool, pollUrl);
       // How long to wait, and what the answer becomes if the call outlives it (issue 11):
       // - a 2026-07-28 request declaring the tasks extension: a short wait, then a task;
       // - a request with a progressToken: progress notifications over SSE while waiting (longer);
       // - otherwise CALL_WAIT_MS, then a plain "still running" result (not an error).
       const asTask = era !== 'legacy' && declaresTasks(ctx.mcpReq.envelope);
+      // Not enqueued (Redis away): the reconciler enqueues it later; answer now, without waiting.
+      if (!outcome.enqueued) return asTask ? (createTaskResult(call, r.config) as unknown as CallToolResult) : toCallToolResult(call, tool, pollUrl);
       const progressToken = req.params._meta?.progressToken;
       const tick =
         !asTask && progressToken !== undefined
