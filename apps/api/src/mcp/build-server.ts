@@ -79,7 +79,18 @@ const legacyKey = (who: RequestIdentity, requestId: string | number) => `${who.t
  * and `server/discover` accordingly. The low-level `Server`: this module registers its own
  * tools/list and tools/call handlers, so the high-level McpServer's registries would be dead weight.
  */
-export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: ProtocolEra, signal: AbortSignal): Server {
+/**
+ * Which handlers beyond tools/list and tools/call the request can need: the tasks methods
+ * (2026-07-28) and the 2025 `notifications/cancelled` handler. The route says from the body, so a
+ * plain tools/call does not pay for registering them (≈2 µs a request); by default, all.
+ */
+export interface ServerNeeds {
+  tasks: boolean;
+  cancelNotification: boolean;
+}
+const ALL_NEEDS: ServerNeeds = { tasks: true, cancelNotification: true };
+
+export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: ProtocolEra, signal: AbortSignal, needs: ServerNeeds = ALL_NEEDS): Server {
   const mcp = new TaskAwareServer(
     { name: 'mcprt', version: '0.1.0' },
     { capabilities: era === 'legacy' ? LEGACY_CAPABILITIES : MODERN_CAPABILITIES, jsonSchemaValidator: validator },
@@ -186,7 +197,7 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
     }),
   );
 
-  if (era === 'legacy') {
+  if (era === 'legacy' && needs.cancelNotification) {
     // A 2025 `notifications/cancelled` for a tools/call this process is waiting for (stateless: the
     // request it names arrived on another POST). Only the sender's own calls are found (the key holds
     // tenant and user). A request held by another API replica is not found: its call runs on.
@@ -201,7 +212,7 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
         requestId: who.requestId,
       }).catch((err: unknown) => who.log.warn({ err, callId }, 'notifications/cancelled: could not cancel the call'));
     });
-  } else {
+  } else if (era !== 'legacy' && needs.tasks) {
     registerTaskHandlers(mcp, r, who, (h) => guard(r, who, h));
   }
 
