@@ -14,7 +14,7 @@ import { z } from 'zod';
  */
 export const cancelChannel = (prefix: string): string => `${prefix}:call-cancel`;
 
-const cancelMessage = z.object({ tenantId: z.string().uuid(), callId: z.string().regex(/^call_[A-Za-z0-9_-]{22}$/) }).strict();
+const cancelMessage = z.object({ tenantId: z.uuid(), callId: z.string().regex(/^call_[A-Za-z0-9_-]{22}$/) }).strict();
 export type CancelMessage = z.infer<typeof cancelMessage>;
 
 /** Tell every worker that this call is cancelled (the row says so already). Resolves with the number of subscribers reached. */

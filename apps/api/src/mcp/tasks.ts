@@ -62,8 +62,8 @@ export function taskOf(call: ToolCall, config: TaskConfig) {
 /** CreateTaskResult: what a tools/call answers when it becomes a task (`resultType: "task"`). */
 export const createTaskResult = (call: ToolCall, config: TaskConfig) => ({ resultType: 'task' as const, ...taskOf(call, config) });
 
-const taskParams = z.object({ taskId: z.string().max(64) }).passthrough();
-const updateParams = z.object({ taskId: z.string().max(64), inputResponses: z.record(z.string(), z.unknown()).optional() }).passthrough();
+const taskParams = z.looseObject({ taskId: z.string().max(64) });
+const updateParams = z.looseObject({ taskId: z.string().max(64), inputResponses: z.record(z.string(), z.unknown()).optional() });
 
 /**
  * tasks/get, tasks/update and tasks/cancel on a modern-era server. `ctx.mcpReq.envelope` carries
