@@ -225,6 +225,16 @@ describe('MCP tasks, long calls and cancellation (issue 11)', () => {
     await Promise.all([alice.close(), bob.close()]);
   });
 
+  it('a 2025-11-25 request asking for task augmentation (params.task) gets a plain answer: that revision’s tasks are not offered', async () => {
+    const res = await s.post(
+      { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'echo', arguments: { message: 'legacy-task', delayMs: 600 }, task: { ttl: 60_000 } } },
+      { authorization: `Bearer ${await s.token('alice')}`, 'mcp-protocol-version': '2025-11-25' },
+    );
+    const body = (await res.json()) as { result: Record<string, unknown> };
+    expect(body.result).not.toHaveProperty('task');
+    expect(body.result.structuredContent).toEqual({ message: 'legacy-task', ranAs: 'alice' });
+  });
+
   it('a task created at one API process is served by another (two API processes on one Postgres and Redis)', async () => {
     const port = await freePort();
     // Same PUBLIC_URL (tokens carry that audience), another port and process.
