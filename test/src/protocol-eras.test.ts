@@ -32,7 +32,7 @@ describe.each(CLIENT_KINDS.map((k) => [k]))('end to end with the SDK client %s',
     const client = await s.client(await s.token('alice'), { kind });
     expect(client.protocolVersion).toBe(EXPECTED_VERSION[kind]);
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(['echo', 'web_search', 'whoami']);
+    expect(tools.map((t) => t.name).sort()).toEqual(['echo', 'tool_call_result', 'web_search', 'whoami']);
   });
 
   it('two users each get their own identity from whoami', async () => {

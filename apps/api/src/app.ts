@@ -7,6 +7,7 @@ import type { ApiState } from './http/state.js';
 import type { ApiResources } from './resources.js';
 import { mountHealth } from './routes/health.js';
 import { mountMcp } from './routes/mcp.js';
+import { mountToolCallCancel } from './routes/tool-call-cancel.js';
 import { mountToolCalls } from './routes/tool-calls.js';
 import { mountWellKnown } from './routes/well-known.js';
 
@@ -21,6 +22,7 @@ export function createApp(r: ApiResources, opts: { isDraining?: () => boolean } 
   mountWellKnown(router, r);
   mountMcp(router, r);
   mountToolCalls(router, r);
+  mountToolCallCancel(router, r);
   // Outside the error handler, so it counts every answer with its final status: refusals and errors
   // (which the error handler turns into responses) included.
   app.use(async (ctx, next) => {

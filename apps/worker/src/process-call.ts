@@ -21,8 +21,13 @@ export interface Attempt {
    * call always carries a larger number.
    */
   started: number;
-  /** Aborted on worker shutdown or job cancellation. */
+  /** Aborted on worker shutdown, job cancellation, or the call's cancellation (issue 11). */
   signal: AbortSignal;
+  /**
+   * True once the call was cancelled (the cancel channel, or a write that found the row final): the
+   * signal fired for that reason, and nothing is retried or written (the row is already `cancelled`).
+   */
+  cancelled?: (() => boolean) | undefined;
   /** The BullMQ job id; the producer always uses the call id (undefined: not checked, e.g. a direct call in a test). */
   jobId?: string | undefined;
 }
@@ -136,8 +141,14 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
 
   const started = performance.now();
   const marker = setTimeout(() => {
-    r.db.calls.markRunning(call.tenantId, call.id, fence, performance.now() - started).catch((e) => log().warn({ err: e }, 'could not mark the call running'));
+    r.db.calls.markRunning(call.tenantId, call.id, fence, performance.now() - started).then(
+      // Refused: the call is final (cancelled) or a newer attempt owns it. Either way this run's work
+      // would be dropped: stop the tool now (a backstop for a cancel message this process missed).
+      (marked) => (marked ? undefined : r.cancels.abort(call.tenantId, call.id)),
+      (e: unknown) => log().warn({ err: e }, 'could not mark the call running'),
+    );
   }, r.config.WORKER_RUNNING_MARK_MS);
+
   try {
     const [tenant, user] = await Promise.all([r.owners.tenant(call.tenantId), r.owners.user(call.tenantId, call.userId)]);
     if (!tenant || !user) throw new AppError('not_found', 'owner_missing', 'the tenant or user of this call no longer exists');
@@ -222,6 +233,12 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
   } catch (e) {
     // Postgres unreachable is not the call's failure: worker.ts delays the job until it is back.
     if (isDatabaseUnavailable(e)) throw e;
+    // Cancelled (issue 11): the row is already final; whatever the tool made of the abort is dropped.
+    if (attempt.cancelled?.()) {
+      r.metrics.toolCalls.inc({ tool: call.tool, outcome: 'cancelled' });
+      log().info({ attempt: fence }, 'tool call cancelled while running');
+      return { kind: 'skipped', reason: 'cancelled' };
+    }
     const err = toAppError(e);
     const fate = decideFate(err, { number: attempt.number, max: attempt.max, aborted: attempt.signal.aborted });
     if (fate.do === 'wait') {

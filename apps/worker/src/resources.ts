@@ -4,7 +4,7 @@ import { parseKeyring, type Keyring } from '@mcprt/crypto';
 import { createDb, type DbHandle, type Tenant } from '@mcprt/db';
 import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
 import { createToolRegistry, egressFetch, type ToolRegistry, type ToolServices } from '@mcprt/tools';
-import { TOOL_CALLS_QUEUE } from '@mcprt/queue';
+import { CancelListener, TOOL_CALLS_QUEUE } from '@mcprt/queue';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { OwnerCache } from './owner-cache.js';
@@ -31,6 +31,8 @@ export interface WorkerResources {
   budgets: UpstreamBudgets;
   /** Per-user concurrency leases (user-leases.ts). */
   leases: UserLeases;
+  /** The runs this process holds, aborted by the cancel channel (issue 11, @mcprt/queue cancel-channel.ts). */
+  cancels: CancelListener;
   /** Promote a delayed job now (a lease waiter whose slot was freed); missing or not delayed: no-op. */
   wakeJob(jobId: string): Promise<void>;
   /** How refresh tokens are redeemed (through the egress). */
@@ -59,6 +61,10 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
     scavio: { apiKey: config.SCAVIO_API_KEY, baseUrl: config.SCAVIO_BASE_URL.replace(/\/+$/, ''), style: config.SCAVIO_API_STYLE },
   };
   const keys = redisKeys(config.QUEUE_PREFIX);
+  // One subscribed connection per process for the cancel channel (never one per call).
+  const cancelSub = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  cancelSub.on('error', (err) => log.warn({ err }, 'redis (cancel channel) connection error'));
+  const cancels = new CancelListener(cancelSub, config.QUEUE_PREFIX, (err) => log.warn({ err }, 'cancel channel'));
   let queue: Queue | undefined;
   return {
     config,
@@ -75,6 +81,7 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
     budgets: new UpstreamBudgets(redis, config.QUEUE_PREFIX),
     // Leases last as long as a job's lock: a dead worker's slot and its job come back together.
     leases: new UserLeases(redis, keys, config.JOB_LOCK_MS),
+    cancels,
     async wakeJob(jobId) {
       queue ??= new Queue(TOOL_CALLS_QUEUE, { connection: redis, prefix: config.QUEUE_PREFIX });
       const job = await queue.getJob(jobId).catch(() => undefined);
@@ -97,6 +104,7 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
     },
     async close() {
       await queue?.close().catch(() => undefined);
+      await cancels.close();
       await redis.quit().catch(() => undefined);
       await db.close();
       await egress.close();

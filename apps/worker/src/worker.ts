@@ -28,12 +28,15 @@ export function startToolWorker(r: WorkerResources): Worker {
         throw new UnrecoverableError('invalid job payload');
       }
       r.metrics.activeJobs.inc();
+      // Held before the row is read, so a cancel committed after that read finds this run (cancel-channel.ts).
+      const run = r.cancels.track(payload.tenantId, payload.callId, signal);
       try {
         const outcome = await processCall(r, payload, {
           number: job.attemptsMade + 1,
           max: job.opts.attempts ?? 1,
           started: job.attemptsStarted,
-          signal: signal ?? new AbortController().signal,
+          signal: run.signal,
+          cancelled: run.cancelled,
           jobId: job.id,
         });
         if (outcome.kind === 'wait') {
@@ -64,6 +67,7 @@ export function startToolWorker(r: WorkerResources): Worker {
         }
         throw e;
       } finally {
+        run.release();
         r.metrics.activeJobs.dec();
       }
     },

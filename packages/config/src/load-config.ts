@@ -49,6 +49,21 @@ const schema = z
     SEAL_ACTIVE_KID: z.string().optional(),
     /** How long tools/call waits for the worker before answering with the call id. */
     CALL_WAIT_MS: int(20_000),
+    /**
+     * Issue 11. A tools/call whose request declares the `io.modelcontextprotocol/tasks` extension
+     * waits this long, then answers with a task (CreateTaskResult) instead of making the client hang.
+     */
+    TASK_WAIT_MS: int(1_000),
+    /** The tasks' `ttlMs` (how long a task's result can be polled) and suggested `pollIntervalMs`. */
+    TASK_TTL_MS: int(24 * 3600_000, 1),
+    TASK_POLL_INTERVAL_MS: int(1_000, 1),
+    /**
+     * A plain tools/call with a `progressToken`: answered over SSE, with a progress notification
+     * every PROGRESS_INTERVAL_MS (clients reset their timeouts on progress), for at most
+     * PROGRESS_WAIT_MS before the "still running" answer.
+     */
+    PROGRESS_INTERVAL_MS: int(5_000, 10),
+    PROGRESS_WAIT_MS: int(120_000),
     ENQUEUE_TIMEOUT_MS: int(2_000, 1),
     WORKER_CONCURRENCY: int(16, 1),
     /** A call still running after this long is shown as `running` (quicker ones go from `queued` to final in one write). */

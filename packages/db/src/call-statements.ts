@@ -285,6 +285,38 @@ export function callStatements(sql: postgres.Sql) {
     },
 
     /**
+     * Cancel a call (issue 11): status `cancelled`, its `tool_call.cancelled` audit row and the bell,
+     * in one statement. Fenced like every final write: it applies only while the call is `queued` or
+     * `running`, so a result written first wins and a result written after is dropped by `finish`'s
+     * own fence (the call stays cancelled). `userId` set: only that user's call (an end user's cancel);
+     * another user's call answers `not_found`, exactly like a missing one. `reason` names who cancelled
+     * (`by_user`, `by_api_key:<id>`, …) in the audit row.
+     */
+    async cancel(
+      tenantId: string,
+      c: { id: string; userId?: string | undefined; reason: string; requestId: string | null; error: ToolCallError },
+    ): Promise<{ outcome: 'cancelled'; call: ToolCall } | { outcome: 'final'; call: ToolCall } | { outcome: 'not_found' }> {
+      const owner = c.userId ?? null;
+      const rows = await sql`
+        with cur as (
+          select * from tool_calls where tenant_id = ${tenantId} and id = ${c.id} and (${owner}::uuid is null or user_id = ${owner}::uuid)
+        ), upd as (
+          update tool_calls t set status = 'cancelled', error = ${JSON.stringify(c.error)}::jsonb, finished_at = now()
+          from cur where t.tenant_id = ${tenantId} and t.id = cur.id and t.status in ('queued', 'running')
+          returning t.*
+        ), audit as (
+          insert into audit_events (tenant_id, user_id, client_id, call_id, tool, action, decision, reason, request_id)
+          select tenant_id, user_id, client_id, id, tool, 'tool_call.cancelled', 'info', ${c.reason}, ${c.requestId} from upd
+        ), bell as (${bellFromUpd()})
+        select true as _won, upd.* from upd, (select count(*) from bell) b
+        union all
+        select false as _won, cur.* from cur where not exists (select 1 from upd)`;
+      const row = rows[0] as Row | undefined;
+      if (!row) return { outcome: 'not_found' };
+      return { outcome: row._won ? 'cancelled' : 'final', call: toCall(row) };
+    },
+
+    /**
      * Hear CALL_DONE_CHANNEL (a dedicated connection; postgres.js re-listens after reconnecting).
      * `outcome` is the unparsed JSON of the final state when the bell carried it (parse it with
      * callOutcomeSchema only for calls someone waits for).

@@ -5,3 +5,5 @@ export type { JobPayload } from './job-payload.js';
 export { TOOL_CALLS_QUEUE } from './names.js';
 export { createProducer } from './producer.js';
 export type { Producer, ProducerOptions } from './producer.js';
+export { cancelChannel, CancelListener, publishCancel } from './cancel-channel.js';
+export type { CancelMessage } from './cancel-channel.js';

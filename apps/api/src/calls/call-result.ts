@@ -26,14 +26,45 @@ export function toCallToolResult(call: ToolCall, tool: AnyTool | undefined, poll
       return { content: [{ type: 'text', text: call.error?.message ?? `call ${call.status}` }], isError: true, _meta: meta };
     case 'queued':
     case 'running':
-      // Not a failure, but marked isError so clients that validate structuredContent against the
-      // tool's outputSchema accept it; the model reads the text, a program reads _meta.
-      return {
-        content: [{ type: 'text', text: `The call is still ${call.status}. Its id is ${call.id}; fetch the result later with GET ${pollUrl}.` }],
-        isError: true,
-        _meta: meta,
-      };
+      return stillRunning(call, tool, pollUrl, meta);
   }
+}
+
+/** The built-in tool a model calls with a call id to get a call's result (mcp/tool-call-result.ts). */
+export const RESULT_TOOL = 'tool_call_result';
+
+/**
+ * The `structuredContent` of a "still running" answer. A tool's advertised `outputSchema` is
+ * `anyOf: [its own output, this]` (mcp/output-schema.ts), so the answer is a plain, non-error result
+ * that still conforms to the schema the client validates against (MCP: a tool with an output schema
+ * MUST return conforming structured content; an `isError` answer would show as a failed tool).
+ */
+export const PENDING_OUTPUT_SCHEMA = {
+  type: 'object',
+  description: 'The call is still running: get its result later (REST resultUrl, or the tool_call_result tool with callId).',
+  properties: {
+    callStatus: { type: 'string', enum: ['queued', 'running'] },
+    callId: { type: 'string' },
+    resultUrl: { type: 'string' },
+    resultTool: { type: 'string', const: RESULT_TOOL },
+  },
+  required: ['callStatus', 'callId', 'resultUrl', 'resultTool'],
+  additionalProperties: false,
+} as const;
+
+/**
+ * Issue 11: a call that outlives the wait is not a failure. The answer says so plainly, with the call
+ * id, the REST URL and the built-in `tool_call_result` tool a model can call with the id.
+ */
+function stillRunning(call: ToolCall, tool: AnyTool | undefined, pollUrl: string, meta: Record<string, CallMeta>): CallToolResult {
+  const text =
+    `The call is still ${call.status} (this is not an error). Its call id is ${call.id}. ` +
+    `To get its result, call the tool ${RESULT_TOOL} with {"callId": "${call.id}"}, or GET ${pollUrl} with the same access token.`;
+  return {
+    content: [{ type: 'text', text }],
+    ...(tool?.output ? { structuredContent: { callStatus: call.status, callId: call.id, resultUrl: pollUrl, resultTool: RESULT_TOOL } } : {}),
+    _meta: meta,
+  };
 }
 
 /** The REST view of a call (GET /t/:tenant/v1/tool-calls/:id). */

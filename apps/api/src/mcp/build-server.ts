@@ -1,19 +1,21 @@
 import { Server, ProtocolError, ProtocolErrorCode, type CallToolResult, type ProtocolEra, type ServerCapabilities } from '@modelcontextprotocol/server';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
-import { applyOutcome, callOutcomeSchema, isFinal, type ToolCall } from '@mcprt/db';
+import { isFinal } from '@mcprt/db';
 import { toAppError } from '@mcprt/errors';
 import { jsonSchemaOf, type AnyTool } from '@mcprt/tools';
+import { cancelCall } from '../calls/cancel-call.js';
 import { submitCall } from '../calls/submit-call.js';
-import { toCallToolResult } from '../calls/call-result.js';
+import { RESULT_TOOL, toCallToolResult } from '../calls/call-result.js';
 import type { ApiResources } from '../resources.js';
-import type { ApiState } from '../http/state.js';
 import { toolCallUrl } from '../http/urls.js';
 import { isDatabaseUnavailable, UNAVAILABLE_RPC_CODE } from '../http/outage.js';
+import { awaitCall } from './await-call.js';
+import { advertisedOutputSchema } from './output-schema.js';
+import type { RequestIdentity } from './request-identity.js';
+import { createTaskResult, declaresTasks, registerTaskHandlers, TASKS_EXTENSION } from './tasks.js';
+import { callToolCallResult, toolCallResultListing } from './tool-call-result.js';
 
-export type RequestIdentity = Required<Pick<ApiState, 'tenant' | 'scope' | 'token' | 'user' | 'requestId' | 'log'>> & {
-  /** Told when a handler answered "temporarily unavailable", so the route can make it an HTTP 503 with Retry-After. */
-  onUnavailable?: () => void;
-};
+export type { RequestIdentity } from './request-identity.js';
 
 /** Key under `params._meta` a client may set to make a tools/call idempotent (same key → same call). */
 export const IDEMPOTENCY_META = 'io.mcprt/idempotency-key';
@@ -27,20 +29,48 @@ const validator = new AjvJsonSchemaValidator();
  * the level to outlive the request. 2026-07-28 removed `logging/setLevel` (the level rides each
  * request's `_meta`), so the modern era does not advertise the deprecated capability.
  */
-const MODERN_CAPABILITIES: ServerCapabilities = { tools: { listChanged: false } };
-const LEGACY_CAPABILITIES: ServerCapabilities = { ...MODERN_CAPABILITIES, logging: {} };
+const BASE_CAPABILITIES: ServerCapabilities = { tools: { listChanged: false } };
+/** 2026-07-28 also offers the tasks extension (tasks.ts), advertised in `server/discover`. */
+const MODERN_CAPABILITIES: ServerCapabilities = { ...BASE_CAPABILITIES, extensions: { [TASKS_EXTENSION]: {} } };
+const LEGACY_CAPABILITIES: ServerCapabilities = { ...BASE_CAPABILITIES, logging: {} };
 
-/** The waited-for call in the final state its bell carried; undefined (read the row) if the detail is not valid. */
-function outcomeFromBell(call: ToolCall, detail: string): ToolCall | undefined {
-  let json: unknown;
-  try {
-    json = JSON.parse(detail);
-  } catch {
-    return undefined;
+/**
+ * The SDK's Server, letting a tools/call answer with a task. The SDK validates every tools/call
+ * result as a CallToolResult (and gives one without `content` an empty `content`); a CreateTaskResult
+ * (`resultType: "task"`, tasks.ts) is another shape, so it is passed around that check untouched.
+ * `_wrapHandler` is the SDK's documented hook for subclasses to wrap handlers.
+ */
+class TaskAwareServer extends Server {
+  protected override _wrapHandler(method: string, handler: Parameters<Server['_wrapHandler']>[1]): ReturnType<Server['_wrapHandler']> {
+    if (method !== 'tools/call') return super._wrapHandler(method, handler);
+    const validated = super._wrapHandler(method, async (req, ctx) => {
+      const out = await handler(req, ctx);
+      if ((out as { resultType?: unknown }).resultType === 'task') throw new TaskAnswer(out);
+      return out;
+    });
+    return async (req, ctx) => {
+      try {
+        return await validated(req, ctx);
+      } catch (e) {
+        if (e instanceof TaskAnswer) return e.result;
+        throw e;
+      }
+    };
   }
-  const o = callOutcomeSchema.safeParse(json);
-  return o.success ? applyOutcome(call, o.data) : undefined;
 }
+
+/** Carries a CreateTaskResult past the SDK's CallToolResult check (see TaskAwareServer). */
+class TaskAnswer {
+  constructor(readonly result: Awaited<ReturnType<ReturnType<Server['_wrapHandler']>>>) {}
+}
+
+/**
+ * 2025-era `notifications/cancelled` names the JSON-RPC id of a request sent earlier, on another POST
+ * (stateless: another server instance). The calls this API process is waiting for, by
+ * (tenant, user, request id): a cancel that reaches the process holding the request finds its call.
+ */
+const waitingLegacy = new Map<string, string>();
+const legacyKey = (who: RequestIdentity, requestId: string | number) => `${who.tenant.id}:${who.user.id}:${typeof requestId}:${requestId}`;
 
 /**
  * A fresh MCP server for one HTTP request (stateless, DESIGN §5): it knows the tenant and the verified
@@ -49,8 +79,19 @@ function outcomeFromBell(call: ToolCall, detail: string): ToolCall | undefined {
  * and `server/discover` accordingly. The low-level `Server`: this module registers its own
  * tools/list and tools/call handlers, so the high-level McpServer's registries would be dead weight.
  */
-export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: ProtocolEra, signal: AbortSignal): Server {
-  const mcp = new Server(
+/**
+ * Which handlers beyond tools/list and tools/call the request can need: the tasks methods
+ * (2026-07-28) and the 2025 `notifications/cancelled` handler. The route says from the body, so a
+ * plain tools/call does not pay for registering them (≈2 µs a request); by default, all.
+ */
+export interface ServerNeeds {
+  tasks: boolean;
+  cancelNotification: boolean;
+}
+const ALL_NEEDS: ServerNeeds = { tasks: true, cancelNotification: true };
+
+export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: ProtocolEra, signal: AbortSignal, needs: ServerNeeds = ALL_NEEDS): Server {
+  const mcp = new TaskAwareServer(
     { name: 'mcprt', version: '0.1.0' },
     { capabilities: era === 'legacy' ? LEGACY_CAPABILITIES : MODERN_CAPABILITIES, jsonSchemaValidator: validator },
   );
@@ -59,20 +100,24 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
   mcp.setRequestHandler(
     'tools/list',
     guard(r, who, async () => ({
-      tools: enabled().map((t: AnyTool) => ({
-        name: t.name,
-        title: t.title,
-        description: t.description,
-        inputSchema: jsonSchemaOf(t.input, 'input') as { type: 'object' },
-        ...(t.output ? { outputSchema: jsonSchemaOf(t.output, 'output') as { type: 'object' } } : {}),
-        annotations: { readOnlyHint: true, openWorldHint: t.name !== 'echo' },
-      })),
+      tools: [
+        ...enabled().map((t: AnyTool) => ({
+          name: t.name,
+          title: t.title,
+          description: t.description,
+          inputSchema: jsonSchemaOf(t.input, 'input') as { type: 'object' },
+          ...(t.output ? { outputSchema: advertisedOutputSchema({ ...t, output: t.output }) } : {}),
+          annotations: { readOnlyHint: true, openWorldHint: t.name !== 'echo' },
+        })),
+        toolCallResultListing,
+      ],
     })),
   );
 
   mcp.setRequestHandler(
     'tools/call',
-    guard(r, who, async (req): Promise<CallToolResult> => {
+    guard(r, who, async (req, ctx): Promise<CallToolResult> => {
+      if (req.params.name === RESULT_TOOL) return callToolCallResult(r, who, req.params.arguments, signal);
       // MCP: an unknown tool is a protocol error, not a tool execution error.
       const unknown = () => new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${req.params.name}`);
       const tool = r.registry.get(req.params.name);
@@ -108,35 +153,68 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
 
       const pollUrl = toolCallUrl(r.config.PUBLIC_URL, who.tenant.slug, outcome.call.id);
       let call = outcome.call;
-      if (outcome.enqueued && !isFinal(call)) {
-        // The call is recorded: from here on the client always gets its id. A wait that fails (Postgres
-        // gone after the commit) or is cut short (the API drains) answers with the id and the state
-        // last known, never with an error a client would retry into a second run.
-        try {
-          const done = await r.waiter.wait(
-            call.id,
-            async () => {
-              const row = await r.db.calls.byId(who.tenant.id, call.id);
-              return row && isFinal(row) ? row : undefined;
-            },
-            // The job was enqueued a moment ago: wait for the doorbell (or the first poll) before reading.
-            // The bell usually carries the committed final state: then no read is needed.
-            {
-              timeoutMs: r.config.CALL_WAIT_MS,
-              signal: r.drain ? AbortSignal.any([signal, r.drain]) : signal,
-              checkFirst: false,
-              fromBell: (detail) => outcomeFromBell(call, detail),
-            },
-          );
-          call = done ?? (r.drain?.aborted ? call : ((await r.db.calls.byId(who.tenant.id, call.id)) ?? call));
-        } catch (e) {
-          if (isDatabaseUnavailable(e)) r.outages.report('postgres', e);
-          else who.log.warn({ err: e, callId: call.id }, 'waiting for a recorded call failed; answering with its id');
-        }
+      if (isFinal(call)) return toCallToolResult(call, tool, pollUrl);
+      // How long to wait, and what the answer becomes if the call outlives it (issue 11):
+      // - a 2026-07-28 request declaring the tasks extension: a short wait, then a task;
+      // - a request with a progressToken: progress notifications over SSE while waiting (longer);
+      // - otherwise CALL_WAIT_MS, then a plain "still running" result (not an error).
+      const asTask = era !== 'legacy' && declaresTasks(ctx.mcpReq.envelope);
+      // Not enqueued (Redis away): the reconciler enqueues it later; answer now, without waiting.
+      if (!outcome.enqueued) return asTask ? (createTaskResult(call, r.config) as unknown as CallToolResult) : toCallToolResult(call, tool, pollUrl);
+      const progressToken = req.params._meta?.progressToken;
+      const tick =
+        !asTask && progressToken !== undefined
+          ? {
+              everyMs: r.config.PROGRESS_INTERVAL_MS,
+              fn: (elapsedMs: number) =>
+                ctx.mcpReq.notify({
+                  method: 'notifications/progress',
+                  params: { progressToken, progress: Math.round(elapsedMs / 1000), message: `Tool call ${call.id} is still running.` },
+                }),
+            }
+          : undefined;
+      const timeoutMs = asTask ? Math.min(r.config.TASK_WAIT_MS, r.config.CALL_WAIT_MS) : tick ? r.config.PROGRESS_WAIT_MS : r.config.CALL_WAIT_MS;
+      const waitKey = era === 'legacy' ? legacyKey(who, ctx.mcpReq.id) : undefined;
+      if (waitKey) waitingLegacy.set(waitKey, call.id);
+      try {
+        call = await awaitCall(r, who, call, { timeoutMs, signal: r.drain ? AbortSignal.any([signal, r.drain]) : signal, fresh: true, tick });
+      } finally {
+        if (waitKey && waitingLegacy.get(waitKey) === call.id) waitingLegacy.delete(waitKey);
       }
+      // 2026-07-28 has no `notifications/cancelled` over HTTP: a client cancels a request by closing
+      // its response stream (the SDK client does exactly that on cancel or timeout). A 2025 client's
+      // hang-up is not a cancel (it sends notifications/cancelled, below).
+      if (era !== 'legacy' && signal.aborted && !r.drain?.aborted && !isFinal(call))
+        await cancelCall(r, {
+          tenantId: who.tenant.id,
+          callId: call.id,
+          ownerUserId: who.user.id,
+          actor: { kind: 'user', id: who.user.id },
+          requestId: who.requestId,
+        });
+      if (asTask && !isFinal(call)) return createTaskResult(call, r.config) as unknown as CallToolResult;
       return toCallToolResult(call, tool, pollUrl);
     }),
   );
+
+  if (era === 'legacy' && needs.cancelNotification) {
+    // A 2025 `notifications/cancelled` for a tools/call this process is waiting for (stateless: the
+    // request it names arrived on another POST). Only the sender's own calls are found (the key holds
+    // tenant and user). A request held by another API replica is not found: its call runs on.
+    mcp.setNotificationHandler('notifications/cancelled', async (n) => {
+      const callId = n.params.requestId === undefined ? undefined : waitingLegacy.get(legacyKey(who, n.params.requestId));
+      if (!callId) return;
+      await cancelCall(r, {
+        tenantId: who.tenant.id,
+        callId,
+        ownerUserId: who.user.id,
+        actor: { kind: 'user', id: who.user.id },
+        requestId: who.requestId,
+      }).catch((err: unknown) => who.log.warn({ err, callId }, 'notifications/cancelled: could not cancel the call'));
+    });
+  } else if (era !== 'legacy' && needs.tasks) {
+    registerTaskHandlers(mcp, r, who, (h) => guard(r, who, h));
+  }
 
   return mcp;
 }

@@ -1,4 +1,6 @@
 import { createMcpHandler, isLegacyRequest, WebStandardStreamableHTTPServerTransport, type ProtocolEra, type Server } from '@modelcontextprotocol/server';
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import type { ParameterizedContext } from 'koa';
 
 /**
@@ -84,6 +86,7 @@ export function createMcpFront(opts: { onerror?: (e: Error) => void } = {}): Mcp
         if (!ctx.res.writableFinished) abort.abort();
       };
       ctx.res.once('close', onClose);
+      let streaming = false;
       try {
         const request = toWebRequest(ctx);
         const version = request.headers.get('mcp-protocol-version') ?? undefined;
@@ -95,11 +98,20 @@ export function createMcpFront(opts: { onerror?: (e: Error) => void } = {}): Mcp
           response = await modern.fetch(request, { parsedBody });
         }
         response.headers.forEach((value, name) => ctx.set(name, value));
+        // An SSE answer (a handler sent notifications, e.g. progress while a call runs: issue 11) is
+        // streamed as it is written; the hang-up listener stays until the stream ends. Everything
+        // else is read whole.
+        streaming = response.body !== null && (response.headers.get('content-type') ?? '').startsWith('text/event-stream');
+        if (streaming) {
+          ctx.status = response.status;
+          ctx.body = Readable.fromWeb(response.body as unknown as NodeReadableStream<Uint8Array>);
+          return;
+        }
         // Body first: Koa turns a null body into 204 unless the status is set after it (202 for notifications).
         ctx.body = response.body ? await response.text() : null;
         ctx.status = response.status;
       } finally {
-        ctx.res.removeListener('close', onClose);
+        if (!streaming) ctx.res.removeListener('close', onClose);
       }
     },
   };
@@ -123,7 +135,16 @@ function toWebRequest(ctx: ParameterizedContext): Request {
  * (closing it would only build a "connection closed" error per request).
  */
 async function serveLegacy(server: Server, request: Request, parsedBody: unknown): Promise<Response> {
-  const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+  // A request carrying a progressToken is answered over SSE, so progress can reach the client while
+  // the call runs (issue 11); every other request in JSON, as before.
+  const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: !hasProgressToken(parsedBody) });
   await server.connect(transport);
   return transport.handleRequest(request, { parsedBody });
+}
+
+/** A single request whose `params._meta` carries a progressToken. */
+function hasProgressToken(body: unknown): boolean {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  const meta = (body as { params?: { _meta?: { progressToken?: unknown } } }).params?._meta;
+  return typeof meta === 'object' && meta !== null && meta.progressToken !== undefined;
 }

@@ -8,7 +8,7 @@ import { originCheck } from '../http/origin-check.js';
 import { resolveTenant } from '../http/resolve-tenant.js';
 import { required, type ApiState } from '../http/state.js';
 import { resourceMetadataUrl } from '../http/urls.js';
-import { buildMcpServer } from '../mcp/build-server.js';
+import { buildMcpServer, type ServerNeeds } from '../mcp/build-server.js';
 import { createMcpFront, type McpFront } from '../mcp/serve-request.js';
 import type { ApiResources } from '../resources.js';
 
@@ -51,6 +51,21 @@ function batchRules(r: ApiResources): Middleware<ApiState> {
       return rpcError(ctx, 400, -32600, `Invalid Request: one request may start at most ${r.config.MCP_MAX_CALLS_PER_REQUEST} tool calls`);
     await next();
   };
+}
+
+/** The optional handlers the body's messages can reach (build-server.ts, ServerNeeds). */
+const NEEDS_NONE: ServerNeeds = { tasks: false, cancelNotification: false };
+function needsOf(body: unknown): ServerNeeds {
+  // The steady state (one tools/call): no allocation.
+  if (!Array.isArray(body) && (body as Message | null)?.method === 'tools/call') return NEEDS_NONE;
+  let tasks = false;
+  let cancelNotification = false;
+  for (const m of messages(body)) {
+    if (typeof m.method !== 'string') continue;
+    if (m.method.startsWith('tasks/')) tasks = true;
+    else if (m.method === 'notifications/cancelled') cancelNotification = true;
+  }
+  return { tasks, cancelNotification };
 }
 
 const messages = (body: unknown): Message[] => (Array.isArray(body) ? body : [body]).filter((m): m is Message => typeof m === 'object' && m !== null);
@@ -114,7 +129,8 @@ function handleMcp(r: ApiResources, front: McpFront): Middleware<ApiState> {
         return state.log;
       },
     };
-    await front.serve(ctx, (era, signal) => buildMcpServer(r, who, era, signal), ctx.request.body);
+    const needs = needsOf(ctx.request.body);
+    await front.serve(ctx, (era, signal) => buildMcpServer(r, who, era, signal, needs), ctx.request.body);
     // A single message answered "temporarily unavailable": say it in HTTP too (a batch keeps its 200,
     // its other answers may be fine).
     if (unavailable && !Array.isArray(ctx.request.body)) {

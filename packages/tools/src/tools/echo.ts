@@ -30,14 +30,14 @@ export const echo = defineTool({
   sensitiveArgs: ['secret'],
   async run(ctx, args) {
     const run = randomUUID();
-    const probe = (event: 'start' | 'end') =>
+    const probe = (event: 'start' | 'end' | 'aborted', signal = ctx.signal) =>
       args.probeUrl
         ? ctx.services.egress
             .request(args.probeUrl, {
               method: 'POST',
               headers: { 'content-type': 'application/json' },
               body: JSON.stringify({ event, run, pid: process.pid, user: ctx.user.subject, message: args.message }),
-              signal: ctx.signal,
+              signal,
               service: 'the echo probe',
             })
             .then((r) => r.text())
@@ -47,6 +47,8 @@ export const echo = defineTool({
       try {
         await sleep(args.delayMs, undefined, { signal: ctx.signal });
       } catch (cause) {
+        // Tests observe that the tool itself saw the abort (its own signal is spent: a fresh one).
+        await probe('aborted', AbortSignal.timeout(2_000))?.catch(() => undefined);
         throw new AppError('upstream', 'cancelled', 'echo was aborted', { cause, retryable: true, expose: true });
       }
     }

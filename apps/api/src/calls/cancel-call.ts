@@ -1,0 +1,67 @@
+import type { ToolCall } from '@mcprt/db';
+import { publishCancel } from '@mcprt/queue';
+import type { ApiResources } from '../resources.js';
+
+/**
+ * Who asked for the cancel, as the audit row records it (`reason` = `cancelled_by:<kind>:<id>`):
+ * the end user (MCP `tasks/cancel`, `notifications/cancelled`, a closed 2026-07-28 request stream,
+ * REST), or a tenant back-office API key, or an operator.
+ */
+export interface CancelActor {
+  kind: 'user' | 'api_key' | 'operator';
+  /** The user id, API key id or operator name. */
+  id: string;
+}
+
+export interface CancelCallInput {
+  tenantId: string;
+  callId: string;
+  /** Set for an end user's cancel: only their own call; anyone else's answers `not_found` like a missing one. */
+  ownerUserId?: string | undefined;
+  actor: CancelActor;
+  requestId?: string | null | undefined;
+}
+
+export type CancelCallOutcome =
+  /** Marked cancelled now (audited); queued job removed, running tool told to abort. */
+  | { outcome: 'cancelled'; call: ToolCall }
+  /** Already final (succeeded, failed or cancelled before): nothing changed. */
+  | { outcome: 'final'; call: ToolCall }
+  | { outcome: 'not_found' };
+
+export type CancelResources = Pick<ApiResources, 'db' | 'redis' | 'producer' | 'config' | 'log'>;
+
+/** The shape of a call-id (call-id.ts); anything else is not looked up. */
+const CALL_ID = /^call_[A-Za-z0-9_-]{22}$/;
+
+/**
+ * Cancel a call (issue 11 item 3), for every path that can: one fenced statement marks it
+ * `cancelled` with its `tool_call.cancelled` audit row and rings the completion bell (waiting
+ * requests answer at once); then, only if it was cancelled now, the queued job is removed (a job a
+ * worker holds is locked and stays: that worker skips or aborts it) and the cancel channel tells
+ * every worker to abort its run of the call (`@mcprt/queue` cancel-channel.ts). A late result of the
+ * tool is dropped by the final write's fence: the call stays cancelled.
+ *
+ * Redis away after the commit: the call is cancelled all the same; a queued job is skipped when a
+ * worker takes it (its row is final), a running tool runs on and its result is dropped.
+ */
+export async function cancelCall(r: CancelResources, input: CancelCallInput): Promise<CancelCallOutcome> {
+  if (!CALL_ID.test(input.callId)) return { outcome: 'not_found' };
+  const out = await r.db.calls.cancel(input.tenantId, {
+    id: input.callId,
+    userId: input.ownerUserId,
+    reason: `cancelled_by:${input.actor.kind}:${input.actor.id}`,
+    requestId: input.requestId ?? null,
+    error: { code: 'cancelled', message: 'The call was cancelled.', retryable: false },
+  });
+  if (out.outcome !== 'cancelled') return out;
+  const { tenantId, callId } = input;
+  await Promise.all([
+    publishCancel(r.redis, r.config.QUEUE_PREFIX, { tenantId, callId }).catch((err: unknown) =>
+      r.log.warn({ err, callId }, 'cancel: could not publish to workers; a running tool runs on and its result is dropped'),
+    ),
+    // Removes a waiting or delayed job; a job a worker holds is locked and refuses (ignored).
+    r.producer.queue.remove(callId).catch(() => undefined),
+  ]);
+  return out;
+}

@@ -1,0 +1,64 @@
+import { applyOutcome, callOutcomeSchema, isFinal, type ToolCall } from '@mcprt/db';
+import { isDatabaseUnavailable } from '../http/outage.js';
+import type { ApiResources } from '../resources.js';
+import type { RequestIdentity } from './request-identity.js';
+
+/** The waited-for call in the final state its bell carried; undefined (read the row) if the detail is not valid. */
+function outcomeFromBell(call: ToolCall, detail: string): ToolCall | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(detail);
+  } catch {
+    return undefined;
+  }
+  const o = callOutcomeSchema.safeParse(json);
+  return o.success ? applyOutcome(call, o.data) : undefined;
+}
+
+export interface AwaitOptions {
+  timeoutMs: number;
+  /** The request's end (client gone) or the API's drain. */
+  signal: AbortSignal;
+  /** The call was just enqueued: wait for the bell (or the first poll) before reading the row. */
+  fresh: boolean;
+  /** Told every `everyMs` while the call is not final (progress notifications). */
+  tick?: { everyMs: number; fn: (elapsedMs: number) => Promise<void> | void } | undefined;
+}
+
+/**
+ * Wait for a recorded call to become final, at most `timeoutMs`, and answer with the latest state
+ * known. From the moment a call is recorded the client always gets its id: a wait that fails
+ * (Postgres gone after the commit) or is cut short (the API drains) answers with the state last known,
+ * never with an error a client would retry into a second run.
+ */
+export async function awaitCall(r: ApiResources, who: RequestIdentity, call: ToolCall, o: AwaitOptions): Promise<ToolCall> {
+  const started = Date.now();
+  const deadline = started + o.timeoutMs;
+  const check = async () => {
+    const row = await r.db.calls.byId(who.tenant.id, call.id);
+    return row && isFinal(row) ? row : undefined;
+  };
+  let first = o.fresh;
+  try {
+    for (;;) {
+      const left = deadline - Date.now();
+      const slice = o.tick ? Math.min(o.tick.everyMs, left) : left;
+      const done = await r.waiter.wait(call.id, check, {
+        timeoutMs: Math.max(0, slice),
+        signal: o.signal,
+        checkFirst: !first,
+        fromBell: (detail) => outcomeFromBell(call, detail),
+      });
+      first = false;
+      if (done) return done;
+      if (o.signal.aborted || Date.now() >= deadline) break;
+      await o.tick?.fn(Date.now() - started);
+    }
+    if (r.drain?.aborted) return call;
+    return (await r.db.calls.byId(who.tenant.id, call.id)) ?? call;
+  } catch (e) {
+    if (isDatabaseUnavailable(e)) r.outages.report('postgres', e);
+    else who.log.warn({ err: e, callId: call.id }, 'waiting for a recorded call failed; answering with its id');
+    return call;
+  }
+}

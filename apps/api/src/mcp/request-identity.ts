@@ -1,0 +1,7 @@
+import type { ApiState } from '../http/state.js';
+
+/** The verified identity of one MCP request, as the route hands it to the request's own server. */
+export type RequestIdentity = Required<Pick<ApiState, 'tenant' | 'scope' | 'token' | 'user' | 'requestId' | 'log'>> & {
+  /** Told when a handler answered "temporarily unavailable", so the route can make it an HTTP 503 with Retry-After. */
+  onUnavailable?: () => void;
+};

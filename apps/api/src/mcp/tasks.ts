@@ -1,0 +1,128 @@
+import { ProtocolError, ProtocolErrorCode, type Server } from '@modelcontextprotocol/server';
+import { isFinal, type ToolCall } from '@mcprt/db';
+import { z } from 'zod';
+import { cancelCall } from '../calls/cancel-call.js';
+import { toCallToolResult } from '../calls/call-result.js';
+import { toolCallUrl } from '../http/urls.js';
+import type { ApiResources } from '../resources.js';
+import type { RequestIdentity } from './request-identity.js';
+
+/**
+ * MCP tasks, as the 2026-07-28 `io.modelcontextprotocol/tasks` extension defines them
+ * (modelcontextprotocol/ext-tasks, specification/draft/tasks.md). The SDK 2.4.0 ships the wire
+ * vocabulary only, no tasks runtime or store: this module is ours.
+ *
+ * - The store is `tool_calls`: a task id is the call id (128 random bits, unguessable), so any API
+ *   replica answers any task request, and a task is as durable as its call row.
+ * - Every task request is authenticated (the route's bearer check) and authorised again here: the
+ *   call must belong to the request's tenant *and* user. Another user's task id answers exactly like
+ *   an unknown one (-32602 "Task not found").
+ * - Status: `queued`/`running` → `working`; `succeeded`, and `failed` (a tool error: the spec keeps
+ *   `failed` for JSON-RPC errors) → `completed` with the same CallToolResult a plain call gets;
+ *   `cancelled` → `cancelled`. No tool asks for input, so `input_required` never happens and
+ *   `tasks/update` acknowledges (the spec: responses for keys not outstanding are ignored).
+ */
+export const TASKS_EXTENSION = 'io.modelcontextprotocol/tasks';
+const CLIENT_CAPABILITIES = 'io.modelcontextprotocol/clientCapabilities';
+/** -32021: Missing Required Client Capability (2026-07-28). */
+const MISSING_CAPABILITY = -32021;
+
+/** Whether the request's own capabilities (its `_meta` envelope) declare the tasks extension. */
+export function declaresTasks(envelope: unknown): boolean {
+  if (typeof envelope !== 'object' || envelope === null) return false;
+  const caps = (envelope as Record<string, unknown>)[CLIENT_CAPABILITIES];
+  const ext = typeof caps === 'object' && caps !== null ? (caps as { extensions?: unknown }).extensions : undefined;
+  return typeof ext === 'object' && ext !== null && TASKS_EXTENSION in ext;
+}
+
+const missingCapability = () =>
+  new ProtocolError(MISSING_CAPABILITY, `Missing required client capability: the ${TASKS_EXTENSION} extension`, {
+    requiredCapabilities: { extensions: { [TASKS_EXTENSION]: {} } },
+  });
+const notFound = () => new ProtocolError(ProtocolErrorCode.InvalidParams, 'Failed to retrieve task: Task not found');
+
+type TaskConfig = Pick<ApiResources['config'], 'TASK_TTL_MS' | 'TASK_POLL_INTERVAL_MS'>;
+
+/** The `Task` fields of a call (no inlined payload). */
+export function taskOf(call: ToolCall, config: TaskConfig) {
+  const status = call.status === 'cancelled' ? 'cancelled' : isFinal(call) ? 'completed' : 'working';
+  const updated = call.finishedAt ?? call.startedAt ?? call.createdAt;
+  return {
+    taskId: call.id,
+    status,
+    ...(status === 'working' ? { statusMessage: `The tool call is ${call.status}.` } : {}),
+    ...(status === 'cancelled' ? { statusMessage: 'The tool call was cancelled.' } : {}),
+    createdAt: call.createdAt.toISOString(),
+    lastUpdatedAt: updated.toISOString(),
+    ttlMs: config.TASK_TTL_MS,
+    pollIntervalMs: config.TASK_POLL_INTERVAL_MS,
+  } as const;
+}
+
+/** CreateTaskResult: what a tools/call answers when it becomes a task (`resultType: "task"`). */
+export const createTaskResult = (call: ToolCall, config: TaskConfig) => ({ resultType: 'task' as const, ...taskOf(call, config) });
+
+const taskParams = z.looseObject({ taskId: z.string().max(64) });
+const updateParams = z.looseObject({ taskId: z.string().max(64), inputResponses: z.record(z.string(), z.unknown()).optional() });
+
+/**
+ * tasks/get, tasks/update and tasks/cancel on a modern-era server. `ctx.mcpReq.envelope` carries
+ * the request's declared capabilities: a client that did not declare the extension gets -32021.
+ */
+export function registerTaskHandlers(
+  mcp: Server,
+  r: ApiResources,
+  who: RequestIdentity,
+  wrap: <A extends unknown[], R>(h: (...a: A) => Promise<R>) => (...a: A) => Promise<R>,
+): void {
+  type Ctx = { mcpReq: { envelope?: unknown } };
+  /** The request's own call, or -32602 exactly as for an id that never existed. */
+  const own = async (taskId: string, ctx: Ctx): Promise<ToolCall> => {
+    if (!declaresTasks(ctx.mcpReq.envelope)) throw missingCapability();
+    const call = /^call_[A-Za-z0-9_-]{22}$/.test(taskId) ? await who.scope.toolCalls.byIdForUser(taskId, who.user.id) : undefined;
+    if (!call) throw notFound();
+    return call;
+  };
+
+  mcp.setRequestHandler(
+    'tasks/get',
+    { params: taskParams },
+    wrap(async (p: z.infer<typeof taskParams>, ctx: Ctx) => {
+      const call = await own(p.taskId, ctx);
+      const task = taskOf(call, r.config);
+      if (task.status !== 'completed') return task;
+      const result = toCallToolResult(call, r.registry.get(call.tool), toolCallUrl(r.config.PUBLIC_URL, who.tenant.slug, call.id));
+      return { ...task, result };
+    }),
+  );
+
+  mcp.setRequestHandler(
+    'tasks/update',
+    { params: updateParams },
+    wrap(async (p: z.infer<typeof updateParams>, ctx: Ctx) => {
+      await own(p.taskId, ctx);
+      // No task of ours ever has outstanding inputRequests: every response is for a key that is not
+      // outstanding, which the spec says to ignore. Acknowledged with an empty result.
+      return {};
+    }),
+  );
+
+  mcp.setRequestHandler(
+    'tasks/cancel',
+    { params: taskParams },
+    wrap(async (p: z.infer<typeof taskParams>, ctx: Ctx) => {
+      const call = await own(p.taskId, ctx);
+      // Cancelling a finished task changes nothing (the spec: cancellation is eventually consistent and
+      // may end in another terminal status); the acknowledgement is the same.
+      if (!isFinal(call))
+        await cancelCall(r, {
+          tenantId: who.tenant.id,
+          callId: call.id,
+          ownerUserId: who.user.id,
+          actor: { kind: 'user', id: who.user.id },
+          requestId: who.requestId,
+        });
+      return {};
+    }),
+  );
+}

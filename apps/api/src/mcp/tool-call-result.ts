@@ -1,0 +1,37 @@
+import type { CallToolResult, Tool } from '@modelcontextprotocol/server';
+import { isFinal } from '@mcprt/db';
+import { z } from 'zod';
+import { RESULT_TOOL, toCallToolResult } from '../calls/call-result.js';
+import { toolCallUrl } from '../http/urls.js';
+import type { ApiResources } from '../resources.js';
+import { awaitCall } from './await-call.js';
+import type { RequestIdentity } from './request-identity.js';
+
+/**
+ * The built-in `tool_call_result` tool (issue 11): a model that got a "still running" answer calls it
+ * with the call id and gets the call's real result (or, if it is still running after another wait,
+ * the same "still running" answer). Served by the API from `tool_calls`; nothing is queued. Only the
+ * caller's own calls: an unknown id and another user's id get the same answer.
+ */
+const input = z.object({ callId: z.string().max(64) }).strict();
+
+export const toolCallResultListing: Tool = {
+  name: RESULT_TOOL,
+  title: 'Result of an earlier tool call',
+  description:
+    'Returns the result of one of your earlier tool calls that was still running when it answered. ' +
+    'Pass the callId that answer gave. If the call is still running, waits a while and says so again.',
+  inputSchema: z.toJSONSchema(input, { target: 'draft-2020-12' }) as Tool['inputSchema'],
+  annotations: { readOnlyHint: true, openWorldHint: false },
+};
+
+export async function callToolCallResult(r: ApiResources, who: RequestIdentity, args: unknown, signal: AbortSignal): Promise<CallToolResult> {
+  const parsed = input.safeParse(args ?? {});
+  if (!parsed.success) return { content: [{ type: 'text', text: `Invalid arguments for ${RESULT_TOOL}: callId must be a call id string` }], isError: true };
+  const id = parsed.data.callId;
+  let call = /^call_[A-Za-z0-9_-]{22}$/.test(id) ? await who.scope.toolCalls.byIdForUser(id, who.user.id) : undefined;
+  if (!call) return { content: [{ type: 'text', text: `No tool call with id ${id} was found for you.` }], isError: true };
+  if (!isFinal(call))
+    call = await awaitCall(r, who, call, { timeoutMs: r.config.CALL_WAIT_MS, signal: r.drain ? AbortSignal.any([signal, r.drain]) : signal, fresh: false });
+  return toCallToolResult(call, r.registry.get(call.tool), toolCallUrl(r.config.PUBLIC_URL, who.tenant.slug, call.id));
+}

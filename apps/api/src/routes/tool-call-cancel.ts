@@ -1,0 +1,45 @@
+import type Router from '@koa/router';
+import { AppError } from '@mcprt/errors';
+import { bearerAuth } from '../http/bearer-auth.js';
+import { originCheck } from '../http/origin-check.js';
+import { resolveTenant } from '../http/resolve-tenant.js';
+import { required, type ApiState } from '../http/state.js';
+import { toolCallUrl } from '../http/urls.js';
+import { cancelCall } from '../calls/cancel-call.js';
+import { toCallView } from '../calls/call-result.js';
+import type { ApiResources } from '../resources.js';
+
+/**
+ * `POST /t/:tenant/v1/tool-calls/:id/cancel` (issue 11): the end user cancels one of their own calls,
+ * with the same bearer check as the MCP endpoint. 200 with the call (now `cancelled`); 409
+ * `call_final` with the call when it had already finished; anyone else's call answers 404, exactly
+ * like a missing one (no oracle). The work is `cancelCall` (calls/cancel-call.ts).
+ */
+export function mountToolCallCancel(router: Router<ApiState>, r: ApiResources): void {
+  router.post(
+    '/t/:tenant/v1/tool-calls/:id/cancel',
+    originCheck(r.config.PUBLIC_URL, r.config.ALLOWED_ORIGINS),
+    resolveTenant(r.tenants, r.db.db),
+    bearerAuth({ publicUrl: r.config.PUBLIC_URL, directory: r.directory, users: r.users, verified: r.verified, authServers: r.authServers }),
+    async (ctx) => {
+      const tenant = required(ctx, 'tenant');
+      const user = required(ctx, 'user');
+      const out = await cancelCall(r, {
+        tenantId: tenant.id,
+        callId: ctx.params.id ?? '',
+        ownerUserId: user.id,
+        actor: { kind: 'user', id: user.id },
+        requestId: ctx.state.requestId ?? null,
+      });
+      if (out.outcome === 'not_found') throw new AppError('not_found', 'call_not_found', 'no such tool call');
+      const view = toCallView(out.call, r.registry.get(out.call.tool), toolCallUrl(r.config.PUBLIC_URL, tenant.slug, out.call.id));
+      ctx.set('Cache-Control', 'no-store');
+      if (out.outcome === 'final') {
+        ctx.status = 409;
+        ctx.body = { error: { code: 'call_final', message: `the call has already ${out.call.status}` }, call: view };
+        return;
+      }
+      ctx.body = view;
+    },
+  );
+}

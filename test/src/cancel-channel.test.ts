@@ -1,0 +1,64 @@
+import { randomUUID } from 'node:crypto';
+import { CancelListener, cancelChannel, publishCancel } from '@mcprt/queue';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { namespace, TEST_REDIS_URL } from './harness/test-config.js';
+
+/** The cancel channel on real Redis (issue 11): one subscription per process, runs aborted by id and tenant only. */
+describe('cancel channel', () => {
+  const { queuePrefix } = namespace('cancel');
+  let pub: Redis;
+  let listener: CancelListener;
+  const errors: unknown[] = [];
+  beforeAll(async () => {
+    pub = new Redis(TEST_REDIS_URL);
+    listener = new CancelListener(new Redis(TEST_REDIS_URL), queuePrefix, (e) => errors.push(e));
+    await listener.ready();
+  });
+  afterAll(async () => {
+    await listener.close();
+    await pub.quit();
+  });
+
+  const callId = () => `call_${randomUUID().replace(/-/g, '').slice(0, 22)}`;
+  const settle = () => new Promise((r) => setTimeout(r, 100));
+
+  it('a published cancel aborts the run of that call in that tenant, and says it was a cancel', async () => {
+    const tenantId = randomUUID();
+    const id = callId();
+    const run = listener.track(tenantId, id);
+    const other = listener.track(tenantId, callId());
+    expect(await publishCancel(pub, queuePrefix, { tenantId, callId: id })).toBe(1);
+    await settle();
+    expect(run.signal.aborted).toBe(true);
+    expect(run.cancelled()).toBe(true);
+    expect(other.signal.aborted).toBe(false);
+    run.release();
+    other.release();
+  });
+
+  it('the same call id claimed for another tenant, a malformed message, a released run: nothing is aborted', async () => {
+    const tenantId = randomUUID();
+    const id = callId();
+    const run = listener.track(tenantId, id);
+    await publishCancel(pub, queuePrefix, { tenantId: randomUUID(), callId: id });
+    await pub.publish(cancelChannel(queuePrefix), JSON.stringify({ tenantId, callId: id, extra: 1 }));
+    await pub.publish(cancelChannel(queuePrefix), 'not json');
+    await settle();
+    expect(run.signal.aborted).toBe(false);
+    expect(errors.length).toBe(2);
+    run.release();
+    await publishCancel(pub, queuePrefix, { tenantId, callId: id });
+    await settle();
+    expect(run.signal.aborted).toBe(false);
+  });
+
+  it('the worker’s own shutdown aborts the run too, but is not a cancel', async () => {
+    const parent = new AbortController();
+    const run = listener.track(randomUUID(), callId(), parent.signal);
+    parent.abort();
+    expect(run.signal.aborted).toBe(true);
+    expect(run.cancelled()).toBe(false);
+    run.release();
+  });
+});
