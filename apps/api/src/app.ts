@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import { mountAccount } from './auth-server/account.js';
+import { mountConnect } from './auth-server/connect.js';
 import { mountAuthServer } from './auth-server/mount.js';
 import { errorHandler } from './http/error-handler.js';
 import type { ApiState } from './http/state.js';
@@ -17,6 +18,7 @@ export function createApp(r: ApiResources, opts: { isDraining?: () => boolean } 
   const router = new Router<ApiState>();
   const authServer = mountAuthServer(router, r, r.authServers, r.upstreamLogin);
   mountAccount(router, r, r.authServers);
+  mountConnect(router, r, r.authServers, r.upstreamLogin);
   mountHealth(router, r, () => opts.isDraining?.() ?? false);
   mountWellKnown(router, r);
   mountMcp(router, r);

@@ -46,8 +46,26 @@ export const tenants = pgTable('tenants', {
   authMode: text('auth_mode', { enum: ['builtin', 'external'] })
     .notNull()
     .default('external'),
+  /** GitHub-kind IdP only: its REST API base (identity from `GET {base}/user`); default https://api.github.com (issue 8 §5). */
+  idpApiBase: text('idp_api_base'),
+  /**
+   * Providers a signed-in user can connect besides the login IdP (issue 8 §8), by provider name
+   * (`google`, `github`, …): kind, endpoints, our client there (secret sealed, purpose `upstream_client_secret`), scopes.
+   */
+  upstreams: jsonb('upstreams').$type<Record<string, UpstreamSettings>>().notNull().default({}),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 });
+
+/** An upstream OAuth provider of a tenant (issue 8 §5, §8). */
+export interface UpstreamSettings {
+  /** `oidc`: discovery at `issuer`; `google`: OIDC + offline access; `github`: OAuth 2 at `issuer` (web base), identity from `apiBase`. */
+  kind: 'oidc' | 'google' | 'github';
+  issuer: string;
+  apiBase?: string | undefined;
+  clientId: string;
+  clientSecretSealed: string;
+  scopes: string[];
+}
 
 export const users = pgTable(
   'users',
