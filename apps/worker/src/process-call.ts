@@ -199,7 +199,19 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
       const limit = deadline(attempt.signal, tool.timeoutMs);
       try {
         return await tool.run(
-          { signal: limit.signal, tenant: { id: tenant.id, slug: tenant.slug, idpIssuer: tenant.idpIssuer }, user, credential, services: r.services },
+          {
+            signal: limit.signal,
+            tenant: {
+              id: tenant.id,
+              slug: tenant.slug,
+              idpIssuer: tenant.idpIssuer,
+              idpKind: tenant.idpKind,
+              apiBase: (provider) => tenantUpstream(tenant, provider)?.apiBase,
+            },
+            user,
+            credential,
+            services: r.services,
+          },
           args.value,
         );
       } catch (e) {
