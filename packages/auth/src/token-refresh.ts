@@ -13,6 +13,8 @@ export interface RefreshClient {
   clientSecret: string | undefined;
   /** The alg of ID tokens the provider signs for this client (a refresh with `openid` may return one). Default RS256. */
   idTokenAlg?: string | undefined;
+  /** How the secret is sent: HTTP Basic (default, RFC 6749 §2.3.1), or in the body (GitHub documents `client_secret` in the form). */
+  clientAuth?: 'basic' | 'post';
 }
 
 /** What a refresh returned, normalised. */
@@ -51,7 +53,12 @@ export interface RedeemOptions {
  * retryable `credential_refresh_failed`.
  */
 export async function redeemRefreshToken(client: RefreshClient, refreshToken: string, o: RedeemOptions): Promise<RefreshedTokens> {
-  const auth = client.clientSecret === undefined ? oidc.None() : oidc.ClientSecretBasic(client.clientSecret);
+  const auth =
+    client.clientSecret === undefined
+      ? oidc.None()
+      : client.clientAuth === 'post'
+        ? oidc.ClientSecretPost(client.clientSecret)
+        : oidc.ClientSecretBasic(client.clientSecret);
   const config = new oidc.Configuration(
     { issuer: client.issuer, token_endpoint: client.tokenEndpoint },
     client.clientId,
@@ -85,7 +92,8 @@ export async function redeemRefreshToken(client: RefreshClient, refreshToken: st
     accessToken: t.data.access_token,
     refreshToken: t.data.refresh_token,
     expiresAt: t.data.expires_in ? new Date(Date.now() + t.data.expires_in * 1000) : null,
-    scopes: t.data.scope ? t.data.scope.split(' ').filter(Boolean) : undefined,
+    // GitHub answers comma-separated.
+    scopes: t.data.scope ? t.data.scope.split(/[\s,]+/).filter(Boolean) : undefined,
   };
 }
 

@@ -18,6 +18,11 @@ export interface BrowseOptions {
 export class CookieJar {
   readonly #cookies = new Map<string, Map<string, { value: string; path: string }>>();
 
+  /** Drops every cookie of `origin` (a browser whose session at that site has ended). */
+  forget(origin: string): void {
+    this.#cookies.delete(origin);
+  }
+
   header(url: URL): string {
     const jar = this.#cookies.get(url.origin);
     if (!jar) return '';
