@@ -154,7 +154,13 @@ describe('a job is bound to its call (forged jobs in Redis)', () => {
 
   it("a call of another tenant paired with this tenant's id and alice's token: refused and audited in the call's own tenant", async () => {
     const ns = namespace('jobbind-other');
-    const other = await tenantsRepository(s.db.db).create({ slug: ns.slug, displayName: 'other', idpIssuer: s.idp.issuer, enabledTools: ['whoami', 'echo'] });
+    const other = await tenantsRepository(s.db.db).create({
+      slug: ns.slug,
+      displayName: 'other',
+      idpIssuer: s.idp.issuer,
+      enabledTools: ['whoami', 'echo'],
+      authMode: 'external',
+    });
     const scope2 = forTenant(s.db.db, other.id);
     const mallory = await scope2.users.upsert({ issuer: s.idp.issuer, subject: 'mallory' });
     const callId = `call_${'M'.repeat(12)}${Math.random().toString(36).slice(2, 12).padEnd(10, 'x')}`;

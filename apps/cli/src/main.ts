@@ -44,17 +44,24 @@ interface Command {
 
 const commands: Record<string, Command> = {
   'tenant create': {
-    usage: 'tenant create --slug <slug> --issuer <url> [--name <name>] [--tools whoami,web_search]',
+    usage: 'tenant create --slug <slug> --issuer <url> [--name <name>] [--tools whoami,web_search] [--auth builtin|external]',
     summary: 'create a tenant; prints its MCP URL and a .mcp.json',
     details: [
       '--slug     a-z 0-9 -, 1-63 characters',
-      "--issuer   the tenant IdP issuer URL (must equal the tokens' iss)",
+      "--issuer   the tenant IdP issuer URL (external: must equal the tokens' iss)",
       '--name     display name (default: the slug)',
       '--tools    comma-separated (default whoami,web_search)',
+      '--auth     builtin (default): the tenant is its own OAuth server, users sign in at the IdP (then `tenant set-idp`);',
+      '           external: the IdP issues the MCP tokens itself',
     ],
-    options: { slug: { type: 'string' }, name: { type: 'string' }, issuer: { type: 'string' }, tools: { type: 'string' } },
+    options: { slug: { type: 'string' }, name: { type: 'string' }, issuer: { type: 'string' }, tools: { type: 'string' }, auth: { type: 'string' } },
     run: ({ values: v, withDb }) =>
-      withDb(async (res) => (await tenantCreate(res, { slug: str(v, 'slug'), name: str(v, 'name'), issuer: str(v, 'issuer'), tools: str(v, 'tools') }), 0)),
+      withDb(
+        async (res) => (
+          await tenantCreate(res, { slug: str(v, 'slug'), name: str(v, 'name'), issuer: str(v, 'issuer'), tools: str(v, 'tools'), auth: str(v, 'auth') }),
+          0
+        ),
+      ),
   },
   'tenant list': {
     usage: 'tenant list',
@@ -70,7 +77,7 @@ const commands: Record<string, Command> = {
     details: [
       '--client-id  the client registered at the tenant IdP (redirect URIs: {PUBLIC_URL}/t/{slug}/login/callback and …/connect/idp/callback)',
       '--kind       oidc (any issuer, discovery), google (OIDC, offline access), github (OAuth 2, identity from GET /user); default unchanged',
-      '--issuer     the OIDC issuer, or GitHub\'s web base (defaults: google https://accounts.google.com, github https://github.com)',
+      "--issuer     the OIDC issuer, or GitHub's web base (defaults: google https://accounts.google.com, github https://github.com)",
       '--api-base   github only: the REST API base (default https://api.github.com)',
       '--scopes     upstream scopes to ask for (oidc/google: must include openid; default unchanged)',
       '--auth       builtin: the tenant becomes its own OAuth authorization server; external: trust the IdP tokens',

@@ -41,11 +41,12 @@ export const tenants = pgTable('tenants', {
   /**
    * `builtin`: the tenant's own OAuth authorization server (oidc-provider, issuer `{PUBLIC_URL}/t/{slug}`)
    * issues the MCP tokens and federates login to the IdP above. `external`: the IdP issues them (issue 2).
-   * The column default is `external` so rows created before issue 8 keep working unchanged.
+   * New tenants are `builtin` (issue 8 §1; migration 0006 changed the column default). Rows created
+   * before keep the mode they have (0004 gave them `external`).
    */
   authMode: text('auth_mode', { enum: ['builtin', 'external'] })
     .notNull()
-    .default('external'),
+    .default('builtin'),
   /** GitHub-kind IdP only: its REST API base (identity from `GET {base}/user`); default https://api.github.com (issue 8 §5). */
   idpApiBase: text('idp_api_base'),
   /**
