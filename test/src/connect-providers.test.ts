@@ -67,7 +67,12 @@ beforeAll(async () => {
   oidcIdp = await startDevIdp({
     port: 0,
     loginClients: [
-      { clientId: 'mcprt-a', clientSecret: 'secret-a', redirectUris: [`${a.issuer}/login/callback`, `${a.issuer}/connect/idp/callback`] },
+      {
+        clientId: 'mcprt-a',
+        clientSecret: 'secret-a',
+        // The same IdP also stands in for Google (an OIDC provider with Google's extra parameters).
+        redirectUris: [`${a.issuer}/login/callback`, `${a.issuer}/connect/idp/callback`, `${a.issuer}/connect/google/callback`],
+      },
     ],
   });
   githubApi = await startGithubDouble();
@@ -91,6 +96,14 @@ beforeAll(async () => {
     clientId: 'gh-connect-a',
     clientSecret: 'gh-secret-a',
     scopes: 'read:user',
+  });
+  await tenantSetUpstream(res, {
+    slug: a.slug,
+    provider: 'google',
+    issuer: oidcIdp.issuer,
+    clientId: 'mcprt-a',
+    clientSecret: 'secret-a',
+    scopes: 'openid email',
   });
   await tenantSetIdp(res, {
     slug: b.slug,
@@ -150,7 +163,13 @@ describe('login federated to a GitHub-style OAuth 2 IdP (second tenant, side by 
     expect(asked.searchParams.get('redirect_uri')).toBe(`${B.issuer}/login/callback`);
     const r = await atB.client.callTool({ name: 'whoami', arguments: {} });
     expect(r.isError ?? false).toBe(false);
-    expect(r.structuredContent).toMatchObject({ tenant: B.tenant.slug, issuer: github.url, subject: '5001', email: 'alice@example.test', name: 'Alice Liddell' });
+    expect(r.structuredContent).toMatchObject({
+      tenant: B.tenant.slug,
+      issuer: github.url,
+      subject: '5001',
+      email: 'alice@example.test',
+      name: 'Alice Liddell',
+    });
     const cred = (await credentialOf(B, '5001', 'idp'))!;
     expect(cred.scopes).toEqual(['read:user']);
     await atB.client.close();
@@ -163,7 +182,11 @@ describe('login federated to a GitHub-style OAuth 2 IdP (second tenant, side by 
       [atA.auth.stored!.access_token, B.mcpUrl],
       [atB.auth.stored!.access_token, A.mcpUrl],
     ] as const) {
-      const res = await s.post({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }, { authorization: `Bearer ${token}`, 'mcp-protocol-version': '2025-11-25' }, url);
+      const res = await s.post(
+        { jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} },
+        { authorization: `Bearer ${token}`, 'mcp-protocol-version': '2025-11-25' },
+        url,
+      );
       expect(res.status, url).toBe(401);
       expect(res.headers.get('www-authenticate')).toContain('error="invalid_token"');
     }
@@ -256,6 +279,33 @@ describe('connecting GitHub for a tool that needs it (issue 8 §8)', () => {
   });
 });
 
+describe('a Google-kind provider', () => {
+  it('asks for offline access with consent and incremental scopes (access_type=offline, prompt=consent, include_granted_scopes=true), PKCE and nonce; the tokens land sealed under google', async () => {
+    const jar = new CookieJar();
+    await signIn(A.mcpUrl, 'alice', { jar });
+    let asked: URL | undefined;
+    const done = await browse(`${A.issuer}/connect/google?scopes=profile`, {
+      account: 'alice',
+      stopAt: 'http://never.invalid/',
+      jar,
+      rewrite: (u) => {
+        if (u.origin === new URL(oidcIdp.issuer).origin && u.pathname === '/auth') asked = new URL(u);
+        return u;
+      },
+    });
+    expect(done.page).toContain('data-connected="google"');
+    expect(asked).toBeDefined();
+    const p = asked!.searchParams;
+    expect([p.get('access_type'), p.get('prompt'), p.get('include_granted_scopes')]).toEqual(['offline', 'consent', 'true']);
+    expect(p.get('code_challenge_method')).toBe('S256');
+    expect(p.get('nonce')).toBeTruthy();
+    expect(p.get('scope')!.split(' ').sort()).toEqual(['email', 'openid', 'profile']);
+    const cred = (await credentialOf(A, 'alice', 'google'))!;
+    expect(cred.status).toBe('active');
+    expect(cred.accessTokenSealed.length).toBeGreaterThan(20);
+  });
+});
+
 describe('the connect flow checks who completes it', () => {
   let aliceJar: CookieJar;
   let bobJar: CookieJar;
@@ -298,7 +348,18 @@ describe('the connect flow checks who completes it', () => {
     const bobCookie = bobJar.header(cb);
     const aliceCookie = aliceJar.header(cb);
     const issuedBefore = github.issued.length;
-    const res = await fetch(cb, { redirect: 'manual', headers: { cookie: [aliceCookie, bobCookie.split('; ').filter((c) => c.startsWith('mcprt_connect_')).join('; ')].join('; ') } });
+    const res = await fetch(cb, {
+      redirect: 'manual',
+      headers: {
+        cookie: [
+          aliceCookie,
+          bobCookie
+            .split('; ')
+            .filter((c) => c.startsWith('mcprt_connect_'))
+            .join('; '),
+        ].join('; '),
+      },
+    });
     expect(res.status).toBe(403);
     expect(code(await res.text())).toBe('connect_wrong_user');
     expect(github.issued.length, 'the code was not redeemed').toBe(issuedBefore);
@@ -386,7 +447,8 @@ describe('the federated login callback checks state and nonce', () => {
       stopAt: CLIENT_REDIRECT,
       // The attacker's authorization request at the IdP: everything copied but the nonce.
       rewrite: (u) => {
-        if (u.origin === new URL(oidcIdp.issuer).origin && u.pathname.endsWith('/auth') && u.searchParams.has('nonce')) u.searchParams.set('nonce', 'attacker-nonce');
+        if (u.origin === new URL(oidcIdp.issuer).origin && u.pathname.endsWith('/auth') && u.searchParams.has('nonce'))
+          u.searchParams.set('nonce', 'attacker-nonce');
         return u;
       },
     }).catch((e: unknown) => e as BrowseError);
@@ -420,7 +482,10 @@ describe('the federated login callback checks state and nonce', () => {
       return ((await res.json()) as { client_id: string }).client_id;
     };
     const loopback = await reg(['http://127.0.0.1/cb']);
-    const { callback } = await browse(authorize(A.issuer, A.mcpUrl, loopback, 'http://127.0.0.1:53123/cb'), { account: 'alice', stopAt: 'http://127.0.0.1:53123/cb' });
+    const { callback } = await browse(authorize(A.issuer, A.mcpUrl, loopback, 'http://127.0.0.1:53123/cb'), {
+      account: 'alice',
+      stopAt: 'http://127.0.0.1:53123/cb',
+    });
     expect(callback.searchParams.get('code')).toBeTruthy();
     // Path and scheme still exact.
     for (const wrong of ['http://127.0.0.1:53123/other', 'https://127.0.0.1:53123/cb']) {
@@ -445,7 +510,14 @@ describe('the federated login callback checks state and nonce', () => {
     });
     const t = await fetch(
       `${A.issuer}/token`,
-      form({ grant_type: 'authorization_code', code: callback.searchParams.get('code')!, client_id: clientId, redirect_uri: CLIENT_REDIRECT, code_verifier: verifier, resource: A.mcpUrl }),
+      form({
+        grant_type: 'authorization_code',
+        code: callback.searchParams.get('code')!,
+        client_id: clientId,
+        redirect_uri: CLIENT_REDIRECT,
+        code_verifier: verifier,
+        resource: A.mcpUrl,
+      }),
     );
     const tokens = (await t.json()) as { refresh_token: string };
     // Another client cannot revoke it (RFC 7009 §2.1): answered 200, no effect.
@@ -518,11 +590,14 @@ describe('upstream tokens stay secret', () => {
       ...github.issued.map((i) => i.token),
       await vaultOpen(A, 'alice', 'idp'),
       await vaultOpen(A, 'alice', 'github'),
+      await vaultOpen(A, 'alice', 'google'),
       await vaultOpen(B, '5001', 'idp'),
     ];
     expect(github.issued.length).toBeGreaterThanOrEqual(4);
     const store = (await s.db.sql<{ blob: string }[]>`select concat_ws(' ', id, grant_id, uid, payload) as blob from oidc_store`).map((r) => r.blob).join('\n');
-    const cols = (await s.db.sql<{ blob: string }[]>`select concat_ws(' ', access_token_sealed, refresh_token_sealed) as blob from credentials`).map((r) => r.blob).join('\n');
+    const cols = (await s.db.sql<{ blob: string }[]>`select concat_ws(' ', access_token_sealed, refresh_token_sealed) as blob from credentials`)
+      .map((r) => r.blob)
+      .join('\n');
     const tenantsRows = JSON.stringify(await s.db.sql`select * from tenants where id in (${A.tenant.id}, ${B.tenant.id})`);
     const redis = new Redis(s.config.REDIS_URL);
     const values: string[] = [];
