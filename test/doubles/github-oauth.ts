@@ -108,7 +108,11 @@ export async function startGithubOAuthDouble(opts: GithubOAuthOptions): Promise<
       else res.writeHead(200, { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }).end(new URLSearchParams(o).toString());
     };
     const fail = (error: string, description: string) =>
-      answer({ error, error_description: description, error_uri: `https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors/#${error.replace(/_/g, '-')}` });
+      answer({
+        error,
+        error_description: description,
+        error_uri: `https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors/#${error.replace(/_/g, '-')}`,
+      });
     const client = opts.clients.find((c) => c.clientId === form.get('client_id'));
     if (!client || client.clientSecret !== form.get('client_secret'))
       return fail('incorrect_client_credentials', 'The client_id and/or client_secret passed are incorrect.');

@@ -150,7 +150,10 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
       // A missing or too narrow upstream credential: the error carries the connect link made for this user (issue 8 §8).
       const connect =
         decision.connect && tenant.authMode === 'builtin' && tenantUpstream(tenant, decision.connect.provider)
-          ? { ...decision.connect, url: connectLinkFor(r.keyring, r.config.PUBLIC_URL, tenant, call.userId, decision.connect.provider, decision.connect.scopes) }
+          ? {
+              ...decision.connect,
+              url: connectLinkFor(r.keyring, r.config.PUBLIC_URL, tenant, call.userId, decision.connect.provider, decision.connect.scopes),
+            }
           : undefined;
       throw new AppError('policy', decision.code, connect ? `${decision.message} Connect at ${connect.url}` : decision.message, {
         expose: true,

@@ -17,7 +17,12 @@ export const CONNECT_LINK_TTL_MS = 30 * 60_000;
 /** The query parameter carrying the sealed "made for" binding. */
 export const CONNECT_LINK_PARAM = 'for';
 
-const linkContext = (tenantId: string, provider: string): SealContext => ({ tenantId, userId: 'connect-link', credentialId: provider, purpose: 'connect_link' });
+const linkContext = (tenantId: string, provider: string): SealContext => ({
+  tenantId,
+  userId: 'connect-link',
+  credentialId: provider,
+  purpose: 'connect_link',
+});
 
 const binding = z.object({ u: z.uuid(), exp: z.number().int() });
 

@@ -1,4 +1,4 @@
-export { CONNECT_LINK_PARAM, CONNECT_LINK_TTL_MS, connectLinkFor, openConnectLink, reconnectUrl } from './connect-link.js';
+export { connectLinkFor, openConnectLink, reconnectUrl } from './connect-link.js';
 export { credentialVault, idpSecretContext } from './credential-vault.js';
 export type { CredentialVault, UpstreamTokens } from './credential-vault.js';
 export { IssuerDirectory, idpUnavailable, retryAfterSeconds } from './issuer-directory.js';
@@ -13,4 +13,4 @@ export { openOidcPayload, sealOidcPayload, storeKey } from './oidc-store-codec.j
 export { openTenantClientSecret, redeemRefreshToken, REAUTH_REQUIRED, sealTenantClientSecret } from './token-refresh.js';
 export type { RedeemOptions, RefreshClient, RefreshedTokens } from './token-refresh.js';
 export { GITHUB_API, GITHUB_WEB, openUpstreamSecret, splitScopes, upstreamOf, upstreamSecretContext } from './upstream-settings.js';
-export type { ResolvedUpstream, UpstreamKind } from './upstream-settings.js';
+export type { ResolvedUpstream } from './upstream-settings.js';

@@ -13,7 +13,12 @@ export interface ConnectLink {
  * The connect link for `userId`, or undefined where the tenant has no connect route for the provider
  * (an `external` tenant, or a provider it has not configured): then the refusal carries its message only.
  */
-export function connectLinkOf(r: Pick<ApiResources, 'keyring' | 'config'>, tenant: Tenant, userId: string, need: { provider: string; scopes: string[] }): ConnectLink | undefined {
+export function connectLinkOf(
+  r: Pick<ApiResources, 'keyring' | 'config'>,
+  tenant: Tenant,
+  userId: string,
+  need: { provider: string; scopes: string[] },
+): ConnectLink | undefined {
   if (tenant.authMode !== 'builtin' || !upstreamOf(tenant, need.provider)) return undefined;
   return { url: connectLinkFor(r.keyring, r.config.PUBLIC_URL, tenant, userId, need.provider, need.scopes), provider: need.provider, scopes: need.scopes };
 }

@@ -68,7 +68,8 @@ export async function tenantSetIdp(res: CliResources, input: TenantSetIdpInput):
     clientSecretSealed: seal(keyring, input.clientSecret, idpSecretContext(tenant.id)),
     ...(scopes ? { scopes } : {}),
   });
-  if (kindIn || issuer || apiBase) await repo.setIdpKind(tenant.id, { kind, ...(issuer ? { issuer } : {}), ...(kind === 'github' ? { apiBase: apiBase ?? null } : { apiBase: null }) });
+  if (kindIn || issuer || apiBase)
+    await repo.setIdpKind(tenant.id, { kind, ...(issuer ? { issuer } : {}), ...(kind === 'github' ? { apiBase: apiBase ?? null } : { apiBase: null }) });
   if (auth) await repo.setAuthMode(tenant.id, auth);
   res.out(
     `tenant ${slug}: ${kind} IdP${issuer ? ` ${issuer}` : ''}${kind === 'github' ? ` (API ${apiBase ?? GITHUB_API})` : ''}, client ${clientId} set (secret sealed under key ${keyring.activeKid})` +

@@ -28,7 +28,8 @@ const PROVIDER = /^[a-z][a-z0-9_-]{0,31}$/;
 export async function tenantSetUpstream(res: CliResources, input: TenantSetUpstreamInput): Promise<void> {
   const slug = parseSlug(input.slug);
   const provider = parseNonEmpty(input.provider, '--provider');
-  if (!PROVIDER.test(provider) || provider === 'idp') throw new UsageError('--provider must be a lowercase name such as github or google (idp is the login IdP: use tenant set-idp)');
+  if (!PROVIDER.test(provider) || provider === 'idp')
+    throw new UsageError('--provider must be a lowercase name such as github or google (idp is the login IdP: use tenant set-idp)');
   const kind = parseKind(input.kind ?? (provider === 'github' || provider === 'google' ? provider : undefined));
   if (!kind) throw new UsageError('--kind is required (oidc, google or github)');
   const clientId = parseNonEmpty(input.clientId, '--client-id');

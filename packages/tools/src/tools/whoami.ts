@@ -69,7 +69,8 @@ async function githubWhoami(ctx: ToolContext, cred: UpstreamCredential) {
   const apiBase = ctx.tenant.apiBase('idp');
   if (!apiBase) throw new AppError('upstream', 'userinfo_unsupported', 'the GitHub API base is not configured', { expose: true });
   const { user } = await githubUserOf(ctx, apiBase, cred.accessToken);
-  if (String(user.id) !== ctx.user.subject) throw new AppError('upstream', 'subject_mismatch', 'the upstream token belongs to another subject', { expose: true });
+  if (String(user.id) !== ctx.user.subject)
+    throw new AppError('upstream', 'subject_mismatch', 'the upstream token belongs to another subject', { expose: true });
   return {
     tenant: ctx.tenant.slug,
     issuer: ctx.user.issuer,
