@@ -34,6 +34,10 @@ export interface GithubOAuthDouble {
   issued: { token: string; login: string; scopes: string[] }[];
   /** Every authorize request received (tests check what was asked for). */
   authorizeRequests: URL[];
+  /** Every refresh token presented to the token endpoint. */
+  refreshes: string[];
+  /** Forgets a refresh token (the user revoked the app): its next use answers bad_refresh_token. */
+  revokeRefreshToken(token: string): void;
   close(): Promise<void>;
 }
 
@@ -43,6 +47,12 @@ export interface GithubOAuthOptions {
   clients: GithubOAuthClient[];
   /** Which of the requested scopes a user grants (default: all of them, as an OAuth app's user must). */
   grant?: (login: string, requested: string[]) => string[];
+  /**
+   * Expiring user tokens (GitHub Apps, and OAuth apps with token expiration on): `expires_in`, a
+   * single-use `ghr_…` refresh token (`refresh_token_expires_in`), and `grant_type=refresh_token`;
+   * a spent or unknown refresh token answers 200 `{ error: "bad_refresh_token" }`.
+   */
+  expiresInSeconds?: number;
 }
 
 interface PendingCode {
@@ -61,6 +71,8 @@ export async function startGithubOAuthDouble(opts: GithubOAuthOptions): Promise<
   const codes = new Map<string, PendingCode>();
   const firstToken = new Map<string, string>();
   const issued: GithubOAuthDouble['issued'] = [];
+  const refreshTokens = new Map<string, { clientId: string; login: string; scopes: string[] }>();
+  const refreshes: string[] = [];
   const authorizeRequests: URL[] = [];
 
   const html = (res: ServerResponse, status: number, body: string) => {
@@ -103,9 +115,12 @@ export async function startGithubOAuthDouble(opts: GithubOAuthOptions): Promise<
   const accessToken = async (req: IncomingMessage, res: ServerResponse) => {
     const form = new URLSearchParams(await body(req));
     const json = (req.headers.accept ?? '').includes('application/json');
-    const answer = (o: Record<string, string>) => {
+    const answer = (o: Record<string, string | number>) => {
       if (json) res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(o));
-      else res.writeHead(200, { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }).end(new URLSearchParams(o).toString());
+      else
+        res
+          .writeHead(200, { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' })
+          .end(new URLSearchParams(Object.entries(o).map(([k, v]) => [k, String(v)])).toString());
     };
     const fail = (error: string, description: string) =>
       answer({
@@ -116,6 +131,14 @@ export async function startGithubOAuthDouble(opts: GithubOAuthOptions): Promise<
     const client = opts.clients.find((c) => c.clientId === form.get('client_id'));
     if (!client || client.clientSecret !== form.get('client_secret'))
       return fail('incorrect_client_credentials', 'The client_id and/or client_secret passed are incorrect.');
+    if (form.get('grant_type') === 'refresh_token') {
+      const presented = form.get('refresh_token') ?? '';
+      const held = refreshTokens.get(presented);
+      refreshTokens.delete(presented); // single use
+      refreshes.push(presented);
+      if (!held || held.clientId !== client.clientId) return fail('bad_refresh_token', 'The refresh token passed is incorrect or expired.');
+      return answer(issue(held.login, held.scopes, client.clientId));
+    }
     const code = form.get('code') ?? '';
     const pending = codes.get(code);
     codes.delete(code); // single use, whatever happens next
@@ -125,16 +148,28 @@ export async function startGithubOAuthDouble(opts: GithubOAuthOptions): Promise<
       return fail('bad_verification_code', 'The code passed is incorrect or expired.');
     if (form.has('redirect_uri') && form.get('redirect_uri') !== pending.redirectUri)
       return fail('redirect_uri_mismatch', 'The redirect_uri MUST match the registered callback URL for this application.');
-    const token = `gho_${randomBytes(18).toString('base64url')}`;
-    const user = opts.users.find((u) => u.login === pending.login)!;
+    answer(issue(pending.login, pending.scopes, client.clientId));
+  };
+
+  const issue = (login: string, scopes: string[], clientId: string): Record<string, string | number> => {
+    const expiring = opts.expiresInSeconds !== undefined;
+    const token = `${expiring ? 'ghu' : 'gho'}_${randomBytes(18).toString('base64url')}`;
+    const user = opts.users.find((u) => u.login === login)!;
     const first = firstToken.get(user.login);
-    if (first) opts.api.addToken(token, { sameUserAs: first, scopes: pending.scopes });
+    if (first) opts.api.addToken(token, { sameUserAs: first, scopes });
     else {
-      opts.api.addUser(token, { scopes: pending.scopes, data: { user } });
+      opts.api.addUser(token, { scopes, data: { user } });
       firstToken.set(user.login, token);
     }
-    issued.push({ token, login: user.login, scopes: pending.scopes });
-    answer({ access_token: token, scope: pending.scopes.join(','), token_type: 'bearer' });
+    issued.push({ token, login: user.login, scopes });
+    const out: Record<string, string | number> = { access_token: token, scope: scopes.join(','), token_type: 'bearer' };
+    if (expiring) {
+      const refresh = `ghr_${randomBytes(24).toString('base64url')}`;
+      refreshTokens.set(refresh, { clientId, login, scopes });
+      issued.push({ token: refresh, login: user.login, scopes });
+      Object.assign(out, { expires_in: opts.expiresInSeconds!, refresh_token: refresh, refresh_token_expires_in: 15_811_200 });
+    }
+    return out;
   };
 
   const server = createServer((req, res) => {
@@ -155,6 +190,8 @@ export async function startGithubOAuthDouble(opts: GithubOAuthOptions): Promise<
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     issued,
     authorizeRequests,
+    refreshes,
+    revokeRefreshToken: (t) => void refreshTokens.delete(t),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

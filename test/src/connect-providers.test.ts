@@ -84,6 +84,8 @@ beforeAll(async () => {
       { clientId: 'gh-connect-a', clientSecret: 'gh-secret-a', redirectUris: [`${a.issuer}/connect/github/callback`] },
     ],
     grant: (login, requested) => (login === 'bob' && bobGrants++ === 0 ? requested.filter((x) => x !== 'repo') : requested),
+    // GitHub App-style user tokens: 8 hours, with single-use refresh tokens.
+    expiresInSeconds: 28_800,
   });
   const res = { db: s.db.db, config: s.config, out: () => undefined };
   // The operator's commands (secrets from the environment in the real CLI).
@@ -276,6 +278,44 @@ describe('connecting GitHub for a tool that needs it (issue 8 §8)', () => {
     await completeConnect(meta.connect.url, 'alice', jar);
     expect((await carol.client.callTool({ name: 'github_profile', arguments: {} })).structuredContent).toMatchObject({ login: 'alice' });
     await carol.client.close();
+  });
+});
+
+describe('a connected GitHub token expires', () => {
+  it("the worker refreshes it at GitHub's token endpoint (single use, rotated); once GitHub refuses the refresh (bad_refresh_token) the user is asked to reconnect", async () => {
+    const jar = new CookieJar();
+    const alice = await signIn(A.mcpUrl, 'alice', { era: 'legacy', jar });
+    await alice.connect();
+    const before = (await credentialOf(A, 'alice', 'github'))!;
+    expect(before.status).toBe('active');
+    const oldRefresh = s.vault.openRefreshToken(before)!;
+    expect(oldRefresh).toMatch(/^ghr_/);
+    await s.db.sql`update credentials set expires_at = now() - interval '1 minute' where id = ${before.id}`;
+    const ok = await alice.client.callTool({ name: 'github_profile', arguments: {} });
+    expect(ok.isError ?? false).toBe(false);
+    expect(ok.structuredContent).toMatchObject({ login: 'alice' });
+    expect(github.refreshes).toContain(oldRefresh);
+    const after = (await credentialOf(A, 'alice', 'github'))!;
+    expect(after.accessTokenSealed).not.toBe(before.accessTokenSealed);
+    expect(after.expiresAt!.getTime()).toBeGreaterThan(Date.now() + 7 * 3_600_000);
+    const newRefresh = s.vault.openRefreshToken(after)!;
+    expect(newRefresh).not.toBe(oldRefresh);
+    expect(after.scopes.sort()).toEqual(['read:user', 'repo']);
+
+    // The user revoked the app at GitHub: the refresh is refused with GitHub's 200 + bad_refresh_token.
+    github.revokeRefreshToken(newRefresh);
+    await s.db.sql`update credentials set expires_at = now() - interval '1 minute' where id = ${after.id}`;
+    const refused = await alice.client.callTool({ name: 'github_profile', arguments: {} });
+    expect(refused.isError).toBe(true);
+    expect(JSON.stringify(refused.content)).toContain(`${A.issuer}/connect/github`);
+    expect((await credentialOf(A, 'alice', 'github'))!.status).toBe('reauth_required');
+    // The next call is refused at admission with a link made for her; connecting again restores it.
+    const next = await alice.client.callTool({ name: 'github_profile', arguments: {} });
+    const meta = next._meta?.['io.mcprt/error'] as { code: string; connect: { url: string } };
+    expect(meta.code).toBe('credential_unavailable');
+    await completeConnect(meta.connect.url, 'alice', jar);
+    expect((await alice.client.callTool({ name: 'github_profile', arguments: {} })).structuredContent).toMatchObject({ login: 'alice' });
+    await alice.client.close();
   });
 });
 

@@ -111,7 +111,7 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
       const secret = openUpstreamSecret(keyring, u);
       if (u.kind === 'github') {
         const web = u.issuer.replace(/\/+$/, '');
-        return { issuer: web, tokenEndpoint: `${web}/login/oauth/access_token`, clientId: u.clientId, clientSecret: secret, clientAuth: 'post' };
+        return { issuer: web, tokenEndpoint: `${web}/login/oauth/access_token`, clientId: u.clientId, clientSecret: secret, kind: 'github' };
       }
       const meta = await directory.metadata(u.issuer);
       if (!meta.tokenEndpoint) return undefined;

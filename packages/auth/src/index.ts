@@ -14,3 +14,4 @@ export { openTenantClientSecret, redeemRefreshToken, REAUTH_REQUIRED, sealTenant
 export type { RedeemOptions, RefreshClient, RefreshedTokens } from './token-refresh.js';
 export { GITHUB_API, GITHUB_WEB, openUpstreamSecret, splitScopes, upstreamOf, upstreamSecretContext } from './upstream-settings.js';
 export type { ResolvedUpstream } from './upstream-settings.js';
+export { githubTokenErrors } from './github-token-errors.js';

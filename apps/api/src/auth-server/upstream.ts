@@ -1,4 +1,4 @@
-import { idpSecretContext, openUpstreamSecret, splitScopes, type ResolvedUpstream } from '@mcprt/auth';
+import { githubTokenErrors, idpSecretContext, openUpstreamSecret, splitScopes, type ResolvedUpstream } from '@mcprt/auth';
 import type { Keyring } from '@mcprt/crypto';
 import { AppError } from '@mcprt/errors';
 import { LRUCache } from 'lru-cache';
@@ -89,7 +89,7 @@ export class UpstreamLogin {
       oidc.ClientSecretPost(secret),
     );
     if (this.deps.allowInsecure) oidc.allowInsecureRequests(config);
-    config[oidc.customFetch] = this.deps.fetch as oidc.CustomFetch;
+    config[oidc.customFetch] = githubTokenErrors(this.deps.fetch as oidc.CustomFetch);
     return config;
   }
 
