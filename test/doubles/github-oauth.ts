@@ -120,7 +120,7 @@ export async function startGithubOAuthDouble(opts: GithubOAuthOptions): Promise<
       else
         res
           .writeHead(200, { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' })
-          .end(new URLSearchParams(Object.entries(o).map(([k, v]) => [k, String(v)])).toString());
+          .end(new URLSearchParams(Object.entries(o).map(([k, v]): [string, string] => [k, String(v)])).toString());
     };
     const fail = (error: string, description: string) =>
       answer({

@@ -414,7 +414,8 @@ describe('the connect flow checks who completes it', () => {
     // A link for one provider does not open another's flow (sealed to the provider).
     const other = linkFor(aliceId, 'github').replace('/connect/github', '/connect/idp');
     expect(code((await get(other, aliceJar)).body)).toBe('connect_link_invalid');
-    const anonymous = await get(linkFor(aliceId));
+    // Without a session and without a link made for someone, nobody to connect for.
+    const anonymous = await get(`${A.issuer}/connect/github?scopes=repo`);
     expect(anonymous.status).toBe(401);
     expect(code(anonymous.body)).toBe('not_signed_in');
     const unknown = await get(`${A.issuer}/connect/gitlab`, aliceJar);
@@ -422,6 +423,26 @@ describe('the connect flow checks who completes it', () => {
     expect(code(unknown.body)).toBe('provider_not_configured');
     const badScopes = await get(`${A.issuer}/connect/github?scopes=${encodeURIComponent('repo "x"')}`, aliceJar);
     expect(badScopes.status).toBe(400);
+  });
+
+  it("a browser without a session: the link's user signs in at the tenant IdP first, then connects; someone else signing in there is refused", async () => {
+    const fresh = new CookieJar();
+    const link = linkFor(aliceId);
+    const first = await get(link, fresh);
+    expect(first.status).toBe(303);
+    expect(new URL(first.location!).origin).toBe(new URL(oidcIdp.issuer).origin);
+    // bob, in a browser without any session, opens alice's link and signs in as himself.
+    const asBob = await completeConnect(link, 'bob', new CookieJar()).catch((e: unknown) => e as BrowseError);
+    expect(asBob).toBeInstanceOf(BrowseError);
+    expect((asBob as BrowseError).status).toBe(403);
+    expect(code((asBob as BrowseError).body)).toBe('connect_wrong_user');
+    // alice, in a browser without a session, signs in, comes back to the link and connects.
+    const before = (await credentialOf(A, 'alice', 'github'))!;
+    const done = await completeConnect(link, 'alice', fresh);
+    expect(done.page).toContain('data-connected="github"');
+    const steps = done.steps.map((x) => new URL(x.url).pathname);
+    expect(steps).toEqual(expect.arrayContaining([`/t/${A.tenant.slug}/login/callback`, `/t/${A.tenant.slug}/connect/github/callback`]));
+    expect((await credentialOf(A, 'alice', 'github'))!.version).toBeGreaterThan(before.version);
   });
 
   it("upgrading the login IdP's scopes as someone else (alice's session, bob at the IdP) → 403 connect_identity_mismatch", async () => {

@@ -16,9 +16,10 @@ export function createApp(r: ApiResources, opts: { isDraining?: () => boolean } 
   // Signed cookies of the sign-in flow share the authorization servers' key ring.
   app.keys = r.authServers.cookieKeys;
   const router = new Router<ApiState>();
+  // Connect first: its sign-in callback shares /t/{slug}/login/callback with the interaction login (it passes on what is not its own).
+  mountConnect(router, r, r.authServers, r.upstreamLogin);
   const authServer = mountAuthServer(router, r, r.authServers, r.upstreamLogin);
   mountAccount(router, r, r.authServers);
-  mountConnect(router, r, r.authServers, r.upstreamLogin);
   mountHealth(router, r, () => opts.isDraining?.() ?? false);
   mountWellKnown(router, r);
   mountMcp(router, r);

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { resolveTenant } from '../http/resolve-tenant.js';
 import { required, type ApiState } from '../http/state.js';
 import type { ApiResources } from '../resources.js';
-import { htmlErrors } from './mount.js';
+import { htmlErrors, loginIdp } from './mount.js';
 import { esc, page, pageCsp } from './pages.js';
 import type { AuthServers } from './provider.js';
 import type { UpstreamLogin } from './upstream.js';
@@ -24,6 +24,8 @@ const connectQuery = z.object({
 });
 
 const tx = z.object({ state: z.string(), nonce: z.string(), codeVerifier: z.string(), requested: z.array(z.string()) });
+const signinTx = z.object({ state: z.string(), nonce: z.string(), codeVerifier: z.string(), userId: z.uuid(), next: z.string().startsWith('/t/') });
+const who = z.object({ u: z.uuid(), exp: z.number() });
 
 const refuse = (status: number, code: string, message: string) => new AppError(status === 404 ? 'not_found' : 'policy', code, message, { status });
 
@@ -53,6 +55,11 @@ export function mountConnect(router: Router<ApiState>, r: ApiResources, servers:
     purpose: 'upstream_connect',
   });
   const secure = r.config.PUBLIC_URL.startsWith('https://');
+  const loginCallbackUrl = (slug: string) => `${r.config.PUBLIC_URL}/t/${slug}/login/callback`;
+  const signinCookie = (slug: string) => `mcprt_connect_signin_${slug}`;
+  const whoCookie = (slug: string) => `mcprt_connect_who_${slug}`;
+  const signinContext = (tenantId: string): SealContext => ({ tenantId, userId: 'connect-signin', credentialId: 'signin', purpose: 'connect_signin' });
+  const whoContext = (tenantId: string): SealContext => ({ tenantId, userId: 'connect-who', credentialId: 'who', purpose: 'connect_signed_in' });
 
   const builtinOnly: Middleware<ApiState> = async (ctx, next) => {
     if (required(ctx, 'tenant').authMode !== 'builtin') throw refuse(404, 'not_found', 'not found');
@@ -74,11 +81,24 @@ export function mountConnect(router: Router<ApiState>, r: ApiResources, servers:
     return u;
   };
 
-  const signedIn = async (ctx: ParameterizedContext<ApiState>, tenant: Tenant): Promise<string> => {
+  /** The browser's account: its authorization-server session, else a sign-in made here for a connect link (10 min). */
+  const accountOf = async (ctx: ParameterizedContext<ApiState>, tenant: Tenant): Promise<string | undefined> => {
     const { provider } = await servers.get(tenant);
     const session = await provider.Session.get(ctx as never);
-    if (!session.accountId) throw refuse(401, 'not_signed_in', 'sign in from your MCP app first, in this browser; then open this link again');
-    return session.accountId;
+    if (session.accountId) return session.accountId;
+    const proof = ctx.cookies.get(whoCookie(tenant.slug), { signed: true });
+    if (!proof) return undefined;
+    try {
+      const w = who.parse(JSON.parse(open(r.keyring, proof, whoContext(tenant.id))));
+      return w.exp > Date.now() ? w.u : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const signedIn = async (ctx: ParameterizedContext<ApiState>, tenant: Tenant): Promise<string> => {
+    const accountId = await accountOf(ctx, tenant);
+    if (!accountId) throw refuse(401, 'not_signed_in', 'sign in from your MCP app first, in this browser; then open this link again');
+    return accountId;
   };
 
   router.get('/t/:tenant/connect/:provider', htmlErrors, tenantOf, builtinOnly, async (ctx) => {
@@ -87,14 +107,34 @@ export function mountConnect(router: Router<ApiState>, r: ApiResources, servers:
     const u = resolve(ctx, tenant);
     const q = connectQuery.safeParse(ctx.query);
     if (!q.success) throw new AppError('validation', 'invalid_request', q.error.issues[0]?.message ?? 'invalid query', { status: 400 });
+    const link = q.data.for === undefined ? undefined : openConnectLink(r.keyring, tenant.id, u.provider, q.data.for);
+    if (link && !link.ok) {
+      throw link.reason === 'expired'
+        ? refuse(400, 'connect_link_expired', 'this link has expired; call the tool again for a new one')
+        : refuse(400, 'connect_link_invalid', 'this link is not valid for this provider');
+    }
+    const current = await accountOf(ctx, tenant);
+    if (!current && link?.ok) {
+      // No session in this browser (another browser did the OAuth flow, or the day-long session
+      // ended while the app's refresh token lives on): sign in at the tenant's IdP first; the login
+      // callback checks it is the link's user and comes back here.
+      const again = `/t/${tenant.slug}/connect/${u.provider}?${new URLSearchParams({ ...(q.data.scopes ? { scopes: q.data.scopes } : {}), for: q.data.for! }).toString()}`;
+      const start = await upstream.start(loginIdp(tenant), loginCallbackUrl(tenant.slug));
+      const value = JSON.stringify({ state: start.state, nonce: start.nonce, codeVerifier: start.codeVerifier, userId: link.userId, next: again });
+      ctx.cookies.set(signinCookie(tenant.slug), seal(r.keyring, value, signinContext(tenant.id)), {
+        path: `/t/${tenant.slug}/login`,
+        httpOnly: true,
+        sameSite: 'lax',
+        signed: true,
+        secure,
+        maxAge: 600_000,
+      });
+      ctx.status = 303;
+      ctx.redirect(start.url);
+      return;
+    }
     const accountId = await signedIn(ctx, tenant);
-    if (q.data.for !== undefined) {
-      const link = openConnectLink(r.keyring, tenant.id, u.provider, q.data.for);
-      if (!link.ok) {
-        throw link.reason === 'expired'
-          ? refuse(400, 'connect_link_expired', 'this link has expired; call the tool again for a new one')
-          : refuse(400, 'connect_link_invalid', 'this link is not valid for this provider');
-      }
+    if (link?.ok) {
       if (link.userId !== accountId) {
         await required(ctx, 'scope').audit.append({
           userId: accountId,
@@ -123,6 +163,54 @@ export function mountConnect(router: Router<ApiState>, r: ApiResources, servers:
     });
     ctx.status = 303;
     ctx.redirect(start.url);
+  });
+
+  // The tenant IdP's redirect after a sign-in started above. Registered before the interaction
+  // login callback (mount.ts), which gets every request that is not one of these.
+  router.get('/t/:tenant/login/callback', htmlErrors, tenantOf, builtinOnly, async (ctx, next) => {
+    const tenant = required(ctx, 'tenant');
+    const sealed = ctx.cookies.get(signinCookie(tenant.slug), { signed: true });
+    let t;
+    try {
+      t = sealed ? signinTx.parse(JSON.parse(open(r.keyring, sealed, signinContext(tenant.id)))) : undefined;
+    } catch {
+      t = undefined;
+    }
+    if (!t || t.state !== ctx.query.state) return next();
+    headers(ctx);
+    ctx.cookies.set(signinCookie(tenant.slug), null, { path: `/t/${tenant.slug}/login` });
+    const idp = loginIdp(tenant);
+    const identity = await upstream.finish(idp, new URL(ctx.originalUrl, r.config.PUBLIC_URL), t);
+    const scope = required(ctx, 'scope');
+    const user = await scope.users.bySubject(identity.issuer, identity.subject);
+    if (!user || user.id !== t.userId) {
+      await scope.audit.append({
+        ...(user ? { userId: user.id } : {}),
+        action: 'credential.connect_refused',
+        decision: 'deny',
+        reason: 'connect_wrong_user signed in as another user',
+        requestId: ctx.state.requestId,
+      });
+      throw refuse(403, 'connect_wrong_user', 'this link was made for another user; sign in as that user, or call the tool yourself for your own link');
+    }
+    // A fresh sign-in of the same person: keep its tokens, as the interaction login does.
+    await vault.store(scope, user.id, 'idp', {
+      accessToken: identity.accessToken,
+      refreshToken: identity.refreshToken ?? null,
+      expiresAt: identity.expiresAt ?? null,
+      scopes: identity.scopes,
+    });
+    ctx.cookies.set(whoCookie(tenant.slug), seal(r.keyring, JSON.stringify({ u: user.id, exp: Date.now() + 600_000 }), whoContext(tenant.id)), {
+      path: `/t/${tenant.slug}/connect`,
+      httpOnly: true,
+      sameSite: 'lax',
+      signed: true,
+      secure,
+      maxAge: 600_000,
+    });
+    ctx.status = 303;
+    // Our own path, rebuilt from validated parts when the sign-in started (never a URL from the request).
+    ctx.redirect(t.next);
   });
 
   router.get('/t/:tenant/connect/:provider/callback', htmlErrors, tenantOf, builtinOnly, async (ctx) => {
