@@ -262,6 +262,29 @@ describe('connecting GitHub for a tool that needs it (issue 8 §8)', () => {
     await bob.client.close();
   });
 
+  it('2026-07-28: a declined elicitation ends in the tool error with the link (not asked again); a client without URL elicitation gets that error at once', async () => {
+    await s.db.sql`update credentials set status = 'revoked' where tenant_id = ${A.tenant.id} and provider = 'github'
+      and user_id = (select id from users where tenant_id = ${A.tenant.id} and subject = 'bob')`;
+    const declining = await signIn(A.mcpUrl, 'bob', { capabilities: { elicitation: { url: {} } } });
+    let asked = 0;
+    declining.client.setRequestHandler('elicitation/create', async () => {
+      asked++;
+      return { action: 'decline' };
+    });
+    await declining.connect();
+    const r = await declining.client.callTool({ name: 'github_profile', arguments: {} });
+    expect(asked).toBe(1);
+    expect(r.isError).toBe(true);
+    expect((r._meta?.['io.mcprt/error'] as { code: string }).code).toBe('credential_unavailable');
+    await declining.client.close();
+    const plain = await signIn(A.mcpUrl, 'bob');
+    await plain.connect();
+    const p = await plain.client.callTool({ name: 'github_profile', arguments: {} });
+    expect(p.isError).toBe(true);
+    expect((p._meta?.['io.mcprt/error'] as { connect: { url: string } }).connect.url).toContain('/connect/github?scopes=read%3Auser%20repo&for=');
+    await plain.client.close();
+  });
+
   it('a client that did not declare URL elicitation gets a tool error carrying the link', async () => {
     const jar = new CookieJar();
     const carol = await signIn(A.mcpUrl, 'alice', { era: 'legacy', jar });
