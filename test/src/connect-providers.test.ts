@@ -330,7 +330,11 @@ describe('a connected GitHub token expires', () => {
     await s.db.sql`update credentials set expires_at = now() - interval '1 minute' where id = ${after.id}`;
     const refused = await alice.client.callTool({ name: 'github_profile', arguments: {} });
     expect(refused.isError).toBe(true);
-    expect(JSON.stringify(refused.content)).toContain(`${A.issuer}/connect/github`);
+    const reauth = refused._meta?.['io.mcprt/error'] as { code: string; connect: { url: string } };
+    expect(reauth.code).toBe('reauth_required');
+    // The link is made for her (the worker's error names only the route).
+    expect(reauth.connect.url).toContain(`${A.issuer}/connect/github?scopes=read%3Auser%20repo&for=`);
+    expect(JSON.stringify(refused.content)).toContain(reauth.connect.url);
     expect((await credentialOf(A, 'alice', 'github'))!.status).toBe('reauth_required');
     // The next call is refused at admission with a link made for her; connecting again restores it.
     const next = await alice.client.callTool({ name: 'github_profile', arguments: {} });

@@ -17,7 +17,7 @@ import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/
 import { applyOutcome, callOutcomeSchema, isFinal, type ToolCall } from '@mcprt/db';
 import { toAppError } from '@mcprt/errors';
 import { jsonSchemaOf, type AnyTool } from '@mcprt/tools';
-import type { ConnectLink } from '../calls/connect-link.js';
+import { connectLinkOf, type ConnectLink } from '../calls/connect-link.js';
 import { submitCall } from '../calls/submit-call.js';
 import { legacyTakesUrlElicitation } from './client-capabilities.js';
 import { toCallToolResult } from '../calls/call-result.js';
@@ -151,8 +151,10 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
           else who.log.warn({ err: e, callId: call.id }, 'waiting for a recorded call failed; answering with its id');
         }
       }
-      // Refused at dequeue for the same reason (the credential changed meanwhile): the same link.
-      const link = call.status === 'failed' ? connectOfError(call.error?.details) : undefined;
+      // Refused at dequeue for the same reason (the credential changed meanwhile): the same link. A
+      // refresh the provider refused (`reauth_required`, credential-refresh.ts) names only the route:
+      // the link is made here, for this user.
+      const link = call.status === 'failed' ? (connectOfError(call.error?.details) ?? reauthLink(r, who, tool, call.error?.details)) : undefined;
       if (link && call.error) return askToConnect(r, who, era, ctx, link, call.error.message, call.error.code);
       return toCallToolResult(call, tool, pollUrl);
     }),
@@ -167,6 +169,13 @@ function connectOfError(details: Record<string, unknown> | undefined): ConnectLi
   return c && typeof c.url === 'string' && typeof c.provider === 'string' && Array.isArray(c.scopes)
     ? { url: c.url, provider: c.provider, scopes: c.scopes.map(String) }
     : undefined;
+}
+
+/** A connect link for a call that failed because the provider refused its refresh token (details carry the provider). */
+function reauthLink(r: ApiResources, who: RequestIdentity, tool: AnyTool, details: Record<string, unknown> | undefined): ConnectLink | undefined {
+  const provider = details?.provider;
+  if (typeof details?.reconnectUrl !== 'string' || typeof provider !== 'string' || tool.upstream?.provider !== provider) return undefined;
+  return connectLinkOf(r, who.tenant, who.user.id, { provider, scopes: tool.upstream.scopes });
 }
 
 /**
