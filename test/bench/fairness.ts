@@ -48,6 +48,7 @@ async function main() {
       displayName: 'second tenant',
       idpIssuer: s.idp.issuer,
       enabledTools: ['echo'],
+      authMode: 'external',
     });
     await s.db.sql`update tenants set limits = limits || ${limits}::jsonb where id = ${other.id}`;
     const otherUrl = `${s.config.PUBLIC_URL}/t/${other.slug}/mcp`;

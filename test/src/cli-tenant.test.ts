@@ -64,6 +64,9 @@ describe('cli: tenant commands', () => {
 
     const row = await tenantsRepository(db.db).bySlug(slug);
     expect(row).toMatchObject({ displayName: 'Acme Corp', idpIssuer: 'https://idp.example.com', enabledTools: ['whoami', 'web_search'] });
+    // New tenants are their own authorization server (issue 8 §1); the next step is printed.
+    expect(row!.authMode).toBe('builtin');
+    expect(lines.some((l) => l.includes(`tenant set-idp --slug ${slug}`))).toBe(true);
 
     lines.length = 0;
     await tenantList(res());
@@ -75,6 +78,15 @@ describe('cli: tenant commands', () => {
     const withToken = await tenantMcpConfig(res(), { slug, token: 'tok123' });
     expect(withToken).toEqual({ mcpServers: { [slug]: { type: 'http', url, headers: { Authorization: 'Bearer tok123' } } } });
     expect(JSON.parse(lines.join('\n'))).toEqual(withToken); // stdout is the JSON alone, ready for `> .mcp.json`
+  });
+
+  it('--auth external keeps the issue 2 mode (the IdP issues the MCP tokens); anything else is refused', async () => {
+    const { slug } = namespace('cli-tenant-ext');
+    const { tenant } = await tenantCreate(res(), { slug, issuer: 'https://idp.example.com', auth: 'external' });
+    expect(tenant.authMode).toBe('external');
+    await expect(tenantCreate(res(), { slug: namespace('cli-tenant-bad').slug, issuer: 'https://idp.example.com', auth: 'both' })).rejects.toThrow(
+      /builtin or external/,
+    );
   });
 
   it('--tools takes any registered tool; echo only where test tools are enabled', async () => {

@@ -24,6 +24,7 @@ describe('exact audience: a token for several tenants works at none of them', ()
       displayName: 'Tenant B',
       idpIssuer: s.idp.issuer,
       enabledTools: ['whoami', 'echo'],
+      authMode: 'external',
     });
     urlA = s.mcpUrl;
     urlB = mcpResourceUrl(s.config.PUBLIC_URL, b.slug);

@@ -34,7 +34,7 @@ describe('an unreachable tenant IdP', () => {
     });
     idp = await switchableIdp();
     const slug = `${s.tenant.slug}-down`;
-    await tenantsRepository(s.db.db).create({ slug, displayName: 'IdP down', idpIssuer: idp.issuer, enabledTools: ['echo'] });
+    await tenantsRepository(s.db.db).create({ slug, displayName: 'IdP down', idpIssuer: idp.issuer, enabledTools: ['echo'], authMode: 'external' });
     mcpUrl = `${s.config.PUBLIC_URL}/t/${slug}/mcp`;
     token = await idp.mint(mcpUrl);
   });

@@ -154,7 +154,13 @@ describe('a job is bound to its call (forged jobs in Redis)', () => {
 
   it("a call of another tenant paired with this tenant's id and alice's token: refused and audited in the call's own tenant", async () => {
     const ns = namespace('jobbind-other');
-    const other = await tenantsRepository(s.db.db).create({ slug: ns.slug, displayName: 'other', idpIssuer: s.idp.issuer, enabledTools: ['whoami', 'echo'] });
+    const other = await tenantsRepository(s.db.db).create({
+      slug: ns.slug,
+      displayName: 'other',
+      idpIssuer: s.idp.issuer,
+      enabledTools: ['whoami', 'echo'],
+      authMode: 'external',
+    });
     const scope2 = forTenant(s.db.db, other.id);
     const mallory = await scope2.users.upsert({ issuer: s.idp.issuer, subject: 'mallory' });
     const callId = `call_${'M'.repeat(12)}${Math.random().toString(36).slice(2, 12).padEnd(10, 'x')}`;
@@ -234,7 +240,13 @@ describe('the worker re-checks the policy at dequeue', () => {
 
   beforeAll(async () => {
     // Calls wait in the queue on purpose (the worker is stopped): another file's reconciler must not see them.
-    s = await startStack({ label: 'deqpolicy', worker: 'none', ownDatabase: true, env: { CALL_WAIT_MS: '200' } });
+    s = await startStack({
+      label: 'deqpolicy',
+      worker: 'none',
+      ownDatabase: true,
+      env: { CALL_WAIT_MS: '200' },
+      enabledTools: ['whoami', 'web_search', 'echo', 'github_profile'],
+    });
     aliceId = (await s.connectUser('alice')).user.id;
   });
   afterAll(() => s?.close());
@@ -242,7 +254,8 @@ describe('the worker re-checks the policy at dequeue', () => {
   /** Submit while no worker runs, change the stored state, then start a worker and wait for the row. */
   const submitChangeRun = async (name: string, args: Record<string, unknown>, change: () => Promise<unknown>, restore: () => Promise<unknown>) => {
     await s.stopWorker();
-    const res = CallToolResultSchema.parse(await (await s.client(await s.token('alice'))).callTool({ name, arguments: args }));
+    const token = await s.token('alice', { scope: 'tools:whoami tools:web_search tools:echo tools:github_profile' });
+    const res = CallToolResultSchema.parse(await (await s.client(token)).callTool({ name, arguments: args }));
     const id = (res._meta?.[CALL_META] as CallMeta).id;
     await change();
     try {
@@ -279,13 +292,19 @@ describe('the worker re-checks the policy at dequeue', () => {
   });
 
   it('a credential whose granted scopes no longer cover the tool: upstream_scope_missing', async () => {
-    const row = await submitChangeRun(
-      'whoami',
-      {},
-      () => s.db.sql`update credentials set scopes = '{email}' where tenant_id = ${s.tenant.id} and user_id = ${aliceId}`,
-      () => s.db.sql`update credentials set scopes = '{openid,email,profile}' where tenant_id = ${s.tenant.id} and user_id = ${aliceId}`,
-    );
-    await expectDenied(row, 'upstream_scope_missing');
+    // github_profile (test-only) needs a connected GitHub account with read:user and repo.
+    await s.vault.store(s.scope, aliceId, 'github', { accessToken: 'gho_worker_guards', refreshToken: null, expiresAt: null, scopes: ['read:user', 'repo'] });
+    {
+      const row = await submitChangeRun(
+        'github_profile',
+        {},
+        () => s.db.sql`update credentials set scopes = '{read:user}' where tenant_id = ${s.tenant.id} and user_id = ${aliceId} and provider = 'github'`,
+        async () => undefined,
+      );
+      await expectDenied(row, 'upstream_scope_missing');
+      // An external tenant has no connect route: the refusal carries no link.
+      expect(row.error!.details).toBeUndefined();
+    }
   });
 
   it('a tool disabled for the tenant between enqueue and dequeue: the call fails with tool_disabled, audited', async () => {
@@ -293,7 +312,7 @@ describe('the worker re-checks the policy at dequeue', () => {
       'echo',
       { message: 'hi' },
       () => s.db.sql`update tenants set enabled_tools = '{whoami,web_search}' where id = ${s.tenant.id}`,
-      () => s.db.sql`update tenants set enabled_tools = '{whoami,web_search,echo}' where id = ${s.tenant.id}`,
+      () => s.db.sql`update tenants set enabled_tools = '{whoami,web_search,echo,github_profile}' where id = ${s.tenant.id}`,
     );
     await expectDenied(row, 'tool_disabled');
   });

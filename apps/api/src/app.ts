@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import { mountAccount } from './auth-server/account.js';
+import { mountConnect } from './auth-server/connect.js';
 import { mountAuthServer } from './auth-server/mount.js';
 import { errorHandler } from './http/error-handler.js';
 import type { ApiState } from './http/state.js';
@@ -16,6 +17,8 @@ export function createApp(r: ApiResources, opts: { isDraining?: () => boolean } 
   // Signed cookies of the sign-in flow share the authorization servers' key ring.
   app.keys = r.authServers.cookieKeys;
   const router = new Router<ApiState>();
+  // Connect first: its sign-in callback shares /t/{slug}/login/callback with the interaction login (it passes on what is not its own).
+  mountConnect(router, r, r.authServers, r.upstreamLogin);
   const authServer = mountAuthServer(router, r, r.authServers, r.upstreamLogin);
   mountAccount(router, r, r.authServers);
   mountHealth(router, r, () => opts.isDraining?.() ?? false);

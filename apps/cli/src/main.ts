@@ -13,6 +13,7 @@ import { keysRotate } from './commands/keys-rotate.js';
 import { tenantCreate } from './commands/tenant-create.js';
 import { tenantList } from './commands/tenant-list.js';
 import { tenantSetIdp } from './commands/tenant-set-idp.js';
+import { tenantSetUpstream } from './commands/tenant-set-upstream.js';
 import { tenantMcpConfig } from './commands/tenant-mcp-config.js';
 import { CliError, UsageError, type CliResources } from './resources.js';
 
@@ -44,17 +45,24 @@ interface Command {
 
 const commands: Record<string, Command> = {
   'tenant create': {
-    usage: 'tenant create --slug <slug> --issuer <url> [--name <name>] [--tools whoami,web_search]',
+    usage: 'tenant create --slug <slug> --issuer <url> [--name <name>] [--tools whoami,web_search] [--auth builtin|external]',
     summary: 'create a tenant; prints its MCP URL and a .mcp.json',
     details: [
       '--slug     a-z 0-9 -, 1-63 characters',
-      "--issuer   the tenant IdP issuer URL (must equal the tokens' iss)",
+      "--issuer   the tenant IdP issuer URL (external: must equal the tokens' iss)",
       '--name     display name (default: the slug)',
       '--tools    comma-separated (default whoami,web_search)',
+      '--auth     builtin (default): the tenant is its own OAuth server, users sign in at the IdP (then `tenant set-idp`);',
+      '           external: the IdP issues the MCP tokens itself',
     ],
-    options: { slug: { type: 'string' }, name: { type: 'string' }, issuer: { type: 'string' }, tools: { type: 'string' } },
+    options: { slug: { type: 'string' }, name: { type: 'string' }, issuer: { type: 'string' }, tools: { type: 'string' }, auth: { type: 'string' } },
     run: ({ values: v, withDb }) =>
-      withDb(async (res) => (await tenantCreate(res, { slug: str(v, 'slug'), name: str(v, 'name'), issuer: str(v, 'issuer'), tools: str(v, 'tools') }), 0)),
+      withDb(
+        async (res) => (
+          await tenantCreate(res, { slug: str(v, 'slug'), name: str(v, 'name'), issuer: str(v, 'issuer'), tools: str(v, 'tools'), auth: str(v, 'auth') }),
+          0
+        ),
+      ),
   },
   'tenant list': {
     usage: 'tenant list',
@@ -64,15 +72,27 @@ const commands: Record<string, Command> = {
     run: ({ withDb }) => withDb(async (res) => (await tenantList(res), 0)),
   },
   'tenant set-idp': {
-    usage: 'tenant set-idp --slug <slug> --client-id <id> [--scopes "openid email profile"] [--auth builtin|external]',
-    summary: 'the IdP client a built-in tenant signs users in with (secret from IDP_CLIENT_SECRET, stored sealed)',
+    usage:
+      'tenant set-idp --slug <slug> --client-id <id> [--kind oidc|google|github] [--issuer <url>] [--api-base <url>] [--scopes "openid email profile"] [--auth builtin|external]',
+    summary: 'the IdP a built-in tenant signs users in with (secret from IDP_CLIENT_SECRET, stored sealed)',
     details: [
-      '--client-id  the client registered at the tenant IdP (redirect URI: {PUBLIC_URL}/t/{slug}/login/callback)',
-      '--scopes     upstream scopes to ask for (must include openid; default unchanged)',
+      '--client-id  the client registered at the tenant IdP (redirect URIs: {PUBLIC_URL}/t/{slug}/login/callback and …/connect/idp/callback)',
+      '--kind       oidc (any issuer, discovery), google (OIDC, offline access), github (OAuth 2, identity from GET /user); default unchanged',
+      "--issuer     the OIDC issuer, or GitHub's web base (defaults: google https://accounts.google.com, github https://github.com)",
+      '--api-base   github only: the REST API base (default https://api.github.com)',
+      '--scopes     upstream scopes to ask for (oidc/google: must include openid; default unchanged)',
       '--auth       builtin: the tenant becomes its own OAuth authorization server; external: trust the IdP tokens',
       'The secret comes from the environment: IDP_CLIENT_SECRET=… pnpm cli tenant set-idp …',
     ],
-    options: { slug: { type: 'string' }, 'client-id': { type: 'string' }, scopes: { type: 'string' }, auth: { type: 'string' } },
+    options: {
+      slug: { type: 'string' },
+      'client-id': { type: 'string' },
+      scopes: { type: 'string' },
+      auth: { type: 'string' },
+      kind: { type: 'string' },
+      issuer: { type: 'string' },
+      'api-base': { type: 'string' },
+    },
     run: ({ values: v, withDb }) =>
       withDb(
         async (res) => (
@@ -82,6 +102,45 @@ const commands: Record<string, Command> = {
             clientSecret: process.env.IDP_CLIENT_SECRET,
             scopes: str(v, 'scopes'),
             auth: str(v, 'auth'),
+            kind: str(v, 'kind'),
+            issuer: str(v, 'issuer'),
+            apiBase: str(v, 'api-base'),
+          }),
+          0
+        ),
+      ),
+  },
+  'tenant set-upstream': {
+    usage:
+      'tenant set-upstream --slug <slug> --provider github|google|<name> --client-id <id> [--kind oidc|google|github] [--issuer <url>] [--api-base <url>] [--scopes "…"]',
+    summary: 'a provider signed-in users can connect for tools that need it (secret from UPSTREAM_CLIENT_SECRET, stored sealed)',
+    details: [
+      '--provider   the name in connect links (/t/{slug}/connect/{provider}) and in credentials',
+      '--kind       defaults to the provider name for github and google',
+      '--scopes     scopes always asked for (tools add theirs through the connect link)',
+      'Redirect URI to register at the provider: {PUBLIC_URL}/t/{slug}/connect/{provider}/callback',
+    ],
+    options: {
+      slug: { type: 'string' },
+      provider: { type: 'string' },
+      'client-id': { type: 'string' },
+      scopes: { type: 'string' },
+      kind: { type: 'string' },
+      issuer: { type: 'string' },
+      'api-base': { type: 'string' },
+    },
+    run: ({ values: v, withDb }) =>
+      withDb(
+        async (res) => (
+          await tenantSetUpstream(res, {
+            slug: str(v, 'slug'),
+            provider: str(v, 'provider'),
+            clientId: str(v, 'client-id'),
+            clientSecret: process.env.UPSTREAM_CLIENT_SECRET,
+            scopes: str(v, 'scopes'),
+            kind: str(v, 'kind'),
+            issuer: str(v, 'issuer'),
+            apiBase: str(v, 'api-base'),
           }),
           0
         ),

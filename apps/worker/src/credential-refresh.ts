@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { REAUTH_REQUIRED, redeemRefreshToken, type RefreshClient } from '@mcprt/auth';
+import { REAUTH_REQUIRED, reconnectUrl, redeemRefreshToken, type RefreshClient } from '@mcprt/auth';
 import type { Credential, TenantScope } from '@mcprt/db';
 import { AppError, isAppError } from '@mcprt/errors';
 import type { WorkerResources } from './resources.js';
@@ -24,9 +24,8 @@ export function refreshDue(c: Credential, why: RefreshReason, now = Date.now()):
   return c.expiresAt !== null && c.expiresAt.getTime() - now < REFRESH_SKEW_MS;
 }
 
-/** The URL where a user signs in to a provider again (the sign-in issue builds the route). */
-export const reconnectUrl = (publicUrl: string, tenantSlug: string, provider: string) =>
-  `${publicUrl}/t/${encodeURIComponent(tenantSlug)}/connect/${encodeURIComponent(provider)}`;
+/** The URL where a user signs in to a provider again: moved to @mcprt/auth (connect-link.ts), shared with the API (issue 8 §8). */
+export { reconnectUrl };
 
 export const reauthError = (provider: string, url: string, cause?: unknown) =>
   new AppError('policy', REAUTH_REQUIRED, `Your ${provider} sign-in is no longer accepted; reconnect at ${url} and call again.`, {

@@ -1,3 +1,4 @@
+import { connectLinkFor, upstreamOf as tenantUpstream } from '@mcprt/auth';
 import { openCallArguments } from '@mcprt/crypto';
 import { forTenant, isDatabaseUnavailable, isFinal, type Credential, type ToolCallError } from '@mcprt/db';
 import { AppError, isAppError, toAppError } from '@mcprt/errors';
@@ -156,7 +157,21 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
     // the tenant, the stored credential active and covering the tool. The MCP token's scopes do not
     // travel (undefined: decided by the API). A denial is the call's failure, never retried.
     const decision = decideToolCall({ tenant, tool, tokenScopes: undefined, credential: stored });
-    if (!decision.allow) throw new AppError('policy', decision.code, decision.message, { expose: true, retryable: false });
+    if (!decision.allow) {
+      // A missing or too narrow upstream credential: the error carries the connect link made for this user (issue 8 §8).
+      const connect =
+        decision.connect && tenant.authMode === 'builtin' && tenantUpstream(tenant, decision.connect.provider)
+          ? {
+              ...decision.connect,
+              url: connectLinkFor(r.keyring, r.config.PUBLIC_URL, tenant, call.userId, decision.connect.provider, decision.connect.scopes),
+            }
+          : undefined;
+      throw new AppError('policy', decision.code, connect ? `${decision.message} Connect at ${connect.url}` : decision.message, {
+        expose: true,
+        retryable: false,
+        ...(connect ? { details: { connect } } : {}),
+      });
+    }
     if (!tool) throw new AppError('policy', 'unknown_tool', 'Unknown tool'); // (decided above; narrows the type)
     // Sensitive arguments: the row holds "[redacted]", the real values are sealed to this call.
     let runArgs = call.arguments;
@@ -198,7 +213,19 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
       const limit = deadline(attempt.signal, tool.timeoutMs);
       try {
         return await tool.run(
-          { signal: limit.signal, tenant: { id: tenant.id, slug: tenant.slug, idpIssuer: tenant.idpIssuer }, user, credential, services: r.services },
+          {
+            signal: limit.signal,
+            tenant: {
+              id: tenant.id,
+              slug: tenant.slug,
+              idpIssuer: tenant.idpIssuer,
+              idpKind: tenant.idpKind,
+              apiBase: (provider) => tenantUpstream(tenant, provider)?.apiBase,
+            },
+            user,
+            credential,
+            services: r.services,
+          },
           args.value,
         );
       } catch (e) {

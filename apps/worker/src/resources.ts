@@ -1,4 +1,13 @@
-import { createOutbound, credentialVault, openTenantClientSecret, type CredentialVault, type RedeemOptions, type RefreshClient } from '@mcprt/auth';
+import {
+  createOutbound,
+  credentialVault,
+  openTenantClientSecret,
+  openUpstreamSecret,
+  upstreamOf,
+  type CredentialVault,
+  type RedeemOptions,
+  type RefreshClient,
+} from '@mcprt/auth';
 import { egressAllowsPrivate, type Config } from '@mcprt/config';
 import { parseKeyring, type Keyring } from '@mcprt/crypto';
 import { createDb, type DbHandle, type Tenant } from '@mcprt/db';
@@ -93,14 +102,27 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
       timeoutMs: 10_000,
     },
     async refreshClient(tenant, provider) {
-      // `idp`: the tenant's own IdP, as the tenant's registered client. Google/GitHub come with sign-in (issue 8).
-      if (provider !== 'idp' || !tenant.idpClientId) return undefined;
-      const meta = await directory.metadata(tenant.idpIssuer);
+      // `idp` of an OIDC tenant: the tenant's registered client (it may be public: no secret).
+      if (provider === 'idp' && tenant.idpKind === 'oidc') {
+        if (!tenant.idpClientId) return undefined;
+        const meta = await directory.metadata(tenant.idpIssuer);
+        if (!meta.tokenEndpoint) return undefined;
+        const secret = tenant.idpClientSecretSealed ? openTenantClientSecret(keyring, tenant.id, tenant.idpClientSecretSealed) : undefined;
+        const algs = meta.idTokenSigningAlgs ?? [];
+        const idTokenAlg = algs.length === 0 || algs.includes('RS256') ? undefined : algs[0];
+        return { issuer: meta.issuer, tokenEndpoint: meta.tokenEndpoint, clientId: tenant.idpClientId, clientSecret: secret, idTokenAlg };
+      }
+      // A Google/GitHub IdP or a connected provider (issue 8 §5, §8), as the tenant's client there.
+      const u = upstreamOf(tenant, provider);
+      if (!u) return undefined;
+      const secret = openUpstreamSecret(keyring, u);
+      if (u.kind === 'github') {
+        const web = u.issuer.replace(/\/+$/, '');
+        return { issuer: web, tokenEndpoint: `${web}/login/oauth/access_token`, clientId: u.clientId, clientSecret: secret, kind: 'github' };
+      }
+      const meta = await directory.metadata(u.issuer);
       if (!meta.tokenEndpoint) return undefined;
-      const secret = tenant.idpClientSecretSealed ? openTenantClientSecret(keyring, tenant.id, tenant.idpClientSecretSealed) : undefined;
-      const algs = meta.idTokenSigningAlgs ?? [];
-      const idTokenAlg = algs.length === 0 || algs.includes('RS256') ? undefined : algs[0];
-      return { issuer: meta.issuer, tokenEndpoint: meta.tokenEndpoint, clientId: tenant.idpClientId, clientSecret: secret, idTokenAlg };
+      return { issuer: meta.issuer, tokenEndpoint: meta.tokenEndpoint, clientId: u.clientId, clientSecret: secret };
     },
     async close() {
       await queue?.close().catch(() => undefined);

@@ -1,3 +1,4 @@
+export { connectLinkFor, openConnectLink, reconnectUrl } from './connect-link.js';
 export { credentialVault, idpSecretContext } from './credential-vault.js';
 export type { CredentialVault, UpstreamTokens } from './credential-vault.js';
 export { IssuerDirectory, idpUnavailable, retryAfterSeconds } from './issuer-directory.js';
@@ -11,3 +12,6 @@ export type { TenantKeys } from './as-signing-keys.js';
 export { openOidcPayload, sealOidcPayload, storeKey } from './oidc-store-codec.js';
 export { openTenantClientSecret, redeemRefreshToken, REAUTH_REQUIRED, sealTenantClientSecret } from './token-refresh.js';
 export type { RedeemOptions, RefreshClient, RefreshedTokens } from './token-refresh.js';
+export { GITHUB_API, GITHUB_WEB, openUpstreamSecret, splitScopes, upstreamOf, upstreamSecretContext } from './upstream-settings.js';
+export type { ResolvedUpstream } from './upstream-settings.js';
+export { githubTokenErrors } from './github-token-errors.js';

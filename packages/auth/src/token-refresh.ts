@@ -1,6 +1,7 @@
 import { open, seal, type Keyring } from '@mcprt/crypto';
 import { AppError } from '@mcprt/errors';
 import { idpSecretContext } from './credential-vault.js';
+import { githubTokenErrors } from './github-token-errors.js';
 import * as oidc from 'openid-client';
 import { z } from 'zod';
 
@@ -13,6 +14,8 @@ export interface RefreshClient {
   clientSecret: string | undefined;
   /** The alg of ID tokens the provider signs for this client (a refresh with `openid` may return one). Default RS256. */
   idTokenAlg?: string | undefined;
+  /** `github`: the secret goes in the form body as GitHub documents, and its 200-with-`error` answers are read as errors. */
+  kind?: 'github';
 }
 
 /** What a refresh returned, normalised. */
@@ -51,7 +54,12 @@ export interface RedeemOptions {
  * retryable `credential_refresh_failed`.
  */
 export async function redeemRefreshToken(client: RefreshClient, refreshToken: string, o: RedeemOptions): Promise<RefreshedTokens> {
-  const auth = client.clientSecret === undefined ? oidc.None() : oidc.ClientSecretBasic(client.clientSecret);
+  const auth =
+    client.clientSecret === undefined
+      ? oidc.None()
+      : client.kind === 'github'
+        ? oidc.ClientSecretPost(client.clientSecret)
+        : oidc.ClientSecretBasic(client.clientSecret);
   const config = new oidc.Configuration(
     { issuer: client.issuer, token_endpoint: client.tokenEndpoint },
     client.clientId,
@@ -59,14 +67,15 @@ export async function redeemRefreshToken(client: RefreshClient, refreshToken: st
     auth,
   );
   if (o.allowInsecure) oidc.allowInsecureRequests(config);
-  config[oidc.customFetch] = o.fetch;
+  config[oidc.customFetch] = client.kind === 'github' ? githubTokenErrors(o.fetch) : o.fetch;
   config.timeout = (o.timeoutMs ?? 10_000) / 1000;
   let raw: unknown;
   try {
     raw = await oidc.refreshTokenGrant(config, refreshToken);
   } catch (e) {
-    if (e instanceof oidc.ResponseBodyError && e.error === 'invalid_grant')
-      throw new AppError('policy', REAUTH_REQUIRED, 'the provider no longer accepts this sign-in (invalid_grant)', { cause: e, expose: true });
+    // GitHub names the same case `bad_refresh_token` (single-use refresh tokens, ~6 months).
+    if (e instanceof oidc.ResponseBodyError && (e.error === 'invalid_grant' || e.error === 'bad_refresh_token'))
+      throw new AppError('policy', REAUTH_REQUIRED, `the provider no longer accepts this sign-in (${e.error})`, { cause: e, expose: true });
     const status = e instanceof oidc.ResponseBodyError ? e.status : undefined;
     const permanent = e instanceof oidc.ResponseBodyError && status !== undefined && status < 500 && status !== 429;
     throw new AppError('upstream', 'credential_refresh_failed', `refreshing the upstream token failed${status ? ` (${status})` : ''}`, {
@@ -85,7 +94,8 @@ export async function redeemRefreshToken(client: RefreshClient, refreshToken: st
     accessToken: t.data.access_token,
     refreshToken: t.data.refresh_token,
     expiresAt: t.data.expires_in ? new Date(Date.now() + t.data.expires_in * 1000) : null,
-    scopes: t.data.scope ? t.data.scope.split(' ').filter(Boolean) : undefined,
+    // GitHub answers comma-separated.
+    scopes: t.data.scope ? t.data.scope.split(/[\s,]+/).filter(Boolean) : undefined,
   };
 }
 

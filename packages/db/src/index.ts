@@ -6,7 +6,7 @@ export { ensureDatabase, migrationsFolder, runMigrations } from './migrate.js';
 export { APPEND_ONLY_TABLES, appRoleFromUrl, appRoleProblems, checkAppRole, scramSha256Verifier, setUpAppRole } from './roles.js';
 export type { AppRole } from './roles.js';
 export { defaultLimits } from './schema.js';
-export type { TenantLimits, ToolCallError } from './schema.js';
+export type { TenantLimits, ToolCallError, UpstreamSettings } from './schema.js';
 export { forTenant } from './tenant-scope.js';
 export type { TenantScope } from './tenant-scope.js';
 export { tenantsRepository } from './repositories/tenants.js';

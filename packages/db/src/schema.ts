@@ -41,13 +41,32 @@ export const tenants = pgTable('tenants', {
   /**
    * `builtin`: the tenant's own OAuth authorization server (oidc-provider, issuer `{PUBLIC_URL}/t/{slug}`)
    * issues the MCP tokens and federates login to the IdP above. `external`: the IdP issues them (issue 2).
-   * The column default is `external` so rows created before issue 8 keep working unchanged.
+   * New tenants are `builtin` (issue 8 §1; migration 0006 changed the column default). Rows created
+   * before keep the mode they have (0004 gave them `external`).
    */
   authMode: text('auth_mode', { enum: ['builtin', 'external'] })
     .notNull()
-    .default('external'),
+    .default('builtin'),
+  /** GitHub-kind IdP only: its REST API base (identity from `GET {base}/user`); default https://api.github.com (issue 8 §5). */
+  idpApiBase: text('idp_api_base'),
+  /**
+   * Providers a signed-in user can connect besides the login IdP (issue 8 §8), by provider name
+   * (`google`, `github`, …): kind, endpoints, our client there (secret sealed, purpose `upstream_client_secret`), scopes.
+   */
+  upstreams: jsonb('upstreams').$type<Record<string, UpstreamSettings>>().notNull().default({}),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 });
+
+/** An upstream OAuth provider of a tenant (issue 8 §5, §8). */
+export interface UpstreamSettings {
+  /** `oidc`: discovery at `issuer`; `google`: OIDC + offline access; `github`: OAuth 2 at `issuer` (web base), identity from `apiBase`. */
+  kind: 'oidc' | 'google' | 'github';
+  issuer: string;
+  apiBase?: string | undefined;
+  clientId: string;
+  clientSecretSealed: string;
+  scopes: string[];
+}
 
 export const users = pgTable(
   'users',

@@ -30,3 +30,18 @@ describe('decideToolCall', () => {
     expect(decideToolCall({ ...base, tokenScopes: [] })).toMatchObject({ requiredScope: 'tools:whoami' });
   });
 });
+
+describe('decideToolCall: what to connect (issue 8 §8)', () => {
+  const github = { name: 'gh', mcpScope: 'tools:gh', upstream: { provider: 'github', scopes: ['read:user', 'repo'] } };
+  const q = { ...base, tenant: { enabledTools: ['gh'] }, tool: github, tokenScopes: ['tools:gh'] };
+  it('no credential: connect the provider with every scope the tool needs', () => {
+    expect(decideToolCall({ ...q, credential: null })).toMatchObject({
+      code: 'credential_unavailable',
+      connect: { provider: 'github', scopes: ['read:user', 'repo'] },
+    });
+  });
+  it('a credential missing a scope: ask only for the missing ones', () => {
+    const d = decideToolCall({ ...q, credential: { provider: 'github', status: 'active', scopes: ['read:user'] } });
+    expect(d).toMatchObject({ code: 'upstream_scope_missing', connect: { provider: 'github', scopes: ['repo'] } });
+  });
+});

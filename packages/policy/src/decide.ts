@@ -53,6 +53,11 @@ export type Decision =
       message: string;
       /** For `insufficient_scope`: the MCP scope to ask for. */
       requiredScope?: string;
+      /**
+       * For `credential_unavailable` / `upstream_scope_missing`: the provider to (re)connect and the
+       * upstream scopes to ask it for (issue 8 §8: the caller turns this into a connect link).
+       */
+      connect?: { provider: string; scopes: string[] };
     };
 
 const ALLOW: Decision = { allow: true };
@@ -67,7 +72,12 @@ export function decideToolCall(q: ToolCallQuestion): Decision {
     const c = q.credential;
     if (!c || c.provider !== tool.upstream.provider || c.status !== 'active') {
       const why = c && c.provider === tool.upstream.provider ? `needs reconnecting (${c.status})` : 'is not connected';
-      return { allow: false, code: 'credential_unavailable', message: `Your ${tool.upstream.provider} account ${why}; sign in again to use ${tool.name}.` };
+      return {
+        allow: false,
+        code: 'credential_unavailable',
+        message: `Your ${tool.upstream.provider} account ${why}; sign in again to use ${tool.name}.`,
+        connect: { provider: tool.upstream.provider, scopes: [...tool.upstream.scopes] },
+      };
     }
     const missing = tool.upstream.scopes.filter((s) => !c.scopes.includes(s));
     if (missing.length > 0)
@@ -75,6 +85,7 @@ export function decideToolCall(q: ToolCallQuestion): Decision {
         allow: false,
         code: 'upstream_scope_missing',
         message: `Your ${tool.upstream.provider} account did not grant ${missing.join(', ')}; sign in again and allow it to use ${tool.name}.`,
+        connect: { provider: tool.upstream.provider, scopes: missing },
       };
   }
   return ALLOW;

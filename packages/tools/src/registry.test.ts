@@ -9,14 +9,18 @@ describe('tool registry', () => {
   });
 
   it('every tool carries the contract later layers build on', () => {
-    for (const t of createToolRegistry({ includeTestTools: true }).enabledFor(['whoami', 'web_search', 'echo'])) {
+    for (const t of createToolRegistry({ includeTestTools: true }).enabledFor(['whoami', 'web_search', 'echo', 'github_profile'])) {
       expect(t.mcpScope).toMatch(/^tools:/);
       expect(t.timeoutMs).toBeGreaterThan(0);
       expect(jsonSchemaOf(t.input, 'input').type).toBe('object');
       if (t.output) expect(jsonSchemaOf(t.output, 'output').type).toBe('object');
     }
     const whoami = createToolRegistry({ includeTestTools: false }).get('whoami')!;
-    expect(whoami.upstream).toEqual({ provider: 'idp', scopes: ['openid'] });
+    // Any sign-in at the IdP (OIDC, or GitHub without `openid`) lets whoami ask who the user is.
+    expect(whoami.upstream).toEqual({ provider: 'idp', scopes: [] });
+    // The test-only tool that needs a connected provider with more than its sign-in scopes (issue 8 §8).
+    expect(createToolRegistry({ includeTestTools: false }).get('github_profile')).toBeUndefined();
+    expect(createToolRegistry({ includeTestTools: true }).get('github_profile')!.upstream).toEqual({ provider: 'github', scopes: ['read:user', 'repo'] });
   });
 
   it('names every failing field', () => {

@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import type { AnyTool } from './tool.js';
 import { echo } from './tools/echo.js';
+import { githubProfile } from './tools/github-profile.js';
 import { webSearch } from './tools/web-search.js';
 import { whoami } from './tools/whoami.js';
 
-const ALL: AnyTool[] = [whoami, webSearch, echo] as unknown as AnyTool[];
+const ALL: AnyTool[] = [whoami, webSearch, echo, githubProfile] as unknown as AnyTool[];
 
 export interface ToolRegistry {
   get(name: string): AnyTool | undefined;

@@ -20,10 +20,20 @@ export interface UpstreamCredential {
   expiresAt: Date | null;
 }
 
+export interface ToolTenant {
+  id: string;
+  slug: string;
+  idpIssuer: string;
+  /** `oidc`, `google` or `github`: how the IdP says who the user is (userinfo, or GitHub's `GET /user`). */
+  idpKind: string;
+  /** The REST API base of a GitHub-kind provider (`idp` or a connected one); undefined for others. */
+  apiBase(provider: string): string | undefined;
+}
+
 /** What the worker hands a tool: dependencies come in, never from imports (STYLE.md §2). */
 export interface ToolContext {
   signal: AbortSignal;
-  tenant: { id: string; slug: string; idpIssuer: string };
+  tenant: ToolTenant;
   user: ToolUser;
   credential: UpstreamCredential | undefined;
   services: ToolServices;

@@ -18,6 +18,11 @@ export interface BrowseOptions {
 export class CookieJar {
   readonly #cookies = new Map<string, Map<string, { value: string; path: string }>>();
 
+  /** Drops every cookie of `origin` (a browser whose session at that site has ended). */
+  forget(origin: string): void {
+    this.#cookies.delete(origin);
+  }
+
   header(url: URL): string {
     const jar = this.#cookies.get(url.origin);
     if (!jar) return '';
@@ -52,7 +57,7 @@ export interface Step {
   status: number;
 }
 
-export async function browse(start: string | URL, o: BrowseOptions): Promise<{ callback: URL; steps: Step[]; jar: CookieJar }> {
+export async function browse(start: string | URL, o: BrowseOptions): Promise<{ callback: URL; steps: Step[]; jar: CookieJar; page?: string }> {
   const jar = o.jar ?? new CookieJar();
   const steps: Step[] = [];
   let url = new URL(start);
@@ -73,7 +78,9 @@ export async function browse(start: string | URL, o: BrowseOptions): Promise<{ c
     }
     const html = await res.text();
     if (res.status !== 200) throw new BrowseError(`${init.method ?? 'GET'} ${url.href} → ${res.status}: ${html.slice(0, 300)}`, steps, res.status, html);
-    if (html.includes('Development IdP')) {
+    // A flow that ends on our own page (connect: "… is connected") stops there.
+    if (html.includes('data-connected=')) return { callback: url, steps, jar, page: html };
+    if (html.includes('Development IdP') || html.includes('data-login-double=')) {
       init = { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ account: o.account }).toString() };
       continue;
     }

@@ -139,6 +139,8 @@ export async function startStack(opts: StackOptions) {
     displayName: `Test ${ns.slug}`,
     idpIssuer: idp.issuer,
     enabledTools: opts.enabledTools ?? ['whoami', 'web_search', 'echo'],
+    // The stack's tokens come from its IdP directly (issue 2's mode); built-in tenants ask for it.
+    authMode: 'external',
   });
   const api: RunningApi | undefined =
     opts.api === 'none'

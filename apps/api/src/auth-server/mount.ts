@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { bodyParser } from '@koa/bodyparser';
 import type Router from '@koa/router';
-import { credentialVault } from '@mcprt/auth';
+import { credentialVault, upstreamOf, type ResolvedUpstream } from '@mcprt/auth';
 import { open, seal } from '@mcprt/crypto';
 import type { Tenant } from '@mcprt/db';
 import { AppError, isAppError } from '@mcprt/errors';
@@ -28,6 +28,13 @@ const badFlow = (message: string) => new AppError('validation', 'invalid_request
 
 function requireBuiltin(tenant: Tenant): void {
   if (tenant.authMode !== 'builtin') throw notFound();
+}
+
+/** The tenant's login IdP (`tenant set-idp`), resolved; a tenant without one cannot sign anyone in. */
+export function loginIdp(tenant: Tenant): ResolvedUpstream {
+  const u = upstreamOf(tenant, 'idp');
+  if (!u) throw new AppError('internal', 'idp_not_configured', "the tenant's identity provider client is not configured", { expose: true });
+  return u;
 }
 
 /**
@@ -119,7 +126,7 @@ export function mountAuthServer(router: Router<ApiState>, r: ApiResources, serve
     if (interaction.uid !== ctx.params.uid) throw badFlow('this sign-in does not belong to this browser session');
     noStore(ctx);
     if (interaction.prompt.name === 'login') {
-      const start = await upstream.start(tenant, callbackUrl(tenant.slug));
+      const start = await upstream.start(loginIdp(tenant), callbackUrl(tenant.slug));
       const tx = JSON.stringify({ uid: interaction.uid, state: start.state, nonce: start.nonce, codeVerifier: start.codeVerifier });
       ctx.cookies.set(interactionCookie(tenant.slug), seal(r.keyring, tx, loginContext(tenant.id, interaction.uid)), {
         path: `/t/${tenant.slug}/login`,
@@ -220,7 +227,7 @@ export function mountAuthServer(router: Router<ApiState>, r: ApiResources, serve
       throw badFlow('this sign-in does not belong to this browser session; start again from your app');
     }
     ctx.cookies.set(interactionCookie(tenant.slug), null, { path: `/t/${tenant.slug}/login` });
-    const who = await upstream.finish(tenant, new URL(ctx.originalUrl, r.config.PUBLIC_URL), tx);
+    const who = await upstream.finish(loginIdp(tenant), new URL(ctx.originalUrl, r.config.PUBLIC_URL), tx);
     const scope = required(ctx, 'scope');
     const user = await scope.users.upsert({ issuer: who.issuer, subject: who.subject, email: who.email ?? null, displayName: who.name ?? null });
     await vault.store(scope, user.id, 'idp', {

@@ -148,14 +148,30 @@ export class AuthServers {
       extraClientMetadata: {
         properties: ['scope'],
         validator(_ctx, key, _value, metadata) {
-          if (key === 'scope') delete (metadata as Record<string, unknown>).scope;
+          if (key !== 'scope') return;
+          const m = metadata as Record<string, unknown>;
+          delete m.scope;
+          // RFC 8252 §7.3: a client whose redirect URIs are all http on a loopback address is a native
+          // app listening on whatever port it got; oidc-provider lets the port vary only for
+          // `native` clients, and MCP clients rarely send application_type. Other URIs stay exact.
+          const uris = Array.isArray(m.redirect_uris) ? (m.redirect_uris as unknown[]) : [];
+          if (uris.length > 0 && uris.every(isLoopbackHttp)) m.application_type = 'native';
         },
       },
       features: {
         devInteractions: { enabled: false },
         userinfo: { enabled: false },
         introspection: { enabled: false },
-        revocation: { enabled: true },
+        // RFC 7009 §2.1: a client revokes only tokens issued to it. Someone else's token is answered
+        // 200 without effect for a public client (the RFC's "invalid token" case), 400 for a confidential one.
+        revocation: {
+          enabled: true,
+          allowedPolicy: (_ctx, client, token) => {
+            if (token.clientId === client.clientId) return true;
+            if (client.clientAuthMethod === 'none') return false;
+            throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
+          },
+        },
         registration: { enabled: true },
         clientIdMetadataDocument: { enabled: true, ack: 'draft-02' },
         resourceIndicators: {
@@ -222,5 +238,16 @@ export class AuthServers {
 }
 
 const KEY_RELOAD_COOLDOWN_MS = 30_000;
+
+/** `http://127.0.0.1…` or `http://[::1]…` (RFC 8252 §7.3 loopback; `localhost` is not, §8.3). */
+function isLoopbackHttp(uri: unknown): boolean {
+  if (typeof uri !== 'string') return false;
+  try {
+    const u = new URL(uri);
+    return u.protocol === 'http:' && (u.hostname === '127.0.0.1' || u.hostname === '[::1]');
+  } catch {
+    return false;
+  }
+}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

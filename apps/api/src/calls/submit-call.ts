@@ -6,6 +6,7 @@ import { decideToolCall } from '@mcprt/policy';
 import { parseArguments, redactArguments, sensitiveValues, type AnyTool } from '@mcprt/tools';
 import type { ApiResources } from '../resources.js';
 import { buildJobPayload } from './build-job.js';
+import { connectLinkOf, type ConnectLink } from './connect-link.js';
 import { newCallId } from './call-id.js';
 
 export interface SubmitInput {
@@ -27,7 +28,7 @@ export type SubmitOutcome =
   /** The tool is unknown or not enabled for the tenant: a protocol error for the caller. */
   | { kind: 'unknown' }
   | { kind: 'invalid'; message: string }
-  | { kind: 'refused'; code: string; message: string; retryAfterMs?: number }
+  | { kind: 'refused'; code: string; message: string; retryAfterMs?: number; connect?: ConnectLink }
   | { kind: 'accepted'; call: ToolCall; enqueued: boolean };
 
 /**
@@ -64,7 +65,10 @@ export async function submitCall(r: ApiResources, input: SubmitInput): Promise<S
   if (!decision.allow) {
     const reason = decision.code === 'insufficient_scope' ? `insufficient_scope: ${decision.requiredScope}` : decision.code;
     const out = await deny(reason, decision.message);
-    return out.kind === 'refused' ? { ...out, code: decision.code } : out;
+    if (out.kind !== 'refused') return out;
+    // Missing or too narrow upstream credential: the user can fix it at the connect route (issue 8 §8).
+    const connect = decision.connect && connectLinkOf(r, input.tenant, user.id, decision.connect);
+    return { ...out, code: decision.code, ...(connect ? { connect, message: `${decision.message} Connect at ${connect.url}` } : {}) };
   }
 
   // A repeated idempotency key must mean the same request (Stripe's rule): the earlier call's answer

@@ -1,10 +1,26 @@
-import { Server, ProtocolError, ProtocolErrorCode, type CallToolResult, type ProtocolEra, type ServerCapabilities } from '@modelcontextprotocol/server';
+import { randomUUID } from 'node:crypto';
+import {
+  CLIENT_CAPABILITIES_META_KEY,
+  inputRequired,
+  Server,
+  ProtocolError,
+  ProtocolErrorCode,
+  UrlElicitationRequiredError,
+  type CallToolResult,
+  type ClientCapabilities,
+  type InputRequiredResult,
+  type ProtocolEra,
+  type ServerCapabilities,
+  type ServerContext,
+} from '@modelcontextprotocol/server';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
 import { isFinal } from '@mcprt/db';
 import { toAppError } from '@mcprt/errors';
 import { jsonSchemaOf, type AnyTool } from '@mcprt/tools';
 import { cancelCall } from '../calls/cancel-call.js';
+import { connectLinkOf, type ConnectLink } from '../calls/connect-link.js';
 import { submitCall } from '../calls/submit-call.js';
+import { legacyTakesUrlElicitation } from './client-capabilities.js';
 import { RESULT_TOOL, toCallToolResult } from '../calls/call-result.js';
 import type { ApiResources } from '../resources.js';
 import { toolCallUrl } from '../http/urls.js';
@@ -116,7 +132,7 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
 
   mcp.setRequestHandler(
     'tools/call',
-    guard(r, who, async (req, ctx): Promise<CallToolResult> => {
+    guard(r, who, async (req, ctx): Promise<CallToolResult | InputRequiredResult> => {
       if (req.params.name === RESULT_TOOL) return callToolCallResult(r, who, req.params.arguments, signal);
       // MCP: an unknown tool is a protocol error, not a tool execution error.
       const unknown = () => new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${req.params.name}`);
@@ -141,6 +157,7 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
       });
       if (outcome.kind === 'unknown') throw unknown();
       if (outcome.kind === 'invalid') return { content: [{ type: 'text', text: outcome.message }], isError: true };
+      if (outcome.kind === 'refused' && outcome.connect) return askToConnect(r, who, era, ctx, outcome.connect, outcome.message, outcome.code);
       if (outcome.kind === 'refused')
         return {
           content: [{ type: 'text', text: outcome.message }],
@@ -193,6 +210,11 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
           requestId: who.requestId,
         });
       if (asTask && !isFinal(call)) return createTaskResult(call, r.config) as unknown as CallToolResult;
+      // Refused at dequeue for the same reason (the credential changed meanwhile): the same link. A
+      // refresh the provider refused (`reauth_required`, credential-refresh.ts) names only the route:
+      // the link is made here, for this user.
+      const link = call.status === 'failed' ? (connectOfError(call.error?.details) ?? reauthLink(r, who, tool, call.error?.details)) : undefined;
+      if (link && call.error) return askToConnect(r, who, era, ctx, link, call.error.message, call.error.code);
       return toCallToolResult(call, tool, pollUrl);
     }),
   );
@@ -217,6 +239,59 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
   }
 
   return mcp;
+}
+
+/** The connect link the worker put in a failed call's error details (process-call.ts), if any. */
+function connectOfError(details: Record<string, unknown> | undefined): ConnectLink | undefined {
+  const c = details?.connect as Partial<ConnectLink> | undefined;
+  return c && typeof c.url === 'string' && typeof c.provider === 'string' && Array.isArray(c.scopes)
+    ? { url: c.url, provider: c.provider, scopes: c.scopes.map(String) }
+    : undefined;
+}
+
+/** A connect link for a call that failed because the provider refused its refresh token (details carry the provider). */
+function reauthLink(r: ApiResources, who: RequestIdentity, tool: AnyTool, details: Record<string, unknown> | undefined): ConnectLink | undefined {
+  const provider = details?.provider;
+  if (typeof details?.reconnectUrl !== 'string' || typeof provider !== 'string' || tool.upstream?.provider !== provider) return undefined;
+  return connectLinkOf(r, who.tenant, who.user.id, { provider, scopes: tool.upstream.scopes });
+}
+
+/**
+ * A call that needs the user to connect a provider or grant it more scopes (issue 8 §8) answers with
+ * the connect link, in the shape the client's protocol era and capabilities allow:
+ *
+ * - 2026-07-28, the request's client capabilities declare `elicitation.url`: an `input_required`
+ *   result with one URL-mode `elicitation/create` (the SDK's multi-round-trip flow); the client opens
+ *   the link, answers, and retries the call. A retry that still fails (declined, not finished) gets the
+ *   tool error below instead of asking again.
+ * - 2025-11-25, the client declared `elicitation.url` at `initialize`: JSON-RPC error -32042
+ *   (URLElicitationRequiredError) with the elicitation; the client opens the link and calls again.
+ * - otherwise: a tool error (`isError`) whose text and `_meta` carry the link.
+ */
+async function askToConnect(
+  r: ApiResources,
+  who: RequestIdentity,
+  era: ProtocolEra,
+  ctx: ServerContext,
+  link: ConnectLink,
+  message: string,
+  code: string,
+): Promise<CallToolResult | InputRequiredResult> {
+  const key = `connect_${link.provider}`;
+  const text = message.includes(link.url) ? message : `${message} Connect at ${link.url}`;
+  if (era !== 'legacy') {
+    // The SDK types the envelope opaquely; it has validated it against the revision's schema.
+    const caps = (ctx.mcpReq.envelope as Record<string, unknown> | undefined)?.[CLIENT_CAPABILITIES_META_KEY] as ClientCapabilities | undefined;
+    if (caps?.elicitation?.url && ctx.mcpReq.inputResponses?.[key] === undefined)
+      return inputRequired({ inputRequests: { [key]: inputRequired.elicitUrl({ message: text, url: link.url }) } });
+  } else if (await legacyTakesUrlElicitation(r, who)) {
+    throw new UrlElicitationRequiredError([{ mode: 'url', elicitationId: randomUUID(), url: link.url, message: text }], text);
+  }
+  return {
+    content: [{ type: 'text', text }],
+    isError: true,
+    _meta: { 'io.mcprt/error': { code, connect: link } },
+  };
 }
 
 const isIdempotencyKey = (key: unknown): key is string => typeof key === 'string' && /^[\x21-\x7e]{1,128}$/.test(key);

@@ -9,6 +9,7 @@ import { resolveTenant } from '../http/resolve-tenant.js';
 import { required, type ApiState } from '../http/state.js';
 import { resourceMetadataUrl } from '../http/urls.js';
 import { buildMcpServer, type ServerNeeds } from '../mcp/build-server.js';
+import { rememberInitialize } from '../mcp/client-capabilities.js';
 import { createMcpFront, type McpFront } from '../mcp/serve-request.js';
 import type { ApiResources } from '../resources.js';
 
@@ -130,6 +131,7 @@ function handleMcp(r: ApiResources, front: McpFront): Middleware<ApiState> {
       },
     };
     const needs = needsOf(ctx.request.body);
+    rememberInitialize(r, who, ctx.request.body);
     await front.serve(ctx, (era, signal) => buildMcpServer(r, who, era, signal, needs), ctx.request.body);
     // A single message answered "temporarily unavailable": say it in HTTP too (a batch keeps its 200,
     // its other answers may be fine).

@@ -21,7 +21,9 @@ export async function devSeed(
   let created = false;
   if (!tenant) {
     try {
-      tenant = await repo.create({ slug, displayName: 'Development', idpIssuer, enabledTools });
+      // Created external (its tokens come from the dev IdP, as `dev token` and the benchmark use);
+      // `--auth builtin` below turns it into its own authorization server with the dev login client.
+      tenant = await repo.create({ slug, displayName: 'Development', idpIssuer, enabledTools, authMode: 'external' });
       created = true;
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;

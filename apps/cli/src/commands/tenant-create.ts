@@ -1,6 +1,6 @@
 import { tenantsRepository, type Tenant } from '@mcprt/db';
 import { parseHttpUrl, parseNonEmpty, parseSlug, parseTools } from '../args.js';
-import { CliError, hint, type CliResources } from '../resources.js';
+import { CliError, hint, UsageError, type CliResources } from '../resources.js';
 import { isUniqueViolation, mcpJson, mcpUrlOf, type McpJson } from '../tenant-urls.js';
 
 export const DEFAULT_TOOLS = ['whoami', 'web_search'] as const;
@@ -11,6 +11,8 @@ export interface TenantCreateInput {
   issuer?: string;
   /** Comma-separated; default whoami,web_search. */
   tools?: string;
+  /** builtin (default, issue 8 §1): the tenant is its own OAuth authorization server; external: trust the IdP's own tokens. */
+  auth?: string;
 }
 
 export interface TenantCreateResult {
@@ -25,6 +27,8 @@ export async function tenantCreate(res: CliResources, input: TenantCreateInput):
   const displayName = parseNonEmpty(input.name ?? slug, '--name');
   const idpIssuer = parseHttpUrl(input.issuer, '--issuer');
   const enabledTools = parseTools(input.tools, { includeTestTools: res.config.ENABLE_TEST_TOOLS, fallback: DEFAULT_TOOLS });
+  const authMode = input.auth ?? 'builtin';
+  if (authMode !== 'builtin' && authMode !== 'external') throw new UsageError('--auth must be builtin or external');
   if (idpIssuer.startsWith('http://') && !res.config.ALLOW_INSECURE_ISSUERS) {
     hint(res, `warning: the API refuses http:// issuers unless ALLOW_INSECURE_ISSUERS=true (development only)`);
   }
@@ -34,7 +38,7 @@ export async function tenantCreate(res: CliResources, input: TenantCreateInput):
   if (await repo.bySlug(slug)) throw duplicate();
   let tenant: Tenant;
   try {
-    tenant = await repo.create({ slug, displayName, idpIssuer, enabledTools });
+    tenant = await repo.create({ slug, displayName, idpIssuer, enabledTools, authMode });
   } catch (err) {
     if (isUniqueViolation(err)) throw duplicate(); // created concurrently since the check
     throw err;
@@ -42,8 +46,14 @@ export async function tenantCreate(res: CliResources, input: TenantCreateInput):
 
   const mcpUrl = mcpUrlOf(res.config, slug);
   const snippet = mcpJson(slug, mcpUrl);
-  res.out(`created tenant ${slug} ("${displayName}"), issuer ${idpIssuer}, tools ${enabledTools.join(',')}`);
+  res.out(`created tenant ${slug} ("${displayName}"), issuer ${idpIssuer}, tools ${enabledTools.join(',')}, auth mode ${authMode}`);
   res.out(`MCP URL: ${mcpUrl}`);
+  if (authMode === 'builtin') {
+    res.out(
+      `Next, the client this tenant signs users in with at ${idpIssuer} (redirect URIs ${res.config.PUBLIC_URL}/t/${slug}/login/callback and …/connect/idp/callback):`,
+    );
+    res.out(`  IDP_CLIENT_SECRET=… pnpm cli tenant set-idp --slug ${slug} --client-id <id> [--kind oidc|google|github]`);
+  }
   res.out('');
   res.out('.mcp.json:');
   for (const line of JSON.stringify(snippet, null, 2).split('\n')) res.out(line);

@@ -1,6 +1,6 @@
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { Executor } from '../client.js';
-import { defaultLimits, tenants, type TenantLimits } from '../schema.js';
+import { defaultLimits, tenants, type TenantLimits, type UpstreamSettings } from '../schema.js';
 
 export type Tenant = typeof tenants.$inferSelect;
 
@@ -41,6 +41,20 @@ export function tenantsRepository(db: Executor) {
       await db
         .update(tenants)
         .set({ idpClientId: c.clientId, idpClientSecretSealed: c.clientSecretSealed, ...(c.scopes ? { idpScopes: c.scopes } : {}) })
+        .where(eq(tenants.id, id));
+    },
+    /** The IdP's kind (`oidc`, `google`, `github`), and where it is (issue 8 §5). */
+    async setIdpKind(id: string, c: { kind: 'oidc' | 'google' | 'github'; issuer?: string; apiBase?: string | null }): Promise<void> {
+      await db
+        .update(tenants)
+        .set({ idpKind: c.kind, ...(c.issuer ? { idpIssuer: c.issuer } : {}), ...(c.apiBase !== undefined ? { idpApiBase: c.apiBase } : {}) })
+        .where(eq(tenants.id, id));
+    },
+    /** A provider users can connect (issue 8 §8); its client secret arrives sealed (purpose `upstream_client_secret`). */
+    async setUpstream(id: string, provider: string, settings: UpstreamSettings): Promise<void> {
+      await db
+        .update(tenants)
+        .set({ upstreams: sql`${tenants.upstreams} || jsonb_build_object(${provider}::text, ${JSON.stringify(settings)}::jsonb)` })
         .where(eq(tenants.id, id));
     },
     async setIssuer(id: string, idpIssuer: string): Promise<void> {

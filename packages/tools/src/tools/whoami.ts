@@ -1,7 +1,8 @@
 import { AppError } from '@mcprt/errors';
 import { z } from 'zod';
 import { upstreamStatusError } from '../egress.js';
-import { defineTool } from '../tool.js';
+import { githubUserOf } from '../github-user.js';
+import { defineTool, type ToolContext, type UpstreamCredential } from '../tool.js';
 
 const userinfo = z.looseObject({ sub: z.string(), email: z.string().optional(), name: z.string().optional() });
 
@@ -25,11 +26,14 @@ export const whoami = defineTool({
     tokenExpiresAt: z.string().nullable(),
   }),
   mcpScope: 'tools:whoami',
-  upstream: { provider: 'idp', scopes: ['openid'] },
+  // Any sign-in at the tenant's IdP lets it ask who the user is: an OIDC token carries `openid` (userinfo
+  // needs it), a GitHub token (no OIDC) any of its scopes (`GET /user` needs none).
+  upstream: { provider: 'idp', scopes: [] },
   timeoutMs: 10_000,
   async run(ctx) {
     const cred = ctx.credential;
     if (!cred) throw new AppError('policy', 'credential_missing', 'no upstream credential for this user');
+    if (ctx.tenant.idpKind === 'github') return githubWhoami(ctx, cred);
     const { userinfoEndpoint } = await ctx.services.issuerMetadata(ctx.tenant.idpIssuer);
     if (!userinfoEndpoint) throw new AppError('upstream', 'userinfo_unsupported', 'the identity provider has no userinfo endpoint', { expose: true });
     const res = await ctx.services.egress.request(userinfoEndpoint, {
@@ -59,3 +63,21 @@ export const whoami = defineTool({
     };
   },
 });
+
+/** A GitHub-kind IdP has no userinfo: `GET /user` with the user's token; its numeric id is the subject we signed them in as. */
+async function githubWhoami(ctx: ToolContext, cred: UpstreamCredential) {
+  const apiBase = ctx.tenant.apiBase('idp');
+  if (!apiBase) throw new AppError('upstream', 'userinfo_unsupported', 'the GitHub API base is not configured', { expose: true });
+  const { user } = await githubUserOf(ctx, apiBase, cred.accessToken);
+  if (String(user.id) !== ctx.user.subject)
+    throw new AppError('upstream', 'subject_mismatch', 'the upstream token belongs to another subject', { expose: true });
+  return {
+    tenant: ctx.tenant.slug,
+    issuer: ctx.user.issuer,
+    subject: String(user.id),
+    email: user.email ?? null,
+    name: user.name ?? user.login,
+    grantedScopes: cred.scopes,
+    tokenExpiresAt: cred.expiresAt ? cred.expiresAt.toISOString() : null,
+  };
+}

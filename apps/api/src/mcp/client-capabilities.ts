@@ -1,0 +1,34 @@
+import type { Tenant, User } from '@mcprt/db';
+import type { ApiResources } from '../resources.js';
+
+/** How long a 2025-era client's `initialize` capabilities are remembered (its tokens live 10 minutes, its sessions longer). */
+const TTL_S = 86_400;
+
+const keyOf = (prefix: string, tenantId: string, userId: string, clientId: string | undefined) =>
+  `${prefix}:mcp-url-elicitation:${tenantId}:${userId}:${clientId ?? '-'}`;
+
+type Who = { tenant: Pick<Tenant, 'id'>; user: Pick<User, 'id'>; token: { clientId: string | undefined } };
+
+/**
+ * 2025-era clients declare their capabilities once, at `initialize`; this endpoint is stateless (a
+ * fresh server per POST, no session), so the later `tools/call` cannot see them. What matters here —
+ * whether the client takes URL elicitation (`elicitation.url`, MCP 2025-11-25) — is remembered in Redis
+ * per (tenant, user, OAuth client) at `initialize`. Written on initialize only, read only when a call is
+ * refused for a missing upstream credential: nothing on the tools/call hot path. 2026-07-28 clients
+ * send their capabilities with every request and need none of this.
+ */
+export function rememberInitialize(r: Pick<ApiResources, 'redis' | 'config' | 'log'>, who: Who, body: unknown): void {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return;
+  const m = body as { method?: unknown; params?: { capabilities?: { elicitation?: { url?: unknown } } } };
+  if (m.method !== 'initialize') return;
+  const url = typeof m.params?.capabilities?.elicitation?.url === 'object' && m.params.capabilities.elicitation.url !== null;
+  r.redis
+    .set(keyOf(r.config.QUEUE_PREFIX, who.tenant.id, who.user.id, who.token.clientId), url ? '1' : '0', 'EX', TTL_S)
+    .catch((err: unknown) => r.log.warn({ err }, 'could not remember the client capabilities'));
+}
+
+/** Whether the 2025-era client of this request declared URL elicitation at its `initialize` (false when unknown). */
+export async function legacyTakesUrlElicitation(r: Pick<ApiResources, 'redis' | 'config'>, who: Who): Promise<boolean> {
+  const v = await r.redis.get(keyOf(r.config.QUEUE_PREFIX, who.tenant.id, who.user.id, who.token.clientId)).catch(() => null);
+  return v === '1';
+}
