@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { REAUTH_REQUIRED, redeemRefreshToken, type RefreshClient } from '@mcprt/auth';
 import type { Credential, TenantScope } from '@mcprt/db';
 import { AppError, isAppError } from '@mcprt/errors';
+import { reconnectUrl } from '@mcprt/tools';
 import type { WorkerResources } from './resources.js';
 
 /** Refresh when the access token expires within this margin. */
@@ -24,9 +25,8 @@ export function refreshDue(c: Credential, why: RefreshReason, now = Date.now()):
   return c.expiresAt !== null && c.expiresAt.getTime() - now < REFRESH_SKEW_MS;
 }
 
-/** The URL where a user signs in to a provider again (the sign-in issue builds the route). */
-export const reconnectUrl = (publicUrl: string, tenantSlug: string, provider: string) =>
-  `${publicUrl}/t/${encodeURIComponent(tenantSlug)}/connect/${encodeURIComponent(provider)}`;
+/** The URL where a user signs in to a provider again; `scopes` makes it the upgrade link (packages/tools/src/reconnect.ts). */
+export { reconnectUrl } from '@mcprt/tools';
 
 export const reauthError = (provider: string, url: string, cause?: unknown) =>
   new AppError('policy', REAUTH_REQUIRED, `Your ${provider} sign-in is no longer accepted; reconnect at ${url} and call again.`, {

@@ -4,8 +4,8 @@ import { AppError, isAppError, toAppError } from '@mcprt/errors';
 import type { Logger } from '@mcprt/observability';
 import { decideToolCall } from '@mcprt/policy';
 import type { JobPayload } from '@mcprt/queue';
-import { deadline, parseArguments, REDACTED, type UpstreamCredential } from '@mcprt/tools';
-import { freshCredential } from './credential-refresh.js';
+import { deadline, parseArguments, REDACTED, upstreamClientFor, type UpstreamCredential } from '@mcprt/tools';
+import { freshCredential, reauthError, reconnectUrl } from './credential-refresh.js';
 import { decideFate } from './fate.js';
 import { JOB_MISMATCH, jobMismatch, refuseJob } from './job-binding.js';
 import type { WorkerResources } from './resources.js';
@@ -145,7 +145,15 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
     // the tenant, the stored credential active and covering the tool. The MCP token's scopes do not
     // travel (undefined: decided by the API). A denial is the call's failure, never retried.
     const decision = decideToolCall({ tenant, tool, tokenScopes: undefined, credential: stored });
-    if (!decision.allow) throw new AppError('policy', decision.code, decision.message, { expose: true, retryable: false });
+    if (!decision.allow) {
+      const up = decision.upstream;
+      const url = up ? reconnectUrl(r.config.PUBLIC_URL, tenant.slug, up.provider, up.missingScopes) : undefined;
+      throw new AppError('policy', decision.code, url ? `${decision.message} Grant it at ${url} and call again.` : decision.message, {
+        expose: true,
+        retryable: false,
+        ...(url ? { details: { upgradeUrl: url, provider: up!.provider, scopes: up!.missingScopes } } : {}),
+      });
+    }
     if (!tool) throw new AppError('policy', 'unknown_tool', 'Unknown tool'); // (decided above; narrows the type)
     // Sensitive arguments: the row holds "[redacted]", the real values are sealed to this call.
     let runArgs = call.arguments;
@@ -187,7 +195,15 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
       const limit = deadline(attempt.signal, tool.timeoutMs);
       try {
         return await tool.run(
-          { signal: limit.signal, tenant: { id: tenant.id, slug: tenant.slug, idpIssuer: tenant.idpIssuer }, user, credential, services: r.services },
+          {
+            signal: limit.signal,
+            tenant: { id: tenant.id, slug: tenant.slug, idpIssuer: tenant.idpIssuer },
+            user,
+            credential,
+            // Only tools with a Google/GitHub upstream get one (a small object; no I/O).
+            upstream: upstreamClientFor(r.services, tool.upstream, credential, tenant.slug, limit.signal),
+            services: r.services,
+          },
           args.value,
         );
       } catch (e) {
@@ -211,9 +227,27 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
       // (single flight; a refresh another worker already made is reused), then run once more.
       if (!current || !isAppError(e) || e.code !== 'upstream_unauthorized') throw e;
       const refreshed = await freshCredential(refresh, current, { kind: 'rejected', sealedAccessToken: current.accessTokenSealed });
-      raw = await runOnce(credentialOf(refreshed, r.vault.openAccessToken(refreshed, refreshed.accessTokenSealed)));
+      try {
+        raw = await runOnce(credentialOf(refreshed, r.vault.openAccessToken(refreshed, refreshed.accessTokenSealed)));
+      } catch (again) {
+        // Refused again right after a refresh: only a new sign-in helps.
+        if (isAppError(again) && again.code === 'upstream_unauthorized') {
+          const provider = tool.upstream!.provider;
+          throw reauthError(provider, reconnectUrl(r.config.PUBLIC_URL, tenant.slug, provider), again);
+        }
+        throw again;
+      }
     }
     const result = tool.output ? tool.output.parse(raw) : raw;
+    // The tool's own cap on what it returns (only tools that declare one pay for the measure).
+    if (tool.maxResultBytes !== undefined) {
+      const size = Buffer.byteLength(JSON.stringify(result));
+      if (size > tool.maxResultBytes)
+        throw new AppError('upstream', 'result_too_large', `${tool.name} produced ${size} bytes, more than its limit of ${tool.maxResultBytes}; narrow the request`, {
+          expose: true,
+          retryable: false,
+        });
+    }
     const won = await finish({ status: 'succeeded', result });
     r.metrics.toolCallSeconds.observe({ tool: tool.name, outcome: 'succeeded' }, (performance.now() - started) / 1000);
     r.metrics.toolCalls.inc({ tool: tool.name, outcome: won ? 'succeeded' : 'fenced' });

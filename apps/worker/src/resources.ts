@@ -3,7 +3,7 @@ import { egressAllowsPrivate, type Config } from '@mcprt/config';
 import { parseKeyring, type Keyring } from '@mcprt/crypto';
 import { createDb, type DbHandle, type Tenant } from '@mcprt/db';
 import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
-import { createToolRegistry, egressFetch, type ToolRegistry, type ToolServices } from '@mcprt/tools';
+import { createToolRegistry, egressFetch, reconnectUrl, type ToolRegistry, type ToolServices } from '@mcprt/tools';
 import { TOOL_CALLS_QUEUE } from '@mcprt/queue';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -57,6 +57,12 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
     egress,
     issuerMetadata: async (issuer) => ({ userinfoEndpoint: (await directory.metadata(issuer)).userinfoEndpoint }),
     scavio: { apiKey: config.SCAVIO_API_KEY, baseUrl: config.SCAVIO_BASE_URL.replace(/\/+$/, ''), style: config.SCAVIO_API_STYLE },
+    upstream: {
+      bases: { gmail: config.GMAIL_BASE_URL, calendar: config.GOOGLE_CALENDAR_BASE_URL, github: config.GITHUB_API_BASE_URL },
+      timeoutMs: config.UPSTREAM_TIMEOUT_MS,
+      maxBodyBytes: config.UPSTREAM_MAX_BODY_BYTES,
+    },
+    reconnectUrl: (slug, provider, scopes) => reconnectUrl(config.PUBLIC_URL, slug, provider, scopes),
   };
   const keys = redisKeys(config.QUEUE_PREFIX);
   let queue: Queue | undefined;

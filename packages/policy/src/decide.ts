@@ -53,6 +53,8 @@ export type Decision =
       message: string;
       /** For `insufficient_scope`: the MCP scope to ask for. */
       requiredScope?: string;
+      /** For `upstream_scope_missing`: the provider and the upstream scopes to ask for (the caller builds the upgrade link). */
+      upstream?: { provider: string; missingScopes: string[] };
     };
 
 const ALLOW: Decision = { allow: true };
@@ -75,6 +77,7 @@ export function decideToolCall(q: ToolCallQuestion): Decision {
         allow: false,
         code: 'upstream_scope_missing',
         message: `Your ${tool.upstream.provider} account did not grant ${missing.join(', ')}; sign in again and allow it to use ${tool.name}.`,
+        upstream: { provider: tool.upstream.provider, missingScopes: missing },
       };
   }
   return ALLOW;

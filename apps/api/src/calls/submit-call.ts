@@ -3,7 +3,7 @@ import type { Tenant, TenantScope, ToolCall, User } from '@mcprt/db';
 import { AppError } from '@mcprt/errors';
 import type { Logger } from '@mcprt/observability';
 import { decideToolCall } from '@mcprt/policy';
-import { parseArguments, redactArguments, sensitiveValues, type AnyTool } from '@mcprt/tools';
+import { parseArguments, reconnectUrl, redactArguments, sensitiveValues, type AnyTool } from '@mcprt/tools';
 import type { ApiResources } from '../resources.js';
 import { buildJobPayload } from './build-job.js';
 import { newCallId } from './call-id.js';
@@ -63,7 +63,11 @@ export async function submitCall(r: ApiResources, input: SubmitInput): Promise<S
   const decision = decideToolCall({ tenant: input.tenant, tool, tokenScopes: input.tokenScopes, credential: credential ?? null });
   if (!decision.allow) {
     const reason = decision.code === 'insufficient_scope' ? `insufficient_scope: ${decision.requiredScope}` : decision.code;
-    const out = await deny(reason, decision.message);
+    // A missing upstream scope: the upgrade link, where the user grants it (the sign-in issue serves it).
+    const message = decision.upstream
+      ? `${decision.message} Grant it at ${reconnectUrl(r.config.PUBLIC_URL, input.tenant.slug, decision.upstream.provider, decision.upstream.missingScopes)} and call again.`
+      : decision.message;
+    const out = await deny(reason, message);
     return out.kind === 'refused' ? { ...out, code: decision.code } : out;
   }
 

@@ -65,7 +65,7 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
         description: t.description,
         inputSchema: jsonSchemaOf(t.input, 'input') as { type: 'object' },
         ...(t.output ? { outputSchema: jsonSchemaOf(t.output, 'output') as { type: 'object' } } : {}),
-        annotations: { readOnlyHint: true, openWorldHint: t.name !== 'echo' },
+        annotations: t.annotations,
       })),
     })),
   );

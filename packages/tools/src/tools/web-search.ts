@@ -26,6 +26,7 @@ export const webSearch = defineTool({
         .regex(/^[a-z]{2}$/i, 'two-letter language code')
         .optional()
         .describe('ISO 639-1 language (hl)'),
+      max_results: z.number().int().min(1).max(10).default(10).describe('How many results at most (1–10)'),
     })
     .strict(),
   output: z.object({
@@ -34,6 +35,7 @@ export const webSearch = defineTool({
   }),
   mcpScope: 'tools:web_search',
   timeoutMs: 15_000,
+  annotations: { readOnlyHint: true, openWorldHint: true, idempotentHint: false },
   async run(ctx, args) {
     const { apiKey, baseUrl, style } = ctx.services.scavio;
     if (!apiKey) {
@@ -69,7 +71,7 @@ export const webSearch = defineTool({
       throw new AppError('upstream', 'upstream_bad_response', 'Scavio returned an unexpected response shape', { expose: true, retryable: false });
     return {
       query: args.query,
-      results: parsed.data.organic_results.map((r) => ({ position: r.position, title: r.title, link: r.link, snippet: r.snippet ?? '' })),
+      results: parsed.data.organic_results.slice(0, args.max_results).map((r) => ({ position: r.position, title: r.title, link: r.link, snippet: r.snippet ?? '' })),
     };
   },
 });

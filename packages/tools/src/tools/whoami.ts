@@ -27,6 +27,7 @@ export const whoami = defineTool({
   mcpScope: 'tools:whoami',
   upstream: { provider: 'idp', scopes: ['openid'] },
   timeoutMs: 10_000,
+  annotations: { readOnlyHint: true, openWorldHint: true, idempotentHint: true },
   async run(ctx) {
     const cred = ctx.credential;
     if (!cred) throw new AppError('policy', 'credential_missing', 'no upstream credential for this user');
