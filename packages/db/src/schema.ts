@@ -178,6 +178,8 @@ export const auditEvents = pgTable(
     reason: text('reason'),
     requestId: text('request_id'),
     at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+    /** The call's arguments as stored in tool_calls (sensitive fields "[redacted]"), on `tool_call.accepted` rows (issue 10). */
+    arguments: jsonb('arguments'),
   },
   (t) => [index('audit_tenant_user_at').on(t.tenantId, t.userId, t.at), index('audit_call').on(t.tenantId, t.callId)],
 );
