@@ -54,7 +54,13 @@ describe('user-data tools: Gmail, Calendar, GitHub with the user’s own token',
 
     // Gmail: alice's mailbox and bob's.
     const aliceMail = [
-      gmailMessage({ from: 'carol@example.test', to: 'alice@example.test', subject: 'Quarterly invoice', text: 'Please pay the invoice by Friday.', date: new Date(now - DAY) }),
+      gmailMessage({
+        from: 'carol@example.test',
+        to: 'alice@example.test',
+        subject: 'Quarterly invoice',
+        text: 'Please pay the invoice by Friday.',
+        date: new Date(now - DAY),
+      }),
       gmailMessage({
         from: 'news@example.test',
         to: 'alice@example.test',
@@ -64,14 +70,23 @@ describe('user-data tools: Gmail, Calendar, GitHub with the user’s own token',
       }),
       gmailMessage({ from: 'log@example.test', to: 'alice@example.test', subject: 'Long report', text: 'é'.repeat(30_000), date: new Date(now - 3 * DAY) }),
       gmailMessage({ from: 'dan@example.test', to: 'alice@example.test', subject: 'Lunch?', text: 'Lunch on Thursday?', date: new Date(now - 4 * DAY) }),
-      gmailMessage({ from: 'eve@example.test', to: 'alice@example.test', subject: 'Photos', text: 'See attached', attachments: [{ filename: 'a.jpg', mimeType: 'image/jpeg', size: 1234 }], date: new Date(now - 5 * DAY) }),
+      gmailMessage({
+        from: 'eve@example.test',
+        to: 'alice@example.test',
+        subject: 'Photos',
+        text: 'See attached',
+        attachments: [{ filename: 'a.jpg', mimeType: 'image/jpeg', size: 1234 }],
+        date: new Date(now - 5 * DAY),
+      }),
     ];
     ids.aliceInvoice = aliceMail[0]!.id;
     ids.aliceNewsletter = aliceMail[1]!.id;
     ids.aliceLong = aliceMail[2]!.id;
     ids.alicePhotos = aliceMail[4]!.id;
     gmail.addUser('ya29.alice', { scopes: [GMAIL_RO, CAL_RO], data: { email: 'alice@example.test', messages: aliceMail } });
-    const bobMail = [gmailMessage({ from: 'hr@example.test', to: 'bob@example.test', subject: 'Bob salary invoice', text: 'bob-only-secret', date: new Date(now - DAY) })];
+    const bobMail = [
+      gmailMessage({ from: 'hr@example.test', to: 'bob@example.test', subject: 'Bob salary invoice', text: 'bob-only-secret', date: new Date(now - DAY) }),
+    ];
     ids.bobSalary = bobMail[0]!.id;
     gmail.addUser('ya29.bob', { scopes: [GMAIL_RO, CAL_RO], data: { email: 'bob@example.test', messages: bobMail } });
 
@@ -101,7 +116,12 @@ describe('user-data tools: Gmail, Calendar, GitHub with the user’s own token',
               { summary: 'Far away conference', start: at(now + 30 * DAY), end: at(now + 31 * DAY) },
             ],
           }),
-          calendarFixture({ id: 'team@example.test', summary: 'Team', timeZone: 'UTC', events: [{ summary: 'Team offsite', start: at(now + DAY), end: at(now + DAY + HOUR) }] }),
+          calendarFixture({
+            id: 'team@example.test',
+            summary: 'Team',
+            timeZone: 'UTC',
+            events: [{ summary: 'Team offsite', start: at(now + DAY), end: at(now + DAY + HOUR) }],
+          }),
         ],
       },
     });
@@ -109,7 +129,15 @@ describe('user-data tools: Gmail, Calendar, GitHub with the user’s own token',
       scopes: [CAL_RO],
       data: {
         email: 'bob@example.test',
-        calendars: [calendarFixture({ id: 'bob@example.test', summary: 'Bob', timeZone: 'UTC', primary: true, events: [{ summary: 'Bob secret meeting', start: at(now + DAY), end: at(now + DAY + HOUR) }] })],
+        calendars: [
+          calendarFixture({
+            id: 'bob@example.test',
+            summary: 'Bob',
+            timeZone: 'UTC',
+            primary: true,
+            events: [{ summary: 'Bob secret meeting', start: at(now + DAY), end: at(now + DAY + HOUR) }],
+          }),
+        ],
       },
     });
 
@@ -306,7 +334,11 @@ describe('user-data tools: Gmail, Calendar, GitHub with the user’s own token',
       expect(summaries).not.toContain('Team offsite'); // another calendar
       expect(summaries).not.toContain('Bob secret meeting');
       const standup = out.events.find((e: { summary: string }) => e.summary === 'Standup');
-      expect(standup).toMatchObject({ start: { timeZone: 'Europe/Berlin' }, recurringEventId: expect.any(String), attendees: [{ email: 'bob@example.test', name: 'Bob', response: 'accepted' }] });
+      expect(standup).toMatchObject({
+        start: { timeZone: 'Europe/Berlin' },
+        recurringEventId: expect.any(String),
+        attendees: [{ email: 'bob@example.test', name: 'Bob', response: 'accepted' }],
+      });
       expect(Date.parse(out.timeMax) - Date.parse(out.timeMin)).toBe(7 * DAY);
       const req = calendar.requests.at(-1)!;
       expect(req.path).toBe('/calendar/v3/calendars/primary/events');
@@ -316,9 +348,14 @@ describe('user-data tools: Gmail, Calendar, GitHub with the user’s own token',
     });
 
     it('calendar_read: chosen calendar, text query, empty window, max_results', async () => {
-      expect((await ok('alice', 'calendar_read', { calendar_id: 'team@example.test' })).events.map((e: { summary: string }) => e.summary)).toEqual(['Team offsite']);
+      expect((await ok('alice', 'calendar_read', { calendar_id: 'team@example.test' })).events.map((e: { summary: string }) => e.summary)).toEqual([
+        'Team offsite',
+      ]);
       expect((await ok('alice', 'calendar_read', { query: 'dentist' })).events.map((e: { summary: string }) => e.summary)).toEqual(['Dentist']);
-      const empty = await ok('alice', 'calendar_read', { time_min: new Date(now + 100 * DAY).toISOString(), time_max: new Date(now + 101 * DAY).toISOString() });
+      const empty = await ok('alice', 'calendar_read', {
+        time_min: new Date(now + 100 * DAY).toISOString(),
+        time_max: new Date(now + 101 * DAY).toISOString(),
+      });
       expect(empty).toMatchObject({ events: [], truncated: false });
       const two = await ok('alice', 'calendar_read', { max_results: 2 });
       expect(two.events).toHaveLength(2);
@@ -354,7 +391,10 @@ describe('user-data tools: Gmail, Calendar, GitHub with the user’s own token',
         expect(some.truncated).toBe(true);
         // A Link header pointing at another (private) address: only its page numbers are read.
         github.clearFailures();
-        github.failNext({ headers: { link: '<http://10.0.0.1/user/repos?page=2>; rel="next", <http://10.0.0.1/user/repos?page=2>; rel="last"' }, match: { path: '/user/repos' } });
+        github.failNext({
+          headers: { link: '<http://10.0.0.1/user/repos?page=2>; rel="next", <http://10.0.0.1/user/repos?page=2>; rel="last"' },
+          match: { path: '/user/repos' },
+        });
         const n = github.requests.length;
         const linked = await ok('alice', 'github_repos', { max_results: 200 });
         expect(linked.repositories).toHaveLength(200);
@@ -375,23 +415,62 @@ describe('user-data tools: Gmail, Calendar, GitHub with the user’s own token',
       const one = await ok('alice', 'github_search_code', { query: 'needle', repo: 'alice/public-lib' });
       expect(one.items.map((i: { path: string }) => i.path)).toEqual(['index.js']);
       expect(await ok('alice', 'github_search_code', { query: 'nothing-matches-this' })).toMatchObject({ totalCount: 0, items: [] });
-      const r = await fails('alice', 'github_search_code', { query: 'needle', repo: 'bob/bob-private' }, 'upstream_rejected', /GitHub rejected the request \(422\): The listed users and repositories cannot be searched/);
+      const r = await fails(
+        'alice',
+        'github_search_code',
+        { query: 'needle', repo: 'bob/bob-private' },
+        'upstream_rejected',
+        /GitHub rejected the request \(422\): The listed users and repositories cannot be searched/,
+      );
       expect(textOf(r)).not.toContain('bob-only-secret');
       const bob = await ok('bob', 'github_search_code', { query: 'needle' });
       expect(bob.items.map((i: { repository: string }) => i.repository)).toEqual(['bob/bob-private']);
     });
 
     it('github_read_file: text at a ref, size cap, binary and large files refused clearly, directories named, bob’s file not found', async () => {
-      expect(await ok('alice', 'github_read_file', { repo: 'alice/secret-alice', path: 'README.md' })).toMatchObject({ text: '# Secret Alice\nneedle in alice private\n', truncated: false });
+      expect(await ok('alice', 'github_read_file', { repo: 'alice/secret-alice', path: 'README.md' })).toMatchObject({
+        text: '# Secret Alice\nneedle in alice private\n',
+        truncated: false,
+      });
       expect((await ok('alice', 'github_read_file', { repo: 'alice/secret-alice', path: 'README.md', ref: 'v1' })).text).toBe('# Secret Alice v1\n');
       const long = await ok('alice', 'github_read_file', { repo: 'alice/secret-alice', path: 'long.txt', max_bytes: 1_000 });
       expect(long).toMatchObject({ truncated: true, size: 130_000 });
       expect(long.text.length).toBe(1_000);
-      await fails('alice', 'github_read_file', { repo: 'alice/secret-alice', path: 'logo.png' }, 'binary_file', /logo\.png is a binary file \(12 bytes\); github_read_file reads text files only/);
-      await fails('alice', 'github_read_file', { repo: 'alice/secret-alice', path: 'big.bin' }, 'file_too_large', /big\.bin is 2000000 bytes; github_read_file reads files up to 1 MB/);
-      await fails('alice', 'github_read_file', { repo: 'alice/secret-alice', path: 'src' }, 'not_a_file', /src is a directory in alice\/secret-alice, not a file\. Its entries: app\.ts/);
-      await fails('alice', 'github_read_file', { repo: 'alice/secret-alice', path: 'nope.md' }, 'upstream_not_found', /GitHub: no file nope\.md in alice\/secret-alice that you can see/);
-      const r = await fails('alice', 'github_read_file', { repo: 'bob/bob-private', path: 'secret.txt' }, 'upstream_not_found', /no file secret\.txt in bob\/bob-private/);
+      await fails(
+        'alice',
+        'github_read_file',
+        { repo: 'alice/secret-alice', path: 'logo.png' },
+        'binary_file',
+        /logo\.png is a binary file \(12 bytes\); github_read_file reads text files only/,
+      );
+      await fails(
+        'alice',
+        'github_read_file',
+        { repo: 'alice/secret-alice', path: 'big.bin' },
+        'file_too_large',
+        /big\.bin is 2000000 bytes; github_read_file reads files up to 1 MB/,
+      );
+      await fails(
+        'alice',
+        'github_read_file',
+        { repo: 'alice/secret-alice', path: 'src' },
+        'not_a_file',
+        /src is a directory in alice\/secret-alice, not a file\. Its entries: app\.ts/,
+      );
+      await fails(
+        'alice',
+        'github_read_file',
+        { repo: 'alice/secret-alice', path: 'nope.md' },
+        'upstream_not_found',
+        /GitHub: no file nope\.md in alice\/secret-alice that you can see/,
+      );
+      const r = await fails(
+        'alice',
+        'github_read_file',
+        { repo: 'bob/bob-private', path: 'secret.txt' },
+        'upstream_not_found',
+        /no file secret\.txt in bob\/bob-private/,
+      );
       expect(textOf(r)).not.toContain('bob-only-secret');
     });
 
@@ -406,15 +485,31 @@ describe('user-data tools: Gmail, Calendar, GitHub with the user’s own token',
     });
 
     it('GitHub answering 403 with X-Accepted-OAuth-Scopes: repo (grant narrowed upstream) → the upgrade link', async () => {
-      const r = await fails('dave', 'github_read_file', { repo: 'alice/secret-alice', path: 'README.md' }, 'upstream_scope_missing', /Your github sign-in does not allow this: GitHub needs repo\. Grant it at http:\/\/127\.0\.0\.1:\d+\/t\/[^/]+\/connect\/github\?scopes=repo and call again\./);
+      const r = await fails(
+        'dave',
+        'github_read_file',
+        { repo: 'alice/secret-alice', path: 'README.md' },
+        'upstream_scope_missing',
+        /Your github sign-in does not allow this: GitHub needs repo\. Grant it at http:\/\/127\.0\.0\.1:\d+\/t\/[^/]+\/connect\/github\?scopes=repo and call again\./,
+      );
       const [row] = await s.db.sql`select error from tool_calls where id = ${r.meta.id}`;
-      expect(row!.error.details).toEqual({ upgradeUrl: `${s.config.PUBLIC_URL}/t/${s.tenant.slug}/connect/github?scopes=repo`, provider: 'github', scopes: ['repo'] });
+      expect(row!.error.details).toEqual({
+        upgradeUrl: `${s.config.PUBLIC_URL}/t/${s.tenant.slug}/connect/github?scopes=repo`,
+        provider: 'github',
+        scopes: ['repo'],
+      });
     });
   });
 
   describe('each upstream failure reaches the user as its mapped error', () => {
     const cases = [
-      { double: () => gmail as GmailDouble | CalendarDouble | GithubDouble, tool: 'email_search', args: { query: 'invoice' }, service: 'Gmail', path: '/gmail/v1/users/me/messages' },
+      {
+        double: () => gmail as GmailDouble | CalendarDouble | GithubDouble,
+        tool: 'email_search',
+        args: { query: 'invoice' },
+        service: 'Gmail',
+        path: '/gmail/v1/users/me/messages',
+      },
       { double: () => calendar, tool: 'calendar_read', args: {}, service: 'Google Calendar', path: '/calendar/v3/calendars/primary/events' },
       { double: () => github, tool: 'github_repos', args: {}, service: 'GitHub', path: '/user/repos' },
     ];
@@ -490,7 +585,8 @@ describe('user-data tools: Gmail, Calendar, GitHub with the user’s own token',
       gmail.revoke('ya29.erin');
       const link = `${s.config.PUBLIC_URL}/t/${s.tenant.slug}/connect/google`;
       await fails('erin', 'email_search', {}, 'reauth_required', new RegExp(`reconnect at ${link.replace(/[.?]/g, '\\$&')} and call again`));
-      const [cred] = await s.db.sql`select c.status from credentials c join users u on u.id = c.user_id where c.tenant_id = ${s.tenant.id} and u.subject = 'erin' and c.provider = 'google'`;
+      const [cred] = await s.db
+        .sql`select c.status from credentials c join users u on u.id = c.user_id where c.tenant_id = ${s.tenant.id} and u.subject = 'erin' and c.provider = 'google'`;
       expect(cred!.status).toBe('reauth_required');
       // From now on the policy refuses before any upstream request.
       const before = gmail.requests.length;

@@ -243,10 +243,15 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
     if (tool.maxResultBytes !== undefined) {
       const size = Buffer.byteLength(JSON.stringify(result));
       if (size > tool.maxResultBytes)
-        throw new AppError('upstream', 'result_too_large', `${tool.name} produced ${size} bytes, more than its limit of ${tool.maxResultBytes}; narrow the request`, {
-          expose: true,
-          retryable: false,
-        });
+        throw new AppError(
+          'upstream',
+          'result_too_large',
+          `${tool.name} produced ${size} bytes, more than its limit of ${tool.maxResultBytes}; narrow the request`,
+          {
+            expose: true,
+            retryable: false,
+          },
+        );
     }
     const won = await finish({ status: 'succeeded', result });
     r.metrics.toolCallSeconds.observe({ tool: tool.name, outcome: 'succeeded' }, (performance.now() - started) / 1000);

@@ -3,7 +3,19 @@
  * never rendered as HTML): scripts, styles and comments are dropped, block elements become line
  * breaks, links keep their target as "text (url)", entities are decoded, whitespace collapsed.
  */
-const NAMED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ', copy: '©', reg: '®', hellip: '…', mdash: '—', ndash: '–' };
+const NAMED: Record<string, string> = {
+  amp: '&',
+  lt: '<',
+  gt: '>',
+  quot: '"',
+  apos: "'",
+  nbsp: ' ',
+  copy: '©',
+  reg: '®',
+  hellip: '…',
+  mdash: '—',
+  ndash: '–',
+};
 
 export function htmlToText(html: string): string {
   let s = html

@@ -11,17 +11,7 @@ import { webSearch } from './tools/web-search.js';
 import { whoami } from './tools/whoami.js';
 
 /** Every tool of the deployment, in tools/list order. Adding a tool: its file in tools/, one line here. */
-const ALL: AnyTool[] = [
-  whoami,
-  webSearch,
-  emailSearch,
-  emailRead,
-  calendarRead,
-  githubRepos,
-  githubSearchCode,
-  githubReadFile,
-  echo,
-] as unknown as AnyTool[];
+const ALL: AnyTool[] = [whoami, webSearch, emailSearch, emailRead, calendarRead, githubRepos, githubSearchCode, githubReadFile, echo] as unknown as AnyTool[];
 
 export interface ToolRegistry {
   get(name: string): AnyTool | undefined;

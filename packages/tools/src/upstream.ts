@@ -103,7 +103,10 @@ export function createUpstreamClient(o: UpstreamClientOptions): UpstreamClient {
       const parsed = schema.safeParse(await res.json());
       if (!parsed.success) {
         const where = parsed.error.issues[0]?.path.join('.') || '(root)';
-        throw new AppError('upstream', 'upstream_bad_response', `${service} returned an unexpected response shape (at ${where})`, { expose: true, retryable: false });
+        throw new AppError('upstream', 'upstream_bad_response', `${service} returned an unexpected response shape (at ${where})`, {
+          expose: true,
+          retryable: false,
+        });
       }
       return { data: parsed.data as z.output<typeof schema>, headers: res.headers };
     },
@@ -206,7 +209,7 @@ export function upstreamFailure(f: Failure): AppError {
     return new AppError('upstream', 'upstream_not_found', `${service}: ${f.notFound ?? 'not found'} (404)`, { status: 502, expose: true, retryable: false });
   if (status >= 500)
     return new AppError('upstream', 'upstream_error', `${service} failed (${status}); the call is retried`, { status: 502, expose: true, retryable: true });
-  const detail = gh?.success ? (gh.data.errors?.map((e) => short(e.message) ?? `${e.field ?? ''} ${e.code ?? ''}`.trim()).join('; ') || message) : message;
+  const detail = gh?.success ? gh.data.errors?.map((e) => short(e.message) ?? `${e.field ?? ''} ${e.code ?? ''}`.trim()).join('; ') || message : message;
   return new AppError('upstream', 'upstream_rejected', `${service} rejected the request (${status})${detail ? `: ${detail}` : ''}`, {
     status: 502,
     expose: true,
@@ -263,7 +266,11 @@ export async function mapBounded<T, R>(items: readonly T[], limit: number, signa
 
 /** The client for a tool's run, or undefined when the tool has no Google/GitHub upstream or no credential. */
 export function upstreamClientFor(
-  services: { egress: Egress; upstream: { bases: UpstreamBases; timeoutMs: number; maxBodyBytes: number }; reconnectUrl(slug: string, provider: string, scopes?: readonly string[]): string },
+  services: {
+    egress: Egress;
+    upstream: { bases: UpstreamBases; timeoutMs: number; maxBodyBytes: number };
+    reconnectUrl(slug: string, provider: string, scopes?: readonly string[]): string;
+  },
   upstream: { provider: string; scopes: readonly string[] } | undefined,
   credential: { accessToken: string } | undefined,
   tenantSlug: string,

@@ -14,7 +14,7 @@ const hit = z.object({
   to: z.string(),
   subject: z.string(),
   date: z.string().describe('The Date header as sent'),
-  receivedAt: z.string().nullable().describe("When Gmail received it (RFC 3339), if Gmail says"),
+  receivedAt: z.string().nullable().describe('When Gmail received it (RFC 3339), if Gmail says'),
   snippet: z.string(),
   labels: z.array(z.string()),
 });

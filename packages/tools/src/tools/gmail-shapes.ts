@@ -48,8 +48,7 @@ export const messageAnswer = z.looseObject({
 });
 
 /** A header's value (case-insensitive name), '' if absent. */
-export const headerOf = (p: GmailPart | undefined, name: string): string =>
-  p?.headers?.find((h) => h.name.toLowerCase() === name.toLowerCase())?.value ?? '';
+export const headerOf = (p: GmailPart | undefined, name: string): string => p?.headers?.find((h) => h.name.toLowerCase() === name.toLowerCase())?.value ?? '';
 
 /** RFC 3339 of Gmail's internalDate (ms since the epoch, as a string); null if absent or unreadable. */
 export function internalDateIso(v: string | undefined): string | null {

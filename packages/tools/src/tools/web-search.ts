@@ -71,7 +71,9 @@ export const webSearch = defineTool({
       throw new AppError('upstream', 'upstream_bad_response', 'Scavio returned an unexpected response shape', { expose: true, retryable: false });
     return {
       query: args.query,
-      results: parsed.data.organic_results.slice(0, args.max_results).map((r) => ({ position: r.position, title: r.title, link: r.link, snippet: r.snippet ?? '' })),
+      results: parsed.data.organic_results
+        .slice(0, args.max_results)
+        .map((r) => ({ position: r.position, title: r.title, link: r.link, snippet: r.snippet ?? '' })),
     };
   },
 });
