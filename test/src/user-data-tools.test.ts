@@ -1,4 +1,5 @@
 import { CALL_META, type CallMeta } from '@mcprt/api';
+import { tenantSetScavioKey } from '../../apps/cli/src/commands/tenant-set-scavio-key.js';
 import { specTypeSchemas } from '@modelcontextprotocol/client';
 import { CallToolResultSchema, ListToolsResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
@@ -623,6 +624,33 @@ describe('user-data tools: Gmail, Calendar, GitHub with the user’s own token',
     expect(echoRows[0]!.arguments).toEqual({ message: 'm', delayMs: 0, secret: '[redacted]' });
     expect(JSON.stringify(echoRows)).not.toContain('hunter2');
   });
+
+  it("web_search uses the tenant's own sealed Scavio key when set (tenant set-scavio-key), the operator's otherwise", async () => {
+    const out: string[] = [];
+    const cli = { db: s.db.db, config: s.config, out: (l: string) => out.push(l), err: () => undefined };
+    await tenantSetScavioKey(cli, { slug: s.tenant.slug, apiKey: 'sk_tenant_own_key_1' });
+    expect(out.join('\n')).not.toContain('sk_tenant_own_key_1');
+    const [row] = await s.db.sql`select scavio_key_sealed from tenants where id = ${s.tenant.id}`;
+    expect(row!.scavio_key_sealed).toEqual(expect.any(String));
+    expect(row!.scavio_key_sealed).not.toContain('sk_tenant_own_key_1');
+    // The worker caches tenants for 30 s: a fresh worker sees the key now.
+    await s.stopWorker();
+    await s.startWorker();
+    try {
+      const n = s.scavio.requests.length;
+      // The double knows only the operator's key: the tenant's key is refused there, which shows it was the one sent.
+      const r = await fails('alice', 'web_search', { query: 'tenant key' }, 'upstream_unauthorized', /Scavio refused the credentials \(401\)/);
+      expect(textOf(r)).not.toContain('sk_tenant');
+      const sent = s.scavio.requests.slice(n).map((q) => q.headers['authorization']);
+      expect(sent.length).toBeGreaterThan(0);
+      expect(sent.every((h) => h === 'Bearer sk_tenant_own_key_1')).toBe(true);
+    } finally {
+      await tenantSetScavioKey(cli, { slug: s.tenant.slug, clear: true });
+      await s.stopWorker();
+      await s.startWorker();
+    }
+    expect((await ok('alice', 'web_search', { query: 'operator key again' })).results.length).toBeGreaterThan(0);
+  }, 30_000);
 
   it('no result ever carries an upstream token', async () => {
     const rows = await s.db.sql`select result, error from tool_calls where tenant_id = ${s.tenant.id}`;

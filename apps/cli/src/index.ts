@@ -14,4 +14,5 @@ export type { DevTokenInput } from './commands/dev-token.js';
 export { devSeed } from './commands/dev-seed.js';
 export { asRotateKey } from './commands/as-rotate-key.js';
 export { tenantSetIdp } from './commands/tenant-set-idp.js';
+export { tenantSetScavioKey } from './commands/tenant-set-scavio-key.js';
 export { clientCreate } from './commands/client-create.js';

@@ -197,7 +197,7 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
         return await tool.run(
           {
             signal: limit.signal,
-            tenant: { id: tenant.id, slug: tenant.slug, idpIssuer: tenant.idpIssuer },
+            tenant: { id: tenant.id, slug: tenant.slug, idpIssuer: tenant.idpIssuer, scavioKeySealed: tenant.scavioKeySealed },
             user,
             credential,
             // Only tools with a Google/GitHub upstream get one (a small object; no I/O).

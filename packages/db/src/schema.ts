@@ -47,6 +47,8 @@ export const tenants = pgTable('tenants', {
     .notNull()
     .default('external'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  /** The tenant's own Scavio API key for web_search (issue 10), sealed with the keyring (purpose `scavio_api_key`); null: the operator's key. */
+  scavioKeySealed: text('scavio_key_sealed'),
 });
 
 export const users = pgTable(

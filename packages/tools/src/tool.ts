@@ -24,7 +24,8 @@ export interface UpstreamCredential {
 /** What the worker hands a tool: dependencies come in, never from imports (STYLE.md §2). */
 export interface ToolContext {
   signal: AbortSignal;
-  tenant: { id: string; slug: string; idpIssuer: string };
+  /** `scavioKeySealed`: the tenant's own Scavio key, sealed (web_search opens it through `services.scavio.tenantKey`). */
+  tenant: { id: string; slug: string; idpIssuer: string; scavioKeySealed: string | null };
   user: ToolUser;
   credential: UpstreamCredential | undefined;
   /**
@@ -40,7 +41,14 @@ export interface ToolServices {
   egress: Egress;
   /** Discovery metadata of an issuer (for userinfo). */
   issuerMetadata(issuer: string): Promise<{ userinfoEndpoint: string | undefined }>;
-  scavio: { apiKey: string | undefined; baseUrl: string; style: 'v2' | 'v1-search' };
+  scavio: {
+    /** The operator's key (SCAVIO_API_KEY). */
+    apiKey: string | undefined;
+    baseUrl: string;
+    style: 'v2' | 'v1-search';
+    /** Opens a tenant's own sealed key (bound to that tenant; fails loudly for a key sealed for another). */
+    tenantKey(tenantId: string, sealed: string): string;
+  };
   /** Where the upstream APIs live (configurable so tests reach the doubles) and the per-request limits. */
   upstream: { bases: UpstreamBases; timeoutMs: number; maxBodyBytes: number };
   /** The reconnect / upgrade link of this deployment (reconnect.ts, bound to PUBLIC_URL). */

@@ -37,7 +37,9 @@ export const webSearch = defineTool({
   timeoutMs: 15_000,
   annotations: { readOnlyHint: true, openWorldHint: true, idempotentHint: false },
   async run(ctx, args) {
-    const { apiKey, baseUrl, style } = ctx.services.scavio;
+    const { baseUrl, style } = ctx.services.scavio;
+    // The tenant's own key (sealed, set with `tenant set-scavio-key`) when it has one, else the operator's.
+    const apiKey = ctx.tenant.scavioKeySealed ? ctx.services.scavio.tenantKey(ctx.tenant.id, ctx.tenant.scavioKeySealed) : ctx.services.scavio.apiKey;
     if (!apiKey) {
       throw new AppError('unavailable', 'tool_unavailable', 'web_search is unavailable: the operator has not configured a Scavio API key (SCAVIO_API_KEY)', {
         expose: true,
