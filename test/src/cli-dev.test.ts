@@ -90,7 +90,10 @@ describe('cli: dev token and dev seed against a running dev IdP and API', () => 
     const second = await devSeed(res(), { idp: s.idp.issuer, slug });
     expect([first.created, second.created]).toEqual([true, false]);
     expect(second.tenant.id).toBe(first.tenant.id);
-    expect(first.tenant).toMatchObject({ idpIssuer: s.idp.issuer, enabledTools: ['whoami', 'web_search', 'echo'] });
+    expect(first.tenant).toMatchObject({
+      idpIssuer: s.idp.issuer,
+      enabledTools: ['whoami', 'web_search', 'email_search', 'email_read', 'calendar_read', 'github_repos', 'github_search_code', 'github_read_file', 'echo'],
+    });
     expect(out).toEqual([`${s.config.PUBLIC_URL}/t/${slug}/mcp`, `${s.config.PUBLIC_URL}/t/${slug}/mcp`]);
     // A later run with the dev IdP elsewhere re-points the dev tenant at it.
     const moved = await devSeed(res(), { idp: 'http://127.0.0.1:4999', slug });

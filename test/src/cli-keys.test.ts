@@ -79,7 +79,7 @@ describe('cli: keys rotate, end to end', () => {
     expect(lines).toContain(`${tenant.slug}: resealed=2 skipped=0 failed=2`);
     expect(lines).toContain(`failed: tenant ${tenant.slug} credential ${ids.carol!.id} (key k1): seal_invalid`);
     expect(lines.at(-2)).toBe('active key k2, 1 tenant(s): resealed=2 skipped=0 failed=2');
-    expect(lines.at(-1)).toMatch(/IdP client secrets: none stored/);
+    expect(lines.at(-1)).toMatch(/IdP client secrets and Scavio keys: none stored/);
     // No token text in the output, not even of the rows that failed.
     for (const p of Object.values(plain)) expect(lines.join('\n')).not.toContain(p.accessToken);
 

@@ -119,7 +119,10 @@ describe('cli: tenant commands', () => {
     [{ issuer: 'not a url' }, /--issuer must be an absolute URL/],
     [{ issuer: 'ftp://idp.example.com' }, /--issuer must be an http\(s\) URL/],
     [{ issuer: undefined }, /--issuer is required/],
-    [{ tools: 'whoami,delete_everything' }, /unknown tool "delete_everything"; available: whoami, web_search, echo/],
+    [
+      { tools: 'whoami,delete_everything' },
+      /unknown tool "delete_everything"; available: whoami, web_search, email_search, email_read, calendar_read, github_repos, github_search_code, github_read_file, echo/,
+    ],
     [{ tools: ' , ' }, /--tools needs at least one tool name/],
   ])('rejects bad input %o', async (patch, message) => {
     const slug = namespace('cli-tenant').slug;

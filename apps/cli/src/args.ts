@@ -32,9 +32,10 @@ export function parseHttpUrl(value: string | undefined, flag: string): string {
   return value;
 }
 
-/** A comma-separated list of tool names, each offered by this deployment's registry. */
+/** A comma-separated list of tool names, each offered by this deployment's registry; `all` = every tool it offers. */
 export function parseTools(value: string | undefined, opts: { includeTestTools: boolean; fallback: readonly string[] }): string[] {
   const available = createToolRegistry({ includeTestTools: opts.includeTestTools }).names();
+  if (value?.trim() === 'all') return available;
   const names =
     value === undefined
       ? [...opts.fallback]

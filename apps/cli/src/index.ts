@@ -15,6 +15,7 @@ export { devSeed } from './commands/dev-seed.js';
 export { asRotateKey } from './commands/as-rotate-key.js';
 export { tenantSetIdp } from './commands/tenant-set-idp.js';
 export { tenantSetUpstream } from './commands/tenant-set-upstream.js';
+export { tenantSetScavioKey } from './commands/tenant-set-scavio-key.js';
 export { clientCreate } from './commands/client-create.js';
 export { mcpCall } from './commands/mcp-call.js';
 export { openOAuthSession, SignInRefusedError } from './login/oauth-session.js';

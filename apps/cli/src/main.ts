@@ -14,6 +14,7 @@ import { tenantCreate } from './commands/tenant-create.js';
 import { tenantList } from './commands/tenant-list.js';
 import { tenantSetIdp } from './commands/tenant-set-idp.js';
 import { tenantSetUpstream } from './commands/tenant-set-upstream.js';
+import { tenantSetScavioKey } from './commands/tenant-set-scavio-key.js';
 import { tenantMcpConfig } from './commands/tenant-mcp-config.js';
 import { CliError, UsageError, type CliResources } from './resources.js';
 
@@ -145,6 +146,14 @@ const commands: Record<string, Command> = {
           0
         ),
       ),
+  },
+  'tenant set-scavio-key': {
+    usage: 'tenant set-scavio-key --slug <slug> [--clear]',
+    summary: "the tenant's own Scavio key for web_search (from TENANT_SCAVIO_API_KEY, stored sealed); --clear: the operator's key again",
+    details: ['The key comes from the environment: TENANT_SCAVIO_API_KEY=… pnpm cli tenant set-scavio-key --slug acme'],
+    options: { slug: { type: 'string' }, clear: { type: 'boolean' } },
+    run: ({ values: v, withDb }) =>
+      withDb(async (res) => (await tenantSetScavioKey(res, { slug: str(v, 'slug'), apiKey: process.env.TENANT_SCAVIO_API_KEY, clear: v.clear === true }), 0)),
   },
   'tenant mcp-config': {
     usage: 'tenant mcp-config --slug <slug> [--token <token>]',

@@ -24,7 +24,7 @@ export function refreshDue(c: Credential, why: RefreshReason, now = Date.now()):
   return c.expiresAt !== null && c.expiresAt.getTime() - now < REFRESH_SKEW_MS;
 }
 
-/** The URL where a user signs in to a provider again: moved to @mcprt/auth (connect-link.ts), shared with the API (issue 8 §8). */
+/** The URL where a user signs in to a provider again; `scopes` makes it the upgrade link (one helper, @mcprt/tools; re-exported by @mcprt/auth). */
 export { reconnectUrl };
 
 export const reauthError = (provider: string, url: string, cause?: unknown) =>

@@ -5,8 +5,8 @@ import { AppError, isAppError, toAppError } from '@mcprt/errors';
 import type { Logger } from '@mcprt/observability';
 import { decideToolCall } from '@mcprt/policy';
 import type { JobPayload } from '@mcprt/queue';
-import { deadline, parseArguments, REDACTED, type UpstreamCredential } from '@mcprt/tools';
-import { freshCredential } from './credential-refresh.js';
+import { deadline, parseArguments, REDACTED, upstreamClientFor, type UpstreamCredential } from '@mcprt/tools';
+import { freshCredential, reauthError, reconnectUrl } from './credential-refresh.js';
 import { decideFate } from './fate.js';
 import { JOB_MISMATCH, jobMismatch, refuseJob } from './job-binding.js';
 import type { WorkerResources } from './resources.js';
@@ -221,9 +221,12 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
               idpIssuer: tenant.idpIssuer,
               idpKind: tenant.idpKind,
               apiBase: (provider) => tenantUpstream(tenant, provider)?.apiBase,
+              scavioKeySealed: tenant.scavioKeySealed,
             },
             user,
             credential,
+            // Only tools with a Google/GitHub upstream get one (a small object; no I/O).
+            upstream: upstreamClientFor(r.services, tool.upstream, credential, tenant.slug, limit.signal),
             services: r.services,
           },
           args.value,
@@ -249,9 +252,32 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
       // (single flight; a refresh another worker already made is reused), then run once more.
       if (!current || !isAppError(e) || e.code !== 'upstream_unauthorized') throw e;
       const refreshed = await freshCredential(refresh, current, { kind: 'rejected', sealedAccessToken: current.accessTokenSealed });
-      raw = await runOnce(credentialOf(refreshed, r.vault.openAccessToken(refreshed, refreshed.accessTokenSealed)));
+      try {
+        raw = await runOnce(credentialOf(refreshed, r.vault.openAccessToken(refreshed, refreshed.accessTokenSealed)));
+      } catch (again) {
+        // Refused again right after a refresh: only a new sign-in helps.
+        if (isAppError(again) && again.code === 'upstream_unauthorized') {
+          const provider = tool.upstream!.provider;
+          throw reauthError(provider, reconnectUrl(r.config.PUBLIC_URL, tenant.slug, provider), again);
+        }
+        throw again;
+      }
     }
     const result = tool.output ? tool.output.parse(raw) : raw;
+    // The tool's own cap on what it returns (only tools that declare one pay for the measure).
+    if (tool.maxResultBytes !== undefined) {
+      const size = Buffer.byteLength(JSON.stringify(result));
+      if (size > tool.maxResultBytes)
+        throw new AppError(
+          'upstream',
+          'result_too_large',
+          `${tool.name} produced ${size} bytes, more than its limit of ${tool.maxResultBytes}; narrow the request`,
+          {
+            expose: true,
+            retryable: false,
+          },
+        );
+    }
     const won = await finish({ status: 'succeeded', result });
     r.metrics.toolCallSeconds.observe({ tool: tool.name, outcome: 'succeeded' }, (performance.now() - started) / 1000);
     r.metrics.toolCalls.inc({ tool: tool.name, outcome: won ? 'succeeded' : 'fenced' });

@@ -3,16 +3,17 @@ import {
   credentialVault,
   openTenantClientSecret,
   openUpstreamSecret,
+  scavioKeyContext,
   upstreamOf,
   type CredentialVault,
   type RedeemOptions,
   type RefreshClient,
 } from '@mcprt/auth';
 import { egressAllowsPrivate, type Config } from '@mcprt/config';
-import { parseKeyring, type Keyring } from '@mcprt/crypto';
+import { open, parseKeyring, type Keyring } from '@mcprt/crypto';
 import { createDb, type DbHandle, type Tenant } from '@mcprt/db';
 import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
-import { createToolRegistry, egressFetch, type ToolRegistry, type ToolServices } from '@mcprt/tools';
+import { createToolRegistry, egressFetch, reconnectUrl, type ToolRegistry, type ToolServices } from '@mcprt/tools';
 import { CancelListener, TOOL_CALLS_QUEUE } from '@mcprt/queue';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -64,10 +65,33 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
   // addresses; development and test doubles live on 127.0.0.1 (EGRESS_ALLOW_PRIVATE overrides).
   const { egress, directory } = createOutbound({ ...config, allowPrivate: egressAllowsPrivate(config) }, log);
   const keyring = parseKeyring(config.SEAL_KEYS, config.SEAL_ACTIVE_KID);
+  // Tenants' own Scavio keys, opened once per (tenant, sealed value): the tenant id is part of the
+  // key, so a sealed value copied to another tenant is opened (and refused) under that tenant.
+  const tenantScavioKeys = new Map<string, string>();
   const services: ToolServices = {
     egress,
     issuerMetadata: async (issuer) => ({ userinfoEndpoint: (await directory.metadata(issuer)).userinfoEndpoint }),
-    scavio: { apiKey: config.SCAVIO_API_KEY, baseUrl: config.SCAVIO_BASE_URL.replace(/\/+$/, ''), style: config.SCAVIO_API_STYLE },
+    scavio: {
+      apiKey: config.SCAVIO_API_KEY,
+      baseUrl: config.SCAVIO_BASE_URL.replace(/\/+$/, ''),
+      style: config.SCAVIO_API_STYLE,
+      tenantKey(tenantId, sealed) {
+        const k = `${tenantId}\u0000${sealed}`;
+        let key = tenantScavioKeys.get(k);
+        if (key === undefined) {
+          key = open(keyring, sealed, scavioKeyContext(tenantId));
+          if (tenantScavioKeys.size >= 1_000) tenantScavioKeys.clear();
+          tenantScavioKeys.set(k, key);
+        }
+        return key;
+      },
+    },
+    upstream: {
+      bases: { gmail: config.GMAIL_BASE_URL, calendar: config.GOOGLE_CALENDAR_BASE_URL, github: config.GITHUB_API_BASE_URL },
+      timeoutMs: config.UPSTREAM_TIMEOUT_MS,
+      maxBodyBytes: config.UPSTREAM_MAX_BODY_BYTES,
+    },
+    reconnectUrl: (slug, provider, scopes) => reconnectUrl(config.PUBLIC_URL, slug, provider, scopes),
   };
   const keys = redisKeys(config.QUEUE_PREFIX);
   // One subscribed connection per process for the cancel channel (never one per call).

@@ -1,15 +1,13 @@
 import { open, seal, type Keyring, type SealContext } from '@mcprt/crypto';
+import { reconnectUrl } from '@mcprt/tools';
 import { z } from 'zod';
 
 /**
  * The URL where a signed-in user connects a provider, or grants it more scopes (issue 8 §8):
- * `/t/{slug}/connect/{provider}?scopes=<space-separated>`. Shared by the API (tool calls refused at
- * submit) and the worker (refused at dequeue, or a refresh the provider no longer accepts).
+ * `/t/{slug}/connect/{provider}?scopes=<space-separated>`; one helper (`@mcprt/tools`, where the
+ * upstream client also needs it), re-exported here for the API and the worker.
  */
-export const reconnectUrl = (publicUrl: string, tenantSlug: string, provider: string, scopes?: string[]) => {
-  const base = `${publicUrl}/t/${encodeURIComponent(tenantSlug)}/connect/${encodeURIComponent(provider)}`;
-  return scopes && scopes.length > 0 ? `${base}?scopes=${encodeURIComponent(scopes.join(' '))}` : base;
-};
+export { reconnectUrl };
 
 /** How long a link made for a user stays valid: long enough to open it from the client, short enough not to linger in a chat log. */
 export const CONNECT_LINK_TTL_MS = 30 * 60_000;

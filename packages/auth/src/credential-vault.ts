@@ -66,5 +66,8 @@ export function credentialVault(keyring: Keyring) {
 
 export type CredentialVault = ReturnType<typeof credentialVault>;
 
+/** How a tenant's own Scavio API key is sealed (purpose `scavio_api_key`, bound to the tenant). */
+export const scavioKeyContext = (tenantId: string): SealContext => ({ tenantId, userId: 'tenant', credentialId: 'scavio', purpose: 'scavio_api_key' });
+
 /** How a tenant's IdP client secret is sealed (purpose `idp_client_secret`, bound to the tenant). */
 export const idpSecretContext = (tenantId: string): SealContext => ({ tenantId, userId: 'tenant', credentialId: 'idp', purpose: 'idp_client_secret' });

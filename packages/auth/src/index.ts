@@ -1,5 +1,5 @@
 export { connectLinkFor, openConnectLink, reconnectUrl } from './connect-link.js';
-export { credentialVault, idpSecretContext } from './credential-vault.js';
+export { credentialVault, idpSecretContext, scavioKeyContext } from './credential-vault.js';
 export type { CredentialVault, UpstreamTokens } from './credential-vault.js';
 export { IssuerDirectory, idpUnavailable, retryAfterSeconds } from './issuer-directory.js';
 export { createOutbound, type OutboundSettings } from './outbound.js';

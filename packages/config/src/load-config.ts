@@ -106,6 +106,14 @@ const schema = z
     SCAVIO_BASE_URL: z.url().default('https://api.scavio.dev'),
     /** `v2` = POST /api/v2/google with Bearer (current SDKs); `v1-search` = the walkthrough's form. */
     SCAVIO_API_STYLE: z.enum(['v2', 'v1-search']).default('v2'),
+    /** Upstream APIs of the user-data tools (DESIGN §7); configurable so tests reach local doubles. */
+    GMAIL_BASE_URL: z.url().default('https://gmail.googleapis.com'),
+    GOOGLE_CALENDAR_BASE_URL: z.url().default('https://www.googleapis.com'),
+    GITHUB_API_BASE_URL: z.url().default('https://api.github.com'),
+    /** One upstream request's deadline (connect, redirects and body) in the Gmail, Calendar and GitHub tools. */
+    UPSTREAM_TIMEOUT_MS: int(10_000, 100),
+    /** Default cap on one upstream JSON answer (tools that read more, e.g. email_read, set their own). */
+    UPSTREAM_MAX_BODY_BYTES: int(2 * 1024 * 1024, 1024),
     /** Tools that exist only for tests and benchmarks (`echo`). Refused in production. */
     ENABLE_TEST_TOOLS: bool.default(false),
   })

@@ -161,8 +161,8 @@ export function callStatements(sql: postgres.Sql) {
         select id, ${tenantId}, user_id, client_id, tool, arguments, idempotency_key, args_hash, sealed_args, request_id from ranked where ahead < cap
         returning *
       ), audit as (
-        insert into audit_events (tenant_id, user_id, client_id, call_id, tool, action, decision, request_id)
-        select tenant_id, user_id, client_id, id, tool, 'tool_call.accepted', 'allow', request_id from ins
+        insert into audit_events (tenant_id, user_id, client_id, call_id, tool, action, decision, request_id, arguments)
+        select tenant_id, user_id, client_id, id, tool, 'tool_call.accepted', 'allow', request_id, arguments from ins
       )
       select r.ord as _ord, r.pn as _pn, r.cap as _cap, ins.* from ranked r left join ins on ins.id = r.id order by r.ord`;
     return (rows as Row[]).map((row) =>

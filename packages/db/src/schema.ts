@@ -55,6 +55,8 @@ export const tenants = pgTable('tenants', {
    */
   upstreams: jsonb('upstreams').$type<Record<string, UpstreamSettings>>().notNull().default({}),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  /** The tenant's own Scavio API key for web_search (issue 10), sealed with the keyring (purpose `scavio_api_key`); null: the operator's key. */
+  scavioKeySealed: text('scavio_key_sealed'),
 });
 
 /** An upstream OAuth provider of a tenant (issue 8 §5, §8). */
@@ -197,6 +199,8 @@ export const auditEvents = pgTable(
     reason: text('reason'),
     requestId: text('request_id'),
     at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+    /** The call's arguments as stored in tool_calls (sensitive fields "[redacted]"), on `tool_call.accepted` rows (issue 10). */
+    arguments: jsonb('arguments'),
   },
   (t) => [index('audit_tenant_user_at').on(t.tenantId, t.userId, t.at), index('audit_call').on(t.tenantId, t.callId)],
 );

@@ -36,6 +36,8 @@ export interface EgressInit {
   maxBodyBytes?: number;
   /** Name used in error messages ("Scavio", "the identity provider"). */
   service: string;
+  /** Refuse (`egress_refused`) a redirect to another origin instead of following it without credentials (authenticated API calls). */
+  sameOriginRedirectsOnly?: boolean;
 }
 
 export interface EgressResponse {
@@ -237,6 +239,7 @@ export function createEgress(opts: EgressOptions): Egress {
         delete headers['content-length'];
       }
       if (next.origin !== target.origin) {
+        if (init.sameOriginRedirectsOnly) throw refused(init.service, 'redirected to another origin; the request was not followed');
         // Credentials belong to the origin they were issued for (DESIGN §5).
         headers = Object.fromEntries(Object.entries(headers).filter(([k]) => CROSS_ORIGIN_SAFE_HEADERS.has(k)));
         if (body !== undefined) throw refused(init.service, 'redirected a request with a body to another origin');

@@ -3,5 +3,8 @@ export { createEgress, egressFetch, guardedLookup, isPrivateAddress, isPublicAdd
 export type { Egress, EgressInit, EgressOptions, EgressResponse, Resolver } from './egress.js';
 export { createToolRegistry, jsonSchemaOf, parseArguments, REDACTED, redactArguments, sensitiveValues } from './registry.js';
 export type { ToolRegistry } from './registry.js';
+export { reconnectUrl } from './reconnect.js';
 export { defineTool } from './tool.js';
-export type { AnyTool, ToolContext, ToolDefinition, ToolServices, ToolUser, UpstreamCredential, UpstreamProvider } from './tool.js';
+export type { AnyTool, ToolAnnotations, ToolContext, ToolDefinition, ToolServices, ToolUser, UpstreamCredential, UpstreamProvider } from './tool.js';
+export { createUpstreamClient, mapBounded, UPSTREAM_APIS, upstreamClientFor, upstreamFailure } from './upstream.js';
+export type { ApiProvider, UpstreamApi, UpstreamBases, UpstreamClient, UpstreamRequest, UpstreamResponse } from './upstream.js';

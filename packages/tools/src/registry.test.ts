@@ -3,7 +3,16 @@ import { createToolRegistry, jsonSchemaOf, parseArguments } from './registry.js'
 
 describe('tool registry', () => {
   it("hides test-only tools unless asked, and filters by the tenant's enabled list", () => {
-    expect(createToolRegistry({ includeTestTools: false }).names()).toEqual(['whoami', 'web_search']);
+    expect(createToolRegistry({ includeTestTools: false }).names()).toEqual([
+      'whoami',
+      'web_search',
+      'email_search',
+      'email_read',
+      'calendar_read',
+      'github_repos',
+      'github_search_code',
+      'github_read_file',
+    ]);
     const r = createToolRegistry({ includeTestTools: true });
     expect(r.enabledFor(['web_search', 'nope']).map((t) => t.name)).toEqual(['web_search']);
   });
@@ -32,6 +41,6 @@ describe('tool registry', () => {
       expect(r.message).toMatch(/country/);
       expect(r.message).toMatch(/extra/);
     }
-    expect(parseArguments(search, { query: ' hi ' })).toEqual({ ok: true, value: { query: 'hi', page: 1 } });
+    expect(parseArguments(search, { query: ' hi ' })).toEqual({ ok: true, value: { query: 'hi', page: 1, max_results: 10 } });
   });
 });

@@ -1,11 +1,29 @@
 import { z } from 'zod';
 import type { AnyTool } from './tool.js';
+import { calendarRead } from './tools/calendar-read.js';
 import { echo } from './tools/echo.js';
+import { emailRead } from './tools/email-read.js';
+import { emailSearch } from './tools/email-search.js';
 import { githubProfile } from './tools/github-profile.js';
+import { githubReadFile } from './tools/github-read-file.js';
+import { githubRepos } from './tools/github-repos.js';
+import { githubSearchCode } from './tools/github-search-code.js';
 import { webSearch } from './tools/web-search.js';
 import { whoami } from './tools/whoami.js';
 
-const ALL: AnyTool[] = [whoami, webSearch, echo, githubProfile] as unknown as AnyTool[];
+/** Every tool of the deployment, in tools/list order. Adding a tool: its file in tools/, one line here. */
+const ALL: AnyTool[] = [
+  whoami,
+  webSearch,
+  emailSearch,
+  emailRead,
+  calendarRead,
+  githubRepos,
+  githubSearchCode,
+  githubReadFile,
+  echo,
+  githubProfile,
+] as unknown as AnyTool[];
 
 export interface ToolRegistry {
   get(name: string): AnyTool | undefined;

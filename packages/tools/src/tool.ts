@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Egress } from './egress.js';
+import type { UpstreamBases, UpstreamClient } from './upstream.js';
 
 /** Upstream providers a tool can need a user token for. `idp` = the tenant's own identity provider. */
 export type UpstreamProvider = 'idp' | 'google' | 'github';
@@ -28,6 +29,8 @@ export interface ToolTenant {
   idpKind: string;
   /** The REST API base of a GitHub-kind provider (`idp` or a connected one); undefined for others. */
   apiBase(provider: string): string | undefined;
+  /** The tenant's own Scavio key, sealed (web_search opens it through `services.scavio.tenantKey`). */
+  scavioKeySealed: string | null;
 }
 
 /** What the worker hands a tool: dependencies come in, never from imports (STYLE.md §2). */
@@ -36,6 +39,12 @@ export interface ToolContext {
   tenant: ToolTenant;
   user: ToolUser;
   credential: UpstreamCredential | undefined;
+  /**
+   * The authenticated client for the tool's upstream API (Google, GitHub): it adds the user's token,
+   * validates every JSON answer with zod and maps every failure (upstream.ts). Present when the tool
+   * declares `upstream` with provider `google` or `github`; a tool never builds an Authorization header.
+   */
+  upstream: UpstreamClient | undefined;
   services: ToolServices;
 }
 
@@ -43,7 +52,30 @@ export interface ToolServices {
   egress: Egress;
   /** Discovery metadata of an issuer (for userinfo). */
   issuerMetadata(issuer: string): Promise<{ userinfoEndpoint: string | undefined }>;
-  scavio: { apiKey: string | undefined; baseUrl: string; style: 'v2' | 'v1-search' };
+  scavio: {
+    /** The operator's key (SCAVIO_API_KEY). */
+    apiKey: string | undefined;
+    baseUrl: string;
+    style: 'v2' | 'v1-search';
+    /** Opens a tenant's own sealed key (bound to that tenant; fails loudly for a key sealed for another). */
+    tenantKey(tenantId: string, sealed: string): string;
+  };
+  /** Where the upstream APIs live (configurable so tests reach the doubles) and the per-request limits. */
+  upstream: { bases: UpstreamBases; timeoutMs: number; maxBodyBytes: number };
+  /** The reconnect / upgrade link of this deployment (reconnect.ts, bound to PUBLIC_URL). */
+  reconnectUrl(tenantSlug: string, provider: string, scopes?: readonly string[]): string;
+}
+
+/** MCP tool annotations (hints to the client; never trusted for security). */
+export interface ToolAnnotations {
+  /** The tool does not change anything. */
+  readOnlyHint: boolean;
+  /** The tool reaches outside this deployment (an upstream API). */
+  openWorldHint: boolean;
+  /** Calling it twice with the same arguments has no further effect. */
+  idempotentHint: boolean;
+  /** Only meaningful when readOnlyHint is false. */
+  destructiveHint?: boolean;
 }
 
 /**
@@ -62,6 +94,17 @@ export interface ToolDefinition<I extends z.ZodObject = z.ZodObject, O extends z
   /** Upstream token the tool runs with, and the scopes it needs there. */
   upstream?: { provider: UpstreamProvider; scopes: string[] };
   timeoutMs: number;
+  annotations: ToolAnnotations;
+  /**
+   * The readable text block sent beside `structuredContent` (for models and clients that read only
+   * `content`). Default: the result as JSON.
+   */
+  text?: (out: z.output<O>) => string;
+  /**
+   * Largest result accepted, in bytes of JSON. The worker fails a larger result with
+   * `result_too_large` instead of storing it; tools cap what they return so they stay under it.
+   */
+  maxResultBytes?: number;
   /** Argument fields stored as "[redacted]" in tool_calls; their real values travel sealed beside the row (tool_calls.sealed_args) for the run. */
   sensitiveArgs?: string[];
   /** Exists only in test/bench deployments. */

@@ -205,6 +205,24 @@ export async function startStack(opts: StackOptions) {
       });
       return { user, upstreamAccessToken: up.accessToken };
     },
+    /**
+     * A user with a Google or GitHub credential in the vault, sealed, as the sign-in flow (another
+     * issue) stores it: the token is one the test's double knows (`double.addUser(token, …)`).
+     */
+    async connectProvider(
+      sub: string,
+      provider: 'google' | 'github',
+      c: { accessToken: string; scopes: string[]; refreshToken?: string | null; expiresAt?: Date | null },
+    ): Promise<User> {
+      const user = await scope.users.upsert({ issuer: idp.issuer, subject: sub });
+      await vault.store(scope, user.id, provider, {
+        accessToken: c.accessToken,
+        refreshToken: c.refreshToken ?? null,
+        expiresAt: c.expiresAt ?? null,
+        scopes: c.scopes,
+      });
+      return user;
+    },
     /** An official MCP SDK client connected with a bearer token (default: v2 speaking 2026-07-28). */
     async client(token: string, opts: { kind?: ClientKind; url?: string; fetch?: typeof fetch } = {}): Promise<McpTestClient> {
       const client = await connectClient(opts.kind ?? 'v2', opts.url ?? mcpUrl, token, opts.fetch ? { fetch: opts.fetch } : {});

@@ -17,7 +17,7 @@ export function toCallToolResult(call: ToolCall, tool: AnyTool | undefined, poll
   switch (call.status) {
     case 'succeeded':
       return {
-        content: [{ type: 'text', text: JSON.stringify(call.result) }],
+        content: [{ type: 'text', text: readableText(call.result, tool) }],
         ...(tool?.output ? { structuredContent: call.result as Record<string, unknown> } : {}),
         _meta: meta,
       };
@@ -65,6 +65,18 @@ function stillRunning(call: ToolCall, tool: AnyTool | undefined, pollUrl: string
     ...(tool?.output ? { structuredContent: { callStatus: call.status, callId: call.id, resultUrl: pollUrl, resultTool: RESULT_TOOL } } : {}),
     _meta: meta,
   };
+}
+
+/** The tool's readable rendering of its result (tool.text), else the JSON; a result the renderer cannot read falls back to JSON. */
+function readableText(result: unknown, tool: AnyTool | undefined): string {
+  if (tool?.text) {
+    try {
+      return tool.text(result as Record<string, unknown>);
+    } catch {
+      // e.g. a result stored by an older version of the tool
+    }
+  }
+  return JSON.stringify(result);
 }
 
 /** The REST view of a call (GET /t/:tenant/v1/tool-calls/:id). */

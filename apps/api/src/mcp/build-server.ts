@@ -123,7 +123,7 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
           description: t.description,
           inputSchema: jsonSchemaOf(t.input, 'input') as { type: 'object' },
           ...(t.output ? { outputSchema: advertisedOutputSchema({ ...t, output: t.output }) } : {}),
-          annotations: { readOnlyHint: true, openWorldHint: t.name !== 'echo' },
+          annotations: t.annotations,
         })),
         toolCallResultListing,
       ],

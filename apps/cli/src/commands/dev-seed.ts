@@ -1,6 +1,7 @@
 import { idpSecretContext } from '@mcprt/auth';
 import { parseKeyring, seal } from '@mcprt/crypto';
 import { tenantsRepository, type Tenant } from '@mcprt/db';
+import { createToolRegistry } from '@mcprt/tools';
 import { parseHttpUrl, parseSlug } from '../args.js';
 import { hint, UsageError, type CliResources } from '../resources.js';
 import { isUniqueViolation, mcpUrlOf } from '../tenant-urls.js';
@@ -15,7 +16,8 @@ export async function devSeed(
   const idpIssuer = parseHttpUrl(input.idp, '--idp');
   const slug = parseSlug(input.slug ?? 'dev');
   const repo = tenantsRepository(res.db);
-  const enabledTools = ['whoami', 'web_search', ...(res.config.ENABLE_TEST_TOOLS ? ['echo'] : [])];
+  // Development: every tool this deployment offers (echo only with ENABLE_TEST_TOOLS), so the user-data tools can be tried at once.
+  const enabledTools = createToolRegistry({ includeTestTools: res.config.ENABLE_TEST_TOOLS }).names();
 
   let tenant = await repo.bySlug(slug);
   let created = false;

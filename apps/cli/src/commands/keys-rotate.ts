@@ -91,12 +91,12 @@ export async function keysRotate(res: CliResources, input: KeysRotateInput = {})
   }
 
   res.out(`active key ${keyring.activeKid}, ${tenants.length} tenant(s): resealed=${total.resealed} skipped=${total.skipped} failed=${failed.length}`);
-  const secrets = tenants.filter((t) => t.idpClientSecretSealed);
+  const secrets = tenants.filter((t) => t.idpClientSecretSealed || t.scavioKeySealed);
   if (secrets.length === 0) {
-    res.out('tenant IdP client secrets: none stored, nothing to re-seal');
+    res.out('tenant IdP client secrets and Scavio keys: none stored, nothing to re-seal');
   } else {
     res.out(
-      `warning: ${secrets.length} tenant(s) hold a sealed IdP client secret (${secrets.map((t) => t.slug).join(', ')}); ` +
+      `warning: ${secrets.length} tenant(s) hold a sealed IdP client secret or Scavio key (${secrets.map((t) => t.slug).join(', ')}); ` +
         'this command does not re-seal those yet, so keep their key in SEAL_KEYS',
     );
   }

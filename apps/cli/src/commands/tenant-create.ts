@@ -3,13 +3,19 @@ import { parseHttpUrl, parseNonEmpty, parseSlug, parseTools } from '../args.js';
 import { CliError, hint, UsageError, type CliResources } from '../resources.js';
 import { isUniqueViolation, mcpJson, mcpUrlOf, type McpJson } from '../tenant-urls.js';
 
+/**
+ * Tools a new tenant gets without --tools: the two that need no upstream sign-in of the tenant's own.
+ * The user-data tools (email_*, calendar_read, github_*) are opted into (`--tools all` or a list) once
+ * the tenant offers Google/GitHub sign-in: enabled, they appear in tools/list and in the scopes
+ * clients ask for (docs/adding-a-tool.md, "Enabling a tool").
+ */
 export const DEFAULT_TOOLS = ['whoami', 'web_search'] as const;
 
 export interface TenantCreateInput {
   slug?: string;
   name?: string;
   issuer?: string;
-  /** Comma-separated; default whoami,web_search. */
+  /** Comma-separated, or `all`; default whoami,web_search. */
   tools?: string;
   /** builtin (default, issue 8 §1): the tenant is its own OAuth authorization server; external: trust the IdP's own tokens. */
   auth?: string;

@@ -63,6 +63,10 @@ export function tenantsRepository(db: Executor) {
     async setAuthMode(id: string, authMode: 'builtin' | 'external'): Promise<void> {
       await db.update(tenants).set({ authMode }).where(eq(tenants.id, id));
     },
+    /** The tenant's own Scavio key for web_search, sealed (purpose `scavio_api_key`); null: back to the operator's key. */
+    async setScavioKey(id: string, sealed: string | null): Promise<void> {
+      await db.update(tenants).set({ scavioKeySealed: sealed }).where(eq(tenants.id, id));
+    },
     async setEnabledTools(id: string, enabledTools: string[]): Promise<void> {
       await db.update(tenants).set({ enabledTools }).where(eq(tenants.id, id));
     },

@@ -26,6 +26,7 @@ export const echo = defineTool({
   output: z.object({ message: z.string(), ranAs: z.string(), secretSha256: z.string().optional() }),
   mcpScope: 'tools:echo',
   timeoutMs: 130_000,
+  annotations: { readOnlyHint: true, openWorldHint: false, idempotentHint: true },
   testOnly: true,
   sensitiveArgs: ['secret'],
   async run(ctx, args) {

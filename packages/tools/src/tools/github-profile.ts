@@ -17,6 +17,7 @@ export const githubProfile = defineTool({
   mcpScope: 'tools:github_profile',
   upstream: { provider: 'github', scopes: ['read:user', 'repo'] },
   timeoutMs: 10_000,
+  annotations: { readOnlyHint: true, openWorldHint: true, idempotentHint: true },
   testOnly: true,
   async run(ctx) {
     const cred = ctx.credential;

@@ -26,6 +26,7 @@ export const webSearch = defineTool({
         .regex(/^[a-z]{2}$/i, 'two-letter language code')
         .optional()
         .describe('ISO 639-1 language (hl)'),
+      max_results: z.number().int().min(1).max(10).default(10).describe('How many results at most (1–10)'),
     })
     .strict(),
   output: z.object({
@@ -34,8 +35,11 @@ export const webSearch = defineTool({
   }),
   mcpScope: 'tools:web_search',
   timeoutMs: 15_000,
+  annotations: { readOnlyHint: true, openWorldHint: true, idempotentHint: false },
   async run(ctx, args) {
-    const { apiKey, baseUrl, style } = ctx.services.scavio;
+    const { baseUrl, style } = ctx.services.scavio;
+    // The tenant's own key (sealed, set with `tenant set-scavio-key`) when it has one, else the operator's.
+    const apiKey = ctx.tenant.scavioKeySealed ? ctx.services.scavio.tenantKey(ctx.tenant.id, ctx.tenant.scavioKeySealed) : ctx.services.scavio.apiKey;
     if (!apiKey) {
       throw new AppError('unavailable', 'tool_unavailable', 'web_search is unavailable: the operator has not configured a Scavio API key (SCAVIO_API_KEY)', {
         expose: true,
@@ -69,7 +73,9 @@ export const webSearch = defineTool({
       throw new AppError('upstream', 'upstream_bad_response', 'Scavio returned an unexpected response shape', { expose: true, retryable: false });
     return {
       query: args.query,
-      results: parsed.data.organic_results.map((r) => ({ position: r.position, title: r.title, link: r.link, snippet: r.snippet ?? '' })),
+      results: parsed.data.organic_results
+        .slice(0, args.max_results)
+        .map((r) => ({ position: r.position, title: r.title, link: r.link, snippet: r.snippet ?? '' })),
     };
   },
 });

@@ -30,6 +30,7 @@ export const whoami = defineTool({
   // needs it), a GitHub token (no OIDC) any of its scopes (`GET /user` needs none).
   upstream: { provider: 'idp', scopes: [] },
   timeoutMs: 10_000,
+  annotations: { readOnlyHint: true, openWorldHint: true, idempotentHint: true },
   async run(ctx) {
     const cred = ctx.credential;
     if (!cred) throw new AppError('policy', 'credential_missing', 'no upstream credential for this user');
