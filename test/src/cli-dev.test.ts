@@ -92,7 +92,18 @@ describe('cli: dev token and dev seed against a running dev IdP and API', () => 
     expect(second.tenant.id).toBe(first.tenant.id);
     expect(first.tenant).toMatchObject({
       idpIssuer: s.idp.issuer,
-      enabledTools: ['whoami', 'web_search', 'email_search', 'email_read', 'calendar_read', 'github_repos', 'github_search_code', 'github_read_file', 'echo'],
+      enabledTools: [
+        'whoami',
+        'web_search',
+        'email_search',
+        'email_read',
+        'calendar_read',
+        'github_repos',
+        'github_search_code',
+        'github_read_file',
+        'echo',
+        'github_profile',
+      ],
     });
     expect(out).toEqual([`${s.config.PUBLIC_URL}/t/${slug}/mcp`, `${s.config.PUBLIC_URL}/t/${slug}/mcp`]);
     // A later run with the dev IdP elsewhere re-points the dev tenant at it.

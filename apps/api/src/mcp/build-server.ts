@@ -213,7 +213,8 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
       // Refused at dequeue for the same reason (the credential changed meanwhile): the same link. A
       // refresh the provider refused (`reauth_required`, credential-refresh.ts) names only the route:
       // the link is made here, for this user.
-      const link = call.status === 'failed' ? (connectOfError(call.error?.details) ?? reauthLink(r, who, tool, call.error?.details)) : undefined;
+      const details = call.error?.details;
+      const link = call.status === 'failed' ? (connectOfError(details) ?? reauthLink(r, who, tool, details) ?? upgradeLink(r, who, details)) : undefined;
       if (link && call.error) return askToConnect(r, who, era, ctx, link, call.error.message, call.error.code);
       return toCallToolResult(call, tool, pollUrl);
     }),
@@ -254,6 +255,17 @@ function reauthLink(r: ApiResources, who: RequestIdentity, tool: AnyTool, detail
   const provider = details?.provider;
   if (typeof details?.reconnectUrl !== 'string' || typeof provider !== 'string' || tool.upstream?.provider !== provider) return undefined;
   return connectLinkOf(r, who.tenant, who.user.id, { provider, scopes: tool.upstream.scopes });
+}
+
+/**
+ * A connect link for a call the provider itself refused for a missing scope (the upstream client's 403,
+ * packages/tools/src/upstream.ts: details carry the provider and the scopes it named), made for this user.
+ */
+function upgradeLink(r: ApiResources, who: RequestIdentity, details: Record<string, unknown> | undefined): ConnectLink | undefined {
+  const provider = details?.provider;
+  const scopes = details?.scopes;
+  if (typeof details?.upgradeUrl !== 'string' || typeof provider !== 'string' || !Array.isArray(scopes)) return undefined;
+  return connectLinkOf(r, who.tenant, who.user.id, { provider, scopes: scopes.map(String) });
 }
 
 /**
