@@ -5,16 +5,7 @@ import { startStack, type Stack } from './harness/stack.js';
 import { freePort } from './harness/free-port.js';
 import { startTcpProxy } from './harness/tcp-proxy.js';
 import { spawnApp, type AppProcess } from './harness/app-process.js';
-
-const waitFor = async <T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> => {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
+import { waitFor } from './harness/wait-for.js';
 
 describe('a worker killed with SIGKILL mid-call does not lose the call', () => {
   let s: Stack;

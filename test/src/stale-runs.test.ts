@@ -5,22 +5,13 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawnApp, type AppProcess } from './harness/app-process.js';
 import { startStack, type Stack } from './harness/stack.js';
+import { waitFor } from './harness/wait-for.js';
 
 /**
  * Stale runs with two or three real worker processes (issues 9 and 12): a worker stopped past its
  * lock whose late result the fence rejects (and the audit records), and a job that stalls its workers
  * more than JOB_MAX_STALLED times (failed as poison, its call failed and audited once).
  */
-
-const waitFor = async <T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> => {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
 
 const callBody = (id: number, message: string, delayMs: number) => ({
   jsonrpc: '2.0',
@@ -48,7 +39,8 @@ describe('stale runs across worker processes', () => {
     return w;
   };
   const rowOf = async (message: string) => {
-    const [row] = await s.db.sql`select id, status, attempt, result, error from tool_calls where tenant_id = ${s.tenant.id} and arguments->>'message' = ${message}`;
+    const [row] = await s.db
+      .sql`select id, status, attempt, result, error from tool_calls where tenant_id = ${s.tenant.id} and arguments->>'message' = ${message}`;
     return row as Row | undefined;
   };
   const rowWhere = (message: string, ok: (r: Row) => boolean, ms?: number) =>
@@ -144,6 +136,6 @@ describe('stale runs across worker processes', () => {
     const res = await answer;
     const body = (await res.json()) as { result?: { isError?: boolean; content?: { text?: string }[] } };
     expect(body.result?.isError).toBe(true);
-    expect(JSON.stringify(body.result)).toContain('job_poisoned');
+    expect(body.result?.content?.[0]?.text).toBe('the call stalled its worker repeatedly and was stopped');
   });
 });
