@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { STALE_RESULT_DISCARDED } from '@mcprt/db';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { spawnApp } from '../src/harness/app-process.js';
@@ -77,8 +78,7 @@ export const scenarios: Scenario[] = [
       await underLoad(w, { ms: 8_000, delayMs: () => 800 }, async () => {
         await killAllWorkers(w);
         await sleep(2_000);
-        await startWorkerProc(w);
-        await startWorkerProc(w);
+        await Promise.all([startWorkerProc(w), startWorkerProc(w)]);
       });
       return {};
     },
@@ -89,6 +89,7 @@ export const scenarios: Scenario[] = [
       const victim = w.workers[0]!;
       // Stopped past JOB_LOCK_MS (5 s) and two stall checks: another worker takes its jobs; the stale
       // runs finish late and the fence keeps them out (each discarded write audited).
+      const since = new Date();
       await underLoad(w, { ms: 14_000, delayMs: () => 1_000 }, () =>
         outage(
           9_000,
@@ -96,7 +97,10 @@ export const scenarios: Scenario[] = [
           () => victim.child.kill('SIGCONT'),
         ),
       );
-      return {};
+      await sleep(1_500); // the stale runs' tools end after SIGCONT; their writes meet the fence
+      const [{ n }] = (await sql(w)`select count(*)::int as n from audit_events where tenant_id = ${w.s.tenant.id}
+        and action = ${STALE_RESULT_DISCARDED} and at >= ${since}`) as unknown as [{ n: number }];
+      return { measured: { stale_writes_discarded_and_audited: n } };
     },
   },
   {
@@ -108,8 +112,7 @@ export const scenarios: Scenario[] = [
         await sleep(1_000);
         w.redis = await startRedis(w.redisPort); // empty: every job is gone, running rows included
         await sleep(1_000);
-        await startWorkerProc(w);
-        await startWorkerProc(w);
+        await Promise.all([startWorkerProc(w), startWorkerProc(w)]);
       });
       return {};
     },
@@ -142,7 +145,7 @@ export const scenarios: Scenario[] = [
     async run(w) {
       // Short calls and repeated kills: some land between the tool's effect and the commit.
       await underLoad(w, { ms: 10_000, clients: 8, delayMs: random(40), faultAfterMs: 0 }, async () => {
-        for (let i = 0; i < 4; i++) {
+        for (let i = 0; i < 3; i++) {
           await sleep(1_000 + random(1_000)());
           await replaceWorker(w, w.workers[i % w.workers.length]!);
         }
@@ -295,8 +298,7 @@ export const scenarios: Scenario[] = [
           w,
           async (queue) => (await Promise.all(ids.map((id) => queue.getJob(id)))).filter((j) => (j?.attemptsStarted ?? 0) > 0).length,
         );
-        await startWorkerProc(w);
-        await startWorkerProc(w);
+        await Promise.all([startWorkerProc(w), startWorkerProc(w)]);
       });
       if (queued === 0) throw new Error('no call was waiting while the misconfigured worker started: the scenario proved nothing');
       if (started > 0) throw new Error(`${started} jobs were taken by the worker that failed at start`);

@@ -168,7 +168,7 @@ export async function heal(w: World): Promise<void> {
   w.workers = w.workers.filter(alive);
   w.apis = w.apis.filter(alive);
   if (w.apis.length === 0) await startApiProc(w);
-  while (w.workers.length < 2) await startWorkerProc(w);
+  await Promise.all(Array.from({ length: Math.max(0, 2 - w.workers.length) }, () => startWorkerProc(w)));
 }
 
 export async function closeWorld(w: World): Promise<void> {
