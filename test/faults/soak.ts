@@ -39,8 +39,22 @@ interface Sample {
   rows: number;
   /** Completed jobs the queue keeps (removeOnComplete: 50,000, 1 h): Redis holds them by design. */
   kept: number;
+  /** Redis keys that are not a job's own (queue lists and sets, leases, limiter counters, locks). */
+  otherKeys: number;
 }
 const SERIES = ['redisMb', 'apiMb', 'workerMb', 'apiHeapMb', 'workerHeapMb'] as const;
+
+/** Keys in Redis that are not a job's own record (`<queue>:call_…` and its `:lock`/`:logs`), by SCAN. */
+async function nonJobKeys(redis: Redis, jobKeyPrefix: string): Promise<number> {
+  let cursor = '0';
+  let n = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'COUNT', 5_000);
+    cursor = next;
+    for (const k of keys) if (!k.startsWith(jobKeyPrefix)) n++;
+  } while (cursor !== '0');
+  return n;
+}
 
 /** Least-squares slope of y over x. */
 export function slope(xs: number[], ys: number[]): number {
@@ -106,6 +120,7 @@ export async function soak(durationMs: number, fixedRate?: number): Promise<numb
     const sample = async () => {
       const info = await redis.info('memory');
       const kept = await redis.zcard(`${w.s.config.QUEUE_PREFIX}:tool-calls:completed`);
+      const otherKeys = await nonJobKeys(redis, `${w.s.config.QUEUE_PREFIX}:tool-calls:call_`);
       const [t] = (await w.s.db.sql`select (pg_total_relation_size('tool_calls') + pg_total_relation_size('audit_events'))::float8 / 1048576 as mb,
         (select count(*) from tool_calls where tenant_id = ${w.s.tenant.id})::int as rows`) as unknown as [{ mb: number; rows: number }];
       const [ah, wh] = [await apiInspector.heapAfterGc(), await workerInspector.heapAfterGc()];
@@ -120,11 +135,12 @@ export async function soak(durationMs: number, fixedRate?: number): Promise<numb
         tableMb: Math.round(t.mb),
         rows: t.rows,
         kept,
+        otherKeys,
       };
       samples.push(row);
       log(
         `soak t=${row.t}s calls=${row.calls} redis_used_memory=${row.redisMb}MB api_rss=${row.apiMb}MB api_heap_after_gc=${row.apiHeapMb}MB`,
-        `worker_rss=${row.workerMb}MB worker_heap_after_gc=${row.workerHeapMb}MB tables=${row.tableMb}MB rows=${row.rows} completed_jobs_kept=${row.kept}`,
+        `worker_rss=${row.workerMb}MB worker_heap_after_gc=${row.workerHeapMb}MB tables=${row.tableMb}MB rows=${row.rows} completed_jobs_kept=${row.kept} other_redis_keys=${row.otherKeys}`,
       );
     };
     await sample();
@@ -182,7 +198,18 @@ export async function soak(durationMs: number, fixedRate?: number): Promise<numb
     log(
       `soak redisMb: not judged — the queue's completed-job retention was still filling during the second half (${half[0]?.kept} → ${half[half.length - 1]?.kept} kept); a longer or faster soak fills it`,
     );
-  const bad = verdicts.filter((v) => v.bad).map((v) => v.k);
+  // Whatever Redis holds besides jobs must not grow with the calls, retention full or not.
+  const keysPerMin = slope(
+    half.map((s) => s.t / 60),
+    half.map((s) => s.otherKeys),
+  );
+  const keysMean = half.reduce((a, s) => a + s.otherKeys, 0) / Math.max(1, half.length);
+  const keysAllowed = Math.max(50, 0.05 * keysMean);
+  const keysBad = !(keysPerMin * minutes <= keysAllowed);
+  log(
+    `soak other Redis keys: ${keysPerMin.toFixed(1)}/min over the second half → +${(keysPerMin * minutes).toFixed(0)} (allowed ${keysAllowed.toFixed(0)})${keysBad ? ' GROWS' : ''}`,
+  );
+  const bad = [...verdicts.filter((v) => v.bad).map((v) => v.k), ...(keysBad ? ['otherRedisKeys'] : [])];
   const first = samples[1] ?? samples[0]!;
   const final = samples[samples.length - 1]!;
   const kbPerCall = ((final.tableMb - first.tableMb) * 1024) / Math.max(1, final.rows - first.rows);
