@@ -132,10 +132,20 @@ describe('stale runs across worker processes', () => {
     const queue = new Queue(TOOL_CALLS_QUEUE, { connection: new Redis(s.config.REDIS_URL, { maxRetriesPerRequest: null }), prefix: s.config.QUEUE_PREFIX });
     expect(await queue.getJobState(row.id)).toBe('failed');
     await queue.close();
-    // The waiting client gets the failure (the bell from the final write), not a hang.
+    // The waiting client gets the failure (the bell from the final write), or — when the machine is so
+    // slow that its wait (CALL_WAIT_MS) ran out first — its call id, whose poll view shows the failure.
     const res = await answer;
-    const body = (await res.json()) as { result?: { isError?: boolean; content?: { text?: string }[] } };
+    const body = (await res.json()) as {
+      result?: { isError?: boolean; content?: { text?: string }[]; _meta?: Record<string, { id?: string; status?: string; pollUrl?: string }> };
+    };
     expect(body.result?.isError).toBe(true);
-    expect(body.result?.content?.[0]?.text).toBe('the call stalled its worker repeatedly and was stopped');
+    const meta = body.result?._meta?.['io.mcprt/call'];
+    expect(meta?.id).toBe(row.id);
+    if (meta?.status === 'failed') expect(body.result?.content?.[0]?.text).toBe('the call stalled its worker repeatedly and was stopped');
+    const view = (await (await fetch(meta!.pollUrl!, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+      status?: string;
+      error?: { code?: string };
+    };
+    expect(view).toMatchObject({ status: 'failed', error: { code: 'job_poisoned' } });
   });
 });
