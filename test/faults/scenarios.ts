@@ -99,7 +99,7 @@ export const scenarios: Scenario[] = [
       );
       await sleep(1_500); // the stale runs' tools end after SIGCONT; their writes meet the fence
       const [{ n }] = (await sql(w)`select count(*)::int as n from audit_events where tenant_id = ${w.s.tenant.id}
-        and action = ${STALE_RESULT_DISCARDED} and at >= ${since}`) as unknown as [{ n: number }];
+        and action = ${STALE_RESULT_DISCARDED} and at >= ${since.toISOString()}::timestamptz`) as unknown as [{ n: number }];
       return { measured: { stale_writes_discarded_and_audited: n } };
     },
   },
