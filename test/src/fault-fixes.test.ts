@@ -10,18 +10,9 @@ import { spawnApp, type AppProcess } from './harness/app-process.js';
 import { freePort } from './harness/free-port.js';
 import { startStack, type Stack } from './harness/stack.js';
 import { startTcpProxy } from './harness/tcp-proxy.js';
+import { waitFor } from './harness/wait-for.js';
 
 /** Issue 12: each defect found with injected faults, one test each (they failed before the fixes). */
-
-const waitFor = async <T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> => {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
 
 const callBody = (id: number, message: string, delayMs = 0) => ({
   jsonrpc: '2.0',

@@ -5,16 +5,7 @@ import { startStack, type Stack } from './harness/stack.js';
 import { freePort } from './harness/free-port.js';
 import { startTcpProxy } from './harness/tcp-proxy.js';
 import { spawnApp, type AppProcess } from './harness/app-process.js';
-
-const waitFor = async <T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> => {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
+import { waitFor } from './harness/wait-for.js';
 
 describe('a worker killed with SIGKILL mid-call does not lose the call', () => {
   let s: Stack;
@@ -28,7 +19,10 @@ describe('a worker killed with SIGKILL mid-call does not lose the call', () => {
     return w;
   };
   beforeAll(async () => {
-    s = await startStack({ label: 'kill', worker: 'none', env: { ...fast, CALL_WAIT_MS: '30000' } });
+    // Its own database: a killed worker's call stays `running` for a while on purpose, and another test
+    // file's reconciler (one shared database, another queue) would otherwise re-enqueue it into its own
+    // queue (docs/operations.md, "Scope" of the lease sweep).
+    s = await startStack({ label: 'kill', worker: 'none', ownDatabase: true, env: { ...fast, CALL_WAIT_MS: '30000' } });
   });
   afterEach(async () => {
     for (const w of spawned.splice(0)) {

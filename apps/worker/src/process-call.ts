@@ -131,14 +131,17 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
   const lease: HeldLease | undefined = got;
 
   // Result (or error) and its audit row: one fenced statement (call-statements.ts).
-  const finish = (outcome: { status: 'succeeded'; result: unknown } | { status: 'failed'; error: ToolCallError }) =>
-    r.db.calls.finish(call.tenantId, {
-      id: call.id,
-      attempt: fence,
-      elapsedMs: performance.now() - started,
-      outcome,
-      audit: { userId: call.userId, clientId: call.clientId, tool: call.tool, requestId: call.requestId ?? job.requestId ?? null },
-    });
+  // A write the fence rejects (a newer attempt owns the call, or it is final: this run is stale, e.g. its
+  // worker was stopped past its lock) leaves one audit row naming both attempts; only on that path.
+  const audit = { userId: call.userId, clientId: call.clientId, tool: call.tool, requestId: call.requestId ?? job.requestId ?? null };
+  const finish = async (outcome: { status: 'succeeded'; result: unknown } | { status: 'failed'; error: ToolCallError }) => {
+    const won = await r.db.calls.finish(call.tenantId, { id: call.id, attempt: fence, elapsedMs: performance.now() - started, outcome, audit });
+    if (!won)
+      await r.db.calls
+        .noteStaleWrite(call.tenantId, { id: call.id, attempt: fence, audit, discarded: outcome.status })
+        .catch((e: unknown) => log().warn({ err: e }, 'could not audit a discarded stale write'));
+    return won;
+  };
 
   const started = performance.now();
   const marker = setTimeout(() => {

@@ -1,4 +1,4 @@
-import { parseJobPayload, TOOL_CALLS_QUEUE, jobPayloadV1 } from '@mcprt/queue';
+import { isStalledOut, jobEndError, parseJobPayload, TOOL_CALLS_QUEUE, jobPayloadV1 } from '@mcprt/queue';
 import { isDatabaseUnavailable } from '@mcprt/db';
 import { DelayedError, UnrecoverableError, type Job, type Worker } from 'bullmq';
 import { JOB_PAYLOAD_INVALID, refuseJob } from './job-binding.js';
@@ -84,16 +84,16 @@ export function startToolWorker(r: WorkerResources): Worker {
   // A job BullMQ gave up on outside our processor (stalled too often): make the row say so.
   // A job that stalled more than JOB_MAX_STALLED times (it kills or wedges its worker: a poison job)
   // is failed by BullMQ when next fetched, whatever attempts are left: fail its call too (audited).
+  // BullMQ raises that stall failure as an UnrecoverableError (`job.deferredFailure`), so it is told
+  // apart by its message before our own UnrecoverableErrors (the call is already final) are skipped.
   worker.on('failed', (job, err) => {
-    if (!job || err instanceof UnrecoverableError) return;
-    const stalledOut = /stalled more than allowable limit/.test(err.message);
-    if (!stalledOut && job.attemptsMade < (job.opts.attempts ?? 1)) return;
+    if (!job) return;
+    const stalledOut = isStalledOut(err.message);
+    if (!stalledOut && (err instanceof UnrecoverableError || job.attemptsMade < (job.opts.attempts ?? 1))) return;
     const parsed = jobPayloadV1.safeParse(job.data);
     if (!parsed.success) return;
     if (stalledOut) r.log.error({ callId: parsed.data.callId, jobId: job.id }, 'job stalled too often: failed as poison');
-    const error = stalledOut
-      ? { code: 'job_poisoned', message: 'the call stalled its worker repeatedly and was stopped', retryable: false }
-      : { code: 'job_lost', message: 'the call could not be completed; please retry', retryable: true };
+    const error = jobEndError(stalledOut ? err.message : undefined);
     void r.db.calls.failIfNotFinal(parsed.data.tenantId, parsed.data.callId, error).catch((e) => r.log.error({ err: e }, 'could not mark lost job'));
   });
   return worker;

@@ -18,6 +18,8 @@ import type { ToolCall, ToolCallError } from './schema.js';
  */
 
 export const CALL_DONE_CHANNEL = 'mcprt_call_done';
+/** Audit action of a run's final write that the fence rejected (see `noteStaleWrite`). */
+export const STALE_RESULT_DISCARDED = 'tool_call.stale_result_discarded';
 /** Largest outcome JSON sent in a bell (NOTIFY payloads must stay under 8000 bytes with the id). */
 export const BELL_OUTCOME_MAX_BYTES = 7_900;
 
@@ -267,6 +269,21 @@ export function callStatements(sql: postgres.Sql) {
     async locateAnyTenant(id: string): Promise<ToolCall | undefined> {
       const [row] = await sql`select * from tool_calls where id = ${id}`;
       return row ? toCall(row) : undefined;
+    },
+
+    /**
+     * A final write the fence rejected (the call was already final, or a newer attempt owns the row):
+     * one audit row `tool_call.stale_result_discarded`, decision `info`, whose reason names both runs —
+     * `stale_attempt=<ours> discarded=<our outcome> row_attempt=<the owner's> row_status=<its status>`
+     * — read from the row in the same statement. Called only after `finish` returned false, so the
+     * normal path pays nothing; audit_events stays append-only (an INSERT).
+     */
+    async noteStaleWrite(tenantId: string, f: Pick<FinishInput, 'id' | 'attempt' | 'audit'> & { discarded: string }): Promise<void> {
+      await sql`
+        insert into audit_events (tenant_id, user_id, client_id, call_id, tool, action, decision, reason, request_id)
+        select tenant_id, ${f.audit.userId}, ${f.audit.clientId}, id, ${f.audit.tool}, ${STALE_RESULT_DISCARDED}, 'info',
+          ${`stale_attempt=${f.attempt} discarded=${f.discarded} `} || 'row_attempt=' || attempt || ' row_status=' || status, ${f.audit.requestId}
+        from tool_calls where tenant_id = ${tenantId} and id = ${f.id}`;
     },
 
     /** Fail a call that never reached a final write (its job was lost to repeated stalls, or ended). */

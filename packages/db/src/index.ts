@@ -1,4 +1,12 @@
-export { applyOutcome, BELL_OUTCOME_MAX_BYTES, CALL_DONE_CHANNEL, callOutcomeSchema, callStatements, isFinal } from './call-statements.js';
+export {
+  applyOutcome,
+  BELL_OUTCOME_MAX_BYTES,
+  CALL_DONE_CHANNEL,
+  callOutcomeSchema,
+  callStatements,
+  isFinal,
+  STALE_RESULT_DISCARDED,
+} from './call-statements.js';
 export type { CallOutcomeBell, CallStatements, FinishInput, RecordCallInput, RecordCallResult } from './call-statements.js';
 export { createDb } from './client.js';
 export type { Database, DbHandle, Executor } from './client.js';

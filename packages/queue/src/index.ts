@@ -2,6 +2,7 @@ export { CompletionWaiter } from './completion.js';
 export type { BellSource } from './completion.js';
 export { jobPayloadV1, parseJobPayload } from './job-payload.js';
 export type { JobPayload } from './job-payload.js';
+export { isStalledOut, jobEndError } from './job-end.js';
 export { TOOL_CALLS_QUEUE } from './names.js';
 export { createProducer } from './producer.js';
 export type { Producer, ProducerOptions } from './producer.js';

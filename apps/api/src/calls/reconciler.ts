@@ -1,4 +1,5 @@
 import { findStaleQueuedCalls, findStaleRunningCalls, forTenant, requeueLostRunningCall } from '@mcprt/db';
+import { jobEndError } from '@mcprt/queue';
 import type { ApiResources } from '../resources.js';
 import { buildJobPayload } from './build-job.js';
 
@@ -17,7 +18,7 @@ export async function reconcileOnce(r: ApiResources, limit = 100): Promise<numbe
     if (!call || call.status !== 'queued') continue;
     const state = await r.producer.queue.getJobState(id);
     if (state === 'completed' || state === 'failed') {
-      await r.db.calls.failIfNotFinal(tenantId, id, { code: 'job_lost', message: 'the call could not be completed; please retry', retryable: true });
+      await failEndedCall(r, tenantId, id, state);
       continue;
     }
     if (state !== 'unknown') continue; // waiting, delayed, active: it will run
@@ -49,7 +50,7 @@ async function sweepRunning(r: ApiResources, limit: number): Promise<number> {
   for (const { id, tenantId, attempt } of stale) {
     const state = await r.producer.queue.getJobState(id);
     if (state === 'completed' || state === 'failed') {
-      await r.db.calls.failIfNotFinal(tenantId, id, { code: 'job_lost', message: 'the call could not be completed; please retry', retryable: true });
+      await failEndedCall(r, tenantId, id, state);
       continue;
     }
     if (state !== 'unknown') continue;
@@ -64,6 +65,15 @@ async function sweepRunning(r: ApiResources, limit: number): Promise<number> {
     n++;
   }
   return n;
+}
+
+/**
+ * A call whose job ended without a final write: failed `job_poisoned` when BullMQ failed the job for
+ * stalling too often (read from the job only on this rare path), else `job_lost` (retryable).
+ */
+async function failEndedCall(r: ApiResources, tenantId: string, id: string, state: 'completed' | 'failed'): Promise<void> {
+  const failedReason = state === 'failed' ? (await r.producer.queue.getJob(id))?.failedReason : undefined;
+  await r.db.calls.failIfNotFinal(tenantId, id, jobEndError(failedReason));
 }
 
 /** Run `reconcileOnce` on an interval; errors (Redis still down) are logged and retried next tick. */
