@@ -91,6 +91,16 @@ const schema = z
     SCAVIO_BASE_URL: z.url().default('https://api.scavio.dev'),
     /** `v2` = POST /api/v2/google with Bearer (current SDKs); `v1-search` = the walkthrough's form. */
     SCAVIO_API_STYLE: z.enum(['v2', 'v1-search']).default('v2'),
+    /** Audit checkpointer (docs/audit.md): how often the worker seals newly appended audit rows; 0 = off. */
+    AUDIT_CHECKPOINT_INTERVAL_MS: int(60_000, 0),
+    /** At most this many rows per checkpoint (a tick writes several when more are waiting). */
+    AUDIT_CHECKPOINT_MAX_ROWS: int(5_000, 1),
+    /** Longest the checkpointer waits for transactions that were open at its horizon to end before it skips a tick. */
+    AUDIT_CHECKPOINT_SETTLE_MS: int(10_000, 0),
+    /** Retention job (docs/audit.md): how often the worker removes expired call results and sealed audit rows; 0 = off. */
+    RETENTION_INTERVAL_MS: int(3_600_000, 0),
+    /** Rows per delete statement of the retention job (small: short locks). */
+    RETENTION_BATCH: int(1_000, 1),
     /** Tools that exist only for tests and benchmarks (`echo`). Refused in production. */
     ENABLE_TEST_TOOLS: bool.default(false),
   })
