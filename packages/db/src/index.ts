@@ -26,3 +26,5 @@ export { allTenantIds, DEFAULT_AUDIT_EVENT_DAYS, DEFAULT_CALL_RESULT_DAYS, delet
 export type { RetentionSettings } from './retention.js';
 export { apiKeysRepository, recordApiKeyUse } from './repositories/api-keys.js';
 export type { TenantApiKey } from './repositories/api-keys.js';
+export { callHistory } from './call-history.js';
+export type { CallFilter, CallPageRow } from './call-history.js';
