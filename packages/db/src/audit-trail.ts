@@ -92,8 +92,8 @@ export function auditTrail(sql: postgres.Sql, tenantId: string) {
     ${f.tool ? sql`and tool = ${f.tool}` : sql``}
     ${f.action ? sql`and action = ${f.action}` : sql``}
     ${f.decision ? sql`and decision = ${f.decision}` : sql``}
-    ${f.since ? sql`and at >= ${f.since}` : sql``}
-    ${f.until ? sql`and at < ${f.until}` : sql``}`;
+    ${f.since ? sql`and at >= ${f.since.toISOString()}::timestamptz` : sql``}
+    ${f.until ? sql`and at < ${f.until.toISOString()}::timestamptz` : sql``}`;
   const checkpointColumns = sql`c.tenant_id, c.seq, c.first_id::text, c.last_id::text, c.row_count, c.min_at, c.max_at, c.rows_hash, c.prev_hash,
     c.hash, c.key_id, c.signature, c.ids::text[] as ids, c.leaves,
     exists (select 1 from audit_retention_log l where l.tenant_id = c.tenant_id and l.checkpoint_seq = c.seq) as pruned`;
@@ -130,13 +130,16 @@ export function auditTrail(sql: postgres.Sql, tenantId: string) {
 
     /** Checkpoints in seq order, from `fromSeq`, `batch` at a time (each carries its ids and leaves). */
     async *checkpoints(fromSeq = 1, batch = 20): AsyncGenerator<CheckpointRow> {
-      const cursor = sql`select ${checkpointColumns} from audit_checkpoints c where c.tenant_id = ${tenantId} and c.seq >= ${fromSeq} order by c.seq`.cursor(batch);
+      const cursor = sql`select ${checkpointColumns} from audit_checkpoints c where c.tenant_id = ${tenantId} and c.seq >= ${fromSeq} order by c.seq`.cursor(
+        batch,
+      );
       for await (const rows of cursor) for (const r of rows as Row[]) yield toCheckpoint(r);
     },
 
     /** The first checkpoint whose rows reach `since` (its maxAt ≥ since); undefined when none does. */
     async firstCheckpointReaching(since: Date): Promise<number | undefined> {
-      const [r] = await sql`select min(seq) as seq from audit_checkpoints where tenant_id = ${tenantId} and max_at::timestamptz >= ${since}`;
+      const [r] =
+        await sql`select min(seq) as seq from audit_checkpoints where tenant_id = ${tenantId} and max_at::timestamptz >= ${since.toISOString()}::timestamptz`;
       return (r?.seq as number | null) ?? undefined;
     },
 

@@ -32,8 +32,8 @@ export function callHistory(sql: postgres.Sql, tenantId: string) {
           ${f.userId ? sql`and user_id = ${f.userId}` : sql``}
           ${f.status ? sql`and status = ${f.status}` : sql``}
           ${f.tool ? sql`and tool = ${f.tool}` : sql``}
-          ${f.since ? sql`and created_at >= ${f.since}` : sql``}
-          ${f.until ? sql`and created_at < ${f.until}` : sql``}
+          ${f.since ? sql`and created_at >= ${f.since.toISOString()}::timestamptz` : sql``}
+          ${f.until ? sql`and created_at < ${f.until.toISOString()}::timestamptz` : sql``}
           ${after ? sql`and (created_at, id) < (${after.createdKey}::timestamptz, ${after.id})` : sql``}
         order by created_at desc, id desc
         limit ${limit}`;
