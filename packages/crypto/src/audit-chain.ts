@@ -71,13 +71,21 @@ const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'he
  * that key (info binds the purpose and the tenant), so it needs no storage of its own, rotates with
  * the keyring, and one tenant's key says nothing about another's.
  */
-export function auditSigningKey(keyring: Keyring, tenantId: string, kid = keyring.activeKid): { keyId: string; privateKey: KeyObject; publicKey: KeyObject } | undefined {
+export function auditSigningKey(
+  keyring: Keyring,
+  tenantId: string,
+  kid = keyring.activeKid,
+): { keyId: string; privateKey: KeyObject; publicKey: KeyObject } | undefined {
   const secret = keyring.keyFor(kid);
   if (!secret) return undefined;
   const seed = Buffer.from(hkdfSync('sha256', secret.export(), Buffer.alloc(0), `mcprt.audit-signing.v1:${tenantId}`, 32));
   const privateKey = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
   seed.fill(0);
-  return { keyId: `audit-${kid}`, privateKey, publicKey: createPublicKey(privateKey) };
+  const publicKey = createPublicKey(privateKey);
+  // `audit-<kid>-<fingerprint>`: names the keyring key it comes from, and differs per tenant.
+  const x = (publicKey.export({ format: 'jwk' }) as { x: string }).x;
+  const fingerprint = createHash('sha256').update(x).digest('base64url').slice(0, 12);
+  return { keyId: `audit-${kid}-${fingerprint}`, privateKey, publicKey };
 }
 
 /** A public key as published at /t/:tenant/v1/audit-keys (RFC 8037 OKP JWK). */
@@ -101,9 +109,11 @@ export function auditPublicKeys(keyring: Keyring, tenantId: string): AuditPublic
 }
 
 /** A published JWK back to a key object (for verification). */
-export const publicKeyFromJwk = (jwk: Pick<AuditPublicJwk, 'x'>): KeyObject => createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: jwk.x }, format: 'jwk' });
+export const publicKeyFromJwk = (jwk: Pick<AuditPublicJwk, 'x'>): KeyObject =>
+  createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: jwk.x }, format: 'jwk' });
 
-export const signCheckpoint = (p: CheckpointPayload, privateKey: KeyObject): string => sign(null, Buffer.from(checkpointMessage(p), 'utf8'), privateKey).toString('base64url');
+export const signCheckpoint = (p: CheckpointPayload, privateKey: KeyObject): string =>
+  sign(null, Buffer.from(checkpointMessage(p), 'utf8'), privateKey).toString('base64url');
 
 export function checkpointSignatureValid(p: CheckpointPayload, signature: string, publicKey: KeyObject): boolean {
   try {

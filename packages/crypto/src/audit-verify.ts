@@ -1,13 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import {
-  auditLeaf,
-  checkpointHash,
-  checkpointSignatureValid,
-  GENESIS_HASH,
-  rowsHashOf,
-  type AuditRowForm,
-  type CheckpointPayload,
-} from './audit-chain.js';
+import { auditLeaf, checkpointHash, checkpointSignatureValid, GENESIS_HASH, rowsHashOf, type AuditRowForm, type CheckpointPayload } from './audit-chain.js';
 
 /**
  * Streaming verification of an audit trail (docs/audit.md "Verification algorithm"): feed checkpoints
@@ -103,16 +95,30 @@ export class AuditChainVerifier {
     };
     const key = this.#keys.get(cp.keyId);
     if (cp.tenantId !== this.#tenantId) this.#find({ kind: 'checkpoint_altered', checkpointSeq: seq, message: `checkpoint ${seq} names another tenant` });
-    if (!key) this.#find({ kind: 'unknown_key', checkpointSeq: seq, message: `checkpoint ${seq} is signed with key ${cp.keyId}, which is not among the keys given` });
+    if (!key)
+      this.#find({ kind: 'unknown_key', checkpointSeq: seq, message: `checkpoint ${seq} is signed with key ${cp.keyId}, which is not among the keys given` });
     else if (!checkpointSignatureValid(payload, cp.signature, key))
-      this.#find({ kind: 'checkpoint_altered', checkpointSeq: seq, message: `checkpoint ${seq}: the signature does not match its fields (altered checkpoint)` });
-    if (checkpointHash(payload) !== cp.hash) this.#find({ kind: 'checkpoint_altered', checkpointSeq: seq, message: `checkpoint ${seq}: its hash does not match its fields` });
+      this.#find({
+        kind: 'checkpoint_altered',
+        checkpointSeq: seq,
+        message: `checkpoint ${seq}: the signature does not match its fields (altered checkpoint)`,
+      });
+    if (checkpointHash(payload) !== cp.hash)
+      this.#find({ kind: 'checkpoint_altered', checkpointSeq: seq, message: `checkpoint ${seq}: its hash does not match its fields` });
     // The chain: consecutive seqs, each naming the previous one's hash.
     if (this.#prev) {
       if (seq !== this.#prev.seq + 1)
-        this.#find({ kind: 'checkpoint_missing', checkpointSeq: seq, message: `checkpoint ${seq} follows checkpoint ${this.#prev.seq}: checkpoints are missing` });
+        this.#find({
+          kind: 'checkpoint_missing',
+          checkpointSeq: seq,
+          message: `checkpoint ${seq} follows checkpoint ${this.#prev.seq}: checkpoints are missing`,
+        });
       else if (cp.prevHash !== this.#prev.hash)
-        this.#find({ kind: 'checkpoint_missing', checkpointSeq: seq, message: `checkpoint ${seq} does not link to checkpoint ${this.#prev.seq} (prevHash differs)` });
+        this.#find({
+          kind: 'checkpoint_missing',
+          checkpointSeq: seq,
+          message: `checkpoint ${seq} does not link to checkpoint ${this.#prev.seq} (prevHash differs)`,
+        });
       if (cp.firstId <= this.#prev.lastId)
         this.#find({ kind: 'checkpoint_altered', checkpointSeq: seq, message: `checkpoint ${seq} overlaps checkpoint ${this.#prev.seq}` });
     } else if (!this.#anchored && (seq !== 1 || cp.prevHash !== GENESIS_HASH)) {
@@ -120,7 +126,10 @@ export class AuditChainVerifier {
     }
     // The sealed leaves must be what rowsHash (signed) commits to, and agree with the ids and count.
     const idsOk =
-      cp.ids.length === cp.count && cp.ids[0] === cp.firstId && cp.ids[cp.ids.length - 1] === cp.lastId && cp.ids.every((id, i) => i === 0 || id > cp.ids[i - 1]!);
+      cp.ids.length === cp.count &&
+      cp.ids[0] === cp.firstId &&
+      cp.ids[cp.ids.length - 1] === cp.lastId &&
+      cp.ids.every((id, i) => i === 0 || id > cp.ids[i - 1]!);
     if (!idsOk || cp.leaves.length !== 32 * cp.count || rowsHashOf(cp.leaves) !== cp.rowsHash)
       this.#find({ kind: 'checkpoint_altered', checkpointSeq: seq, message: `checkpoint ${seq}: its sealed ids or leaves disagree with its signed rowsHash` });
     this.#prev = cp;
@@ -129,7 +138,19 @@ export class AuditChainVerifier {
 
   row(r: AuditRowForm): void {
     if (r.id <= this.#lastRowId) {
-      this.#find({ kind: 'reordered', rowId: r.id, message: `row ${r.id} comes after row ${this.#lastRowId}: rows are out of order` });
+      const reordered: Finding = {
+        kind: 'reordered',
+        rowId: r.id,
+        message: `row ${r.id} comes after row ${this.#lastRowId}: rows are out of order (reordered)`,
+      };
+      // It was reported missing when a later row passed it: it is not missing, it is out of place.
+      const earlier = this.#findings.findIndex((f) => f.kind === 'missing' && f.rowId === r.id);
+      if (earlier >= 0)
+        this.#findings[earlier] = {
+          ...reordered,
+          ...(this.#findings[earlier]!.checkpointSeq ? { checkpointSeq: this.#findings[earlier]!.checkpointSeq } : {}),
+        };
+      else this.#find(reordered);
       return;
     }
     this.#lastRowId = r.id;
@@ -142,7 +163,12 @@ export class AuditChainVerifier {
     }
     if (cp.skipRows) return;
     if (cp.pruned) {
-      this.#find({ kind: 'unexpected', rowId: r.id, checkpointSeq: cp.seq, message: `row ${r.id} is still there although retention removed checkpoint ${cp.seq}'s rows` });
+      this.#find({
+        kind: 'unexpected',
+        rowId: r.id,
+        checkpointSeq: cp.seq,
+        message: `row ${r.id} is still there although retention removed checkpoint ${cp.seq}'s rows`,
+      });
       return;
     }
     while (cp.pos < cp.ids.length && cp.ids[cp.pos]! < r.id) {
@@ -150,7 +176,12 @@ export class AuditChainVerifier {
       if (!this.#partial) this.#missing(cp, id);
     }
     if (cp.ids[cp.pos] !== r.id) {
-      this.#find({ kind: 'unexpected', rowId: r.id, checkpointSeq: cp.seq, message: `row ${r.id} lies in checkpoint ${cp.seq}'s range but was not sealed by it` });
+      this.#find({
+        kind: 'unexpected',
+        rowId: r.id,
+        checkpointSeq: cp.seq,
+        message: `row ${r.id} lies in checkpoint ${cp.seq}'s range but was not sealed by it`,
+      });
       return;
     }
     const sealed = cp.leaves.subarray(cp.pos * 32, cp.pos * 32 + 32);
@@ -167,7 +198,12 @@ export class AuditChainVerifier {
     cp.byLeaf ??= new Map(cp.ids.map((id, i) => [cp.leaves.subarray(i * 32, i * 32 + 32).toString('hex'), id]));
     const moved = cp.ids.find((other) => other !== r.id && cp.byLeaf!.get(auditLeaf({ ...r, id: other }).toString('hex')) === other);
     if (moved !== undefined)
-      this.#find({ kind: 'reordered', rowId: r.id, checkpointSeq: cp.seq, message: `row ${r.id} holds what checkpoint ${cp.seq} sealed as row ${moved} (reordered)` });
+      this.#find({
+        kind: 'reordered',
+        rowId: r.id,
+        checkpointSeq: cp.seq,
+        message: `row ${r.id} holds what checkpoint ${cp.seq} sealed as row ${moved} (reordered)`,
+      });
     else this.#find({ kind: 'altered', rowId: r.id, checkpointSeq: cp.seq, message: `row ${r.id} differs from what checkpoint ${cp.seq} sealed (altered)` });
   }
 
@@ -184,6 +220,12 @@ export class AuditChainVerifier {
 
   end(): VerifyReport {
     this.#closeCheckpoint();
-    return { ok: this.#findings.length === 0, findings: this.#findings, checkpoints: this.#checkpoints, rowsVerified: this.#rows, unsealedRows: this.#unsealed };
+    return {
+      ok: this.#findings.length === 0,
+      findings: this.#findings,
+      checkpoints: this.#checkpoints,
+      rowsVerified: this.#rows,
+      unsealedRows: this.#unsealed,
+    };
   }
 }

@@ -102,14 +102,14 @@ export function auditTrail(sql: postgres.Sql, tenantId: string) {
     /** Rows with afterId < id ≤ upToId in id order, through a server-side cursor of `batch` rows. */
     async *rowsBetween(afterId: number, upToId: number | null, batch = 1_000): AsyncGenerator<AuditRowText> {
       const cursor = sql`select ${columns} from audit_events where tenant_id = ${tenantId} and id > ${afterId}
-        ${upToId === null ? sql`` : sql`and id <= ${upToId}`} order by id`.cursor(batch);
+        ${upToId === null ? sql`` : sql`and id <= ${upToId}`} order by audit_events.id`.cursor(batch);
       for await (const rows of cursor) for (const r of rows as Row[]) yield toRow(r);
     },
 
     /** Filtered rows in id order (an export), through a cursor. */
     async *rowsMatching(f: AuditFilter, afterId: number, upToId: number | null, batch = 1_000): AsyncGenerator<AuditRowText> {
       const cursor = sql`select ${columns} from audit_events where tenant_id = ${tenantId} and id > ${afterId}
-        ${upToId === null ? sql`` : sql`and id <= ${upToId}`} ${filter(f)} order by id`.cursor(batch);
+        ${upToId === null ? sql`` : sql`and id <= ${upToId}`} ${filter(f)} order by audit_events.id`.cursor(batch);
       for await (const rows of cursor) for (const r of rows as Row[]) yield toRow(r);
     },
 
@@ -119,7 +119,7 @@ export function auditTrail(sql: postgres.Sql, tenantId: string) {
      */
     async page(f: AuditFilter, beforeId: number | null, limit: number): Promise<AuditRowText[]> {
       const rows = await sql`select ${columns} from audit_events where tenant_id = ${tenantId}
-        ${beforeId === null ? sql`` : sql`and id < ${beforeId}`} ${filter(f)} order by id desc limit ${limit}`;
+        ${beforeId === null ? sql`` : sql`and id < ${beforeId}`} ${filter(f)} order by audit_events.id desc limit ${limit}`;
       return (rows as Row[]).map(toRow);
     },
 
