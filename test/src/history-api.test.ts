@@ -232,7 +232,7 @@ describe('history APIs: end users and the tenant back office', () => {
     const doc = (await r.json()) as { openapi: string; paths: Record<string, { get: { parameters?: { name: string; in: string }[] } }> };
     expect(doc.openapi).toBe('3.1.0');
     const validator = new Validator();
-    const result = await validator.validate(doc as unknown as object);
+    const result = await validator.validate(doc as unknown as Parameters<Validator['validate']>[0]);
     expect(result.errors ?? []).toEqual([]);
     expect(result.valid).toBe(true);
     expect(validator.version).toBe('3.1');

@@ -98,14 +98,15 @@ const commands: Record<string, Command> = {
   },
   'tenant api-key create': {
     usage: 'tenant api-key create --slug <slug> --scopes audit:read,calls:read,calls:cancel [--name <name>]',
-    summary: "a back-office API key for the tenant (printed once on stdout; stored hashed)",
+    summary: 'a back-office API key for the tenant (printed once on stdout; stored hashed)',
     details: [
-      '--scopes   comma-separated: audit:read (audit list + NDJSON export), calls:read (every user\'s calls), calls:cancel',
+      "--scopes   comma-separated: audit:read (audit list + NDJSON export), calls:read (every user's calls), calls:cancel",
       '--name     what the key is for (shown by list)',
       'Use: Authorization: Bearer mcprt_ak_… on /t/<slug>/v1/admin/… (docs/audit.md)',
     ],
     options: { slug: { type: 'string' }, scopes: { type: 'string' }, name: { type: 'string' } },
-    run: ({ values: v, withDb }) => withDb(async (res) => (await apiKeyCreate(res, { slug: str(v, 'slug'), scopes: str(v, 'scopes'), name: str(v, 'name') }), 0)),
+    run: ({ values: v, withDb }) =>
+      withDb(async (res) => (await apiKeyCreate(res, { slug: str(v, 'slug'), scopes: str(v, 'scopes'), name: str(v, 'name') }), 0)),
   },
   'tenant api-key list': {
     usage: 'tenant api-key list --slug <slug>',

@@ -80,7 +80,10 @@ export interface ExportVerifyReport extends VerifyReport {
  * Verify an export given line by line, with the tenant's published keys (the JSON array `keys` of
  * GET /t/:tenant/v1/audit-keys). Pure: no network, no database.
  */
-export async function verifyAuditExport(lines: AsyncIterable<string> | Iterable<string>, keys: Pick<AuditPublicJwk, 'kid' | 'x'>[]): Promise<ExportVerifyReport> {
+export async function verifyAuditExport(
+  lines: AsyncIterable<string> | Iterable<string>,
+  keys: Pick<AuditPublicJwk, 'kid' | 'x'>[],
+): Promise<ExportVerifyReport> {
   const keyMap = new Map(keys.map((k) => [k.kid, publicKeyFromJwk(k)]));
   let verifier: AuditChainVerifier | undefined;
   let n = 0;

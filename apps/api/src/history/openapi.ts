@@ -26,7 +26,12 @@ const errors = (codes: string[]) =>
       c,
       json(
         errorBody,
-        { '400': 'invalid query parameter (the description names it)', '401': 'missing, unknown or revoked credential', '403': 'the API key lacks the scope', '404': 'no such tenant or call' }[c] ?? c,
+        {
+          '400': 'invalid query parameter (the description names it)',
+          '401': 'missing, unknown or revoked credential',
+          '403': 'the API key lacks the scope',
+          '404': 'no such tenant or call',
+        }[c] ?? c,
       ),
     ]),
   );
@@ -44,7 +49,12 @@ export function buildOpenApiDocument(serverUrl: string) {
     servers: [{ url: serverUrl }],
     components: {
       securitySchemes: {
-        userBearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: "the MCP access token of the tenant's user (audience: the tenant's MCP URL)" },
+        userBearer: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description: "the MCP access token of the tenant's user (audience: the tenant's MCP URL)",
+        },
         tenantApiKey: { type: 'http', scheme: 'bearer', description: 'a tenant API key, mcprt_ak_… (pnpm cli tenant api-key create)' },
       },
     },

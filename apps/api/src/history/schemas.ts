@@ -35,18 +35,18 @@ const tool = z
   .regex(/^[a-z][a-z0-9_]{0,63}$/, 'tool must be a tool name (a-z, 0-9, _)')
   .meta({ description: 'only calls of this tool' });
 
-export const callStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled'], { message: 'status must be one of queued, running, succeeded, failed, cancelled' });
+export const callStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled'], {
+  message: 'status must be one of queued, running, succeeded, failed, cancelled',
+});
 
 const timeRange = <T extends z.ZodRawShape>(shape: T) =>
-  z
-    .strictObject({ ...shape, since: isoTime('since').optional(), until: isoTime('until').optional() }, { message: 'unknown query parameter' })
-    .refine(
-      (q) => {
-        const { since, until } = q as { since?: Date; until?: Date };
-        return !(since && until) || since < until;
-      },
-      { message: 'until must be later than since', path: ['until'] },
-    );
+  z.strictObject({ ...shape, since: isoTime('since').optional(), until: isoTime('until').optional() }, { message: 'unknown query parameter' }).refine(
+    (q) => {
+      const { since, until } = q as { since?: Date; until?: Date };
+      return !(since && until) || since < until;
+    },
+    { message: 'until must be later than since', path: ['until'] },
+  );
 
 /** GET /t/:tenant/v1/tool-calls — the signed-in user's own calls, newest first. */
 export const userCallsQuery = timeRange({ status: callStatus.optional(), tool: tool.optional(), cursor: cursor.optional(), limit });
@@ -63,7 +63,13 @@ export const userAuditQuery = timeRange({
 const userFilter = z.string().regex(UUID, 'user must be a user id (uuid)').meta({ description: "only this user's rows (user id)" });
 
 /** GET /t/:tenant/v1/admin/tool-calls — every user's calls (API key with calls:read). */
-export const adminCallsQuery = timeRange({ user: userFilter.optional(), status: callStatus.optional(), tool: tool.optional(), cursor: cursor.optional(), limit });
+export const adminCallsQuery = timeRange({
+  user: userFilter.optional(),
+  status: callStatus.optional(),
+  tool: tool.optional(),
+  cursor: cursor.optional(),
+  limit,
+});
 
 /** GET /t/:tenant/v1/admin/audit-events — every audit row (API key with audit:read); NDJSON export with Accept: application/x-ndjson. */
 export const adminAuditQuery = timeRange({

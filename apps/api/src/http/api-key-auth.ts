@@ -13,11 +13,15 @@ import { bindLog, required, type ApiState } from './state.js';
  */
 export function apiKeyAuth(db: DbHandle, scope: ApiKeyScope, route: string): Middleware<ApiState> {
   const challenge = (code: string, description: string) => `Bearer realm="mcprt-admin", error="${code}", error_description="${description}"`;
-  const refuse = (description: string) => new AppError('auth', 'invalid_token', description, { details: { wwwAuthenticate: challenge('invalid_token', description) } });
+  const refuse = (description: string) =>
+    new AppError('auth', 'invalid_token', description, { details: { wwwAuthenticate: challenge('invalid_token', description) } });
   return async (ctx, next) => {
     const tenant = required(ctx, 'tenant');
     const match = /^Bearer (\S+)$/i.exec(ctx.get('authorization'));
-    if (!match) throw new AppError('auth', 'missing_token', 'an API key is required (Authorization: Bearer mcprt_ak_…)', { details: { wwwAuthenticate: 'Bearer realm="mcprt-admin"' } });
+    if (!match)
+      throw new AppError('auth', 'missing_token', 'an API key is required (Authorization: Bearer mcprt_ak_…)', {
+        details: { wwwAuthenticate: 'Bearer realm="mcprt-admin"' },
+      });
     const parsed = parseApiKey(match[1]!);
     if (!parsed) throw refuse('not a tenant API key');
     const key = await apiKeysRepository(db.db, tenant.id).byId(parsed.id);

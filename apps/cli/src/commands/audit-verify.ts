@@ -55,12 +55,17 @@ function printReport(res: CliResources | { out: (l: string) => void }, what: str
     res.out(`ok: ${what}: ${r.checkpoints} checkpoint(s), ${r.rowsVerified} row(s) verified, ${r.unsealedRows} newer row(s) not sealed yet`);
     return;
   }
-  res.out(`FAILED: ${what}: ${r.findings[0]?.message ?? (r.malformedLine ? `line ${r.malformedLine} is not a valid export line` : r.truncated ? 'the export is cut off (no end line)' : 'verification failed')}`);
+  res.out(
+    `FAILED: ${what}: ${r.findings[0]?.message ?? (r.malformedLine ? `line ${r.malformedLine} is not a valid export line` : r.truncated ? 'the export is cut off (no end line)' : 'verification failed')}`,
+  );
   for (const f of r.findings.slice(1, 10)) res.out(`  also: ${f.message}`);
   if (r.findings.length > 10) res.out(`  … ${r.findings.length - 10} more`);
 }
 
-const keysFile = z.union([z.object({ keys: z.array(z.object({ kid: z.string(), x: z.string() }).loose()) }), z.array(z.object({ kid: z.string(), x: z.string() }).loose())]);
+const keysFile = z.union([
+  z.object({ keys: z.array(z.object({ kid: z.string(), x: z.string() }).loose()) }),
+  z.array(z.object({ kid: z.string(), x: z.string() }).loose()),
+]);
 
 /**
  * `audit verify-export --file export.ndjson --keys audit-keys.json`: offline, no database and no

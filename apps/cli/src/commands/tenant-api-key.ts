@@ -14,7 +14,14 @@ async function tenantOf(res: CliResources, slug: string | undefined): Promise<Te
 
 function parseScopes(value: string | undefined): string[] {
   if (!value) throw new UsageError(`--scopes is required: a comma-separated subset of ${API_KEY_SCOPES.join(',')}`);
-  const scopes = [...new Set(value.split(',').map((s) => s.trim()).filter(Boolean))];
+  const scopes = [
+    ...new Set(
+      value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+  ];
   const unknown = scopes.filter((s) => !isApiKeyScope(s));
   if (unknown.length || scopes.length === 0)
     throw new UsageError(`--scopes: unknown scope ${unknown.map((s) => JSON.stringify(s)).join(', ')}; allowed: ${API_KEY_SCOPES.join(', ')}`);
@@ -39,7 +46,9 @@ export async function apiKeyList(res: CliResources, input: { slug?: string }): P
   if (keys.length === 0) hint(res, `tenant ${tenant.slug} has no API keys`);
   for (const k of keys) {
     const state = k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : 'active';
-    res.out(`${k.id}  ${state}  scopes=${k.scopes.join(',')}  last_used=${k.lastUsedAt?.toISOString() ?? 'never'}  created=${k.createdAt.toISOString()}  ${k.name}`);
+    res.out(
+      `${k.id}  ${state}  scopes=${k.scopes.join(',')}  last_used=${k.lastUsedAt?.toISOString() ?? 'never'}  created=${k.createdAt.toISOString()}  ${k.name}`,
+    );
   }
   return keys;
 }
