@@ -11,5 +11,5 @@ export type { TenantKeys } from './as-signing-keys.js';
 export { openOidcPayload, sealOidcPayload, storeKey } from './oidc-store-codec.js';
 export { openTenantClientSecret, redeemRefreshToken, REAUTH_REQUIRED, sealTenantClientSecret } from './token-refresh.js';
 export type { RedeemOptions, RefreshClient, RefreshedTokens } from './token-refresh.js';
-export { API_KEY_SCOPES, apiKeySecretMatches, generateApiKey, hashApiKeySecret, isApiKeyScope, parseApiKey } from './tenant-api-key.js';
+export { API_KEY_SCOPES, apiKeySecretMatches, generateApiKey, isApiKeyScope, parseApiKey } from './tenant-api-key.js';
 export type { ApiKeyScope } from './tenant-api-key.js';

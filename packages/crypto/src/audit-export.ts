@@ -19,7 +19,7 @@ const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
 const isoMicro = z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/);
 const nullableText = z.string().nullable();
 
-export const exportHeaderLine = z.object({
+const exportHeaderLine = z.object({
   type: z.literal('export'),
   format: z.literal(EXPORT_FORMAT),
   tenantId: z.string(),
@@ -29,7 +29,7 @@ export const exportHeaderLine = z.object({
   filtered: z.boolean(),
 });
 
-export const exportCheckpointLine = z.object({
+const exportCheckpointLine = z.object({
   type: z.literal('checkpoint'),
   v: z.literal(1),
   tenantId: z.string(),
@@ -50,7 +50,7 @@ export const exportCheckpointLine = z.object({
   pruned: z.boolean(),
 });
 
-export const exportEventLine = z.object({
+const exportEventLine = z.object({
   type: z.literal('event'),
   id: z.number().int().positive(),
   tenantId: z.string(),
@@ -65,7 +65,7 @@ export const exportEventLine = z.object({
   at: isoMicro,
 });
 
-export const exportEndLine = z.object({ type: z.literal('end'), rows: z.number().int(), checkpoints: z.number().int() });
+const exportEndLine = z.object({ type: z.literal('end'), rows: z.number().int(), checkpoints: z.number().int() });
 
 const anyLine = z.discriminatedUnion('type', [exportHeaderLine, exportCheckpointLine, exportEventLine, exportEndLine]);
 

@@ -9,9 +9,7 @@ export {
   auditLeaf,
   auditPublicKeys,
   auditSigningKey,
-  canonicalAuditRow,
   checkpointHash,
-  checkpointMessage,
   checkpointSignatureValid,
   GENESIS_HASH,
   publicKeyFromJwk,
@@ -21,5 +19,5 @@ export {
 export type { AuditPublicJwk, AuditRowForm, CheckpointPayload } from './audit-chain.js';
 export { AuditChainVerifier } from './audit-verify.js';
 export type { CheckpointRecord, Finding, FindingKind, VerifyReport } from './audit-verify.js';
-export { EXPORT_FORMAT, exportCheckpointLine, exportEventLine, exportHeaderLine, verifyAuditExport } from './audit-export.js';
+export { EXPORT_FORMAT, verifyAuditExport } from './audit-export.js';
 export type { ExportVerifyReport } from './audit-export.js';

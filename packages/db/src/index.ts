@@ -22,7 +22,7 @@ export type { OidcStoreRepository, OidcStoreRow, TenantSigningKey } from './repo
 export { isDatabaseUnavailable } from './unavailable.js';
 export { auditHorizon, auditTrail, horizonSettled, releaseTenantLock, tenantsWithUnsealedAudit, tryTenantLock } from './audit-trail.js';
 export type { AuditFilter, AuditRowText, AuditTrail, CheckpointRow } from './audit-trail.js';
-export { allTenantIds, DEFAULT_AUDIT_EVENT_DAYS, DEFAULT_CALL_RESULT_DAYS, deleteExpiredCalls, retentionOf, setRetention } from './retention.js';
+export { allTenantIds, deleteExpiredCalls, retentionOf, setRetention } from './retention.js';
 export type { RetentionSettings } from './retention.js';
 export { apiKeysRepository, recordApiKeyUse } from './repositories/api-keys.js';
 export type { TenantApiKey } from './repositories/api-keys.js';
