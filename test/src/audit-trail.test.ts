@@ -260,19 +260,21 @@ describe('verifiable audit trail and retention', () => {
     expect(await verify(t.id)).toMatchObject({ ok: true, checkpoints: 3, rowsVerified: 20, unsealedRows: 5 });
 
     // The app role: no UPDATE or DELETE on the audit, the checkpoints or the log, even with the function's flag set.
+    // Thunks: a postgres.js query starts when created, and each must be awaited by its own expect.
     for (const attempt of [
-      s.db.sql`delete from audit_events where tenant_id = ${t.id}`,
-      s.db.sql`update audit_events set reason = 'x' where tenant_id = ${t.id}`,
-      s.db.sql.begin(async (tx) => {
-        await tx`select set_config('mcprt.audit_retention', 'on', true)`;
-        await tx`delete from audit_events where tenant_id = ${t.id}`;
-      }),
-      s.db.sql`delete from audit_checkpoints where tenant_id = ${t.id}`,
-      s.db.sql`update audit_checkpoints set hash = 'x' where tenant_id = ${t.id}`,
-      s.db.sql`delete from audit_retention_log where tenant_id = ${t.id}`,
-      s.db.sql`truncate audit_events`,
+      () => s.db.sql`delete from audit_events where tenant_id = ${t.id}`,
+      () => s.db.sql`update audit_events set reason = 'x' where tenant_id = ${t.id}`,
+      () =>
+        s.db.sql.begin(async (tx) => {
+          await tx`select set_config('mcprt.audit_retention', 'on', true)`;
+          await tx`delete from audit_events where tenant_id = ${t.id}`;
+        }),
+      () => s.db.sql`delete from audit_checkpoints where tenant_id = ${t.id}`,
+      () => s.db.sql`update audit_checkpoints set hash = 'x' where tenant_id = ${t.id}`,
+      () => s.db.sql`delete from audit_retention_log where tenant_id = ${t.id}`,
+      () => s.db.sql`truncate audit_events`,
     ]) {
-      await expect(attempt).rejects.toMatchObject({ code: '42501' });
+      await expect(attempt()).rejects.toMatchObject({ code: '42501' });
     }
     // Even the owner is refused by the triggers outside the function.
     await expect(owner.sql`delete from audit_events where tenant_id = ${t.id}`).rejects.toThrow(/append-only/);
