@@ -30,6 +30,7 @@
  *   BENCH_METHOD       call (default) or ping: a request that does no work instead of `tools/call`, the
  *                      cost of the front alone (HTTP, bearer check, SDK; no database, queue or worker):
  *                      `ping` in a 2025 revision, `server/discover` in 2026-07-28 (which removed `ping`)
+ *   BENCH_AUDIT_CHECKPOINT_MS  the workers' audit checkpointer interval (default 1000; 0 = off)
  *   BENCH_DATABASE_URL the database the run drops, re-creates and uses (default: TEST_DATABASE_URL's
  *                      server, database mcprt_bench)
  *   BENCH_CPU_PROF=<dir>  write bench-<pid>.cpuprofile (this process, first round's e2e only), and
@@ -396,6 +397,9 @@ async function main(): Promise<number> {
         DATABASE_URL: appUrlOf(BENCH_DATABASE_URL), // the processes run as the app role, as in production
         WORKER_CONCURRENCY: String(WORKER_CONCURRENCY),
         LOG_LEVEL: 'silent',
+        // Issue 11: the audit checkpointer runs in the workers during the measurement (every second,
+        // 60× more often than the default), on this run's own database.
+        AUDIT_CHECKPOINT_INTERVAL_MS: process.env.BENCH_AUDIT_CHECKPOINT_MS ?? '1000',
         ...(DB_POOL_MAX ? { DATABASE_POOL_MAX: DB_POOL_MAX } : {}),
       },
     });

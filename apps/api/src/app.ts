@@ -6,7 +6,11 @@ import { mountAuthServer } from './auth-server/mount.js';
 import { errorHandler } from './http/error-handler.js';
 import type { ApiState } from './http/state.js';
 import type { ApiResources } from './resources.js';
+import { mountAdmin } from './routes/admin.js';
+import { mountAuditKeys } from './routes/audit-keys.js';
 import { mountHealth } from './routes/health.js';
+import { mountHistory } from './routes/history.js';
+import { mountOpenApi } from './routes/openapi.js';
 import { mountMcp } from './routes/mcp.js';
 import { mountToolCallCancel } from './routes/tool-call-cancel.js';
 import { mountToolCalls } from './routes/tool-calls.js';
@@ -26,6 +30,10 @@ export function createApp(r: ApiResources, opts: { isDraining?: () => boolean } 
   mountMcp(router, r);
   mountToolCalls(router, r);
   mountToolCallCancel(router, r);
+  mountHistory(router, r);
+  mountAdmin(router, r);
+  mountAuditKeys(router, r);
+  mountOpenApi(router, r);
   // Outside the error handler, so it counts every answer with its final status: refusals and errors
   // (which the error handler turns into responses) included.
   app.use(async (ctx, next) => {

@@ -3,6 +3,9 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '@mcprt/config';
 import { createDb } from '@mcprt/db';
 import { asRotateKey } from './commands/as-rotate-key.js';
+import { auditVerify, auditVerifyExport } from './commands/audit-verify.js';
+import { apiKeyCreate, apiKeyList, apiKeyRevoke } from './commands/tenant-api-key.js';
+import { tenantRetention } from './commands/tenant-retention.js';
 import { clientCreate } from './commands/client-create.js';
 import { devSeed } from './commands/dev-seed.js';
 import { devToken } from './commands/dev-token.js';
@@ -162,6 +165,55 @@ const commands: Record<string, Command> = {
     options: { slug: { type: 'string' }, token: { type: 'string' } },
     run: ({ values: v, withDb }) => withDb(async (res) => (await tenantMcpConfig(res, { slug: str(v, 'slug'), token: str(v, 'token') }), 0)),
   },
+  'tenant api-key create': {
+    usage: 'tenant api-key create --slug <slug> --scopes audit:read,calls:read,calls:cancel [--name <name>]',
+    summary: 'a back-office API key for the tenant (printed once on stdout; stored hashed)',
+    details: [
+      "--scopes   comma-separated: audit:read (audit list + NDJSON export), calls:read (every user's calls), calls:cancel",
+      '--name     what the key is for (shown by list)',
+      'Use: Authorization: Bearer mcprt_ak_… on /t/<slug>/v1/admin/… (docs/audit.md)',
+    ],
+    options: { slug: { type: 'string' }, scopes: { type: 'string' }, name: { type: 'string' } },
+    run: ({ values: v, withDb }) =>
+      withDb(async (res) => (await apiKeyCreate(res, { slug: str(v, 'slug'), scopes: str(v, 'scopes'), name: str(v, 'name') }), 0)),
+  },
+  'tenant api-key list': {
+    usage: 'tenant api-key list --slug <slug>',
+    summary: "the tenant's API keys: id, state, scopes, last use",
+    details: [],
+    options: { slug: { type: 'string' } },
+    run: ({ values: v, withDb }) => withDb(async (res) => (await apiKeyList(res, { slug: str(v, 'slug') }), 0)),
+  },
+  'tenant api-key revoke': {
+    usage: 'tenant api-key revoke --slug <slug> --id <ak…>',
+    summary: 'revoke an API key (refused at once by every API replica)',
+    details: [],
+    options: { slug: { type: 'string' }, id: { type: 'string' } },
+    run: ({ values: v, withDb }) => withDb(async (res) => (await apiKeyRevoke(res, { slug: str(v, 'slug'), id: str(v, 'id') }), 0)),
+  },
+  'tenant retention': {
+    usage: 'tenant retention --slug <slug> [--call-days 30] [--audit-days 400]',
+    summary: "show or set the tenant's retention of call results and audit events (days)",
+    details: ['Audit rows leave only once sealed by a checkpoint and older than --audit-days (docs/audit.md).'],
+    options: { slug: { type: 'string' }, 'call-days': { type: 'string' }, 'audit-days': { type: 'string' } },
+    run: ({ values: v, withDb }) =>
+      withDb(async (res) => (await tenantRetention(res, { slug: str(v, 'slug'), callDays: str(v, 'call-days'), auditDays: str(v, 'audit-days') }), 0)),
+  },
+  'audit verify': {
+    usage: 'audit verify --slug <slug> [--since <ISO time>]',
+    summary: "recompute the tenant's signed audit checkpoints; names the first missing, altered or reordered row (exit 1)",
+    details: ['--since    check rows from the first checkpoint reaching this time (the chain of checkpoints is always checked whole)'],
+    options: { slug: { type: 'string' }, since: { type: 'string' } },
+    run: ({ values: v, withDb }) => withDb(async (res) => (await auditVerify(res, { slug: str(v, 'slug'), since: str(v, 'since') })).exitCode),
+  },
+  'audit verify-export': {
+    usage: 'audit verify-export --file <export.ndjson> --keys <audit-keys.json>',
+    summary: 'offline: verify an NDJSON audit export with the published public keys only (no database, no config)',
+    details: ['--keys     the JSON served at /t/<slug>/v1/audit-keys, saved beforehand'],
+    options: { file: { type: 'string' }, keys: { type: 'string' } },
+    configOptional: true,
+    run: async ({ values: v, out }) => (await auditVerifyExport({ out }, { file: str(v, 'file'), keys: str(v, 'keys') })).exitCode,
+  },
   'keys generate': {
     usage: 'keys generate [--kid <kid>]',
     summary: 'print a new kid:key entry for SEAL_KEYS (and how to roll it out)',
@@ -290,12 +342,18 @@ async function main(argv: string[]): Promise<number> {
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const err = (line: string) => process.stderr.write(`${line}\n`);
 
-  const [group, sub, ...rest] = argv;
+  const [group, sub, ...more] = argv;
+  let rest = more;
   if (!group || group === '--help' || group === '-h' || group === 'help') {
     out(globalHelp());
     return group ? 0 : 2;
   }
-  const name = `${group} ${sub ?? ''}`.trim();
+  let name = `${group} ${sub ?? ''}`.trim();
+  // Three-word commands (`tenant api-key create`).
+  if (rest[0] && !rest[0].startsWith('-') && commands[`${name} ${rest[0]}`]) {
+    name = `${name} ${rest[0]}`;
+    rest = rest.slice(1);
+  }
   const command = commands[name];
   if (!command) {
     err(`error: unknown command "${name}"\n\n${globalHelp()}`);
@@ -324,7 +382,7 @@ async function main(argv: string[]): Promise<number> {
   const withDb = async <T>(fn: (res: CliResources) => Promise<T>): Promise<T> => {
     const handle = createDb(config!.DATABASE_URL, { max: 2, applicationName: 'mcprt-cli' });
     try {
-      return await fn({ db: handle.db, config: config!, out, err });
+      return await fn({ db: handle.db, sql: handle.sql, config: config!, out, err });
     } finally {
       await handle.close();
     }

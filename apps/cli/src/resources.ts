@@ -1,5 +1,5 @@
 import type { Config } from '@mcprt/config';
-import type { Database } from '@mcprt/db';
+import type { Database, DbHandle } from '@mcprt/db';
 
 /**
  * What every command gets. Commands are plain functions over this, so tests call them directly;
@@ -7,6 +7,8 @@ import type { Database } from '@mcprt/db';
  */
 export interface CliResources {
   db: Database;
+  /** The raw client of the same pool, for the statements that stream (audit verification). */
+  sql?: DbHandle['sql'];
   config: Config;
   /** Results (stdout): what a script may capture. */
   out: (line: string) => void;

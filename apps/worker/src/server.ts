@@ -3,6 +3,8 @@ import type { Config } from '@mcprt/config';
 import { checkAppRole, runMigrations } from '@mcprt/db';
 import type { Logger } from '@mcprt/observability';
 import { createWorkerResources, type WorkerResources } from './resources.js';
+import { startCheckpointer } from './audit-checkpointer.js';
+import { startRetention } from './retention-job.js';
 import { startToolWorker } from './worker.js';
 
 export interface RunningWorker {
@@ -30,6 +32,23 @@ export async function startWorker(config: Config, opts: { log?: Logger; migrate?
     : undefined;
   const worker = startToolWorker(resources);
   await worker.waitUntilReady();
+  // Background jobs (issue 11, docs/audit.md): off the call path, each tenant handled by one worker at a time.
+  const log = resources.log;
+  const checkpointer =
+    config.AUDIT_CHECKPOINT_INTERVAL_MS > 0
+      ? startCheckpointer({
+          sql: resources.db.sql,
+          keyring: resources.keyring,
+          maxRows: config.AUDIT_CHECKPOINT_MAX_ROWS,
+          settleMs: config.AUDIT_CHECKPOINT_SETTLE_MS,
+          intervalMs: config.AUDIT_CHECKPOINT_INTERVAL_MS,
+          log,
+        })
+      : undefined;
+  const retention =
+    config.RETENTION_INTERVAL_MS > 0
+      ? startRetention({ sql: resources.db.sql, batch: config.RETENTION_BATCH, intervalMs: config.RETENTION_INTERVAL_MS, log })
+      : undefined;
   resources.log.info({ concurrency: config.WORKER_CONCURRENCY }, 'worker ready');
   return {
     resources,
@@ -41,6 +60,8 @@ export async function startWorker(config: Config, opts: { log?: Logger; migrate?
       force.unref();
       await worker.close();
       clearTimeout(force);
+      await checkpointer?.stop();
+      await retention?.stop();
       metrics?.close();
       await resources.close();
     },

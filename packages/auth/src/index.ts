@@ -15,3 +15,5 @@ export type { RedeemOptions, RefreshClient, RefreshedTokens } from './token-refr
 export { GITHUB_API, GITHUB_WEB, openUpstreamSecret, splitScopes, upstreamOf, upstreamSecretContext } from './upstream-settings.js';
 export type { ResolvedUpstream } from './upstream-settings.js';
 export { githubTokenErrors } from './github-token-errors.js';
+export { API_KEY_SCOPES, apiKeySecretMatches, generateApiKey, isApiKeyScope, parseApiKey } from './tenant-api-key.js';
+export type { ApiKeyScope } from './tenant-api-key.js';

@@ -114,6 +114,16 @@ const schema = z
     UPSTREAM_TIMEOUT_MS: int(10_000, 100),
     /** Default cap on one upstream JSON answer (tools that read more, e.g. email_read, set their own). */
     UPSTREAM_MAX_BODY_BYTES: int(2 * 1024 * 1024, 1024),
+    /** Audit checkpointer (docs/audit.md): how often the worker seals newly appended audit rows; 0 = off. */
+    AUDIT_CHECKPOINT_INTERVAL_MS: int(60_000, 0),
+    /** At most this many rows per checkpoint (a tick writes several when more are waiting). */
+    AUDIT_CHECKPOINT_MAX_ROWS: int(5_000, 1),
+    /** Longest the checkpointer waits for transactions that were open at its horizon to end before it skips a tick. */
+    AUDIT_CHECKPOINT_SETTLE_MS: int(10_000, 0),
+    /** Retention job (docs/audit.md): how often the worker removes expired call results and sealed audit rows; 0 = off. */
+    RETENTION_INTERVAL_MS: int(3_600_000, 0),
+    /** Rows per delete statement of the retention job (small: short locks). */
+    RETENTION_BATCH: int(1_000, 1),
     /** Tools that exist only for tests and benchmarks (`echo`). Refused in production. */
     ENABLE_TEST_TOOLS: bool.default(false),
   })

@@ -5,3 +5,19 @@ export type { KeyEntry } from './keyring.js';
 export { open, reseal, seal, sealedKid } from './seal.js';
 export { callArgumentsContext, canonicalJson, openCallArguments, requestHash, requestHashMatches, sealCallArguments } from './call-seal.js';
 export type { CallIds } from './call-seal.js';
+export {
+  auditLeaf,
+  auditPublicKeys,
+  auditSigningKey,
+  checkpointHash,
+  checkpointSignatureValid,
+  GENESIS_HASH,
+  publicKeyFromJwk,
+  rowsHashOf,
+  signCheckpoint,
+} from './audit-chain.js';
+export type { AuditPublicJwk, AuditRowForm, CheckpointPayload } from './audit-chain.js';
+export { AuditChainVerifier } from './audit-verify.js';
+export type { CheckpointRecord, Finding, FindingKind, VerifyReport } from './audit-verify.js';
+export { EXPORT_FORMAT, verifyAuditExport } from './audit-export.js';
+export type { ExportVerifyReport } from './audit-export.js';

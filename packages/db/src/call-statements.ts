@@ -54,7 +54,7 @@ export function applyOutcome(call: ToolCall, o: CallOutcomeBell): ToolCall {
 type Row = Record<string, unknown>;
 
 /** snake_case row (`returning *`) → the ToolCall shape Drizzle's repositories return. */
-const toCall = (r: Row): ToolCall => ({
+export const toCall = (r: Row): ToolCall => ({
   id: r.id as string,
   tenantId: r.tenant_id as string,
   userId: r.user_id as string,

@@ -15,7 +15,7 @@ import type postgres from 'postgres';
  */
 
 /** Tables the app may only append to and read: no UPDATE, DELETE or TRUNCATE (plus the trigger of 0001). */
-export const APPEND_ONLY_TABLES = ['audit_events'] as const;
+export const APPEND_ONLY_TABLES = ['audit_events', 'audit_checkpoints', 'audit_retention_log'] as const;
 
 export interface AppRole {
   name: string;
@@ -123,6 +123,9 @@ export async function setUpAppRole(sql: postgres.Sql, role: AppRole): Promise<vo
       if ((await tx`select to_regclass(${`public.${table}`}) as t`)[0]!.t === null) continue;
       await tx`revoke update, delete on ${tx(table)} from ${id}`;
     }
+    // Audit retention (issue 11): the one way audit rows leave, through the owner's narrow function.
+    if ((await tx`select to_regprocedure('public.audit_retention_sweep(uuid)') as f`)[0]!.f !== null)
+      await tx`grant execute on function audit_retention_sweep(uuid) to ${id}`;
     // serial/bigserial ids: nextval needs USAGE; setval (UPDATE) stays with the owner.
     await tx`grant usage on all sequences in schema public to ${id}`;
     await tx`revoke update on all sequences in schema public from ${id}`;

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigserial, index, integer, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, customType, index, integer, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 /** DESIGN §4. Every table but `tenants` carries `tenant_id`; repositories scope every query by it. */
 
@@ -176,6 +176,9 @@ export const toolCalls = pgTable(
     index('tool_calls_queued_created')
       .on(t.createdAt)
       .where(sql`status = 'queued'`),
+    // Keyset pagination, newest first (issue 11: GET …/tool-calls, the back office): per user and per tenant.
+    index('tool_calls_user_created').on(t.tenantId, t.userId, t.createdAt, t.id),
+    index('tool_calls_tenant_created').on(t.tenantId, t.createdAt, t.id),
   ],
 );
 
@@ -252,4 +255,90 @@ export const tenantSigningKeys = pgTable(
     retiredAt: timestamp('retired_at', { withTimezone: true }),
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.kid] })],
+);
+
+// ---- Issue 11: history APIs, tenant API keys, a verifiable audit trail, retention (docs/audit.md) ----
+
+const bytea = customType<{ data: Buffer }>({ dataType: () => 'bytea' });
+
+/**
+ * A tenant's back-office API keys (`pnpm cli tenant api-key create`). The key is shown once as
+ * `mcprt_ak_<id>_<secret>`; only SHA-256 of the secret (256 random bits, so a fast hash is enough) is stored.
+ */
+export const tenantApiKeys = pgTable(
+  'tenant_api_keys',
+  {
+    /** Public part of the key, `ak` + 16 base32 characters: what `list` and the audit show. */
+    id: text('id').primaryKey(),
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    secretHash: text('secret_hash').notNull(),
+    scopes: text('scopes').array().notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    /** Updated at most once a minute per key (every use is in the audit anyway). */
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+  },
+  (t) => [index('tenant_api_keys_tenant').on(t.tenantId)],
+);
+
+/**
+ * Sealed, signed digests of the audit (CloudTrail-like, docs/audit.md): checkpoint `seq` covers the
+ * tenant's audit rows with id in (previous last_id, last_id], in id order. Append-only for the app role.
+ */
+export const auditCheckpoints = pgTable(
+  'audit_checkpoints',
+  {
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
+    seq: integer('seq').notNull(),
+    firstId: bigint('first_id', { mode: 'number' }).notNull(),
+    lastId: bigint('last_id', { mode: 'number' }).notNull(),
+    rowCount: integer('row_count').notNull(),
+    minAt: text('min_at').notNull(),
+    maxAt: text('max_at').notNull(),
+    /** Hex SHA-256 of the rows' leaf hashes concatenated in id order. */
+    rowsHash: text('rows_hash').notNull(),
+    prevHash: text('prev_hash').notNull(),
+    /** Hex SHA-256 of the canonical checkpoint payload; the next checkpoint's prev_hash. */
+    hash: text('hash').notNull(),
+    keyId: text('key_id').notNull(),
+    /** Ed25519 over the canonical payload, base64url. */
+    signature: text('signature').notNull(),
+    /** The sealed ids and their 32-byte leaf hashes, so a verifier can name the row that differs. */
+    ids: bigint('ids', { mode: 'number' }).array().notNull(),
+    leaves: bytea('leaves').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.seq] })],
+);
+
+/** Per-tenant retention (defaults in docs/audit.md when a tenant has no row). */
+export const tenantRetention = pgTable('tenant_retention', {
+  tenantId: uuid('tenant_id')
+    .primaryKey()
+    .references(() => tenants.id, { onDelete: 'cascade' }),
+  callResultDays: integer('call_result_days').notNull().default(30),
+  auditEventDays: integer('audit_event_days').notNull().default(400),
+});
+
+/** What the audit retention function removed: one row per checkpoint whose rows it deleted. Append-only. */
+export const auditRetentionLog = pgTable(
+  'audit_retention_log',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
+    checkpointSeq: integer('checkpoint_seq').notNull(),
+    firstId: bigint('first_id', { mode: 'number' }).notNull(),
+    lastId: bigint('last_id', { mode: 'number' }).notNull(),
+    rowsDeleted: integer('rows_deleted').notNull(),
+    cutoff: timestamp('cutoff', { withTimezone: true }).notNull(),
+    at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('audit_retention_log_checkpoint').on(t.tenantId, t.checkpointSeq)],
 );

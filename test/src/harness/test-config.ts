@@ -56,6 +56,9 @@ export function testEnv(opts: { port: number; queuePrefix: string; sealKeys?: st
     SHUTDOWN_GRACE_MS: '5000',
     // Many APIs run at once in tests: no fixed metrics port (production-build.test.ts picks free ones).
     METRICS_PORT: '0',
+    // Background jobs that act on every tenant of the shared test database: off unless a test (with its own database) turns them on.
+    AUDIT_CHECKPOINT_INTERVAL_MS: '0',
+    RETENTION_INTERVAL_MS: '0',
     ...opts.extra,
   };
 }

@@ -12,6 +12,8 @@ export interface ApiState {
   scope?: TenantScope;
   token?: VerifiedToken;
   user?: User;
+  /** A tenant back-office API key that authenticated this request (issue 11; http/api-key-auth.ts). */
+  apiKey?: { id: string; scopes: string[] };
 }
 
 export type ApiContext = ParameterizedContext<ApiState, Record<string, unknown>, unknown>;

@@ -1,0 +1,136 @@
+import { auditLeaf, auditSigningKey, checkpointHash, GENESIS_HASH, rowsHashOf, signCheckpoint, type CheckpointPayload, type Keyring } from '@mcprt/crypto';
+import { auditHorizon, auditTrail, horizonSettled, releaseTenantLock, tenantsWithUnsealedAudit, tryTenantLock } from '@mcprt/db';
+import type { DbHandle } from '@mcprt/db';
+
+/**
+ * The audit checkpointer (issue 11 item 6, docs/audit.md): off the hot path, it seals the audit rows
+ * appended since each tenant's last checkpoint into a signed, chained checkpoint row. Audit inserts
+ * stay plain appends; this reads each row once, later.
+ *
+ * One tick: read the horizon (highest visible id + snapshot), wait until every transaction open at
+ * that moment has ended (so no id ≤ horizon can still commit), then per tenant with unsealed rows,
+ * under a session advisory lock (one checkpointer per tenant across all workers), seal up to the
+ * horizon in checkpoints of at most `maxRows` rows.
+ */
+
+export interface CheckpointerDeps {
+  sql: DbHandle['sql'];
+  keyring: Keyring;
+  maxRows: number;
+  settleMs: number;
+  log: { info(o: object, m: string): void; warn(o: object, m: string): void };
+}
+
+export interface TickResult {
+  horizon: number;
+  settled: boolean;
+  checkpoints: number;
+  rows: number;
+}
+
+const LOCK_PURPOSE = 'audit-checkpoint';
+
+export async function checkpointTick(d: CheckpointerDeps): Promise<TickResult> {
+  const { maxId, snapshot } = await auditHorizon(d.sql);
+  const deadline = Date.now() + d.settleMs;
+  let settled = await horizonSettled(d.sql, snapshot);
+  while (!settled && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    settled = await horizonSettled(d.sql, snapshot);
+  }
+  if (!settled) {
+    // A transaction open for longer than settleMs: sealing now could skip a row it may still commit.
+    d.log.warn({ horizon: maxId }, 'audit checkpoint skipped: a transaction older than the settle time is still open');
+    return { horizon: maxId, settled, checkpoints: 0, rows: 0 };
+  }
+  let checkpoints = 0;
+  let rows = 0;
+  for (const tenantId of await tenantsWithUnsealedAudit(d.sql, maxId)) {
+    const r = await sealTenant(d, tenantId, maxId);
+    checkpoints += r.checkpoints;
+    rows += r.rows;
+  }
+  return { horizon: maxId, settled, checkpoints, rows };
+}
+
+/** Seal one tenant's rows up to `horizon` (rows must be settled: see checkpointTick). */
+export async function sealTenant(d: CheckpointerDeps, tenantId: string, horizon: number): Promise<{ checkpoints: number; rows: number }> {
+  const key = auditSigningKey(d.keyring, tenantId);
+  if (!key) throw new Error('audit checkpointer: the active keyring key is missing');
+  const lockConn = await d.sql.reserve();
+  let checkpoints = 0;
+  let rows = 0;
+  try {
+    if (!(await tryTenantLock(lockConn, LOCK_PURPOSE, tenantId))) return { checkpoints, rows }; // another worker seals this tenant now
+    try {
+      const trail = auditTrail(d.sql, tenantId);
+      // Read the last checkpoint under the lock: the chain continues from what is committed.
+      let prev = await trail.lastCheckpoint();
+      for (;;) {
+        const afterId = prev?.lastId ?? 0;
+        const ids: number[] = [];
+        const leaves: Buffer[] = [];
+        let minAt = '';
+        let maxAt = '';
+        for await (const row of trail.rowsBetween(afterId, horizon, Math.min(d.maxRows, 1_000))) {
+          ids.push(row.id);
+          leaves.push(auditLeaf(row));
+          if (!minAt || row.at < minAt) minAt = row.at;
+          if (row.at > maxAt) maxAt = row.at;
+          if (ids.length >= d.maxRows) break;
+        }
+        if (ids.length === 0) break;
+        const leafBytes = Buffer.concat(leaves);
+        const payload: CheckpointPayload = {
+          v: 1,
+          tenantId,
+          seq: (prev?.seq ?? 0) + 1,
+          firstId: ids[0]!,
+          lastId: ids[ids.length - 1]!,
+          count: ids.length,
+          minAt,
+          maxAt,
+          rowsHash: rowsHashOf(leafBytes),
+          prevHash: prev?.hash ?? GENESIS_HASH,
+          keyId: key.keyId,
+        };
+        const hash = checkpointHash(payload);
+        const signature = signCheckpoint(payload, key.privateKey);
+        if (!(await trail.insertCheckpoint({ ...payload, hash, signature, ids, leaves: leafBytes }))) break; // lost a race (lock lost with its connection)
+        checkpoints++;
+        rows += ids.length;
+        prev = { ...payload, hash, signature, ids, leaves: leafBytes, pruned: false };
+        if (ids.length < d.maxRows) break;
+      }
+    } finally {
+      await releaseTenantLock(lockConn, LOCK_PURPOSE, tenantId).catch(() => undefined);
+    }
+  } finally {
+    lockConn.release();
+  }
+  return { checkpoints, rows };
+}
+
+/** Run ticks every `intervalMs` until stopped; a failed tick is logged and the next one tries again. */
+export function startCheckpointer(d: CheckpointerDeps & { intervalMs: number }): { stop(): Promise<void> } {
+  let stopped = false;
+  let running: Promise<unknown> = Promise.resolve();
+  const loop = async () => {
+    if (stopped) return;
+    running = checkpointTick(d)
+      .then((r) => {
+        if (r.checkpoints) d.log.info({ ...r }, 'audit checkpoints written');
+      })
+      .catch((err: unknown) => d.log.warn({ err }, 'audit checkpoint tick failed'));
+    await running;
+    if (!stopped) timer = setTimeout(() => void loop(), d.intervalMs);
+  };
+  let timer: NodeJS.Timeout | undefined = setTimeout(() => void loop(), d.intervalMs);
+  return {
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await running;
+    },
+  };
+}

@@ -1,0 +1,68 @@
+import { allTenantIds, auditTrail, deleteExpiredCalls, releaseTenantLock, retentionOf, tryTenantLock } from '@mcprt/db';
+import type { DbHandle } from '@mcprt/db';
+
+/**
+ * The retention job (issue 11 item 7, docs/audit.md): per tenant, final calls past the tenant's
+ * call-result retention go in batches of `batch` rows; audit rows go only through the database's
+ * `audit_retention_sweep` (older than the audit retention AND sealed by a checkpoint, one checkpoint
+ * per transaction, each recorded in audit_retention_log). Short statements, no table locks.
+ */
+export interface RetentionDeps {
+  sql: DbHandle['sql'];
+  batch: number;
+  log: { info(o: object, m: string): void; warn(o: object, m: string): void };
+}
+
+export async function retentionTick(d: RetentionDeps, tenantIds?: string[]): Promise<{ calls: number; auditRows: number; checkpoints: number }> {
+  let calls = 0;
+  let auditRows = 0;
+  let checkpoints = 0;
+  const lockConn = await d.sql.reserve();
+  try {
+    for (const tenantId of tenantIds ?? (await allTenantIds(d.sql))) {
+      // One retention run per tenant at a time across workers (a session advisory lock).
+      if (!(await tryTenantLock(lockConn, 'retention', tenantId))) continue;
+      try {
+        const r = await retentionOf(d.sql, tenantId);
+        for (let n = d.batch; n === d.batch; ) {
+          n = await deleteExpiredCalls(d.sql, tenantId, r.callResultDays, d.batch);
+          calls += n;
+        }
+        const trail = auditTrail(d.sql, tenantId);
+        for (let swept = await trail.sweepOneCheckpoint(); swept; swept = await trail.sweepOneCheckpoint()) {
+          checkpoints++;
+          auditRows += swept.rowsDeleted;
+        }
+      } finally {
+        await releaseTenantLock(lockConn, 'retention', tenantId);
+      }
+    }
+  } finally {
+    lockConn.release();
+  }
+  return { calls, auditRows, checkpoints };
+}
+
+export function startRetention(d: RetentionDeps & { intervalMs: number }): { stop(): Promise<void> } {
+  let stopped = false;
+  let running: Promise<unknown> = Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  const loop = async () => {
+    if (stopped) return;
+    running = retentionTick(d)
+      .then((r) => {
+        if (r.calls || r.auditRows) d.log.info({ ...r }, 'retention removed expired rows');
+      })
+      .catch((err: unknown) => d.log.warn({ err }, 'retention tick failed'));
+    await running;
+    if (!stopped) timer = setTimeout(() => void loop(), d.intervalMs);
+  };
+  timer = setTimeout(() => void loop(), d.intervalMs);
+  return {
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await running;
+    },
+  };
+}
