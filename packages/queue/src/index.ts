@@ -1,3 +1,4 @@
+export { coalesceWrites } from './coalesce-writes.js';
 export { CompletionWaiter } from './completion.js';
 export type { BellSource } from './completion.js';
 export { jobPayloadV1, parseJobPayload } from './job-payload.js';
