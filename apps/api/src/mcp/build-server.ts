@@ -2,6 +2,7 @@ import { Server, ProtocolError, ProtocolErrorCode, type CallToolResult, type Pro
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
 import { applyOutcome, callOutcomeSchema, isFinal, type ToolCall } from '@mcprt/db';
 import { toAppError } from '@mcprt/errors';
+import { eitherAborted } from '@mcprt/queue';
 import { jsonSchemaOf, type AnyTool } from '@mcprt/tools';
 import { submitCall } from '../calls/submit-call.js';
 import { toCallToolResult } from '../calls/call-result.js';
@@ -123,7 +124,7 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
             // The bell usually carries the committed final state: then no read is needed.
             {
               timeoutMs: r.config.CALL_WAIT_MS,
-              signal: r.drain ? AbortSignal.any([signal, r.drain]) : signal,
+              signal: eitherAborted(signal, r.drain),
               checkFirst: false,
               fromBell: (detail) => outcomeFromBell(call, detail),
             },
