@@ -346,6 +346,38 @@ async function cpuSnapshot(stack: Stack, pids: { api: number[]; worker: number |
   return out;
 }
 
+/**
+ * System calls so far, the load-independent half of the CPU figures: read/write calls of the API and
+ * worker processes (Linux /proc/<pid>/io: syscr, syscw) and the reads/writes Redis processed (INFO
+ * stats: all its clients, so exact only on a Redis of the bench's own, `TEST_REDIS_URL`).
+ */
+async function syscallSnapshot(stack: Stack, pids: { api: number[]; worker: number | undefined }): Promise<Record<string, number>> {
+  const io = (pid: number, field: 'syscr' | 'syscw') => {
+    try {
+      return Number(new RegExp(`${field}: (\\d+)`).exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? NaN);
+    } catch {
+      return NaN;
+    }
+  };
+  const out: Record<string, number> = {};
+  for (const [name, list] of [
+    ['api', pids.api],
+    ['worker', pids.worker === undefined ? [] : [pids.worker]],
+  ] as const) {
+    out[`${name} read`] = list.reduce((a, pid) => a + io(pid, 'syscr'), 0);
+    out[`${name} write`] = list.reduce((a, pid) => a + io(pid, 'syscw'), 0);
+  }
+  const redis = new Redis(stack.config.REDIS_URL);
+  try {
+    const info = await redis.info('stats');
+    out['redis reads'] = Number(/total_reads_processed:(\d+)/.exec(info)?.[1] ?? NaN);
+    out['redis writes'] = Number(/total_writes_processed:(\d+)/.exec(info)?.[1] ?? NaN);
+  } finally {
+    await redis.quit().catch(() => undefined);
+  }
+  return out;
+}
+
 /** Sample this process (API + clients) with the inspector; stop() writes a .cpuprofile for DevTools. */
 async function startProfile() {
   const session = new Session();
@@ -477,13 +509,17 @@ async function main(): Promise<number> {
     const rounds: { bare: number; e2e: number }[] = [];
     const all: RunStats = { latencies: [], errors: 0, errorSamples: [], callIds: [], ms: 0 };
     const cpuSum: Record<string, number> = {};
+    const sysSum: Record<string, number> = {};
     for (let r = 1; r <= ROUNDS; r++) {
       const bare = await bareBullmq(BARE_JOBS, WORKER_CONCURRENCY);
       const cpu0 = await cpuSnapshot(stack, pids);
+      const sys0 = await syscallSnapshot(stack, pids);
       const prof = profDir && r === 1 ? await startProfile() : undefined;
       const s = await drive(clients, CALLS, CONCURRENCY);
       if (prof) log(`  CPU profile of this process, round 1: ${await prof.stop(join(profDir!, `bench-${process.pid}.cpuprofile`))}`);
       const cpu1 = await cpuSnapshot(stack, pids);
+      const sys1 = await syscallSnapshot(stack, pids);
+      for (const k of Object.keys(sys1)) sysSum[k] = (sysSum[k] ?? 0) + sys1[k]! - (sys0[k] ?? 0);
       for (const k of Object.keys(cpu1)) {
         const d = cpu1[k]! - (cpu0[k] ?? 0);
         if (Number.isFinite(d)) cpuSum[k] = (cpuSum[k] ?? 0) + d;
@@ -512,6 +548,12 @@ async function main(): Promise<number> {
     const cpuTotal = cpuParts.reduce((a, [, v]) => a + v, 0);
     log(
       `  CPU per call: ${cpuParts.map(([k, v]) => `${k} ${round((v * 1000) / total, 2)} ms`).join(', ')}; total ${round((cpuTotal * 1000) / total, 2)} ms (${round(cpuTotal / (all.ms / 1000), 2)} cores busy of ${availableParallelism()})`,
+    );
+
+    log(
+      `  syscalls per call: ${Object.entries(sysSum)
+        .map(([k, v]) => `${k} ${round(v / total, 2)}`)
+        .join(', ')}`,
     );
 
     const ph = await phaseBreakdown(stack, all.callIds);

@@ -3,7 +3,7 @@ import { egressAllowsPrivate, type Config } from '@mcprt/config';
 import { parseKeyring, type Keyring } from '@mcprt/crypto';
 import { createDb, type DbHandle } from '@mcprt/db';
 import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
-import { CompletionWaiter, createProducer, type Producer } from '@mcprt/queue';
+import { coalesceWrites, CompletionWaiter, createProducer, type Producer } from '@mcprt/queue';
 import { createToolRegistry, egressFetch, type ToolRegistry } from '@mcprt/tools';
 import { Redis } from 'ioredis';
 import { AuthServers } from './auth-server/provider.js';
@@ -50,7 +50,8 @@ export function createApiResources(config: Config, overrides: { log?: Logger } =
   });
   // Producer connection: fail fast when Redis is away (the call is already recorded; the reconciler
   // enqueues it later) instead of buffering commands in memory.
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });
+  // The adds of one group commit (and any other commands of one loop turn) leave in one write: coalesce-writes.ts.
+  const redis = coalesceWrites(new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false }));
   redis.on('error', (err) => log.warn({ err }, 'redis connection error'));
   const producer = createProducer({
     connection: redis,

@@ -14,7 +14,7 @@ import { open, parseKeyring, type Keyring } from '@mcprt/crypto';
 import { createDb, type DbHandle, type Tenant } from '@mcprt/db';
 import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
 import { createToolRegistry, egressFetch, reconnectUrl, type ToolRegistry, type ToolServices } from '@mcprt/tools';
-import { CancelListener, TOOL_CALLS_QUEUE } from '@mcprt/queue';
+import { CancelListener, coalesceWrites, TOOL_CALLS_QUEUE } from '@mcprt/queue';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { OwnerCache } from './owner-cache.js';
@@ -59,7 +59,8 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
     applicationName: 'mcprt-worker',
     connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
   });
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  // Commands of one loop turn in one write (lease release + BullMQ's moveToFinished, …): coalesce-writes.ts.
+  const redis = coalesceWrites(new Redis(config.REDIS_URL, { maxRetriesPerRequest: null }));
   redis.on('error', (err) => log.warn({ err }, 'redis connection error'));
   // One egress for every outbound request (tools, discovery, JWKS). Production refuses private
   // addresses; development and test doubles live on 127.0.0.1 (EGRESS_ALLOW_PRIVATE overrides).

@@ -1,3 +1,18 @@
+/**
+ * Aborted when either is: for `CompletionWaiter.wait`, which reads `aborted` between wake-ups. Not
+ * `AbortSignal.any`, which builds a signal tracked by weak references in both sources (≈5–40 µs a
+ * call on Node 20 and 22, and GC work) for a flag read once a wake-up.
+ */
+export function eitherAborted(a: Pick<AbortSignal, 'aborted'>, b: Pick<AbortSignal, 'aborted'> | undefined): Pick<AbortSignal, 'aborted'> {
+  return b
+    ? {
+        get aborted() {
+          return a.aborted || b.aborted;
+        },
+      }
+    : a;
+}
+
 /** Subscribes to "call X is final" bells (with what the bell carries, if anything); returns how to stop. */
 export type BellSource = (ring: (callId: string, detail?: string) => void) => Promise<{ unlisten(): Promise<void> }>;
 
@@ -28,7 +43,14 @@ export class CompletionWaiter {
   async wait<T>(
     callId: string,
     check: () => Promise<T | undefined>,
-    opts: { timeoutMs: number; pollMs?: number; signal?: AbortSignal; checkFirst?: boolean; fromBell?: (detail: string) => T | undefined },
+    opts: {
+      timeoutMs: number;
+      pollMs?: number;
+      /** Stops the wait; read between wake-ups (a bell or a poll), so any `{ aborted }` will do. */
+      signal?: Pick<AbortSignal, 'aborted'>;
+      checkFirst?: boolean;
+      fromBell?: (detail: string) => T | undefined;
+    },
   ): Promise<T | undefined> {
     await this.#listening;
     const deadline = Date.now() + opts.timeoutMs;

@@ -1,4 +1,5 @@
-export { CompletionWaiter } from './completion.js';
+export { coalesceWrites } from './coalesce-writes.js';
+export { CompletionWaiter, eitherAborted } from './completion.js';
 export type { BellSource } from './completion.js';
 export { jobPayloadV1, parseJobPayload } from './job-payload.js';
 export type { JobPayload } from './job-payload.js';

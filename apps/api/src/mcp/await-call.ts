@@ -18,7 +18,7 @@ function outcomeFromBell(call: ToolCall, detail: string): ToolCall | undefined {
 export interface AwaitOptions {
   timeoutMs: number;
   /** The request's end (client gone) or the API's drain. */
-  signal: AbortSignal;
+  signal: Pick<AbortSignal, 'aborted'>;
   /** The call was just enqueued: wait for the bell (or the first poll) before reading the row. */
   fresh: boolean;
   /** Told every `everyMs` while the call is not final (progress notifications). */

@@ -15,6 +15,7 @@ import {
 } from '@modelcontextprotocol/server';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
 import { isFinal } from '@mcprt/db';
+import { eitherAborted } from '@mcprt/queue';
 import { toAppError } from '@mcprt/errors';
 import { jsonSchemaOf, type AnyTool } from '@mcprt/tools';
 import { cancelCall } from '../calls/cancel-call.js';
@@ -194,7 +195,7 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
       const waitKey = era === 'legacy' ? legacyKey(who, ctx.mcpReq.id) : undefined;
       if (waitKey) waitingLegacy.set(waitKey, call.id);
       try {
-        call = await awaitCall(r, who, call, { timeoutMs, signal: r.drain ? AbortSignal.any([signal, r.drain]) : signal, fresh: true, tick });
+        call = await awaitCall(r, who, call, { timeoutMs, signal: eitherAborted(signal, r.drain), fresh: true, tick });
       } finally {
         if (waitKey && waitingLegacy.get(waitKey) === call.id) waitingLegacy.delete(waitKey);
       }

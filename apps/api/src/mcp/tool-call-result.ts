@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { RESULT_TOOL, toCallToolResult } from '../calls/call-result.js';
 import { toolCallUrl } from '../http/urls.js';
 import type { ApiResources } from '../resources.js';
+import { eitherAborted } from '@mcprt/queue';
 import { awaitCall } from './await-call.js';
 import type { RequestIdentity } from './request-identity.js';
 
@@ -32,6 +33,6 @@ export async function callToolCallResult(r: ApiResources, who: RequestIdentity, 
   let call = /^call_[A-Za-z0-9_-]{22}$/.test(id) ? await who.scope.toolCalls.byIdForUser(id, who.user.id) : undefined;
   if (!call) return { content: [{ type: 'text', text: `No tool call with id ${id} was found for you.` }], isError: true };
   if (!isFinal(call))
-    call = await awaitCall(r, who, call, { timeoutMs: r.config.CALL_WAIT_MS, signal: r.drain ? AbortSignal.any([signal, r.drain]) : signal, fresh: false });
+    call = await awaitCall(r, who, call, { timeoutMs: r.config.CALL_WAIT_MS, signal: eitherAborted(signal, r.drain), fresh: false });
   return toCallToolResult(call, r.registry.get(call.tool), toolCallUrl(r.config.PUBLIC_URL, who.tenant.slug, call.id));
 }
