@@ -13,7 +13,8 @@ if [ -s "$out" ]; then
   node -e '
     const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
     const skipped = (r.numPendingTests || 0) + (r.numTodoTests || 0);
-    const failedSuites = (r.testResults || []).filter((t) => t.status === "failed" && (t.assertionResults || []).length === 0).length;
+    // A file that failed outside any test (a hook, an import) and so reported no failed test counts once.
+    const failedSuites = (r.testResults || []).filter((t) => t.status === "failed" && !(t.assertionResults || []).some((a) => a.status === "failed")).length;
     console.log(`${r.numPassedTests} passed, ${r.numFailedTests + failedSuites} failed` + (skipped ? `, ${skipped} skipped` : ""));
     if (r.numPassedTests === 0) { console.error("no test passed: treating as failure"); process.exit(1); }
   ' "$out" || code=1

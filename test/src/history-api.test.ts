@@ -195,6 +195,37 @@ describe('history APIs: end users and the tenant back office', () => {
       expect(future).toHaveLength(0);
     });
 
+    it("cancels any call of the tenant with calls:cancel (audited as the key); without the scope 403; another tenant's call 404; a finished one 409", async () => {
+      const post = (path: string, token: string) => fetch(`${base()}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+      const [queued] = await insertCalls(bob, 1, { status: 'queued' });
+      const [done] = await insertCalls(bob, 1, { status: 'succeeded' });
+      // The key made above has no calls:cancel.
+      const refused = await post(`/admin/tool-calls/${queued}/cancel`, key);
+      expect(refused.status).toBe(403);
+      const canceller = await apiKeyCreate(res, { slug: s.tenant.slug, scopes: 'calls:cancel' });
+      const ok = await post(`/admin/tool-calls/${queued}/cancel`, canceller.key);
+      expect(ok.status).toBe(200);
+      expect(await ok.json()).toMatchObject({ id: queued, userId: bob.id, status: 'cancelled' });
+      const [row] = await s.db.sql`select status from tool_calls where id = ${queued!}`;
+      expect(row!.status).toBe('cancelled');
+      const audit = await s.db
+        .sql`select reason from audit_events where tenant_id = ${s.tenant.id} and action = 'tool_call.cancelled' and call_id = ${queued!}`;
+      expect(audit.map((a) => a.reason)).toEqual([`cancelled_by:api_key:${canceller.id}`]);
+      const again = await post(`/admin/tool-calls/${queued}/cancel`, canceller.key);
+      expect(again.status).toBe(409);
+      expect(((await again.json()) as { error: { code: string } }).error.code).toBe('call_final');
+      expect((await post(`/admin/tool-calls/${done}/cancel`, canceller.key)).status).toBe(409);
+      expect((await post(`/admin/tool-calls/${callId()}/cancel`, canceller.key)).status).toBe(404);
+      // A call of another tenant, with this tenant's key at this tenant: not found (tenant-scoped).
+      const foreignId = callId();
+      const [u] = await s.db.sql`insert into users (tenant_id, issuer, subject) values (${other.id}, ${s.idp.issuer}, 'x-cancel') returning id`;
+      await s.db
+        .sql`insert into tool_calls (id, tenant_id, user_id, tool, arguments, status) values (${foreignId}, ${other.id}, ${u!.id}, 'echo', '{}'::jsonb, 'queued')`;
+      expect((await post(`/admin/tool-calls/${foreignId}/cancel`, canceller.key)).status).toBe(404);
+      const [foreignRow] = await s.db.sql`select status from tool_calls where id = ${foreignId}`;
+      expect(foreignRow!.status).toBe('queued');
+    });
+
     it('refusals: no key, a malformed key, a key of another tenant, a revoked key → 401; a missing scope → 403', async () => {
       expect((await fetch(`${base()}/admin/tool-calls`)).status).toBe(401);
       expect((await get('/admin/tool-calls', 'mcprt_ak_nope')).status).toBe(401);
@@ -242,6 +273,8 @@ describe('history APIs: end users and the tenant back office', () => {
         '/t/{tenant}/v1/audit-events',
         '/t/{tenant}/v1/admin/tool-calls',
         '/t/{tenant}/v1/admin/audit-events',
+        '/t/{tenant}/v1/admin/tool-calls/{id}/cancel',
+        '/t/{tenant}/v1/tool-calls/{id}/cancel',
         '/t/{tenant}/v1/audit-keys',
       ]),
     );

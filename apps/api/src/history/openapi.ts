@@ -75,6 +75,14 @@ export function buildOpenApiDocument(serverUrl: string) {
           responses: { '200': json(callView, 'the call'), ...errors(['401', '404']) },
         },
       },
+      '/t/{tenant}/v1/tool-calls/{id}/cancel': {
+        post: {
+          summary: "Cancel one of the user's own calls (another user's answers 404 like an unknown id); 409 if it had already finished",
+          security: userSec,
+          requestParams: { path: callIdParam },
+          responses: { '200': json(callView, 'the call, now cancelled'), '409': json(errorBody, 'the call had already finished'), ...errors(['401', '404']) },
+        },
+      },
       '/t/{tenant}/v1/audit-events': {
         get: {
           summary: "The user's own audit history, newest first",
@@ -97,6 +105,18 @@ export function buildOpenApiDocument(serverUrl: string) {
           security: keySec,
           requestParams: { path: callIdParam },
           responses: { '200': json(callView, 'the call (with userId)'), ...errors(['401', '403', '404']) },
+        },
+      },
+      '/t/{tenant}/v1/admin/tool-calls/{id}/cancel': {
+        post: {
+          summary: 'Cancel any call of the tenant (scope calls:cancel); 409 with the call if it had already finished',
+          security: keySec,
+          requestParams: { path: callIdParam },
+          responses: {
+            '200': json(callView, 'the call, now cancelled (with userId)'),
+            '409': json(errorBody, 'the call had already finished'),
+            ...errors(['401', '403', '404']),
+          },
         },
       },
       '/t/{tenant}/v1/admin/audit-events': {

@@ -6,6 +6,7 @@ import { apiKeyAuth } from '../http/api-key-auth.js';
 import { resolveTenant } from '../http/resolve-tenant.js';
 import { required, type ApiState } from '../http/state.js';
 import { toolCallUrl } from '../http/urls.js';
+import { cancelCall } from '../calls/cancel-call.js';
 import { toCallView } from '../calls/call-result.js';
 import { auditExportLines } from '../history/audit-export.js';
 import { decodeAuditCursor, decodeCallCursor } from '../history/cursor.js';
@@ -42,6 +43,30 @@ export function mountAdmin(router: Router<ApiState>, r: ApiResources): void {
     const t = required(ctx, 'tenant');
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { userId: call.userId, ...toCallView(call, r.registry.get(call.tool), toolCallUrl(r.config.PUBLIC_URL, t.slug, call.id)) };
+  });
+
+  // Cancel any call of the tenant (scope calls:cancel): the same cancelCall as the user's own cancel,
+  // audited as `cancelled_by:api_key:<key id>`. 200 with the call; 409 call_final if it had finished.
+  router.post('/t/:tenant/v1/admin/tool-calls/:id/cancel', tenant, apiKeyAuth(r.db, 'calls:cancel', 'cancel_call'), async (ctx) => {
+    const p = callIdParam.safeParse(ctx.params);
+    const t = required(ctx, 'tenant');
+    const out = p.success
+      ? await cancelCall(r, {
+          tenantId: t.id,
+          callId: p.data.id,
+          actor: { kind: 'api_key', id: required(ctx, 'apiKey').id },
+          requestId: ctx.state.requestId ?? null,
+        })
+      : ({ outcome: 'not_found' } as const);
+    if (out.outcome === 'not_found') throw new AppError('not_found', 'call_not_found', 'no such tool call');
+    const view = { userId: out.call.userId, ...toCallView(out.call, r.registry.get(out.call.tool), toolCallUrl(r.config.PUBLIC_URL, t.slug, out.call.id)) };
+    ctx.set('Cache-Control', 'no-store');
+    if (out.outcome === 'final') {
+      ctx.status = 409;
+      ctx.body = { error: { code: 'call_final', message: `the call has already ${out.call.status}` }, call: view };
+      return;
+    }
+    ctx.body = view;
   });
 
   router.get('/t/:tenant/v1/admin/audit-events', tenant, apiKeyAuth(r.db, 'audit:read', 'read_audit'), async (ctx) => {
