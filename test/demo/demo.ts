@@ -1,7 +1,6 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDb, forTenant, tenantsRepository, type AuditEvent } from '@mcprt/db';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { openOAuthSession, SignInRefusedError, type OAuthSession } from '../../apps/cli/src/index.js';
 import { signInInBrowser, type Shots, type SignInStep } from '../src/harness/chromium.js';
@@ -14,14 +13,12 @@ import { signInInBrowser, type Shots, type SignInStep } from '../src/harness/chr
  * its loopback redirect — then each calls `whoami` and `web_search`. Both start with `tools:whoami`
  * only, so `web_search` meets the 403 `insufficient_scope` step-up: alice allows it; bob first
  * denies it (his call stays refused), then allows it. Bob then asks for alice's call and gets 404.
- * Last, each user's history: their calls as the REST API shows them to that user, and their audit
- * trail as the operator reads it from Postgres.
+ * Last, each user's history as the REST API shows it to that user, with that user's own token: their
+ * calls (`GET /t/{slug}/v1/tool-calls`) and their audit trail (`GET /t/{slug}/v1/audit-events`).
  */
 export interface DemoOptions {
   mcpUrl: string;
   browser: Browser;
-  /** The app-role database URL (the operator's view of the audit trail). */
-  databaseUrl: string;
   out: (line: string) => void;
   shots?: Shots;
   /** Where the demo's token file goes (default: a fresh temporary directory, so every run signs in). */
@@ -43,7 +40,19 @@ export interface UserRun {
   denied: boolean;
   calls: CallRecord[];
   restHistory: { id: string; tool: string; status: string }[];
-  audit: AuditEvent[];
+  audit: AuditItem[];
+}
+
+/** An audit event as `GET /t/{slug}/v1/audit-events` shows it (apps/api/src/history/schemas.ts). */
+export interface AuditItem {
+  id: number;
+  userId: string | null;
+  callId: string | null;
+  tool: string | null;
+  action: string;
+  decision: string;
+  reason: string | null;
+  at: string;
 }
 
 export interface DemoResult {
@@ -172,33 +181,28 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   say('bob', 'isolation', `GET alice's call ${alice.calls[0]!.id} with bob's token → ${cross.status} ${crossBody.error ?? ''} (as if it did not exist)`);
   out('');
 
-  // History: what each user sees of their own calls (REST), then the audit trail (operator's view).
-  const handle = createDb(o.databaseUrl, { max: 1, applicationName: 'mcprt-demo' });
-  try {
-    const tenant = await tenantsRepository(handle.db).bySlug(slug);
-    if (!tenant) throw new Error(`no tenant ${slug} in the database`);
-    const audit = forTenant(handle.db, tenant.id).audit;
-    for (const run of [alice, bob]) {
-      out(`${run.account}: history`);
-      for (const c of run.calls) {
-        const res = await fetch(pollUrl(c.id), { headers: { authorization: `Bearer ${tokenOf(run)}` } });
-        const view = (await res.json()) as { id: string; tool: string; status: string; createdAt: string; finishedAt: string | null };
-        run.restHistory.push({ id: view.id, tool: view.tool, status: view.status });
-        say('', 'call', `${view.id}  ${pad(view.tool, 10)} ${pad(view.status, 9)} ${view.createdAt}  (GET ${res.status}, as ${run.account})`);
-      }
-      run.audit = (await audit.forUser(run.userId, 50)).reverse();
-      for (const a of run.audit) {
-        say(
-          '',
-          'audit',
-          `${a.at.toISOString()}  ${pad(a.action, 20)} ${pad(a.decision, 5)} ${pad(a.tool ?? '', 10)} ${a.callId ?? ''}${a.reason ? `  ${a.reason}` : ''}`,
-        );
-      }
-      out('');
-      await sessions.get(run.account)!.close();
+  // History: what each user sees of their own calls and audit trail (REST, with their own token).
+  const v1 = `${url.origin}/t/${slug}/v1`;
+  for (const run of [alice, bob]) {
+    out(`${run.account}: history`);
+    const auth = { headers: { authorization: `Bearer ${tokenOf(run)}` } };
+    const calls = await fetch(`${v1}/tool-calls?limit=50`, auth);
+    if (!calls.ok) throw new Error(`GET ${v1}/tool-calls → ${calls.status}`);
+    const mine = new Set(run.calls.map((c) => c.id));
+    const page = (await calls.json()) as { items: { id: string; tool: string; status: string; createdAt: string }[] };
+    // This run's calls (earlier runs of the demo show up in the list too).
+    for (const view of page.items.filter((c) => mine.has(c.id)).reverse()) {
+      run.restHistory.push({ id: view.id, tool: view.tool, status: view.status });
+      say('', 'call', `${view.id}  ${pad(view.tool, 10)} ${pad(view.status, 9)} ${view.createdAt}  (GET ${calls.status}, as ${run.account})`);
     }
-  } finally {
-    await handle.close();
+    const audit = await fetch(`${v1}/audit-events?limit=50`, auth);
+    if (!audit.ok) throw new Error(`GET ${v1}/audit-events → ${audit.status}`);
+    run.audit = ((await audit.json()) as { items: AuditItem[] }).items.reverse();
+    for (const a of run.audit) {
+      say('', 'audit', `${a.at}  ${pad(a.action, 20)} ${pad(a.decision, 5)} ${pad(a.tool ?? '', 10)} ${a.callId ?? ''}${a.reason ? `  ${a.reason}` : ''}`);
+    }
+    out('');
+    await sessions.get(run.account)!.close();
   }
 
   out('summary');

@@ -1,6 +1,6 @@
 /**
- * `pnpm demo`: run after the quick start (`pnpm start` in another terminal). Reads .env (PUBLIC_URL,
- * DATABASE_URL) like the CLI, checks the API answers, launches headless chromium and runs the demo
+ * `pnpm demo`: run after the quick start (`pnpm start` in another terminal). Reads .env (PUBLIC_URL)
+ * like the CLI, checks the API answers, launches headless chromium and runs the demo
  * (test/demo/demo.ts) against the `dev` tenant. Screenshots of every page go to test/artifacts/demo/.
  *   pnpm demo [--url http://127.0.0.1:3000/t/dev/mcp]
  */
@@ -14,11 +14,6 @@ async function main(): Promise<number> {
   const { values } = parseArgs({ options: { url: { type: 'string' } } });
   const publicUrl = process.env.PUBLIC_URL ?? 'http://127.0.0.1:3000';
   const mcpUrl = values.url ?? `${publicUrl}/t/dev/mcp`;
-  const databaseUrl = process.env.DATABASE_URL;
-  if (!databaseUrl) {
-    process.stderr.write('no DATABASE_URL: run `pnpm start` first (it writes .env), then `pnpm demo` in another terminal\n');
-    return 1;
-  }
   const ready = await fetch(new URL('/readyz', mcpUrl)).then(
     (r) => r.ok,
     () => false,
@@ -32,7 +27,7 @@ async function main(): Promise<number> {
   const shots: Shots = { dir: artifactsDir('demo'), files: [] };
   const browser = await launchChromium();
   try {
-    const result = await runDemo({ mcpUrl, browser, databaseUrl, out: (l) => process.stdout.write(`${l}\n`), shots });
+    const result = await runDemo({ mcpUrl, browser, out: (l) => process.stdout.write(`${l}\n`), shots });
     process.stdout.write(`\nscreenshots of the pages (${shots.files.length}): ${shots.dir}\n`);
     const ok = result.users.every((u) => u.searchResults > 0 && u.whoami.subject === u.account) && result.crossUserStatus === 404;
     return ok ? 0 : 1;

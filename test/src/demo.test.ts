@@ -32,7 +32,7 @@ afterAll(async () => {
 describe('pnpm demo', () => {
   it('alice and bob sign in in chromium, call whoami and web_search, meet the step-up (alice allows, bob denies then allows); per-user calls and audit', async () => {
     const lines: string[] = [];
-    const result = await runDemo({ mcpUrl: t.mcpUrl, browser, databaseUrl: s.config.DATABASE_URL, out: (l) => lines.push(l), shots });
+    const result = await runDemo({ mcpUrl: t.mcpUrl, browser, out: (l) => lines.push(l), shots });
     const text = lines.join('\n');
     console.log(text);
     const [alice, bob] = result.users;
