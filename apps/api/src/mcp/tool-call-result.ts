@@ -32,7 +32,6 @@ export async function callToolCallResult(r: ApiResources, who: RequestIdentity, 
   const id = parsed.data.callId;
   let call = /^call_[A-Za-z0-9_-]{22}$/.test(id) ? await who.scope.toolCalls.byIdForUser(id, who.user.id) : undefined;
   if (!call) return { content: [{ type: 'text', text: `No tool call with id ${id} was found for you.` }], isError: true };
-  if (!isFinal(call))
-    call = await awaitCall(r, who, call, { timeoutMs: r.config.CALL_WAIT_MS, signal: eitherAborted(signal, r.drain), fresh: false });
+  if (!isFinal(call)) call = await awaitCall(r, who, call, { timeoutMs: r.config.CALL_WAIT_MS, signal: eitherAborted(signal, r.drain), fresh: false });
   return toCallToolResult(call, r.registry.get(call.tool), toolCallUrl(r.config.PUBLIC_URL, who.tenant.slug, call.id));
 }
