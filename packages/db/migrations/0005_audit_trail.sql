@@ -50,8 +50,8 @@ ALTER TABLE "audit_retention_log" ADD CONSTRAINT "audit_retention_log_tenant_id_
 ALTER TABLE "tenant_api_keys" ADD CONSTRAINT "tenant_api_keys_tenant_id_tenants_id_fk" FOREIGN KEY ("tenant_id") REFERENCES "public"."tenants"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "tenant_retention" ADD CONSTRAINT "tenant_retention_tenant_id_tenants_id_fk" FOREIGN KEY ("tenant_id") REFERENCES "public"."tenants"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "tenant_api_keys_tenant" ON "tenant_api_keys" USING btree ("tenant_id");--> statement-breakpoint
-CREATE INDEX "tool_calls_user_created" ON "tool_calls" USING btree ("tenant_id","user_id","created_at","id");--> statement-breakpoint
-CREATE INDEX "tool_calls_tenant_created" ON "tool_calls" USING btree ("tenant_id","created_at","id");--> statement-breakpoint
+CREATE INDEX "tool_calls_user_created" ON "tool_calls" USING btree ("user_id","created_at","id");--> statement-breakpoint
+CREATE INDEX "tool_calls_created" ON "tool_calls" USING btree ("created_at","id","tenant_id");--> statement-breakpoint
 -- Issue 11 (docs/audit.md). Checkpoints and the retention log are append-only like audit_events:
 -- a trigger refuses UPDATE, DELETE and TRUNCATE for every role (the app role also lacks the grants, roles.ts).
 CREATE OR REPLACE FUNCTION mcprt_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
