@@ -190,7 +190,13 @@ describe('cli: keys rotate, end to end', () => {
     await repo.setIdpClient(t.id, { clientId: 'mcprt', clientSecretSealed: seal(r1, secret.idp, idpSecretContext(t.id)) });
     await repo.setScavioKey(t.id, seal(r1, secret.scavio, scavioKeyContext(t.id)));
     const upstream = (provider: string, clientSecretSealed: string) =>
-      repo.setUpstream(t.id, provider, { kind: provider === 'github' ? 'github' : 'google', issuer: 'https://up.example.com', clientId: provider, clientSecretSealed, scopes: [] });
+      repo.setUpstream(t.id, provider, {
+        kind: provider === 'github' ? 'github' : 'google',
+        issuer: 'https://up.example.com',
+        clientId: provider,
+        clientSecretSealed,
+        scopes: [],
+      });
     await upstream('github', seal(r1, secret.github, upstreamSecretContext(t.id, 'github')));
     await upstream('google', seal(r1, secret.google, upstreamSecretContext(t.id, 'google')));
     // Misfiled: another tenant's sealed value copied into this row (the context binds it to `other`).

@@ -293,7 +293,9 @@ describe('user-data tools: Gmail, Calendar, GitHub with the user’s own token',
     it('a broader Gmail grant covers the narrower scope the tool asks for: frank granted gmail.modify, email_search runs', async () => {
       // The tool asks for gmail.readonly; Google documents gmail.modify as enough for messages.list / get
       // (packages/policy/src/scope-implication.ts). Exact matching refused frank with an upgrade link.
-      const mail = [gmailMessage({ from: 'gina@example.test', to: 'frank@example.test', subject: 'Frank invoice', text: 'for frank', date: new Date(now - DAY) })];
+      const mail = [
+        gmailMessage({ from: 'gina@example.test', to: 'frank@example.test', subject: 'Frank invoice', text: 'for frank', date: new Date(now - DAY) }),
+      ];
       gmail.addUser('ya29.frank', { scopes: [GMAIL_SCOPES.modify], data: { email: 'frank@example.test', messages: mail } });
       await s.connectProvider('frank', 'google', { accessToken: 'ya29.frank', scopes: [GMAIL_SCOPES.modify] });
       const from = gmail.requests.length;
