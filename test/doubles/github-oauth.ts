@@ -38,6 +38,12 @@ export interface GithubOAuthDouble {
   refreshes: string[];
   /** Forgets a refresh token (the user revoked the app): its next use answers bad_refresh_token. */
   revokeRefreshToken(token: string): void;
+  /**
+   * The token response the web flow ends with, as if `login` had consented to `scopes` for `clientId`
+   * (for tests that need a connected credential without the browser): the access token is registered
+   * at the API double, the refresh token (with `expiresInSeconds`) at this token endpoint.
+   */
+  issueTokens(login: string, clientId: string, scopes: string[]): Record<string, string | number>;
   close(): Promise<void>;
 }
 
@@ -192,6 +198,11 @@ export async function startGithubOAuthDouble(opts: GithubOAuthOptions): Promise<
     authorizeRequests,
     refreshes,
     revokeRefreshToken: (t) => void refreshTokens.delete(t),
+    issueTokens(login, clientId, scopes) {
+      if (!opts.users.some((u) => u.login === login)) throw new Error(`unknown GitHub user ${login}`);
+      if (!opts.clients.some((c) => c.clientId === clientId)) throw new Error(`unknown GitHub client ${clientId}`);
+      return issue(login, scopes, clientId);
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

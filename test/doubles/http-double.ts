@@ -81,6 +81,14 @@ export interface DoubleControls<D, F extends Failure> {
   setScopes(token: string, scopes: string[]): void;
   /** The token answers 401 from now on (as a revoked or expired upstream token does). */
   revoke(token: string): void;
+  /**
+   * Trust tokens the provider's own token endpoint issued, as the real API does (a refreshed Google
+   * token is accepted by Gmail without anyone registering it): a token this double does not know is
+   * handed to `resolve` once, and if it names the user it belongs to (`sameUserAs`: a token already
+   * registered for them), it is registered with `scopes` (default: that token's). Unknown to
+   * `resolve` too: 401 as before.
+   */
+  acceptIssuedTokens(resolve: (token: string) => Promise<{ sameUserAs: string; scopes?: string[] } | undefined>): void;
   /** The data behind a token, to edit fixtures mid-test. */
   dataOf(token: string): D;
   /** The next `times` (default 1) matching requests get this failure; queued failures apply first-in first-out. */
@@ -134,8 +142,17 @@ export async function startHttpDouble<D, F extends Failure>(spec: HttpDoubleSpec
       .finally(() => (inFlight -= 1));
   });
 
-  function authenticate(token: string | undefined): AuthResult<D> {
+  let resolveIssued: ((token: string) => Promise<{ sameUserAs: string; scopes?: string[] } | undefined>) | undefined;
+  const resolved = new Set<string>();
+
+  async function authenticate(token: string | undefined): Promise<AuthResult<D>> {
     if (token === undefined) return { ok: false, reason: 'missing' };
+    if (!grants.has(token) && resolveIssued && !resolved.has(token)) {
+      resolved.add(token);
+      const owner = await resolveIssued(token).catch(() => undefined);
+      const of = owner ? grants.get(owner.sameUserAs) : undefined;
+      if (of && !grants.has(token)) grants.set(token, { account: of.account, scopes: [...(owner!.scopes ?? of.scopes)], revoked: false });
+    }
     const grant = grants.get(token);
     if (!grant) return { ok: false, reason: 'invalid' };
     if (grant.revoked) return { ok: false, reason: 'revoked' };
@@ -165,7 +182,7 @@ export async function startHttpDouble<D, F extends Failure>(spec: HttpDoubleSpec
       token: /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1],
     };
     requests.push(record);
-    const auth = authenticate(record.token);
+    const auth = await authenticate(record.token);
     const failure = takeFailure(record);
 
     if (failure?.delayMs) {
@@ -235,6 +252,9 @@ export async function startHttpDouble<D, F extends Failure>(spec: HttpDoubleSpec
     },
     revoke(token) {
       grantOf(token).revoked = true;
+    },
+    acceptIssuedTokens(resolve) {
+      resolveIssued = resolve;
     },
     dataOf: (token) => grantOf(token).account.data,
     failNext(failure, times = 1) {

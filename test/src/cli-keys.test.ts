@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { credentialVault } from '@mcprt/auth';
+import { credentialVault, idpSecretContext, scavioKeyContext, upstreamSecretContext } from '@mcprt/auth';
 import type { Config } from '@mcprt/config';
-import { generateKey, parseKeyring, parseKeyringEntries, sealedKid } from '@mcprt/crypto';
+import { generateKey, open, parseKeyring, parseKeyringEntries, seal, sealedKid } from '@mcprt/crypto';
 import { createDb, forTenant, tenantsRepository, type Credential, type Database, type DbHandle, type Tenant } from '@mcprt/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultKid, keysGenerate } from '../../apps/cli/src/commands/keys-generate.js';
@@ -79,7 +79,7 @@ describe('cli: keys rotate, end to end', () => {
     expect(lines).toContain(`${tenant.slug}: resealed=2 skipped=0 failed=2`);
     expect(lines).toContain(`failed: tenant ${tenant.slug} credential ${ids.carol!.id} (key k1): seal_invalid`);
     expect(lines.at(-2)).toBe('active key k2, 1 tenant(s): resealed=2 skipped=0 failed=2');
-    expect(lines.at(-1)).toMatch(/IdP client secrets and Scavio keys: none stored/);
+    expect(lines.at(-1)).toBe('tenant secrets (IdP and provider client secrets, Scavio keys): resealed=0 skipped=0 failed=0');
     // No token text in the output, not even of the rows that failed.
     for (const p of Object.values(plain)) expect(lines.join('\n')).not.toContain(p.accessToken);
 
@@ -179,6 +179,98 @@ describe('cli: keys rotate, end to end', () => {
     expect([f.keyId, g.keyId]).toEqual(['k2', 'k2']);
     expect(onlyK2.openAccessToken(f, f.accessTokenSealed)).toBe('frank-1');
     expect(onlyK2.openAccessToken(g, g.accessTokenSealed)).toBe('gina-2'); // the newer sign-in wins, not overwritten
+  });
+
+  it("re-seals the tenant's IdP client secret, provider client secrets and Scavio key under the new key; a misfiled or unknown-key secret is reported and left", async () => {
+    const repo = tenantsRepository(db.db);
+    const t = await repo.create({ slug: namespace('cli-keys').slug, displayName: 'secrets', idpIssuer: 'https://idp.example.com', enabledTools: [] });
+    const other = await repo.create({ slug: namespace('cli-keys').slug, displayName: 'other', idpIssuer: 'https://idp.example.com', enabledTools: [] });
+    const r1 = parseKeyring(k1);
+    const secret = { idp: 'idp-client-secret-plain', github: 'gh-client-secret-plain', google: 'google-client-secret-plain', scavio: 'scavio-key-plain' };
+    await repo.setIdpClient(t.id, { clientId: 'mcprt', clientSecretSealed: seal(r1, secret.idp, idpSecretContext(t.id)) });
+    await repo.setScavioKey(t.id, seal(r1, secret.scavio, scavioKeyContext(t.id)));
+    const upstream = (provider: string, clientSecretSealed: string) =>
+      repo.setUpstream(t.id, provider, {
+        kind: provider === 'github' ? 'github' : 'google',
+        issuer: 'https://up.example.com',
+        clientId: provider,
+        clientSecretSealed,
+        scopes: [],
+      });
+    await upstream('github', seal(r1, secret.github, upstreamSecretContext(t.id, 'github')));
+    await upstream('google', seal(r1, secret.google, upstreamSecretContext(t.id, 'google')));
+    // Misfiled: another tenant's sealed value copied into this row (the context binds it to `other`).
+    await upstream('gitlab', seal(r1, 'stolen', upstreamSecretContext(other.id, 'gitlab')));
+    // Under a key nobody has any more.
+    await upstream('azure', seal(parseKeyring(k0), 'lost', upstreamSecretContext(t.id, 'azure')));
+    const before = (await repo.byId(t.id))!;
+
+    lines.length = 0;
+    const summary = await keysRotate({ db: db.db, config: configWith(`${k1},${k2}`), out: (l) => lines.push(l) }, { tenant: t.slug });
+    expect(summary.secrets).toEqual({ resealed: 4, skipped: 0 });
+    expect(summary.failed).toEqual(
+      expect.arrayContaining([
+        { tenant: t.slug, secret: 'upstream_client_secret:gitlab', code: 'seal_invalid' },
+        { tenant: t.slug, secret: 'upstream_client_secret:azure', code: 'seal_unknown_key' },
+      ]),
+    );
+    expect(summary.failed).toHaveLength(2);
+    expect(summary.exitCode).toBe(1);
+    expect(lines).toContain(
+      `${t.slug}: tenant secrets resealed=4 skipped=0 failed=2 (idp_client_secret,scavio_api_key,upstream_client_secret:azure,upstream_client_secret:github,upstream_client_secret:gitlab,upstream_client_secret:google)`,
+    );
+    expect(lines.at(-1)).toBe('tenant secrets (IdP and provider client secrets, Scavio keys): resealed=4 skipped=0 failed=2');
+    for (const p of [...Object.values(secret), 'stolen', 'lost']) expect(lines.join('\n')).not.toContain(p);
+
+    // Under k2 now, and k2 alone opens them, each with its own context (what the api and worker open with).
+    const after = (await repo.byId(t.id))!;
+    const onlyK2 = parseKeyring(k2);
+    expect(sealedKid(after.idpClientSecretSealed!)).toBe('k2');
+    expect(open(onlyK2, after.idpClientSecretSealed!, idpSecretContext(t.id))).toBe(secret.idp);
+    expect(open(onlyK2, after.scavioKeySealed!, scavioKeyContext(t.id))).toBe(secret.scavio);
+    expect(open(onlyK2, after.upstreams['github']!.clientSecretSealed, upstreamSecretContext(t.id, 'github'))).toBe(secret.github);
+    expect(open(onlyK2, after.upstreams['google']!.clientSecretSealed, upstreamSecretContext(t.id, 'google'))).toBe(secret.google);
+    // The rest of the settings untouched; the two that failed left exactly as they were.
+    expect(after.upstreams['github']).toEqual({ ...before.upstreams['github'], clientSecretSealed: after.upstreams['github']!.clientSecretSealed });
+    expect(after.upstreams['gitlab']).toEqual(before.upstreams['gitlab']);
+    expect(after.upstreams['azure']).toEqual(before.upstreams['azure']);
+    expect(after.idpClientId).toBe('mcprt');
+
+    const audit = await db.sql`select action, reason from audit_events where tenant_id = ${t.id} order by id`;
+    expect(audit).toEqual([
+      {
+        action: 'tenant_secret.resealed',
+        reason:
+          'resealed=4 skipped=0 failed=2 kid=k2 secrets=idp_client_secret,scavio_api_key,upstream_client_secret:azure,upstream_client_secret:github,upstream_client_secret:gitlab,upstream_client_secret:google',
+      },
+    ]);
+
+    // Idempotent: the next run touches only the two that still fail; once they are removed it exits 0.
+    lines.length = 0;
+    const again = await keysRotate({ db: db.db, config: configWith(`${k1},${k2}`), out: (l) => lines.push(l) }, { tenant: t.slug });
+    expect(again.secrets).toEqual({ resealed: 0, skipped: 0 });
+    expect(again.failed.map((f) => f.secret).sort()).toEqual(['upstream_client_secret:azure', 'upstream_client_secret:gitlab']);
+    expect((await repo.byId(t.id))!.idpClientSecretSealed).toBe(after.idpClientSecretSealed);
+    await db.sql`update tenants set upstreams = upstreams - 'gitlab' - 'azure' where id = ${t.id}`;
+    const clean = await keysRotate({ db: db.db, config: configWith(`${k1},${k2}`), out: () => {} }, { tenant: t.slug });
+    expect(clean).toMatchObject({ secrets: { resealed: 0, skipped: 0 }, failed: [], exitCode: 0 });
+  });
+
+  it('a tenant secret changed meanwhile is not overwritten (compare-and-set on the sealed value)', async () => {
+    const repo = tenantsRepository(db.db);
+    const t = await repo.create({ slug: namespace('cli-keys').slug, displayName: 'cas', idpIssuer: 'https://idp.example.com', enabledTools: [] });
+    const r1 = parseKeyring(k1);
+    const first = seal(r1, 'first', scavioKeyContext(t.id));
+    const second = seal(r1, 'second', scavioKeyContext(t.id));
+    await repo.setScavioKey(t.id, second); // the operator set a new key after `first` was read
+    expect(await repo.replaceSealedSecret(t.id, { kind: 'scavio_api_key' }, first, 'x')).toBe(false);
+    expect((await repo.byId(t.id))!.scavioKeySealed).toBe(second);
+    const gh = seal(r1, 'gh', upstreamSecretContext(t.id, 'github'));
+    await repo.setUpstream(t.id, 'github', { kind: 'github', issuer: 'https://github.com', clientId: 'c', clientSecretSealed: gh, scopes: [] });
+    expect(await repo.replaceSealedSecret(t.id, { kind: 'upstream_client_secret', provider: 'github' }, 'stale', 'x')).toBe(false);
+    expect(await repo.replaceSealedSecret(t.id, { kind: 'upstream_client_secret', provider: 'google' }, gh, 'x')).toBe(false); // no such provider
+    expect(await repo.replaceSealedSecret(t.id, { kind: 'upstream_client_secret', provider: 'github' }, gh, 'new')).toBe(true);
+    expect((await repo.byId(t.id))!.upstreams['github']).toMatchObject({ clientSecretSealed: 'new', clientId: 'c' });
   });
 
   it('keys generate prints a valid new entry that fits the current keyring', () => {

@@ -41,7 +41,7 @@ describe('user-data tools: Gmail, Calendar, GitHub with the user’s own token',
       label: 'udtools',
       ownDatabase: true, // 429 pauses leave calls queued on purpose: no other file's reconciler may see them
       enabledTools: TOOLS,
-      extraSubjects: ['dave', 'erin'],
+      extraSubjects: ['dave', 'erin', 'frank'],
       env: {
         GMAIL_BASE_URL: gmail.url,
         GOOGLE_CALENDAR_BASE_URL: calendar.url,
@@ -288,6 +288,23 @@ describe('user-data tools: Gmail, Calendar, GitHub with the user’s own token',
       expect(mine.every((r) => r.token === 'ya29.alice' || r.token === 'ya29.bob')).toBe(true);
       // Metadata only, no bodies.
       expect(mine.filter((r) => r.path.includes('/messages/')).every((r) => r.query.get('format') === 'metadata')).toBe(true);
+    });
+
+    it('a broader Gmail grant covers the narrower scope the tool asks for: frank granted gmail.modify, email_search runs', async () => {
+      // The tool asks for gmail.readonly; Google documents gmail.modify as enough for messages.list / get
+      // (packages/policy/src/scope-implication.ts). Exact matching refused frank with an upgrade link.
+      const mail = [
+        gmailMessage({ from: 'gina@example.test', to: 'frank@example.test', subject: 'Frank invoice', text: 'for frank', date: new Date(now - DAY) }),
+      ];
+      gmail.addUser('ya29.frank', { scopes: [GMAIL_SCOPES.modify], data: { email: 'frank@example.test', messages: mail } });
+      await s.connectProvider('frank', 'google', { accessToken: 'ya29.frank', scopes: [GMAIL_SCOPES.modify] });
+      const from = gmail.requests.length;
+      const out = await ok('frank', 'email_search', { query: 'invoice' });
+      expect(out.messages.map((m: { subject: string }) => m.subject)).toEqual(['Frank invoice']);
+      expect(gmail.requests.slice(from).every((r) => r.token === 'ya29.frank')).toBe(true);
+      // The implication is one-way: a gmail.metadata grant does not cover gmail.readonly.
+      await s.connectProvider('frank', 'google', { accessToken: 'ya29.frank', scopes: [GMAIL_SCOPES.metadata] });
+      await fails('frank', 'email_search', {}, 'upstream_scope_missing', /did not grant https:\/\/www\.googleapis\.com\/auth\/gmail\.readonly/);
     });
 
     it('email_search: empty results, and paging with page_token', async () => {

@@ -127,15 +127,20 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
       timeoutMs: 10_000,
     },
     async refreshClient(tenant, provider) {
+      // An OIDC provider (discovery): its token endpoint, and the alg its ID tokens are signed with
+      // (a refresh with `openid` may return one, which openid-client checks; default RS256).
+      const discovered = async (issuer: string, clientId: string, clientSecret: string | undefined): Promise<RefreshClient | undefined> => {
+        const meta = await directory.metadata(issuer);
+        if (!meta.tokenEndpoint) return undefined;
+        const algs = meta.idTokenSigningAlgs ?? [];
+        const idTokenAlg = algs.length === 0 || algs.includes('RS256') ? undefined : algs[0];
+        return { issuer: meta.issuer, tokenEndpoint: meta.tokenEndpoint, clientId, clientSecret, idTokenAlg };
+      };
       // `idp` of an OIDC tenant: the tenant's registered client (it may be public: no secret).
       if (provider === 'idp' && tenant.idpKind === 'oidc') {
         if (!tenant.idpClientId) return undefined;
-        const meta = await directory.metadata(tenant.idpIssuer);
-        if (!meta.tokenEndpoint) return undefined;
         const secret = tenant.idpClientSecretSealed ? openTenantClientSecret(keyring, tenant.id, tenant.idpClientSecretSealed) : undefined;
-        const algs = meta.idTokenSigningAlgs ?? [];
-        const idTokenAlg = algs.length === 0 || algs.includes('RS256') ? undefined : algs[0];
-        return { issuer: meta.issuer, tokenEndpoint: meta.tokenEndpoint, clientId: tenant.idpClientId, clientSecret: secret, idTokenAlg };
+        return discovered(tenant.idpIssuer, tenant.idpClientId, secret);
       }
       // A Google/GitHub IdP or a connected provider (issue 8 §5, §8), as the tenant's client there.
       const u = upstreamOf(tenant, provider);
@@ -145,9 +150,7 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
         const web = u.issuer.replace(/\/+$/, '');
         return { issuer: web, tokenEndpoint: `${web}/login/oauth/access_token`, clientId: u.clientId, clientSecret: secret, kind: 'github' };
       }
-      const meta = await directory.metadata(u.issuer);
-      if (!meta.tokenEndpoint) return undefined;
-      return { issuer: meta.issuer, tokenEndpoint: meta.tokenEndpoint, clientId: u.clientId, clientSecret: secret };
+      return discovered(u.issuer, u.clientId, secret);
     },
     async close() {
       await queue?.close().catch(() => undefined);

@@ -18,7 +18,7 @@ export type { TenantLimits, ToolCallError, UpstreamSettings } from './schema.js'
 export { forTenant } from './tenant-scope.js';
 export type { TenantScope } from './tenant-scope.js';
 export { tenantsRepository } from './repositories/tenants.js';
-export type { NewTenant, Tenant } from './repositories/tenants.js';
+export type { NewTenant, Tenant, TenantSecret } from './repositories/tenants.js';
 export type { User } from './repositories/users.js';
 export type { Credential, CredentialWrite } from './repositories/credentials.js';
 export { findStaleQueuedCalls } from './repositories/tool-calls.js';

@@ -45,3 +45,50 @@ describe('decideToolCall: what to connect (issue 8 §8)', () => {
     expect(d).toMatchObject({ code: 'upstream_scope_missing', connect: { provider: 'github', scopes: ['repo'] } });
   });
 });
+
+describe('decideToolCall: a broader granted scope covers a narrower one (scope-implication.ts)', () => {
+  const G = 'https://www.googleapis.com/auth/';
+  const tool = (provider: string, scopes: string[]) => ({ name: 't', mcpScope: 'tools:t', upstream: { provider, scopes } });
+  const ask = (provider: string, needs: string[], granted: string[]) =>
+    decideToolCall({
+      tenant: { enabledTools: ['t'] },
+      tool: tool(provider, needs),
+      tokenScopes: ['tools:t'],
+      credential: { provider, status: 'active', scopes: granted },
+    });
+
+  it.each<[string, string, string, string[]]>([
+    ['gmail.modify covers gmail.readonly', 'google', `${G}gmail.readonly`, [`${G}gmail.modify`]],
+    ['https://mail.google.com/ covers gmail.readonly', 'google', `${G}gmail.readonly`, ['https://mail.google.com/']],
+    ['gmail.modify covers gmail.metadata', 'google', `${G}gmail.metadata`, [`${G}gmail.modify`]],
+    ['https://mail.google.com/ covers gmail.metadata', 'google', `${G}gmail.metadata`, ['openid', 'https://mail.google.com/']],
+    ['calendar covers calendar.readonly', 'google', `${G}calendar.readonly`, [`${G}calendar`]],
+    ['calendar covers calendar.events.readonly', 'google', `${G}calendar.events.readonly`, [`${G}calendar`]],
+    ['calendar.events covers calendar.events.readonly', 'google', `${G}calendar.events.readonly`, [`${G}calendar.events`]],
+    ['repo covers public_repo', 'github', 'public_repo', ['repo']],
+    ['repo covers repo:status', 'github', 'repo:status', ['read:user', 'repo']],
+    ['user covers read:user', 'github', 'read:user', ['user']],
+  ])('%s', (_label, provider, needed, granted) => {
+    expect(ask(provider, [needed], granted)).toEqual({ allow: true });
+  });
+
+  it.each<[string, string, string, string[]]>([
+    ['gmail.readonly does not cover gmail.modify (narrower never covers broader)', 'google', `${G}gmail.modify`, [`${G}gmail.readonly`]],
+    ['gmail.metadata does not cover gmail.readonly', 'google', `${G}gmail.readonly`, [`${G}gmail.metadata`]],
+    ['calendar.events does not cover calendar.readonly (no calendarList)', 'google', `${G}calendar.readonly`, [`${G}calendar.events`]],
+    ['calendar.readonly does not cover calendar.events', 'google', `${G}calendar.events`, [`${G}calendar.readonly`]],
+    ['public_repo does not cover repo', 'github', 'repo', ['public_repo']],
+    ['a Gmail scope covers nothing at Calendar', 'google', `${G}calendar.readonly`, ['https://mail.google.com/']],
+    ["GitHub's repo means nothing at Google", 'google', 'public_repo', ['repo']],
+    ["Google's scopes mean nothing at GitHub", 'github', `${G}gmail.readonly`, ['https://mail.google.com/']],
+    ['no implication for the login IdP', 'idp', 'public_repo', ['repo']],
+    ['a prototype key is not a row', 'github', 'public_repo', ['constructor', '__proto__']],
+  ])('%s', (_label, provider, needed, granted) => {
+    expect(ask(provider, [needed], granted)).toMatchObject({ allow: false, code: 'upstream_scope_missing', connect: { provider, scopes: [needed] } });
+  });
+
+  it('asks only for what the broader grant does not cover', () => {
+    const d = ask('google', [`${G}gmail.readonly`, `${G}calendar.readonly`], [`${G}gmail.modify`]);
+    expect(d).toMatchObject({ code: 'upstream_scope_missing', connect: { provider: 'google', scopes: [`${G}calendar.readonly`] } });
+  });
+});

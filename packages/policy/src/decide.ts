@@ -16,7 +16,13 @@
  * | 4 | the tool needs an upstream credential and the user has none, or it is not `active` | deny `credential_unavailable` |
  * | 5 | the credential's granted upstream scopes do not cover the tool's | deny `upstream_scope_missing` |
  * | 6 | otherwise                                                        | allow                    |
+ *
+ * Row 5 "cover": a granted scope covers a needed one when it is the same string or a broader scope
+ * of that provider that includes it (`scope-implication.ts`: Gmail `gmail.modify` covers
+ * `gmail.readonly`, GitHub `repo` covers `public_repo`, …).
  */
+
+import { missingScopes } from './scope-implication.js';
 
 export interface PolicyTool {
   name: string;
@@ -79,7 +85,7 @@ export function decideToolCall(q: ToolCallQuestion): Decision {
         connect: { provider: tool.upstream.provider, scopes: [...tool.upstream.scopes] },
       };
     }
-    const missing = tool.upstream.scopes.filter((s) => !c.scopes.includes(s));
+    const missing = missingScopes(c.provider, c.scopes, tool.upstream.scopes);
     if (missing.length > 0)
       return {
         allow: false,

@@ -3,6 +3,7 @@ import { credentialVault, openConnectLink, upstreamOf } from '@mcprt/auth';
 import { open, seal, type SealContext } from '@mcprt/crypto';
 import type { Tenant } from '@mcprt/db';
 import { AppError } from '@mcprt/errors';
+import { missingScopes } from '@mcprt/policy';
 import type { Middleware, ParameterizedContext } from 'koa';
 import { z } from 'zod';
 import { resolveTenant } from '../http/resolve-tenant.js';
@@ -250,7 +251,8 @@ export function mountConnect(router: Router<ApiState>, r: ApiResources, servers:
       reason: `provider=${u.provider} scopes=${who.scopes.join(' ')}`.slice(0, 500),
       requestId: ctx.state.requestId,
     });
-    const missing = t.requested.filter((s) => !who.scopes.includes(s));
+    // A broader grant covers a narrower request (`gmail.modify` ⊇ `gmail.readonly`): not "missing".
+    const missing = missingScopes(u.provider, who.scopes, t.requested);
     ctx.type = 'html';
     ctx.body = page(
       'Connected',

@@ -1,4 +1,4 @@
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Executor } from '../client.js';
 import { defaultLimits, tenants, type TenantLimits, type UpstreamSettings } from '../schema.js';
 
@@ -16,6 +16,9 @@ export interface NewTenant {
   limits?: Partial<TenantLimits>;
   authMode?: 'builtin' | 'external';
 }
+
+/** A secret a tenant row holds sealed with the keyring (`keys rotate` re-seals each). */
+export type TenantSecret = { kind: 'idp_client_secret' } | { kind: 'scavio_api_key' } | { kind: 'upstream_client_secret'; provider: string };
 
 /** Tenants are the one table not scoped by tenant: this repository is how a tenant is found. */
 export function tenantsRepository(db: Executor) {
@@ -66,6 +69,28 @@ export function tenantsRepository(db: Executor) {
     /** The tenant's own Scavio key for web_search, sealed (purpose `scavio_api_key`); null: back to the operator's key. */
     async setScavioKey(id: string, sealed: string | null): Promise<void> {
       await db.update(tenants).set({ scavioKeySealed: sealed }).where(eq(tenants.id, id));
+    },
+    /**
+     * Replace one sealed secret of the tenant with `next` only if it is still `expected`
+     * (compare-and-set: an operator's `tenant set-…` meanwhile wins). False: it changed, nothing written.
+     */
+    async replaceSealedSecret(id: string, which: TenantSecret, expected: string, next: string): Promise<boolean> {
+      const q =
+        which.kind === 'idp_client_secret'
+          ? db
+              .update(tenants)
+              .set({ idpClientSecretSealed: next })
+              .where(and(eq(tenants.id, id), eq(tenants.idpClientSecretSealed, expected)))
+          : which.kind === 'scavio_api_key'
+            ? db
+                .update(tenants)
+                .set({ scavioKeySealed: next })
+                .where(and(eq(tenants.id, id), eq(tenants.scavioKeySealed, expected)))
+            : db
+                .update(tenants)
+                .set({ upstreams: sql`jsonb_set(${tenants.upstreams}, array[${which.provider}::text, 'clientSecretSealed'], to_jsonb(${next}::text))` })
+                .where(and(eq(tenants.id, id), sql`${tenants.upstreams} -> ${which.provider}::text ->> 'clientSecretSealed' = ${expected}::text`));
+      return (await q.returning({ id: tenants.id })).length === 1;
     },
     async setEnabledTools(id: string, enabledTools: string[]): Promise<void> {
       await db.update(tenants).set({ enabledTools }).where(eq(tenants.id, id));
