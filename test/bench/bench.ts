@@ -534,11 +534,13 @@ async function main(): Promise<number> {
     const clients: Caller[] = [];
     if (CLIENT_KIND === 'sdk') {
       // builtin: each request carries the user's current token (refreshed ones too).
-      const fetchAs = (user: number): typeof fetch => (url, init) => {
-        const headers = new Headers(init?.headers);
-        headers.set('authorization', `Bearer ${tokenOf(user)}`);
-        return fetch(url, { ...init, headers });
-      };
+      const fetchAs =
+        (user: number): typeof fetch =>
+        (url, init) => {
+          const headers = new Headers(init?.headers);
+          headers.set('authorization', `Bearer ${tokenOf(user)}`);
+          return fetch(url, { ...init, headers });
+        };
       for (let i = 0; i < CLIENTS; i += 8) {
         clients.push(
           ...(await Promise.all(
