@@ -1,20 +1,40 @@
 #!/usr/bin/env bash
-# A/B of `pnpm bench` against another commit, alternating in the same minutes (this machine's speed
-# drifts): `bash test/bench/ab.sh <rev> [rounds]`. Each round runs the base, then this checkout in
-# 2026-07-28, then this checkout in 2025-11-25; compare the medians of `ratio=` (and of the CPU and
+# A/B of `pnpm bench` against other commits, alternating in the same minutes (this machine's speed
+# drifts): `bash test/bench/ab.sh <rev>[,<rev>…] [rounds]`. Each round runs each base, then this
+# checkout once per (auth mode, protocol); compare the medians of `ratio=` (and of the CPU and
 # syscalls per call lines, steadier on a shared machine).
+#   AB_HEAD_AUTH       this checkout's BENCH_AUTH modes, each run every round (default: builtin; e.g.
+#                      "builtin external"). Bases run as they are (before issue 8: external tokens).
+#   AB_HEAD_PROTOCOLS  this checkout's BENCH_PROTOCOL values (default: "2026-07-28 2025-11-25")
 set -euo pipefail
-rev=${1:?usage: test/bench/ab.sh <rev> [rounds]}
+revs=${1:?usage: test/bench/ab.sh <rev>[,<rev>…] [rounds]}
 rounds=${2:-3}
+head_auth=${AB_HEAD_AUTH:-builtin}
+head_protocols=${AB_HEAD_PROTOCOLS:-2026-07-28 2025-11-25}
 # Its own database (dropped and re-created per run); BENCH_DATABASE_URL overrides, e.g. one per engineer.
 db=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/mcprt_bench_ab}
 root=$(cd "$(dirname "$0")/../.." && pwd)
-base=$(mktemp -d /tmp/mcprt-ab-XXXXXX)
-trap 'git -C "$root" worktree remove --force "$base" >/dev/null 2>&1 || true' EXIT
-git -C "$root" worktree add -q --detach "$base" "$rev"
-(cd "$base" && pnpm install --frozen-lockfile >/dev/null)
+bases=()
+cleanup() {
+  for b in "${bases[@]}"; do git -C "$root" worktree remove --force "$b" >/dev/null 2>&1 || true; done
+}
+trap cleanup EXIT
+IFS=, read -r -a rev_list <<<"$revs"
+for rev in "${rev_list[@]}"; do
+  base=$(mktemp -d /tmp/mcprt-ab-XXXXXX)
+  bases+=("$base")
+  git -C "$root" worktree add -q --detach "$base" "$rev"
+  (cd "$base" && pnpm install --frozen-lockfile >/dev/null)
+done
+pick='^e2e_calls|CPU per call|syscalls per call'
 for i in $(seq 1 "$rounds"); do
-  (cd "$base" && BENCH_DATABASE_URL=$db pnpm bench 2>&1 | grep -E '^e2e_calls|CPU per call|syscalls per call' | sed "s/^/base   $rev /")
-  (cd "$root" && BENCH_DATABASE_URL=$db pnpm bench 2>&1 | grep -E '^e2e_calls|CPU per call|syscalls per call' | sed 's/^/head   2026-07-28 /')
-  (cd "$root" && BENCH_PROTOCOL=2025-11-25 BENCH_DATABASE_URL=$db pnpm bench 2>&1 | grep -E '^e2e_calls|CPU per call|syscalls per call' | sed 's/^/head   2025-11-25 /')
+  for k in "${!rev_list[@]}"; do
+    rev=${rev_list[$k]}
+    (cd "${bases[$k]}" && BENCH_DATABASE_URL=$db pnpm bench 2>&1 | grep -E "$pick" | sed "s/^/base   $rev /")
+  done
+  for auth in $head_auth; do
+    for protocol in $head_protocols; do
+      (cd "$root" && BENCH_AUTH=$auth BENCH_PROTOCOL=$protocol BENCH_DATABASE_URL=$db pnpm bench 2>&1 | grep -E "$pick" | sed "s/^/head   $auth $protocol /")
+    done
+  done
 done

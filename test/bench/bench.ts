@@ -5,7 +5,9 @@
  *
  * As deployed: the API and the worker are their own OS processes, started from their real entry
  * points (`apps/{api,worker}/src/main.ts`, LOG_LEVEL warn); this process holds the load clients and
- * the dev IdP that mints their tokens.
+ * the dev IdP(s). By default (BENCH_AUTH=builtin) the bench tenant is what new tenants are (issue 8):
+ * its own authorization server, federated to a dev IdP, and each user's access token comes from the
+ * real OAuth flow of that AS (./builtin-tokens.ts), verified in-process by the API.
  *
  * The machine is noisy (this VM's speed drifts by ±30 % over minutes), so the run alternates the two
  * measurements: BENCH_ROUNDS rounds of (bare BullMQ, then end to end), one ratio per round; the last
@@ -31,6 +33,12 @@
  *                      cost of the front alone (HTTP, bearer check, SDK; no database, queue or worker):
  *                      `ping` in a 2025 revision, `server/discover` in 2026-07-28 (which removed `ping`)
  *   BENCH_AUDIT_CHECKPOINT_MS  the workers' audit checkpointer interval (default 1000; 0 = off)
+ *   BENCH_AUTH         builtin (default): a built-in AS tenant; the users sign in through its OAuth flow
+ *                      (discovery, dynamic registration, code + PKCE, login at the dev IdP, consent) and
+ *                      their 600 s tokens are refreshed between phases; external: the tenant trusts the
+ *                      harness's dev IdP, which mints 1 h tokens directly (the mode before issue 8)
+ *   BENCH_TOKEN_REFRESH_S  builtin only: refresh the tokens once they are this old (default: half their
+ *                      lifetime); between phases once half as old. 0 refreshes at every phase (the smoke test)
  *   BENCH_DATABASE_URL the database the run drops, re-creates and uses (default: TEST_DATABASE_URL's
  *                      server, database mcprt_bench)
  *   BENCH_CPU_PROF=<dir>  write bench-<pid>.cpuprofile (this process, first round's e2e only), and
@@ -55,6 +63,8 @@ import { appUrlOf, TEST_DATABASE_URL, TEST_REDIS_URL } from '../src/harness/test
 import { spawnApp, type AppProcess } from '../src/harness/app-process.js';
 import { RawHttpConnection } from './raw-http.js';
 import { freePort } from '../src/harness/free-port.js';
+import { startBuiltinTenant } from '../src/harness/builtin-tenant.js';
+import { BuiltinTokens, jwtClaims } from './builtin-tokens.js';
 
 const envInt = (name: string, def: number, min = 1): number => {
   const raw = process.env[name];
@@ -100,7 +110,11 @@ const BENCH_DATABASE_URL =
     u.pathname = '/mcprt_bench';
     return u.toString();
   })();
-const USERS = ['alice', 'bob', 'carol'] as const; // the accounts startStack's dev IdP knows
+const USERS = ['alice', 'bob', 'carol'] as const; // the accounts startStack's dev IdP knows (and the built-in tenant's, below)
+const AUTHS = ['builtin', 'external'] as const;
+const AUTH = (process.env.BENCH_AUTH || 'builtin') as (typeof AUTHS)[number];
+if (!AUTHS.includes(AUTH)) throw new Error(`BENCH_AUTH must be one of ${AUTHS.join(', ')}`);
+const TOKEN_REFRESH_S = process.env.BENCH_TOKEN_REFRESH_S ? envInt('BENCH_TOKEN_REFRESH_S', 0, 0) : undefined;
 const CALL_TIMEOUT_MS = 30_000;
 const ERROR_BUDGET = 0.01;
 
@@ -245,27 +259,34 @@ const ENVELOPE = {
  * request (and far less than the SDK client), which would otherwise be taken from the system under
  * test on the same cores. BENCH_CLIENT=sdk uses the official SDK Client instead.
  */
-function rawCaller(url: string, token: string): Caller {
+function rawCaller(url: string, tokenOf: () => string): Caller {
   const target = new URL(url);
-  // One method and tool per run, so the standard headers are fixed per connection.
+  // One method and tool per run, so the standard headers are fixed per connection; the token is too
+  // (a connection made with a token that was refreshed since is closed instead of reused).
   const method = METHOD === 'call' ? 'tools/call' : MODERN ? 'server/discover' : 'ping';
   const headers = {
-    authorization: `Bearer ${token}`,
     'content-type': 'application/json',
     accept: 'application/json, text/event-stream',
     'mcp-protocol-version': PROTOCOL,
     ...(MODERN ? { 'mcp-method': method, ...(method === 'tools/call' ? { 'mcp-name': 'echo' } : {}) } : {}),
   };
-  const idle: RawHttpConnection[] = [];
+  const idle: { conn: RawHttpConnection; token: string }[] = [];
   let id = 0;
   return {
     async callTool(params, opts) {
-      const conn = idle.pop() ?? new RawHttpConnection(target, headers);
+      const token = tokenOf();
+      let held = idle.pop();
+      while (held && held.token !== token) {
+        held.conn.close();
+        held = idle.pop();
+      }
+      held ??= { conn: new RawHttpConnection(target, { authorization: `Bearer ${token}`, ...headers }), token };
+      const conn = held.conn;
       const timer = setTimeout(() => conn.close(), opts.timeout);
       try {
         const p = method === 'tools/call' ? params : {};
         const res = await conn.post(JSON.stringify({ jsonrpc: '2.0', id: ++id, method, params: MODERN ? { ...p, _meta: ENVELOPE } : p }));
-        idle.push(conn);
+        idle.push(held);
         const msg = JSON.parse(res.body) as { result?: unknown; error?: { message: string } };
         if (res.status !== 200 || !msg.result) throw new Error(`HTTP ${res.status}: ${msg.error?.message ?? 'no result'}`);
         return msg.result;
@@ -396,13 +417,13 @@ async function startProfile() {
 }
 
 /** Where the time of the measured calls went, from the rows' own timestamps (Postgres clock, µs). */
-async function phaseBreakdown(stack: Stack, ids: string[]) {
+async function phaseBreakdown(stack: Stack, tenantId: string, ids: string[]) {
   if (!ids.length) return undefined;
   const rows = await stack.db.sql<{ queue_ms: number; run_ms: number; total_ms: number }[]>`
     select extract(epoch from (started_at - created_at)) * 1000 as queue_ms,
            extract(epoch from (finished_at - started_at)) * 1000 as run_ms,
            extract(epoch from (finished_at - created_at)) * 1000 as total_ms
-    from tool_calls where tenant_id = ${stack.tenant.id} and id = any(${ids}) and finished_at is not null and started_at is not null`;
+    from tool_calls where tenant_id = ${tenantId} and id = any(${ids}) and finished_at is not null and started_at is not null`;
   const q = rows.map((r) => Number(r.queue_ms)).sort((a, b) => a - b);
   const run = rows.map((r) => Number(r.run_ms)).sort((a, b) => a - b);
   const tot = rows.map((r) => Number(r.total_ms)).sort((a, b) => a - b);
@@ -414,10 +435,12 @@ async function main(): Promise<number> {
   await freshDatabase(BENCH_DATABASE_URL);
   await runMigrations(BENCH_DATABASE_URL, { appUrl: appUrlOf(BENCH_DATABASE_URL) });
   log(
-    `bench: ${ROUNDS} rounds of ${BARE_JOBS} bare BullMQ jobs (${BARE_ADD === 'bulk' ? 'addBulk ×250' : `single adds, ${CONCURRENCY} in flight`}) then ${CALLS} e2e calls (MCP ${PROTOCOL}, ${CLIENT_KIND} client); ${CONCURRENCY} calls in flight over ${CLIENTS} MCP clients, users ${USERS.join('/')}; worker concurrency ${WORKER_CONCURRENCY} (both)`,
+    `bench: ${ROUNDS} rounds of ${BARE_JOBS} bare BullMQ jobs (${BARE_ADD === 'bulk' ? 'addBulk ×250' : `single adds, ${CONCURRENCY} in flight`}) then ${CALLS} e2e calls (MCP ${PROTOCOL}, ${CLIENT_KIND} client); ${CONCURRENCY} calls in flight over ${CLIENTS} MCP clients, users ${USERS.join('/')} (${AUTH === 'builtin' ? "tokens from the tenant's built-in AS" : "tokens minted by the tenant's external IdP"}); worker concurrency ${WORKER_CONCURRENCY} (both)`,
   );
 
   let stack: Stack | undefined;
+  let builtinTenant: Awaited<ReturnType<typeof startBuiltinTenant>> | undefined;
+  let builtinTokens: BuiltinTokens | undefined;
   const procs: { name: 'api' | 'worker'; p: AppProcess }[] = [];
   let exitCode = 0;
   try {
@@ -436,11 +459,20 @@ async function main(): Promise<number> {
       },
     });
     if (stack.config.WORKER_CONCURRENCY !== WORKER_CONCURRENCY) throw new Error('worker concurrency mismatch');
+    // The tenant under load. builtin: a second tenant, its own AS federated to a dev IdP that knows the
+    // bench's users, set up the operator's way (`tenant set-idp --auth builtin`); external: the stack's.
+    if (AUTH === 'builtin') {
+      builtinTenant = await startBuiltinTenant(stack, 'as', ['whoami', 'web_search', 'echo'], {
+        accounts: USERS.map((sub) => ({ sub, email: `${sub}@example.test`, name: sub })),
+      });
+    }
+    const target = builtinTenant ?? { tenant: stack.tenant, mcpUrl: stack.mcpUrl };
+    if (target.tenant.authMode !== AUTH) throw new Error(`the bench tenant is in ${target.tenant.authMode} mode, expected ${AUTH}`);
     // Before any request: the API caches the tenant (30 s) on first sight.
     // Limits high enough not to throttle the run: the per-user lease and rate checks still run per call
     // (their cost is what the bench measures), they just never refuse or delay.
     await stack.db
-      .sql`update tenants set limits = limits || ${JSON.stringify({ pendingCap: PENDING_CAP, perUserConcurrency: PENDING_CAP, perUserRatePerMinute: 10_000_000 })}::jsonb where id = ${stack.tenant.id}`;
+      .sql`update tenants set limits = limits || ${JSON.stringify({ pendingCap: PENDING_CAP, perUserConcurrency: PENDING_CAP, perUserRatePerMinute: 10_000_000 })}::jsonb where id = ${target.tenant.id}`;
 
     const profDir = process.env.BENCH_CPU_PROF;
     // `--cpu-prof` is refused in NODE_OPTIONS; a preload that drives the inspector does the same job.
@@ -456,7 +488,7 @@ async function main(): Promise<number> {
       const api = spawnApp('api', stack.env, { LOG_LEVEL: 'warn', PORT: String(port), ...profEnv('api') }, { readyUrl: `${base}/readyz` });
       procs.push({ name: 'api', p: api });
       apis.push(api);
-      apiUrls.push(`${base}${new URL(stack.mcpUrl).pathname}`);
+      apiUrls.push(`${base}${new URL(target.mcpUrl).pathname}`);
     }
     // The worker stays at info until ready: it logs its concurrency, checked below.
     const wp = spawnApp('worker', stack.env, profEnv('worker'));
@@ -474,23 +506,61 @@ async function main(): Promise<number> {
       throw new Error(`worker runs with concurrency ${announced}, expected ${WORKER_CONCURRENCY}`);
     const pids = { api: apis.map((a) => a.child.pid!), worker: wp.child.pid };
 
-    const tokens = await Promise.all(USERS.map((u) => stack!.token(u, { ttlSeconds: 3600 })));
+    // Each user's current access token. builtin: signed in through the tenant's AS (the API at
+    // PUBLIC_URL serves it) and refreshed before it expires; external: minted by the stack's dev IdP.
+    let tokenOf: (user: number) => string;
+    /** Between phases (never during a measured round unless a phase outlasts the margin): refresh tokens past half their refresh age. */
+    let refreshBetweenPhases = async () => {};
+    if (builtinTenant) {
+      const tokens = await BuiltinTokens.signIn(builtinTenant.mcpUrl, USERS);
+      builtinTokens = tokens;
+      for (let i = 0; i < USERS.length; i++) {
+        const c = jwtClaims(tokens.token(i));
+        const aud = Array.isArray(c.aud) && c.aud.length === 1 ? c.aud[0] : c.aud;
+        if (c.iss !== builtinTenant.issuer || aud !== builtinTenant.mcpUrl)
+          throw new Error(`${USERS[i]}'s token: iss ${String(c.iss)}, aud ${String(c.aud)}; expected the tenant's AS and MCP URL`);
+      }
+      const refreshAfterMs = TOKEN_REFRESH_S !== undefined ? TOKEN_REFRESH_S * 1000 : (tokens.lifetimeSeconds * 1000) / 2;
+      tokens.startBackground(refreshAfterMs, (e) => log(`token refresh failed: ${e instanceof Error ? e.message : String(e)}`));
+      refreshBetweenPhases = () => tokens.refreshOlderThan(refreshAfterMs / 2);
+      tokenOf = (i) => tokens.token(i);
+      log(
+        `auth: ${USERS.length} users signed in at ${builtinTenant.issuer} (SDK auth(): DCR, code + PKCE S256, dev IdP login, consent); access tokens ${tokens.lifetimeSeconds} s, refreshed once ${refreshAfterMs / 1000} s old (between phases from ${refreshAfterMs / 2000} s)`,
+      );
+    } else {
+      const tokens = await Promise.all(USERS.map((u) => stack!.token(u, { ttlSeconds: 3600 })));
+      tokenOf = (i) => tokens[i % tokens.length]!;
+    }
     const clients: Caller[] = [];
     if (CLIENT_KIND === 'sdk') {
+      // builtin: each request carries the user's current token (refreshed ones too).
+      const fetchAs =
+        (user: number): typeof fetch =>
+        (url, init) => {
+          const headers = new Headers(init?.headers);
+          headers.set('authorization', `Bearer ${tokenOf(user)}`);
+          return fetch(url, { ...init, headers });
+        };
       for (let i = 0; i < CLIENTS; i += 8) {
         clients.push(
           ...(await Promise.all(
-            Array.from({ length: Math.min(8, CLIENTS - i) }, (_, k) => stack!.client(tokens[(i + k) % tokens.length]!, { kind: SDK_KIND })),
+            Array.from({ length: Math.min(8, CLIENTS - i) }, (_, k) => {
+              const user = (i + k) % USERS.length;
+              return stack!.client(tokenOf(user), { kind: SDK_KIND, url: target.mcpUrl, ...(builtinTokens ? { fetch: fetchAs(user) } : {}) });
+            }),
           )),
         );
       }
     } else {
       // Correctness once with the official SDK client, then the light poster for the load.
-      const sdk = await stack.client(tokens[0]!, { kind: SDK_KIND });
+      const sdk = await stack.client(tokenOf(0), { kind: SDK_KIND, url: target.mcpUrl });
       if (sdk.protocolVersion !== PROTOCOL && MODERN) throw new Error(`SDK client negotiated ${sdk.protocolVersion}, expected ${PROTOCOL}`);
       const probe = CallToolResultSchema.parse(await sdk.callTool({ name: 'echo', arguments: { message: 'probe' } }));
       if (probe.isError) throw new Error(`SDK client probe failed: ${JSON.stringify(probe.content)}`);
-      for (let i = 0; i < CLIENTS; i++) clients.push(rawCaller(apiUrls[i % apiUrls.length]!, tokens[i % tokens.length]!));
+      for (let i = 0; i < CLIENTS; i++) {
+        const user = i % USERS.length;
+        clients.push(rawCaller(apiUrls[i % apiUrls.length]!, () => tokenOf(user)));
+      }
     }
 
     // Warm-up, both sides, to steady state (measured here: bare BullMQ gains ≈40 % over its first
@@ -499,6 +569,7 @@ async function main(): Promise<number> {
     const bw = [];
     for (let i = 0; i < BARE_WARMUP_ROUNDS; i++) bw.push(round((await bareBullmq(BARE_JOBS, WORKER_CONCURRENCY)).jobsPerS));
     if (WARMUP > 0) {
+      await refreshBetweenPhases();
       const w = await drive(clients, WARMUP, Math.min(CONCURRENCY, WARMUP));
       log(
         `warm-up: bare BullMQ ${bw.join(' → ')} jobs/s; ${WARMUP} calls at ${round((WARMUP / w.ms) * 1000)} calls/s, ${w.errors} errors${w.errorSamples.length ? ` (e.g. ${w.errorSamples[0]})` : ''}`,
@@ -512,6 +583,7 @@ async function main(): Promise<number> {
     const sysSum: Record<string, number> = {};
     for (let r = 1; r <= ROUNDS; r++) {
       const bare = await bareBullmq(BARE_JOBS, WORKER_CONCURRENCY);
+      await refreshBetweenPhases();
       const cpu0 = await cpuSnapshot(stack, pids);
       const sys0 = await syscallSnapshot(stack, pids);
       const prof = profDir && r === 1 ? await startProfile() : undefined;
@@ -556,7 +628,7 @@ async function main(): Promise<number> {
         .join(', ')}`,
     );
 
-    const ph = await phaseBreakdown(stack, all.callIds);
+    const ph = await phaseBreakdown(stack, target.tenant.id, all.callIds);
     if (ph) {
       const fmt = (xs: number[]) => `mean ${round(mean(xs), 1)} p50 ${round(pct(xs, 50), 1)} p99 ${round(pct(xs, 99), 1)}`;
       const rest = mean(sorted) - mean(ph.tot);
@@ -570,6 +642,7 @@ async function main(): Promise<number> {
     log(
       `ratio e2e/bare per round ${rounds.map((r) => (r.e2e / r.bare).toFixed(3)).join(' ')}; of the medians ${ratio.toFixed(3)} (target ≥ 0.15); total bench time ${round((performance.now() - started) / 1000, 1)} s`,
     );
+    if (builtinTokens) log(`auth: tokens refreshed ${builtinTokens.refreshes} times during the run`);
     if (all.errors > total * ERROR_BUDGET) {
       log(`FAIL: ${all.errors} of ${total} calls errored (> ${ERROR_BUDGET * 100}%)`);
       exitCode = 1;
@@ -593,6 +666,8 @@ async function main(): Promise<number> {
         exitCode = 1;
       }
     }
+    builtinTokens?.stop();
+    await builtinTenant?.idp.close().catch(() => undefined);
     await stack?.close();
   }
   return exitCode;
