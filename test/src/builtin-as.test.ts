@@ -13,7 +13,7 @@ import { forTenant, oidcStoreRepository, tenantsRepository, type Tenant } from '
 import { DEV_LOGIN_CLIENT, startDevIdp, type DevIdp } from '@mcprt/dev-idp';
 import { createLogger } from '@mcprt/observability';
 import { createEgress, egressFetch } from '@mcprt/tools';
-import { Client, StreamableHTTPClientTransport, UnauthorizedError, type OAuthClientProvider } from '@modelcontextprotocol/client';
+import { Client, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
 import { Redis } from 'ioredis';
 import { importJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +23,7 @@ import { devSeed } from '../../apps/cli/src/commands/dev-seed.js';
 import { devToken } from '../../apps/cli/src/commands/dev-token.js';
 import { tenantSetIdp } from '../../apps/cli/src/commands/tenant-set-idp.js';
 import { browse, BrowseError, CookieJar } from './harness/browser.js';
+import { CLIENT_REDIRECT, MemoryOAuthProvider } from './harness/oauth-provider.js';
 import { startStack } from './harness/stack.js';
 
 /**
@@ -36,7 +37,7 @@ type Stack = Awaited<ReturnType<typeof startStack>>;
 let s: Stack;
 const idps: DevIdp[] = [];
 const builtin: { tenant: Tenant; idp: DevIdp; mcpUrl: string; issuer: string }[] = [];
-const REDIRECT = 'http://127.0.0.1:9/oauth/callback';
+const REDIRECT = CLIENT_REDIRECT;
 
 async function builtinTenant(label: string) {
   const slug = `${s.ns.slug}-${label}`.slice(0, 63);
@@ -58,51 +59,6 @@ async function builtinTenant(label: string) {
   const entry = { tenant: (await repo.byId(tenant.id))!, idp, mcpUrl: `${s.config.PUBLIC_URL}/t/${slug}/mcp`, issuer: `${s.config.PUBLIC_URL}/t/${slug}` };
   builtin.push(entry);
   return entry;
-}
-
-/** The MCP client side of OAuth, as an app would implement it (in memory). */
-class MemoryOAuthProvider implements OAuthClientProvider {
-  client: Awaited<ReturnType<NonNullable<OAuthClientProvider['clientInformation']>>>;
-  stored: Awaited<ReturnType<OAuthClientProvider['tokens']>>;
-  verifier = '';
-  authorizationUrl: URL | undefined;
-  clientMetadataUrl: string | undefined;
-  readonly redirectUrl = REDIRECT;
-  readonly clientMetadata = {
-    client_name: 'SDK Test Client',
-    redirect_uris: [REDIRECT],
-    grant_types: ['authorization_code', 'refresh_token'],
-    response_types: ['code'],
-    token_endpoint_auth_method: 'none',
-  };
-  clientInformation() {
-    return this.client;
-  }
-  saveClientInformation(info: NonNullable<typeof this.client>) {
-    this.client = info;
-  }
-  tokens() {
-    return this.stored;
-  }
-  saveTokens(t: NonNullable<typeof this.stored>) {
-    this.stored = t;
-  }
-  redirectToAuthorization(url: URL) {
-    this.authorizationUrl = url;
-  }
-  saveCodeVerifier(v: string) {
-    this.verifier = v;
-  }
-  codeVerifier() {
-    return this.verifier;
-  }
-  discovery: unknown;
-  saveDiscoveryState(state: unknown) {
-    this.discovery = state;
-  }
-  discoveryState() {
-    return this.discovery as never;
-  }
 }
 
 /** The SDK client signs `account` in at a built-in tenant and returns a connected client and its provider. */

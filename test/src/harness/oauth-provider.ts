@@ -9,6 +9,8 @@ export class MemoryOAuthProvider implements OAuthClientProvider {
   stored: Awaited<ReturnType<OAuthClientProvider['tokens']>>;
   verifier = '';
   authorizationUrl: URL | undefined;
+  /** Set to sign in with a Client ID Metadata Document (the URL is the client_id). */
+  clientMetadataUrl: string | undefined;
   discovery: unknown;
   readonly redirectUrl = CLIENT_REDIRECT;
   readonly clientMetadata = {
