@@ -206,7 +206,7 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
         await cancelCall(r, {
           tenantId: who.tenant.id,
           callId: call.id,
-          ownerUserId: who.user.id,
+          byUser: { userId: who.user.id, token: who.token },
           actor: { kind: 'user', id: who.user.id },
           requestId: who.requestId,
         });
@@ -231,7 +231,7 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
       await cancelCall(r, {
         tenantId: who.tenant.id,
         callId,
-        ownerUserId: who.user.id,
+        byUser: { userId: who.user.id, token: who.token },
         actor: { kind: 'user', id: who.user.id },
         requestId: who.requestId,
       }).catch((err: unknown) => who.log.warn({ err, callId }, 'notifications/cancelled: could not cancel the call'));
