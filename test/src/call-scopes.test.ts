@@ -151,7 +151,13 @@ describe('scopes and the calling app on reads, tasks, cancels and the audit hist
     const [alice] = await s.db.sql`select id from users where tenant_id = ${t.tenant.id}`;
     const keys = await loadSigningKeys(t.tenant.id, oidcStoreRepository(s.db.db, t.tenant.id), parseKeyring(s.config.SEAL_KEYS, s.config.SEAL_ACTIVE_KID));
     tokens.empty = {
-      accessToken: await mintBuiltinAccessToken(keys, { issuer: t.issuer, audience: t.mcpUrl, subject: alice!.id as string, scope: '', clientId: clients.empty }),
+      accessToken: await mintBuiltinAccessToken(keys, {
+        issuer: t.issuer,
+        audience: t.mcpUrl,
+        subject: alice!.id as string,
+        scope: '',
+        clientId: clients.empty,
+      }),
       scope: '',
       pages: [],
     };

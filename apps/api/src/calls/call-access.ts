@@ -26,5 +26,4 @@ export function visibleCalls(registry: Pick<ToolRegistry, 'get' | 'names'>, toke
 }
 
 /** Whether a user call may be read, as a boolean (a read refused is always `not_found`). */
-export const mayRead = (registry: Pick<ToolRegistry, 'get'>, token: CallReader, call: ToolCall): boolean =>
-  callAccess(registry, token, call, 'read').allow;
+export const mayRead = (registry: Pick<ToolRegistry, 'get'>, token: CallReader, call: ToolCall): boolean => callAccess(registry, token, call, 'read').allow;
