@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadSigningKeys, mintBuiltinAccessToken } from '@mcprt/auth';
@@ -313,7 +314,7 @@ describe('scopes and the calling app on reads, tasks, cancels and the audit hist
 
   it('a call recorded without a client (before clients were recorded) is seen only with calls:read', async () => {
     const [u] = await s.db.sql`select user_id from tool_calls where id = ${searchId}`;
-    const legacy = 'call_LEGACYnoclient00000000';
+    const legacy = `call_${randomBytes(16).toString('base64url').slice(0, 22)}`;
     await s.db.sql`insert into tool_calls (id, tenant_id, user_id, client_id, tool, arguments, status, result, finished_at)
       values (${legacy}, ${t.tenant.id}, ${u!.user_id as string}, null, 'web_search', '{"query":"old"}'::jsonb, 'succeeded', '{"results":[]}'::jsonb, now())`;
     expect(await listIds(tok('chat'))).not.toContain(legacy);
