@@ -11,10 +11,11 @@ import { signInInBrowser, type Shots, type SignInStep } from '../src/harness/chr
  * built-in authorization server through the real flow — a headless chromium clicks the dev IdP's login
  * page and our consent page, the MCP SDK client (with the CLI's OAuth provider) receives the code on
  * its loopback redirect — then each calls `whoami` and `web_search`. Both start with `tools:whoami`
- * only, so `web_search` meets the 403 `insufficient_scope` step-up: alice allows it; bob first
+ * and `audit:read` (the demo shows the audit history at the end, so it asks for it up front, by
+ * name), so `web_search` meets the 403 `insufficient_scope` step-up: alice allows it; bob first
  * denies it (his call stays refused), then allows it. Bob then asks for alice's call and gets 404.
- * Last, each user's history as the REST API shows it to that user, with that user's own token: their
- * calls (`GET /t/{slug}/v1/tool-calls`) and their audit trail (`GET /t/{slug}/v1/audit-events`).
+ * Last, each user's history as the REST API shows it to that user, with that user's own token: the
+ * calls this app made (`GET /t/{slug}/v1/tool-calls`) and their audit trail (`GET /t/{slug}/v1/audit-events`).
  */
 export interface DemoOptions {
   mcpUrl: string;
@@ -104,7 +105,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       configDir,
       clientName: 'mcprt-demo',
       versionNegotiation: { mode: 'auto' },
-      scope: 'tools:whoami',
+      scope: 'tools:whoami audit:read',
       fetch: watch,
       timeoutMs: 60_000,
       onAuthorizationUrl: async (authUrl) => {
@@ -161,7 +162,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       } catch (e) {
         if (!(e instanceof SignInRefusedError)) throw e;
         denied = true;
-        say(account, 'DENIED', `${account} refused the wider consent (${e.code}): web_search stays refused, the token keeps [tools:whoami]`);
+        say(
+          account,
+          'DENIED',
+          `${account} refused the wider consent (${e.code}): web_search stays refused, the token keeps [${String(claims(session.accessToken()!).scope ?? '')}]`,
+        );
       }
     }
     const finalToken = session.accessToken()!;

@@ -4,7 +4,9 @@ import { tenantsRepository, type Tenant, type User } from '@mcprt/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiKeyCreate, apiKeyList, apiKeyRevoke } from '../../apps/cli/src/commands/tenant-api-key.js';
 import type { CliResources } from '../../apps/cli/src/resources.js';
-import { startStack, type Stack } from './harness/stack.js';
+import { ALL_SCOPES, startStack, type Stack } from './harness/stack.js';
+
+const HISTORY = `${ALL_SCOPES} calls:read audit:read`;
 
 /**
  * Issue 11 items 4 and 5: the end user's history (bearer token, own rows only) and the tenant back
@@ -66,8 +68,10 @@ describe('history APIs: end users and the tenant back office', () => {
     s = await startStack({ label: 'history', worker: 'none' });
     alice = (await s.connectUser('alice')).user;
     bob = (await s.connectUser('bob')).user;
-    aliceToken = await s.token('alice');
-    bobToken = await s.token('bob');
+    // These tests are about users: calls inserted here name no client, so the tokens carry the
+    // history scopes (which app sees which call is test/src/call-scopes.test.ts).
+    aliceToken = await s.token('alice', { scope: HISTORY });
+    bobToken = await s.token('bob', { scope: HISTORY });
     other = await tenantsRepository(s.db.db).create({ slug: `${s.tenant.slug}-b`, displayName: 'other', idpIssuer: s.idp.issuer, enabledTools: ['echo'] });
     lines = [];
     res = { db: s.db.db, sql: s.db.sql, config: s.config, out: (l) => lines.push(l) };

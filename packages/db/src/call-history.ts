@@ -14,6 +14,12 @@ export interface CallFilter {
   tool?: string | undefined;
   since?: Date | undefined;
   until?: Date | undefined;
+  /**
+   * Only the calls one OAuth client made with one of these tools (the policy's `callListFilter` for a
+   * user token without `calls:read`); `clientId: null` or no tools: none. Applied in the statement, so
+   * a page counts only visible rows and the keyset cursor stays exact.
+   */
+  madeBy?: { clientId: string | null; tools: readonly string[] } | undefined;
 }
 
 export interface CallPageRow {
@@ -32,6 +38,7 @@ export function callHistory(sql: postgres.Sql, tenantId: string) {
           ${f.userId ? sql`and user_id = ${f.userId}` : sql``}
           ${f.status ? sql`and status = ${f.status}` : sql``}
           ${f.tool ? sql`and tool = ${f.tool}` : sql``}
+          ${f.madeBy ? (f.madeBy.clientId === null || f.madeBy.tools.length === 0 ? sql`and false` : sql`and client_id = ${f.madeBy.clientId} and tool = any(${[...f.madeBy.tools]}::text[])`) : sql``}
           ${f.since ? sql`and created_at >= ${f.since.toISOString()}::timestamptz` : sql``}
           ${f.until ? sql`and created_at < ${f.until.toISOString()}::timestamptz` : sql``}
           ${after ? sql`and (created_at, id) < (${after.createdKey}::timestamptz, ${after.id})` : sql``}

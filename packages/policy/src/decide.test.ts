@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decideToolCall, type ToolCallQuestion } from './decide.js';
+import { callListFilter, decideAuditRead, decideCallAccess, decideToolCall, type CallListFilter, type ToolCallQuestion } from './decide.js';
 
 const whoami = { name: 'whoami', mcpScope: 'tools:whoami', upstream: { provider: 'idp', scopes: ['openid'] } };
 const echo = { name: 'echo', mcpScope: 'tools:echo' };
@@ -90,5 +90,94 @@ describe('decideToolCall: a broader granted scope covers a narrower one (scope-i
   it('asks only for what the broader grant does not cover', () => {
     const d = ask('google', [`${G}gmail.readonly`, `${G}calendar.readonly`], [`${G}gmail.modify`]);
     expect(d).toMatchObject({ code: 'upstream_scope_missing', connect: { provider: 'google', scopes: [`${G}calendar.readonly`] } });
+  });
+});
+
+describe('decideCallAccess: who may see or cancel a call (decide.ts table)', () => {
+  const widget = 'weather-widget';
+  const call: { tool: string; clientId: string | null } = { tool: 'web_search', clientId: 'chat-app' };
+  const ask = (scopes: string[], o: { action?: 'read' | 'cancel'; clientId?: string | undefined; call?: Partial<typeof call> } = {}) =>
+    decideCallAccess({
+      token: { scopes, clientId: 'clientId' in o ? o.clientId : widget },
+      action: o.action ?? 'read',
+      call: { ...call, ...o.call },
+      toolScope: o.call?.tool === 'gone' ? undefined : `tools:${o.call?.tool ?? call.tool}`,
+    });
+  const own = { call: { clientId: widget } };
+
+  it.each<[string, string[], Parameters<typeof ask>[1], true | 'not_found' | 'insufficient_scope']>([
+    ['1 same client with the tool scope: read', ['tools:web_search'], own, true],
+    ['1 same client with the tool scope: cancel', ['tools:web_search'], { ...own, action: 'cancel' }, true],
+    ['4 same client without the tool scope', ['tools:whoami'], own, 'not_found'],
+    ['4 same client, empty scope', [], own, 'not_found'],
+    ['4 same client, empty scope: cancel', [], { ...own, action: 'cancel' }, 'not_found'],
+    ['4 another client with the tool scope', ['tools:web_search'], {}, 'not_found'],
+    ['4 another client: cancel', ['tools:web_search', 'tools:whoami'], { action: 'cancel' }, 'not_found'],
+    ['4 a call recorded without a client, same scopes', ['tools:web_search'], { call: { clientId: null } }, 'not_found'],
+    ['4 a token without a client never matches a call without one', ['tools:web_search'], { clientId: undefined, call: { clientId: null } }, 'not_found'],
+    ['4 a tool this deployment no longer has', ['tools:gone'], { call: { clientId: widget, tool: 'gone' } }, 'not_found'],
+    ['3 calls:read sees another client', ['calls:read'], {}, true],
+    ['3 calls:read sees a call recorded without a client', ['calls:read'], { call: { clientId: null } }, true],
+    ['3 calls:read does not cancel another client', ['calls:read'], { action: 'cancel' }, 'insufficient_scope'],
+    ['2 calls:cancel cancels another client', ['calls:cancel'], { action: 'cancel' }, true],
+    ['2 calls:cancel includes seeing', ['calls:cancel'], {}, true],
+    ['audit:read is not calls:read', ['audit:read', 'tools:whoami'], {}, 'not_found'],
+  ])('%s', (_label, scopes, o, expected) => {
+    const d = ask(scopes, o);
+    if (expected === true) expect(d).toEqual({ allow: true });
+    else expect(d).toMatchObject({ allow: false, code: expected });
+  });
+
+  it('the refused cancel of a readable call names calls:cancel', () => {
+    expect(ask(['calls:read'], { action: 'cancel' })).toMatchObject({ requiredScope: 'calls:cancel' });
+  });
+});
+
+describe('callListFilter: the list form of decideCallAccess(read)', () => {
+  const tools = [
+    { name: 'whoami', mcpScope: 'tools:whoami' },
+    { name: 'web_search', mcpScope: 'tools:web_search' },
+    { name: 'echo', mcpScope: 'tools:echo' },
+  ];
+  it.each<[string, string[], string | undefined, CallListFilter]>([
+    ['calls:read: everything', ['calls:read'], 'w', { all: true }],
+    ['calls:cancel: everything', ['calls:cancel'], 'w', { all: true }],
+    ['tool scopes: that client, those tools', ['tools:whoami', 'tools:echo'], 'w', { all: false, clientId: 'w', tools: ['whoami', 'echo'] }],
+    ['empty scope: nothing', [], 'w', { all: false, clientId: 'w', tools: [] }],
+    ['no client: nothing', ['tools:whoami'], undefined, { all: false, clientId: null, tools: [] }],
+  ])('%s', (_label, scopes, clientId, expected) => {
+    expect(callListFilter({ scopes, clientId }, tools)).toEqual(expected);
+  });
+
+  it('agrees with decideCallAccess(read) on every combination', () => {
+    const scopeSets = [[], ['tools:whoami'], ['tools:web_search', 'tools:echo'], ['calls:read'], ['calls:cancel'], ['audit:read']];
+    const clients = [undefined, 'a', 'b'];
+    for (const scopes of scopeSets)
+      for (const clientId of clients) {
+        const f = callListFilter({ scopes, clientId }, tools);
+        for (const tool of [...tools.map((t) => t.name), 'gone'])
+          for (const callClient of [null, 'a', 'b']) {
+            const listed = f.all || (f.clientId === callClient && f.tools.includes(tool));
+            const d = decideCallAccess({
+              token: { scopes, clientId },
+              action: 'read',
+              call: { tool, clientId: callClient },
+              toolScope: tools.find((t) => t.name === tool)?.mcpScope,
+            });
+            expect([scopes, clientId, tool, callClient, listed]).toEqual([scopes, clientId, tool, callClient, d.allow]);
+          }
+      }
+  });
+});
+
+describe('decideAuditRead', () => {
+  it.each<[string[], boolean]>([
+    [['audit:read'], true],
+    [['tools:whoami', 'calls:read', 'calls:cancel'], false],
+    [[], false],
+  ])('%j → %s', (scopes, allowed) => {
+    const d = decideAuditRead({ scopes });
+    expect(d.allow).toBe(allowed);
+    if (!d.allow) expect(d).toMatchObject({ code: 'insufficient_scope', requiredScope: 'audit:read' });
   });
 });

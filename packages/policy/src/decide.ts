@@ -1,5 +1,7 @@
 /**
- * The one place that decides "may this user call this tool now" (DESIGN §2, §5). Every path calls it:
+ * The one place that decides "may this user call this tool now" (DESIGN §2, §5), and, further down,
+ * "may this token see or cancel this call" (`decideCallAccess`, `callListFilter`) and "may it read
+ * the audit history" (`decideAuditRead`). Every path calls `decideToolCall`:
  * the MCP `tools/call` handler (with the access token's scopes), and the worker at dequeue (with
  * what is true then: the tenant's tools and the user's credential as stored now). The route-level
  * scope check in the API is only a fast path that turns an `insufficient_scope` decision into the
@@ -95,4 +97,111 @@ export function decideToolCall(q: ToolCallQuestion): Decision {
       };
   }
   return ALLOW;
+}
+
+/**
+ * Scopes of a user's MCP access token that reach past the tools: the user's history (tool calls and
+ * audit). They are accepted by the tenant's authorization server and named in plain words on its
+ * consent page, but never advertised in the protected resource metadata: a client that asks for
+ * "everything advertised" gets the tools only, and an app that wants the history asks by name.
+ * (Tenant API keys have scopes of the same names for the back office: `tenant-api-key.ts`.)
+ */
+export const CALLS_READ = 'calls:read';
+export const CALLS_CANCEL = 'calls:cancel';
+export const AUDIT_READ = 'audit:read';
+
+/** The consent page's words for the history scopes, in the order they are shown. */
+export const HISTORY_SCOPES: readonly { scope: string; consent: string }[] = [
+  { scope: CALLS_READ, consent: 'See the tool calls and results of your other apps' },
+  { scope: CALLS_CANCEL, consent: 'See and stop the tool calls of your other apps' },
+  { scope: AUDIT_READ, consent: 'See the audit history of your account' },
+];
+
+/** What the call rules need of the verified MCP access token. */
+export interface CallReader {
+  scopes: readonly string[];
+  /** The OAuth client the token was issued to (`client_id`, else `azp`); undefined if it names none. */
+  clientId: string | undefined;
+}
+
+export interface CallAccessQuestion {
+  token: CallReader;
+  action: 'read' | 'cancel';
+  /** One of the token user's own calls (the caller has matched tenant and user already). */
+  call: { tool: string; clientId: string | null };
+  /** The MCP scope of the call's tool; undefined if this deployment no longer has the tool. */
+  toolScope: string | undefined;
+}
+
+export type CallAccessDecision =
+  | { allow: true }
+  /** Answer exactly as for a call that does not exist (REST 404, unknown task, the same tool_call_result text). */
+  | { allow: false; code: 'not_found' }
+  /** The token may see the call but not stop it: the scope to ask for. */
+  | { allow: false; code: 'insufficient_scope'; requiredScope: string; message: string };
+
+const ALLOWED = { allow: true } as const;
+const NOT_FOUND: CallAccessDecision = { allow: false, code: 'not_found' };
+
+/** The app that made the call, still allowed its tool: a call recorded without a client (before clients were recorded) is nobody's app. */
+const ownCall = (q: Pick<CallAccessQuestion, 'token' | 'call' | 'toolScope'>) =>
+  q.call.clientId !== null &&
+  q.token.clientId !== undefined &&
+  q.call.clientId === q.token.clientId &&
+  q.toolScope !== undefined &&
+  q.token.scopes.includes(q.toolScope);
+
+const readsOthers = (t: CallReader) => t.scopes.includes(CALLS_READ) || t.scopes.includes(CALLS_CANCEL);
+
+/**
+ * May this user token see (REST list and get, `tool_call_result`, `tasks/get|update`, the wait for
+ * a replayed idempotent call) or cancel (REST cancel, `tasks/cancel`, `notifications/cancelled`, a
+ * closed request stream) one of its user's calls? First match wins:
+ *
+ * | # | condition                                                                     | read  | cancel |
+ * |---|-------------------------------------------------------------------------------|-------|--------|
+ * | 1 | same OAuth client as the call's, and the token carries the call's tool scope  | allow | allow  |
+ * | 2 | the token carries `calls:cancel` (stop other apps' calls; includes seeing them)| allow | allow  |
+ * | 3 | the token carries `calls:read`                                                | allow | `insufficient_scope` `calls:cancel` |
+ * | 4 | otherwise (another app's call, a tool scope not granted, an empty scope, a call recorded without a client) | `not_found` | `not_found` |
+ *
+ * Seeing a call shows its arguments and result, so `calls:cancel` includes `calls:read` (a cancel
+ * answers with the call). A refused read is `not_found`: the caller answers exactly as for an id
+ * that never existed, so ids cannot be probed. `callListFilter` is the same rule for lists.
+ */
+export function decideCallAccess(q: CallAccessQuestion): CallAccessDecision {
+  if (ownCall(q) || q.token.scopes.includes(CALLS_CANCEL)) return ALLOWED;
+  if (!q.token.scopes.includes(CALLS_READ)) return NOT_FOUND;
+  if (q.action === 'read') return ALLOWED;
+  return {
+    allow: false,
+    code: 'insufficient_scope',
+    requiredScope: CALLS_CANCEL,
+    message: `Stopping a call another app made needs the scope ${CALLS_CANCEL}`,
+  };
+}
+
+/**
+ * `decideCallAccess(read)` for a list, as a filter the list statement applies in SQL (so paging
+ * counts only visible rows): every call of the user, or those made by one client with one of the
+ * given tools (the tools whose scope the token carries). `tools: []` shows nothing.
+ */
+export type CallListFilter = { all: true } | { all: false; clientId: string | null; tools: string[] };
+
+export function callListFilter(token: CallReader, tools: readonly Pick<PolicyTool, 'name' | 'mcpScope'>[]): CallListFilter {
+  if (readsOthers(token)) return { all: true };
+  if (token.clientId === undefined) return { all: false, clientId: null, tools: [] };
+  return { all: false, clientId: token.clientId, tools: tools.filter((t) => token.scopes.includes(t.mcpScope)).map((t) => t.name) };
+}
+
+export type AuditReadDecision = { allow: true } | { allow: false; code: 'insufficient_scope'; requiredScope: string; message: string };
+
+/**
+ * May this user token read its user's audit history (`GET /t/{slug}/v1/audit-events`)? Only with
+ * `audit:read`: the history covers the whole account (sign-ins, consents, every app's calls and
+ * refusals), so no app sees any of it without the user's explicit grant.
+ */
+export function decideAuditRead(token: Pick<CallReader, 'scopes'>): AuditReadDecision {
+  if (token.scopes.includes(AUDIT_READ)) return ALLOWED;
+  return { allow: false, code: 'insufficient_scope', requiredScope: AUDIT_READ, message: `Reading the audit history needs the scope ${AUDIT_READ}` };
 }

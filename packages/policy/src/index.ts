@@ -1,2 +1,21 @@
-export { decideToolCall, type Decision, type DenyCode, type PolicyCredential, type PolicyTool, type ToolCallQuestion } from './decide.js';
+export {
+  AUDIT_READ,
+  CALLS_CANCEL,
+  CALLS_READ,
+  callListFilter,
+  decideAuditRead,
+  decideCallAccess,
+  decideToolCall,
+  HISTORY_SCOPES,
+  type AuditReadDecision,
+  type CallAccessDecision,
+  type CallAccessQuestion,
+  type CallListFilter,
+  type CallReader,
+  type Decision,
+  type DenyCode,
+  type PolicyCredential,
+  type PolicyTool,
+  type ToolCallQuestion,
+} from './decide.js';
 export { missingScopes, scopeGranted, SCOPE_IMPLICATIONS } from './scope-implication.js';

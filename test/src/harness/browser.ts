@@ -13,6 +13,8 @@ export interface BrowseOptions {
   jar?: CookieJar;
   /** Rewrites a redirect's target before it is followed (an attacker's or a confused browser's hand). */
   rewrite?: (next: URL) => URL;
+  /** Every HTML page the flow showed (login, consent), in order. */
+  pages?: string[];
 }
 
 export class CookieJar {
@@ -77,6 +79,7 @@ export async function browse(start: string | URL, o: BrowseOptions): Promise<{ c
       continue;
     }
     const html = await res.text();
+    o.pages?.push(html);
     if (res.status !== 200) throw new BrowseError(`${init.method ?? 'GET'} ${url.href} → ${res.status}: ${html.slice(0, 300)}`, steps, res.status, html);
     // A flow that ends on our own page (connect: "… is connected") stops there.
     if (html.includes('data-connected=')) return { callback: url, steps, jar, page: html };

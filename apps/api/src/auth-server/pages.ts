@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { HISTORY_SCOPES } from '@mcprt/policy';
 
 /** HTML-escape for text and attribute values (the page has no other sink). */
 export const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -41,7 +42,13 @@ export interface ConsentView {
 }
 
 export function consentPage(v: ConsentView): string {
-  const scopes = v.scopes.length ? v.scopes.map((s) => `<li><code>${esc(s)}</code></li>`).join('') : '<li>sign-in only</li>';
+  // The history scopes reach past the app's own tools: said in plain words, first, in bold.
+  const history = HISTORY_SCOPES.filter((h) => v.scopes.includes(h.scope));
+  const items = [
+    ...history.map((h) => `<li data-scope="${esc(h.scope)}"><strong>${esc(h.consent)}</strong> <code>${esc(h.scope)}</code></li>`),
+    ...v.scopes.filter((s) => !history.some((h) => h.scope === s)).map((s) => `<li><code>${esc(s)}</code></li>`),
+  ];
+  const scopes = items.length ? items.join('') : '<li>sign-in only</li>';
   return page(
     `Allow ${v.clientName}?`,
     `<h1>Allow <strong>${esc(v.clientName)}</strong> to use ${esc(v.tenantName)} as you?</h1>

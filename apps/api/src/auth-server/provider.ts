@@ -3,6 +3,7 @@ import { loadSigningKeys, SIGNING_ALG } from '@mcprt/auth';
 import type { Keyring } from '@mcprt/crypto';
 import { oidcStoreRepository, forTenant, type Executor, type Tenant } from '@mcprt/db';
 import type { Logger } from '@mcprt/observability';
+import { HISTORY_SCOPES } from '@mcprt/policy';
 import type { ToolRegistry } from '@mcprt/tools';
 import { createLocalJWKSet, errors as joseErrors, type JWTVerifyGetKey } from 'jose';
 import { LRUCache } from 'lru-cache';
@@ -117,6 +118,9 @@ export class AuthServers {
     const base = `/t/${tenant.slug}`;
     const resource = mcpResourceUrl(d.publicUrl, tenant.slug);
     const toolScopes = d.registry.enabledFor(tenant.enabledTools).map((t) => t.mcpScope);
+    // The user's history (packages/policy HISTORY_SCOPES): granted only when an app asks for it by
+    // name and the user allows it on the consent page; never advertised in the resource metadata.
+    const resourceScopes = [...toolScopes, ...HISTORY_SCOPES.map((h) => h.scope)];
     const cookie = { path: base, httpOnly: true, sameSite: 'lax' as const };
     const configuration: Configuration = {
       adapter: postgresAdapter(tenant.id, repo, d.keyring),
@@ -135,7 +139,7 @@ export class AuthServers {
         return user ? { accountId: user.id, claims: () => ({ sub: user.id }) } : undefined;
       },
       claims: { openid: ['sub'] },
-      scopes: ['openid', 'offline_access', ...toolScopes],
+      scopes: ['openid', 'offline_access', ...resourceScopes],
       responseTypes: ['code'],
       pkce: { required: () => true },
       clientDefaults: {
@@ -187,7 +191,7 @@ export class AuthServers {
             if (indicator !== resource) throw new errors.InvalidTarget('resource must be this tenant\u2019s MCP URL');
             return {
               audience: resource,
-              scope: toolScopes.join(' '),
+              scope: resourceScopes.join(' '),
               accessTokenFormat: 'jwt',
               accessTokenTTL: TTL.accessToken,
               jwt: { sign: { alg: SIGNING_ALG } },

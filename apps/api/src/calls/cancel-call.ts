@@ -1,6 +1,8 @@
 import type { ToolCall } from '@mcprt/db';
+import type { CallReader } from '@mcprt/policy';
 import { publishCancel } from '@mcprt/queue';
 import type { ApiResources } from '../resources.js';
+import { callAccess } from './call-access.js';
 
 /**
  * Who asked for the cancel, as the audit row records it (`reason` = `cancelled_by:<kind>:<id>`):
@@ -16,8 +18,13 @@ export interface CancelActor {
 export interface CancelCallInput {
   tenantId: string;
   callId: string;
-  /** Set for an end user's cancel: only their own call; anyone else's answers `not_found` like a missing one. */
-  ownerUserId?: string | undefined;
+  /**
+   * Set for an end user's cancel: only their own call, and only as the policy's call rule allows the
+   * request's verified token (`decideCallAccess`: the app that made the call with its tool scope, or
+   * `calls:cancel`); anything else answers `not_found` like a missing one, except a call the token
+   * may see (`calls:read`) but not stop: `forbidden`.
+   */
+  byUser?: { userId: string; token: CallReader } | undefined;
   actor: CancelActor;
   requestId?: string | null | undefined;
 }
@@ -27,9 +34,11 @@ export type CancelCallOutcome =
   | { outcome: 'cancelled'; call: ToolCall }
   /** Already final (succeeded, failed or cancelled before): nothing changed. */
   | { outcome: 'final'; call: ToolCall }
+  /** The token may see this call but not stop it (another app's call, `calls:read` without `calls:cancel`). */
+  | { outcome: 'forbidden'; call: ToolCall; requiredScope: string; message: string }
   | { outcome: 'not_found' };
 
-export type CancelResources = Pick<ApiResources, 'db' | 'redis' | 'producer' | 'config' | 'log'>;
+export type CancelResources = Pick<ApiResources, 'db' | 'redis' | 'producer' | 'config' | 'log' | 'registry'>;
 
 /** The shape of a call-id (call-id.ts); anything else is not looked up. */
 const CALL_ID = /^call_[A-Za-z0-9_-]{22}$/;
@@ -47,9 +56,17 @@ const CALL_ID = /^call_[A-Za-z0-9_-]{22}$/;
  */
 export async function cancelCall(r: CancelResources, input: CancelCallInput): Promise<CancelCallOutcome> {
   if (!CALL_ID.test(input.callId)) return { outcome: 'not_found' };
+  if (input.byUser) {
+    // The policy decides on the stored call (its client and tool never change, so reading it first
+    // leaves no window); the statement below still matches the user.
+    const call = await r.db.calls.byId(input.tenantId, input.callId);
+    if (!call || call.userId !== input.byUser.userId) return { outcome: 'not_found' };
+    const d = callAccess(r.registry, input.byUser.token, call, 'cancel');
+    if (!d.allow) return d.code === 'not_found' ? { outcome: 'not_found' } : { outcome: 'forbidden', call, requiredScope: d.requiredScope, message: d.message };
+  }
   const out = await r.db.calls.cancel(input.tenantId, {
     id: input.callId,
-    userId: input.ownerUserId,
+    userId: input.byUser?.userId,
     reason: `cancelled_by:${input.actor.kind}:${input.actor.id}`,
     requestId: input.requestId ?? null,
     error: { code: 'cancelled', message: 'The call was cancelled.', retryable: false },

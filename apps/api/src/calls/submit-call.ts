@@ -6,6 +6,7 @@ import { decideToolCall } from '@mcprt/policy';
 import { parseArguments, redactArguments, sensitiveValues, type AnyTool } from '@mcprt/tools';
 import type { ApiResources } from '../resources.js';
 import { buildJobPayload } from './build-job.js';
+import { mayRead } from './call-access.js';
 import { connectLinkOf, type ConnectLink } from './connect-link.js';
 import { newCallId } from './call-id.js';
 
@@ -73,8 +74,10 @@ export async function submitCall(r: ApiResources, input: SubmitInput): Promise<S
 
   // A repeated idempotency key must mean the same request (Stripe's rule): the earlier call's answer
   // for the same tool and arguments, an error for anything else — never the earlier call's result.
+  // The earlier call is shown (and waited for) only as the policy's call rule lets this token see it:
+  // another app's call under the same key is refused like a different request, never shown.
   const replay = (existing: ToolCall): Promise<SubmitOutcome> | SubmitOutcome =>
-    sameRequest(r, existing, tool.name, parsed.value)
+    sameRequest(r, existing, tool.name, parsed.value) && mayRead(r.registry, { scopes: input.tokenScopes, clientId: input.clientId }, existing)
       ? { kind: 'accepted', call: existing, enqueued: true }
       : deny(
           'idempotency_key_reused',

@@ -61,7 +61,8 @@ export function buildOpenApiDocument(serverUrl: string) {
     paths: {
       '/t/{tenant}/v1/tool-calls': {
         get: {
-          summary: "The user's own calls, newest first (keyset pagination)",
+          summary:
+            "The user's own calls, newest first (keyset pagination): those this token's app made with tools whose scope it carries, or all of them with the scope calls:read",
           security: userSec,
           requestParams: { path: tenantParam, query: userCallsQuery },
           responses: { '200': json(callPage, 'a page of calls'), ...errors(['400', '401', '404']) },
@@ -69,7 +70,7 @@ export function buildOpenApiDocument(serverUrl: string) {
       },
       '/t/{tenant}/v1/tool-calls/{id}': {
         get: {
-          summary: "One of the user's own calls (another user's answers 404 like an unknown id)",
+          summary: "One of the user's own calls, as the list shows them (another user's, or one this token may not see, answers 404 like an unknown id)",
           security: userSec,
           requestParams: { path: callIdParam },
           responses: { '200': json(callView, 'the call'), ...errors(['401', '404']) },
@@ -77,18 +78,28 @@ export function buildOpenApiDocument(serverUrl: string) {
       },
       '/t/{tenant}/v1/tool-calls/{id}/cancel': {
         post: {
-          summary: "Cancel one of the user's own calls (another user's answers 404 like an unknown id); 409 if it had already finished",
+          summary:
+            "Cancel one of the user's own calls: one this token's app made with the tool's scope, or any with calls:cancel (another user's, or one this token may not see, answers 404 like an unknown id); 409 if it had already finished",
           security: userSec,
           requestParams: { path: callIdParam },
-          responses: { '200': json(callView, 'the call, now cancelled'), '409': json(errorBody, 'the call had already finished'), ...errors(['401', '404']) },
+          responses: {
+            '200': json(callView, 'the call, now cancelled'),
+            '403': json(errorBody, 'insufficient_scope: another app’s call, seen with calls:read, needs calls:cancel to be stopped'),
+            '409': json(errorBody, 'the call had already finished'),
+            ...errors(['401', '404']),
+          },
         },
       },
       '/t/{tenant}/v1/audit-events': {
         get: {
-          summary: "The user's own audit history, newest first",
+          summary: "The user's own audit history, newest first (needs the scope audit:read)",
           security: userSec,
           requestParams: { path: tenantParam, query: userAuditQuery },
-          responses: { '200': json(auditPage, 'a page of audit events'), ...errors(['400', '401', '404']) },
+          responses: {
+            '200': json(auditPage, 'a page of audit events'),
+            '403': json(errorBody, 'insufficient_scope: the token lacks audit:read'),
+            ...errors(['400', '401', '404']),
+          },
         },
       },
       '/t/{tenant}/v1/admin/tool-calls': {

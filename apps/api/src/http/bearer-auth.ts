@@ -15,6 +15,22 @@ export function bearerChallenge(publicUrl: string, slug: string, error?: { code:
 }
 
 /**
+ * RFC 6750 §3.1 `insufficient_scope` (HTTP 403) for a verified token that lacks `needed`: the
+ * challenge names the union of the token's scopes and the needed ones, so a client re-authorizing
+ * with it keeps what it had (the MCP endpoint's step-up, the history routes).
+ */
+export function insufficientScope(publicUrl: string, slug: string, tokenScopes: readonly string[], needed: readonly string[]): AppError {
+  const scope = [...new Set([...tokenScopes, ...needed])].join(' ');
+  const description = `this request needs the scope${needed.length > 1 ? 's' : ''} ${needed.join(' ')}`;
+  return new AppError('policy', 'insufficient_scope', description, {
+    status: 403,
+    details: {
+      wwwAuthenticate: `Bearer error="insufficient_scope", scope="${scope}", resource_metadata="${resourceMetadataUrl(publicUrl, slug)}", error_description="${description}"`,
+    },
+  });
+}
+
+/**
  * Resource-server check (DESIGN §3.1): a JWT from the tenant's issuer whose audience is exactly this
  * tenant's MCP resource URL. Sets the verified token and the (created on first sight) user.
  */

@@ -84,10 +84,13 @@ class TaskAnswer {
 /**
  * 2025-era `notifications/cancelled` names the JSON-RPC id of a request sent earlier, on another POST
  * (stateless: another server instance). The calls this API process is waiting for, by
- * (tenant, user, request id): a cancel that reaches the process holding the request finds its call.
+ * (tenant, user, OAuth client, request id): a cancel that reaches the process holding the request
+ * finds its call, and two apps of one user numbering their requests alike do not collide (the cancel
+ * itself is still put to the policy's call rule with the notifying token).
  */
 const waitingLegacy = new Map<string, string>();
-const legacyKey = (who: RequestIdentity, requestId: string | number) => `${who.tenant.id}:${who.user.id}:${typeof requestId}:${requestId}`;
+const legacyKey = (who: RequestIdentity, requestId: string | number) =>
+  `${who.tenant.id}:${who.user.id}:${who.token.clientId ?? ''}:${typeof requestId}:${requestId}`;
 
 /**
  * A fresh MCP server for one HTTP request (stateless, DESIGN §5): it knows the tenant and the verified
@@ -206,7 +209,7 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
         await cancelCall(r, {
           tenantId: who.tenant.id,
           callId: call.id,
-          ownerUserId: who.user.id,
+          byUser: { userId: who.user.id, token: who.token },
           actor: { kind: 'user', id: who.user.id },
           requestId: who.requestId,
         });
@@ -231,7 +234,7 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
       await cancelCall(r, {
         tenantId: who.tenant.id,
         callId,
-        ownerUserId: who.user.id,
+        byUser: { userId: who.user.id, token: who.token },
         actor: { kind: 'user', id: who.user.id },
         requestId: who.requestId,
       }).catch((err: unknown) => who.log.warn({ err, callId }, 'notifications/cancelled: could not cancel the call'));

@@ -1,6 +1,7 @@
 import { ProtocolError, ProtocolErrorCode, type Server } from '@modelcontextprotocol/server';
 import { isFinal, type ToolCall } from '@mcprt/db';
 import { z } from 'zod';
+import { mayRead } from '../calls/call-access.js';
 import { cancelCall } from '../calls/cancel-call.js';
 import { toCallToolResult } from '../calls/call-result.js';
 import { toolCallUrl } from '../http/urls.js';
@@ -15,8 +16,10 @@ import type { RequestIdentity } from './request-identity.js';
  * - The store is `tool_calls`: a task id is the call id (128 random bits, unguessable), so any API
  *   replica answers any task request, and a task is as durable as its call row.
  * - Every task request is authenticated (the route's bearer check) and authorised again here: the
- *   call must belong to the request's tenant *and* user. Another user's task id answers exactly like
- *   an unknown one (-32602 "Task not found").
+ *   call must belong to the request's tenant *and* user, and the policy's call rule must let the
+ *   request's token see it (`decideCallAccess`: the app that made it, with its tool scope, or
+ *   `calls:read`). Another user's task id, and one the token may not see, answers exactly like an
+ *   unknown one (-32602 "Task not found"). Cancelling another app's task needs `calls:cancel`.
  * - Status: `queued`/`running` → `working`; `succeeded`, and `failed` (a tool error: the spec keeps
  *   `failed` for JSON-RPC errors) → `completed` with the same CallToolResult a plain call gets;
  *   `cancelled` → `cancelled`. No tool asks for input, so `input_required` never happens and
@@ -76,11 +79,11 @@ export function registerTaskHandlers(
   wrap: <A extends unknown[], R>(h: (...a: A) => Promise<R>) => (...a: A) => Promise<R>,
 ): void {
   type Ctx = { mcpReq: { envelope?: unknown } };
-  /** The request's own call, or -32602 exactly as for an id that never existed. */
+  /** The request's own call, as the policy lets its token see it, or -32602 exactly as for an id that never existed. */
   const own = async (taskId: string, ctx: Ctx): Promise<ToolCall> => {
     if (!declaresTasks(ctx.mcpReq.envelope)) throw missingCapability();
     const call = /^call_[A-Za-z0-9_-]{22}$/.test(taskId) ? await who.scope.toolCalls.byIdForUser(taskId, who.user.id) : undefined;
-    if (!call) throw notFound();
+    if (!call || !mayRead(r.registry, who.token, call)) throw notFound();
     return call;
   };
 
@@ -114,14 +117,17 @@ export function registerTaskHandlers(
       const call = await own(p.taskId, ctx);
       // Cancelling a finished task changes nothing (the spec: cancellation is eventually consistent and
       // may end in another terminal status); the acknowledgement is the same.
-      if (!isFinal(call))
-        await cancelCall(r, {
+      if (!isFinal(call)) {
+        const out = await cancelCall(r, {
           tenantId: who.tenant.id,
           callId: call.id,
-          ownerUserId: who.user.id,
+          byUser: { userId: who.user.id, token: who.token },
           actor: { kind: 'user', id: who.user.id },
           requestId: who.requestId,
         });
+        if (out.outcome === 'not_found') throw notFound();
+        if (out.outcome === 'forbidden') throw new ProtocolError(ProtocolErrorCode.InvalidParams, `${out.message}; ask the user to allow it`);
+      }
       return {};
     }),
   );

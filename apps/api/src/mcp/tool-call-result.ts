@@ -1,6 +1,7 @@
 import type { CallToolResult, Tool } from '@modelcontextprotocol/server';
 import { isFinal } from '@mcprt/db';
 import { z } from 'zod';
+import { mayRead } from '../calls/call-access.js';
 import { RESULT_TOOL, toCallToolResult } from '../calls/call-result.js';
 import { toolCallUrl } from '../http/urls.js';
 import type { ApiResources } from '../resources.js';
@@ -12,7 +13,9 @@ import type { RequestIdentity } from './request-identity.js';
  * The built-in `tool_call_result` tool (issue 11): a model that got a "still running" answer calls it
  * with the call id and gets the call's real result (or, if it is still running after another wait,
  * the same "still running" answer). Served by the API from `tool_calls`; nothing is queued. Only the
- * caller's own calls: an unknown id and another user's id get the same answer.
+ * caller's own calls, as the policy's call rule lets the request's token see them (the app that made
+ * the call, with its tool scope, or `calls:read`): an unknown id, another user's id and a refused
+ * one get the same answer.
  */
 const input = z.object({ callId: z.string().max(64) }).strict();
 
@@ -30,7 +33,8 @@ export async function callToolCallResult(r: ApiResources, who: RequestIdentity, 
   const parsed = input.safeParse(args ?? {});
   if (!parsed.success) return { content: [{ type: 'text', text: `Invalid arguments for ${RESULT_TOOL}: callId must be a call id string` }], isError: true };
   const id = parsed.data.callId;
-  let call = /^call_[A-Za-z0-9_-]{22}$/.test(id) ? await who.scope.toolCalls.byIdForUser(id, who.user.id) : undefined;
+  const found = /^call_[A-Za-z0-9_-]{22}$/.test(id) ? await who.scope.toolCalls.byIdForUser(id, who.user.id) : undefined;
+  let call = found && mayRead(r.registry, who.token, found) ? found : undefined;
   if (!call) return { content: [{ type: 'text', text: `No tool call with id ${id} was found for you.` }], isError: true };
   if (!isFinal(call)) call = await awaitCall(r, who, call, { timeoutMs: r.config.CALL_WAIT_MS, signal: eitherAborted(signal, r.drain), fresh: false });
   return toCallToolResult(call, r.registry.get(call.tool), toolCallUrl(r.config.PUBLIC_URL, who.tenant.slug, call.id));

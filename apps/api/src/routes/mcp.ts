@@ -1,13 +1,11 @@
 import { bodyParser } from '@koa/bodyparser';
 import type Router from '@koa/router';
-import { AppError } from '@mcprt/errors';
 import { decideToolCall } from '@mcprt/policy';
 import type { Middleware, ParameterizedContext } from 'koa';
-import { bearerAuth } from '../http/bearer-auth.js';
+import { bearerAuth, insufficientScope } from '../http/bearer-auth.js';
 import { originCheck } from '../http/origin-check.js';
 import { resolveTenant } from '../http/resolve-tenant.js';
 import { required, type ApiState } from '../http/state.js';
-import { resourceMetadataUrl } from '../http/urls.js';
 import { buildMcpServer, type ServerNeeds } from '../mcp/build-server.js';
 import { rememberInitialize } from '../mcp/client-capabilities.js';
 import { createMcpFront, type McpFront } from '../mcp/serve-request.js';
@@ -99,16 +97,7 @@ function stepUp(r: ApiResources): Middleware<ApiState> {
         });
       }
     }
-    if (needed.length > 0) {
-      const scope = [...new Set([...token.scopes, ...needed])].join(' ');
-      const description = `this request needs the scope${needed.length > 1 ? 's' : ''} ${needed.join(' ')}`;
-      throw new AppError('policy', 'insufficient_scope', description, {
-        status: 403,
-        details: {
-          wwwAuthenticate: `Bearer error="insufficient_scope", scope="${scope}", resource_metadata="${resourceMetadataUrl(r.config.PUBLIC_URL, tenant.slug)}", error_description="${description}"`,
-        },
-      });
-    }
+    if (needed.length > 0) throw insufficientScope(r.config.PUBLIC_URL, tenant.slug, token.scopes, needed);
     await next();
   };
 }

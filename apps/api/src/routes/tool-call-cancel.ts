@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
 import { AppError } from '@mcprt/errors';
-import { bearerAuth } from '../http/bearer-auth.js';
+import { bearerAuth, insufficientScope } from '../http/bearer-auth.js';
 import { originCheck } from '../http/origin-check.js';
 import { resolveTenant } from '../http/resolve-tenant.js';
 import { required, type ApiState } from '../http/state.js';
@@ -12,8 +12,11 @@ import type { ApiResources } from '../resources.js';
 /**
  * `POST /t/:tenant/v1/tool-calls/:id/cancel` (issue 11): the end user cancels one of their own calls,
  * with the same bearer check as the MCP endpoint. 200 with the call (now `cancelled`); 409
- * `call_final` with the call when it had already finished; anyone else's call answers 404, exactly
- * like a missing one (no oracle). The work is `cancelCall` (calls/cancel-call.ts).
+ * `call_final` with the call when it had already finished; anyone else's call, and a call the
+ * policy's call rule keeps from this token (another app's, a tool scope not granted), answers 404,
+ * exactly like a missing one (no oracle); another app's call the token may see (`calls:read`) but
+ * not stop answers 403 `insufficient_scope` naming `calls:cancel`. The work is `cancelCall`
+ * (calls/cancel-call.ts).
  */
 export function mountToolCallCancel(router: Router<ApiState>, r: ApiResources): void {
   router.post(
@@ -27,11 +30,12 @@ export function mountToolCallCancel(router: Router<ApiState>, r: ApiResources): 
       const out = await cancelCall(r, {
         tenantId: tenant.id,
         callId: ctx.params.id ?? '',
-        ownerUserId: user.id,
+        byUser: { userId: user.id, token: required(ctx, 'token') },
         actor: { kind: 'user', id: user.id },
         requestId: ctx.state.requestId ?? null,
       });
       if (out.outcome === 'not_found') throw new AppError('not_found', 'call_not_found', 'no such tool call');
+      if (out.outcome === 'forbidden') throw insufficientScope(r.config.PUBLIC_URL, tenant.slug, required(ctx, 'token').scopes, [out.requiredScope]);
       const view = toCallView(out.call, r.registry.get(out.call.tool), toolCallUrl(r.config.PUBLIC_URL, tenant.slug, out.call.id));
       ctx.set('Cache-Control', 'no-store');
       if (out.outcome === 'final') {

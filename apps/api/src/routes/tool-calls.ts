@@ -4,10 +4,15 @@ import { bearerAuth } from '../http/bearer-auth.js';
 import { resolveTenant } from '../http/resolve-tenant.js';
 import { required, type ApiState } from '../http/state.js';
 import { toolCallUrl } from '../http/urls.js';
+import { mayRead } from '../calls/call-access.js';
 import { toCallView } from '../calls/call-result.js';
 import type { ApiResources } from '../resources.js';
 
-/** REST polling of a call. Another user's call answers 404, exactly like a missing one (no oracle). */
+/**
+ * REST polling of a call. Another user's call, and one the token may not see (the policy's call rule:
+ * another app's call without `calls:read`, a tool scope not granted), answers 404, exactly like a
+ * missing one (no oracle).
+ */
 export function mountToolCalls(router: Router<ApiState>, r: ApiResources): void {
   router.get(
     '/t/:tenant/v1/tool-calls/:id',
@@ -15,7 +20,8 @@ export function mountToolCalls(router: Router<ApiState>, r: ApiResources): void 
     bearerAuth({ publicUrl: r.config.PUBLIC_URL, directory: r.directory, users: r.users, verified: r.verified, authServers: r.authServers }),
     async (ctx) => {
       const id = ctx.params.id ?? '';
-      const call = /^call_[A-Za-z0-9_-]{22}$/.test(id) ? await required(ctx, 'scope').toolCalls.byIdForUser(id, required(ctx, 'user').id) : undefined;
+      const found = /^call_[A-Za-z0-9_-]{22}$/.test(id) ? await required(ctx, 'scope').toolCalls.byIdForUser(id, required(ctx, 'user').id) : undefined;
+      const call = found && mayRead(r.registry, required(ctx, 'token'), found) ? found : undefined;
       if (!call) throw new AppError('not_found', 'call_not_found', 'no such tool call');
       ctx.set('Cache-Control', 'no-store');
       ctx.body = toCallView(call, r.registry.get(call.tool), toolCallUrl(r.config.PUBLIC_URL, required(ctx, 'tenant').slug, call.id));

@@ -1,0 +1,29 @@
+import type { ToolCall } from '@mcprt/db';
+import { callListFilter, decideCallAccess, type CallAccessDecision, type CallListFilter, type CallReader } from '@mcprt/policy';
+import type { ToolRegistry } from '@mcprt/tools';
+
+/**
+ * The call rule of the policy module (`decideCallAccess`, packages/policy) with what the API knows:
+ * the call's tool scope from this deployment's registry. Every surface that shows or changes one of
+ * a user's calls asks here, with the verified token of the request: REST get and cancel,
+ * `tool_call_result`, `tasks/get|update|cancel`, `notifications/cancelled`, the close of a request
+ * stream, the wait for an idempotent replay. A `not_found` decision is answered exactly like an id
+ * that never existed.
+ */
+export function callAccess(registry: Pick<ToolRegistry, 'get'>, token: CallReader, call: ToolCall, action: 'read' | 'cancel'): CallAccessDecision {
+  return decideCallAccess({ token, action, call: { tool: call.tool, clientId: call.clientId }, toolScope: registry.get(call.tool)?.mcpScope });
+}
+
+/** The same rule for the list statement (`callHistory.page`), over every tool this deployment has. */
+export function visibleCalls(registry: Pick<ToolRegistry, 'get' | 'names'>, token: CallReader): CallListFilter {
+  return callListFilter(
+    token,
+    registry.names().flatMap((name) => {
+      const t = registry.get(name);
+      return t ? [{ name: t.name, mcpScope: t.mcpScope }] : [];
+    }),
+  );
+}
+
+/** Whether a user call may be read, as a boolean (a read refused is always `not_found`). */
+export const mayRead = (registry: Pick<ToolRegistry, 'get'>, token: CallReader, call: ToolCall): boolean => callAccess(registry, token, call, 'read').allow;
