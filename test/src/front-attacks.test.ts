@@ -84,7 +84,11 @@ async function codeFor(clientId: string) {
 }
 
 /** A raw HTTP/1.1 request to the API's socket with whatever Host and headers the caller writes. */
-function raw(path: string, headers: Record<string, string>, method = 'GET'): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+function raw(
+  path: string,
+  headers: Record<string, string>,
+  method = 'GET',
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   const u = new URL(s.config.PUBLIC_URL);
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host: u.hostname, port: u.port, path, method, headers, setHost: false }, (res) => {
@@ -200,7 +204,11 @@ describe('Host and X-Forwarded-Host never choose a URL; a foreign Host is refuse
 
   it('discovery, the MCP endpoint and the AS routes answer 421 to Host or X-Forwarded-Host evil.example', async () => {
     for (const path of [discovery(), `/t/${a.slug}/.well-known/openid-configuration`, `/t/${a.slug}/mcp`, `/t/${a.slug}/auth`, `/t/${a.slug}/jwks`]) {
-      for (const headers of [{ host: 'evil.example' }, { host: `evil.example:${new URL(s.config.PUBLIC_URL).port}` }, { host: publicHost(), 'x-forwarded-host': 'evil.example' }]) {
+      for (const headers of [
+        { host: 'evil.example' },
+        { host: `evil.example:${new URL(s.config.PUBLIC_URL).port}` },
+        { host: publicHost(), 'x-forwarded-host': 'evil.example' },
+      ]) {
         const res = await raw(path, headers);
         expect(res.status, `${path} ${JSON.stringify(headers)}`).toBe(421);
         expect(res.body).not.toContain('evil.example/');
@@ -222,7 +230,9 @@ describe('Host and X-Forwarded-Host never choose a URL; a foreign Host is refuse
       expect(res.status, JSON.stringify(headers)).toBe(200);
       const m = JSON.parse(res.body) as Record<string, unknown>;
       for (const key of ['issuer', 'authorization_endpoint', 'token_endpoint', 'registration_endpoint', 'jwks_uri', 'end_session_endpoint']) {
-        expect(String(m[key]), `${key} with ${JSON.stringify(headers)}`).toMatch(new RegExp(`^${s.config.PUBLIC_URL.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/t/`));
+        expect(String(m[key]), `${key} with ${JSON.stringify(headers)}`).toMatch(
+          new RegExp(`^${s.config.PUBLIC_URL.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/t/`),
+        );
       }
     }
   });
@@ -238,7 +248,11 @@ describe('no page of the authorization server can be framed', () => {
   it('the end-session confirmation page (oidc-provider’s logout form), its auto-submitting variant, its error page and ours carry frame-ancestors none and X-Frame-Options DENY', async () => {
     const clientId = await publicClient(a.issuer);
     const jar = new CookieJar();
-    await browse(authorizeUrl(a.issuer, { client_id: clientId, redirect_uri: CLIENT_REDIRECT, resource: a.mcpUrl }), { account: 'alice', stopAt: CLIENT_REDIRECT, jar });
+    await browse(authorizeUrl(a.issuer, { client_id: clientId, redirect_uri: CLIENT_REDIRECT, resource: a.mcpUrl }), {
+      account: 'alice',
+      stopAt: CLIENT_REDIRECT,
+      jar,
+    });
     const end = new URL(`${a.issuer}/session/end`);
     const signedIn = await fetch(end, { headers: { cookie: jar.header(end) } });
     const page = await signedIn.text();
@@ -253,7 +267,9 @@ describe('no page of the authorization server can be framed', () => {
     await anonymous.arrayBuffer();
     framing(anonymous.headers);
     // The provider's error page (rendered by our renderError) and one of our own pages.
-    const error = await fetch(authorizeUrl(a.issuer, { client_id: 'no-such-client', redirect_uri: CLIENT_REDIRECT, resource: a.mcpUrl }), { redirect: 'manual' });
+    const error = await fetch(authorizeUrl(a.issuer, { client_id: 'no-such-client', redirect_uri: CLIENT_REDIRECT, resource: a.mcpUrl }), {
+      redirect: 'manual',
+    });
     expect(error.status).toBe(400);
     await error.arrayBuffer();
     framing(error.headers);
@@ -286,7 +302,14 @@ describe('access token typ (RFC 9068)', () => {
       expect((await list(good)).status, typ).toBe(200);
     }
     // External tenants' IdPs are not held to it: the stack's IdP tokens keep working.
-    expect((await s.post({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }, { authorization: `Bearer ${await s.token('alice')}`, 'mcp-protocol-version': '2025-11-25' })).status).toBe(200);
+    expect(
+      (
+        await s.post(
+          { jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} },
+          { authorization: `Bearer ${await s.token('alice')}`, 'mcp-protocol-version': '2025-11-25' },
+        )
+      ).status,
+    ).toBe(200);
   });
 });
 

@@ -35,11 +35,7 @@ export interface ExpectedToken {
  * Cheap checks first: a token that is not a JWT from this issuer for this audience is refused before
  * any network work (issuer discovery, JWKS), so garbage costs no outbound request.
  */
-export async function verifyAccessToken(
-  directory: Pick<IssuerDirectory, 'jwks'>,
-  token: string,
-  expected: ExpectedToken,
-): Promise<VerifiedToken> {
+export async function verifyAccessToken(directory: Pick<IssuerDirectory, 'jwks'>, token: string, expected: ExpectedToken): Promise<VerifiedToken> {
   const invalid = (message: string, cause?: unknown) => new AppError('auth', 'invalid_token', message, { cause });
   precheckAccessToken(token, expected);
   let jwks;
