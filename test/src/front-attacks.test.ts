@@ -221,11 +221,12 @@ describe('Host and X-Forwarded-Host never choose a URL; a foreign Host is refuse
 
   it('every URL the AS publishes is PUBLIC_URL’s, whatever port, X-Forwarded-Proto or X-Forwarded-Host the request names', async () => {
     const pub = new URL(s.config.PUBLIC_URL);
-    for (const headers of [
+    const variants: Record<string, string>[] = [
       { host: `${pub.hostname}:1` },
       { host: publicHost(), 'x-forwarded-proto': 'https', 'x-forwarded-host': `${pub.hostname}:8443` },
       { host: publicHost(), forwarded: 'host=evil.example;proto=https' },
-    ]) {
+    ];
+    for (const headers of variants) {
       const res = await raw(discovery(), headers);
       expect(res.status, JSON.stringify(headers)).toBe(200);
       const m = JSON.parse(res.body) as Record<string, unknown>;
