@@ -204,11 +204,13 @@ describe('Host and X-Forwarded-Host never choose a URL; a foreign Host is refuse
 
   it('discovery, the MCP endpoint and the AS routes answer 421 to Host or X-Forwarded-Host evil.example', async () => {
     for (const path of [discovery(), `/t/${a.slug}/.well-known/openid-configuration`, `/t/${a.slug}/mcp`, `/t/${a.slug}/auth`, `/t/${a.slug}/jwks`]) {
-      for (const headers of [
+      const foreign: Record<string, string>[] = [
         { host: 'evil.example' },
         { host: `evil.example:${new URL(s.config.PUBLIC_URL).port}` },
         { host: publicHost(), 'x-forwarded-host': 'evil.example' },
-      ]) {
+        { host: publicHost(), 'x-forwarded-host': `${publicHost()}, evil.example` },
+      ];
+      for (const headers of foreign) {
         const res = await raw(path, headers);
         expect(res.status, `${path} ${JSON.stringify(headers)}`).toBe(421);
         expect(res.body).not.toContain('evil.example/');
