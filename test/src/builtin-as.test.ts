@@ -782,7 +782,6 @@ describe('built-in authorization server: Client ID Metadata Documents', () => {
     const egress = createEgress({ allowPrivate: false, extraCaPem: cimd.caPem });
     const servers = new AuthServers({
       publicUrl: s.config.PUBLIC_URL,
-      trustProxy: false,
       db: s.db.db,
       keyring: parseKeyring(s.config.SEAL_KEYS),
       registry: s.api!.resources.registry,

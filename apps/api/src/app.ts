@@ -4,6 +4,7 @@ import { mountAccount } from './auth-server/account.js';
 import { mountConnect } from './auth-server/connect.js';
 import { mountAuthServer } from './auth-server/mount.js';
 import { errorHandler } from './http/error-handler.js';
+import { frontGuard } from './http/origin-check.js';
 import type { ApiState } from './http/state.js';
 import type { ApiResources } from './resources.js';
 import { mountAdmin } from './routes/admin.js';
@@ -17,7 +18,9 @@ import { mountToolCalls } from './routes/tool-calls.js';
 import { mountWellKnown } from './routes/well-known.js';
 
 export function createApp(r: ApiResources, opts: { isDraining?: () => boolean } = {}): Koa<ApiState> {
-  const app = new Koa<ApiState>({ proxy: r.config.TRUST_PROXY });
+  // Proxy trust: only the configured number of hops (X-Forwarded-For entries, from the right) is
+  // believed, so a client cannot choose the address rate limits are keyed by.
+  const app = new Koa<ApiState>({ proxy: r.config.TRUST_PROXY > 0, maxIpsCount: r.config.TRUST_PROXY });
   // Signed cookies of the sign-in flow share the authorization servers' key ring.
   app.keys = r.authServers.cookieKeys;
   const router = new Router<ApiState>();
@@ -55,6 +58,8 @@ export function createApp(r: ApiResources, opts: { isDraining?: () => boolean } 
     ctx.set('Retry-After', String(r.config.RETRY_AFTER_S));
     ctx.body = { error: 'draining', error_description: 'this server is shutting down; retry (another replica will answer)', request_id: ctx.state.requestId };
   });
+  // Host refusal (DNS rebinding) and framing headers for every route but the probes, AS pages included.
+  app.use(frontGuard(r.config.PUBLIC_URL));
   app.use(authServer);
   app.use(router.routes());
   app.use(router.allowedMethods());

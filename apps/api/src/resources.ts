@@ -67,8 +67,10 @@ export function createApiResources(config: Config, overrides: { log?: Logger } =
   const registry = createToolRegistry({ includeTestTools: config.ENABLE_TEST_TOOLS });
   const keyring = parseKeyring(config.SEAL_KEYS, config.SEAL_ACTIVE_KID);
   // Client ID Metadata Documents and the tenant IdP's discovery/token endpoint: the same egress rules.
-  const asFetch = egressFetch(egress, 'the authorization server', { timeoutMs: 5_000, maxBodyBytes: 64 * 1024 });
-  const authServers = new AuthServers({ publicUrl: config.PUBLIC_URL, trustProxy: config.TRUST_PROXY, db: db.db, keyring, registry, log, fetch: asFetch });
+  // A document never comes from another origin than its URL's: a redirect leaving it is refused (and
+  // oidc-provider asks for `redirect: manual`, so it refuses any redirect itself).
+  const asFetch = egressFetch(egress, 'the authorization server', { timeoutMs: 5_000, maxBodyBytes: 64 * 1024, sameOriginRedirectsOnly: true });
+  const authServers = new AuthServers({ publicUrl: config.PUBLIC_URL, db: db.db, keyring, registry, log, fetch: asFetch });
   const upstreamLogin = new UpstreamLogin({
     keyring,
     fetch: egressFetch(egress, "the tenant's identity provider", { timeoutMs: 10_000, maxBodyBytes: 512 * 1024 }),

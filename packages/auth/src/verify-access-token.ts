@@ -14,6 +14,18 @@ export interface VerifiedToken {
 
 const ALGORITHMS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'];
 
+export interface ExpectedToken {
+  issuer: string;
+  audience: string;
+  /**
+   * RFC 9068 §2.1 / §4: the token must be a JWT access token, header `typ` = `at+jwt` (or
+   * `application/at+jwt`), so an ID token or any other JWT the issuer signs with the same keys is
+   * not accepted as an access token. Set for the built-in authorization server, which always issues
+   * `at+jwt`; external IdPs keep their own `typ` (many send `JWT` or none) and are not held to it.
+   */
+  requireAtJwt?: boolean;
+}
+
 /**
  * Resource-server check of a bearer token (DESIGN §3.1, MCP authorization spec "Token Validation"):
  * a JWT signed by the tenant's issuer, with `aud` naming exactly this tenant's MCP resource URL, not
@@ -23,11 +35,7 @@ const ALGORITHMS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'];
  * Cheap checks first: a token that is not a JWT from this issuer for this audience is refused before
  * any network work (issuer discovery, JWKS), so garbage costs no outbound request.
  */
-export async function verifyAccessToken(
-  directory: Pick<IssuerDirectory, 'jwks'>,
-  token: string,
-  expected: { issuer: string; audience: string },
-): Promise<VerifiedToken> {
+export async function verifyAccessToken(directory: Pick<IssuerDirectory, 'jwks'>, token: string, expected: ExpectedToken): Promise<VerifiedToken> {
   const invalid = (message: string, cause?: unknown) => new AppError('auth', 'invalid_token', message, { cause });
   precheckAccessToken(token, expected);
   let jwks;
@@ -77,6 +85,12 @@ function isExactAudience(aud: unknown, expected: string): boolean {
   return Array.isArray(aud) && aud.length === 1 && aud[0] === expected;
 }
 
+/** RFC 9068 §4: `at+jwt`, or its full media type `application/at+jwt` (media types are case-insensitive). */
+function isAtJwt(typ: unknown): boolean {
+  if (typeof typ !== 'string') return false;
+  return typ === 'at+jwt' || typ === 'application/at+jwt' || /^(application\/)?at\+jwt$/i.test(typ);
+}
+
 const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /**
@@ -85,18 +99,22 @@ const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
  * exactly, this tenant's audience. Nothing here is trusted (the signature is not checked yet); it
  * only refuses early what the full check would refuse too.
  */
-function precheckAccessToken(token: string, expected: { issuer: string; audience: string }): void {
+function precheckAccessToken(token: string, expected: ExpectedToken): void {
   const invalid = (message: string) => new AppError('auth', 'invalid_token', message);
   if (token.length > 16_384) throw invalid('token is too long');
   if (!JWS_COMPACT.test(token)) throw invalid('token is not a JWT (three base64url segments separated by dots)');
-  let alg: unknown;
+  let header: ReturnType<typeof decodeProtectedHeader>;
   let payload: JWTPayload;
   try {
-    alg = decodeProtectedHeader(token).alg;
+    header = decodeProtectedHeader(token);
   } catch {
     throw invalid('token header is not a base64url-encoded JSON object');
   }
+  const alg = header.alg;
   if (typeof alg !== 'string' || !ALGORITHMS.includes(alg)) throw invalid(`token alg must be one of ${ALGORITHMS.join(', ')}`);
+  // The protected header is covered by the signature checked next, so checking `typ` here, on the
+  // header already decoded for `alg`, is the check itself: two string comparisons, no allocation.
+  if (expected.requireAtJwt && !isAtJwt(header.typ)) throw invalid('token typ must be at+jwt (RFC 9068 JWT access token)');
   try {
     payload = decodeJwt(token);
   } catch {

@@ -28,6 +28,14 @@ describe('loadConfig', () => {
     expect(() => loadConfig({})).toThrow(/SEAL_KEYS[\s\S]*|PUBLIC_URL/);
   });
 
+  it('TRUST_PROXY is the number of proxy hops believed: false/0 none, true/1 one, N a chain; anything else is refused', () => {
+    expect(loadConfig(base).TRUST_PROXY).toBe(0);
+    expect(loadConfig({ ...base, TRUST_PROXY: 'false' }).TRUST_PROXY).toBe(0);
+    expect(loadConfig({ ...base, TRUST_PROXY: 'true' }).TRUST_PROXY).toBe(1);
+    expect(loadConfig({ ...base, TRUST_PROXY: '2' }).TRUST_PROXY).toBe(2);
+    for (const bad of ['yes', '-1', '1.5', 'all']) expect(() => loadConfig({ ...base, TRUST_PROXY: bad }), bad).toThrow(/TRUST_PROXY/);
+  });
+
   it('refuses development switches in production', () => {
     expect(() => loadConfig({ ...base, NODE_ENV: 'production', ENABLE_TEST_TOOLS: 'true' })).toThrow(
       /ENABLE_TEST_TOOLS[\s\S]*PUBLIC_URL|PUBLIC_URL[\s\S]*ENABLE_TEST_TOOLS/,

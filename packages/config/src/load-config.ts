@@ -24,7 +24,17 @@ const schema = z
     PUBLIC_URL: z.url().transform((u) => u.replace(/\/+$/, '')),
     /** Extra browser origins allowed to call the MCP endpoint (DNS-rebinding defence, DESIGN §5). */
     ALLOWED_ORIGINS: csv.default([]),
-    TRUST_PROXY: bool.default(false),
+    /**
+     * How many reverse proxies in front of the API append to X-Forwarded-For (and are trusted for
+     * X-Forwarded-Proto/-Host): `false`/`0` none (the socket's address is the client), `true`/`1` one
+     * (an ingress or TLS proxy), `N` a chain of N. The client address is the N-th entry from the
+     * right of X-Forwarded-For; whatever a client wrote further left is ignored.
+     */
+    TRUST_PROXY: z
+      .string()
+      .regex(/^(true|false|\d{1,2})$/, 'true, false, or the number of proxies in front (0-99)')
+      .default('false')
+      .transform((v) => (v === 'true' ? 1 : v === 'false' ? 0 : Number(v))),
     MCP_BODY_LIMIT: z
       .string()
       .regex(/^\d+(b|kb|mb)$/, 'like 1mb or 256kb')

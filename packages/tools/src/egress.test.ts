@@ -330,6 +330,19 @@ describe('egress: redirects', () => {
     ]);
   });
 
+  it('egressFetch honours fetch redirect modes: manual hands back the 3xx and follows nothing, error refuses; a fetch for a document never reaches another origin', async () => {
+    const f = egressFetch(egress, 'Test');
+    const manual = await f(`${home.url}/doc${to(`${other.url}/elsewhere`)}`, { redirect: 'manual' });
+    expect(manual.status).toBe(302);
+    expect(manual.headers.get('location')).toBe(`${other.url}/elsewhere`);
+    await expect(f(`${home.url}/doc${to('/same')}`, { redirect: 'error' })).rejects.toMatchObject({ code: 'egress_refused' });
+    // The authorization server's fetch: a redirect leaving the origin is refused even when following.
+    const sameOrigin = egressFetch(egress, 'Test', { sameOriginRedirectsOnly: true });
+    await expect(sameOrigin(`${home.url}/doc${to(`${other.url}/elsewhere`)}`)).rejects.toMatchObject({ code: 'egress_refused' });
+    expect(other.seen).toHaveLength(0);
+    expect(await (await f(`${home.url}/doc${to('/same')}`)).json()).toEqual({ at: 'home' });
+  });
+
   it('follows only a few hops', async () => {
     const short = createEgress({ allowPrivate: true, maxRedirects: 2 });
     await expect(short.request(`${home.url}/1${to(`/2${to(`/3${to('/4')}`)}`)}`, { signal: signal(), service: 'Test' })).rejects.toMatchObject({

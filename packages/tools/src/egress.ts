@@ -38,6 +38,11 @@ export interface EgressInit {
   service: string;
   /** Refuse (`egress_refused`) a redirect to another origin instead of following it without credentials (authenticated API calls). */
   sameOriginRedirectsOnly?: boolean;
+  /**
+   * fetch's `redirect` mode: `follow` (default) follows as above; `manual` returns the 3xx answer as
+   * it is, following nothing; `error` refuses any redirect (`egress_refused`).
+   */
+  redirect?: 'follow' | 'manual' | 'error';
 }
 
 export interface EgressResponse {
@@ -221,7 +226,11 @@ export function createEgress(opts: EgressOptions): Egress {
         throw fetchFailure(init, signal, cause, 'upstream_unreachable', 'cannot be reached');
       }
       const location = res.headers.location;
-      if (!REDIRECTS.has(res.statusCode) || typeof location !== 'string') return res;
+      if (!REDIRECTS.has(res.statusCode) || typeof location !== 'string' || init.redirect === 'manual') return res;
+      if (init.redirect === 'error') {
+        await res.body.dump().catch(() => undefined);
+        throw refused(init.service, 'redirected; the request was not followed');
+      }
       await res.body.dump().catch(() => undefined);
       if (hop >= maxRedirects) throw new AppError('upstream', 'upstream_redirect_loop', `${init.service} redirected too often`, { expose: true });
       let next: URL;
@@ -256,10 +265,10 @@ export function createEgress(opts: EgressOptions): Egress {
 export function egressFetch(
   egress: Egress,
   service: string,
-  limits: { timeoutMs?: number; maxBodyBytes?: number } = {},
+  limits: { timeoutMs?: number; maxBodyBytes?: number; sameOriginRedirectsOnly?: boolean } = {},
 ): (
   url: string,
-  init?: { method?: string; headers?: ConstructorParameters<typeof Headers>[0]; body?: unknown; signal?: AbortSignal | null },
+  init?: { method?: string; headers?: ConstructorParameters<typeof Headers>[0]; body?: unknown; signal?: AbortSignal | null; redirect?: string },
 ) => Promise<Response> {
   return async (url, init = {}) => {
     const method = (init.method ?? 'GET').toUpperCase();
@@ -278,6 +287,9 @@ export function egressFetch(
       body,
       signal: init.signal ?? new AbortController().signal,
       service,
+      // The caller's fetch semantics: `manual` (oidc-provider's Client ID Metadata Document fetch)
+      // gets the 3xx itself, never the document of wherever it points.
+      ...(init.redirect === 'manual' || init.redirect === 'error' ? { redirect: init.redirect } : {}),
       ...limits,
     });
     const bytes = await res.bytes();

@@ -1,9 +1,11 @@
 import { openOidcPayload, sealOidcPayload, storeKey } from '@mcprt/auth';
 import type { Keyring } from '@mcprt/crypto';
 import type { OidcStoreRepository } from '@mcprt/db';
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 
 export { storeKey };
+
+const CONSUMED_LABEL: Record<string, string> = { AuthorizationCode: 'authorization code', RefreshToken: 'refresh token' };
 
 /** A dynamically registered client not used for this long is gone (its next request: `invalid_client`, so it re-registers). */
 export const REGISTRATION_TTL_SECONDS = 30 * 86_400;
@@ -52,8 +54,19 @@ export function postgresAdapter(tenantId: string, repo: OidcStoreRepository, key
       return this.#read(await repo.findBy(this.#model, 'userCode', storeKey(userCode)));
     }
 
+    /**
+     * One-time use under concurrency. oidc-provider reads a code or refresh token (`find`), checks
+     * `consumed`, then calls `consume`: N parallel redemptions all read "not consumed". The update is
+     * conditional (`consumed_at is null`), so exactly one caller wins; every loser is a replay that
+     * raced the winner and is handled as the provider handles a sequential one — the grant and all
+     * its codes and tokens are revoked (the winner's new refresh token included, whenever it lands:
+     * its grant is gone) and the request fails `invalid_grant`.
+     */
     async consume(id: string): Promise<void> {
-      await repo.consume(this.#model, storeKey(id));
+      const key = storeKey(id);
+      if (await repo.consume(this.#model, key)) return;
+      await repo.revokeGrantOf(this.#model, key);
+      throw new errors.InvalidGrant(`${CONSUMED_LABEL[this.#model] ?? 'grant'} already consumed`);
     }
 
     async destroy(id: string): Promise<void> {

@@ -6,7 +6,7 @@ import { open, seal } from '@mcprt/crypto';
 import type { Tenant } from '@mcprt/db';
 import { AppError, isAppError } from '@mcprt/errors';
 import type { Middleware, ParameterizedContext } from 'koa';
-import { LRUCache } from 'lru-cache';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { z } from 'zod';
 import { resolveTenant } from '../http/resolve-tenant.js';
 import { required, type ApiState } from '../http/state.js';
@@ -19,7 +19,7 @@ import type { UpstreamLogin } from './upstream.js';
 /** The provider's own endpoints under `/t/{slug}/` (everything else there is ours). */
 const PROVIDER_PATH = /^\/t\/([^/]+)(\/(?:auth|token|reg|jwks|session\/end|\.well-known\/openid-configuration)(?:\/[^?]*)?)$/;
 
-/** Dynamic client registrations per (tenant, source address) per minute (per API replica). */
+/** Dynamic client registrations per (tenant, client address) per minute, across all API replicas (Redis). */
 export const REGISTRATIONS_PER_WINDOW = 20;
 const REGISTRATION_WINDOW_MS = 60_000;
 
@@ -67,10 +67,26 @@ export const htmlErrors: Middleware<ApiState> = async (ctx, next) => {
   }
 };
 
+/**
+ * What the provider (a Koa app of its own, `proxy = true`) reads of the request's address: PUBLIC_URL's
+ * host and protocol, and the client address the app decided under TRUST_PROXY. Whatever the client
+ * sent in Host or X-Forwarded-* never reaches it, so no URL it publishes (discovery, redirects, the
+ * logout form) is built from the request.
+ */
+export function asProviderRequest(ctx: ParameterizedContext<ApiState>, publicUrl: URL): void {
+  const h = ctx.req.headers;
+  h.host = publicUrl.host;
+  h['x-forwarded-host'] = publicUrl.host;
+  h['x-forwarded-proto'] = publicUrl.protocol.slice(0, -1);
+  h['x-forwarded-for'] = ctx.ip;
+  delete h.forwarded;
+}
+
 /** Hand the request to the tenant's oidc-provider, mounted at `/t/{slug}` (no body parser in front). */
-async function toProvider(ctx: ParameterizedContext<ApiState>, servers: AuthServers, tenant: Tenant, providerPath: string): Promise<void> {
+async function toProvider(ctx: ParameterizedContext<ApiState>, servers: AuthServers, tenant: Tenant, providerPath: string, publicUrl: URL): Promise<void> {
   const server = await servers.get(tenant);
   const search = ctx.querystring ? `?${ctx.querystring}` : '';
+  asProviderRequest(ctx, publicUrl);
   // oidc-provider derives its mount path from originalUrl minus url (koa-mount / express convention).
   (ctx.req as { originalUrl?: string }).originalUrl = `/t/${tenant.slug}${providerPath}${search}`;
   ctx.req.url = `${providerPath}${search}`;
@@ -86,12 +102,13 @@ async function toProvider(ctx: ParameterizedContext<ApiState>, servers: AuthServ
 export function mountAuthServer(router: Router<ApiState>, r: ApiResources, servers: AuthServers, upstream: UpstreamLogin): Middleware<ApiState> {
   const tenantOf = resolveTenant(r.tenants, r.db.db);
   const vault = credentialVault(r.keyring);
+  const publicUrl = new URL(r.config.PUBLIC_URL);
 
   // RFC 8414 §3.1 / OIDC discovery, path-inserted: the SDK client asks here first.
   const metadata: Middleware<ApiState> = async (ctx) => {
     const tenant = required(ctx, 'tenant');
     requireBuiltin(tenant);
-    await toProvider(ctx, servers, tenant, '/.well-known/openid-configuration');
+    await toProvider(ctx, servers, tenant, '/.well-known/openid-configuration', publicUrl);
   };
   router.get('/.well-known/oauth-authorization-server/t/:tenant', tenantOf, metadata);
   router.get('/.well-known/openid-configuration/t/:tenant', tenantOf, metadata);
@@ -104,6 +121,7 @@ export function mountAuthServer(router: Router<ApiState>, r: ApiResources, serve
 
   const details = async (ctx: ParameterizedContext<ApiState>, tenant: Tenant) => {
     const { provider } = await servers.get(tenant);
+    asProviderRequest(ctx, publicUrl);
     try {
       return { provider, interaction: await provider.interactionDetails(ctx.req, ctx.res) };
     } catch {
@@ -242,16 +260,7 @@ export function mountAuthServer(router: Router<ApiState>, r: ApiResources, serve
     ctx.redirect(returnTo);
   });
 
-  // Dynamic registration is unauthenticated: a fixed window per (tenant, source address), bounded memory.
-  const registrations = new LRUCache<string, { count: number; resetAt: number }>({ max: 10_000 });
-  const registrationAllowed = (ctx: ParameterizedContext<ApiState>, tenant: Tenant): number | undefined => {
-    const key = `${tenant.id}\u0000${ctx.ip}`;
-    const now = Date.now();
-    let w = registrations.get(key);
-    if (!w || w.resetAt <= now) registrations.set(key, (w = { count: 0, resetAt: now + REGISTRATION_WINDOW_MS }));
-    w.count++;
-    return w.count > REGISTRATIONS_PER_WINDOW ? Math.ceil((w.resetAt - now) / 1000) : undefined;
-  };
+  const registrationAllowed = registrationLimiter(r);
 
   // Everything the provider serves under /t/{slug}/… — before the router, with no body parser.
   return async (ctx, next) => {
@@ -260,7 +269,7 @@ export function mountAuthServer(router: Router<ApiState>, r: ApiResources, serve
     const tenant = await r.tenants.bySlug(m[1]!);
     if (!tenant || tenant.authMode !== 'builtin') return next();
     if (m[2] === '/reg' && ctx.method === 'POST') {
-      const retryAfter = registrationAllowed(ctx, tenant);
+      const retryAfter = await registrationAllowed(tenant, ctx.ip);
       if (retryAfter !== undefined) {
         ctx.status = 429;
         ctx.set('Retry-After', String(retryAfter));
@@ -268,7 +277,36 @@ export function mountAuthServer(router: Router<ApiState>, r: ApiResources, serve
         return;
       }
     }
-    await toProvider(ctx, servers, tenant, m[2]!);
+    await toProvider(ctx, servers, tenant, m[2]!, publicUrl);
+  };
+}
+
+/**
+ * Dynamic registration is unauthenticated: a fixed one-minute window per (tenant, client address),
+ * counted in Redis so every API replica shares it (rate-limiter-flexible, one single-key script per
+ * registration). The address is Koa's `ctx.ip`: the socket's, or under TRUST_PROXY=N the N-th
+ * X-Forwarded-For entry from the right — entries a client adds on the left are never read. While
+ * Redis is unreachable each replica counts for itself (insurance limiter): still limited, never open.
+ * Resolves to the seconds to wait when over the limit.
+ */
+function registrationLimiter(r: ApiResources): (tenant: Tenant, ip: string) => Promise<number | undefined> {
+  const duration = REGISTRATION_WINDOW_MS / 1000;
+  const limiter = new RateLimiterRedis({
+    storeClient: r.redis,
+    keyPrefix: `${r.config.QUEUE_PREFIX}:rl-dcr`,
+    points: REGISTRATIONS_PER_WINDOW,
+    duration,
+    rejectIfRedisNotReady: true,
+    insuranceLimiter: new RateLimiterMemory({ points: REGISTRATIONS_PER_WINDOW, duration }),
+  });
+  return async (tenant, ip) => {
+    try {
+      await limiter.consume(`${tenant.id}:${ip}`);
+      return undefined;
+    } catch (e) {
+      if (e instanceof RateLimiterRes) return Math.max(1, Math.ceil(e.msBeforeNext / 1000));
+      throw e;
+    }
   };
 }
 

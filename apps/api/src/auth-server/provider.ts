@@ -19,7 +19,6 @@ export const asIssuer = (publicUrl: string, slug: string) => `${publicUrl}/t/${s
 
 export interface AuthServerDeps {
   publicUrl: string;
-  trustProxy: boolean;
   db: Executor;
   keyring: Keyring;
   registry: ToolRegistry;
@@ -177,6 +176,25 @@ export class AuthServers {
           },
         },
         registration: { enabled: true },
+        // The logout confirmation and its success page: ours (escaped, strict CSP that also forbids
+        // framing), not the library's (a remote font, the request's host in the text).
+        rpInitiatedLogout: {
+          enabled: true,
+          logoutSource: (ctx, form) => {
+            const target = ctx.oidc.params?.post_logout_redirect_uri;
+            ctx.set('Content-Security-Policy', pageCsp(typeof target === 'string' ? [formTarget(target)] : []));
+            ctx.set('Cache-Control', 'no-store');
+            ctx.body = page(
+              'Sign out',
+              `<h1>Sign out of ${esc(tenant.displayName)}?</h1>${form}<div class="actions"><button class="allow" autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button><button type="submit" form="op.logoutForm">No, stay signed in</button></div>`,
+            );
+          },
+          postLogoutSuccessSource: (ctx) => {
+            ctx.set('Content-Security-Policy', pageCsp());
+            ctx.set('Cache-Control', 'no-store');
+            ctx.body = page('Signed out', `<h1>You are signed out of ${esc(tenant.displayName)}</h1>`);
+          },
+        },
         clientIdMetadataDocument: { enabled: true, ack: 'draft-02' },
         resourceIndicators: {
           enabled: true,
@@ -213,7 +231,7 @@ export class AuthServers {
         RefreshToken: TTL.refreshToken,
         ClientCredentials: TTL.accessToken,
       },
-      fetch: d.fetch as unknown as Configuration['fetch'],
+      fetch: oncePerRequest(d.fetch) as unknown as Configuration['fetch'],
       // Our page instead of the library's: escaped, strict CSP, no stack or internals.
       renderError: (ctx, out) => {
         ctx.type = 'html';
@@ -226,7 +244,10 @@ export class AuthServers {
       },
     };
     const provider = new Provider(asIssuer(d.publicUrl, tenant.slug), configuration);
-    provider.proxy = d.trustProxy;
+    // Every request reaches the provider through `toProvider` (mount.ts), which rewrites its Host,
+    // X-Forwarded-Host/-Proto/-For to PUBLIC_URL's host and protocol and the address the app decided:
+    // the provider reads only those, so every URL it publishes or redirects to is PUBLIC_URL's.
+    provider.proxy = true;
     const log = d.log.child({ tenant: tenant.slug, component: 'authorization-server' });
     provider.on('server_error', (_ctx, err) => log.error({ err }, 'authorization server error'));
     // A registration in use lives on; one unused for REGISTRATION_TTL_SECONDS expires (and is swept).
@@ -242,6 +263,44 @@ export class AuthServers {
 }
 
 const KEY_RELOAD_COOLDOWN_MS = 30_000;
+
+/** A form's CSP target for a redirect URI: its origin, or for a custom scheme (cursor://…, no origin) its scheme. */
+function formTarget(uri: string): string {
+  try {
+    const u = new URL(uri);
+    return u.origin !== 'null' ? u.origin : u.protocol;
+  } catch {
+    return "'none'";
+  }
+}
+
+type ProviderFetch = AuthServerDeps['fetch'];
+type Fetched = { status: number; headers: Headers; body: Uint8Array };
+
+/**
+ * oidc-provider's outbound fetch, at most once per URL per request it serves. A Client ID Metadata
+ * Document that fails (not found, invalid, a redirect) is not cached by the provider, and its
+ * authorization endpoint looks the client up a second time while rendering the error: without this,
+ * every such request fetched the document twice. Keyed by the request's context (the provider's
+ * AsyncLocalStorage), so nothing is shared between requests; GETs only.
+ */
+function oncePerRequest(fetch: ProviderFetch): ProviderFetch {
+  const seen = new WeakMap<object, Map<string, Promise<Fetched>>>();
+  return async (url, init) => {
+    const ctx = Provider.ctx as object | undefined;
+    if (!ctx || (init?.method ?? 'GET').toUpperCase() !== 'GET') return fetch(url, init);
+    let mine = seen.get(ctx);
+    if (!mine) seen.set(ctx, (mine = new Map()));
+    let pending = mine.get(url);
+    if (!pending) {
+      pending = fetch(url, init).then(async (res) => ({ status: res.status, headers: res.headers, body: new Uint8Array(await res.arrayBuffer()) }));
+      mine.set(url, pending);
+    }
+    const f = await pending;
+    const nullBody = f.status === 204 || f.status === 205 || f.status === 304;
+    return new Response(nullBody ? null : f.body.slice(), { status: f.status, headers: f.headers });
+  };
+}
 
 /** `http://127.0.0.1…` or `http://[::1]…` (RFC 8252 §7.3 loopback; `localhost` is not, §8.3). */
 function isLoopbackHttp(uri: unknown): boolean {

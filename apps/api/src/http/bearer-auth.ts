@@ -52,7 +52,11 @@ export function bearerAuth(deps: {
       });
     if (!match) throw refuse(header ? 'invalid_request' : undefined, header ? 'Authorization header is not a Bearer token' : 'authorization required');
     const builtin = tenant.authMode === 'builtin';
-    const expected = { issuer: builtin ? asIssuer(deps.publicUrl, tenant.slug) : tenant.idpIssuer, audience: mcpResourceUrl(deps.publicUrl, tenant.slug) };
+    const expected = {
+      issuer: builtin ? asIssuer(deps.publicUrl, tenant.slug) : tenant.idpIssuer,
+      audience: mcpResourceUrl(deps.publicUrl, tenant.slug),
+      requireAtJwt: builtin,
+    };
     const cacheKey = deps.verified.key(expected.issuer, expected.audience, match[1]!);
     let token = deps.verified.get(cacheKey);
     if (!token) {

@@ -12,10 +12,17 @@ import { installRequestLog, type ApiState } from './state.js';
 export function errorHandler(log: Logger, opts: { outages?: OutageLog; retryAfterS?: number } = {}): Middleware<ApiState> {
   const retryAfterS = opts.retryAfterS ?? 2;
   return async (ctx, next) => {
-    const incoming = ctx.get('x-request-id');
-    const requestId = /^[A-Za-z0-9._-]{1,64}$/.test(incoming) ? incoming : randomUUID();
+    // The request id is ours, always: it goes into audit rows, call rows and error answers, where a
+    // client-chosen value could collide with, or impersonate, another request's. A client's own
+    // X-Request-Id is kept beside it in the log lines only, labelled as the client's.
+    const requestId = randomUUID();
     ctx.state.requestId = requestId;
-    installRequestLog(ctx.state, log, { requestId });
+    const incoming = ctx.req.headers['x-request-id'];
+    installRequestLog(
+      ctx.state,
+      log,
+      typeof incoming === 'string' && CLIENT_REQUEST_ID.test(incoming) ? { requestId, clientRequestId: incoming } : { requestId },
+    );
     ctx.set('x-request-id', requestId);
     try {
       await next();
@@ -38,6 +45,9 @@ export function errorHandler(log: Logger, opts: { outages?: OutageLog; retryAfte
     }
   };
 }
+
+/** What of a client's X-Request-Id is worth logging (anything else is dropped, not echoed). */
+const CLIENT_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 const HTTP_CODES: Record<number, string> = { 400: 'bad_request', 413: 'payload_too_large', 415: 'unsupported_media_type' };
 

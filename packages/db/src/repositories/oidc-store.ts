@@ -58,6 +58,16 @@ export function oidcStoreRepository(db: Executor, tenantId: string) {
         .returning({ id: oidcStore.id });
       return rows.length > 0;
     },
+    /**
+     * A replayed code or refresh token revokes its grant: every row carrying the grant id of the row
+     * `(model, id)` and the grant itself, in one statement (nothing when the row is already gone).
+     */
+    async revokeGrantOf(model: string, id: string): Promise<void> {
+      await db.execute(sql`
+        with g as (select grant_id from oidc_store where tenant_id = ${tenantId} and model = ${model} and id = ${id} and grant_id is not null)
+        delete from oidc_store o using g
+        where o.tenant_id = ${tenantId} and (o.grant_id = g.grant_id or (o.model = 'Grant' and o.id = g.grant_id))`);
+    },
     /** Moves a row's expiry (a dynamically registered client that was just used lives on). */
     async touch(model: string, id: string, expiresAt: Date): Promise<void> {
       // Rows without an expiry (pre-registered clients) keep none.
