@@ -110,14 +110,14 @@ BEGIN
   END IF;
   v_rows_hash := encode(sha256(v_leaves), 'hex');
   v_hash := public.audit_checkpoint_hash(p_tenant, p_seq, v_first, v_last, v_n, public.audit_at_text(v_min), public.audit_at_text(v_max), v_rows_hash, v_prev, p_key_id);
-  IF p_prev_hash <> v_prev THEN v_bad := v_bad || 'prevHash'; END IF;
-  IF p_first_id <> v_first THEN v_bad := v_bad || 'firstId'; END IF;
-  IF p_last_id <> v_last THEN v_bad := v_bad || 'lastId'; END IF;
-  IF p_count <> v_n THEN v_bad := v_bad || 'count'; END IF;
-  IF p_min_at <> public.audit_at_text(v_min) THEN v_bad := v_bad || 'minAt'; END IF;
-  IF p_max_at <> public.audit_at_text(v_max) THEN v_bad := v_bad || 'maxAt'; END IF;
-  IF p_rows_hash <> v_rows_hash THEN v_bad := v_bad || 'rowsHash'; END IF;
-  IF p_hash <> v_hash THEN v_bad := v_bad || 'hash'; END IF;
+  IF p_prev_hash <> v_prev THEN v_bad := array_append(v_bad, 'prevHash'); END IF;
+  IF p_first_id <> v_first THEN v_bad := array_append(v_bad, 'firstId'); END IF;
+  IF p_last_id <> v_last THEN v_bad := array_append(v_bad, 'lastId'); END IF;
+  IF p_count <> v_n THEN v_bad := array_append(v_bad, 'count'); END IF;
+  IF p_min_at <> public.audit_at_text(v_min) THEN v_bad := array_append(v_bad, 'minAt'); END IF;
+  IF p_max_at <> public.audit_at_text(v_max) THEN v_bad := array_append(v_bad, 'maxAt'); END IF;
+  IF p_rows_hash <> v_rows_hash THEN v_bad := array_append(v_bad, 'rowsHash'); END IF;
+  IF p_hash <> v_hash THEN v_bad := array_append(v_bad, 'hash'); END IF;
   IF cardinality(v_bad) > 0 THEN
     RAISE EXCEPTION 'audit checkpoint % of tenant % refused: % differ from the rows and the chain in the database', p_seq, p_tenant, array_to_string(v_bad, ', ')
       USING ERRCODE = 'check_violation';
