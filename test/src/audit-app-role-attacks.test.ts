@@ -128,10 +128,16 @@ describe('audit: what the app role writes cannot erase or hide audit rows', () =
     errors = [];
     const t = await newTenant();
     await append(t.id, 19); // the last hour's rows
-    await setRetention(s.db.sql, t.id, { auditEventDays: 400 }); // (+1 row: tenant.retention_changed)
     await checkpointTick(deps);
-    expect(await countOf(t.id)).toBe(20);
+    expect(await countOf(t.id)).toBe(19);
     // The attack as reported: a retention of -3650 days (a cutoff ten years ahead), then the sweep.
+    for (const days of [-3650, 0, -1]) {
+      await expect(
+        s.db.sql`insert into tenant_retention (tenant_id, call_result_days, audit_event_days) values (${t.id}, 30, ${days})
+          on conflict (tenant_id) do update set audit_event_days = ${days}`,
+      ).rejects.toMatchObject({ code: '23514' });
+    }
+    await setRetention(s.db.sql, t.id, { auditEventDays: 400 }); // a row to update (+1 audit row: tenant.retention_changed)
     for (const days of [-3650, 0, -1]) {
       await expect(
         s.db.sql`insert into tenant_retention (tenant_id, call_result_days, audit_event_days) values (${t.id}, 30, 400)
@@ -144,6 +150,7 @@ describe('audit: what the app role writes cannot erase or hide audit rows', () =
       /below the floor of 30 days set by the database owner/,
     );
     await expect(setRetention(s.db.sql, t.id, { auditEventDays: 29 })).rejects.toMatchObject({ code: '23514' });
+    await checkpointTick(deps);
     // The floor is the owner's: the app role cannot lower it.
     await expect(s.db.sql`update audit_retention_floor set audit_event_days = 1`).rejects.toMatchObject({ code: '42501' });
     await expect(s.db.sql`insert into audit_retention_floor values (false, 1)`).rejects.toMatchObject({ code: '42501' });
@@ -275,6 +282,24 @@ describe('audit: what the app role writes cannot erase or hide audit rows', () =
     expect(gone.findings.map((f) => f.kind)).toEqual(['missing', 'missing', 'missing', 'missing']);
     const offline = await verifyAuditExport(await exportOf(t.slug), await keysFor(t.slug));
     expect(offline.findings.map((f) => f.kind)).toEqual(['missing', 'missing', 'missing', 'missing']);
+  });
+
+  it('a checkpoint already in the table that does not verify (written before the database sealed them): the checkpointer does not chain onto it', async () => {
+    errors = [];
+    const t = await newTenant();
+    await append(t.id, 5);
+    await checkpointTick(deps);
+    await append(t.id, 4);
+    // What the app role could insert before this version (written here as the owner): a made-up checkpoint over the newest rows.
+    await insertPlain(owner.sql, await forge(t.id, { maxAt: '2020-01-01T00:00:00.000000Z' }));
+    await append(t.id, 3);
+    const r = await checkpointTick({ ...deps, log: quiet() });
+    expect(r.refused).toBeGreaterThanOrEqual(1); // (the tenant of the previous test is refused too)
+    expect(errorsAbout(t.id)).toEqual([{ o: { tenantId: t.id, checkpointSeq: 2, problem: 'its signature does not verify' }, m: expect.any(String) }]);
+    expect((await s.db.sql`select max(seq)::int as seq from audit_checkpoints where tenant_id = ${t.id}`)[0]!.seq).toBe(2);
+    // The sweep does not use it either: its rows are newer than its maxAt says.
+    expect(await sweepAsAppRole(t.id)).toEqual([{ checkpoint_seq: 2, rows_deleted: 0, refused: '4 of its rows are newer than the cutoff (its maxAt is false)' }]);
+    expect(await countOf(t.id)).toBe(12);
   });
 
   it('checkpoints written before the database sealed them are re-checked by the sweep: a false maxAt or false leaves are refused, loudly', async () => {
