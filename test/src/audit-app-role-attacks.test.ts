@@ -66,7 +66,9 @@ describe('audit: what the app role writes cannot erase or hide audit rows', () =
   };
   async function exportOf(slug: string): Promise<string[]> {
     const { key } = await apiKeyCreate({ db: s.db.db, sql: s.db.sql, config: s.config, out: () => undefined }, { slug, scopes: 'audit:read' });
-    const r = await fetch(`${s.config.PUBLIC_URL}/t/${slug}/v1/admin/audit-events`, { headers: { authorization: `Bearer ${key}`, accept: 'application/x-ndjson' } });
+    const r = await fetch(`${s.config.PUBLIC_URL}/t/${slug}/v1/admin/audit-events`, {
+      headers: { authorization: `Bearer ${key}`, accept: 'application/x-ndjson' },
+    });
     expect(r.status).toBe(200);
     return (await r.text()).split('\n').filter(Boolean);
   }
@@ -95,7 +97,12 @@ describe('audit: what the app role writes cannot erase or hide audit rows', () =
       lastId: rows.at(-1)!.id,
       count: rows.length,
       minAt: rows.map((r) => r.at).sort()[0]!,
-      maxAt: opts.maxAt ?? rows.map((r) => r.at).sort().at(-1)!,
+      maxAt:
+        opts.maxAt ??
+        rows
+          .map((r) => r.at)
+          .sort()
+          .at(-1)!,
       rowsHash: rowsHashOf(leaves),
       prevHash: opts.prevHash ?? prev?.hash ?? GENESIS_HASH,
       keyId: real.keyId,
@@ -187,7 +194,9 @@ describe('audit: what the app role writes cannot erase or hide audit rows', () =
     await s.db.sql`delete from tenant_retention where tenant_id = ${t.id}`;
     const rows = await s.db.sql`select action, decision, reason from audit_events where tenant_id = ${t.id} order by id`;
     expect(rows.map((r) => r.action)).toEqual(['tenant.retention_changed', 'tenant.retention_changed', 'tenant.retention_changed']);
-    expect(rows[0]!.reason).toMatch(/^defaults \(audit 400 days, call results 30 days\) → audit 90 days, call results 30 days \(database role mcprt_test_app\)$/);
+    expect(rows[0]!.reason).toMatch(
+      /^defaults \(audit 400 days, call results 30 days\) → audit 90 days, call results 30 days \(database role mcprt_test_app\)$/,
+    );
     expect(rows[1]!.reason).toMatch(/^audit 90 days, call results 30 days → audit 90 days, call results 7 days/);
     expect(rows[2]!.reason).toMatch(/^audit 90 days, call results 7 days → defaults/);
   });
@@ -257,8 +266,11 @@ describe('audit: what the app role writes cannot erase or hide audit rows', () =
     await checkpointTick(deps);
     const [cp2] = await s.db.sql`select first_id, last_id from audit_checkpoints where tenant_id = ${t.id} and seq = 2`;
     const logRow = (sql: DbHandle['sql'], cutoff: string, at = 'now()') =>
-      sql.unsafe(`insert into audit_retention_log (tenant_id, checkpoint_seq, first_id, last_id, rows_deleted, cutoff, at)
-        values ($1, 2, $2, $3, 4, $4::timestamptz, ${at})`, [t.id, cp2!.first_id as string, cp2!.last_id as string, cutoff]);
+      sql.unsafe(
+        `insert into audit_retention_log (tenant_id, checkpoint_seq, first_id, last_id, rows_deleted, cutoff, at)
+        values ($1, 2, $2, $3, 4, $4::timestamptz, ${at})`,
+        [t.id, cp2!.first_id as string, cp2!.last_id as string, cutoff],
+      );
     // The attack as reported, as the app role: refused.
     await expect(logRow(s.db.sql, new Date().toISOString())).rejects.toMatchObject({ code: '42501' });
     // A row like it written before this version (the app role could then): written here as the owner.
@@ -298,7 +310,9 @@ describe('audit: what the app role writes cannot erase or hide audit rows', () =
     expect(errorsAbout(t.id)).toEqual([{ o: { tenantId: t.id, checkpointSeq: 2, problem: 'its signature does not verify' }, m: expect.any(String) }]);
     expect((await s.db.sql`select max(seq)::int as seq from audit_checkpoints where tenant_id = ${t.id}`)[0]!.seq).toBe(2);
     // The sweep does not use it either: its rows are newer than its maxAt says.
-    expect(await sweepAsAppRole(t.id)).toEqual([{ checkpoint_seq: 2, rows_deleted: 0, refused: '4 of its rows are newer than the cutoff (its maxAt is false)' }]);
+    expect(await sweepAsAppRole(t.id)).toEqual([
+      { checkpoint_seq: 2, rows_deleted: 0, refused: '4 of its rows are newer than the cutoff (its maxAt is false)' },
+    ]);
     expect(await countOf(t.id)).toBe(12);
   });
 
@@ -341,7 +355,8 @@ describe('audit: what the app role writes cannot erase or hide audit rows', () =
     await checkpointTick(deps);
     await append(t.id, 2); // unsealed
     expect(await retentionTick({ sql: s.db.sql, batch: 10, log: quiet() }, [t.id])).toEqual({ calls: 0, auditRows: 50, checkpoints: 2 });
-    const log = await s.db.sql`select checkpoint_seq, rows_deleted, audit_event_days, floor_days from audit_retention_log where tenant_id = ${t.id} order by checkpoint_seq`;
+    const log = await s.db
+      .sql`select checkpoint_seq, rows_deleted, audit_event_days, floor_days from audit_retention_log where tenant_id = ${t.id} order by checkpoint_seq`;
     expect(log).toEqual([
       { checkpoint_seq: 1, rows_deleted: 40, audit_event_days: 400, floor_days: 30 },
       { checkpoint_seq: 2, rows_deleted: 10, audit_event_days: 400, floor_days: 30 },

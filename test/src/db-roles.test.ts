@@ -94,7 +94,9 @@ describe('database roles: the app role cannot alter or erase the audit (real Pos
     // Only the database writes checkpoints, the retention log and the retention floor (migration 0009).
     [
       'INSERT INTO audit_checkpoints (a checkpoint the database did not compute)',
-      (t) => `insert into audit_checkpoints (tenant_id, seq, first_id, last_id, row_count, min_at, max_at, rows_hash, prev_hash, hash, key_id, signature, ids, leaves)
+      (
+        t,
+      ) => `insert into audit_checkpoints (tenant_id, seq, first_id, last_id, row_count, min_at, max_at, rows_hash, prev_hash, hash, key_id, signature, ids, leaves)
         values ('${t}', 99, 1, 1, 1, 'a', 'b', 'c', 'd', 'e', 'f', 'g', '{1}', '\\x00')`,
     ],
     [

@@ -101,11 +101,7 @@ export function checkpointProblem(keyring: Keyring, cp: CheckpointRow): string |
 }
 
 /** Seal one tenant's rows up to `horizon` (rows must be settled: see checkpointTick). */
-export async function sealTenant(
-  d: CheckpointerDeps,
-  tenantId: string,
-  horizon: number,
-): Promise<{ checkpoints: number; rows: number; refused?: boolean }> {
+export async function sealTenant(d: CheckpointerDeps, tenantId: string, horizon: number): Promise<{ checkpoints: number; rows: number; refused?: boolean }> {
   const key = auditSigningKey(d.keyring, tenantId);
   if (!key) throw new Error('audit checkpointer: the active keyring key is missing');
   const lockConn = await d.sql.reserve();
