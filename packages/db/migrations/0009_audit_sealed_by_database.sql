@@ -66,7 +66,7 @@ $$;
 -- checkpointer flag it; it cannot make a checkpoint describe rows falsely or fork the chain.
 CREATE OR REPLACE FUNCTION audit_checkpoint_append(p_tenant uuid, p_seq integer, p_first_id bigint, p_last_id bigint, p_count integer,
   p_min_at text, p_max_at text, p_rows_hash text, p_prev_hash text, p_key_id text, p_hash text, p_signature text)
-RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
   v_seq integer;
   v_after bigint;
@@ -148,7 +148,7 @@ ALTER TABLE audit_retention_log ADD COLUMN IF NOT EXISTS audit_event_days intege
 ALTER TABLE audit_retention_log ADD COLUMN IF NOT EXISTS floor_days integer;
 --> statement-breakpoint
 -- 4. Changes of a tenant's retention: never below the floor, and always in the audit.
-CREATE OR REPLACE FUNCTION tenant_retention_floor_check() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+CREATE OR REPLACE FUNCTION tenant_retention_floor_check() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
   v_floor integer;
 BEGIN
@@ -164,7 +164,7 @@ BEGIN
 END;
 $$;
 --> statement-breakpoint
-CREATE OR REPLACE FUNCTION tenant_retention_audit() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+CREATE OR REPLACE FUNCTION tenant_retention_audit() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
   v_tenant uuid := CASE WHEN TG_OP = 'DELETE' THEN OLD.tenant_id ELSE NEW.tenant_id END;
   v_old text := CASE WHEN TG_OP = 'INSERT' THEN 'defaults (audit 400 days, call results 30 days)'
@@ -211,7 +211,7 @@ DROP FUNCTION IF EXISTS audit_retention_sweep(uuid);
 --> statement-breakpoint
 CREATE FUNCTION audit_retention_sweep(p_tenant uuid)
 RETURNS TABLE (checkpoint_seq integer, rows_deleted integer, refused text)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
   v_floor integer;
   v_days integer;
