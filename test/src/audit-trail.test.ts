@@ -16,7 +16,7 @@ import { TEST_DATABASE_URL } from './harness/test-config.js';
  * database of its own: the checkpointer and retention act on every tenant of their database.
  */
 
-const silent = { info: () => undefined, warn: () => undefined };
+const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 describe('verifiable audit trail and retention', () => {
   let s: Stack;

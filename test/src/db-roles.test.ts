@@ -91,6 +91,24 @@ describe('database roles: the app role cannot alter or erase the audit (real Pos
     ['DELETE FROM the migrations journal', () => `delete from drizzle.__drizzle_migrations`],
     ['SET ROLE to the owner', () => `set role "${decodeURIComponent(new URL(TEST_DATABASE_URL).username)}"`],
     ['ALTER ROLE itself SUPERUSER', () => `alter role ${TEST_APP_ROLE} superuser`],
+    // Only the database writes checkpoints, the retention log and the retention floor (migration 0009).
+    [
+      'INSERT INTO audit_checkpoints (a checkpoint the database did not compute)',
+      (
+        t,
+      ) => `insert into audit_checkpoints (tenant_id, seq, first_id, last_id, row_count, min_at, max_at, rows_hash, prev_hash, hash, key_id, signature, ids, leaves)
+        values ('${t}', 99, 1, 1, 1, 'a', 'b', 'c', 'd', 'e', 'f', 'g', '{1}', '\\x00')`,
+    ],
+    [
+      'INSERT INTO audit_retention_log (claim rows were pruned)',
+      (t) => `insert into audit_retention_log (tenant_id, checkpoint_seq, first_id, last_id, rows_deleted, cutoff) values ('${t}', 1, 1, 1, 1, now())`,
+    ],
+    ['UPDATE audit_retention_floor (lower the retention floor)', () => `update audit_retention_floor set audit_event_days = 1`],
+    [
+      'CREATE OR REPLACE the retention sweep',
+      () =>
+        `create or replace function audit_retention_sweep(p uuid) returns table (checkpoint_seq integer, rows_deleted integer, refused text) language sql as $$ select 1, 1, null::text $$`,
+    ],
   ];
 
   it.each(FORBIDDEN)('refused with a permission error: %s', async (_name, statement) => {
@@ -173,6 +191,16 @@ describe('database roles: the app role cannot alter or erase the audit (real Pos
     expect(warned[0]).toContain('is a superuser');
     await checkAppRole(app.sql, { production: true, warn: () => warned.push(['unexpected']) });
     expect(warned).toHaveLength(1);
+  });
+
+  it('the self-check names INSERT on a table only the database writes', async () => {
+    await owner.sql.unsafe(`grant insert on audit_checkpoints to ${TEST_APP_ROLE}`);
+    try {
+      expect(await appRoleProblems(app.sql)).toEqual(['holds audit_checkpoints: INSERT on a table only the database writes']);
+    } finally {
+      await owner.sql.unsafe(`revoke insert on audit_checkpoints from ${TEST_APP_ROLE}`);
+    }
+    expect(await appRoleProblems(app.sql)).toEqual([]);
   });
 
   it('production config refuses MIGRATE_DATABASE_URL: the API and workers never hold the owner', () => {

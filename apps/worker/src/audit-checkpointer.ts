@@ -1,5 +1,17 @@
-import { auditLeaf, auditSigningKey, checkpointHash, GENESIS_HASH, rowsHashOf, signCheckpoint, type CheckpointPayload, type Keyring } from '@mcprt/crypto';
-import { auditHorizon, auditTrail, horizonSettled, releaseTenantLock, tenantsWithUnsealedAudit, tryTenantLock } from '@mcprt/db';
+import {
+  auditLeaf,
+  auditPublicKeys,
+  auditSigningKey,
+  checkpointHash,
+  checkpointSignatureValid,
+  GENESIS_HASH,
+  publicKeyFromJwk,
+  rowsHashOf,
+  signCheckpoint,
+  type CheckpointPayload,
+  type Keyring,
+} from '@mcprt/crypto';
+import { auditHorizon, auditTrail, horizonSettled, releaseTenantLock, tenantsWithUnsealedAudit, tryTenantLock, type CheckpointRow } from '@mcprt/db';
 import type { DbHandle } from '@mcprt/db';
 
 /**
@@ -11,6 +23,12 @@ import type { DbHandle } from '@mcprt/db';
  * that moment has ended (so no id ≤ horizon can still commit), then per tenant with unsealed rows,
  * under a session advisory lock (one checkpointer per tenant across all workers), seal up to the
  * horizon in checkpoints of at most `maxRows` rows.
+ *
+ * Checkpoints are written through the database's `audit_checkpoint_append`, which recomputes every
+ * field but the signature from the rows (migration 0009). The signature it cannot check: so before
+ * chaining onto the tenant's last checkpoint the checkpointer verifies it (signature with the
+ * keyring's audit keys, hash, rows hash) and refuses to chain onto one that does not verify: an
+ * error-level log line naming the tenant and seq, and `mcprt_audit_integrity_failures_total`.
  */
 
 export interface CheckpointerDeps {
@@ -18,7 +36,9 @@ export interface CheckpointerDeps {
   keyring: Keyring;
   maxRows: number;
   settleMs: number;
-  log: { info(o: object, m: string): void; warn(o: object, m: string): void };
+  log: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
+  /** Counts checkpoints the checkpointer refused to chain onto (the worker's metrics registry). */
+  integrityFailures?: { inc(labels: { job: 'checkpointer' | 'retention' }): void };
 }
 
 export interface TickResult {
@@ -26,6 +46,8 @@ export interface TickResult {
   settled: boolean;
   checkpoints: number;
   rows: number;
+  /** Tenants skipped because their last checkpoint does not verify. */
+  refused: number;
 }
 
 const LOCK_PURPOSE = 'audit-checkpoint';
@@ -41,20 +63,45 @@ export async function checkpointTick(d: CheckpointerDeps): Promise<TickResult> {
   if (!settled) {
     // A transaction open for longer than settleMs: sealing now could skip a row it may still commit.
     d.log.warn({ horizon: maxId }, 'audit checkpoint skipped: a transaction older than the settle time is still open');
-    return { horizon: maxId, settled, checkpoints: 0, rows: 0 };
+    return { horizon: maxId, settled, checkpoints: 0, rows: 0, refused: 0 };
   }
   let checkpoints = 0;
   let rows = 0;
+  let refused = 0;
   for (const tenantId of await tenantsWithUnsealedAudit(d.sql, maxId)) {
     const r = await sealTenant(d, tenantId, maxId);
     checkpoints += r.checkpoints;
     rows += r.rows;
+    if (r.refused) refused++;
   }
-  return { horizon: maxId, settled, checkpoints, rows };
+  return { horizon: maxId, settled, checkpoints, rows, refused };
+}
+
+/** Why `cp` does not verify with the tenant's audit keys (signature, hash, rows hash), or undefined when it does. */
+export function checkpointProblem(keyring: Keyring, cp: CheckpointRow): string | undefined {
+  const payload: CheckpointPayload = {
+    v: 1,
+    tenantId: cp.tenantId,
+    seq: cp.seq,
+    firstId: cp.firstId,
+    lastId: cp.lastId,
+    count: cp.count,
+    minAt: cp.minAt,
+    maxAt: cp.maxAt,
+    rowsHash: cp.rowsHash,
+    prevHash: cp.prevHash,
+    keyId: cp.keyId,
+  };
+  const jwk = auditPublicKeys(keyring, cp.tenantId).find((k) => k.kid === cp.keyId);
+  if (!jwk) return `it is signed with key ${cp.keyId}, which is not one of the keyring's audit keys`;
+  if (!checkpointSignatureValid(payload, cp.signature, publicKeyFromJwk(jwk))) return 'its signature does not verify';
+  if (checkpointHash(payload) !== cp.hash) return 'its hash does not match its fields';
+  if (cp.leaves.length !== 32 * cp.count || rowsHashOf(cp.leaves) !== cp.rowsHash) return 'its sealed leaves do not match its rows hash';
+  return undefined;
 }
 
 /** Seal one tenant's rows up to `horizon` (rows must be settled: see checkpointTick). */
-export async function sealTenant(d: CheckpointerDeps, tenantId: string, horizon: number): Promise<{ checkpoints: number; rows: number }> {
+export async function sealTenant(d: CheckpointerDeps, tenantId: string, horizon: number): Promise<{ checkpoints: number; rows: number; refused?: boolean }> {
   const key = auditSigningKey(d.keyring, tenantId);
   if (!key) throw new Error('audit checkpointer: the active keyring key is missing');
   const lockConn = await d.sql.reserve();
@@ -66,6 +113,15 @@ export async function sealTenant(d: CheckpointerDeps, tenantId: string, horizon:
       const trail = auditTrail(d.sql, tenantId);
       // Read the last checkpoint under the lock: the chain continues from what is committed.
       let prev = await trail.lastCheckpoint();
+      const problem = prev && checkpointProblem(d.keyring, prev);
+      if (prev && problem) {
+        d.log.error(
+          { tenantId, checkpointSeq: prev.seq, problem },
+          `audit checkpointer: refusing to chain onto checkpoint ${prev.seq} of tenant ${tenantId}: ${problem}; no new checkpoint is written for this tenant until it is investigated (pnpm cli audit verify)`,
+        );
+        d.integrityFailures?.inc({ job: 'checkpointer' });
+        return { checkpoints, rows, refused: true };
+      }
       for (;;) {
         const afterId = prev?.lastId ?? 0;
         const ids: number[] = [];
@@ -96,7 +152,7 @@ export async function sealTenant(d: CheckpointerDeps, tenantId: string, horizon:
         };
         const hash = checkpointHash(payload);
         const signature = signCheckpoint(payload, key.privateKey);
-        if (!(await trail.insertCheckpoint({ ...payload, hash, signature, ids, leaves: leafBytes }))) break; // lost a race (lock lost with its connection)
+        if (!(await trail.insertCheckpoint({ ...payload, hash, signature }))) break; // lost a race (lock lost with its connection)
         checkpoints++;
         rows += ids.length;
         prev = { ...payload, hash, signature, ids, leaves: leafBytes, pruned: false };

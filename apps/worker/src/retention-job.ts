@@ -10,13 +10,18 @@ import type { DbHandle } from '@mcprt/db';
 export interface RetentionDeps {
   sql: DbHandle['sql'];
   batch: number;
-  log: { info(o: object, m: string): void; warn(o: object, m: string): void };
+  log: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
+  integrityFailures?: { inc(labels: { job: 'checkpointer' | 'retention' }): void };
 }
 
-export async function retentionTick(d: RetentionDeps, tenantIds?: string[]): Promise<{ calls: number; auditRows: number; checkpoints: number }> {
+export async function retentionTick(
+  d: RetentionDeps,
+  tenantIds?: string[],
+): Promise<{ calls: number; auditRows: number; checkpoints: number; refused?: number }> {
   let calls = 0;
   let auditRows = 0;
   let checkpoints = 0;
+  let refused = 0;
   const lockConn = await d.sql.reserve();
   try {
     for (const tenantId of tenantIds ?? (await allTenantIds(d.sql))) {
@@ -30,6 +35,18 @@ export async function retentionTick(d: RetentionDeps, tenantIds?: string[]): Pro
         }
         const trail = auditTrail(d.sql, tenantId);
         for (let swept = await trail.sweepOneCheckpoint(); swept; swept = await trail.sweepOneCheckpoint()) {
+          if (swept.refused) {
+            // The sweep found a checkpoint that does not hold up (written before the database sealed
+            // checkpoints itself, or tampered with as the owner): nothing was deleted, and this
+            // tenant's retention stops there until someone looks.
+            refused++;
+            d.log.error(
+              { tenantId, checkpointSeq: swept.checkpointSeq, problem: swept.refused },
+              `audit retention: checkpoint ${swept.checkpointSeq} of tenant ${tenantId} does not hold up (${swept.refused}); its rows were kept and the tenant's audit retention stops there (pnpm cli audit verify)`,
+            );
+            d.integrityFailures?.inc({ job: 'retention' });
+            break;
+          }
           checkpoints++;
           auditRows += swept.rowsDeleted;
         }
@@ -40,7 +57,7 @@ export async function retentionTick(d: RetentionDeps, tenantIds?: string[]): Pro
   } finally {
     lockConn.release();
   }
-  return { calls, auditRows, checkpoints };
+  return { calls, auditRows, checkpoints, ...(refused ? { refused } : {}) };
 }
 
 export function startRetention(d: RetentionDeps & { intervalMs: number }): { stop(): Promise<void> } {

@@ -43,11 +43,18 @@ export async function startWorker(config: Config, opts: { log?: Logger; migrate?
           settleMs: config.AUDIT_CHECKPOINT_SETTLE_MS,
           intervalMs: config.AUDIT_CHECKPOINT_INTERVAL_MS,
           log,
+          integrityFailures: resources.metrics.auditIntegrityFailures,
         })
       : undefined;
   const retention =
     config.RETENTION_INTERVAL_MS > 0
-      ? startRetention({ sql: resources.db.sql, batch: config.RETENTION_BATCH, intervalMs: config.RETENTION_INTERVAL_MS, log })
+      ? startRetention({
+          sql: resources.db.sql,
+          batch: config.RETENTION_BATCH,
+          intervalMs: config.RETENTION_INTERVAL_MS,
+          log,
+          integrityFailures: resources.metrics.auditIntegrityFailures,
+        })
       : undefined;
   resources.log.info({ concurrency: config.WORKER_CONCURRENCY }, 'worker ready');
   return {

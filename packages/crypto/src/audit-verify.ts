@@ -14,7 +14,11 @@ export interface CheckpointRecord extends CheckpointPayload {
   signature: string;
   ids: number[];
   leaves: Buffer;
-  /** Its rows were removed by retention (audit_retention_log): the chain is checked, the rows are not expected. */
+  /**
+   * Its rows were removed by retention: the chain is checked, the rows are not expected (a row fed
+   * anyway is `unexpected`). From the database this is its verdict (no row of the range left AND a
+   * prune that agrees with the retention floor), never a retention-log row alone.
+   */
   pruned?: boolean;
   /** Its rows are not part of this verification (before `--since`): the chain is checked, rows are not fed. */
   skipRows?: boolean;

@@ -37,7 +37,11 @@ export interface CheckpointRow {
   signature: string;
   ids: number[];
   leaves: Buffer;
-  /** Rows removed by retention (a row in audit_retention_log). */
+  /**
+   * Its rows were removed by retention: none of the rows of its id range exists AND the sweep's log
+   * says it removed them under a retention that agrees with the floor (database function
+   * audit_checkpoint_pruned, migration 0009). A log row alone never makes this true.
+   */
   pruned: boolean;
 }
 
@@ -96,7 +100,7 @@ export function auditTrail(sql: postgres.Sql, tenantId: string) {
     ${f.until ? sql`and at < ${f.until.toISOString()}::timestamptz` : sql``}`;
   const checkpointColumns = sql`c.tenant_id, c.seq, c.first_id::text, c.last_id::text, c.row_count, c.min_at, c.max_at, c.rows_hash, c.prev_hash,
     c.hash, c.key_id, c.signature, c.ids::text[] as ids, c.leaves,
-    exists (select 1 from audit_retention_log l where l.tenant_id = c.tenant_id and l.checkpoint_seq = c.seq) as pruned`;
+    audit_checkpoint_pruned(c.tenant_id, c.seq, c.first_id, c.last_id, c.max_at) as pruned`;
 
   return {
     /** Rows with afterId < id ≤ upToId in id order, through a server-side cursor of `batch` rows. */
@@ -143,20 +147,30 @@ export function auditTrail(sql: postgres.Sql, tenantId: string) {
       return (r?.seq as number | null) ?? undefined;
     },
 
-    /** Append a checkpoint; false when another checkpointer wrote this seq first. */
-    async insertCheckpoint(c: Omit<CheckpointRow, 'pruned'>): Promise<boolean> {
-      const rows = await sql`
-        insert into audit_checkpoints (tenant_id, seq, first_id, last_id, row_count, min_at, max_at, rows_hash, prev_hash, hash, key_id, signature, ids, leaves)
-        values (${tenantId}, ${c.seq}, ${c.firstId}, ${c.lastId}, ${c.count}, ${c.minAt}, ${c.maxAt}, ${c.rowsHash}, ${c.prevHash}, ${c.hash}, ${c.keyId},
-          ${c.signature}, ${c.ids}::bigint[], ${c.leaves})
-        on conflict do nothing returning seq`;
-      return rows.length === 1;
+    /**
+     * Append a checkpoint through the database's `audit_checkpoint_append` (the app role has no INSERT
+     * on the table): the database recomputes ids, leaves, rows hash, times, link and hash from the
+     * tenant's rows and raises (check_violation) unless what is sent agrees. False when another
+     * checkpointer wrote this seq first.
+     */
+    async insertCheckpoint(c: Omit<CheckpointRow, 'pruned' | 'ids' | 'leaves'>): Promise<boolean> {
+      const [r] = await sql`select audit_checkpoint_append(${tenantId}, ${c.seq}, ${c.firstId}, ${c.lastId}, ${c.count}, ${c.minAt}, ${c.maxAt},
+        ${c.rowsHash}, ${c.prevHash}, ${c.keyId}, ${c.hash}, ${c.signature}) as written`;
+      return r!.written === true;
     },
 
-    /** Retention (issue 11 item 7): the owner's narrow function removes one expired, sealed checkpoint's rows. */
-    async sweepOneCheckpoint(): Promise<{ checkpointSeq: number; rowsDeleted: number } | undefined> {
-      const [r] = await sql`select checkpoint_seq, rows_deleted from audit_retention_sweep(${tenantId})`;
-      return r ? { checkpointSeq: r.checkpoint_seq as number, rowsDeleted: r.rows_deleted as number } : undefined;
+    /**
+     * Retention (docs/audit.md "Retention"): the owner's narrow function removes one expired checkpoint's
+     * rows, or names the checkpoint it refused to use (`refused`: why it does not hold up).
+     */
+    async sweepOneCheckpoint(): Promise<{ checkpointSeq: number; rowsDeleted: number; refused?: string } | undefined> {
+      const [r] = await sql`select checkpoint_seq, rows_deleted, refused from audit_retention_sweep(${tenantId})`;
+      if (!r) return undefined;
+      return {
+        checkpointSeq: r.checkpoint_seq as number,
+        rowsDeleted: r.rows_deleted as number,
+        ...(r.refused ? { refused: r.refused as string } : {}),
+      };
     },
   };
 }

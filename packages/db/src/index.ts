@@ -11,7 +11,16 @@ export type { CallOutcomeBell, CallStatements, FinishInput, RecordCallInput, Rec
 export { createDb } from './client.js';
 export type { Database, DbHandle, Executor } from './client.js';
 export { ensureDatabase, migrationsFolder, runMigrations } from './migrate.js';
-export { APPEND_ONLY_TABLES, appRoleFromUrl, appRoleProblems, checkAppRole, scramSha256Verifier, setUpAppRole } from './roles.js';
+export {
+  APP_FUNCTIONS,
+  APPEND_ONLY_TABLES,
+  DATABASE_WRITTEN_TABLES,
+  appRoleFromUrl,
+  appRoleProblems,
+  checkAppRole,
+  scramSha256Verifier,
+  setUpAppRole,
+} from './roles.js';
 export type { AppRole } from './roles.js';
 export { defaultLimits } from './schema.js';
 export type { TenantLimits, ToolCallError, UpstreamSettings } from './schema.js';

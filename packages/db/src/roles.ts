@@ -17,6 +17,20 @@ import type postgres from 'postgres';
 /** Tables the app may only append to and read: no UPDATE, DELETE or TRUNCATE (plus the trigger of 0001). */
 export const APPEND_ONLY_TABLES = ['audit_events', 'audit_checkpoints', 'audit_retention_log'] as const;
 
+/**
+ * Tables only the database itself writes (migration 0009, docs/audit.md "What the database enforces"):
+ * the app role may read them, never INSERT, UPDATE or DELETE. Checkpoints go through
+ * `audit_checkpoint_append` (which recomputes them from the rows), the retention log through
+ * `audit_retention_sweep`, and the retention floor is the owner's setting.
+ */
+export const DATABASE_WRITTEN_TABLES = ['audit_checkpoints', 'audit_retention_log', 'audit_retention_floor'] as const;
+
+/** The owner's narrow functions the app role may call (each SECURITY DEFINER, search_path pinned, revoked from PUBLIC). */
+export const APP_FUNCTIONS = [
+  'audit_retention_sweep(uuid)',
+  'audit_checkpoint_append(uuid, integer, bigint, bigint, integer, text, text, text, text, text, text, text)',
+] as const;
+
 export interface AppRole {
   name: string;
   /** From DATABASE_URL; undefined = leave the role's password as it is (e.g. trust or certificate auth). */
@@ -123,9 +137,14 @@ export async function setUpAppRole(sql: postgres.Sql, role: AppRole): Promise<vo
       if ((await tx`select to_regclass(${`public.${table}`}) as t`)[0]!.t === null) continue;
       await tx`revoke update, delete on ${tx(table)} from ${id}`;
     }
-    // Audit retention (issue 11): the one way audit rows leave, through the owner's narrow function.
-    if ((await tx`select to_regprocedure('public.audit_retention_sweep(uuid)') as f`)[0]!.f !== null)
-      await tx`grant execute on function audit_retention_sweep(uuid) to ${id}`;
+    for (const table of DATABASE_WRITTEN_TABLES) {
+      if ((await tx`select to_regclass(${`public.${table}`}) as t`)[0]!.t === null) continue;
+      await tx`revoke insert, update, delete on ${tx(table)} from ${id}`;
+    }
+    // The one way audit rows leave (retention) and the one way checkpoints are written: the owner's functions.
+    for (const fn of APP_FUNCTIONS) {
+      if ((await tx`select to_regprocedure(${`public.${fn}`}) as f`)[0]!.f !== null) await tx.unsafe(`grant execute on function ${fn} to "${role.name}"`);
+    }
     // serial/bigserial ids: nextval needs USAGE; setval (UPDATE) stays with the owner.
     await tx`grant usage on all sequences in schema public to ${id}`;
     await tx`revoke update on all sequences in schema public from ${id}`;
@@ -155,6 +174,7 @@ export async function appRoleProblems(sql: postgres.Sql, roleName?: string): Pro
       create_public: boolean;
       create_db: boolean;
       audit_privs: string[] | null;
+      written_privs: string[] | null;
     }[]
   >`
     with r as (select * from pg_roles where rolname = coalesce(${roleName ?? null}::text, current_user))
@@ -165,7 +185,10 @@ export async function appRoleProblems(sql: postgres.Sql, roleName?: string): Pro
       has_database_privilege(r.oid, current_database(), 'CREATE') as create_db,
       (select array_agg(t || ': ' || p) from unnest(${APPEND_ONLY_TABLES as unknown as string[]}::text[]) t,
          unnest(array['UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER', 'REFERENCES']) p
-        where to_regclass('public.' || t) is not null and has_table_privilege(r.oid, ('public.' || t)::regclass, p)) as audit_privs
+        where to_regclass('public.' || t) is not null and has_table_privilege(r.oid, ('public.' || t)::regclass, p)) as audit_privs,
+      (select array_agg(t || ': ' || p) from unnest(${DATABASE_WRITTEN_TABLES as unknown as string[]}::text[]) t,
+         unnest(array['INSERT', 'UPDATE', 'DELETE']) p
+        where to_regclass('public.' || t) is not null and has_table_privilege(r.oid, ('public.' || t)::regclass, p)) as written_privs
     from r`;
   if (!r) return [`role ${roleName ?? '(current)'} does not exist`];
   const problems: string[] = [];
@@ -179,6 +202,7 @@ export async function appRoleProblems(sql: postgres.Sql, roleName?: string): Pro
   if (r.create_public) problems.push('may CREATE in schema public');
   if (r.create_db) problems.push('may CREATE schemas in the database');
   if (r.audit_privs?.length) problems.push(`holds ${r.audit_privs.join(', ')} on an append-only table`);
+  if (r.written_privs?.length) problems.push(`holds ${r.written_privs.join(', ')} on a table only the database writes`);
   return problems;
 }
 

@@ -1,5 +1,21 @@
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, customType, index, integer, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  bigserial,
+  boolean,
+  check,
+  customType,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
 
 /** DESIGN §4. Every table but `tenants` carries `tenant_id`; repositories scope every query by it. */
 
@@ -320,16 +336,34 @@ export const auditCheckpoints = pgTable(
   (t) => [primaryKey({ columns: [t.tenantId, t.seq] })],
 );
 
-/** Per-tenant retention (defaults in docs/audit.md when a tenant has no row). */
-export const tenantRetention = pgTable('tenant_retention', {
-  tenantId: uuid('tenant_id')
-    .primaryKey()
-    .references(() => tenants.id, { onDelete: 'cascade' }),
-  callResultDays: integer('call_result_days').notNull().default(30),
-  auditEventDays: integer('audit_event_days').notNull().default(400),
-});
+/**
+ * Per-tenant retention (defaults in docs/audit.md when a tenant has no row). Positive days only; the
+ * audit retention may not go under the floor (trigger), and every change writes an audit row (trigger,
+ * migration 0009).
+ */
+export const tenantRetention = pgTable(
+  'tenant_retention',
+  {
+    tenantId: uuid('tenant_id')
+      .primaryKey()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    callResultDays: integer('call_result_days').notNull().default(30),
+    auditEventDays: integer('audit_event_days').notNull().default(400),
+  },
+  (t) => [check('tenant_retention_days_positive', sql`${t.auditEventDays} > 0 AND ${t.callResultDays} > 0`)],
+);
 
-/** What the audit retention function removed: one row per checkpoint whose rows it deleted. Append-only. */
+/** The owner's floor under every tenant's audit retention: one row; the app role may only read it (migration 0009). */
+export const auditRetentionFloor = pgTable(
+  'audit_retention_floor',
+  {
+    id: boolean('id').primaryKey().default(true),
+    auditEventDays: integer('audit_event_days').notNull(),
+  },
+  (t) => [check('audit_retention_floor_id_check', sql`${t.id}`), check('audit_retention_floor_audit_event_days_check', sql`${t.auditEventDays} > 0`)],
+);
+
+/** What the audit retention function removed: one row per checkpoint whose rows it deleted. Append-only; written only by the sweep. */
 export const auditRetentionLog = pgTable(
   'audit_retention_log',
   {
@@ -343,6 +377,9 @@ export const auditRetentionLog = pgTable(
     rowsDeleted: integer('rows_deleted').notNull(),
     cutoff: timestamp('cutoff', { withTimezone: true }).notNull(),
     at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+    /** The retention (days) and floor the sweep applied; null on rows written before migration 0009. */
+    auditEventDays: integer('audit_event_days'),
+    floorDays: integer('floor_days'),
   },
   (t) => [uniqueIndex('audit_retention_log_checkpoint').on(t.tenantId, t.checkpointSeq)],
 );

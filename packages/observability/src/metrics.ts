@@ -36,6 +36,12 @@ export function createMetrics(app: string) {
       help: 'Calls enqueued again by the reconciler',
       registers: [registry],
     }),
+    auditIntegrityFailures: new Counter({
+      name: 'mcprt_audit_integrity_failures_total',
+      help: 'Audit checkpoints the checkpointer refused to chain onto, or retention refused to use, because they do not verify',
+      labelNames: ['job'] as const,
+      registers: [registry],
+    }),
     activeJobs: new Gauge({ name: 'mcprt_worker_active_jobs', help: 'Jobs running in this worker', registers: [registry] }),
   };
 }
