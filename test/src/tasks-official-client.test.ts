@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { JsonRpcResponseError, resultFromTaskOutcome, TaskCancelledError, type TaskState } from '@modelcontextprotocol/ext-tasks/client';
+import { taskId, type TaskId } from '@modelcontextprotocol/ext-tasks/core';
 import type { CallToolResultV2 } from '@modelcontextprotocol/ext-tasks/core/v2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness/stack.js';
@@ -156,12 +157,12 @@ describe('MCP tasks through the official ext-tasks client', () => {
     expect(execution.kind).toBe('task');
     if (execution.kind !== 'task') return;
     const id = execution.handle.taskId;
-    const unknown = 'call_AAAAAAAAAAAAAAAAAAAAAA';
+    const unknown = taskId('call_AAAAAAAAAAAAAAAAAAAAAA');
     const ops = [
-      (t: string) => bob.task(t).snapshot(),
-      (t: string) => bob.task(t).cancel(),
-      (t: string) => bob.task(t).updateJson({ k: { action: 'cancel' } }),
-      (t: string) => bob.task(t).result(),
+      (t: TaskId) => bob.task(t).snapshot(),
+      (t: TaskId) => bob.task(t).cancel(),
+      (t: TaskId) => bob.task(t).updateJson({ k: { action: 'cancel' } }),
+      (t: TaskId) => bob.task(t).result(),
     ];
     for (const op of ops) {
       const theirs = await rpcError(op(id));

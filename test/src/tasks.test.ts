@@ -290,7 +290,9 @@ describe('MCP tasks, long calls and cancellation (issue 11)', () => {
 
   it('a 2025-11-25 client (SDK v1) with a progressToken gets progress over SSE too', async () => {
     const v1 = new ClientV1({ name: 'tasks-test-v1', version: '1.0.0' });
-    await v1.connect(new TransportV1(new URL(s.mcpUrl), { requestInit: { headers: { Authorization: `Bearer ${await s.token('alice')}` } }, fetch: wire.fetch }));
+    await v1.connect(
+      new TransportV1(new URL(s.mcpUrl), { requestInit: { headers: { Authorization: `Bearer ${await s.token('alice')}` } }, fetch: wire.fetch }),
+    );
     const progress: unknown[] = [];
     const res = await v1.callTool({ name: 'echo', arguments: { message: 'v1-progress', delayMs: 1000 } }, undefined, {
       onprogress: (p) => progress.push(p),
@@ -391,7 +393,9 @@ describe('MCP tasks, long calls and cancellation (issue 11)', () => {
     await alice.close();
 
     const v1 = new ClientV1({ name: 'tasks-test-v1', version: '1.0.0' });
-    await v1.connect(new TransportV1(new URL(s.mcpUrl), { requestInit: { headers: { Authorization: `Bearer ${await s.token('alice')}` } }, fetch: wire.fetch }));
+    await v1.connect(
+      new TransportV1(new URL(s.mcpUrl), { requestInit: { headers: { Authorization: `Bearer ${await s.token('alice')}` } }, fetch: wire.fetch }),
+    );
     const abort1 = new AbortController();
     const answer1 = v1.callTool({ name: 'echo', arguments: { message: 'legacy-abort', delayMs: 20_000, probeUrl } }, undefined, { signal: abort1.signal });
     answer1.catch(() => undefined);

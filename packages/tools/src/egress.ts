@@ -1,6 +1,7 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
+import { readFileSync } from 'node:fs';
 import { isIP, type LookupFunction, type Socket } from 'node:net';
-import { rootCertificates } from 'node:tls';
+import * as tls from 'node:tls';
 import { AppError, isAppError } from '@mcprt/errors';
 import ipaddr from 'ipaddr.js';
 import { Agent, buildConnector, request as undiciRequest, type Dispatcher } from 'undici';
@@ -61,7 +62,7 @@ export interface EgressOptions {
   maxBodyBytes?: number;
   /** Name resolution used when connecting (tests inject one; default: the system resolver). */
   resolve?: Resolver;
-  /** Certificate authorities trusted besides Node's bundled ones (PEM). */
+  /** Certificate authorities trusted besides those Node trusts by default (PEM; see `trustedCertificates`). */
   extraCaPem?: string;
 }
 
@@ -119,9 +120,34 @@ export function guardedLookup(resolve: Resolver, allowPrivate: boolean): LookupF
   };
 }
 
+/**
+ * The CA certificates outbound TLS trusts when `EGRESS_EXTRA_CA_PEM` is set: everything Node trusts by
+ * default — its bundled CAs, the CAs of `NODE_EXTRA_CA_CERTS` and, with `--use-system-ca`, the system
+ * store — *plus* the extra PEM. Giving TLS a `ca` list replaces Node's defaults, and
+ * `tls.rootCertificates` is only the bundled part: built from it, the list silently dropped the CAs of
+ * `NODE_EXTRA_CA_CERTS`. `tls.getCACertificates('default')` (Node ≥ 22.15) is the exact default set;
+ * older Node 22 gets the bundled CAs and the `NODE_EXTRA_CA_CERTS` file read the way Node reads it.
+ */
+export function trustedCertificates(extraCaPem: string, env: Record<string, string | undefined> = process.env): string[] {
+  const getCa = (tls as { getCACertificates?: (type?: 'default' | 'system' | 'bundled' | 'extra') => string[] }).getCACertificates;
+  const defaults = typeof getCa === 'function' ? getCa('default') : [...tls.rootCertificates, ...nodeExtraCaCerts(env)];
+  return [...defaults, extraCaPem];
+}
+
+/** The PEM file named by NODE_EXTRA_CA_CERTS, if readable (Node itself only warns about one it cannot read). */
+export function nodeExtraCaCerts(env: Record<string, string | undefined>): string[] {
+  const file = env.NODE_EXTRA_CA_CERTS;
+  if (!file) return [];
+  try {
+    return [readFileSync(file, 'utf8')];
+  } catch {
+    return [];
+  }
+}
+
 /** undici connector: literals checked before connecting, names through the guarded lookup, the peer checked after. */
 function guardedConnector(resolve: Resolver, allowPrivate: boolean, extraCaPem?: string): buildConnector.connector {
-  const ca = extraCaPem ? { ca: [...rootCertificates, extraCaPem] } : {};
+  const ca = extraCaPem ? { ca: trustedCertificates(extraCaPem) } : {};
   const base = buildConnector({ lookup: guardedLookup(resolve, allowPrivate), timeout: 10_000, ...ca });
   return (options, callback) => {
     if (allowPrivate) return base(options, callback);
