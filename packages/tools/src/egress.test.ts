@@ -12,7 +12,7 @@ import {
   guardedLookup,
   isPrivateAddress,
   isPublicAddress,
-  nodeExtraCaCerts,
+  readCaFile,
   trustedCertificates,
   upstreamStatusError,
   type Resolver,
@@ -468,8 +468,8 @@ describe('trusted certificate authorities (with EGRESS_EXTRA_CA_PEM)', () => {
   it('reads NODE_EXTRA_CA_CERTS the way Node does for a runtime without tls.getCACertificates; an unreadable file adds nothing', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'mcprt-ca-')), 'extra.pem');
     writeFileSync(file, extra);
-    expect(nodeExtraCaCerts({ NODE_EXTRA_CA_CERTS: file })).toEqual([extra]);
-    expect(nodeExtraCaCerts({ NODE_EXTRA_CA_CERTS: `${file}.missing` })).toEqual([]);
-    expect(nodeExtraCaCerts({})).toEqual([]);
+    expect(readCaFile(file)).toEqual([extra]);
+    expect(readCaFile(`${file}.missing`)).toEqual([]);
+    expect(readCaFile(undefined)).toEqual([]);
   });
 });

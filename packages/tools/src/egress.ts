@@ -64,6 +64,8 @@ export interface EgressOptions {
   resolve?: Resolver;
   /** Certificate authorities trusted besides those Node trusts by default (PEM; see `trustedCertificates`). */
   extraCaPem?: string;
+  /** The `NODE_EXTRA_CA_CERTS` file (configuration): kept trusted beside `extraCaPem` on a Node without `tls.getCACertificates`. */
+  nodeExtraCaCerts?: string;
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -128,15 +130,14 @@ export function guardedLookup(resolve: Resolver, allowPrivate: boolean): LookupF
  * `NODE_EXTRA_CA_CERTS`. `tls.getCACertificates('default')` (Node ≥ 22.15) is the exact default set;
  * older Node 22 gets the bundled CAs and the `NODE_EXTRA_CA_CERTS` file read the way Node reads it.
  */
-export function trustedCertificates(extraCaPem: string, env: Record<string, string | undefined> = process.env): string[] {
+export function trustedCertificates(extraCaPem: string, nodeExtraCaFile?: string): string[] {
   const getCa = (tls as { getCACertificates?: (type?: 'default' | 'system' | 'bundled' | 'extra') => string[] }).getCACertificates;
-  const defaults = typeof getCa === 'function' ? getCa('default') : [...tls.rootCertificates, ...nodeExtraCaCerts(env)];
+  const defaults = typeof getCa === 'function' ? getCa('default') : [...tls.rootCertificates, ...readCaFile(nodeExtraCaFile)];
   return [...defaults, extraCaPem];
 }
 
-/** The PEM file named by NODE_EXTRA_CA_CERTS, if readable (Node itself only warns about one it cannot read). */
-export function nodeExtraCaCerts(env: Record<string, string | undefined>): string[] {
-  const file = env.NODE_EXTRA_CA_CERTS;
+/** The PEM file NODE_EXTRA_CA_CERTS names, if readable (Node itself only warns about one it cannot read). */
+export function readCaFile(file: string | undefined): string[] {
   if (!file) return [];
   try {
     return [readFileSync(file, 'utf8')];
@@ -146,8 +147,8 @@ export function nodeExtraCaCerts(env: Record<string, string | undefined>): strin
 }
 
 /** undici connector: literals checked before connecting, names through the guarded lookup, the peer checked after. */
-function guardedConnector(resolve: Resolver, allowPrivate: boolean, extraCaPem?: string): buildConnector.connector {
-  const ca = extraCaPem ? { ca: trustedCertificates(extraCaPem) } : {};
+function guardedConnector(resolve: Resolver, allowPrivate: boolean, extraCaPem?: string, nodeExtraCaFile?: string): buildConnector.connector {
+  const ca = extraCaPem ? { ca: trustedCertificates(extraCaPem, nodeExtraCaFile) } : {};
   const base = buildConnector({ lookup: guardedLookup(resolve, allowPrivate), timeout: 10_000, ...ca });
   return (options, callback) => {
     if (allowPrivate) return base(options, callback);
@@ -168,7 +169,7 @@ export function createEgress(opts: EgressOptions): Egress {
   const defaultTimeout = opts.defaultTimeoutMs ?? 10_000;
   const maxRedirects = opts.maxRedirects ?? 3;
   const defaultMaxBody = opts.maxBodyBytes ?? 1024 * 1024;
-  const agent = new Agent({ connect: guardedConnector(opts.resolve ?? systemResolver, opts.allowPrivate, opts.extraCaPem) });
+  const agent = new Agent({ connect: guardedConnector(opts.resolve ?? systemResolver, opts.allowPrivate, opts.extraCaPem, opts.nodeExtraCaCerts) });
 
   return {
     async request(url, init) {
