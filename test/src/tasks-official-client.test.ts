@@ -55,12 +55,13 @@ describe('MCP tasks through the official ext-tasks client', () => {
     expect(await wire.problems()).toEqual([]);
   });
 
-  const session = async (sub: string, era: 'modern' | 'legacy' = 'modern', endpointId?: string) => {
+  const connectSession = async (sub: string, era: 'modern' | 'legacy' = 'modern', endpointId?: string) => {
     wire ??= strictWire();
     const c = await connectTasksSession(s.mcpUrl, await s.token(sub), { era, fetch: wire.fetch, ...(endpointId ? { endpointId } : {}) });
     open.push(c);
-    return c.session;
+    return c;
   };
+  const session = async (sub: string, era: 'modern' | 'legacy' = 'modern', endpointId?: string) => (await connectSession(sub, era, endpointId)).session;
   const freshWire = () => {
     wire = strictWire();
   };
@@ -111,6 +112,7 @@ describe('MCP tasks through the official ext-tasks client', () => {
     expect(again.status).toBe('completed');
     expect(resultFromTaskOutcome(again).structuredContent).toEqual({ message: 'official', ranAs: 'alice' });
     // The path really went through the tasks methods.
+    await wire.settled();
     const methods = new Set(wire.seen.map((x) => `${x.method}:${(x.message.result as { status?: string } | undefined)?.status ?? ''}`));
     expect(methods).toContain('tasks/get:working');
     expect(methods).toContain('tasks/get:completed');
@@ -118,7 +120,12 @@ describe('MCP tasks through the official ext-tasks client', () => {
 
   it('2026-07-28: a fast call is answered at once (no task), and a tool error is a completed result with isError', async () => {
     freshWire();
-    const alice = await session('alice');
+    const connected = await connectSession('alice');
+    const alice = connected.session;
+    // The tool list, as the client reads it (checked against the published Tool schema too).
+    expect((await connected.client.listTools()).tools.map((t) => t.name)).toContain('echo');
+    await wire.settled();
+    expect(wire.seen.some((x) => x.method === 'tools/list' && x.modern)).toBe(true);
     const quick = await alice.callTool<CallToolResultV2>('echo', { message: 'quick' });
     expect(quick.kind).toBe('immediate');
     expect(resultFromTaskOutcome((await quick.settle()).outcome).structuredContent).toEqual({ message: 'quick', ranAs: 'alice' });
@@ -197,6 +204,7 @@ describe('MCP tasks through the official ext-tasks client', () => {
     expect(execution.kind).toBe('immediate');
     expect(resultFromTaskOutcome((await execution.settle()).outcome).structuredContent).toEqual({ message: 'legacy', ranAs: 'alice' });
     await expect(alice.callTool('echo', { message: 'must-task' }, { task: { preference: 'require' } })).rejects.toThrow(/required but is unavailable/);
+    await wire.settled();
     expect(wire.seen.some((x) => x.method === 'tools/call' && !x.modern)).toBe(true);
   });
 });

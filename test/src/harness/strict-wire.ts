@@ -5,6 +5,7 @@ import {
   CreateTaskResultV2Schema,
   ErrorV2Schema,
   GetTaskResultV2Schema,
+  ToolV2Schema,
   UpdateTaskResultV2Schema,
 } from '@modelcontextprotocol/ext-tasks/core/v2';
 
@@ -60,6 +61,10 @@ export function answerProblems(method: string, modern: boolean, answer: { result
       // The nested result of a completed task is the original request's result (a CallToolResult).
       if (result.status === 'completed') add('result.result', issues(CallToolResultV2Schema, result.result));
       break;
+    case 'tools/list':
+      if (!Array.isArray(result.tools)) add('result.tools', 'not an array');
+      else result.tools.forEach((t: unknown, n: number) => add(`result.tools[${n}]`, issues(ToolV2Schema, t)));
+      break;
     case 'tasks/update':
       add('result', issues(UpdateTaskResultV2Schema, result));
       break;
@@ -100,6 +105,8 @@ export interface StrictWire {
   fetch: typeof fetch;
   /** Every checked answer, by method (for asserting that a path was really exercised). */
   seen: { method: string; modern: boolean; message: Json }[];
+  /** Waits until every answer received so far has been read and checked. */
+  settled(): Promise<void>;
   /** Waits for the answers still streaming, then lists (and forgets) every problem found so far. */
   problems(): Promise<string[]>;
 }
@@ -140,6 +147,9 @@ export function strictWire(base: typeof fetch = fetch): StrictWire {
   return {
     fetch: checked,
     seen,
+    async settled() {
+      await Promise.all(reading);
+    },
     async problems() {
       await Promise.all(reading.splice(0));
       return found.splice(0);
