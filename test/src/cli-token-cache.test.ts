@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,6 +68,23 @@ describe('the CLI token cache', () => {
     expect(() => TokenStore.open(dir)).toThrow(/symbolic link; refusing to follow it/);
     expect(mode(victim)).toBe(0o644);
     expect(readFileSync(victim, 'utf8')).toBe(content);
+  });
+
+  it('a shared sticky directory (like /tmp) is refused, not closed; a token file with a second link (a hard link planted in an open directory) is refused', () => {
+    const shared = join(fresh(), 'shared');
+    mkdirSync(shared);
+    chmodSync(shared, 0o1777);
+    expect(() => TokenStore.open(shared)).toThrow(/shared directory \(sticky bit\)/);
+    expect(statSync(shared).mode & 0o7777).toBe(0o1777);
+
+    const base = fresh();
+    const dir = join(base, 'config');
+    mkdirSync(dir, { mode: 0o700 });
+    const victim = join(base, 'victim.json');
+    writeFileSync(victim, JSON.stringify({ version: 1, servers: {} }), { mode: 0o644 });
+    linkSync(victim, join(dir, TOKEN_FILE));
+    expect(() => TokenStore.open(dir)).toThrow(/has other links to it/);
+    expect(mode(victim)).toBe(0o644);
   });
 
   it.skipIf(!isRoot)(

@@ -56,6 +56,9 @@ export function ensurePrivateDir(dir: string): boolean {
       throw new CliError(
         `${dir} belongs to uid ${st.uid}, not to you (uid ${me}): refusing to keep OAuth tokens there. Use a directory of your own (MCPRT_CONFIG_DIR).`,
       );
+    // A sticky directory (/tmp and the like) is shared by design: not ours to close, nor a place for tokens.
+    if ((st.mode & 0o1000) !== 0)
+      throw new CliError(`${dir} is a shared directory (sticky bit): refusing to keep OAuth tokens there. Use a directory of your own (MCPRT_CONFIG_DIR).`);
     if ((st.mode & 0o077) === 0) return false;
     fchmodSync(fd, 0o700);
     return true;
@@ -99,6 +102,8 @@ export class TokenStore {
       if (!st.isFile()) throw new CliError(`${path} is not a regular file; delete it to sign in again`);
       const me = myUid();
       if (me !== undefined && st.uid !== me) throw new CliError(`${path} belongs to uid ${st.uid}, not to you (uid ${me}); delete it to sign in again`);
+      // A second name for some other file (a hard link planted while the directory was open).
+      if (st.nlink > 1) throw new CliError(`${path} has other links to it; delete it to sign in again`);
       if ((st.mode & 0o077) !== 0) {
         fchmodSync(fd, 0o600);
         loosened = true;
