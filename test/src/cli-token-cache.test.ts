@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -70,7 +70,7 @@ describe('the CLI token cache', () => {
     expect(readFileSync(victim, 'utf8')).toBe(content);
   });
 
-  it('a shared sticky directory (like /tmp) is refused, not closed; a token file with a second link (a hard link planted in an open directory) is refused', () => {
+  it('a shared sticky directory (like /tmp) is refused, not closed; a token file with a second link (a hard link planted in an open directory) or a FIFO is refused', () => {
     const shared = join(fresh(), 'shared');
     mkdirSync(shared);
     chmodSync(shared, 0o1777);
@@ -85,6 +85,12 @@ describe('the CLI token cache', () => {
     linkSync(victim, join(dir, TOKEN_FILE));
     expect(() => TokenStore.open(dir)).toThrow(/has other links to it/);
     expect(mode(victim)).toBe(0o644);
+
+    // A FIFO in its place neither blocks the CLI nor is read.
+    const fifoDir = join(fresh(), 'config');
+    mkdirSync(fifoDir, { mode: 0o700 });
+    execFileSync('mkfifo', [join(fifoDir, TOKEN_FILE)]);
+    expect(() => TokenStore.open(fifoDir)).toThrow(/not a regular file/);
   });
 
   it.skipIf(!isRoot)(

@@ -35,6 +35,8 @@ const myUid = (): number | undefined => (typeof process.getuid === 'function' ? 
 /** 0 where the platform has no such flag (Windows). */
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
 const O_DIRECTORY = constants.O_DIRECTORY ?? 0;
+/** Opening a planted FIFO for reading must not block: it is refused after fstat like any non-regular file. */
+const O_NONBLOCK = constants.O_NONBLOCK ?? 0;
 const errno = (e: unknown) => (e as NodeJS.ErrnoException).code;
 
 /**
@@ -89,7 +91,7 @@ export class TokenStore {
     const path = join(dir, TOKEN_FILE);
     let fd: number;
     try {
-      fd = openSync(path, constants.O_RDONLY | O_NOFOLLOW);
+      fd = openSync(path, constants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
     } catch (e) {
       if (errno(e) === 'ENOENT') return new TokenStore(path, { version: 1, servers: {} }, dirLoosened);
       if (errno(e) === 'ELOOP') throw new CliError(`${path} is a symbolic link; refusing to follow it. Delete it to sign in again.`);
