@@ -14,6 +14,7 @@ import { startGithubDouble, type GithubDouble } from '../doubles/github.js';
 import { startGithubOAuthDouble, type GithubOAuthDouble } from '../doubles/github-oauth.js';
 import { browse, BrowseError, CookieJar } from './harness/browser.js';
 import { CLIENT_REDIRECT, signIn } from './harness/oauth-client.js';
+import { strictWire } from './harness/strict-wire.js';
 import { startStack } from './harness/stack.js';
 
 /**
@@ -201,7 +202,8 @@ const completeConnect = (url: string, account: string, jar: CookieJar) => browse
 describe('connecting GitHub for a tool that needs it (issue 8 §8)', () => {
   it('2026-07-28 client with URL elicitation: the call asks to connect (input_required), the user connects in the browser, the retried call succeeds', async () => {
     const jar = new CookieJar();
-    const alice = await signIn(A.mcpUrl, 'alice', { capabilities: { elicitation: { url: {} } }, jar });
+    const wire = strictWire();
+    const alice = await signIn(A.mcpUrl, 'alice', { capabilities: { elicitation: { url: {} } }, jar, fetch: wire.fetch });
     const asked: { mode?: string; url?: string; message?: string }[] = [];
     alice.client.setRequestHandler('elicitation/create', async (req) => {
       const p = req.params as { mode?: string; url?: string; message?: string };
@@ -229,6 +231,9 @@ describe('connecting GitHub for a tool that needs it (issue 8 §8)', () => {
       select action, reason from audit_events where tenant_id = ${A.tenant.id} and action in ('credential.connected', 'tool_call.refused') order by id`;
     expect(audit.map((a) => a.action)).toEqual(expect.arrayContaining(['tool_call.refused', 'credential.connected']));
     await alice.client.close();
+    // The input_required answer (and every other one) conforms to the 2026-07-28 schema, as the official tasks client checks it.
+    expect(await wire.problems()).toEqual([]);
+    expect(wire.seen.some((x) => (x.message.result as { resultType?: string } | undefined)?.resultType === 'input_required')).toBe(true);
   });
 
   it('2025-11-25 client with URL elicitation: -32042 with the link; bob connects but grants too little, the next call asks for repo only, then succeeds', async () => {

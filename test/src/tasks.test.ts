@@ -3,11 +3,12 @@ import type { AddressInfo } from 'node:net';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { spawnApp, type AppProcess } from './harness/app-process.js';
 import { freePort } from './harness/free-port.js';
 import { startStack, type Stack } from './harness/stack.js';
+import { answerProblems, strictWire } from './harness/strict-wire.js';
 
 /**
  * Issue 11 items 1–3, against the real stack (Postgres, Redis, oidc-provider, in-process worker) with
@@ -17,6 +18,9 @@ import { startStack, type Stack } from './harness/stack.js';
  * The SDK 2.4.0 client has no tasks runtime: a tools/call answered with `resultType: "task"` is
  * rejected by `callTool` as an unsupported result type. The test client records the raw answers its
  * own transport received (a fetch wrapper), so the CreateTaskResult is read from what the server sent.
+ * The schemas below only pick fields out; every raw answer is also checked against the revision's
+ * published schemas, nested results included (harness/strict-wire.ts, after each test). The official
+ * tasks client drives the same life cycle in tasks-official-client.test.ts.
  */
 const TASKS = 'io.modelcontextprotocol/tasks';
 
@@ -34,12 +38,15 @@ const emptySchema = z.looseObject({});
 /** An acknowledgement: an empty result (the server identifies itself in `_meta`, as 2026-07-28 asks). */
 const ack = (r: Record<string, unknown>) => Object.keys(r).filter((k) => k !== '_meta');
 
+/** Every answer any test client of this file received, checked against the published schemas. */
+const wire = strictWire();
+
 /** A v2 client (2026-07-28), optionally declaring the tasks extension, that keeps the raw results it received. */
 async function connect(url: string, token: string, opts: { tasks: boolean }) {
   const raw = new Map<number | string, Record<string, unknown>>();
   const contentTypes: string[] = [];
   const recording: typeof fetch = async (input, init) => {
-    const res = await fetch(input, init);
+    const res = await wire.fetch(input, init);
     const type = res.headers.get('content-type') ?? '';
     contentTypes.push(type);
     if (type.startsWith('application/json')) {
@@ -125,6 +132,9 @@ describe('MCP tasks, long calls and cancellation (issue 11)', () => {
   afterAll(async () => {
     await new Promise((r) => probe?.close(r));
     await s?.close();
+  });
+  afterEach(async () => {
+    expect(await wire.problems()).toEqual([]);
   });
 
   const saw = (event: string, message: string) => until(`${event} of ${message}`, async () => events.find((e) => e.event === event && e.message === message));
@@ -231,6 +241,7 @@ describe('MCP tasks, long calls and cancellation (issue 11)', () => {
       { authorization: `Bearer ${await s.token('alice')}`, 'mcp-protocol-version': '2025-11-25' },
     );
     const body = (await res.json()) as { result: Record<string, unknown> };
+    expect(answerProblems('tools/call', false, body)).toEqual([]);
     expect(body.result).not.toHaveProperty('task');
     expect(body.result.structuredContent).toEqual({ message: 'legacy-task', ranAs: 'alice' });
   });
@@ -279,7 +290,9 @@ describe('MCP tasks, long calls and cancellation (issue 11)', () => {
 
   it('a 2025-11-25 client (SDK v1) with a progressToken gets progress over SSE too', async () => {
     const v1 = new ClientV1({ name: 'tasks-test-v1', version: '1.0.0' });
-    await v1.connect(new TransportV1(new URL(s.mcpUrl), { requestInit: { headers: { Authorization: `Bearer ${await s.token('alice')}` } } }));
+    await v1.connect(
+      new TransportV1(new URL(s.mcpUrl), { requestInit: { headers: { Authorization: `Bearer ${await s.token('alice')}` } }, fetch: wire.fetch }),
+    );
     const progress: unknown[] = [];
     const res = await v1.callTool({ name: 'echo', arguments: { message: 'v1-progress', delayMs: 1000 } }, undefined, {
       onprogress: (p) => progress.push(p),
@@ -380,7 +393,9 @@ describe('MCP tasks, long calls and cancellation (issue 11)', () => {
     await alice.close();
 
     const v1 = new ClientV1({ name: 'tasks-test-v1', version: '1.0.0' });
-    await v1.connect(new TransportV1(new URL(s.mcpUrl), { requestInit: { headers: { Authorization: `Bearer ${await s.token('alice')}` } } }));
+    await v1.connect(
+      new TransportV1(new URL(s.mcpUrl), { requestInit: { headers: { Authorization: `Bearer ${await s.token('alice')}` } }, fetch: wire.fetch }),
+    );
     const abort1 = new AbortController();
     const answer1 = v1.callTool({ name: 'echo', arguments: { message: 'legacy-abort', delayMs: 20_000, probeUrl } }, undefined, { signal: abort1.signal });
     answer1.catch(() => undefined);

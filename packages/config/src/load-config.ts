@@ -110,6 +110,12 @@ const schema = z
     EGRESS_ALLOW_PRIVATE: bool.optional(),
     /** Extra PEM certificate authorities outbound TLS trusts besides the system ones (a private CA; tests' https doubles). */
     EGRESS_EXTRA_CA_PEM: z.string().includes('-----BEGIN CERTIFICATE-----').optional(),
+    /**
+     * Node's own: a PEM file of CAs Node trusts besides its bundled ones (read by Node at start). Read
+     * here only so the egress can keep trusting it alongside EGRESS_EXTRA_CA_PEM on a Node without
+     * `tls.getCACertificates` (before 22.15).
+     */
+    NODE_EXTRA_CA_CERTS: z.string().optional(),
     /** How long a failed issuer discovery or JWKS fetch is remembered (requests in the window get 503 + Retry-After, no outbound request). */
     IDP_FAILURE_CACHE_MS: int(5_000),
     SCAVIO_API_KEY: z.string().min(1).optional(),

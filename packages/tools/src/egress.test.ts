@@ -2,7 +2,21 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import net, { type LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createEgress, egressFetch, guardedLookup, isPrivateAddress, isPublicAddress, upstreamStatusError, type Resolver } from './egress.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
+import {
+  createEgress,
+  egressFetch,
+  guardedLookup,
+  isPrivateAddress,
+  isPublicAddress,
+  readCaFile,
+  trustedCertificates,
+  upstreamStatusError,
+  type Resolver,
+} from './egress.js';
 
 const signal = () => new AbortController().signal;
 const isLoopback = (ip: string) => {
@@ -453,5 +467,22 @@ describe('upstream statuses', () => {
     expect(upstreamStatusError('X', 503).retryable).toBe(true);
     expect(upstreamStatusError('X', 400).retryable).toBe(false);
     expect(upstreamStatusError('X', 401)).toMatchObject({ code: 'upstream_unauthorized', retryable: false, expose: true });
+  });
+});
+
+describe('trusted certificate authorities (with EGRESS_EXTRA_CA_PEM)', () => {
+  // The whole path with real CAs, NODE_EXTRA_CA_CERTS and https servers: test/src/egress-ca.test.ts.
+  const extra = '-----BEGIN CERTIFICATE-----\nextra\n-----END CERTIFICATE-----\n';
+  it('keeps every CA Node trusts by default (bundled ones included) and adds the extra PEM last', () => {
+    const list = trustedCertificates(extra);
+    expect(list.at(-1)).toBe(extra);
+    for (const ca of rootCertificates) expect(list).toContain(ca);
+  });
+  it('reads NODE_EXTRA_CA_CERTS the way Node does for a runtime without tls.getCACertificates; an unreadable file adds nothing', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'mcprt-ca-')), 'extra.pem');
+    writeFileSync(file, extra);
+    expect(readCaFile(file)).toEqual([extra]);
+    expect(readCaFile(`${file}.missing`)).toEqual([]);
+    expect(readCaFile(undefined)).toEqual([]);
   });
 });

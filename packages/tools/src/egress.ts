@@ -1,6 +1,7 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
+import { readFileSync } from 'node:fs';
 import { isIP, type LookupFunction, type Socket } from 'node:net';
-import { rootCertificates } from 'node:tls';
+import * as tls from 'node:tls';
 import { AppError, isAppError } from '@mcprt/errors';
 import ipaddr from 'ipaddr.js';
 import { Agent, buildConnector, request as undiciRequest, type Dispatcher } from 'undici';
@@ -66,8 +67,10 @@ export interface EgressOptions {
   maxBodyBytes?: number;
   /** Name resolution used when connecting (tests inject one; default: the system resolver). */
   resolve?: Resolver;
-  /** Certificate authorities trusted besides Node's bundled ones (PEM). */
+  /** Certificate authorities trusted besides those Node trusts by default (PEM; see `trustedCertificates`). */
   extraCaPem?: string;
+  /** The `NODE_EXTRA_CA_CERTS` file (configuration): kept trusted beside `extraCaPem` on a Node without `tls.getCACertificates`. */
+  nodeExtraCaCerts?: string;
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -124,9 +127,33 @@ export function guardedLookup(resolve: Resolver, allowPrivate: boolean): LookupF
   };
 }
 
+/**
+ * The CA certificates outbound TLS trusts when `EGRESS_EXTRA_CA_PEM` is set: everything Node trusts by
+ * default — its bundled CAs, the CAs of `NODE_EXTRA_CA_CERTS` and, with `--use-system-ca`, the system
+ * store — *plus* the extra PEM. Giving TLS a `ca` list replaces Node's defaults, and
+ * `tls.rootCertificates` is only the bundled part: built from it, the list silently dropped the CAs of
+ * `NODE_EXTRA_CA_CERTS`. `tls.getCACertificates('default')` (Node ≥ 22.15) is the exact default set;
+ * older Node 22 gets the bundled CAs and the `NODE_EXTRA_CA_CERTS` file read the way Node reads it.
+ */
+export function trustedCertificates(extraCaPem: string, nodeExtraCaFile?: string): string[] {
+  const getCa = (tls as { getCACertificates?: (type?: 'default' | 'system' | 'bundled' | 'extra') => string[] }).getCACertificates;
+  const defaults = typeof getCa === 'function' ? getCa('default') : [...tls.rootCertificates, ...readCaFile(nodeExtraCaFile)];
+  return [...defaults, extraCaPem];
+}
+
+/** The PEM file NODE_EXTRA_CA_CERTS names, if readable (Node itself only warns about one it cannot read). */
+export function readCaFile(file: string | undefined): string[] {
+  if (!file) return [];
+  try {
+    return [readFileSync(file, 'utf8')];
+  } catch {
+    return [];
+  }
+}
+
 /** undici connector: literals checked before connecting, names through the guarded lookup, the peer checked after. */
-function guardedConnector(resolve: Resolver, allowPrivate: boolean, extraCaPem?: string): buildConnector.connector {
-  const ca = extraCaPem ? { ca: [...rootCertificates, extraCaPem] } : {};
+function guardedConnector(resolve: Resolver, allowPrivate: boolean, extraCaPem?: string, nodeExtraCaFile?: string): buildConnector.connector {
+  const ca = extraCaPem ? { ca: trustedCertificates(extraCaPem, nodeExtraCaFile) } : {};
   const base = buildConnector({ lookup: guardedLookup(resolve, allowPrivate), timeout: 10_000, ...ca });
   return (options, callback) => {
     if (allowPrivate) return base(options, callback);
@@ -147,7 +174,7 @@ export function createEgress(opts: EgressOptions): Egress {
   const defaultTimeout = opts.defaultTimeoutMs ?? 10_000;
   const maxRedirects = opts.maxRedirects ?? 3;
   const defaultMaxBody = opts.maxBodyBytes ?? 1024 * 1024;
-  const agent = new Agent({ connect: guardedConnector(opts.resolve ?? systemResolver, opts.allowPrivate, opts.extraCaPem) });
+  const agent = new Agent({ connect: guardedConnector(opts.resolve ?? systemResolver, opts.allowPrivate, opts.extraCaPem, opts.nodeExtraCaCerts) });
 
   return {
     async request(url, init) {

@@ -12,6 +12,8 @@ export interface SignInOptions {
   capabilities?: ClientCapabilities;
   /** The browser: its cookies keep the authorization server's session (connect links need it). */
   jar?: CookieJar;
+  /** The signed-in client's fetch (e.g. harness/strict-wire.ts, to check every answer against the published schemas). */
+  fetch?: typeof fetch;
 }
 
 /** The SDK client signs `account` in at a built-in tenant (login at its IdP, consent) and returns a connected client. */
@@ -28,5 +30,11 @@ export async function signIn(mcpUrl: string, account: string, o: SignInOptions =
   const { callback, jar } = await browse(auth.authorizationUrl!, { account, stopAt: CLIENT_REDIRECT, ...(o.jar ? { jar: o.jar } : {}) });
   await transport.finishAuth(callback.searchParams);
   const client = new Client({ name: 'mcprt-oauth-test', version: '1.0.0' }, options);
-  return { client, auth, callback, jar, connect: () => client.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: auth })) };
+  return {
+    client,
+    auth,
+    callback,
+    jar,
+    connect: () => client.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: auth, ...(o.fetch ? { fetch: o.fetch } : {}) })),
+  };
 }

@@ -27,7 +27,7 @@ const errors = (codes: string[]) =>
       json(
         errorBody,
         {
-          '400': 'invalid query parameter (the description names it)',
+          '400': 'invalid query parameter: `invalid_query`, or `invalid_cursor` for a cursor the endpoint did not return (the description names it)',
           '401': 'missing, unknown or revoked credential',
           '403': 'the API key lacks the scope',
           '404': 'no such tenant or call',

@@ -142,5 +142,7 @@ export function parseQuery<T extends z.ZodType>(schema: T, query: unknown): z.ou
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
   const where = issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : issue.path.join('.');
-  throw new AppError('validation', 'invalid_query', `${where ? `${where}: ` : ''}${issue.message}`);
+  // A malformed cursor is refused like any other cursor the endpoint did not return (cursor.ts).
+  const code = where === 'cursor' ? 'invalid_cursor' : 'invalid_query';
+  throw new AppError('validation', code, `${where ? `${where}: ` : ''}${issue.message}`);
 }

@@ -62,6 +62,20 @@ export function taskOf(call: ToolCall, config: TaskConfig) {
   } as const;
 }
 
+/**
+ * The `result` of a completed task: the CallToolResult the original tools/call would have answered,
+ * *as it is on the wire* in 2026-07-28 — with `resultType: "complete"`, which that revision requires on
+ * every CallToolResult and which the SDK stamps only on a handler's top-level result, never on one
+ * nested in another. Without it the official tasks client (`@modelcontextprotocol/ext-tasks`) rejects
+ * the task ("Protocol value failed schema validation") and never hands over the result.
+ */
+export function taskResult(call: ToolCall, r: Pick<ApiResources, 'config' | 'registry'>, who: Pick<RequestIdentity, 'tenant'>) {
+  return {
+    resultType: 'complete' as const,
+    ...toCallToolResult(call, r.registry.get(call.tool), toolCallUrl(r.config.PUBLIC_URL, who.tenant.slug, call.id)),
+  };
+}
+
 /** CreateTaskResult: what a tools/call answers when it becomes a task (`resultType: "task"`). */
 export const createTaskResult = (call: ToolCall, config: TaskConfig) => ({ resultType: 'task' as const, ...taskOf(call, config) });
 
@@ -94,8 +108,7 @@ export function registerTaskHandlers(
       const call = await own(p.taskId, ctx);
       const task = taskOf(call, r.config);
       if (task.status !== 'completed') return task;
-      const result = toCallToolResult(call, r.registry.get(call.tool), toolCallUrl(r.config.PUBLIC_URL, who.tenant.slug, call.id));
-      return { ...task, result };
+      return { ...task, result: taskResult(call, r, who) };
     }),
   );
 

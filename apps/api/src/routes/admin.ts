@@ -9,7 +9,7 @@ import { toolCallUrl } from '../http/urls.js';
 import { cancelCall } from '../calls/cancel-call.js';
 import { toCallView } from '../calls/call-result.js';
 import { auditExportLines } from '../history/audit-export.js';
-import { decodeAuditCursor, decodeCallCursor } from '../history/cursor.js';
+import { decodeAuditCursor, decodeCallCursor, invalidCursor } from '../history/cursor.js';
 import { adminAuditQuery, adminCallsQuery, callIdParam, parseQuery } from '../history/schemas.js';
 import { auditPageBody, callPageBody } from '../history/views.js';
 import type { ApiResources } from '../resources.js';
@@ -75,7 +75,7 @@ export function mountAdmin(router: Router<ApiState>, r: ApiResources): void {
     const filter = { userId: q.user, tool: q.tool, action: q.action, decision: q.decision, since: q.since, until: q.until };
     ctx.set('Cache-Control', 'no-store');
     if (ctx.accepts('application/json', NDJSON) === NDJSON && ctx.get('accept').includes(NDJSON)) {
-      if (q.cursor) throw new AppError('validation', 'invalid_query', 'cursor: an NDJSON export is not paged; give since/until instead');
+      if (q.cursor) throw invalidCursor('an NDJSON export is not paged; give since/until instead');
       ctx.type = NDJSON;
       ctx.set('Content-Disposition', `attachment; filename="audit-${t.slug}.ndjson"`);
       // Pulled line by line as the socket drains (Readable.from respects backpressure).
