@@ -345,6 +345,26 @@ describe('audit: what the app role writes cannot erase or hide audit rows', () =
     expect(await countOf(u.id)).toBe(4);
   });
 
+  it("a retention-log row written before the log was the sweep's own does not make the sweep skip a checkpoint: it still prunes oldest first", async () => {
+    errors = [];
+    const t = await newTenant();
+    const old = new Date(Date.now() - 500 * 86_400_000).toISOString();
+    await append(t.id, 50, { at: old });
+    await checkpointTick(deps); // 40 + 10
+    const [cp1] = await s.db.sql`select first_id, last_id from audit_checkpoints where tenant_id = ${t.id} and seq = 1`;
+    // Written here as the owner: what the app role could insert before (checkpoint 1 "pruned", its rows all there).
+    await owner.sql.unsafe(
+      `insert into audit_retention_log (tenant_id, checkpoint_seq, first_id, last_id, rows_deleted, cutoff) values ($1, 1, $2, $3, 40, now())`,
+      [t.id, cp1!.first_id as string, cp1!.last_id as string],
+    );
+    // The sweep takes checkpoint 1 first (its rows exist), not checkpoint 2: pruned checkpoints stay a prefix of the chain.
+    expect(await sweepAsAppRole(t.id)).toEqual([{ checkpoint_seq: 1, rows_deleted: 40, refused: null }]);
+    expect(await sweepAsAppRole(t.id)).toEqual([{ checkpoint_seq: 2, rows_deleted: 10, refused: null }]);
+    expect(await sweepAsAppRole(t.id)).toEqual([]);
+    expect(await verify(t)).toMatchObject({ ok: true, checkpoints: 2, rowsVerified: 0 });
+    expect(await verifyAuditExport(await exportOf(t.slug), await keysFor(t.slug))).toMatchObject({ ok: true, truncated: false });
+  });
+
   it('the honest path: old sealed rows are pruned, verify stays ok, and an export verifies offline', async () => {
     errors = [];
     const t = await newTenant();

@@ -30,20 +30,20 @@ const row = (id: number, reason = `r${id}`): AuditRowForm => ({
   at: '2026-11-30T12:00:00.123456Z',
 });
 
-function sealed(keyring = parseKeyring(`k1:${generateKey()}`), rows = [row(3), row(5), row(9)]) {
+function sealed(keyring = parseKeyring(`k1:${generateKey()}`), rows = [row(3), row(5), row(9)], seq = 1, prevHash = GENESIS_HASH) {
   const key = auditSigningKey(keyring, T)!;
   const leaves = Buffer.concat(rows.map(auditLeaf));
   const p: CheckpointPayload = {
     v: 1,
     tenantId: T,
-    seq: 1,
+    seq,
     firstId: rows[0]!.id,
     lastId: rows.at(-1)!.id,
     count: rows.length,
     minAt: rows[0]!.at,
     maxAt: rows[0]!.at,
     rowsHash: rowsHashOf(leaves),
-    prevHash: GENESIS_HASH,
+    prevHash,
     keyId: key.keyId,
   };
   return { keyring, key, rows, cp: { ...p, hash: checkpointHash(p), signature: signCheckpoint(p, key.privateKey), ids: rows.map((r) => r.id), leaves } };
@@ -83,5 +83,28 @@ describe('audit chain', () => {
     expect(run([rows[0]!, row(5, 'changed'), rows[2]!]).findings[0]).toMatchObject({ kind: 'altered', rowId: 5 });
     expect(run([rows[0]!, row(4), ...rows.slice(1)]).findings[0]).toMatchObject({ kind: 'unexpected', rowId: 4 });
     expect(run([...rows, row(12)])).toMatchObject({ ok: true, unsealedRows: 1 });
+  });
+
+  it('pruned checkpoints must be a prefix of the chain: rows gone after a checkpoint whose rows are kept are missing', () => {
+    const keyring = parseKeyring(`k1:${generateKey()}`);
+    const a = sealed(keyring, [row(1), row(2)]);
+    const b = sealed(keyring, [row(3), row(4)], 2, a.cp.hash);
+    const c = sealed(keyring, [row(5), row(6)], 3, b.cp.hash);
+    const pub = a.key.publicKey.export({ format: 'jwk' }) as { x: string };
+    const keys = new Map([[a.key.keyId, publicKeyFromJwk({ x: pub.x })]]);
+    const run = (pruned: boolean[]) => {
+      const v = new AuditChainVerifier({ tenantId: T, keys });
+      [a, b, c].forEach((s, i) => {
+        v.checkpoint({ ...s.cp, pruned: pruned[i]! });
+        if (!pruned[i]) for (const r of s.rows) v.row(r);
+      });
+      return v.end();
+    };
+    expect(run([true, true, false])).toMatchObject({ ok: true, rowsVerified: 2 });
+    expect(run([false, false, false])).toMatchObject({ ok: true, rowsVerified: 6 });
+    // Someone marks the middle checkpoint pruned and drops its rows (an edited export, say).
+    const r = run([false, true, false]);
+    expect(r.ok).toBe(false);
+    expect(r.findings[0]).toMatchObject({ kind: 'missing', checkpointSeq: 2 });
   });
 });

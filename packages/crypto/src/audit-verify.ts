@@ -58,6 +58,8 @@ export class AuditChainVerifier {
   #prev: CheckpointRecord | undefined;
   #cur: (CheckpointRecord & { pos: number; byLeaf?: Map<string, number> }) | undefined;
   #lastRowId = 0;
+  /** The first checkpoint fed whose rows are kept (not pruned). */
+  #keptSeq: number | undefined;
   #checkpoints = 0;
   #rows = 0;
   #unsealed = 0;
@@ -136,6 +138,16 @@ export class AuditChainVerifier {
       cp.ids.every((id, i) => i === 0 || id > cp.ids[i - 1]!);
     if (!idsOk || cp.leaves.length !== 32 * cp.count || rowsHashOf(cp.leaves) !== cp.rowsHash)
       this.#find({ kind: 'checkpoint_altered', checkpointSeq: seq, message: `checkpoint ${seq}: its sealed ids or leaves disagree with its signed rowsHash` });
+    // Retention removes checkpoints oldest first (the sweep takes the oldest one that still has rows
+    // and stops at one it refuses), so the pruned checkpoints are a prefix of the chain. A checkpoint
+    // whose rows are gone after one whose rows are kept was not pruned by retention: its rows are missing.
+    if (cp.pruned && this.#keptSeq !== undefined)
+      this.#find({
+        kind: 'missing',
+        checkpointSeq: seq,
+        message: `checkpoint ${seq}'s rows are gone although checkpoint ${this.#keptSeq} before it keeps its rows: retention removes the oldest checkpoints first`,
+      });
+    else if (!cp.pruned) this.#keptSeq ??= seq;
     this.#prev = cp;
     this.#cur = { ...cp, pos: 0 };
   }

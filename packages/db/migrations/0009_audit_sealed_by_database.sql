@@ -207,6 +207,12 @@ ALTER TABLE tenant_retention ADD CONSTRAINT tenant_retention_days_positive CHECK
 -- delete against its sealed leaf (all of them present, all older than the cutoff). A checkpoint that
 -- fails is not used: the function returns it with the reason in `refused` (the job logs it at error
 -- level and stops the tenant's sweep there) and deletes nothing.
+-- The log may hold more than one row per checkpoint (one written by the app role before this
+-- migration, then the sweep's own): not unique any more; audit_checkpoint_pruned asks for one that agrees.
+DROP INDEX IF EXISTS audit_retention_log_checkpoint;
+--> statement-breakpoint
+CREATE INDEX audit_retention_log_checkpoint ON audit_retention_log (tenant_id, checkpoint_seq);
+--> statement-breakpoint
 DROP FUNCTION IF EXISTS audit_retention_sweep(uuid);
 --> statement-breakpoint
 CREATE FUNCTION audit_retention_sweep(p_tenant uuid)
@@ -229,13 +235,15 @@ BEGIN
   v_floor := coalesce(v_floor, 30);
   v_days := greatest(coalesce((SELECT r.audit_event_days FROM public.tenant_retention r WHERE r.tenant_id = p_tenant), 400), v_floor);
   v_cutoff := now() - make_interval(days => v_days);
-  -- The oldest checkpoint not pruned yet whose maxAt is before the cutoff (maxAt is checked against
-  -- the rows themselves below; a checkpoint with a malformed one is never used).
+  -- The oldest checkpoint whose maxAt is before the cutoff and some of whose rows still exist (maxAt
+  -- is checked against the rows themselves below; a checkpoint with a malformed one is never used).
+  -- "Still has rows" is read from audit_events, not from the retention log: a log row written before
+  -- the log was the sweep's alone must not make the sweep skip a checkpoint (and so prune out of order).
   SELECT * INTO c
     FROM public.audit_checkpoints x
    WHERE x.tenant_id = p_tenant
      AND CASE WHEN x.max_at ~ '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$' THEN x.max_at::timestamptz < v_cutoff ELSE false END
-     AND NOT EXISTS (SELECT 1 FROM public.audit_retention_log l WHERE l.tenant_id = p_tenant AND l.checkpoint_seq = x.seq)
+     AND EXISTS (SELECT 1 FROM public.audit_events e WHERE e.tenant_id = p_tenant AND e.id BETWEEN x.first_id AND x.last_id)
    ORDER BY x.seq
    LIMIT 1;
   IF c.seq IS NULL THEN

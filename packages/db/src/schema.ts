@@ -381,5 +381,5 @@ export const auditRetentionLog = pgTable(
     auditEventDays: integer('audit_event_days'),
     floorDays: integer('floor_days'),
   },
-  (t) => [uniqueIndex('audit_retention_log_checkpoint').on(t.tenantId, t.checkpointSeq)],
+  (t) => [index('audit_retention_log_checkpoint').on(t.tenantId, t.checkpointSeq)],
 );
