@@ -171,7 +171,8 @@ describe('an idempotency key means one request', () => {
     const base = {
       tenant,
       user,
-      clientId: undefined,
+      // The same app each time: a replay is shown only to the app that made the call (the policy's call rule).
+      clientId: 'client-race',
       tool,
       tokenScopes: ['tools:echo'],
       requestId: 'req-race',
