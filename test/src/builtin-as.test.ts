@@ -1,10 +1,4 @@
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { AuthServers } from '@mcprt/api';
 import { loadSigningKeys } from '@mcprt/auth';
@@ -23,6 +17,7 @@ import { devSeed } from '../../apps/cli/src/commands/dev-seed.js';
 import { devToken } from '../../apps/cli/src/commands/dev-token.js';
 import { tenantSetIdp } from '../../apps/cli/src/commands/tenant-set-idp.js';
 import { browse, BrowseError, CookieJar } from './harness/browser.js';
+import { localhostCertificate, startCimdOrigin } from './harness/cimd-server.js';
 import { CLIENT_REDIRECT, MemoryOAuthProvider } from './harness/oauth-provider.js';
 import { startStack } from './harness/stack.js';
 
@@ -76,72 +71,10 @@ async function signIn(mcpUrl: string, account: string, opts: { clientMetadataUrl
   return { client, auth, callback, jar };
 }
 
-/**
- * An https server on loopback (self-signed certificate for localhost, made with openssl) serving
- * Client ID Metadata Documents; counts fetches per path.
- */
+/** An https origin on loopback (a self-signed localhost certificate, made with openssl) serving Client ID Metadata Documents; counts fetches per path. */
 async function startCimdServer() {
-  const dir = mkdtempSync(join(tmpdir(), 'mcprt-cimd-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost',
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-    ],
-    { stdio: 'ignore' },
-  );
-  const caPem = readFileSync(join(dir, 'cert.pem'), 'utf8');
-  const fetches = new Map<string, number>();
-  const docs = new Map<string, Record<string, unknown>>();
-  const server = createHttpsServer({ key: readFileSync(join(dir, 'key.pem')), cert: caPem }, (req, res) => {
-    const path = (req.url ?? '/').split('?', 1)[0]!;
-    fetches.set(path, (fetches.get(path) ?? 0) + 1);
-    const doc = docs.get(path);
-    if (!doc) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=300' }).end(JSON.stringify(doc));
-  });
-  await new Promise<void>((resolve) => server.listen(0, 'localhost', resolve));
-  const origin = `https://localhost:${(server.address() as AddressInfo).port}`;
-  return {
-    caPem,
-    origin,
-    fetches,
-    /** Publishes a document at `path`; `clientId` defaults to the document's own URL. */
-    publish(path: string, clientId?: string) {
-      const url = `${origin}${path}`;
-      docs.set(path, {
-        client_id: clientId ?? url,
-        client_name: 'CIMD Test Client',
-        client_uri: origin,
-        redirect_uris: [REDIRECT],
-        grant_types: ['authorization_code', 'refresh_token'],
-        response_types: ['code'],
-        token_endpoint_auth_method: 'none',
-      });
-      return url;
-    },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
+  const tls = localhostCertificate();
+  return { caPem: tls.cert, ...(await startCimdOrigin(tls)) };
 }
 let cimd: Awaited<ReturnType<typeof startCimdServer>>;
 

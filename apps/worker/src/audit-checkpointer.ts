@@ -3,6 +3,7 @@ import {
   auditPublicKeys,
   auditSigningKey,
   checkpointHash,
+  checkpointPayloadOf,
   checkpointSignatureValid,
   GENESIS_HASH,
   publicKeyFromJwk,
@@ -79,19 +80,7 @@ export async function checkpointTick(d: CheckpointerDeps): Promise<TickResult> {
 
 /** Why `cp` does not verify with the tenant's audit keys (signature, hash, rows hash), or undefined when it does. */
 export function checkpointProblem(keyring: Keyring, cp: CheckpointRow): string | undefined {
-  const payload: CheckpointPayload = {
-    v: 1,
-    tenantId: cp.tenantId,
-    seq: cp.seq,
-    firstId: cp.firstId,
-    lastId: cp.lastId,
-    count: cp.count,
-    minAt: cp.minAt,
-    maxAt: cp.maxAt,
-    rowsHash: cp.rowsHash,
-    prevHash: cp.prevHash,
-    keyId: cp.keyId,
-  };
+  const payload = checkpointPayloadOf(cp);
   const jwk = auditPublicKeys(keyring, cp.tenantId).find((k) => k.kid === cp.keyId);
   if (!jwk) return `it is signed with key ${cp.keyId}, which is not one of the keyring's audit keys`;
   if (!checkpointSignatureValid(payload, cp.signature, publicKeyFromJwk(jwk))) return 'its signature does not verify';

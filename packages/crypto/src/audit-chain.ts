@@ -57,6 +57,21 @@ export const auditLeaf = (r: AuditRowForm): Buffer =>
 /** rowsHash = hex SHA-256(leaf_1 ‖ … ‖ leaf_n). */
 export const rowsHashOf = (leaves: Buffer): string => createHash('sha256').update(leaves).digest('hex');
 
+/** The signed fields of a checkpoint record (a stored or exported one carries more: hash, signature, ids, leaves). */
+export const checkpointPayloadOf = (cp: Omit<CheckpointPayload, 'v'>): CheckpointPayload => ({
+  v: 1,
+  tenantId: cp.tenantId,
+  seq: cp.seq,
+  firstId: cp.firstId,
+  lastId: cp.lastId,
+  count: cp.count,
+  minAt: cp.minAt,
+  maxAt: cp.maxAt,
+  rowsHash: cp.rowsHash,
+  prevHash: cp.prevHash,
+  keyId: cp.keyId,
+});
+
 /** The signed message: canonical JSON (keys sorted) of the payload. */
 export const checkpointMessage = (p: CheckpointPayload): string => canonicalJson(p);
 

@@ -1,5 +1,14 @@
 import type { KeyObject } from 'node:crypto';
-import { auditLeaf, checkpointHash, checkpointSignatureValid, GENESIS_HASH, rowsHashOf, type AuditRowForm, type CheckpointPayload } from './audit-chain.js';
+import {
+  auditLeaf,
+  checkpointHash,
+  checkpointPayloadOf,
+  checkpointSignatureValid,
+  GENESIS_HASH,
+  rowsHashOf,
+  type AuditRowForm,
+  type CheckpointPayload,
+} from './audit-chain.js';
 
 /**
  * Streaming verification of an audit trail (docs/audit.md "Verification algorithm"): feed checkpoints
@@ -86,19 +95,7 @@ export class AuditChainVerifier {
     this.#closeCheckpoint();
     this.#checkpoints++;
     const seq = cp.seq;
-    const payload: CheckpointPayload = {
-      v: 1,
-      tenantId: cp.tenantId,
-      seq: cp.seq,
-      firstId: cp.firstId,
-      lastId: cp.lastId,
-      count: cp.count,
-      minAt: cp.minAt,
-      maxAt: cp.maxAt,
-      rowsHash: cp.rowsHash,
-      prevHash: cp.prevHash,
-      keyId: cp.keyId,
-    };
+    const payload = checkpointPayloadOf(cp);
     const key = this.#keys.get(cp.keyId);
     if (cp.tenantId !== this.#tenantId) this.#find({ kind: 'checkpoint_altered', checkpointSeq: seq, message: `checkpoint ${seq} names another tenant` });
     if (!key)

@@ -10,6 +10,7 @@ export {
   auditPublicKeys,
   auditSigningKey,
   checkpointHash,
+  checkpointPayloadOf,
   checkpointSignatureValid,
   GENESIS_HASH,
   publicKeyFromJwk,

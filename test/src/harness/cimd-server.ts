@@ -64,6 +64,7 @@ export async function startCimdOrigin(tls: { key: string; cert: string }) {
         doc: {
           client_id: clientId ?? url,
           client_name: 'CIMD Test Client',
+          client_uri: origin,
           redirect_uris: [CLIENT_REDIRECT],
           grant_types: ['authorization_code', 'refresh_token'],
           response_types: ['code'],
