@@ -1,6 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { loadSigningKeys, mintBuiltinAccessToken } from '@mcprt/auth';
 import { parseKeyring } from '@mcprt/crypto';
 import { oidcStoreRepository } from '@mcprt/db';
@@ -10,6 +8,8 @@ import { z } from 'zod';
 import { registerClient, userToken, type UserToken } from './harness/as-token.js';
 import { startBuiltinTenant } from './harness/builtin-tenant.js';
 import { startStack, type Stack } from './harness/stack.js';
+import { startEchoProbe, type EchoProbe, type ProbeEvent } from './harness/echo-probe.js';
+import { refusal } from './harness/refusal.js';
 
 /**
  * Scopes and the calling app on every read and change of a call, and on the audit history, against
@@ -27,25 +27,6 @@ const TASKS = 'io.modelcontextprotocol/tasks';
 const UNKNOWN = 'call_AAAAAAAAAAAAAAAAAAAAAA';
 const taskSchema = z.looseObject({ taskId: z.string(), status: z.string(), result: z.looseObject({}).optional() });
 const emptySchema = z.looseObject({});
-
-async function refusal(p: Promise<unknown>): Promise<{ code: unknown; message: string }> {
-  try {
-    await p;
-  } catch (e) {
-    return { code: (e as { code?: unknown }).code, message: (e as Error).message };
-  }
-  throw new Error('expected a refusal');
-}
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** A v2 client (2026-07-28) declaring the tasks extension, keeping the raw results it received (a task answer is not a CallToolResult). */
 async function connect(url: string, token: string) {
@@ -84,10 +65,10 @@ type Conn = Awaited<ReturnType<typeof connect>>;
 describe('scopes and the calling app on reads, tasks, cancels and the audit history', () => {
   let s: Stack;
   let t: Awaited<ReturnType<typeof startBuiltinTenant>>;
-  let probe: http.Server;
+  let probe: EchoProbe;
   let probeUrl: string;
-  const events: { event: string; message: string }[] = [];
-  const saw = (event: string, message: string) => until(`${event} of ${message}`, async () => events.find((e) => e.event === event && e.message === message));
+  const events: ProbeEvent[] = [];
+  const saw = (event: string, message: string) => probe.saw(event, message);
 
   const clients: Record<string, string> = {};
   const tokens: Record<string, UserToken> = {};
@@ -119,16 +100,8 @@ describe('scopes and the calling app on reads, tasks, cancels and the audit hist
   beforeAll(async () => {
     s = await startStack({ label: 'scopes', env: { TASK_WAIT_MS: '200', CALL_WAIT_MS: '2500', TASK_POLL_INTERVAL_MS: '250' } });
     t = await startBuiltinTenant(s, 'scopes', ['whoami', 'web_search', 'echo']);
-    probe = http.createServer((req, res) => {
-      let b = '';
-      req.on('data', (c: Buffer) => (b += c.toString()));
-      req.on('end', () => {
-        events.push(JSON.parse(b) as { event: string; message: string });
-        res.end('ok');
-      });
-    });
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    probeUrl = `http://127.0.0.1:${(probe.address() as AddressInfo).port}/probe`;
+    probe = await startEchoProbe(events);
+    probeUrl = probe.url;
 
     // Alice's apps, each its own registration, each allowed what it asked for on the consent page.
     const apps: [string, string][] = [
@@ -180,7 +153,7 @@ describe('scopes and the calling app on reads, tasks, cancels and the audit hist
 
   afterAll(async () => {
     await Promise.allSettled(conns.map((c) => c.close()));
-    await new Promise((r) => probe?.close(r));
+    await probe?.close();
     await t?.idp.close();
     await s?.close();
   });

@@ -1,5 +1,3 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { JsonRpcResponseError, resultFromTaskOutcome, TaskCancelledError, type TaskState } from '@modelcontextprotocol/ext-tasks/client';
 import { taskId, type TaskId } from '@modelcontextprotocol/ext-tasks/core';
 import type { CallToolResultV2 } from '@modelcontextprotocol/ext-tasks/core/v2';
@@ -7,6 +5,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness/stack.js';
 import { strictWire, type StrictWire } from './harness/strict-wire.js';
 import { connectTasksSession, type TasksSession } from './harness/tasks-session.js';
+import { startEchoProbe, type EchoProbe, type ProbeEvent } from './harness/echo-probe.js';
+import { waitFor } from './harness/wait-for.js';
 
 /**
  * MCP tasks driven by the official tasks client only: `@modelcontextprotocol/ext-tasks` 0.2.2 on
@@ -21,9 +21,9 @@ import { connectTasksSession, type TasksSession } from './harness/tasks-session.
  */
 describe('MCP tasks through the official ext-tasks client', () => {
   let s: Stack;
-  let probe: http.Server;
+  let probe: EchoProbe;
   let probeUrl: string;
-  const events: { event: string; message: string }[] = [];
+  const events: ProbeEvent[] = [];
   const open: TasksSession[] = [];
   let wire: StrictWire;
 
@@ -34,19 +34,11 @@ describe('MCP tasks through the official ext-tasks client', () => {
     });
     await s.connectUser('alice');
     await s.connectUser('bob');
-    probe = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        events.push(JSON.parse(body) as { event: string; message: string });
-        res.end('ok');
-      });
-    });
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    probeUrl = `http://127.0.0.1:${(probe.address() as AddressInfo).port}/probe`;
+    probe = await startEchoProbe(events);
+    probeUrl = probe.url;
   }, 60_000);
   afterAll(async () => {
-    await new Promise((r) => probe?.close(r));
+    await probe?.close();
     await s?.close();
   });
   afterEach(async () => {
@@ -66,16 +58,7 @@ describe('MCP tasks through the official ext-tasks client', () => {
     wire = strictWire();
   };
 
-  async function until<T>(what: string, f: () => Promise<T | undefined> | T | undefined, ms = 15_000): Promise<T> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const v = await f();
-      if (v !== undefined) return v;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  const saw = (event: string, message: string) => until(`${event} of ${message}`, () => events.find((e) => e.event === event && e.message === message));
+  const saw = (event: string, message: string) => probe.saw(event, message);
   const rpcError = async (p: Promise<unknown>) => {
     const e = await p.then(
       () => undefined,
@@ -148,7 +131,7 @@ describe('MCP tasks through the official ext-tasks client', () => {
     const { outcome } = await execution.settle();
     expect(outcome.status).toBe('cancelled');
     expect(() => resultFromTaskOutcome(outcome)).toThrow(TaskCancelledError);
-    const view = await until('cancelled', async () => {
+    const view = await waitFor('cancelled', async () => {
       const v = await alice.task(execution.handle.taskId).snapshot();
       return v.status === 'cancelled' ? v : undefined;
     });

@@ -1,5 +1,3 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -9,6 +7,9 @@ import { spawnApp, type AppProcess } from './harness/app-process.js';
 import { freePort } from './harness/free-port.js';
 import { startStack, type Stack } from './harness/stack.js';
 import { answerProblems, strictWire } from './harness/strict-wire.js';
+import { startEchoProbe, type EchoProbe, type ProbeEvent } from './harness/echo-probe.js';
+import { refusal } from './harness/refusal.js';
+import { waitFor } from './harness/wait-for.js';
 
 /**
  * Issue 11 items 1–3, against the real stack (Postgres, Redis, oidc-provider, in-process worker) with
@@ -83,32 +84,12 @@ async function connect(url: string, token: string, opts: { tasks: boolean }) {
   };
 }
 
-/** What a refused request said (code and message), to compare two refusals. */
-async function refusal(p: Promise<unknown>): Promise<{ code: unknown; message: string }> {
-  try {
-    await p;
-  } catch (e) {
-    return { code: (e as { code?: unknown }).code, message: (e as Error).message };
-  }
-  throw new Error('expected a refusal');
-}
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('MCP tasks, long calls and cancellation (issue 11)', () => {
   let s: Stack;
-  let probe: http.Server;
+  let probe: EchoProbe;
   let probeUrl: string;
   /** What echo reported from inside the worker: its start, end, and the abort it observed. */
-  const events: { event: string; message: string }[] = [];
+  const events: ProbeEvent[] = [];
   let aliceId: string;
 
   beforeAll(async () => {
@@ -118,26 +99,18 @@ describe('MCP tasks, long calls and cancellation (issue 11)', () => {
     });
     aliceId = (await s.connectUser('alice')).user.id;
     await s.connectUser('bob');
-    probe = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        events.push(JSON.parse(body) as { event: string; message: string });
-        res.end('ok');
-      });
-    });
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    probeUrl = `http://127.0.0.1:${(probe.address() as AddressInfo).port}/probe`;
+    probe = await startEchoProbe(events);
+    probeUrl = probe.url;
   }, 60_000);
   afterAll(async () => {
-    await new Promise((r) => probe?.close(r));
+    await probe?.close();
     await s?.close();
   });
   afterEach(async () => {
     expect(await wire.problems()).toEqual([]);
   });
 
-  const saw = (event: string, message: string) => until(`${event} of ${message}`, async () => events.find((e) => e.event === event && e.message === message));
+  const saw = (event: string, message: string) => probe.saw(event, message);
 
   it('server/discover advertises the tasks extension', async () => {
     const alice = await connect(s.mcpUrl, await s.token('alice'), { tasks: true });
@@ -155,7 +128,7 @@ describe('MCP tasks, long calls and cancellation (issue 11)', () => {
     expect(row).toEqual({ user_id: aliceId, tool: 'echo' });
 
     expect((await alice.get(task.taskId)).status).toBe('working');
-    const done = await until('completed', async () => {
+    const done = await waitFor('completed', async () => {
       const t = await alice.get(task.taskId);
       return t.status === 'completed' ? t : undefined;
     });
@@ -227,7 +200,7 @@ describe('MCP tasks, long calls and cancellation (issue 11)', () => {
       expect(theirs.code).toBe(-32602);
     }
     // Bob's cancel changed nothing: alice's task completes.
-    const done = await until('completed', async () => {
+    const done = await waitFor('completed', async () => {
       const t = await alice.get(task.taskId);
       return t.status === 'completed' ? t : undefined;
     });
@@ -255,7 +228,7 @@ describe('MCP tasks, long calls and cancellation (issue 11)', () => {
       const alice1 = await connect(s.mcpUrl, await s.token('alice'), { tasks: true });
       const alice2 = await connect(`http://127.0.0.1:${port}/t/${s.tenant.slug}/mcp`, await s.token('alice'), { tasks: true });
       const task = await alice1.callAsTask('echo', { message: 'elsewhere', delayMs: 800 });
-      const done = await until('completed at the other process', async () => {
+      const done = await waitFor('completed at the other process', async () => {
         const t = await alice2.get(task.taskId);
         return t.status === 'completed' ? t : undefined;
       });
@@ -324,7 +297,7 @@ describe('MCP tasks, long calls and cancellation (issue 11)', () => {
     );
 
     // Alice's tool_call_result waits for it and returns the real result.
-    const real = await until('the real result', async () => {
+    const real = await waitFor('the real result', async () => {
       const r = await alice.client.callTool({ name: 'tool_call_result', arguments: { callId: pending.callId } });
       return (r.structuredContent as { callStatus?: string } | undefined)?.callStatus ? undefined : r;
     });

@@ -7,24 +7,13 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness/stack.js';
 import { namespace } from './harness/test-config.js';
+import { waitFor } from './harness/wait-for.js';
 
 /**
  * Issue 7 items 2 and 1 (worker side): a job is only a pointer to its call row, and the worker
  * re-decides the policy at dequeue with what is stored then. Each test performs the attack against a
  * real worker, Redis and Postgres.
  */
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 const auditOf = (s: Stack, tenantId: string, callId: string) =>
   s.db.sql`select user_id, action, decision, reason from audit_events where tenant_id = ${tenantId} and call_id = ${callId} order by id`;
@@ -82,7 +71,7 @@ describe('a job is bound to its call (forged jobs in Redis)', () => {
     return { id: c.id, provider: 'idp', sealedAccessToken: c.accessTokenSealed, scopes: c.scopes, expiresAt: c.expiresAt ? c.expiresAt.toISOString() : null };
   };
   const finalRow = (tenantId: string, id: string) =>
-    until(`call ${id} final`, async () => {
+    waitFor(`call ${id} final`, async () => {
       const row = await forTenant(s.db.db, tenantId).toolCalls.byId(id);
       return row && ['succeeded', 'failed', 'cancelled'].includes(row.status) ? row : undefined;
     });
@@ -186,7 +175,7 @@ describe('a job is bound to its call (forged jobs in Redis)', () => {
     const row = await finalRow(s.tenant.id, callId);
     expect(row.status).toBe('succeeded');
     expect(row.result).toMatchObject({ subject: 'alice' });
-    await until('the stray job refused', async () => {
+    await waitFor('the stray job refused', async () => {
       const audit = await auditOf(s, s.tenant.id, callId);
       return audit.some((a) => a.action === 'tool_call.job_refused' && a.reason === 'job_mismatch' && a.decision === 'deny') ? true : undefined;
     });
@@ -226,7 +215,7 @@ describe('a job is bound to its call (forged jobs in Redis)', () => {
       expect(await job.getState()).toBe('failed');
       expect(job.attemptsMade).toBe(1); // not retried
     }
-    await until('the garbage job failed', async () => ((await queue.getJobState(garbage)) === 'failed' ? true : undefined));
+    await waitFor('the garbage job failed', async () => ((await queue.getJobState(garbage)) === 'failed' ? true : undefined));
     // The worker is still serving.
     const ok = CallToolResultSchema.parse(await (await s.client(await s.token('bob'))).callTool({ name: 'echo', arguments: { message: 'still here' } }));
     const meta = ok._meta?.[CALL_META] as CallMeta;
@@ -260,7 +249,7 @@ describe('the worker re-checks the policy at dequeue', () => {
     await change();
     try {
       await s.startWorker();
-      return await until(`call ${id} final`, async () => {
+      return await waitFor(`call ${id} final`, async () => {
         const row = await s.scope.toolCalls.byId(id);
         return row && row.status !== 'queued' && row.status !== 'running' ? row : undefined;
       });

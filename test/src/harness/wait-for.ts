@@ -1,10 +1,10 @@
-/** Poll `fn` every 100 ms until it returns something other than undefined; throw after `ms`. */
+/** Poll `fn` every 50 ms until it returns something other than undefined; throw after `ms`. */
 export const waitFor = async <T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> => {
   const end = Date.now() + ms;
   for (;;) {
     const v = await fn();
     if (v !== undefined) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 50));
   }
 };
