@@ -18,6 +18,7 @@ import { devToken } from '../../apps/cli/src/commands/dev-token.js';
 import { tenantSetIdp } from '../../apps/cli/src/commands/tenant-set-idp.js';
 import { browse, BrowseError, CookieJar } from './harness/browser.js';
 import { localhostCertificate, startCimdOrigin } from './harness/cimd-server.js';
+import { tokenRequest as token } from './harness/oauth-client.js';
 import { CLIENT_REDIRECT, MemoryOAuthProvider } from './harness/oauth-provider.js';
 import { startStack } from './harness/stack.js';
 
@@ -263,15 +264,6 @@ function authorizeUrl(issuer: string, params: Record<string, string | undefined>
     if (v !== undefined) url.searchParams.set(k, v);
   }
   return url;
-}
-
-async function token(issuer: string, body: Record<string, string>) {
-  const res = await fetch(`${issuer}/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams(body).toString(),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, string> };
 }
 
 describe('built-in authorization server: refusals', () => {

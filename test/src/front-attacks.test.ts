@@ -10,7 +10,7 @@ import { browse, CookieJar } from './harness/browser.js';
 import { startBuiltinTenant } from './harness/builtin-tenant.js';
 import { localhostCertificate, startCimdOrigin } from './harness/cimd-server.js';
 import { freePort } from './harness/free-port.js';
-import { CLIENT_REDIRECT, signIn } from './harness/oauth-client.js';
+import { CLIENT_REDIRECT, signIn, tokenRequest as token } from './harness/oauth-client.js';
 import { startStack, type Stack } from './harness/stack.js';
 
 /**
@@ -61,15 +61,6 @@ async function publicClient(issuer: string): Promise<string> {
   const res = await register(issuer);
   expect(res.status).toBe(201);
   return ((await res.json()) as { client_id: string }).client_id;
-}
-
-async function token(issuer: string, body: Record<string, string>) {
-  const res = await fetch(`${issuer}/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams(body).toString(),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, string> };
 }
 
 /** A fresh code for alice (login at the tenant's IdP, consent) and its redemption form. */

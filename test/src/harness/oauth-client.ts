@@ -38,3 +38,13 @@ export async function signIn(mcpUrl: string, account: string, o: SignInOptions =
     connect: () => client.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: auth, ...(o.fetch ? { fetch: o.fetch } : {}) })),
   };
 }
+
+/** A form POST to the issuer's token endpoint (any grant), answered as status and JSON body. */
+export async function tokenRequest(issuer: string, body: Record<string, string>) {
+  const res = await fetch(`${issuer}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(body).toString(),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, string> };
+}
