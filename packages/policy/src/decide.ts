@@ -1,5 +1,5 @@
 /**
- * The one place that decides "may this user call this tool now" (DESIGN §2, §5), and, further down,
+ * The one place that decides "may this user call this tool now", and, further down,
  * "may this token see or cancel this call" (`decideCallAccess`, `callListFilter`) and "may it read
  * the audit history" (`decideAuditRead`). Every path calls `decideToolCall`:
  * the MCP `tools/call` handler (with the access token's scopes), and the worker at dequeue (with
