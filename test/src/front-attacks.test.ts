@@ -221,6 +221,27 @@ describe('Host and X-Forwarded-Host never choose a URL; a foreign Host is refuse
     expect((await raw('/healthz', { host: '10.1.2.3:3000' })).status).toBe(200);
   });
 
+  it('an absolute-form request target (GET http://evil.example/… HTTP/1.1) naming another host is 421 whatever Host says; naming ours, it is served as origin-form', async () => {
+    const pub = new URL(s.config.PUBLIC_URL);
+    for (const path of [discovery(), `/t/${a.slug}/mcp`, `/t/${a.slug}/jwks`, `/t/${a.slug}/v1/tool-calls`]) {
+      for (const authority of ['http://evil.example', `http://evil.example:${pub.port}`, `https://evil.example`, `http://${pub.host}@evil.example`]) {
+        for (const method of ['GET', 'POST']) {
+          const res = await raw(`${authority}${path}`, { host: publicHost(), 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, method);
+          expect(res.status, `${method} ${authority}${path}`).toBe(421);
+          expect(JSON.parse(res.body)).toMatchObject({ error: 'host_not_allowed' });
+        }
+      }
+    }
+    // Our own host in absolute form is a valid HTTP/1.1 request: the same answer as origin-form, with our URLs.
+    const own = await raw(`${s.config.PUBLIC_URL}${discovery()}`, { host: publicHost() });
+    expect(own.status).toBe(200);
+    expect((JSON.parse(own.body) as { token_endpoint: string }).token_endpoint).toBe(`${s.config.PUBLIC_URL}/t/${a.slug}/token`);
+    const mcp = await raw(`${s.config.PUBLIC_URL}/t/${a.slug}/mcp`, { host: publicHost(), 'content-type': 'application/json' }, 'POST');
+    expect(mcp.status).toBe(401); // no token: the ordinary challenge, not a 500
+    // The probes answer any authority, as they answer any Host.
+    expect((await raw('http://10.1.2.3:3000/healthz', { host: '10.1.2.3:3000' })).status).toBe(200);
+  });
+
   it('every URL the AS publishes is PUBLIC_URL’s, whatever port, X-Forwarded-Proto or X-Forwarded-Host the request names', async () => {
     const pub = new URL(s.config.PUBLIC_URL);
     const variants: Record<string, string>[] = [
