@@ -88,6 +88,23 @@ describe('audit: variants of the app-role attacks', () => {
     expect((await verify(t)).ok).toBe(true);
   });
 
+  it('audit rows with ids the sequence has not handed out (9e18) or ids <= 0 are refused: one such row kept its tenant from ever being sealed again, or hid from verify and the export', async () => {
+    const t = await newTenant();
+    await append(t.id, 2);
+    for (const id of ['9000000000000000000', '0', '-5']) {
+      await expect(s.db.sql`insert into audit_events (id, tenant_id, action, decision) values (${id}::bigint, ${t.id}, 'forged', 'info')`, id).rejects.toMatchObject({
+        code: '23514',
+      });
+    }
+    // Rows numbered by the sequence (the only way the apps insert) keep being sealed.
+    await checkpointTick(deps());
+    await append(t.id, 3);
+    await checkpointTick(deps());
+    expect(await lastSeq(t.id)).toBe(2);
+    const report = await verify(t);
+    expect(report).toMatchObject({ ok: true, rowsVerified: 5, unsealedRows: 0 });
+  });
+
   it('rows dated two years back, appended after genuine rows, do not get the genuine rows pruned: the sweep deletes only rows older than the retention', async () => {
     const t = await newTenant();
     await append(t.id, 5); // genuine, now

@@ -10,6 +10,10 @@
 --     prunes it. Every row is dated by the database's clock (the apps never send `at`), so a row dated
 --     before 1970 or after its own transaction began is refused. NOT VALID: rows already there are not
 --     re-checked (verify reports them), new rows are.
+--   * an audit row with an id of its choosing: ids the sequence has not handed out yet (one row with
+--     id 9e18 made every later row of its tenant fall inside a sealed range, so the checkpointer never
+--     sealed that tenant again, silently), or ids <= 0 (never read by verify or the export, which
+--     start after id 0). An id must be one the sequence has handed out (the default, nextval, always is).
 --   * a session holding the tenant's checkpoint lock made audit_checkpoint_append wait forever (and
 --     with it every tenant's checkpoints): it now waits at most 10 s, then raises (lock_not_available),
 --     and the checkpointer says so at error level and goes on with the other tenants.
@@ -34,6 +38,8 @@ END;
 $$;
 --> statement-breakpoint
 ALTER TABLE audit_events ADD CONSTRAINT audit_events_at_dated_by_database CHECK (at >= '1970-01-01T00:00:00Z'::timestamptz AND at <= now()) NOT VALID;
+--> statement-breakpoint
+ALTER TABLE audit_events ADD CONSTRAINT audit_events_id_from_sequence CHECK (id > 0 AND id <= coalesce(pg_catalog.pg_sequence_last_value('public.audit_events_id_seq'::regclass), 0)) NOT VALID;
 --> statement-breakpoint
 -- Waits for the tenant's checkpoint lock (and any row lock) at most 10 s, then raises lock_not_available (55P03).
 ALTER FUNCTION audit_checkpoint_append(uuid, integer, bigint, bigint, integer, text, text, text, text, text, text, text) SET lock_timeout = '10s';

@@ -230,6 +230,11 @@ export const auditEvents = pgTable(
     index('audit_call').on(t.tenantId, t.callId),
     // Dated by the database's clock (migration 0010, NOT VALID there: rows already present are not re-checked).
     check('audit_events_at_dated_by_database', sql`${t.at} >= '1970-01-01T00:00:00Z'::timestamptz AND ${t.at} <= now()`),
+    // Ids come from the sequence: none above what it has handed out, none <= 0 (migration 0010).
+    check(
+      'audit_events_id_from_sequence',
+      sql`${t.id} > 0 AND ${t.id} <= coalesce(pg_catalog.pg_sequence_last_value('public.audit_events_id_seq'::regclass), 0)`,
+    ),
   ],
 );
 
