@@ -75,7 +75,15 @@ describe('audit: variants of the app-role attacks', () => {
 
   it('audit rows dated infinity, past year 9999, before 1970 or in the future are refused (they could never be sealed, or never pruned)', async () => {
     const t = await newTenant();
-    for (const at of [`'infinity'`, `'-infinity'`, `'10000-01-01T00:00:00Z'`, `'0044-03-15T00:00:00Z BC'`, `'1969-12-31T23:59:59Z'`, `now() + interval '1 day'`, `now() + interval '1 second'`]) {
+    for (const at of [
+      `'infinity'`,
+      `'-infinity'`,
+      `'10000-01-01T00:00:00Z'`,
+      `'0044-03-15T00:00:00Z BC'`,
+      `'1969-12-31T23:59:59Z'`,
+      `now() + interval '1 day'`,
+      `now() + interval '1 second'`,
+    ]) {
       await expect(append(t.id, 1, `(${at})::timestamptz`), at).rejects.toMatchObject({ code: '23514' });
     }
     // Rows dated by the database, or in the past (an import, a test), are fine, and seal.
@@ -92,7 +100,10 @@ describe('audit: variants of the app-role attacks', () => {
     const t = await newTenant();
     await append(t.id, 2);
     for (const id of ['9000000000000000000', '0', '-5']) {
-      await expect(s.db.sql`insert into audit_events (id, tenant_id, action, decision) values (${id}::bigint, ${t.id}, 'forged', 'info')`, id).rejects.toMatchObject({
+      await expect(
+        s.db.sql`insert into audit_events (id, tenant_id, action, decision) values (${id}::bigint, ${t.id}, 'forged', 'info')`,
+        id,
+      ).rejects.toMatchObject({
         code: '23514',
       });
     }
@@ -134,8 +145,14 @@ describe('audit: variants of the app-role attacks', () => {
       expect(await lastSeq(victim.id)).toBe(0);
       expect(r.checkpoints).toBeGreaterThanOrEqual(1);
       const first = errorsAbout(victim.id).map((e) => e.m);
-      expect(first.some((m) => /sealing tenant .* failed .*lock timeout/.test(m)), first.join('\n')).toBe(true);
-      expect(first.some((m) => /unsealed for 60 min/.test(m)), first.join('\n')).toBe(true);
+      expect(
+        first.some((m) => /sealing tenant .* failed .*lock timeout/.test(m)),
+        first.join('\n'),
+      ).toBe(true);
+      expect(
+        first.some((m) => /unsealed for 60 min/.test(m)),
+        first.join('\n'),
+      ).toBe(true);
       await holder`select pg_advisory_unlock_all()`;
 
       // 2. The checkpointer's own per-tenant lock, held the same way: the tenant used to be skipped in

@@ -226,7 +226,11 @@ describe('Host and X-Forwarded-Host never choose a URL; a foreign Host is refuse
     for (const path of [discovery(), `/t/${a.slug}/mcp`, `/t/${a.slug}/jwks`, `/t/${a.slug}/v1/tool-calls`]) {
       for (const authority of ['http://evil.example', `http://evil.example:${pub.port}`, `https://evil.example`, `http://${pub.host}@evil.example`]) {
         for (const method of ['GET', 'POST']) {
-          const res = await raw(`${authority}${path}`, { host: publicHost(), 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, method);
+          const res = await raw(
+            `${authority}${path}`,
+            { host: publicHost(), 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+            method,
+          );
           expect(res.status, `${method} ${authority}${path}`).toBe(421);
           expect(JSON.parse(res.body)).toMatchObject({ error: 'host_not_allowed' });
         }

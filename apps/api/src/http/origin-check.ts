@@ -49,7 +49,8 @@ export function frontGuard(publicUrl: string): Middleware {
       } catch {
         u = undefined;
       }
-      if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) throw new AppError('validation', 'bad_request_target', 'malformed request target', { status: 400 });
+      if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:'))
+        throw new AppError('validation', 'bad_request_target', 'malformed request target', { status: 400 });
       if ((u.hostname !== hostname || u.username || u.password) && !PROBES.has(u.pathname)) {
         throw new AppError('policy', 'host_not_allowed', `this server answers only for ${hostname}`, { status: 421 });
       }
