@@ -159,6 +159,31 @@ describe('dynamic registration limit (TRUST_PROXY=1)', () => {
     expect(other.status).toBe(201);
   });
 
+  it('60 registrations from one IPv6 /64 (a new address of the same network each), or one address written IPv4-mapped and plain → 20 in all, not 20 per address', async () => {
+    const t = await startBuiltinTenant(s, 'fa-dcr6');
+    closers.push(() => t.idp.close());
+    const statuses: number[] = [];
+    for (let i = 0; i < 60; i++) {
+      // Any IPv6 host holds a /64: 2^64 source addresses, each a fresh window if the limit counts addresses.
+      const address =
+        i % 3 === 0 ? `2001:db8:5:6::${(i + 1).toString(16)}` : i % 3 === 1 ? `2001:0db8:0005:0006:${i.toString(16)}:0:0:1` : `2001:DB8:5:6:ffff::${i}`;
+      const res = await register(t.issuer, { 'x-forwarded-for': address });
+      statuses.push(res.status);
+      await res.arrayBuffer();
+    }
+    expect(statuses.filter((x) => x === 201)).toHaveLength(REGISTRATIONS_PER_WINDOW);
+    // Another /64 has its own window.
+    expect((await register(t.issuer, { 'x-forwarded-for': '2001:db8:5:7::1' })).status).toBe(201);
+    // An IPv4 address is the same client whether the proxy writes it plain or IPv4-mapped.
+    const v4: number[] = [];
+    for (let i = 0; i < REGISTRATIONS_PER_WINDOW + 4; i++) {
+      const res = await register(t.issuer, { 'x-forwarded-for': i % 2 === 0 ? '203.0.113.77' : '::ffff:203.0.113.77' });
+      v4.push(res.status);
+      await res.arrayBuffer();
+    }
+    expect(v4.filter((x) => x === 201)).toHaveLength(REGISTRATIONS_PER_WINDOW);
+  });
+
   it('the limit is one for the cluster: two API replicas on the same Redis admit 20 in all, not 20 each', async () => {
     const t = await startBuiltinTenant(s, 'fa-dcr2');
     closers.push(() => t.idp.close());
