@@ -150,6 +150,31 @@ describe('dynamic registration limit (TRUST_PROXY=1)', () => {
     expect(other.status).toBe(201);
   });
 
+  it('60 registrations from one IPv6 /64 (a new address of the same network each), or one address written IPv4-mapped and plain → 20 in all, not 20 per address', async () => {
+    const t = await startBuiltinTenant(s, 'fa-dcr6');
+    closers.push(() => t.idp.close());
+    const statuses: number[] = [];
+    for (let i = 0; i < 60; i++) {
+      // Any IPv6 host holds a /64: 2^64 source addresses, each a fresh window if the limit counts addresses.
+      const address =
+        i % 3 === 0 ? `2001:db8:5:6::${(i + 1).toString(16)}` : i % 3 === 1 ? `2001:0db8:0005:0006:${i.toString(16)}:0:0:1` : `2001:DB8:5:6:ffff::${i}`;
+      const res = await register(t.issuer, { 'x-forwarded-for': address });
+      statuses.push(res.status);
+      await res.arrayBuffer();
+    }
+    expect(statuses.filter((x) => x === 201)).toHaveLength(REGISTRATIONS_PER_WINDOW);
+    // Another /64 has its own window.
+    expect((await register(t.issuer, { 'x-forwarded-for': '2001:db8:5:7::1' })).status).toBe(201);
+    // An IPv4 address is the same client whether the proxy writes it plain or IPv4-mapped.
+    const v4: number[] = [];
+    for (let i = 0; i < REGISTRATIONS_PER_WINDOW + 4; i++) {
+      const res = await register(t.issuer, { 'x-forwarded-for': i % 2 === 0 ? '203.0.113.77' : '::ffff:203.0.113.77' });
+      v4.push(res.status);
+      await res.arrayBuffer();
+    }
+    expect(v4.filter((x) => x === 201)).toHaveLength(REGISTRATIONS_PER_WINDOW);
+  });
+
   it('the limit is one for the cluster: two API replicas on the same Redis admit 20 in all, not 20 each', async () => {
     const t = await startBuiltinTenant(s, 'fa-dcr2');
     closers.push(() => t.idp.close());
@@ -210,6 +235,31 @@ describe('Host and X-Forwarded-Host never choose a URL; a foreign Host is refuse
     }
     // The probes answer any Host (load balancers and orchestrators probe by address).
     expect((await raw('/healthz', { host: '10.1.2.3:3000' })).status).toBe(200);
+  });
+
+  it('an absolute-form request target (GET http://evil.example/… HTTP/1.1) naming another host is 421 whatever Host says; naming ours, it is served as origin-form', async () => {
+    const pub = new URL(s.config.PUBLIC_URL);
+    for (const path of [discovery(), `/t/${a.slug}/mcp`, `/t/${a.slug}/jwks`, `/t/${a.slug}/v1/tool-calls`]) {
+      for (const authority of ['http://evil.example', `http://evil.example:${pub.port}`, `https://evil.example`, `http://${pub.host}@evil.example`]) {
+        for (const method of ['GET', 'POST']) {
+          const res = await raw(
+            `${authority}${path}`,
+            { host: publicHost(), 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+            method,
+          );
+          expect(res.status, `${method} ${authority}${path}`).toBe(421);
+          expect(JSON.parse(res.body)).toMatchObject({ error: 'host_not_allowed' });
+        }
+      }
+    }
+    // Our own host in absolute form is a valid HTTP/1.1 request: the same answer as origin-form, with our URLs.
+    const own = await raw(`${s.config.PUBLIC_URL}${discovery()}`, { host: publicHost() });
+    expect(own.status).toBe(200);
+    expect((JSON.parse(own.body) as { token_endpoint: string }).token_endpoint).toBe(`${s.config.PUBLIC_URL}/t/${a.slug}/token`);
+    const mcp = await raw(`${s.config.PUBLIC_URL}/t/${a.slug}/mcp`, { host: publicHost(), 'content-type': 'application/json' }, 'POST');
+    expect(mcp.status).toBe(401); // no token: the ordinary challenge, not a 500
+    // The probes answer any authority, as they answer any Host.
+    expect((await raw('http://10.1.2.3:3000/healthz', { host: '10.1.2.3:3000' })).status).toBe(200);
   });
 
   it('every URL the AS publishes is PUBLIC_URL’s, whatever port, X-Forwarded-Proto or X-Forwarded-Host the request names', async () => {

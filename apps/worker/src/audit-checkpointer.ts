@@ -12,7 +12,16 @@ import {
   type CheckpointPayload,
   type Keyring,
 } from '@mcprt/crypto';
-import { auditHorizon, auditTrail, horizonSettled, releaseTenantLock, tenantsWithUnsealedAudit, tryTenantLock, type CheckpointRow } from '@mcprt/db';
+import {
+  auditHorizon,
+  auditTrail,
+  horizonSettled,
+  oldestUnsealed,
+  releaseTenantLock,
+  tenantsWithUnsealedAudit,
+  tryTenantLock,
+  type CheckpointRow,
+} from '@mcprt/db';
 import type { DbHandle } from '@mcprt/db';
 
 /**
@@ -40,6 +49,8 @@ export interface CheckpointerDeps {
   log: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
   /** Counts checkpoints the checkpointer refused to chain onto (the worker's metrics registry). */
   integrityFailures?: { inc(labels: { job: 'checkpointer' | 'retention' }): void };
+  /** Unsealed rows older than this, in a tenant this tick could not seal, are logged at error level (default STALE_UNSEALED_MS). */
+  staleAfterMs?: number;
 }
 
 export interface TickResult {
@@ -69,13 +80,50 @@ export async function checkpointTick(d: CheckpointerDeps): Promise<TickResult> {
   let checkpoints = 0;
   let rows = 0;
   let refused = 0;
+  const unsealed: string[] = [];
   for (const tenantId of await tenantsWithUnsealedAudit(d.sql, maxId)) {
-    const r = await sealTenant(d, tenantId, maxId);
+    let r;
+    try {
+      r = await sealTenant(d, tenantId, maxId);
+    } catch (err) {
+      // One tenant's failure (its checkpoint lock held by another session past the database's lock
+      // timeout, a row the database refuses to seal) never stops the other tenants' checkpoints.
+      d.log.error(
+        { tenantId, err },
+        `audit checkpointer: sealing tenant ${tenantId} failed (${err instanceof Error ? err.message : String(err)}); its newer rows stay unsealed, the other tenants go on`,
+      );
+      d.integrityFailures?.inc({ job: 'checkpointer' });
+      unsealed.push(tenantId);
+      continue;
+    }
     checkpoints += r.checkpoints;
     rows += r.rows;
     if (r.refused) refused++;
+    if (r.busy) unsealed.push(tenantId);
   }
+  if (unsealed.length) await reportStale(d, unsealed, maxId);
   return { horizon: maxId, settled, checkpoints, rows, refused };
+}
+
+/** Unsealed rows older than this are an alarm (error level), whatever keeps them unsealed. */
+export const STALE_UNSEALED_MS = 15 * 60_000;
+
+/**
+ * Tenants this tick could not seal because another session holds their checkpoint lock (another
+ * worker sealing them now: normal) or because sealing failed: if their oldest unsealed row is older
+ * than `staleAfterMs`, no worker has sealed them for that long, and an error-level line says so with
+ * the lock to look for (any session of the app role can take an advisory lock: the denial is loud).
+ */
+async function reportStale(d: CheckpointerDeps, tenantIds: string[], horizon: number): Promise<void> {
+  const staleMs = d.staleAfterMs ?? STALE_UNSEALED_MS;
+  for (const { tenantId, ageMs } of await oldestUnsealed(d.sql, tenantIds, horizon)) {
+    if (ageMs < staleMs) continue;
+    d.log.error(
+      { tenantId, unsealedForMs: ageMs },
+      `audit checkpointer: tenant ${tenantId} has audit rows unsealed for ${Math.round(ageMs / 60_000)} min; no worker could take its checkpoint lock (pg_locks: advisory lock "${LOCK_PURPOSE}:${tenantId}" or "audit-checkpoint-append:${tenantId}") or sealing failed`,
+    );
+    d.integrityFailures?.inc({ job: 'checkpointer' });
+  }
 }
 
 /** Why `cp` does not verify with the tenant's audit keys (signature, hash, rows hash), or undefined when it does. */
@@ -90,14 +138,18 @@ export function checkpointProblem(keyring: Keyring, cp: CheckpointRow): string |
 }
 
 /** Seal one tenant's rows up to `horizon` (rows must be settled: see checkpointTick). */
-export async function sealTenant(d: CheckpointerDeps, tenantId: string, horizon: number): Promise<{ checkpoints: number; rows: number; refused?: boolean }> {
+export async function sealTenant(
+  d: CheckpointerDeps,
+  tenantId: string,
+  horizon: number,
+): Promise<{ checkpoints: number; rows: number; refused?: boolean; busy?: boolean }> {
   const key = auditSigningKey(d.keyring, tenantId);
   if (!key) throw new Error('audit checkpointer: the active keyring key is missing');
   const lockConn = await d.sql.reserve();
   let checkpoints = 0;
   let rows = 0;
   try {
-    if (!(await tryTenantLock(lockConn, LOCK_PURPOSE, tenantId))) return { checkpoints, rows }; // another worker seals this tenant now
+    if (!(await tryTenantLock(lockConn, LOCK_PURPOSE, tenantId))) return { checkpoints, rows, busy: true }; // another worker seals this tenant now (or a session holds the lock: reportStale)
     try {
       const trail = auditTrail(d.sql, tenantId);
       // Read the last checkpoint under the lock: the chain continues from what is committed.

@@ -202,6 +202,17 @@ export async function tenantsWithUnsealedAudit(sql: postgres.Sql, upToId: number
   return (rows as Row[]).map((r) => r.id as string);
 }
 
+/** Age of the oldest row after each tenant's last checkpoint and at most `upToId` (tenants without one are left out). */
+export async function oldestUnsealed(sql: postgres.Sql, tenantIds: string[], upToId: number): Promise<{ tenantId: string; ageMs: number }[]> {
+  const rows = await sql`
+    select t.id, extract(epoch from now() - min(e.at)) * 1000 as age_ms
+    from unnest(${tenantIds}::uuid[]) t(id)
+    join audit_events e on e.tenant_id = t.id and e.id <= ${upToId}
+      and e.id > coalesce((select max(c.last_id) from audit_checkpoints c where c.tenant_id = t.id), 0)
+    group by t.id`;
+  return (rows as Row[]).map((r) => ({ tenantId: r.id as string, ageMs: Number(r.age_ms) }));
+}
+
 /** A per-tenant advisory lock key for the checkpointer (one writer per tenant at a time). */
 export async function tryTenantLock(sql: postgres.ReservedSql, purpose: string, tenantId: string): Promise<boolean> {
   const [r] = await sql`select pg_try_advisory_lock(hashtextextended(${`${purpose}:${tenantId}`}, 0)) as ok`;

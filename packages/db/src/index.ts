@@ -37,7 +37,7 @@ export type { AuditEvent, NewAuditEvent } from './repositories/audit.js';
 export { oidcStoreRepository, sweepExpiredOidcRows } from './repositories/oidc-store.js';
 export type { OidcStoreRepository, OidcStoreRow, TenantSigningKey } from './repositories/oidc-store.js';
 export { isDatabaseUnavailable } from './unavailable.js';
-export { auditHorizon, auditTrail, horizonSettled, releaseTenantLock, tenantsWithUnsealedAudit, tryTenantLock } from './audit-trail.js';
+export { auditHorizon, auditTrail, horizonSettled, oldestUnsealed, releaseTenantLock, tenantsWithUnsealedAudit, tryTenantLock } from './audit-trail.js';
 export type { AuditFilter, AuditRowText, AuditTrail, CheckpointRow } from './audit-trail.js';
 export { allTenantIds, deleteExpiredCalls, retentionOf, setRetention } from './retention.js';
 export type { RetentionSettings } from './retention.js';

@@ -225,7 +225,17 @@ export const auditEvents = pgTable(
     /** The call's arguments as stored in tool_calls (sensitive fields "[redacted]"), on `tool_call.accepted` rows (issue 10). */
     arguments: jsonb('arguments'),
   },
-  (t) => [index('audit_tenant_user_at').on(t.tenantId, t.userId, t.at), index('audit_call').on(t.tenantId, t.callId)],
+  (t) => [
+    index('audit_tenant_user_at').on(t.tenantId, t.userId, t.at),
+    index('audit_call').on(t.tenantId, t.callId),
+    // Dated by the database's clock (migration 0010, NOT VALID there: rows already present are not re-checked).
+    check('audit_events_at_dated_by_database', sql`${t.at} >= '1970-01-01T00:00:00Z'::timestamptz AND ${t.at} <= now()`),
+    // Ids come from the sequence: none above what it has handed out, none <= 0 (migration 0010).
+    check(
+      'audit_events_id_from_sequence',
+      sql`${t.id} > 0 AND ${t.id} <= coalesce(pg_catalog.pg_sequence_last_value('public.audit_events_id_seq'::regclass), 0)`,
+    ),
+  ],
 );
 
 /**

@@ -8,6 +8,7 @@ import { AppError, isAppError } from '@mcprt/errors';
 import type { Middleware, ParameterizedContext } from 'koa';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { z } from 'zod';
+import { rateLimitClientKey } from '../http/client-address.js';
 import { resolveTenant } from '../http/resolve-tenant.js';
 import { required, type ApiState } from '../http/state.js';
 import { isTenantSlug } from '../http/tenant-cache.js';
@@ -285,7 +286,8 @@ export function mountAuthServer(router: Router<ApiState>, r: ApiResources, serve
  * Dynamic registration is unauthenticated: a fixed one-minute window per (tenant, client address),
  * counted in Redis so every API replica shares it (rate-limiter-flexible, one single-key script per
  * registration). The address is Koa's `ctx.ip`: the socket's, or under TRUST_PROXY=N the N-th
- * X-Forwarded-For entry from the right — entries a client adds on the left are never read. While
+ * X-Forwarded-For entry from the right — entries a client adds on the left are never read — counted
+ * per client (`rateLimitClientKey`: an IPv6 address by its /64, an IPv4-mapped one as IPv4). While
  * Redis is unreachable each replica counts for itself (insurance limiter): still limited, never open.
  * Resolves to the seconds to wait when over the limit.
  */
@@ -301,7 +303,7 @@ function registrationLimiter(r: ApiResources): (tenant: Tenant, ip: string) => P
   });
   return async (tenant, ip) => {
     try {
-      await limiter.consume(`${tenant.id}:${ip}`);
+      await limiter.consume(`${tenant.id}:${rateLimitClientKey(ip)}`);
       return undefined;
     } catch (e) {
       if (e instanceof RateLimiterRes) return Math.max(1, Math.ceil(e.msBeforeNext / 1000));

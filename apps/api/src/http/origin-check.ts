@@ -20,6 +20,7 @@ const PROBES = new Set(['/healthz', '/readyz']);
 /**
  * The front door of every route but the probes:
  *
+ * - **Request target.** An absolute-form target must name PUBLIC_URL's host too (below).
  * - **Host.** The request must name PUBLIC_URL's host (its name; any port, so replicas reached on
  *   their own ports still answer) in `Host`, and in `X-Forwarded-Host` when present. Anything else is
  *   421 `host_not_allowed` before any route runs: a page on `evil.example` whose name was rebound to
@@ -36,6 +37,27 @@ const PROBES = new Set(['/healthz', '/readyz']);
 export function frontGuard(publicUrl: string): Middleware {
   const hostname = new URL(publicUrl).hostname.toLowerCase();
   return async (ctx, next) => {
+    // Absolute-form request target (`GET http://evil.example/t/… HTTP/1.1`, RFC 9112 §3.2.2): its
+    // authority is the request's host, whatever `Host` says. Accepted only when it names our host, and
+    // then rewritten to origin-form so no route sees a URL whose host it did not check. Cost on the
+    // usual origin-form request: one char code comparison.
+    const target = ctx.req.url ?? '/';
+    if (target.charCodeAt(0) !== 47 /* / */ && target !== '*') {
+      let u: URL | undefined;
+      try {
+        u = new URL(target);
+      } catch {
+        u = undefined;
+      }
+      if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:'))
+        throw new AppError('validation', 'bad_request_target', 'malformed request target', { status: 400 });
+      if ((u.hostname !== hostname || u.username || u.password) && !PROBES.has(u.pathname)) {
+        throw new AppError('policy', 'host_not_allowed', `this server answers only for ${hostname}`, { status: 421 });
+      }
+      ctx.url = `${u.pathname}${u.search}`;
+      ctx.originalUrl = ctx.url;
+      ctx.request.originalUrl = ctx.url;
+    }
     if (!PROBES.has(ctx.path)) {
       const h = ctx.req.headers;
       const host = h.host;
