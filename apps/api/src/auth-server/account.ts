@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { resolveTenant } from '../http/resolve-tenant.js';
 import { required, type ApiState } from '../http/state.js';
 import type { ApiResources } from '../resources.js';
-import { esc, page, pageCsp } from './pages.js';
+import { esc, page, pageCsp, scopeItems } from './pages.js';
 import { htmlErrors } from './mount.js';
 import type { AuthServers } from './provider.js';
 
@@ -95,9 +95,7 @@ export function mountAccount(router: Router<ApiState>, r: ApiResources, servers:
     const list = grants.length
       ? grants
           .map(
-            (
-              g,
-            ) => `<li><strong>${esc(g.clientName)}</strong> <span class="muted">${esc(g.clientId)}</span><br>${g.scopes.map((s) => `<code>${esc(s)}</code>`).join(' ') || 'sign-in only'}
+            (g) => `<li><strong>${esc(g.clientName)}</strong> <span class="muted">${esc(g.clientId)}</span><ul>${scopeItems(g.scopes)}</ul>
 <form method="post" action="/t/${esc(tenant.slug)}/account/revoke"><input type="hidden" name="csrf" value="${esc(csrf)}"><input type="hidden" name="grant" value="${esc(g.grantId)}"><button type="submit">Revoke</button></form></li>`,
           )
           .join('')

@@ -41,14 +41,21 @@ export interface ConsentView {
   csrf: string;
 }
 
-export function consentPage(v: ConsentView): string {
-  // The history scopes reach past the app's own tools: said in plain words, first, in bold.
-  const history = HISTORY_SCOPES.filter((h) => v.scopes.includes(h.scope));
+/**
+ * Scopes as list items, as the consent page and the account page show them: the history scopes reach
+ * past the app's own tools, so they come first, in plain words and bold; the tool scopes follow.
+ */
+export function scopeItems(scopes: readonly string[]): string {
+  const history = HISTORY_SCOPES.filter((h) => scopes.includes(h.scope));
   const items = [
     ...history.map((h) => `<li data-scope="${esc(h.scope)}"><strong>${esc(h.consent)}</strong> <code>${esc(h.scope)}</code></li>`),
-    ...v.scopes.filter((s) => !history.some((h) => h.scope === s)).map((s) => `<li><code>${esc(s)}</code></li>`),
+    ...scopes.filter((s) => !history.some((h) => h.scope === s)).map((s) => `<li><code>${esc(s)}</code></li>`),
   ];
-  const scopes = items.length ? items.join('') : '<li>sign-in only</li>';
+  return items.length ? items.join('') : '<li>sign-in only</li>';
+}
+
+export function consentPage(v: ConsentView): string {
+  const scopes = scopeItems(v.scopes);
   return page(
     `Allow ${v.clientName}?`,
     `<h1>Allow <strong>${esc(v.clientName)}</strong> to use ${esc(v.tenantName)} as you?</h1>
