@@ -1,6 +1,7 @@
-import type { ToolCall } from '@mcprt/db';
+import type { TenantScope, ToolCall } from '@mcprt/db';
 import { callListFilter, decideCallAccess, type CallAccessDecision, type CallListFilter, type CallReader } from '@mcprt/policy';
 import type { ToolRegistry } from '@mcprt/tools';
+import { isCallId } from './call-id.js';
 
 /**
  * The call rule of the policy module (`decideCallAccess`, packages/policy) with what the API knows:
@@ -27,3 +28,20 @@ export function visibleCalls(registry: Pick<ToolRegistry, 'get' | 'names'>, toke
 
 /** Whether a user call may be read, as a boolean (a read refused is always `not_found`). */
 export const mayRead = (registry: Pick<ToolRegistry, 'get'>, token: CallReader, call: ToolCall): boolean => callAccess(registry, token, call, 'read').allow;
+
+/**
+ * One of the user's calls by id, as the call rule lets `token` see it: the one look-up the read
+ * surfaces share (REST get, `tool_call_result`, `tasks/*`). A malformed id, a missing call, another
+ * user's call and one the rule refuses all give undefined, to be answered alike.
+ */
+export async function readableCall(
+  registry: Pick<ToolRegistry, 'get'>,
+  calls: Pick<TenantScope['toolCalls'], 'byIdForUser'>,
+  userId: string,
+  token: CallReader,
+  id: string,
+): Promise<ToolCall | undefined> {
+  if (!isCallId(id)) return undefined;
+  const call = await calls.byIdForUser(id, userId);
+  return call && mayRead(registry, token, call) ? call : undefined;
+}

@@ -14,3 +14,8 @@ export function newCallId(): string {
   offset += 16;
   return `call_${id}`;
 }
+
+/** The shape `newCallId` makes; anything else is never looked up. */
+export const CALL_ID = /^call_[A-Za-z0-9_-]{22}$/;
+
+export const isCallId = (id: string): boolean => CALL_ID.test(id);

@@ -3,6 +3,7 @@ import type { CallReader } from '@mcprt/policy';
 import { publishCancel } from '@mcprt/queue';
 import type { ApiResources } from '../resources.js';
 import { callAccess } from './call-access.js';
+import { isCallId } from './call-id.js';
 
 /**
  * Who asked for the cancel, as the audit row records it (`reason` = `cancelled_by:<kind>:<id>`):
@@ -40,9 +41,6 @@ export type CancelCallOutcome =
 
 export type CancelResources = Pick<ApiResources, 'db' | 'redis' | 'producer' | 'config' | 'log' | 'registry'>;
 
-/** The shape of a call-id (call-id.ts); anything else is not looked up. */
-const CALL_ID = /^call_[A-Za-z0-9_-]{22}$/;
-
 /**
  * Cancel a call (issue 11 item 3), for every path that can: one fenced statement marks it
  * `cancelled` with its `tool_call.cancelled` audit row and rings the completion bell (waiting
@@ -55,7 +53,7 @@ const CALL_ID = /^call_[A-Za-z0-9_-]{22}$/;
  * worker takes it (its row is final), a running tool runs on and its result is dropped.
  */
 export async function cancelCall(r: CancelResources, input: CancelCallInput): Promise<CancelCallOutcome> {
-  if (!CALL_ID.test(input.callId)) return { outcome: 'not_found' };
+  if (!isCallId(input.callId)) return { outcome: 'not_found' };
   if (input.byUser) {
     // The policy decides on the stored call (its client and tool never change, so reading it first
     // leaves no window); the statement below still matches the user.

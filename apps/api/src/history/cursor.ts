@@ -1,5 +1,6 @@
 import { AppError } from '@mcprt/errors';
 import { z } from 'zod';
+import { CALL_ID } from '../calls/call-id.js';
 
 /**
  * Opaque page cursors: base64url JSON of the keyset position of the last row shown. Opaque so clients
@@ -39,7 +40,7 @@ export function isPositionTime(s: string): boolean {
 const callPosition = z.strictObject({
   k: z.literal('c'),
   t: z.string().refine(isPositionTime),
-  i: z.string().regex(/^call_[A-Za-z0-9_-]{22}$/),
+  i: z.string().regex(CALL_ID),
 });
 const auditPosition = z.strictObject({ k: z.literal('a'), i: z.number().int().positive().max(Number.MAX_SAFE_INTEGER) });
 

@@ -1,5 +1,6 @@
 import { AppError } from '@mcprt/errors';
 import { z } from 'zod';
+import { CALL_ID } from '../calls/call-id.js';
 
 /**
  * The zod schemas that validate the history APIs (issue 11 items 4, 5) — the same objects the OpenAPI
@@ -7,7 +8,6 @@ import { z } from 'zod';
  * what the routes accept.
  */
 
-const CALL_ID = /^call_[A-Za-z0-9_-]{22}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const isoTime = (what: string) =>

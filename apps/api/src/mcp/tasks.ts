@@ -1,7 +1,7 @@
 import { ProtocolError, ProtocolErrorCode, type Server } from '@modelcontextprotocol/server';
 import { isFinal, type ToolCall } from '@mcprt/db';
 import { z } from 'zod';
-import { mayRead } from '../calls/call-access.js';
+import { readableCall } from '../calls/call-access.js';
 import { cancelCall } from '../calls/cancel-call.js';
 import { toCallToolResult } from '../calls/call-result.js';
 import { toolCallUrl } from '../http/urls.js';
@@ -96,8 +96,8 @@ export function registerTaskHandlers(
   /** The request's own call, as the policy lets its token see it, or -32602 exactly as for an id that never existed. */
   const own = async (taskId: string, ctx: Ctx): Promise<ToolCall> => {
     if (!declaresTasks(ctx.mcpReq.envelope)) throw missingCapability();
-    const call = /^call_[A-Za-z0-9_-]{22}$/.test(taskId) ? await who.scope.toolCalls.byIdForUser(taskId, who.user.id) : undefined;
-    if (!call || !mayRead(r.registry, who.token, call)) throw notFound();
+    const call = await readableCall(r.registry, who.scope.toolCalls, who.user.id, who.token, taskId);
+    if (!call) throw notFound();
     return call;
   };
 

@@ -1,7 +1,7 @@
 import type { CallToolResult, Tool } from '@modelcontextprotocol/server';
 import { isFinal } from '@mcprt/db';
 import { z } from 'zod';
-import { mayRead } from '../calls/call-access.js';
+import { readableCall } from '../calls/call-access.js';
 import { RESULT_TOOL, toCallToolResult } from '../calls/call-result.js';
 import { toolCallUrl } from '../http/urls.js';
 import type { ApiResources } from '../resources.js';
@@ -33,8 +33,7 @@ export async function callToolCallResult(r: ApiResources, who: RequestIdentity, 
   const parsed = input.safeParse(args ?? {});
   if (!parsed.success) return { content: [{ type: 'text', text: `Invalid arguments for ${RESULT_TOOL}: callId must be a call id string` }], isError: true };
   const id = parsed.data.callId;
-  const found = /^call_[A-Za-z0-9_-]{22}$/.test(id) ? await who.scope.toolCalls.byIdForUser(id, who.user.id) : undefined;
-  let call = found && mayRead(r.registry, who.token, found) ? found : undefined;
+  let call = await readableCall(r.registry, who.scope.toolCalls, who.user.id, who.token, id);
   if (!call) return { content: [{ type: 'text', text: `No tool call with id ${id} was found for you.` }], isError: true };
   if (!isFinal(call)) call = await awaitCall(r, who, call, { timeoutMs: r.config.CALL_WAIT_MS, signal: eitherAborted(signal, r.drain), fresh: false });
   return toCallToolResult(call, r.registry.get(call.tool), toolCallUrl(r.config.PUBLIC_URL, who.tenant.slug, call.id));

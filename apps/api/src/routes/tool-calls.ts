@@ -4,7 +4,7 @@ import { bearerAuth } from '../http/bearer-auth.js';
 import { resolveTenant } from '../http/resolve-tenant.js';
 import { required, type ApiState } from '../http/state.js';
 import { toolCallUrl } from '../http/urls.js';
-import { mayRead } from '../calls/call-access.js';
+import { readableCall } from '../calls/call-access.js';
 import { toCallView } from '../calls/call-result.js';
 import type { ApiResources } from '../resources.js';
 
@@ -20,8 +20,7 @@ export function mountToolCalls(router: Router<ApiState>, r: ApiResources): void 
     bearerAuth({ publicUrl: r.config.PUBLIC_URL, directory: r.directory, users: r.users, verified: r.verified, authServers: r.authServers }),
     async (ctx) => {
       const id = ctx.params.id ?? '';
-      const found = /^call_[A-Za-z0-9_-]{22}$/.test(id) ? await required(ctx, 'scope').toolCalls.byIdForUser(id, required(ctx, 'user').id) : undefined;
-      const call = found && mayRead(r.registry, required(ctx, 'token'), found) ? found : undefined;
+      const call = await readableCall(r.registry, required(ctx, 'scope').toolCalls, required(ctx, 'user').id, required(ctx, 'token'), id);
       if (!call) throw new AppError('not_found', 'call_not_found', 'no such tool call');
       ctx.set('Cache-Control', 'no-store');
       ctx.body = toCallView(call, r.registry.get(call.tool), toolCallUrl(r.config.PUBLIC_URL, required(ctx, 'tenant').slug, call.id));
