@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { STALE_RESULT_DISCARDED } from '@mcprt/db';
+import { STALE_RESULT_DISCARDED } from '@mcprt/calls';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { spawnApp } from '../src/harness/app-process.js';

@@ -4,15 +4,16 @@ import {
   auditSigningKey,
   checkpointHash,
   GENESIS_HASH,
-  parseKeyring,
   publicKeyFromJwk,
   rowsHashOf,
   signCheckpoint,
   verifyAuditExport,
   type AuditPublicJwk,
   type CheckpointPayload,
-} from '@mcprt/crypto';
-import { auditTrail, createDb, setRetention, tenantsRepository, type DbHandle } from '@mcprt/db';
+} from '@mcprt/audit';
+import { parseKeyring } from '@mcprt/keyring';
+import { auditTrail, setRetention } from '@mcprt/audit';
+import { createDb, tenantsRepository, type DbHandle } from '@mcprt/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkpointTick, type CheckpointerDeps } from '../../apps/worker/src/audit-checkpointer.js';
 import { retentionTick } from '../../apps/worker/src/retention-job.js';

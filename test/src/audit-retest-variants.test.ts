@@ -1,5 +1,7 @@
-import { publicKeyFromJwk, parseKeyring, type AuditPublicJwk } from '@mcprt/crypto';
-import { auditTrail, retentionOf, setRetention, tenantsRepository } from '@mcprt/db';
+import { publicKeyFromJwk, type AuditPublicJwk } from '@mcprt/audit';
+import { parseKeyring } from '@mcprt/keyring';
+import { auditTrail, retentionOf, setRetention } from '@mcprt/audit';
+import { tenantsRepository } from '@mcprt/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkpointTick, type CheckpointerDeps } from '../../apps/worker/src/audit-checkpointer.js';
 import { verifyTenantTrail } from '../../apps/cli/src/commands/audit-verify.js';

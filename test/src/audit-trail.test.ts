@@ -1,4 +1,5 @@
-import { publicKeyFromJwk, verifyAuditExport, parseKeyring, type AuditPublicJwk } from '@mcprt/crypto';
+import { publicKeyFromJwk, verifyAuditExport, type AuditPublicJwk } from '@mcprt/audit';
+import { parseKeyring } from '@mcprt/keyring';
 import { createDb, tenantsRepository, type DbHandle } from '@mcprt/db';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { AuthServers } from '@mcprt/api';
-import { loadSigningKeys } from '@mcprt/auth';
-import { parseKeyring } from '@mcprt/crypto';
-import { forTenant, oidcStoreRepository, tenantsRepository, type Tenant } from '@mcprt/db';
+import { loadSigningKeys } from '@mcprt/identity';
+import { parseKeyring } from '@mcprt/keyring';
+import { forTenant } from '@mcprt/calls';
+import { oidcStoreRepository, tenantsRepository, type Tenant } from '@mcprt/db';
 import { DEV_LOGIN_CLIENT, startDevIdp, type DevIdp } from '@mcprt/dev-idp';
 import { createLogger } from '@mcprt/observability';
-import { createEgress, egressFetch } from '@mcprt/tools';
+import { createEgress, egressFetch } from '@mcprt/egress';
 import { Client, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
 import { Redis } from 'ioredis';
 import { importJWK, SignJWT } from 'jose';

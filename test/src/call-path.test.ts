@@ -1,6 +1,6 @@
 import { CALL_META, type CallMeta } from '@mcprt/api';
-import { CALL_DONE_CHANNEL } from '@mcprt/db';
-import { TOOL_CALLS_QUEUE } from '@mcprt/queue';
+import { CALL_DONE_CHANNEL } from '@mcprt/calls';
+import { TOOL_CALLS_QUEUE } from '@mcprt/calls';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';

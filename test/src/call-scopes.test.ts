@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { loadSigningKeys, mintBuiltinAccessToken } from '@mcprt/auth';
-import { parseKeyring } from '@mcprt/crypto';
+import { loadSigningKeys, mintBuiltinAccessToken } from '@mcprt/identity';
+import { parseKeyring } from '@mcprt/keyring';
 import { oidcStoreRepository } from '@mcprt/db';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

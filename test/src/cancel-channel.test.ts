@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { CancelListener, cancelChannel, publishCancel } from '@mcprt/queue';
+import { CancelListener, cancelChannel, publishCancel } from '@mcprt/calls';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { namespace, TEST_REDIS_URL } from './harness/test-config.js';

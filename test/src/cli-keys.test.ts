@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { credentialVault, idpSecretContext, scavioKeyContext, upstreamSecretContext } from '@mcprt/auth';
+import { credentialVault, idpSecretContext, scavioKeyContext, upstreamSecretContext } from '@mcprt/providers';
 import type { Config } from '@mcprt/config';
-import { generateKey, open, parseKeyring, parseKeyringEntries, seal, sealedKid } from '@mcprt/crypto';
-import { createDb, forTenant, tenantsRepository, type Credential, type Database, type DbHandle, type Tenant } from '@mcprt/db';
+import { generateKey, open, parseKeyring, parseKeyringEntries, seal, sealedKid } from '@mcprt/keyring';
+import { createDb, tenantsRepository, type Credential, type Database, type DbHandle, type Tenant } from '@mcprt/db';
+import { forTenant } from '@mcprt/calls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultKid, keysGenerate } from '../../apps/cli/src/commands/keys-generate.js';
 import { keysRotate } from '../../apps/cli/src/commands/keys-rotate.js';

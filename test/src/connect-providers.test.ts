@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { connectLinkFor } from '@mcprt/auth';
-import { parseKeyring } from '@mcprt/crypto';
-import { forTenant, tenantsRepository, type Tenant } from '@mcprt/db';
+import { connectLinkFor } from '@mcprt/providers';
+import { parseKeyring } from '@mcprt/keyring';
+import { forTenant } from '@mcprt/calls';
+import { tenantsRepository, type Tenant } from '@mcprt/db';
 import { startDevIdp, type DevIdp } from '@mcprt/dev-idp';
 import { createLogger } from '@mcprt/observability';
 import type { Client } from '@modelcontextprotocol/client';

@@ -1,18 +1,20 @@
+import { withCallStatements, type CallsDb } from '@mcprt/calls';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createDb, forTenant, migrationsFolder, tenantsRepository, type DbHandle, type FinishInput } from '@mcprt/db';
+import { createDb, migrationsFolder, tenantsRepository } from '@mcprt/db';
+import { forTenant, type FinishInput } from '@mcprt/calls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { namespace, TEST_APP_DATABASE_URL, TEST_APP_ROLE, TEST_DATABASE_URL } from './harness/test-config.js';
 
 describe('data layer (real Postgres)', () => {
-  let h: DbHandle;
+  let h: CallsDb;
   let tenantA: string;
   let tenantB: string;
   let userA: string;
 
   beforeAll(async () => {
-    h = createDb(TEST_DATABASE_URL, { max: 3 });
+    h = withCallStatements(createDb(TEST_DATABASE_URL, { max: 3 }));
     const tenants = tenantsRepository(h.db);
     tenantA = (await tenants.create({ slug: namespace('da').slug, displayName: 'A', idpIssuer: 'https://a.example', enabledTools: ['echo'] })).id;
     tenantB = (await tenants.create({ slug: namespace('db').slug, displayName: 'B', idpIssuer: 'https://b.example', enabledTools: ['echo'] })).id;

@@ -1,16 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '@mcprt/config';
-import {
-  appRoleProblems,
-  checkAppRole,
-  createDb,
-  ensureDatabase,
-  forTenant,
-  runMigrations,
-  scramSha256Verifier,
-  tenantsRepository,
-  type DbHandle,
-} from '@mcprt/db';
+import { appRoleProblems, checkAppRole, createDb, ensureDatabase, runMigrations, scramSha256Verifier, tenantsRepository, type DbHandle } from '@mcprt/db';
+import { forTenant } from '@mcprt/calls';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorker } from '@mcprt/worker';

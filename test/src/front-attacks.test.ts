@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { REGISTRATIONS_PER_WINDOW, startApi, type RunningApi } from '@mcprt/api';
-import { loadSigningKeys } from '@mcprt/auth';
-import { parseKeyring } from '@mcprt/crypto';
+import { loadSigningKeys } from '@mcprt/identity';
+import { parseKeyring } from '@mcprt/keyring';
 import { oidcStoreRepository } from '@mcprt/db';
 import { importJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

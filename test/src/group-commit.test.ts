@@ -1,5 +1,7 @@
+import { withCallStatements, type CallsDb } from '@mcprt/calls';
 import { randomUUID } from 'node:crypto';
-import { CALL_DONE_CHANNEL, createDb, forTenant, tenantsRepository, type DbHandle, type RecordCallInput } from '@mcprt/db';
+import { CALL_DONE_CHANNEL, forTenant, type RecordCallInput } from '@mcprt/calls';
+import { createDb, tenantsRepository } from '@mcprt/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { namespace, TEST_DATABASE_URL } from './harness/test-config.js';
 
@@ -10,7 +12,7 @@ const callId = () => `call_${randomUUID().replace(/-/g, '').slice(0, 22)}`;
  * together must get exactly what they would have got one after another.
  */
 describe('grouped call statements (real Postgres)', () => {
-  let h: DbHandle;
+  let h: CallsDb;
   let tenant: string;
   let alice: string;
   let bob: string;
@@ -31,7 +33,7 @@ describe('grouped call statements (real Postgres)', () => {
     }));
 
   beforeAll(async () => {
-    h = createDb(TEST_DATABASE_URL, { max: 3 });
+    h = withCallStatements(createDb(TEST_DATABASE_URL, { max: 3 }));
     tenant = (await tenantsRepository(h.db).create({ slug: namespace('gc').slug, displayName: 'GC', idpIssuer: 'https://gc.example', enabledTools: ['echo'] }))
       .id;
     const users = forTenant(h.db, tenant).users;

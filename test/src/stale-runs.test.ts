@@ -1,5 +1,5 @@
-import { STALE_RESULT_DISCARDED } from '@mcprt/db';
-import { TOOL_CALLS_QUEUE } from '@mcprt/queue';
+import { STALE_RESULT_DISCARDED } from '@mcprt/calls';
+import { TOOL_CALLS_QUEUE } from '@mcprt/calls';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';

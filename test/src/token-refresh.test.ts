@@ -1,6 +1,6 @@
-import { sealTenantClientSecret } from '@mcprt/auth';
+import { sealTenantClientSecret } from '@mcprt/providers';
 import { CALL_META, type CallMeta } from '@mcprt/api';
-import { parseKeyring } from '@mcprt/crypto';
+import { parseKeyring } from '@mcprt/keyring';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnApp, type AppProcess } from './harness/app-process.js';

@@ -1,5 +1,5 @@
 import { CALL_META, type CallMeta } from '@mcprt/api';
-import { TOOL_CALLS_QUEUE } from '@mcprt/queue';
+import { TOOL_CALLS_QUEUE } from '@mcprt/calls';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';

@@ -1,6 +1,7 @@
 import { CALL_META, type CallMeta } from '@mcprt/api';
-import { tenantsRepository, forTenant, type ToolCall } from '@mcprt/db';
-import { TOOL_CALLS_QUEUE } from '@mcprt/queue';
+import { tenantsRepository, type ToolCall } from '@mcprt/db';
+import { forTenant } from '@mcprt/calls';
+import { TOOL_CALLS_QUEUE } from '@mcprt/calls';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -36,7 +37,7 @@ describe('a job is bound to its call (forged jobs in Redis)', () => {
       ids[sub] = c.user.id;
     }
     redis = new Redis(s.config.REDIS_URL, { maxRetriesPerRequest: null });
-    // The attacker's view: the same queue name and prefix the API's producer uses (packages/queue).
+    // The attacker's view: the same queue name and prefix the API's producer uses (@mcprt/calls).
     queue = new Queue(TOOL_CALLS_QUEUE, { connection: redis, prefix: s.config.QUEUE_PREFIX });
   });
   afterAll(async () => {

@@ -1,10 +1,12 @@
-import { createOutbound, VerifiedTokenCache, type IssuerDirectory } from '@mcprt/auth';
+import { withCallStatements, type CallsDb } from '@mcprt/calls';
+import { createOutbound, VerifiedTokenCache, type IssuerDirectory } from '@mcprt/identity';
 import { egressAllowsPrivate, type Config } from '@mcprt/config';
-import { parseKeyring, type Keyring } from '@mcprt/crypto';
-import { createDb, type DbHandle } from '@mcprt/db';
+import { parseKeyring, type Keyring } from '@mcprt/keyring';
+import { createDb } from '@mcprt/db';
 import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
-import { coalesceWrites, CompletionWaiter, createProducer, type Producer } from '@mcprt/queue';
-import { createToolRegistry, egressFetch, type ToolRegistry } from '@mcprt/tools';
+import { coalesceWrites, CompletionWaiter, createProducer, type Producer } from '@mcprt/calls';
+import { createToolRegistry, type ToolRegistry } from '@mcprt/tools';
+import { egressFetch } from '@mcprt/egress';
 import { Redis } from 'ioredis';
 import { AuthServers } from './auth-server/provider.js';
 import { UpstreamLogin } from './auth-server/upstream.js';
@@ -16,7 +18,7 @@ import { UserCache } from './http/user-cache.js';
 /** Everything the API's handlers use, passed in (STYLE.md §2), built once per process. */
 export interface ApiResources {
   config: Config;
-  db: DbHandle;
+  db: CallsDb;
   redis: Redis;
   producer: Producer;
   waiter: CompletionWaiter;
@@ -43,11 +45,13 @@ export interface ApiResources {
 
 export function createApiResources(config: Config, overrides: { log?: Logger } = {}): ApiResources {
   const log = overrides.log ?? createLogger({ name: 'api', level: config.LOG_LEVEL });
-  const db = createDb(config.DATABASE_URL, {
-    max: config.DATABASE_POOL_MAX,
-    applicationName: 'mcprt-api',
-    connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
-  });
+  const db = withCallStatements(
+    createDb(config.DATABASE_URL, {
+      max: config.DATABASE_POOL_MAX,
+      applicationName: 'mcprt-api',
+      connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+    }),
+  );
   // Producer connection: fail fast when Redis is away (the call is already recorded; the reconciler
   // enqueues it later) instead of buffering commands in memory.
   // The adds of one group commit (and any other commands of one loop turn) leave in one write: coalesce-writes.ts.

@@ -10,8 +10,8 @@ import {
   rowsHashOf,
   signCheckpoint,
   type CheckpointPayload,
-  type Keyring,
-} from '@mcprt/crypto';
+} from '@mcprt/audit';
+import { type Keyring } from '@mcprt/keyring';
 import {
   auditHorizon,
   auditTrail,
@@ -21,7 +21,7 @@ import {
   tenantsWithUnsealedAudit,
   tryTenantLock,
   type CheckpointRow,
-} from '@mcprt/db';
+} from '@mcprt/audit';
 import type { DbHandle } from '@mcprt/db';
 
 /**

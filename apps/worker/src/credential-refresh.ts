@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { REAUTH_REQUIRED, reconnectUrl, redeemRefreshToken, type RefreshClient } from '@mcprt/auth';
-import type { Credential, TenantScope } from '@mcprt/db';
+import { REAUTH_REQUIRED, reconnectUrl, redeemRefreshToken, type RefreshClient } from '@mcprt/providers';
+import type { Credential } from '@mcprt/db';
+import type { TenantScope } from '@mcprt/calls';
 import { AppError, isAppError } from '@mcprt/errors';
 import type { WorkerResources } from './resources.js';
 
@@ -24,7 +25,7 @@ export function refreshDue(c: Credential, why: RefreshReason, now = Date.now()):
   return c.expiresAt !== null && c.expiresAt.getTime() - now < REFRESH_SKEW_MS;
 }
 
-/** The URL where a user signs in to a provider again; `scopes` makes it the upgrade link (one helper, @mcprt/tools; re-exported by @mcprt/auth). */
+/** The URL where a user signs in to a provider again; `scopes` makes it the upgrade link (one helper, @mcprt/tools; re-exported by @mcprt/providers). */
 export { reconnectUrl };
 
 export const reauthError = (provider: string, url: string, cause?: unknown) =>

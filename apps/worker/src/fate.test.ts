@@ -1,5 +1,5 @@
 import { AppError } from '@mcprt/errors';
-import { upstreamStatusError } from '@mcprt/tools';
+import { upstreamStatusError } from '@mcprt/egress';
 import { describe, expect, it } from 'vitest';
 import { decideFate } from './fate.js';
 

@@ -1,4 +1,4 @@
-import { REAUTH_REQUIRED } from '@mcprt/auth';
+import { REAUTH_REQUIRED } from '@mcprt/providers';
 import type { AppError } from '@mcprt/errors';
 
 /**

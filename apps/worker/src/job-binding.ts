@@ -1,5 +1,6 @@
-import { forTenant, type Credential, type ToolCall } from '@mcprt/db';
-import type { JobPayload } from '@mcprt/queue';
+import { forTenant } from '@mcprt/calls';
+import { type Credential, type ToolCall } from '@mcprt/db';
+import type { JobPayload } from '@mcprt/calls';
 import type { AnyTool } from '@mcprt/tools';
 import type { WorkerResources } from './resources.js';
 

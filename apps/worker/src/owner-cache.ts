@@ -1,4 +1,5 @@
-import { forTenant, tenantsRepository, type Executor, type Tenant, type User } from '@mcprt/db';
+import { forTenant } from '@mcprt/calls';
+import { tenantsRepository, type Executor, type Tenant, type User } from '@mcprt/db';
 
 /**
  * Tenants and users as the worker needs them for every job, kept briefly (each replica, 30 s): a tool

@@ -1,11 +1,13 @@
-import { connectLinkFor, upstreamOf as tenantUpstream } from '@mcprt/auth';
-import { openCallArguments } from '@mcprt/crypto';
-import { forTenant, isDatabaseUnavailable, isFinal, type Credential, type ToolCallError } from '@mcprt/db';
+import { connectLinkFor, upstreamOf as tenantUpstream } from '@mcprt/providers';
+import { openCallArguments } from '@mcprt/keyring';
+import { forTenant, isFinal } from '@mcprt/calls';
+import { isDatabaseUnavailable, type Credential, type ToolCallError } from '@mcprt/db';
 import { AppError, isAppError, toAppError } from '@mcprt/errors';
 import type { Logger } from '@mcprt/observability';
 import { decideToolCall } from '@mcprt/policy';
-import type { JobPayload } from '@mcprt/queue';
-import { deadline, parseArguments, REDACTED, upstreamClientFor, type UpstreamCredential } from '@mcprt/tools';
+import type { JobPayload } from '@mcprt/calls';
+import { deadline } from '@mcprt/egress';
+import { parseArguments, REDACTED, upstreamClientFor, type UpstreamCredential } from '@mcprt/tools';
 import { freshCredential, reauthError, reconnectUrl } from './credential-refresh.js';
 import { decideFate } from './fate.js';
 import { JOB_MISMATCH, jobMismatch, refuseJob } from './job-binding.js';

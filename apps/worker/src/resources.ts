@@ -1,5 +1,6 @@
+import { withCallStatements, type CallsDb } from '@mcprt/calls';
+import { createOutbound } from '@mcprt/identity';
 import {
-  createOutbound,
   credentialVault,
   openTenantClientSecret,
   openUpstreamSecret,
@@ -8,13 +9,14 @@ import {
   type CredentialVault,
   type RedeemOptions,
   type RefreshClient,
-} from '@mcprt/auth';
+} from '@mcprt/providers';
 import { egressAllowsPrivate, type Config } from '@mcprt/config';
-import { open, parseKeyring, type Keyring } from '@mcprt/crypto';
-import { createDb, type DbHandle, type Tenant } from '@mcprt/db';
+import { open, parseKeyring, type Keyring } from '@mcprt/keyring';
+import { createDb, type Tenant } from '@mcprt/db';
 import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
-import { createToolRegistry, egressFetch, reconnectUrl, type ToolRegistry, type ToolServices } from '@mcprt/tools';
-import { CancelListener, coalesceWrites, TOOL_CALLS_QUEUE } from '@mcprt/queue';
+import { createToolRegistry, reconnectUrl, type ToolRegistry, type ToolServices } from '@mcprt/tools';
+import { egressFetch } from '@mcprt/egress';
+import { CancelListener, coalesceWrites, TOOL_CALLS_QUEUE } from '@mcprt/calls';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { OwnerCache } from './owner-cache.js';
@@ -24,7 +26,7 @@ import { UserLeases } from './user-leases.js';
 
 export interface WorkerResources {
   config: Config;
-  db: DbHandle;
+  db: CallsDb;
   /** For BullMQ (blocking commands): maxRetriesPerRequest must be null. */
   redis: Redis;
   vault: CredentialVault;
@@ -41,7 +43,7 @@ export interface WorkerResources {
   budgets: UpstreamBudgets;
   /** Per-user concurrency leases (user-leases.ts). */
   leases: UserLeases;
-  /** The runs this process holds, aborted by the cancel channel (issue 11, @mcprt/queue cancel-channel.ts). */
+  /** The runs this process holds, aborted by the cancel channel (@mcprt/calls cancel-channel.ts). */
   cancels: CancelListener;
   /** Promote a delayed job now (a lease waiter whose slot was freed); missing or not delayed: no-op. */
   wakeJob(jobId: string): Promise<void>;
@@ -54,11 +56,13 @@ export interface WorkerResources {
 
 export function createWorkerResources(config: Config, overrides: { log?: Logger } = {}): WorkerResources {
   const log = overrides.log ?? createLogger({ name: 'worker', level: config.LOG_LEVEL });
-  const db = createDb(config.DATABASE_URL, {
-    max: config.DATABASE_POOL_MAX,
-    applicationName: 'mcprt-worker',
-    connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
-  });
+  const db = withCallStatements(
+    createDb(config.DATABASE_URL, {
+      max: config.DATABASE_POOL_MAX,
+      applicationName: 'mcprt-worker',
+      connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+    }),
+  );
   // Commands of one loop turn in one write (lease release + BullMQ's moveToFinished, …): coalesce-writes.ts.
   const redis = coalesceWrites(new Redis(config.REDIS_URL, { maxRetriesPerRequest: null }));
   redis.on('error', (err) => log.warn({ err }, 'redis connection error'));

@@ -1,4 +1,4 @@
-import { allTenantIds, auditTrail, deleteExpiredCalls, releaseTenantLock, retentionOf, tryTenantLock } from '@mcprt/db';
+import { allTenantIds, auditTrail, deleteExpiredCalls, releaseTenantLock, retentionOf, tryTenantLock } from '@mcprt/audit';
 import type { DbHandle } from '@mcprt/db';
 
 /**

@@ -1,4 +1,4 @@
-import { isStalledOut, jobEndError, parseJobPayload, TOOL_CALLS_QUEUE, jobPayloadV1 } from '@mcprt/queue';
+import { isStalledOut, jobEndError, parseJobPayload, TOOL_CALLS_QUEUE, jobPayloadV1 } from '@mcprt/calls';
 import { isDatabaseUnavailable } from '@mcprt/db';
 import { DelayedError, UnrecoverableError, type Job, type Worker } from 'bullmq';
 import { JOB_PAYLOAD_INVALID, refuseJob } from './job-binding.js';

@@ -1,6 +1,5 @@
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
-import { callStatements, type CallStatements } from './call-statements.js';
 import * as schema from './schema.js';
 
 export type Database = PostgresJsDatabase<typeof schema>;
@@ -11,8 +10,6 @@ export interface DbHandle {
   db: Database;
   /** Raw client, for health checks and the few statements Drizzle does not express. */
   sql: postgres.Sql;
-  /** The call path's prepared single-statement operations (see call-statements.ts). */
-  calls: CallStatements;
   close(): Promise<void>;
 }
 
@@ -28,5 +25,5 @@ export function createDb(url: string, opts: { max?: number; applicationName?: st
     connection: { application_name: opts.applicationName ?? 'mcprt' },
   });
   const db = drizzle(sql, { schema });
-  return { db, sql, calls: callStatements(sql), close: () => sql.end({ timeout: 5 }) };
+  return { db, sql, close: () => sql.end({ timeout: 5 }) };
 }

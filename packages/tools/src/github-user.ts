@@ -1,6 +1,6 @@
 import { AppError } from '@mcprt/errors';
 import { z } from 'zod';
-import { upstreamStatusError } from './egress.js';
+import { upstreamStatusError } from '@mcprt/egress';
 import type { ToolContext } from './tool.js';
 
 // `GET /user` as far as the tools read it (shared/reference/upstream-apis.md §5.1).

@@ -1,6 +1,3 @@
-export { deadline } from './deadline.js';
-export { createEgress, egressFetch, guardedLookup, isPrivateAddress, isPublicAddress, retryAfterMs, upstreamStatusError } from './egress.js';
-export type { Egress, EgressInit, EgressOptions, EgressResponse, Resolver } from './egress.js';
 export { createToolRegistry, jsonSchemaOf, parseArguments, REDACTED, redactArguments, sensitiveValues } from './registry.js';
 export type { ToolRegistry } from './registry.js';
 export { reconnectUrl } from './reconnect.js';

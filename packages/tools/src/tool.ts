@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { Egress } from './egress.js';
+import type { Egress } from '@mcprt/egress';
 import type { UpstreamBases, UpstreamClient } from './upstream.js';
 
 /** Upstream providers a tool can need a user token for. `idp` = the tenant's own identity provider. */

@@ -1,6 +1,6 @@
 import { AppError } from '@mcprt/errors';
 import { z } from 'zod';
-import { retryAfterMs, type Egress } from './egress.js';
+import { retryAfterMs, type Egress } from '@mcprt/egress';
 
 /**
  * The authenticated upstream client (issue 10 item 2): the one place a tool reaches Google or GitHub

@@ -1,4 +1,4 @@
-import { createOutbound } from '@mcprt/auth';
+import { createOutbound } from '@mcprt/identity';
 import { egressAllowsPrivate, loadConfig } from '@mcprt/config';
 
 /**

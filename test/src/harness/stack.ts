@@ -1,8 +1,10 @@
+import { withCallStatements, type CallsDb } from '@mcprt/calls';
 import { startApi, type RunningApi } from '@mcprt/api';
-import { credentialVault } from '@mcprt/auth';
+import { credentialVault } from '@mcprt/providers';
 import type { Config } from '@mcprt/config';
-import { parseKeyring } from '@mcprt/crypto';
-import { createDb, ensureDatabase, forTenant, runMigrations, tenantsRepository, type DbHandle, type Tenant, type User } from '@mcprt/db';
+import { parseKeyring } from '@mcprt/keyring';
+import { createDb, ensureDatabase, runMigrations, tenantsRepository, type Tenant, type User } from '@mcprt/db';
+import { forTenant } from '@mcprt/calls';
 import { DEFAULT_DEV_ACCOUNTS, startDevIdp, type DevIdp } from '@mcprt/dev-idp';
 import type { Logger } from '@mcprt/observability';
 import { startWorker, type RunningWorker } from '@mcprt/worker';
@@ -133,7 +135,7 @@ export async function startStack(opts: StackOptions) {
   const config: Config = configFrom(env);
   // Setup and inspection through the same app role as the API and worker (DML only); a test that
   // needs the owner opens TEST_DATABASE_URL itself.
-  const db: DbHandle = createDb(config.DATABASE_URL, { max: 3 });
+  const db: CallsDb = withCallStatements(createDb(config.DATABASE_URL, { max: 3 }));
   const tenant: Tenant = await tenantsRepository(db.db).create({
     slug: ns.slug,
     displayName: `Test ${ns.slug}`,

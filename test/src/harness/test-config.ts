@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { loadConfig, type Config } from '@mcprt/config';
-import { generateKey } from '@mcprt/crypto';
+import { generateKey } from '@mcprt/keyring';
 
 /**
  * The test database as its owner (a superuser here): migrations (global setup), test setup and

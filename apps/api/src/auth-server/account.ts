@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { bodyParser } from '@koa/bodyparser';
 import type Router from '@koa/router';
-import { openOidcPayload, storeKey } from '@mcprt/auth';
+import { openOidcPayload, storeKey } from '@mcprt/identity';
 import { oidcStoreRepository, type Tenant } from '@mcprt/db';
 import { AppError } from '@mcprt/errors';
 import type { Middleware, ParameterizedContext } from 'koa';

@@ -1,5 +1,5 @@
-import { openOidcPayload, sealOidcPayload, storeKey } from '@mcprt/auth';
-import type { Keyring } from '@mcprt/crypto';
+import { openOidcPayload, sealOidcPayload, storeKey } from '@mcprt/identity';
+import type { Keyring } from '@mcprt/keyring';
 import type { OidcStoreRepository } from '@mcprt/db';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 

@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
-import { credentialVault, openConnectLink, upstreamOf } from '@mcprt/auth';
-import { open, seal, type SealContext } from '@mcprt/crypto';
+import { credentialVault, openConnectLink, upstreamOf } from '@mcprt/providers';
+import { open, seal, type SealContext } from '@mcprt/keyring';
 import type { Tenant } from '@mcprt/db';
 import { AppError } from '@mcprt/errors';
 import { missingScopes } from '@mcprt/policy';

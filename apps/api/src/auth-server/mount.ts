@@ -1,8 +1,8 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { bodyParser } from '@koa/bodyparser';
 import type Router from '@koa/router';
-import { credentialVault, upstreamOf, type ResolvedUpstream } from '@mcprt/auth';
-import { open, seal } from '@mcprt/crypto';
+import { credentialVault, upstreamOf, type ResolvedUpstream } from '@mcprt/providers';
+import { open, seal } from '@mcprt/keyring';
 import type { Tenant } from '@mcprt/db';
 import { AppError, isAppError } from '@mcprt/errors';
 import type { Middleware, ParameterizedContext } from 'koa';

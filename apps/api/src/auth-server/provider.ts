@@ -1,7 +1,8 @@
 import { hkdfSync } from 'node:crypto';
-import { loadSigningKeys, SIGNING_ALG } from '@mcprt/auth';
-import type { Keyring } from '@mcprt/crypto';
-import { oidcStoreRepository, forTenant, type Executor, type Tenant } from '@mcprt/db';
+import { loadSigningKeys, SIGNING_ALG } from '@mcprt/identity';
+import type { Keyring } from '@mcprt/keyring';
+import { oidcStoreRepository, type Executor, type Tenant } from '@mcprt/db';
+import { forTenant } from '@mcprt/calls';
 import type { Logger } from '@mcprt/observability';
 import { HISTORY_SCOPES } from '@mcprt/policy';
 import type { ToolRegistry } from '@mcprt/tools';

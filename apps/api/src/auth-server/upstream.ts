@@ -1,5 +1,5 @@
-import { githubTokenErrors, idpSecretContext, openUpstreamSecret, splitScopes, type ResolvedUpstream } from '@mcprt/auth';
-import type { Keyring } from '@mcprt/crypto';
+import { githubTokenErrors, idpSecretContext, openUpstreamSecret, splitScopes, type ResolvedUpstream } from '@mcprt/providers';
+import type { Keyring } from '@mcprt/keyring';
 import { AppError } from '@mcprt/errors';
 import { LRUCache } from 'lru-cache';
 import * as oidc from 'openid-client';

@@ -1,5 +1,5 @@
 import type { Credential, ToolCall } from '@mcprt/db';
-import type { JobPayload } from '@mcprt/queue';
+import type { JobPayload } from '@mcprt/calls';
 
 /**
  * The job for a recorded call. The credential's at-rest ciphertext is carried as is: it is already

@@ -1,4 +1,5 @@
-import type { TenantScope, ToolCall } from '@mcprt/db';
+import type { TenantScope } from '@mcprt/calls';
+import type { ToolCall } from '@mcprt/db';
 import { callListFilter, decideCallAccess, type CallAccessDecision, type CallListFilter, type CallReader } from '@mcprt/policy';
 import type { ToolRegistry } from '@mcprt/tools';
 import { isCallId } from './call-id.js';

@@ -1,4 +1,5 @@
-import { isFinal, type ToolCall } from '@mcprt/db';
+import { isFinal } from '@mcprt/calls';
+import { type ToolCall } from '@mcprt/db';
 import type { AnyTool } from '@mcprt/tools';
 import type { CallToolResult } from '@modelcontextprotocol/server';
 

@@ -1,6 +1,6 @@
 import type { ToolCall } from '@mcprt/db';
 import type { CallReader } from '@mcprt/policy';
-import { publishCancel } from '@mcprt/queue';
+import { publishCancel } from '@mcprt/calls';
 import type { ApiResources } from '../resources.js';
 import { callAccess } from './call-access.js';
 import { isCallId } from './call-id.js';
@@ -46,7 +46,7 @@ export type CancelResources = Pick<ApiResources, 'db' | 'redis' | 'producer' | '
  * `cancelled` with its `tool_call.cancelled` audit row and rings the completion bell (waiting
  * requests answer at once); then, only if it was cancelled now, the queued job is removed (a job a
  * worker holds is locked and stays: that worker skips or aborts it) and the cancel channel tells
- * every worker to abort its run of the call (`@mcprt/queue` cancel-channel.ts). A late result of the
+ * every worker to abort its run of the call (`@mcprt/calls` cancel-channel.ts). A late result of the
  * tool is dropped by the final write's fence: the call stays cancelled.
  *
  * Redis away after the commit: the call is cancelled all the same; a queued job is skipped when a

@@ -1,4 +1,4 @@
-import { connectLinkFor, upstreamOf } from '@mcprt/auth';
+import { connectLinkFor, upstreamOf } from '@mcprt/providers';
 import type { Tenant } from '@mcprt/db';
 import type { ApiResources } from '../resources.js';
 

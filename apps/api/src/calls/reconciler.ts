@@ -1,5 +1,5 @@
-import { findStaleQueuedCalls, findStaleRunningCalls, forTenant, requeueLostRunningCall } from '@mcprt/db';
-import { jobEndError } from '@mcprt/queue';
+import { findStaleQueuedCalls, findStaleRunningCalls, forTenant, requeueLostRunningCall } from '@mcprt/calls';
+import { jobEndError } from '@mcprt/calls';
 import type { ApiResources } from '../resources.js';
 import { buildJobPayload } from './build-job.js';
 

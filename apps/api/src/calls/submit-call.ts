@@ -1,5 +1,6 @@
-import { canonicalJson, requestHash, requestHashMatches, sealCallArguments } from '@mcprt/crypto';
-import type { Tenant, TenantScope, ToolCall, User } from '@mcprt/db';
+import { canonicalJson, requestHash, requestHashMatches, sealCallArguments } from '@mcprt/keyring';
+import type { Tenant, ToolCall, User } from '@mcprt/db';
+import type { TenantScope } from '@mcprt/calls';
 import { AppError } from '@mcprt/errors';
 import type { Logger } from '@mcprt/observability';
 import { decideToolCall } from '@mcprt/policy';

@@ -1,5 +1,6 @@
-import { EXPORT_FORMAT } from '@mcprt/crypto';
-import { auditTrail, type AuditFilter, type DbHandle } from '@mcprt/db';
+import { EXPORT_FORMAT } from '@mcprt/audit';
+import { auditTrail, type AuditFilter } from '@mcprt/audit';
+import { type DbHandle } from '@mcprt/db';
 
 /**
  * The NDJSON audit export (issue 11 item 5; format and verification in docs/audit.md), generated

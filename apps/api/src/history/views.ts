@@ -1,4 +1,5 @@
-import type { AuditRowText, CallPageRow } from '@mcprt/db';
+import type { AuditRowText } from '@mcprt/audit';
+import type { CallPageRow } from '@mcprt/calls';
 import type { ToolRegistry } from '@mcprt/tools';
 import { toCallView } from '../calls/call-result.js';
 import { toolCallUrl } from '../http/urls.js';

@@ -1,4 +1,4 @@
-import { apiKeySecretMatches, parseApiKey, type ApiKeyScope } from '@mcprt/auth';
+import { apiKeySecretMatches, parseApiKey, type ApiKeyScope } from '@mcprt/identity';
 import { apiKeysRepository, recordApiKeyUse, type DbHandle } from '@mcprt/db';
 import { AppError } from '@mcprt/errors';
 import type { Middleware } from 'koa';

@@ -1,4 +1,4 @@
-import { idpUnavailable, retryAfterSeconds, verifyAccessToken, type IssuerDirectory, type VerifiedTokenCache } from '@mcprt/auth';
+import { idpUnavailable, retryAfterSeconds, verifyAccessToken, type IssuerDirectory, type VerifiedTokenCache } from '@mcprt/identity';
 import { AppError, isAppError } from '@mcprt/errors';
 import type { Middleware } from 'koa';
 import type { AuthServers } from '../auth-server/provider.js';

@@ -1,4 +1,5 @@
-import { forTenant, type Executor, type TenantScope } from '@mcprt/db';
+import { forTenant, type TenantScope } from '@mcprt/calls';
+import { type Executor } from '@mcprt/db';
 import { AppError } from '@mcprt/errors';
 import type { Middleware } from 'koa';
 import { LRUCache } from 'lru-cache';

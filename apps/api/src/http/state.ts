@@ -1,5 +1,6 @@
-import type { VerifiedToken } from '@mcprt/auth';
-import type { Tenant, TenantScope, User } from '@mcprt/db';
+import type { VerifiedToken } from '@mcprt/identity';
+import type { Tenant, User } from '@mcprt/db';
+import type { TenantScope } from '@mcprt/calls';
 import type { Logger } from '@mcprt/observability';
 import type { ParameterizedContext } from 'koa';
 

@@ -1,4 +1,5 @@
-import type { TenantScope, User } from '@mcprt/db';
+import type { TenantScope } from '@mcprt/calls';
+import type { User } from '@mcprt/db';
 import { LRUCache } from 'lru-cache';
 
 interface Who {

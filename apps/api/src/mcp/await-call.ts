@@ -1,4 +1,5 @@
-import { applyOutcome, callOutcomeSchema, isFinal, type ToolCall } from '@mcprt/db';
+import { applyOutcome, callOutcomeSchema, isFinal } from '@mcprt/calls';
+import { type ToolCall } from '@mcprt/db';
 import { isDatabaseUnavailable } from '../http/outage.js';
 import type { ApiResources } from '../resources.js';
 import type { RequestIdentity } from './request-identity.js';

@@ -14,8 +14,8 @@ import {
   type ServerContext,
 } from '@modelcontextprotocol/server';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
-import { isFinal } from '@mcprt/db';
-import { eitherAborted } from '@mcprt/queue';
+import { isFinal } from '@mcprt/calls';
+import { eitherAborted } from '@mcprt/calls';
 import { toAppError } from '@mcprt/errors';
 import { jsonSchemaOf, type AnyTool } from '@mcprt/tools';
 import { cancelCall } from '../calls/cancel-call.js';

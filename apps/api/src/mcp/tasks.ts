@@ -1,5 +1,6 @@
 import { ProtocolError, ProtocolErrorCode, type Server } from '@modelcontextprotocol/server';
-import { isFinal, type ToolCall } from '@mcprt/db';
+import { isFinal } from '@mcprt/calls';
+import { type ToolCall } from '@mcprt/db';
 import { z } from 'zod';
 import { readableCall } from '../calls/call-access.js';
 import { cancelCall } from '../calls/cancel-call.js';

@@ -1,11 +1,11 @@
 import type { CallToolResult, Tool } from '@modelcontextprotocol/server';
-import { isFinal } from '@mcprt/db';
+import { isFinal } from '@mcprt/calls';
 import { z } from 'zod';
 import { readableCall } from '../calls/call-access.js';
 import { RESULT_TOOL, toCallToolResult } from '../calls/call-result.js';
 import { toolCallUrl } from '../http/urls.js';
 import type { ApiResources } from '../resources.js';
-import { eitherAborted } from '@mcprt/queue';
+import { eitherAborted } from '@mcprt/calls';
 import { awaitCall } from './await-call.js';
 import type { RequestIdentity } from './request-identity.js';
 

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import type Router from '@koa/router';
-import { auditTrail, callHistory } from '@mcprt/db';
+import { auditTrail } from '@mcprt/audit';
+import { callHistory } from '@mcprt/calls';
 import { AppError } from '@mcprt/errors';
 import { apiKeyAuth } from '../http/api-key-auth.js';
 import { resolveTenant } from '../http/resolve-tenant.js';

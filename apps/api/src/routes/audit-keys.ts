@@ -1,5 +1,5 @@
 import type Router from '@koa/router';
-import { auditPublicKeys } from '@mcprt/crypto';
+import { auditPublicKeys } from '@mcprt/audit';
 import { resolveTenant } from '../http/resolve-tenant.js';
 import { required, type ApiState } from '../http/state.js';
 import type { ApiResources } from '../resources.js';

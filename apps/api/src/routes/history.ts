@@ -1,5 +1,6 @@
 import type Router from '@koa/router';
-import { auditTrail, callHistory } from '@mcprt/db';
+import { auditTrail } from '@mcprt/audit';
+import { callHistory } from '@mcprt/calls';
 import { decideAuditRead } from '@mcprt/policy';
 import { visibleCalls } from '../calls/call-access.js';
 import { bearerAuth, insufficientScope } from '../http/bearer-auth.js';

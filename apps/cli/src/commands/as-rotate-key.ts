@@ -1,5 +1,5 @@
-import { rotateSigningKey } from '@mcprt/auth';
-import { parseKeyring } from '@mcprt/crypto';
+import { rotateSigningKey } from '@mcprt/identity';
+import { parseKeyring } from '@mcprt/keyring';
 import { oidcStoreRepository, tenantsRepository } from '@mcprt/db';
 import { CliError, UsageError, type CliResources } from '../resources.js';
 

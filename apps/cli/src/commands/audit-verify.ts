@@ -1,8 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { AuditChainVerifier, auditPublicKeys, parseKeyring, publicKeyFromJwk, verifyAuditExport, type VerifyReport } from '@mcprt/crypto';
-import { auditTrail, tenantsRepository } from '@mcprt/db';
+import { AuditChainVerifier, auditPublicKeys, publicKeyFromJwk, verifyAuditExport, type VerifyReport } from '@mcprt/audit';
+import { parseKeyring } from '@mcprt/keyring';
+import { auditTrail } from '@mcprt/audit';
+import { tenantsRepository } from '@mcprt/db';
 import { z } from 'zod';
 import { parseSlug } from '../args.js';
 import { CliError, UsageError, type CliResources } from '../resources.js';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { sealOidcPayload, storeKey } from '@mcprt/auth';
-import { parseKeyring } from '@mcprt/crypto';
+import { sealOidcPayload, storeKey } from '@mcprt/identity';
+import { parseKeyring } from '@mcprt/keyring';
 import { oidcStoreRepository, tenantsRepository } from '@mcprt/db';
 import { parseNonEmpty, parseSlug } from '../args.js';
 import { CliError, UsageError, type CliResources } from '../resources.js';

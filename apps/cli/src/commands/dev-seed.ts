@@ -1,5 +1,5 @@
-import { idpSecretContext } from '@mcprt/auth';
-import { parseKeyring, seal } from '@mcprt/crypto';
+import { idpSecretContext } from '@mcprt/providers';
+import { parseKeyring, seal } from '@mcprt/keyring';
 import { tenantsRepository, type Tenant } from '@mcprt/db';
 import { createToolRegistry } from '@mcprt/tools';
 import { parseHttpUrl, parseSlug } from '../args.js';

@@ -1,6 +1,8 @@
-import { credentialVault, loadSigningKeys, mintBuiltinAccessToken } from '@mcprt/auth';
-import { parseKeyring } from '@mcprt/crypto';
-import { forTenant, oidcStoreRepository } from '@mcprt/db';
+import { credentialVault } from '@mcprt/providers';
+import { loadSigningKeys, mintBuiltinAccessToken } from '@mcprt/identity';
+import { parseKeyring } from '@mcprt/keyring';
+import { forTenant } from '@mcprt/calls';
+import { oidcStoreRepository } from '@mcprt/db';
 import { parseHttpUrl, parseNonEmpty, parseScope, parseSlug } from '../args.js';
 import { CliError, hint, type CliResources } from '../resources.js';
 import { mcpUrlOf, requireTenant } from '../tenant-urls.js';

@@ -1,5 +1,5 @@
 import type { Config } from '@mcprt/config';
-import { formatKeyring, generateKey, parseKeyringEntries, type KeyEntry } from '@mcprt/crypto';
+import { formatKeyring, generateKey, parseKeyringEntries, type KeyEntry } from '@mcprt/keyring';
 import { parseKid } from '../args.js';
 import { UsageError, hint, type CliResources } from '../resources.js';
 

@@ -1,6 +1,7 @@
-import { credentialVault, idpSecretContext, scavioKeyContext, upstreamSecretContext } from '@mcprt/auth';
-import { parseKeyring, reseal, sealedKid, type Keyring, type SealContext } from '@mcprt/crypto';
-import { forTenant, tenantsRepository, type Credential, type Tenant, type TenantScope, type TenantSecret } from '@mcprt/db';
+import { credentialVault, idpSecretContext, scavioKeyContext, upstreamSecretContext } from '@mcprt/providers';
+import { parseKeyring, reseal, sealedKid, type Keyring, type SealContext } from '@mcprt/keyring';
+import { forTenant, type TenantScope } from '@mcprt/calls';
+import { tenantsRepository, type Credential, type Tenant, type TenantSecret } from '@mcprt/db';
 import { parseIntInRange, parseSlug } from '../args.js';
 import { hint, type CliResources } from '../resources.js';
 import { requireTenant } from '../tenant-urls.js';

@@ -1,4 +1,4 @@
-import { API_KEY_SCOPES, generateApiKey, isApiKeyScope } from '@mcprt/auth';
+import { API_KEY_SCOPES, generateApiKey, isApiKeyScope } from '@mcprt/identity';
 import { apiKeysRepository, tenantsRepository, type Tenant, type TenantApiKey } from '@mcprt/db';
 import { parseNonEmpty, parseSlug } from '../args.js';
 import { CliError, hint, UsageError, type CliResources } from '../resources.js';

@@ -1,4 +1,5 @@
-import { retentionOf, setRetention, tenantsRepository, type RetentionSettings } from '@mcprt/db';
+import { retentionOf, setRetention, type RetentionSettings } from '@mcprt/audit';
+import { tenantsRepository } from '@mcprt/db';
 import { parseIntInRange, parseSlug } from '../args.js';
 import { CliError, type CliResources } from '../resources.js';
 

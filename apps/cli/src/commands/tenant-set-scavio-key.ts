@@ -1,5 +1,5 @@
-import { scavioKeyContext } from '@mcprt/auth';
-import { parseKeyring, seal } from '@mcprt/crypto';
+import { scavioKeyContext } from '@mcprt/providers';
+import { parseKeyring, seal } from '@mcprt/keyring';
 import { tenantsRepository } from '@mcprt/db';
 import { parseSlug } from '../args.js';
 import { CliError, UsageError, type CliResources } from '../resources.js';

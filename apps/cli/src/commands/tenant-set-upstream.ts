@@ -1,5 +1,5 @@
-import { GITHUB_WEB, upstreamSecretContext } from '@mcprt/auth';
-import { parseKeyring, seal } from '@mcprt/crypto';
+import { GITHUB_WEB, upstreamSecretContext } from '@mcprt/providers';
+import { parseKeyring, seal } from '@mcprt/keyring';
 import { tenantsRepository } from '@mcprt/db';
 import { parseHttpUrl, parseNonEmpty, parseSlug } from '../args.js';
 import { CliError, UsageError, type CliResources } from '../resources.js';

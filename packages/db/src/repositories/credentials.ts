@@ -15,7 +15,7 @@ export interface CredentialWrite {
 }
 
 /**
- * Rows hold only sealed tokens; sealing and opening is the credential vault's job (packages/auth),
+ * Rows hold only sealed tokens; sealing and opening is the credential vault's job (@mcprt/providers),
  * which binds each ciphertext to the row's id, so the id is chosen before sealing.
  */
 export function credentialsRepository(db: Executor, tenantId: string) {

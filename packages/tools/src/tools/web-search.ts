@@ -1,6 +1,6 @@
 import { AppError } from '@mcprt/errors';
 import { z } from 'zod';
-import { upstreamStatusError } from '../egress.js';
+import { upstreamStatusError } from '@mcprt/egress';
 import { defineTool } from '../tool.js';
 
 // Scavio's documented response (shared/reference/upstream-apis.md §1.2): only organic_results is relied on.

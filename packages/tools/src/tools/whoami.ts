@@ -1,6 +1,6 @@
 import { AppError } from '@mcprt/errors';
 import { z } from 'zod';
-import { upstreamStatusError } from '../egress.js';
+import { upstreamStatusError } from '@mcprt/egress';
 import { githubUserOf } from '../github-user.js';
 import { defineTool, type ToolContext, type UpstreamCredential } from '../tool.js';
 

@@ -1,0 +1,224 @@
+import type postgres from 'postgres';
+
+/**
+ * Statements of the verifiable audit trail and of the history APIs (issue 11, docs/audit.md), bound
+ * to one tenant like the repositories of tenant-scope.ts. Raw postgres.js because the rows stream
+ * through server-side cursors (an export of any size in constant memory) and because `at` must come
+ * out with its microseconds, as text, exactly as it is hashed.
+ */
+
+/** An audit row as hashed, exported and listed (see AuditRowForm in audit-chain.ts). */
+export interface AuditRowText {
+  id: number;
+  tenantId: string;
+  userId: string | null;
+  clientId: string | null;
+  callId: string | null;
+  tool: string | null;
+  action: string;
+  decision: string;
+  reason: string | null;
+  requestId: string | null;
+  at: string;
+}
+
+export interface CheckpointRow {
+  tenantId: string;
+  seq: number;
+  firstId: number;
+  lastId: number;
+  count: number;
+  minAt: string;
+  maxAt: string;
+  rowsHash: string;
+  prevHash: string;
+  hash: string;
+  keyId: string;
+  signature: string;
+  ids: number[];
+  leaves: Buffer;
+  /**
+   * Its rows were removed by retention: none of the rows of its id range exists AND the sweep's log
+   * says it removed them under a retention that agrees with the floor (database function
+   * audit_checkpoint_pruned, migration 0009). A log row alone never makes this true.
+   */
+  pruned: boolean;
+}
+
+export interface AuditFilter {
+  userId?: string | undefined;
+  tool?: string | undefined;
+  action?: string | undefined;
+  decision?: string | undefined;
+  since?: Date | undefined;
+  until?: Date | undefined;
+}
+
+type Row = Record<string, unknown>;
+
+const toRow = (r: Row): AuditRowText => ({
+  id: Number(r.id),
+  tenantId: r.tenant_id as string,
+  userId: (r.user_id as string | null) ?? null,
+  clientId: (r.client_id as string | null) ?? null,
+  callId: (r.call_id as string | null) ?? null,
+  tool: (r.tool as string | null) ?? null,
+  action: r.action as string,
+  decision: r.decision as string,
+  reason: (r.reason as string | null) ?? null,
+  requestId: (r.request_id as string | null) ?? null,
+  at: r.at as string,
+});
+
+const toCheckpoint = (r: Row): CheckpointRow => ({
+  tenantId: r.tenant_id as string,
+  seq: r.seq as number,
+  firstId: Number(r.first_id),
+  lastId: Number(r.last_id),
+  count: r.row_count as number,
+  minAt: r.min_at as string,
+  maxAt: r.max_at as string,
+  rowsHash: r.rows_hash as string,
+  prevHash: r.prev_hash as string,
+  hash: r.hash as string,
+  keyId: r.key_id as string,
+  signature: r.signature as string,
+  ids: (r.ids as (string | number)[]).map(Number),
+  leaves: r.leaves as Buffer,
+  pruned: r.pruned === true,
+});
+
+export function auditTrail(sql: postgres.Sql, tenantId: string) {
+  const columns = sql`id::text as id, tenant_id, user_id, client_id, call_id, tool, action, decision, reason, request_id,
+    to_char(at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as at`;
+  const filter = (f: AuditFilter) => sql`
+    ${f.userId ? sql`and user_id = ${f.userId}` : sql``}
+    ${f.tool ? sql`and tool = ${f.tool}` : sql``}
+    ${f.action ? sql`and action = ${f.action}` : sql``}
+    ${f.decision ? sql`and decision = ${f.decision}` : sql``}
+    ${f.since ? sql`and at >= ${f.since.toISOString()}::timestamptz` : sql``}
+    ${f.until ? sql`and at < ${f.until.toISOString()}::timestamptz` : sql``}`;
+  const checkpointColumns = sql`c.tenant_id, c.seq, c.first_id::text, c.last_id::text, c.row_count, c.min_at, c.max_at, c.rows_hash, c.prev_hash,
+    c.hash, c.key_id, c.signature, c.ids::text[] as ids, c.leaves,
+    audit_checkpoint_pruned(c.tenant_id, c.seq, c.first_id, c.last_id, c.max_at) as pruned`;
+
+  return {
+    /** Rows with afterId < id ≤ upToId in id order, through a server-side cursor of `batch` rows. */
+    async *rowsBetween(afterId: number, upToId: number | null, batch = 1_000): AsyncGenerator<AuditRowText> {
+      const cursor = sql`select ${columns} from audit_events where tenant_id = ${tenantId} and id > ${afterId}
+        ${upToId === null ? sql`` : sql`and id <= ${upToId}`} order by audit_events.id`.cursor(batch);
+      for await (const rows of cursor) for (const r of rows as Row[]) yield toRow(r);
+    },
+
+    /** Filtered rows in id order (an export), through a cursor. */
+    async *rowsMatching(f: AuditFilter, afterId: number, upToId: number | null, batch = 1_000): AsyncGenerator<AuditRowText> {
+      const cursor = sql`select ${columns} from audit_events where tenant_id = ${tenantId} and id > ${afterId}
+        ${upToId === null ? sql`` : sql`and id <= ${upToId}`} ${filter(f)} order by audit_events.id`.cursor(batch);
+      for await (const rows of cursor) for (const r of rows as Row[]) yield toRow(r);
+    },
+
+    /**
+     * A page of history, newest first. Keyset on id: the cursor is the last id shown, so rows inserted
+     * meanwhile (higher ids) never shift a page, and none is skipped or repeated.
+     */
+    async page(f: AuditFilter, beforeId: number | null, limit: number): Promise<AuditRowText[]> {
+      const rows = await sql`select ${columns} from audit_events where tenant_id = ${tenantId}
+        ${beforeId === null ? sql`` : sql`and id < ${beforeId}`} ${filter(f)} order by audit_events.id desc limit ${limit}`;
+      return (rows as Row[]).map(toRow);
+    },
+
+    async lastCheckpoint(): Promise<CheckpointRow | undefined> {
+      const [r] = await sql`select ${checkpointColumns} from audit_checkpoints c where c.tenant_id = ${tenantId} order by c.seq desc limit 1`;
+      return r ? toCheckpoint(r) : undefined;
+    },
+
+    /** Checkpoints in seq order, from `fromSeq`, `batch` at a time (each carries its ids and leaves). */
+    async *checkpoints(fromSeq = 1, batch = 20): AsyncGenerator<CheckpointRow> {
+      const cursor = sql`select ${checkpointColumns} from audit_checkpoints c where c.tenant_id = ${tenantId} and c.seq >= ${fromSeq} order by c.seq`.cursor(
+        batch,
+      );
+      for await (const rows of cursor) for (const r of rows as Row[]) yield toCheckpoint(r);
+    },
+
+    /** The first checkpoint whose rows reach `since` (its maxAt ≥ since); undefined when none does. */
+    async firstCheckpointReaching(since: Date): Promise<number | undefined> {
+      const [r] =
+        await sql`select min(seq) as seq from audit_checkpoints where tenant_id = ${tenantId} and max_at::timestamptz >= ${since.toISOString()}::timestamptz`;
+      return (r?.seq as number | null) ?? undefined;
+    },
+
+    /**
+     * Append a checkpoint through the database's `audit_checkpoint_append` (the app role has no INSERT
+     * on the table): the database recomputes ids, leaves, rows hash, times, link and hash from the
+     * tenant's rows and raises (check_violation) unless what is sent agrees. False when another
+     * checkpointer wrote this seq first.
+     */
+    async insertCheckpoint(c: Omit<CheckpointRow, 'pruned' | 'ids' | 'leaves'>): Promise<boolean> {
+      const [r] = await sql`select audit_checkpoint_append(${tenantId}, ${c.seq}, ${c.firstId}, ${c.lastId}, ${c.count}, ${c.minAt}, ${c.maxAt},
+        ${c.rowsHash}, ${c.prevHash}, ${c.keyId}, ${c.hash}, ${c.signature}) as written`;
+      return r!.written === true;
+    },
+
+    /**
+     * Retention (docs/audit.md "Retention"): the owner's narrow function removes one expired checkpoint's
+     * rows, or names the checkpoint it refused to use (`refused`: why it does not hold up).
+     */
+    async sweepOneCheckpoint(): Promise<{ checkpointSeq: number; rowsDeleted: number; refused?: string } | undefined> {
+      const [r] = await sql`select checkpoint_seq, rows_deleted, refused from audit_retention_sweep(${tenantId})`;
+      if (!r) return undefined;
+      return {
+        checkpointSeq: r.checkpoint_seq as number,
+        rowsDeleted: r.rows_deleted as number,
+        ...(r.refused ? { refused: r.refused as string } : {}),
+      };
+    },
+  };
+}
+
+export type AuditTrail = ReturnType<typeof auditTrail>;
+
+/**
+ * The sealing horizon (docs/audit.md "Late commits"): the highest audit id visible now, and the
+ * snapshot it was read in. Every id ≤ that horizon was handed out before this moment; once every
+ * transaction that was open at this moment has ended (`horizonSettled`), no row with such an id can
+ * still appear, so sealing up to it cannot skip a row that commits late.
+ */
+export async function auditHorizon(sql: postgres.Sql): Promise<{ maxId: number; snapshot: string }> {
+  const [r] = await sql`select coalesce(max(id), 0)::text as max_id, pg_current_snapshot()::text as snap from audit_events`;
+  return { maxId: Number(r!.max_id), snapshot: r!.snap as string };
+}
+
+export async function horizonSettled(sql: postgres.Sql, snapshot: string): Promise<boolean> {
+  const [r] = await sql`select pg_snapshot_xmin(pg_current_snapshot()) >= pg_snapshot_xmax(${snapshot}::pg_snapshot) as settled`;
+  return r!.settled === true;
+}
+
+/** Tenants with audit rows past their last checkpoint and at most `upToId` (what a checkpointer tick has to do). */
+export async function tenantsWithUnsealedAudit(sql: postgres.Sql, upToId: number): Promise<string[]> {
+  const rows = await sql`
+    select t.id from tenants t
+    where exists (select 1 from audit_events e where e.tenant_id = t.id and e.id <= ${upToId}
+      and e.id > coalesce((select max(c.last_id) from audit_checkpoints c where c.tenant_id = t.id), 0))`;
+  return (rows as Row[]).map((r) => r.id as string);
+}
+
+/** Age of the oldest row after each tenant's last checkpoint and at most `upToId` (tenants without one are left out). */
+export async function oldestUnsealed(sql: postgres.Sql, tenantIds: string[], upToId: number): Promise<{ tenantId: string; ageMs: number }[]> {
+  const rows = await sql`
+    select t.id, extract(epoch from now() - min(e.at)) * 1000 as age_ms
+    from unnest(${tenantIds}::uuid[]) t(id)
+    join audit_events e on e.tenant_id = t.id and e.id <= ${upToId}
+      and e.id > coalesce((select max(c.last_id) from audit_checkpoints c where c.tenant_id = t.id), 0)
+    group by t.id`;
+  return (rows as Row[]).map((r) => ({ tenantId: r.id as string, ageMs: Number(r.age_ms) }));
+}
+
+/** A per-tenant advisory lock key for the checkpointer (one writer per tenant at a time). */
+export async function tryTenantLock(sql: postgres.ReservedSql, purpose: string, tenantId: string): Promise<boolean> {
+  const [r] = await sql`select pg_try_advisory_lock(hashtextextended(${`${purpose}:${tenantId}`}, 0)) as ok`;
+  return r!.ok === true;
+}
+
+export async function releaseTenantLock(sql: postgres.ReservedSql, purpose: string, tenantId: string): Promise<void> {
+  await sql`select pg_advisory_unlock(hashtextextended(${`${purpose}:${tenantId}`}, 0))`;
+}

@@ -1,0 +1,21 @@
+export {
+  auditLeaf,
+  auditPublicKeys,
+  auditSigningKey,
+  checkpointHash,
+  checkpointPayloadOf,
+  checkpointSignatureValid,
+  GENESIS_HASH,
+  publicKeyFromJwk,
+  rowsHashOf,
+  signCheckpoint,
+} from './audit-chain.js';
+export type { AuditPublicJwk, AuditRowForm, CheckpointPayload } from './audit-chain.js';
+export { AuditChainVerifier } from './audit-verify.js';
+export type { CheckpointRecord, Finding, FindingKind, VerifyReport } from './audit-verify.js';
+export { EXPORT_FORMAT, verifyAuditExport } from './audit-export.js';
+export type { ExportVerifyReport } from './audit-export.js';
+export { auditHorizon, auditTrail, horizonSettled, oldestUnsealed, releaseTenantLock, tenantsWithUnsealedAudit, tryTenantLock } from './audit-trail.js';
+export type { AuditFilter, AuditRowText, AuditTrail, CheckpointRow } from './audit-trail.js';
+export { allTenantIds, deleteExpiredCalls, retentionOf, setRetention } from './retention.js';
+export type { RetentionSettings } from './retention.js';

@@ -1,0 +1,50 @@
+import type postgres from 'postgres';
+import { toCall } from './call-statements.js';
+import type { ToolCall } from '@mcprt/db';
+
+/**
+ * Lists of calls for the history APIs (issue 11 items 4, 5), bound to one tenant. Keyset pagination on
+ * (created_at, id), newest first, over the indexes tool_calls_user_created / tool_calls_tenant_created.
+ * The position is carried as created_at's text with microseconds (a JS Date keeps milliseconds only,
+ * and a cursor rounded to them would skip or repeat rows created in the same millisecond).
+ */
+export interface CallFilter {
+  userId?: string | undefined;
+  status?: ToolCall['status'] | undefined;
+  tool?: string | undefined;
+  since?: Date | undefined;
+  until?: Date | undefined;
+  /**
+   * Only the calls one OAuth client made with one of these tools (the policy's `callListFilter` for a
+   * user token without `calls:read`); `clientId: null` or no tools: none. Applied in the statement, so
+   * a page counts only visible rows and the keyset cursor stays exact.
+   */
+  madeBy?: { clientId: string | null; tools: readonly string[] } | undefined;
+}
+
+export interface CallPageRow {
+  call: ToolCall;
+  /** created_at, UTC with microseconds: the cursor position. */
+  createdKey: string;
+}
+
+export function callHistory(sql: postgres.Sql, tenantId: string) {
+  return {
+    async page(f: CallFilter, after: { createdKey: string; id: string } | null, limit: number): Promise<CallPageRow[]> {
+      const rows = await sql`
+        select *, to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as _created_key
+        from tool_calls
+        where tenant_id = ${tenantId}
+          ${f.userId ? sql`and user_id = ${f.userId}` : sql``}
+          ${f.status ? sql`and status = ${f.status}` : sql``}
+          ${f.tool ? sql`and tool = ${f.tool}` : sql``}
+          ${f.madeBy ? (f.madeBy.clientId === null || f.madeBy.tools.length === 0 ? sql`and false` : sql`and client_id = ${f.madeBy.clientId} and tool = any(${[...f.madeBy.tools]}::text[])`) : sql``}
+          ${f.since ? sql`and created_at >= ${f.since.toISOString()}::timestamptz` : sql``}
+          ${f.until ? sql`and created_at < ${f.until.toISOString()}::timestamptz` : sql``}
+          ${after ? sql`and (created_at, id) < (${after.createdKey}::timestamptz, ${after.id})` : sql``}
+        order by created_at desc, id desc
+        limit ${limit}`;
+      return (rows as Record<string, unknown>[]).map((r) => ({ call: toCall(r), createdKey: r._created_key as string }));
+    },
+  };
+}

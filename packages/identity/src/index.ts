@@ -1,0 +1,11 @@
+export { IssuerDirectory, idpUnavailable, retryAfterSeconds } from './issuer-directory.js';
+export type { IssuerDirectoryOptions, IssuerMetadata, OutageLog } from './issuer-directory.js';
+export { createOutbound, type OutboundSettings } from './outbound.js';
+export { verifyAccessToken } from './verify-access-token.js';
+export type { VerifiedToken } from './verify-access-token.js';
+export { VerifiedTokenCache } from './verified-token-cache.js';
+export { loadSigningKeys, mintBuiltinAccessToken, rotateSigningKey, SIGNING_ALG } from './as-signing-keys.js';
+export type { TenantKeys } from './as-signing-keys.js';
+export { openOidcPayload, sealOidcPayload, storeKey } from './oidc-store-codec.js';
+export { API_KEY_SCOPES, apiKeySecretMatches, generateApiKey, isApiKeyScope, parseApiKey } from './tenant-api-key.js';
+export type { ApiKeyScope } from './tenant-api-key.js';

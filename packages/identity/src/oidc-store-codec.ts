@@ -1,0 +1,23 @@
+import { createHash } from 'node:crypto';
+import { open, seal, type Keyring, type SealContext } from '@mcprt/keyring';
+
+/**
+ * How the built-in authorization servers' rows are written (issue 8), shared by the API's
+ * oidc-provider adapter and the CLI (pre-registered clients): ids, grant ids, uids and user codes are
+ * stored as SHA-256 (codes and token ids are bearer secrets); payloads are sealed with the keyring,
+ * bound to (tenant, model, hashed id), so a payload copied to another row or tenant does not open.
+ */
+export const storeKey = (value: string) => createHash('sha256').update(value, 'utf8').digest('base64url');
+
+const payloadContext = (tenantId: string, model: string, hashedId: string): SealContext => ({
+  tenantId,
+  userId: 'oidc-provider',
+  credentialId: `${model}:${hashedId}`,
+  purpose: 'oidc_payload',
+});
+
+export const sealOidcPayload = (keyring: Keyring, tenantId: string, model: string, hashedId: string, payload: unknown): string =>
+  seal(keyring, JSON.stringify(payload), payloadContext(tenantId, model, hashedId));
+
+export const openOidcPayload = (keyring: Keyring, tenantId: string, model: string, hashedId: string, sealed: string): unknown =>
+  JSON.parse(open(keyring, sealed, payloadContext(tenantId, model, hashedId)));

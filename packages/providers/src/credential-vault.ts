@@ -1,0 +1,74 @@
+import { randomUUID } from 'node:crypto';
+import { open, seal, sealedKid, type Keyring, type SealContext } from '@mcprt/keyring';
+import type { Credential } from '@mcprt/db';
+import type { TenantRepositories as TenantScope } from '@mcprt/db';
+
+export interface UpstreamTokens {
+  accessToken: string;
+  refreshToken?: string | null;
+  expiresAt?: Date | null;
+  scopes: string[];
+}
+
+const ctx = (c: Pick<Credential, 'tenantId' | 'userId' | 'id'>, purpose: 'access_token' | 'refresh_token'): SealContext => ({
+  tenantId: c.tenantId,
+  userId: c.userId,
+  credentialId: c.id,
+  purpose,
+});
+
+/**
+ * The only code that turns upstream tokens into rows and back. Each ciphertext is bound to its
+ * (tenant, user, credential, purpose), so a sealed value copied to another row does not open.
+ */
+export function credentialVault(keyring: Keyring) {
+  const sealPair = (ids: Pick<Credential, 'tenantId' | 'userId' | 'id'>, t: UpstreamTokens) => ({
+    accessTokenSealed: seal(keyring, t.accessToken, ctx(ids, 'access_token')),
+    refreshTokenSealed: t.refreshToken ? seal(keyring, t.refreshToken, ctx(ids, 'refresh_token')) : null,
+    keyId: keyring.activeKid,
+  });
+
+  return {
+    async store(scope: TenantScope, userId: string, provider: string, t: UpstreamTokens): Promise<Credential> {
+      const existing = await scope.credentials.get(userId, provider);
+      const id = existing?.id ?? randomUUID();
+      const ids = { tenantId: scope.tenantId, userId, id };
+      const row = await scope.credentials.put(id, { userId, provider, expiresAt: t.expiresAt ?? null, scopes: t.scopes, ...sealPair(ids, t) });
+      if (row.id === id) return row;
+      // Lost a race with a concurrent first sign-in: the row kept the other id, so seal for that id.
+      const fixed = await scope.credentials.updateIfVersion(row.id, row.version, sealPair(row, t));
+      return fixed ?? row;
+    },
+    openAccessToken(c: Pick<Credential, 'tenantId' | 'userId' | 'id'>, sealed: string): string {
+      return open(keyring, sealed, ctx(c, 'access_token'));
+    },
+    openRefreshToken(c: Credential): string | null {
+      return c.refreshTokenSealed ? open(keyring, c.refreshTokenSealed, ctx(c, 'refresh_token')) : null;
+    },
+    /**
+     * After a refresh: the new access token (and the rotated refresh token, or the old one re-sealed
+     * under the active key when the provider sent none) replace the row's, only if the row is still
+     * at `c.version` (optimistic check). Undefined when another write won.
+     */
+    async replaceTokens(scope: TenantScope, c: Credential, t: UpstreamTokens): Promise<Credential | undefined> {
+      const refreshToken = t.refreshToken ?? (c.refreshTokenSealed ? open(keyring, c.refreshTokenSealed, ctx(c, 'refresh_token')) : null);
+      return scope.credentials.updateIfVersion(c.id, c.version, { ...sealPair(c, { ...t, refreshToken }), expiresAt: t.expiresAt ?? null, scopes: t.scopes });
+    },
+    /** Re-seal a row under the active key (operator `keys rotate`). False when a concurrent write won. */
+    async reseal(scope: TenantScope, c: Credential): Promise<boolean> {
+      if (c.keyId === keyring.activeKid && sealedKid(c.accessTokenSealed) === keyring.activeKid) return true;
+      const access = open(keyring, c.accessTokenSealed, ctx(c, 'access_token'));
+      const refresh = c.refreshTokenSealed ? open(keyring, c.refreshTokenSealed, ctx(c, 'refresh_token')) : null;
+      const updated = await scope.credentials.updateIfVersion(c.id, c.version, sealPair(c, { accessToken: access, refreshToken: refresh, scopes: c.scopes }));
+      return updated !== undefined;
+    },
+  };
+}
+
+export type CredentialVault = ReturnType<typeof credentialVault>;
+
+/** How a tenant's own Scavio API key is sealed (purpose `scavio_api_key`, bound to the tenant). */
+export const scavioKeyContext = (tenantId: string): SealContext => ({ tenantId, userId: 'tenant', credentialId: 'scavio', purpose: 'scavio_api_key' });
+
+/** How a tenant's IdP client secret is sealed (purpose `idp_client_secret`, bound to the tenant). */
+export const idpSecretContext = (tenantId: string): SealContext => ({ tenantId, userId: 'tenant', credentialId: 'idp', purpose: 'idp_client_secret' });
