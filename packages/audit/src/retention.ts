@@ -1,8 +1,8 @@
 import type postgres from 'postgres';
 
 /**
- * Retention (issue 11 item 7, docs/audit.md "Retention"). Defaults when a tenant has no
- * `tenant_retention` row; the audit default also lives in the database function (migration 0005).
+ * Retention settings (docs/audit.md "Retention"). Defaults when a tenant has no `tenant_retention`
+ * row; the audit default also lives in the database function (migration 0005).
  */
 export const DEFAULT_CALL_RESULT_DAYS = 30;
 export const DEFAULT_AUDIT_EVENT_DAYS = 400;
