@@ -146,3 +146,19 @@ export function checkpointSignatureValid(p: CheckpointPayload, signature: string
     return false;
   }
 }
+
+/** A checkpoint's payload with its hash and signature under `privateKey`. */
+export function signedCheckpoint(p: CheckpointPayload, privateKey: KeyObject): CheckpointPayload & { hash: string; signature: string } {
+  return { ...p, hash: checkpointHash(p), signature: signCheckpoint(p, privateKey) };
+}
+
+/** Why `cp` does not verify with the tenant's audit keys (signature, hash, rows hash), or undefined when it does. */
+export function checkpointProblem(keyring: Keyring, cp: SealedCheckpoint): string | undefined {
+  const payload = checkpointPayloadOf(cp);
+  const jwk = auditPublicKeys(keyring, cp.tenantId).find((k) => k.kid === cp.keyId);
+  if (!jwk) return `it is signed with key ${cp.keyId}, which is not one of the keyring's audit keys`;
+  if (!checkpointSignatureValid(payload, cp.signature, publicKeyFromJwk(jwk))) return 'its signature does not verify';
+  if (checkpointHash(payload) !== cp.hash) return 'its hash does not match its fields';
+  if (cp.leaves.length !== 32 * cp.count || rowsHashOf(cp.leaves) !== cp.rowsHash) return 'its sealed leaves do not match its rows hash';
+  return undefined;
+}

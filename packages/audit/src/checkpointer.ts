@@ -1,18 +1,6 @@
 import type { Keyring } from '@mcprt/keyring';
 import type postgres from 'postgres';
-import {
-  auditLeaf,
-  auditPublicKeys,
-  auditSigningKey,
-  checkpointHash,
-  checkpointPayloadOf,
-  checkpointSignatureValid,
-  GENESIS_HASH,
-  publicKeyFromJwk,
-  rowsHashOf,
-  signCheckpoint,
-  type CheckpointPayload,
-} from './audit-chain.js';
+import { auditLeaf, auditSigningKey, checkpointProblem, GENESIS_HASH, rowsHashOf, signedCheckpoint, type CheckpointPayload } from './audit-chain.js';
 import {
   auditHorizon,
   auditTrail,
@@ -139,17 +127,6 @@ async function reportStale(d: CheckpointerDeps, tenantIds: string[], horizon: nu
   }
 }
 
-/** Why `cp` does not verify with the tenant's audit keys (signature, hash, rows hash), or undefined when it does. */
-export function checkpointProblem(keyring: Keyring, cp: CheckpointRow): string | undefined {
-  const payload = checkpointPayloadOf(cp);
-  const jwk = auditPublicKeys(keyring, cp.tenantId).find((k) => k.kid === cp.keyId);
-  if (!jwk) return `it is signed with key ${cp.keyId}, which is not one of the keyring's audit keys`;
-  if (!checkpointSignatureValid(payload, cp.signature, publicKeyFromJwk(jwk))) return 'its signature does not verify';
-  if (checkpointHash(payload) !== cp.hash) return 'its hash does not match its fields';
-  if (cp.leaves.length !== 32 * cp.count || rowsHashOf(cp.leaves) !== cp.rowsHash) return 'its sealed leaves do not match its rows hash';
-  return undefined;
-}
-
 type SealResult = { checkpoints: number; rows: number; refused?: boolean; busy?: boolean };
 
 /** Seal one tenant's rows up to `horizon` (rows must be settled: see checkpointTick). */
@@ -235,5 +212,5 @@ async function nextCheckpoint(
     prevHash: prev?.hash ?? GENESIS_HASH,
     keyId: key.keyId,
   };
-  return { ...payload, hash: checkpointHash(payload), signature: signCheckpoint(payload, key.privateKey), ids, leaves };
+  return { ...signedCheckpoint(payload, key.privateKey), ids, leaves };
 }

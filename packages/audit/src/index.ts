@@ -4,11 +4,13 @@ export {
   auditSigningKey,
   checkpointHash,
   checkpointPayloadOf,
+  checkpointProblem,
   checkpointSignatureValid,
   GENESIS_HASH,
   publicKeyFromJwk,
   rowsHashOf,
   signCheckpoint,
+  signedCheckpoint,
 } from './audit-chain.js';
 export type { AuditPublicJwk, AuditRowForm, CheckpointPayload, SealedCheckpoint } from './audit-chain.js';
 export { AuditChainVerifier } from './audit-verify.js';
@@ -17,7 +19,7 @@ export { EXPORT_FORMAT, verifyAuditExport } from './audit-export.js';
 export type { ExportVerifyReport } from './audit-export.js';
 export { auditHorizon, auditTrail, horizonSettled, oldestUnsealed, releaseTenantLock, tenantsWithUnsealedAudit, tryTenantLock } from './audit-trail.js';
 export type { AuditFilter, AuditTrail, CheckpointRow } from './audit-trail.js';
-export { checkpointProblem, checkpointTick, sealTenant, STALE_UNSEALED_MS } from './checkpointer.js';
+export { checkpointTick, sealTenant, STALE_UNSEALED_MS } from './checkpointer.js';
 export type { AuditJobLog, CheckpointerDeps, IntegrityFailureCounter, TickResult } from './checkpointer.js';
 export { retentionTick } from './retention-sweep.js';
 export type { RetentionDeps } from './retention-sweep.js';
