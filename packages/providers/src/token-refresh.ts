@@ -1,6 +1,5 @@
-import { open, seal, type Keyring } from '@mcprt/keyring';
+import { open, seal, sealPurposes, type Keyring } from '@mcprt/keyring';
 import { AppError } from '@mcprt/errors';
-import { idpSecretContext } from './credential-vault.js';
 import { githubTokenErrors } from './github-token-errors.js';
 import * as oidc from 'openid-client';
 import { z } from 'zod';
@@ -104,6 +103,6 @@ export async function redeemRefreshToken(client: RefreshClient, refreshToken: st
  * tenant (purpose `idp_client_secret`): the one context the CLI seals with (`tenant set-idp`), the
  * API's federated login and the worker's refresh open with.
  */
-const clientSecretContext = idpSecretContext;
+const clientSecretContext = sealPurposes.idp_client_secret.context;
 export const sealTenantClientSecret = (keyring: Keyring, tenantId: string, secret: string): string => seal(keyring, secret, clientSecretContext(tenantId));
 export const openTenantClientSecret = (keyring: Keyring, tenantId: string, sealed: string): string => open(keyring, sealed, clientSecretContext(tenantId));
