@@ -10,8 +10,8 @@ export interface UpstreamTokens {
   scopes: string[];
 }
 
-const ctx = (c: Pick<Credential, 'tenantId' | 'userId' | 'id'>, purpose: 'access_token' | 'refresh_token'): SealContext =>
-  sealPurposes[purpose].context({ tenantId: c.tenantId, userId: c.userId, credentialId: c.id });
+const ctx = (c: Pick<Credential, 'tenantId' | 'userId' | 'id'>, column: 'access_token' | 'refresh_token'): SealContext =>
+  sealPurposes[column].context({ tenantId: c.tenantId, userId: c.userId, credentialId: c.id });
 
 /**
  * The only code that turns upstream tokens into rows and back. Each ciphertext is bound to its
