@@ -9,7 +9,7 @@ import { rootCertificates } from 'node:tls';
 import { guardedLookup, isPrivateAddress, isPublicAddress, type Resolver } from './addresses.js';
 import { readCaFile, trustedCertificates } from './ca.js';
 import { createEgress, egressFetch } from './egress.js';
-import { upstreamStatusError } from './status.js';
+import { retryableStatus, upstreamStatusError } from './status.js';
 
 const signal = () => new AbortController().signal;
 const isLoopback = (ip: string) => {
@@ -469,6 +469,9 @@ describe('upstream statuses', () => {
     });
     expect(upstreamStatusError('X', 404, { notFound: 'no such thing' })).toMatchObject({ code: 'upstream_not_found', message: 'X: no such thing (404)' });
     expect(upstreamStatusError('X', 429, { retryAfter: '7' })).toMatchObject({ code: 'upstream_rate_limited', details: { retryAfterMs: 7000 } });
+  });
+  it('says which statuses are worth asking again (for callers that keep their own error code)', () => {
+    expect([400, 401, 403, 404, 409, 422, 429, 500, 502, 503].filter(retryableStatus)).toEqual([429, 500, 502, 503]);
   });
 });
 

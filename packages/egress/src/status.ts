@@ -68,6 +68,9 @@ export function upstreamError(outcome: UpstreamOutcome, service: string, status:
   });
 }
 
+/** Whether an upstream answering `status` is worth asking again later (the table's last column). */
+export const retryableStatus = (status: number): boolean => ERRORS[outcomeOf(status)].retryable;
+
 /** Sort an upstream HTTP status into its coded error (the table above). */
 export function upstreamStatusError(service: string, status: number, a: UpstreamAnswer = {}): AppError {
   return upstreamError(outcomeOf(status), service, status, a);

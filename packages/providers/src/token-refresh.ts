@@ -1,4 +1,5 @@
 import { open, seal, sealPurposes, type Keyring } from '@mcprt/keyring';
+import { retryableStatus } from '@mcprt/egress';
 import { AppError } from '@mcprt/errors';
 import { githubTokenErrors } from './github-token-errors.js';
 import * as oidc from 'openid-client';
@@ -76,7 +77,8 @@ export async function redeemRefreshToken(client: RefreshClient, refreshToken: st
     if (e instanceof oidc.ResponseBodyError && (e.error === 'invalid_grant' || e.error === 'bad_refresh_token'))
       throw new AppError('policy', REAUTH_REQUIRED, `the provider no longer accepts this sign-in (${e.error})`, { cause: e, expose: true });
     const status = e instanceof oidc.ResponseBodyError ? e.status : undefined;
-    const permanent = e instanceof oidc.ResponseBodyError && status !== undefined && status < 500 && status !== 429;
+    // An answer the status table calls final (a 4xx but 429) is not retried; no answer at all is.
+    const permanent = e instanceof oidc.ResponseBodyError && status !== undefined && !retryableStatus(status);
     throw new AppError('upstream', 'credential_refresh_failed', `refreshing the upstream token failed${status ? ` (${status})` : ''}`, {
       cause: e,
       expose: true,
