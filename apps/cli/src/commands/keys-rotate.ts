@@ -198,4 +198,7 @@ function report(r: Rotation, tenantCount: number): void {
     hint(res, '# A failed tenant secret cannot be opened with this keyring; it is left unchanged. Set it again');
     hint(res, '# (tenant set-idp, tenant set-upstream, tenant set-scavio-key) before removing its key from SEAL_KEYS.');
   }
+  hint(res, '# Not re-sealed in place (what happens to them once an old key is removed):');
+  for (const [name, p] of Object.entries(sealPurposes))
+    if (p.holding.held === 'elsewhere') hint(res, `#   ${name} (${p.holding.where}): ${p.holding.rotation}`);
 }
