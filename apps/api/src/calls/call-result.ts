@@ -1,5 +1,4 @@
-import { isFinal } from '@mcprt/calls';
-import { type ToolCall } from '@mcprt/db';
+import { isFinal, type ToolCall } from '@mcprt/calls';
 import type { AnyTool } from '@mcprt/tools';
 import type { CallToolResult } from '@modelcontextprotocol/server';
 
