@@ -36,7 +36,7 @@ export function tenantOf(items: { tenantId: string }[]): string {
 }
 
 /**
- * The pending fence (`status in ('queued', 'running')`, from the state table) as a fragment of a
+ * The pending fence (`pendingSql`, from the state table) as a fragment of a
  * tagged statement, for `column` (`t.status` inside an UPDATE … FROM). Literal text, not a
  * parameter: the planner proves the partial index `tool_calls_user_pending` from it, and the
  * statement's text stays the same, so the driver's prepared statement is reused.
