@@ -1,0 +1,61 @@
+import { connectLinkFor, upstreamOf } from '@mcprt/providers';
+import { openCallArguments } from '@mcprt/keyring';
+import type { Tenant, ToolCall, User } from '@mcprt/db';
+import { AppError } from '@mcprt/errors';
+import { decideToolCall } from '@mcprt/policy';
+import { parseArguments, REDACTED, type AnyTool } from '@mcprt/tools';
+import type { WorkerResources } from '../resources.js';
+import type { BoundCall } from './bind-call.js';
+
+/** Who runs what, as allowed now. */
+export interface Allowed {
+  tenant: Tenant;
+  user: User;
+  tool: AnyTool;
+}
+
+/**
+ * The policy again, at dequeue, with what is true now: the tool known and enabled for the tenant, the
+ * stored credential active and covering the tool. The MCP token's scopes do not travel (undefined:
+ * decided by the API). A denial is the call's failure, never retried.
+ */
+export async function recheckPolicy(r: WorkerResources, { call, tool, stored }: BoundCall): Promise<Allowed> {
+  const [tenant, user] = await Promise.all([r.owners.tenant(call.tenantId), r.owners.user(call.tenantId, call.userId)]);
+  if (!tenant || !user) throw new AppError('not_found', 'owner_missing', 'the tenant or user of this call no longer exists');
+  const decision = decideToolCall({ tenant, tool, tokenScopes: undefined, credential: stored });
+  if (!decision.allow) {
+    // A missing or too narrow upstream credential: the error carries the connect link made for this user.
+    const connect =
+      decision.connect && tenant.authMode === 'builtin' && upstreamOf(tenant, decision.connect.provider)
+        ? {
+            ...decision.connect,
+            url: connectLinkFor(r.keyring, r.config.PUBLIC_URL, tenant, call.userId, decision.connect.provider, decision.connect.scopes),
+          }
+        : undefined;
+    throw new AppError('policy', decision.code, connect ? `${decision.message} Connect at ${connect.url}` : decision.message, {
+      expose: true,
+      retryable: false,
+      ...(connect ? { details: { connect } } : {}),
+    });
+  }
+  if (!tool) throw new AppError('policy', 'unknown_tool', 'Unknown tool'); // (decided above; narrows the type)
+  return { tenant, user, tool };
+}
+
+/**
+ * The arguments the tool runs with. Sensitive ones: the row holds "[redacted]", the real values are
+ * sealed to this call and opened with the row's ids. Validated again here: the row may come from an
+ * older API version or be tampered with.
+ */
+export function callArguments(r: WorkerResources, call: ToolCall, tool: AnyTool): Record<string, unknown> {
+  let runArgs = call.arguments;
+  if (call.sealedArgs)
+    runArgs = { ...runArgs, ...openCallArguments(r.keyring, { tenantId: call.tenantId, userId: call.userId, callId: call.id }, call.sealedArgs) };
+  else if (tool.sensitiveArgs?.some((k) => runArgs[k] === REDACTED))
+    throw new AppError('validation', 'sensitive_arguments_unavailable', 'the sensitive arguments of this call are not available; please call again', {
+      expose: true,
+    });
+  const args = parseArguments(tool, runArgs);
+  if (!args.ok) throw new AppError('validation', 'invalid_arguments', args.message);
+  return args.value;
+}
