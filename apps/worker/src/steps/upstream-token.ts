@@ -1,7 +1,8 @@
 import type { Credential, ToolCall } from '@mcprt/db';
 import { AppError, isAppError } from '@mcprt/errors';
+import { reconnectUrl } from '@mcprt/providers';
 import type { UpstreamCredential } from '@mcprt/tools';
-import { freshCredential, reauthError, reconnectUrl, type RefreshDeps } from '../credential-refresh.js';
+import { freshCredential, reauthError, type RefreshDeps } from '../credential-refresh.js';
 import type { Allowed } from './recheck-policy.js';
 import type { BoundCall } from './bind-call.js';
 import type { CallRun } from './run.js';
