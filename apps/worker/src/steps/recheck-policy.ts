@@ -1,9 +1,8 @@
 import { connectLinkFor, upstreamOf } from '@mcprt/providers';
-import { openCallArguments } from '@mcprt/keyring';
-import type { Tenant, ToolCall, User } from '@mcprt/db';
+import type { Tenant, User } from '@mcprt/db';
 import { AppError } from '@mcprt/errors';
 import { decideToolCall } from '@mcprt/policy';
-import { parseArguments, REDACTED, type AnyTool } from '@mcprt/tools';
+import type { AnyTool } from '@mcprt/tools';
 import type { WorkerResources } from '../resources.js';
 import type { BoundCall } from './bind-call.js';
 
@@ -40,22 +39,4 @@ export async function recheckPolicy(r: WorkerResources, { call, tool, stored }: 
   }
   if (!tool) throw new AppError('policy', 'unknown_tool', 'Unknown tool'); // (decided above; narrows the type)
   return { tenant, user, tool };
-}
-
-/**
- * The arguments the tool runs with. Sensitive ones: the row holds "[redacted]", the real values are
- * sealed to this call and opened with the row's ids. Validated again here: the row may come from an
- * older API version or be tampered with.
- */
-export function callArguments(r: WorkerResources, call: ToolCall, tool: AnyTool): Record<string, unknown> {
-  let runArgs = call.arguments;
-  if (call.sealedArgs)
-    runArgs = { ...runArgs, ...openCallArguments(r.keyring, { tenantId: call.tenantId, userId: call.userId, callId: call.id }, call.sealedArgs) };
-  else if (tool.sensitiveArgs?.some((k) => runArgs[k] === REDACTED))
-    throw new AppError('validation', 'sensitive_arguments_unavailable', 'the sensitive arguments of this call are not available; please call again', {
-      expose: true,
-    });
-  const args = parseArguments(tool, runArgs);
-  if (!args.ok) throw new AppError('validation', 'invalid_arguments', args.message);
-  return args.value;
 }
