@@ -1,7 +1,6 @@
-import { isStalledOut, jobEndError, parseJobPayload, TOOL_CALLS_QUEUE, jobPayloadV1 } from '@mcprt/calls';
+import { isCallId, isStalledOut, JOB_PAYLOAD_INVALID, jobEndError, jobPayloadV1, parseJobPayload, refuseJob, TOOL_CALLS_QUEUE } from '@mcprt/calls';
 import { isDatabaseUnavailable } from '@mcprt/db';
 import { DelayedError, UnrecoverableError, type Job, type Worker } from 'bullmq';
-import { JOB_PAYLOAD_INVALID, refuseJob } from './job-binding.js';
 import { PoisonTolerantWorker } from './poison-guard.js';
 import { processCall, type CallOutcome } from './process-call.js';
 import type { WorkerResources } from './resources.js';
@@ -39,7 +38,7 @@ async function runJob(r: WorkerResources, outage: Outage, job: Job, token?: stri
     payload = parseJobPayload(job.data);
   } catch (e) {
     // Wrong types, unknown fields, another version: never retried (the same bytes fail the same
-    // way), and audited on the call it names when that call exists (job-binding.ts).
+    // way), and audited on the call it names when that call exists (refuseJob).
     r.log.error({ jobId: job.id, err: e }, 'dropping job with invalid payload');
     await refuseInvalidJob(r, job).catch((err) => r.log.error({ jobId: job.id, err }, 'could not audit an invalid job'));
     throw new UnrecoverableError('invalid job payload');
@@ -112,9 +111,6 @@ function failGivenUp(r: WorkerResources, job: Job, err: Error): void {
   void r.db.calls.failIfNotFinal(parsed.data.tenantId, parsed.data.callId, error).catch((e) => r.log.error({ err: e }, 'could not mark lost job'));
 }
 
-/** Just enough of a job to find the call it names (the full payload failed validation). */
-const CALL_ID = /^call_[A-Za-z0-9_-]{22}$/;
-
 /**
  * An unreadable job that names an existing call: audited in the tenant that owns the call (never the
  * tenant the job claims), and the call failed if the job holds its job id (see refuseJob).
@@ -123,7 +119,7 @@ async function refuseInvalidJob(r: WorkerResources, job: Job): Promise<void> {
   // The job id is the call id (producer.ts): it names the call even when the data is unreadable.
   const named = (job.data as { callId?: unknown } | null)?.callId;
   const callId = typeof named === 'string' ? named : job.id;
-  if (typeof callId !== 'string' || !CALL_ID.test(callId)) return;
+  if (!isCallId(callId)) return;
   const call = await r.db.calls.locateAnyTenant(callId);
   if (call) await refuseJob(r, call, job.id, JOB_PAYLOAD_INVALID, ['payload']);
 }

@@ -1,4 +1,4 @@
-import type { ToolCall } from '@mcprt/db';
+import type { ToolCall } from '@mcprt/calls';
 import { AppError } from '@mcprt/errors';
 import { openCallArguments } from '@mcprt/keyring';
 import { parseArguments, REDACTED, type AnyTool } from '@mcprt/tools';

@@ -1,7 +1,6 @@
-import { isFinal } from '@mcprt/calls';
-import type { Credential, ToolCall } from '@mcprt/db';
+import { isFinal, JOB_MISMATCH, jobMismatch, refuseJob, type ToolCall } from '@mcprt/calls';
+import type { Credential } from '@mcprt/db';
 import type { AnyTool } from '@mcprt/tools';
-import { JOB_MISMATCH, jobMismatch, refuseJob } from '../job-binding.js';
 import type { CallOutcome, CallRun } from './run.js';
 
 /**

@@ -1,4 +1,4 @@
-import { connectLinkFor, upstreamOf } from '@mcprt/providers';
+import { connectLinkOf } from '@mcprt/calls';
 import type { Tenant, User } from '@mcprt/db';
 import { AppError } from '@mcprt/errors';
 import { decideToolCall } from '@mcprt/policy';
@@ -24,13 +24,7 @@ export async function recheckPolicy(r: WorkerResources, { call, tool, stored }: 
   const decision = decideToolCall({ tenant, tool, tokenScopes: undefined, credential: stored });
   if (!decision.allow) {
     // A missing or too narrow upstream credential: the error carries the connect link made for this user.
-    const connect =
-      decision.connect && tenant.authMode === 'builtin' && upstreamOf(tenant, decision.connect.provider)
-        ? {
-            ...decision.connect,
-            url: connectLinkFor(r.keyring, r.config.PUBLIC_URL, tenant, call.userId, decision.connect.provider, decision.connect.scopes),
-          }
-        : undefined;
+    const connect = decision.connect && connectLinkOf(r, tenant, call.userId, decision.connect);
     throw new AppError('policy', decision.code, connect ? `${decision.message} Connect at ${connect.url}` : decision.message, {
       expose: true,
       retryable: false,

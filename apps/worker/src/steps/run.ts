@@ -1,5 +1,4 @@
-import { forTenant, type JobPayload, type TenantScope } from '@mcprt/calls';
-import type { ToolCallError } from '@mcprt/db';
+import { forTenant, type JobPayload, type TenantScope, type ToolCallError } from '@mcprt/calls';
 import type { AppError } from '@mcprt/errors';
 import type { Logger } from '@mcprt/observability';
 

@@ -1,4 +1,5 @@
-import { isDatabaseUnavailable, type ToolCall, type ToolCallError } from '@mcprt/db';
+import type { ToolCall, ToolCallError } from '@mcprt/calls';
+import { isDatabaseUnavailable } from '@mcprt/db';
 import { toAppError, type AppError } from '@mcprt/errors';
 import type { AnyTool } from '@mcprt/tools';
 import { decideFate } from '../fate.js';

@@ -1,4 +1,5 @@
-import type { Credential, ToolCall } from '@mcprt/db';
+import type { ToolCall } from '@mcprt/calls';
+import type { Credential } from '@mcprt/db';
 import { AppError, isAppError } from '@mcprt/errors';
 import { reconnectUrl } from '@mcprt/providers';
 import type { UpstreamCredential } from '@mcprt/tools';
