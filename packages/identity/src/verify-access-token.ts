@@ -1,6 +1,7 @@
 import { AppError } from '@mcprt/errors';
 import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { IssuerDirectory } from './issuer-directory.js';
+import { parseScopes } from '@mcprt/policy';
 
 export interface VerifiedToken {
   issuer: string;
@@ -60,7 +61,7 @@ export async function verifyAccessToken(directory: Pick<IssuerDirectory, 'jwks'>
     return {
       issuer: expected.issuer,
       subject: payload.sub!,
-      scopes: scope.split(' ').filter(Boolean),
+      scopes: parseScopes(scope),
       clientId,
       expiresAt: payload.exp!,
       email: typeof payload.email === 'string' ? payload.email : undefined,

@@ -1,4 +1,5 @@
-import { apiKeySecretMatches, parseApiKey, type ApiKeyScope } from '@mcprt/identity';
+import { apiKeySecretMatches, parseApiKey } from '@mcprt/identity';
+import type { ApiKeyScope } from '@mcprt/policy';
 import { apiKeysRepository, recordApiKeyUse, type DbHandle } from '@mcprt/db';
 import { AppError } from '@mcprt/errors';
 import type { Middleware } from 'koa';
