@@ -1,9 +1,9 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
- * Tenant back-office API keys: `mcprt_ak_<id>_<secret>` (their scopes: `API_KEY_SCOPES` in @mcprt/policy). The id is public (lists,
- * audit rows); the secret is 256 random bits, stored only as its SHA-256 (a slow hash buys nothing
- * for a secret that cannot be guessed), compared in constant time.
+ * Tenant back-office API keys: `mcprt_ak_<id>_<secret>` (their scopes: `API_KEY_SCOPES` in
+ * @mcprt/policy). The id is public (lists, audit rows); the secret is 256 random bits, stored only as
+ * its SHA-256 (a slow hash buys nothing for a secret that cannot be guessed), compared in constant time.
  */
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
@@ -29,4 +29,3 @@ export function apiKeySecretMatches(secret: string, storedHash: string): boolean
   const b = Buffer.from(storedHash, 'hex');
   return a.length === b.length && timingSafeEqual(a, b);
 }
-

@@ -44,9 +44,7 @@ export const isScopeToken = (token: string): boolean => SCOPE_TOKEN.test(token);
 export function isScopeString(value: string, o: { allowEmpty?: boolean; maxTokens?: number; maxTokenLength?: number } = {}): boolean {
   if (value === '') return o.allowEmpty === true;
   const tokens = value.split(' ');
-  return (
-    tokens.length <= (o.maxTokens ?? Infinity) && tokens.every((t) => isScopeToken(t) && t.length <= (o.maxTokenLength ?? Infinity))
-  );
+  return tokens.length <= (o.maxTokens ?? Infinity) && tokens.every((t) => isScopeToken(t) && t.length <= (o.maxTokenLength ?? Infinity));
 }
 
 // ---- MCP scopes (what an access token for a tenant's MCP server carries) -------------------------

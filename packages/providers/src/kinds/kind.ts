@@ -89,7 +89,12 @@ export interface ProviderKind {
   /** Authorize-request parameters besides the common ones (redirect, scope, state, PKCE, nonce). */
   authorizeParams(): Record<string, string>;
   /** Who the account is, after the code exchange. */
-  identity(at: Pick<KindClient, 'issuer' | 'apiBase'>, config: oidc.Configuration, tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers, http: ProviderHttp): Promise<AccountIdentity>;
+  identity(
+    at: Pick<KindClient, 'issuer' | 'apiBase'>,
+    config: oidc.Configuration,
+    tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers,
+    http: ProviderHttp,
+  ): Promise<AccountIdentity>;
   /** Where its refresh tokens are redeemed; undefined when the provider publishes no token endpoint. */
   refreshEndpoint(issuer: string, metadata: (issuer: string) => Promise<IssuerFacts>): Promise<RefreshEndpoint | undefined>;
   /** How our client authenticates at its token endpoint. */

@@ -39,10 +39,12 @@ const upstream = (kind: UpstreamKind, issuer: string): ResolvedUpstream => ({
   scopes: ['openid', 'email'],
 });
 
-const discovery = (issuer: string): Route => (url) =>
-  url.pathname === '/.well-known/openid-configuration'
-    ? json({ issuer, authorization_endpoint: `${issuer}/auth`, token_endpoint: `${issuer}/token`, jwks_uri: `${issuer}/jwks` })
-    : undefined;
+const discovery =
+  (issuer: string): Route =>
+  (url) =>
+    url.pathname === '/.well-known/openid-configuration'
+      ? json({ issuer, authorization_endpoint: `${issuer}/auth`, token_endpoint: `${issuer}/token`, jwks_uri: `${issuer}/jwks` })
+      : undefined;
 
 const client = (kind: UpstreamKind, tokenEndpoint: string): RefreshClient => ({
   issuer: 'https://idp.example',
