@@ -21,7 +21,10 @@ const SPLIT: Record<ScopeSeparator, RegExp> = { space: /\s+/, comma: /\s*,\s*/, 
 
 /** The scopes in `value` (absent or empty: none), in order; the one scope parser. */
 export function parseScopes(value: string | null | undefined, separator: ScopeSeparator = 'space'): string[] {
-  return (value ?? '').split(SPLIT[separator]).filter(Boolean);
+  return (value ?? '')
+    .split(SPLIT[separator])
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /** The one scope formatter: space-separated (OAuth), or comma-separated (operator output). */

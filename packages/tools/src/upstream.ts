@@ -1,6 +1,7 @@
 import { AppError } from '@mcprt/errors';
 import { z } from 'zod';
 import { retryAfterMs, type Egress } from '@mcprt/egress';
+import { parseScopes } from '@mcprt/policy';
 
 /**
  * The authenticated upstream client (issue 10 item 2): the one place a tool reaches Google or GitHub
@@ -191,8 +192,8 @@ export function upstreamFailure(f: Failure): AppError {
         const untilReset = Number.isFinite(reset) && reset > 0 ? Math.min(600_000, Math.max(0, reset * 1000 - Date.now())) : undefined;
         return rateLimited(retryAfter ?? untilReset);
       }
-      const accepted = splitScopes(headers.get('x-accepted-oauth-scopes'));
-      const granted = splitScopes(headers.get('x-oauth-scopes'));
+      const accepted = parseScopes(headers.get('x-accepted-oauth-scopes'), 'comma');
+      const granted = parseScopes(headers.get('x-oauth-scopes'), 'comma');
       // GitHub names what the endpoint accepts; any one of them would do. Missing if none is granted.
       if (accepted.length > 0 && !accepted.some((s) => granted.includes(s))) return scopeMissing(f, accepted.slice(0, 1));
     } else {
@@ -226,12 +227,6 @@ function scopeMissing(f: Failure, scopes: readonly string[]): AppError {
     { expose: true, retryable: false, details: { upgradeUrl: url, provider: f.provider, scopes: [...scopes] } },
   );
 }
-
-const splitScopes = (h: string | null): string[] =>
-  (h ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
 
 /** Upstream messages reach the user: one line, bounded. */
 function short(m: string | undefined): string | undefined {

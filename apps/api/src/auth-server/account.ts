@@ -12,6 +12,7 @@ import type { ApiResources } from '../resources.js';
 import { esc, page, pageCsp, scopeItems } from './pages.js';
 import { htmlErrors } from './mount.js';
 import type { AuthServers } from './provider.js';
+import { parseScopes } from '@mcprt/policy';
 
 interface GrantView {
   grantId: string;
@@ -77,9 +78,7 @@ export function mountAccount(router: Router<ApiState>, r: ApiResources, servers:
         grantId: g.jti,
         clientId: g.clientId,
         clientName: typeof client?.clientName === 'string' && client.clientName ? client.clientName : g.clientId,
-        scopes: Object.values(g.resources ?? {})
-          .flatMap((s) => s.split(' '))
-          .filter(Boolean),
+        scopes: Object.values(g.resources ?? {}).flatMap((s) => parseScopes(s)),
         issuedAt: g.iat ? new Date(g.iat * 1000) : undefined,
       });
     }
