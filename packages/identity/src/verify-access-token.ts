@@ -28,7 +28,7 @@ export interface ExpectedToken {
 }
 
 /**
- * Resource-server check of a bearer token (DESIGN §3.1, MCP authorization spec "Token Validation"):
+ * Resource-server check of a bearer token (MCP authorization spec "Token Validation"):
  * a JWT signed by the tenant's issuer, with `aud` naming exactly this tenant's MCP resource URL, not
  * expired. Tokens minted for another tenant, another resource or another issuer are refused, and
  * so is a token minted for several audiences (it would work at each of them).
