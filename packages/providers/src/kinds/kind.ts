@@ -1,3 +1,4 @@
+import type { egressFetch } from '@mcprt/egress';
 import type { ScopeSeparator } from '@mcprt/policy';
 import type * as oidc from 'openid-client';
 
@@ -6,10 +7,7 @@ export const UPSTREAM_KINDS = ['oidc', 'google', 'github'] as const;
 export type UpstreamKind = (typeof UPSTREAM_KINDS)[number];
 
 /** The egress fetch every provider request goes through (address rules, deadline, body cap). */
-export type EgressFetch = (
-  url: string,
-  init?: { method?: string; headers?: ConstructorParameters<typeof Headers>[0]; body?: unknown; signal?: AbortSignal | null },
-) => Promise<Response>;
+export type EgressFetch = ReturnType<typeof egressFetch>;
 
 /** How this process talks to providers. */
 export interface ProviderHttp {
