@@ -5,7 +5,7 @@ import { redeemRefreshToken, REAUTH_REQUIRED, type RefreshClient } from '../toke
 import { UpstreamLogin } from '../upstream-login.js';
 import { upstreamSecretContext, type ResolvedUpstream } from '../upstream-settings.js';
 import { isUpstreamKind, providerKind } from './index.js';
-import type { EgressFetch, UpstreamKind } from './kind.js';
+import type { EgressFetch, ProviderKind, UpstreamKind } from './kind.js';
 
 /**
  * Each kind against the shapes the test doubles document (test/doubles/github-oauth.ts: GitHub's
@@ -94,6 +94,26 @@ describe('provider kinds', () => {
     expect(start.nonce).toBe('');
     expect(url.searchParams.has('nonce')).toBe(false);
     expect(seen).toEqual([]);
+  });
+
+  it('github identity: GET {api}/user with the new token; the numeric id is the subject, the login the name of last resort', async () => {
+    const asked: { url: string; auth: string | null }[] = [];
+    const api: EgressFetch = async (url, init) => {
+      asked.push({ url, auth: new Headers(init?.headers).get('authorization') });
+      return json({ id: 42, login: 'alice', name: null, email: 'alice@example.com' });
+    };
+    const tokens = { access_token: 'gho_1', token_type: 'bearer' } as unknown as Parameters<ProviderKind['identity']>[2];
+    const config = {} as Parameters<ProviderKind['identity']>[1];
+    const who = await providerKind('github').identity({ issuer: 'https://gh.example/', apiBase: 'https://api.gh.example' }, config, tokens, {
+      fetch: api,
+      allowInsecure: false,
+    });
+    expect(who).toEqual({ issuer: 'https://gh.example', subject: '42', email: 'alice@example.com', name: 'alice' });
+    expect(asked).toEqual([{ url: 'https://api.gh.example/user', auth: 'Bearer gho_1' }]);
+    const refused: EgressFetch = async () => json({ message: 'Bad credentials' }, 401);
+    await expect(
+      providerKind('github').identity({ issuer: 'https://gh.example', apiBase: undefined }, config, tokens, { fetch: refused, allowInsecure: false }),
+    ).rejects.toMatchObject({ code: 'upstream_login_failed' });
   });
 
   it('github refresh: the secret in the body, comma-separated scopes read, a 200 bad_refresh_token means sign in again', async () => {
