@@ -1,7 +1,7 @@
 import { AppError } from '@mcprt/errors';
 import { z } from 'zod';
 import { retryAfterMs, type Egress } from '@mcprt/egress';
-import { parseScopes } from '@mcprt/policy';
+import { formatScopes, parseScopes } from '@mcprt/policy';
 
 /**
  * The authenticated upstream client (issue 10 item 2): the one place a tool reaches Google or GitHub
@@ -223,7 +223,7 @@ function scopeMissing(f: Failure, scopes: readonly string[]): AppError {
   return new AppError(
     'policy',
     'upstream_scope_missing',
-    `Your ${f.provider} sign-in does not allow this: ${f.service} needs ${scopes.join(' ')}. Grant it at ${url} and call again.`,
+    `Your ${f.provider} sign-in does not allow this: ${f.service} needs ${formatScopes(scopes)}. Grant it at ${url} and call again.`,
     { expose: true, retryable: false, details: { upgradeUrl: url, provider: f.provider, scopes: [...scopes] } },
   );
 }

@@ -23,7 +23,7 @@ interface GrantView {
 }
 
 /**
- * `/t/{slug}/account` (issue 8 item 6): the signed-in user's grants (one per MCP client they allowed),
+ * `/t/{slug}/account`: the signed-in user's grants (one per MCP client they allowed),
  * each revocable. The user is the one of the tenant's authorization-server session (its cookie);
  * revoking deletes the grant and every code and refresh token of it (access tokens, JWTs, lapse
  * within 10 minutes). Same page rules as consent: escaped, CSRF token, strict CSP.
