@@ -4,8 +4,8 @@ import { retryAfterMs, type Egress } from '@mcprt/egress';
 import { formatScopes, parseScopes } from '@mcprt/policy';
 
 /**
- * The authenticated upstream client (issue 10 item 2): the one place a tool reaches Google or GitHub
- * with the user's own token. It
+ * The authenticated upstream client: the one place a tool reaches Google or GitHub with the user's
+ * own token. It
  *
  * - adds `Authorization: Bearer <the user's token>` itself, only ever to the configured base URL of
  *   the API named (an absolute URL, e.g. a `Link` header's next page, must be on that same origin),
@@ -137,7 +137,7 @@ function targetUrl(base: string, req: UpstreamRequest, service: string): string 
   return url.toString();
 }
 
-// Error bodies (upstream-apis.md §2.4, §5.6): only the fields the mapping reads.
+// Error bodies as Google and GitHub document them: only the fields the mapping reads.
 const googleError = z.looseObject({
   error: z.looseObject({
     message: z.string().optional(),
