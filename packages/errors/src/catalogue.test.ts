@@ -49,7 +49,7 @@ describe('the error catalogue', () => {
     const e = appError('call_final', 'the call has already succeeded', { details: { attached: { call: { id: 'x' } } } });
     expect(e).toBeInstanceOf(AppError);
     expect([e.kind, e.status, e.expose, e.retryable, e.message]).toEqual(['policy', 409, true, false, 'the call has already succeeded']);
-    expect(appError('draining').retryable).toBe(true);
+    expect([appError('draining').retryable, appError('draining').expose]).toEqual([true, true]);
     expect(appError('internal_error').expose).toBe(false);
     expect(errorSpec('no_such_code')).toBe(ERRORS.internal_error);
   });

@@ -92,7 +92,7 @@ export const ERRORS = {
   // Our dependencies.
   draining: spec('unavailable', 503, 'this server is shutting down; retry (another replica will answer)', { retryable: true }),
   database_unavailable: spec('unavailable', 503, 'Service temporarily unavailable', { retryable: true, rpcCode: -32053 }),
-  queue_unavailable: spec('unavailable', 503, 'Service temporarily unavailable', { retryable: true, rpcCode: -32053 }),
+  queue_unavailable: spec('unavailable', 503, 'Service temporarily unavailable', { retryable: true }),
   idp_unavailable: spec('unavailable', 503, "the tenant's identity provider cannot be reached; retry later", { retryable: true }),
   issuer_unavailable: spec('unavailable', 503, 'the issuer cannot be reached; retry later', { retryable: true }),
   // Bugs and configuration: never shown beyond their code.
@@ -120,9 +120,10 @@ export function errorSpec(code: string): ErrorSpec {
 
 /**
  * An AppError of a catalogued code: kind, status and retryability from the catalogue, the message
- * the catalogue's unless a more specific safe one is given.
+ * the catalogue's unless a more specific safe one is given. Its message is shown to clients unless
+ * the code is an internal one (a call site may still say otherwise).
  */
-export function appError(code: ErrorCode, message?: string, options: Omit<AppErrorOptions, 'status'> & { status?: number } = {}): AppError {
+export function appError(code: ErrorCode, message?: string, options: AppErrorOptions = {}): AppError {
   const s: ErrorSpec = ERRORS[code];
-  return new AppError(s.kind, code, message ?? s.message, { status: s.status, retryable: s.retryable, ...options });
+  return new AppError(s.kind, code, message ?? s.message, { status: s.status, retryable: s.retryable, expose: s.kind !== 'internal', ...options });
 }

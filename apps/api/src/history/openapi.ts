@@ -15,7 +15,7 @@ import {
 } from './schemas.js';
 
 /**
- * OpenAPI 3.1 for the history APIs (issue 11 items 4, 5), generated from the zod schemas the routes
+ * OpenAPI 3.1 for the history and back-office APIs, generated from the zod schemas the routes
  * validate with (schemas.ts). Served at GET /v1/openapi.json.
  */
 

@@ -1,9 +1,9 @@
-import { AppError } from '@mcprt/errors';
+import { appError } from '@mcprt/errors';
 import { z } from 'zod';
 import { CALL_ID } from '../calls/call-id.js';
 
 /**
- * The zod schemas that validate the history APIs (issue 11 items 4, 5) — the same objects the OpenAPI
+ * The zod schemas that validate the history APIs — the same objects the OpenAPI
  * document at /v1/openapi.json is generated from (openapi.ts), so the document cannot drift from
  * what the routes accept.
  */
@@ -143,6 +143,5 @@ export function parseQuery<T extends z.ZodType>(schema: T, query: unknown): z.ou
   const issue = r.error.issues[0]!;
   const where = issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : issue.path.join('.');
   // A malformed cursor is refused like any other cursor the endpoint did not return (cursor.ts).
-  const code = where === 'cursor' ? 'invalid_cursor' : 'invalid_query';
-  throw new AppError('validation', code, `${where ? `${where}: ` : ''}${issue.message}`);
+  throw appError(where === 'cursor' ? 'invalid_cursor' : 'invalid_query', `${where ? `${where}: ` : ''}${issue.message}`);
 }

@@ -4,13 +4,14 @@ import { z } from 'zod';
 import { readableCall } from '../calls/call-access.js';
 import { RESULT_TOOL, toCallToolResult } from '../calls/call-result.js';
 import { toolCallUrl } from '../http/urls.js';
-import type { ApiResources } from '../resources.js';
+import type { Config } from '@mcprt/config';
+import type { ToolRegistry } from '@mcprt/tools';
 import { eitherAborted } from '@mcprt/calls';
 import { awaitCall } from './await-call.js';
 import type { RequestIdentity } from './request-identity.js';
 
 /**
- * The built-in `tool_call_result` tool (issue 11): a model that got a "still running" answer calls it
+ * The built-in `tool_call_result` tool: a model that got a "still running" answer calls it
  * with the call id and gets the call's real result (or, if it is still running after another wait,
  * the same "still running" answer). Served by the API from `tool_calls`; nothing is queued. Only the
  * caller's own calls, as the policy's call rule lets the request's token see them (the app that made
@@ -29,7 +30,13 @@ export const toolCallResultListing: Tool = {
   annotations: { readOnlyHint: true, openWorldHint: false },
 };
 
-export async function callToolCallResult(r: ApiResources, who: RequestIdentity, args: unknown, signal: AbortSignal): Promise<CallToolResult> {
+export type ResultToolDeps = Parameters<typeof awaitCall>[0] & {
+  config: Pick<Config, 'PUBLIC_URL' | 'CALL_WAIT_MS'>;
+  registry: ToolRegistry;
+  drain?: AbortSignal;
+};
+
+export async function callToolCallResult(r: ResultToolDeps, who: RequestIdentity, args: unknown, signal: AbortSignal): Promise<CallToolResult> {
   const parsed = input.safeParse(args ?? {});
   if (!parsed.success) return { content: [{ type: 'text', text: `Invalid arguments for ${RESULT_TOOL}: callId must be a call id string` }], isError: true };
   const id = parsed.data.callId;
