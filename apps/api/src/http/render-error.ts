@@ -1,5 +1,6 @@
 import { ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/server';
-import { AppError, errorSpec, toAppError } from '@mcprt/errors';
+import type { AppError } from '@mcprt/errors';
+import { errorSpec, toAppError } from '@mcprt/errors';
 import type { ParameterizedContext } from 'koa';
 import { errorPage, page, pageCsp, esc } from '../auth-server/pages.js';
 import type { ApiState } from './state.js';
