@@ -10,18 +10,14 @@ import {
   type ServerContext,
 } from '@modelcontextprotocol/server';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
-import { isFinal } from '@mcprt/calls';
-import { eitherAborted } from '@mcprt/calls';
+import { awaitCall, cancelUserCall, eitherAborted, isFinal, submitCall } from '@mcprt/calls';
 import { toAppError } from '@mcprt/errors';
 import type { Config } from '@mcprt/config';
 import { jsonSchemaOf, type AnyTool, type ToolRegistry } from '@mcprt/tools';
-import { cancelCall } from '../calls/cancel-call.js';
-import { submitCall } from '../calls/submit-call.js';
 import { RESULT_TOOL, toCallToolResult } from '../calls/call-result.js';
 import { toolCallUrl } from '../http/urls.js';
 import { databaseUnavailable, isDatabaseUnavailable, type OutageLog } from '../http/outage.js';
 import { toProtocolError } from '../http/render-error.js';
-import { awaitCall } from './await-call.js';
 import { askToConnect, connectOfError, reauthLink, upgradeLink } from './connect-answer.js';
 import { advertisedOutputSchema } from './output-schema.js';
 import type { RequestIdentity } from './request-identity.js';
@@ -40,7 +36,7 @@ export const IDEMPOTENCY_META = 'io.mcprt/idempotency-key';
  */
 export type McpDeps = Parameters<typeof submitCall>[0] &
   Parameters<typeof awaitCall>[0] &
-  Parameters<typeof cancelCall>[0] &
+  Parameters<typeof cancelUserCall>[0] &
   Parameters<typeof askToConnect>[0] &
   Parameters<typeof reauthLink>[0] & {
     config: Pick<
@@ -207,14 +203,7 @@ async function callTool(
   // 2026-07-28 has no `notifications/cancelled` over HTTP: a client cancels a request by closing
   // its response stream (the SDK client does exactly that on cancel or timeout). A 2025 client's
   // hang-up is not a cancel (it sends notifications/cancelled, below).
-  if (era !== 'legacy' && signal.aborted && !r.drain?.aborted && !isFinal(call))
-    await cancelCall(r, {
-      tenantId: who.tenant.id,
-      callId: call.id,
-      byUser: { userId: who.user.id, token: who.token },
-      actor: { kind: 'user', id: who.user.id },
-      requestId: who.requestId,
-    });
+  if (era !== 'legacy' && signal.aborted && !r.drain?.aborted && !isFinal(call)) await cancelUserCall(r, who, call.id);
   if (asTask && !isFinal(call)) return createTaskResult(call, r.config) as unknown as CallToolResult;
   // Refused at dequeue for the same reason (the credential changed meanwhile): the same link. A
   // refresh the provider refused (`reauth_required`, credential-refresh.ts) names only the route:
@@ -234,13 +223,7 @@ function registerLegacyCancel(mcp: Server, r: McpDeps, who: RequestIdentity): vo
   mcp.setNotificationHandler('notifications/cancelled', async (n) => {
     const callId = n.params.requestId === undefined ? undefined : waitingLegacy.get(legacyKey(who, n.params.requestId));
     if (!callId) return;
-    await cancelCall(r, {
-      tenantId: who.tenant.id,
-      callId,
-      byUser: { userId: who.user.id, token: who.token },
-      actor: { kind: 'user', id: who.user.id },
-      requestId: who.requestId,
-    }).catch((err: unknown) => who.log.warn({ err, callId }, 'notifications/cancelled: could not cancel the call'));
+    await cancelUserCall(r, who, callId).catch((err: unknown) => who.log.warn({ err, callId }, 'notifications/cancelled: could not cancel the call'));
   });
 }
 

@@ -10,7 +10,7 @@ import {
   type ServerContext,
 } from '@modelcontextprotocol/server';
 import type { AnyTool } from '@mcprt/tools';
-import { connectLinkOf, type ConnectLink } from '../calls/connect-link.js';
+import { connectLinkOf, type ConnectLink } from '@mcprt/calls';
 import { legacyTakesUrlElicitation } from './client-capabilities.js';
 import type { RequestIdentity } from './request-identity.js';
 

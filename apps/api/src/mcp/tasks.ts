@@ -1,9 +1,6 @@
 import { ProtocolError, ProtocolErrorCode, type Server } from '@modelcontextprotocol/server';
-import { isFinal } from '@mcprt/calls';
-import { type ToolCall } from '@mcprt/db';
+import { cancelUserCall, isFinal, readableCall, type ToolCall } from '@mcprt/calls';
 import { z } from 'zod';
-import { readableCall } from '../calls/call-access.js';
-import { cancelCall } from '../calls/cancel-call.js';
 import { toCallToolResult } from '../calls/call-result.js';
 import { toolCallUrl } from '../http/urls.js';
 import type { Config } from '@mcprt/config';
@@ -49,7 +46,7 @@ const notFound = () => new ProtocolError(ProtocolErrorCode.InvalidParams, 'Faile
 type TaskConfig = Pick<Config, 'TASK_TTL_MS' | 'TASK_POLL_INTERVAL_MS'>;
 
 /** What the tasks methods use: the call engine's cancel, the registry, and the settings a task carries. */
-export type TaskDeps = Parameters<typeof cancelCall>[0] & { config: TaskConfig & Pick<Config, 'PUBLIC_URL'>; registry: ToolRegistry };
+export type TaskDeps = Parameters<typeof cancelUserCall>[0] & { config: TaskConfig & Pick<Config, 'PUBLIC_URL'>; registry: ToolRegistry };
 
 /** The `Task` fields of a call (no inlined payload). */
 export function taskOf(call: ToolCall, config: TaskConfig) {
@@ -140,13 +137,7 @@ export function registerTaskHandlers(
       // Cancelling a finished task changes nothing (the spec: cancellation is eventually consistent and
       // may end in another terminal status); the acknowledgement is the same.
       if (!isFinal(call)) {
-        const out = await cancelCall(r, {
-          tenantId: who.tenant.id,
-          callId: call.id,
-          byUser: { userId: who.user.id, token: who.token },
-          actor: { kind: 'user', id: who.user.id },
-          requestId: who.requestId,
-        });
+        const out = await cancelUserCall(r, who, call.id);
         if (out.outcome === 'not_found') throw notFound();
         if (out.outcome === 'forbidden') throw new ProtocolError(ProtocolErrorCode.InvalidParams, `${out.message}; ask the user to allow it`);
       }

@@ -1,13 +1,10 @@
 import type { CallToolResult, Tool } from '@modelcontextprotocol/server';
-import { isFinal } from '@mcprt/calls';
+import { awaitCall, eitherAborted, isFinal, readableCall } from '@mcprt/calls';
 import { z } from 'zod';
-import { readableCall } from '../calls/call-access.js';
 import { RESULT_TOOL, toCallToolResult } from '../calls/call-result.js';
 import { toolCallUrl } from '../http/urls.js';
 import type { Config } from '@mcprt/config';
 import type { ToolRegistry } from '@mcprt/tools';
-import { eitherAborted } from '@mcprt/calls';
-import { awaitCall } from './await-call.js';
 import type { RequestIdentity } from './request-identity.js';
 
 /**

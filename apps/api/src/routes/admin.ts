@@ -1,13 +1,12 @@
 import { Readable } from 'node:stream';
 import { auditTrail } from '@mcprt/audit';
-import { callHistory } from '@mcprt/calls';
+import { callHistory, cancelCall } from '@mcprt/calls';
 import type { DbHandle } from '@mcprt/db';
 import { appError } from '@mcprt/errors';
 import type { ToolRegistry } from '@mcprt/tools';
 import { required } from '../http/state.js';
 import type { Chains, Routes } from '../http/tenant-router.js';
 import { toolCallUrl } from '../http/urls.js';
-import { cancelCall } from '../calls/cancel-call.js';
 import { toCallView } from '../calls/call-result.js';
 import { auditExportLines } from '../history/audit-export.js';
 import { decodeAuditCursor, decodeCallCursor, invalidCursor } from '../history/cursor.js';

@@ -1,9 +1,8 @@
 import { auditTrail } from '@mcprt/audit';
-import { callHistory } from '@mcprt/calls';
+import { callHistory, visibleCalls } from '@mcprt/calls';
 import type { DbHandle } from '@mcprt/db';
 import { decideAuditRead } from '@mcprt/policy';
 import type { ToolRegistry } from '@mcprt/tools';
-import { visibleCalls } from '../calls/call-access.js';
 import { insufficientScope } from '../http/bearer-auth.js';
 import { required } from '../http/state.js';
 import type { Chains, Routes } from '../http/tenant-router.js';

@@ -11,7 +11,8 @@ import { buildMcpServer, type McpDeps, type ServerNeeds } from '../mcp/build-ser
 import { rememberInitialize } from '../mcp/client-capabilities.js';
 import { createMcpFront, type McpFront } from '../mcp/serve-request.js';
 
-export type McpRouteDeps = McpDeps & Parameters<typeof rememberInitialize>[0];
+export type McpRouteDeps = McpDeps &
+  Parameters<typeof rememberInitialize>[0] & { config: Pick<Config, 'MCP_BODY_LIMIT' | 'MCP_MAX_BATCH' | 'MCP_MAX_CALLS_PER_REQUEST' | 'RETRY_AFTER_S'> };
 
 /** A JSON-RPC message as far as the front needs to look at it. */
 type Message = { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: { name?: unknown } };

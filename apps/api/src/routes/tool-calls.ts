@@ -1,9 +1,9 @@
+import { readableCall } from '@mcprt/calls';
 import { appError } from '@mcprt/errors';
 import type { ToolRegistry } from '@mcprt/tools';
 import { required } from '../http/state.js';
 import type { Chains, Routes } from '../http/tenant-router.js';
 import { toolCallUrl } from '../http/urls.js';
-import { readableCall } from '../calls/call-access.js';
 import { toCallView } from '../calls/call-result.js';
 
 export interface ToolCallsDeps {
