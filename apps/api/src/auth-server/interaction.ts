@@ -1,7 +1,7 @@
 import { bodyParser } from '@koa/bodyparser';
 import type { Tenant } from '@mcprt/db';
 import { appError } from '@mcprt/errors';
-import type { Keyring, SealContext } from '@mcprt/keyring';
+import { sealPurposes, type Keyring } from '@mcprt/keyring';
 import { upstreamOf, type ResolvedUpstream } from '@mcprt/providers';
 import type { ParameterizedContext } from 'koa';
 import { z } from 'zod';
@@ -36,7 +36,7 @@ export function loginIdp(tenant: Tenant): ResolvedUpstream {
 /** The sign-in transaction cookie (state, nonce, PKCE verifier, interaction uid), sealed to the interaction. */
 export const loginCookie = (slug: string) => `mcprt_login_${slug}`;
 export const loginCookiePath = (slug: string) => `/t/${slug}/login`;
-export const loginContext = (tenantId: string, uid: string): SealContext => ({ tenantId, userId: 'login', credentialId: uid, purpose: 'upstream_login' });
+export const loginContext = sealPurposes.upstream_login.context;
 const csrfCookie = (slug: string) => `mcprt_csrf_${slug}`;
 
 /** The provider's interaction of this browser (its cookie), or a 400 page when it has expired or belongs to another browser. */
