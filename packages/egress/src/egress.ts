@@ -4,6 +4,7 @@ import { deadline } from './deadline.js';
 import { refused } from './failures.js';
 import { follow, type Hops } from './redirects.js';
 import { egressResponse } from './response.js';
+import type { Egress } from './types.js';
 
 /**
  * The one way the runtime reaches the network: tools, issuer discovery and JWKS alike, so the rules
@@ -20,39 +21,6 @@ import { egressResponse } from './response.js';
  * - Response bodies are capped while they stream; one deadline covers the whole exchange.
  * - Upstream failures are sorted into retryable and permanent.
  */
-export interface Egress {
-  request(url: string, init: EgressInit): Promise<EgressResponse>;
-  /** Closes pooled connections. */
-  close(): Promise<void>;
-}
-
-export interface EgressInit {
-  method?: 'GET' | 'POST';
-  headers?: Record<string, string>;
-  body?: string | Uint8Array;
-  signal: AbortSignal;
-  timeoutMs?: number;
-  /** Largest response body accepted, in bytes (default: the egress's `maxBodyBytes`). */
-  maxBodyBytes?: number;
-  /** Name used in error messages ("Scavio", "the identity provider"). */
-  service: string;
-  /** Refuse (`egress_refused`) a redirect to another origin instead of following it without credentials (authenticated API calls). */
-  sameOriginRedirectsOnly?: boolean;
-  /**
-   * fetch's `redirect` mode: `follow` (default) follows as above; `manual` returns the 3xx answer as
-   * it is, following nothing; `error` refuses any redirect (`egress_refused`).
-   */
-  redirect?: 'follow' | 'manual' | 'error';
-}
-
-export interface EgressResponse {
-  status: number;
-  headers: Headers;
-  /** The body, at most `maxBodyBytes`. Each reader may be called once. */
-  bytes(): Promise<Uint8Array>;
-  text(): Promise<string>;
-  json(): Promise<unknown>;
-}
 
 export interface EgressOptions {
   /** Allow loopback and private addresses (tests and development, where doubles run on 127.0.0.1). */

@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { AppError, isAppError } from '@mcprt/errors';
 import { request as undiciRequest, type Dispatcher } from 'undici';
 import { isPublicAddress } from './addresses.js';
-import type { EgressInit } from './egress.js';
+import type { EgressInit } from './types.js';
 import { fetchFailure, notPublic, REFUSED, refused } from './failures.js';
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);

@@ -1,6 +1,6 @@
 import { AppError, isAppError } from '@mcprt/errors';
 import type { Dispatcher } from 'undici';
-import type { EgressResponse } from './egress.js';
+import type { EgressResponse } from './types.js';
 import { fetchFailure, tooLarge } from './failures.js';
 
 /** What reading an answer needs: whose request it was, its cap, and the exchange's deadline. */

@@ -1,5 +1,6 @@
 /**
- * The small family of coded errors every package throws (STYLE.md §4).
+ * The small family of coded errors every package throws; each code is listed once in the catalogue
+ * (catalogue.ts) with its status, safe message and retryability.
  *
  * Each error knows:
  * - `code`: stable, machine-readable, safe to show;

@@ -11,7 +11,7 @@ const CONSUMED_LABEL: Record<string, string> = { AuthorizationCode: 'authorizati
 export const REGISTRATION_TTL_SECONDS = 30 * 86_400;
 
 /**
- * oidc-provider's storage adapter for one tenant (issue 8): Postgres rows scoped by tenant, ids hashed,
+ * oidc-provider's storage adapter for one tenant: Postgres rows scoped by tenant, ids hashed,
  * payloads (client secrets, registration tokens, sessions, grants) sealed with the keyring and bound to
  * (tenant, model, hashed id) so a payload copied to another row or tenant does not open. Rows carry
  * their expiry; `sweepExpiredOidcRows` deletes them, and `find` ignores an expired row meanwhile.

@@ -4,7 +4,10 @@ import type { UpstreamLoginStart } from '@mcprt/providers';
 import type { ParameterizedContext } from 'koa';
 import type { z } from 'zod';
 import type { ApiState } from '../http/state.js';
-import type { ApiResources } from '../resources.js';
+import type { Keyring } from '@mcprt/keyring';
+
+/** What a flow cookie needs: the keyring that seals it and whether the public URL is https. */
+type FlowDeps = { keyring: Keyring; config: { PUBLIC_URL: string } };
 
 export { UpstreamLogin, type UpstreamIdentity, type UpstreamLoginStart } from '@mcprt/providers';
 
@@ -22,10 +25,10 @@ export interface FlowCookie {
   context: SealContext;
 }
 
-const secure = (r: ApiResources) => r.config.PUBLIC_URL.startsWith('https://');
+const secure = (r: FlowDeps) => r.config.PUBLIC_URL.startsWith('https://');
 
 /** Store `value` in the flow cookie `c` for FLOW_TTL_MS. */
-export function setFlowCookie(ctx: ParameterizedContext<ApiState>, r: ApiResources, c: FlowCookie, value: unknown): void {
+export function setFlowCookie(ctx: ParameterizedContext<ApiState>, r: FlowDeps, c: FlowCookie, value: unknown): void {
   ctx.cookies.set(c.name, seal(r.keyring, JSON.stringify(value), c.context), {
     path: c.path,
     httpOnly: true,
@@ -39,7 +42,7 @@ export function setFlowCookie(ctx: ParameterizedContext<ApiState>, r: ApiResourc
 /** The flow cookie's value: `present` false when the browser sent none; `value` undefined when it does not open or parse. */
 export function readFlowCookie<T>(
   ctx: ParameterizedContext<ApiState>,
-  r: ApiResources,
+  r: FlowDeps,
   c: FlowCookie,
   schema: z.ZodType<T>,
 ): { present: boolean; value: T | undefined } {

@@ -3,7 +3,7 @@ import { auditTrail, type AuditFilter } from '@mcprt/audit';
 import { type DbHandle } from '@mcprt/db';
 
 /**
- * The NDJSON audit export (issue 11 item 5; format and verification in docs/audit.md), generated
+ * The NDJSON audit export (format and verification in docs/audit.md), generated
  * line by line from server-side cursors (1 000 rows per fetch) so a range of any size streams in
  * constant memory; the HTTP layer pulls lines only as fast as the client reads (backpressure).
  *

@@ -1,4 +1,4 @@
-import { AppError } from '@mcprt/errors';
+import { appError } from '@mcprt/errors';
 import { z } from 'zod';
 import { callIdSchema } from '@mcprt/calls';
 
@@ -49,7 +49,7 @@ export type CallPosition = z.infer<typeof callPosition>;
 const encode = (v: unknown) => Buffer.from(JSON.stringify(v), 'utf8').toString('base64url');
 
 /** The refusal of every cursor the endpoint did not return (same code and text whatever was wrong with it). */
-export const invalidCursor = (why = 'not a cursor this endpoint returned') => new AppError('validation', 'invalid_cursor', `cursor: ${why}`);
+export const invalidCursor = (why = 'not a cursor this endpoint returned') => appError('invalid_cursor', `cursor: ${why}`);
 
 function decode<T extends z.ZodType>(schema: T, cursor: string, reencode: (p: z.output<T>) => string): z.output<T> {
   let json: unknown;

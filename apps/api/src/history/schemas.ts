@@ -1,9 +1,9 @@
-import { AppError } from '@mcprt/errors';
+import { appError } from '@mcprt/errors';
 import { z } from 'zod';
 import { CALL_STATUSES, callIdSchema } from '@mcprt/calls';
 
 /**
- * The zod schemas that validate the history APIs (end user and back office) — the same objects the OpenAPI
+ * The zod schemas that validate the history APIs — the same objects the OpenAPI
  * document at /v1/openapi.json is generated from (openapi.ts), so the document cannot drift from
  * what the routes accept.
  */
@@ -141,6 +141,5 @@ export function parseQuery<T extends z.ZodType>(schema: T, query: unknown): z.ou
   const issue = r.error.issues[0]!;
   const where = issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : issue.path.join('.');
   // A malformed cursor is refused like any other cursor the endpoint did not return (cursor.ts).
-  const code = where === 'cursor' ? 'invalid_cursor' : 'invalid_query';
-  throw new AppError('validation', code, `${where ? `${where}: ` : ''}${issue.message}`);
+  throw appError(where === 'cursor' ? 'invalid_cursor' : 'invalid_query', `${where ? `${where}: ` : ''}${issue.message}`);
 }

@@ -1,7 +1,7 @@
 import { apiKeySecretMatches, parseApiKey } from '@mcprt/identity';
 import type { ApiKeyScope } from '@mcprt/policy';
 import { apiKeysRepository, recordApiKeyUse, type DbHandle } from '@mcprt/db';
-import { AppError } from '@mcprt/errors';
+import { appError } from '@mcprt/errors';
 import type { Middleware } from 'koa';
 import { bindLog, required, type ApiState } from './state.js';
 
@@ -14,13 +14,12 @@ import { bindLog, required, type ApiState } from './state.js';
  */
 export function apiKeyAuth(db: DbHandle, scope: ApiKeyScope, route: string): Middleware<ApiState> {
   const challenge = (code: string, description: string) => `Bearer realm="mcprt-admin", error="${code}", error_description="${description}"`;
-  const refuse = (description: string) =>
-    new AppError('auth', 'invalid_token', description, { details: { wwwAuthenticate: challenge('invalid_token', description) } });
+  const refuse = (description: string) => appError('invalid_token', description, { details: { wwwAuthenticate: challenge('invalid_token', description) } });
   return async (ctx, next) => {
     const tenant = required(ctx, 'tenant');
     const match = /^Bearer (\S+)$/i.exec(ctx.get('authorization'));
     if (!match)
-      throw new AppError('auth', 'missing_token', 'an API key is required (Authorization: Bearer mcprt_ak_…)', {
+      throw appError('missing_token', 'an API key is required (Authorization: Bearer mcprt_ak_…)', {
         details: { wwwAuthenticate: 'Bearer realm="mcprt-admin"' },
       });
     const parsed = parseApiKey(match[1]!);
@@ -35,7 +34,7 @@ export function apiKeyAuth(db: DbHandle, scope: ApiKeyScope, route: string): Mid
     }
     if (!key.scopes.includes(scope)) {
       await recordApiKeyUse(db.sql, { ...use, decision: 'deny', reason: 'insufficient_scope' });
-      throw new AppError('policy', 'insufficient_scope', `this API key lacks the scope ${scope}`, {
+      throw appError('insufficient_scope', `this API key lacks the scope ${scope}`, {
         details: { wwwAuthenticate: `Bearer realm="mcprt-admin", error="insufficient_scope", scope="${scope}"` },
       });
     }

@@ -1,5 +1,5 @@
 import { idpUnavailable, retryAfterSeconds, verifyAccessToken, type IssuerDirectory, type VerifiedTokenCache } from '@mcprt/identity';
-import { AppError, isAppError } from '@mcprt/errors';
+import { appError, isAppError, type AppError, type ErrorCode } from '@mcprt/errors';
 import type { Middleware } from 'koa';
 import type { AuthServers } from '../auth-server/provider.js';
 import { asIssuer } from '../auth-server/provider.js';
@@ -7,7 +7,7 @@ import type { UserCache } from './user-cache.js';
 import { bindLog, required, type ApiState } from './state.js';
 import { mcpResourceUrl, resourceMetadataUrl } from './urls.js';
 
-/** RFC 6750 §3 challenge. No `scope=` here on purpose (DESIGN §3.1): clients would copy it as their whole request. */
+/** RFC 6750 §3 challenge. No `scope=` here on purpose: clients would copy it as their whole request, losing what they had. */
 export function bearerChallenge(publicUrl: string, slug: string, error?: { code: string; description: string }): string {
   const parts = [`resource_metadata="${resourceMetadataUrl(publicUrl, slug)}"`];
   if (error) parts.unshift(`error="${error.code}"`, `error_description="${error.description.replace(/["\\]/g, '')}"`);
@@ -22,32 +22,35 @@ export function bearerChallenge(publicUrl: string, slug: string, error?: { code:
 export function insufficientScope(publicUrl: string, slug: string, tokenScopes: readonly string[], needed: readonly string[]): AppError {
   const scope = [...new Set([...tokenScopes, ...needed])].join(' ');
   const description = `this request needs the scope${needed.length > 1 ? 's' : ''} ${needed.join(' ')}`;
-  return new AppError('policy', 'insufficient_scope', description, {
-    status: 403,
+  return appError('insufficient_scope', description, {
     details: {
       wwwAuthenticate: `Bearer error="insufficient_scope", scope="${scope}", resource_metadata="${resourceMetadataUrl(publicUrl, slug)}", error_description="${description}"`,
     },
   });
 }
 
-/**
- * Resource-server check (DESIGN §3.1): a JWT from the tenant's issuer whose audience is exactly this
- * tenant's MCP resource URL. Sets the verified token and the (created on first sight) user.
- */
-export function bearerAuth(deps: {
+export interface BearerDeps {
   publicUrl: string;
   directory: IssuerDirectory;
   users: UserCache;
   verified: VerifiedTokenCache;
-  /** Built-in tenants' authorization servers (issue 8): their keys verify in-process. */
-  authServers: AuthServers;
-}): Middleware<ApiState> {
+  /** Built-in tenants' authorization servers: their keys verify in-process. */
+  authServers: Pick<AuthServers, 'verifier'>;
+}
+
+/**
+ * Resource-server check: a JWT from the tenant's issuer whose audience is exactly this tenant's MCP
+ * resource URL (a token for another resource is refused). Sets the verified token and the (created
+ * on first sight) user.
+ */
+export function bearerAuth(deps: BearerDeps): Middleware<ApiState> {
   return async (ctx, next) => {
     const tenant = required(ctx, 'tenant');
     const header = ctx.get('authorization');
     const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(header);
-    const refuse = (code: string | undefined, description: string) =>
-      new AppError('auth', code ?? 'missing_token', description, {
+    const refuse = (code: ErrorCode | undefined, description: string): AppError =>
+      appError(code ?? 'missing_token', description, {
+        status: 401,
         details: { wwwAuthenticate: bearerChallenge(deps.publicUrl, tenant.slug, code ? { code, description } : undefined) },
       });
     if (!match) throw refuse(header ? 'invalid_request' : undefined, header ? 'Authorization header is not a Bearer token' : 'authorization required');
@@ -66,15 +69,11 @@ export function bearerAuth(deps: {
         token = await verifyAccessToken(keys, match[1]!, expected);
       } catch (e) {
         if (isAppError(e) && e.kind === 'auth') throw refuse('invalid_token', e.message);
-        // The tenant's IdP is down: a retryable 503 answered here, without an error-level stack per
-        // request (the directory logs the outage once and holds the failure for a few seconds).
+        // The tenant's IdP is down: a retryable 503, without an error-level stack per request (the
+        // directory logs the outage once and holds the failure for a few seconds).
         const down = idpUnavailable(e);
         if (!down) throw e;
-        ctx.status = 503;
-        ctx.set('Retry-After', String(retryAfterSeconds(down)));
-        ctx.body = { error: down.code, error_description: down.message, request_id: ctx.state.requestId };
-        ctx.state.log.debug({ code: down.code, status: 503 }, 'request refused');
-        return;
+        throw appError('idp_unavailable', down.message, { cause: e, details: { retryAfterSeconds: retryAfterSeconds(down) } });
       }
       deps.verified.set(cacheKey, token);
     }

@@ -1,13 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { AppError, toAppError } from '@mcprt/errors';
+import { AppError, appError, toAppError, type ErrorCode } from '@mcprt/errors';
 import type { Logger } from '@mcprt/observability';
 import type { Middleware } from 'koa';
-import { isDatabaseUnavailable, unavailableError, type OutageLog } from './outage.js';
+import { databaseUnavailable, isDatabaseUnavailable, type OutageLog } from './outage.js';
+import { renderHtml, renderJson } from './render-error.js';
 import { installRequestLog, type ApiState } from './state.js';
 
 /**
- * Outermost middleware: assigns the request id, binds a child logger, and is the one place errors
- * become response bodies (Koa's pattern). 5xx details stay in the log.
+ * Outermost middleware: assigns the request id, binds a child logger, and is the one place a thrown
+ * error is caught, logged once and handed to the renderer of the request's format (JSON, or HTML on
+ * the browser pages' chain). 5xx details stay in the log.
  */
 export function errorHandler(log: Logger, opts: { outages?: OutageLog; retryAfterS?: number } = {}): Middleware<ApiState> {
   const retryAfterS = opts.retryAfterS ?? 2;
@@ -29,19 +31,14 @@ export function errorHandler(log: Logger, opts: { outages?: OutageLog; retryAfte
     } catch (e) {
       // Postgres unreachable (tenant lookup, user upsert, …): 503 + Retry-After, logged once per outage.
       const down = isDatabaseUnavailable(e);
-      const err = down ? unavailableError('postgres', retryAfterS, e) : fromThrown(e);
-      if (down) {
-        opts.outages?.report('postgres', e);
-        ctx.set('Retry-After', String(retryAfterS));
-      } else if (err.status >= 500) ctx.state.log.error({ err: e }, 'request failed');
+      const err = down ? databaseUnavailable(retryAfterS, e) : fromThrown(e);
+      if (down) opts.outages?.report('postgres', e);
+      // Unexpected failures are logged with their stack; refusals, and what is retryable (an outage
+      // is logged once by whoever watches it), only at debug.
+      else if (err.status >= 500 && !err.retryable) ctx.state.log.error({ err: e }, 'request failed');
       else ctx.state.log.debug({ code: err.code, status: err.status }, 'request refused');
-      // Auth and policy refusals carry their RFC 6750 challenge.
-      const challenge = err.details?.wwwAuthenticate;
-      if (typeof challenge === 'string') ctx.set('WWW-Authenticate', challenge);
-      ctx.status = err.status;
-      ctx.body = err.expose
-        ? { error: err.code, error_description: err.message, request_id: requestId }
-        : { error: 'internal_error', error_description: 'internal error', request_id: requestId };
+      if (ctx.state.errorFormat === 'html') renderHtml(ctx, err);
+      else renderJson(ctx, err);
     }
   };
 }
@@ -49,13 +46,13 @@ export function errorHandler(log: Logger, opts: { outages?: OutageLog; retryAfte
 /** What of a client's X-Request-Id is worth logging (anything else is dropped, not echoed). */
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
-const HTTP_CODES: Record<number, string> = { 400: 'bad_request', 413: 'payload_too_large', 415: 'unsupported_media_type' };
+const HTTP_CODES: Record<number, ErrorCode> = { 400: 'bad_request', 413: 'payload_too_large', 415: 'unsupported_media_type' };
 
 /** Our errors as they are; Koa's http-errors (body parser: 400, 413, 415) keep their status; the rest is a 500. */
 function fromThrown(e: unknown): AppError {
   const h = e as { status?: unknown; expose?: unknown; message?: unknown };
   if (!(e instanceof AppError) && typeof h.status === 'number' && h.status >= 400 && h.status < 500) {
-    return new AppError('validation', HTTP_CODES[h.status] ?? 'bad_request', typeof h.message === 'string' ? h.message : 'bad request', {
+    return appError(HTTP_CODES[h.status] ?? 'bad_request', typeof h.message === 'string' ? h.message : 'bad request', {
       status: h.status,
       expose: h.expose !== false,
       cause: e,

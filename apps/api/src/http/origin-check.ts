@@ -1,4 +1,4 @@
-import { AppError } from '@mcprt/errors';
+import { appError } from '@mcprt/errors';
 import type { Middleware } from 'koa';
 
 /**
@@ -9,7 +9,7 @@ export function originCheck(publicUrl: string, extra: readonly string[]): Middle
   const allowed = new Set([new URL(publicUrl).origin, ...extra.map((o) => new URL(o).origin)]);
   return async (ctx, next) => {
     const origin = ctx.get('origin');
-    if (origin && !allowed.has(origin)) throw new AppError('policy', 'origin_not_allowed', 'Origin not allowed', { status: 403 });
+    if (origin && !allowed.has(origin)) throw appError('origin_not_allowed');
     await next();
   };
 }
@@ -49,10 +49,9 @@ export function frontGuard(publicUrl: string): Middleware {
       } catch {
         u = undefined;
       }
-      if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:'))
-        throw new AppError('validation', 'bad_request_target', 'malformed request target', { status: 400 });
+      if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) throw appError('bad_request_target');
       if ((u.hostname !== hostname || u.username || u.password) && !PROBES.has(u.pathname)) {
-        throw new AppError('policy', 'host_not_allowed', `this server answers only for ${hostname}`, { status: 421 });
+        throw appError('host_not_allowed', `this server answers only for ${hostname}`);
       }
       ctx.url = `${u.pathname}${u.search}`;
       ctx.originalUrl = ctx.url;
@@ -63,7 +62,7 @@ export function frontGuard(publicUrl: string): Middleware {
       const host = h.host;
       const forwarded = h['x-forwarded-host'];
       if (typeof host !== 'string' || !namesHost(host, 0, host.length, hostname) || (forwarded !== undefined && !allNameHost(forwarded, hostname))) {
-        throw new AppError('policy', 'host_not_allowed', `this server answers only for ${hostname}`, { status: 421 });
+        throw appError('host_not_allowed', `this server answers only for ${hostname}`);
       }
     }
     ctx.res.setHeader('X-Frame-Options', 'DENY');

@@ -1,5 +1,5 @@
 import { isDatabaseUnavailable } from '@mcprt/db';
-import { AppError } from '@mcprt/errors';
+import { appError, type AppError } from '@mcprt/errors';
 import type { Logger } from '@mcprt/observability';
 
 /** A dependency the API cannot answer without. */
@@ -7,19 +7,13 @@ export type Dependency = 'postgres' | 'redis';
 
 export { isDatabaseUnavailable };
 
-/** The answer a client gets while a dependency is down: specific, retryable, no driver text. */
-export function unavailableError(dep: Dependency, retryAfterS: number, cause?: unknown): AppError {
-  return new AppError('unavailable', `${dep === 'postgres' ? 'database' : 'queue'}_unavailable`, `Service temporarily unavailable; retry in ${retryAfterS} s`, {
-    status: 503,
-    expose: true,
-    retryable: true,
+/** The answer a client gets while Postgres is down: specific, retryable, no driver text. */
+export function databaseUnavailable(retryAfterS: number, cause?: unknown): AppError {
+  return appError('database_unavailable', `Service temporarily unavailable; retry in ${retryAfterS} s`, {
     cause,
     details: { retryAfterSeconds: retryAfterS },
   });
 }
-
-/** JSON-RPC code of the "temporarily unavailable" error (implementation-defined server range). */
-export const UNAVAILABLE_RPC_CODE = -32053;
 
 /**
  * Logs an outage once: the first failure (warn), then nothing per request until a probe succeeds

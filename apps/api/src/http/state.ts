@@ -13,8 +13,10 @@ export interface ApiState {
   scope?: TenantScope;
   token?: VerifiedToken;
   user?: User;
-  /** A tenant back-office API key that authenticated this request (issue 11; http/api-key-auth.ts). */
+  /** A tenant back-office API key that authenticated this request (http/api-key-auth.ts). */
   apiKey?: { id: string; scopes: string[] };
+  /** How an error of this request is answered: JSON unless its route's chain is a browser page's. */
+  errorFormat?: 'json' | 'html';
 }
 
 export type ApiContext = ParameterizedContext<ApiState, Record<string, unknown>, unknown>;

@@ -32,7 +32,7 @@ export class UserCache {
   }
 
   /**
-   * A built-in authorization server's token names our user id as `sub` (issue 8): the user row was
+   * A built-in authorization server's token names our user id as `sub`: the user row was
    * created at sign-in, so it is only read (cached like `resolve`; undefined when it does not exist).
    */
   async byId(scope: TenantScope, id: string): Promise<User | undefined> {

@@ -1,5 +1,7 @@
 import type { Tenant, User } from '@mcprt/db';
-import type { ApiResources } from '../resources.js';
+import type { Config } from '@mcprt/config';
+import type { Logger } from '@mcprt/observability';
+import type { Redis } from 'ioredis';
 
 /** How long a 2025-era client's `initialize` capabilities are remembered (its tokens live 10 minutes, its sessions longer). */
 const TTL_S = 86_400;
@@ -17,7 +19,13 @@ type Who = { tenant: Pick<Tenant, 'id'>; user: Pick<User, 'id'>; token: { client
  * refused for a missing upstream credential: nothing on the tools/call hot path. 2026-07-28 clients
  * send their capabilities with every request and need none of this.
  */
-export function rememberInitialize(r: Pick<ApiResources, 'redis' | 'config' | 'log'>, who: Who, body: unknown): void {
+export interface CapabilityMemory {
+  redis: Pick<Redis, 'get' | 'set'>;
+  config: Pick<Config, 'QUEUE_PREFIX'>;
+  log: Logger;
+}
+
+export function rememberInitialize(r: CapabilityMemory, who: Who, body: unknown): void {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return;
   const m = body as { method?: unknown; params?: { capabilities?: { elicitation?: { url?: unknown } } } };
   if (m.method !== 'initialize') return;
@@ -28,7 +36,7 @@ export function rememberInitialize(r: Pick<ApiResources, 'redis' | 'config' | 'l
 }
 
 /** Whether the 2025-era client of this request declared URL elicitation at its `initialize` (false when unknown). */
-export async function legacyTakesUrlElicitation(r: Pick<ApiResources, 'redis' | 'config'>, who: Who): Promise<boolean> {
+export async function legacyTakesUrlElicitation(r: Pick<CapabilityMemory, 'redis' | 'config'>, who: Who): Promise<boolean> {
   const v = await r.redis.get(keyOf(r.config.QUEUE_PREFIX, who.tenant.id, who.user.id, who.token.clientId)).catch(() => null);
   return v === '1';
 }

@@ -46,7 +46,7 @@ const ENVELOPE_VERSION_KEY = 'io.modelcontextprotocol/protocolVersion';
 
 /**
  * Which leg serves the request. The SDK's own classifier (`isLegacyRequest`, what `createMcpHandler`
- * runs) decides, except for the two shapes every steady-state request has, which skip it (≈7 µs):
+ * runs) decides, except for the two shapes every steady-state request has, which skip it:
  * a 2026-07-28 header goes to the modern leg, which classifies it again and answers whatever is
  * wrong with it (-32602, -32020, …); a 2025 header with a single request that claims no envelope is
  * 2025-era by the spec's own rule (the envelope claim is what makes a request modern).
@@ -98,7 +98,7 @@ export function createMcpFront(opts: { onerror?: (e: Error) => void } = {}): Mcp
           response = await modern.fetch(request, { parsedBody });
         }
         response.headers.forEach((value, name) => ctx.set(name, value));
-        // An SSE answer (a handler sent notifications, e.g. progress while a call runs: issue 11) is
+        // An SSE answer (a handler sent notifications, e.g. progress while a call runs) is
         // streamed as it is written; the hang-up listener stays until the stream ends. Everything
         // else is read whole.
         streaming = response.body !== null && (response.headers.get('content-type') ?? '').startsWith('text/event-stream');
@@ -136,7 +136,7 @@ function toWebRequest(ctx: ParameterizedContext): Request {
  */
 async function serveLegacy(server: Server, request: Request, parsedBody: unknown): Promise<Response> {
   // A request carrying a progressToken is answered over SSE, so progress can reach the client while
-  // the call runs (issue 11); every other request in JSON, as before.
+  // the call runs; every other request in JSON, as before.
   const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: !hasProgressToken(parsedBody) });
   await server.connect(transport);
   return transport.handleRequest(request, { parsedBody });

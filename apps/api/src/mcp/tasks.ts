@@ -3,7 +3,8 @@ import { cancelUserCall, isFinal, readableCall, type ToolCall } from '@mcprt/cal
 import { z } from 'zod';
 import { toCallToolResult } from '../calls/call-result.js';
 import { toolCallUrl } from '../http/urls.js';
-import type { ApiResources } from '../resources.js';
+import type { Config } from '@mcprt/config';
+import type { ToolRegistry } from '@mcprt/tools';
 import type { RequestIdentity } from './request-identity.js';
 
 /**
@@ -42,7 +43,10 @@ const missingCapability = () =>
   });
 const notFound = () => new ProtocolError(ProtocolErrorCode.InvalidParams, 'Failed to retrieve task: Task not found');
 
-type TaskConfig = Pick<ApiResources['config'], 'TASK_TTL_MS' | 'TASK_POLL_INTERVAL_MS'>;
+type TaskConfig = Pick<Config, 'TASK_TTL_MS' | 'TASK_POLL_INTERVAL_MS'>;
+
+/** What the tasks methods use: the call engine's cancel, the registry, and the settings a task carries. */
+export type TaskDeps = Parameters<typeof cancelUserCall>[0] & { config: TaskConfig & Pick<Config, 'PUBLIC_URL'>; registry: ToolRegistry };
 
 /** The `Task` fields of a call (no inlined payload). */
 export function taskOf(call: ToolCall, config: TaskConfig) {
@@ -67,7 +71,11 @@ export function taskOf(call: ToolCall, config: TaskConfig) {
  * nested in another. Without it the official tasks client (`@modelcontextprotocol/ext-tasks`) rejects
  * the task ("Protocol value failed schema validation") and never hands over the result.
  */
-export function taskResult(call: ToolCall, r: Pick<ApiResources, 'config' | 'registry'>, who: Pick<RequestIdentity, 'tenant'>) {
+export function taskResult(
+  call: ToolCall,
+  r: { config: Pick<Config, 'PUBLIC_URL'>; registry: Pick<ToolRegistry, 'get'> },
+  who: Pick<RequestIdentity, 'tenant'>,
+) {
   return {
     resultType: 'complete' as const,
     ...toCallToolResult(call, r.registry.get(call.tool), toolCallUrl(r.config.PUBLIC_URL, who.tenant.slug, call.id)),
@@ -86,7 +94,7 @@ const updateParams = z.looseObject({ taskId: z.string().max(64), inputResponses:
  */
 export function registerTaskHandlers(
   mcp: Server,
-  r: ApiResources,
+  r: TaskDeps,
   who: RequestIdentity,
   wrap: <A extends unknown[], R>(h: (...a: A) => Promise<R>) => (...a: A) => Promise<R>,
 ): void {

@@ -3,7 +3,8 @@ import { awaitCall, eitherAborted, isFinal, readableCall } from '@mcprt/calls';
 import { z } from 'zod';
 import { RESULT_TOOL, toCallToolResult } from '../calls/call-result.js';
 import { toolCallUrl } from '../http/urls.js';
-import type { ApiResources } from '../resources.js';
+import type { Config } from '@mcprt/config';
+import type { ToolRegistry } from '@mcprt/tools';
 import type { RequestIdentity } from './request-identity.js';
 
 /**
@@ -26,7 +27,13 @@ export const toolCallResultListing: Tool = {
   annotations: { readOnlyHint: true, openWorldHint: false },
 };
 
-export async function callToolCallResult(r: ApiResources, who: RequestIdentity, args: unknown, signal: AbortSignal): Promise<CallToolResult> {
+export type ResultToolDeps = Parameters<typeof awaitCall>[0] & {
+  config: Pick<Config, 'PUBLIC_URL' | 'CALL_WAIT_MS'>;
+  registry: ToolRegistry;
+  drain?: AbortSignal;
+};
+
+export async function callToolCallResult(r: ResultToolDeps, who: RequestIdentity, args: unknown, signal: AbortSignal): Promise<CallToolResult> {
   const parsed = input.safeParse(args ?? {});
   if (!parsed.success) return { content: [{ type: 'text', text: `Invalid arguments for ${RESULT_TOOL}: callId must be a call id string` }], isError: true };
   const id = parsed.data.callId;

@@ -1,5 +1,6 @@
 import {
   ProtocolError,
+  type Server,
   ProtocolErrorCode,
   type CallToolRequest,
   type CallToolResult,
@@ -11,11 +12,32 @@ import { awaitCall, cancelUserCall, eitherAborted, isFinal, submitCall, type Sub
 import type { AnyTool } from '@mcprt/tools';
 import { RESULT_TOOL, toCallToolResult } from '../calls/call-result.js';
 import { toolCallUrl } from '../http/urls.js';
-import type { ApiResources } from '../resources.js';
-import { askToConnect, connectOfError, reauthLink, upgradeLink } from './ask-to-connect.js';
+import type { Config } from '@mcprt/config';
+import type { ToolRegistry } from '@mcprt/tools';
+import type { OutageLog } from '../http/outage.js';
+import { askToConnect, connectOfError, reauthLink, upgradeLink } from './connect-answer.js';
 import type { RequestIdentity } from './request-identity.js';
 import { createTaskResult, declaresTasks } from './tasks.js';
 import { callToolCallResult } from './tool-call-result.js';
+
+/**
+ * What a request's MCP server uses: the call engine's submit, await and cancel, the connect links,
+ * the tool registry, the outage log, the settings of the waits, and the drain signal.
+ */
+export type McpDeps = Parameters<typeof submitCall>[0] &
+  Parameters<typeof awaitCall>[0] &
+  Parameters<typeof cancelUserCall>[0] &
+  Parameters<typeof askToConnect>[0] &
+  Parameters<typeof reauthLink>[0] & {
+    config: Pick<
+      Config,
+      'PUBLIC_URL' | 'RETRY_AFTER_S' | 'CALL_WAIT_MS' | 'TASK_WAIT_MS' | 'PROGRESS_WAIT_MS' | 'PROGRESS_INTERVAL_MS' | 'TASK_TTL_MS' | 'TASK_POLL_INTERVAL_MS'
+    >;
+    registry: ToolRegistry;
+    outages: Pick<OutageLog, 'report'>;
+    /** Aborted when the API drains: waits end and answer with the call id. */
+    drain?: AbortSignal;
+  };
 
 /** Key under `params._meta` a client may set to make a tools/call idempotent (same key → same call). */
 export const IDEMPOTENCY_META = 'io.mcprt/idempotency-key';
@@ -33,8 +55,18 @@ const waitingLegacy = new Map<string, string>();
 const legacyKey = (who: RequestIdentity, requestId: string | number) =>
   `${who.tenant.id}:${who.user.id}:${who.token.clientId ?? ''}:${typeof requestId}:${requestId}`;
 
-/** The call a 2025 request of this sender is waiting for, by the request's JSON-RPC id. */
-export const legacyWaitingCall = (who: RequestIdentity, requestId: string | number): string | undefined => waitingLegacy.get(legacyKey(who, requestId));
+/**
+ * A 2025 `notifications/cancelled` for a tools/call this process is waiting for (stateless: the
+ * request it names arrived on another POST). Only the sender's own calls are found (the key holds
+ * tenant and user). A request held by another API replica is not found: its call runs on.
+ */
+export function registerLegacyCancel(mcp: Server, r: McpDeps, who: RequestIdentity): void {
+  mcp.setNotificationHandler('notifications/cancelled', async (n) => {
+    const callId = n.params.requestId === undefined ? undefined : waitingLegacy.get(legacyKey(who, n.params.requestId));
+    if (!callId) return;
+    await cancelUserCall(r, who, callId).catch((err: unknown) => who.log.warn({ err, callId }, 'notifications/cancelled: could not cancel the call'));
+  });
+}
 
 type Answer = CallToolResult | InputRequiredResult;
 
@@ -44,7 +76,7 @@ type Answer = CallToolResult | InputRequiredResult;
  * provider.
  */
 export async function answerToolCall(
-  r: ApiResources,
+  r: McpDeps,
   who: RequestIdentity,
   era: ProtocolEra,
   signal: AbortSignal,
@@ -80,7 +112,7 @@ export async function answerToolCall(
 
 /** A call that was not recorded: the tool error (with the connect link, or the retry delay). */
 function notAccepted(
-  r: ApiResources,
+  r: McpDeps,
   who: RequestIdentity,
   era: ProtocolEra,
   ctx: ServerContext,
@@ -99,7 +131,7 @@ function notAccepted(
 }
 
 async function answerAccepted(
-  r: ApiResources,
+  r: McpDeps,
   who: RequestIdentity,
   era: ProtocolEra,
   signal: AbortSignal,
@@ -135,7 +167,7 @@ async function answerAccepted(
 
 /** The wait (the engine's awaitCall), with progress notifications when asked for and the 2025 cancel hook. */
 async function waitForCall(
-  r: ApiResources,
+  r: McpDeps,
   who: RequestIdentity,
   era: ProtocolEra,
   signal: AbortSignal,

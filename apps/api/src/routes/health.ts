@@ -1,19 +1,23 @@
-import type Router from '@koa/router';
-import type { ApiState } from '../http/state.js';
-import type { ApiResources } from '../resources.js';
+import type { Chains, Routes } from '../http/tenant-router.js';
+
+export interface HealthDeps {
+  /** One cheap round trip to each dependency. */
+  ping: { postgres: () => Promise<unknown>; redis: () => Promise<unknown> };
+  isDraining: () => boolean;
+}
 
 /**
  * Liveness says the process runs; readiness says its dependencies answer (Postgres and Redis).
- * Metrics are not here: they have their own listener (METRICS_PORT, server.ts).
+ * Metrics are not here: they have their own listener (METRICS_PORT).
  */
-export function mountHealth(router: Router<ApiState>, r: ApiResources, isDraining: () => boolean): void {
-  router.get('/healthz', (ctx) => {
+export function mountHealth(routes: Routes, chains: Chains, d: HealthDeps): void {
+  routes.get('/healthz', chains.open, (ctx) => {
     ctx.body = { status: 'ok' };
   });
-  router.get('/readyz', async (ctx) => {
+  routes.get('/readyz', chains.open, async (ctx) => {
     const timeout = <T>(p: Promise<T>) => Promise.race([p, new Promise<never>((_, rej) => setTimeout(() => rej(new Error('timeout')), 1_000))]);
-    const [pg, redis] = await Promise.allSettled([timeout(r.db.sql`select 1`), timeout(r.redis.ping())]);
-    const checks = { postgres: pg.status === 'fulfilled' ? 'ok' : 'down', redis: redis.status === 'fulfilled' ? 'ok' : 'down', draining: isDraining() };
+    const [pg, redis] = await Promise.allSettled([timeout(d.ping.postgres()), timeout(d.ping.redis())]);
+    const checks = { postgres: pg.status === 'fulfilled' ? 'ok' : 'down', redis: redis.status === 'fulfilled' ? 'ok' : 'down', draining: d.isDraining() };
     ctx.status = checks.postgres === 'ok' && checks.redis === 'ok' && !checks.draining ? 200 : 503;
     ctx.body = checks;
   });

@@ -1,13 +1,11 @@
-import type Router from '@koa/router';
 import { buildOpenApiDocument } from '../history/openapi.js';
-import type { ApiState } from '../http/state.js';
-import type { ApiResources } from '../resources.js';
+import type { Chains, Routes } from '../http/tenant-router.js';
 
 /** GET /v1/openapi.json: the OpenAPI 3.1 document of the history APIs, built once from their zod schemas. */
-export function mountOpenApi(router: Router<ApiState>, r: ApiResources): void {
+export function mountOpenApi(routes: Routes, chains: Chains, d: { publicUrl: string }): void {
   let doc: string | undefined;
-  router.get('/v1/openapi.json', (ctx) => {
-    doc ??= JSON.stringify(buildOpenApiDocument(r.config.PUBLIC_URL));
+  routes.get('/v1/openapi.json', chains.open, (ctx) => {
+    doc ??= JSON.stringify(buildOpenApiDocument(d.publicUrl));
     ctx.type = 'application/json';
     ctx.set('Cache-Control', 'public, max-age=300');
     ctx.body = doc;

@@ -1,26 +1,31 @@
-import type Router from '@koa/router';
+import { appError } from '@mcprt/errors';
+import type { ToolRegistry } from '@mcprt/tools';
 import type { Middleware } from 'koa';
-import { resolveTenant } from '../http/resolve-tenant.js';
-import { required, type ApiState } from '../http/state.js';
 import { asIssuer } from '../auth-server/provider.js';
+import { required, type ApiState } from '../http/state.js';
+import type { Chains, Routes } from '../http/tenant-router.js';
 import { mcpResourceUrl } from '../http/urls.js';
-import type { ApiResources } from '../resources.js';
+
+export interface WellKnownDeps {
+  publicUrl: string;
+  registry: Pick<ToolRegistry, 'enabledFor'>;
+}
 
 /**
  * RFC 9728 protected-resource metadata. Served path-inserted (the RFC's form, which the MCP SDK client
  * tries first) and under the tenant's own path, for clients that look there.
  */
-export function mountWellKnown(router: Router<ApiState>, r: ApiResources): void {
+export function mountWellKnown(routes: Routes, chains: Chains, d: WellKnownDeps): void {
   const metadata: Middleware<ApiState> = (ctx) => {
     const tenant = required(ctx, 'tenant');
     ctx.set('Cache-Control', 'public, max-age=300');
     // A public document: browser-based MCP clients (the Inspector) read it cross-origin, without credentials.
     ctx.set('Access-Control-Allow-Origin', '*');
     ctx.body = {
-      resource: mcpResourceUrl(r.config.PUBLIC_URL, tenant.slug),
-      // Built-in tenants are their own authorization server (issue 8); external ones trust their IdP.
-      authorization_servers: [tenant.authMode === 'builtin' ? asIssuer(r.config.PUBLIC_URL, tenant.slug) : tenant.idpIssuer],
-      scopes_supported: r.registry.enabledFor(tenant.enabledTools).map((t) => t.mcpScope),
+      resource: mcpResourceUrl(d.publicUrl, tenant.slug),
+      // Built-in tenants are their own authorization server; external ones trust their IdP.
+      authorization_servers: [tenant.authMode === 'builtin' ? asIssuer(d.publicUrl, tenant.slug) : tenant.idpIssuer],
+      scopes_supported: d.registry.enabledFor(tenant.enabledTools).map((t) => t.mcpScope),
       bearer_methods_supported: ['header'],
       resource_name: `${tenant.displayName} (MCP)`,
     };
@@ -33,18 +38,16 @@ export function mountWellKnown(router: Router<ApiState>, r: ApiResources): void 
     ctx.set('Access-Control-Max-Age', '600');
     ctx.status = 204;
   };
-  const tenant = resolveTenant(r.tenants, r.db.db);
   for (const path of [
     '/.well-known/oauth-protected-resource/t/:tenant/mcp',
     '/t/:tenant/mcp/.well-known/oauth-protected-resource',
     '/t/:tenant/.well-known/oauth-protected-resource',
   ]) {
-    router.get(path, tenant, metadata);
-    router.options(path, preflight);
+    routes.get(path, chains.tenant, metadata);
+    routes.options(path, chains.open, preflight);
   }
   // The host-root form names no tenant: each tenant is its own protected resource.
-  router.get('/.well-known/oauth-protected-resource', (ctx) => {
-    ctx.status = 404;
-    ctx.body = { error: 'not_found', error_description: 'metadata is per tenant: /.well-known/oauth-protected-resource/t/{tenant}/mcp' };
+  routes.get('/.well-known/oauth-protected-resource', chains.open, () => {
+    throw appError('not_found', 'metadata is per tenant: /.well-known/oauth-protected-resource/t/{tenant}/mcp');
   });
 }

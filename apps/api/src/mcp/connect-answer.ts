@@ -9,11 +9,13 @@ import {
   type ProtocolEra,
   type ServerContext,
 } from '@modelcontextprotocol/server';
-import { connectLinkOf, type ConnectLink } from '@mcprt/calls';
 import type { AnyTool } from '@mcprt/tools';
-import type { ApiResources } from '../resources.js';
+import { connectLinkOf, type ConnectLink } from '@mcprt/calls';
 import { legacyTakesUrlElicitation } from './client-capabilities.js';
 import type { RequestIdentity } from './request-identity.js';
+
+type LinkDeps = Parameters<typeof connectLinkOf>[0];
+type AskDeps = Parameters<typeof legacyTakesUrlElicitation>[0];
 
 /** The connect link the worker put in a failed call's error details (process-call.ts), if any. */
 export function connectOfError(details: Record<string, unknown> | undefined): ConnectLink | undefined {
@@ -24,7 +26,7 @@ export function connectOfError(details: Record<string, unknown> | undefined): Co
 }
 
 /** A connect link for a call that failed because the provider refused its refresh token (details carry the provider). */
-export function reauthLink(r: ApiResources, who: RequestIdentity, tool: AnyTool, details: Record<string, unknown> | undefined): ConnectLink | undefined {
+export function reauthLink(r: LinkDeps, who: RequestIdentity, tool: AnyTool, details: Record<string, unknown> | undefined): ConnectLink | undefined {
   const provider = details?.provider;
   if (typeof details?.reconnectUrl !== 'string' || typeof provider !== 'string' || tool.upstream?.provider !== provider) return undefined;
   return connectLinkOf(r, who.tenant, who.user.id, { provider, scopes: tool.upstream.scopes });
@@ -34,7 +36,7 @@ export function reauthLink(r: ApiResources, who: RequestIdentity, tool: AnyTool,
  * A connect link for a call the provider itself refused for a missing scope (the upstream client's 403,
  * packages/tools/src/upstream.ts: details carry the provider and the scopes it named), made for this user.
  */
-export function upgradeLink(r: ApiResources, who: RequestIdentity, details: Record<string, unknown> | undefined): ConnectLink | undefined {
+export function upgradeLink(r: LinkDeps, who: RequestIdentity, details: Record<string, unknown> | undefined): ConnectLink | undefined {
   const provider = details?.provider;
   const scopes = details?.scopes;
   if (typeof details?.upgradeUrl !== 'string' || typeof provider !== 'string' || !Array.isArray(scopes)) return undefined;
@@ -54,7 +56,7 @@ export function upgradeLink(r: ApiResources, who: RequestIdentity, details: Reco
  * - otherwise: a tool error (`isError`) whose text and `_meta` carry the link.
  */
 export async function askToConnect(
-  r: ApiResources,
+  r: AskDeps,
   who: RequestIdentity,
   era: ProtocolEra,
   ctx: ServerContext,
