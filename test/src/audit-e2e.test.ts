@@ -23,7 +23,7 @@ async function cli(args: string[], env: Record<string, string>) {
 }
 
 /**
- * Issue 11 item 6, end to end: the worker's own checkpointer (AUDIT_CHECKPOINT_INTERVAL_MS) seals the
+ * The verifiable audit trail, end to end: the worker's own checkpointer (AUDIT_CHECKPOINT_INTERVAL_MS) seals the
  * audit rows real MCP tool calls wrote, and `pnpm cli audit verify` checks them — then names the row
  * the table owner rewrote. A database of its own (the checkpointer seals every tenant of its database).
  */

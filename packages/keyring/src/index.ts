@@ -1,6 +1,6 @@
 export type { SealContext, SealFields } from './context.js';
 export { credentialPurposes, sealPurposes, tenantSealedSecrets } from './purposes.js';
-export type { SealHolding, SealPurpose, TenantSealedFields, TenantSealedSecret, TenantSecretSlot } from './purposes.js';
+export type { SealHolding, SealPurpose, TenantSealedFields, TenantSealedSecret } from './purposes.js';
 export type { CryptoErrorCode } from './errors.js';
 export { formatKeyring, generateKey, Keyring, parseKeyring, parseKeyringEntries } from './keyring.js';
 export type { KeyEntry } from './keyring.js';

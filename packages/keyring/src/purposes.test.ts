@@ -73,11 +73,12 @@ describe('the registry of seal purposes', () => {
   });
 
   it('lists the sealed secrets of a tenant row in registry order, each with its own context', () => {
+    const upstream = (clientSecretSealed: string) => ({ kind: 'oidc' as const, issuer: 'https://idp.example', clientId: 'c', scopes: [], clientSecretSealed });
     const row = {
       id: 't1',
       idpClientSecretSealed: 'a',
       scavioKeySealed: null,
-      upstreams: { google: { clientSecretSealed: 'g' }, github: { clientSecretSealed: 'h' }, gitlab: {} },
+      upstreams: { google: upstream('g'), github: upstream('h'), gitlab: upstream('') },
     };
     const secrets = tenantSealedSecrets(row);
     expect(secrets.map((s) => s.name)).toEqual(['idp_client_secret', 'upstream_client_secret:github', 'upstream_client_secret:google']);

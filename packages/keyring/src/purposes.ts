@@ -1,3 +1,4 @@
+import type { Tenant, TenantSecret } from '@mcprt/db';
 import { sealContext, type SealContext } from './context.js';
 
 /**
@@ -6,20 +7,13 @@ import { sealContext, type SealContext } from './context.js';
  * their context here (`sealPurposes.x.context(…)`) and nowhere else; `keys rotate` walks this list.
  */
 
-/** A tenant row's sealed secrets, as `keys rotate` reads them (the `tenants` columns). */
-export interface TenantSealedFields {
-  id: string;
-  idpClientSecretSealed: string | null;
-  scavioKeySealed: string | null;
-  upstreams: Record<string, { clientSecretSealed?: string | null | undefined }>;
-}
-
-/** Which secret of a tenant row (the shape the tenants repository's compare-and-set takes). */
-export type TenantSecretSlot = { kind: 'idp_client_secret' } | { kind: 'scavio_api_key' } | { kind: 'upstream_client_secret'; provider: string };
+/** A tenant row's sealed secrets, as `keys rotate` reads them. */
+export type TenantSealedFields = Pick<Tenant, 'id' | 'idpClientSecretSealed' | 'scavioKeySealed' | 'upstreams'>;
 
 /** One sealed secret on a tenant row, with the context it is sealed under. */
 export interface TenantSealedSecret {
-  slot: TenantSecretSlot;
+  /** Which secret of the row (what the tenants repository's compare-and-set takes). */
+  slot: TenantSecret;
   /** How reports name it: `idp_client_secret`, `scavio_api_key`, `upstream_client_secret:<provider>`. */
   name: string;
   sealed: string;
@@ -44,7 +38,7 @@ const COOKIE_ROTATION = 'expires within minutes; a flow under way when the old k
 const tenantSecret = (tenantId: string, slotName: string, purpose: string): SealContext =>
   sealContext({ tenantId, userId: 'tenant', credentialId: slotName, purpose });
 
-const secretIfSet = (sealed: string | null, slot: TenantSecretSlot, context: SealContext): TenantSealedSecret[] =>
+const secretIfSet = (sealed: string | null, slot: TenantSecret, context: SealContext): TenantSealedSecret[] =>
   sealed ? [{ slot, name: slot.kind, sealed, context }] : [];
 
 // The tenant secrets' contexts, named before the registry so their `secretsOf` can use them.
@@ -56,7 +50,7 @@ const upstreamSecretsOf = (t: TenantSealedFields): TenantSealedSecret[] =>
   Object.entries(t.upstreams)
     .sort(byName)
     .flatMap(([provider, u]) => {
-      const slot: TenantSecretSlot = { kind: 'upstream_client_secret', provider };
+      const slot: TenantSecret = { kind: 'upstream_client_secret', provider };
       return u.clientSecretSealed
         ? [{ slot, name: `upstream_client_secret:${provider}`, sealed: u.clientSecretSealed, context: upstreamSecret(t.id, provider) }]
         : [];
