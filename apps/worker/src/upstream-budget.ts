@@ -1,9 +1,10 @@
 import type { Tenant } from '@mcprt/db';
+import type { RedisKeys } from '@mcprt/redis';
 import type { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 
 /**
- * Per-user per-upstream budgets in the worker (issue 9 item 4): at most
+ * Per-user per-upstream budgets in the worker: at most
  * `limits.perUserUpstreamPerMinute` calls of one user to one provider with their own credential, so
  * one heavy user cannot spend the tenant's quota at that provider. rate-limiter-flexible on Redis,
  * key `{prefix}:rl-up-<n>:<tenant>:<user>:<provider>` (one slot, expires with its 60 s window). Over
@@ -15,7 +16,7 @@ export class UpstreamBudgets {
 
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    private readonly keys: RedisKeys,
   ) {}
 
   /** Undefined: within budget (or no budget); else how long to wait. */
@@ -25,7 +26,7 @@ export class UpstreamBudgets {
     let l = this.#limiters.get(points);
     if (!l) {
       if (this.#limiters.size > 100) this.#limiters.clear();
-      l = new RateLimiterRedis({ storeClient: this.redis, keyPrefix: `${this.prefix}:rl-up-${points}`, points, duration: 60 });
+      l = new RateLimiterRedis({ storeClient: this.redis, keyPrefix: this.keys.upstreamBudget(points), points, duration: 60 });
       this.#limiters.set(points, l);
     }
     try {

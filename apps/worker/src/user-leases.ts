@@ -1,9 +1,9 @@
 import type { Tenant } from '@mcprt/db';
 import type { Redis } from 'ioredis';
-import type { RedisKeys } from './redis-keys.js';
+import type { RedisKeys } from '@mcprt/redis';
 
 /**
- * Hard per-user concurrency across all workers (issue 9 item 3): a lease per running call in one
+ * Hard per-user concurrency across all workers: a lease per running call in one
  * ZSET per user (member = job id + fencing number, score = lease expiry in Redis time). Acquire,
  * renew and release are single scripts over that user's two keys, which share the prefix's hash
  * tag (one slot). A crashed worker's lease lapses by itself after `leaseMs`; a live one renews it

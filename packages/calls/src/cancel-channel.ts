@@ -1,8 +1,9 @@
+import { redisKeys } from '@mcprt/redis';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 
 /**
- * The cancel channel (issue 11): one Redis pub/sub channel under the configured prefix (a Cluster
+ * The cancel channel: one Redis pub/sub channel under the configured prefix (a Cluster
  * hash tag, like every key of the runtime). Whoever cancels a call publishes `{tenantId, callId}`
  * *after* the cancel is committed in Postgres; every worker process holds one subscription and
  * aborts the run of that call if it holds one. Nothing is published or subscribed per call: a call
@@ -12,7 +13,7 @@ import { z } from 'zod';
  * then dropped by the fenced final write (the row is already `cancelled`), and a run past
  * WORKER_RUNNING_MARK_MS learns of the cancel from its `running` mark write as well.
  */
-export const cancelChannel = (prefix: string): string => `${prefix}:call-cancel`;
+export const cancelChannel = (prefix: string): string => redisKeys(prefix).cancelChannel;
 
 const cancelMessage = z.object({ tenantId: z.uuid(), callId: z.string().regex(/^call_[A-Za-z0-9_-]{22}$/) }).strict();
 export type CancelMessage = z.infer<typeof cancelMessage>;

@@ -13,7 +13,6 @@ export type { NewToolCall, ToolCall } from './tool-calls.js';
 export { findStaleRunningCalls, requeueLostRunningCall } from './call-recovery.js';
 export { callHistory } from './call-history.js';
 export type { CallFilter, CallPageRow } from './call-history.js';
-export { coalesceWrites } from './coalesce-writes.js';
 export { CompletionWaiter, eitherAborted } from './completion.js';
 export type { BellSource } from './completion.js';
 export { jobPayloadV1, parseJobPayload } from './job-payload.js';

@@ -96,7 +96,7 @@ async function toProvider(ctx: ParameterizedContext<ApiState>, servers: AuthServ
 }
 
 /**
- * Mounts the built-in authorization servers (issue 8): the provider endpoints of every `builtin` tenant,
+ * Mounts the built-in authorization servers: the provider endpoints of every `builtin` tenant,
  * RFC 8414 / OIDC discovery at the root in path-insertion form, the login interaction federated to the
  * tenant's IdP, and the consent page.
  */
@@ -295,7 +295,7 @@ function registrationLimiter(r: ApiResources): (tenant: Tenant, ip: string) => P
   const duration = REGISTRATION_WINDOW_MS / 1000;
   const limiter = new RateLimiterRedis({
     storeClient: r.redis,
-    keyPrefix: `${r.config.QUEUE_PREFIX}:rl-dcr`,
+    keyPrefix: r.keys.registrationRate,
     points: REGISTRATIONS_PER_WINDOW,
     duration,
     rejectIfRedisNotReady: true,

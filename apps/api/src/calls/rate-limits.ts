@@ -1,11 +1,12 @@
 import type { Tenant } from '@mcprt/db';
 import type { Logger } from '@mcprt/observability';
+import type { RedisKeys } from '@mcprt/redis';
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 
 /**
- * Per-user and per-tenant call rates at the API (issue 9 item 4), with rate-limiter-flexible on
+ * Per-user and per-tenant call rates at the API, with rate-limiter-flexible on
  * Redis: fixed one-minute windows, one counter key per (tenant, user) and one per tenant, under
  * QUEUE_PREFIX (hash-tagged: one slot; each consume is one single-key script, one round trip; the
  * user's and the tenant's run concurrently). Keys expire with their window.
@@ -31,7 +32,7 @@ export class CallRateLimits {
 
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    private readonly keys: RedisKeys,
     private readonly log: Logger,
   ) {}
 
@@ -41,7 +42,7 @@ export class CallRateLimits {
     if (!l) {
       l = new RateLimiterRedis({
         storeClient: this.redis,
-        keyPrefix: `${this.prefix}:rl-${kind}-${points}`,
+        keyPrefix: this.keys.callRate(kind, points),
         points,
         duration: 60,
         rejectIfRedisNotReady: true,

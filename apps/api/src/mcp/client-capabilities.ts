@@ -4,9 +4,6 @@ import type { ApiResources } from '../resources.js';
 /** How long a 2025-era client's `initialize` capabilities are remembered (its tokens live 10 minutes, its sessions longer). */
 const TTL_S = 86_400;
 
-const keyOf = (prefix: string, tenantId: string, userId: string, clientId: string | undefined) =>
-  `${prefix}:mcp-url-elicitation:${tenantId}:${userId}:${clientId ?? '-'}`;
-
 type Who = { tenant: Pick<Tenant, 'id'>; user: Pick<User, 'id'>; token: { clientId: string | undefined } };
 
 /**
@@ -17,18 +14,18 @@ type Who = { tenant: Pick<Tenant, 'id'>; user: Pick<User, 'id'>; token: { client
  * refused for a missing upstream credential: nothing on the tools/call hot path. 2026-07-28 clients
  * send their capabilities with every request and need none of this.
  */
-export function rememberInitialize(r: Pick<ApiResources, 'redis' | 'config' | 'log'>, who: Who, body: unknown): void {
+export function rememberInitialize(r: Pick<ApiResources, 'redis' | 'keys' | 'log'>, who: Who, body: unknown): void {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return;
   const m = body as { method?: unknown; params?: { capabilities?: { elicitation?: { url?: unknown } } } };
   if (m.method !== 'initialize') return;
   const url = typeof m.params?.capabilities?.elicitation?.url === 'object' && m.params.capabilities.elicitation.url !== null;
   r.redis
-    .set(keyOf(r.config.QUEUE_PREFIX, who.tenant.id, who.user.id, who.token.clientId), url ? '1' : '0', 'EX', TTL_S)
+    .set(r.keys.urlElicitation(who.tenant.id, who.user.id, who.token.clientId), url ? '1' : '0', 'EX', TTL_S)
     .catch((err: unknown) => r.log.warn({ err }, 'could not remember the client capabilities'));
 }
 
 /** Whether the 2025-era client of this request declared URL elicitation at its `initialize` (false when unknown). */
-export async function legacyTakesUrlElicitation(r: Pick<ApiResources, 'redis' | 'config'>, who: Who): Promise<boolean> {
-  const v = await r.redis.get(keyOf(r.config.QUEUE_PREFIX, who.tenant.id, who.user.id, who.token.clientId)).catch(() => null);
+export async function legacyTakesUrlElicitation(r: Pick<ApiResources, 'redis' | 'keys'>, who: Who): Promise<boolean> {
+  const v = await r.redis.get(r.keys.urlElicitation(who.tenant.id, who.user.id, who.token.clientId)).catch(() => null);
   return v === '1';
 }
