@@ -75,17 +75,3 @@ async function failEndedCall(r: ApiResources, tenantId: string, id: string, stat
   const failedReason = state === 'failed' ? (await r.producer.queue.getJob(id))?.failedReason : undefined;
   await r.db.calls.failIfNotFinal(tenantId, id, jobEndError(failedReason));
 }
-
-/** Run `reconcileOnce` on an interval; errors (Redis still down) are logged and retried next tick. */
-export function startReconciler(r: ApiResources): { stop(): void } {
-  let running = false;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = true;
-    reconcileOnce(r)
-      .catch((err) => r.log.debug({ err }, 'reconcile pass failed'))
-      .finally(() => (running = false));
-  }, r.config.RECONCILE_INTERVAL_MS);
-  timer.unref();
-  return { stop: () => clearInterval(timer) };
-}
