@@ -1,9 +1,6 @@
 export { createApp } from './app.js';
 export { CALL_META, toCallToolResult } from './calls/call-result.js';
 export type { CallMeta } from './calls/call-result.js';
-export { reconcileOnce } from './calls/reconciler.js';
-export { submitCall } from './calls/submit-call.js';
-export type { SubmitInput, SubmitOutcome } from './calls/submit-call.js';
 export { buildMcpServer, IDEMPOTENCY_META } from './mcp/build-server.js';
 export { mcpResourceUrl, resourceMetadataUrl, toolCallUrl } from './http/urls.js';
 export { createApiResources } from './resources.js';

@@ -1,9 +1,9 @@
 import type { Server } from 'node:http';
+import { reconcileOnce } from '@mcprt/calls';
 import { openProcess, serveMetrics, startLoop, type Loop, type ProcessOptions } from '@mcprt/bootstrap';
 import type { ApiConfig } from '@mcprt/config';
 import { createApp } from './app.js';
 import { startOidcSweeper } from './auth-server/sweeper.js';
-import { reconcileOnce } from './calls/reconciler.js';
 import { createApiResources, type ApiResources } from './resources.js';
 
 export interface RunningApi {

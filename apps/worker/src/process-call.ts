@@ -1,7 +1,7 @@
 import { connectLinkFor, upstreamOf as tenantUpstream } from '@mcprt/providers';
 import { openCallArguments } from '@mcprt/keyring';
-import { forTenant, isFinal } from '@mcprt/calls';
-import { isDatabaseUnavailable, type Credential, type ToolCallError } from '@mcprt/db';
+import { forTenant, isFinal, JOB_MISMATCH, jobMismatch, refuseJob, type ToolCallError } from '@mcprt/calls';
+import { isDatabaseUnavailable, type Credential } from '@mcprt/db';
 import { AppError, isAppError, toAppError } from '@mcprt/errors';
 import type { Logger } from '@mcprt/observability';
 import { decideToolCall } from '@mcprt/policy';
@@ -10,7 +10,6 @@ import { deadline } from '@mcprt/egress';
 import { parseArguments, REDACTED, upstreamClientFor, type UpstreamCredential } from '@mcprt/tools';
 import { freshCredential, reauthError, reconnectUrl } from './credential-refresh.js';
 import { decideFate } from './fate.js';
-import { JOB_MISMATCH, jobMismatch, refuseJob } from './job-binding.js';
 import type { WorkerResources } from './resources.js';
 import { pauseUpstream, userConcurrency, type HeldLease } from './user-leases.js';
 

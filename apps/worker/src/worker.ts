@@ -1,7 +1,6 @@
-import { isStalledOut, jobEndError, parseJobPayload, TOOL_CALLS_QUEUE, jobPayloadV1 } from '@mcprt/calls';
+import { isCallId, isStalledOut, JOB_PAYLOAD_INVALID, jobEndError, jobPayloadV1, parseJobPayload, refuseJob, TOOL_CALLS_QUEUE } from '@mcprt/calls';
 import { isDatabaseUnavailable } from '@mcprt/db';
 import { DelayedError, UnrecoverableError, type Job, type Worker } from 'bullmq';
-import { JOB_PAYLOAD_INVALID, refuseJob } from './job-binding.js';
 import { PoisonTolerantWorker } from './poison-guard.js';
 import { processCall } from './process-call.js';
 import type { WorkerResources } from './resources.js';
@@ -73,7 +72,7 @@ export function startToolWorker(r: WorkerResources): Worker {
     },
     {
       connection: r.redis,
-      prefix: config.QUEUE_PREFIX,
+      prefix: r.keys.queuePrefix,
       concurrency: config.WORKER_CONCURRENCY,
       lockDuration: config.JOB_LOCK_MS,
       stalledInterval: config.JOB_STALLED_INTERVAL_MS,
@@ -99,9 +98,6 @@ export function startToolWorker(r: WorkerResources): Worker {
   return worker;
 }
 
-/** Just enough of a job to find the call it names (the full payload failed validation). */
-const CALL_ID = /^call_[A-Za-z0-9_-]{22}$/;
-
 /**
  * An unreadable job that names an existing call: audited in the tenant that owns the call (never the
  * tenant the job claims), and the call failed if the job holds its job id (see refuseJob).
@@ -110,7 +106,7 @@ async function refuseInvalidJob(r: WorkerResources, job: Job): Promise<void> {
   // The job id is the call id (producer.ts): it names the call even when the data is unreadable.
   const named = (job.data as { callId?: unknown } | null)?.callId;
   const callId = typeof named === 'string' ? named : job.id;
-  if (typeof callId !== 'string' || !CALL_ID.test(callId)) return;
+  if (!isCallId(callId)) return;
   const call = await r.db.calls.locateAnyTenant(callId);
   if (call) await refuseJob(r, call, job.id, JOB_PAYLOAD_INVALID, ['payload']);
 }

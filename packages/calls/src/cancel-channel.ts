@@ -1,6 +1,7 @@
 import { redisKeys } from '@mcprt/redis';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { callIdSchema } from './call-id.js';
 
 /**
  * The cancel channel: one Redis pub/sub channel under the configured prefix (a Cluster
@@ -15,11 +16,11 @@ import { z } from 'zod';
  */
 export const cancelChannel = (prefix: string): string => redisKeys(prefix).cancelChannel;
 
-const cancelMessage = z.object({ tenantId: z.uuid(), callId: z.string().regex(/^call_[A-Za-z0-9_-]{22}$/) }).strict();
+const cancelMessage = z.object({ tenantId: z.uuid(), callId: callIdSchema }).strict();
 export type CancelMessage = z.infer<typeof cancelMessage>;
 
 /** Tell every worker that this call is cancelled (the row says so already). Resolves with the number of subscribers reached. */
-export function publishCancel(redis: Redis, prefix: string, m: CancelMessage): Promise<number> {
+export function publishCancel(redis: Pick<Redis, 'publish'>, prefix: string, m: CancelMessage): Promise<number> {
   return redis.publish(cancelChannel(prefix), JSON.stringify(m));
 }
 
