@@ -11,6 +11,5 @@ export type { TenantCacheOptions } from './http/tenant-cache.js';
 export { UserCache } from './http/user-cache.js';
 export type { RunningApi } from './server.js';
 export { asIssuer, AuthServers } from './auth-server/provider.js';
-export { idpSecretContext } from './auth-server/upstream.js';
 export { startOidcSweeper } from './auth-server/sweeper.js';
 export { REGISTRATIONS_PER_WINDOW } from './auth-server/mount.js';

@@ -1,8 +1,7 @@
+import { checkpointTick, retentionTick } from '@mcprt/audit';
 import { openProcess, serveMetrics, startLoop, type Loop, type ProcessOptions } from '@mcprt/bootstrap';
 import type { WorkerConfig } from '@mcprt/config';
-import { checkpointTick } from './audit-checkpointer.js';
 import { createWorkerResources, type WorkerResources } from './resources.js';
-import { retentionTick } from './retention-job.js';
 import { startToolWorker } from './worker.js';
 
 export interface RunningWorker {

@@ -2,8 +2,8 @@ import type { WorkerConfig } from '@mcprt/config';
 import type { Tenant } from '@mcprt/db';
 import type { Egress } from '@mcprt/egress';
 import type { IssuerDirectory } from '@mcprt/identity';
-import { open, type Keyring } from '@mcprt/keyring';
-import { openTenantClientSecret, openUpstreamSecret, scavioKeyContext, upstreamOf, type RefreshClient } from '@mcprt/providers';
+import { open, sealPurposes, type Keyring } from '@mcprt/keyring';
+import { openTenantClientSecret, openUpstreamSecret, upstreamOf, type RefreshClient } from '@mcprt/providers';
 import { reconnectUrl, type ToolServices } from '@mcprt/tools';
 
 /** What the tools reach the outside world with: the egress, the issuers, Scavio, the upstream APIs. */
@@ -22,7 +22,7 @@ export function toolServices(config: WorkerConfig, egress: Egress, directory: Is
         const k = `${tenantId}\u0000${sealed}`;
         let key = tenantScavioKeys.get(k);
         if (key === undefined) {
-          key = open(keyring, sealed, scavioKeyContext(tenantId));
+          key = open(keyring, sealed, sealPurposes.scavio_api_key.context(tenantId));
           if (tenantScavioKeys.size >= 1_000) tenantScavioKeys.clear();
           tenantScavioKeys.set(k, key);
         }

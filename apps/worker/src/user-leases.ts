@@ -122,6 +122,9 @@ export class UserLeases {
   }
 }
 
+/** The upstream a tool's calls are paused at on a 429: its credential's provider, else the tool itself (an operator-keyed API). */
+export const pausedUpstreamOf = (tool: string, registryTool?: { upstream?: { provider: string } | undefined }) => registryTool?.upstream?.provider ?? tool;
+
 /**
  * An upstream 429 for this user at this provider: the user's calls of that provider wait `ms` (the
  * acquire script sees the key), other users and other providers are untouched.

@@ -1,17 +1,19 @@
-import { allTenantIds, auditTrail, deleteExpiredCalls, releaseTenantLock, retentionOf, tryTenantLock } from '@mcprt/audit';
-import type { DbHandle } from '@mcprt/db';
+import type postgres from 'postgres';
+import { auditTrail, releaseTenantLock, tryTenantLock } from './audit-trail.js';
+import type { AuditJobLog, IntegrityFailureCounter } from './checkpointer.js';
+import { allTenantIds, deleteExpiredCalls, retentionOf } from './retention.js';
 
 /**
- * The retention job (issue 11 item 7, docs/audit.md): per tenant, final calls past the tenant's
+ * The retention job (docs/audit.md): per tenant, final calls past the tenant's
  * call-result retention go in batches of `batch` rows; audit rows go only through the database's
  * `audit_retention_sweep` (older than the audit retention AND sealed by a checkpoint, one checkpoint
  * per transaction, each recorded in audit_retention_log). Short statements, no table locks.
  */
 export interface RetentionDeps {
-  sql: DbHandle['sql'];
+  sql: postgres.Sql;
   batch: number;
-  log: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
-  integrityFailures?: { inc(labels: { job: 'checkpointer' | 'retention' }): void };
+  log: AuditJobLog;
+  integrityFailures?: IntegrityFailureCounter;
 }
 
 export async function retentionTick(

@@ -1,17 +1,6 @@
-import {
-  auditLeaf,
-  auditPublicKeys,
-  auditSigningKey,
-  checkpointHash,
-  checkpointPayloadOf,
-  checkpointSignatureValid,
-  GENESIS_HASH,
-  publicKeyFromJwk,
-  rowsHashOf,
-  signCheckpoint,
-  type CheckpointPayload,
-} from '@mcprt/audit';
-import { type Keyring } from '@mcprt/keyring';
+import type { Keyring } from '@mcprt/keyring';
+import type postgres from 'postgres';
+import { auditLeaf, auditSigningKey, checkpointProblem, GENESIS_HASH, rowsHashOf, signedCheckpoint, type CheckpointPayload } from './audit-chain.js';
 import {
   auditHorizon,
   auditTrail,
@@ -20,12 +9,12 @@ import {
   releaseTenantLock,
   tenantsWithUnsealedAudit,
   tryTenantLock,
+  type AuditTrail,
   type CheckpointRow,
-} from '@mcprt/audit';
-import type { DbHandle } from '@mcprt/db';
+} from './audit-trail.js';
 
 /**
- * The audit checkpointer (issue 11 item 6, docs/audit.md): off the hot path, it seals the audit rows
+ * The audit checkpointer (docs/audit.md): off the hot path, it seals the audit rows
  * appended since each tenant's last checkpoint into a signed, chained checkpoint row. Audit inserts
  * stay plain appends; this reads each row once, later.
  *
@@ -41,14 +30,26 @@ import type { DbHandle } from '@mcprt/db';
  * error-level log line naming the tenant and seq, and `mcprt_audit_integrity_failures_total`.
  */
 
+/** What the audit's background jobs log to (the process logger). */
+export interface AuditJobLog {
+  info(o: object, m: string): void;
+  warn(o: object, m: string): void;
+  error(o: object, m: string): void;
+}
+
+/** Counts integrity failures by the job that met them (the worker's metrics registry). */
+export interface IntegrityFailureCounter {
+  inc(labels: { job: 'checkpointer' | 'retention' }): void;
+}
+
 export interface CheckpointerDeps {
-  sql: DbHandle['sql'];
+  sql: postgres.Sql;
   keyring: Keyring;
   maxRows: number;
   settleMs: number;
-  log: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
-  /** Counts checkpoints the checkpointer refused to chain onto (the worker's metrics registry). */
-  integrityFailures?: { inc(labels: { job: 'checkpointer' | 'retention' }): void };
+  log: AuditJobLog;
+  /** Counts checkpoints the checkpointer refused to chain onto. */
+  integrityFailures?: IntegrityFailureCounter;
   /** Unsealed rows older than this, in a tenant this tick could not seal, are logged at error level (default STALE_UNSEALED_MS). */
   staleAfterMs?: number;
 }
@@ -126,84 +127,90 @@ async function reportStale(d: CheckpointerDeps, tenantIds: string[], horizon: nu
   }
 }
 
-/** Why `cp` does not verify with the tenant's audit keys (signature, hash, rows hash), or undefined when it does. */
-export function checkpointProblem(keyring: Keyring, cp: CheckpointRow): string | undefined {
-  const payload = checkpointPayloadOf(cp);
-  const jwk = auditPublicKeys(keyring, cp.tenantId).find((k) => k.kid === cp.keyId);
-  if (!jwk) return `it is signed with key ${cp.keyId}, which is not one of the keyring's audit keys`;
-  if (!checkpointSignatureValid(payload, cp.signature, publicKeyFromJwk(jwk))) return 'its signature does not verify';
-  if (checkpointHash(payload) !== cp.hash) return 'its hash does not match its fields';
-  if (cp.leaves.length !== 32 * cp.count || rowsHashOf(cp.leaves) !== cp.rowsHash) return 'its sealed leaves do not match its rows hash';
-  return undefined;
-}
+type SealResult = { checkpoints: number; rows: number; refused?: boolean; busy?: boolean };
 
 /** Seal one tenant's rows up to `horizon` (rows must be settled: see checkpointTick). */
-export async function sealTenant(
-  d: CheckpointerDeps,
-  tenantId: string,
-  horizon: number,
-): Promise<{ checkpoints: number; rows: number; refused?: boolean; busy?: boolean }> {
+export async function sealTenant(d: CheckpointerDeps, tenantId: string, horizon: number): Promise<SealResult> {
   const key = auditSigningKey(d.keyring, tenantId);
   if (!key) throw new Error('audit checkpointer: the active keyring key is missing');
   const lockConn = await d.sql.reserve();
-  let checkpoints = 0;
-  let rows = 0;
   try {
-    if (!(await tryTenantLock(lockConn, LOCK_PURPOSE, tenantId))) return { checkpoints, rows, busy: true }; // another worker seals this tenant now (or a session holds the lock: reportStale)
+    // Another worker seals this tenant now (or a session holds the lock: reportStale).
+    if (!(await tryTenantLock(lockConn, LOCK_PURPOSE, tenantId))) return { checkpoints: 0, rows: 0, busy: true };
     try {
-      const trail = auditTrail(d.sql, tenantId);
-      // Read the last checkpoint under the lock: the chain continues from what is committed.
-      let prev = await trail.lastCheckpoint();
-      const problem = prev && checkpointProblem(d.keyring, prev);
-      if (prev && problem) {
-        d.log.error(
-          { tenantId, checkpointSeq: prev.seq, problem },
-          `audit checkpointer: refusing to chain onto checkpoint ${prev.seq} of tenant ${tenantId}: ${problem}; no new checkpoint is written for this tenant until it is investigated (pnpm cli audit verify)`,
-        );
-        d.integrityFailures?.inc({ job: 'checkpointer' });
-        return { checkpoints, rows, refused: true };
-      }
-      for (;;) {
-        const afterId = prev?.lastId ?? 0;
-        const ids: number[] = [];
-        const leaves: Buffer[] = [];
-        let minAt = '';
-        let maxAt = '';
-        for await (const row of trail.rowsBetween(afterId, horizon, Math.min(d.maxRows, 1_000))) {
-          ids.push(row.id);
-          leaves.push(auditLeaf(row));
-          if (!minAt || row.at < minAt) minAt = row.at;
-          if (row.at > maxAt) maxAt = row.at;
-          if (ids.length >= d.maxRows) break;
-        }
-        if (ids.length === 0) break;
-        const leafBytes = Buffer.concat(leaves);
-        const payload: CheckpointPayload = {
-          v: 1,
-          tenantId,
-          seq: (prev?.seq ?? 0) + 1,
-          firstId: ids[0]!,
-          lastId: ids[ids.length - 1]!,
-          count: ids.length,
-          minAt,
-          maxAt,
-          rowsHash: rowsHashOf(leafBytes),
-          prevHash: prev?.hash ?? GENESIS_HASH,
-          keyId: key.keyId,
-        };
-        const hash = checkpointHash(payload);
-        const signature = signCheckpoint(payload, key.privateKey);
-        if (!(await trail.insertCheckpoint({ ...payload, hash, signature }))) break; // lost a race (lock lost with its connection)
-        checkpoints++;
-        rows += ids.length;
-        prev = { ...payload, hash, signature, ids, leaves: leafBytes, pruned: false };
-        if (ids.length < d.maxRows) break;
-      }
+      return await sealLocked(d, tenantId, horizon, key);
     } finally {
       await releaseTenantLock(lockConn, LOCK_PURPOSE, tenantId).catch(() => undefined);
     }
   } finally {
     lockConn.release();
   }
+}
+
+type SigningKey = NonNullable<ReturnType<typeof auditSigningKey>>;
+
+/** sealTenant's work once the tenant's lock is held: verify the chain's end, then append checkpoints. */
+async function sealLocked(d: CheckpointerDeps, tenantId: string, horizon: number, key: SigningKey): Promise<SealResult> {
+  const trail = auditTrail(d.sql, tenantId);
+  let checkpoints = 0;
+  let rows = 0;
+  // Read the last checkpoint under the lock: the chain continues from what is committed.
+  let prev = await trail.lastCheckpoint();
+  const problem = prev && checkpointProblem(d.keyring, prev);
+  if (prev && problem) {
+    d.log.error(
+      { tenantId, checkpointSeq: prev.seq, problem },
+      `audit checkpointer: refusing to chain onto checkpoint ${prev.seq} of tenant ${tenantId}: ${problem}; no new checkpoint is written for this tenant until it is investigated (pnpm cli audit verify)`,
+    );
+    d.integrityFailures?.inc({ job: 'checkpointer' });
+    return { checkpoints, rows, refused: true };
+  }
+  for (;;) {
+    const next = await nextCheckpoint(trail, tenantId, prev, horizon, d.maxRows, key);
+    if (!next) break;
+    if (!(await trail.insertCheckpoint(next))) break; // lost a race (lock lost with its connection)
+    checkpoints++;
+    rows += next.count;
+    prev = { ...next, pruned: false };
+    if (next.count < d.maxRows) break;
+  }
   return { checkpoints, rows };
+}
+
+/** The signed checkpoint over the next at most `maxRows` rows after `prev` and up to `horizon`; undefined when there are none. */
+async function nextCheckpoint(
+  trail: AuditTrail,
+  tenantId: string,
+  prev: CheckpointRow | undefined,
+  horizon: number,
+  maxRows: number,
+  key: SigningKey,
+): Promise<Omit<CheckpointRow, 'pruned'> | undefined> {
+  const ids: number[] = [];
+  const leafList: Buffer[] = [];
+  let minAt = '';
+  let maxAt = '';
+  for await (const row of trail.rowsBetween(prev?.lastId ?? 0, horizon, Math.min(maxRows, 1_000))) {
+    ids.push(row.id);
+    leafList.push(auditLeaf(row));
+    if (!minAt || row.at < minAt) minAt = row.at;
+    if (row.at > maxAt) maxAt = row.at;
+    if (ids.length >= maxRows) break;
+  }
+  if (ids.length === 0) return undefined;
+  const leaves = Buffer.concat(leafList);
+  const payload: CheckpointPayload = {
+    v: 1,
+    tenantId,
+    seq: (prev?.seq ?? 0) + 1,
+    firstId: ids[0]!,
+    lastId: ids[ids.length - 1]!,
+    count: ids.length,
+    minAt,
+    maxAt,
+    rowsHash: rowsHashOf(leaves),
+    prevHash: prev?.hash ?? GENESIS_HASH,
+    keyId: key.keyId,
+  };
+  return { ...signedCheckpoint(payload, key.privateKey), ids, leaves };
 }
