@@ -68,7 +68,7 @@ export function mountRoutes(r: ApiResources, isDraining: () => boolean): { route
     upstream: r.upstreamLogin,
     tenants: r.tenants,
     redis: r.redis,
-    queuePrefix: r.config.QUEUE_PREFIX,
+    keys: r.keys,
   });
   mountAccount(routes, chains, { publicUrl, db: r.db.db, keyring: r.keyring, servers });
   mountHealth(routes, chains, { ping: { postgres: () => r.db.sql`select 1`, redis: () => r.redis.ping() }, isDraining });

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ConfigError, loadConfig, type Config } from '@mcprt/config';
+import { ConfigError, loadConfig, type CliConfig } from '@mcprt/config';
 import { createDb } from '@mcprt/db';
 import { asRotateKey } from './commands/as-rotate-key.js';
 import { auditVerify, auditVerifyExport } from './commands/audit-verify.js';
@@ -40,7 +40,7 @@ interface Command {
   configOptional?: boolean;
   run(ctx: {
     values: Values;
-    config: Config | undefined;
+    config: CliConfig | undefined;
     out: (l: string) => void;
     err: (l: string) => void;
     withDb: <T>(fn: (res: CliResources) => Promise<T>) => Promise<T>;
@@ -372,9 +372,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
-  let config: Config | undefined;
+  let config: CliConfig | undefined;
   try {
-    config = loadConfig(process.env);
+    config = loadConfig(process.env, 'cli');
   } catch (e) {
     if (!(e instanceof ConfigError) || !command.configOptional) throw e;
   }

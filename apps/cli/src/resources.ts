@@ -1,4 +1,4 @@
-import type { Config } from '@mcprt/config';
+import type { CliConfig } from '@mcprt/config';
 import type { Database, DbHandle } from '@mcprt/db';
 
 /**
@@ -9,7 +9,7 @@ export interface CliResources {
   db: Database;
   /** The raw client of the same pool, for the statements that stream (audit verification). */
   sql?: DbHandle['sql'];
-  config: Config;
+  config: CliConfig;
   /** Results (stdout): what a script may capture. */
   out: (line: string) => void;
   /** Hints and warnings (stderr), kept off stdout so `$(pnpm cli …)` captures only the result. Default: dropped. */

@@ -1,22 +1,22 @@
-import { withCallStatements, type CallsDb } from '@mcprt/calls';
-import { createOutbound } from '@mcprt/identity';
-import { credentialVault, refreshClientOf, type CredentialVault, type RedeemOptions, type RefreshClient } from '@mcprt/providers';
-import { egressAllowsPrivate, type Config } from '@mcprt/config';
-import { open, parseKeyring, sealPurposes, type Keyring } from '@mcprt/keyring';
-import { createDb, type Tenant } from '@mcprt/db';
-import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
-import { createToolRegistry, reconnectUrl, type ToolRegistry, type ToolServices } from '@mcprt/tools';
+import type { ProcessBase } from '@mcprt/bootstrap';
+import { CancelListener, TOOL_CALLS_QUEUE, withCallStatements, type CallsDb } from '@mcprt/calls';
+import type { WorkerConfig } from '@mcprt/config';
+import type { Tenant } from '@mcprt/db';
 import { egressFetch } from '@mcprt/egress';
-import { CancelListener, coalesceWrites, TOOL_CALLS_QUEUE } from '@mcprt/calls';
+import type { Keyring } from '@mcprt/keyring';
+import type { Logger, Metrics } from '@mcprt/observability';
+import { credentialVault, refreshClientOf, type CredentialVault, type RedeemOptions, type RefreshClient } from '@mcprt/providers';
+import { connectRedis, type RedisKeys } from '@mcprt/redis';
+import { createToolRegistry, type ToolRegistry, type ToolServices } from '@mcprt/tools';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { OwnerCache } from './owner-cache.js';
-import { redisKeys, type RedisKeys } from './redis-keys.js';
+import { toolServices } from './services.js';
 import { UpstreamBudgets } from './upstream-budget.js';
 import { UserLeases } from './user-leases.js';
 
 export interface WorkerResources {
-  config: Config;
+  config: WorkerConfig;
   db: CallsDb;
   /** For BullMQ (blocking commands): maxRetriesPerRequest must be null. */
   redis: Redis;
@@ -28,7 +28,7 @@ export interface WorkerResources {
   services: ToolServices;
   log: Logger;
   metrics: Metrics;
-  /** The worker's Redis keys (leases, refresh locks, upstream pauses), under QUEUE_PREFIX. */
+  /** Every Redis key (leases, refresh locks, upstream pauses, budgets), under QUEUE_PREFIX. */
   keys: RedisKeys;
   /** Per-user per-upstream call budgets (upstream-budget.ts). */
   budgets: UpstreamBudgets;
@@ -45,55 +45,13 @@ export interface WorkerResources {
   close(): Promise<void>;
 }
 
-export function createWorkerResources(config: Config, overrides: { log?: Logger } = {}): WorkerResources {
-  const log = overrides.log ?? createLogger({ name: 'worker', level: config.LOG_LEVEL });
-  const db = withCallStatements(
-    createDb(config.DATABASE_URL, {
-      max: config.DATABASE_POOL_MAX,
-      applicationName: 'mcprt-worker',
-      connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
-    }),
-  );
-  // Commands of one loop turn in one write (lease release + BullMQ's moveToFinished, …): coalesce-writes.ts.
-  const redis = coalesceWrites(new Redis(config.REDIS_URL, { maxRetriesPerRequest: null }));
-  redis.on('error', (err) => log.warn({ err }, 'redis connection error'));
-  // One egress for every outbound request (tools, discovery, JWKS). Production refuses private
-  // addresses; development and test doubles live on 127.0.0.1 (EGRESS_ALLOW_PRIVATE overrides).
-  const { egress, directory } = createOutbound({ ...config, allowPrivate: egressAllowsPrivate(config) }, log);
-  const keyring = parseKeyring(config.SEAL_KEYS, config.SEAL_ACTIVE_KID);
-  // Tenants' own Scavio keys, opened once per (tenant, sealed value): the tenant id is part of the
-  // key, so a sealed value copied to another tenant is opened (and refused) under that tenant.
-  const tenantScavioKeys = new Map<string, string>();
-  const services: ToolServices = {
-    egress,
-    issuerMetadata: async (issuer) => ({ userinfoEndpoint: (await directory.metadata(issuer)).userinfoEndpoint }),
-    scavio: {
-      apiKey: config.SCAVIO_API_KEY,
-      baseUrl: config.SCAVIO_BASE_URL.replace(/\/+$/, ''),
-      style: config.SCAVIO_API_STYLE,
-      tenantKey(tenantId, sealed) {
-        const k = `${tenantId}\u0000${sealed}`;
-        let key = tenantScavioKeys.get(k);
-        if (key === undefined) {
-          key = open(keyring, sealed, sealPurposes.scavio_api_key.context(tenantId));
-          if (tenantScavioKeys.size >= 1_000) tenantScavioKeys.clear();
-          tenantScavioKeys.set(k, key);
-        }
-        return key;
-      },
-    },
-    upstream: {
-      bases: { gmail: config.GMAIL_BASE_URL, calendar: config.GOOGLE_CALENDAR_BASE_URL, github: config.GITHUB_API_BASE_URL },
-      timeoutMs: config.UPSTREAM_TIMEOUT_MS,
-      maxBodyBytes: config.UPSTREAM_MAX_BODY_BYTES,
-    },
-    reconnectUrl: (slug, provider, scopes) => reconnectUrl(config.PUBLIC_URL, slug, provider, scopes),
-  };
-  const keys = redisKeys(config.QUEUE_PREFIX);
+/** The worker's resources over the process base (bootstrap): tools and their services, leases, budgets, the cancel channel. */
+export function createWorkerResources(base: ProcessBase<WorkerConfig>): WorkerResources {
+  const { config, redis, keys, keyring, egress, directory, log } = base;
+  const db = withCallStatements(base.db);
   // One subscribed connection per process for the cancel channel (never one per call).
-  const cancelSub = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-  cancelSub.on('error', (err) => log.warn({ err }, 'redis (cancel channel) connection error'));
-  const cancels = new CancelListener(cancelSub, config.QUEUE_PREFIX, (err) => log.warn({ err }, 'cancel channel'));
+  const cancelSub = connectRedis(config.REDIS_URL, 'subscriber', (err) => log.warn({ err }, 'redis (cancel channel) connection error'));
+  const cancels = new CancelListener(cancelSub, keys.queuePrefix, (err) => log.warn({ err }, 'cancel channel'));
   let queue: Queue | undefined;
   return {
     config,
@@ -103,16 +61,16 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
     keyring,
     owners: new OwnerCache(db.db),
     registry: createToolRegistry({ includeTestTools: config.ENABLE_TEST_TOOLS }),
-    services,
+    services: toolServices(config, egress, directory, keyring),
     log,
-    metrics: createMetrics('worker'),
+    metrics: base.metrics,
     keys,
-    budgets: new UpstreamBudgets(redis, config.QUEUE_PREFIX),
+    budgets: new UpstreamBudgets(redis, keys),
     // Leases last as long as a job's lock: a dead worker's slot and its job come back together.
     leases: new UserLeases(redis, keys, config.JOB_LOCK_MS),
     cancels,
     async wakeJob(jobId) {
-      queue ??= new Queue(TOOL_CALLS_QUEUE, { connection: redis, prefix: config.QUEUE_PREFIX });
+      queue ??= new Queue(TOOL_CALLS_QUEUE, { connection: redis, prefix: keys.queuePrefix });
       const job = await queue.getJob(jobId).catch(() => undefined);
       if (job) await job.promote().catch(() => undefined); // not delayed (yet): it rechecks by itself
     },
@@ -126,9 +84,7 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
     async close() {
       await queue?.close().catch(() => undefined);
       await cancels.close();
-      await redis.quit().catch(() => undefined);
-      await db.close();
-      await egress.close();
+      await base.close();
     },
   };
 }

@@ -1,10 +1,7 @@
-import { createServer, type Server } from 'node:http';
-import type { Config } from '@mcprt/config';
-import { checkAppRole, runMigrations } from '@mcprt/db';
-import type { Logger } from '@mcprt/observability';
+import { checkpointTick, retentionTick } from '@mcprt/audit';
+import { openProcess, serveMetrics, startLoop, type Loop, type ProcessOptions } from '@mcprt/bootstrap';
+import type { WorkerConfig } from '@mcprt/config';
 import { createWorkerResources, type WorkerResources } from './resources.js';
-import { startCheckpointer } from './audit-checkpointer.js';
-import { startRetention } from './retention-job.js';
 import { startToolWorker } from './worker.js';
 
 export interface RunningWorker {
@@ -13,49 +10,18 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
-export async function startWorker(config: Config, opts: { log?: Logger; migrate?: boolean } = {}): Promise<RunningWorker> {
-  // Development and tests may migrate at start with the owner's URL; production migrates as a separate job.
-  if (opts.migrate !== false && config.MIGRATE_DATABASE_URL) await runMigrations(config.MIGRATE_DATABASE_URL, { appUrl: config.DATABASE_URL });
-  const resources = createWorkerResources(config, opts);
-  await checkAppRole(resources.db.sql, { production: config.NODE_ENV === 'production', warn: (msg, problems) => resources.log.warn({ problems }, msg) }).catch(
+export async function startWorker(config: WorkerConfig, opts: ProcessOptions = {}): Promise<RunningWorker> {
+  const resources = createWorkerResources(await openProcess('worker', config, opts));
+  // Ports first: a worker that cannot bind its metrics port must fail before it takes any job.
+  const metrics = await serveMetrics(resources.metrics.registry, { port: config.WORKER_METRICS_PORT, host: config.HOST, healthz: true }).catch(
     async (e: unknown) => {
       await resources.close();
       throw e;
     },
   );
-  // Ports first: a worker that cannot bind its metrics port must fail before it takes any job.
-  const metrics = config.WORKER_METRICS_PORT
-    ? await serveMetrics(resources, config.WORKER_METRICS_PORT, config.HOST).catch(async (e: unknown) => {
-        await resources.close();
-        throw e;
-      })
-    : undefined;
   const worker = startToolWorker(resources);
   await worker.waitUntilReady();
-  // Background jobs (docs/audit.md): off the call path, each tenant handled by one worker at a time.
-  const log = resources.log;
-  const checkpointer =
-    config.AUDIT_CHECKPOINT_INTERVAL_MS > 0
-      ? startCheckpointer({
-          sql: resources.db.sql,
-          keyring: resources.keyring,
-          maxRows: config.AUDIT_CHECKPOINT_MAX_ROWS,
-          settleMs: config.AUDIT_CHECKPOINT_SETTLE_MS,
-          intervalMs: config.AUDIT_CHECKPOINT_INTERVAL_MS,
-          log,
-          integrityFailures: resources.metrics.auditIntegrityFailures,
-        })
-      : undefined;
-  const retention =
-    config.RETENTION_INTERVAL_MS > 0
-      ? startRetention({
-          sql: resources.db.sql,
-          batch: config.RETENTION_BATCH,
-          intervalMs: config.RETENTION_INTERVAL_MS,
-          log,
-          integrityFailures: resources.metrics.auditIntegrityFailures,
-        })
-      : undefined;
+  const loops = startLoops(resources);
   resources.log.info({ concurrency: config.WORKER_CONCURRENCY }, 'worker ready');
   return {
     resources,
@@ -67,31 +33,44 @@ export async function startWorker(config: Config, opts: { log?: Logger; migrate?
       force.unref();
       await worker.close();
       clearTimeout(force);
-      await checkpointer?.stop();
-      await retention?.stop();
+      await Promise.all(loops.map((l) => l.stop()));
       metrics?.close();
       await resources.close();
     },
   };
 }
 
-/** Prometheus scrape target for a worker (the API serves its own at /metrics). */
-async function serveMetrics(r: WorkerResources, port: number, host: string): Promise<Server> {
-  const server = createServer((req, res) => {
-    if (req.url === '/metrics') {
-      void r.metrics.registry.metrics().then((body) => res.writeHead(200, { 'content-type': r.metrics.registry.contentType }).end(body));
-    } else if (req.url === '/healthz') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.removeListener('error', reject);
-      resolve();
-    });
-  });
-  return server;
+/**
+ * The worker's background jobs (docs/audit.md), off the call path, each tenant handled by one worker
+ * at a time: the audit checkpointer seals newly appended audit rows, the retention job removes what
+ * is past its retention. An interval of 0 turns a job off.
+ */
+function startLoops(r: WorkerResources): Loop[] {
+  const { config, log } = r;
+  const integrityFailures = r.metrics.auditIntegrityFailures;
+  const loops: Loop[] = [];
+  if (config.AUDIT_CHECKPOINT_INTERVAL_MS > 0) {
+    const deps = {
+      sql: r.db.sql,
+      keyring: r.keyring,
+      maxRows: config.AUDIT_CHECKPOINT_MAX_ROWS,
+      settleMs: config.AUDIT_CHECKPOINT_SETTLE_MS,
+      log,
+      integrityFailures,
+    };
+    const run = async () => {
+      const done = await checkpointTick(deps);
+      if (done.checkpoints) log.info({ ...done }, 'audit checkpoints written');
+    };
+    loops.push(startLoop({ name: 'audit checkpoint tick', intervalMs: config.AUDIT_CHECKPOINT_INTERVAL_MS, run, log, failures: r.metrics.loopFailures }));
+  }
+  if (config.RETENTION_INTERVAL_MS > 0) {
+    const deps = { sql: r.db.sql, batch: config.RETENTION_BATCH, log, integrityFailures };
+    const run = async () => {
+      const done = await retentionTick(deps);
+      if (done.calls || done.auditRows) log.info({ ...done }, 'retention removed expired rows');
+    };
+    loops.push(startLoop({ name: 'retention tick', intervalMs: config.RETENTION_INTERVAL_MS, run, log, failures: r.metrics.loopFailures }));
+  }
+  return loops;
 }

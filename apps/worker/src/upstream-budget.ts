@@ -1,4 +1,5 @@
 import type { Tenant } from '@mcprt/db';
+import type { RedisKeys } from '@mcprt/redis';
 import type { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 
@@ -15,7 +16,7 @@ export class UpstreamBudgets {
 
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    private readonly keys: RedisKeys,
   ) {}
 
   /** Undefined: within budget (or no budget); else how long to wait. */
@@ -25,7 +26,7 @@ export class UpstreamBudgets {
     let l = this.#limiters.get(points);
     if (!l) {
       if (this.#limiters.size > 100) this.#limiters.clear();
-      l = new RateLimiterRedis({ storeClient: this.redis, keyPrefix: `${this.prefix}:rl-up-${points}`, points, duration: 60 });
+      l = new RateLimiterRedis({ storeClient: this.redis, keyPrefix: this.keys.upstreamBudget(points), points, duration: 60 });
       this.#limiters.set(points, l);
     }
     try {

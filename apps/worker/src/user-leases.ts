@@ -1,6 +1,6 @@
 import type { Tenant } from '@mcprt/db';
 import type { Redis } from 'ioredis';
-import type { RedisKeys } from './redis-keys.js';
+import type { RedisKeys } from '@mcprt/redis';
 
 /**
  * Hard per-user concurrency across all workers: a lease per running call in one

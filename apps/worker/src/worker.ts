@@ -14,7 +14,7 @@ export function startToolWorker(r: WorkerResources): Worker {
   const outage = { down: false };
   const worker = new PoisonTolerantWorker(TOOL_CALLS_QUEUE, (job: Job, token?: string, signal?: AbortSignal) => runJob(r, outage, job, token, signal), {
     connection: r.redis,
-    prefix: config.QUEUE_PREFIX,
+    prefix: r.keys.queuePrefix,
     concurrency: config.WORKER_CONCURRENCY,
     lockDuration: config.JOB_LOCK_MS,
     stalledInterval: config.JOB_STALLED_INTERVAL_MS,

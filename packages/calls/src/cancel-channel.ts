@@ -1,3 +1,4 @@
+import { redisKeys } from '@mcprt/redis';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { callIdSchema } from './call-id.js';
@@ -13,7 +14,7 @@ import { callIdSchema } from './call-id.js';
  * then dropped by the fenced final write (the row is already `cancelled`), and a run past
  * WORKER_RUNNING_MARK_MS learns of the cancel from its `running` mark write as well.
  */
-export const cancelChannel = (prefix: string): string => `${prefix}:call-cancel`;
+export const cancelChannel = (prefix: string): string => redisKeys(prefix).cancelChannel;
 
 const cancelMessage = z.object({ tenantId: z.uuid(), callId: callIdSchema }).strict();
 export type CancelMessage = z.infer<typeof cancelMessage>;

@@ -80,17 +80,3 @@ async function enqueueIfQueued(r: RecoverDeps, tenantId: string, id: string): Pr
   await enqueueCall(r, call);
   return true;
 }
-
-/** Run `reconcileOnce` on an interval; errors (Redis still down) are logged and retried next tick. */
-export function startReconciler(r: RecoverDeps): { stop(): void } {
-  let running = false;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = true;
-    reconcileOnce(r)
-      .catch((err) => r.log.debug({ err }, 'reconcile pass failed'))
-      .finally(() => (running = false));
-  }, r.config.RECONCILE_INTERVAL_MS);
-  timer.unref();
-  return { stop: () => clearInterval(timer) };
-}

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, redactedConfig } from './load-config.js';
+import { VIEWS } from './views.js';
+import { schema } from './schema.js';
 
 const base = { PUBLIC_URL: 'http://127.0.0.1:3000/', SEAL_KEYS: 'k1:x' };
 
@@ -43,7 +45,7 @@ describe('loadConfig', () => {
   });
 });
 
-describe('a printed configuration (issue 7 item 8)', () => {
+describe('a printed configuration', () => {
   it('shows no seal key, API key or connection password, as JSON or through util.inspect', async () => {
     const { inspect } = await import('node:util');
     const c = loadConfig({
@@ -72,5 +74,45 @@ describe('a printed configuration (issue 7 item 8)', () => {
     const c = loadConfig(base);
     expect(c.METRICS_PORT).not.toBe(c.PORT);
     expect(c.METRICS_HOST).toBe('127.0.0.1');
+  });
+});
+
+describe('one view per process', () => {
+  it('each process reads only its own settings: a wrong setting of another process does not stop it', () => {
+    expect(() => loadConfig({ ...base, WORKER_CONCURRENCY: 'many' }, 'api')).not.toThrow();
+    expect(() => loadConfig({ ...base, WORKER_CONCURRENCY: 'many' }, 'worker')).toThrow(/WORKER_CONCURRENCY/);
+    expect(() => loadConfig({ ...base, PORT: 'eighty' }, 'worker')).not.toThrow();
+    expect(() => loadConfig({ ...base, PORT: 'eighty' }, 'api')).toThrow(/PORT/);
+    const worker = loadConfig(base, 'worker');
+    expect(worker).not.toHaveProperty('PORT');
+    expect(worker.WORKER_CONCURRENCY).toBe(16);
+    const cli = loadConfig(base, 'cli');
+    expect(Object.keys(cli).sort()).toEqual([...VIEWS.cli].filter((k) => k in cli).sort());
+    expect(cli).not.toHaveProperty('REDIS_URL');
+  });
+
+  it('every view names only variables of the schema, and every variable is read by some process', () => {
+    const all = new Set(Object.keys(schema.shape));
+    const read = new Set(Object.values(VIEWS).flat());
+    for (const k of read) expect(all.has(k), k).toBe(true);
+    for (const k of all) expect(read.has(k as never), k).toBe(true);
+  });
+
+  it('keeps the production rules and the clear, secret-free errors in each view', () => {
+    for (const view of ['api', 'worker', 'cli'] as const) {
+      expect(() => loadConfig({ ...base, NODE_ENV: 'production', ENABLE_TEST_TOOLS: 'true' }, view), view).toThrow(
+        /ENABLE_TEST_TOOLS[\s\S]*PUBLIC_URL|PUBLIC_URL[\s\S]*ENABLE_TEST_TOOLS/,
+      );
+      expect(() => loadConfig({ PUBLIC_URL: base.PUBLIC_URL }, view), view).toThrow(/SEAL_KEYS/);
+    }
+    expect(() =>
+      loadConfig({ ...base, NODE_ENV: 'production', PUBLIC_URL: 'https://mcp.example', MIGRATE_DATABASE_URL: 'postgres://o@db/x' }, 'worker'),
+    ).toThrow(/MIGRATE_DATABASE_URL: must not be set in production/);
+  });
+
+  it('hides secrets in a view as in the whole configuration', () => {
+    const c = loadConfig({ ...base, SEAL_KEYS: 'k1:c2VjcmV0', SCAVIO_API_KEY: 'sk_live_do_not_print' }, 'worker');
+    expect(JSON.stringify(c)).not.toMatch(/c2VjcmV0|sk_live_do_not_print/);
+    expect(c.SCAVIO_API_KEY).toBe('sk_live_do_not_print');
   });
 });

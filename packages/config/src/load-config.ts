@@ -1,163 +1,13 @@
 import { inspect } from 'node:util';
-import { z } from 'zod';
+import type { z } from 'zod';
+import { schema, type Config } from './schema.js';
+import { VIEWS, type ConfigView, type ConfigViewName } from './views.js';
 
 /**
- * The whole process configuration, parsed once at start-up (STYLE.md §3: packages never read
- * process.env; apps call `loadConfig(process.env)` and pass the result down).
+ * The configuration, parsed once at start-up: packages never read process.env; an app calls
+ * `loadConfig(process.env, '<its view>')` and passes the result down. Without a view: every variable
+ * (tests, tools that stand in for all processes).
  */
-const csv = z.string().transform((s) =>
-  s
-    .split(',')
-    .map((x) => x.trim())
-    .filter(Boolean),
-);
-const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
-const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
-
-const schema = z
-  .object({
-    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    HOST: z.string().default('127.0.0.1'),
-    PORT: int(3000),
-    /** Origin clients reach the API at; the MCP resource URL of a tenant is `{PUBLIC_URL}/t/{slug}/mcp`. */
-    PUBLIC_URL: z.url().transform((u) => u.replace(/\/+$/, '')),
-    /** Extra browser origins allowed to call the MCP endpoint (DNS-rebinding defence, DESIGN §5). */
-    ALLOWED_ORIGINS: csv.default([]),
-    /**
-     * How many reverse proxies in front of the API append to X-Forwarded-For (and are trusted for
-     * X-Forwarded-Proto/-Host): `false`/`0` none (the socket's address is the client), `true`/`1` one
-     * (an ingress or TLS proxy), `N` a chain of N. The client address is the N-th entry from the
-     * right of X-Forwarded-For; whatever a client wrote further left is ignored.
-     */
-    TRUST_PROXY: z
-      .string()
-      .regex(/^(true|false|\d{1,2})$/, 'true, false, or the number of proxies in front (0-99)')
-      .default('false')
-      .transform((v) => (v === 'true' ? 1 : v === 'false' ? 0 : Number(v))),
-    MCP_BODY_LIMIT: z
-      .string()
-      .regex(/^\d+(b|kb|mb)$/, 'like 1mb or 256kb')
-      .default('1mb'),
-    /** Most messages one JSON-RPC batch may hold, and most tool calls one HTTP request may start (batches exist only in MCP 2025-03-26). */
-    MCP_MAX_BATCH: int(20, 1),
-    MCP_MAX_CALLS_PER_REQUEST: int(5, 1),
-    /** The app role (LOGIN, DML only, never the owner): what the API, workers and CLI connect as. `pnpm migrate` creates it with this URL's user and password. */
-    DATABASE_URL: z.url().default('postgres://mcprt_app@127.0.0.1:5432/mcprt'),
-    /** The owner role, for migrating at start (development and tests only; in production run `pnpm migrate` as its own job). Unset = no migration at start. */
-    MIGRATE_DATABASE_URL: z.url().optional(),
-    DATABASE_POOL_MAX: int(10, 1),
-    /** Give up connecting to Postgres after this long (postgres.js defaults to 30 s: clients hung that long in an outage). */
-    DATABASE_CONNECT_TIMEOUT_MS: int(2_000, 100),
-    /** What `Retry-After` (seconds) a client gets while Postgres or Redis is unreachable, or while the API drains. */
-    RETRY_AFTER_S: int(2, 1),
-    REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
-    /** BullMQ key prefix; the braces are a Redis Cluster hash tag so all queue keys share a slot. */
-    QUEUE_PREFIX: z.string().min(1).default('{mcprt}'),
-    /** Keyring for sealed tokens: `kid:base64url32bytes,kid2:…`. The last (or SEAL_ACTIVE_KID) seals. */
-    SEAL_KEYS: z.string().min(1, 'is required (run `pnpm cli keys generate`)'),
-    SEAL_ACTIVE_KID: z.string().optional(),
-    /** How long tools/call waits for the worker before answering with the call id. */
-    CALL_WAIT_MS: int(20_000),
-    /**
-     * Issue 11. A tools/call whose request declares the `io.modelcontextprotocol/tasks` extension
-     * waits this long, then answers with a task (CreateTaskResult) instead of making the client hang.
-     */
-    TASK_WAIT_MS: int(1_000),
-    /** The tasks' `ttlMs` (how long a task's result can be polled) and suggested `pollIntervalMs`. */
-    TASK_TTL_MS: int(24 * 3600_000, 1),
-    TASK_POLL_INTERVAL_MS: int(1_000, 1),
-    /**
-     * A plain tools/call with a `progressToken`: answered over SSE, with a progress notification
-     * every PROGRESS_INTERVAL_MS (clients reset their timeouts on progress), for at most
-     * PROGRESS_WAIT_MS before the "still running" answer.
-     */
-    PROGRESS_INTERVAL_MS: int(5_000, 10),
-    PROGRESS_WAIT_MS: int(120_000),
-    ENQUEUE_TIMEOUT_MS: int(2_000, 1),
-    WORKER_CONCURRENCY: int(16, 1),
-    /** A call still running after this long is shown as `running` (quicker ones go from `queued` to final in one write). */
-    WORKER_RUNNING_MARK_MS: int(100),
-    /** The API's Prometheus /metrics listener, never the public port (issue 7 item 8); 0 = off. */
-    METRICS_PORT: int(9464),
-    /** Loopback by default; in a pod set 0.0.0.0 and keep the port out of the public Service. */
-    METRICS_HOST: z.string().default('127.0.0.1'),
-    /** Worker's /metrics and /healthz port (0 = off). */
-    WORKER_METRICS_PORT: int(0),
-    JOB_ATTEMPTS: int(5, 1),
-    JOB_BACKOFF_MS: int(1_000, 1),
-    /**
-     * A worker's job lock, renewed every half of it; a killed worker's job is handed to another worker
-     * within about JOB_LOCK_MS + 2 × JOB_STALLED_INTERVAL_MS (≈ 9 s with these defaults, under
-     * CALL_WAIT_MS). Shorter = faster failover but more Redis writes and, if a worker's event loop
-     * blocks longer than the lock, a second (fenced) run of its job. See docs/operations.md.
-     */
-    JOB_LOCK_MS: int(5_000, 1_000),
-    JOB_STALLED_INTERVAL_MS: int(2_000, 500),
-    /** A job that stalls more often than this (a poison job that kills or wedges its worker) goes to failed; its call is failed and audited. */
-    JOB_MAX_STALLED: int(2, 0),
-    SHUTDOWN_GRACE_MS: int(25_000, 0),
-    /** After SIGTERM the API keeps its listener open at least this long with /readyz failing, so load balancers see it (docs/operations.md). */
-    SHUTDOWN_READY_DELAY_MS: int(0, 0),
-    RECONCILE_INTERVAL_MS: int(5_000, 100),
-    /** A `queued` call older than this with no job in Redis is enqueued again. */
-    RECONCILE_AFTER_MS: int(5_000, 0),
-    /** After fetching an issuer's JWKS, wait at least this long before fetching it again for an unknown key id. */
-    JWKS_REFRESH_COOLDOWN_MS: int(30_000),
-    /** Allow `http://` IdP issuers (tests, the development IdP). Refused in production. */
-    ALLOW_INSECURE_ISSUERS: bool.default(false),
-    /** Let outbound requests reach loopback and private addresses (doubles on 127.0.0.1). Default: on outside production, off in production. */
-    EGRESS_ALLOW_PRIVATE: bool.optional(),
-    /** Extra PEM certificate authorities outbound TLS trusts besides the system ones (a private CA; tests' https doubles). */
-    EGRESS_EXTRA_CA_PEM: z.string().includes('-----BEGIN CERTIFICATE-----').optional(),
-    /**
-     * Node's own: a PEM file of CAs Node trusts besides its bundled ones (read by Node at start). Read
-     * here only so the egress can keep trusting it alongside EGRESS_EXTRA_CA_PEM on a Node without
-     * `tls.getCACertificates` (before 22.15).
-     */
-    NODE_EXTRA_CA_CERTS: z.string().optional(),
-    /** How long a failed issuer discovery or JWKS fetch is remembered (requests in the window get 503 + Retry-After, no outbound request). */
-    IDP_FAILURE_CACHE_MS: int(5_000),
-    SCAVIO_API_KEY: z.string().min(1).optional(),
-    SCAVIO_BASE_URL: z.url().default('https://api.scavio.dev'),
-    /** `v2` = POST /api/v2/google with Bearer (current SDKs); `v1-search` = the walkthrough's form. */
-    SCAVIO_API_STYLE: z.enum(['v2', 'v1-search']).default('v2'),
-    /** Upstream APIs of the user-data tools (DESIGN §7); configurable so tests reach local doubles. */
-    GMAIL_BASE_URL: z.url().default('https://gmail.googleapis.com'),
-    GOOGLE_CALENDAR_BASE_URL: z.url().default('https://www.googleapis.com'),
-    GITHUB_API_BASE_URL: z.url().default('https://api.github.com'),
-    /** One upstream request's deadline (connect, redirects and body) in the Gmail, Calendar and GitHub tools. */
-    UPSTREAM_TIMEOUT_MS: int(10_000, 100),
-    /** Default cap on one upstream JSON answer (tools that read more, e.g. email_read, set their own). */
-    UPSTREAM_MAX_BODY_BYTES: int(2 * 1024 * 1024, 1024),
-    /** Audit checkpointer (docs/audit.md): how often the worker seals newly appended audit rows; 0 = off. */
-    AUDIT_CHECKPOINT_INTERVAL_MS: int(60_000, 0),
-    /** At most this many rows per checkpoint (a tick writes several when more are waiting). */
-    AUDIT_CHECKPOINT_MAX_ROWS: int(5_000, 1),
-    /** Longest the checkpointer waits for transactions that were open at its horizon to end before it skips a tick. */
-    AUDIT_CHECKPOINT_SETTLE_MS: int(10_000, 0),
-    /** Retention job (docs/audit.md): how often the worker removes expired call results and sealed audit rows; 0 = off. */
-    RETENTION_INTERVAL_MS: int(3_600_000, 0),
-    /** Rows per delete statement of the retention job (small: short locks). */
-    RETENTION_BATCH: int(1_000, 1),
-    /** Tools that exist only for tests and benchmarks (`echo`). Refused in production. */
-    ENABLE_TEST_TOOLS: bool.default(false),
-  })
-  .superRefine((c, ctx) => {
-    if (c.NODE_ENV !== 'production') return;
-    if (c.ALLOW_INSECURE_ISSUERS) ctx.addIssue({ code: 'custom', path: ['ALLOW_INSECURE_ISSUERS'], message: 'must be false in production' });
-    if (c.ENABLE_TEST_TOOLS) ctx.addIssue({ code: 'custom', path: ['ENABLE_TEST_TOOLS'], message: 'must be false in production' });
-    if (!c.PUBLIC_URL.startsWith('https://')) ctx.addIssue({ code: 'custom', path: ['PUBLIC_URL'], message: 'must be https:// in production' });
-    if (c.MIGRATE_DATABASE_URL)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['MIGRATE_DATABASE_URL'],
-        message: 'must not be set in production: the apps hold only the app role; migrate with `pnpm migrate` as a separate job',
-      });
-  });
-
-export type Config = z.infer<typeof schema>;
-
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
@@ -165,12 +15,30 @@ export class ConfigError extends Error {
   }
 }
 
+/** Development switches refused in production, checked for the variables a view holds. */
+function productionRules(c: Partial<Config>, ctx: z.RefinementCtx): void {
+  if (c.NODE_ENV !== 'production') return;
+  const refuse = (path: keyof Config, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+  if (c.ALLOW_INSECURE_ISSUERS) refuse('ALLOW_INSECURE_ISSUERS', 'must be false in production');
+  if (c.ENABLE_TEST_TOOLS) refuse('ENABLE_TEST_TOOLS', 'must be false in production');
+  if (c.PUBLIC_URL !== undefined && !c.PUBLIC_URL.startsWith('https://')) refuse('PUBLIC_URL', 'must be https:// in production');
+  if (c.MIGRATE_DATABASE_URL)
+    refuse('MIGRATE_DATABASE_URL', 'must not be set in production: the apps hold only the app role; migrate with `pnpm migrate` as a separate job');
+}
+
+const full = schema.superRefine(productionRules);
+const viewSchema = (keys: readonly (keyof Config)[]): z.ZodType<unknown> =>
+  schema.pick(Object.fromEntries(keys.map((k) => [k, true])) as Partial<Record<keyof Config, true>>).superRefine(productionRules);
+const views = Object.fromEntries(Object.entries(VIEWS).map(([name, keys]) => [name, viewSchema(keys)])) as Record<ConfigViewName, z.ZodType<unknown>>;
+
 /** Parse the environment. The error names each wrong variable, never its value (it may be a secret). */
-export function loadConfig(env: Record<string, string | undefined>): Config {
+export function loadConfig(env: Record<string, string | undefined>): Config;
+export function loadConfig<V extends ConfigViewName>(env: Record<string, string | undefined>, view: V): ConfigView<V>;
+export function loadConfig(env: Record<string, string | undefined>, view?: ConfigViewName): Partial<Config> {
   // Treat empty strings as unset so `FOO=` in a .env file falls back to the default.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = schema.safeParse(cleaned);
-  if (parsed.success) return hideSecrets(parsed.data);
+  const parsed = (view ? views[view] : full).safeParse(cleaned);
+  if (parsed.success) return hideSecrets(parsed.data as Partial<Config>);
   throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
 }
 
@@ -182,14 +50,14 @@ const SECRET_VARS = new Set(['SEAL_KEYS', 'SCAVIO_API_KEY']);
 const URL_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@/]+@/i;
 
 /** The configuration as it may be printed: secrets blanked, URL passwords masked. */
-export function redactedConfig(c: Config): Record<string, unknown> {
+export function redactedConfig(c: Partial<Config>): Record<string, unknown> {
   return Object.fromEntries(
     Object.entries(c).map(([k, v]) => [k, SECRET_VARS.has(k) ? '[REDACTED]' : typeof v === 'string' ? v.replace(URL_PASSWORD, '$1[REDACTED]@') : v]),
   );
 }
 
-/** A config logged (JSON, pino) or printed (console.log, util.inspect) shows no secret (issue 7 item 8). */
-function hideSecrets(c: Config): Config {
+/** A config logged (JSON, pino) or printed (console.log, util.inspect) shows no secret: logs are read by more people than the keyring. */
+function hideSecrets<C extends Partial<Config>>(c: C): C {
   Object.defineProperty(c, 'toJSON', { value: () => redactedConfig(c), enumerable: false });
   Object.defineProperty(c, inspect.custom, { value: () => redactedConfig(c), enumerable: false });
   return c;

@@ -42,6 +42,12 @@ export function createMetrics(app: string) {
       labelNames: ['job'] as const,
       registers: [registry],
     }),
+    loopFailures: new Counter({
+      name: 'mcprt_background_loop_failures_total',
+      help: 'Failed passes of background loops (reconciler, sweeper, audit checkpointer, retention), by loop',
+      labelNames: ['loop'] as const,
+      registers: [registry],
+    }),
     activeJobs: new Gauge({ name: 'mcprt_worker_active_jobs', help: 'Jobs running in this worker', registers: [registry] }),
   };
 }

@@ -1,3 +1,4 @@
+import type { RedisKeys } from '@mcprt/redis';
 import type { Tenant } from '@mcprt/db';
 import { appError } from '@mcprt/errors';
 import type { Redis } from 'ioredis';
@@ -20,9 +21,9 @@ export interface PassthroughDeps {
   publicUrl: string;
   tenants: TenantLookup;
   servers: Pick<AuthServers, 'get'>;
-  /** Where registrations are counted, under the queue prefix. */
+  /** Where registrations are counted (the key module's registration-limiter prefix). */
   redis: Redis;
-  queuePrefix: string;
+  keys: Pick<RedisKeys, 'registrationRate'>;
 }
 
 /**
@@ -91,11 +92,11 @@ export function providerPassthrough(d: PassthroughDeps): Middleware<ApiState> {
  * Redis is unreachable each replica counts for itself (insurance limiter): still limited, never open.
  * Resolves to the seconds to wait when over the limit.
  */
-function registrationLimiter(d: Pick<PassthroughDeps, 'redis' | 'queuePrefix'>): (tenant: Tenant, ip: string) => Promise<number | undefined> {
+function registrationLimiter(d: Pick<PassthroughDeps, 'redis' | 'keys'>): (tenant: Tenant, ip: string) => Promise<number | undefined> {
   const duration = REGISTRATION_WINDOW_MS / 1000;
   const limiter = new RateLimiterRedis({
     storeClient: d.redis,
-    keyPrefix: `${d.queuePrefix}:rl-dcr`,
+    keyPrefix: d.keys.registrationRate,
     points: REGISTRATIONS_PER_WINDOW,
     duration,
     rejectIfRedisNotReady: true,

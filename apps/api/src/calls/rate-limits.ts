@@ -1,5 +1,6 @@
 import type { Tenant } from '@mcprt/db';
 import type { Logger } from '@mcprt/observability';
+import type { RedisKeys } from '@mcprt/redis';
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
@@ -30,7 +31,7 @@ export class CallRateLimits {
 
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    private readonly keys: RedisKeys,
     private readonly log: Logger,
   ) {}
 
@@ -40,7 +41,7 @@ export class CallRateLimits {
     if (!l) {
       l = new RateLimiterRedis({
         storeClient: this.redis,
-        keyPrefix: `${this.prefix}:rl-${kind}-${points}`,
+        keyPrefix: this.keys.callRate(kind, points),
         points,
         duration: 60,
         rejectIfRedisNotReady: true,

@@ -1,3 +1,4 @@
+import { startLoop, type Loop } from '@mcprt/bootstrap';
 import { isDatabaseUnavailable } from '@mcprt/db';
 import { appError, type AppError } from '@mcprt/errors';
 import type { Logger } from '@mcprt/observability';
@@ -20,7 +21,7 @@ export function databaseUnavailable(retryAfterS: number, cause?: unknown): AppEr
  * (info, with how long it lasted). Probing is this tracker's own, every `probeMs` while down.
  */
 export class OutageLog {
-  readonly #down = new Map<Dependency, { since: number; timer: NodeJS.Timeout }>();
+  readonly #down = new Map<Dependency, { since: number; probe: Loop }>();
 
   constructor(
     private readonly log: Logger,
@@ -40,25 +41,27 @@ export class OutageLog {
       `${dep} unreachable: answering 503 / retryable errors until it is back`,
     );
     const since = Date.now();
-    let probing = false;
-    const timer = setInterval(() => {
-      if (probing) return;
-      probing = true;
-      this.probes[dep]()
-        .then(() => {
-          clearInterval(timer);
-          this.#down.delete(dep);
-          this.log.info({ dependency: dep, downMs: Date.now() - since }, `${dep} reachable again`);
-        })
-        .catch(() => undefined)
-        .finally(() => (probing = false));
-    }, this.probeMs);
-    timer.unref();
-    this.#down.set(dep, { since, timer });
+    // Probe until the dependency answers; a failed probe is the outage going on, not a loop failure.
+    const probe = startLoop({
+      name: `${dep} probe`,
+      intervalMs: this.probeMs,
+      log: this.log,
+      run: async () => {
+        try {
+          await this.probes[dep]();
+        } catch {
+          return;
+        }
+        void probe.stop();
+        this.#down.delete(dep);
+        this.log.info({ dependency: dep, downMs: Date.now() - since }, `${dep} reachable again`);
+      },
+    });
+    this.#down.set(dep, { since, probe });
   }
 
   close(): void {
-    for (const { timer } of this.#down.values()) clearInterval(timer);
+    for (const { probe } of this.#down.values()) void probe.stop();
     this.#down.clear();
   }
 }

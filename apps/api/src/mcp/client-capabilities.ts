@@ -1,13 +1,10 @@
 import type { Tenant, User } from '@mcprt/db';
-import type { Config } from '@mcprt/config';
+import type { RedisKeys } from '@mcprt/redis';
 import type { Logger } from '@mcprt/observability';
 import type { Redis } from 'ioredis';
 
 /** How long a 2025-era client's `initialize` capabilities are remembered (its tokens live 10 minutes, its sessions longer). */
 const TTL_S = 86_400;
-
-const keyOf = (prefix: string, tenantId: string, userId: string, clientId: string | undefined) =>
-  `${prefix}:mcp-url-elicitation:${tenantId}:${userId}:${clientId ?? '-'}`;
 
 type Who = { tenant: Pick<Tenant, 'id'>; user: Pick<User, 'id'>; token: { clientId: string | undefined } };
 
@@ -21,7 +18,7 @@ type Who = { tenant: Pick<Tenant, 'id'>; user: Pick<User, 'id'>; token: { client
  */
 export interface CapabilityMemory {
   redis: Pick<Redis, 'get' | 'set'>;
-  config: Pick<Config, 'QUEUE_PREFIX'>;
+  keys: Pick<RedisKeys, 'urlElicitation'>;
   log: Logger;
 }
 
@@ -31,12 +28,12 @@ export function rememberInitialize(r: CapabilityMemory, who: Who, body: unknown)
   if (m.method !== 'initialize') return;
   const url = typeof m.params?.capabilities?.elicitation?.url === 'object' && m.params.capabilities.elicitation.url !== null;
   r.redis
-    .set(keyOf(r.config.QUEUE_PREFIX, who.tenant.id, who.user.id, who.token.clientId), url ? '1' : '0', 'EX', TTL_S)
+    .set(r.keys.urlElicitation(who.tenant.id, who.user.id, who.token.clientId), url ? '1' : '0', 'EX', TTL_S)
     .catch((err: unknown) => r.log.warn({ err }, 'could not remember the client capabilities'));
 }
 
 /** Whether the 2025-era client of this request declared URL elicitation at its `initialize` (false when unknown). */
-export async function legacyTakesUrlElicitation(r: Pick<CapabilityMemory, 'redis' | 'config'>, who: Who): Promise<boolean> {
-  const v = await r.redis.get(keyOf(r.config.QUEUE_PREFIX, who.tenant.id, who.user.id, who.token.clientId)).catch(() => null);
+export async function legacyTakesUrlElicitation(r: Pick<CapabilityMemory, 'redis' | 'keys'>, who: Who): Promise<boolean> {
+  const v = await r.redis.get(r.keys.urlElicitation(who.tenant.id, who.user.id, who.token.clientId)).catch(() => null);
   return v === '1';
 }

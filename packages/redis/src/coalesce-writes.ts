@@ -13,9 +13,8 @@ type Stream = NonNullable<Redis['stream']> & { [COALESCED]?: true };
  *
  * Why: every ioredis command is its own `write` system call, and on the hot path several are made in
  * the same turn — BullMQ's `moveToFinished` right after the lease release, the adds of one group
- * commit, the lease acquires of the jobs one reply delivered. In `pnpm bench` the worker spent about
- * a third of its CPU in those writes (docs/architecture.md, performance). Redis reads the batch in
- * one `read` as well.
+ * commit, the lease acquires of the jobs one reply delivered; system calls are a large share of a
+ * busy worker's CPU (docs/architecture.md, performance). Redis reads the batch in one `read` as well.
  *
  * Installed on each new socket (ioredis replaces it on reconnect). Not for a connection that blocks
  * (`BZPOPMIN`…): BullMQ duplicates its own blocking connection, which this does not touch.

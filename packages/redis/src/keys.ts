@@ -1,0 +1,48 @@
+/**
+ * Every Redis key and channel of the runtime, in one place. All live under QUEUE_PREFIX, which
+ * carries a Redis Cluster hash tag (`{mcprt}` by default): every key hashes to the slot of the queue's
+ * own keys, so every script and every multi-key command touches one slot.
+ */
+export function redisKeys(prefix: string) {
+  return {
+    /**
+     * BullMQ's prefix: the queue builds its own keys as `<prefix>:<queue name>:<suffix>` (wait list,
+     * jobs, locks, events), so they share the hash tag.
+     */
+    queuePrefix: prefix,
+    /** Refresh single flight of one credential: the holder's random token, PX = the refresh lock's lifetime. */
+    refreshLock: (credentialId: string) => `${prefix}:cred-refresh:${credentialId}`,
+    /** Concurrency leases of one user: ZSET job id → lease expiry (ms), key PEXPIREd with the longest lease. */
+    leases: (tenantId: string, userId: string) => `${prefix}:lease:${tenantId}:${userId}`,
+    /** Jobs of one user waiting for a lease (LIST of job ids), woken on release; PEXPIREd like the leases. */
+    leaseWaiters: (tenantId: string, userId: string) => `${prefix}:lease-wait:${tenantId}:${userId}`,
+    /** Upstream pause of one user at one provider after a 429 (value: resume time, ms), PX = Retry-After. */
+    upstreamPause: (tenantId: string, userId: string, provider: string) => `${prefix}:up-pause:${tenantId}:${userId}:${provider}`,
+    /**
+     * rate-limiter-flexible key prefixes (the limiter appends `:<key>`): the API's per-user and
+     * per-tenant call rates (one limiter per limit), the worker's per-user upstream budget, and the
+     * built-in authorization server's dynamic registration window.
+     */
+    callRate: (scope: 'user' | 'tenant', perMinute: number) => `${prefix}:rl-${scope}-${perMinute}`,
+    upstreamBudget: (perMinute: number) => `${prefix}:rl-up-${perMinute}`,
+    registrationRate: `${prefix}:rl-dcr`,
+    /** Whether a 2025-era MCP client declared URL elicitation at `initialize` ('1' / '0'), per (tenant, user, OAuth client). */
+    urlElicitation: (tenantId: string, userId: string, clientId: string | undefined) =>
+      `${prefix}:mcp-url-elicitation:${tenantId}:${userId}:${clientId ?? '-'}`,
+    /** The pub/sub channel cancels are announced on (every worker process subscribes once). */
+    cancelChannel: `${prefix}:call-cancel`,
+  };
+}
+
+export type RedisKeys = ReturnType<typeof redisKeys>;
+
+/**
+ * The part of a key Redis Cluster hashes: the text between the first `{` and the next `}` when it is
+ * not empty, else the whole key.
+ */
+export function hashTagOf(key: string): string {
+  const open = key.indexOf('{');
+  if (open < 0) return key;
+  const close = key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
+}
