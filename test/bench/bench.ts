@@ -5,7 +5,7 @@
  *
  * As deployed: the API and the worker are their own OS processes, started from their real entry
  * points (`apps/{api,worker}/src/main.ts`, LOG_LEVEL warn); this process holds the load clients and
- * the dev IdP(s). By default (BENCH_AUTH=builtin) the bench tenant is what new tenants are (issue 8):
+ * the dev IdP(s). By default (BENCH_AUTH=builtin) the bench tenant is what new tenants are:
  * its own authorization server, federated to a dev IdP, and each user's access token comes from the
  * real OAuth flow of that AS (./builtin-tokens.ts), verified in-process by the API.
  *
@@ -36,7 +36,7 @@
  *   BENCH_AUTH         builtin (default): a built-in AS tenant; the users sign in through its OAuth flow
  *                      (discovery, dynamic registration, code + PKCE, login at the dev IdP, consent) and
  *                      their 600 s tokens are refreshed between phases; external: the tenant trusts the
- *                      harness's dev IdP, which mints 1 h tokens directly (the mode before issue 8)
+ *                      harness's dev IdP, which mints 1 h tokens directly (the mode before tenants had their own authorization server)
  *   BENCH_TOKEN_REFRESH_S  builtin only: refresh the tokens once they are this old (default: half their
  *                      lifetime); between phases once half as old. 0 refreshes at every phase (the smoke test)
  *   BENCH_DATABASE_URL the database the run drops, re-creates and uses (default: TEST_DATABASE_URL's
@@ -452,7 +452,7 @@ async function main(): Promise<number> {
         DATABASE_URL: appUrlOf(BENCH_DATABASE_URL), // the processes run as the app role, as in production
         WORKER_CONCURRENCY: String(WORKER_CONCURRENCY),
         LOG_LEVEL: 'silent',
-        // Issue 11: the audit checkpointer runs in the workers during the measurement (every second,
+        // The audit checkpointer runs in the workers during the measurement (every second,
         // 60× more often than the default), on this run's own database.
         AUDIT_CHECKPOINT_INTERVAL_MS: process.env.BENCH_AUDIT_CHECKPOINT_MS ?? '1000',
         ...(DB_POOL_MAX ? { DATABASE_POOL_MAX: DB_POOL_MAX } : {}),

@@ -2,7 +2,8 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import type postgres from 'postgres';
 
 /**
- * The two database roles (DESIGN §5, docs/security.md "Append-only audit"):
+ * The two database roles (docs/security.md "Append-only audit"), so that the processes serving
+ * requests cannot change the schema or rewrite the audit history:
  *
  * - the **owner** (MIGRATE_DATABASE_URL) runs migrations, owns every table, sequence and trigger, and
  *   is the only role that can change the schema;

@@ -3,8 +3,8 @@ import { pino, type Logger } from 'pino';
 export type { Logger } from 'pino';
 
 /**
- * Keys whose values are secrets wherever they appear in a log object (DESIGN §5: tokens and keys are
- * never logged). Bindings we attach ourselves never carry secrets; this is the net under mistakes.
+ * Keys whose values are secrets wherever they appear in a log object: tokens and keys are never logged
+ * (logs are read by more people, and kept longer, than the secrets stay valid). Bindings we attach ourselves never carry secrets; this is the net under mistakes.
  * Free text is scrubbed separately (`scrubText`).
  */
 const SECRET_KEYS = [

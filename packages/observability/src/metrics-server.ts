@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 
 /**
- * Prometheus scrape target on its own listener (issue 7 item 8): process metrics reveal tenants,
+ * Prometheus scrape target on its own listener: process metrics reveal tenants,
  * tools and traffic, so they are never served on the public MCP port. Loopback by default; in a pod
  * the operator binds it to the pod network and leaves the port out of the public Service.
  */

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { retryAfterMs, type Egress } from '@mcprt/egress';
 
 /**
- * The authenticated upstream client (issue 10 item 2): the one place a tool reaches Google or GitHub
+ * The authenticated upstream client: the one place a tool reaches Google or GitHub
  * with the user's own token. It
  *
  * - adds `Authorization: Bearer <the user's token>` itself, only ever to the configured base URL of

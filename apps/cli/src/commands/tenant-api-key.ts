@@ -3,7 +3,7 @@ import { apiKeysRepository, tenantsRepository, type Tenant, type TenantApiKey } 
 import { parseNonEmpty, parseSlug } from '../args.js';
 import { CliError, hint, UsageError, type CliResources } from '../resources.js';
 
-/** `tenant api-key create|list|revoke` (issue 11 item 5): the tenant's back-office keys. */
+/** `tenant api-key create|list|revoke` : the tenant's back-office keys (audit and call access for the tenant's own systems, without a user). */
 
 async function tenantOf(res: CliResources, slug: string | undefined): Promise<Tenant> {
   const s = parseSlug(slug);

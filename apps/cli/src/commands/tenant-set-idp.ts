@@ -39,7 +39,7 @@ export function parseScopes(scopes: string | undefined, kind: IdpKind): string[]
 }
 
 /**
- * `tenant set-idp` (issue 8): the client the tenant's built-in authorization server signs users in
+ * `tenant set-idp`: the client the tenant's built-in authorization server signs users in
  * with at the tenant's IdP, and what kind of IdP it is: `oidc` (any issuer, discovery), `google`
  * (OIDC, offline access), `github` (OAuth 2 at github.com, identity from api.github.com `/user`). The
  * secret is sealed with the keyring (purpose `idp_client_secret`, bound to the tenant) before it

@@ -21,7 +21,7 @@ export interface TenantSetUpstreamInput {
 const PROVIDER = /^[a-z][a-z0-9_-]{0,31}$/;
 
 /**
- * `tenant set-upstream` (issue 8 §8): a provider the tenant's signed-in users can connect for tools
+ * `tenant set-upstream`: a provider the tenant's signed-in users can connect for tools
  * that need it (`/t/{slug}/connect/{provider}`), besides the login IdP. The secret is sealed (purpose
  * `upstream_client_secret`, bound to tenant and provider) and never printed.
  */

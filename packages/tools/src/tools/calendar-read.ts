@@ -2,7 +2,7 @@ import { AppError } from '@mcprt/errors';
 import { z } from 'zod';
 import { defineTool } from '../tool.js';
 
-/** Calendar's read-only scope (DESIGN §7). */
+/** Calendar's read-only scope: the tools only read, so they ask for no more. */
 export const CALENDAR_READONLY = 'https://www.googleapis.com/auth/calendar.readonly';
 
 const DAY_MS = 24 * 60 * 60 * 1000;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** GitHub's scope for private repositories (DESIGN §7). */
+/** GitHub's scope for private repositories (GitHub has no read-only one). */
 export const GITHUB_REPO_SCOPE = 'repo';
 
 /** `owner/name` as GitHub allows them. */

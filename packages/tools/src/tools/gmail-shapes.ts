@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** Gmail's read-only scope (DESIGN §7): lists, metadata and bodies. */
+/** Gmail's read-only scope (the tools only read): lists, metadata and bodies. */
 export const GMAIL_READONLY = 'https://www.googleapis.com/auth/gmail.readonly';
 
 /** Message ids as Gmail writes them (hex today); anything else never reaches the URL. */
