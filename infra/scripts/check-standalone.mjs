@@ -5,8 +5,8 @@
 // whole text of Markdown, SQL, shell, YAML, Dockerfiles and ignore files. `--self-test` checks the
 // patterns against examples that must and must not be reported, and runs before every scan.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { basename, extname } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
@@ -52,8 +52,25 @@ export function commentsOf(fileName, text) {
   return [...comments.values()];
 }
 
+// A Markdown document named by its file name: it must be one of this repository's (resolved against
+// the repository root, the naming file's folder, or by its base name). URLs are not checked.
+// Public specifications named by their path in their own repository (the repository is named next to them).
+const PUBLIC_DOCUMENTS = new Set(['specification/draft/tasks.md']);
+const MD_NAME = /(?<![\w./:@-])(?:\.{0,2}\/)?[\w-][\w./-]*\.md\b/g;
+
+function missingDocuments(fileName, text, documents) {
+  const found = [];
+  for (const m of text.matchAll(MD_NAME)) {
+    const name = m[0].replace(/^\.\//, '');
+    const candidates = [name, join(dirname(fileName), name)].map((p) => normalize(p));
+    if (PUBLIC_DOCUMENTS.has(name) || candidates.some((c) => documents.has(c)) || (!name.includes('/') && documents.has(`*/${name}`))) continue;
+    found.push({ index: m.index, match: m[0], why: 'names a document that is not in the repository' });
+  }
+  return found;
+}
+
 /** Every finding in one file's text: line, the match, and why it is reported. */
-export function findingsIn(fileName, text) {
+export function findingsIn(fileName, text, documents = new Set()) {
   const ext = extname(fileName);
   const parts = SCRIPT.has(ext) ? commentsOf(fileName, text) : [{ offset: 0, text }];
   const findings = [];
@@ -64,8 +81,16 @@ export function findingsIn(fileName, text) {
         findings.push({ line: text.slice(0, at).split('\n').length, match: m[0], why });
       }
     }
+    for (const m of missingDocuments(fileName, part.text, documents)) {
+      findings.push({ line: text.slice(0, part.offset + m.index).split('\n').length, match: m.match, why: m.why });
+    }
   }
   return findings.sort((a, b) => a.line - b.line);
+}
+
+/** The repository's Markdown documents: each path, and each base name (as a name alone may cite it). */
+function documentSet(paths) {
+  return new Set(paths.filter((p) => p.endsWith('.md')).flatMap((p) => [p, `*/${basename(p)}`]));
 }
 
 const scanned = (file) => {
@@ -75,7 +100,10 @@ const scanned = (file) => {
 };
 
 function selfTest() {
+  const documents = documentSet(['README.md', 'docs/audit.md']);
   const must = [
+    ['a.ts', '// the upstream-apis.md notes'],
+    ['docs/a.md', 'see [the notes](../../shared/reference/upstream-apis.md)'],
     ['a.ts', '// see issue 12 for why'],
     ['a.ts', 'const x = 1; /* issues 8-12 */'],
     ['a.ts', 'f(); // Issue 11 item 5'],
@@ -89,6 +117,8 @@ function selfTest() {
     ['a.sh', '# the seed walkthrough'],
   ];
   const mustNot = [
+    ['packages/x/a.ts', '// docs/audit.md and README.md; https://github.com/o/r/blob/main/CHANGELOG.md'],
+    ['docs/b.md', 'see [audit](audit.md), [readme](../README.md) and ./audit.md'],
     ['a.ts', "const path = '/repos/o/r/issues/12'; // GitHub API: GET /repos/{owner}/{repo}/issues/12"],
     ['a.ts', "// issue a 401 when the token is expired\nconst s = 'issue 12';"],
     ['a.ts', "const esc = { \"'\": '&#39;' }; // PKCS#8 prefix, &#x27; entity"],
@@ -98,9 +128,9 @@ function selfTest() {
     ['a.md', 'status 404, 3 items, item-4 and HTTP/1.1 #hashtag'],
   ];
   const problems = [];
-  for (const [f, t] of must) if (findingsIn(f, t).length === 0) problems.push(`not reported: ${JSON.stringify(t)}`);
+  for (const [f, t] of must) if (findingsIn(f, t, documents).length === 0) problems.push(`not reported: ${JSON.stringify(t)}`);
   for (const [f, t] of mustNot) {
-    const found = findingsIn(f, t);
+    const found = findingsIn(f, t, documents);
     if (found.length) problems.push(`reported by mistake: ${JSON.stringify(t)} → ${found.map((x) => x.match).join(', ')}`);
   }
   return problems;
@@ -113,9 +143,9 @@ function main() {
     process.exit(2);
   }
   if (process.argv.includes('--self-test')) return console.log('check-standalone: self-test passed');
-  const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: root, encoding: 'utf8' })
-    .split('\n')
-    .filter((f) => f && scanned(f));
+  const tracked = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: root, encoding: 'utf8' }).split('\n');
+  const documents = documentSet(tracked.filter((f) => existsSync(join(root, f))));
+  const files = tracked.filter((f) => f && scanned(f));
   const report = [];
   for (const file of files) {
     let text;
@@ -124,7 +154,7 @@ function main() {
     } catch {
       continue; // listed by git but deleted in the work tree
     }
-    for (const f of findingsIn(file, text)) report.push(`${file}:${f.line}: "${f.match}" ${f.why}; say the reason in place`);
+    for (const f of findingsIn(file, text, documents)) report.push(`${file}:${f.line}: "${f.match}" ${f.why}; say the reason in place`);
   }
   if (report.length) {
     console.error(`check-standalone: ${report.length} reference(s) to outside the repository:\n${report.join('\n')}`);

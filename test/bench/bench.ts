@@ -9,7 +9,7 @@
  * its own authorization server, federated to a dev IdP, and each user's access token comes from the
  * real OAuth flow of that AS (./builtin-tokens.ts), verified in-process by the API.
  *
- * The machine is noisy (this VM's speed drifts by ±30 % over minutes), so the run alternates the two
+ * A shared machine's speed drifts over minutes, so the run alternates the two
  * measurements: BENCH_ROUNDS rounds of (bare BullMQ, then end to end), one ratio per round; the last
  * line gives the medians.
  *
@@ -18,8 +18,7 @@
  *   BENCH_CALLS        measured e2e calls per round (default 2000), after BENCH_BARE_WARMUP_ROUNDS
  *                      unmeasured bare rounds (default 4) and BENCH_WARMUP calls (default 4000)
  *   BENCH_CONCURRENCY  e2e calls in flight (default 64: enough to keep both cores busy, like the bare
- *                      run, which has all its jobs in Redis at once; at 32 the path is latency-bound
- *                      at ≈1.7 busy cores), spread over BENCH_CLIENTS clients (default 64)
+ *                      run, which has all its jobs in Redis at once; fewer leave the path latency-bound), spread over BENCH_CLIENTS clients (default 64)
  *   BENCH_CLIENT       raw (default: keep-alive JSON-RPC poster on plain sockets) or sdk (the official MCP SDK Client)
  *   BENCH_BARE_JOBS    bare BullMQ jobs per round (default 5000); BENCH_BARE_ADD=single adds them one by one
  *                      (BENCH_CONCURRENCY in flight, like the API) instead of addBulk chunks of 250
@@ -563,9 +562,8 @@ async function main(): Promise<number> {
       }
     }
 
-    // Warm-up, both sides, to steady state (measured here: bare BullMQ gains ≈40 % over its first
-    // ≈20k jobs, the end-to-end path ≈30 % over its first few thousand calls, as the JIT of each
-    // process settles): BARE_WARMUP_ROUNDS unmeasured bare rounds, WARMUP calls.
+    // Warm-up, both sides, to steady state (both speed up markedly over their first thousands of jobs
+    // and calls as the JIT of each process settles): BARE_WARMUP_ROUNDS unmeasured bare rounds, WARMUP calls.
     const bw = [];
     for (let i = 0; i < BARE_WARMUP_ROUNDS; i++) bw.push(round((await bareBullmq(BARE_JOBS, WORKER_CONCURRENCY)).jobsPerS));
     if (WARMUP > 0) {

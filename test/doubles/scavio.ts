@@ -1,6 +1,6 @@
 /**
  * A local stand-in for the Scavio search API (api.scavio.dev), built on node:http with no deps.
- * Shapes follow shared/reference/upstream-apis.md §1:
+ * Shapes follow docs/upstream-apis.md §1:
  *   - `POST /api/v2/google`, `Authorization: Bearer <key>` — the current SDK form (§1.2);
  *   - `POST /api/v1/search`, `x-api-key: <key>`, body `{platform:'google', query}` — the legacy
  *     form seen only on marketing pages (§1.1, unconfirmed upstream).

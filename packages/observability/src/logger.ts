@@ -63,7 +63,7 @@ const isPlain = (v: object): boolean => {
  * The log object with every secret-named key blanked and every URL-named key's password masked, in
  * plain objects and arrays down to depth 4 (a `config`, a `job`, `req.headers`). Copy-on-write: a line
  * with nothing to hide costs one pass over its keys and no allocation. (pino's own `redact` with
- * wildcard paths for the same keys cost ~5x more per line; the worker logs a line per call.)
+ * wildcard paths for the same keys costs several times more per line, and the worker logs a line per call.)
  */
 function redact<T>(v: T, depth = 0): T {
   if (depth > 4 || v === null || typeof v !== 'object') return v;

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { upstreamStatusError } from '@mcprt/egress';
 import type { ToolContext } from './tool.js';
 
-// `GET /user` as far as the tools read it (shared/reference/upstream-apis.md §5.1).
+// `GET /user` as far as the tools read it (docs/upstream-apis.md §5.1).
 const githubUser = z.looseObject({ id: z.number().int(), login: z.string(), name: z.string().nullish(), email: z.string().nullish() });
 
 /** The GitHub user a token belongs to, and the scopes GitHub says it carries (`X-OAuth-Scopes`, comma-separated). */

@@ -136,7 +136,7 @@ function targetUrl(base: string, req: UpstreamRequest, service: string): string 
   return url.toString();
 }
 
-// Error bodies (upstream-apis.md §2.4, §5.6): only the fields the mapping reads.
+// Error bodies (docs/upstream-apis.md §2.4, §5.6): only the fields the mapping reads.
 const googleError = z.looseObject({
   error: z.looseObject({
     message: z.string().optional(),

@@ -11,7 +11,7 @@ const MAX_PAGES = 10;
 
 const rfc3339 = z.iso.datetime({ offset: true });
 
-// upstream-apis.md §3.1: events may carry "few fields" (free/busy readers, cancelled instances).
+// docs/upstream-apis.md §3.1: events may carry "few fields" (free/busy readers, cancelled instances).
 const time = z.looseObject({ dateTime: z.string().optional(), date: z.string().optional(), timeZone: z.string().optional() });
 const eventAnswer = z.looseObject({
   id: z.string(),

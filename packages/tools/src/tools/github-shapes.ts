@@ -10,7 +10,7 @@ export const repoName = z
   .refine((s) => !s.split('/')[1]!.match(/^\.+$/), 'owner/name')
   .describe('Repository as owner/name');
 
-// upstream-apis.md §5.2: only the fields the tools read.
+// docs/upstream-apis.md §5.2: only the fields the tools read.
 export const repoAnswer = z.looseObject({
   id: z.number(),
   name: z.string(),

@@ -9,7 +9,7 @@ export const gmailId = z
   .regex(/^[A-Za-z0-9_-]{1,64}$/, 'a Gmail message id (letters, digits, - and _)')
   .describe('A message id from email_search');
 
-// upstream-apis.md §2.1 / §2.2: only the fields the tools read; optional ones treated as optional.
+// docs/upstream-apis.md §2.1 / §2.2: only the fields the tools read; optional ones treated as optional.
 export const listAnswer = z.looseObject({
   messages: z.array(z.looseObject({ id: z.string(), threadId: z.string().optional() })).optional(),
   nextPageToken: z.string().optional(),
