@@ -35,7 +35,7 @@ export interface ScavioOrganicResult {
 }
 
 export const SCAVIO_RATE_LIMIT_QUERY = '__rate_limit__';
-export const SCAVIO_SERVER_ERROR_QUERY = '__server_error__';
+const SCAVIO_SERVER_ERROR_QUERY = '__server_error__';
 
 const MAX_QUERY_LENGTH = 500; // §1.2: query is 1–500 chars
 const MAX_START = 990; // §1.2: start offset, max 990

@@ -23,7 +23,7 @@ export interface Scenario {
 }
 
 /** Postgres outages last this long (the outage the runtime must ride out at the API and at the worker). */
-export const PG_OUTAGE_MS = 30_000;
+const PG_OUTAGE_MS = 30_000;
 
 const sql = (w: World) => w.s.db.sql;
 

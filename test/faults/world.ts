@@ -15,7 +15,7 @@ import { startStack, type Stack } from '../src/harness/stack.js';
 import { startTcpProxy } from '../src/harness/tcp-proxy.js';
 import { TEST_APP_DATABASE_URL, TEST_DATABASE_URL } from '../src/harness/test-config.js';
 
-export const CALL_WAIT_MS = 20_000;
+const CALL_WAIT_MS = 20_000;
 /** No request may take longer than this (the API answers within CALL_WAIT_MS, with the id at worst). */
 export const HANG_MS = CALL_WAIT_MS + 5_000;
 /** After healing, every acknowledged call must be final within this. */
@@ -66,7 +66,7 @@ export async function kill(p: { child: ChildProcess } | ChildProcess | undefined
   await exited;
 }
 
-export const alive = (p: AppProcess) => p.child.exitCode === null && p.child.signalCode === null;
+const alive = (p: AppProcess) => p.child.exitCode === null && p.child.signalCode === null;
 
 // ---------------------------------------------------------------------------------------------------
 // The world: one tenant, the IdP, Postgres through a proxy for the API, a private Redis.

@@ -5,7 +5,3 @@ const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/;
 export function isValidScope(scope: string): boolean {
   return scope === '' || SCOPE.test(scope);
 }
-
-export function scopeTokens(scope: string): Set<string> {
-  return new Set(scope.split(' ').filter(Boolean));
-}

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { defineTool } from '../tool.js';
 
 /** Calendar's read-only scope: the tools only read, so they ask for no more. */
-export const CALENDAR_READONLY = 'https://www.googleapis.com/auth/calendar.readonly';
+const CALENDAR_READONLY = 'https://www.googleapis.com/auth/calendar.readonly';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Pages read at most per call: §3.1 says a page may hold fewer (or no) events while more remain. */

@@ -27,7 +27,7 @@ export interface GmailPart {
   parts?: GmailPart[] | undefined;
 }
 
-export const part: z.ZodType<GmailPart> = z.lazy(() =>
+const part: z.ZodType<GmailPart> = z.lazy(() =>
   z.looseObject({
     partId: z.string().optional(),
     mimeType: z.string().optional(),
