@@ -112,7 +112,7 @@ export async function setUpAppRole(sql: postgres.Sql, role: AppRole): Promise<vo
       from pg_roles where rolname = ${role.name}`;
     if (existing?.is_owner)
       throw new Error(
-        `DATABASE_URL and MIGRATE_DATABASE_URL use the same role (${role.name}): the apps must connect as a role of their own without DDL rights (see README, Operating)`,
+        `DATABASE_URL and MIGRATE_DATABASE_URL use the same role (${role.name}): the apps must connect as a role of their own without DDL rights (see docs/operations.md, Database roles)`,
       );
     if (existing && (existing.rolsuper || existing.rolcreaterole || existing.rolcreatedb || existing.rolbypassrls || existing.rolreplication))
       throw new Error(
