@@ -2,21 +2,23 @@ import { generateKeyPairSync } from 'node:crypto';
 import {
   auditLeaf,
   auditSigningKey,
+  auditTrail,
   checkpointHash,
+  checkpointTick,
   GENESIS_HASH,
   publicKeyFromJwk,
+  retentionTick,
   rowsHashOf,
+  setRetention,
   signCheckpoint,
   verifyAuditExport,
   type AuditPublicJwk,
+  type CheckpointerDeps,
   type CheckpointPayload,
 } from '@mcprt/audit';
 import { parseKeyring } from '@mcprt/keyring';
-import { auditTrail, setRetention } from '@mcprt/audit';
 import { createDb, tenantsRepository, type DbHandle } from '@mcprt/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkpointTick, type CheckpointerDeps } from '../../apps/worker/src/audit-checkpointer.js';
-import { retentionTick } from '../../apps/worker/src/retention-job.js';
 import { auditVerify, verifyTenantTrail } from '../../apps/cli/src/commands/audit-verify.js';
 import { apiKeyCreate } from '../../apps/cli/src/commands/tenant-api-key.js';
 import { startStack, type Stack } from './harness/stack.js';

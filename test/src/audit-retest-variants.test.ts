@@ -1,9 +1,7 @@
-import { publicKeyFromJwk, type AuditPublicJwk } from '@mcprt/audit';
+import { auditTrail, checkpointTick, publicKeyFromJwk, retentionOf, setRetention, type AuditPublicJwk, type CheckpointerDeps } from '@mcprt/audit';
 import { parseKeyring } from '@mcprt/keyring';
-import { auditTrail, retentionOf, setRetention } from '@mcprt/audit';
 import { tenantsRepository } from '@mcprt/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkpointTick, type CheckpointerDeps } from '../../apps/worker/src/audit-checkpointer.js';
 import { verifyTenantTrail } from '../../apps/cli/src/commands/audit-verify.js';
 import { startStack, type Stack } from './harness/stack.js';
 

@@ -1,11 +1,9 @@
-import { publicKeyFromJwk, verifyAuditExport, type AuditPublicJwk } from '@mcprt/audit';
+import { checkpointTick, publicKeyFromJwk, retentionTick, verifyAuditExport, type AuditPublicJwk, type CheckpointerDeps } from '@mcprt/audit';
 import { parseKeyring } from '@mcprt/keyring';
 import { createDb, tenantsRepository, type DbHandle } from '@mcprt/db';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkpointTick, type CheckpointerDeps } from '../../apps/worker/src/audit-checkpointer.js';
-import { retentionTick } from '../../apps/worker/src/retention-job.js';
 import { auditVerify, verifyTenantTrail } from '../../apps/cli/src/commands/audit-verify.js';
 import { apiKeyCreate } from '../../apps/cli/src/commands/tenant-api-key.js';
 import { startStack, type Stack } from './harness/stack.js';
