@@ -14,7 +14,8 @@ describe('call states match the database', () => {
   afterAll(() => db.close());
 
   it('the status enum has exactly the table’s states, in order', async () => {
-    const rows = await sql`select e.enumlabel from pg_enum e join pg_type t on t.oid = e.enumtypid where t.typname = 'tool_call_status' order by e.enumsortorder`;
+    const rows =
+      await sql`select e.enumlabel from pg_enum e join pg_type t on t.oid = e.enumtypid where t.typname = 'tool_call_status' order by e.enumsortorder`;
     expect(rows.map((r) => r.enumlabel)).toEqual(CALL_STATUSES);
   });
 

@@ -1,5 +1,6 @@
 import { createToolRegistry } from '@mcprt/tools';
 import { UsageError } from './resources.js';
+import { formatScopes, isScopeToken, parseScopes } from '@mcprt/policy';
 
 /**
  * Argument validation shared by the commands (the functions validate, not only main.ts, so a test or
@@ -74,9 +75,9 @@ export function parseNonEmpty(value: string | undefined, flag: string, max = 200
 
 /** An OAuth scope string: space-separated tokens of printable ASCII without `"` or `\`. */
 export function parseScope(value: string, flag = '--scope'): string {
-  const tokens = value.split(' ').filter(Boolean);
-  if (tokens.length === 0 || !tokens.every((t) => /^[\x21\x23-\x5B\x5D-\x7E]+$/.test(t))) {
+  const tokens = parseScopes(value);
+  if (tokens.length === 0 || !tokens.every(isScopeToken)) {
     throw new UsageError(`${flag} must be space-separated scope names like "tools:whoami tools:web_search"`);
   }
-  return tokens.join(' ');
+  return formatScopes(tokens);
 }

@@ -1,14 +1,6 @@
 import { withCallStatements, type CallsDb } from '@mcprt/calls';
 import { createOutbound } from '@mcprt/identity';
-import {
-  credentialVault,
-  openTenantClientSecret,
-  openUpstreamSecret,
-  upstreamOf,
-  type CredentialVault,
-  type RedeemOptions,
-  type RefreshClient,
-} from '@mcprt/providers';
+import { credentialVault, refreshClientOf, type CredentialVault, type RedeemOptions, type RefreshClient } from '@mcprt/providers';
 import { egressAllowsPrivate, type Config } from '@mcprt/config';
 import { open, parseKeyring, sealPurposes, type Keyring } from '@mcprt/keyring';
 import { createDb, type Tenant } from '@mcprt/db';
@@ -129,32 +121,8 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
       fetch: egressFetch(egress, 'the identity provider', { timeoutMs: 10_000, maxBodyBytes: 64 * 1024 }),
       timeoutMs: 10_000,
     },
-    async refreshClient(tenant, provider) {
-      // An OIDC provider (discovery): its token endpoint, and the alg its ID tokens are signed with
-      // (a refresh with `openid` may return one, which openid-client checks; default RS256).
-      const discovered = async (issuer: string, clientId: string, clientSecret: string | undefined): Promise<RefreshClient | undefined> => {
-        const meta = await directory.metadata(issuer);
-        if (!meta.tokenEndpoint) return undefined;
-        const algs = meta.idTokenSigningAlgs ?? [];
-        const idTokenAlg = algs.length === 0 || algs.includes('RS256') ? undefined : algs[0];
-        return { issuer: meta.issuer, tokenEndpoint: meta.tokenEndpoint, clientId, clientSecret, idTokenAlg };
-      };
-      // `idp` of an OIDC tenant: the tenant's registered client (it may be public: no secret).
-      if (provider === 'idp' && tenant.idpKind === 'oidc') {
-        if (!tenant.idpClientId) return undefined;
-        const secret = tenant.idpClientSecretSealed ? openTenantClientSecret(keyring, tenant.id, tenant.idpClientSecretSealed) : undefined;
-        return discovered(tenant.idpIssuer, tenant.idpClientId, secret);
-      }
-      // A Google/GitHub IdP or a connected provider (issue 8 §5, §8), as the tenant's client there.
-      const u = upstreamOf(tenant, provider);
-      if (!u) return undefined;
-      const secret = openUpstreamSecret(keyring, u);
-      if (u.kind === 'github') {
-        const web = u.issuer.replace(/\/+$/, '');
-        return { issuer: web, tokenEndpoint: `${web}/login/oauth/access_token`, clientId: u.clientId, clientSecret: secret, kind: 'github' };
-      }
-      return discovered(u.issuer, u.clientId, secret);
-    },
+    // Where each provider kind redeems refresh tokens, as the tenant's client there.
+    refreshClient: (tenant, provider) => refreshClientOf(tenant, provider, { keyring, metadata: (issuer) => directory.metadata(issuer) }),
     async close() {
       await queue?.close().catch(() => undefined);
       await cancels.close();

@@ -43,12 +43,7 @@ export interface AwaitOptions {
  * (Postgres gone after the commit) or is cut short (the API drains) answers with the state last
  * known, never with an error a client would retry into a second run.
  */
-export async function awaitCall(
-  r: AwaitDeps,
-  who: { tenant: { id: string }; log: Pick<Logger, 'warn'> },
-  call: ToolCall,
-  o: AwaitOptions,
-): Promise<ToolCall> {
+export async function awaitCall(r: AwaitDeps, who: { tenant: { id: string }; log: Pick<Logger, 'warn'> }, call: ToolCall, o: AwaitOptions): Promise<ToolCall> {
   const started = Date.now();
   const deadline = started + o.timeoutMs;
   const check = async () => {

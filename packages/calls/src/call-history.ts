@@ -3,7 +3,7 @@ import { toCall } from './statements/row.js';
 import type { ToolCall } from './schema.js';
 
 /**
- * Lists of calls for the history APIs (issue 11 items 4, 5), bound to one tenant. Keyset pagination on
+ * Lists of calls for the history APIs (the end user's and the back office's), bound to one tenant. Keyset pagination on
  * (created_at, id), newest first, over the indexes tool_calls_user_created / tool_calls_tenant_created.
  * The position is carried as created_at's text with microseconds (a JS Date keeps milliseconds only,
  * and a cursor rounded to them would skip or repeat rows created in the same millisecond).

@@ -84,13 +84,7 @@ export interface RefuseJobDeps {
   metrics: { toolCalls: { inc(labels: { tool: string; outcome: string }): void } };
 }
 
-export async function refuseJob(
-  r: RefuseJobDeps,
-  call: ToolCall,
-  jobId: string | undefined,
-  reason: string,
-  fields: string[],
-): Promise<'failed' | 'audited'> {
+export async function refuseJob(r: RefuseJobDeps, call: ToolCall, jobId: string | undefined, reason: string, fields: string[]): Promise<'failed' | 'audited'> {
   r.log.warn({ callId: call.id, tenantId: call.tenantId, jobId, reason, fields }, 'refused a job that does not match its call');
   r.metrics.toolCalls.inc({ tool: call.tool, outcome: 'refused' });
   const message = 'the queued job for this call was not valid and was refused; please retry the call';

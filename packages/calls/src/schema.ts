@@ -61,9 +61,7 @@ export const toolCalls = pgTable(
     uniqueIndex('tool_calls_idempotency')
       .on(t.tenantId, t.userId, t.idempotencyKey)
       .where(sql`idempotency_key is not null`),
-    index('tool_calls_user_pending')
-      .on(t.tenantId, t.userId)
-      .where(sql.raw(PENDING_SQL)),
+    index('tool_calls_user_pending').on(t.tenantId, t.userId).where(sql.raw(PENDING_SQL)),
     // The reconciler's scan: queued calls by age.
     index('tool_calls_queued_created')
       .on(t.createdAt)

@@ -161,7 +161,8 @@ async function record(r: SubmitDeps, input: SubmitInput, args: Record<string, un
     throw e;
   }
   // A user with too many calls in flight is refused (retryable) before anything is queued.
-  if (!recorded.admitted) return deny(input, 'too_many_pending', `Too many calls in progress (${recorded.pending}, limit ${cap}); retry when some have finished.`);
+  if (!recorded.admitted)
+    return deny(input, 'too_many_pending', `Too many calls in progress (${recorded.pending}, limit ${cap}); retry when some have finished.`);
   return { kind: 'recorded', call: recorded.call };
 }
 

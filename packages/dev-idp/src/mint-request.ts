@@ -1,6 +1,6 @@
 import type { AccountDirectory } from './accounts.js';
 import { isHttpUrl } from './resource-server.js';
-import { isValidScope } from './scope.js';
+import { isScopeString } from '@mcprt/policy';
 
 /** The body of `POST /dev/mint`. */
 export interface MintRequest {
@@ -32,10 +32,10 @@ export function parseMintRequest(body: unknown, accounts: AccountDirectory): Par
   if (typeof audience !== 'string' || !isHttpUrl(audience)) {
     return { ok: false, message: 'audience must be an absolute http(s) URL' };
   }
-  if (typeof scope !== 'string' || !isValidScope(scope)) {
+  if (typeof scope !== 'string' || !isScopeString(scope, { allowEmpty: true })) {
     return { ok: false, message: 'scope must be a space-separated scope string' };
   }
-  if (typeof upstreamScope !== 'string' || !isValidScope(upstreamScope)) {
+  if (typeof upstreamScope !== 'string' || !isScopeString(upstreamScope, { allowEmpty: true })) {
     return { ok: false, message: 'upstream_scope must be a space-separated scope string' };
   }
   return { ok: true, value: { sub, audience, scope, upstreamScope } };

@@ -4,7 +4,7 @@ import type { Client, ResourceServer, ResourceServerInstance } from 'oidc-provid
 import type { AccountDirectory } from './accounts.js';
 import { DEV_CLIENT } from './dev-client.js';
 import { describeResourceServer, EXTRA_AUDIENCES, isHttpUrl } from './resource-server.js';
-import { isValidScope } from './scope.js';
+import { isScopeString } from '@mcprt/policy';
 
 export interface MintAccessTokenInput {
   sub: string;
@@ -140,7 +140,7 @@ function requireTtl(ttlSeconds: number): number {
 }
 
 function requireScope(scope: string): void {
-  if (typeof scope !== 'string' || !isValidScope(scope)) {
+  if (typeof scope !== 'string' || !isScopeString(scope, { allowEmpty: true })) {
     throw new TypeError('scope must be space-separated scope tokens (RFC 6749 §3.3)');
   }
 }

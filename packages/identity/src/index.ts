@@ -7,5 +7,4 @@ export { VerifiedTokenCache } from './verified-token-cache.js';
 export { loadSigningKeys, mintBuiltinAccessToken, rotateSigningKey, SIGNING_ALG } from './as-signing-keys.js';
 export type { TenantKeys } from './as-signing-keys.js';
 export { openOidcPayload, sealOidcPayload, storeKey } from './oidc-store-codec.js';
-export { API_KEY_SCOPES, apiKeySecretMatches, generateApiKey, isApiKeyScope, parseApiKey } from './tenant-api-key.js';
-export type { ApiKeyScope } from './tenant-api-key.js';
+export { apiKeySecretMatches, generateApiKey, parseApiKey } from './tenant-api-key.js';

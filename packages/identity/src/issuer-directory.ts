@@ -22,7 +22,7 @@ export interface OutageLog {
 export interface IssuerDirectoryOptions {
   /** Allow `http://` issuers (tests and the development IdP only). */
   allowInsecure: boolean;
-  /** Discovery and JWKS requests go through this egress: address rules, redirects, body cap (DESIGN §5). */
+  /** Discovery and JWKS requests go through this egress: address rules, redirects, body cap. */
   egress: Egress;
   /** How long discovery results are kept; JWKS has its own cache and refetches on an unknown `kid`. */
   ttlMs?: number;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { open, seal, sealPurposes, type Keyring } from '@mcprt/keyring';
 
 /**
- * How the built-in authorization servers' rows are written (issue 8), shared by the API's
+ * How the built-in authorization servers' rows are written, shared by the API's
  * oidc-provider adapter and the CLI (pre-registered clients): ids, grant ids, uids and user codes are
  * stored as SHA-256 (codes and token ids are bearer secrets); payloads are sealed with the keyring,
  * bound to (tenant, model, hashed id), so a payload copied to another row or tenant does not open.

@@ -16,7 +16,8 @@ export interface OutboundSettings {
 
 /**
  * The one egress a process uses for every outbound request (tools, issuer discovery, JWKS), and the
- * issuer directory on top of it (DESIGN §5). The API and the worker build it the same way.
+ * issuer directory on top of it, so no outbound request escapes the address rules. The API and the
+ * worker build it the same way.
  */
 export function createOutbound(s: OutboundSettings, log?: OutageLog): { egress: Egress; directory: IssuerDirectory } {
   const egress = createEgress({

@@ -1,13 +1,10 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
- * Tenant back-office API keys (issue 11 item 5): `mcprt_ak_<id>_<secret>`. The id is public (lists,
- * audit rows); the secret is 256 random bits, stored only as its SHA-256 (a slow hash buys nothing
- * for a secret that cannot be guessed), compared in constant time.
+ * Tenant back-office API keys: `mcprt_ak_<id>_<secret>` (their scopes: `API_KEY_SCOPES` in
+ * @mcprt/policy). The id is public (lists, audit rows); the secret is 256 random bits, stored only as
+ * its SHA-256 (a slow hash buys nothing for a secret that cannot be guessed), compared in constant time.
  */
-
-export const API_KEY_SCOPES = ['audit:read', 'calls:read', 'calls:cancel'] as const;
-export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 const KEY = /^mcprt_ak_(ak[a-z2-7]{16})_([A-Za-z0-9_-]{43})$/;
@@ -31,8 +28,4 @@ export function apiKeySecretMatches(secret: string, storedHash: string): boolean
   const a = Buffer.from(hashApiKeySecret(secret), 'hex');
   const b = Buffer.from(storedHash, 'hex');
   return a.length === b.length && timingSafeEqual(a, b);
-}
-
-export function isApiKeyScope(s: string): s is ApiKeyScope {
-  return (API_KEY_SCOPES as readonly string[]).includes(s);
 }

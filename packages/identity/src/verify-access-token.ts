@@ -1,6 +1,7 @@
 import { AppError } from '@mcprt/errors';
 import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { IssuerDirectory } from './issuer-directory.js';
+import { parseScopes } from '@mcprt/policy';
 
 export interface VerifiedToken {
   issuer: string;
@@ -27,7 +28,7 @@ export interface ExpectedToken {
 }
 
 /**
- * Resource-server check of a bearer token (DESIGN §3.1, MCP authorization spec "Token Validation"):
+ * Resource-server check of a bearer token (MCP authorization spec "Token Validation"):
  * a JWT signed by the tenant's issuer, with `aud` naming exactly this tenant's MCP resource URL, not
  * expired. Tokens minted for another tenant, another resource or another issuer are refused, and
  * so is a token minted for several audiences (it would work at each of them).
@@ -60,7 +61,7 @@ export async function verifyAccessToken(directory: Pick<IssuerDirectory, 'jwks'>
     return {
       issuer: expected.issuer,
       subject: payload.sub!,
-      scopes: scope.split(' ').filter(Boolean),
+      scopes: parseScopes(scope),
       clientId,
       expiresAt: payload.exp!,
       email: typeof payload.email === 'string' ? payload.email : undefined,

@@ -31,7 +31,7 @@ describe('decideToolCall', () => {
   });
 });
 
-describe('decideToolCall: what to connect (issue 8 §8)', () => {
+describe('decideToolCall: what to connect', () => {
   const github = { name: 'gh', mcpScope: 'tools:gh', upstream: { provider: 'github', scopes: ['read:user', 'repo'] } };
   const q = { ...base, tenant: { enabledTools: ['gh'] }, tool: github, tokenScopes: ['tools:gh'] };
   it('no credential: connect the provider with every scope the tool needs', () => {

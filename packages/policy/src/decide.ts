@@ -20,11 +20,11 @@
  * | 6 | otherwise                                                        | allow                    |
  *
  * Row 5 "cover": a granted scope covers a needed one when it is the same string or a broader scope
- * of that provider that includes it (`scope-implication.ts`: Gmail `gmail.modify` covers
+ * of that provider that includes it (`scopes.ts`: Gmail `gmail.modify` covers
  * `gmail.readonly`, GitHub `repo` covers `public_repo`, …).
  */
 
-import { missingScopes } from './scope-implication.js';
+import { AUDIT_READ, CALLS_CANCEL, CALLS_READ, missingScopes } from './scopes.js';
 
 export interface PolicyTool {
   name: string;
@@ -63,7 +63,7 @@ export type Decision =
       requiredScope?: string;
       /**
        * For `credential_unavailable` / `upstream_scope_missing`: the provider to (re)connect and the
-       * upstream scopes to ask it for (issue 8 §8: the caller turns this into a connect link).
+       * upstream scopes to ask it for (the caller turns this into a connect link).
        */
       connect?: { provider: string; scopes: string[] };
     };
@@ -98,24 +98,6 @@ export function decideToolCall(q: ToolCallQuestion): Decision {
   }
   return ALLOW;
 }
-
-/**
- * Scopes of a user's MCP access token that reach past the tools: the user's history (tool calls and
- * audit). They are accepted by the tenant's authorization server and named in plain words on its
- * consent page, but never advertised in the protected resource metadata: a client that asks for
- * "everything advertised" gets the tools only, and an app that wants the history asks by name.
- * (Tenant API keys have scopes of the same names for the back office: `tenant-api-key.ts`.)
- */
-export const CALLS_READ = 'calls:read';
-export const CALLS_CANCEL = 'calls:cancel';
-export const AUDIT_READ = 'audit:read';
-
-/** The consent page's words for the history scopes, in the order they are shown. */
-export const HISTORY_SCOPES: readonly { scope: string; consent: string }[] = [
-  { scope: CALLS_READ, consent: 'See the tool calls and results of your other apps' },
-  { scope: CALLS_CANCEL, consent: 'See and stop the tool calls of your other apps' },
-  { scope: AUDIT_READ, consent: 'See the audit history of your account' },
-];
 
 /** What the call rules need of the verified MCP access token. */
 export interface CallReader {

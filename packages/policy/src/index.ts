@@ -1,12 +1,8 @@
 export {
-  AUDIT_READ,
-  CALLS_CANCEL,
-  CALLS_READ,
   callListFilter,
   decideAuditRead,
   decideCallAccess,
   decideToolCall,
-  HISTORY_SCOPES,
   type AuditReadDecision,
   type CallAccessDecision,
   type CallAccessQuestion,
@@ -18,4 +14,22 @@ export {
   type PolicyTool,
   type ToolCallQuestion,
 } from './decide.js';
-export { missingScopes, scopeGranted, SCOPE_IMPLICATIONS } from './scope-implication.js';
+export {
+  API_KEY_SCOPES,
+  AUDIT_READ,
+  CALLS_CANCEL,
+  CALLS_READ,
+  formatScopes,
+  HISTORY_SCOPES,
+  isApiKeyScope,
+  isScopeString,
+  isScopeToken,
+  missingScopes,
+  parseScopes,
+  SCOPE_IMPLICATIONS,
+  scopeGranted,
+  toolScope,
+  unionScopes,
+  type ApiKeyScope,
+  type ScopeSeparator,
+} from './scopes.js';

@@ -8,7 +8,7 @@ const tenant = { id: randomUUID(), slug: 'acme' };
 const user = randomUUID();
 const forOf = (url: string) => decodeURIComponent(/[?&]for=([^&]+)/.exec(url)![1]!);
 
-describe('connect links (issue 8 §8)', () => {
+describe('connect links', () => {
   it('reconnectUrl: /t/{slug}/connect/{provider}, scopes URL-encoded and space-separated', () => {
     expect(reconnectUrl('https://mcp.example', 'acme', 'github')).toBe('https://mcp.example/t/acme/connect/github');
     expect(reconnectUrl('https://mcp.example', 'acme', 'github', ['read:user', 'repo'])).toBe(

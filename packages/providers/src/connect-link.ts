@@ -3,7 +3,7 @@ import { reconnectUrl } from '@mcprt/tools';
 import { z } from 'zod';
 
 /**
- * The URL where a signed-in user connects a provider, or grants it more scopes (issue 8 §8):
+ * The URL where a signed-in user connects a provider, or grants it more scopes:
  * `/t/{slug}/connect/{provider}?scopes=<space-separated>`; one helper (`@mcprt/tools`, where the
  * upstream client also needs it), re-exported here for the API and the worker.
  */

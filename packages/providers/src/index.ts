@@ -1,8 +1,12 @@
 export { connectLinkFor, openConnectLink, reconnectUrl } from './connect-link.js';
 export { credentialVault } from './credential-vault.js';
 export type { CredentialVault, UpstreamTokens } from './credential-vault.js';
-export { openTenantClientSecret, redeemRefreshToken, REAUTH_REQUIRED, sealTenantClientSecret } from './token-refresh.js';
+export { isUpstreamKind, providerKind } from './kinds/index.js';
+export { UPSTREAM_KINDS } from './kinds/kind.js';
+export type { AccountIdentity, EgressFetch, IssuerFacts, KindSettings, ProviderHttp, ProviderKind, UpstreamKind } from './kinds/kind.js';
+export { redeemRefreshToken, REAUTH_REQUIRED, refreshClientOf } from './token-refresh.js';
 export type { RedeemOptions, RefreshClient, RefreshedTokens } from './token-refresh.js';
-export { GITHUB_API, GITHUB_WEB, openUpstreamSecret, splitScopes, upstreamOf } from './upstream-settings.js';
+export { UpstreamLogin } from './upstream-login.js';
+export type { UpstreamIdentity, UpstreamLoginStart } from './upstream-login.js';
+export { openTenantClientSecret, openUpstreamSecret, sealTenantClientSecret, upstreamOf, upstreamSecretContext } from './upstream-settings.js';
 export type { ResolvedUpstream } from './upstream-settings.js';
-export { githubTokenErrors } from './github-token-errors.js';

@@ -2,8 +2,9 @@ import { AppError } from '@mcprt/errors';
 import { z } from 'zod';
 import { upstreamStatusError } from '@mcprt/egress';
 import type { ToolContext } from './tool.js';
+import { parseScopes } from '@mcprt/policy';
 
-// `GET /user` as far as the tools read it (docs/upstream-apis.md §5.1).
+// GitHub's `GET /user` as far as the tools read it.
 const githubUser = z.looseObject({ id: z.number().int(), login: z.string(), name: z.string().nullish(), email: z.string().nullish() });
 
 /** The GitHub user a token belongs to, and the scopes GitHub says it carries (`X-OAuth-Scopes`, comma-separated). */
@@ -21,5 +22,5 @@ export async function githubUserOf(
   const user = githubUser.safeParse(await res.json());
   if (!user.success) throw new AppError('upstream', 'upstream_bad_response', 'GitHub returned an unexpected /user shape', { expose: true, retryable: false });
   const header = res.headers.get('x-oauth-scopes');
-  return { user: user.data, scopes: header === null ? undefined : header.split(/[\s,]+/).filter(Boolean) };
+  return { user: user.data, scopes: header === null ? undefined : parseScopes(header, 'space-or-comma') };
 }

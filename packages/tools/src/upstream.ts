@@ -1,6 +1,7 @@
 import { AppError } from '@mcprt/errors';
 import { z } from 'zod';
 import { retryAfterMs, upstreamError, upstreamStatusError, type Egress } from '@mcprt/egress';
+import { formatScopes, parseScopes } from '@mcprt/policy';
 
 /**
  * The authenticated upstream client: the one place a tool reaches Google or GitHub
@@ -191,8 +192,8 @@ function githubLimit(f: Failure, message: string | undefined): AppError | undefi
     const untilReset = Number.isFinite(reset) && reset > 0 ? Math.min(600_000, Math.max(0, reset * 1000 - Date.now())) : undefined;
     return upstreamError('rate_limited', f.service, status, { retryAfterMs: retryAfter ?? untilReset });
   }
-  const accepted = splitScopes(headers.get('x-accepted-oauth-scopes'));
-  const granted = splitScopes(headers.get('x-oauth-scopes'));
+  const accepted = parseScopes(headers.get('x-accepted-oauth-scopes'), 'comma');
+  const granted = parseScopes(headers.get('x-oauth-scopes'), 'comma');
   // GitHub names what the endpoint accepts; any one of them would do. Missing if none is granted.
   if (accepted.length > 0 && !accepted.some((s) => granted.includes(s))) return scopeMissing(f, accepted.slice(0, 1));
   return undefined;
@@ -211,16 +212,10 @@ function scopeMissing(f: Failure, scopes: readonly string[]): AppError {
   return new AppError(
     'policy',
     'upstream_scope_missing',
-    `Your ${f.provider} sign-in does not allow this: ${f.service} needs ${scopes.join(' ')}. Grant it at ${url} and call again.`,
+    `Your ${f.provider} sign-in does not allow this: ${f.service} needs ${formatScopes(scopes)}. Grant it at ${url} and call again.`,
     { expose: true, retryable: false, details: { upgradeUrl: url, provider: f.provider, scopes: [...scopes] } },
   );
 }
-
-const splitScopes = (h: string | null): string[] =>
-  (h ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
 
 /** Upstream messages reach the user: one line, bounded. */
 function short(m: string | undefined): string | undefined {

@@ -1,4 +1,4 @@
-import { withCallStatements, type CallsDb } from '@mcprt/calls';
+import { PENDING_SQL, withCallStatements, type CallsDb } from '@mcprt/calls';
 import { startApi, type RunningApi } from '@mcprt/api';
 import { credentialVault } from '@mcprt/providers';
 import type { Config } from '@mcprt/config';
@@ -280,7 +280,7 @@ export const NO_FOREIGN_RECONCILE = { RECONCILE_AFTER_MS: '600000' } as const;
 
 /** Calls of this stack's tenant still waiting (e.g. paused by a 429) are cancelled, so no other file's reconciler picks them up. */
 export async function cancelLeftovers(s: Stack): Promise<void> {
-  await s.db.sql`update tool_calls set status = 'cancelled', finished_at = now() where tenant_id = ${s.tenant.id} and status in ('queued', 'running')`;
+  await s.db.sql`update tool_calls set status = 'cancelled', finished_at = now() where tenant_id = ${s.tenant.id} and ${s.db.sql.unsafe(PENDING_SQL)}`;
 }
 
 export const initializeRequest = {

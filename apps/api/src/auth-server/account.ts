@@ -12,6 +12,7 @@ import type { ApiResources } from '../resources.js';
 import { esc, page, pageCsp, scopeItems } from './pages.js';
 import { htmlErrors } from './mount.js';
 import type { AuthServers } from './provider.js';
+import { parseScopes } from '@mcprt/policy';
 
 interface GrantView {
   grantId: string;
@@ -22,7 +23,7 @@ interface GrantView {
 }
 
 /**
- * `/t/{slug}/account` (issue 8 item 6): the signed-in user's grants (one per MCP client they allowed),
+ * `/t/{slug}/account`: the signed-in user's grants (one per MCP client they allowed),
  * each revocable. The user is the one of the tenant's authorization-server session (its cookie);
  * revoking deletes the grant and every code and refresh token of it (access tokens, JWTs, lapse
  * within 10 minutes). Same page rules as consent: escaped, CSRF token, strict CSP.
@@ -77,9 +78,7 @@ export function mountAccount(router: Router<ApiState>, r: ApiResources, servers:
         grantId: g.jti,
         clientId: g.clientId,
         clientName: typeof client?.clientName === 'string' && client.clientName ? client.clientName : g.clientId,
-        scopes: Object.values(g.resources ?? {})
-          .flatMap((s) => s.split(' '))
-          .filter(Boolean),
+        scopes: Object.values(g.resources ?? {}).flatMap((s) => parseScopes(s)),
         issuedAt: g.iat ? new Date(g.iat * 1000) : undefined,
       });
     }

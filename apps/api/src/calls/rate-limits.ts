@@ -3,9 +3,10 @@ import type { Logger } from '@mcprt/observability';
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import type { RateVerdict } from '@mcprt/calls';
 
 /**
- * Per-user and per-tenant call rates at the API (issue 9 item 4), with rate-limiter-flexible on
+ * Per-user and per-tenant call rates at the API, with rate-limiter-flexible on
  * Redis: fixed one-minute windows, one counter key per (tenant, user) and one per tenant, under
  * QUEUE_PREFIX (hash-tagged: one slot; each consume is one single-key script, one round trip; the
  * user's and the tenant's run concurrently). Keys expire with their window.
@@ -14,8 +15,6 @@ import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
  * reconciler enqueues it later; refusing every call while Redis is away would turn an outage of the
  * limiter into an outage of the service. The pending cap (Postgres) still bounds each user.
  */
-
-export type RateVerdict = { ok: true } | { ok: false; scope: 'user' | 'tenant'; limit: number; retryAfterMs: number };
 
 const ALLOWED: RateVerdict = Object.freeze({ ok: true });
 

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { CALL_STATUSES, callIdSchema } from '@mcprt/calls';
 
 /**
- * The zod schemas that validate the history APIs (issue 11 items 4, 5) — the same objects the OpenAPI
+ * The zod schemas that validate the history APIs (end user and back office) — the same objects the OpenAPI
  * document at /v1/openapi.json is generated from (openapi.ts), so the document cannot drift from
  * what the routes accept.
  */

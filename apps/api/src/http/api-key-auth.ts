@@ -1,11 +1,12 @@
-import { apiKeySecretMatches, parseApiKey, type ApiKeyScope } from '@mcprt/identity';
+import { apiKeySecretMatches, parseApiKey } from '@mcprt/identity';
+import type { ApiKeyScope } from '@mcprt/policy';
 import { apiKeysRepository, recordApiKeyUse, type DbHandle } from '@mcprt/db';
 import { AppError } from '@mcprt/errors';
 import type { Middleware } from 'koa';
 import { bindLog, required, type ApiState } from './state.js';
 
 /**
- * The back office's authentication (issue 11 item 5): `Authorization: Bearer mcprt_ak_<id>_<secret>`,
+ * The back office's authentication: `Authorization: Bearer mcprt_ak_<id>_<secret>`,
  * a key of *this* tenant (looked up by tenant and id, so tenant A's key is unknown at tenant B), not
  * revoked, whose secret hashes to the stored hash, holding `scope`. Every use is audited in the
  * tenant (`api_key.<route>`, allow or deny) in the same statement that refreshes `last_used_at`.

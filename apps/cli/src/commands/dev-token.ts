@@ -7,6 +7,7 @@ import { parseHttpUrl, parseNonEmpty, parseScope, parseSlug } from '../args.js';
 import { CliError, hint, type CliResources } from '../resources.js';
 import { mcpUrlOf, requireTenant } from '../tenant-urls.js';
 import { loadDevIdp } from '../dev-idp.js';
+import { formatScopes, parseScopes, toolScope } from '@mcprt/policy';
 
 export interface DevTokenInput {
   tenant?: string;
@@ -54,7 +55,7 @@ export async function devToken(res: DevTokenResources, input: DevTokenInput): Pr
   const subject = parseNonEmpty(input.user, '--user');
   const tenant = await requireTenant(res.db, slug);
   const idp = parseHttpUrl(input.idp ?? tenant.idpIssuer, '--idp').replace(/\/+$/, '');
-  const scope = input.scope !== undefined ? parseScope(input.scope) : tenant.enabledTools.map((t) => `tools:${t}`).join(' ');
+  const scope = input.scope !== undefined ? parseScope(input.scope) : formatScopes(tenant.enabledTools.map(toolScope));
   if (!scope) throw new CliError(`tenant "${slug}" enables no tools; pass --scope`);
   if (idp !== tenant.idpIssuer.replace(/\/+$/, '')) {
     hint(res, `warning: --idp ${idp} is not the tenant's issuer ${tenant.idpIssuer}; the API will reject its tokens`);
@@ -90,7 +91,7 @@ export async function devToken(res: DevTokenResources, input: DevTokenInput): Pr
     accessToken: body.upstream.access_token,
     refreshToken: body.upstream.refresh_token ?? null,
     expiresAt: new Date(body.upstream.expires_at),
-    scopes: body.upstream.scope.split(' ').filter(Boolean),
+    scopes: parseScopes(body.upstream.scope),
   });
 
   // A built-in tenant's tokens come from its own authorization server: sign one as it would, for

@@ -1,9 +1,10 @@
-import { API_KEY_SCOPES, generateApiKey, isApiKeyScope } from '@mcprt/identity';
+import { generateApiKey } from '@mcprt/identity';
+import { API_KEY_SCOPES, formatScopes, isApiKeyScope, parseScopes as parseScopeList, unionScopes } from '@mcprt/policy';
 import { apiKeysRepository, tenantsRepository, type Tenant, type TenantApiKey } from '@mcprt/db';
 import { parseNonEmpty, parseSlug } from '../args.js';
 import { CliError, hint, UsageError, type CliResources } from '../resources.js';
 
-/** `tenant api-key create|list|revoke` : the tenant's back-office keys (audit and call access for the tenant's own systems, without a user). */
+/** `tenant api-key create|list|revoke`: the tenant's back-office keys. */
 
 async function tenantOf(res: CliResources, slug: string | undefined): Promise<Tenant> {
   const s = parseSlug(slug);
@@ -13,15 +14,8 @@ async function tenantOf(res: CliResources, slug: string | undefined): Promise<Te
 }
 
 function parseScopes(value: string | undefined): string[] {
-  if (!value) throw new UsageError(`--scopes is required: a comma-separated subset of ${API_KEY_SCOPES.join(',')}`);
-  const scopes = [
-    ...new Set(
-      value
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean),
-    ),
-  ];
+  if (!value) throw new UsageError(`--scopes is required: a comma-separated subset of ${formatScopes(API_KEY_SCOPES, 'comma')}`);
+  const scopes = unionScopes(parseScopeList(value, 'comma'));
   const unknown = scopes.filter((s) => !isApiKeyScope(s));
   if (unknown.length || scopes.length === 0)
     throw new UsageError(`--scopes: unknown scope ${unknown.map((s) => JSON.stringify(s)).join(', ')}; allowed: ${API_KEY_SCOPES.join(', ')}`);
@@ -36,7 +30,7 @@ export async function apiKeyCreate(res: CliResources, input: { slug?: string; sc
   await apiKeysRepository(res.db, tenant.id).create({ id: k.id, name, secretHash: k.secretHash, scopes });
   // The key itself goes to stdout alone (capturable); it is not stored and cannot be shown again.
   res.out(k.key);
-  hint(res, `created API key ${k.id} for tenant ${tenant.slug} (scopes ${scopes.join(',')}); it is shown only now — store it as a secret`);
+  hint(res, `created API key ${k.id} for tenant ${tenant.slug} (scopes ${formatScopes(scopes, 'comma')}); it is shown only now — store it as a secret`);
   return { key: k.key, id: k.id };
 }
 
@@ -47,7 +41,7 @@ export async function apiKeyList(res: CliResources, input: { slug?: string }): P
   for (const k of keys) {
     const state = k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : 'active';
     res.out(
-      `${k.id}  ${state}  scopes=${k.scopes.join(',')}  last_used=${k.lastUsedAt?.toISOString() ?? 'never'}  created=${k.createdAt.toISOString()}  ${k.name}`,
+      `${k.id}  ${state}  scopes=${formatScopes(k.scopes, 'comma')}  last_used=${k.lastUsedAt?.toISOString() ?? 'never'}  created=${k.createdAt.toISOString()}  ${k.name}`,
     );
   }
   return keys;

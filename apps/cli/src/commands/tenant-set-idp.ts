@@ -1,4 +1,5 @@
-import { GITHUB_API, GITHUB_WEB } from '@mcprt/providers';
+import { parseScopes as parseScopeList } from '@mcprt/policy';
+import { isUpstreamKind, providerKind, UPSTREAM_KINDS, type UpstreamKind } from '@mcprt/providers';
 import { parseKeyring, seal, sealPurposes } from '@mcprt/keyring';
 import { tenantsRepository } from '@mcprt/db';
 import { parseHttpUrl, parseNonEmpty, parseSlug } from '../args.js';
@@ -21,21 +22,24 @@ export interface TenantSetIdpInput {
   apiBase?: string;
 }
 
-export const GOOGLE_ISSUER = 'https://accounts.google.com';
-const KINDS = ['oidc', 'google', 'github'] as const;
-export type IdpKind = (typeof KINDS)[number];
+export type IdpKind = UpstreamKind;
 
 export function parseKind(kind: string | undefined): IdpKind | undefined {
   if (kind === undefined) return undefined;
-  if (!(KINDS as readonly string[]).includes(kind)) throw new UsageError('--kind must be oidc, google or github');
-  return kind as IdpKind;
+  if (!isUpstreamKind(kind)) throw new UsageError(`--kind must be ${UPSTREAM_KINDS.slice(0, -1).join(', ')} or ${UPSTREAM_KINDS.at(-1)}`);
+  return kind;
 }
 
-/** Scopes for a provider kind: OIDC kinds must ask for `openid` (the ID token says who signed in); GitHub has no OIDC. */
+/** Scopes for a provider kind: a kind that signs in with OIDC must ask for `openid` (the ID token says who signed in). */
 export function parseScopes(scopes: string | undefined, kind: IdpKind): string[] | undefined {
-  const list = scopes?.split(/\s+/).filter(Boolean);
-  if (list && kind !== 'github' && !list.includes('openid')) throw new UsageError('--scopes must include openid');
+  const list = scopes === undefined ? undefined : parseScopeList(scopes);
+  if (list && providerKind(kind).settings.needsOpenid && !list.includes('openid')) throw new UsageError('--scopes must include openid');
   return list;
+}
+
+/** `--api-base` is for a kind with a REST API of its own (GitHub) only. */
+export function checkApiBase(apiBase: string | undefined, kind: IdpKind): void {
+  if (apiBase && providerKind(kind).settings.defaultApiBase === undefined) throw new UsageError('--api-base is for --kind github only');
 }
 
 /**
@@ -58,10 +62,12 @@ export async function tenantSetIdp(res: CliResources, input: TenantSetIdpInput):
   if (!tenant) throw new CliError(`no tenant "${slug}"`);
   const kind = kindIn ?? parseKind(tenant.idpKind) ?? 'oidc';
   const scopes = parseScopes(input.scopes, kind);
-  const issuer = input.issuer ? parseHttpUrl(input.issuer, '--issuer') : kindIn === 'google' ? GOOGLE_ISSUER : kindIn === 'github' ? GITHUB_WEB : undefined;
+  const settings = providerKind(kind).settings;
+  const issuer = input.issuer ? parseHttpUrl(input.issuer, '--issuer') : kindIn ? settings.defaultIssuer : undefined;
   const apiBase = input.apiBase ? parseHttpUrl(input.apiBase, '--api-base') : undefined;
-  if (apiBase && kind !== 'github') throw new UsageError('--api-base is for --kind github only');
-  if (kind === 'github' && auth === 'external') throw new UsageError('a GitHub IdP issues no tokens an MCP server can verify: use --auth builtin');
+  checkApiBase(apiBase, kind);
+  if (!settings.verifiableTokens && auth === 'external')
+    throw new UsageError(`a ${settings.label} IdP issues no tokens an MCP server can verify: use --auth builtin`);
   const keyring = parseKeyring(res.config.SEAL_KEYS, res.config.SEAL_ACTIVE_KID);
   await repo.setIdpClient(tenant.id, {
     clientId,
@@ -69,10 +75,10 @@ export async function tenantSetIdp(res: CliResources, input: TenantSetIdpInput):
     ...(scopes ? { scopes } : {}),
   });
   if (kindIn || issuer || apiBase)
-    await repo.setIdpKind(tenant.id, { kind, ...(issuer ? { issuer } : {}), ...(kind === 'github' ? { apiBase: apiBase ?? null } : { apiBase: null }) });
+    await repo.setIdpKind(tenant.id, { kind, ...(issuer ? { issuer } : {}), apiBase: settings.defaultApiBase === undefined ? null : (apiBase ?? null) });
   if (auth) await repo.setAuthMode(tenant.id, auth);
   res.out(
-    `tenant ${slug}: ${kind} IdP${issuer ? ` ${issuer}` : ''}${kind === 'github' ? ` (API ${apiBase ?? GITHUB_API})` : ''}, client ${clientId} set (secret sealed under key ${keyring.activeKid})` +
+    `tenant ${slug}: ${kind} IdP${issuer ? ` ${issuer}` : ''}${settings.defaultApiBase ? ` (API ${apiBase ?? settings.defaultApiBase})` : ''}, client ${clientId} set (secret sealed under key ${keyring.activeKid})` +
       (auth ? `, auth mode ${auth}` : `, auth mode ${tenant.authMode} (unchanged)`) +
       `; redirect URIs to register at the IdP: ${res.config.PUBLIC_URL}/t/${slug}/login/callback and ${res.config.PUBLIC_URL}/t/${slug}/connect/idp/callback`,
   );

@@ -1,9 +1,9 @@
-import { GITHUB_WEB } from '@mcprt/providers';
+import { isUpstreamKind, providerKind } from '@mcprt/providers';
 import { parseKeyring, seal, sealPurposes } from '@mcprt/keyring';
 import { tenantsRepository } from '@mcprt/db';
 import { parseHttpUrl, parseNonEmpty, parseSlug } from '../args.js';
 import { CliError, UsageError, type CliResources } from '../resources.js';
-import { GOOGLE_ISSUER, parseKind, parseScopes } from './tenant-set-idp.js';
+import { checkApiBase, parseKind, parseScopes } from './tenant-set-idp.js';
 
 export interface TenantSetUpstreamInput {
   slug?: string;
@@ -30,15 +30,18 @@ export async function tenantSetUpstream(res: CliResources, input: TenantSetUpstr
   const provider = parseNonEmpty(input.provider, '--provider');
   if (!PROVIDER.test(provider) || provider === 'idp')
     throw new UsageError('--provider must be a lowercase name such as github or google (idp is the login IdP: use tenant set-idp)');
-  const kind = parseKind(input.kind ?? (provider === 'github' || provider === 'google' ? provider : undefined));
+  // A provider named after a kind at a well-known host (`github`, `google`) is of that kind.
+  const named = isUpstreamKind(provider) && providerKind(provider).settings.defaultIssuer !== undefined ? provider : undefined;
+  const kind = parseKind(input.kind ?? named);
   if (!kind) throw new UsageError('--kind is required (oidc, google or github)');
   const clientId = parseNonEmpty(input.clientId, '--client-id');
   if (!input.clientSecret) throw new UsageError('set UPSTREAM_CLIENT_SECRET in the environment (the secret is never read from the command line)');
-  const scopes = parseScopes(input.scopes, kind) ?? (kind === 'github' ? ['read:user'] : ['openid', 'email']);
-  const issuer = input.issuer ? parseHttpUrl(input.issuer, '--issuer') : kind === 'google' ? GOOGLE_ISSUER : kind === 'github' ? GITHUB_WEB : undefined;
+  const settings = providerKind(kind).settings;
+  const scopes = parseScopes(input.scopes, kind) ?? [...settings.defaultScopes];
+  const issuer = input.issuer ? parseHttpUrl(input.issuer, '--issuer') : settings.defaultIssuer;
   if (!issuer) throw new UsageError('--issuer is required for --kind oidc');
   const apiBase = input.apiBase ? parseHttpUrl(input.apiBase, '--api-base') : undefined;
-  if (apiBase && kind !== 'github') throw new UsageError('--api-base is for --kind github only');
+  checkApiBase(apiBase, kind);
   const repo = tenantsRepository(res.db);
   const tenant = await repo.bySlug(slug);
   if (!tenant) throw new CliError(`no tenant "${slug}"`);

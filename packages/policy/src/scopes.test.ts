@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { missingScopes, SCOPE_IMPLICATIONS, scopeGranted } from './scope-implication.js';
+import { missingScopes, SCOPE_IMPLICATIONS, scopeGranted } from './scopes.js';
 
 describe('SCOPE_IMPLICATIONS', () => {
   it('is closed: whatever a covered scope covers, the broader one lists too (one lookup is enough)', () => {

@@ -1,0 +1,167 @@
+import {
+  ProtocolError,
+  ProtocolErrorCode,
+  type CallToolRequest,
+  type CallToolResult,
+  type InputRequiredResult,
+  type ProtocolEra,
+  type ServerContext,
+} from '@modelcontextprotocol/server';
+import { awaitCall, cancelUserCall, eitherAborted, isFinal, submitCall, type SubmitOutcome, type ToolCall } from '@mcprt/calls';
+import type { AnyTool } from '@mcprt/tools';
+import { RESULT_TOOL, toCallToolResult } from '../calls/call-result.js';
+import { toolCallUrl } from '../http/urls.js';
+import type { ApiResources } from '../resources.js';
+import { askToConnect, connectOfError, reauthLink, upgradeLink } from './ask-to-connect.js';
+import type { RequestIdentity } from './request-identity.js';
+import { createTaskResult, declaresTasks } from './tasks.js';
+import { callToolCallResult } from './tool-call-result.js';
+
+/** Key under `params._meta` a client may set to make a tools/call idempotent (same key → same call). */
+export const IDEMPOTENCY_META = 'io.mcprt/idempotency-key';
+
+const isIdempotencyKey = (key: unknown): key is string => typeof key === 'string' && /^[\x21-\x7e]{1,128}$/.test(key);
+
+/**
+ * 2025-era `notifications/cancelled` names the JSON-RPC id of a request sent earlier, on another POST
+ * (stateless: another server instance). The calls this API process is waiting for, by
+ * (tenant, user, OAuth client, request id): a cancel that reaches the process holding the request
+ * finds its call, and two apps of one user numbering their requests alike do not collide (the cancel
+ * itself is still put to the access rule with the notifying token).
+ */
+const waitingLegacy = new Map<string, string>();
+const legacyKey = (who: RequestIdentity, requestId: string | number) =>
+  `${who.tenant.id}:${who.user.id}:${who.token.clientId ?? ''}:${typeof requestId}:${requestId}`;
+
+/** The call a 2025 request of this sender is waiting for, by the request's JSON-RPC id. */
+export const legacyWaitingCall = (who: RequestIdentity, requestId: string | number): string | undefined => waitingLegacy.get(legacyKey(who, requestId));
+
+type Answer = CallToolResult | InputRequiredResult;
+
+/**
+ * tools/call over the engine: submit (@mcprt/calls), wait as the request's era and capabilities
+ * say, and answer with the result, a task, a "still running" result or the link to connect a
+ * provider.
+ */
+export async function answerToolCall(
+  r: ApiResources,
+  who: RequestIdentity,
+  era: ProtocolEra,
+  signal: AbortSignal,
+  req: CallToolRequest,
+  ctx: ServerContext,
+): Promise<Answer> {
+  if (req.params.name === RESULT_TOOL) return callToolCallResult(r, who, req.params.arguments, signal);
+  // MCP: an unknown tool is a protocol error, not a tool execution error.
+  const unknown = () => new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${req.params.name}`);
+  const tool = r.registry.get(req.params.name);
+  if (!tool) throw unknown();
+  const key = req.params._meta?.[IDEMPOTENCY_META];
+  if (key !== undefined && !isIdempotencyKey(key))
+    return { content: [{ type: 'text', text: `${IDEMPOTENCY_META} must be 1 to 128 visible ASCII characters` }], isError: true };
+  const outcome = await submitCall(r, {
+    tenant: who.tenant,
+    scope: who.scope,
+    user: who.user,
+    clientId: who.token.clientId,
+    tool,
+    tokenScopes: who.token.scopes,
+    args: req.params.arguments,
+    requestId: who.requestId,
+    get log() {
+      return who.log;
+    },
+    idempotencyKey: key,
+  });
+  if (outcome.kind === 'unknown') throw unknown();
+  if (outcome.kind !== 'accepted') return notAccepted(r, who, era, ctx, outcome);
+  return answerAccepted(r, who, era, signal, req, ctx, tool, outcome);
+}
+
+/** A call that was not recorded: the tool error (with the connect link, or the retry delay). */
+function notAccepted(
+  r: ApiResources,
+  who: RequestIdentity,
+  era: ProtocolEra,
+  ctx: ServerContext,
+  outcome: Exclude<SubmitOutcome, { kind: 'accepted' | 'unknown' }>,
+) {
+  if (outcome.kind === 'invalid') return { content: [{ type: 'text' as const, text: outcome.message }], isError: true };
+  if (outcome.connect) return askToConnect(r, who, era, ctx, outcome.connect, outcome.message, outcome.code);
+  return {
+    content: [{ type: 'text' as const, text: outcome.message }],
+    isError: true,
+    _meta: {
+      'io.mcprt/error':
+        outcome.retryAfterMs === undefined ? { code: outcome.code } : { code: outcome.code, retryable: true, retryAfterMs: outcome.retryAfterMs },
+    },
+  };
+}
+
+async function answerAccepted(
+  r: ApiResources,
+  who: RequestIdentity,
+  era: ProtocolEra,
+  signal: AbortSignal,
+  req: CallToolRequest,
+  ctx: ServerContext,
+  tool: AnyTool,
+  outcome: Extract<SubmitOutcome, { kind: 'accepted' }>,
+): Promise<Answer> {
+  const pollUrl = toolCallUrl(r.config.PUBLIC_URL, who.tenant.slug, outcome.call.id);
+  let call = outcome.call;
+  if (isFinal(call)) return toCallToolResult(call, tool, pollUrl);
+  // How long to wait, and what the answer becomes if the call outlives it:
+  // - a 2026-07-28 request declaring the tasks extension: a short wait, then a task;
+  // - a request with a progressToken: progress notifications over SSE while waiting (longer);
+  // - otherwise CALL_WAIT_MS, then a plain "still running" result (not an error).
+  const asTask = era !== 'legacy' && declaresTasks(ctx.mcpReq.envelope);
+  // Not enqueued (Redis away): the reconciler enqueues it later; answer now, without waiting.
+  if (!outcome.enqueued) return asTask ? (createTaskResult(call, r.config) as unknown as CallToolResult) : toCallToolResult(call, tool, pollUrl);
+  call = await waitForCall(r, who, era, signal, req, ctx, call, asTask);
+  // 2026-07-28 has no `notifications/cancelled` over HTTP: a client cancels a request by closing
+  // its response stream (the SDK client does exactly that on cancel or timeout). A 2025 client's
+  // hang-up is not a cancel (it sends notifications/cancelled).
+  if (era !== 'legacy' && signal.aborted && !r.drain?.aborted && !isFinal(call)) await cancelUserCall(r, who, call.id);
+  if (asTask && !isFinal(call)) return createTaskResult(call, r.config) as unknown as CallToolResult;
+  // Refused at dequeue for the same reason (the credential changed meanwhile): the same link. A
+  // refresh the provider refused (`reauth_required`, credential-refresh.ts) names only the route:
+  // the link is made here, for this user.
+  const details = call.error?.details;
+  const link = call.status === 'failed' ? (connectOfError(details) ?? reauthLink(r, who, tool, details) ?? upgradeLink(r, who, details)) : undefined;
+  if (link && call.error) return askToConnect(r, who, era, ctx, link, call.error.message, call.error.code);
+  return toCallToolResult(call, tool, pollUrl);
+}
+
+/** The wait (the engine's awaitCall), with progress notifications when asked for and the 2025 cancel hook. */
+async function waitForCall(
+  r: ApiResources,
+  who: RequestIdentity,
+  era: ProtocolEra,
+  signal: AbortSignal,
+  req: CallToolRequest,
+  ctx: ServerContext,
+  call: ToolCall,
+  asTask: boolean,
+): Promise<ToolCall> {
+  const progressToken = req.params._meta?.progressToken;
+  const tick =
+    !asTask && progressToken !== undefined
+      ? {
+          everyMs: r.config.PROGRESS_INTERVAL_MS,
+          fn: (elapsedMs: number) =>
+            ctx.mcpReq.notify({
+              method: 'notifications/progress',
+              params: { progressToken, progress: Math.round(elapsedMs / 1000), message: `Tool call ${call.id} is still running.` },
+            }),
+        }
+      : undefined;
+  const timeoutMs = asTask ? Math.min(r.config.TASK_WAIT_MS, r.config.CALL_WAIT_MS) : tick ? r.config.PROGRESS_WAIT_MS : r.config.CALL_WAIT_MS;
+  const waitKey = era === 'legacy' ? legacyKey(who, ctx.mcpReq.id) : undefined;
+  if (waitKey) waitingLegacy.set(waitKey, call.id);
+  try {
+    return await awaitCall(r, who, call, { timeoutMs, signal: eitherAborted(signal, r.drain), fresh: true, tick });
+  } finally {
+    if (waitKey && waitingLegacy.get(waitKey) === call.id) waitingLegacy.delete(waitKey);
+  }
+}
