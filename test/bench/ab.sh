@@ -4,7 +4,7 @@
 # checkout once per (auth mode, protocol); compare the medians of `ratio=` (and of the CPU and
 # syscalls per call lines, steadier on a shared machine).
 #   AB_HEAD_AUTH       this checkout's BENCH_AUTH modes, each run every round (default: builtin; e.g.
-#                      "builtin external"). Bases run as they are (before issue 8: external tokens).
+#                      "builtin external"). Bases run as they are (commits before the built-in authorization server: external tokens).
 #   AB_HEAD_PROTOCOLS  this checkout's BENCH_PROTOCOL values (default: "2026-07-28 2025-11-25")
 set -euo pipefail
 revs=${1:?usage: test/bench/ab.sh <rev>[,<rev>…] [rounds]}

@@ -5,11 +5,11 @@
  *
  * As deployed: the API and the worker are their own OS processes, started from their real entry
  * points (`apps/{api,worker}/src/main.ts`, LOG_LEVEL warn); this process holds the load clients and
- * the dev IdP(s). By default (BENCH_AUTH=builtin) the bench tenant is what new tenants are (issue 8):
+ * the dev IdP(s). By default (BENCH_AUTH=builtin) the bench tenant is what new tenants are:
  * its own authorization server, federated to a dev IdP, and each user's access token comes from the
  * real OAuth flow of that AS (./builtin-tokens.ts), verified in-process by the API.
  *
- * The machine is noisy (this VM's speed drifts by ±30 % over minutes), so the run alternates the two
+ * A shared machine's speed drifts over minutes, so the run alternates the two
  * measurements: BENCH_ROUNDS rounds of (bare BullMQ, then end to end), one ratio per round; the last
  * line gives the medians.
  *
@@ -18,8 +18,7 @@
  *   BENCH_CALLS        measured e2e calls per round (default 2000), after BENCH_BARE_WARMUP_ROUNDS
  *                      unmeasured bare rounds (default 4) and BENCH_WARMUP calls (default 4000)
  *   BENCH_CONCURRENCY  e2e calls in flight (default 64: enough to keep both cores busy, like the bare
- *                      run, which has all its jobs in Redis at once; at 32 the path is latency-bound
- *                      at ≈1.7 busy cores), spread over BENCH_CLIENTS clients (default 64)
+ *                      run, which has all its jobs in Redis at once; fewer leave the path latency-bound), spread over BENCH_CLIENTS clients (default 64)
  *   BENCH_CLIENT       raw (default: keep-alive JSON-RPC poster on plain sockets) or sdk (the official MCP SDK Client)
  *   BENCH_BARE_JOBS    bare BullMQ jobs per round (default 5000); BENCH_BARE_ADD=single adds them one by one
  *                      (BENCH_CONCURRENCY in flight, like the API) instead of addBulk chunks of 250
@@ -36,7 +35,7 @@
  *   BENCH_AUTH         builtin (default): a built-in AS tenant; the users sign in through its OAuth flow
  *                      (discovery, dynamic registration, code + PKCE, login at the dev IdP, consent) and
  *                      their 600 s tokens are refreshed between phases; external: the tenant trusts the
- *                      harness's dev IdP, which mints 1 h tokens directly (the mode before issue 8)
+ *                      harness's dev IdP, which mints 1 h tokens directly (the mode before tenants had their own authorization server)
  *   BENCH_TOKEN_REFRESH_S  builtin only: refresh the tokens once they are this old (default: half their
  *                      lifetime); between phases once half as old. 0 refreshes at every phase (the smoke test)
  *   BENCH_DATABASE_URL the database the run drops, re-creates and uses (default: TEST_DATABASE_URL's
@@ -452,7 +451,7 @@ async function main(): Promise<number> {
         DATABASE_URL: appUrlOf(BENCH_DATABASE_URL), // the processes run as the app role, as in production
         WORKER_CONCURRENCY: String(WORKER_CONCURRENCY),
         LOG_LEVEL: 'silent',
-        // Issue 11: the audit checkpointer runs in the workers during the measurement (every second,
+        // The audit checkpointer runs in the workers during the measurement (every second,
         // 60× more often than the default), on this run's own database.
         AUDIT_CHECKPOINT_INTERVAL_MS: process.env.BENCH_AUDIT_CHECKPOINT_MS ?? '1000',
         ...(DB_POOL_MAX ? { DATABASE_POOL_MAX: DB_POOL_MAX } : {}),
@@ -563,9 +562,8 @@ async function main(): Promise<number> {
       }
     }
 
-    // Warm-up, both sides, to steady state (measured here: bare BullMQ gains ≈40 % over its first
-    // ≈20k jobs, the end-to-end path ≈30 % over its first few thousand calls, as the JIT of each
-    // process settles): BARE_WARMUP_ROUNDS unmeasured bare rounds, WARMUP calls.
+    // Warm-up, both sides, to steady state (both speed up markedly over their first thousands of jobs
+    // and calls as the JIT of each process settles): BARE_WARMUP_ROUNDS unmeasured bare rounds, WARMUP calls.
     const bw = [];
     for (let i = 0; i < BARE_WARMUP_ROUNDS; i++) bw.push(round((await bareBullmq(BARE_JOBS, WORKER_CONCURRENCY)).jobsPerS));
     if (WARMUP > 0) {

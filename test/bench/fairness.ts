@@ -1,5 +1,5 @@
 /**
- * `pnpm bench:fairness` (issue 9 item 7): does a user who floods the queue slow everyone else?
+ * `pnpm bench:fairness`: does a user who floods the queue slow everyone else?
  *
  * Real API (in this process), 2 worker processes (their real entry point), Postgres, Redis, the dev
  * IdP. Tenant 1 has user A (the flood) and user B (quiet); tenant 2 has user C (quiet). Per-user

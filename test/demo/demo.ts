@@ -6,8 +6,8 @@ import { openOAuthSession, SignInRefusedError, type OAuthSession } from '../../a
 import { signInInBrowser, type Shots, type SignInStep } from '../src/harness/chromium.js';
 
 /**
- * `pnpm demo` (issue 8 item 10): the seed walkthrough's "each user authenticates with their own
- * identity, calls are scoped and audited per user", for real. Alice and Bob sign in at the tenant's
+ * `pnpm demo`: each user authenticates with their own identity, and calls are scoped and audited
+ * per user, shown for real. Alice and Bob sign in at the tenant's
  * built-in authorization server through the real flow — a headless chromium clicks the dev IdP's login
  * page and our consent page, the MCP SDK client (with the CLI's OAuth provider) receives the code on
  * its loopback redirect — then each calls `whoami` and `web_search`. Both start with `tools:whoami`

@@ -1,5 +1,5 @@
 /**
- * Which events an events.list window holds (upstream-apis.md §3.1): `timeMin` is an exclusive lower
+ * Which events an events.list window holds (docs/upstream-apis.md §3.1): `timeMin` is an exclusive lower
  * bound on an event's *end*, `timeMax` an exclusive upper bound on its *start*; with
  * `singleEvents=true` a series becomes its instances (each with `recurringEventId` and
  * `originalStartTime`, no `recurrence`), otherwise the series comes back once, as stored.

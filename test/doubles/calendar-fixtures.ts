@@ -1,5 +1,5 @@
 /**
- * Calendar fixtures: Event resources (upstream-apis.md §3.1) and CalendarListEntry data (§3.2) from
+ * Calendar fixtures: Event resources (docs/upstream-apis.md §3.1) and CalendarListEntry data (§3.2) from
  * readable specs. Only fields the reference shows are written; `eventType`, `colorId`, `hangoutLink`,
  * `conferenceData`, `transparency` and `visibility` are left out (all optional there).
  */

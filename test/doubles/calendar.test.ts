@@ -5,6 +5,8 @@ import type { CalendarEvent } from './calendar-fixtures.js';
 import { CALENDAR_SCOPES, startCalendarDouble } from './calendar.js';
 import type { CalendarDouble } from './calendar.js';
 
+// Section numbers (§n) in the test names are those of docs/upstream-apis.md, where each shape is sourced.
+
 const ALICE = 'ya29.alice-cal';
 const ALICE_EVENTS_ONLY = 'ya29.alice-events-only';
 const BOB = 'ya29.bob-cal';

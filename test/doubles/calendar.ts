@@ -1,6 +1,6 @@
 /**
  * A local stand-in for the Google Calendar API v3 (www.googleapis.com/calendar/v3), on node:http with
- * no deps. Shapes follow shared/reference/upstream-apis.md §3:
+ * no deps. Shapes follow docs/upstream-apis.md §3:
  *   - `GET /calendar/v3/calendars/{calendarId}/events` — events.list (§3.1): `timeMin`/`timeMax`
  *     (RFC 3339 with a mandatory offset; timeMin < timeMax else 400 `timeRangeEmpty`), `q`,
  *     `singleEvents` (recurring series expanded into instances), `orderBy=startTime|updated`

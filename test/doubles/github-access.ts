@@ -1,6 +1,6 @@
 /**
  * Who sees which repository. Public repositories: any token. Private ones: their owner, collaborators
- * and organization members — and only through a token holding `repo` (§5.7: `repo` is full access to
+ * and organization members — and only through a token holding `repo` (docs/upstream-apis.md §5.7: `repo` is full access to
  * private repos; `public_repo` public ones only). A private repo the user could reach but the token
  * cannot is `'needs-scope'`, which the routes answer as the double's configured scope denial.
  */

@@ -1,5 +1,5 @@
 /**
- * `GET /repos/{owner}/{repo}/contents/{path}?ref=` (upstream-apis.md §5.4).
+ * `GET /repos/{owner}/{repo}/contents/{path}?ref=` (docs/upstream-apis.md §5.4).
  * - `ref` omitted → the default branch; a branch/tag name or a ref's commit SHA (`refSha`) resolves;
  *   a missing ref or path → 404.
  * - File: `{type:"file", encoding:"base64", size, name, path, content, sha, url, git_url, html_url,

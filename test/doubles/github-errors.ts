@@ -1,5 +1,5 @@
 /**
- * GitHub error bodies (upstream-apis.md §5.6) and rate-limit headers (§5.5).
+ * GitHub error bodies (docs/upstream-apis.md §5.6) and rate-limit headers (§5.5).
  * basic-error: `{message, documentation_url, status}` (status a string); validation errors add
  * `errors[{resource?, field?, code, message?}]`. Message texts other than "Not Found" and
  * "Validation Failed" are not in the reference; the double uses GitHub's well-known wording and a

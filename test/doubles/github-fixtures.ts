@@ -1,5 +1,5 @@
 /**
- * GitHub fixtures: users (the §5.1 profile), repositories with files per ref, and who may reach them.
+ * GitHub fixtures: users (the docs/upstream-apis.md §5.1 profile), repositories with files per ref, and who may reach them.
  * Repositories live in one registry per double (a repo is shared: bob may collaborate on alice's);
  * a token sees what its user may see, as on GitHub: public repos to anyone, private ones to their
  * owner, collaborators and (for an organization's repos) its members — and only with the `repo` scope.

@@ -1,6 +1,6 @@
 /**
  * A local stand-in for GitHub's OAuth web flow (github.com), beside the REST API double (github.ts),
- * after GitHub's "Authorizing OAuth apps" documentation and shared/reference/upstream-apis.md §5.7:
+ * after GitHub's "Authorizing OAuth apps" documentation and docs/upstream-apis.md §5.7:
  *
  *   - `GET /login/oauth/authorize?client_id&redirect_uri&scope&state[&code_challenge&code_challenge_method=S256]`:
  *     an unknown client or a redirect URI not registered for it is an error page here (never a

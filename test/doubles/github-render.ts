@@ -6,7 +6,7 @@ import type { GithubRepo, GithubUser } from './github-fixtures.js';
 import { fullName } from './github-fixtures.js';
 
 /**
- * §5.2 lists `id, name, full_name, private, owner{login,…}, html_url, default_branch` "and so on"
+ * docs/upstream-apis.md §5.2 lists `id, name, full_name, private, owner{login,…}, html_url, default_branch` "and so on"
  * (the full list was not re-read). The double adds only what its own parameters act on —
  * `created_at`/`updated_at`/`pushed_at` (sort, since, before) — plus `description` and `url`.
  */

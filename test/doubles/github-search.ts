@@ -1,5 +1,5 @@
 /**
- * `GET /search/code` (upstream-apis.md §5.3). `q` = terms plus qualifiers: `repo:owner/name`,
+ * `GET /search/code` (docs/upstream-apis.md §5.3). `q` = terms plus qualifiers: `repo:owner/name`,
  * `user:login`, `org:name`, `in:file`, `in:path`, `path:`, `filename:`, `extension:`, `language:`
  * (from the file extension, for the few languages listed below). `size:` is not served (422).
  * Rules kept: at least one term; at most 256 characters; only the default branch; only files under

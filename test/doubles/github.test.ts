@@ -7,6 +7,8 @@ import type { GithubRepo } from './github-fixtures.js';
 import { startGithubDouble } from './github.js';
 import type { GithubDouble } from './github.js';
 
+// Section numbers (§n) in the test names are those of docs/upstream-apis.md, where each shape is sourced.
+
 const ALICE = 'gho_alice';
 const ALICE_PUBLIC = 'gho_alice_public_repo_only';
 const BOB = 'gho_bob';

@@ -1,6 +1,6 @@
 /**
  * A local stand-in for the GitHub REST API (api.github.com), on node:http with no deps.
- * Shapes follow shared/reference/upstream-apis.md §5:
+ * Shapes follow docs/upstream-apis.md §5:
  *   - `GET /user` (§5.1): public-user fields; the private extras only with `read:user` or `user`;
  *   - `GET /user/repos` (§5.2): `visibility`, `affiliation`, `type` (422 with either of the former),
  *     `sort`, `direction`, `since`, `before`, `per_page`, `page`, and the `Link` header;

@@ -1,5 +1,5 @@
 /**
- * Gmail fixtures: builds Message resources in the shape of upstream-apis.md §2.2 — `payload` as a
+ * Gmail fixtures: builds Message resources in the shape of docs/upstream-apis.md §2.2 — `payload` as a
  * MessagePart tree (`partId`, `mimeType`, `filename`, `headers[]`, `body{size, data?, attachmentId?}`,
  * `parts[]`), bodies as base64url, `historyId` and `internalDate` as int64-as-string.
  */

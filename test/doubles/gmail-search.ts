@@ -1,5 +1,5 @@
 /**
- * A small subset of Gmail search-box syntax for the double's `q` (upstream-apis.md §2.1 names the
+ * A small subset of Gmail search-box syntax for the double's `q` (docs/upstream-apis.md §2.1 names the
  * syntax, not its grammar): space-separated terms, all must match (AND); `"quoted phrases"`;
  * `from:`, `to:`, `subject:`, `label:`, `in:`, `is:unread|read|starred|important`, `has:attachment`,
  * `newer_than:Nd|Nm|Ny`, `older_than:…`, and a leading `-` to negate. Anything else is free text

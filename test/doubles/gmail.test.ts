@@ -5,6 +5,8 @@ import type { GmailMessage, GmailMessagePart } from './gmail-fixtures.js';
 import { GMAIL_SCOPES, startGmailDouble } from './gmail.js';
 import type { GmailDouble } from './gmail.js';
 
+// Section numbers (§n) in the test names are those of docs/upstream-apis.md, where each shape is sourced.
+
 const ALICE = 'ya29.alice';
 const ALICE_METADATA = 'ya29.alice-metadata';
 const BOB = 'ya29.bob';

@@ -1,6 +1,6 @@
 /**
  * A local stand-in for the Gmail API v1 (gmail.googleapis.com), on node:http with no deps.
- * Shapes follow shared/reference/upstream-apis.md §2:
+ * Shapes follow docs/upstream-apis.md §2:
  *   - `GET /gmail/v1/users/{userId}/messages` — users.messages.list (§2.1): `q`, `maxResults`
  *     (default 100, max 500), `pageToken`, `labelIds` (all must match), `includeSpamTrash`;
  *     `{messages:[{id,threadId}], nextPageToken?, resultSizeEstimate}`, `messages` omitted when empty;

@@ -1,5 +1,5 @@
 /**
- * The Google JSON error format shared by Gmail and Calendar (upstream-apis.md §2.4, §3.3):
+ * The Google JSON error format shared by Gmail and Calendar (docs/upstream-apis.md §2.4, §3.3):
  * `{error:{code, message, status, errors:[{domain, reason, message, location?, locationType?}], details?}}`.
  * `details[]` (ErrorInfo) is written only where the reference shows it: ACCESS_TOKEN_SCOPE_INSUFFICIENT.
  */

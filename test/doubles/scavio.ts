@@ -1,6 +1,6 @@
 /**
  * A local stand-in for the Scavio search API (api.scavio.dev), built on node:http with no deps.
- * Shapes follow shared/reference/upstream-apis.md §1:
+ * Shapes follow docs/upstream-apis.md §1:
  *   - `POST /api/v2/google`, `Authorization: Bearer <key>` — the current SDK form (§1.2);
  *   - `POST /api/v1/search`, `x-api-key: <key>`, body `{platform:'google', query}` — the legacy
  *     form seen only on marketing pages (§1.1, unconfirmed upstream).
@@ -35,7 +35,7 @@ export interface ScavioOrganicResult {
 }
 
 export const SCAVIO_RATE_LIMIT_QUERY = '__rate_limit__';
-export const SCAVIO_SERVER_ERROR_QUERY = '__server_error__';
+const SCAVIO_SERVER_ERROR_QUERY = '__server_error__';
 
 const MAX_QUERY_LENGTH = 500; // §1.2: query is 1–500 chars
 const MAX_START = 990; // §1.2: start offset, max 990

@@ -1,5 +1,5 @@
 /**
- * The fault suite (issue 12): `pnpm test:faults [--only <scenario>[,<scenario>…]]`, or
+ * The fault suite: `pnpm test:faults [--only <scenario>[,<scenario>…]]`, or
  * `pnpm test:faults --soak 30m [--rate <calls/s>]` (soak.ts).
  *
  * Jepsen-style: clients record every operation (submitted, acknowledged, answer) while a nemesis

@@ -22,8 +22,8 @@ export interface Scenario {
   run(w: World): Promise<ScenarioOutcome>;
 }
 
-/** Postgres outages last this long (issue 12: "unreachable for 30 s at the API and at the worker"). */
-export const PG_OUTAGE_MS = 30_000;
+/** Postgres outages last this long (the outage the runtime must ride out at the API and at the worker). */
+const PG_OUTAGE_MS = 30_000;
 
 const sql = (w: World) => w.s.db.sql;
 
@@ -230,7 +230,7 @@ export const scenarios: Scenario[] = [
   {
     name: 'api-drain-single-replica',
     async run(w) {
-      // The only replica drains (issue 12's drain defects): readiness must fail first, no call may be
+      // The only replica drains (what went wrong before drains were fixed): readiness must fail first, no call may be
       // recorded after SIGTERM (new requests on keep-alive connections are refused), and no request in
       // flight may be reset (a reset after the row committed is a call whose client has no id).
       const api = w.apis[0]!;
@@ -274,7 +274,7 @@ export const scenarios: Scenario[] = [
   {
     name: 'worker-metrics-port-taken',
     async run(w) {
-      // Issue 12's start-up defect: a worker whose metrics port is taken joined the queue, took jobs,
+      // A former start-up defect: a worker whose metrics port is taken joined the queue, took jobs,
       // then died on EADDRINUSE, stranding them until the stall check. Now it must exit before taking any.
       await killAllWorkers(w);
       let started = 0;

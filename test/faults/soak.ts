@@ -57,7 +57,7 @@ async function nonJobKeys(redis: Redis, jobKeyPrefix: string): Promise<number> {
 }
 
 /** Least-squares slope of y over x. */
-export function slope(xs: number[], ys: number[]): number {
+function slope(xs: number[], ys: number[]): number {
   const n = xs.length;
   const mx = xs.reduce((a, b) => a + b, 0) / n;
   const my = ys.reduce((a, b) => a + b, 0) / n;

@@ -1,5 +1,5 @@
 /**
- * The fault suite's world (issue 12): the services and processes it owns, and its clients. Faults are
+ * The fault suite's world: the services and processes it owns, and its clients. Faults are
  * injected only into these: its own API and worker processes (real entry points), a private
  * `redis-server` on a free port, and TCP proxies in front of the machine's Postgres (one for the API,
  * one for the workers) — never the shared Postgres or Redis themselves.
@@ -15,12 +15,12 @@ import { startStack, type Stack } from '../src/harness/stack.js';
 import { startTcpProxy } from '../src/harness/tcp-proxy.js';
 import { TEST_APP_DATABASE_URL, TEST_DATABASE_URL } from '../src/harness/test-config.js';
 
-export const CALL_WAIT_MS = 20_000;
+const CALL_WAIT_MS = 20_000;
 /** No request may take longer than this (the API answers within CALL_WAIT_MS, with the id at worst). */
 export const HANG_MS = CALL_WAIT_MS + 5_000;
 /** After healing, every acknowledged call must be final within this. */
 export const HEAL_MS = 45_000;
-/** A killed worker's call must be back within this (lock 5 s + 2 × stall check 2 s, issue 12's target 10 s). */
+/** A killed worker's call must be back within this (lock 5 s + 2 × stall check 2 s; the target is 10 s). */
 export const FAILOVER_BOUND_MS = 12_000;
 
 export type Answer = 'result' | 'pending' | 'unavailable' | 'error' | 'hung';
@@ -66,7 +66,7 @@ export async function kill(p: { child: ChildProcess } | ChildProcess | undefined
   await exited;
 }
 
-export const alive = (p: AppProcess) => p.child.exitCode === null && p.child.signalCode === null;
+const alive = (p: AppProcess) => p.child.exitCode === null && p.child.signalCode === null;
 
 // ---------------------------------------------------------------------------------------------------
 // The world: one tenant, the IdP, Postgres through a proxy for the API, a private Redis.
@@ -104,7 +104,7 @@ export async function startWorld(): Promise<World> {
     DATABASE_CONNECT_TIMEOUT_MS: '1000',
   };
   const s = await startStack({ label: 'faults', api: 'none', worker: 'none', env });
-  // The suite measures faults, not the call-rate limits (issue 9): its load is over the default
+  // The suite measures faults, not the call-rate limits: its load is over the default
   // per-user rate, so the tenant's rates are set out of reach (as the benchmark does).
   await s.db
     .sql`update tenants set limits = limits || ${JSON.stringify({ perUserRatePerMinute: 10_000_000, tenantRatePerMinute: 10_000_000 })}::jsonb where id = ${s.tenant.id}`;

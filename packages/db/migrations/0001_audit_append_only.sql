@@ -1,4 +1,4 @@
--- audit_events is append-only, enforced by the database (issue 2, DESIGN §4).
+-- audit_events is append-only, enforced by the database (a record the app could rewrite would prove nothing).
 -- 1. A trigger refuses UPDATE, DELETE and TRUNCATE for every role, the table owner included.
 -- 2. The role the apps run as (mcprt_app) is granted INSERT and SELECT only.
 CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -52,7 +52,7 @@ ALTER TABLE "tenant_retention" ADD CONSTRAINT "tenant_retention_tenant_id_tenant
 CREATE INDEX "tenant_api_keys_tenant" ON "tenant_api_keys" USING btree ("tenant_id");--> statement-breakpoint
 CREATE INDEX "tool_calls_user_created" ON "tool_calls" USING btree ("user_id","created_at","id");--> statement-breakpoint
 CREATE INDEX "tool_calls_created" ON "tool_calls" USING btree ("created_at","id","tenant_id");--> statement-breakpoint
--- Issue 11 (docs/audit.md). Checkpoints and the retention log are append-only like audit_events:
+-- The verifiable audit trail (docs/audit.md). Checkpoints and the retention log are append-only like audit_events:
 -- a trigger refuses UPDATE, DELETE and TRUNCATE for every role (the app role also lacks the grants, roles.ts).
 CREATE OR REPLACE FUNCTION mcprt_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -80,7 +80,7 @@ BEGIN
 END;
 $$;
 --> statement-breakpoint
--- The only way audit rows leave (retention, issue 11 item 7): the rows of the tenant's oldest checkpoint
+-- The only way audit rows leave (retention): the rows of the tenant's oldest checkpoint
 -- that is wholly older than the tenant's audit retention, and only the ids that checkpoint sealed, in
 -- one transaction with the log row that records it. One checkpoint (at most AUDIT_CHECKPOINT_MAX_ROWS
 -- rows) per call: short transactions, row locks only. Returns nothing when nothing is due.

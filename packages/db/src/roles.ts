@@ -2,7 +2,8 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import type postgres from 'postgres';
 
 /**
- * The two database roles (DESIGN §5, docs/security.md "Append-only audit"):
+ * The two database roles (docs/security.md "Append-only audit"), so that the processes serving
+ * requests cannot change the schema or rewrite the audit history:
  *
  * - the **owner** (MIGRATE_DATABASE_URL) runs migrations, owns every table, sequence and trigger, and
  *   is the only role that can change the schema;
@@ -111,7 +112,7 @@ export async function setUpAppRole(sql: postgres.Sql, role: AppRole): Promise<vo
       from pg_roles where rolname = ${role.name}`;
     if (existing?.is_owner)
       throw new Error(
-        `DATABASE_URL and MIGRATE_DATABASE_URL use the same role (${role.name}): the apps must connect as a role of their own without DDL rights (see README, Operating)`,
+        `DATABASE_URL and MIGRATE_DATABASE_URL use the same role (${role.name}): the apps must connect as a role of their own without DDL rights (see docs/operations.md, Database roles)`,
       );
     if (existing && (existing.rolsuper || existing.rolcreaterole || existing.rolcreatedb || existing.rolbypassrls || existing.rolreplication))
       throw new Error(

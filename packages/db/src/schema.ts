@@ -17,7 +17,7 @@ import {
   uuid,
 } from 'drizzle-orm/pg-core';
 
-/** DESIGN §4. Every table but `tenants` carries `tenant_id`; repositories scope every query by it. */
+/** Every table but `tenants` carries `tenant_id`; repositories scope every query by it, so no query can read another tenant. */
 
 export interface TenantLimits {
   /** Calls a user may have queued or running at once before admission refuses more. */
@@ -25,11 +25,11 @@ export interface TenantLimits {
   /** Per-user concurrency (leases in the worker, apps/worker/src/user-leases.ts) and call rate (the API). */
   perUserConcurrency: number;
   perUserRatePerMinute: number;
-  /** Calls a whole tenant may start per minute at the API (issue 9; absent: no tenant-wide rate). */
+  /** Calls a whole tenant may start per minute at the API (absent: no tenant-wide rate). */
   tenantRatePerMinute?: number;
   /** Calls a user may make per minute to one upstream provider with their own credential (the worker; absent: no budget). */
   perUserUpstreamPerMinute?: number;
-  /** Per-user exceptions to the limits above, by user id (issue 9). */
+  /** Per-user exceptions to the limits above, by user id. */
   userOverrides?: Record<string, { perUserConcurrency?: number; perUserRatePerMinute?: number }>;
 }
 
@@ -56,26 +56,26 @@ export const tenants = pgTable('tenants', {
   limits: jsonb('limits').$type<TenantLimits>().notNull().default(defaultLimits),
   /**
    * `builtin`: the tenant's own OAuth authorization server (oidc-provider, issuer `{PUBLIC_URL}/t/{slug}`)
-   * issues the MCP tokens and federates login to the IdP above. `external`: the IdP issues them (issue 2).
-   * New tenants are `builtin` (issue 8 §1; migration 0006 changed the column default). Rows created
+   * issues the MCP tokens and federates login to the IdP above. `external`: the IdP issues them.
+   * New tenants are `builtin` (migration 0006 changed the column default). Rows created
    * before keep the mode they have (0004 gave them `external`).
    */
   authMode: text('auth_mode', { enum: ['builtin', 'external'] })
     .notNull()
     .default('builtin'),
-  /** GitHub-kind IdP only: its REST API base (identity from `GET {base}/user`); default https://api.github.com (issue 8 §5). */
+  /** GitHub-kind IdP only: its REST API base (identity from `GET {base}/user`); default https://api.github.com. */
   idpApiBase: text('idp_api_base'),
   /**
-   * Providers a signed-in user can connect besides the login IdP (issue 8 §8), by provider name
+   * Providers a signed-in user can connect besides the login IdP, by provider name
    * (`google`, `github`, …): kind, endpoints, our client there (secret sealed, purpose `upstream_client_secret`), scopes.
    */
   upstreams: jsonb('upstreams').$type<Record<string, UpstreamSettings>>().notNull().default({}),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
-  /** The tenant's own Scavio API key for web_search (issue 10), sealed with the keyring (purpose `scavio_api_key`); null: the operator's key. */
+  /** The tenant's own Scavio API key for web_search, sealed with the keyring (purpose `scavio_api_key`); null: the operator's key. */
   scavioKeySealed: text('scavio_key_sealed'),
 });
 
-/** An upstream OAuth provider of a tenant (issue 8 §5, §8). */
+/** An upstream OAuth provider of a tenant: its login IdP or a provider users connect for tools. */
 export interface UpstreamSettings {
   /** `oidc`: discovery at `issuer`; `google`: OIDC + offline access; `github`: OAuth 2 at `issuer` (web base), identity from `apiBase`. */
   kind: 'oidc' | 'google' | 'github';
@@ -151,7 +151,7 @@ export const auditEvents = pgTable(
     reason: text('reason'),
     requestId: text('request_id'),
     at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
-    /** The call's arguments as stored in tool_calls (sensitive fields "[redacted]"), on `tool_call.accepted` rows (issue 10). */
+    /** The call's arguments as stored in tool_calls (sensitive fields "[redacted]"), on `tool_call.accepted` rows. */
     arguments: jsonb('arguments'),
   },
   (t) => [
@@ -168,7 +168,7 @@ export const auditEvents = pgTable(
 );
 
 /**
- * oidc-provider's storage (issue 8), one row per model instance, scoped by tenant. `id` (and the
+ * oidc-provider's storage, one row per model instance, scoped by tenant. `id` (and the
  * grant id, uid and user code it is found by) are SHA-256 hashes of the provider's values, so a row
  * never holds a usable code or token id; `payload` is the provider's JSON sealed with the keyring,
  * bound to (tenant, model, hashed id). Rows past `expires_at` are swept.
@@ -199,7 +199,7 @@ export const oidcStore = pgTable(
   ],
 );
 
-/** A built-in authorization server's signing keys (issue 8): private JWK sealed with the keyring. */
+/** A built-in authorization server's signing keys: private JWK sealed with the keyring. */
 export const tenantSigningKeys = pgTable(
   'tenant_signing_keys',
   {
@@ -216,7 +216,7 @@ export const tenantSigningKeys = pgTable(
   (t) => [primaryKey({ columns: [t.tenantId, t.kid] })],
 );
 
-// ---- Issue 11: history APIs, tenant API keys, a verifiable audit trail, retention (docs/audit.md) ----
+// ---- History APIs, tenant API keys, a verifiable audit trail, retention (docs/audit.md) ----
 
 const bytea = customType<{ data: Buffer }>({ dataType: () => 'bytea' });
 

@@ -22,7 +22,7 @@ const DAY = 24 * 60 * 60;
 export interface ProviderConfigInput {
   accounts: AccountDirectory;
   accessTokenTtlSeconds: number;
-  /** Relying parties that sign users in with the code flow at the dev login page (issue 8). */
+  /** Relying parties that sign users in with the code flow at the dev login page (the built-in authorization server of a development tenant). */
   loginClients?: readonly DevLoginClient[];
   /**
    * Rotate the refresh token on every use (single-use refresh tokens, like GitHub's expiring tokens):

@@ -33,7 +33,7 @@ describe('logger redaction', () => {
   });
 });
 
-/** Issue 7 item 8: every kind of secret the processes hold, logged the ways a mistake would log it. */
+/** Every kind of secret the processes hold, logged the ways a mistake would log it. */
 describe('logger redaction of configuration secrets', () => {
   const SEAL = 'k1:c2VhbC1rZXktYnl0ZXMtdGhhdC1tdXN0LW5ldmVyLWxlYWs';
   const SCAVIO = 'sk_live_scavio_secret_123';

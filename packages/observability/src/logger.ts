@@ -3,8 +3,8 @@ import { pino, type Logger } from 'pino';
 export type { Logger } from 'pino';
 
 /**
- * Keys whose values are secrets wherever they appear in a log object (DESIGN §5: tokens and keys are
- * never logged). Bindings we attach ourselves never carry secrets; this is the net under mistakes.
+ * Keys whose values are secrets wherever they appear in a log object: tokens and keys are never logged
+ * (logs are read by more people, and kept longer, than the secrets stay valid). Bindings we attach ourselves never carry secrets; this is the net under mistakes.
  * Free text is scrubbed separately (`scrubText`).
  */
 const SECRET_KEYS = [
@@ -63,7 +63,7 @@ const isPlain = (v: object): boolean => {
  * The log object with every secret-named key blanked and every URL-named key's password masked, in
  * plain objects and arrays down to depth 4 (a `config`, a `job`, `req.headers`). Copy-on-write: a line
  * with nothing to hide costs one pass over its keys and no allocation. (pino's own `redact` with
- * wildcard paths for the same keys cost ~5x more per line; the worker logs a line per call.)
+ * wildcard paths for the same keys costs several times more per line, and the worker logs a line per call.)
  */
 function redact<T>(v: T, depth = 0): T {
   if (depth > 4 || v === null || typeof v !== 'object') return v;

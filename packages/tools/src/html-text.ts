@@ -1,43 +1,37 @@
+import { convert, type HtmlToTextOptions } from 'html-to-text';
+
 /**
- * HTML mail body → plain text for a model to read. Not a renderer and not a sanitizer (the output is
- * never rendered as HTML): scripts, styles and comments are dropped, block elements become line
- * breaks, links keep their target as "text (url)", entities are decoded, whitespace collapsed.
+ * HTML mail body → plain text for a model to read (html-to-text). Not a renderer and not a sanitizer
+ * (the output is never rendered as HTML): scripts, styles, images and comments are dropped, block
+ * elements become line breaks, list items start with "- ", table cells are separated by a space, links
+ * keep their target as "text (url)" (not for mailto: links, nor when the text is the URL), entities are
+ * decoded, whitespace collapsed, at most one blank line in a row.
  */
-const NAMED: Record<string, string> = {
-  amp: '&',
-  lt: '<',
-  gt: '>',
-  quot: '"',
-  apos: "'",
-  nbsp: ' ',
-  copy: '©',
-  reg: '®',
-  hellip: '…',
-  mdash: '—',
-  ndash: '–',
+const OPTIONS: HtmlToTextOptions = {
+  wordwrap: false,
+  formatters: {
+    cell(elem, walk, builder) {
+      walk(elem.children, builder);
+      builder.addLiteral(' ');
+    },
+  },
+  selectors: [
+    { selector: 'a', options: { linkBrackets: ['(', ')'], hideLinkHrefIfSameAsText: true } },
+    { selector: 'a[href^="mailto:"]', format: 'anchor', options: { ignoreHref: true } },
+    { selector: 'img', format: 'skip' },
+    { selector: 'hr', format: 'block' },
+    { selector: 'ul', options: { itemPrefix: '- ', trailingLineBreaks: 1 } },
+    { selector: 'ol', options: { trailingLineBreaks: 1 } },
+    { selector: 'table', format: 'block' },
+    { selector: 'tr', format: 'block', options: { leadingLineBreaks: 1, trailingLineBreaks: 1 } },
+    { selector: 'td', format: 'cell' },
+    { selector: 'th', format: 'cell' },
+    ...['h1', 'h2', 'h3', 'h4', 'h5', 'h6'].map((selector) => ({ selector, options: { uppercase: false } })),
+  ],
 };
 
 export function htmlToText(html: string): string {
-  let s = html
-    .replace(/<!--[\s\S]*?-->/g, '')
-    .replace(/<(script|style|head|title)\b[^>]*>[\s\S]*?<\/\1\s*>/gi, '')
-    .replace(/<a\b[^>]*?\bhref\s*=\s*(["'])(.*?)\1[^>]*>([\s\S]*?)<\/a\s*>/gi, (_m, _q, href: string, inner: string) => {
-      const text = inner.replace(/<[^>]*>/g, '').trim();
-      return href && !href.startsWith('mailto:') && text !== href ? `${text} (${href})` : text;
-    })
-    .replace(/<br\s*\/?>/gi, '\n')
-    .replace(/<li\b[^>]*>/gi, '\n- ')
-    .replace(/<\/?(p|div|tr|table|h[1-6]|ul|ol|blockquote|section|article|header|footer|pre|hr)\b[^>]*>/gi, '\n')
-    .replace(/<\/t[dh]\s*>/gi, '\t')
-    .replace(/<[^>]*>/g, '');
-  s = s.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (m, e: string) => {
-    if (e[0] === '#') {
-      const code = e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
-      return code > 0 && code <= 0x10ffff && !(code >= 0xd800 && code <= 0xdfff) ? String.fromCodePoint(code) : '';
-    }
-    return NAMED[e.toLowerCase()] ?? m;
-  });
-  return s
+  return convert(html, OPTIONS)
     .split('\n')
     .map((l) => l.replace(/[ \t\u00a0]+/g, ' ').trim())
     .join('\n')

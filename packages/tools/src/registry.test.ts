@@ -27,7 +27,7 @@ describe('tool registry', () => {
     const whoami = createToolRegistry({ includeTestTools: false }).get('whoami')!;
     // Any sign-in at the IdP (OIDC, or GitHub without `openid`) lets whoami ask who the user is.
     expect(whoami.upstream).toEqual({ provider: 'idp', scopes: [] });
-    // The test-only tool that needs a connected provider with more than its sign-in scopes (issue 8 §8).
+    // The test-only tool that needs a connected provider with more than its sign-in scopes.
     expect(createToolRegistry({ includeTestTools: false }).get('github_profile')).toBeUndefined();
     expect(createToolRegistry({ includeTestTools: true }).get('github_profile')!.upstream).toEqual({ provider: 'github', scopes: ['read:user', 'repo'] });
   });

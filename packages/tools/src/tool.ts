@@ -33,7 +33,7 @@ export interface ToolTenant {
   scavioKeySealed: string | null;
 }
 
-/** What the worker hands a tool: dependencies come in, never from imports (STYLE.md §2). */
+/** What the worker hands a tool: dependencies come in, never from imports, so a tool runs against test doubles unchanged. */
 export interface ToolContext {
   signal: AbortSignal;
   tenant: ToolTenant;
@@ -79,7 +79,7 @@ export interface ToolAnnotations {
 }
 
 /**
- * The registry's contract (issue 2 §8): everything the API, the worker and the policy layer need to
+ * The registry's contract: everything the API, the worker and the policy layer need to
  * know about a tool, beside the code that runs it.
  */
 export interface ToolDefinition<I extends z.ZodObject = z.ZodObject, O extends z.ZodObject = z.ZodObject> {

@@ -113,6 +113,13 @@ describe('htmlToText / capUtf8', () => {
       ),
     ).toBe('Hi there <you> 😀\n\n- one\n- two\nlink (https://e.x/y)');
   });
+  it('keeps mail layout readable: table cells on one line, headings as written, no images, mailto links as their text', () => {
+    expect(
+      htmlToText(
+        '<table><tr><td>Total</td><td>12 €</td></tr><tr><td>Due</td><td>Friday</td></tr></table><h1>Receipt</h1><img src="https://t.example/pixel.gif" alt="track"><a href="mailto:billing@example.test">write to us</a>, <a href="https://e.x">https://e.x</a><!-- hidden -->',
+      ),
+    ).toBe('Total 12 €\nDue Friday\n\nReceipt\n\nwrite to us, https://e.x');
+  });
   it('cuts at a character boundary', () => {
     expect(capUtf8('ééé', 5)).toEqual({ text: 'éé', truncated: true });
     expect(capUtf8('abc', 5)).toEqual({ text: 'abc', truncated: false });

@@ -4,7 +4,7 @@ import { oidcStoreRepository, tenantsRepository } from '@mcprt/db';
 import { CliError, UsageError, type CliResources } from '../resources.js';
 
 /**
- * `as rotate-key --tenant <slug>` (issue 8): a new signing key for a built-in tenant's authorization
+ * `as rotate-key --tenant <slug>`: a new signing key for a built-in tenant's authorization
  * server. The old key is retired, not deleted: tokens it signed keep verifying until they expire
  * (access tokens live 10 minutes). Every API replica signs with the new key within a minute and
  * verifies it at once (an unknown kid reloads the tenant's keys).

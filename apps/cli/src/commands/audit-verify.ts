@@ -10,7 +10,7 @@ import { parseSlug } from '../args.js';
 import { CliError, UsageError, type CliResources } from '../resources.js';
 
 /**
- * `audit verify --slug acme [--since <ISO time>]` (issue 11 item 6, docs/audit.md): recompute the
+ * `audit verify --slug acme [--since <ISO time>]` (docs/audit.md): recompute the
  * tenant's checkpoint chain (every signature and link, from checkpoint 1) and every sealed row (from
  * the first checkpoint reaching --since), and name the first row that is missing, altered or
  * reordered. The public keys come from the keyring, not from the database being checked.

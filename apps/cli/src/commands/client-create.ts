@@ -28,7 +28,7 @@ function parseRedirect(value: string): string {
 }
 
 /**
- * `client create` (issue 8): a pre-registered OAuth client of a built-in tenant's authorization server,
+ * `client create`: a pre-registered OAuth client of a built-in tenant's authorization server,
  * written as oidc-provider would store it (id hashed, metadata sealed) with no expiry — unlike dynamic
  * registrations, it does not lapse when unused. Prints the client id (and the secret of a confidential
  * client, once: it is stored only sealed).

@@ -4,6 +4,7 @@ import { createToolRegistry } from '@mcprt/tools';
 import { parseHttpUrl, parseSlug } from '../args.js';
 import { hint, UsageError, type CliResources } from '../resources.js';
 import { isUniqueViolation, mcpUrlOf } from '../tenant-urls.js';
+import { loadDevIdp } from '../dev-idp.js';
 import { assertDevelopment } from './dev-token.js';
 
 /** `dev seed`: the development tenant, created if missing (idempotent); prints its MCP URL on stdout. */
@@ -44,7 +45,7 @@ export async function devSeed(
   // `--auth builtin` (pnpm start): the tenant is its own authorization server, signing users in at the
   // dev IdP with its development login client. An existing external dev tenant of the same IdP is switched.
   if (input.auth === 'builtin' && tenant.authMode !== 'builtin' && tenant.idpIssuer === idpIssuer) {
-    const { DEV_LOGIN_CLIENT } = await import('@mcprt/dev-idp');
+    const { DEV_LOGIN_CLIENT } = await loadDevIdp();
     const keyring = parseKeyring(res.config.SEAL_KEYS, res.config.SEAL_ACTIVE_KID);
     await repo.setIdpClient(tenant.id, {
       clientId: DEV_LOGIN_CLIENT.clientId,

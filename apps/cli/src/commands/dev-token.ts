@@ -6,6 +6,7 @@ import { oidcStoreRepository } from '@mcprt/db';
 import { parseHttpUrl, parseNonEmpty, parseScope, parseSlug } from '../args.js';
 import { CliError, hint, type CliResources } from '../resources.js';
 import { mcpUrlOf, requireTenant } from '../tenant-urls.js';
+import { loadDevIdp } from '../dev-idp.js';
 import { formatScopes, parseScopes, toolScope } from '@mcprt/policy';
 
 export interface DevTokenInput {
@@ -61,9 +62,7 @@ export async function devToken(res: DevTokenResources, input: DevTokenInput): Pr
   }
   const audience = mcpUrlOf(res.config, tenant.slug);
 
-  // Imported here, not at the top: the package loads oidc-provider, which warns on Node 20, and the
-  // other commands should not pay for (or print) that.
-  const { DEV_MINT_PATH } = await import('@mcprt/dev-idp');
+  const { DEV_MINT_PATH } = await loadDevIdp();
   const endpoint = idp + DEV_MINT_PATH;
   let response: Response;
   try {

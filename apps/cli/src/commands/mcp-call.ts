@@ -14,7 +14,7 @@ const PROTOCOLS: Record<string, ClientOptions['versionNegotiation']> = {
 
 /**
  * `mcp call`: the official MCP SDK client (v2) against a tenant endpoint — a smoke test for
- * operators and the README's "call whoami" step. Prints the tool list or one CallToolResult as JSON;
+ * operators and the "Call whoami" step of docs/getting-started.md. Prints the tool list or one CallToolResult as JSON;
  * the negotiated protocol revision goes to stderr.
  */
 export async function mcpCall(

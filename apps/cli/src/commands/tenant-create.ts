@@ -17,7 +17,7 @@ export interface TenantCreateInput {
   issuer?: string;
   /** Comma-separated, or `all`; default whoami,web_search. */
   tools?: string;
-  /** builtin (default, issue 8 §1): the tenant is its own OAuth authorization server; external: trust the IdP's own tokens. */
+  /** builtin (default): the tenant is its own OAuth authorization server; external: trust the IdP's own tokens. */
   auth?: string;
 }
 

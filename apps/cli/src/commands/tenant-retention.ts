@@ -3,7 +3,7 @@ import { tenantsRepository } from '@mcprt/db';
 import { parseIntInRange, parseSlug } from '../args.js';
 import { CliError, type CliResources } from '../resources.js';
 
-/** `tenant retention --slug acme [--call-days N] [--audit-days N]` (issue 11 item 7). */
+/** `tenant retention --slug acme [--call-days N] [--audit-days N]`: how long call results and audit events are kept (docs/audit.md). */
 export async function tenantRetention(res: CliResources, input: { slug?: string; callDays?: string; auditDays?: string }): Promise<RetentionSettings> {
   const slug = parseSlug(input.slug);
   const tenant = await tenantsRepository(res.db).bySlug(slug);

@@ -12,7 +12,7 @@ export interface TenantSetScavioKeyInput {
 }
 
 /**
- * `tenant set-scavio-key` (issue 10): the tenant's own Scavio API key for `web_search`, sealed with the
+ * `tenant set-scavio-key`: the tenant's own Scavio API key for `web_search`, sealed with the
  * keyring (purpose `scavio_api_key`, bound to the tenant) before it reaches the database, never printed.
  * With a tenant key, that tenant's searches use it (and spend its credits); without, the operator's
  * SCAVIO_API_KEY.

@@ -51,7 +51,7 @@ export interface OAuthSession {
 const isUnauthorized = (e: unknown) => e instanceof UnauthorizedError || (e as { cause?: unknown } | undefined)?.cause instanceof UnauthorizedError;
 
 /**
- * An MCP SDK client signed in with OAuth from a terminal (issue 8 item 9). The SDK does discovery,
+ * An MCP SDK client signed in with OAuth from a terminal (a native OAuth client, RFC 8252). The SDK does discovery,
  * registration, PKCE, refresh and step-up; this adds the native-app parts: a loopback redirect
  * listener, the authorization URL handed to the user, the wait for the callback (its `state`
  * checked), and the token file. Cached tokens are used first; an expired access token is refreshed by
@@ -110,23 +110,11 @@ export async function openOAuthSession(o: OAuthSessionOptions): Promise<OAuthSes
 
   // A first sign-in narrower than the server's advertised scopes: the SDK's own `auth` with that scope.
   if (o.scope && !provider.tokens()) {
-    const started = await auth(provider, { serverUrl: o.url, scope: o.scope, ...(o.fetch ? { fetchFn: o.fetch } : {}) });
-    if (started === 'REDIRECT') {
-      const params = await provider.pending!;
-      provider.pending = undefined;
-      const error = params.get('error');
-      if (error) {
-        await loopback.close();
-        throw new SignInRefusedError(error, params.get('error_description'));
-      }
-      await auth(provider, {
-        serverUrl: o.url,
-        scope: o.scope,
-        authorizationCode: params.get('code') ?? '',
-        iss: params.get('iss') ?? undefined,
-        ...(o.fetch ? { fetchFn: o.fetch } : {}),
-      });
-      session.authorizations++;
+    try {
+      if (await signInWithScope(provider, o, o.scope)) session.authorizations++;
+    } catch (e) {
+      await loopback.close();
+      throw e;
     }
   }
 
@@ -143,4 +131,17 @@ export async function openOAuthSession(o: OAuthSessionOptions): Promise<OAuthSes
     throw e;
   }
   return session;
+}
+
+/** A first authorization asking for `scope` only; true when one took place (false: the provider already had tokens). */
+async function signInWithScope(provider: CliOAuthProvider, o: OAuthSessionOptions, scope: string): Promise<boolean> {
+  const fetchFn = o.fetch ? { fetchFn: o.fetch } : {};
+  const started = await auth(provider, { serverUrl: o.url, scope, ...fetchFn });
+  if (started !== 'REDIRECT') return false;
+  const params = await provider.pending!;
+  provider.pending = undefined;
+  const error = params.get('error');
+  if (error) throw new SignInRefusedError(error, params.get('error_description'));
+  await auth(provider, { serverUrl: o.url, scope, authorizationCode: params.get('code') ?? '', iss: params.get('iss') ?? undefined, ...fetchFn });
+  return true;
 }

@@ -46,7 +46,7 @@ const errno = (e: unknown) => (e as NodeJS.ErrnoException).code;
  * could read or swap the tokens). Checked and changed through one open descriptor, so what is checked
  * is what is changed. Returns whether the mode had to be tightened.
  */
-export function ensurePrivateDir(dir: string): boolean {
+function ensurePrivateDir(dir: string): boolean {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const me = myUid();
   if (me === undefined) return false;

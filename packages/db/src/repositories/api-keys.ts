@@ -5,7 +5,7 @@ import { tenantApiKeys } from '../schema.js';
 
 export type TenantApiKey = typeof tenantApiKeys.$inferSelect;
 
-/** A tenant's back-office API keys (issue 11 item 5). Tenant-scoped like every repository. */
+/** A tenant's back-office API keys (stored hashed). Tenant-scoped like every repository. */
 export function apiKeysRepository(db: Executor, tenantId: string) {
   return {
     async create(k: { id: string; name: string; secretHash: string; scopes: string[] }): Promise<TenantApiKey> {

@@ -6,10 +6,15 @@ export type OidcStoreRow = typeof oidcStore.$inferSelect;
 export type TenantSigningKey = typeof tenantSigningKeys.$inferSelect;
 
 /**
- * oidc-provider's rows for one tenant (issue 8). Callers pass ids already hashed and payloads already
- * sealed: this layer only binds the tenant to every statement.
+ * What the tenant's built-in authorization server (oidc-provider) keeps for one tenant: its rows
+ * (codes, tokens, grants, sessions, clients) and its signing keys. Callers pass ids already hashed and
+ * payloads already sealed: this layer only binds the tenant to every statement.
  */
 export function oidcStoreRepository(db: Executor, tenantId: string) {
+  return { ...oidcRows(db, tenantId), ...signingKeys(db, tenantId) };
+}
+
+function oidcRows(db: Executor, tenantId: string) {
   const key = (model: string, id: string) => and(eq(oidcStore.tenantId, tenantId), eq(oidcStore.model, model), eq(oidcStore.id, id));
   return {
     async upsert(row: Omit<OidcStoreRow, 'tenantId' | 'consumedAt'>): Promise<void> {
@@ -83,6 +88,11 @@ export function oidcStoreRepository(db: Executor, tenantId: string) {
     async revokeByGrantId(grantId: string): Promise<void> {
       await db.delete(oidcStore).where(and(eq(oidcStore.tenantId, tenantId), eq(oidcStore.grantId, grantId)));
     },
+  };
+}
+
+function signingKeys(db: Executor, tenantId: string) {
+  return {
     async signingKeys(): Promise<TenantSigningKey[]> {
       return db
         .select()

@@ -39,21 +39,21 @@ export function tenantsRepository(db: Executor) {
     async list(): Promise<Tenant[]> {
       return db.select().from(tenants).orderBy(tenants.slug);
     },
-    /** The tenant's IdP client for federated login (issue 8); the secret arrives sealed (purpose `idp_client_secret`). */
+    /** The tenant's IdP client for federated login; the secret arrives sealed (purpose `idp_client_secret`). */
     async setIdpClient(id: string, c: { clientId: string; clientSecretSealed: string; scopes?: string[] }): Promise<void> {
       await db
         .update(tenants)
         .set({ idpClientId: c.clientId, idpClientSecretSealed: c.clientSecretSealed, ...(c.scopes ? { idpScopes: c.scopes } : {}) })
         .where(eq(tenants.id, id));
     },
-    /** The IdP's kind (`oidc`, `google`, `github`), and where it is (issue 8 §5). */
+    /** The IdP's kind (`oidc`, `google`, `github`), and where it is. */
     async setIdpKind(id: string, c: { kind: 'oidc' | 'google' | 'github'; issuer?: string; apiBase?: string | null }): Promise<void> {
       await db
         .update(tenants)
         .set({ idpKind: c.kind, ...(c.issuer ? { idpIssuer: c.issuer } : {}), ...(c.apiBase !== undefined ? { idpApiBase: c.apiBase } : {}) })
         .where(eq(tenants.id, id));
     },
-    /** A provider users can connect (issue 8 §8); its client secret arrives sealed (purpose `upstream_client_secret`). */
+    /** A provider users can connect; its client secret arrives sealed (purpose `upstream_client_secret`). */
     async setUpstream(id: string, provider: string, settings: UpstreamSettings): Promise<void> {
       await db
         .update(tenants)

@@ -2,8 +2,8 @@ import { AppError } from '@mcprt/errors';
 import { z } from 'zod';
 import { defineTool } from '../tool.js';
 
-/** Calendar's read-only scope (DESIGN §7). */
-export const CALENDAR_READONLY = 'https://www.googleapis.com/auth/calendar.readonly';
+/** Calendar's read-only scope: the tools only read, so they ask for no more. */
+const CALENDAR_READONLY = 'https://www.googleapis.com/auth/calendar.readonly';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Pages read at most per call: §3.1 says a page may hold fewer (or no) events while more remain. */
@@ -11,7 +11,7 @@ const MAX_PAGES = 10;
 
 const rfc3339 = z.iso.datetime({ offset: true });
 
-// upstream-apis.md §3.1: events may carry "few fields" (free/busy readers, cancelled instances).
+// docs/upstream-apis.md §3.1: events may carry "few fields" (free/busy readers, cancelled instances).
 const time = z.looseObject({ dateTime: z.string().optional(), date: z.string().optional(), timeZone: z.string().optional() });
 const eventAnswer = z.looseObject({
   id: z.string(),

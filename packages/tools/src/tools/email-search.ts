@@ -4,7 +4,7 @@ import { defineTool } from '../tool.js';
 import { mapBounded } from '../upstream.js';
 import { GMAIL_READONLY, headerOf, internalDateIso, listAnswer, messageAnswer } from './gmail-shapes.js';
 
-/** Metadata fetches at once per call (Gmail counts per-user concurrent requests, §2.3). */
+/** Metadata fetches at once per call (Gmail counts per-user concurrent requests, docs/upstream-apis.md §2.3). */
 const CONCURRENCY = 5;
 
 const hit = z.object({

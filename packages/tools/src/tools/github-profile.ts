@@ -4,7 +4,7 @@ import { githubUserOf } from '../github-user.js';
 import { defineTool } from '../tool.js';
 
 /**
- * Test-only (issue 8 §8): a tool that needs a *connected* GitHub account with more than the sign-in
+ * Test-only: a tool that needs a *connected* GitHub account with more than the sign-in
  * scopes (`repo`), so a test can drive "call → connect link (URL elicitation) → connect → call succeeds"
  * and the scope upgrade. It returns the GitHub login and the scopes GitHub says the token carries.
  */

@@ -7,7 +7,7 @@ import { GITHUB_REPO_SCOPE, repoName } from './github-shapes.js';
 /** Largest answer read: a 1 MB file in base64 with line breaks, plus the JSON around it. */
 const MAX_ANSWER_BYTES = 1_500_000;
 
-// upstream-apis.md §5.4: a file object, or an array for a directory, or a symlink/submodule object.
+// docs/upstream-apis.md §5.4: a file object, or an array for a directory, or a symlink/submodule object.
 const fileAnswer = z.looseObject({
   type: z.string(),
   size: z.number().optional(),

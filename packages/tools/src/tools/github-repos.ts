@@ -4,7 +4,7 @@ import { mapBounded } from '../upstream.js';
 import { GITHUB_REPO_SCOPE, linkPages, repoAnswer } from './github-shapes.js';
 
 const PER_PAGE = 100;
-/** Pages fetched at once after the first (GitHub: stay well under the secondary limits, §5.5). */
+/** Pages fetched at once after the first (GitHub: stay well under the secondary limits, docs/upstream-apis.md §5.5). */
 const CONCURRENCY = 3;
 
 /**

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { defineTool } from '../tool.js';
 import { GITHUB_REPO_SCOPE, repoName } from './github-shapes.js';
 
-// upstream-apis.md §5.3 (items) and §5.1 (login).
+// docs/upstream-apis.md §5.3 (items) and §5.1 (login).
 const searchAnswer = z.looseObject({
   total_count: z.number(),
   incomplete_results: z.boolean(),

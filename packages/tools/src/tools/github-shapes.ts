@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** GitHub's scope for private repositories (DESIGN §7). */
+/** GitHub's scope for private repositories (GitHub has no read-only one). */
 export const GITHUB_REPO_SCOPE = 'repo';
 
 /** `owner/name` as GitHub allows them. */
@@ -10,7 +10,7 @@ export const repoName = z
   .refine((s) => !s.split('/')[1]!.match(/^\.+$/), 'owner/name')
   .describe('Repository as owner/name');
 
-// upstream-apis.md §5.2: only the fields the tools read.
+// docs/upstream-apis.md §5.2: only the fields the tools read.
 export const repoAnswer = z.looseObject({
   id: z.number(),
   name: z.string(),

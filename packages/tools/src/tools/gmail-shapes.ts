@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** Gmail's read-only scope (DESIGN §7): lists, metadata and bodies. */
+/** Gmail's read-only scope (the tools only read): lists, metadata and bodies. */
 export const GMAIL_READONLY = 'https://www.googleapis.com/auth/gmail.readonly';
 
 /** Message ids as Gmail writes them (hex today); anything else never reaches the URL. */
@@ -9,7 +9,7 @@ export const gmailId = z
   .regex(/^[A-Za-z0-9_-]{1,64}$/, 'a Gmail message id (letters, digits, - and _)')
   .describe('A message id from email_search');
 
-// upstream-apis.md §2.1 / §2.2: only the fields the tools read; optional ones treated as optional.
+// docs/upstream-apis.md §2.1 / §2.2: only the fields the tools read; optional ones treated as optional.
 export const listAnswer = z.looseObject({
   messages: z.array(z.looseObject({ id: z.string(), threadId: z.string().optional() })).optional(),
   nextPageToken: z.string().optional(),
@@ -27,7 +27,7 @@ export interface GmailPart {
   parts?: GmailPart[] | undefined;
 }
 
-export const part: z.ZodType<GmailPart> = z.lazy(() =>
+const part: z.ZodType<GmailPart> = z.lazy(() =>
   z.looseObject({
     partId: z.string().optional(),
     mimeType: z.string().optional(),

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { upstreamStatusError } from '@mcprt/egress';
 import { defineTool } from '../tool.js';
 
-// Scavio's documented response (shared/reference/upstream-apis.md §1.2): only organic_results is relied on.
+// Scavio's documented response (docs/upstream-apis.md §1.2): only organic_results is relied on.
 const organic = z.looseObject({ position: z.number(), title: z.string(), link: z.string(), snippet: z.string().optional() });
 const scavioResponse = z.looseObject({ organic_results: z.array(organic).default([]) });
 const scavioError = z.looseObject({ error: z.union([z.string(), z.looseObject({ code: z.string().optional(), message: z.string().optional() })]) });

@@ -1,0 +1,35 @@
+import { asRotateKey } from '../commands/as-rotate-key.js';
+import { clientCreate } from '../commands/client-create.js';
+import { str, type CommandGroup } from '../command.js';
+
+/** `client …` and `as …`: a built-in tenant's authorization server (pre-registered clients, signing keys). */
+export const authorizationServerCommands: CommandGroup = {
+  'client create': {
+    usage: 'client create --tenant <slug> --name <name> --redirect-uri <url> [--redirect-uri <url>]… [--confidential]',
+    summary: 'built-in tenants: pre-register an OAuth client (never expires); prints its id (and secret, once)',
+    details: [
+      '--redirect-uri  https, or http on a loopback address; exact match at authorization',
+      '--confidential  a client with a secret (default: public, PKCE only)',
+    ],
+    options: { tenant: { type: 'string' }, name: { type: 'string' }, 'redirect-uri': { type: 'string', multiple: true }, confidential: { type: 'boolean' } },
+    run: ({ values: v, withDb }) =>
+      withDb(
+        async (res) => (
+          await clientCreate(res, {
+            tenant: str(v, 'tenant'),
+            name: str(v, 'name'),
+            redirectUris: (v['redirect-uri'] as unknown as string[] | undefined) ?? [],
+            confidential: v.confidential === true,
+          }),
+          0
+        ),
+      ),
+  },
+  'as rotate-key': {
+    usage: 'as rotate-key --tenant <slug>',
+    summary: "built-in tenants: a new signing key for the tenant's authorization server (old keys keep verifying)",
+    details: ['--tenant   the tenant slug (auth mode builtin)'],
+    options: { tenant: { type: 'string' } },
+    run: ({ values: v, withDb }) => withDb(async (res) => (await asRotateKey(res, { tenant: str(v, 'tenant') }), 0)),
+  },
+};
