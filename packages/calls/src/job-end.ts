@@ -1,5 +1,5 @@
 /**
- * Why a call failed when its job ended without a final write of the call (issue 12): BullMQ failed the
+ * Why a call failed when its job ended without a final write of the call: BullMQ failed the
  * job because it stalled more than JOB_MAX_STALLED times (a poison job: it kills or wedges the worker
  * that runs it), or the job ended some other way (`job_lost`, retryable). Decided from the job's
  * `failedReason`, by the worker that saw the failure and by the API's reconciler (whichever comes first;

@@ -27,7 +27,7 @@ describe('job payload v1', () => {
     expect(() => parseJobPayload({ ...good, v: 2 })).toThrow(/job payload invalid at v/);
     expect(() => parseJobPayload({ ...good, credential: { ...good.credential, sealedAccessToken: 'plain' } })).toThrow(/sealedAccessToken/);
     expect(() => parseJobPayload({ ...good, callId: '1' })).toThrow(/callId/);
-    // Wrong types and unknown top-level fields (issue 7 item 2: a forged job is refused, never half-read).
+    // Wrong types and unknown top-level fields (a forged job is refused, never half-read).
     expect(() => parseJobPayload({ ...good, userId: 42 })).toThrow(/userId/);
     expect(() => parseJobPayload({ ...good, tenantId: 'not-a-uuid' })).toThrow(/tenantId/);
     expect(() => parseJobPayload({ ...good, arguments: { secret: 'x' } })).toThrow(/job payload invalid/);

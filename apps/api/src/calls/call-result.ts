@@ -53,7 +53,7 @@ export const PENDING_OUTPUT_SCHEMA = {
 } as const;
 
 /**
- * Issue 11: a call that outlives the wait is not a failure. The answer says so plainly, with the call
+ * A call that outlives the wait is not a failure. The answer says so plainly, with the call
  * id, the REST URL and the built-in `tool_call_result` tool a model can call with the id.
  */
 function stillRunning(call: ToolCall, tool: AnyTool | undefined, pollUrl: string, meta: Record<string, CallMeta>): CallToolResult {
