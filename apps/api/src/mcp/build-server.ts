@@ -58,7 +58,7 @@ export function buildMcpServer(r: McpDeps, who: RequestIdentity, era: ProtocolEr
   );
   mcp.setRequestHandler(
     'tools/call',
-    guard(r, who, (req, ctx) => answerToolCall(r, who, era, signal, req, ctx)),
+    guard(r, who, (req, ctx) => answerToolCall({ r, who, era, signal, req, ctx })),
   );
   if (era === 'legacy' && needs.cancelNotification) registerLegacyCancel(mcp, r, who);
   else if (era !== 'legacy' && needs.tasks) registerTaskHandlers(mcp, r, who, (h) => guard(r, who, h));

@@ -70,19 +70,23 @@ export function registerLegacyCancel(mcp: Server, r: McpDeps, who: RequestIdenti
 
 type Answer = CallToolResult | InputRequiredResult;
 
+/** One tools/call request as the handlers below see it. */
+interface Turn {
+  r: McpDeps;
+  who: RequestIdentity;
+  era: ProtocolEra;
+  signal: AbortSignal;
+  req: CallToolRequest;
+  ctx: ServerContext;
+}
+
 /**
  * tools/call over the engine: submit (@mcprt/calls), wait as the request's era and capabilities
  * say, and answer with the result, a task, a "still running" result or the link to connect a
  * provider.
  */
-export async function answerToolCall(
-  r: McpDeps,
-  who: RequestIdentity,
-  era: ProtocolEra,
-  signal: AbortSignal,
-  req: CallToolRequest,
-  ctx: ServerContext,
-): Promise<Answer> {
+export async function answerToolCall(turn: Turn): Promise<Answer> {
+  const { r, who, era, signal, req, ctx } = turn;
   if (req.params.name === RESULT_TOOL) return callToolCallResult(r, who, req.params.arguments, signal);
   // MCP: an unknown tool is a protocol error, not a tool execution error.
   const unknown = () => new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${req.params.name}`);
@@ -107,7 +111,7 @@ export async function answerToolCall(
   });
   if (outcome.kind === 'unknown') throw unknown();
   if (outcome.kind !== 'accepted') return notAccepted(r, who, era, ctx, outcome);
-  return answerAccepted(r, who, era, signal, req, ctx, tool, outcome);
+  return answerAccepted(turn, tool, outcome);
 }
 
 /** A call that was not recorded: the tool error (with the connect link, or the retry delay). */
@@ -130,16 +134,8 @@ function notAccepted(
   };
 }
 
-async function answerAccepted(
-  r: McpDeps,
-  who: RequestIdentity,
-  era: ProtocolEra,
-  signal: AbortSignal,
-  req: CallToolRequest,
-  ctx: ServerContext,
-  tool: AnyTool,
-  outcome: Extract<SubmitOutcome, { kind: 'accepted' }>,
-): Promise<Answer> {
+async function answerAccepted(turn: Turn, tool: AnyTool, outcome: Extract<SubmitOutcome, { kind: 'accepted' }>): Promise<Answer> {
+  const { r, who, era, signal, ctx } = turn;
   const pollUrl = toolCallUrl(r.config.PUBLIC_URL, who.tenant.slug, outcome.call.id);
   let call = outcome.call;
   if (isFinal(call)) return toCallToolResult(call, tool, pollUrl);
@@ -150,7 +146,7 @@ async function answerAccepted(
   const asTask = era !== 'legacy' && declaresTasks(ctx.mcpReq.envelope);
   // Not enqueued (Redis away): the reconciler enqueues it later; answer now, without waiting.
   if (!outcome.enqueued) return asTask ? (createTaskResult(call, r.config) as unknown as CallToolResult) : toCallToolResult(call, tool, pollUrl);
-  call = await waitForCall(r, who, era, signal, req, ctx, call, asTask);
+  call = await waitForCall(turn, call, asTask);
   // 2026-07-28 has no `notifications/cancelled` over HTTP: a client cancels a request by closing
   // its response stream (the SDK client does exactly that on cancel or timeout). A 2025 client's
   // hang-up is not a cancel (it sends notifications/cancelled).
@@ -166,16 +162,8 @@ async function answerAccepted(
 }
 
 /** The wait (the engine's awaitCall), with progress notifications when asked for and the 2025 cancel hook. */
-async function waitForCall(
-  r: McpDeps,
-  who: RequestIdentity,
-  era: ProtocolEra,
-  signal: AbortSignal,
-  req: CallToolRequest,
-  ctx: ServerContext,
-  call: ToolCall,
-  asTask: boolean,
-): Promise<ToolCall> {
+async function waitForCall(turn: Turn, call: ToolCall, asTask: boolean): Promise<ToolCall> {
+  const { r, who, era, signal, req, ctx } = turn;
   const progressToken = req.params._meta?.progressToken;
   const tick =
     !asTask && progressToken !== undefined

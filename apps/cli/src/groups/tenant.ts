@@ -5,8 +5,26 @@ import { tenantRetention } from '../commands/tenant-retention.js';
 import { tenantSetIdp } from '../commands/tenant-set-idp.js';
 import { tenantSetScavioKey } from '../commands/tenant-set-scavio-key.js';
 import { tenantSetUpstream } from '../commands/tenant-set-upstream.js';
-import { str, type CommandGroup } from '../command.js';
+import { str, type CommandGroup, type Values } from '../command.js';
 import { tenantApiKeyCommands } from './tenant-api-key.js';
+
+/** The options `tenant set-idp` and `tenant set-upstream` share: which client, of which kind, where, asking for what. */
+const providerOptions = {
+  slug: { type: 'string' },
+  'client-id': { type: 'string' },
+  scopes: { type: 'string' },
+  kind: { type: 'string' },
+  issuer: { type: 'string' },
+  'api-base': { type: 'string' },
+} as const;
+const providerArgs = (v: Values) => ({
+  slug: str(v, 'slug'),
+  clientId: str(v, 'client-id'),
+  scopes: str(v, 'scopes'),
+  kind: str(v, 'kind'),
+  issuer: str(v, 'issuer'),
+  apiBase: str(v, 'api-base'),
+});
 
 /** `tenant …`: create and configure tenants (sign-in, upstream providers, keys, retention). */
 export const tenantCommands: CommandGroup = {
@@ -50,31 +68,9 @@ export const tenantCommands: CommandGroup = {
       '--auth       builtin: the tenant becomes its own OAuth authorization server; external: trust the IdP tokens',
       'The secret comes from the environment: IDP_CLIENT_SECRET=… pnpm cli tenant set-idp …',
     ],
-    options: {
-      slug: { type: 'string' },
-      'client-id': { type: 'string' },
-      scopes: { type: 'string' },
-      auth: { type: 'string' },
-      kind: { type: 'string' },
-      issuer: { type: 'string' },
-      'api-base': { type: 'string' },
-    },
+    options: { ...providerOptions, auth: { type: 'string' } },
     run: ({ values: v, withDb }) =>
-      withDb(
-        async (res) => (
-          await tenantSetIdp(res, {
-            slug: str(v, 'slug'),
-            clientId: str(v, 'client-id'),
-            clientSecret: process.env.IDP_CLIENT_SECRET,
-            scopes: str(v, 'scopes'),
-            auth: str(v, 'auth'),
-            kind: str(v, 'kind'),
-            issuer: str(v, 'issuer'),
-            apiBase: str(v, 'api-base'),
-          }),
-          0
-        ),
-      ),
+      withDb(async (res) => (await tenantSetIdp(res, { ...providerArgs(v), clientSecret: process.env.IDP_CLIENT_SECRET, auth: str(v, 'auth') }), 0)),
   },
   'tenant set-upstream': {
     usage:
@@ -86,28 +82,11 @@ export const tenantCommands: CommandGroup = {
       '--scopes     scopes always asked for (tools add theirs through the connect link)',
       'Redirect URI to register at the provider: {PUBLIC_URL}/t/{slug}/connect/{provider}/callback',
     ],
-    options: {
-      slug: { type: 'string' },
-      provider: { type: 'string' },
-      'client-id': { type: 'string' },
-      scopes: { type: 'string' },
-      kind: { type: 'string' },
-      issuer: { type: 'string' },
-      'api-base': { type: 'string' },
-    },
+    options: { ...providerOptions, provider: { type: 'string' } },
     run: ({ values: v, withDb }) =>
       withDb(
         async (res) => (
-          await tenantSetUpstream(res, {
-            slug: str(v, 'slug'),
-            provider: str(v, 'provider'),
-            clientId: str(v, 'client-id'),
-            clientSecret: process.env.UPSTREAM_CLIENT_SECRET,
-            scopes: str(v, 'scopes'),
-            kind: str(v, 'kind'),
-            issuer: str(v, 'issuer'),
-            apiBase: str(v, 'api-base'),
-          }),
+          await tenantSetUpstream(res, { ...providerArgs(v), provider: str(v, 'provider'), clientSecret: process.env.UPSTREAM_CLIENT_SECRET }),
           0
         ),
       ),
