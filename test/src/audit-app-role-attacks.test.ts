@@ -20,7 +20,6 @@ import { retentionTick } from '../../apps/worker/src/retention-job.js';
 import { auditVerify, verifyTenantTrail } from '../../apps/cli/src/commands/audit-verify.js';
 import { apiKeyCreate } from '../../apps/cli/src/commands/tenant-api-key.js';
 import { startStack, type Stack } from './harness/stack.js';
-import { TEST_DATABASE_URL } from './harness/test-config.js';
 
 /**
  * The app role (DATABASE_URL: what the API, the workers and the CLI connect as) must not be able to
@@ -121,10 +120,8 @@ describe('audit: what the app role writes cannot erase or hide audit rows', () =
         ${c.signature}, ${c.ids}::bigint[], ${c.leaves})`;
 
   beforeAll(async () => {
-    s = await startStack({ label: 'audit-atk', ownDatabase: true, worker: 'none' });
-    const u = new URL(TEST_DATABASE_URL);
-    u.pathname = new URL(s.config.DATABASE_URL).pathname;
-    owner = createDb(u.toString(), { max: 2 });
+    s = await startStack({ label: 'audit-atk', worker: 'none' });
+    owner = createDb(s.database.ownerUrl, { max: 2 });
     deps = { sql: s.db.sql, keyring: keyring(), maxRows: 40, settleMs: 5_000, log: quiet() };
   });
   afterAll(async () => {

@@ -4,7 +4,6 @@ import { promisify } from 'node:util';
 import { createDb } from '@mcprt/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness/stack.js';
-import { TEST_DATABASE_URL } from './harness/test-config.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -31,7 +30,7 @@ describe('audit: the worker seals real calls; the CLI verifies', () => {
   let s: Stack;
 
   beforeAll(async () => {
-    s = await startStack({ label: 'audit-e2e', ownDatabase: true, env: { AUDIT_CHECKPOINT_INTERVAL_MS: '200', AUDIT_CHECKPOINT_MAX_ROWS: '3' } });
+    s = await startStack({ label: 'audit-e2e', env: { AUDIT_CHECKPOINT_INTERVAL_MS: '200', AUDIT_CHECKPOINT_MAX_ROWS: '3' } });
     await s.connectUser('alice');
   });
   afterAll(() => s?.close());
@@ -56,9 +55,7 @@ describe('audit: the worker seals real calls; the CLI verifies', () => {
 
     // The owner rewrites one succeeded call as failed, triggers off.
     const [row] = await s.db.sql`select id::int from audit_events where tenant_id = ${s.tenant.id} and action = 'tool_call.succeeded' order by id limit 1`;
-    const u = new URL(TEST_DATABASE_URL);
-    u.pathname = new URL(s.config.DATABASE_URL).pathname;
-    const owner = createDb(u.toString(), { max: 1 });
+    const owner = createDb(s.database.ownerUrl, { max: 1 });
     try {
       await owner.sql.begin(async (tx) => {
         await tx`set local session_replication_role = replica`;

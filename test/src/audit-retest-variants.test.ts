@@ -46,7 +46,7 @@ describe('audit: variants of the app-role attacks', () => {
   };
 
   beforeAll(async () => {
-    s = await startStack({ label: 'audit-retest', ownDatabase: true, worker: 'none' });
+    s = await startStack({ label: 'audit-retest', worker: 'none' });
   });
   afterAll(async () => {
     await s?.close();

@@ -6,7 +6,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCAVIO_RATE_LIMIT_QUERY } from '../doubles/scavio.js';
-import { cancelLeftovers, startStack, type Stack } from './harness/stack.js';
+import { startStack, type Stack } from './harness/stack.js';
 
 const count = async (s: Stack, table: 'tool_calls' | 'audit_events') =>
   (await s.db.sql`select count(*)::int as n from ${s.db.sql(table)} where tenant_id = ${s.tenant.id}`)[0]!.n as number;
@@ -84,7 +84,6 @@ describe('tools/call: validation, recording, answers', () => {
       await redis.quit();
     }
     expect(s.scavio.requests.some((r) => (r.body as { query?: string }).query === SCAVIO_RATE_LIMIT_QUERY)).toBe(true);
-    await cancelLeftovers(s); // paused for 30 s: no other file's reconciler may pick it up
   });
 
   it('the bell carries the final state when it fits, else only the id; the answer is the committed row either way', async () => {

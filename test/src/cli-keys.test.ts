@@ -11,6 +11,7 @@ import { defaultKid, keysGenerate } from '../../apps/cli/src/commands/keys-gener
 import { keysRotate } from '../../apps/cli/src/commands/keys-rotate.js';
 import { UsageError } from '../../apps/cli/src/resources.js';
 import { configFrom, namespace, testEnv } from './harness/test-config.js';
+import { cloneDatabase, type TestDatabase } from './harness/test-database.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -26,7 +27,8 @@ describe('cli: keys rotate, end to end', () => {
   const k2 = `k2:${generateKey()}`;
   const k0 = `k0:${generateKey()}`; // a key nobody configured any more
   const ns = namespace('cli-keys');
-  const env = (sealKeys: string) => testEnv({ port: 3998, queuePrefix: ns.queuePrefix, sealKeys });
+  let database: TestDatabase;
+  const env = (sealKeys: string) => testEnv({ port: 3998, queuePrefix: ns.queuePrefix, databaseUrl: database.appUrl, sealKeys });
   const configWith = (sealKeys: string): Config => configFrom(env(sealKeys));
   const plain = {
     alice: { accessToken: 'upstream-access-alice', refreshToken: 'upstream-refresh-alice' },
@@ -45,6 +47,7 @@ describe('cli: keys rotate, end to end', () => {
   const row = async (name: string) => (await forTenant(db.db, tenant.id).credentials.byId(ids[name]!.id))!;
 
   beforeAll(async () => {
+    database = await cloneDatabase('cli-keys');
     db = createDb(configWith(k1).DATABASE_URL, { max: 2 });
     tenant = await tenantsRepository(db.db).create({ slug: ns.slug, displayName: 'keys', idpIssuer: 'https://idp.example.com', enabledTools: ['whoami'] });
     const scope = forTenant(db.db, tenant.id);
@@ -60,7 +63,10 @@ describe('cli: keys rotate, end to end', () => {
     await db.sql`update credentials set access_token_sealed = ${tamper(ids.carol!.accessTokenSealed)} where id = ${ids.carol!.id}`;
     ids.carol = await row('carol');
   });
-  afterAll(() => db?.close());
+  afterAll(async () => {
+    await db?.close();
+    await database?.drop();
+  });
 
   it('re-seals under the new active key; damaged or unknown-key rows are reported failed and left as they were', async () => {
     // Small batches, so the loop must step past the failed rows it keeps getting back.

@@ -9,6 +9,7 @@ import { tenantList } from '../../apps/cli/src/commands/tenant-list.js';
 import { tenantMcpConfig } from '../../apps/cli/src/commands/tenant-mcp-config.js';
 import { CliError, UsageError, type CliResources } from '../../apps/cli/src/resources.js';
 import { configFrom, namespace, testEnv } from './harness/test-config.js';
+import { cloneDatabase, type TestDatabase } from './harness/test-database.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -36,6 +37,7 @@ function jsonBlock(lines: string[]): unknown {
 }
 
 describe('cli: tenant commands', () => {
+  let database: TestDatabase;
   let db: DbHandle;
   let env: Record<string, string>;
   let config: Config;
@@ -43,12 +45,16 @@ describe('cli: tenant commands', () => {
   const notes: string[] = [];
   const res = (): CliResources => ({ db: db.db, config, out: (l) => lines.push(l), err: (l) => notes.push(l) });
 
-  beforeAll(() => {
-    env = testEnv({ port: 3999, queuePrefix: namespace('cli-tenant').queuePrefix });
+  beforeAll(async () => {
+    database = await cloneDatabase('cli-tenant');
+    env = testEnv({ port: 3999, queuePrefix: namespace('cli-tenant').queuePrefix, databaseUrl: database.appUrl });
     config = configFrom(env);
     db = createDb(config.DATABASE_URL, { max: 2 });
   });
-  afterAll(() => db?.close());
+  afterAll(async () => {
+    await db?.close();
+    await database?.drop();
+  });
 
   it('tenant create stores the tenant and prints its MCP URL and a valid .mcp.json', async () => {
     const { slug } = namespace('cli-tenant');

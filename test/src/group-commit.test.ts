@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { CALL_DONE_CHANNEL, forTenant, type RecordCallInput } from '@mcprt/calls';
 import { createDb, tenantsRepository } from '@mcprt/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { namespace, TEST_DATABASE_URL } from './harness/test-config.js';
+import { namespace } from './harness/test-config.js';
+import { cloneDatabase, type TestDatabase } from './harness/test-database.js';
 
 const callId = () => `call_${randomUUID().replace(/-/g, '').slice(0, 22)}`;
 
@@ -12,6 +13,7 @@ const callId = () => `call_${randomUUID().replace(/-/g, '').slice(0, 22)}`;
  * together must get exactly what they would have got one after another.
  */
 describe('grouped call statements (real Postgres)', () => {
+  let database: TestDatabase;
   let h: CallsDb;
   let tenant: string;
   let alice: string;
@@ -33,14 +35,18 @@ describe('grouped call statements (real Postgres)', () => {
     }));
 
   beforeAll(async () => {
-    h = withCallStatements(createDb(TEST_DATABASE_URL, { max: 3 }));
+    database = await cloneDatabase('group-commit');
+    h = withCallStatements(createDb(database.ownerUrl, { max: 3 }));
     tenant = (await tenantsRepository(h.db).create({ slug: namespace('gc').slug, displayName: 'GC', idpIssuer: 'https://gc.example', enabledTools: ['echo'] }))
       .id;
     const users = forTenant(h.db, tenant).users;
     alice = (await users.upsert({ issuer: 'https://gc.example', subject: 'alice' })).id;
     bob = (await users.upsert({ issuer: 'https://gc.example', subject: 'bob' })).id;
   });
-  afterAll(() => h?.close());
+  afterAll(async () => {
+    await h?.close();
+    await database?.drop();
+  });
 
   it('records made together are admitted as if made in order: per user, up to the pending cap', async () => {
     const ins = [input(alice, 2), input(bob, 2), input(alice, 2), input(alice, 2), input(bob, 2)];

@@ -19,10 +19,7 @@ describe('a worker killed with SIGKILL mid-call does not lose the call', () => {
     return w;
   };
   beforeAll(async () => {
-    // Its own database: a killed worker's call stays `running` for a while on purpose, and another test
-    // file's reconciler (one shared database, another queue) would otherwise re-enqueue it into its own
-    // queue (docs/operations.md, "Scope" of the lease sweep).
-    s = await startStack({ label: 'kill', worker: 'none', ownDatabase: true, env: { ...fast, CALL_WAIT_MS: '30000' } });
+    s = await startStack({ label: 'kill', worker: 'none', env: { ...fast, CALL_WAIT_MS: '30000' } });
   });
   afterEach(async () => {
     for (const w of spawned.splice(0)) {

@@ -61,12 +61,10 @@ describe('stale runs across worker processes', () => {
 
   beforeAll(async () => {
     // Short locks so a stopped or killed worker loses its job in ~1.5 s; one stall allowed, so a job
-    // that stalls twice is poison. Its own database: no other file's reconciler touches these calls
-    // while they wait on purpose.
+    // that stalls twice is poison.
     s = await startStack({
       label: 'stale',
       worker: 'none',
-      ownDatabase: true,
       env: { JOB_LOCK_MS: '1000', JOB_STALLED_INTERVAL_MS: '500', JOB_MAX_STALLED: '1', CALL_WAIT_MS: '30000' },
     });
   });

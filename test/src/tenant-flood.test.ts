@@ -7,7 +7,7 @@ import { forTenant } from '@mcprt/calls';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startPgQueryCounter } from './harness/pg-query-counter.js';
 import { startStack, type Stack } from './harness/stack.js';
-import { TEST_DATABASE_URL } from './harness/test-config.js';
+import { cloneDatabase, type TestDatabase } from './harness/test-database.js';
 
 /**
  * Issue 7 §7: the tenant look-up runs before the token check, so anyone can make the API look up
@@ -38,15 +38,18 @@ const malformed = (i: number) =>
 describe('tenant look-up under a flood of random slugs (unauthenticated)', () => {
   let counter: Awaited<ReturnType<typeof startPgQueryCounter>>;
   let s: Stack;
+  let database: TestDatabase;
 
   beforeAll(async () => {
-    const pg = new URL(TEST_DATABASE_URL);
+    database = await cloneDatabase('flood');
+    const pg = new URL(database.ownerUrl);
     counter = await startPgQueryCounter({ host: pg.hostname, port: Number(pg.port || 5432) });
-    s = await startStack({ label: 'flood', worker: 'none', env: { DATABASE_URL: counter.urlFor(TEST_DATABASE_URL) } });
+    s = await startStack({ label: 'flood', worker: 'none', database, env: { DATABASE_URL: counter.urlFor(database.ownerUrl) } });
   });
   afterAll(async () => {
     await s?.close();
     await counter?.close();
+    await database?.drop();
   });
 
   // Unauthenticated: no token, just a tenant path.
@@ -135,7 +138,7 @@ describe('tenant look-up under a flood of random slugs (unauthenticated)', () =>
   describe('TenantCache on the real database', () => {
     let db: DbHandle;
     beforeAll(() => {
-      db = createDb(counter.urlFor(TEST_DATABASE_URL), { max: 3 });
+      db = createDb(counter.urlFor(database.ownerUrl), { max: 3 });
     });
     afterAll(() => db?.close());
 
@@ -162,7 +165,7 @@ describe('tenant look-up under a flood of random slugs (unauthenticated)', () =>
 
     it('memory: 20 000 more random slugs leave the heap where it was (an unbounded map would keep ~2 MB)', async () => {
       // Straight to Postgres: the query counter keeps a record per query, which would be measured too.
-      const direct = createDb(TEST_DATABASE_URL, { max: 3 });
+      const direct = createDb(database.ownerUrl, { max: 3 });
       onTestFinished(() => direct.close());
       const cache = new TenantCache(direct.db);
       const run = (n: number) => inBatches(Array.from({ length: n }, randomSlug), 64, async (slug) => void (await cache.bySlug(slug)));

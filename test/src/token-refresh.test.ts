@@ -4,7 +4,7 @@ import { parseKeyring } from '@mcprt/keyring';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnApp, type AppProcess } from './harness/app-process.js';
-import { NO_FOREIGN_RECONCILE, startStack, type Stack } from './harness/stack.js';
+import { startStack, type Stack } from './harness/stack.js';
 
 /**
  * Issue 9 item 1: the worker refreshes an expired upstream token with openid-client against a real
@@ -20,11 +20,10 @@ describe('token refresh in the worker (2 worker processes, rotating refresh toke
 
   beforeAll(async () => {
     s = await startStack({
-      ownDatabase: true,
       label: 'refresh',
       worker: 'none',
       rotateRefreshTokens: true,
-      env: { WORKER_CONCURRENCY: '32', ...NO_FOREIGN_RECONCILE },
+      env: { WORKER_CONCURRENCY: '32' },
     });
     // The tenant's client at its IdP (what the sign-in issue will configure): id + sealed secret.
     const keyring = parseKeyring(s.config.SEAL_KEYS);

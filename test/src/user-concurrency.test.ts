@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnApp, type AppProcess } from './harness/app-process.js';
-import { NO_FOREIGN_RECONCILE, startStack, type Stack } from './harness/stack.js';
+import { startStack, type Stack } from './harness/stack.js';
 
 /**
  * Issue 9 item 3, as a seeded property: many users, per-user limit N, 3 worker processes with high
@@ -42,11 +42,9 @@ describe(`per-user concurrency holds across 3 worker processes and a SIGKILL (se
     s = await startStack({
       label: 'leases',
       worker: 'none',
-      // Its calls wait for leases on purpose: another file's reconciler must not see them.
-      ownDatabase: true,
       extraSubjects: ['dave', 'erin', 'frank'],
       // Short locks so the killed worker's jobs (and leases) come back within the test.
-      env: { WORKER_CONCURRENCY: '16', JOB_LOCK_MS: '2000', JOB_STALLED_INTERVAL_MS: '1000', CALL_WAIT_MS: '500', ...NO_FOREIGN_RECONCILE },
+      env: { WORKER_CONCURRENCY: '16', JOB_LOCK_MS: '2000', JOB_STALLED_INTERVAL_MS: '1000', CALL_WAIT_MS: '500' },
     });
     await s.db.sql`update tenants set limits = limits || ${JSON.stringify({ perUserConcurrency: N, pendingCap: 500 })}::jsonb where id = ${s.tenant.id}`;
     probe = createServer((req, res) => {

@@ -10,7 +10,7 @@ import { startGithubDouble, type GithubDouble } from '../doubles/github.js';
 import { githubRepo } from '../doubles/github-fixtures.js';
 import { GMAIL_SCOPES, startGmailDouble, type GmailDouble } from '../doubles/gmail.js';
 import { gmailMessage } from '../doubles/gmail-fixtures.js';
-import { cancelLeftovers, NO_FOREIGN_RECONCILE, startStack, type Stack } from './harness/stack.js';
+import { startStack, type Stack } from './harness/stack.js';
 
 /**
  * Issue 10: the user-data tools end to end — MCP SDK client → API → queue → worker → the tool's
@@ -39,7 +39,6 @@ describe('user-data tools: Gmail, Calendar, GitHub with the user’s own token',
     [gmail, calendar, github] = await Promise.all([startGmailDouble(), startCalendarDouble(), startGithubDouble()]);
     s = await startStack({
       label: 'udtools',
-      ownDatabase: true, // 429 pauses leave calls queued on purpose: no other file's reconciler may see them
       enabledTools: TOOLS,
       extraSubjects: ['dave', 'erin', 'frank'],
       env: {
@@ -49,7 +48,6 @@ describe('user-data tools: Gmail, Calendar, GitHub with the user’s own token',
         UPSTREAM_TIMEOUT_MS: '1500',
         UPSTREAM_MAX_BODY_BYTES: String(256 * 1024),
         JOB_ATTEMPTS: '2',
-        ...NO_FOREIGN_RECONCILE,
       },
     });
 
@@ -183,7 +181,6 @@ describe('user-data tools: Gmail, Calendar, GitHub with the user’s own token',
     github.clearFailures();
   });
   afterAll(async () => {
-    if (s) await cancelLeftovers(s);
     await s?.close();
     await Promise.all([gmail?.close(), calendar?.close(), github?.close()]);
   });

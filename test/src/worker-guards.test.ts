@@ -30,7 +30,7 @@ describe('a job is bound to its call (forged jobs in Redis)', () => {
 
   beforeAll(async () => {
     // RECONCILE_AFTER_MS: no reconciler re-enqueue between a job's removal and its forged replacement.
-    s = await startStack({ label: 'jobbind', worker: 'none', ownDatabase: true, env: { CALL_WAIT_MS: '200', RECONCILE_AFTER_MS: '600000' } });
+    s = await startStack({ label: 'jobbind', worker: 'none', env: { CALL_WAIT_MS: '200', RECONCILE_AFTER_MS: '600000' } });
     for (const sub of ['alice', 'bob']) {
       const c = await s.connectUser(sub);
       upstream[sub] = c.upstreamAccessToken;
@@ -229,11 +229,9 @@ describe('the worker re-checks the policy at dequeue', () => {
   let aliceId: string;
 
   beforeAll(async () => {
-    // Calls wait in the queue on purpose (the worker is stopped): another file's reconciler must not see them.
     s = await startStack({
       label: 'deqpolicy',
       worker: 'none',
-      ownDatabase: true,
       env: { CALL_WAIT_MS: '200' },
       enabledTools: ['whoami', 'web_search', 'echo', 'github_profile'],
     });

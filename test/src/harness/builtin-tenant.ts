@@ -1,6 +1,6 @@
 import { tenantsRepository, type Tenant } from '@mcprt/db';
 import { startDevIdp, type DevAccount, type DevIdp } from '@mcprt/dev-idp';
-import { tenantSetIdp } from '../../../apps/cli/src/commands/tenant-set-idp.js';
+import { tenantSetIdp } from '@mcprt/cli';
 import type { startStack } from './stack.js';
 
 type Stack = Awaited<ReturnType<typeof startStack>>;
