@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openOAuthSession, TokenStore } from '../../apps/cli/src/index.js';
-import { startBuiltinTenant } from './harness/builtin-tenant.js';
 import { artifactsDir, launchChromium, shot, signInInBrowser, type Shots } from './harness/chromium.js';
 import { startStack } from './harness/stack.js';
 
@@ -18,14 +17,14 @@ import { startStack } from './harness/stack.js';
  */
 type Stack = Awaited<ReturnType<typeof startStack>>;
 let s: Stack;
-let t: Awaited<ReturnType<typeof startBuiltinTenant>>;
+let t: Stack;
 let browser: Browser;
 const shots: Shots = { dir: artifactsDir('browser-signin'), files: [] };
 
 beforeAll(async () => {
   browser = await launchChromium();
   s = await startStack({ label: 'browser' });
-  t = await startBuiltinTenant(s, 'web');
+  t = s;
 });
 
 afterAll(async () => {

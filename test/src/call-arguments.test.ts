@@ -2,7 +2,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { CALL_META, IDEMPOTENCY_META, submitCall, type CallMeta } from '@mcprt/api';
 import { createLogger } from '@mcprt/observability';
 import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness/stack.js';
 
@@ -15,26 +14,6 @@ import { startStack, type Stack } from './harness/stack.js';
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const metaOf = (r: CallToolResult) => r._meta?.[CALL_META] as CallMeta;
 const errorCodeOf = (r: CallToolResult) => (r._meta?.['io.mcprt/error'] as { code?: string } | undefined)?.code;
-
-/** Every string value under the stack's queue prefix in Redis (job hashes, lists, streams). */
-async function redisDump(s: Stack): Promise<string> {
-  const redis = new Redis(s.config.REDIS_URL);
-  let out = '';
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${s.config.QUEUE_PREFIX}:*`, 'COUNT', 500);
-    cursor = next;
-    for (const key of keys) {
-      const type = await redis.type(key);
-      if (type === 'hash') out += JSON.stringify(await redis.hgetall(key));
-      else if (type === 'string') out += await redis.get(key);
-      else if (type === 'list') out += JSON.stringify(await redis.lrange(key, 0, -1));
-      else if (type === 'stream') out += JSON.stringify(await redis.xrange(key, '-', '+'));
-    }
-  } while (cursor !== '0');
-  await redis.quit();
-  return out;
-}
 
 describe('sensitive arguments reach the tool, sealed, and are shown only redacted', () => {
   let s: Stack;
@@ -70,7 +49,7 @@ describe('sensitive arguments reach the tool, sealed, and are shown only redacte
     expect(JSON.stringify(audit)).not.toContain(secret);
     expect(JSON.stringify(res)).not.toContain(secret);
 
-    const redis = await redisDump(s);
+    const redis = (await s.redisValues()).join('\n');
     expect(redis).toContain(id); // the job is there …
     expect(redis).not.toContain(secret); // … without the secret
   });

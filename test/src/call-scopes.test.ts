@@ -6,7 +6,6 @@ import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/cli
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { registerClient, userToken, type UserToken } from './harness/as-token.js';
-import { startBuiltinTenant } from './harness/builtin-tenant.js';
 import { startStack, type Stack } from './harness/stack.js';
 import { startEchoProbe, type EchoProbe, type ProbeEvent } from './harness/echo-probe.js';
 import { refusal } from './harness/refusal.js';
@@ -64,7 +63,7 @@ type Conn = Awaited<ReturnType<typeof connect>>;
 
 describe('scopes and the calling app on reads, tasks, cancels and the audit history', () => {
   let s: Stack;
-  let t: Awaited<ReturnType<typeof startBuiltinTenant>>;
+  let t: Stack;
   let probe: EchoProbe;
   let probeUrl: string;
   const events: ProbeEvent[] = [];
@@ -99,7 +98,7 @@ describe('scopes and the calling app on reads, tasks, cancels and the audit hist
 
   beforeAll(async () => {
     s = await startStack({ label: 'scopes', env: { TASK_WAIT_MS: '200', CALL_WAIT_MS: '2500', TASK_POLL_INTERVAL_MS: '250' } });
-    t = await startBuiltinTenant(s, 'scopes', ['whoami', 'web_search', 'echo']);
+    t = s;
     probe = await startEchoProbe(events);
     probeUrl = probe.url;
 

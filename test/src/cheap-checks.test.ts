@@ -13,7 +13,7 @@ const jwt = (header: unknown, payload: unknown, sig = b64u('x'.repeat(64))) => `
 describe('malformed bearer tokens cost no outbound request', () => {
   let s: Stack;
   beforeAll(async () => {
-    s = await startStack({ label: 'cheap', worker: 'none' });
+    s = await startStack({ label: 'cheap', auth: 'external', worker: 'none' });
   });
   afterAll(() => s?.close());
 
@@ -62,7 +62,7 @@ describe('malformed bearer tokens cost no outbound request', () => {
 describe('mcprt_http_requests_total counts every answer', () => {
   let s: Stack;
   beforeAll(async () => {
-    s = await startStack({ label: 'count', worker: 'none' });
+    s = await startStack({ label: 'count', auth: 'external', worker: 'none' });
   });
   afterAll(() => s?.close());
 

@@ -17,7 +17,7 @@ describe('cli: dev token and dev seed against a running dev IdP and API', () => 
   const res = (): CliResources => ({ db: s.db.db, config: s.config, out: (l) => out.push(l), err: (l) => notes.push(l) });
 
   beforeAll(async () => {
-    s = await startStack({ label: 'cli-dev' });
+    s = await startStack({ label: 'cli-dev', auth: 'external' });
   });
   afterAll(() => s?.close());
 

@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLoopback } from '../../apps/cli/src/login/loopback.js';
 import { TOKEN_FILE, TokenStore } from '../../apps/cli/src/login/token-store.js';
 import { browse } from './harness/browser.js';
-import { startBuiltinTenant } from './harness/builtin-tenant.js';
 import { startStack } from './harness/stack.js';
 
 /**
@@ -20,12 +19,12 @@ import { startStack } from './harness/stack.js';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 type Stack = Awaited<ReturnType<typeof startStack>>;
 let s: Stack;
-let t: Awaited<ReturnType<typeof startBuiltinTenant>>;
+let t: Stack;
 const configDir = join(mkdtempSync(join(tmpdir(), 'mcprt-cli-login-')), 'config');
 
 beforeAll(async () => {
   s = await startStack({ label: 'cli-login' });
-  t = await startBuiltinTenant(s, 'cli');
+  t = s;
 });
 
 afterAll(async () => {

@@ -17,7 +17,7 @@ describe('exact audience: a token for several tenants works at none of them', ()
   let urlB: string;
 
   beforeAll(async () => {
-    s = await startStack({ label: 'aud', worker: 'none' });
+    s = await startStack({ label: 'aud', auth: 'external', worker: 'none' });
     // Tenant B: same deployment, same IdP as tenant A.
     b = await tenantsRepository(s.db.db).create({
       slug: namespace('aud-b').slug,

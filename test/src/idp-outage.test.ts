@@ -27,6 +27,7 @@ describe('an unreachable tenant IdP', () => {
       },
     });
     s = await startStack({
+      auth: 'external',
       label: 'idp-down',
       worker: 'none',
       env: { IDP_FAILURE_CACHE_MS: '1500' },

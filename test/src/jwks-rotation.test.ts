@@ -7,7 +7,7 @@ describe('IdP signing-key rotation', () => {
   let s: Stack;
   let rotated: DevIdp | undefined;
   beforeAll(async () => {
-    s = await startStack({ label: 'jwks', worker: 'none', env: { JWKS_REFRESH_COOLDOWN_MS: '0' } });
+    s = await startStack({ label: 'jwks', auth: 'external', worker: 'none', env: { JWKS_REFRESH_COOLDOWN_MS: '0' } });
   });
   afterAll(async () => {
     await rotated?.close();

@@ -10,7 +10,7 @@ describe('MCP endpoint: bearer tokens', () => {
   let b: Stack;
 
   beforeAll(async () => {
-    [a, b] = await Promise.all([startStack({ label: 'rs-a' }), startStack({ label: 'rs-b' })]);
+    [a, b] = await Promise.all([startStack({ label: 'rs-a', auth: 'external' }), startStack({ label: 'rs-b' })]);
   });
   afterAll(() => Promise.all([a?.close(), b?.close()]));
 
@@ -106,7 +106,7 @@ describe('MCP endpoint: transport rules', () => {
   let s: Stack;
   let auth: Record<string, string>;
   beforeAll(async () => {
-    s = await startStack({ label: 'rs-t', worker: 'none', env: { MCP_BODY_LIMIT: '64kb', ALLOWED_ORIGINS: 'https://app.example' } });
+    s = await startStack({ label: 'rs-t', auth: 'external', worker: 'none', env: { MCP_BODY_LIMIT: '64kb', ALLOWED_ORIGINS: 'https://app.example' } });
     auth = { authorization: `Bearer ${await s.token('alice')}` };
   });
   afterAll(() => s?.close());

@@ -195,6 +195,7 @@ export async function startStack(opts: StackOptions) {
   /** Who issues the tenant's MCP access tokens: its own authorization server, or the IdP. */
   const issuer = authMode === 'builtin' ? `${config.PUBLIC_URL}/t/${tenant.slug}` : idp.issuer;
   const clients: McpTestClient[] = [];
+  const cleanups: (() => Promise<unknown>)[] = [];
   const userOf = (sub: string) => scope.users.upsert({ issuer: idp.issuer, subject: sub });
 
   const stack = {
@@ -207,6 +208,7 @@ export async function startStack(opts: StackOptions) {
     idpRequests,
     scavio,
     tenant,
+    slug: tenant.slug,
     authMode,
     issuer,
     scope,
@@ -303,8 +305,13 @@ export async function startStack(opts: StackOptions) {
     async redisValues(): Promise<string[]> {
       return redisValuesUnder(config.REDIS_URL, config.QUEUE_PREFIX);
     },
+    /** Something to stop when the stack closes (e.g. another tenant's IdP). */
+    addCleanup(fn: () => Promise<unknown>): void {
+      cleanups.push(fn);
+    },
     async close() {
       await Promise.allSettled(clients.map((c) => c.close()));
+      await Promise.allSettled(cleanups.map((fn) => fn()));
       await worker?.stop().catch(() => undefined);
       await api?.stop().catch(() => undefined);
       await idp.close().catch(() => undefined);
