@@ -189,6 +189,8 @@ describe('clear answers: bad text is refused, internal errors stay inside', () =
     expect(logged).toHaveLength(1);
     expect(logged[0]).toContain(`"requestId":"${requestId}"`);
     expect(logged[0]).toContain('"level":"error"');
-    expect(alice).toBeTruthy();
+    // The failed write left no call behind: of alice's calls in this block, only the warm-up was recorded.
+    const recorded = await s.db.sql`select arguments->>'message' as m from tool_calls where tenant_id = ${s.tenant.id} and user_id = ${alice}`;
+    expect(recorded.map((c) => c.m)).toEqual(['warm']);
   });
 });

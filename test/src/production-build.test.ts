@@ -18,9 +18,24 @@ const run = promisify(execFile);
  * (TypeScript stripping off, so a .ts file reached by mistake fails) and serve a real tool call.
  * The API's /metrics is on its own listener, not on the public port.
  */
+/**
+ * The working tree's install: pnpm's record of it (its settings and projects, null if none; not when it
+ * was last checked) and the tools it links in node_modules/.bin.
+ */
+function installState(): { state: string | null; bins: string[] } {
+  const file = join(root, 'node_modules', '.pnpm-workspace-state-v1.json');
+  let state: string | null = null;
+  if (existsSync(file)) {
+    const { lastValidatedTimestamp: _checkedAt, ...rest } = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    state = JSON.stringify(rest, null, 1);
+  }
+  return { state, bins: readdirSync(join(root, 'node_modules', '.bin')).sort() };
+}
+
 describe('production build', () => {
   let s: Stack;
   let out: string;
+  let installBefore: ReturnType<typeof installState>;
   const procs: { child: ChildProcess; log: () => string }[] = [];
 
   const startCompiled = (dir: string, env: Record<string, string>) => {
@@ -52,6 +67,7 @@ describe('production build', () => {
     // `pnpm build`, `pnpm deploy --prod`. (Not in the working tree: a deploy records production-only
     // settings in the workspace's node_modules state, and the next `pnpm run` there would prune the
     // dev dependencies to match.)
+    installBefore = installState();
     out = mkdtempSync(join(tmpdir(), 'mcprt-image-'));
     const src = join(out, 'src');
     for (const f of [
@@ -84,9 +100,10 @@ describe('production build', () => {
   });
 
   it('leaves the install of the working tree alone (dev dependencies stay)', () => {
-    const state = join(root, 'node_modules', '.pnpm-workspace-state-v1.json');
-    if (existsSync(state)) expect(readFileSync(state, 'utf8')).not.toMatch(/"dev": false/);
-    expect(existsSync(join(root, 'node_modules', '.bin', 'tsx'))).toBe(true);
+    // The build, install and deploy above ran; the working tree's install is what it was before them.
+    expect(installState()).toEqual(installBefore);
+    expect(installBefore.bins).toEqual(expect.arrayContaining(['tsx', 'vitest', 'tsc']));
+    if (installBefore.state !== null) expect(installBefore.state).not.toMatch(/"dev": false/);
   });
 
   it('deploys compiled JavaScript with production dependencies only', () => {
