@@ -14,11 +14,9 @@ import {
 import { parseKeyring } from '@mcprt/keyring';
 import { auditTrail, setRetention } from '@mcprt/audit';
 import { createDb, tenantsRepository, type DbHandle } from '@mcprt/db';
+import { apiKeyCreate, auditVerify, verifyTenantTrail } from '@mcprt/cli';
+import { type CheckpointerDeps, checkpointTick, retentionTick } from '@mcprt/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkpointTick, type CheckpointerDeps } from '../../apps/worker/src/audit-checkpointer.js';
-import { retentionTick } from '../../apps/worker/src/retention-job.js';
-import { auditVerify, verifyTenantTrail } from '../../apps/cli/src/commands/audit-verify.js';
-import { apiKeyCreate } from '../../apps/cli/src/commands/tenant-api-key.js';
 import { startStack, type Stack } from './harness/stack.js';
 
 /**

@@ -1,25 +1,8 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { createDb } from '@mcprt/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from './harness/cli-process.js';
 import { startStack, type Stack } from './harness/stack.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-
-/** The CLI as an operator runs it (`pnpm cli …`). */
-async function cli(args: string[], env: Record<string, string>) {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'apps/cli/src/main.ts', ...args], {
-      cwd: root,
-      env: { PATH: process.env.PATH ?? '', ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout: string; stderr: string };
-    return { code: err.code ?? -1, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 /**
  * Issue 11 item 6, end to end: the worker's own checkpointer (AUDIT_CHECKPOINT_INTERVAL_MS) seals the
@@ -47,7 +30,7 @@ describe('audit: the worker seals real calls; the CLI verifies', () => {
       if (Date.now() > deadline) throw new Error('the worker sealed nothing within 15 s');
       await new Promise((r) => setTimeout(r, 100));
     }
-    const ok = await cli(['audit', 'verify', '--slug', s.tenant.slug], s.env);
+    const ok = await runCli(['audit', 'verify', '--slug', s.tenant.slug], s.env);
     expect(ok.stderr).toBe('');
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/^ok: tenant .*: \d+ checkpoint\(s\), (\d+) row\(s\) verified/);
@@ -64,16 +47,16 @@ describe('audit: the worker seals real calls; the CLI verifies', () => {
     } finally {
       await owner.close();
     }
-    const bad = await cli(['audit', 'verify', '--slug', s.tenant.slug], s.env);
+    const bad = await runCli(['audit', 'verify', '--slug', s.tenant.slug], s.env);
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(new RegExp(`^FAILED: tenant ${s.tenant.slug}: row ${row!.id as number} differs from what checkpoint \\d+ sealed \\(altered\\)`));
 
     // `tenant api-key create` prints the key alone on stdout (capturable), the notice on stderr.
-    const created = await cli(['tenant', 'api-key', 'create', '--slug', s.tenant.slug, '--scopes', 'audit:read'], s.env);
+    const created = await runCli(['tenant', 'api-key', 'create', '--slug', s.tenant.slug, '--scopes', 'audit:read'], s.env);
     expect(created.code).toBe(0);
     expect(created.stdout.trim()).toMatch(/^mcprt_ak_ak[a-z2-7]{16}_[A-Za-z0-9_-]{43}$/);
     expect(created.stderr).toMatch(/shown only now/);
-    const badScope = await cli(['tenant', 'api-key', 'create', '--slug', s.tenant.slug, '--scopes', 'audit:write'], s.env);
+    const badScope = await runCli(['tenant', 'api-key', 'create', '--slug', s.tenant.slug, '--scopes', 'audit:write'], s.env);
     expect(badScope.code).toBe(2);
     expect(badScope.stderr).toMatch(/--scopes: unknown scope "audit:write"/);
   });

@@ -2,9 +2,9 @@ import { publicKeyFromJwk, type AuditPublicJwk } from '@mcprt/audit';
 import { parseKeyring } from '@mcprt/keyring';
 import { auditTrail, retentionOf, setRetention } from '@mcprt/audit';
 import { tenantsRepository } from '@mcprt/db';
+import { verifyTenantTrail } from '@mcprt/cli';
+import { type CheckpointerDeps, checkpointTick } from '@mcprt/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkpointTick, type CheckpointerDeps } from '../../apps/worker/src/audit-checkpointer.js';
-import { verifyTenantTrail } from '../../apps/cli/src/commands/audit-verify.js';
 import { startStack, type Stack } from './harness/stack.js';
 
 /**

@@ -2,8 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
+import { openOAuthSession, TokenStore } from '@mcprt/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openOAuthSession, TokenStore } from '../../apps/cli/src/index.js';
 import { artifactsDir, launchChromium, shot, signInInBrowser, type Shots } from './harness/chromium.js';
 import { startStack } from './harness/stack.js';
 

@@ -1,9 +1,6 @@
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CliError, type CliResources, devSeed, devToken, mcpCall } from '@mcprt/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { devSeed } from '../../apps/cli/src/commands/dev-seed.js';
-import { devToken } from '../../apps/cli/src/commands/dev-token.js';
-import { mcpCall } from '../../apps/cli/src/commands/mcp-call.js';
-import { CliError, type CliResources } from '../../apps/cli/src/resources.js';
 import { startStack, type Stack } from './harness/stack.js';
 import { namespace } from './harness/test-config.js';
 

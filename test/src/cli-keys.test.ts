@@ -1,19 +1,14 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { credentialVault, idpSecretContext, scavioKeyContext, upstreamSecretContext } from '@mcprt/providers';
 import type { Config } from '@mcprt/config';
 import { generateKey, open, parseKeyring, parseKeyringEntries, seal, sealedKid } from '@mcprt/keyring';
 import { createDb, tenantsRepository, type Credential, type Database, type DbHandle, type Tenant } from '@mcprt/db';
 import { forTenant } from '@mcprt/calls';
+import { defaultKid, keysGenerate, keysRotate, UsageError } from '@mcprt/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultKid, keysGenerate } from '../../apps/cli/src/commands/keys-generate.js';
-import { keysRotate } from '../../apps/cli/src/commands/keys-rotate.js';
-import { UsageError } from '../../apps/cli/src/resources.js';
+import { runCli } from './harness/cli-process.js';
 import { configFrom, namespace, testEnv } from './harness/test-config.js';
 import { cloneDatabase, type TestDatabase } from './harness/test-database.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Flip the first character of the ciphertext part: still a well-formed envelope, but it fails authentication. */
 function tamper(sealed: string): string {
@@ -130,11 +125,8 @@ describe('cli: keys rotate, end to end', () => {
     const scope = forTenant(db.db, tenant.id);
     const erin = await scope.users.upsert({ issuer: tenant.idpIssuer, subject: 'erin' });
     const cred = await credentialVault(parseKeyring(k0)).store(scope, erin.id, 'idp', { accessToken: 'upstream-access-erin', expiresAt: null, scopes: [] });
-    const run = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'apps/cli/src/main.ts', 'keys', 'rotate', '--tenant', tenant.slug], {
-      cwd: root,
-      env: { PATH: process.env.PATH ?? '', ...env(`${k1},${k2}`) },
-    }).catch((e: unknown) => e as { code: number; stdout: string });
-    expect((run as { code?: number }).code).toBe(1);
+    const run = await runCli(['keys', 'rotate', '--tenant', tenant.slug], env(`${k1},${k2}`));
+    expect(run.code).toBe(1);
     expect(run.stdout).toContain(`failed: tenant ${tenant.slug} credential ${cred.id} (key k0): seal_unknown_key`);
     expect(run.stdout).not.toContain('upstream-access-erin');
   });

@@ -1,31 +1,11 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import type { Config } from '@mcprt/config';
 import { createDb, tenantsRepository, type DbHandle } from '@mcprt/db';
+import { CliError, type CliResources, tenantCreate, tenantList, tenantMcpConfig, UsageError } from '@mcprt/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tenantCreate } from '../../apps/cli/src/commands/tenant-create.js';
-import { tenantList } from '../../apps/cli/src/commands/tenant-list.js';
-import { tenantMcpConfig } from '../../apps/cli/src/commands/tenant-mcp-config.js';
-import { CliError, UsageError, type CliResources } from '../../apps/cli/src/resources.js';
+import { runCli } from './harness/cli-process.js';
 import { configFrom, namespace, testEnv } from './harness/test-config.js';
 import { cloneDatabase, type TestDatabase } from './harness/test-database.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-
-/** The real entry point, as an operator runs it (`pnpm cli …` = tsx apps/cli/src/main.ts). */
-async function runCli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'apps/cli/src/main.ts', ...args], {
-      cwd: root,
-      env: { PATH: process.env.PATH ?? '', ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout: string; stderr: string };
-    return { code: err.code ?? -1, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 /** The `.mcp.json` block of `tenant create`'s output: from the line after `.mcp.json:` to the closing brace. */
 function jsonBlock(lines: string[]): unknown {

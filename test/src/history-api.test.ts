@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { tenantsRepository, type Tenant, type User } from '@mcprt/db';
+import { apiKeyCreate, apiKeyList, apiKeyRevoke, type CliResources } from '@mcprt/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiKeyCreate, apiKeyList, apiKeyRevoke } from '../../apps/cli/src/commands/tenant-api-key.js';
-import type { CliResources } from '../../apps/cli/src/resources.js';
 import { ALL_SCOPES, startStack, type Stack } from './harness/stack.js';
 
 const HISTORY = `${ALL_SCOPES} calls:read audit:read`;

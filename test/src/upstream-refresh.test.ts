@@ -1,8 +1,8 @@
 import { CALL_META, type CallMeta } from '@mcprt/api';
 import { DEV_CLIENT } from '@mcprt/dev-idp';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { tenantSetUpstream } from '@mcprt/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tenantSetUpstream } from '../../apps/cli/src/commands/tenant-set-upstream.js';
 import { startGithubDouble, type GithubDouble } from '../doubles/github.js';
 import { githubRepo } from '../doubles/github-fixtures.js';
 import { startGithubOAuthDouble, type GithubOAuthDouble } from '../doubles/github-oauth.js';

@@ -1,8 +1,8 @@
 import { CALL_META, type CallMeta } from '@mcprt/api';
-import { tenantSetScavioKey } from '../../apps/cli/src/commands/tenant-set-scavio-key.js';
 import { specTypeSchemas } from '@modelcontextprotocol/client';
 import { CallToolResultSchema, ListToolsResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
+import { tenantSetScavioKey } from '@mcprt/cli';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startCalendarDouble, type CalendarDouble } from '../doubles/calendar.js';
 import { calendarFixture } from '../doubles/calendar-fixtures.js';
