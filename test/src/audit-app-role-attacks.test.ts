@@ -24,7 +24,7 @@ import { startStack, type Stack } from './harness/stack.js';
  * make an audit row disappear, or disappear from `audit verify` and the export, before it is sealed in
  * a genuine checkpoint and older than a retention the operator chose (docs/security.md "Append-only
  * audit", docs/audit.md "What the database enforces"). Every attack here runs as the app role
- * (`s.db.sql`), on a database of its own (the checkpointer and retention act on every tenant of it).
+ * (`s.db.sql`).
  */
 
 type Log = { o: object; m: string };

@@ -2,12 +2,13 @@ import { createDb } from '@mcprt/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './harness/cli-process.js';
 import { startStack, type Stack } from './harness/stack.js';
+import { waitFor } from './harness/wait-for.js';
 
 
 /**
- * Issue 11 item 6, end to end: the worker's own checkpointer (AUDIT_CHECKPOINT_INTERVAL_MS) seals the
+ * End to end: the worker's own checkpointer (AUDIT_CHECKPOINT_INTERVAL_MS) seals the
  * audit rows real MCP tool calls wrote, and `pnpm cli audit verify` checks them — then names the row
- * the table owner rewrote. A database of its own (the checkpointer seals every tenant of its database).
+ * the table owner rewrote.
  */
 describe('audit: the worker seals real calls; the CLI verifies', () => {
   let s: Stack;
@@ -23,13 +24,15 @@ describe('audit: the worker seals real calls; the CLI verifies', () => {
     for (let i = 0; i < 4; i++) await client.callTool({ name: 'echo', arguments: { message: `m${i}` } });
     const [{ max }] = (await s.db.sql`select max(id)::int as max from audit_events where tenant_id = ${s.tenant.id}`) as unknown as [{ max: number }];
     expect(max).toBeGreaterThan(0);
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const [cp] = await s.db.sql`select max(last_id)::int as last from audit_checkpoints where tenant_id = ${s.tenant.id}`;
-      if ((cp?.last as number | null) !== null && (cp!.last as number) >= max) break;
-      if (Date.now() > deadline) throw new Error('the worker sealed nothing within 15 s');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(
+      'the worker to seal every row',
+      async () => {
+        const [cp] = await s.db.sql`select max(last_id)::int as last from audit_checkpoints where tenant_id = ${s.tenant.id}`;
+        return (cp?.last as number | null) !== null && (cp!.last as number) >= max ? true : undefined;
+      },
+      15_000,
+      100,
+    );
     const ok = await runCli(['audit', 'verify', '--slug', s.tenant.slug], s.env);
     expect(ok.stderr).toBe('');
     expect(ok.code).toBe(0);

@@ -9,9 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness/stack.js';
 
 /**
- * Issue 11 items 6 and 7: signed, chained audit checkpoints; `audit verify` and the offline verifier
- * name the first missing, altered or reordered row; retention removes only old, sealed rows. On a
- * database of its own: the checkpointer and retention act on every tenant of their database.
+ * Signed, chained audit checkpoints; `audit verify` and the offline verifier
+ * name the first missing, altered or reordered row; retention removes only old, sealed rows.
  */
 
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };

@@ -8,7 +8,7 @@ import { artifactsDir, launchChromium, shot, signInInBrowser, type Shots } from 
 import { startStack } from './harness/stack.js';
 
 /**
- * Issue 8's real-browser test: Debian's chromium (headless, driven by playwright-core) signs alice
+ * The real-browser test: Debian's chromium (headless, driven by playwright-core) signs alice
  * in at a built-in tenant — the dev IdP's login page, our consent page, back to the MCP client's
  * loopback redirect — and then uses the account page to revoke what she allowed. The MCP client is
  * the SDK `Client` with the CLI's OAuth provider (the same code as `pnpm cli mcp call --login`).

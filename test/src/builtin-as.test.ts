@@ -18,7 +18,7 @@ import { expectNoSecrets, captureLogs } from './harness/secret-scan.js';
 import { startStack, type Stack } from './harness/stack.js';
 
 /**
- * Issue 8's vertical slice: a tenant in `builtin` mode is its own OAuth authorization server
+ * A tenant in `builtin` mode is its own OAuth authorization server
  * (oidc-provider under /t/{slug}), federating login to its IdP. The official MCP SDK client with its
  * OAuth support runs discovery → dynamic registration → authorize (login at the IdP, consent) →
  * token → tools/call, against the real API, worker, Postgres, Redis and two development IdPs.

@@ -4,9 +4,10 @@ import { createLogger } from '@mcprt/observability';
 import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness/stack.js';
+import { sleep } from './harness/wait-for.js';
 
 /**
- * Issue 7 items 9 and 10: a sensitive argument reaches the tool but is stored, shown and queued only
+ * A sensitive argument reaches the tool but is stored, shown and queued only
  * redacted or sealed; an idempotency key names one request (tool + arguments), a reuse with another
  * one is an error.
  */
@@ -82,7 +83,7 @@ describe('sensitive arguments reach the tool, sealed, and are shown only redacte
     for (let i = 0; i < 100; i++) {
       [row] = await s.db.sql`select status, result, error from tool_calls where tenant_id = ${s.tenant.id} and id = ${queued.id}`;
       if (row!.status === 'failed' || row!.status === 'succeeded') break;
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
     expect(row!.status).toBe('failed');
     expect(JSON.stringify(row)).not.toContain(sha256(secret));

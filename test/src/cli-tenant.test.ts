@@ -50,7 +50,7 @@ describe('cli: tenant commands', () => {
 
     const row = await tenantsRepository(db.db).bySlug(slug);
     expect(row).toMatchObject({ displayName: 'Acme Corp', idpIssuer: 'https://idp.example.com', enabledTools: ['whoami', 'web_search'] });
-    // New tenants are their own authorization server (issue 8 §1); the next step is printed.
+    // New tenants are their own authorization server; the next step is printed.
     expect(row!.authMode).toBe('builtin');
     expect(lines.some((l) => l.includes(`tenant set-idp --slug ${slug}`))).toBe(true);
 
@@ -66,7 +66,7 @@ describe('cli: tenant commands', () => {
     expect(JSON.parse(lines.join('\n'))).toEqual(withToken); // stdout is the JSON alone, ready for `> .mcp.json`
   });
 
-  it('--auth external keeps the issue 2 mode (the IdP issues the MCP tokens); anything else is refused', async () => {
+  it('--auth external keeps the external mode (the IdP issues the MCP tokens); anything else is refused', async () => {
     const { slug } = namespace('cli-tenant-ext');
     const { tenant } = await tenantCreate(res(), { slug, issuer: 'https://idp.example.com', auth: 'external' });
     expect(tenant.authMode).toBe('external');

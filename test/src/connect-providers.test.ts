@@ -16,7 +16,7 @@ import { strictWire } from './harness/strict-wire.js';
 import { startStack } from './harness/stack.js';
 
 /**
- * Issue 8 §5 and §8, end to end with the official SDK client: a tenant federated to an OIDC IdP whose
+ * End to end with the official SDK client: a tenant federated to an OIDC IdP whose
  * users connect GitHub (a GitHub-style OAuth 2 double) for a tool that needs it — the connect link
  * arrives as URL elicitation in either protocol era (or as a tool error), the user completes it in
  * their browser, and the call goes through; a second tenant signs users in with GitHub itself. Real
@@ -188,7 +188,7 @@ describe('login federated to a GitHub-style OAuth 2 IdP (second tenant, side by 
 /** Opens a connect link in `jar`'s browser as `account` at the provider, up to our "connected" page. */
 const completeConnect = (url: string, account: string, jar: CookieJar) => browse(url, { account, stopAt: 'http://never.invalid/', jar });
 
-describe('connecting GitHub for a tool that needs it (issue 8 §8)', () => {
+describe('connecting GitHub for a tool that needs it', () => {
   it('2026-07-28 client with URL elicitation: the call asks to connect (input_required), the user connects in the browser, the retried call succeeds', async () => {
     const jar = new CookieJar();
     const wire = strictWire();

@@ -22,7 +22,7 @@ async function refusal(p: Promise<unknown>): Promise<{ code: string | undefined;
 }
 
 /**
- * Issue 7 item 5: the API and workers connect as the app role, and the database — not the code —
+ * The API and workers connect as the app role, and the database — not the code —
  * keeps that role from altering or erasing audit history. Every statement an attacker holding the
  * app's connection (a compromised API or worker, SQL injection) would use is tried, as that role.
  */

@@ -6,7 +6,7 @@ import { initializeRequest, startStack, type Stack } from './harness/stack.js';
 import { namespace } from './harness/test-config.js';
 
 /**
- * Issue 7 §6: two tenants that trust the same IdP. A token minted for both (`aud: [A, B]`) must work
+ * Two tenants that trust the same IdP. A token minted for both (`aud: [A, B]`) must work
  * at neither: jose's `audience` option only asks that `aud` *contain* the expected value, so the
  * check is ours — exactly one audience, equal to the tenant's MCP resource URL.
  */

@@ -14,7 +14,7 @@ import { CLIENT_REDIRECT, signIn, tokenRequest as token } from './harness/oauth-
 import { startStack, type Stack } from './harness/stack.js';
 
 /**
- * The authorization server and the HTTP front, attacked the way an outside re-test does: raw requests
+ * The authorization server and the HTTP front, attacked the way an outside tester would: raw requests
  * against the real API (the tenant's own /token, /reg, /auth, discovery), real Postgres and Redis,
  * behind a simulated proxy (TRUST_PROXY=1: the proxy appends the address it saw to X-Forwarded-For).
  */

@@ -5,6 +5,7 @@ import { createDb, tenantsRepository } from '@mcprt/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { namespace } from './harness/test-config.js';
 import { cloneDatabase, type TestDatabase } from './harness/test-database.js';
+import { sleep } from './harness/wait-for.js';
 
 const callId = () => `call_${randomUUID().replace(/-/g, '').slice(0, 22)}`;
 
@@ -131,7 +132,7 @@ describe('grouped call statements (real Postgres)', () => {
         ]),
       );
       expect(finals).toHaveLength(2);
-      for (let i = 0; i < 50 && heard.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+      for (let i = 0; i < 50 && heard.length < 2; i++) await sleep(20);
       expect(heard.map((p) => p.split(' ')[0]).sort()).toEqual([ins[0]!.id, ins[2]!.id].sort());
       expect(JSON.parse(heard.find((p) => p.startsWith(ins[0]!.id))!.slice(ins[0]!.id.length + 1))).toMatchObject({ status: 'succeeded', result: { ok: 1 } });
     } finally {

@@ -7,12 +7,13 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './harness/free-port.js';
 import { startStack, type Stack } from './harness/stack.js';
+import { sleep } from './harness/wait-for.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
 
 /**
- * Issue 7 items 8 and 13: the production path, as the image runs it (infra/Dockerfile), without a
+ * The production path, as the image runs it (infra/Dockerfile), without a
  * Docker engine: `pnpm build` compiles every package to dist/, `pnpm deploy --prod` makes the API's
  * and the worker's directories with production dependencies only, and both start with plain `node`
  * (TypeScript stripping off, so a .ts file reached by mistake fails) and serve a real tool call.
@@ -57,7 +58,7 @@ describe('production build', () => {
     while (Date.now() < until) {
       if (p.child.exitCode !== null) throw new Error(`${what} exited (${p.child.exitCode}): ${p.log().slice(-2000)}`);
       if (await ok().catch(() => false)) return;
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
     throw new Error(`${what} not ready after 30 s: ${p.log().slice(-2000)}`);
   };
@@ -138,7 +139,7 @@ describe('production build', () => {
     expect(res.isError).toBeFalsy();
     expect(JSON.stringify(res)).toContain('alice');
 
-    // Item 8: metrics are not on the public MCP port, and are on the metrics port (loopback).
+    // Metrics are not on the public MCP port, and are on the metrics port (loopback).
     expect((await fetch(`${base}/metrics`)).status).toBe(404);
     const scraped = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
     expect(scraped.status).toBe(200);

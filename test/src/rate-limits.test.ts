@@ -2,7 +2,7 @@ import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness/stack.js';
 
-/** Issue 9 item 4 (API side): per-user and per-tenant call rates with rate-limiter-flexible on the real Redis. */
+/** API side: per-user and per-tenant call rates with rate-limiter-flexible on the real Redis. */
 
 const RATE = 5;
 

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawnApp, type AppProcess } from './harness/app-process.js';
 import { startStack, type Stack } from './harness/stack.js';
-import { waitFor } from './harness/wait-for.js';
+import { waitFor, sleep } from './harness/wait-for.js';
 
 /**
  * Stale runs with two or three real worker processes (issues 9 and 12): a worker stopped past its
@@ -97,7 +97,7 @@ describe('stale runs across worker processes', () => {
     expect(stale.map((r) => r.action)).toEqual(['tool_call.accepted', 'tool_call.succeeded', STALE_RESULT_DISCARDED]);
     expect(stale[2]).toMatchObject({ decision: 'info', reason: 'stale_attempt=1 discarded=succeeded row_attempt=2 row_status=succeeded' });
     // One result: the row is attempt 2's, unchanged by A, and the client got it.
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     const after = (await rowOf('stopped-worker'))!;
     expect(after).toMatchObject({ status: 'succeeded', attempt: 2 });
     expect(after.result?.message).toBe('stopped-worker');

@@ -5,14 +5,14 @@ import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnApp, type AppProcess } from './harness/app-process.js';
 import { startStack, type Stack } from './harness/stack.js';
+import { sleep } from './harness/wait-for.js';
 
 /**
- * Issue 9 item 1: the worker refreshes an expired upstream token with openid-client against a real
+ * The worker refreshes an expired upstream token with openid-client against a real
  * OpenID provider (oidc-provider issuing single-use, rotating refresh tokens), under a cluster-wide
  * single flight, across two worker processes.
  */
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('token refresh in the worker (2 worker processes, rotating refresh tokens)', () => {
   let s: Stack;

@@ -9,7 +9,7 @@ import { spawnApp, type AppProcess } from './harness/app-process.js';
 import { startStack, type Stack } from './harness/stack.js';
 
 /**
- * Issue 9 item 4 (worker side): an upstream 429 with Retry-After slows that user at that provider
+ * Worker side: an upstream 429 with Retry-After slows that user at that provider
  * only, the job waits without spending an attempt, and other users' calls keep their latency.
  * Two worker processes; the Scavio double answers 429 + `Retry-After: 30` for its rate-limit query.
  */

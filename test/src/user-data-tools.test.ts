@@ -13,7 +13,7 @@ import { gmailMessage } from '../doubles/gmail-fixtures.js';
 import { startStack, type Stack } from './harness/stack.js';
 
 /**
- * Issue 10: the user-data tools end to end — MCP SDK client → API → queue → worker → the tool's
+ * The user-data tools end to end — MCP SDK client → API → queue → worker → the tool's
  * authenticated upstream client → the Gmail, Calendar and GitHub doubles — with real Postgres,
  * Redis and IdP. Each user's own token reaches only that user's data; every upstream failure mode
  * reaches the user as its mapped, specific tool error.
@@ -218,7 +218,7 @@ describe('user-data tools: Gmail, Calendar, GitHub with the user’s own token',
       const v2 = specTypeSchemas.ListToolsResult['~standard'].validate(listed) as { issues?: unknown[] };
       expect(v2.issues, JSON.stringify(v2.issues)).toBeUndefined();
       expect(ListToolsResultSchema.safeParse(listed).success).toBe(true);
-      // The deployment's tools, then the built-in tool_call_result (issue 11: results of calls that outlived the wait).
+      // The deployment's tools, then the built-in tool_call_result (results of calls that outlived the wait).
       expect(listed.tools.map((t) => t.name)).toEqual([...TOOLS, 'tool_call_result']);
       for (const t of listed.tools.filter((x) => x.name !== 'tool_call_result') as Array<{
         name: string;

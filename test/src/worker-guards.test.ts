@@ -11,7 +11,7 @@ import { namespace } from './harness/test-config.js';
 import { waitFor } from './harness/wait-for.js';
 
 /**
- * Issue 7 items 2 and 1 (worker side): a job is only a pointer to its call row, and the worker
+ * Worker side: a job is only a pointer to its call row, and the worker
  * re-decides the policy at dequeue with what is stored then. Each test performs the attack against a
  * real worker, Redis and Postgres.
  */

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createDb } from '@mcprt/db';
 import { inject } from 'vitest';
 import { appUrlOf, TEST_DATABASE_URL } from './test-config.js';
+import { sleep } from './wait-for.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -53,7 +54,7 @@ export async function cloneDatabase(label: string): Promise<TestDatabase> {
         break;
       } catch (e) {
         if ((e as { code?: string }).code !== '55006' || attempt === 20) throw e;
-        await new Promise((r) => setTimeout(r, 100 * attempt));
+        await sleep(100 * attempt);
       }
     }
   } finally {

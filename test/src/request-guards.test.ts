@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness/stack.js';
 
 /**
- * Issue 7 items 1, 4 and 11 (bounded work per request), each by the attack it stops: authorization
+ * Bounded work per request, each by the attack it stops: authorization
  * is decided in one policy module every path goes through, batches cannot skip it, internal errors
  * never reach a client, text that is not text is refused up front.
  */

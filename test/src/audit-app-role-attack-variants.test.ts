@@ -8,10 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness/stack.js';
 
 /**
- * Variants of the app-role attacks on the audit (audit-app-role-attacks.test.ts), as an outside
- * re-test tries them: the same goals (change a retention unaudited, keep rows from being sealed or
+ * Variants of the app-role attacks on the audit (audit-app-role-attacks.test.ts),, tried
+ * another way: the same goals (change a retention unaudited, keep rows from being sealed or
  * pruned, stop the checkpointer) by other statements the app role is allowed to send. Every statement
- * here runs as the app role (`s.db.sql`), on a database of its own.
+ * here runs as the app role (`s.db.sql`).
  */
 
 type Log = { o: object; m: string };
