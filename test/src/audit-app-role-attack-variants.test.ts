@@ -1,9 +1,7 @@
-import { publicKeyFromJwk, type AuditPublicJwk } from '@mcprt/audit';
+import { auditTrail, checkpointTick, publicKeyFromJwk, retentionOf, setRetention, type AuditPublicJwk, type CheckpointerDeps } from '@mcprt/audit';
 import { parseKeyring } from '@mcprt/keyring';
-import { auditTrail, retentionOf, setRetention } from '@mcprt/audit';
 import { tenantsRepository } from '@mcprt/db';
 import { verifyTenantTrail } from '@mcprt/cli';
-import { type CheckpointerDeps, checkpointTick } from '@mcprt/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness/stack.js';
 

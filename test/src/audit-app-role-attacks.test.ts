@@ -2,20 +2,23 @@ import { generateKeyPairSync } from 'node:crypto';
 import {
   auditLeaf,
   auditSigningKey,
+  auditTrail,
   checkpointHash,
+  checkpointTick,
   GENESIS_HASH,
   publicKeyFromJwk,
+  retentionTick,
   rowsHashOf,
+  setRetention,
   signCheckpoint,
   verifyAuditExport,
   type AuditPublicJwk,
+  type CheckpointerDeps,
   type CheckpointPayload,
 } from '@mcprt/audit';
 import { parseKeyring } from '@mcprt/keyring';
-import { auditTrail, setRetention } from '@mcprt/audit';
 import { createDb, tenantsRepository, type DbHandle } from '@mcprt/db';
 import { apiKeyCreate, auditVerify, verifyTenantTrail } from '@mcprt/cli';
-import { type CheckpointerDeps, checkpointTick, retentionTick } from '@mcprt/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness/stack.js';
 

@@ -1,10 +1,9 @@
-import { publicKeyFromJwk, verifyAuditExport, type AuditPublicJwk } from '@mcprt/audit';
+import { checkpointTick, publicKeyFromJwk, retentionTick, verifyAuditExport, type AuditPublicJwk, type CheckpointerDeps } from '@mcprt/audit';
 import { parseKeyring } from '@mcprt/keyring';
 import { createDb, tenantsRepository, type DbHandle } from '@mcprt/db';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { apiKeyCreate, auditVerify, verifyTenantTrail } from '@mcprt/cli';
-import { type CheckpointerDeps, checkpointTick, retentionTick } from '@mcprt/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness/stack.js';
 

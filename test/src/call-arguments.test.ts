@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { CALL_META, IDEMPOTENCY_META, submitCall, type CallMeta } from '@mcprt/api';
+import { CALL_META, IDEMPOTENCY_META, type CallMeta } from '@mcprt/api';
+import { submitCall } from '@mcprt/calls';
 import { createLogger } from '@mcprt/observability';
 import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,6 +1,6 @@
-import { credentialVault, idpSecretContext, scavioKeyContext, upstreamSecretContext } from '@mcprt/providers';
+import { credentialVault } from '@mcprt/providers';
 import type { Config } from '@mcprt/config';
-import { generateKey, open, parseKeyring, parseKeyringEntries, seal, sealedKid } from '@mcprt/keyring';
+import { generateKey, open, parseKeyring, parseKeyringEntries, seal, sealedKid, sealPurposes } from '@mcprt/keyring';
 import { createDb, tenantsRepository, type Credential, type Database, type DbHandle, type Tenant } from '@mcprt/db';
 import { forTenant } from '@mcprt/calls';
 import { defaultKid, keysGenerate, keysRotate, UsageError } from '@mcprt/cli';
@@ -186,8 +186,8 @@ describe('cli: keys rotate, end to end', () => {
     const other = await repo.create({ slug: namespace('cli-keys').slug, displayName: 'other', idpIssuer: 'https://idp.example.com', enabledTools: [] });
     const r1 = parseKeyring(k1);
     const secret = { idp: 'idp-client-secret-plain', github: 'gh-client-secret-plain', google: 'google-client-secret-plain', scavio: 'scavio-key-plain' };
-    await repo.setIdpClient(t.id, { clientId: 'mcprt', clientSecretSealed: seal(r1, secret.idp, idpSecretContext(t.id)) });
-    await repo.setScavioKey(t.id, seal(r1, secret.scavio, scavioKeyContext(t.id)));
+    await repo.setIdpClient(t.id, { clientId: 'mcprt', clientSecretSealed: seal(r1, secret.idp, sealPurposes.idp_client_secret.context(t.id)) });
+    await repo.setScavioKey(t.id, seal(r1, secret.scavio, sealPurposes.scavio_api_key.context(t.id)));
     const upstream = (provider: string, clientSecretSealed: string) =>
       repo.setUpstream(t.id, provider, {
         kind: provider === 'github' ? 'github' : 'google',
@@ -196,12 +196,12 @@ describe('cli: keys rotate, end to end', () => {
         clientSecretSealed,
         scopes: [],
       });
-    await upstream('github', seal(r1, secret.github, upstreamSecretContext(t.id, 'github')));
-    await upstream('google', seal(r1, secret.google, upstreamSecretContext(t.id, 'google')));
+    await upstream('github', seal(r1, secret.github, sealPurposes.upstream_client_secret.context(t.id, 'github')));
+    await upstream('google', seal(r1, secret.google, sealPurposes.upstream_client_secret.context(t.id, 'google')));
     // Misfiled: another tenant's sealed value copied into this row (the context binds it to `other`).
-    await upstream('gitlab', seal(r1, 'stolen', upstreamSecretContext(other.id, 'gitlab')));
+    await upstream('gitlab', seal(r1, 'stolen', sealPurposes.upstream_client_secret.context(other.id, 'gitlab')));
     // Under a key nobody has any more.
-    await upstream('azure', seal(parseKeyring(k0), 'lost', upstreamSecretContext(t.id, 'azure')));
+    await upstream('azure', seal(parseKeyring(k0), 'lost', sealPurposes.upstream_client_secret.context(t.id, 'azure')));
     const before = (await repo.byId(t.id))!;
 
     lines.length = 0;
@@ -225,10 +225,10 @@ describe('cli: keys rotate, end to end', () => {
     const after = (await repo.byId(t.id))!;
     const onlyK2 = parseKeyring(k2);
     expect(sealedKid(after.idpClientSecretSealed!)).toBe('k2');
-    expect(open(onlyK2, after.idpClientSecretSealed!, idpSecretContext(t.id))).toBe(secret.idp);
-    expect(open(onlyK2, after.scavioKeySealed!, scavioKeyContext(t.id))).toBe(secret.scavio);
-    expect(open(onlyK2, after.upstreams['github']!.clientSecretSealed, upstreamSecretContext(t.id, 'github'))).toBe(secret.github);
-    expect(open(onlyK2, after.upstreams['google']!.clientSecretSealed, upstreamSecretContext(t.id, 'google'))).toBe(secret.google);
+    expect(open(onlyK2, after.idpClientSecretSealed!, sealPurposes.idp_client_secret.context(t.id))).toBe(secret.idp);
+    expect(open(onlyK2, after.scavioKeySealed!, sealPurposes.scavio_api_key.context(t.id))).toBe(secret.scavio);
+    expect(open(onlyK2, after.upstreams['github']!.clientSecretSealed, sealPurposes.upstream_client_secret.context(t.id, 'github'))).toBe(secret.github);
+    expect(open(onlyK2, after.upstreams['google']!.clientSecretSealed, sealPurposes.upstream_client_secret.context(t.id, 'google'))).toBe(secret.google);
     // The rest of the settings untouched; the two that failed left exactly as they were.
     expect(after.upstreams['github']).toEqual({ ...before.upstreams['github'], clientSecretSealed: after.upstreams['github']!.clientSecretSealed });
     expect(after.upstreams['gitlab']).toEqual(before.upstreams['gitlab']);
@@ -259,12 +259,12 @@ describe('cli: keys rotate, end to end', () => {
     const repo = tenantsRepository(db.db);
     const t = await repo.create({ slug: namespace('cli-keys').slug, displayName: 'cas', idpIssuer: 'https://idp.example.com', enabledTools: [] });
     const r1 = parseKeyring(k1);
-    const first = seal(r1, 'first', scavioKeyContext(t.id));
-    const second = seal(r1, 'second', scavioKeyContext(t.id));
+    const first = seal(r1, 'first', sealPurposes.scavio_api_key.context(t.id));
+    const second = seal(r1, 'second', sealPurposes.scavio_api_key.context(t.id));
     await repo.setScavioKey(t.id, second); // the operator set a new key after `first` was read
     expect(await repo.replaceSealedSecret(t.id, { kind: 'scavio_api_key' }, first, 'x')).toBe(false);
     expect((await repo.byId(t.id))!.scavioKeySealed).toBe(second);
-    const gh = seal(r1, 'gh', upstreamSecretContext(t.id, 'github'));
+    const gh = seal(r1, 'gh', sealPurposes.upstream_client_secret.context(t.id, 'github'));
     await repo.setUpstream(t.id, 'github', { kind: 'github', issuer: 'https://github.com', clientId: 'c', clientSecretSealed: gh, scopes: [] });
     expect(await repo.replaceSealedSecret(t.id, { kind: 'upstream_client_secret', provider: 'github' }, 'stale', 'x')).toBe(false);
     expect(await repo.replaceSealedSecret(t.id, { kind: 'upstream_client_secret', provider: 'google' }, gh, 'x')).toBe(false); // no such provider

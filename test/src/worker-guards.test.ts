@@ -1,7 +1,6 @@
 import { CALL_META, type CallMeta } from '@mcprt/api';
-import { tenantsRepository, type ToolCall } from '@mcprt/db';
-import { forTenant } from '@mcprt/calls';
-import { TOOL_CALLS_QUEUE } from '@mcprt/calls';
+import { tenantsRepository } from '@mcprt/db';
+import { forTenant, TOOL_CALLS_QUEUE, type ToolCall } from '@mcprt/calls';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';

@@ -1,9 +1,6 @@
 export { createApp } from './app.js';
 export { CALL_META, toCallToolResult } from './calls/call-result.js';
 export type { CallMeta } from './calls/call-result.js';
-export { reconcileOnce } from './calls/reconciler.js';
-export { submitCall } from './calls/submit-call.js';
-export type { SubmitInput, SubmitOutcome } from './calls/submit-call.js';
 export { buildMcpServer, IDEMPOTENCY_META } from './mcp/build-server.js';
 export { mcpResourceUrl, resourceMetadataUrl, toolCallUrl } from './http/urls.js';
 export { createApiResources } from './resources.js';
@@ -14,6 +11,5 @@ export type { TenantCacheOptions } from './http/tenant-cache.js';
 export { UserCache } from './http/user-cache.js';
 export type { RunningApi } from './server.js';
 export { asIssuer, AuthServers } from './auth-server/provider.js';
-export { idpSecretContext } from './auth-server/upstream.js';
 export { startOidcSweeper } from './auth-server/sweeper.js';
 export { REGISTRATIONS_PER_WINDOW } from './auth-server/mount.js';

@@ -4,7 +4,7 @@ import { checkAppRole, runMigrations } from '@mcprt/db';
 import { serveMetrics, type Logger } from '@mcprt/observability';
 import { createApp } from './app.js';
 import { startOidcSweeper } from './auth-server/sweeper.js';
-import { startReconciler } from './calls/reconciler.js';
+import { startReconciler } from '@mcprt/calls';
 import { createApiResources, type ApiResources } from './resources.js';
 
 export interface RunningApi {

@@ -6,7 +6,7 @@ import { AppError, isAppError } from '@mcprt/errors';
 import type { WorkerResources } from './resources.js';
 
 /** Refresh when the access token expires within this margin. */
-export const REFRESH_SKEW_MS = 60_000;
+const REFRESH_SKEW_MS = 60_000;
 /** The single flight's lock lives this long at most (a holder that dies frees it by expiry). */
 const LOCK_MS = 15_000;
 /** How long a call waits for another worker's refresh before giving up (retryable). */
@@ -20,14 +20,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export type RefreshReason = { kind: 'expiry' } | { kind: 'rejected'; sealedAccessToken: string };
 
 /** Does `c` still need the refresh `why` asks for? (false: someone refreshed it meanwhile, or it has no expiry) */
-export function refreshDue(c: Credential, why: RefreshReason, now = Date.now()): boolean {
+function refreshDue(c: Credential, why: RefreshReason, now = Date.now()): boolean {
   if (why.kind === 'rejected') return c.accessTokenSealed === why.sealedAccessToken;
   return c.expiresAt !== null && c.expiresAt.getTime() - now < REFRESH_SKEW_MS;
 }
 
-/** The URL where a user signs in to a provider again; `scopes` makes it the upgrade link (one helper, @mcprt/tools; re-exported by @mcprt/providers). */
-export { reconnectUrl };
-
+/** The call's failure when only a new sign-in helps: it carries the link where the user reconnects. */
 export const reauthError = (provider: string, url: string, cause?: unknown) =>
   new AppError('policy', REAUTH_REQUIRED, `Your ${provider} sign-in is no longer accepted; reconnect at ${url} and call again.`, {
     expose: true,

@@ -17,7 +17,7 @@ describe('decideFate: the one table of what a failure does', () => {
     ['a shutdown abort', new AppError('upstream', 'x', 'x'), { ...first, aborted: true }, { do: 'retry', class: 'cancelled' }],
     [
       'a 429 with Retry-After, even on the last attempt',
-      upstreamStatusError('U', 429, undefined, '7'),
+      upstreamStatusError('U', 429, { retryAfter: '7' }),
       last,
       { do: 'wait', delayMs: 7000, class: 'rate_limited' },
     ],

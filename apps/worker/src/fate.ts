@@ -2,7 +2,7 @@ import { REAUTH_REQUIRED } from '@mcprt/providers';
 import type { AppError } from '@mcprt/errors';
 
 /**
- * The one place that decides what happens to a call after its run threw (issue 9 item 5). Every
+ * The one place that decides what happens to a call after its run threw. Every
  * class ends in an audit row (`tool_call.failed` with the code as reason) except `wait`, which is
  * not an outcome: the job goes back to the delayed set and runs again later.
  *

@@ -5,6 +5,3 @@ export type { WorkerResources } from './resources.js';
 export { startWorker } from './server.js';
 export type { RunningWorker } from './server.js';
 export { startToolWorker } from './worker.js';
-export { checkpointTick } from './audit-checkpointer.js';
-export type { CheckpointerDeps } from './audit-checkpointer.js';
-export { retentionTick } from './retention-job.js';

@@ -8,7 +8,7 @@ export const UNREADABLE_JOB_DATA = '[unreadable job record]';
  * JSON). BullMQ parses the record after moving the job to active and before tracking its lock; a
  * parse error there is only an 'error' event, the lock lapses, the stall check hands the job back,
  * and its deferred stall failure is never applied because that, too, needs the parsed job: the job
- * cycles every stall interval forever (issue 12). Here the unreadable parts are replaced, so the
+ * cycles every stall interval forever. Here the unreadable parts are replaced, so the
  * processor sees the job, refuses its payload and fails it at once (UnrecoverableError, audited on
  * the call its job id names).
  */

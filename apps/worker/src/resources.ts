@@ -4,14 +4,13 @@ import {
   credentialVault,
   openTenantClientSecret,
   openUpstreamSecret,
-  scavioKeyContext,
   upstreamOf,
   type CredentialVault,
   type RedeemOptions,
   type RefreshClient,
 } from '@mcprt/providers';
 import { egressAllowsPrivate, type Config } from '@mcprt/config';
-import { open, parseKeyring, type Keyring } from '@mcprt/keyring';
+import { open, parseKeyring, sealPurposes, type Keyring } from '@mcprt/keyring';
 import { createDb, type Tenant } from '@mcprt/db';
 import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
 import { createToolRegistry, reconnectUrl, type ToolRegistry, type ToolServices } from '@mcprt/tools';
@@ -84,7 +83,7 @@ export function createWorkerResources(config: Config, overrides: { log?: Logger 
         const k = `${tenantId}\u0000${sealed}`;
         let key = tenantScavioKeys.get(k);
         if (key === undefined) {
-          key = open(keyring, sealed, scavioKeyContext(tenantId));
+          key = open(keyring, sealed, sealPurposes.scavio_api_key.context(tenantId));
           if (tenantScavioKeys.size >= 1_000) tenantScavioKeys.clear();
           tenantScavioKeys.set(k, key);
         }

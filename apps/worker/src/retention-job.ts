@@ -1,65 +1,9 @@
-import { allTenantIds, auditTrail, deleteExpiredCalls, releaseTenantLock, retentionOf, tryTenantLock } from '@mcprt/audit';
-import type { DbHandle } from '@mcprt/db';
+import { retentionTick, type RetentionDeps } from '@mcprt/audit';
 
 /**
- * The retention job (issue 11 item 7, docs/audit.md): per tenant, final calls past the tenant's
- * call-result retention go in batches of `batch` rows; audit rows go only through the database's
- * `audit_retention_sweep` (older than the audit retention AND sealed by a checkpoint, one checkpoint
- * per transaction, each recorded in audit_retention_log). Short statements, no table locks.
+ * The worker's retention job: `retentionTick` of @mcprt/audit (where the rules live) every
+ * `intervalMs` until stopped; a failed tick is logged and the next one tries again.
  */
-export interface RetentionDeps {
-  sql: DbHandle['sql'];
-  batch: number;
-  log: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
-  integrityFailures?: { inc(labels: { job: 'checkpointer' | 'retention' }): void };
-}
-
-export async function retentionTick(
-  d: RetentionDeps,
-  tenantIds?: string[],
-): Promise<{ calls: number; auditRows: number; checkpoints: number; refused?: number }> {
-  let calls = 0;
-  let auditRows = 0;
-  let checkpoints = 0;
-  let refused = 0;
-  const lockConn = await d.sql.reserve();
-  try {
-    for (const tenantId of tenantIds ?? (await allTenantIds(d.sql))) {
-      // One retention run per tenant at a time across workers (a session advisory lock).
-      if (!(await tryTenantLock(lockConn, 'retention', tenantId))) continue;
-      try {
-        const r = await retentionOf(d.sql, tenantId);
-        for (let n = d.batch; n === d.batch; ) {
-          n = await deleteExpiredCalls(d.sql, tenantId, r.callResultDays, d.batch);
-          calls += n;
-        }
-        const trail = auditTrail(d.sql, tenantId);
-        for (let swept = await trail.sweepOneCheckpoint(); swept; swept = await trail.sweepOneCheckpoint()) {
-          if (swept.refused) {
-            // The sweep found a checkpoint that does not hold up (written before the database sealed
-            // checkpoints itself, or tampered with as the owner): nothing was deleted, and this
-            // tenant's retention stops there until someone looks.
-            refused++;
-            d.log.error(
-              { tenantId, checkpointSeq: swept.checkpointSeq, problem: swept.refused },
-              `audit retention: checkpoint ${swept.checkpointSeq} of tenant ${tenantId} does not hold up (${swept.refused}); its rows were kept and the tenant's audit retention stops there (pnpm cli audit verify)`,
-            );
-            d.integrityFailures?.inc({ job: 'retention' });
-            break;
-          }
-          checkpoints++;
-          auditRows += swept.rowsDeleted;
-        }
-      } finally {
-        await releaseTenantLock(lockConn, 'retention', tenantId);
-      }
-    }
-  } finally {
-    lockConn.release();
-  }
-  return { calls, auditRows, checkpoints, ...(refused ? { refused } : {}) };
-}
-
 export function startRetention(d: RetentionDeps & { intervalMs: number }): { stop(): Promise<void> } {
   let stopped = false;
   let running: Promise<unknown> = Promise.resolve();

@@ -32,7 +32,7 @@ export async function startWorker(config: Config, opts: { log?: Logger; migrate?
     : undefined;
   const worker = startToolWorker(resources);
   await worker.waitUntilReady();
-  // Background jobs (issue 11, docs/audit.md): off the call path, each tenant handled by one worker at a time.
+  // Background jobs (docs/audit.md): off the call path, each tenant handled by one worker at a time.
   const log = resources.log;
   const checkpointer =
     config.AUDIT_CHECKPOINT_INTERVAL_MS > 0

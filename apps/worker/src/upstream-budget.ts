@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 
 /**
- * Per-user per-upstream budgets in the worker (issue 9 item 4): at most
+ * Per-user per-upstream budgets in the worker: at most
  * `limits.perUserUpstreamPerMinute` calls of one user to one provider with their own credential, so
  * one heavy user cannot spend the tenant's quota at that provider. rate-limiter-flexible on Redis,
  * key `{prefix}:rl-up-<n>:<tenant>:<user>:<provider>` (one slot, expires with its 60 s window). Over

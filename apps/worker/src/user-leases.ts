@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { RedisKeys } from './redis-keys.js';
 
 /**
- * Hard per-user concurrency across all workers (issue 9 item 3): a lease per running call in one
+ * Hard per-user concurrency across all workers: a lease per running call in one
  * ZSET per user (member = job id + fencing number, score = lease expiry in Redis time). Acquire,
  * renew and release are single scripts over that user's two keys, which share the prefix's hash
  * tag (one slot). A crashed worker's lease lapses by itself after `leaseMs`; a live one renews it
@@ -121,6 +121,9 @@ export class UserLeases {
     };
   }
 }
+
+/** The upstream a tool's calls are paused at on a 429: its credential's provider, else the tool itself (an operator-keyed API). */
+export const pausedUpstreamOf = (tool: string, registryTool?: { upstream?: { provider: string } | undefined }) => registryTool?.upstream?.provider ?? tool;
 
 /**
  * An upstream 429 for this user at this provider: the user's calls of that provider wait `ms` (the

@@ -1,9 +1,8 @@
-import { isStalledOut, jobEndError, parseJobPayload, TOOL_CALLS_QUEUE, jobPayloadV1 } from '@mcprt/calls';
+import { isCallId, isStalledOut, JOB_PAYLOAD_INVALID, jobEndError, jobPayloadV1, parseJobPayload, refuseJob, TOOL_CALLS_QUEUE } from '@mcprt/calls';
 import { isDatabaseUnavailable } from '@mcprt/db';
 import { DelayedError, UnrecoverableError, type Job, type Worker } from 'bullmq';
-import { JOB_PAYLOAD_INVALID, refuseJob } from './job-binding.js';
 import { PoisonTolerantWorker } from './poison-guard.js';
-import { processCall } from './process-call.js';
+import { processCall, type CallOutcome } from './process-call.js';
 import type { WorkerResources } from './resources.js';
 
 /**
@@ -12,95 +11,105 @@ import type { WorkerResources } from './resources.js';
  */
 export function startToolWorker(r: WorkerResources): Worker {
   const { config } = r;
-  /** Logged once per outage: set on the first job delayed for an unreachable Postgres, cleared by the next success. */
-  let dbDown = false;
-  const worker = new PoisonTolerantWorker(
-    TOOL_CALLS_QUEUE,
-    async (job: Job, token?: string, signal?: AbortSignal) => {
-      let payload;
-      try {
-        payload = parseJobPayload(job.data);
-      } catch (e) {
-        // Wrong types, unknown fields, another version: never retried (the same bytes fail the same
-        // way), and audited on the call it names when that call exists (job-binding.ts).
-        r.log.error({ jobId: job.id, err: e }, 'dropping job with invalid payload');
-        await refuseInvalidJob(r, job).catch((err) => r.log.error({ jobId: job.id, err }, 'could not audit an invalid job'));
-        throw new UnrecoverableError('invalid job payload');
-      }
-      r.metrics.activeJobs.inc();
-      // Held before the row is read, so a cancel committed after that read finds this run (cancel-channel.ts).
-      const run = r.cancels.track(payload.tenantId, payload.callId, signal);
-      try {
-        const outcome = await processCall(r, payload, {
-          number: job.attemptsMade + 1,
-          max: job.opts.attempts ?? 1,
-          started: job.attemptsStarted,
-          signal: run.signal,
-          cancelled: run.cancelled,
-          jobId: job.id,
-        });
-        if (outcome.kind === 'wait') {
-          // No free slot for this user: back to the delayed set without spending an attempt
-          // (BullMQ: moveToDelayed + DelayedError); a release promotes it earlier.
-          // Fairness: a deferred job comes back *prioritized* (priority 1). BullMQ serves jobs
-          // without a priority (every fresh call) before prioritized ones, so a user whose calls
-          // wait for their own slots never stands in front of other users' new calls
-          // (docs/architecture.md, "Fairness"). Costs a round trip on this path only.
-          if (!job.opts.priority) await job.changePriority({ priority: 1 });
-          await job.moveToDelayed(Date.now() + outcome.delayMs + Math.floor(Math.random() * 50), token);
-          throw new DelayedError();
-        }
-        if (outcome.kind === 'retry') throw outcome.error;
-        if (outcome.kind === 'failed') throw new UnrecoverableError(outcome.error.code);
-        if (outcome.kind === 'refused') throw new UnrecoverableError(outcome.reason);
-        dbDown = false;
-        return outcome.kind;
-      } catch (e) {
-        // Postgres unreachable: nothing about the call is known to be wrong. Put the job back for later
-        // without spending an attempt (moveToDelayed + DelayedError), for as long as the outage lasts;
-        // a later run carries a larger attemptsStarted, so the fence still holds.
-        if (token && isDatabaseUnavailable(e)) {
-          if (!dbDown) r.log.warn({ jobId: job.id }, 'postgres unreachable: delaying jobs until it is back');
-          dbDown = true;
-          await job.moveToDelayed(Date.now() + config.JOB_BACKOFF_MS, token);
-          throw new DelayedError();
-        }
-        throw e;
-      } finally {
-        run.release();
-        r.metrics.activeJobs.dec();
-      }
-    },
-    {
-      connection: r.redis,
-      prefix: config.QUEUE_PREFIX,
-      concurrency: config.WORKER_CONCURRENCY,
-      lockDuration: config.JOB_LOCK_MS,
-      stalledInterval: config.JOB_STALLED_INTERVAL_MS,
-      maxStalledCount: config.JOB_MAX_STALLED,
-    },
-  );
+  const outage = { down: false };
+  const worker = new PoisonTolerantWorker(TOOL_CALLS_QUEUE, (job: Job, token?: string, signal?: AbortSignal) => runJob(r, outage, job, token, signal), {
+    connection: r.redis,
+    prefix: config.QUEUE_PREFIX,
+    concurrency: config.WORKER_CONCURRENCY,
+    lockDuration: config.JOB_LOCK_MS,
+    stalledInterval: config.JOB_STALLED_INTERVAL_MS,
+    maxStalledCount: config.JOB_MAX_STALLED,
+  });
   worker.on('error', (err) => r.log.warn({ err }, 'worker error'));
-  // A job BullMQ gave up on outside our processor (stalled too often): make the row say so.
-  // A job that stalled more than JOB_MAX_STALLED times (it kills or wedges its worker: a poison job)
-  // is failed by BullMQ when next fetched, whatever attempts are left: fail its call too (audited).
-  // BullMQ raises that stall failure as an UnrecoverableError (`job.deferredFailure`), so it is told
-  // apart by its message before our own UnrecoverableErrors (the call is already final) are skipped.
   worker.on('failed', (job, err) => {
-    if (!job) return;
-    const stalledOut = isStalledOut(err.message);
-    if (!stalledOut && (err instanceof UnrecoverableError || job.attemptsMade < (job.opts.attempts ?? 1))) return;
-    const parsed = jobPayloadV1.safeParse(job.data);
-    if (!parsed.success) return;
-    if (stalledOut) r.log.error({ callId: parsed.data.callId, jobId: job.id }, 'job stalled too often: failed as poison');
-    const error = jobEndError(stalledOut ? err.message : undefined);
-    void r.db.calls.failIfNotFinal(parsed.data.tenantId, parsed.data.callId, error).catch((e) => r.log.error({ err: e }, 'could not mark lost job'));
+    if (job) failGivenUp(r, job, err);
   });
   return worker;
 }
 
-/** Just enough of a job to find the call it names (the full payload failed validation). */
-const CALL_ID = /^call_[A-Za-z0-9_-]{22}$/;
+/** Logged once per outage: set on the first job delayed for an unreachable Postgres, cleared by the next success. */
+interface Outage {
+  down: boolean;
+}
+
+async function runJob(r: WorkerResources, outage: Outage, job: Job, token?: string, signal?: AbortSignal): Promise<string> {
+  let payload;
+  try {
+    payload = parseJobPayload(job.data);
+  } catch (e) {
+    // Wrong types, unknown fields, another version: never retried (the same bytes fail the same
+    // way), and audited on the call it names when that call exists (refuseJob).
+    r.log.error({ jobId: job.id, err: e }, 'dropping job with invalid payload');
+    await refuseInvalidJob(r, job).catch((err) => r.log.error({ jobId: job.id, err }, 'could not audit an invalid job'));
+    throw new UnrecoverableError('invalid job payload');
+  }
+  r.metrics.activeJobs.inc();
+  // Held before the row is read, so a cancel committed after that read finds this run (cancel-channel.ts).
+  const run = r.cancels.track(payload.tenantId, payload.callId, signal);
+  try {
+    const outcome = await processCall(r, payload, {
+      number: job.attemptsMade + 1,
+      max: job.opts.attempts ?? 1,
+      started: job.attemptsStarted,
+      signal: run.signal,
+      cancelled: run.cancelled,
+      jobId: job.id,
+    });
+    const kind = await jobFate(job, token, outcome);
+    outage.down = false;
+    return kind;
+  } catch (e) {
+    // Postgres unreachable: nothing about the call is known to be wrong. Put the job back for later
+    // without spending an attempt (moveToDelayed + DelayedError), for as long as the outage lasts;
+    // a later run carries a larger attemptsStarted, so the fence still holds.
+    if (token && isDatabaseUnavailable(e)) {
+      if (!outage.down) r.log.warn({ jobId: job.id }, 'postgres unreachable: delaying jobs until it is back');
+      outage.down = true;
+      await job.moveToDelayed(Date.now() + r.config.JOB_BACKOFF_MS, token);
+      throw new DelayedError();
+    }
+    throw e;
+  } finally {
+    run.release();
+    r.metrics.activeJobs.dec();
+  }
+}
+
+/** The job's fate for a call's outcome: returns for a settled or skipped call, throws otherwise. */
+async function jobFate(job: Job, token: string | undefined, outcome: CallOutcome): Promise<string> {
+  if (outcome.kind === 'wait') {
+    // No free slot for this user: back to the delayed set without spending an attempt
+    // (BullMQ: moveToDelayed + DelayedError); a release promotes it earlier.
+    // Fairness: a deferred job comes back *prioritized* (priority 1). BullMQ serves jobs
+    // without a priority (every fresh call) before prioritized ones, so a user whose calls
+    // wait for their own slots never stands in front of other users' new calls
+    // (docs/architecture.md, "Fairness"). Costs a round trip on this path only.
+    if (!job.opts.priority) await job.changePriority({ priority: 1 });
+    await job.moveToDelayed(Date.now() + outcome.delayMs + Math.floor(Math.random() * 50), token);
+    throw new DelayedError();
+  }
+  if (outcome.kind === 'retry') throw outcome.error;
+  if (outcome.kind === 'failed') throw new UnrecoverableError(outcome.error.code);
+  if (outcome.kind === 'refused') throw new UnrecoverableError(outcome.reason);
+  return outcome.kind;
+}
+
+/**
+ * A job BullMQ gave up on outside our processor (stalled too often): make the row say so.
+ * A job that stalled more than JOB_MAX_STALLED times (it kills or wedges its worker: a poison job)
+ * is failed by BullMQ when next fetched, whatever attempts are left: fail its call too (audited).
+ * BullMQ raises that stall failure as an UnrecoverableError (`job.deferredFailure`), so it is told
+ * apart by its message before our own UnrecoverableErrors (the call is already final) are skipped.
+ */
+function failGivenUp(r: WorkerResources, job: Job, err: Error): void {
+  const stalledOut = isStalledOut(err.message);
+  if (!stalledOut && (err instanceof UnrecoverableError || job.attemptsMade < (job.opts.attempts ?? 1))) return;
+  const parsed = jobPayloadV1.safeParse(job.data);
+  if (!parsed.success) return;
+  if (stalledOut) r.log.error({ callId: parsed.data.callId, jobId: job.id }, 'job stalled too often: failed as poison');
+  const error = jobEndError(stalledOut ? err.message : undefined);
+  void r.db.calls.failIfNotFinal(parsed.data.tenantId, parsed.data.callId, error).catch((e) => r.log.error({ err: e }, 'could not mark lost job'));
+}
 
 /**
  * An unreadable job that names an existing call: audited in the tenant that owns the call (never the
@@ -110,7 +119,7 @@ async function refuseInvalidJob(r: WorkerResources, job: Job): Promise<void> {
   // The job id is the call id (producer.ts): it names the call even when the data is unreadable.
   const named = (job.data as { callId?: unknown } | null)?.callId;
   const callId = typeof named === 'string' ? named : job.id;
-  if (typeof callId !== 'string' || !CALL_ID.test(callId)) return;
+  if (!isCallId(callId)) return;
   const call = await r.db.calls.locateAnyTenant(callId);
   if (call) await refuseJob(r, call, job.id, JOB_PAYLOAD_INVALID, ['payload']);
 }

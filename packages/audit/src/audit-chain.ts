@@ -3,7 +3,7 @@ import { canonicalJson } from '@mcprt/keyring';
 import type { Keyring } from '@mcprt/keyring';
 
 /**
- * The verifiable audit trail (issue 11 item 6, docs/audit.md "Verification algorithm"): how an audit
+ * The verifiable audit trail (docs/audit.md "Verification algorithm"): how an audit
  * row is encoded and hashed, how a checkpoint seals a run of rows, and the tenant's Ed25519 key that
  * signs checkpoints. Only `node:crypto`: the offline verifier uses exactly these functions.
  */
@@ -39,6 +39,15 @@ export interface CheckpointPayload {
   /** `hash` of checkpoint seq-1; 64 zeros for seq 1. */
   prevHash: string;
   keyId: string;
+}
+
+/** A checkpoint with what makes it checkable: its hash and signature, and the ids and leaf hashes of the rows it sealed. */
+export interface SealedCheckpoint extends Omit<CheckpointPayload, 'v'> {
+  hash: string;
+  signature: string;
+  ids: number[];
+  /** The 32-byte leaves of its rows, concatenated in id order. */
+  leaves: Buffer;
 }
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -136,4 +145,20 @@ export function checkpointSignatureValid(p: CheckpointPayload, signature: string
   } catch {
     return false;
   }
+}
+
+/** A checkpoint's payload with its hash and signature under `privateKey`. */
+export function signedCheckpoint(p: CheckpointPayload, privateKey: KeyObject): CheckpointPayload & { hash: string; signature: string } {
+  return { ...p, hash: checkpointHash(p), signature: signCheckpoint(p, privateKey) };
+}
+
+/** Why `cp` does not verify with the tenant's audit keys (signature, hash, rows hash), or undefined when it does. */
+export function checkpointProblem(keyring: Keyring, cp: SealedCheckpoint): string | undefined {
+  const payload = checkpointPayloadOf(cp);
+  const jwk = auditPublicKeys(keyring, cp.tenantId).find((k) => k.kid === cp.keyId);
+  if (!jwk) return `it is signed with key ${cp.keyId}, which is not one of the keyring's audit keys`;
+  if (!checkpointSignatureValid(payload, cp.signature, publicKeyFromJwk(jwk))) return 'its signature does not verify';
+  if (checkpointHash(payload) !== cp.hash) return 'its hash does not match its fields';
+  if (cp.leaves.length !== 32 * cp.count || rowsHashOf(cp.leaves) !== cp.rowsHash) return 'its sealed leaves do not match its rows hash';
+  return undefined;
 }

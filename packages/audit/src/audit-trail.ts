@@ -1,42 +1,15 @@
 import type postgres from 'postgres';
+import type { AuditRowForm, SealedCheckpoint } from './audit-chain.js';
 
 /**
- * Statements of the verifiable audit trail and of the history APIs (issue 11, docs/audit.md), bound
- * to one tenant like the repositories of tenant-scope.ts. Raw postgres.js because the rows stream
+ * Statements of the verifiable audit trail and of the history APIs (docs/audit.md), bound
+ * to one tenant like the tenant-scoped repositories of @mcprt/db. Raw postgres.js because the rows stream
  * through server-side cursors (an export of any size in constant memory) and because `at` must come
  * out with its microseconds, as text, exactly as it is hashed.
  */
 
-/** An audit row as hashed, exported and listed (see AuditRowForm in audit-chain.ts). */
-export interface AuditRowText {
-  id: number;
-  tenantId: string;
-  userId: string | null;
-  clientId: string | null;
-  callId: string | null;
-  tool: string | null;
-  action: string;
-  decision: string;
-  reason: string | null;
-  requestId: string | null;
-  at: string;
-}
-
-export interface CheckpointRow {
-  tenantId: string;
-  seq: number;
-  firstId: number;
-  lastId: number;
-  count: number;
-  minAt: string;
-  maxAt: string;
-  rowsHash: string;
-  prevHash: string;
-  hash: string;
-  keyId: string;
-  signature: string;
-  ids: number[];
-  leaves: Buffer;
+/** A checkpoint as stored: its `pruned` is the database's verdict, not a stored flag. */
+export interface CheckpointRow extends SealedCheckpoint {
   /**
    * Its rows were removed by retention: none of the rows of its id range exists AND the sweep's log
    * says it removed them under a retention that agrees with the floor (database function
@@ -56,7 +29,7 @@ export interface AuditFilter {
 
 type Row = Record<string, unknown>;
 
-const toRow = (r: Row): AuditRowText => ({
+const toRow = (r: Row): AuditRowForm => ({
   id: Number(r.id),
   tenantId: r.tenant_id as string,
   userId: (r.user_id as string | null) ?? null,
@@ -104,14 +77,14 @@ export function auditTrail(sql: postgres.Sql, tenantId: string) {
 
   return {
     /** Rows with afterId < id ≤ upToId in id order, through a server-side cursor of `batch` rows. */
-    async *rowsBetween(afterId: number, upToId: number | null, batch = 1_000): AsyncGenerator<AuditRowText> {
+    async *rowsBetween(afterId: number, upToId: number | null, batch = 1_000): AsyncGenerator<AuditRowForm> {
       const cursor = sql`select ${columns} from audit_events where tenant_id = ${tenantId} and id > ${afterId}
         ${upToId === null ? sql`` : sql`and id <= ${upToId}`} order by audit_events.id`.cursor(batch);
       for await (const rows of cursor) for (const r of rows as Row[]) yield toRow(r);
     },
 
     /** Filtered rows in id order (an export), through a cursor. */
-    async *rowsMatching(f: AuditFilter, afterId: number, upToId: number | null, batch = 1_000): AsyncGenerator<AuditRowText> {
+    async *rowsMatching(f: AuditFilter, afterId: number, upToId: number | null, batch = 1_000): AsyncGenerator<AuditRowForm> {
       const cursor = sql`select ${columns} from audit_events where tenant_id = ${tenantId} and id > ${afterId}
         ${upToId === null ? sql`` : sql`and id <= ${upToId}`} ${filter(f)} order by audit_events.id`.cursor(batch);
       for await (const rows of cursor) for (const r of rows as Row[]) yield toRow(r);
@@ -121,7 +94,7 @@ export function auditTrail(sql: postgres.Sql, tenantId: string) {
      * A page of history, newest first. Keyset on id: the cursor is the last id shown, so rows inserted
      * meanwhile (higher ids) never shift a page, and none is skipped or repeated.
      */
-    async page(f: AuditFilter, beforeId: number | null, limit: number): Promise<AuditRowText[]> {
+    async page(f: AuditFilter, beforeId: number | null, limit: number): Promise<AuditRowForm[]> {
       const rows = await sql`select ${columns} from audit_events where tenant_id = ${tenantId}
         ${beforeId === null ? sql`` : sql`and id < ${beforeId}`} ${filter(f)} order by audit_events.id desc limit ${limit}`;
       return (rows as Row[]).map(toRow);

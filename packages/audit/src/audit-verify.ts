@@ -7,7 +7,7 @@ import {
   GENESIS_HASH,
   rowsHashOf,
   type AuditRowForm,
-  type CheckpointPayload,
+  type SealedCheckpoint,
 } from './audit-chain.js';
 
 /**
@@ -18,11 +18,7 @@ import {
  * same answers. Memory: one checkpoint's ids and leaves.
  */
 
-export interface CheckpointRecord extends CheckpointPayload {
-  hash: string;
-  signature: string;
-  ids: number[];
-  leaves: Buffer;
+export interface CheckpointRecord extends SealedCheckpoint {
   /**
    * Its rows were removed by retention: the chain is checked, the rows are not expected (a row fed
    * anyway is `unexpected`). From the database this is its verdict (no row of the range left AND a

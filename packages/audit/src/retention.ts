@@ -1,8 +1,9 @@
+import { FINAL_STATUSES } from '@mcprt/calls';
 import type postgres from 'postgres';
 
 /**
- * Retention (issue 11 item 7, docs/audit.md "Retention"). Defaults when a tenant has no
- * `tenant_retention` row; the audit default also lives in the database function (migration 0005).
+ * Retention settings (docs/audit.md "Retention"). Defaults when a tenant has no `tenant_retention`
+ * row; the audit default also lives in the database function (migration 0005).
  */
 export const DEFAULT_CALL_RESULT_DAYS = 30;
 export const DEFAULT_AUDIT_EVENT_DAYS = 400;
@@ -28,7 +29,7 @@ export async function setRetention(sql: postgres.Sql, tenantId: string, s: Parti
 }
 
 /**
- * Delete up to `batch` final calls of the tenant created and finished before the retention cutoff.
+ * Delete up to `batch` final calls (the call states' final set) of the tenant created and finished before the retention cutoff.
  * One short statement (row locks on the batch only); the caller repeats until it returns < batch.
  */
 export async function deleteExpiredCalls(sql: postgres.Sql, tenantId: string, days: number, batch: number): Promise<number> {
@@ -36,7 +37,7 @@ export async function deleteExpiredCalls(sql: postgres.Sql, tenantId: string, da
     delete from tool_calls where tenant_id = ${tenantId} and id = any(array(
       select id from tool_calls
       where tenant_id = ${tenantId} and created_at < now() - make_interval(days => ${days})
-        and status in ('succeeded', 'failed', 'cancelled') and finished_at < now() - make_interval(days => ${days})
+        and status in ${sql(FINAL_STATUSES)} and finished_at < now() - make_interval(days => ${days})
       order by created_at limit ${batch}))
     returning 1`;
   return rows.length;

@@ -1,6 +1,6 @@
 import type postgres from 'postgres';
-import { toCall } from './call-statements.js';
-import type { ToolCall } from '@mcprt/db';
+import { toCall } from './statements/row.js';
+import type { ToolCall } from './schema.js';
 
 /**
  * Lists of calls for the history APIs (issue 11 items 4, 5), bound to one tenant. Keyset pagination on

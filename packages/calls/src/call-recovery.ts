@@ -1,6 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { Executor } from '@mcprt/db';
-import { toolCalls } from '@mcprt/db';
+import { toolCalls } from './schema.js';
 
 /**
  * System-wide scan for the reconciler's lease sweep: calls `running` (marked by a worker, or waiting
@@ -23,15 +23,15 @@ export async function findStaleRunningCalls(db: Executor, olderThanMs: number, l
 }
 
 /**
- * A `running` call whose job no longer exists (Redis lost it) back to `queued` with fencing token 0,
- * so the job the reconciler adds again (its attempt count restarts at 1) may write it. Compare-and-set
- * on the token seen: a worker that wrote meanwhile wins and the call is left alone.
+ * System-wide scan for the reconciler: calls still `queued` after `olderThanMs`. Not tenant-scoped on
+ * purpose (the reconciler serves every tenant); it returns ids and tenant ids only, and every follow-up
+ * goes through the tenant-scoped repositories.
  */
-export async function requeueLostRunningCall(db: Executor, tenantId: string, id: string, seenAttempt: number): Promise<boolean> {
-  const rows = await db
-    .update(toolCalls)
-    .set({ status: 'queued', attempt: 0 })
-    .where(and(eq(toolCalls.tenantId, tenantId), eq(toolCalls.id, id), eq(toolCalls.status, 'running'), eq(toolCalls.attempt, seenAttempt)))
-    .returning({ id: toolCalls.id });
-  return rows.length === 1;
+export async function findStaleQueuedCalls(db: Executor, olderThanMs: number, limit: number) {
+  return db
+    .select({ id: toolCalls.id, tenantId: toolCalls.tenantId })
+    .from(toolCalls)
+    .where(and(eq(toolCalls.status, 'queued'), sql`${toolCalls.createdAt} < now() - make_interval(secs => ${olderThanMs / 1000})`))
+    .orderBy(toolCalls.createdAt)
+    .limit(limit);
 }

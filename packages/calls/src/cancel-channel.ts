@@ -1,8 +1,9 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { callIdSchema } from './call-id.js';
 
 /**
- * The cancel channel (issue 11): one Redis pub/sub channel under the configured prefix (a Cluster
+ * The cancel channel: one Redis pub/sub channel under the configured prefix (a Cluster
  * hash tag, like every key of the runtime). Whoever cancels a call publishes `{tenantId, callId}`
  * *after* the cancel is committed in Postgres; every worker process holds one subscription and
  * aborts the run of that call if it holds one. Nothing is published or subscribed per call: a call
@@ -14,11 +15,11 @@ import { z } from 'zod';
  */
 export const cancelChannel = (prefix: string): string => `${prefix}:call-cancel`;
 
-const cancelMessage = z.object({ tenantId: z.uuid(), callId: z.string().regex(/^call_[A-Za-z0-9_-]{22}$/) }).strict();
+const cancelMessage = z.object({ tenantId: z.uuid(), callId: callIdSchema }).strict();
 export type CancelMessage = z.infer<typeof cancelMessage>;
 
 /** Tell every worker that this call is cancelled (the row says so already). Resolves with the number of subscribers reached. */
-export function publishCancel(redis: Redis, prefix: string, m: CancelMessage): Promise<number> {
+export function publishCancel(redis: Pick<Redis, 'publish'>, prefix: string, m: CancelMessage): Promise<number> {
   return redis.publish(cancelChannel(prefix), JSON.stringify(m));
 }
 

@@ -1,16 +1,30 @@
+export { CALL_ID_PATTERN, CALL_ID_PREFIX, callIdSchema, isCallId, newCallId, parseCallId } from './call-id.js';
+export type { CallId } from './call-id.js';
 export {
-  applyOutcome,
-  BELL_OUTCOME_MAX_BYTES,
-  CALL_DONE_CHANNEL,
-  callOutcomeSchema,
-  callStatements,
+  CALL_STATES,
+  CALL_STATUSES,
+  CALL_TRANSITIONS,
+  canMove,
+  FINAL_STATUSES,
   isFinal,
-  STALE_RESULT_DISCARDED,
-} from './call-statements.js';
-export type { CallOutcomeBell, CallStatements, FinishInput, RecordCallInput, RecordCallResult } from './call-statements.js';
-export { findStaleQueuedCalls } from './tool-calls.js';
-export type { NewToolCall, ToolCall } from './tool-calls.js';
-export { findStaleRunningCalls, requeueLostRunningCall } from './call-recovery.js';
+  isPending,
+  PENDING_SQL,
+  PENDING_STATUSES,
+  pendingSql,
+} from './call-states.js';
+export type { CallStatus, FinalStatus, PendingStatus } from './call-states.js';
+export { toolCalls, toolCallStatus } from './schema.js';
+export type { ToolCall, ToolCallError } from './schema.js';
+export { callStatements } from './call-statements.js';
+export type { CallStatements } from './call-statements.js';
+export { applyOutcome, BELL_OUTCOME_MAX_BYTES, CALL_DONE_CHANNEL, callOutcomeSchema } from './statements/bell.js';
+export type { CallOutcomeBell } from './statements/bell.js';
+export { STALE_RESULT_DISCARDED } from './statements/end.js';
+export type { CancelStatementInput, CancelStatementOutcome } from './statements/end.js';
+export type { RecordCallInput, RecordCallResult } from './statements/record.js';
+export type { FinishInput } from './statements/settle.js';
+export type { NewToolCall } from './tool-calls.js';
+export { findStaleQueuedCalls, findStaleRunningCalls } from './call-recovery.js';
 export { callHistory } from './call-history.js';
 export type { CallFilter, CallPageRow } from './call-history.js';
 export { coalesceWrites } from './coalesce-writes.js';
@@ -26,3 +40,18 @@ export { cancelChannel, CancelListener, publishCancel } from './cancel-channel.j
 export type { CancelMessage } from './cancel-channel.js';
 export { forTenant, withCallStatements } from './tenant-scope.js';
 export type { CallsDb, TenantScope } from './tenant-scope.js';
+export { callAccess, mayRead, readableCall, visibleCalls } from './access.js';
+export { awaitCall } from './await.js';
+export type { AwaitDeps, AwaitOptions } from './await.js';
+export { cancelCall, cancelUserCall } from './cancel.js';
+export type { CancelActor, CancelCallInput, CancelCallOutcome, CancelDeps, UserCancelRequest } from './cancel.js';
+export { connectLinkOf } from './connect-link.js';
+export type { ConnectLink } from './connect-link.js';
+export { enqueueCall } from './enqueue.js';
+export type { EnqueueDeps } from './enqueue.js';
+export { buildJobPayload, JOB_MISMATCH, JOB_PAYLOAD_INVALID, jobMismatch, refuseJob } from './job-binding.js';
+export type { RefuseJobDeps } from './job-binding.js';
+export { reconcileOnce, startReconciler } from './recover.js';
+export type { RecoverDeps } from './recover.js';
+export { submitCall } from './submit.js';
+export type { RateVerdict, SubmitDeps, SubmitInput, SubmitOutcome } from './submit.js';

@@ -1,5 +1,6 @@
 import { AppError } from '@mcprt/errors';
 import { z } from 'zod';
+import { callIdSchema } from './call-id.js';
 
 /**
  * What a job carries (versioned; both sides validate). Arguments stay in the tool_calls row (the
@@ -12,7 +13,7 @@ import { z } from 'zod';
 export const jobPayloadV1 = z
   .object({
     v: z.literal(1),
-    callId: z.string().regex(/^call_[A-Za-z0-9_-]{22}$/),
+    callId: callIdSchema,
     tenantId: z.uuid(),
     userId: z.uuid(),
     tool: z.string().min(1).max(64),

@@ -14,8 +14,8 @@ export {
 } from './roles.js';
 export type { AppRole } from './roles.js';
 export { defaultLimits } from './schema.js';
-export type { TenantLimits, ToolCall, ToolCallError, UpstreamSettings } from './schema.js';
-export { auditEvents, auditCheckpoints, toolCalls } from './schema.js';
+export type { TenantLimits, UpstreamSettings } from './schema.js';
+export { auditEvents, auditCheckpoints, tenants, users } from './schema.js';
 export { tenantRepositories } from './tenant-scope.js';
 export type { TenantRepositories } from './tenant-scope.js';
 export { tenantsRepository } from './repositories/tenants.js';

@@ -6,17 +6,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
-import {
-  createEgress,
-  egressFetch,
-  guardedLookup,
-  isPrivateAddress,
-  isPublicAddress,
-  readCaFile,
-  trustedCertificates,
-  upstreamStatusError,
-  type Resolver,
-} from './egress.js';
+import { guardedLookup, isPrivateAddress, isPublicAddress, type Resolver } from './addresses.js';
+import { readCaFile, trustedCertificates } from './ca.js';
+import { createEgress, egressFetch } from './egress.js';
+import { retryableStatus, upstreamStatusError } from './status.js';
 
 const signal = () => new AbortController().signal;
 const isLoopback = (ip: string) => {
@@ -467,6 +460,18 @@ describe('upstream statuses', () => {
     expect(upstreamStatusError('X', 503).retryable).toBe(true);
     expect(upstreamStatusError('X', 400).retryable).toBe(false);
     expect(upstreamStatusError('X', 401)).toMatchObject({ code: 'upstream_unauthorized', retryable: false, expose: true });
+  });
+  it('403 is forbidden, not unauthorized: a valid token refused this request, so no refresh and no new sign-in would help', () => {
+    expect(upstreamStatusError('X', 403, { detail: 'no' })).toMatchObject({
+      code: 'upstream_forbidden',
+      retryable: false,
+      message: 'X refused access (403): no',
+    });
+    expect(upstreamStatusError('X', 404, { notFound: 'no such thing' })).toMatchObject({ code: 'upstream_not_found', message: 'X: no such thing (404)' });
+    expect(upstreamStatusError('X', 429, { retryAfter: '7' })).toMatchObject({ code: 'upstream_rate_limited', details: { retryAfterMs: 7000 } });
+  });
+  it('says which statuses are worth asking again (for callers that keep their own error code)', () => {
+    expect([400, 401, 403, 404, 409, 422, 429, 500, 502, 503].filter(retryableStatus)).toEqual([429, 500, 502, 503]);
   });
 });
 

@@ -1,16 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { open, seal, type Keyring, type SealContext } from '@mcprt/keyring';
+import { open, seal, sealPurposes, type Keyring } from '@mcprt/keyring';
 import type { OidcStoreRepository } from '@mcprt/db';
 import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
 
 export const SIGNING_ALG = 'ES256';
 
-const keyContext = (tenantId: string, kid: string): SealContext => ({
-  tenantId,
-  userId: 'authorization-server',
-  credentialId: `signing-key:${kid}`,
-  purpose: 'as_signing_key',
-});
+const keyContext = sealPurposes.as_signing_key.context;
 
 export interface TenantKeys {
   /** For oidc-provider: the signing key first, then retired keys that still verify. */

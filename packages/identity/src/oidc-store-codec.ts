@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { open, seal, type Keyring, type SealContext } from '@mcprt/keyring';
+import { open, seal, sealPurposes, type Keyring } from '@mcprt/keyring';
 
 /**
  * How the built-in authorization servers' rows are written (issue 8), shared by the API's
@@ -9,12 +9,7 @@ import { open, seal, type Keyring, type SealContext } from '@mcprt/keyring';
  */
 export const storeKey = (value: string) => createHash('sha256').update(value, 'utf8').digest('base64url');
 
-const payloadContext = (tenantId: string, model: string, hashedId: string): SealContext => ({
-  tenantId,
-  userId: 'oidc-provider',
-  credentialId: `${model}:${hashedId}`,
-  purpose: 'oidc_payload',
-});
+const payloadContext = sealPurposes.oidc_payload.context;
 
 export const sealOidcPayload = (keyring: Keyring, tenantId: string, model: string, hashedId: string, payload: unknown): string =>
   seal(keyring, JSON.stringify(payload), payloadContext(tenantId, model, hashedId));

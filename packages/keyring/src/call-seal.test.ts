@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, openCallArguments, requestHash, requestHashMatches, sealCallArguments } from './call-seal.js';
 import { generateKey, parseKeyring } from './keyring.js';
+import { sealPurposes } from './purposes.js';
 import { seal } from './seal.js';
 
 const ids = { tenantId: 't-1', userId: 'u-1', callId: 'call_AAAAAAAAAAAAAAAAAAAAAA' };
@@ -15,7 +16,7 @@ describe('sealed call arguments', () => {
     for (const other of [{ callId: 'call_BBBBBBBBBBBBBBBBBBBBBB' }, { userId: 'u-2' }, { tenantId: 't-2' }])
       expect(() => openCallArguments(ring, { ...ids, ...other }, sealed)).toThrow(/failed authentication/);
     // A credential sealed for the same ids (purpose access_token) does not open as arguments.
-    const token = seal(ring, '{"secret":"x"}', { tenantId: ids.tenantId, userId: ids.userId, credentialId: ids.callId, purpose: 'access_token' });
+    const token = seal(ring, '{"secret":"x"}', sealPurposes.access_token.context({ tenantId: ids.tenantId, userId: ids.userId, credentialId: ids.callId }));
     expect(() => openCallArguments(ring, ids, token)).toThrow(/failed authentication/);
   });
 });

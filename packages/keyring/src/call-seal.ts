@@ -1,5 +1,5 @@
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
-import type { SealContext } from './context.js';
+import { sealPurposes } from './purposes.js';
 import { cryptoError } from './errors.js';
 import type { Keyring } from './keyring.js';
 import { open, seal } from './seal.js';
@@ -12,25 +12,17 @@ export interface CallIds {
 }
 
 /**
- * Seal context of a call's sensitive arguments: bound to (tenant, user, call id) — the call id takes
- * the subject slot — with its own purpose, so a bundle copied to another call, user or tenant, or into
- * a credential column, does not open (and no credential opens as arguments).
+ * The real values of a call's sensitive arguments, sealed for the run (the stored row shows them
+ * redacted), bound to (tenant, user, call id): a bundle copied to another call, user or tenant, or into
+ * a credential column, does not open, and no credential opens as arguments.
  */
-export const callArgumentsContext = (c: CallIds): SealContext => ({
-  tenantId: c.tenantId,
-  userId: c.userId,
-  credentialId: c.callId,
-  purpose: 'call_arguments',
-});
-
-/** The real values of a call's sensitive arguments, sealed for the run (issue 7 item 9). */
 export function sealCallArguments(keyring: Keyring, ids: CallIds, values: Record<string, unknown>): string {
-  return seal(keyring, JSON.stringify(values), callArgumentsContext(ids));
+  return seal(keyring, JSON.stringify(values), sealPurposes.call_arguments.context(ids));
 }
 
 /** Open what `sealCallArguments` made; fails (seal_invalid) for a bundle moved to another call. */
 export function openCallArguments(keyring: Keyring, ids: CallIds, sealed: string): Record<string, unknown> {
-  const value: unknown = JSON.parse(open(keyring, sealed, callArgumentsContext(ids)));
+  const value: unknown = JSON.parse(open(keyring, sealed, sealPurposes.call_arguments.context(ids)));
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw cryptoError('seal_malformed', 'sealed call arguments are not an object');
   return value as Record<string, unknown>;
 }

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '@mcprt/errors';
-import type { SealContext } from './context.js';
+import { sealContext } from './context.js';
 import { generateKey, parseKeyring } from './keyring.js';
 import { open, reseal, seal, sealedKid } from './seal.js';
 
 const keyA = generateKey();
 const keyB = generateKey();
 const ring = parseKeyring(`ka:${keyA}`);
-const ctx: SealContext = { tenantId: 't1', userId: 'u1', credentialId: 'c1', purpose: 'access_token' };
+const ctx = sealContext({ tenantId: 't1', userId: 'u1', credentialId: 'c1', purpose: 'access_token' });
 const token = 'ya29.super-secret-token';
 
 function errorCode(fn: () => unknown): string {
@@ -58,12 +58,12 @@ describe('seal/open', () => {
     ['purpose', { purpose: 'refresh_token' }],
   ])('fails when moved to another %s', (_what, change) => {
     const sealed = seal(ring, token, ctx);
-    expect(errorCode(() => open(ring, sealed, { ...ctx, ...change }))).toBe('seal_invalid');
+    expect(errorCode(() => open(ring, sealed, sealContext({ ...ctx, ...change })))).toBe('seal_invalid');
   });
 
   it('does not confuse field boundaries', () => {
-    const a = { tenantId: 't', userId: 'u1', credentialId: 'c', purpose: 'p' };
-    const b = { tenantId: 'tu', userId: '1', credentialId: 'c', purpose: 'p' };
+    const a = sealContext({ tenantId: 't', userId: 'u1', credentialId: 'c', purpose: 'p' });
+    const b = sealContext({ tenantId: 'tu', userId: '1', credentialId: 'c', purpose: 'p' });
     expect(errorCode(() => open(ring, seal(ring, token, a), b))).toBe('seal_invalid');
   });
 

@@ -1,4 +1,4 @@
-import { open, seal, type Keyring, type SealContext } from '@mcprt/keyring';
+import { open, seal, sealPurposes, type Keyring } from '@mcprt/keyring';
 import { reconnectUrl } from '@mcprt/tools';
 import { z } from 'zod';
 
@@ -15,12 +15,7 @@ export const CONNECT_LINK_TTL_MS = 30 * 60_000;
 /** The query parameter carrying the sealed "made for" binding. */
 export const CONNECT_LINK_PARAM = 'for';
 
-const linkContext = (tenantId: string, provider: string): SealContext => ({
-  tenantId,
-  userId: 'connect-link',
-  credentialId: provider,
-  purpose: 'connect_link',
-});
+const linkContext = sealPurposes.connect_link.context;
 
 const binding = z.object({ u: z.uuid(), exp: z.number().int() });
 

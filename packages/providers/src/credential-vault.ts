@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { open, seal, sealedKid, type Keyring, type SealContext } from '@mcprt/keyring';
+import { open, seal, sealedKid, sealPurposes, type Keyring, type SealContext } from '@mcprt/keyring';
 import type { Credential } from '@mcprt/db';
 import type { TenantRepositories as TenantScope } from '@mcprt/db';
 
@@ -10,12 +10,8 @@ export interface UpstreamTokens {
   scopes: string[];
 }
 
-const ctx = (c: Pick<Credential, 'tenantId' | 'userId' | 'id'>, purpose: 'access_token' | 'refresh_token'): SealContext => ({
-  tenantId: c.tenantId,
-  userId: c.userId,
-  credentialId: c.id,
-  purpose,
-});
+const ctx = (c: Pick<Credential, 'tenantId' | 'userId' | 'id'>, column: 'access_token' | 'refresh_token'): SealContext =>
+  sealPurposes[column].context({ tenantId: c.tenantId, userId: c.userId, credentialId: c.id });
 
 /**
  * The only code that turns upstream tokens into rows and back. Each ciphertext is bound to its
@@ -66,9 +62,3 @@ export function credentialVault(keyring: Keyring) {
 }
 
 export type CredentialVault = ReturnType<typeof credentialVault>;
-
-/** How a tenant's own Scavio API key is sealed (purpose `scavio_api_key`, bound to the tenant). */
-export const scavioKeyContext = (tenantId: string): SealContext => ({ tenantId, userId: 'tenant', credentialId: 'scavio', purpose: 'scavio_api_key' });
-
-/** How a tenant's IdP client secret is sealed (purpose `idp_client_secret`, bound to the tenant). */
-export const idpSecretContext = (tenantId: string): SealContext => ({ tenantId, userId: 'tenant', credentialId: 'idp', purpose: 'idp_client_secret' });

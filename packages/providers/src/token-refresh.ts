@@ -1,6 +1,6 @@
-import { open, seal, type Keyring } from '@mcprt/keyring';
+import { open, seal, sealPurposes, type Keyring } from '@mcprt/keyring';
+import { retryableStatus } from '@mcprt/egress';
 import { AppError } from '@mcprt/errors';
-import { idpSecretContext } from './credential-vault.js';
 import { githubTokenErrors } from './github-token-errors.js';
 import * as oidc from 'openid-client';
 import { z } from 'zod';
@@ -77,7 +77,8 @@ export async function redeemRefreshToken(client: RefreshClient, refreshToken: st
     if (e instanceof oidc.ResponseBodyError && (e.error === 'invalid_grant' || e.error === 'bad_refresh_token'))
       throw new AppError('policy', REAUTH_REQUIRED, `the provider no longer accepts this sign-in (${e.error})`, { cause: e, expose: true });
     const status = e instanceof oidc.ResponseBodyError ? e.status : undefined;
-    const permanent = e instanceof oidc.ResponseBodyError && status !== undefined && status < 500 && status !== 429;
+    // An answer the status table calls final (a 4xx but 429) is not retried; no answer at all is.
+    const permanent = e instanceof oidc.ResponseBodyError && status !== undefined && !retryableStatus(status);
     throw new AppError('upstream', 'credential_refresh_failed', `refreshing the upstream token failed${status ? ` (${status})` : ''}`, {
       cause: e,
       expose: true,
@@ -104,6 +105,6 @@ export async function redeemRefreshToken(client: RefreshClient, refreshToken: st
  * tenant (purpose `idp_client_secret`): the one context the CLI seals with (`tenant set-idp`), the
  * API's federated login and the worker's refresh open with.
  */
-const clientSecretContext = idpSecretContext;
+const clientSecretContext = sealPurposes.idp_client_secret.context;
 export const sealTenantClientSecret = (keyring: Keyring, tenantId: string, secret: string): string => seal(keyring, secret, clientSecretContext(tenantId));
 export const openTenantClientSecret = (keyring: Keyring, tenantId: string, sealed: string): string => open(keyring, sealed, clientSecretContext(tenantId));

@@ -1,6 +1,5 @@
-import { open, type Keyring, type SealContext } from '@mcprt/keyring';
+import { open, sealPurposes, type Keyring, type SealContext } from '@mcprt/keyring';
 import type { Tenant } from '@mcprt/db';
-import { idpSecretContext } from './credential-vault.js';
 
 /** The kinds of upstream OAuth provider a tenant can sign users in with or let them connect (issue 8 §5). */
 export type UpstreamKind = 'oidc' | 'google' | 'github';
@@ -24,14 +23,6 @@ export interface ResolvedUpstream {
   scopes: string[];
 }
 
-/** How a connectable provider's client secret is sealed (bound to tenant and provider). */
-export const upstreamSecretContext = (tenantId: string, provider: string): SealContext => ({
-  tenantId,
-  userId: 'tenant',
-  credentialId: `upstream:${provider}`,
-  purpose: 'upstream_client_secret',
-});
-
 const isKind = (k: string): k is UpstreamKind => k === 'oidc' || k === 'google' || k === 'github';
 
 /** The tenant's provider `provider` (`idp` = its login IdP), or undefined if it has none configured. */
@@ -45,7 +36,7 @@ export function upstreamOf(tenant: Tenant, provider: string): ResolvedUpstream |
       apiBase: tenant.idpKind === 'github' ? (tenant.idpApiBase ?? GITHUB_API) : undefined,
       clientId: tenant.idpClientId,
       clientSecretSealed: tenant.idpClientSecretSealed,
-      secretContext: idpSecretContext(tenant.id),
+      secretContext: sealPurposes.idp_client_secret.context(tenant.id),
       scopes: tenant.idpScopes,
     };
   }
@@ -58,7 +49,7 @@ export function upstreamOf(tenant: Tenant, provider: string): ResolvedUpstream |
     apiBase: u.kind === 'github' ? (u.apiBase ?? GITHUB_API) : undefined,
     clientId: u.clientId,
     clientSecretSealed: u.clientSecretSealed,
-    secretContext: upstreamSecretContext(tenant.id, provider),
+    secretContext: sealPurposes.upstream_client_secret.context(tenant.id, provider),
     scopes: u.scopes,
   };
 }

@@ -17,7 +17,7 @@ export async function githubUserOf(
     signal: ctx.signal,
     service: 'GitHub',
   });
-  if (res.status !== 200) throw upstreamStatusError('GitHub', res.status, undefined, res.headers.get('retry-after'));
+  if (res.status !== 200) throw upstreamStatusError('GitHub', res.status, { retryAfter: res.headers.get('retry-after') });
   const user = githubUser.safeParse(await res.json());
   if (!user.success) throw new AppError('upstream', 'upstream_bad_response', 'GitHub returned an unexpected /user shape', { expose: true, retryable: false });
   const header = res.headers.get('x-oauth-scopes');

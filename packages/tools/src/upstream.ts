@@ -1,9 +1,9 @@
 import { AppError } from '@mcprt/errors';
 import { z } from 'zod';
-import { retryAfterMs, type Egress } from '@mcprt/egress';
+import { retryAfterMs, upstreamError, upstreamStatusError, type Egress } from '@mcprt/egress';
 
 /**
- * The authenticated upstream client (issue 10 item 2): the one place a tool reaches Google or GitHub
+ * The authenticated upstream client: the one place a tool reaches Google or GitHub
  * with the user's own token. It
  *
  * - adds `Authorization: Bearer <the user's token>` itself, only ever to the configured base URL of
@@ -12,7 +12,9 @@ import { retryAfterMs, type Egress } from '@mcprt/egress';
  *   request is refused outright);
  * - goes through the hardened egress (connect-time address checks, capped bodies, one deadline);
  * - validates every JSON answer with the caller's zod schema;
- * - maps every failure in one table (below), so tools only handle their success shape.
+ * - maps every failure (below), so tools only handle their success shape. What a status means is
+ *   @mcprt/egress's one status table; this client only tells apart, from the body and headers, the
+ *   403s that are a provider's rate limit or a missing scope.
  *
  * | upstream answer                                         | error code (kind)                     | what happens next (worker, fate.ts)                 |
  * |---------------------------------------------------------|---------------------------------------|-----------------------------------------------------|
@@ -136,7 +138,8 @@ function targetUrl(base: string, req: UpstreamRequest, service: string): string 
   return url.toString();
 }
 
-// Error bodies (upstream-apis.md §2.4, §5.6): only the fields the mapping reads.
+// Error bodies (Google's `error.errors[].reason` and `error.details[]`, GitHub's `message` and
+// `errors[]`): only the fields the mapping reads.
 const googleError = z.looseObject({
   error: z.looseObject({
     message: z.string().optional(),
@@ -163,58 +166,44 @@ interface Failure {
   provider: ApiProvider;
 }
 
-/** The one failure table (see the top of this file). Exported for unit tests. */
+/** An upstream's failed answer in the table at the top of this file. Exported for unit tests. */
 export function upstreamFailure(f: Failure): AppError {
-  const { service, status, headers } = f;
+  const { service, status } = f;
   const g = f.api !== 'github' ? googleError.safeParse(f.body) : undefined;
   const gh = f.api === 'github' ? githubError.safeParse(f.body) : undefined;
   const reasons = g?.success ? [...(g.data.error.errors ?? []).map((e) => e.reason), ...(g.data.error.details ?? []).map((d) => d.reason)] : [];
   const message = short(g?.success ? g.data.error.message : gh?.success ? gh.data.message : undefined);
-  const retryAfter = retryAfterMs(headers.get('retry-after'));
-
-  const rateLimited = (wait: number | undefined) =>
-    new AppError('upstream', 'upstream_rate_limited', `${service} is rate limiting your account (${status}); the call waits and runs again`, {
-      retryable: true,
-      status: 502,
-      expose: true,
-      ...(wait === undefined ? {} : { details: { retryAfterMs: wait } }),
-    });
-
-  if (status === 401)
-    return new AppError('upstream', 'upstream_unauthorized', `${service} refused your sign-in (401)`, { status: 502, expose: true, retryable: false });
-
   if (status === 429 || status === 403) {
-    if (f.api === 'github') {
-      const remaining = headers.get('x-ratelimit-remaining');
-      if (status === 429 || remaining === '0' || retryAfter !== undefined || /rate limit/i.test(message ?? '')) {
-        const reset = Number(headers.get('x-ratelimit-reset'));
-        const untilReset = Number.isFinite(reset) && reset > 0 ? Math.min(600_000, Math.max(0, reset * 1000 - Date.now())) : undefined;
-        return rateLimited(retryAfter ?? untilReset);
-      }
-      const accepted = splitScopes(headers.get('x-accepted-oauth-scopes'));
-      const granted = splitScopes(headers.get('x-oauth-scopes'));
-      // GitHub names what the endpoint accepts; any one of them would do. Missing if none is granted.
-      if (accepted.length > 0 && !accepted.some((s) => granted.includes(s))) return scopeMissing(f, accepted.slice(0, 1));
-    } else {
-      if (status === 429 || reasons.some((r) => r !== undefined && GOOGLE_RATE_REASONS.has(r))) return rateLimited(retryAfter);
-      if (reasons.includes('insufficientPermissions') || reasons.includes('ACCESS_TOKEN_SCOPE_INSUFFICIENT')) return scopeMissing(f, f.toolScopes);
-    }
-    return new AppError('upstream', 'upstream_forbidden', `${service} refused access (403)${message ? `: ${message}` : ''}`, {
-      status: 502,
-      expose: true,
-      retryable: false,
-    });
+    const special = f.api === 'github' ? githubLimit(f, message) : googleLimit(f, reasons);
+    if (special) return special;
   }
-  if (status === 404)
-    return new AppError('upstream', 'upstream_not_found', `${service}: ${f.notFound ?? 'not found'} (404)`, { status: 502, expose: true, retryable: false });
-  if (status >= 500)
-    return new AppError('upstream', 'upstream_error', `${service} failed (${status}); the call is retried`, { status: 502, expose: true, retryable: true });
+  if (status === 401 || status === 404 || status >= 500) return upstreamStatusError(service, status, { notFound: f.notFound });
   const detail = gh?.success ? gh.data.errors?.map((e) => short(e.message) ?? `${e.field ?? ''} ${e.code ?? ''}`.trim()).join('; ') || message : message;
-  return new AppError('upstream', 'upstream_rejected', `${service} rejected the request (${status})${detail ? `: ${detail}` : ''}`, {
-    status: 502,
-    expose: true,
-    retryable: false,
-  });
+  return upstreamStatusError(service, status, { detail });
+}
+
+/** GitHub's 403 or 429 that is a rate limit (by header or wording) or a missing scope; undefined for a plain 403. */
+function githubLimit(f: Failure, message: string | undefined): AppError | undefined {
+  const { headers, status } = f;
+  const retryAfter = retryAfterMs(headers.get('retry-after'));
+  if (status === 429 || headers.get('x-ratelimit-remaining') === '0' || retryAfter !== undefined || /rate limit/i.test(message ?? '')) {
+    const reset = Number(headers.get('x-ratelimit-reset'));
+    const untilReset = Number.isFinite(reset) && reset > 0 ? Math.min(600_000, Math.max(0, reset * 1000 - Date.now())) : undefined;
+    return upstreamError('rate_limited', f.service, status, { retryAfterMs: retryAfter ?? untilReset });
+  }
+  const accepted = splitScopes(headers.get('x-accepted-oauth-scopes'));
+  const granted = splitScopes(headers.get('x-oauth-scopes'));
+  // GitHub names what the endpoint accepts; any one of them would do. Missing if none is granted.
+  if (accepted.length > 0 && !accepted.some((s) => granted.includes(s))) return scopeMissing(f, accepted.slice(0, 1));
+  return undefined;
+}
+
+/** Google's 403 or 429 that is a rate limit or a missing scope (by the reasons in its body); undefined for a plain 403. */
+function googleLimit(f: Failure, reasons: (string | undefined)[]): AppError | undefined {
+  if (f.status === 429 || reasons.some((r) => r !== undefined && GOOGLE_RATE_REASONS.has(r)))
+    return upstreamError('rate_limited', f.service, f.status, { retryAfter: f.headers.get('retry-after') });
+  if (reasons.includes('insufficientPermissions') || reasons.includes('ACCESS_TOKEN_SCOPE_INSUFFICIENT')) return scopeMissing(f, f.toolScopes);
+  return undefined;
 }
 
 function scopeMissing(f: Failure, scopes: readonly string[]): AppError {

@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
 import { credentialVault, openConnectLink, upstreamOf } from '@mcprt/providers';
-import { open, seal, type SealContext } from '@mcprt/keyring';
+import { open, seal, sealPurposes } from '@mcprt/keyring';
 import type { Tenant } from '@mcprt/db';
 import { AppError } from '@mcprt/errors';
 import { missingScopes } from '@mcprt/policy';
@@ -49,18 +49,13 @@ export function mountConnect(router: Router<ApiState>, r: ApiResources, servers:
   const vault = credentialVault(r.keyring);
   const cookieName = (slug: string) => `mcprt_connect_${slug}`;
   const callbackUrl = (slug: string, provider: string) => `${r.config.PUBLIC_URL}/t/${slug}/connect/${provider}/callback`;
-  const txContext = (tenantId: string, userId: string, provider: string): SealContext => ({
-    tenantId,
-    userId,
-    credentialId: `connect:${provider}`,
-    purpose: 'upstream_connect',
-  });
+  const txContext = sealPurposes.upstream_connect.context;
   const secure = r.config.PUBLIC_URL.startsWith('https://');
   const loginCallbackUrl = (slug: string) => `${r.config.PUBLIC_URL}/t/${slug}/login/callback`;
   const signinCookie = (slug: string) => `mcprt_connect_signin_${slug}`;
   const whoCookie = (slug: string) => `mcprt_connect_who_${slug}`;
-  const signinContext = (tenantId: string): SealContext => ({ tenantId, userId: 'connect-signin', credentialId: 'signin', purpose: 'connect_signin' });
-  const whoContext = (tenantId: string): SealContext => ({ tenantId, userId: 'connect-who', credentialId: 'who', purpose: 'connect_signed_in' });
+  const signinContext = sealPurposes.connect_signin.context;
+  const whoContext = sealPurposes.connect_signed_in.context;
 
   const builtinOnly: Middleware<ApiState> = async (ctx, next) => {
     if (required(ctx, 'tenant').authMode !== 'builtin') throw refuse(404, 'not_found', 'not found');

@@ -2,7 +2,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { bodyParser } from '@koa/bodyparser';
 import type Router from '@koa/router';
 import { credentialVault, upstreamOf, type ResolvedUpstream } from '@mcprt/providers';
-import { open, seal } from '@mcprt/keyring';
+import { open, seal, sealPurposes } from '@mcprt/keyring';
 import type { Tenant } from '@mcprt/db';
 import { AppError, isAppError } from '@mcprt/errors';
 import type { Middleware, ParameterizedContext } from 'koa';
@@ -117,7 +117,7 @@ export function mountAuthServer(router: Router<ApiState>, r: ApiResources, serve
   const interactionCookie = (slug: string) => `mcprt_login_${slug}`;
   const csrfCookie = (slug: string) => `mcprt_csrf_${slug}`;
   const callbackUrl = (slug: string) => `${r.config.PUBLIC_URL}/t/${slug}/login/callback`;
-  const loginContext = (tenantId: string, uid: string) => ({ tenantId, userId: 'login', credentialId: uid, purpose: 'upstream_login' });
+  const loginContext = sealPurposes.upstream_login.context;
   const secureCookies = r.config.PUBLIC_URL.startsWith('https://');
 
   const details = async (ctx: ParameterizedContext<ApiState>, tenant: Tenant) => {

@@ -1,11 +1,9 @@
-import { githubTokenErrors, idpSecretContext, openUpstreamSecret, splitScopes, type ResolvedUpstream } from '@mcprt/providers';
+import { githubTokenErrors, openUpstreamSecret, splitScopes, type ResolvedUpstream } from '@mcprt/providers';
 import type { Keyring } from '@mcprt/keyring';
 import { AppError } from '@mcprt/errors';
 import { LRUCache } from 'lru-cache';
 import * as oidc from 'openid-client';
 import { z } from 'zod';
-
-export { idpSecretContext };
 
 export type EgressFetch = (
   url: string,

@@ -1,5 +1,4 @@
-import { isFinal } from '@mcprt/calls';
-import { type ToolCall } from '@mcprt/db';
+import { isFinal, PENDING_STATUSES, type ToolCall } from '@mcprt/calls';
 import type { AnyTool } from '@mcprt/tools';
 import type { CallToolResult } from '@modelcontextprotocol/server';
 
@@ -44,7 +43,7 @@ export const PENDING_OUTPUT_SCHEMA = {
   type: 'object',
   description: 'The call is still running: get its result later (REST resultUrl, or the tool_call_result tool with callId).',
   properties: {
-    callStatus: { type: 'string', enum: ['queued', 'running'] },
+    callStatus: { type: 'string', enum: PENDING_STATUSES },
     callId: { type: 'string' },
     resultUrl: { type: 'string' },
     resultTool: { type: 'string', const: RESULT_TOOL },

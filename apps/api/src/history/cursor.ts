@@ -1,6 +1,6 @@
 import { AppError } from '@mcprt/errors';
 import { z } from 'zod';
-import { CALL_ID } from '../calls/call-id.js';
+import { callIdSchema } from '@mcprt/calls';
 
 /**
  * Opaque page cursors: base64url JSON of the keyset position of the last row shown. Opaque so clients
@@ -40,7 +40,7 @@ export function isPositionTime(s: string): boolean {
 const callPosition = z.strictObject({
   k: z.literal('c'),
   t: z.string().refine(isPositionTime),
-  i: z.string().regex(CALL_ID),
+  i: callIdSchema,
 });
 const auditPosition = z.strictObject({ k: z.literal('a'), i: z.number().int().positive().max(Number.MAX_SAFE_INTEGER) });
 

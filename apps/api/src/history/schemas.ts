@@ -1,6 +1,6 @@
 import { AppError } from '@mcprt/errors';
 import { z } from 'zod';
-import { CALL_ID } from '../calls/call-id.js';
+import { CALL_STATUSES, callIdSchema } from '@mcprt/calls';
 
 /**
  * The zod schemas that validate the history APIs (issue 11 items 4, 5) — the same objects the OpenAPI
@@ -35,9 +35,7 @@ const tool = z
   .regex(/^[a-z][a-z0-9_]{0,63}$/, 'tool must be a tool name (a-z, 0-9, _)')
   .meta({ description: 'only calls of this tool' });
 
-export const callStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled'], {
-  message: 'status must be one of queued, running, succeeded, failed, cancelled',
-});
+export const callStatus = z.enum(CALL_STATUSES, { message: `status must be one of ${CALL_STATUSES.join(', ')}` });
 
 const timeRange = <T extends z.ZodRawShape>(shape: T) =>
   z.strictObject({ ...shape, since: isoTime('since').optional(), until: isoTime('until').optional() }, { message: 'unknown query parameter' }).refine(
@@ -81,7 +79,7 @@ export const adminAuditQuery = timeRange({
   limit,
 });
 
-export const callIdParam = z.object({ tenant: z.string(), id: z.string().regex(CALL_ID, 'not a call id') });
+export const callIdParam = z.object({ tenant: z.string(), id: callIdSchema });
 export const tenantParam = z.object({ tenant: z.string().meta({ description: 'tenant slug' }) });
 
 // ---- responses ----

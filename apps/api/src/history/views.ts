@@ -1,4 +1,4 @@
-import type { AuditRowText } from '@mcprt/audit';
+import type { AuditRowForm } from '@mcprt/audit';
 import type { CallPageRow } from '@mcprt/calls';
 import type { ToolRegistry } from '@mcprt/tools';
 import { toCallView } from '../calls/call-result.js';
@@ -18,7 +18,7 @@ export function callPageBody(rows: CallPageRow[], limit: number, o: { publicUrl:
   };
 }
 
-export function auditPageBody(rows: AuditRowText[], limit: number) {
+export function auditPageBody(rows: AuditRowForm[], limit: number) {
   const shown = rows.slice(0, limit);
   const last = shown[shown.length - 1];
   return { items: shown, nextCursor: rows.length > limit && last ? encodeAuditCursor(last.id) : null };

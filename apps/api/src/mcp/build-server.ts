@@ -14,19 +14,14 @@ import {
   type ServerContext,
 } from '@modelcontextprotocol/server';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
-import { isFinal } from '@mcprt/calls';
-import { eitherAborted } from '@mcprt/calls';
+import { awaitCall, cancelUserCall, connectLinkOf, eitherAborted, isFinal, submitCall, type ConnectLink } from '@mcprt/calls';
 import { toAppError } from '@mcprt/errors';
 import { jsonSchemaOf, type AnyTool } from '@mcprt/tools';
-import { cancelCall } from '../calls/cancel-call.js';
-import { connectLinkOf, type ConnectLink } from '../calls/connect-link.js';
-import { submitCall } from '../calls/submit-call.js';
 import { legacyTakesUrlElicitation } from './client-capabilities.js';
 import { RESULT_TOOL, toCallToolResult } from '../calls/call-result.js';
 import type { ApiResources } from '../resources.js';
 import { toolCallUrl } from '../http/urls.js';
 import { isDatabaseUnavailable, UNAVAILABLE_RPC_CODE } from '../http/outage.js';
-import { awaitCall } from './await-call.js';
 import { advertisedOutputSchema } from './output-schema.js';
 import type { RequestIdentity } from './request-identity.js';
 import { createTaskResult, declaresTasks, registerTaskHandlers, TASKS_EXTENSION } from './tasks.js';
@@ -205,14 +200,7 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
       // 2026-07-28 has no `notifications/cancelled` over HTTP: a client cancels a request by closing
       // its response stream (the SDK client does exactly that on cancel or timeout). A 2025 client's
       // hang-up is not a cancel (it sends notifications/cancelled, below).
-      if (era !== 'legacy' && signal.aborted && !r.drain?.aborted && !isFinal(call))
-        await cancelCall(r, {
-          tenantId: who.tenant.id,
-          callId: call.id,
-          byUser: { userId: who.user.id, token: who.token },
-          actor: { kind: 'user', id: who.user.id },
-          requestId: who.requestId,
-        });
+      if (era !== 'legacy' && signal.aborted && !r.drain?.aborted && !isFinal(call)) await cancelUserCall(r, who, call.id);
       if (asTask && !isFinal(call)) return createTaskResult(call, r.config) as unknown as CallToolResult;
       // Refused at dequeue for the same reason (the credential changed meanwhile): the same link. A
       // refresh the provider refused (`reauth_required`, credential-refresh.ts) names only the route:
@@ -231,13 +219,7 @@ export function buildMcpServer(r: ApiResources, who: RequestIdentity, era: Proto
     mcp.setNotificationHandler('notifications/cancelled', async (n) => {
       const callId = n.params.requestId === undefined ? undefined : waitingLegacy.get(legacyKey(who, n.params.requestId));
       if (!callId) return;
-      await cancelCall(r, {
-        tenantId: who.tenant.id,
-        callId,
-        byUser: { userId: who.user.id, token: who.token },
-        actor: { kind: 'user', id: who.user.id },
-        requestId: who.requestId,
-      }).catch((err: unknown) => who.log.warn({ err, callId }, 'notifications/cancelled: could not cancel the call'));
+      await cancelUserCall(r, who, callId).catch((err: unknown) => who.log.warn({ err, callId }, 'notifications/cancelled: could not cancel the call'));
     });
   } else if (era !== 'legacy' && needs.tasks) {
     registerTaskHandlers(mcp, r, who, (h) => guard(r, who, h));

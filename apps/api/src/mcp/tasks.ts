@@ -1,9 +1,6 @@
 import { ProtocolError, ProtocolErrorCode, type Server } from '@modelcontextprotocol/server';
-import { isFinal } from '@mcprt/calls';
-import { type ToolCall } from '@mcprt/db';
+import { cancelUserCall, isFinal, readableCall, type ToolCall } from '@mcprt/calls';
 import { z } from 'zod';
-import { readableCall } from '../calls/call-access.js';
-import { cancelCall } from '../calls/cancel-call.js';
 import { toCallToolResult } from '../calls/call-result.js';
 import { toolCallUrl } from '../http/urls.js';
 import type { ApiResources } from '../resources.js';
@@ -132,13 +129,7 @@ export function registerTaskHandlers(
       // Cancelling a finished task changes nothing (the spec: cancellation is eventually consistent and
       // may end in another terminal status); the acknowledgement is the same.
       if (!isFinal(call)) {
-        const out = await cancelCall(r, {
-          tenantId: who.tenant.id,
-          callId: call.id,
-          byUser: { userId: who.user.id, token: who.token },
-          actor: { kind: 'user', id: who.user.id },
-          requestId: who.requestId,
-        });
+        const out = await cancelUserCall(r, who, call.id);
         if (out.outcome === 'not_found') throw notFound();
         if (out.outcome === 'forbidden') throw new ProtocolError(ProtocolErrorCode.InvalidParams, `${out.message}; ask the user to allow it`);
       }

@@ -1,16 +1,13 @@
 import type { CallToolResult, Tool } from '@modelcontextprotocol/server';
-import { isFinal } from '@mcprt/calls';
+import { awaitCall, eitherAborted, isFinal, readableCall } from '@mcprt/calls';
 import { z } from 'zod';
-import { readableCall } from '../calls/call-access.js';
 import { RESULT_TOOL, toCallToolResult } from '../calls/call-result.js';
 import { toolCallUrl } from '../http/urls.js';
 import type { ApiResources } from '../resources.js';
-import { eitherAborted } from '@mcprt/calls';
-import { awaitCall } from './await-call.js';
 import type { RequestIdentity } from './request-identity.js';
 
 /**
- * The built-in `tool_call_result` tool (issue 11): a model that got a "still running" answer calls it
+ * The built-in `tool_call_result` tool: a model that got a "still running" answer calls it
  * with the call id and gets the call's real result (or, if it is still running after another wait,
  * the same "still running" answer). Served by the API from `tool_calls`; nothing is queued. Only the
  * caller's own calls, as the policy's call rule lets the request's token see them (the app that made

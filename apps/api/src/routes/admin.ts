@@ -1,13 +1,12 @@
 import { Readable } from 'node:stream';
 import type Router from '@koa/router';
 import { auditTrail } from '@mcprt/audit';
-import { callHistory } from '@mcprt/calls';
+import { callHistory, cancelCall } from '@mcprt/calls';
 import { AppError } from '@mcprt/errors';
 import { apiKeyAuth } from '../http/api-key-auth.js';
 import { resolveTenant } from '../http/resolve-tenant.js';
 import { required, type ApiState } from '../http/state.js';
 import { toolCallUrl } from '../http/urls.js';
-import { cancelCall } from '../calls/cancel-call.js';
 import { toCallView } from '../calls/call-result.js';
 import { auditExportLines } from '../history/audit-export.js';
 import { decodeAuditCursor, decodeCallCursor, invalidCursor } from '../history/cursor.js';

@@ -1,8 +1,7 @@
 import type Router from '@koa/router';
 import { auditTrail } from '@mcprt/audit';
-import { callHistory } from '@mcprt/calls';
+import { callHistory, visibleCalls } from '@mcprt/calls';
 import { decideAuditRead } from '@mcprt/policy';
-import { visibleCalls } from '../calls/call-access.js';
 import { bearerAuth, insufficientScope } from '../http/bearer-auth.js';
 import { resolveTenant } from '../http/resolve-tenant.js';
 import { required, type ApiState } from '../http/state.js';

@@ -1,10 +1,10 @@
 import type Router from '@koa/router';
+import { readableCall } from '@mcprt/calls';
 import { AppError } from '@mcprt/errors';
 import { bearerAuth } from '../http/bearer-auth.js';
 import { resolveTenant } from '../http/resolve-tenant.js';
 import { required, type ApiState } from '../http/state.js';
 import { toolCallUrl } from '../http/urls.js';
-import { readableCall } from '../calls/call-access.js';
 import { toCallView } from '../calls/call-result.js';
 import type { ApiResources } from '../resources.js';
 

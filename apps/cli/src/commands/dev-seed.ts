@@ -1,5 +1,4 @@
-import { idpSecretContext } from '@mcprt/providers';
-import { parseKeyring, seal } from '@mcprt/keyring';
+import { parseKeyring, seal, sealPurposes } from '@mcprt/keyring';
 import { tenantsRepository, type Tenant } from '@mcprt/db';
 import { createToolRegistry } from '@mcprt/tools';
 import { parseHttpUrl, parseSlug } from '../args.js';
@@ -49,7 +48,7 @@ export async function devSeed(
     const keyring = parseKeyring(res.config.SEAL_KEYS, res.config.SEAL_ACTIVE_KID);
     await repo.setIdpClient(tenant.id, {
       clientId: DEV_LOGIN_CLIENT.clientId,
-      clientSecretSealed: seal(keyring, DEV_LOGIN_CLIENT.clientSecret, idpSecretContext(tenant.id)),
+      clientSecretSealed: seal(keyring, DEV_LOGIN_CLIENT.clientSecret, sealPurposes.idp_client_secret.context(tenant.id)),
       scopes: ['openid', 'email', 'profile', 'offline_access'],
     });
     await repo.setAuthMode(tenant.id, 'builtin');

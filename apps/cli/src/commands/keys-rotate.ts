@@ -1,7 +1,7 @@
-import { credentialVault, idpSecretContext, scavioKeyContext, upstreamSecretContext } from '@mcprt/providers';
-import { parseKeyring, reseal, sealedKid, type Keyring, type SealContext } from '@mcprt/keyring';
+import { credentialVault, type CredentialVault } from '@mcprt/providers';
+import { parseKeyring, reseal, sealedKid, sealPurposes, tenantSealedSecrets, type Keyring, type SealHolding, type TenantSealedSecret } from '@mcprt/keyring';
 import { forTenant, type TenantScope } from '@mcprt/calls';
-import { tenantsRepository, type Credential, type Tenant, type TenantSecret } from '@mcprt/db';
+import { tenantsRepository, type Credential, type Tenant } from '@mcprt/db';
 import { parseIntInRange, parseSlug } from '../args.js';
 import { hint, type CliResources } from '../resources.js';
 import { requireTenant } from '../tenant-urls.js';
@@ -28,30 +28,34 @@ export interface RotateSummary {
   exitCode: 0 | 1;
 }
 
-/** One sealed secret on a tenant row, with the context it is sealed under (the same the api and worker open it with). */
-interface SealedSecret {
-  which: TenantSecret;
-  name: string;
-  sealed: string;
-  context: SealContext;
+export interface KeysRotateInput {
+  /** Rows fetched per query; default 500. */
+  batch?: string | number;
+  /** Only this tenant (default: all). */
+  tenant?: string;
 }
 
-/** Every sealed secret `t` holds (credential-vault.ts and upstream-settings.ts contexts). */
-export function tenantSecrets(t: Tenant): SealedSecret[] {
-  const out: SealedSecret[] = [];
-  if (t.idpClientSecretSealed)
-    out.push({ which: { kind: 'idp_client_secret' }, name: 'idp_client_secret', sealed: t.idpClientSecretSealed, context: idpSecretContext(t.id) });
-  if (t.scavioKeySealed) out.push({ which: { kind: 'scavio_api_key' }, name: 'scavio_api_key', sealed: t.scavioKeySealed, context: scavioKeyContext(t.id) });
-  for (const [provider, u] of Object.entries(t.upstreams).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-    if (u.clientSecretSealed)
-      out.push({
-        which: { kind: 'upstream_client_secret', provider },
-        name: `upstream_client_secret:${provider}`,
-        sealed: u.clientSecretSealed,
-        context: upstreamSecretContext(t.id, provider),
-      });
-  return out;
+type Outcome = 'resealed' | 'skipped';
+type Counts = { resealed: number; skipped: number; failed: number };
+
+/** One run of `keys rotate`: what it works with and what it has counted so far. */
+interface Rotation {
+  res: CliResources;
+  keyring: Keyring;
+  vault: CredentialVault;
+  tenantsRepo: ReturnType<typeof tenantsRepository>;
+  batch: number;
+  credentials: { resealed: number; skipped: number };
+  secrets: { resealed: number; skipped: number };
+  failed: RotateFailure[];
 }
+
+/** How `keys rotate` reaches each kind of holder in the registry of seal purposes (`elsewhere`: not re-sealed in place). */
+const WALKERS: Record<SealHolding['held'], ((r: Rotation, tenant: Tenant) => Promise<void>) | undefined> = {
+  credential: rotateCredentials,
+  tenant: rotateTenantSecrets,
+  elsewhere: undefined,
+};
 
 const kidOf = (sealed: string): string | undefined => {
   try {
@@ -61,121 +65,131 @@ const kidOf = (sealed: string): string | undefined => {
   }
 };
 
-export interface KeysRotateInput {
-  /** Rows fetched per query; default 500. */
-  batch?: string | number;
-  /** Only this tenant (default: all). */
-  tenant?: string;
-}
-
-type Outcome = 'resealed' | 'skipped';
-
 const errorCode = (err: unknown): string => {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(code) ? code : 'unknown_error';
 };
 
 /**
- * `keys rotate`: re-seals every stored credential, and every secret on a tenant row (IdP client
- * secret, connectable providers' client secrets, Scavio key), not sealed under the active key. Safe
- * to run while the api and worker are up (every credential write is an optimistic version check,
- * every tenant secret write a compare-and-set on the sealed value) and to run again.
+ * `keys rotate`: walks the registry of seal purposes and re-seals, under the active key, every value
+ * held where it can be re-sealed in place: stored credentials, and every secret on a tenant row (IdP
+ * client secret, connectable providers' client secrets, Scavio key). Safe to run while the api and
+ * worker are up (every credential write is an optimistic version check, every tenant secret write a
+ * compare-and-set on the sealed value) and to run again.
  */
 export async function keysRotate(res: CliResources, input: KeysRotateInput = {}): Promise<RotateSummary> {
   const batch = parseIntInRange(input.batch, '--batch', 500, 1, 10_000);
   const only = input.tenant === undefined ? undefined : parseSlug(input.tenant, '--tenant');
-  const keyring: Keyring = parseKeyring(res.config.SEAL_KEYS, res.config.SEAL_ACTIVE_KID);
-  const vault = credentialVault(keyring);
-  const tenants: Tenant[] = only ? [await requireTenant(res.db, only)] : await tenantsRepository(res.db).list();
-
-  const total = { resealed: 0, skipped: 0 };
-  const secretTotal = { resealed: 0, skipped: 0 };
-  const failed: RotateFailure[] = [];
+  const keyring = parseKeyring(res.config.SEAL_KEYS, res.config.SEAL_ACTIVE_KID);
   const tenantsRepo = tenantsRepository(res.db);
-
-  // A tenant secret: opened with its own context (a value misfiled under another tenant or purpose
-  // fails here), sealed under the active key, written only if the row still holds what was read.
-  const resealSecret = async (tenantId: string, s: SealedSecret): Promise<Outcome> => {
-    if (await tenantsRepo.replaceSealedSecret(tenantId, s.which, s.sealed, reseal(keyring, s.sealed, s.context))) return 'resealed';
-    // An operator's `tenant set-…` won: look again, and retry once if it is still under an old key.
-    const now = await tenantsRepo.byId(tenantId);
-    const fresh = now ? tenantSecrets(now).find((x) => x.name === s.name) : undefined;
-    if (!fresh || kidOf(fresh.sealed) === keyring.activeKid) return 'skipped';
-    return (await tenantsRepo.replaceSealedSecret(tenantId, fresh.which, fresh.sealed, reseal(keyring, fresh.sealed, fresh.context))) ? 'resealed' : 'skipped';
+  const tenants: Tenant[] = only ? [await requireTenant(res.db, only)] : await tenantsRepo.list();
+  const r: Rotation = {
+    res,
+    keyring,
+    vault: credentialVault(keyring),
+    tenantsRepo,
+    batch,
+    credentials: { resealed: 0, skipped: 0 },
+    secrets: { resealed: 0, skipped: 0 },
+    failed: [],
   };
+  // Each kind of holder once, in the registry's order.
+  const holders = [...new Set(Object.values(sealPurposes).map((p) => p.holding.held))];
+  for (const tenant of tenants) for (const held of holders) await WALKERS[held]?.(r, tenant);
+  report(r, tenants.length);
+  return { activeKid: keyring.activeKid, ...r.credentials, secrets: r.secrets, failed: r.failed, exitCode: r.failed.length ? 1 : 0 };
+}
 
-  const resealOne = async (scope: TenantScope, c: Credential): Promise<Outcome> => {
-    if (await vault.reseal(scope, c)) return 'resealed';
-    // A concurrent write (a sign-in, a token refresh) won: look again, and retry once.
-    const fresh = await scope.credentials.byId(c.id);
-    if (!fresh || fresh.keyId === keyring.activeKid) return 'skipped';
-    return (await vault.reseal(scope, fresh)) ? 'resealed' : 'skipped';
-  };
+/** A credential row: re-sealed with an optimistic version check; after a concurrent write (a sign-in, a refresh), looked at again and retried once. */
+async function resealCredential(r: Rotation, scope: TenantScope, c: Credential): Promise<Outcome> {
+  if (await r.vault.reseal(scope, c)) return 'resealed';
+  const fresh = await scope.credentials.byId(c.id);
+  if (!fresh || fresh.keyId === r.keyring.activeKid) return 'skipped';
+  return (await r.vault.reseal(scope, fresh)) ? 'resealed' : 'skipped';
+}
 
-  for (const tenant of tenants) {
-    const scope = forTenant(res.db, tenant.id);
-    const counts = { resealed: 0, skipped: 0, failed: 0 };
-    // Rows that failed or were skipped stay "not sealed with the active key", so the next query
-    // returns them again: ask for that many more and leave them out, until nothing new comes back.
-    const done = new Set<string>();
-    for (;;) {
-      const rows = (await scope.credentials.notSealedWith(keyring.activeKid, batch + done.size)).filter((c) => !done.has(c.id));
-      if (rows.length === 0) break;
-      for (const c of rows) {
-        try {
-          const outcome = await resealOne(scope, c);
-          counts[outcome]++;
-          if (outcome === 'skipped') done.add(c.id);
-        } catch (err) {
-          counts.failed++;
-          done.add(c.id);
-          failed.push({ tenant: tenant.slug, credentialId: c.id, code: errorCode(err) });
-          res.out(`failed: tenant ${tenant.slug} credential ${c.id} (key ${c.keyId}): ${errorCode(err)}`);
-        }
+/** Every credential of `tenant` not sealed with the active key (both token columns, one row at a time). */
+async function rotateCredentials(r: Rotation, tenant: Tenant): Promise<void> {
+  const scope = forTenant(r.res.db, tenant.id);
+  const counts: Counts = { resealed: 0, skipped: 0, failed: 0 };
+  // Rows that failed or were skipped stay "not sealed with the active key", so the next query
+  // returns them again: ask for that many more and leave them out, until nothing new comes back.
+  const done = new Set<string>();
+  for (;;) {
+    const rows = (await scope.credentials.notSealedWith(r.keyring.activeKid, r.batch + done.size)).filter((c) => !done.has(c.id));
+    if (rows.length === 0) break;
+    for (const c of rows) {
+      try {
+        const outcome = await resealCredential(r, scope, c);
+        counts[outcome]++;
+        if (outcome === 'skipped') done.add(c.id);
+      } catch (err) {
+        counts.failed++;
+        done.add(c.id);
+        r.failed.push({ tenant: tenant.slug, credentialId: c.id, code: errorCode(err) });
+        r.res.out(`failed: tenant ${tenant.slug} credential ${c.id} (key ${c.keyId}): ${errorCode(err)}`);
       }
-    }
-    total.resealed += counts.resealed;
-    total.skipped += counts.skipped;
-    if (counts.resealed + counts.skipped + counts.failed > 0) {
-      res.out(`${tenant.slug}: resealed=${counts.resealed} skipped=${counts.skipped} failed=${counts.failed}`);
-      await scope.audit.append({
-        action: 'credential.resealed',
-        decision: 'info',
-        reason: `resealed=${counts.resealed} skipped=${counts.skipped} failed=${counts.failed} kid=${keyring.activeKid}`,
-      });
-    }
-
-    // The tenant row's own secrets (read fresh: the list above may be minutes old by now).
-    const row = (await tenantsRepo.byId(tenant.id)) ?? tenant;
-    const due = tenantSecrets(row).filter((x) => kidOf(x.sealed) !== keyring.activeKid);
-    if (due.length > 0) {
-      const sc = { resealed: 0, skipped: 0, failed: 0 };
-      for (const x of due) {
-        try {
-          sc[await resealSecret(tenant.id, x)]++;
-        } catch (err) {
-          sc.failed++;
-          failed.push({ tenant: tenant.slug, secret: x.name, code: errorCode(err) });
-          res.out(`failed: tenant ${tenant.slug} secret ${x.name} (key ${kidOf(x.sealed) ?? 'unreadable'}): ${errorCode(err)}`);
-        }
-      }
-      secretTotal.resealed += sc.resealed;
-      secretTotal.skipped += sc.skipped;
-      const names = due.map((x) => x.name).join(',');
-      res.out(`${tenant.slug}: tenant secrets resealed=${sc.resealed} skipped=${sc.skipped} failed=${sc.failed} (${names})`);
-      await scope.audit.append({
-        action: 'tenant_secret.resealed',
-        decision: 'info',
-        reason: `resealed=${sc.resealed} skipped=${sc.skipped} failed=${sc.failed} kid=${keyring.activeKid} secrets=${names}`.slice(0, 500),
-      });
     }
   }
+  r.credentials.resealed += counts.resealed;
+  r.credentials.skipped += counts.skipped;
+  if (counts.resealed + counts.skipped + counts.failed === 0) return;
+  r.res.out(`${tenant.slug}: resealed=${counts.resealed} skipped=${counts.skipped} failed=${counts.failed}`);
+  await scope.audit.append({
+    action: 'credential.resealed',
+    decision: 'info',
+    reason: `resealed=${counts.resealed} skipped=${counts.skipped} failed=${counts.failed} kid=${r.keyring.activeKid}`,
+  });
+}
 
-  res.out(`active key ${keyring.activeKid}, ${tenants.length} tenant(s): resealed=${total.resealed} skipped=${total.skipped} failed=${failed.length}`);
-  const secretsFailed = failed.filter((f) => f.secret !== undefined).length;
+/**
+ * A tenant secret: opened with its own context (a value misfiled under another tenant or purpose
+ * fails here), sealed under the active key, written only if the row still holds what was read.
+ */
+async function resealSecret(r: Rotation, tenantId: string, s: TenantSealedSecret): Promise<Outcome> {
+  if (await r.tenantsRepo.replaceSealedSecret(tenantId, s.slot, s.sealed, reseal(r.keyring, s.sealed, s.context))) return 'resealed';
+  // An operator's `tenant set-…` won: look again, and retry once if it is still under an old key.
+  const now = await r.tenantsRepo.byId(tenantId);
+  const fresh = now ? tenantSealedSecrets(now).find((x) => x.name === s.name) : undefined;
+  if (!fresh || kidOf(fresh.sealed) === r.keyring.activeKid) return 'skipped';
+  const next = reseal(r.keyring, fresh.sealed, fresh.context);
+  return (await r.tenantsRepo.replaceSealedSecret(tenantId, fresh.slot, fresh.sealed, next)) ? 'resealed' : 'skipped';
+}
+
+/** The secrets on `tenant`'s row not sealed with the active key. */
+async function rotateTenantSecrets(r: Rotation, tenant: Tenant): Promise<void> {
+  // Read fresh: the tenant list may be minutes old by now.
+  const row = (await r.tenantsRepo.byId(tenant.id)) ?? tenant;
+  const due = tenantSealedSecrets(row).filter((x) => kidOf(x.sealed) !== r.keyring.activeKid);
+  if (due.length === 0) return;
+  const sc: Counts = { resealed: 0, skipped: 0, failed: 0 };
+  for (const x of due) {
+    try {
+      sc[await resealSecret(r, tenant.id, x)]++;
+    } catch (err) {
+      sc.failed++;
+      r.failed.push({ tenant: tenant.slug, secret: x.name, code: errorCode(err) });
+      r.res.out(`failed: tenant ${tenant.slug} secret ${x.name} (key ${kidOf(x.sealed) ?? 'unreadable'}): ${errorCode(err)}`);
+    }
+  }
+  r.secrets.resealed += sc.resealed;
+  r.secrets.skipped += sc.skipped;
+  const names = due.map((x) => x.name).join(',');
+  r.res.out(`${tenant.slug}: tenant secrets resealed=${sc.resealed} skipped=${sc.skipped} failed=${sc.failed} (${names})`);
+  await forTenant(r.res.db, tenant.id).audit.append({
+    action: 'tenant_secret.resealed',
+    decision: 'info',
+    reason: `resealed=${sc.resealed} skipped=${sc.skipped} failed=${sc.failed} kid=${r.keyring.activeKid} secrets=${names}`.slice(0, 500),
+  });
+}
+
+function report(r: Rotation, tenantCount: number): void {
+  const { res, credentials, secrets, failed } = r;
   res.out(
-    `tenant secrets (IdP and provider client secrets, Scavio keys): resealed=${secretTotal.resealed} skipped=${secretTotal.skipped} failed=${secretsFailed}`,
+    `active key ${r.keyring.activeKid}, ${tenantCount} tenant(s): resealed=${credentials.resealed} skipped=${credentials.skipped} failed=${failed.length}`,
   );
+  const secretsFailed = failed.filter((f) => f.secret !== undefined).length;
+  res.out(`tenant secrets (IdP and provider client secrets, Scavio keys): resealed=${secrets.resealed} skipped=${secrets.skipped} failed=${secretsFailed}`);
   if (failed.length > secretsFailed) {
     hint(res, '# Failed rows cannot be opened with this keyring (a key missing from SEAL_KEYS, or a damaged row).');
     hint(res, '# They are left unchanged; the users concerned must sign in again once the row is removed.');
@@ -184,5 +198,7 @@ export async function keysRotate(res: CliResources, input: KeysRotateInput = {})
     hint(res, '# A failed tenant secret cannot be opened with this keyring; it is left unchanged. Set it again');
     hint(res, '# (tenant set-idp, tenant set-upstream, tenant set-scavio-key) before removing its key from SEAL_KEYS.');
   }
-  return { activeKid: keyring.activeKid, ...total, secrets: secretTotal, failed, exitCode: failed.length ? 1 : 0 };
+  hint(res, '# Not re-sealed in place (what happens to them once an old key is removed):');
+  for (const [name, p] of Object.entries(sealPurposes))
+    if (p.holding.held === 'elsewhere') hint(res, `#   ${name} (${p.holding.where}): ${p.holding.rotation}`);
 }

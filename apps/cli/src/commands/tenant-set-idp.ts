@@ -1,5 +1,5 @@
-import { GITHUB_API, GITHUB_WEB, idpSecretContext } from '@mcprt/providers';
-import { parseKeyring, seal } from '@mcprt/keyring';
+import { GITHUB_API, GITHUB_WEB } from '@mcprt/providers';
+import { parseKeyring, seal, sealPurposes } from '@mcprt/keyring';
 import { tenantsRepository } from '@mcprt/db';
 import { parseHttpUrl, parseNonEmpty, parseSlug } from '../args.js';
 import { CliError, UsageError, type CliResources } from '../resources.js';
@@ -65,7 +65,7 @@ export async function tenantSetIdp(res: CliResources, input: TenantSetIdpInput):
   const keyring = parseKeyring(res.config.SEAL_KEYS, res.config.SEAL_ACTIVE_KID);
   await repo.setIdpClient(tenant.id, {
     clientId,
-    clientSecretSealed: seal(keyring, input.clientSecret, idpSecretContext(tenant.id)),
+    clientSecretSealed: seal(keyring, input.clientSecret, sealPurposes.idp_client_secret.context(tenant.id)),
     ...(scopes ? { scopes } : {}),
   });
   if (kindIn || issuer || apiBase)

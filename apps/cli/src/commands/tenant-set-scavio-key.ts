@@ -1,5 +1,4 @@
-import { scavioKeyContext } from '@mcprt/providers';
-import { parseKeyring, seal } from '@mcprt/keyring';
+import { parseKeyring, seal, sealPurposes } from '@mcprt/keyring';
 import { tenantsRepository } from '@mcprt/db';
 import { parseSlug } from '../args.js';
 import { CliError, UsageError, type CliResources } from '../resources.js';
@@ -34,6 +33,6 @@ export async function tenantSetScavioKey(res: CliResources, input: TenantSetScav
     return;
   }
   const keyring = parseKeyring(res.config.SEAL_KEYS, res.config.SEAL_ACTIVE_KID);
-  await repo.setScavioKey(tenant.id, seal(keyring, input.apiKey!, scavioKeyContext(tenant.id)));
+  await repo.setScavioKey(tenant.id, seal(keyring, input.apiKey!, sealPurposes.scavio_api_key.context(tenant.id)));
   res.out(`tenant ${slug}: own Scavio key set (sealed under key ${keyring.activeKid}); web_search uses it for this tenant`);
 }

@@ -1,5 +1,5 @@
-import { GITHUB_WEB, upstreamSecretContext } from '@mcprt/providers';
-import { parseKeyring, seal } from '@mcprt/keyring';
+import { GITHUB_WEB } from '@mcprt/providers';
+import { parseKeyring, seal, sealPurposes } from '@mcprt/keyring';
 import { tenantsRepository } from '@mcprt/db';
 import { parseHttpUrl, parseNonEmpty, parseSlug } from '../args.js';
 import { CliError, UsageError, type CliResources } from '../resources.js';
@@ -48,7 +48,7 @@ export async function tenantSetUpstream(res: CliResources, input: TenantSetUpstr
     issuer,
     ...(apiBase ? { apiBase } : {}),
     clientId,
-    clientSecretSealed: seal(keyring, input.clientSecret, upstreamSecretContext(tenant.id, provider)),
+    clientSecretSealed: seal(keyring, input.clientSecret, sealPurposes.upstream_client_secret.context(tenant.id, provider)),
     scopes,
   });
   res.out(

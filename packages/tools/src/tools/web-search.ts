@@ -66,7 +66,7 @@ export const webSearch = defineTool({
     if (res.status !== 200) {
       const err = scavioError.safeParse(body);
       const detail = err.success ? (typeof err.data.error === 'string' ? err.data.error : err.data.error.code) : undefined;
-      throw upstreamStatusError('Scavio', res.status, detail, res.headers.get('retry-after'));
+      throw upstreamStatusError('Scavio', res.status, { detail, retryAfter: res.headers.get('retry-after') });
     }
     const parsed = scavioResponse.safeParse(body);
     if (!parsed.success)

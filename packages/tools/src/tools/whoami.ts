@@ -42,7 +42,7 @@ export const whoami = defineTool({
       signal: ctx.signal,
       service: 'the identity provider',
     });
-    if (res.status !== 200) throw upstreamStatusError('the identity provider', res.status, undefined, res.headers.get('retry-after'));
+    if (res.status !== 200) throw upstreamStatusError('the identity provider', res.status, { retryAfter: res.headers.get('retry-after') });
     const info = userinfo.safeParse(await res.json());
     if (!info.success)
       throw new AppError('upstream', 'upstream_bad_response', 'the identity provider returned an unexpected userinfo shape', {

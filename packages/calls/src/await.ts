@@ -1,8 +1,10 @@
-import { applyOutcome, callOutcomeSchema, isFinal } from '@mcprt/calls';
-import { type ToolCall } from '@mcprt/db';
-import { isDatabaseUnavailable } from '../http/outage.js';
-import type { ApiResources } from '../resources.js';
-import type { RequestIdentity } from './request-identity.js';
+import { isDatabaseUnavailable } from '@mcprt/db';
+import type { Logger } from '@mcprt/observability';
+import { isFinal } from './call-states.js';
+import type { CallStatements } from './call-statements.js';
+import type { CompletionWaiter } from './completion.js';
+import type { ToolCall } from './schema.js';
+import { applyOutcome, callOutcomeSchema } from './statements/bell.js';
 
 /** The waited-for call in the final state its bell carried; undefined (read the row) if the detail is not valid. */
 function outcomeFromBell(call: ToolCall, detail: string): ToolCall | undefined {
@@ -16,6 +18,15 @@ function outcomeFromBell(call: ToolCall, detail: string): ToolCall | undefined {
   return o.success ? applyOutcome(call, o.data) : undefined;
 }
 
+export interface AwaitDeps {
+  db: { calls: Pick<CallStatements, 'byId'> };
+  waiter: Pick<CompletionWaiter, 'wait'>;
+  /** Aborted when the process drains: a wait ends and answers with the state last known. */
+  drain?: Pick<AbortSignal, 'aborted'> | undefined;
+  /** Told when Postgres is unreachable (logged once per outage by the caller). */
+  outages: { report(dep: 'postgres', err: unknown): void };
+}
+
 export interface AwaitOptions {
   timeoutMs: number;
   /** The request's end (client gone) or the API's drain. */
@@ -27,12 +38,17 @@ export interface AwaitOptions {
 }
 
 /**
- * Wait for a recorded call to become final, at most `timeoutMs`, and answer with the latest state
- * known. From the moment a call is recorded the client always gets its id: a wait that fails
- * (Postgres gone after the commit) or is cut short (the API drains) answers with the state last known,
- * never with an error a client would retry into a second run.
+ * Await: wait for a recorded call to become final, at most `timeoutMs`, and answer with the latest
+ * state known. From the moment a call is recorded the client always gets its id: a wait that fails
+ * (Postgres gone after the commit) or is cut short (the API drains) answers with the state last
+ * known, never with an error a client would retry into a second run.
  */
-export async function awaitCall(r: ApiResources, who: RequestIdentity, call: ToolCall, o: AwaitOptions): Promise<ToolCall> {
+export async function awaitCall(
+  r: AwaitDeps,
+  who: { tenant: { id: string }; log: Pick<Logger, 'warn'> },
+  call: ToolCall,
+  o: AwaitOptions,
+): Promise<ToolCall> {
   const started = Date.now();
   const deadline = started + o.timeoutMs;
   const check = async () => {

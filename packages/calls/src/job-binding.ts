@@ -1,8 +1,36 @@
-import { forTenant } from '@mcprt/calls';
-import { type Credential, type ToolCall } from '@mcprt/db';
-import type { JobPayload } from '@mcprt/calls';
+import type { Credential } from '@mcprt/db';
+import type { Logger } from '@mcprt/observability';
 import type { AnyTool } from '@mcprt/tools';
-import type { WorkerResources } from './resources.js';
+import type { CallStatements } from './call-statements.js';
+import type { JobPayload } from './job-payload.js';
+import type { ToolCall } from './schema.js';
+import { forTenant, type CallsDb } from './tenant-scope.js';
+
+/**
+ * The job for a recorded call. The credential's at-rest ciphertext is carried as is: it is already
+ * sealed and bound to (tenant, user, credential), so the API never needs to open user tokens.
+ */
+export function buildJobPayload(call: ToolCall, credential: Credential | null | undefined): JobPayload {
+  return {
+    v: 1,
+    callId: call.id,
+    tenantId: call.tenantId,
+    userId: call.userId,
+    tool: call.tool,
+    ...(call.requestId ? { requestId: call.requestId } : {}),
+    ...(credential
+      ? {
+          credential: {
+            id: credential.id,
+            provider: credential.provider,
+            sealedAccessToken: credential.accessTokenSealed,
+            scopes: credential.scopes,
+            expiresAt: credential.expiresAt ? credential.expiresAt.toISOString() : null,
+          },
+        }
+      : {}),
+  };
+}
 
 /** The audit reason of every refused job (the log line says which fields disagreed). */
 export const JOB_MISMATCH = 'job_mismatch';
@@ -10,14 +38,14 @@ export const JOB_PAYLOAD_INVALID = 'job_payload_invalid';
 
 /**
  * A job only *names* its call: the call row (Postgres, written by the API) is the truth, and the job
- * must agree with it on every field it carries (issue 7 item 2). Anyone who can write to Redis could
+ * must agree with it on every field it carries. Anyone who can write to Redis could
  * otherwise pair a victim's sealed token, user id or tenant with their own call. Returns the fields
  * that disagree (empty: bound).
  *
  * - `jobId`: the producer always uses the call id as the job id (BullMQ then refuses a second job for
  *   the same call), so a job under any other id was not made by the API;
  * - tenant: the row was loaded in the job's tenant, so it agrees by construction; a job naming a call
- *   of another tenant does not find it there (see `processCall`);
+ *   of another tenant does not find it there (the worker then refuses it in the tenant that owns the call);
  * - user and tool: equal to the row's;
  * - credential: a job for a tool without an upstream carries none; otherwise its id must be the id of
  *   the row user's stored credential for the tool's provider (read tenant-scoped from Postgres), and the
@@ -50,8 +78,14 @@ export function jobMismatch(
  * (only if not final: a finished call's result is never overwritten) instead of waiting for the
  * reconciler. A job under another id is a stray copy: audited, and the call is left to its own job.
  */
+export interface RefuseJobDeps {
+  db: Pick<CallsDb, 'db'> & { calls: Pick<CallStatements, 'failIfNotFinal'> };
+  log: Pick<Logger, 'warn'>;
+  metrics: { toolCalls: { inc(labels: { tool: string; outcome: string }): void } };
+}
+
 export async function refuseJob(
-  r: WorkerResources,
+  r: RefuseJobDeps,
   call: ToolCall,
   jobId: string | undefined,
   reason: string,

@@ -1,8 +1,8 @@
-import { connectLinkFor, upstreamOf } from '@mcprt/providers';
 import type { Tenant } from '@mcprt/db';
-import type { ApiResources } from '../resources.js';
+import type { Keyring } from '@mcprt/keyring';
+import { connectLinkFor, upstreamOf } from '@mcprt/providers';
 
-/** Where a user fixes a missing or too narrow upstream credential, made for that user (issue 8 §8). */
+/** Where a user fixes a missing or too narrow upstream credential, made for that user. */
 export interface ConnectLink {
   url: string;
   provider: string;
@@ -14,7 +14,7 @@ export interface ConnectLink {
  * (an `external` tenant, or a provider it has not configured): then the refusal carries its message only.
  */
 export function connectLinkOf(
-  r: Pick<ApiResources, 'keyring' | 'config'>,
+  r: { keyring: Keyring; config: { PUBLIC_URL: string } },
   tenant: Tenant,
   userId: string,
   need: { provider: string; scopes: string[] },

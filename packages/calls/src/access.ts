@@ -1,16 +1,16 @@
-import type { TenantScope } from '@mcprt/calls';
-import type { ToolCall } from '@mcprt/db';
 import { callListFilter, decideCallAccess, type CallAccessDecision, type CallListFilter, type CallReader } from '@mcprt/policy';
 import type { ToolRegistry } from '@mcprt/tools';
 import { isCallId } from './call-id.js';
+import type { ToolCall } from './schema.js';
+import type { TenantScope } from './tenant-scope.js';
 
 /**
- * The call rule of the policy module (`decideCallAccess`, packages/policy) with what the API knows:
- * the call's tool scope from this deployment's registry. Every surface that shows or changes one of
- * a user's calls asks here, with the verified token of the request: REST get and cancel,
- * `tool_call_result`, `tasks/get|update|cancel`, `notifications/cancelled`, the close of a request
- * stream, the wait for an idempotent replay. A `not_found` decision is answered exactly like an id
- * that never existed.
+ * The access rule for seeing and cancelling a call: the policy's call rule (`decideCallAccess`,
+ * packages/policy) with what the engine knows, the call's tool scope from this deployment's
+ * registry. Every surface that shows or changes one of a user's calls asks here, with the verified
+ * token of the request: REST get and cancel, `tool_call_result`, `tasks/get|update|cancel`,
+ * `notifications/cancelled`, the close of a request stream, the wait for an idempotent replay. A
+ * `not_found` decision is answered exactly like an id that never existed.
  */
 export function callAccess(registry: Pick<ToolRegistry, 'get'>, token: CallReader, call: ToolCall, action: 'read' | 'cancel'): CallAccessDecision {
   return decideCallAccess({ token, action, call: { tool: call.tool, clientId: call.clientId }, toolScope: registry.get(call.tool)?.mcpScope });

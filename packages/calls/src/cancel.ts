@@ -1,9 +1,13 @@
-import type { ToolCall } from '@mcprt/db';
+import type { Logger } from '@mcprt/observability';
 import type { CallReader } from '@mcprt/policy';
-import { publishCancel } from '@mcprt/calls';
-import type { ApiResources } from '../resources.js';
-import { callAccess } from './call-access.js';
+import type { ToolRegistry } from '@mcprt/tools';
+import type { Redis } from 'ioredis';
+import { callAccess } from './access.js';
 import { isCallId } from './call-id.js';
+import type { CallStatements } from './call-statements.js';
+import { publishCancel } from './cancel-channel.js';
+import type { Producer } from './producer.js';
+import type { ToolCall } from './schema.js';
 
 /**
  * Who asked for the cancel, as the audit row records it (`reason` = `cancelled_by:<kind>:<id>`):
@@ -20,8 +24,8 @@ export interface CancelCallInput {
   tenantId: string;
   callId: string;
   /**
-   * Set for an end user's cancel: only their own call, and only as the policy's call rule allows the
-   * request's verified token (`decideCallAccess`: the app that made the call with its tool scope, or
+   * Set for an end user's cancel: only their own call, and only as the access rule allows the
+   * request's verified token (access.ts: the app that made the call with its tool scope, or
    * `calls:cancel`); anything else answers `not_found` like a missing one, except a call the token
    * may see (`calls:read`) but not stop: `forbidden`.
    */
@@ -39,23 +43,30 @@ export type CancelCallOutcome =
   | { outcome: 'forbidden'; call: ToolCall; requiredScope: string; message: string }
   | { outcome: 'not_found' };
 
-export type CancelResources = Pick<ApiResources, 'db' | 'redis' | 'producer' | 'config' | 'log' | 'registry'>;
+export interface CancelDeps {
+  db: { calls: Pick<CallStatements, 'byId' | 'cancel'> };
+  registry: Pick<ToolRegistry, 'get'>;
+  redis: Pick<Redis, 'publish'>;
+  producer: { queue: Pick<Producer['queue'], 'remove'> };
+  config: { QUEUE_PREFIX: string };
+  log: Pick<Logger, 'warn'>;
+}
 
 /**
- * Cancel a call (issue 11 item 3), for every path that can: one fenced statement marks it
- * `cancelled` with its `tool_call.cancelled` audit row and rings the completion bell (waiting
- * requests answer at once); then, only if it was cancelled now, the queued job is removed (a job a
- * worker holds is locked and stays: that worker skips or aborts it) and the cancel channel tells
- * every worker to abort its run of the call (`@mcprt/calls` cancel-channel.ts). A late result of the
- * tool is dropped by the final write's fence: the call stays cancelled.
+ * Cancel a call, for every path that can: one fenced statement marks it `cancelled` with its
+ * `tool_call.cancelled` audit row and rings the completion bell (waiting requests answer at once);
+ * then, only if it was cancelled now, the queued job is removed (a job a worker holds is locked and
+ * stays: that worker skips or aborts it) and the cancel channel tells every worker to abort its run
+ * of the call (cancel-channel.ts). A late result of the tool is dropped by the final write's fence:
+ * the call stays cancelled.
  *
  * Redis away after the commit: the call is cancelled all the same; a queued job is skipped when a
  * worker takes it (its row is final), a running tool runs on and its result is dropped.
  */
-export async function cancelCall(r: CancelResources, input: CancelCallInput): Promise<CancelCallOutcome> {
+export async function cancelCall(r: CancelDeps, input: CancelCallInput): Promise<CancelCallOutcome> {
   if (!isCallId(input.callId)) return { outcome: 'not_found' };
   if (input.byUser) {
-    // The policy decides on the stored call (its client and tool never change, so reading it first
+    // The rule decides on the stored call (its client and tool never change, so reading it first
     // leaves no window); the statement below still matches the user.
     const call = await r.db.calls.byId(input.tenantId, input.callId);
     if (!call || call.userId !== input.byUser.userId) return { outcome: 'not_found' };
@@ -80,3 +91,25 @@ export async function cancelCall(r: CancelResources, input: CancelCallInput): Pr
   ]);
   return out;
 }
+
+/** The end user asking for a cancel: who they are, the verified token of the request, its request id. */
+export interface UserCancelRequest {
+  tenant: { id: string };
+  user: { id: string };
+  token: CallReader;
+  requestId?: string | null | undefined;
+}
+
+/**
+ * An end user's cancel of one of their calls: the one form every user surface uses (REST cancel,
+ * MCP `tasks/cancel`, `notifications/cancelled`, the close of a 2026-07-28 request stream), audited
+ * as `cancelled_by:user:<user id>` and put to the access rule with the request's token.
+ */
+export const cancelUserCall = (r: CancelDeps, who: UserCancelRequest, callId: string): Promise<CancelCallOutcome> =>
+  cancelCall(r, {
+    tenantId: who.tenant.id,
+    callId,
+    byUser: { userId: who.user.id, token: who.token },
+    actor: { kind: 'user', id: who.user.id },
+    requestId: who.requestId ?? null,
+  });

@@ -1,0 +1,73 @@
+import type postgres from 'postgres';
+import type { ToolCall } from '../schema.js';
+import { pending, tenantOf, toCall, type Row } from './row.js';
+
+export interface RecordCallInput {
+  id: string;
+  userId: string;
+  clientId: string | null;
+  tool: string;
+  arguments: Record<string, unknown>;
+  idempotencyKey: string | null;
+  /** Keyed hash of (tool, arguments), set with an idempotency key (see schema.ts). */
+  argsHash?: string | null;
+  /** Sealed real values of sensitive arguments (see schema.ts). */
+  sealedArgs?: string | null;
+  requestId: string | null;
+  /** Admission control: refuse when the user already has this many calls queued or running. */
+  pendingCap: number;
+}
+
+export type RecordCallResult = { admitted: true; call: ToolCall } | { admitted: false; pending: number };
+
+/**
+ * Record: admit, insert each call as `queued` and write its audit row `tool_call.accepted` (allow),
+ * in one statement: the counts, the inserts and the audit inserts see one snapshot and commit
+ * together, or not at all. The outcome is the same as recording the calls one after another in
+ * order: per (tenant, user), the k-th call is admitted if the pending count plus the k-1 before it
+ * stays under its cap. A call refused here writes nothing (the caller audits the refusal).
+ */
+export const recordMany =
+  (sql: postgres.Sql) =>
+  async (items: { tenantId: string; c: RecordCallInput }[]): Promise<RecordCallResult[]> => {
+    const tenantId = tenantOf(items);
+    const input = items.map(({ c }, ord) => ({
+      ord,
+      id: c.id,
+      user_id: c.userId,
+      client_id: c.clientId,
+      tool: c.tool,
+      arguments: c.arguments,
+      idempotency_key: c.idempotencyKey,
+      args_hash: c.argsHash ?? null,
+      sealed_args: c.sealedArgs ?? null,
+      request_id: c.requestId,
+      cap: c.pendingCap,
+    }));
+    const users = [...new Set(items.map((i) => i.c.userId))];
+    // Rows are reached through indexes only: the tenant is one value and the users an array
+    // (tool_calls_user_pending), never by joining the table to the JSON input.
+    const rows = await sql`
+      with input as (
+        select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as x(ord int, id text, user_id uuid,
+          client_id text, tool text, arguments jsonb, idempotency_key text, args_hash text, sealed_args text, request_id text, cap int)
+      ), pending as (
+        select user_id, count(*)::int as n from tool_calls
+        where tenant_id = ${tenantId} and user_id = any(${users}::uuid[]) and ${pending(sql)}
+        group by user_id
+      ), ranked as (
+        select i.*, coalesce(p.n, 0) as pn, coalesce(p.n, 0) + (row_number() over (partition by i.user_id order by i.ord))::int - 1 as ahead
+        from input i left join pending p on p.user_id = i.user_id
+      ), ins as (
+        insert into tool_calls (id, tenant_id, user_id, client_id, tool, arguments, idempotency_key, args_hash, sealed_args, request_id)
+        select id, ${tenantId}, user_id, client_id, tool, arguments, idempotency_key, args_hash, sealed_args, request_id from ranked where ahead < cap
+        returning *
+      ), audit as (
+        insert into audit_events (tenant_id, user_id, client_id, call_id, tool, action, decision, request_id, arguments)
+        select tenant_id, user_id, client_id, id, tool, 'tool_call.accepted', 'allow', request_id, arguments from ins
+      )
+      select r.ord as _ord, r.pn as _pn, r.cap as _cap, ins.* from ranked r left join ins on ins.id = r.id order by r.ord`;
+    return (rows as Row[]).map((row) =>
+      row.id ? { admitted: true as const, call: toCall(row) } : { admitted: false as const, pending: Math.max(row._pn as number, row._cap as number) },
+    );
+  };
