@@ -4,7 +4,6 @@ import { runCli } from './harness/cli-process.js';
 import { startStack, type Stack } from './harness/stack.js';
 import { waitFor } from './harness/wait-for.js';
 
-
 /**
  * End to end: the worker's own checkpointer (AUDIT_CHECKPOINT_INTERVAL_MS) seals the
  * audit rows real MCP tool calls wrote, and `pnpm cli audit verify` checks them — then names the row

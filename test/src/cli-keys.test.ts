@@ -9,7 +9,6 @@ import { runCli } from './harness/cli-process.js';
 import { configFrom, namespace, testEnv } from './harness/test-config.js';
 import { cloneDatabase, type TestDatabase } from './harness/test-database.js';
 
-
 /** Flip the first character of the ciphertext part: still a well-formed envelope, but it fails authentication. */
 function tamper(sealed: string): string {
   const parts = sealed.split('.');

@@ -6,7 +6,6 @@ import { runCli } from './harness/cli-process.js';
 import { configFrom, namespace, testEnv } from './harness/test-config.js';
 import { cloneDatabase, type TestDatabase } from './harness/test-database.js';
 
-
 /** The `.mcp.json` block of `tenant create`'s output: from the line after `.mcp.json:` to the closing brace. */
 function jsonBlock(lines: string[]): unknown {
   const start = lines.indexOf('.mcp.json:') + 1;

@@ -690,6 +690,9 @@ describe('upstream tokens stay secret', () => {
       'credentials (in clear)': cols,
       Redis: await s.redisValues(),
     });
-    expectNoSecrets({ 'client secret a': 'gh-secret-a', 'client secret b': 'gh-secret-b', 'login client secret': 'secret-a' }, { 'the tenants rows': tenantsRows, 'a log line': logs });
+    expectNoSecrets(
+      { 'client secret a': 'gh-secret-a', 'client secret b': 'gh-secret-b', 'login client secret': 'secret-a' },
+      { 'the tenants rows': tenantsRows, 'a log line': logs },
+    );
   });
 });

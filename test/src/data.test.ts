@@ -115,10 +115,7 @@ describe('data layer (real Postgres)', () => {
 
   it('migrations are idempotent and safe to run concurrently', async () => {
     const { runMigrations } = await import('@mcprt/db');
-    await Promise.all([
-      runMigrations(database.ownerUrl, { appUrl: database.appUrl }),
-      runMigrations(database.ownerUrl, { appUrl: database.appUrl }),
-    ]);
+    await Promise.all([runMigrations(database.ownerUrl, { appUrl: database.appUrl }), runMigrations(database.ownerUrl, { appUrl: database.appUrl })]);
     const rows = await h.sql`select count(*)::int as n from drizzle.__drizzle_migrations`;
     const journal = JSON.parse(readFileSync(join(migrationsFolder, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] };
     expect(rows[0]!.n).toBe(journal.entries.length);

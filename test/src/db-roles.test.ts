@@ -171,7 +171,12 @@ describe('database roles: the app role cannot alter or erase the audit (real Pos
   });
 
   it('in development a process may migrate at start (as the owner, MIGRATE_DATABASE_URL) and then runs as the app role', async () => {
-    const env = testEnv({ port: 0, queuePrefix: namespace('roles-migrate').queuePrefix, databaseUrl: database.appUrl, extra: { MIGRATE_DATABASE_URL: database.ownerUrl } });
+    const env = testEnv({
+      port: 0,
+      queuePrefix: namespace('roles-migrate').queuePrefix,
+      databaseUrl: database.appUrl,
+      extra: { MIGRATE_DATABASE_URL: database.ownerUrl },
+    });
     const worker = await startWorker(configFrom(env)); // default: migrate at start
     try {
       expect(await worker.resources.db.sql`select session_user::text as s`).toEqual([{ s: TEST_APP_ROLE }]);

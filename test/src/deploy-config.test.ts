@@ -66,7 +66,11 @@ describe('deployment files', () => {
     const build = stages.slice(0, -1).flatMap((st) => st.steps);
     const runs = build.filter((st) => st.op === 'RUN').map((st) => st.args);
     expect(runs.some((r) => /\bpnpm build\b/.test(r))).toBe(true);
-    for (const app of ['api', 'worker']) expect(runs.some((r) => new RegExp(`--filter @mcprt/${app} deploy --prod`).test(r)), app).toBe(true);
+    for (const app of ['api', 'worker'])
+      expect(
+        runs.some((r) => new RegExp(`--filter @mcprt/${app} deploy --prod`).test(r)),
+        app,
+      ).toBe(true);
     const final = stages.at(-1)!.steps;
     // Only the two deployed apps are copied in; nothing is installed in the final stage.
     expect(final.filter((st) => st.op === 'COPY').map((st) => st.args.split(/\s+/).at(-1))).toEqual(['./api', './worker']);

@@ -13,7 +13,6 @@ import { sleep } from './harness/wait-for.js';
  * single flight, across two worker processes.
  */
 
-
 describe('token refresh in the worker (2 worker processes, rotating refresh tokens)', () => {
   let s: Stack;
   const workers: AppProcess[] = [];

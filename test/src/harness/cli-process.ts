@@ -11,7 +11,11 @@ const CLI = ['--import', 'tsx', 'apps/cli/src/main.ts'];
 const cliEnv = (env: Record<string, string>) => ({ PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env });
 
 /** Runs the CLI to its end; its exit code and output (a non-zero exit is an answer, not a throw). */
-export async function runCli(args: string[], env: Record<string, string>, o: { timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function runCli(
+  args: string[],
+  env: Record<string, string>,
+  o: { timeoutMs?: number } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await promisify(execFile)(process.execPath, [...CLI, ...args], { cwd: root, env: cliEnv(env), timeout: o.timeoutMs ?? 60_000 });
     return { code: 0, stdout, stderr };

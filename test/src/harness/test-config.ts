@@ -35,7 +35,13 @@ export function namespace(label: string) {
 }
 
 /** The environment a test deployment runs with, as strings (it is also handed to child processes). */
-export function testEnv(opts: { port: number; queuePrefix: string; databaseUrl: string; sealKeys?: string; extra?: Record<string, string> }): Record<string, string> {
+export function testEnv(opts: {
+  port: number;
+  queuePrefix: string;
+  databaseUrl: string;
+  sealKeys?: string;
+  extra?: Record<string, string>;
+}): Record<string, string> {
   return {
     NODE_ENV: 'test',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
