@@ -20,6 +20,8 @@ describe('token refresh in the worker (2 worker processes, rotating refresh toke
   beforeAll(async () => {
     s = await startStack({
       label: 'refresh',
+      // The IdP's own tokens: the reconnect answer is checked in the external mode's shape.
+      auth: 'external',
       worker: 'none',
       rotateRefreshTokens: true,
       env: { WORKER_CONCURRENCY: '32' },
