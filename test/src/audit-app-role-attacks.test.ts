@@ -18,18 +18,16 @@ import {
 } from '@mcprt/audit';
 import { parseKeyring } from '@mcprt/keyring';
 import { createDb, tenantsRepository, type DbHandle } from '@mcprt/db';
+import { apiKeyCreate, auditVerify, verifyTenantTrail } from '@mcprt/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditVerify, verifyTenantTrail } from '../../apps/cli/src/commands/audit-verify.js';
-import { apiKeyCreate } from '../../apps/cli/src/commands/tenant-api-key.js';
 import { startStack, type Stack } from './harness/stack.js';
-import { TEST_DATABASE_URL } from './harness/test-config.js';
 
 /**
  * The app role (DATABASE_URL: what the API, the workers and the CLI connect as) must not be able to
  * make an audit row disappear, or disappear from `audit verify` and the export, before it is sealed in
  * a genuine checkpoint and older than a retention the operator chose (docs/security.md "Append-only
  * audit", docs/audit.md "What the database enforces"). Every attack here runs as the app role
- * (`s.db.sql`), on a database of its own (the checkpointer and retention act on every tenant of it).
+ * (`s.db.sql`).
  */
 
 type Log = { o: object; m: string };
@@ -123,10 +121,8 @@ describe('audit: what the app role writes cannot erase or hide audit rows', () =
         ${c.signature}, ${c.ids}::bigint[], ${c.leaves})`;
 
   beforeAll(async () => {
-    s = await startStack({ label: 'audit-atk', ownDatabase: true, worker: 'none' });
-    const u = new URL(TEST_DATABASE_URL);
-    u.pathname = new URL(s.config.DATABASE_URL).pathname;
-    owner = createDb(u.toString(), { max: 2 });
+    s = await startStack({ label: 'audit-atk', worker: 'none' });
+    owner = createDb(s.database.ownerUrl, { max: 2 });
     deps = { sql: s.db.sql, keyring: keyring(), maxRows: 40, settleMs: 5_000, log: quiet() };
   });
   afterAll(async () => {

@@ -1,37 +1,19 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { createDb } from '@mcprt/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from './harness/cli-process.js';
 import { startStack, type Stack } from './harness/stack.js';
-import { TEST_DATABASE_URL } from './harness/test-config.js';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
-
-/** The CLI as an operator runs it (`pnpm cli …`). */
-async function cli(args: string[], env: Record<string, string>) {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'apps/cli/src/main.ts', ...args], {
-      cwd: root,
-      env: { PATH: process.env.PATH ?? '', ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout: string; stderr: string };
-    return { code: err.code ?? -1, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+import { waitFor } from './harness/wait-for.js';
 
 /**
- * The verifiable audit trail, end to end: the worker's own checkpointer (AUDIT_CHECKPOINT_INTERVAL_MS) seals the
+ * End to end: the worker's own checkpointer (AUDIT_CHECKPOINT_INTERVAL_MS) seals the
  * audit rows real MCP tool calls wrote, and `pnpm cli audit verify` checks them — then names the row
- * the table owner rewrote. A database of its own (the checkpointer seals every tenant of its database).
+ * the table owner rewrote.
  */
 describe('audit: the worker seals real calls; the CLI verifies', () => {
   let s: Stack;
 
   beforeAll(async () => {
-    s = await startStack({ label: 'audit-e2e', ownDatabase: true, env: { AUDIT_CHECKPOINT_INTERVAL_MS: '200', AUDIT_CHECKPOINT_MAX_ROWS: '3' } });
+    s = await startStack({ label: 'audit-e2e', env: { AUDIT_CHECKPOINT_INTERVAL_MS: '200', AUDIT_CHECKPOINT_MAX_ROWS: '3' } });
     await s.connectUser('alice');
   });
   afterAll(() => s?.close());
@@ -41,14 +23,16 @@ describe('audit: the worker seals real calls; the CLI verifies', () => {
     for (let i = 0; i < 4; i++) await client.callTool({ name: 'echo', arguments: { message: `m${i}` } });
     const [{ max }] = (await s.db.sql`select max(id)::int as max from audit_events where tenant_id = ${s.tenant.id}`) as unknown as [{ max: number }];
     expect(max).toBeGreaterThan(0);
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const [cp] = await s.db.sql`select max(last_id)::int as last from audit_checkpoints where tenant_id = ${s.tenant.id}`;
-      if ((cp?.last as number | null) !== null && (cp!.last as number) >= max) break;
-      if (Date.now() > deadline) throw new Error('the worker sealed nothing within 15 s');
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const ok = await cli(['audit', 'verify', '--slug', s.tenant.slug], s.env);
+    await waitFor(
+      'the worker to seal every row',
+      async () => {
+        const [cp] = await s.db.sql`select max(last_id)::int as last from audit_checkpoints where tenant_id = ${s.tenant.id}`;
+        return (cp?.last as number | null) !== null && (cp!.last as number) >= max ? true : undefined;
+      },
+      15_000,
+      100,
+    );
+    const ok = await runCli(['audit', 'verify', '--slug', s.tenant.slug], s.env);
     expect(ok.stderr).toBe('');
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/^ok: tenant .*: \d+ checkpoint\(s\), (\d+) row\(s\) verified/);
@@ -56,9 +40,7 @@ describe('audit: the worker seals real calls; the CLI verifies', () => {
 
     // The owner rewrites one succeeded call as failed, triggers off.
     const [row] = await s.db.sql`select id::int from audit_events where tenant_id = ${s.tenant.id} and action = 'tool_call.succeeded' order by id limit 1`;
-    const u = new URL(TEST_DATABASE_URL);
-    u.pathname = new URL(s.config.DATABASE_URL).pathname;
-    const owner = createDb(u.toString(), { max: 1 });
+    const owner = createDb(s.database.ownerUrl, { max: 1 });
     try {
       await owner.sql.begin(async (tx) => {
         await tx`set local session_replication_role = replica`;
@@ -67,16 +49,16 @@ describe('audit: the worker seals real calls; the CLI verifies', () => {
     } finally {
       await owner.close();
     }
-    const bad = await cli(['audit', 'verify', '--slug', s.tenant.slug], s.env);
+    const bad = await runCli(['audit', 'verify', '--slug', s.tenant.slug], s.env);
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(new RegExp(`^FAILED: tenant ${s.tenant.slug}: row ${row!.id as number} differs from what checkpoint \\d+ sealed \\(altered\\)`));
 
     // `tenant api-key create` prints the key alone on stdout (capturable), the notice on stderr.
-    const created = await cli(['tenant', 'api-key', 'create', '--slug', s.tenant.slug, '--scopes', 'audit:read'], s.env);
+    const created = await runCli(['tenant', 'api-key', 'create', '--slug', s.tenant.slug, '--scopes', 'audit:read'], s.env);
     expect(created.code).toBe(0);
     expect(created.stdout.trim()).toMatch(/^mcprt_ak_ak[a-z2-7]{16}_[A-Za-z0-9_-]{43}$/);
     expect(created.stderr).toMatch(/shown only now/);
-    const badScope = await cli(['tenant', 'api-key', 'create', '--slug', s.tenant.slug, '--scopes', 'audit:write'], s.env);
+    const badScope = await runCli(['tenant', 'api-key', 'create', '--slug', s.tenant.slug, '--scopes', 'audit:write'], s.env);
     expect(badScope.code).toBe(2);
     expect(badScope.stderr).toMatch(/--scopes: unknown scope "audit:write"/);
   });

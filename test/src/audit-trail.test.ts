@@ -3,16 +3,13 @@ import { parseKeyring } from '@mcprt/keyring';
 import { createDb, tenantsRepository, type DbHandle } from '@mcprt/db';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { apiKeyCreate, auditVerify, verifyTenantTrail } from '@mcprt/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditVerify, verifyTenantTrail } from '../../apps/cli/src/commands/audit-verify.js';
-import { apiKeyCreate } from '../../apps/cli/src/commands/tenant-api-key.js';
 import { startStack, type Stack } from './harness/stack.js';
-import { TEST_DATABASE_URL } from './harness/test-config.js';
 
 /**
- * Issue 11 items 6 and 7: signed, chained audit checkpoints; `audit verify` and the offline verifier
- * name the first missing, altered or reordered row; retention removes only old, sealed rows. On a
- * database of its own: the checkpointer and retention act on every tenant of their database.
+ * Signed, chained audit checkpoints; `audit verify` and the offline verifier
+ * name the first missing, altered or reordered row; retention removes only old, sealed rows.
  */
 
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -70,10 +67,8 @@ describe('verifiable audit trail and retention', () => {
     ((await (await fetch(`${s.config.PUBLIC_URL}/t/${slug}/v1/audit-keys`)).json()) as { keys: AuditPublicJwk[] }).keys;
 
   beforeAll(async () => {
-    s = await startStack({ label: 'audit', ownDatabase: true, worker: 'none' });
-    const u = new URL(TEST_DATABASE_URL);
-    u.pathname = new URL(s.config.DATABASE_URL).pathname;
-    owner = createDb(u.toString(), { max: 2 });
+    s = await startStack({ label: 'audit', worker: 'none' });
+    owner = createDb(s.database.ownerUrl, { max: 2 });
     deps = { sql: s.db.sql, keyring: parseKeyring(s.config.SEAL_KEYS), maxRows: 40, settleMs: 5_000, log: silent };
   });
   afterAll(async () => {

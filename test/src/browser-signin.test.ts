@@ -2,14 +2,13 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
+import { openOAuthSession, TokenStore } from '@mcprt/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openOAuthSession, TokenStore } from '../../apps/cli/src/index.js';
-import { startBuiltinTenant } from './harness/builtin-tenant.js';
 import { artifactsDir, launchChromium, shot, signInInBrowser, type Shots } from './harness/chromium.js';
 import { startStack } from './harness/stack.js';
 
 /**
- * Issue 8's real-browser test: Debian's chromium (headless, driven by playwright-core) signs alice
+ * The real-browser test: Debian's chromium (headless, driven by playwright-core) signs alice
  * in at a built-in tenant — the dev IdP's login page, our consent page, back to the MCP client's
  * loopback redirect — and then uses the account page to revoke what she allowed. The MCP client is
  * the SDK `Client` with the CLI's OAuth provider (the same code as `pnpm cli mcp call --login`).
@@ -18,14 +17,14 @@ import { startStack } from './harness/stack.js';
  */
 type Stack = Awaited<ReturnType<typeof startStack>>;
 let s: Stack;
-let t: Awaited<ReturnType<typeof startBuiltinTenant>>;
+let t: Stack;
 let browser: Browser;
 const shots: Shots = { dir: artifactsDir('browser-signin'), files: [] };
 
 beforeAll(async () => {
   browser = await launchChromium();
   s = await startStack({ label: 'browser' });
-  t = await startBuiltinTenant(s, 'web');
+  t = s;
 });
 
 afterAll(async () => {

@@ -1,108 +1,64 @@
 import { createHash } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { AuthServers } from '@mcprt/api';
 import { loadSigningKeys } from '@mcprt/identity';
 import { parseKeyring } from '@mcprt/keyring';
 import { forTenant } from '@mcprt/calls';
-import { oidcStoreRepository, tenantsRepository, type Tenant } from '@mcprt/db';
-import { DEV_LOGIN_CLIENT, startDevIdp, type DevIdp } from '@mcprt/dev-idp';
-import { createLogger } from '@mcprt/observability';
+import { oidcStoreRepository, tenantsRepository } from '@mcprt/db';
+import { DEV_LOGIN_CLIENT, startDevIdp } from '@mcprt/dev-idp';
 import { createEgress, egressFetch } from '@mcprt/egress';
-import { Client, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
-import { Redis } from 'ioredis';
 import { importJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { asRotateKey } from '../../apps/cli/src/commands/as-rotate-key.js';
-import { clientCreate } from '../../apps/cli/src/commands/client-create.js';
-import { devSeed } from '../../apps/cli/src/commands/dev-seed.js';
-import { devToken } from '../../apps/cli/src/commands/dev-token.js';
-import { tenantSetIdp } from '../../apps/cli/src/commands/tenant-set-idp.js';
+import { asRotateKey, clientCreate, devSeed, devToken, tenantSetIdp } from '@mcprt/cli';
 import { browse, BrowseError, CookieJar } from './harness/browser.js';
 import { localhostCertificate, startCimdOrigin } from './harness/cimd-server.js';
-import { tokenRequest as token } from './harness/oauth-client.js';
-import { CLIENT_REDIRECT, MemoryOAuthProvider } from './harness/oauth-provider.js';
-import { startStack } from './harness/stack.js';
+import { startBuiltinTenant } from './harness/builtin-tenant.js';
+import { signIn, tokenRequest as token } from './harness/oauth-client.js';
+import { CLIENT_REDIRECT } from './harness/oauth-provider.js';
+import { expectNoSecrets, captureLogs } from './harness/secret-scan.js';
+import { startStack, type Stack } from './harness/stack.js';
 
 /**
- * Issue 8's vertical slice: a tenant in `builtin` mode is its own OAuth authorization server
+ * A tenant in `builtin` mode is its own OAuth authorization server
  * (oidc-provider under /t/{slug}), federating login to its IdP. The official MCP SDK client with its
  * OAuth support runs discovery → dynamic registration → authorize (login at the IdP, consent) →
  * token → tools/call, against the real API, worker, Postgres, Redis and two development IdPs.
  */
 
-type Stack = Awaited<ReturnType<typeof startStack>>;
 let s: Stack;
-const idps: DevIdp[] = [];
-const builtin: { tenant: Tenant; idp: DevIdp; mcpUrl: string; issuer: string }[] = [];
+type BuiltinTenant = Awaited<ReturnType<typeof startBuiltinTenant>>;
+const builtin: BuiltinTenant[] = [];
 const REDIRECT = CLIENT_REDIRECT;
 
+/** A built-in tenant on the stack beside its own (external) one, enabling whoami and echo. */
 async function builtinTenant(label: string) {
-  const slug = `${s.ns.slug}-${label}`.slice(0, 63);
-  const secret = `dev-secret-${label}-${Math.random().toString(36).slice(2)}`;
-  const idp = await startDevIdp({
-    port: 0,
-    loginClients: [{ clientId: 'mcprt-as', clientSecret: secret, redirectUris: [`${s.config.PUBLIC_URL}/t/${slug}/login/callback`] }],
-  });
-  idps.push(idp);
-  const repo = tenantsRepository(s.db.db);
-  const tenant = await repo.create({ slug, displayName: `Builtin ${label}`, idpIssuer: idp.issuer, enabledTools: ['whoami', 'echo'] });
-  // The operator's way: `IDP_CLIENT_SECRET=… pnpm cli tenant set-idp --slug … --client-id … --auth builtin`.
-  const out: string[] = [];
-  await tenantSetIdp(
-    { db: s.db.db, config: s.config, out: (l) => out.push(l) },
-    { slug, clientId: 'mcprt-as', clientSecret: secret, scopes: 'openid email profile offline_access', auth: 'builtin' },
-  );
-  expect(out.join('\n')).not.toContain(secret);
-  const entry = { tenant: (await repo.byId(tenant.id))!, idp, mcpUrl: `${s.config.PUBLIC_URL}/t/${slug}/mcp`, issuer: `${s.config.PUBLIC_URL}/t/${slug}` };
+  const entry = await startBuiltinTenant(s, label, ['whoami', 'echo']);
   builtin.push(entry);
   return entry;
 }
 
-/** The SDK client signs `account` in at a built-in tenant and returns a connected client and its provider. */
-async function signIn(mcpUrl: string, account: string, opts: { clientMetadataUrl?: string } = {}) {
-  const auth = new MemoryOAuthProvider();
-  if (opts.clientMetadataUrl) auth.clientMetadataUrl = opts.clientMetadataUrl;
-  const first = new Client({ name: 'mcprt-oauth-test', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
-  const transport = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: auth });
-  await expect(first.connect(transport)).rejects.toBeInstanceOf(UnauthorizedError);
-  expect(auth.authorizationUrl, 'the SDK asked the user agent to open the authorization URL').toBeDefined();
-  const { callback, jar } = await browse(auth.authorizationUrl!, { account, stopAt: REDIRECT });
-  await transport.finishAuth(callback.searchParams);
-  const client = new Client({ name: 'mcprt-oauth-test', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
-  await client.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: auth }));
-  return { client, auth, callback, jar };
-}
-
-/** An https origin on loopback (a self-signed localhost certificate, made with openssl) serving Client ID Metadata Documents; counts fetches per path. */
-async function startCimdServer() {
-  const tls = localhostCertificate();
-  return { caPem: tls.cert, ...(await startCimdOrigin(tls)) };
-}
-let cimd: Awaited<ReturnType<typeof startCimdServer>>;
-
+let cimd: Awaited<ReturnType<typeof startCimdOrigin>> & { caPem: string };
 // Every log line of the API and worker, at trace level: the tokens of these flows must not be in them.
-const lines: string[] = [];
+const { log, lines } = captureLogs();
 
 beforeAll(async () => {
-  const destination = new Writable({
-    write(chunk, _e, cb) {
-      lines.push(String(chunk));
-      cb();
-    },
-  });
-  cimd = await startCimdServer();
+  // An https origin on loopback (a self-signed localhost certificate) serving Client ID Metadata Documents.
+  const tls = localhostCertificate();
+  cimd = { caPem: tls.cert, ...(await startCimdOrigin(tls)) };
   s = await startStack({
     label: 'builtin-as',
-    log: createLogger({ name: 'test', level: 'trace', destination }),
+    // The stack's own tenant takes its IdP's tokens: the page compares the two modes side by side.
+    auth: 'external',
+    log,
     // The API's egress trusts the test CA, so Client ID Metadata Documents can be fetched over https.
     env: { EGRESS_EXTRA_CA_PEM: cimd.caPem },
   });
-  await builtinTenant('a');
+  const a = await builtinTenant('a');
+  // The operator's way: `IDP_CLIENT_SECRET=… pnpm cli tenant set-idp --slug … --client-id … --auth builtin`; it prints no secret.
+  expect(a.setupOutput.join('\n')).not.toContain(a.loginSecret);
   await builtinTenant('b');
 });
 
 afterAll(async () => {
-  await Promise.allSettled(idps.map((i) => i.close()));
   await cimd?.close();
   await s?.close();
 });
@@ -141,7 +97,7 @@ describe('built-in authorization server: discovery', () => {
 describe('built-in authorization server: the SDK client signs users in', () => {
   it('discovery → DCR → login at the IdP → consent → token → whoami answers alice; bob in parallel gets bob', async () => {
     const a = builtin[0]!;
-    const [alice, bob] = await Promise.all([signIn(a.mcpUrl, 'alice'), signIn(a.mcpUrl, 'bob')]);
+    const [alice, bob] = await Promise.all([signIn(a.mcpUrl, 'alice', { connected: true }), signIn(a.mcpUrl, 'bob', { connected: true })]);
     expect(alice.callback.searchParams.get('iss')).toBe(a.issuer);
     const [ra, rb] = await Promise.all([alice.client.callTool({ name: 'whoami', arguments: {} }), bob.client.callTool({ name: 'whoami', arguments: {} })]);
     expect(ra.structuredContent).toMatchObject({ subject: 'alice', email: 'alice@example.test', issuer: a.idp.issuer, tenant: a.tenant.slug });
@@ -158,7 +114,7 @@ describe('built-in authorization server: the SDK client signs users in', () => {
 
   it('upstream tokens are stored sealed; the AS store holds no code, token id or upstream token in clear', async () => {
     const a = builtin[0]!;
-    const { client, auth, callback } = await signIn(a.mcpUrl, 'alice');
+    const { client, auth, callback } = await signIn(a.mcpUrl, 'alice', { connected: true });
     await client.close();
     const code = callback.searchParams.get('code')!;
     const creds = await s.db.sql<{ access_token_sealed: string }[]>`
@@ -181,7 +137,7 @@ describe('built-in authorization server: the SDK client signs users in', () => {
 
   it("a token of tenant A is refused at tenant B (and at the external tenant); B's own sign-in works side by side", async () => {
     const [a, b] = builtin as [(typeof builtin)[0], (typeof builtin)[0]];
-    const alice = await signIn(a.mcpUrl, 'alice');
+    const alice = await signIn(a.mcpUrl, 'alice', { connected: true });
     const token = alice.auth.stored!.access_token;
     await alice.client.close();
     for (const url of [b.mcpUrl, s.mcpUrl]) {
@@ -193,7 +149,7 @@ describe('built-in authorization server: the SDK client signs users in', () => {
       expect(res.status, url).toBe(401);
       expect(res.headers.get('www-authenticate')).toContain('error="invalid_token"');
     }
-    const bobAtB = await signIn(b.mcpUrl, 'bob');
+    const bobAtB = await signIn(b.mcpUrl, 'bob', { connected: true });
     const r = await bobAtB.client.callTool({ name: 'whoami', arguments: {} });
     expect(r.structuredContent).toMatchObject({ subject: 'bob', issuer: b.idp.issuer, tenant: b.tenant.slug });
     await bobAtB.client.close();
@@ -459,7 +415,7 @@ describe('built-in authorization server: registrations', () => {
 describe('built-in authorization server: secrets stay secret', () => {
   it('the upstream token, codes and refresh tokens are in no log line, no AS row, no Redis value; the MCP client never sees the upstream token', async () => {
     const a = builtin[0]!;
-    const { client, auth, callback } = await signIn(a.mcpUrl, 'alice');
+    const { client, auth, callback } = await signIn(a.mcpUrl, 'alice', { connected: true });
     const res = await client.callTool({ name: 'whoami', arguments: {} });
     await client.close();
     const user = await s.db.sql<{ id: string }[]>`select id from users where tenant_id = ${a.tenant.id} and subject = 'alice'`;
@@ -471,28 +427,7 @@ describe('built-in authorization server: secrets stay secret', () => {
     expect(JSON.stringify(res)).not.toContain(upstream);
     // The AS store.
     const store = (await s.db.sql<{ blob: string }[]>`select concat_ws(' ', id, grant_id, uid, payload) as blob from oidc_store`).map((r) => r.blob).join('\n');
-    // Redis (this stack's queue keys).
-    const redis = new Redis(s.config.REDIS_URL);
-    const values: string[] = [];
-    try {
-      for (const key of await redis.keys(`${s.ns.queuePrefix}*`)) {
-        const type = await redis.type(key);
-        if (type === 'hash') values.push(JSON.stringify(await redis.hgetall(key)));
-        else if (type === 'string') values.push((await redis.get(key)) ?? '');
-        else if (type === 'list') values.push(...(await redis.lrange(key, 0, -1)));
-        else if (type === 'zset') values.push(...(await redis.zrange(key, '0', '-1')));
-      }
-    } finally {
-      redis.disconnect();
-    }
-    expect(values.length).toBeGreaterThan(0);
-    const logs = lines.join('');
-    expect(logs.length).toBeGreaterThan(0);
-    for (const [name, secret] of Object.entries(secrets)) {
-      expect(logs.includes(secret), `${name} in a log line`).toBe(false);
-      expect(store.includes(secret), `${name} in the AS store`).toBe(false);
-      expect(values.join('\n').includes(secret), `${name} in Redis`).toBe(false);
-    }
+    expectNoSecrets(secrets, { 'a log line': lines, 'the AS store': store, Redis: await s.redisValues() });
   });
 });
 
@@ -596,7 +531,7 @@ describe('built-in authorization server: scopes', () => {
 describe('built-in authorization server: the SDK client refreshes', () => {
   it('when its access token is refused, the SDK client refreshes (rotation) and the call goes through; the old refresh token is then dead', async () => {
     const a = builtin[0]!;
-    const { client, auth } = await signIn(a.mcpUrl, 'bob');
+    const { client, auth } = await signIn(a.mcpUrl, 'bob', { connected: true });
     const before = { ...auth.stored! };
     // The access token "expired": the server refuses it with 401 invalid_token.
     auth.stored = { ...before, access_token: before.access_token.slice(0, -4) + 'AAAA' };
@@ -619,7 +554,7 @@ describe('built-in authorization server: the SDK client refreshes', () => {
 describe('built-in authorization server: signing key rotation', () => {
   it('`as rotate-key`: tokens of the old key keep working; tokens of the new key are accepted at once (unknown kid reloads the keys)', async () => {
     const a = builtin[0]!;
-    const alice = await signIn(a.mcpUrl, 'alice');
+    const alice = await signIn(a.mcpUrl, 'alice', { connected: true });
     const oldToken = alice.auth.stored!.access_token;
     await alice.client.close();
     const out: string[] = [];
@@ -669,12 +604,12 @@ describe('built-in authorization server: Client ID Metadata Documents', () => {
     const url = cimd.publish('/clients/sdk.json');
     const regsBefore = (await s.db.sql<{ n: string }[]>`select count(*)::text as n from oidc_store where tenant_id = ${b.tenant.id} and model = 'Client'`)[0]!
       .n;
-    const first = await signIn(b.mcpUrl, 'alice', { clientMetadataUrl: url });
+    const first = await signIn(b.mcpUrl, 'alice', { clientMetadataUrl: url, connected: true });
     expect(first.auth.client?.client_id).toBe(url);
     const res = await first.client.callTool({ name: 'whoami', arguments: {} });
     expect(res.structuredContent).toMatchObject({ subject: 'alice', issuer: b.idp.issuer });
     await first.client.close();
-    const second = await signIn(b.mcpUrl, 'bob', { clientMetadataUrl: url });
+    const second = await signIn(b.mcpUrl, 'bob', { clientMetadataUrl: url, connected: true });
     await second.client.close();
     const payload = JSON.parse(Buffer.from(second.auth.stored!.access_token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
     expect(payload.client_id).toBe(url);
@@ -727,7 +662,7 @@ describe('built-in authorization server: Client ID Metadata Documents', () => {
 describe('built-in authorization server: more refusals', () => {
   it('an expired token of the tenant\'s own AS → 401 invalid_token "token expired"', async () => {
     const a = builtin[0]!;
-    const alice = await signIn(a.mcpUrl, 'alice');
+    const alice = await signIn(a.mcpUrl, 'alice', { connected: true });
     await alice.client.close();
     const claims = JSON.parse(Buffer.from(alice.auth.stored!.access_token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
     const keys = await loadSigningKeys(a.tenant.id, oidcStoreRepository(s.db.db, a.tenant.id), parseKeyring(s.config.SEAL_KEYS));
@@ -768,14 +703,14 @@ describe('the quick start signs in for real (pnpm start: dev seed --auth builtin
   it('dev seed --auth builtin makes the tenant its own AS; the SDK client signs alice in; dev token still works for the benchmark', async () => {
     const slug = `${s.ns.slug}-dev`.slice(0, 63);
     const idp = await startDevIdp({ port: 0, loginClients: [{ ...DEV_LOGIN_CLIENT, redirectUris: [`${s.config.PUBLIC_URL}/t/${slug}/login/callback`] }] });
-    idps.push(idp);
+    s.addCleanup(() => idp.close());
     const res = { db: s.db.db, config: s.config, out: () => undefined };
     await devSeed(res, { idp: idp.issuer, slug });
     const seeded = await devSeed(res, { idp: idp.issuer, slug, auth: 'builtin' });
     expect(seeded.tenant.authMode).toBe('builtin');
     const mcpUrl = `${s.config.PUBLIC_URL}/t/${slug}/mcp`;
     // Any OAuth-capable MCP client, nothing configured but the URL.
-    const alice = await signIn(mcpUrl, 'alice');
+    const alice = await signIn(mcpUrl, 'alice', { connected: true });
     expect((await alice.client.callTool({ name: 'whoami', arguments: {} })).structuredContent).toMatchObject({ subject: 'alice', issuer: idp.issuer });
     await alice.client.close();
     // dev token: a token as the tenant's AS would issue it, and the upstream token stored.
@@ -833,9 +768,9 @@ describe('the account page (/t/{slug}/account)', () => {
   it("lists the user's grants and revokes one (CSRF-protected); the revoked client's refresh token is dead; another user's grant is not found", async () => {
     const a = builtin[0]!;
     const accountUrl = new URL(`${a.issuer}/account`);
-    const alice = await signIn(a.mcpUrl, 'alice');
+    const alice = await signIn(a.mcpUrl, 'alice', { connected: true });
     await alice.client.close();
-    const bob = await signIn(a.mcpUrl, 'bob');
+    const bob = await signIn(a.mcpUrl, 'bob', { connected: true });
     await bob.client.close();
     const anonymous = await fetch(accountUrl);
     expect(anonymous.status).toBe(200);

@@ -3,12 +3,12 @@ import { CALL_META, IDEMPOTENCY_META, type CallMeta } from '@mcprt/api';
 import { submitCall } from '@mcprt/calls';
 import { createLogger } from '@mcprt/observability';
 import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness/stack.js';
+import { sleep } from './harness/wait-for.js';
 
 /**
- * Issue 7 items 9 and 10: a sensitive argument reaches the tool but is stored, shown and queued only
+ * A sensitive argument reaches the tool but is stored, shown and queued only
  * redacted or sealed; an idempotency key names one request (tool + arguments), a reuse with another
  * one is an error.
  */
@@ -16,26 +16,6 @@ import { startStack, type Stack } from './harness/stack.js';
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const metaOf = (r: CallToolResult) => r._meta?.[CALL_META] as CallMeta;
 const errorCodeOf = (r: CallToolResult) => (r._meta?.['io.mcprt/error'] as { code?: string } | undefined)?.code;
-
-/** Every string value under the stack's queue prefix in Redis (job hashes, lists, streams). */
-async function redisDump(s: Stack): Promise<string> {
-  const redis = new Redis(s.config.REDIS_URL);
-  let out = '';
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${s.config.QUEUE_PREFIX}:*`, 'COUNT', 500);
-    cursor = next;
-    for (const key of keys) {
-      const type = await redis.type(key);
-      if (type === 'hash') out += JSON.stringify(await redis.hgetall(key));
-      else if (type === 'string') out += await redis.get(key);
-      else if (type === 'list') out += JSON.stringify(await redis.lrange(key, 0, -1));
-      else if (type === 'stream') out += JSON.stringify(await redis.xrange(key, '-', '+'));
-    }
-  } while (cursor !== '0');
-  await redis.quit();
-  return out;
-}
 
 describe('sensitive arguments reach the tool, sealed, and are shown only redacted', () => {
   let s: Stack;
@@ -71,7 +51,7 @@ describe('sensitive arguments reach the tool, sealed, and are shown only redacte
     expect(JSON.stringify(audit)).not.toContain(secret);
     expect(JSON.stringify(res)).not.toContain(secret);
 
-    const redis = await redisDump(s);
+    const redis = (await s.redisValues()).join('\n');
     expect(redis).toContain(id); // the job is there …
     expect(redis).not.toContain(secret); // … without the secret
   });
@@ -104,7 +84,7 @@ describe('sensitive arguments reach the tool, sealed, and are shown only redacte
     for (let i = 0; i < 100; i++) {
       [row] = await s.db.sql`select status, result, error from tool_calls where tenant_id = ${s.tenant.id} and id = ${queued.id}`;
       if (row!.status === 'failed' || row!.status === 'succeeded') break;
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
     expect(row!.status).toBe('failed');
     expect(JSON.stringify(row)).not.toContain(sha256(secret));

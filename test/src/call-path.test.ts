@@ -6,7 +6,8 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCAVIO_RATE_LIMIT_QUERY } from '../doubles/scavio.js';
-import { cancelLeftovers, startStack, type Stack } from './harness/stack.js';
+import { startStack, type Stack } from './harness/stack.js';
+import { sleep, waitFor } from './harness/wait-for.js';
 
 const count = async (s: Stack, table: 'tool_calls' | 'audit_events') =>
   (await s.db.sql`select count(*)::int as n from ${s.db.sql(table)} where tenant_id = ${s.tenant.id}`)[0]!.n as number;
@@ -60,11 +61,11 @@ describe('tools/call: validation, recording, answers', () => {
     expect(JSON.stringify(s.scavio.requests)).not.toContain('eyJ');
   });
 
-  it('an upstream 429 is not hung and spends no attempt: the call waits for Retry-After (issue 9)', async () => {
+  it('an upstream 429 is not hung and spends no attempt: the call waits for Retry-After', async () => {
     // carol: her web_search calls are paused for the double's Retry-After (30 s) afterwards.
     const client = await s.client(await s.token('carol'));
     const res = CallToolResultSchema.parse(await client.callTool({ name: 'web_search', arguments: { query: SCAVIO_RATE_LIMIT_QUERY } }));
-    // Still running is not an error (issue 11): a plain result, conforming to the advertised output schema.
+    // Still running is not an error: a plain result, conforming to the advertised output schema.
     expect(res.isError).toBeFalsy();
     expect(res.structuredContent).toMatchObject({ callStatus: expect.stringMatching(/queued|running/), resultTool: 'tool_call_result' });
     const meta = res._meta?.[CALL_META] as CallMeta;
@@ -84,7 +85,6 @@ describe('tools/call: validation, recording, answers', () => {
       await redis.quit();
     }
     expect(s.scavio.requests.some((r) => (r.body as { query?: string }).query === SCAVIO_RATE_LIMIT_QUERY)).toBe(true);
-    await cancelLeftovers(s); // paused for 30 s: no other file's reconciler may pick it up
   });
 
   it('the bell carries the final state when it fits, else only the id; the answer is the committed row either way', async () => {
@@ -100,7 +100,7 @@ describe('tools/call: validation, recording, answers', () => {
         expect(res.structuredContent).toEqual({ message, ranAs: 'alice' });
         const [row] = await s.db.sql`select result, status from tool_calls where tenant_id = ${s.tenant.id} and id = ${meta.id}`;
         expect(row).toEqual({ result: res.structuredContent, status: 'succeeded' });
-        for (let i = 0; i < 50 && !heard.some((p) => p.startsWith(meta.id)); i++) await new Promise((r) => setTimeout(r, 20));
+        for (let i = 0; i < 50 && !heard.some((p) => p.startsWith(meta.id)); i++) await sleep(20);
         const bell = heard.find((p) => p.startsWith(meta.id))!;
         if (message === 'small') {
           expect(bell.length).toBeLessThan(8000);
@@ -122,16 +122,18 @@ describe('tools/call: validation, recording, answers', () => {
       headers: { authorization: `Bearer ${await s.token('alice')}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
       body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'echo', arguments: { message: 'hung-up', delayMs: 300 } } }),
     });
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     controller.abort();
     await expect(sent).rejects.toThrow();
-    let status = '';
-    for (let i = 0; i < 50 && status !== 'succeeded'; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      const rows = await s.db.sql`select status from tool_calls where tenant_id = ${s.tenant.id} and arguments->>'message' = 'hung-up'`;
-      status = (rows[0]?.status as string | undefined) ?? '';
-    }
-    expect(status).toBe('succeeded');
+    await waitFor(
+      'the hung-up call to succeed',
+      async () => {
+        const rows = await s.db.sql`select status from tool_calls where tenant_id = ${s.tenant.id} and arguments->>'message' = 'hung-up'`;
+        return rows[0]?.status === 'succeeded' ? true : undefined;
+      },
+      5_000,
+      100,
+    );
   });
 
   it('a call longer than the wait returns the call id and state; GET polls it to the result', async () => {
@@ -150,7 +152,7 @@ describe('tools/call: validation, recording, answers', () => {
       expect(r.status).toBe(200);
       view = (await r.json()) as typeof view;
       if (view!.status === 'succeeded') break;
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
     expect(view!.status).toBe('succeeded');
     expect(view!.result?.structuredContent).toEqual({ message: 'slow', ranAs: 'alice' });
@@ -210,7 +212,7 @@ describe('admission and unavailable tools', () => {
     for (let i = 0; i < 50; i++) {
       row = (await s.scope.toolCalls.byId(id))!;
       if (row.status === 'failed') break;
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
     expect(row!.status).toBe('failed');
     expect(row!.error).toMatchObject({ code: 'tool_unavailable', retryable: false });

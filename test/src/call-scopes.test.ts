@@ -6,10 +6,10 @@ import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/cli
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { registerClient, userToken, type UserToken } from './harness/as-token.js';
-import { startBuiltinTenant } from './harness/builtin-tenant.js';
 import { startStack, type Stack } from './harness/stack.js';
 import { startEchoProbe, type EchoProbe, type ProbeEvent } from './harness/echo-probe.js';
 import { refusal } from './harness/refusal.js';
+import { sleep } from './harness/wait-for.js';
 
 /**
  * Scopes and the calling app on every read and change of a call, and on the audit history, against
@@ -64,7 +64,7 @@ type Conn = Awaited<ReturnType<typeof connect>>;
 
 describe('scopes and the calling app on reads, tasks, cancels and the audit history', () => {
   let s: Stack;
-  let t: Awaited<ReturnType<typeof startBuiltinTenant>>;
+  let t: Stack;
   let probe: EchoProbe;
   let probeUrl: string;
   const events: ProbeEvent[] = [];
@@ -99,7 +99,7 @@ describe('scopes and the calling app on reads, tasks, cancels and the audit hist
 
   beforeAll(async () => {
     s = await startStack({ label: 'scopes', env: { TASK_WAIT_MS: '200', CALL_WAIT_MS: '2500', TASK_POLL_INTERVAL_MS: '250' } });
-    t = await startBuiltinTenant(s, 'scopes', ['whoami', 'web_search', 'echo']);
+    t = s;
     probe = await startEchoProbe(events);
     probeUrl = probe.url;
 
@@ -212,7 +212,7 @@ describe('scopes and the calling app on reads, tasks, cancels and the audit hist
         expect(unknown.status).toBe(404);
         expect(await body(await rest(`/tool-calls/${runA}/cancel`, tok(who), 'POST'))).toEqual(unknown);
         expect(await refusal(c.cancel(runA))).toEqual(await refusal(c.cancel(UNKNOWN)));
-        await new Promise((r) => setTimeout(r, 300));
+        await sleep(300);
         expect(await statusOf(runA)).toBe('running');
         expect(events.some((e) => e.event === 'aborted' && e.message === 'run-a')).toBe(false);
         const audit = await s.db.sql`select action from audit_events where call_id = ${runA} and action = 'tool_call.cancelled'`;
@@ -344,7 +344,7 @@ describe('scopes and the calling app on reads, tasks, cancels and the audit hist
     // The widget names the chat app's JSON-RPC request id: the call runs on.
     const note = { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 4242, reason: 'widget' } };
     expect((await s.post(note, { authorization: `Bearer ${tok('widget')}`, ...legacy }, t.mcpUrl)).status).toBe(202);
-    await new Promise((r) => setTimeout(r, 400));
+    await sleep(400);
     expect(await statusOf(row!.id as string)).toBe('running');
     // The chat app's own notification stops it.
     expect((await s.post(note, { authorization: `Bearer ${tok('chat')}`, ...legacy }, t.mcpUrl)).status).toBe(202);

@@ -3,8 +3,9 @@ import { CancelListener, cancelChannel, publishCancel } from '@mcprt/calls';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { namespace, TEST_REDIS_URL } from './harness/test-config.js';
+import { sleep } from './harness/wait-for.js';
 
-/** The cancel channel on real Redis (issue 11): one subscription per process, runs aborted by id and tenant only. */
+/** The cancel channel on real Redis: one subscription per process, runs aborted by id and tenant only. */
 describe('cancel channel', () => {
   const { queuePrefix } = namespace('cancel');
   let pub: Redis;
@@ -21,7 +22,7 @@ describe('cancel channel', () => {
   });
 
   const callId = () => `call_${randomUUID().replace(/-/g, '').slice(0, 22)}`;
-  const settle = () => new Promise((r) => setTimeout(r, 100));
+  const settle = () => sleep(100);
 
   it('a published cancel aborts the run of that call in that tenant, and says it was a cancel', async () => {
     const tenantId = randomUUID();

@@ -1,9 +1,6 @@
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CliError, type CliResources, devSeed, devToken, mcpCall } from '@mcprt/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { devSeed } from '../../apps/cli/src/commands/dev-seed.js';
-import { devToken } from '../../apps/cli/src/commands/dev-token.js';
-import { mcpCall } from '../../apps/cli/src/commands/mcp-call.js';
-import { CliError, type CliResources } from '../../apps/cli/src/resources.js';
 import { startStack, type Stack } from './harness/stack.js';
 import { namespace } from './harness/test-config.js';
 
@@ -17,7 +14,7 @@ describe('cli: dev token and dev seed against a running dev IdP and API', () => 
   const res = (): CliResources => ({ db: s.db.db, config: s.config, out: (l) => out.push(l), err: (l) => notes.push(l) });
 
   beforeAll(async () => {
-    s = await startStack({ label: 'cli-dev' });
+    s = await startStack({ label: 'cli-dev', auth: 'external' });
   });
   afterAll(() => s?.close());
 

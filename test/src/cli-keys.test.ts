@@ -1,18 +1,13 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { credentialVault } from '@mcprt/providers';
 import type { Config } from '@mcprt/config';
 import { generateKey, open, parseKeyring, parseKeyringEntries, seal, sealedKid, sealPurposes } from '@mcprt/keyring';
 import { createDb, tenantsRepository, type Credential, type Database, type DbHandle, type Tenant } from '@mcprt/db';
 import { forTenant } from '@mcprt/calls';
+import { defaultKid, keysGenerate, keysRotate, UsageError } from '@mcprt/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultKid, keysGenerate } from '../../apps/cli/src/commands/keys-generate.js';
-import { keysRotate } from '../../apps/cli/src/commands/keys-rotate.js';
-import { UsageError } from '../../apps/cli/src/resources.js';
+import { runCli } from './harness/cli-process.js';
 import { configFrom, namespace, testEnv } from './harness/test-config.js';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
+import { cloneDatabase, type TestDatabase } from './harness/test-database.js';
 
 /** Flip the first character of the ciphertext part: still a well-formed envelope, but it fails authentication. */
 function tamper(sealed: string): string {
@@ -26,7 +21,8 @@ describe('cli: keys rotate, end to end', () => {
   const k2 = `k2:${generateKey()}`;
   const k0 = `k0:${generateKey()}`; // a key nobody configured any more
   const ns = namespace('cli-keys');
-  const env = (sealKeys: string) => testEnv({ port: 3998, queuePrefix: ns.queuePrefix, sealKeys });
+  let database: TestDatabase;
+  const env = (sealKeys: string) => testEnv({ port: 3998, queuePrefix: ns.queuePrefix, databaseUrl: database.appUrl, sealKeys });
   const configWith = (sealKeys: string): Config => configFrom(env(sealKeys));
   const plain = {
     alice: { accessToken: 'upstream-access-alice', refreshToken: 'upstream-refresh-alice' },
@@ -45,6 +41,7 @@ describe('cli: keys rotate, end to end', () => {
   const row = async (name: string) => (await forTenant(db.db, tenant.id).credentials.byId(ids[name]!.id))!;
 
   beforeAll(async () => {
+    database = await cloneDatabase('cli-keys');
     db = createDb(configWith(k1).DATABASE_URL, { max: 2 });
     tenant = await tenantsRepository(db.db).create({ slug: ns.slug, displayName: 'keys', idpIssuer: 'https://idp.example.com', enabledTools: ['whoami'] });
     const scope = forTenant(db.db, tenant.id);
@@ -60,7 +57,10 @@ describe('cli: keys rotate, end to end', () => {
     await db.sql`update credentials set access_token_sealed = ${tamper(ids.carol!.accessTokenSealed)} where id = ${ids.carol!.id}`;
     ids.carol = await row('carol');
   });
-  afterAll(() => db?.close());
+  afterAll(async () => {
+    await db?.close();
+    await database?.drop();
+  });
 
   it('re-seals under the new active key; damaged or unknown-key rows are reported failed and left as they were', async () => {
     // Small batches, so the loop must step past the failed rows it keeps getting back.
@@ -124,11 +124,8 @@ describe('cli: keys rotate, end to end', () => {
     const scope = forTenant(db.db, tenant.id);
     const erin = await scope.users.upsert({ issuer: tenant.idpIssuer, subject: 'erin' });
     const cred = await credentialVault(parseKeyring(k0)).store(scope, erin.id, 'idp', { accessToken: 'upstream-access-erin', expiresAt: null, scopes: [] });
-    const run = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'apps/cli/src/main.ts', 'keys', 'rotate', '--tenant', tenant.slug], {
-      cwd: root,
-      env: { PATH: process.env.PATH ?? '', ...env(`${k1},${k2}`) },
-    }).catch((e: unknown) => e as { code: number; stdout: string });
-    expect((run as { code?: number }).code).toBe(1);
+    const run = await runCli(['keys', 'rotate', '--tenant', tenant.slug], env(`${k1},${k2}`));
+    expect(run.code).toBe(1);
     expect(run.stdout).toContain(`failed: tenant ${tenant.slug} credential ${cred.id} (key k0): seal_unknown_key`);
     expect(run.stdout).not.toContain('upstream-access-erin');
   });

@@ -1,13 +1,10 @@
-import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { startLoopback, TOKEN_FILE, TokenStore } from '@mcprt/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLoopback } from '../../apps/cli/src/login/loopback.js';
-import { TOKEN_FILE, TokenStore } from '../../apps/cli/src/login/token-store.js';
+import { spawnCli } from './harness/cli-process.js';
 import { browse } from './harness/browser.js';
-import { startBuiltinTenant } from './harness/builtin-tenant.js';
 import { startStack } from './harness/stack.js';
 
 /**
@@ -17,15 +14,14 @@ import { startStack } from './harness/stack.js';
  * tokens per (server URL, user) in a 0600 file. The next run uses them; an expired access token is
  * refreshed without a browser.
  */
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 type Stack = Awaited<ReturnType<typeof startStack>>;
 let s: Stack;
-let t: Awaited<ReturnType<typeof startBuiltinTenant>>;
+let t: Stack;
 const configDir = join(mkdtempSync(join(tmpdir(), 'mcprt-cli-login-')), 'config');
 
 beforeAll(async () => {
   s = await startStack({ label: 'cli-login' });
-  t = await startBuiltinTenant(s, 'cli');
+  t = s;
 });
 
 afterAll(async () => {
@@ -44,11 +40,7 @@ interface Run {
 /** Runs the CLI; when it prints an authorization URL, signs `account` in with plain HTTP and delivers the callback to the CLI's loopback listener. */
 function cli(args: string[], account: string, consent: 'allow' | 'deny' = 'allow'): Promise<Run> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'apps/cli/src/main.ts', ...args], {
-      cwd: root,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', MCPRT_CONFIG_DIR: configDir },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawnCli(args, { MCPRT_CONFIG_DIR: configDir });
     const run: Run = { code: null, stdout: '', stderr: '', urls: [] };
     const followed: Promise<unknown>[] = [];
     const timer = setTimeout(() => child.kill('SIGKILL'), 50_000);

@@ -1,30 +1,10 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import type { Config } from '@mcprt/config';
 import { createDb, tenantsRepository, type DbHandle } from '@mcprt/db';
+import { CliError, type CliResources, tenantCreate, tenantList, tenantMcpConfig, UsageError } from '@mcprt/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tenantCreate } from '../../apps/cli/src/commands/tenant-create.js';
-import { tenantList } from '../../apps/cli/src/commands/tenant-list.js';
-import { tenantMcpConfig } from '../../apps/cli/src/commands/tenant-mcp-config.js';
-import { CliError, UsageError, type CliResources } from '../../apps/cli/src/resources.js';
+import { runCli } from './harness/cli-process.js';
 import { configFrom, namespace, testEnv } from './harness/test-config.js';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
-
-/** The real entry point, as an operator runs it (`pnpm cli …` = tsx apps/cli/src/main.ts). */
-async function runCli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'apps/cli/src/main.ts', ...args], {
-      cwd: root,
-      env: { PATH: process.env.PATH ?? '', ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout: string; stderr: string };
-    return { code: err.code ?? -1, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+import { cloneDatabase, type TestDatabase } from './harness/test-database.js';
 
 /** The `.mcp.json` block of `tenant create`'s output: from the line after `.mcp.json:` to the closing brace. */
 function jsonBlock(lines: string[]): unknown {
@@ -36,6 +16,7 @@ function jsonBlock(lines: string[]): unknown {
 }
 
 describe('cli: tenant commands', () => {
+  let database: TestDatabase;
   let db: DbHandle;
   let env: Record<string, string>;
   let config: Config;
@@ -43,12 +24,16 @@ describe('cli: tenant commands', () => {
   const notes: string[] = [];
   const res = (): CliResources => ({ db: db.db, config, out: (l) => lines.push(l), err: (l) => notes.push(l) });
 
-  beforeAll(() => {
-    env = testEnv({ port: 3999, queuePrefix: namespace('cli-tenant').queuePrefix });
+  beforeAll(async () => {
+    database = await cloneDatabase('cli-tenant');
+    env = testEnv({ port: 3999, queuePrefix: namespace('cli-tenant').queuePrefix, databaseUrl: database.appUrl });
     config = configFrom(env);
     db = createDb(config.DATABASE_URL, { max: 2 });
   });
-  afterAll(() => db?.close());
+  afterAll(async () => {
+    await db?.close();
+    await database?.drop();
+  });
 
   it('tenant create stores the tenant and prints its MCP URL and a valid .mcp.json', async () => {
     const { slug } = namespace('cli-tenant');
@@ -64,7 +49,7 @@ describe('cli: tenant commands', () => {
 
     const row = await tenantsRepository(db.db).bySlug(slug);
     expect(row).toMatchObject({ displayName: 'Acme Corp', idpIssuer: 'https://idp.example.com', enabledTools: ['whoami', 'web_search'] });
-    // New tenants are their own authorization server (issue 8 §1); the next step is printed.
+    // New tenants are their own authorization server; the next step is printed.
     expect(row!.authMode).toBe('builtin');
     expect(lines.some((l) => l.includes(`tenant set-idp --slug ${slug}`))).toBe(true);
 
@@ -80,7 +65,7 @@ describe('cli: tenant commands', () => {
     expect(JSON.parse(lines.join('\n'))).toEqual(withToken); // stdout is the JSON alone, ready for `> .mcp.json`
   });
 
-  it('--auth external keeps the issue 2 mode (the IdP issues the MCP tokens); anything else is refused', async () => {
+  it('--auth external keeps the external mode (the IdP issues the MCP tokens); anything else is refused', async () => {
     const { slug } = namespace('cli-tenant-ext');
     const { tenant } = await tenantCreate(res(), { slug, issuer: 'https://idp.example.com', auth: 'external' });
     expect(tenant.authMode).toBe('external');

@@ -1,11 +1,10 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
+import { TOKEN_FILE, TokenStore } from '@mcprt/cli';
 import { describe, expect, it } from 'vitest';
-import { TOKEN_FILE, TokenStore } from '../../apps/cli/src/login/token-store.js';
+import { runCli } from './harness/cli-process.js';
 
 /**
  * The token cache of `pnpm cli mcp call --login` (apps/cli/src/login/token-store.ts) against another
@@ -13,8 +12,6 @@ import { TOKEN_FILE, TokenStore } from '../../apps/cli/src/login/token-store.js'
  * directory or file that belongs to someone else. Real files, real modes and owners (the tests run as
  * root here, so `chown` can make a directory another user's; they are skipped where that is not so).
  */
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const run = promisify(execFile);
 const NOBODY = 65534;
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const mode = (p: string) => statSync(p).mode & 0o777;
@@ -103,14 +100,7 @@ describe('the CLI token cache', () => {
       expect(existsSync(join(dir, TOKEN_FILE))).toBe(false);
       expect(mode(dir)).toBe(0o700);
       // The real CLI refuses before it does anything else (no sign-in, no network).
-      const cli = await run(process.execPath, ['--import', 'tsx', 'apps/cli/src/main.ts', 'mcp', 'call', '--url', URL_A, '--login', '--tool', 'whoami'], {
-        cwd: root,
-        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', MCPRT_CONFIG_DIR: dir },
-        timeout: 30_000,
-      }).then(
-        () => ({ code: 0, stderr: '' }),
-        (e: { code?: number; stderr?: string }) => ({ code: e.code, stderr: e.stderr ?? '' }),
-      );
+      const cli = await runCli(['mcp', 'call', '--url', URL_A, '--login', '--tool', 'whoami'], { MCPRT_CONFIG_DIR: dir }, { timeoutMs: 30_000 });
       expect(cli.code).not.toBe(0);
       expect(cli.stderr).toMatch(new RegExp(`belongs to uid ${NOBODY}, not to you`));
       expect(cli.stderr).not.toMatch(/http:\/\/\S+\/auth\?/);

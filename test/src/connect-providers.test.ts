@@ -1,25 +1,22 @@
 import { createHash } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { connectLinkFor } from '@mcprt/providers';
 import { parseKeyring } from '@mcprt/keyring';
 import { forTenant } from '@mcprt/calls';
 import { tenantsRepository, type Tenant } from '@mcprt/db';
 import { startDevIdp, type DevIdp } from '@mcprt/dev-idp';
-import { createLogger } from '@mcprt/observability';
 import type { Client } from '@modelcontextprotocol/client';
-import { Redis } from 'ioredis';
+import { tenantSetIdp, tenantSetUpstream } from '@mcprt/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tenantSetIdp } from '../../apps/cli/src/commands/tenant-set-idp.js';
-import { tenantSetUpstream } from '../../apps/cli/src/commands/tenant-set-upstream.js';
 import { startGithubDouble, type GithubDouble } from '../doubles/github.js';
 import { startGithubOAuthDouble, type GithubOAuthDouble } from '../doubles/github-oauth.js';
 import { browse, BrowseError, CookieJar } from './harness/browser.js';
 import { CLIENT_REDIRECT, signIn } from './harness/oauth-client.js';
+import { captureLogs, expectNoSecrets } from './harness/secret-scan.js';
 import { strictWire } from './harness/strict-wire.js';
 import { startStack } from './harness/stack.js';
 
 /**
- * Issue 8 §5 and §8, end to end with the official SDK client: a tenant federated to an OIDC IdP whose
+ * End to end with the official SDK client: a tenant federated to an OIDC IdP whose
  * users connect GitHub (a GitHub-style OAuth 2 double) for a tool that needs it — the connect link
  * arrives as URL elicitation in either protocol era (or as a tool error), the user completes it in
  * their browser, and the call goes through; a second tenant signs users in with GitHub itself. Real
@@ -34,7 +31,7 @@ let github: GithubOAuthDouble;
 /** Tenant A: OIDC login (dev IdP), GitHub connectable. Tenant B: GitHub login. */
 let A: { tenant: Tenant; mcpUrl: string; issuer: string };
 let B: { tenant: Tenant; mcpUrl: string; issuer: string };
-const lines: string[] = [];
+const { log, lines } = captureLogs();
 /** github_profile needs read:user and repo; bob's first GitHub consent grants only read:user (then he upgrades). */
 let bobGrants = 0;
 
@@ -53,16 +50,7 @@ const reload = async (t: { tenant: Tenant }) => (t.tenant = (await tenantsReposi
 beforeAll(async () => {
   s = await startStack({
     label: 'connect',
-    log: createLogger({
-      name: 'test',
-      level: 'trace',
-      destination: new Writable({
-        write(chunk, _e, cb) {
-          lines.push(String(chunk));
-          cb();
-        },
-      }),
-    }),
+    log,
   });
   const a = await tenant('a', ['whoami', 'echo', 'github_profile']);
   const b = await tenant('b', ['whoami']);
@@ -200,7 +188,7 @@ describe('login federated to a GitHub-style OAuth 2 IdP (second tenant, side by 
 /** Opens a connect link in `jar`'s browser as `account` at the provider, up to our "connected" page. */
 const completeConnect = (url: string, account: string, jar: CookieJar) => browse(url, { account, stopAt: 'http://never.invalid/', jar });
 
-describe('connecting GitHub for a tool that needs it (issue 8 §8)', () => {
+describe('connecting GitHub for a tool that needs it', () => {
   it('2026-07-28 client with URL elicitation: the call asks to connect (input_required), the user connects in the browser, the retried call succeeds', async () => {
     const jar = new CookieJar();
     const wire = strictWire();
@@ -693,33 +681,18 @@ describe('upstream tokens stay secret', () => {
       .map((r) => r.blob)
       .join('\n');
     const tenantsRows = JSON.stringify(await s.db.sql`select * from tenants where id in (${A.tenant.id}, ${B.tenant.id})`);
-    const redis = new Redis(s.config.REDIS_URL);
-    const values: string[] = [];
-    try {
-      for (const key of await redis.keys(`${s.ns.queuePrefix}*`)) {
-        const type = await redis.type(key);
-        if (type === 'hash') values.push(JSON.stringify(await redis.hgetall(key)));
-        else if (type === 'string') values.push((await redis.get(key)) ?? '');
-        else if (type === 'list') values.push(...(await redis.lrange(key, 0, -1)));
-        else if (type === 'zset') values.push(...(await redis.zrange(key, '0', '-1')));
-        else if (type === 'stream') values.push(JSON.stringify(await redis.xrange(key, '-', '+')));
-      }
-    } finally {
-      redis.disconnect();
-    }
-    expect(values.length).toBeGreaterThan(0);
     const logs = lines.join('');
-    for (const token of upstream) {
-      expect(token.length).toBeGreaterThan(10);
-      expect(results.join('\n').includes(token), 'in a tool result').toBe(false);
-      expect(logs.includes(token), 'in a log line').toBe(false);
-      expect(store.includes(token), 'in the AS store').toBe(false);
-      expect(cols.includes(token), 'in clear in credentials').toBe(false);
-      expect(values.join('\n').includes(token), 'in Redis').toBe(false);
-    }
-    for (const secret of ['gh-secret-a', 'gh-secret-b', 'secret-a']) {
-      expect(tenantsRows.includes(secret), 'client secret in clear').toBe(false);
-      expect(logs.includes(secret), 'client secret in a log line').toBe(false);
-    }
+    for (const token of upstream) expect(token.length).toBeGreaterThan(10);
+    expectNoSecrets(Object.fromEntries(upstream.map((t, i) => [`upstream token ${i + 1}`, t])), {
+      'a tool result': results,
+      'a log line': logs,
+      'the AS store': store,
+      'credentials (in clear)': cols,
+      Redis: await s.redisValues(),
+    });
+    expectNoSecrets(
+      { 'client secret a': 'gh-secret-a', 'client secret b': 'gh-secret-b', 'login client secret': 'secret-a' },
+      { 'the tenants rows': tenantsRows, 'a log line': logs },
+    );
   });
 });

@@ -5,22 +5,28 @@ import { join } from 'node:path';
 import { createDb, migrationsFolder, tenantsRepository } from '@mcprt/db';
 import { forTenant, type FinishInput } from '@mcprt/calls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { namespace, TEST_APP_DATABASE_URL, TEST_APP_ROLE, TEST_DATABASE_URL } from './harness/test-config.js';
+import { namespace, TEST_APP_ROLE } from './harness/test-config.js';
+import { cloneDatabase, type TestDatabase } from './harness/test-database.js';
 
 describe('data layer (real Postgres)', () => {
+  let database: TestDatabase;
   let h: CallsDb;
   let tenantA: string;
   let tenantB: string;
   let userA: string;
 
   beforeAll(async () => {
-    h = withCallStatements(createDb(TEST_DATABASE_URL, { max: 3 }));
+    database = await cloneDatabase('data');
+    h = withCallStatements(createDb(database.ownerUrl, { max: 3 }));
     const tenants = tenantsRepository(h.db);
     tenantA = (await tenants.create({ slug: namespace('da').slug, displayName: 'A', idpIssuer: 'https://a.example', enabledTools: ['echo'] })).id;
     tenantB = (await tenants.create({ slug: namespace('db').slug, displayName: 'B', idpIssuer: 'https://b.example', enabledTools: ['echo'] })).id;
     userA = (await forTenant(h.db, tenantA).users.upsert({ issuer: 'https://a.example', subject: 'alice' })).id;
   });
-  afterAll(() => h?.close());
+  afterAll(async () => {
+    await h?.close();
+    await database?.drop();
+  });
 
   it('audit_events is append-only for every role, enforced by the database', async () => {
     const audit = forTenant(h.db, tenantA).audit;
@@ -109,10 +115,7 @@ describe('data layer (real Postgres)', () => {
 
   it('migrations are idempotent and safe to run concurrently', async () => {
     const { runMigrations } = await import('@mcprt/db');
-    await Promise.all([
-      runMigrations(TEST_DATABASE_URL, { appUrl: TEST_APP_DATABASE_URL }),
-      runMigrations(TEST_DATABASE_URL, { appUrl: TEST_APP_DATABASE_URL }),
-    ]);
+    await Promise.all([runMigrations(database.ownerUrl, { appUrl: database.appUrl }), runMigrations(database.ownerUrl, { appUrl: database.appUrl })]);
     const rows = await h.sql`select count(*)::int as n from drizzle.__drizzle_migrations`;
     const journal = JSON.parse(readFileSync(join(migrationsFolder, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] };
     expect(rows[0]!.n).toBe(journal.entries.length);

@@ -6,7 +6,8 @@ import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorker } from '@mcprt/worker';
 import { startStack } from './harness/stack.js';
-import { appUrlOf, configFrom, namespace, TEST_APP_DATABASE_URL, TEST_APP_ROLE, TEST_DATABASE_URL, testEnv } from './harness/test-config.js';
+import { appUrlOf, configFrom, namespace, TEST_APP_ROLE, TEST_DATABASE_URL, testEnv } from './harness/test-config.js';
+import { cloneDatabase, type TestDatabase } from './harness/test-database.js';
 
 const PERMISSION_DENIED = '42501'; // insufficient_privilege
 
@@ -21,10 +22,16 @@ async function refusal(p: Promise<unknown>): Promise<{ code: string | undefined;
 }
 
 /**
- * Issue 7 item 5: the API and workers connect as the app role, and the database — not the code —
+ * The API and workers connect as the app role, and the database — not the code —
  * keeps that role from altering or erasing audit history. Every statement an attacker holding the
  * app's connection (a compromised API or worker, SQL injection) would use is tried, as that role.
  */
+let database: TestDatabase;
+beforeAll(async () => {
+  database = await cloneDatabase('roles');
+});
+afterAll(() => database?.drop());
+
 describe('database roles: the app role cannot alter or erase the audit (real Postgres)', () => {
   let owner: DbHandle; // the test database's owner: setup and inspection only
   let app: DbHandle; // exactly what the API and workers hold
@@ -32,8 +39,8 @@ describe('database roles: the app role cannot alter or erase the audit (real Pos
   let auditId: string;
 
   beforeAll(async () => {
-    owner = createDb(TEST_DATABASE_URL, { max: 2 });
-    app = createDb(TEST_APP_DATABASE_URL, { max: 1 });
+    owner = createDb(database.ownerUrl, { max: 2 });
+    app = createDb(database.appUrl, { max: 1 });
     tenantId = (
       await tenantsRepository(app.db).create({
         slug: namespace('roles').slug,
@@ -80,7 +87,7 @@ describe('database roles: the app role cannot alter or erase the audit (real Pos
     ['CREATE SCHEMA', () => `create schema shadow`],
     ['setval on the audit id sequence', () => `select setval('audit_events_id_seq', 1)`],
     ['DELETE FROM the migrations journal', () => `delete from drizzle.__drizzle_migrations`],
-    ['SET ROLE to the owner', () => `set role "${decodeURIComponent(new URL(TEST_DATABASE_URL).username)}"`],
+    ['SET ROLE to the owner', () => `set role "${decodeURIComponent(new URL(database.ownerUrl).username)}"`],
     ['ALTER ROLE itself SUPERUSER', () => `alter role ${TEST_APP_ROLE} superuser`],
     // Only the database writes checkpoints, the retention log and the retention floor (migration 0009).
     [
@@ -146,7 +153,7 @@ describe('database roles: the app role cannot alter or erase the audit (real Pos
   });
 
   it('the API and the worker under test connect as the app role', async () => {
-    const s = await startStack({ label: 'roles-stack' });
+    const s = await startStack({ label: 'roles-stack', database });
     try {
       const client = await s.client(await s.token('alice'));
       const res = CallToolResultSchema.parse(await client.callTool({ name: 'echo', arguments: { message: 'as the app role' } }));
@@ -164,7 +171,12 @@ describe('database roles: the app role cannot alter or erase the audit (real Pos
   });
 
   it('in development a process may migrate at start (as the owner, MIGRATE_DATABASE_URL) and then runs as the app role', async () => {
-    const env = testEnv({ port: 0, queuePrefix: namespace('roles-migrate').queuePrefix, extra: { MIGRATE_DATABASE_URL: TEST_DATABASE_URL } });
+    const env = testEnv({
+      port: 0,
+      queuePrefix: namespace('roles-migrate').queuePrefix,
+      databaseUrl: database.appUrl,
+      extra: { MIGRATE_DATABASE_URL: database.ownerUrl },
+    });
     const worker = await startWorker(configFrom(env)); // default: migrate at start
     try {
       expect(await worker.resources.db.sql`select session_user::text as s`).toEqual([{ s: TEST_APP_ROLE }]);
@@ -208,16 +220,16 @@ describe('database roles: the app role cannot alter or erase the audit (real Pos
   });
 
   it('the migration refuses an app role that is the owner, a superuser or may create roles/databases', async () => {
-    await expect(runMigrations(TEST_DATABASE_URL, { appUrl: TEST_DATABASE_URL })).rejects.toThrow(/same role/);
+    await expect(runMigrations(database.ownerUrl, { appUrl: database.ownerUrl })).rejects.toThrow(/same role/);
     const bad = `mcprt_test_bad_${randomBytes(4).toString('hex')}`;
     await owner.sql`create role ${owner.sql(bad)} login createdb`;
     try {
-      const u = new URL(TEST_DATABASE_URL);
+      const u = new URL(database.ownerUrl);
       u.username = bad;
-      await expect(runMigrations(TEST_DATABASE_URL, { appUrl: u.toString() })).rejects.toThrow(/superuser or may create roles\/databases/);
-      const other = new URL(TEST_APP_DATABASE_URL);
+      await expect(runMigrations(database.ownerUrl, { appUrl: u.toString() })).rejects.toThrow(/superuser or may create roles\/databases/);
+      const other = new URL(database.appUrl);
       other.pathname = '/some_other_db';
-      await expect(runMigrations(TEST_DATABASE_URL, { appUrl: other.toString() })).rejects.toThrow(/different databases/);
+      await expect(runMigrations(database.ownerUrl, { appUrl: other.toString() })).rejects.toThrow(/different databases/);
     } finally {
       await owner.sql`drop role ${owner.sql(bad)}`;
     }
@@ -237,10 +249,10 @@ describe('database roles: the app role cannot alter or erase the audit (real Pos
     } finally {
       await owner.sql.unsafe(`drop role ${probe}`);
     }
-    // The app role's stored verifier is the one for the password in TEST_APP_DATABASE_URL.
+    // The app role's stored verifier is the one for the password in the app role's URL.
     const [stored] = await owner.sql`select rolpassword as v from pg_authid where rolname = ${TEST_APP_ROLE}`;
     const m = /^SCRAM-SHA-256\$(\d+):([^$]+)\$/.exec(stored!.v as string)!;
-    const password = decodeURIComponent(new URL(TEST_APP_DATABASE_URL).password);
+    const password = decodeURIComponent(new URL(database.appUrl).password);
     expect(scramSha256Verifier(password, Buffer.from(m[2]!, 'base64'), Number(m[1]))).toBe(stored!.v);
   });
 

@@ -1,7 +1,6 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDemo } from '../demo/demo.js';
-import { startBuiltinTenant } from './harness/builtin-tenant.js';
 import { artifactsDir, launchChromium, type Shots } from './harness/chromium.js';
 import { startStack } from './harness/stack.js';
 
@@ -12,14 +11,14 @@ import { startStack } from './harness/stack.js';
  */
 type Stack = Awaited<ReturnType<typeof startStack>>;
 let s: Stack;
-let t: Awaited<ReturnType<typeof startBuiltinTenant>>;
+let t: Stack;
 let browser: Browser;
 const shots: Shots = { dir: artifactsDir('demo-test'), files: [] };
 
 beforeAll(async () => {
   browser = await launchChromium();
   s = await startStack({ label: 'demo' });
-  t = await startBuiltinTenant(s, 'dev');
+  t = s;
 });
 
 afterAll(async () => {

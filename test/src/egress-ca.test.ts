@@ -83,7 +83,8 @@ async function caWithServer(name: string): Promise<Ca> {
 
 /** What a fresh process with this environment reaches through its egress. */
 async function probe(env: Record<string, string>, urls: string[]) {
-  const base = testEnv({ port: 1, queuePrefix: namespace('egress-ca').queuePrefix });
+  // The probe opens no database: an address nothing listens on.
+  const base = testEnv({ port: 1, queuePrefix: namespace('egress-ca').queuePrefix, databaseUrl: 'postgres://unused@127.0.0.1:1/unused' });
   const { stdout } = await run(process.execPath, ['--import', 'tsx', 'test/src/harness/egress-probe.ts', ...urls], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', ...base, ...env },

@@ -6,7 +6,7 @@ import { initializeRequest, startStack, type Stack } from './harness/stack.js';
 import { namespace } from './harness/test-config.js';
 
 /**
- * Issue 7 §6: two tenants that trust the same IdP. A token minted for both (`aud: [A, B]`) must work
+ * Two tenants that trust the same IdP. A token minted for both (`aud: [A, B]`) must work
  * at neither: jose's `audience` option only asks that `aud` *contain* the expected value, so the
  * check is ours — exactly one audience, equal to the tenant's MCP resource URL.
  */
@@ -17,7 +17,7 @@ describe('exact audience: a token for several tenants works at none of them', ()
   let urlB: string;
 
   beforeAll(async () => {
-    s = await startStack({ label: 'aud', worker: 'none' });
+    s = await startStack({ label: 'aud', auth: 'external', worker: 'none' });
     // Tenant B: same deployment, same IdP as tenant A.
     b = await tenantsRepository(s.db.db).create({
       slug: namespace('aud-b').slug,

@@ -14,7 +14,7 @@ import { CLIENT_REDIRECT, signIn, tokenRequest as token } from './harness/oauth-
 import { startStack, type Stack } from './harness/stack.js';
 
 /**
- * The authorization server and the HTTP front, attacked the way an outside re-test does: raw requests
+ * The authorization server and the HTTP front, attacked the way an outside tester would: raw requests
  * against the real API (the tenant's own /token, /reg, /auth, discovery), real Postgres and Redis,
  * behind a simulated proxy (TRUST_PROXY=1: the proxy appends the address it saw to X-Forwarded-For).
  */
@@ -30,7 +30,6 @@ beforeAll(async () => {
   originB = await startCimdOrigin(tls);
   s = await startStack({ label: 'front-attacks', env: { EGRESS_EXTRA_CA_PEM: tls.cert, TRUST_PROXY: 'true' } });
   a = await startBuiltinTenant(s, 'fa', ['whoami', 'echo']);
-  closers.push(() => a.idp.close());
 });
 
 afterAll(async () => {
@@ -136,7 +135,6 @@ describe('one-time codes and refresh tokens under concurrency', () => {
 describe('dynamic registration limit (TRUST_PROXY=1)', () => {
   it('60 registrations with a new X-Forwarded-For each (the proxy appends the real address) → only the first 20 are 201', async () => {
     const t = await startBuiltinTenant(s, 'fa-dcr');
-    closers.push(() => t.idp.close());
     const statuses: number[] = [];
     for (let i = 0; i < 60; i++) {
       const res = await register(t.issuer, { 'x-forwarded-for': `198.51.100.${i}, 10.${i}.0.1, 203.0.113.7` });
@@ -152,7 +150,6 @@ describe('dynamic registration limit (TRUST_PROXY=1)', () => {
 
   it('60 registrations from one IPv6 /64 (a new address of the same network each), or one address written IPv4-mapped and plain → 20 in all, not 20 per address', async () => {
     const t = await startBuiltinTenant(s, 'fa-dcr6');
-    closers.push(() => t.idp.close());
     const statuses: number[] = [];
     for (let i = 0; i < 60; i++) {
       // Any IPv6 host holds a /64: 2^64 source addresses, each a fresh window if the limit counts addresses.
@@ -177,7 +174,6 @@ describe('dynamic registration limit (TRUST_PROXY=1)', () => {
 
   it('the limit is one for the cluster: two API replicas on the same Redis admit 20 in all, not 20 each', async () => {
     const t = await startBuiltinTenant(s, 'fa-dcr2');
-    closers.push(() => t.idp.close());
     const port = await freePort();
     const second: RunningApi = await startApi({ ...s.config, PORT: port }, { migrate: false, reconciler: false });
     closers.push(() => second.stop());

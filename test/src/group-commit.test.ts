@@ -3,7 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { CALL_DONE_CHANNEL, forTenant, type RecordCallInput } from '@mcprt/calls';
 import { createDb, tenantsRepository } from '@mcprt/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { namespace, TEST_DATABASE_URL } from './harness/test-config.js';
+import { namespace } from './harness/test-config.js';
+import { cloneDatabase, type TestDatabase } from './harness/test-database.js';
+import { sleep } from './harness/wait-for.js';
 
 const callId = () => `call_${randomUUID().replace(/-/g, '').slice(0, 22)}`;
 
@@ -12,6 +14,7 @@ const callId = () => `call_${randomUUID().replace(/-/g, '').slice(0, 22)}`;
  * together must get exactly what they would have got one after another.
  */
 describe('grouped call statements (real Postgres)', () => {
+  let database: TestDatabase;
   let h: CallsDb;
   let tenant: string;
   let alice: string;
@@ -33,14 +36,18 @@ describe('grouped call statements (real Postgres)', () => {
     }));
 
   beforeAll(async () => {
-    h = withCallStatements(createDb(TEST_DATABASE_URL, { max: 3 }));
+    database = await cloneDatabase('group-commit');
+    h = withCallStatements(createDb(database.ownerUrl, { max: 3 }));
     tenant = (await tenantsRepository(h.db).create({ slug: namespace('gc').slug, displayName: 'GC', idpIssuer: 'https://gc.example', enabledTools: ['echo'] }))
       .id;
     const users = forTenant(h.db, tenant).users;
     alice = (await users.upsert({ issuer: 'https://gc.example', subject: 'alice' })).id;
     bob = (await users.upsert({ issuer: 'https://gc.example', subject: 'bob' })).id;
   });
-  afterAll(() => h?.close());
+  afterAll(async () => {
+    await h?.close();
+    await database?.drop();
+  });
 
   it('records made together are admitted as if made in order: per user, up to the pending cap', async () => {
     const ins = [input(alice, 2), input(bob, 2), input(alice, 2), input(alice, 2), input(bob, 2)];
@@ -125,7 +132,7 @@ describe('grouped call statements (real Postgres)', () => {
         ]),
       );
       expect(finals).toHaveLength(2);
-      for (let i = 0; i < 50 && heard.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+      for (let i = 0; i < 50 && heard.length < 2; i++) await sleep(20);
       expect(heard.map((p) => p.split(' ')[0]).sort()).toEqual([ins[0]!.id, ins[2]!.id].sort());
       expect(JSON.parse(heard.find((p) => p.startsWith(ins[0]!.id))!.slice(ins[0]!.id.length + 1))).toMatchObject({ status: 'succeeded', result: { ok: 1 } });
     } finally {

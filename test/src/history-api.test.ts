@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { tenantsRepository, type Tenant, type User } from '@mcprt/db';
+import { apiKeyCreate, apiKeyList, apiKeyRevoke, type CliResources } from '@mcprt/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiKeyCreate, apiKeyList, apiKeyRevoke } from '../../apps/cli/src/commands/tenant-api-key.js';
-import type { CliResources } from '../../apps/cli/src/resources.js';
 import { ALL_SCOPES, startStack, type Stack } from './harness/stack.js';
+import { sleep } from './harness/wait-for.js';
 
 const HISTORY = `${ALL_SCOPES} calls:read audit:read`;
 
 /**
- * Issue 11 items 4 and 5: the end user's history (bearer token, own rows only) and the tenant back
+ * The end user's history (bearer token, own rows only) and the tenant back
  * office (API keys), against the real API, Postgres and IdP.
  */
 
@@ -89,7 +89,7 @@ describe('history APIs: end users and the tenant back office', () => {
       while (inserting) fresh.push(...(await insertCalls(alice, 3)));
     })();
     const seen = await allPages<CallItem>('/tool-calls?limit=4', aliceToken, async () => {
-      await new Promise((r) => setTimeout(r, 5));
+      await sleep(5);
     });
     inserting = false;
     await writer;

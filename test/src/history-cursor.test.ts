@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { createLogger } from '@mcprt/observability';
+import { apiKeyCreate } from '@mcprt/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiKeyCreate } from '../../apps/cli/src/commands/tenant-api-key.js';
 import { ALL_SCOPES, startStack, type Stack } from './harness/stack.js';
 
 /**

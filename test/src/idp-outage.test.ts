@@ -5,9 +5,10 @@ import { createLogger } from '@mcprt/observability';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initializeRequest, startStack, type Stack } from './harness/stack.js';
+import { sleep } from './harness/wait-for.js';
 
 /**
- * Issue 7 §11: a well-formed token whose issuer cannot be reached. Before: every request cost an
+ * A well-formed token whose issuer cannot be reached. Before: every request cost an
  * outbound discovery request and answered `503 internal_error` with an error-level stack. Now: a
  * specific, retryable 503 with Retry-After, one outbound attempt per failure window
  * (IDP_FAILURE_CACHE_MS), one warning per outage, and the same token works once the IdP is back.
@@ -27,6 +28,7 @@ describe('an unreachable tenant IdP', () => {
       },
     });
     s = await startStack({
+      auth: 'external',
       label: 'idp-down',
       worker: 'none',
       env: { IDP_FAILURE_CACHE_MS: '1500' },
@@ -61,7 +63,7 @@ describe('an unreachable tenant IdP', () => {
     expect(idp.hits()).toBe(1);
 
     // After the window: one new attempt for the next flood, still the same outage in the log.
-    await new Promise((r) => setTimeout(r, 1_600));
+    await sleep(1_600);
     const again = await Promise.all(Array.from({ length: 10 }, () => post()));
     expect(again.map((r) => r.status)).toEqual(Array(10).fill(503));
     expect(idp.hits()).toBe(2);
@@ -76,7 +78,7 @@ describe('an unreachable tenant IdP', () => {
 
   it('recovers: once the IdP answers again the same token is accepted, and the recovery is logged once', async () => {
     idp.up();
-    await new Promise((r) => setTimeout(r, 1_600));
+    await sleep(1_600);
     const res = await post();
     expect(res.status).toBe(200);
     expect(lines.filter((l) => l.msg === 'identity provider reachable again')).toHaveLength(1);

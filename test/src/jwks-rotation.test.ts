@@ -2,12 +2,12 @@ import { DEFAULT_DEV_ACCOUNTS, startDevIdp, type DevIdp } from '@mcprt/dev-idp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_SCOPES, initializeRequest, startStack, type Stack } from './harness/stack.js';
 
-/** Issue 2 §4: JWKS cached *and rotated*: a token signed with the IdP's new key is accepted. */
+/** JWKS cached *and rotated*: a token signed with the IdP's new key is accepted. */
 describe('IdP signing-key rotation', () => {
   let s: Stack;
   let rotated: DevIdp | undefined;
   beforeAll(async () => {
-    s = await startStack({ label: 'jwks', worker: 'none', env: { JWKS_REFRESH_COOLDOWN_MS: '0' } });
+    s = await startStack({ label: 'jwks', auth: 'external', worker: 'none', env: { JWKS_REFRESH_COOLDOWN_MS: '0' } });
   });
   afterAll(async () => {
     await rotated?.close();

@@ -4,7 +4,7 @@ import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCAVIO_KEY, startStack, type Stack } from './harness/stack.js';
 
-/** DESIGN §5: tokens are never logged. Run real calls with trace-level logs and read every line. */
+/** Tokens are never logged. Run real calls with trace-level logs and read every line. */
 describe('logs', () => {
   const lines: string[] = [];
   let s: Stack;

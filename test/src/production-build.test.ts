@@ -7,20 +7,36 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './harness/free-port.js';
 import { startStack, type Stack } from './harness/stack.js';
+import { sleep } from './harness/wait-for.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
 
 /**
- * Issue 7 items 8 and 13: the production path, as the image runs it (infra/Dockerfile), without a
+ * The production path, as the image runs it (infra/Dockerfile), without a
  * Docker engine: `pnpm build` compiles every package to dist/, `pnpm deploy --prod` makes the API's
  * and the worker's directories with production dependencies only, and both start with plain `node`
  * (TypeScript stripping off, so a .ts file reached by mistake fails) and serve a real tool call.
  * The API's /metrics is on its own listener, not on the public port.
  */
+/**
+ * The working tree's install: pnpm's record of it (its settings and projects, null if none; not when it
+ * was last checked) and the tools it links in node_modules/.bin.
+ */
+function installState(): { state: string | null; bins: string[] } {
+  const file = join(root, 'node_modules', '.pnpm-workspace-state-v1.json');
+  let state: string | null = null;
+  if (existsSync(file)) {
+    const { lastValidatedTimestamp: _checkedAt, ...rest } = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    state = JSON.stringify(rest, null, 1);
+  }
+  return { state, bins: readdirSync(join(root, 'node_modules', '.bin')).sort() };
+}
+
 describe('production build', () => {
   let s: Stack;
   let out: string;
+  let installBefore: ReturnType<typeof installState>;
   const procs: { child: ChildProcess; log: () => string }[] = [];
 
   const startCompiled = (dir: string, env: Record<string, string>) => {
@@ -42,7 +58,7 @@ describe('production build', () => {
     while (Date.now() < until) {
       if (p.child.exitCode !== null) throw new Error(`${what} exited (${p.child.exitCode}): ${p.log().slice(-2000)}`);
       if (await ok().catch(() => false)) return;
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
     throw new Error(`${what} not ready after 30 s: ${p.log().slice(-2000)}`);
   };
@@ -52,6 +68,7 @@ describe('production build', () => {
     // `pnpm build`, `pnpm deploy --prod`. (Not in the working tree: a deploy records production-only
     // settings in the workspace's node_modules state, and the next `pnpm run` there would prune the
     // dev dependencies to match.)
+    installBefore = installState();
     out = mkdtempSync(join(tmpdir(), 'mcprt-image-'));
     const src = join(out, 'src');
     for (const f of [
@@ -84,9 +101,10 @@ describe('production build', () => {
   });
 
   it('leaves the install of the working tree alone (dev dependencies stay)', () => {
-    const state = join(root, 'node_modules', '.pnpm-workspace-state-v1.json');
-    if (existsSync(state)) expect(readFileSync(state, 'utf8')).not.toMatch(/"dev": false/);
-    expect(existsSync(join(root, 'node_modules', '.bin', 'tsx'))).toBe(true);
+    // The build, install and deploy above ran; the working tree's install is what it was before them.
+    expect(installState()).toEqual(installBefore);
+    expect(installBefore.bins).toEqual(expect.arrayContaining(['tsx', 'vitest', 'tsc']));
+    if (installBefore.state !== null) expect(installBefore.state).not.toMatch(/"dev": false/);
   });
 
   it('deploys compiled JavaScript with production dependencies only', () => {
@@ -121,7 +139,7 @@ describe('production build', () => {
     expect(res.isError).toBeFalsy();
     expect(JSON.stringify(res)).toContain('alice');
 
-    // Item 8: metrics are not on the public MCP port, and are on the metrics port (loopback).
+    // Metrics are not on the public MCP port, and are on the metrics port (loopback).
     expect((await fetch(`${base}/metrics`)).status).toBe(404);
     const scraped = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
     expect(scraped.status).toBe(200);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_SCOPES, CLIENT_KINDS, startStack, type ClientKind, type Stack } from './harness/stack.js';
 
 /**
- * Issue 6: one MCP URL serves the 2026-07-28 revision (SDK v2 client, version negotiation `auto`) and
+ * One MCP URL serves the 2026-07-28 revision (SDK v2 client, version negotiation `auto`) and
  * the 2025 revisions (SDK v1 client, 2025-11-25). The same end-to-end suite runs with each client.
  */
 const EXPECTED_VERSION: Record<ClientKind, string> = { v2: '2026-07-28', 'v2-legacy': '2025-11-25', v1: '2025-11-25' };

@@ -1,15 +1,15 @@
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NO_FOREIGN_RECONCILE, startStack, type Stack } from './harness/stack.js';
+import { startStack, type Stack } from './harness/stack.js';
 
-/** Issue 9 item 4 (API side): per-user and per-tenant call rates with rate-limiter-flexible on the real Redis. */
+/** API side: per-user and per-tenant call rates with rate-limiter-flexible on the real Redis. */
 
 const RATE = 5;
 
 describe('API call rates', () => {
   let s: Stack;
   beforeAll(async () => {
-    s = await startStack({ label: 'rates', extraSubjects: ['dave'], env: NO_FOREIGN_RECONCILE });
+    s = await startStack({ label: 'rates', extraSubjects: ['dave'] });
     await s.db
       .sql`update tenants set limits = limits || ${JSON.stringify({ perUserRatePerMinute: RATE, tenantRatePerMinute: 3 * RATE + 2 })}::jsonb where id = ${s.tenant.id}`;
   });
@@ -54,7 +54,7 @@ describe('API call rates', () => {
 describe('API call rates, large limits (points taken from Redis in batches)', () => {
   let s: Stack;
   beforeAll(async () => {
-    s = await startStack({ label: 'rates-big', worker: 'none', env: { CALL_WAIT_MS: '10', ...NO_FOREIGN_RECONCILE } });
+    s = await startStack({ label: 'rates-big', worker: 'none', env: { CALL_WAIT_MS: '10' } });
     const alice = await s.scope.users.upsert({ issuer: s.idp.issuer, subject: 'alice' });
     // alice's own override: 300 a minute (batches of 3), the tenant's default stays for others.
     const limits = { pendingCap: 1000, userOverrides: { [alice.id]: { perUserRatePerMinute: 300 } } };

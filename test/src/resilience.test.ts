@@ -9,7 +9,7 @@ import { waitFor } from './harness/wait-for.js';
 
 describe('a worker killed with SIGKILL mid-call does not lose the call', () => {
   let s: Stack;
-  // Short locks so the stalled job comes back in ~2–3 s instead of ~60 s (STACK.md).
+  // Short locks so the stalled job comes back in ~2–3 s instead of the default lock's minute.
   const fast = { JOB_LOCK_MS: '2000', JOB_STALLED_INTERVAL_MS: '1000' };
   // Workers a test started and did not stop (it failed early) must not serve the next test's calls.
   const spawned: AppProcess[] = [];
@@ -19,10 +19,7 @@ describe('a worker killed with SIGKILL mid-call does not lose the call', () => {
     return w;
   };
   beforeAll(async () => {
-    // Its own database: a killed worker's call stays `running` for a while on purpose, and another test
-    // file's reconciler (one shared database, another queue) would otherwise re-enqueue it into its own
-    // queue (docs/operations.md, "Scope" of the lease sweep).
-    s = await startStack({ label: 'kill', worker: 'none', ownDatabase: true, env: { ...fast, CALL_WAIT_MS: '30000' } });
+    s = await startStack({ label: 'kill', worker: 'none', env: { ...fast, CALL_WAIT_MS: '30000' } });
   });
   afterEach(async () => {
     for (const w of spawned.splice(0)) {

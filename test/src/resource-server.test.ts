@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initializeRequest, startStack, type Stack } from './harness/stack.js';
 
 /**
- * Resource-server duties (issue 2 §4): only JWTs from the tenant's issuer, for this tenant's MCP URL,
+ * Resource-server duties: only JWTs from the tenant's issuer, for this tenant's MCP URL,
  * unexpired. Each refusal is a 401 with a WWW-Authenticate header pointing at the RFC 9728 metadata.
  */
 describe('MCP endpoint: bearer tokens', () => {
@@ -10,7 +10,7 @@ describe('MCP endpoint: bearer tokens', () => {
   let b: Stack;
 
   beforeAll(async () => {
-    [a, b] = await Promise.all([startStack({ label: 'rs-a' }), startStack({ label: 'rs-b' })]);
+    [a, b] = await Promise.all([startStack({ label: 'rs-a', auth: 'external' }), startStack({ label: 'rs-b' })]);
   });
   afterAll(() => Promise.all([a?.close(), b?.close()]));
 
@@ -19,7 +19,7 @@ describe('MCP endpoint: bearer tokens', () => {
     const header = res.headers.get('www-authenticate') ?? '';
     expect(header).toMatch(/^Bearer /);
     expect(header).toContain(`resource_metadata="${stack.config.PUBLIC_URL}/.well-known/oauth-protected-resource/t/${stack.tenant.slug}/mcp"`);
-    // DESIGN §3.1: no narrow scope= in the 401 challenge.
+    // No narrow scope= in the 401 challenge: the client asks for what it needs.
     expect(header).not.toContain('scope=');
     if (error) expect(header).toContain(`error="${error}"`);
     return (await res.json()) as { error: string; error_description: string };
@@ -106,7 +106,7 @@ describe('MCP endpoint: transport rules', () => {
   let s: Stack;
   let auth: Record<string, string>;
   beforeAll(async () => {
-    s = await startStack({ label: 'rs-t', worker: 'none', env: { MCP_BODY_LIMIT: '64kb', ALLOWED_ORIGINS: 'https://app.example' } });
+    s = await startStack({ label: 'rs-t', auth: 'external', worker: 'none', env: { MCP_BODY_LIMIT: '64kb', ALLOWED_ORIGINS: 'https://app.example' } });
     auth = { authorization: `Bearer ${await s.token('alice')}` };
   });
   afterAll(() => s?.close());

@@ -5,10 +5,10 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawnApp, type AppProcess } from './harness/app-process.js';
 import { startStack, type Stack } from './harness/stack.js';
-import { waitFor } from './harness/wait-for.js';
+import { waitFor, sleep } from './harness/wait-for.js';
 
 /**
- * Stale runs with two or three real worker processes (issues 9 and 12): a worker stopped past its
+ * Stale runs with two or three real worker processes a worker stopped past its
  * lock whose late result the fence rejects (and the audit records), and a job that stalls its workers
  * more than JOB_MAX_STALLED times (failed as poison, its call failed and audited once).
  */
@@ -61,12 +61,10 @@ describe('stale runs across worker processes', () => {
 
   beforeAll(async () => {
     // Short locks so a stopped or killed worker loses its job in ~1.5 s; one stall allowed, so a job
-    // that stalls twice is poison. Its own database: no other file's reconciler touches these calls
-    // while they wait on purpose.
+    // that stalls twice is poison.
     s = await startStack({
       label: 'stale',
       worker: 'none',
-      ownDatabase: true,
       env: { JOB_LOCK_MS: '1000', JOB_STALLED_INTERVAL_MS: '500', JOB_MAX_STALLED: '1', CALL_WAIT_MS: '30000' },
     });
   });
@@ -99,7 +97,7 @@ describe('stale runs across worker processes', () => {
     expect(stale.map((r) => r.action)).toEqual(['tool_call.accepted', 'tool_call.succeeded', STALE_RESULT_DISCARDED]);
     expect(stale[2]).toMatchObject({ decision: 'info', reason: 'stale_attempt=1 discarded=succeeded row_attempt=2 row_status=succeeded' });
     // One result: the row is attempt 2's, unchanged by A, and the client got it.
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     const after = (await rowOf('stopped-worker'))!;
     expect(after).toMatchObject({ status: 'succeeded', attempt: 2 });
     expect(after.result?.message).toBe('stopped-worker');

@@ -9,10 +9,10 @@ import { startStack, type Stack } from './harness/stack.js';
 import { answerProblems, strictWire } from './harness/strict-wire.js';
 import { startEchoProbe, type EchoProbe, type ProbeEvent } from './harness/echo-probe.js';
 import { refusal } from './harness/refusal.js';
-import { waitFor } from './harness/wait-for.js';
+import { waitFor, sleep } from './harness/wait-for.js';
 
 /**
- * Issue 11 items 1–3, against the real stack (Postgres, Redis, oidc-provider, in-process worker) with
+ * Against the real stack (Postgres, Redis, oidc-provider, in-process worker) with
  * the official SDK v2 client speaking 2026-07-28: MCP tasks (`io.modelcontextprotocol/tasks`), plain
  * calls that outlive the wait, and cancellation that reaches the tool in the worker.
  *
@@ -84,7 +84,7 @@ async function connect(url: string, token: string, opts: { tasks: boolean }) {
   };
 }
 
-describe('MCP tasks, long calls and cancellation (issue 11)', () => {
+describe('MCP tasks, long calls and cancellation', () => {
   let s: Stack;
   let probe: EchoProbe;
   let probeUrl: string;
@@ -182,7 +182,7 @@ describe('MCP tasks, long calls and cancellation (issue 11)', () => {
       audit: { userId: aliceId, clientId: null, tool: 'echo', requestId: null },
     });
     expect(late).toBe(false);
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     expect((await alice.get(task.taskId)).status).toBe('cancelled');
     expect(events.some((e) => e.event === 'end' && e.message === 'cancel-me')).toBe(false);
     await alice.close();
@@ -346,7 +346,7 @@ describe('MCP tasks, long calls and cancellation (issue 11)', () => {
       const task = await alice.callAsTask('echo', { message: 'never-runs', probeUrl });
       await alice.cancel(task.taskId);
       await s.startWorker();
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
       expect(events.some((e) => e.message === 'never-runs')).toBe(false);
       expect((await alice.get(task.taskId)).status).toBe('cancelled');
       await alice.close();

@@ -6,10 +6,10 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCAVIO_RATE_LIMIT_QUERY } from '../doubles/scavio.js';
 import { spawnApp, type AppProcess } from './harness/app-process.js';
-import { cancelLeftovers, NO_FOREIGN_RECONCILE, startStack, type Stack } from './harness/stack.js';
+import { startStack, type Stack } from './harness/stack.js';
 
 /**
- * Issue 9 item 4 (worker side): an upstream 429 with Retry-After slows that user at that provider
+ * Worker side: an upstream 429 with Retry-After slows that user at that provider
  * only, the job waits without spending an attempt, and other users' calls keep their latency.
  * Two worker processes; the Scavio double answers 429 + `Retry-After: 30` for its rate-limit query.
  */
@@ -20,11 +20,10 @@ describe('upstream 429 → only that user at that provider waits', () => {
   const workers: AppProcess[] = [];
   beforeAll(async () => {
     s = await startStack({
-      ownDatabase: true,
       label: 'up429',
       extraSubjects: ['dave'],
       worker: 'none',
-      env: { CALL_WAIT_MS: '3000', ...NO_FOREIGN_RECONCILE },
+      env: { CALL_WAIT_MS: '3000' },
     });
     redis = new Redis(s.config.REDIS_URL, { maxRetriesPerRequest: null });
     queue = new Queue(TOOL_CALLS_QUEUE, { connection: redis, prefix: s.config.QUEUE_PREFIX });
@@ -32,7 +31,6 @@ describe('upstream 429 → only that user at that provider waits', () => {
     await Promise.all(workers.map((w) => w.ready));
   }, 60_000);
   afterAll(async () => {
-    if (s) await cancelLeftovers(s);
     for (const w of workers) w.child.kill('SIGKILL');
     await queue?.close();
     await redis?.quit();

@@ -1,8 +1,8 @@
 import { CALL_META, type CallMeta } from '@mcprt/api';
 import { DEV_CLIENT } from '@mcprt/dev-idp';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { tenantSetUpstream } from '@mcprt/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tenantSetUpstream } from '../../apps/cli/src/commands/tenant-set-upstream.js';
 import { startGithubDouble, type GithubDouble } from '../doubles/github.js';
 import { githubRepo } from '../doubles/github-fixtures.js';
 import { startGithubOAuthDouble, type GithubOAuthDouble } from '../doubles/github-oauth.js';
@@ -11,7 +11,7 @@ import { gmailMessage } from '../doubles/gmail-fixtures.js';
 import { startStack, type Stack } from './harness/stack.js';
 
 /**
- * Refresh-then-retry for a *connected* provider (issue 10 item 2 with issue 8 §8), end to end: a
+ * Refresh-then-retry for a *connected* provider , end to end: a
  * Gmail or GitHub token we hold as valid (not expired) is refused with 401 → the worker refreshes it
  * once with the tenant's client at that provider (`tenant set-upstream`, the same path as the login
  * IdP's refresh in apps/worker/src/credential-refresh.ts) → runs the tool once more → succeeds; the

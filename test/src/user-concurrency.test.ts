@@ -2,10 +2,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnApp, type AppProcess } from './harness/app-process.js';
-import { NO_FOREIGN_RECONCILE, startStack, type Stack } from './harness/stack.js';
+import { startStack, type Stack } from './harness/stack.js';
+import { sleep, waitFor } from './harness/wait-for.js';
 
 /**
- * Issue 9 item 3, as a seeded property: many users, per-user limit N, 3 worker processes with high
+ * As a seeded property: many users, per-user limit N, 3 worker processes with high
  * concurrency, random tool durations, one worker SIGKILLed mid-run. The echo tool itself reports when
  * it starts and ends (an HTTP probe in this process), so "running at once" is what really ran.
  * Reproduce a failure with TEST_SEED=<the seed printed>.
@@ -21,7 +22,6 @@ function mulberry32(a: number) {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const N = 2;
 const USERS = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank'];
@@ -42,11 +42,9 @@ describe(`per-user concurrency holds across 3 worker processes and a SIGKILL (se
     s = await startStack({
       label: 'leases',
       worker: 'none',
-      // Its calls wait for leases on purpose: another file's reconciler must not see them.
-      ownDatabase: true,
       extraSubjects: ['dave', 'erin', 'frank'],
       // Short locks so the killed worker's jobs (and leases) come back within the test.
-      env: { WORKER_CONCURRENCY: '16', JOB_LOCK_MS: '2000', JOB_STALLED_INTERVAL_MS: '1000', CALL_WAIT_MS: '500', ...NO_FOREIGN_RECONCILE },
+      env: { WORKER_CONCURRENCY: '16', JOB_LOCK_MS: '2000', JOB_STALLED_INTERVAL_MS: '1000', CALL_WAIT_MS: '500' },
     });
     await s.db.sql`update tenants set limits = limits || ${JSON.stringify({ perUserConcurrency: N, pendingCap: 500 })}::jsonb where id = ${s.tenant.id}`;
     probe = createServer((req, res) => {
@@ -109,14 +107,15 @@ describe(`per-user concurrency holds across 3 worker processes and a SIGKILL (se
     expect(killedRuns).toBeGreaterThan(0);
     await sent;
 
-    const deadline = Date.now() + 60_000;
-    let rows: { id: string; status: string }[] = [];
-    for (;;) {
-      rows = await s.db.sql<{ id: string; status: string }[]>`select id, status, error from tool_calls where tenant_id = ${s.tenant.id}`;
-      if (rows.length === plan.length && rows.every((r) => r.status === 'succeeded' || r.status === 'failed')) break;
-      if (Date.now() > deadline) throw new Error(`not all calls final: ${JSON.stringify(rows.filter((r) => r.status !== 'succeeded'))}`);
-      await sleep(200);
-    }
+    const rows = await waitFor(
+      'every call final',
+      async () => {
+        const now = await s.db.sql<{ id: string; status: string }[]>`select id, status, error from tool_calls where tenant_id = ${s.tenant.id}`;
+        return now.length === plan.length && now.every((r) => r.status === 'succeeded' || r.status === 'failed') ? now : undefined;
+      },
+      60_000,
+      200,
+    );
     expect(rows.filter((r) => r.status !== 'succeeded')).toEqual([]);
     const done = await s.db.sql<{ call_id: string; n: number }[]>`select call_id, count(*)::int as n from audit_events
       where tenant_id = ${s.tenant.id} and action = 'tool_call.succeeded' group by call_id`;

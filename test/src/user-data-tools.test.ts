@@ -1,8 +1,8 @@
 import { CALL_META, type CallMeta } from '@mcprt/api';
-import { tenantSetScavioKey } from '../../apps/cli/src/commands/tenant-set-scavio-key.js';
 import { specTypeSchemas } from '@modelcontextprotocol/client';
 import { CallToolResultSchema, ListToolsResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
+import { tenantSetScavioKey } from '@mcprt/cli';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startCalendarDouble, type CalendarDouble } from '../doubles/calendar.js';
 import { calendarFixture } from '../doubles/calendar-fixtures.js';
@@ -10,10 +10,10 @@ import { startGithubDouble, type GithubDouble } from '../doubles/github.js';
 import { githubRepo } from '../doubles/github-fixtures.js';
 import { GMAIL_SCOPES, startGmailDouble, type GmailDouble } from '../doubles/gmail.js';
 import { gmailMessage } from '../doubles/gmail-fixtures.js';
-import { cancelLeftovers, NO_FOREIGN_RECONCILE, startStack, type Stack } from './harness/stack.js';
+import { startStack, type Stack } from './harness/stack.js';
 
 /**
- * Issue 10: the user-data tools end to end — MCP SDK client → API → queue → worker → the tool's
+ * The user-data tools end to end — MCP SDK client → API → queue → worker → the tool's
  * authenticated upstream client → the Gmail, Calendar and GitHub doubles — with real Postgres,
  * Redis and IdP. Each user's own token reaches only that user's data; every upstream failure mode
  * reaches the user as its mapped, specific tool error.
@@ -39,7 +39,6 @@ describe('user-data tools: Gmail, Calendar, GitHub with the user’s own token',
     [gmail, calendar, github] = await Promise.all([startGmailDouble(), startCalendarDouble(), startGithubDouble()]);
     s = await startStack({
       label: 'udtools',
-      ownDatabase: true, // 429 pauses leave calls queued on purpose: no other file's reconciler may see them
       enabledTools: TOOLS,
       extraSubjects: ['dave', 'erin', 'frank'],
       env: {
@@ -49,7 +48,6 @@ describe('user-data tools: Gmail, Calendar, GitHub with the user’s own token',
         UPSTREAM_TIMEOUT_MS: '1500',
         UPSTREAM_MAX_BODY_BYTES: String(256 * 1024),
         JOB_ATTEMPTS: '2',
-        ...NO_FOREIGN_RECONCILE,
       },
     });
 
@@ -183,7 +181,6 @@ describe('user-data tools: Gmail, Calendar, GitHub with the user’s own token',
     github.clearFailures();
   });
   afterAll(async () => {
-    if (s) await cancelLeftovers(s);
     await s?.close();
     await Promise.all([gmail?.close(), calendar?.close(), github?.close()]);
   });
@@ -221,7 +218,7 @@ describe('user-data tools: Gmail, Calendar, GitHub with the user’s own token',
       const v2 = specTypeSchemas.ListToolsResult['~standard'].validate(listed) as { issues?: unknown[] };
       expect(v2.issues, JSON.stringify(v2.issues)).toBeUndefined();
       expect(ListToolsResultSchema.safeParse(listed).success).toBe(true);
-      // The deployment's tools, then the built-in tool_call_result (issue 11: results of calls that outlived the wait).
+      // The deployment's tools, then the built-in tool_call_result (results of calls that outlived the wait).
       expect(listed.tools.map((t) => t.name)).toEqual([...TOOLS, 'tool_call_result']);
       for (const t of listed.tools.filter((x) => x.name !== 'tool_call_result') as Array<{
         name: string;

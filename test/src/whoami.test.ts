@@ -2,8 +2,9 @@ import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness/stack.js';
+import { sleep } from './harness/wait-for.js';
 
-/** Issue 2, first "done when": two users of one tenant each get their own identity, via their own token. */
+/** Two users of one tenant each get their own identity, via their own token. */
 describe('whoami: end to end, per user', () => {
   let s: Stack;
   const upstream: Record<string, string> = {};
@@ -22,7 +23,7 @@ describe('whoami: end to end, per user', () => {
     const search = tools.find((t) => t.name === 'web_search')!;
     expect(search.inputSchema.type).toBe('object');
     expect(search.inputSchema.required).toEqual(['query']);
-    // The tool's own output, or the "still running" answer of a call that outlives the wait (issue 11).
+    // The tool's own output, or the "still running" answer of a call that outlives the wait.
     const [own, pending] = (search.outputSchema as { anyOf: { properties: Record<string, unknown> }[] }).anyOf;
     expect(own!.properties).toHaveProperty('results');
     expect(pending!.properties).toHaveProperty('callId');
@@ -79,7 +80,7 @@ describe('whoami: end to end, per user', () => {
       for (let i = 0; i < 100 && !raw; i++) {
         const [row] = await s.db.sql`select id from tool_calls where tenant_id = ${s.tenant.id} and status = 'queued' and tool = 'whoami'`;
         if (row) raw = await redis.hget(`${s.config.QUEUE_PREFIX}:tool-calls:${row.id}`, 'data');
-        if (!raw) await new Promise((r) => setTimeout(r, 50));
+        if (!raw) await sleep(50);
       }
       await redis.quit();
       expect(raw).toBeTruthy();

@@ -10,7 +10,7 @@ import { namespace } from './harness/test-config.js';
 import { waitFor } from './harness/wait-for.js';
 
 /**
- * Issue 7 items 2 and 1 (worker side): a job is only a pointer to its call row, and the worker
+ * Worker side: a job is only a pointer to its call row, and the worker
  * re-decides the policy at dequeue with what is stored then. Each test performs the attack against a
  * real worker, Redis and Postgres.
  */
@@ -29,7 +29,7 @@ describe('a job is bound to its call (forged jobs in Redis)', () => {
 
   beforeAll(async () => {
     // RECONCILE_AFTER_MS: no reconciler re-enqueue between a job's removal and its forged replacement.
-    s = await startStack({ label: 'jobbind', worker: 'none', ownDatabase: true, env: { CALL_WAIT_MS: '200', RECONCILE_AFTER_MS: '600000' } });
+    s = await startStack({ label: 'jobbind', worker: 'none', env: { CALL_WAIT_MS: '200', RECONCILE_AFTER_MS: '600000' } });
     for (const sub of ['alice', 'bob']) {
       const c = await s.connectUser(sub);
       upstream[sub] = c.upstreamAccessToken;
@@ -228,11 +228,9 @@ describe('the worker re-checks the policy at dequeue', () => {
   let aliceId: string;
 
   beforeAll(async () => {
-    // Calls wait in the queue on purpose (the worker is stopped): another file's reconciler must not see them.
     s = await startStack({
       label: 'deqpolicy',
       worker: 'none',
-      ownDatabase: true,
       env: { CALL_WAIT_MS: '200' },
       enabledTools: ['whoami', 'web_search', 'echo', 'github_profile'],
     });

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { sleep } from './wait-for.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 
@@ -55,7 +56,7 @@ export function spawnApp(app: 'api' | 'worker', env: Record<string, string>, ext
           () => false,
         );
         if (ok) return;
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100);
       }
       throw new Error(`${app} exited early (${child.exitCode}): ${out.slice(-2000)}`);
     })();

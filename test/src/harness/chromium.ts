@@ -11,7 +11,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
  */
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 
-/** The flags this machine's closed network needs (STACK.md, machine notes): no background connections. */
+/** The flags a closed network needs: no background connections (nothing outside the test may be contacted). */
 const CHROMIUM_ARGS = [
   '--no-sandbox',
   '--disable-gpu',

@@ -14,11 +14,16 @@ export interface SignInOptions {
   jar?: CookieJar;
   /** The signed-in client's fetch (e.g. harness/strict-wire.ts, to check every answer against the published schemas). */
   fetch?: typeof fetch;
+  /** Sign in with a Client ID Metadata Document at this URL (the URL is the client_id) instead of registering. */
+  clientMetadataUrl?: string;
+  /** Connect the signed-in client before returning (default: the caller calls `connect()`, e.g. after setting handlers). */
+  connected?: boolean;
 }
 
 /** The SDK client signs `account` in at a built-in tenant (login at its IdP, consent) and returns a connected client. */
 export async function signIn(mcpUrl: string, account: string, o: SignInOptions = {}) {
   const auth = new MemoryOAuthProvider();
+  if (o.clientMetadataUrl) auth.clientMetadataUrl = o.clientMetadataUrl;
   const options = {
     ...(o.era === 'legacy' ? {} : { versionNegotiation: { mode: 'auto' as const } }),
     ...(o.capabilities ? { capabilities: o.capabilities } : {}),
@@ -30,13 +35,9 @@ export async function signIn(mcpUrl: string, account: string, o: SignInOptions =
   const { callback, jar } = await browse(auth.authorizationUrl!, { account, stopAt: CLIENT_REDIRECT, ...(o.jar ? { jar: o.jar } : {}) });
   await transport.finishAuth(callback.searchParams);
   const client = new Client({ name: 'mcprt-oauth-test', version: '1.0.0' }, options);
-  return {
-    client,
-    auth,
-    callback,
-    jar,
-    connect: () => client.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: auth, ...(o.fetch ? { fetch: o.fetch } : {}) })),
-  };
+  const connect = () => client.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: auth, ...(o.fetch ? { fetch: o.fetch } : {}) }));
+  if (o.connected) await connect();
+  return { client, auth, callback, jar, connect };
 }
 
 /** A form POST to the issuer's token endpoint (any grant), answered as status and JSON body. */

@@ -1,11 +1,13 @@
-import { PENDING_SQL, withCallStatements, type CallsDb } from '@mcprt/calls';
+import { withCallStatements, type CallsDb } from '@mcprt/calls';
 import { startApi, type RunningApi } from '@mcprt/api';
 import { credentialVault } from '@mcprt/providers';
 import type { Config } from '@mcprt/config';
 import { parseKeyring } from '@mcprt/keyring';
-import { createDb, ensureDatabase, runMigrations, tenantsRepository, type Tenant, type User } from '@mcprt/db';
+import { tenantSetIdp } from '@mcprt/cli';
+import { createDb, oidcStoreRepository, tenantsRepository, type Tenant, type User } from '@mcprt/db';
 import { forTenant } from '@mcprt/calls';
 import { DEFAULT_DEV_ACCOUNTS, startDevIdp, type DevIdp } from '@mcprt/dev-idp';
+import { loadSigningKeys, mintBuiltinAccessToken } from '@mcprt/identity';
 import type { Logger } from '@mcprt/observability';
 import { startWorker, type RunningWorker } from '@mcprt/worker';
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
@@ -14,7 +16,9 @@ import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextproto
 import { Redis } from 'ioredis';
 import { startScavioDouble } from '../../doubles/scavio.js';
 import { freePort } from './free-port.js';
-import { appUrlOf, configFrom, namespace, TEST_DATABASE_URL, testEnv } from './test-config.js';
+import { redisValuesUnder } from './secret-scan.js';
+import { configFrom, namespace, testEnv } from './test-config.js';
+import { cloneDatabase, type TestDatabase } from './test-database.js';
 
 export const SCAVIO_KEY = 'sk_test_double_key';
 export const ALL_SCOPES = 'tools:whoami tools:web_search tools:echo';
@@ -76,8 +80,17 @@ export async function connectClient(kind: ClientKind, url: string, token: string
   };
 }
 
+/** How the tenant's users get access tokens: its own authorization server (what users get by default) or an external IdP's tokens. */
+export type AuthMode = 'builtin' | 'external';
+
 export interface StackOptions {
   label: string;
+  /**
+   * `builtin` (default, what `tenant create` gives users): the tenant is its own authorization server
+   * and signs users in at the stack's dev IdP. `external`: the dev IdP's own tokens are the MCP access
+   * tokens (for tests of that mode: audiences, the IdP's JWKS and outages).
+   */
+  auth?: AuthMode;
   /** `inproc` runs the worker in this process; `none` leaves it to the test (e.g. a child process). */
   worker?: 'inproc' | 'none';
   /** `inproc` runs the API in this process; `none` leaves it to the caller (the benchmark spawns it). */
@@ -88,23 +101,36 @@ export interface StackOptions {
   apiRedisUrl?: string;
   /** Logger for the API and in-process worker (default: silent per LOG_LEVEL). */
   log?: Logger;
-  /**
-   * A database of this stack's own (created, migrated, dropped at close): no other test file's
-   * reconciler can see, and re-enqueue into its own queue, calls that wait in this stack on purpose.
-   */
-  ownDatabase?: boolean;
+  /** The stack's database, when the test made it itself (e.g. to reach it through a proxy); default: a fresh clone. */
+  database?: TestDatabase;
   /** More dev IdP accounts (subjects) beside alice, bob and carol. */
   extraSubjects?: string[];
   /** The dev IdP issues single-use (rotating) refresh tokens. */
   rotateRefreshTokens?: boolean;
 }
 
+export interface TokenOptions {
+  audience?: string;
+  /** External mode only: more audiences beside `audience`. */
+  extraAudiences?: string[];
+  scope?: string;
+  ttlSeconds?: number;
+}
+
+/** The client id the harness's built-in tokens carry (a registered app's id, for the call history). */
+export const HARNESS_CLIENT_ID = 'mcprt-test-harness';
+
 /**
- * A whole deployment for one test file: the dev IdP (oidc-provider), the Scavio double, the API on a
- * real port, optionally a worker, a fresh tenant and queue prefix. Real Postgres, real Redis.
+ * A whole deployment for one test: the dev IdP (oidc-provider), the Scavio double, the API on a real
+ * port, optionally a worker, a tenant, and a database and queue prefix of its own (so nothing another
+ * test does is seen here). Real Postgres, real Redis.
  */
 export async function startStack(opts: StackOptions) {
   const ns = namespace(opts.label);
+  const authMode: AuthMode = opts.auth ?? 'builtin';
+  const port = await freePort();
+  const publicUrl = `http://127.0.0.1:${port}`;
+  const loginSecret = `login-secret-${ns.queuePrefix}`;
   // Every request the IdP receives (`GET /jwks`, …): tests check what a request cost at the IdP.
   const idpRequests: string[] = [];
   const idp: DevIdp = await startDevIdp({
@@ -114,36 +140,45 @@ export async function startStack(opts: StackOptions) {
       { sub: 'carol', email: 'carol@example.test', name: 'Carol Example' },
       ...(opts.extraSubjects ?? []).map((sub) => ({ sub, email: `${sub}@example.test`, name: sub })),
     ],
+    // The tenant's authorization server signs users in here (built-in mode), as the operator set it up.
+    loginClients: [
+      {
+        clientId: 'mcprt-as',
+        clientSecret: loginSecret,
+        redirectUris: [`${publicUrl}/t/${ns.slug}/login/callback`, `${publicUrl}/t/${ns.slug}/connect/idp/callback`],
+      },
+    ],
     onRequest: (req) => idpRequests.push(`${req.method} ${(req.url ?? '/').split('?', 1)[0]}`),
     ...(opts.rotateRefreshTokens ? { rotateRefreshTokens: true } : {}),
   });
   const scavio = await startScavioDouble({ apiKey: SCAVIO_KEY });
-  const port = await freePort();
-  let ownDbUrl: string | undefined;
-  if (opts.ownDatabase) {
-    const u = new URL(TEST_DATABASE_URL);
-    u.pathname = `/${decodeURIComponent(u.pathname.slice(1))}_${ns.slug.replace(/[^a-z0-9]/g, '_')}`;
-    ownDbUrl = u.toString();
-    await ensureDatabase(ownDbUrl);
-    await runMigrations(ownDbUrl, { appUrl: appUrlOf(ownDbUrl) });
-  }
+  const database = opts.database ?? (await cloneDatabase(opts.label));
   const env = testEnv({
     port,
     queuePrefix: ns.queuePrefix,
-    extra: { SCAVIO_API_KEY: SCAVIO_KEY, SCAVIO_BASE_URL: scavio.url, ...(ownDbUrl ? { DATABASE_URL: appUrlOf(ownDbUrl) } : {}), ...opts.env },
+    databaseUrl: database.appUrl,
+    extra: { SCAVIO_API_KEY: SCAVIO_KEY, SCAVIO_BASE_URL: scavio.url, ...opts.env },
   });
   const config: Config = configFrom(env);
   // Setup and inspection through the same app role as the API and worker (DML only); a test that
-  // needs the owner opens TEST_DATABASE_URL itself.
+  // needs the owner opens `database.ownerUrl`.
   const db: CallsDb = withCallStatements(createDb(config.DATABASE_URL, { max: 3 }));
-  const tenant: Tenant = await tenantsRepository(db.db).create({
+  const tenants = tenantsRepository(db.db);
+  const created = await tenants.create({
     slug: ns.slug,
     displayName: `Test ${ns.slug}`,
     idpIssuer: idp.issuer,
     enabledTools: opts.enabledTools ?? ['whoami', 'web_search', 'echo'],
-    // The stack's tokens come from its IdP directly (issue 2's mode); built-in tenants ask for it.
     authMode: 'external',
   });
+  if (authMode === 'builtin') {
+    // The operator's way: `tenant set-idp --auth builtin`.
+    await tenantSetIdp(
+      { db: db.db, config, out: () => undefined },
+      { slug: ns.slug, clientId: 'mcprt-as', clientSecret: loginSecret, scopes: 'openid email profile offline_access', auth: 'builtin' },
+    );
+  }
+  const tenant: Tenant = (await tenants.byId(created.id))!;
   const api: RunningApi | undefined =
     opts.api === 'none'
       ? undefined
@@ -153,22 +188,32 @@ export async function startStack(opts: StackOptions) {
         });
   let worker: RunningWorker | undefined =
     opts.worker === 'none' ? undefined : await startWorker(config, { migrate: false, ...(opts.log ? { log: opts.log } : {}) });
-  const vault = credentialVault(parseKeyring(config.SEAL_KEYS));
+  const keyring = parseKeyring(config.SEAL_KEYS);
+  const vault = credentialVault(keyring);
   const scope = forTenant(db.db, tenant.id);
   const mcpUrl = `${config.PUBLIC_URL}/t/${tenant.slug}/mcp`;
+  /** Who issues the tenant's MCP access tokens: its own authorization server, or the IdP. */
+  const issuer = authMode === 'builtin' ? `${config.PUBLIC_URL}/t/${tenant.slug}` : idp.issuer;
   const clients: McpTestClient[] = [];
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const userOf = (sub: string) => scope.users.upsert({ issuer: idp.issuer, subject: sub });
 
   const stack = {
     ns,
     env,
     config,
+    database,
     db,
     idp,
     idpRequests,
     scavio,
     tenant,
+    slug: tenant.slug,
+    authMode,
+    issuer,
     scope,
     api,
+    keyring,
     vault,
     mcpUrl,
     get worker() {
@@ -182,22 +227,39 @@ export async function startStack(opts: StackOptions) {
       await worker?.stop();
       worker = undefined;
     },
-    /** An MCP access token from the tenant's IdP; defaults: audience = this tenant's MCP URL, all tool scopes. */
-    token(sub: string, o: { audience?: string; extraAudiences?: string[]; scope?: string; ttlSeconds?: number } = {}) {
-      return idp.mintAccessToken({
-        sub,
-        audience: o.audience ?? mcpUrl,
-        scope: o.scope ?? ALL_SCOPES,
+    /**
+     * An MCP access token for `sub`, as the tenant's issuer makes it; defaults: audience = this
+     * tenant's MCP URL, all tool scopes. Built-in: the user exists and the token is signed with the
+     * tenant's key, as its authorization server signs one after sign-in (`signIn` and `userToken` in
+     * sign-in.ts run the whole flow). External: the IdP mints it.
+     */
+    async token(sub: string, o: TokenOptions = {}): Promise<string> {
+      const audience = o.audience ?? mcpUrl;
+      const scopes = o.scope ?? ALL_SCOPES;
+      if (authMode === 'external') {
+        return idp.mintAccessToken({
+          sub,
+          audience,
+          scope: scopes,
+          ...(o.ttlSeconds ? { ttlSeconds: o.ttlSeconds } : {}),
+          ...(o.extraAudiences ? { extraAudiences: o.extraAudiences } : {}),
+        });
+      }
+      if (o.extraAudiences) throw new Error('extraAudiences: an external-mode option (the built-in server issues one audience)');
+      const user = await userOf(sub);
+      const keys = await loadSigningKeys(tenant.id, oidcStoreRepository(db.db, tenant.id), keyring);
+      return mintBuiltinAccessToken(keys, {
+        issuer,
+        audience,
+        subject: user.id,
+        scope: scopes,
+        clientId: HARNESS_CLIENT_ID,
         ...(o.ttlSeconds ? { ttlSeconds: o.ttlSeconds } : {}),
-        ...(o.extraAudiences ? { extraAudiences: o.extraAudiences } : {}),
       });
     },
-    /**
-     * What the sign-in flow (next issue) will do: the user exists and their upstream IdP token is in
-     * the credential vault, sealed. Here the IdP mints a real token its userinfo endpoint accepts.
-     */
+    /** The user exists and their upstream IdP token is in the credential vault, sealed, as sign-in stores it. */
     async connectUser(sub: string): Promise<{ user: User; upstreamAccessToken: string }> {
-      const user = await scope.users.upsert({ issuer: idp.issuer, subject: sub });
+      const user = await userOf(sub);
       const up = await idp.mintUpstreamToken({ sub, scope: 'openid email profile' });
       await vault.store(scope, user.id, 'idp', {
         accessToken: up.accessToken,
@@ -208,15 +270,15 @@ export async function startStack(opts: StackOptions) {
       return { user, upstreamAccessToken: up.accessToken };
     },
     /**
-     * A user with a Google or GitHub credential in the vault, sealed, as the sign-in flow (another
-     * issue) stores it: the token is one the test's double knows (`double.addUser(token, …)`).
+     * A user with a Google or GitHub credential in the vault, sealed, as the connect flow stores it:
+     * the token is one the test's double knows (`double.addUser(token, …)`).
      */
     async connectProvider(
       sub: string,
       provider: 'google' | 'github',
       c: { accessToken: string; scopes: string[]; refreshToken?: string | null; expiresAt?: Date | null },
     ): Promise<User> {
-      const user = await scope.users.upsert({ issuer: idp.issuer, subject: sub });
+      const user = await userOf(sub);
       await vault.store(scope, user.id, provider, {
         accessToken: c.accessToken,
         refreshToken: c.refreshToken ?? null,
@@ -239,8 +301,17 @@ export async function startStack(opts: StackOptions) {
         body: typeof body === 'string' ? body : JSON.stringify(body),
       });
     },
+    /** Every value under this stack's queue prefix in Redis, as text (for secret scans). */
+    async redisValues(): Promise<string[]> {
+      return redisValuesUnder(config.REDIS_URL, config.QUEUE_PREFIX);
+    },
+    /** Something to stop when the stack closes (e.g. another tenant's IdP). */
+    addCleanup(fn: () => Promise<unknown>): void {
+      cleanups.push(fn);
+    },
     async close() {
       await Promise.allSettled(clients.map((c) => c.close()));
+      await Promise.allSettled(cleanups.map((fn) => fn()));
       await worker?.stop().catch(() => undefined);
       await api?.stop().catch(() => undefined);
       await idp.close().catch(() => undefined);
@@ -255,33 +326,13 @@ export async function startStack(opts: StackOptions) {
       } while (cursor !== '0');
       await redis.quit();
       await db.close();
-      if (ownDbUrl) {
-        const u = new URL(ownDbUrl);
-        const name = decodeURIComponent(u.pathname.slice(1));
-        u.pathname = '/postgres';
-        const admin = createDb(u.toString(), { max: 1 });
-        await admin.sql.unsafe(`drop database if exists "${name}" with (force)`).catch(() => undefined);
-        await admin.close();
-      }
+      if (!opts.database) await database.drop().catch(() => undefined);
     },
   };
   return stack;
 }
 
 export type Stack = Awaited<ReturnType<typeof startStack>>;
-
-/**
- * Every API's reconciler re-enqueues *any* tenant's call left `queued` past RECONCILE_AFTER_MS (one
- * database is shared by all test files), into its own queue: another file's worker then runs it with
- * the wrong keyring or doubles. Files whose calls may wait in queue on purpose (leases, 429 pauses)
- * and that do not test the reconciler switch theirs off with this, and cancel what they leave queued.
- */
-export const NO_FOREIGN_RECONCILE = { RECONCILE_AFTER_MS: '600000' } as const;
-
-/** Calls of this stack's tenant still waiting (e.g. paused by a 429) are cancelled, so no other file's reconciler picks them up. */
-export async function cancelLeftovers(s: Stack): Promise<void> {
-  await s.db.sql`update tool_calls set status = 'cancelled', finished_at = now() where tenant_id = ${s.tenant.id} and ${s.db.sql.unsafe(PENDING_SQL)}`;
-}
 
 export const initializeRequest = {
   jsonrpc: '2.0',

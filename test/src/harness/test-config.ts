@@ -3,8 +3,9 @@ import { loadConfig, type Config } from '@mcprt/config';
 import { generateKey } from '@mcprt/keyring';
 
 /**
- * The test database as its owner (a superuser here): migrations (global setup), test setup and
- * inspection. Never handed to an API, worker or CLI under test.
+ * The test database as its owner (a superuser here): the template the global setup migrates and every
+ * test clones (test-database.ts); the fault suite and the benchmark use it directly. Never handed to
+ * an API, worker or CLI under test.
  */
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/mcprt_test';
 
@@ -27,22 +28,29 @@ export function appUrlOf(ownerUrl: string): string {
 export const TEST_APP_DATABASE_URL = process.env.TEST_APP_DATABASE_URL ?? appUrlOf(TEST_DATABASE_URL);
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-/** A per-test namespace: its own tenant slug and queue prefix, so files run in parallel and leave nothing shared. */
+/** A per-stack namespace: its tenant slug and its own queue prefix (Redis is shared by every test). */
 export function namespace(label: string) {
   const id = randomBytes(4).toString('hex');
   return { slug: `${label}-${id}`, queuePrefix: `{test-${label}-${id}}` };
 }
 
 /** The environment a test deployment runs with, as strings (it is also handed to child processes). */
-export function testEnv(opts: { port: number; queuePrefix: string; sealKeys?: string; extra?: Record<string, string> }): Record<string, string> {
+export function testEnv(opts: {
+  port: number;
+  queuePrefix: string;
+  databaseUrl: string;
+  sealKeys?: string;
+  extra?: Record<string, string>;
+}): Record<string, string> {
   return {
     NODE_ENV: 'test',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     HOST: '127.0.0.1',
     PORT: String(opts.port),
     PUBLIC_URL: `http://127.0.0.1:${opts.port}`,
-    // The app role; no MIGRATE_DATABASE_URL: the global setup migrated, the apps never hold the owner.
-    DATABASE_URL: TEST_APP_DATABASE_URL,
+    // The app role of the test's own database; no MIGRATE_DATABASE_URL: it was cloned migrated, the
+    // apps never hold the owner.
+    DATABASE_URL: opts.databaseUrl,
     DATABASE_POOL_MAX: '5',
     REDIS_URL: TEST_REDIS_URL,
     QUEUE_PREFIX: opts.queuePrefix,
@@ -56,7 +64,7 @@ export function testEnv(opts: { port: number; queuePrefix: string; sealKeys?: st
     SHUTDOWN_GRACE_MS: '5000',
     // Many APIs run at once in tests: no fixed metrics port (production-build.test.ts picks free ones).
     METRICS_PORT: '0',
-    // Background jobs that act on every tenant of the shared test database: off unless a test (with its own database) turns them on.
+    // Background jobs that write rows on their own clock: off unless a test of them turns them on.
     AUDIT_CHECKPOINT_INTERVAL_MS: '0',
     RETENTION_INTERVAL_MS: '0',
     ...opts.extra,

@@ -10,9 +10,9 @@ import { spawnApp, type AppProcess } from './harness/app-process.js';
 import { freePort } from './harness/free-port.js';
 import { startStack, type Stack } from './harness/stack.js';
 import { startTcpProxy } from './harness/tcp-proxy.js';
-import { waitFor } from './harness/wait-for.js';
+import { waitFor, sleep } from './harness/wait-for.js';
 
-/** Issue 12: each defect found with injected faults, one test each (they failed before the fixes). */
+/** Recovery from injected faults: lost jobs, an unreachable database, a drain, poison jobs and start-up order. */
 
 const callBody = (id: number, message: string, delayMs = 0) => ({
   jsonrpc: '2.0',
@@ -26,7 +26,7 @@ const rowOf = async (s: Stack, message: string) => {
   return row as { id: string; status: string; attempt: number } | undefined;
 };
 
-describe('issue 12: a running call whose job Redis lost while its worker was dead is recovered', () => {
+describe('a running call whose job Redis lost while its worker was dead is recovered', () => {
   let s: Stack;
   beforeAll(async () => {
     s = await startStack({ label: 'f-lost', worker: 'none' });
@@ -60,7 +60,7 @@ describe('issue 12: a running call whose job Redis lost while its worker was dea
   });
 });
 
-describe('issue 12: Postgres unreachable at the API', () => {
+describe('Postgres unreachable at the API', () => {
   let s: Stack;
   let api: RunningApi;
   let pg: Awaited<ReturnType<typeof startTcpProxy>>;
@@ -142,7 +142,7 @@ describe('issue 12: Postgres unreachable at the API', () => {
   });
 });
 
-describe('issue 12: API drain on SIGTERM', () => {
+describe('API drain on SIGTERM', () => {
   let s: Stack;
   let api: AppProcess | undefined;
   beforeAll(async () => {
@@ -160,7 +160,7 @@ describe('issue 12: API drain on SIGTERM', () => {
     const inFlight = [0, 1, 2].map((i) => s.post(callBody(i, `in-flight-${i}`, 1500), mcpHeaders(token)));
     await waitFor('running', async () => ((await rowOf(s, 'in-flight-2')) ? true : undefined));
     api.child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     const base = s.config.PUBLIC_URL;
     const ready = await fetch(`${base}/readyz`);
     expect(ready.status).toBe(503);
@@ -180,7 +180,7 @@ describe('issue 12: API drain on SIGTERM', () => {
   });
 });
 
-describe('issue 12: poison jobs, failover defaults, startup order', () => {
+describe('poison jobs, failover defaults, startup order', () => {
   let s: Stack;
   beforeAll(async () => {
     s = await startStack({ label: 'f-poison', worker: 'none', env: { JOB_LOCK_MS: '1000', JOB_STALLED_INTERVAL_MS: '500', JOB_MAX_STALLED: '1' } });
@@ -197,7 +197,7 @@ describe('issue 12: poison jobs, failover defaults, startup order', () => {
     await new Promise<void>((r) => blocker.listen(port, '127.0.0.1', r));
     try {
       await expect(startWorker({ ...s.config, WORKER_METRICS_PORT: port }, { migrate: false })).rejects.toThrow(/EADDRINUSE/);
-      await new Promise((r) => setTimeout(r, 1500));
+      await sleep(1500);
       expect((await rowOf(s, 'waits-for-a-worker'))?.status).toBe('queued');
       const queue = new Queue('tool-calls', { connection: new Redis(s.config.REDIS_URL, { maxRetriesPerRequest: null }), prefix: s.config.QUEUE_PREFIX });
       expect((await queue.getJob(row.id))?.attemptsStarted ?? 0).toBe(0);

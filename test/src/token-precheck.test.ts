@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initializeRequest, startStack, type Stack } from './harness/stack.js';
 
 /**
- * Issue 7 §11 (part): cheap checks first, clear answers always.
+ * Cheap checks first, clear answers always.
  * - A bearer value that cannot be this tenant's token is refused (401 + challenge, invalid_token)
  *   before any network work: the tenant's IdP sees no discovery and no JWKS request.
  * - Every answer is counted in `mcprt_http_requests_total`, refusals and errors included.
@@ -13,7 +13,7 @@ const jwt = (header: unknown, payload: unknown, sig = b64u('x'.repeat(64))) => `
 describe('malformed bearer tokens cost no outbound request', () => {
   let s: Stack;
   beforeAll(async () => {
-    s = await startStack({ label: 'cheap', worker: 'none' });
+    s = await startStack({ label: 'cheap', auth: 'external', worker: 'none' });
   });
   afterAll(() => s?.close());
 
@@ -62,7 +62,7 @@ describe('malformed bearer tokens cost no outbound request', () => {
 describe('mcprt_http_requests_total counts every answer', () => {
   let s: Stack;
   beforeAll(async () => {
-    s = await startStack({ label: 'count', worker: 'none' });
+    s = await startStack({ label: 'count', auth: 'external', worker: 'none' });
   });
   afterAll(() => s?.close());
 

@@ -1,15 +1,15 @@
 import { auditTrail, checkpointTick, publicKeyFromJwk, retentionOf, setRetention, type AuditPublicJwk, type CheckpointerDeps } from '@mcprt/audit';
 import { parseKeyring } from '@mcprt/keyring';
 import { tenantsRepository } from '@mcprt/db';
+import { verifyTenantTrail } from '@mcprt/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyTenantTrail } from '../../apps/cli/src/commands/audit-verify.js';
 import { startStack, type Stack } from './harness/stack.js';
 
 /**
- * Variants of the app-role attacks on the audit (audit-app-role-attacks.test.ts), as an outside
- * re-test tries them: the same goals (change a retention unaudited, keep rows from being sealed or
+ * Variants of the app-role attacks on the audit (audit-app-role-attacks.test.ts),, tried
+ * another way: the same goals (change a retention unaudited, keep rows from being sealed or
  * pruned, stop the checkpointer) by other statements the app role is allowed to send. Every statement
- * here runs as the app role (`s.db.sql`), on a database of its own.
+ * here runs as the app role (`s.db.sql`).
  */
 
 type Log = { o: object; m: string };
@@ -44,7 +44,7 @@ describe('audit: variants of the app-role attacks', () => {
   };
 
   beforeAll(async () => {
-    s = await startStack({ label: 'audit-retest', ownDatabase: true, worker: 'none' });
+    s = await startStack({ label: 'audit-retest', worker: 'none' });
   });
   afterAll(async () => {
     await s?.close();
