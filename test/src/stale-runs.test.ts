@@ -8,7 +8,7 @@ import { startStack, type Stack } from './harness/stack.js';
 import { waitFor, sleep } from './harness/wait-for.js';
 
 /**
- * Stale runs with two or three real worker processes a worker stopped past its
+ * Stale runs with two or three real worker processes: a worker stopped past its
  * lock whose late result the fence rejects (and the audit records), and a job that stalls its workers
  * more than JOB_MAX_STALLED times (failed as poison, its call failed and audited once).
  */
