@@ -445,6 +445,13 @@ async function main(): Promise<number> {
   try {
     stack = await startStack({
       label: 'bench',
+      // The run's own database, made above (dropped, re-created, migrated), not a clone of the template.
+      database: {
+        name: new URL(BENCH_DATABASE_URL).pathname.slice(1),
+        ownerUrl: BENCH_DATABASE_URL,
+        appUrl: appUrlOf(BENCH_DATABASE_URL),
+        drop: async () => {},
+      },
       api: 'none',
       worker: 'none',
       env: {

@@ -23,7 +23,7 @@ export type FateClass = 'reauth' | 'policy' | 'rate_limited' | 'cancelled' | 'ti
 
 export type Fate = { do: 'wait'; delayMs: number; class: 'rate_limited' } | { do: 'retry'; class: FateClass } | { do: 'fail'; class: FateClass };
 
-export function classify(err: AppError, aborted: boolean): FateClass {
+function classify(err: AppError, aborted: boolean): FateClass {
   if (err.code === REAUTH_REQUIRED || err.code === 'credential_expired') return 'reauth';
   if (err.kind === 'policy') return 'policy';
   if (err.code === 'upstream_rate_limited') return 'rate_limited';

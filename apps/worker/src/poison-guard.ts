@@ -1,7 +1,7 @@
 import { Worker, type Job, type JobJson } from 'bullmq';
 
 /** What a job's data becomes when its Redis record does not parse: the payload check refuses it. */
-export const UNREADABLE_JOB_DATA = '[unreadable job record]';
+const UNREADABLE_JOB_DATA = '[unreadable job record]';
 
 /**
  * A BullMQ worker that survives a job whose Redis record is corrupt (its `data` or `opts` is not

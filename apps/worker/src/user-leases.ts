@@ -53,7 +53,7 @@ return redis.call('LPOP', KEYS[2])
 `;
 
 /** How long a waiting job sleeps at most before it checks again (if its wake-up was missed). */
-export const WAIT_RECHECK_MS = 500;
+const WAIT_RECHECK_MS = 500;
 
 type LeaseRedis = Redis & {
   mcprtLeaseAcquire(k1: string, k2: string, k3: string, member: string, limit: number, leaseMs: number, jobId: string): Promise<number>;

@@ -54,7 +54,7 @@ export const GENESIS_HASH = '0'.repeat(64);
 const LEAF_PREFIX = 'mcprt.audit.row.v1\n';
 
 /** The row's canonical text: a JSON array in a fixed field order (no key-order questions, no whitespace). */
-export const canonicalAuditRow = (r: AuditRowForm): string =>
+const canonicalAuditRow = (r: AuditRowForm): string =>
   JSON.stringify([r.id, r.tenantId, r.userId, r.clientId, r.callId, r.tool, r.action, r.decision, r.reason, r.requestId, r.at]);
 
 /** leaf = SHA-256("mcprt.audit.row.v1\n" ‖ canonical row), 32 bytes. */
@@ -82,7 +82,7 @@ export const checkpointPayloadOf = (cp: Omit<CheckpointPayload, 'v'>): Checkpoin
 });
 
 /** The signed message: canonical JSON (keys sorted) of the payload. */
-export const checkpointMessage = (p: CheckpointPayload): string => canonicalJson(p);
+const checkpointMessage = (p: CheckpointPayload): string => canonicalJson(p);
 
 /** hash = hex SHA-256 of the signed message; the next checkpoint's prevHash. */
 export const checkpointHash = (p: CheckpointPayload): string => createHash('sha256').update(checkpointMessage(p), 'utf8').digest('hex');

@@ -5,8 +5,8 @@ import type postgres from 'postgres';
  * Retention settings (docs/audit.md "Retention"). Defaults when a tenant has no `tenant_retention`
  * row; the audit default also lives in the database function (migration 0005).
  */
-export const DEFAULT_CALL_RESULT_DAYS = 30;
-export const DEFAULT_AUDIT_EVENT_DAYS = 400;
+const DEFAULT_CALL_RESULT_DAYS = 30;
+const DEFAULT_AUDIT_EVENT_DAYS = 400;
 
 export interface RetentionSettings {
   callResultDays: number;

@@ -9,7 +9,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 const KEY = /^mcprt_ak_(ak[a-z2-7]{16})_([A-Za-z0-9_-]{43})$/;
 
-export const hashApiKeySecret = (secret: string): string => createHash('sha256').update(secret, 'utf8').digest('hex');
+const hashApiKeySecret = (secret: string): string => createHash('sha256').update(secret, 'utf8').digest('hex');
 
 /** A new key: the full value (show it once) and what is stored. */
 export function generateApiKey(): { id: string; key: string; secretHash: string } {

@@ -13,7 +13,7 @@ export { reconnectUrl };
 export const CONNECT_LINK_TTL_MS = 30 * 60_000;
 
 /** The query parameter carrying the sealed "made for" binding. */
-export const CONNECT_LINK_PARAM = 'for';
+const CONNECT_LINK_PARAM = 'for';
 
 const linkContext = sealPurposes.connect_link.context;
 

@@ -9,7 +9,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
  * it runs the system binary; it gives every launch a fresh temporary profile (user data dir), and
  * each `newContext()` has its own cookies, so alice and bob never share a session.
  */
-export const CHROMIUM_PATH = '/usr/bin/chromium';
+const CHROMIUM_PATH = '/usr/bin/chromium';
 
 /** The flags a closed network needs: no background connections (nothing outside the test may be contacted). */
 const CHROMIUM_ARGS = [

@@ -4,7 +4,7 @@ import { browse, type CookieJar } from './browser.js';
 import { CLIENT_REDIRECT, MemoryOAuthProvider } from './oauth-provider.js';
 
 // Re-exported: the provider lives in a module without vitest, so scripts (the benchmark) use it too.
-export { CLIENT_REDIRECT, MemoryOAuthProvider };
+export { CLIENT_REDIRECT };
 
 export interface SignInOptions {
   /** `modern` negotiates 2026-07-28 (the SDK's auto mode); `legacy` speaks 2025-11-25 (its default). */

@@ -118,7 +118,7 @@ export interface TokenOptions {
 }
 
 /** The client id the harness's built-in tokens carry (a registered app's id, for the call history). */
-export const HARNESS_CLIENT_ID = 'mcprt-test-harness';
+const HARNESS_CLIENT_ID = 'mcprt-test-harness';
 
 /**
  * A whole deployment for one test: the dev IdP (oidc-provider), the Scavio double, the API on a real

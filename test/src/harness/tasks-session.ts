@@ -22,7 +22,7 @@ import type { ErrorV2 } from '@modelcontextprotocol/ext-tasks/core/v2';
  *   2025 capabilities (no `tasks`: that revision's task augmentation is not offered) and calls tools
  *   plainly.
  */
-export const TASKS_EXTENSION = 'io.modelcontextprotocol/tasks';
+const TASKS_EXTENSION = 'io.modelcontextprotocol/tasks';
 
 export interface TasksSession {
   client: Client;

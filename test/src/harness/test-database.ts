@@ -12,7 +12,7 @@ declare module 'vitest' {
 }
 
 /** A database name from a connection URL, checked to be a plain identifier (it is interpolated into DDL). */
-export function databaseName(url: string): string {
+function databaseName(url: string): string {
   const name = decodeURIComponent(new URL(url).pathname.slice(1));
   if (!/^[a-z0-9_]+$/.test(name)) throw new Error(`unexpected test database name: ${name}`);
   return name;
@@ -24,6 +24,12 @@ export function serverUrl(url = TEST_DATABASE_URL): string {
   u.pathname = '/postgres';
   return u.toString();
 }
+
+/**
+ * This run's tag: the one vitest's global setup provides, or, for the processes that use the harness
+ * outside vitest (the fault suite, the demo, the bench), one of this process's own.
+ */
+const runTag = (): string => (process.env.VITEST ? inject('testRun') : `p${process.pid}`);
 
 /** The prefix of every database a run clones from the template. */
 export const clonePrefix = (run: string): string => `${databaseName(TEST_DATABASE_URL)}_${run}_`;
@@ -44,7 +50,7 @@ export interface TestDatabase {
  */
 export async function cloneDatabase(label: string): Promise<TestDatabase> {
   const template = databaseName(TEST_DATABASE_URL);
-  const name = `${clonePrefix(inject('testRun'))}${label.replace(/[^a-z0-9]/g, '_').slice(0, 24)}_${randomBytes(3).toString('hex')}`;
+  const name = `${clonePrefix(runTag())}${label.replace(/[^a-z0-9]/g, '_').slice(0, 24)}_${randomBytes(3).toString('hex')}`;
   const admin = createDb(serverUrl(), { max: 1 });
   try {
     // The template may still be held for a moment by a connection that is closing (e.g. autovacuum).

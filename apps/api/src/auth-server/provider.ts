@@ -38,7 +38,7 @@ export interface TenantAuthServer {
  * Cookie keys shared by every tenant's provider (and the app's own signed cookies): derived (HKDF)
  * from each keyring key, active key first, so a rotation keeps accepting cookies signed before it.
  */
-export function cookieKeys(keyring: Keyring): string[] {
+function cookieKeys(keyring: Keyring): string[] {
   const kids = [keyring.activeKid, ...keyring.kids.filter((k) => k !== keyring.activeKid)];
   return kids.map((kid) => Buffer.from(hkdfSync('sha256', keyring.keyFor(kid)!.export(), Buffer.alloc(0), 'mcprt.as-cookies.v1', 32)).toString('base64url'));
 }

@@ -19,7 +19,7 @@ import type { RateVerdict } from '@mcprt/calls';
 
 const ALLOWED: RateVerdict = Object.freeze({ ok: true });
 
-export function userRatePerMinute(tenant: Pick<Tenant, 'limits'>, userId: string): number {
+function userRatePerMinute(tenant: Pick<Tenant, 'limits'>, userId: string): number {
   return tenant.limits.userOverrides?.[userId]?.perUserRatePerMinute ?? tenant.limits.perUserRatePerMinute;
 }
 

@@ -19,7 +19,7 @@ import { callIdSchema } from '@mcprt/calls';
 const POSITION_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.\d{6}Z$/;
 
 /** Whether `s` names a real instant (no month 13, 30 February, hour 24, second 60 or year 0). */
-export function isPositionTime(s: string): boolean {
+function isPositionTime(s: string): boolean {
   const m = POSITION_TIME.exec(s);
   if (!m) return false;
   const [y, mo, d, h, mi, se] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];

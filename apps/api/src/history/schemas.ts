@@ -35,7 +35,7 @@ const tool = z
   .regex(/^[a-z][a-z0-9_]{0,63}$/, 'tool must be a tool name (a-z, 0-9, _)')
   .meta({ description: 'only calls of this tool' });
 
-export const callStatus = z.enum(CALL_STATUSES, { message: `status must be one of ${CALL_STATUSES.join(', ')}` });
+const callStatus = z.enum(CALL_STATUSES, { message: `status must be one of ${CALL_STATUSES.join(', ')}` });
 
 const timeRange = <T extends z.ZodRawShape>(shape: T) =>
   z.strictObject({ ...shape, since: isoTime('since').optional(), until: isoTime('until').optional() }, { message: 'unknown query parameter' }).refine(
@@ -100,7 +100,7 @@ export const callView = z
   })
   .meta({ id: 'ToolCall' });
 
-export const auditEventView = z
+const auditEventView = z
   .object({
     id: z.number().int(),
     tenantId: z.string(),
@@ -116,7 +116,7 @@ export const auditEventView = z
   })
   .meta({ id: 'AuditEvent' });
 
-export const page = <T extends z.ZodType>(item: T, id: string) =>
+const page = <T extends z.ZodType>(item: T, id: string) =>
   z.object({ items: z.array(item), nextCursor: z.string().nullable().meta({ description: 'null on the last page' }) }).meta({ id });
 
 export const callPage = page(callView, 'ToolCallPage');

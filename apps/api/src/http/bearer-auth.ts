@@ -8,7 +8,7 @@ import { bindLog, required, type ApiState } from './state.js';
 import { mcpResourceUrl, resourceMetadataUrl } from './urls.js';
 
 /** RFC 6750 §3 challenge. No `scope=` here on purpose: clients would copy it as their whole request, losing what they had. */
-export function bearerChallenge(publicUrl: string, slug: string, error?: { code: string; description: string }): string {
+function bearerChallenge(publicUrl: string, slug: string, error?: { code: string; description: string }): string {
   const parts = [`resource_metadata="${resourceMetadataUrl(publicUrl, slug)}"`];
   if (error) parts.unshift(`error="${error.code}"`, `error_description="${error.description.replace(/["\\]/g, '')}"`);
   return `Bearer ${parts.join(', ')}`;

@@ -49,7 +49,7 @@ type TaskConfig = Pick<Config, 'TASK_TTL_MS' | 'TASK_POLL_INTERVAL_MS'>;
 export type TaskDeps = Parameters<typeof cancelUserCall>[0] & { config: TaskConfig & Pick<Config, 'PUBLIC_URL'>; registry: ToolRegistry };
 
 /** The `Task` fields of a call (no inlined payload). */
-export function taskOf(call: ToolCall, config: TaskConfig) {
+function taskOf(call: ToolCall, config: TaskConfig) {
   const status = call.status === 'cancelled' ? 'cancelled' : isFinal(call) ? 'completed' : 'working';
   const updated = call.finishedAt ?? call.startedAt ?? call.createdAt;
   return {
@@ -71,11 +71,7 @@ export function taskOf(call: ToolCall, config: TaskConfig) {
  * nested in another. Without it the official tasks client (`@modelcontextprotocol/ext-tasks`) rejects
  * the task ("Protocol value failed schema validation") and never hands over the result.
  */
-export function taskResult(
-  call: ToolCall,
-  r: { config: Pick<Config, 'PUBLIC_URL'>; registry: Pick<ToolRegistry, 'get'> },
-  who: Pick<RequestIdentity, 'tenant'>,
-) {
+function taskResult(call: ToolCall, r: { config: Pick<Config, 'PUBLIC_URL'>; registry: Pick<ToolRegistry, 'get'> }, who: Pick<RequestIdentity, 'tenant'>) {
   return {
     resultType: 'complete' as const,
     ...toCallToolResult(call, r.registry.get(call.tool), toolCallUrl(r.config.PUBLIC_URL, who.tenant.slug, call.id)),

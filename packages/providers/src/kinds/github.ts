@@ -5,8 +5,8 @@ import type { EgressFetch, KindClient, ProviderKind } from './kind.js';
 import { loginFailed } from './oidc.js';
 
 /** GitHub's public hosts: the web host serves OAuth, the API host serves `GET /user`. */
-export const GITHUB_WEB = 'https://github.com';
-export const GITHUB_API = 'https://api.github.com';
+const GITHUB_WEB = 'https://github.com';
+const GITHUB_API = 'https://api.github.com';
 
 const TOKEN_PATH = '/login/oauth/access_token';
 
@@ -21,7 +21,7 @@ const webBase = (issuer: string) => issuer.replace(/\/+$/, '');
  * 6749 §5.2), and openid-client only reads an error body from an error status. This adapter turns
  * such a 200 into the 400 it means, so the library raises a `ResponseBodyError` with GitHub's code.
  */
-export function githubTokenErrors(fetch: oidc.CustomFetch): oidc.CustomFetch {
+function githubTokenErrors(fetch: oidc.CustomFetch): oidc.CustomFetch {
   return async (url, options) => {
     const res = await fetch(url, options);
     if (res.status !== 200 || !new URL(url).pathname.endsWith(TOKEN_PATH)) return res;

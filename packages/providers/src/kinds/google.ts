@@ -1,7 +1,7 @@
 import type { ProviderKind } from './kind.js';
 import { oidcKind } from './oidc.js';
 
-export const GOOGLE_ISSUER = 'https://accounts.google.com';
+const GOOGLE_ISSUER = 'https://accounts.google.com';
 
 /**
  * Google: OpenID Connect by discovery, as `oidc`, plus what its authorize request needs. Google issues
