@@ -445,6 +445,8 @@ async function main(): Promise<number> {
   try {
     stack = await startStack({
       label: 'bench',
+      // The stack's tenant trusts the dev IdP's tokens (BENCH_AUTH=external); builtin mode adds a tenant of its own below.
+      auth: 'external',
       // The run's own database, made above (dropped, re-created, migrated), not a clone of the template.
       database: {
         name: new URL(BENCH_DATABASE_URL).pathname.slice(1),

@@ -105,9 +105,10 @@ describe('startDevIdp', () => {
   });
 
   it('rejects an expired upstream token at userinfo', async () => {
-    const upstream = await idp.mintUpstreamToken({ sub: 'alice', scope: 'openid', ttlSeconds: 1 });
+    // `exp` has whole seconds: 3 s leave at least 2 s for the first request on a loaded machine.
+    const upstream = await idp.mintUpstreamToken({ sub: 'alice', scope: 'openid', ttlSeconds: 3 });
     expect((await userinfo(upstream.accessToken)).status).toBe(200);
-    await new Promise((resolve) => setTimeout(resolve, 2100));
+    await new Promise((resolve) => setTimeout(resolve, 4100));
     expect((await userinfo(upstream.accessToken)).status).toBe(401);
   });
 

@@ -5,6 +5,7 @@ import { generateKey, parseKeyring } from '@mcprt/keyring';
 import { loadConfig } from '@mcprt/config';
 import { createLogger } from '@mcprt/observability';
 import { Redis } from 'ioredis';
+import { redisKeys } from '@mcprt/redis';
 import Koa from 'koa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { mountRoutes } from '../app.js';
@@ -80,6 +81,7 @@ describe('the tenant router', () => {
       config,
       db: { db: {}, sql: {} },
       redis,
+      keys: redisKeys(config.QUEUE_PREFIX),
       keyring: parseKeyring(config.SEAL_KEYS, config.SEAL_ACTIVE_KID),
       tenants: countingTenants(),
       authServers: { cookieKeys: [] },
