@@ -1,24 +1,17 @@
-import { Writable } from 'node:stream';
-import { createLogger } from '@mcprt/observability';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { captureLogs } from './harness/secret-scan.js';
 import { SCAVIO_KEY, startStack, type Stack } from './harness/stack.js';
 
 /** Tokens are never logged. Run real calls with trace-level logs and read every line. */
 describe('logs', () => {
-  const lines: string[] = [];
+  const { log, lines } = captureLogs({ level: 'trace' });
   let s: Stack;
   let mcpToken: string;
   let upstream: string;
 
   beforeAll(async () => {
-    const destination = new Writable({
-      write(chunk, _e, cb) {
-        lines.push(String(chunk));
-        cb();
-      },
-    });
-    s = await startStack({ label: 'logs', log: createLogger({ name: 'test', level: 'trace', destination }) });
+    s = await startStack({ label: 'logs', log });
     upstream = (await s.connectUser('alice')).upstreamAccessToken;
     mcpToken = await s.token('alice');
   });

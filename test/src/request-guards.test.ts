@@ -1,8 +1,7 @@
-import { Writable } from 'node:stream';
 import { buildMcpServer } from '@mcprt/api';
-import { createLogger } from '@mcprt/observability';
 import { Client, InMemoryTransport } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { captureLogs } from './harness/secret-scan.js';
 import { startStack, type Stack } from './harness/stack.js';
 
 /**
@@ -131,17 +130,11 @@ describe('authorization holds for every message of a request', () => {
 });
 
 describe('clear answers: bad text is refused, internal errors stay inside', () => {
-  const lines: string[] = [];
+  const { log, lines } = captureLogs({ level: 'info' });
   let s: Stack;
   let alice: string;
   beforeAll(async () => {
-    const destination = new Writable({
-      write(chunk, _e, cb) {
-        lines.push(String(chunk));
-        cb();
-      },
-    });
-    s = await startStack({ label: 'front-errors', log: createLogger({ name: 'test', level: 'info', destination }) });
+    s = await startStack({ label: 'front-errors', log });
     alice = (await s.connectUser('alice')).user.id;
   });
   afterAll(() => s?.close());
