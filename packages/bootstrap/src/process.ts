@@ -51,10 +51,13 @@ export function createProcessBase<C extends ProcessConfig>(name: ProcessName, co
   });
   const redis = connectRedis(config.REDIS_URL, REDIS_ROLE[name], (err) => log.warn({ err }, 'redis connection error'));
   const { egress, directory } = createOutbound({ ...config, allowPrivate: egressAllowsPrivate(config) }, log);
+  const metrics = createMetrics(name);
+  // mcprt_dependency_up{dependency}: the dashboard's outage panel and the dependency-down alert.
+  metrics.sampled.dependencies({ postgres: () => db.sql`select 1`, redis: () => redis.ping() });
   return {
     config,
     log,
-    metrics: createMetrics(name),
+    metrics,
     db,
     redis,
     keys: redisKeys(config.QUEUE_PREFIX),
