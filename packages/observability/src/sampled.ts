@@ -38,17 +38,26 @@ export interface QueueSample {
  * SAMPLE_TIMEOUT_MS leaves the gauge empty for that scrape, so a stale value is never served.
  */
 export function sampledGauges(registry: Registry) {
-  const gauge = (name: string, help: string, labelNames: string[], collect: (g: Gauge) => Promise<void>) =>
-    new Gauge({
+  // `collect` answers whether it had a sample; without one the gauge exports no sample at all (a
+  // gauge without labels would otherwise export 0 after its reset: a value nobody measured).
+  const gauge = (name: string, help: string, labelNames: string[], collect: (g: Gauge) => Promise<boolean>) => {
+    let sampled = true;
+    const g = new Gauge({
       name,
       help,
       labelNames,
       registers: [registry],
       async collect() {
         this.reset();
-        await collect(this);
+        sampled = await collect(this);
       },
     });
+    const get = g.get.bind(g);
+    g.get = async () => {
+      const metric = await get();
+      return sampled ? metric : { ...metric, values: [] };
+    };
+  };
   return {
     /** mcprt_dependency_up{dependency}: 1 when the dependency answered a ping within the timeout. */
     dependencies(pings: Record<string, () => Promise<unknown>>) {
@@ -62,6 +71,7 @@ export function sampledGauges(registry: Registry) {
             g.set({ dependency }, ok);
           }),
         );
+        return true;
       });
     },
     /** The tool-call queue: mcprt_queue_jobs{state} and mcprt_queue_oldest_waiting_seconds. */
@@ -70,29 +80,32 @@ export function sampledGauges(registry: Registry) {
       gauge('mcprt_queue_jobs', 'Jobs in the tool-call queue by BullMQ state', ['state'], async (g) => {
         const s = await sample();
         for (const [state, n] of Object.entries(s?.counts ?? {})) g.set({ state }, n);
+        return s !== undefined;
       });
       gauge('mcprt_queue_oldest_waiting_seconds', 'Age of the oldest job in the wait list (0: empty)', [], async (g) => {
         const s = await sample();
         if (s) g.set(s.oldestWaitingSeconds);
+        return s !== undefined;
       });
     },
     /** mcprt_calls_oldest_pending_seconds{status}: how long the oldest queued / running call has been in that state. */
     pendingCalls(read: () => Promise<{ status: string; oldestSeconds: number }[]>) {
+      const sample = shared(read);
       gauge('mcprt_calls_oldest_pending_seconds', 'Age of the oldest call still queued or running, by status (no series: none)', ['status'], async (g) => {
-        for (const row of (await shared(read)()) ?? []) g.set({ status: row.status }, row.oldestSeconds);
+        const rows = await sample();
+        for (const row of rows ?? []) g.set({ status: row.status }, row.oldestSeconds);
+        return rows !== undefined;
       });
     },
     /** mcprt_audit_checkpoint_lag_seconds: age of the oldest audit row no checkpoint seals yet (0: all sealed). */
     auditCheckpointLag(read: () => Promise<number>) {
-      gauge(
-        'mcprt_audit_checkpoint_lag_seconds',
-        'Age of the oldest audit row not yet sealed by a checkpoint, over all tenants (0: all sealed)',
-        [],
-        async (g) => {
-          const lag = await shared(read)();
-          if (lag !== undefined) g.set(lag);
-        },
-      );
+      const sample = shared(read);
+      const help = 'Age of the oldest audit row not yet sealed by a checkpoint, over all tenants (0: all sealed)';
+      gauge('mcprt_audit_checkpoint_lag_seconds', help, [], async (g) => {
+        const lag = await sample();
+        if (lag !== undefined) g.set(lag);
+        return lag !== undefined;
+      });
     },
   };
 }
