@@ -21,8 +21,10 @@ import type { RequestIdentity } from './request-identity.js';
  *   unknown one (-32602 "Task not found"). Cancelling another app's task needs `calls:cancel`.
  * - Status: `queued`/`running` → `working`; `succeeded`, and `failed` (a tool error: the spec keeps
  *   `failed` for JSON-RPC errors) → `completed` with the same CallToolResult a plain call gets;
- *   `cancelled` → `cancelled`. No tool asks for input, so `input_required` never happens and
- *   `tasks/update` acknowledges (the spec: responses for keys not outstanding are ignored).
+ *   `cancelled` → `cancelled`; `awaiting_approval` of a call its own user must approve →
+ *   `input_required` with one input request, a URL elicitation of the approval page (a `decline`
+ *   response in `tasks/update` denies the call); one a tenant approver must approve → `working`.
+ *   `tasks/update` otherwise acknowledges (the spec: responses for keys not outstanding are ignored).
  */
 export const TASKS_EXTENSION = 'io.modelcontextprotocol/tasks';
 const CLIENT_CAPABILITIES = 'io.modelcontextprotocol/clientCapabilities';
@@ -63,13 +65,23 @@ function taskOf(call: ToolCall, config: TaskConfig & Pick<Config, 'PUBLIC_URL'>,
   if (call.status === 'awaiting_approval' && call.approver === 'user') {
     const url = approvalPageUrl(config.PUBLIC_URL, slug, call.id);
     const message = `This call needs your approval before it runs: open the page to see exactly what will run, then approve or deny it.`;
-    return { ...base, status: 'input_required' as const, statusMessage: message, inputRequests: { [APPROVAL_INPUT]: { method: 'elicitation/create', params: { mode: 'url', message, url } } } };
+    return {
+      ...base,
+      status: 'input_required' as const,
+      statusMessage: message,
+      inputRequests: { [APPROVAL_INPUT]: { method: 'elicitation/create', params: { mode: 'url', message, url } } },
+    };
   }
   return {
     ...base,
     status,
     ...(status === 'working'
-      ? { statusMessage: call.status === 'awaiting_approval' ? 'The tool call is waiting for approval by an approver of your organisation.' : `The tool call is ${call.status}.` }
+      ? {
+          statusMessage:
+            call.status === 'awaiting_approval'
+              ? 'The tool call is waiting for approval by an approver of your organisation.'
+              : `The tool call is ${call.status}.`,
+        }
       : {}),
     ...(status === 'cancelled' ? { statusMessage: 'The tool call was cancelled.' } : {}),
   };
@@ -111,7 +123,7 @@ export function registerTaskHandlers(
   who: RequestIdentity,
   wrap: <A extends unknown[], R>(h: (...a: A) => Promise<R>) => (...a: A) => Promise<R>,
 ): void {
-  type Ctx = { mcpReq: { envelope?: unknown } };
+  type Ctx = { mcpReq: { envelope?: unknown; inputResponses?: Record<string, unknown> } };
   /** The request's own call, as the policy lets its token see it, or -32602 exactly as for an id that never existed. */
   const own = async (taskId: string, ctx: Ctx): Promise<ToolCall> => {
     if (!declaresTasks(ctx.mcpReq.envelope)) throw missingCapability();
@@ -140,7 +152,9 @@ export function registerTaskHandlers(
       // Declining it in the client denies the call (a denial is always safe to take); approving
       // happens only on the approval page, which shows exactly what will run. Any other response is
       // for a key that is not outstanding, which the spec says to ignore. Acknowledged with {}.
-      if (call.status === 'awaiting_approval' && call.approver === 'user' && declined(p.inputResponses?.[APPROVAL_INPUT]))
+      // The SDK lifts a request's `inputResponses` (a 2026-07-28 retry field) out of params into the context.
+      const responses = ctx.mcpReq.inputResponses ?? p.inputResponses;
+      if (call.status === 'awaiting_approval' && call.approver === 'user' && declined(responses?.[APPROVAL_INPUT]))
         await decideUserApproval(r, who, call, false);
       return {};
     }),

@@ -8,7 +8,8 @@ import {
   type ProtocolEra,
   type ServerContext,
 } from '@modelcontextprotocol/server';
-import { awaitCall, cancelUserCall, decideCallApproval, eitherAborted, isFinal, submitCall, type SubmitOutcome, type ToolCall } from '@mcprt/calls';
+import type { decideCallApproval } from '@mcprt/calls';
+import { awaitCall, cancelUserCall, eitherAborted, isFinal, submitCall, type SubmitOutcome, type ToolCall } from '@mcprt/calls';
 import type { AnyTool } from '@mcprt/tools';
 import { RESULT_TOOL, toCallToolResult } from '../calls/call-result.js';
 import { approvalPageUrl, toolCallUrl } from '../http/urls.js';
@@ -32,7 +33,15 @@ export type McpDeps = Parameters<typeof submitCall>[0] &
   Parameters<typeof reauthLink>[0] & {
     config: Pick<
       Config,
-      'PUBLIC_URL' | 'RETRY_AFTER_S' | 'CALL_WAIT_MS' | 'APPROVAL_TTL_S' | 'TASK_WAIT_MS' | 'PROGRESS_WAIT_MS' | 'PROGRESS_INTERVAL_MS' | 'TASK_TTL_MS' | 'TASK_POLL_INTERVAL_MS'
+      | 'PUBLIC_URL'
+      | 'RETRY_AFTER_S'
+      | 'CALL_WAIT_MS'
+      | 'APPROVAL_TTL_S'
+      | 'TASK_WAIT_MS'
+      | 'PROGRESS_WAIT_MS'
+      | 'PROGRESS_INTERVAL_MS'
+      | 'TASK_TTL_MS'
+      | 'TASK_POLL_INTERVAL_MS'
     >;
     registry: ToolRegistry;
     outages: Pick<OutageLog, 'report'>;
@@ -148,7 +157,8 @@ async function answerAccepted(turn: Turn, tool: AnyTool, outcome: Extract<Submit
   // Not enqueued (Redis away: the reconciler enqueues it later; or waiting for approval): answer now, without waiting.
   if (!outcome.enqueued) {
     if (asTask) return createTaskResult(call, r.config, who.tenant.slug) as unknown as CallToolResult;
-    const approvalUrl = call.status === 'awaiting_approval' && call.approver === 'user' ? approvalPageUrl(r.config.PUBLIC_URL, who.tenant.slug, call.id) : undefined;
+    const approvalUrl =
+      call.status === 'awaiting_approval' && call.approver === 'user' ? approvalPageUrl(r.config.PUBLIC_URL, who.tenant.slug, call.id) : undefined;
     return toCallToolResult(call, tool, pollUrl, approvalUrl);
   }
   call = await waitForCall(turn, call, asTask);

@@ -57,9 +57,11 @@ export async function decideApproval(sql: postgres.Sql, tenantId: string, d: App
     ), bell as (${bellFromUpd(sql)} where not ${d.approve})
     select 'done' as _k, upd.* from upd, (select count(*) from bell) b
     union all
-    select case when cur.approval_expires_at <= now() then 'expired' else 'changed' end as _k, cur.* from cur where not exists (select 1 from upd)`;
+    select case when cur.args_hash is distinct from ${d.argsHash} then 'changed' when cur.approval_expires_at <= now() then 'expired' else 'decided' end as _k,
+      cur.* from cur where not exists (select 1 from upd)`;
   const row = rows[0] as Row | undefined;
-  if (!row) return { outcome: 'not_found' };
+  // 'decided': another decision on the same call committed first (this one saw it waiting, then found it decided).
+  if (!row || row._k === 'decided') return { outcome: 'not_found' };
   const call = toCall(row);
   if (row._k === 'done') return { outcome: d.approve ? 'approved' : 'denied', call };
   return { outcome: row._k as 'expired' | 'changed', call };
