@@ -45,18 +45,11 @@ export function mountApprovalPage(routes: Routes, chains: Chains, d: ApprovalPag
   routes.get('/t/:tenant/approvals/:call', chains.page, async (ctx) => {
     const tenant = required(ctx, 'tenant');
     ctx.type = 'html';
+    // Not signed in here (e.g. the app holding the link): 403 page; not a call of theirs held for them: 404 page.
     const accountId = await signedIn(d, ctx, tenant);
-    if (!accountId) {
-      ctx.status = 403;
-      ctx.body = page('Approve a tool call', `<h1>${esc(tenant.displayName)}</h1><p>Sign in from your MCP app in this browser first; then open this link again.</p>`);
-      return;
-    }
+    if (!accountId) throw appError('not_signed_in', 'sign in from your MCP app in this browser first; then open this link again');
     const call = await ownCall(ctx, accountId);
-    if (!call) {
-      ctx.status = 404;
-      ctx.body = page('Approve a tool call', '<h1>No such call</h1><p>There is no call of yours waiting here.</p>');
-      return;
-    }
+    if (!call) throw appError('call_not_found', 'there is no call of yours waiting here');
     const csrf = cookies.issueCsrf(ctx, csrfCookie(tenant.slug), path(tenant.slug, call.id));
     ctx.body = approvalPage(tenant, call, d.registry.get(call.tool)?.title, csrf);
   });
@@ -105,7 +98,14 @@ function approvalPage(tenant: Tenant, call: ToolCall, title: string | undefined,
   const what = `<p>Tool: <strong>${esc(title ?? call.tool)}</strong> <code>${esc(call.tool)}</code></p><p>With these arguments:</p>${args}
 <p class="muted">Requested by the app <code>${esc(call.clientId ?? 'unknown')}</code> on ${esc(call.createdAt.toISOString())}, for you.</p>`;
   if (call.status !== 'awaiting_approval') {
-    const state = call.error?.code === 'approval_denied' ? 'You denied this call; it did not run.' : call.error?.code === 'approval_expired' ? 'Nobody approved this call in time; it did not run.' : call.status === 'cancelled' ? 'This call was cancelled; it did not run.' : `Approved: the call is ${call.status}.`;
+    const state =
+      call.error?.code === 'approval_denied'
+        ? 'You denied this call; it did not run.'
+        : call.error?.code === 'approval_expired'
+          ? 'Nobody approved this call in time; it did not run.'
+          : call.status === 'cancelled'
+            ? 'This call was cancelled; it did not run.'
+            : `Approved: the call is ${call.status}.`;
     return page('Approve a tool call', `<h1>${esc(tenant.displayName)}</h1>${what}<p data-state="${esc(call.status)}"><strong>${esc(state)}</strong></p>`);
   }
   const fields = `<input type="hidden" name="csrf" value="${esc(csrf)}"><input type="hidden" name="argsHash" value="${esc(call.argsHash ?? '')}">`;

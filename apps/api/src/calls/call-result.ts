@@ -64,11 +64,19 @@ function stillRunning(call: ToolCall, tool: AnyTool | undefined, pollUrl: string
     (approval?.text ?? `The call is still ${call.status} (this is not an error). `) +
     `Its call id is ${call.id}. ` +
     `To get its result, call the tool ${RESULT_TOOL} with {"callId": "${call.id}"}, or GET ${pollUrl} with the same access token.`;
-  const structured = { callStatus: call.status, callId: call.id, resultUrl: pollUrl, resultTool: RESULT_TOOL, ...(approval?.url ? { approvalUrl: approval.url } : {}) };
+  const structured = {
+    callStatus: call.status,
+    callId: call.id,
+    resultUrl: pollUrl,
+    resultTool: RESULT_TOOL,
+    ...(approval?.url ? { approvalUrl: approval.url } : {}),
+  };
   return {
     content: [{ type: 'text', text }],
     ...(tool?.output ? { structuredContent: structured } : {}),
-    _meta: approval?.url ? { ...meta, [APPROVAL_META]: { url: approval.url, approver: call.approver, expiresAt: call.approvalExpiresAt?.toISOString() } } : meta,
+    _meta: approval?.url
+      ? { ...meta, [APPROVAL_META]: { url: approval.url, approver: call.approver, expiresAt: call.approvalExpiresAt?.toISOString() } }
+      : meta,
   };
 }
 
@@ -79,7 +87,10 @@ export const APPROVAL_META = 'io.mcprt/approval';
 function waitingForApproval(call: ToolCall, approvalUrl: string | undefined): { text: string; url?: string } {
   const until = call.approvalExpiresAt ? ` If nobody approves it by ${call.approvalExpiresAt.toISOString()}, it fails without running.` : '';
   if (call.approver === 'user' && approvalUrl)
-    return { text: `This call needs your approval before it runs: open ${approvalUrl} to see exactly what will run, then approve or deny it.${until} `, url: approvalUrl };
+    return {
+      text: `This call needs your approval before it runs: open ${approvalUrl} to see exactly what will run, then approve or deny it.${until} `,
+      url: approvalUrl,
+    };
   return { text: `This call is waiting for approval by an approver of your organisation; it will not run before.${until} ` };
 }
 
