@@ -1,11 +1,11 @@
 import { AppError } from '@mcprt/errors';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@mcprt/redis';
 import { jobPayloadV1, type JobPayload } from './job-payload.js';
 import { TOOL_CALLS_QUEUE } from './names.js';
 
 export interface ProducerOptions {
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   attempts: number;
   backoffMs: number;
