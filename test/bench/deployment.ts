@@ -66,6 +66,8 @@ export interface Deployment {
 }
 
 export interface DeploymentOptions {
+  /** API processes (default BENCH_API_PROCESSES). */
+  apis?: number;
   /** Worker processes started with the APIs (default BENCH_WORKER_PROCESSES). */
   workers?: number;
   /** Extra environment for the API and worker processes. */
@@ -207,7 +209,7 @@ export async function startDeployment(opts: DeploymentOptions = {}): Promise<Dep
     // API replicas: the same PUBLIC_URL (so the same token audience), each on its own port, as behind
     // a load balancer; the load clients spread their connections over them.
     const apiUrls: string[] = [];
-    for (let i = 0; i < API_PROCESSES; i++) {
+    for (let i = 0; i < (opts.apis ?? API_PROCESSES); i++) {
       const port = i === 0 ? stack.config.PORT : await freePort();
       const base = `http://127.0.0.1:${port}`;
       const metricsPort = await freePort();
