@@ -98,7 +98,8 @@ import { log, round } from './stats.js';
  */
 async function warmUp(d: Deployment, peer: Peer): Promise<void> {
   const bw = [];
-  for (let i = 0; i < BARE_WARMUP_ROUNDS; i++) bw.push(round((await bareBullmq(BARE_JOBS, WORKER_CONCURRENCY)).jobsPerS));
+  // Latency mode has no bare rounds to warm.
+  for (let i = 0; i < (MODE === 'latency' ? 0 : BARE_WARMUP_ROUNDS); i++) bw.push(round((await bareBullmq(BARE_JOBS, WORKER_CONCURRENCY)).jobsPerS));
   if (WARMUP === 0) return;
   await d.refreshBetweenPhases();
   const w = await drive(d.clients, WARMUP, Math.min(CONCURRENCY, WARMUP));

@@ -21,7 +21,8 @@
  * Machine-readable lines: `capacity_redis queued_job_bytes=.. retained_job_bytes=..`,
  * `capacity_pg wal_bytes_per_call=.. wal_records_per_call=.. fpi_bytes_per_call=.. rows_ins_per_call=..
  * rows_upd_per_call=.. rows_del_per_call=..`, `capacity_table <name> ins=.. upd=.. del=..` (per
- * call), `capacity_throughput apis=<n> workers=<n> calls_per_s=.. cpu_ms_per_call=..`.
+ * call), `capacity_storage <table> bytes_per_row=..` (heap + indexes + TOAST per live row, tables with at
+ * least CAPACITY_CALLS rows), `capacity_throughput apis=<n> workers=<n> calls_per_s=.. cpu_ms_per_call=..`.
  */
 import { performance } from 'node:perf_hooks';
 import { createDb } from '@mcprt/db';
@@ -156,6 +157,11 @@ async function postgresPhase(d: Deployment): Promise<void> {
       if (di || du || dd) log(`capacity_table ${name} ins=${per(di)} upd=${per(du)} del=${per(dd)}`);
       [ins, upd, del] = [ins + di, upd + du, del + dd];
     }
+    // On-disk size per live row (heap + indexes + TOAST), what retention has to budget per call.
+    const sizes = await owner.sql<{ relname: string; bytes: number; rows: number }[]>`
+      select relname, pg_total_relation_size(relid)::float8 as bytes, n_live_tup::float8 as rows from pg_stat_user_tables where n_live_tup > 0`;
+    for (const t of sizes)
+      if (t1.has(t.relname) && t.rows >= PG_CALLS) log(`capacity_storage ${t.relname} bytes_per_row=${round(t.bytes / t.rows)} rows=${t.rows}`);
     log(
       `capacity_pg wal_bytes_per_call=${per(wal.bytes)} wal_records_per_call=${per(wal.records)} fpi_bytes_per_call=${per(wal.fpiBytes)} rows_ins_per_call=${per(ins)} rows_upd_per_call=${per(upd)} rows_del_per_call=${per(del)}`,
     );

@@ -80,11 +80,12 @@ const cpuProfEnv = (name: string): Record<string, string> => {
   return dir ? { NODE_OPTIONS: `--import=${new URL('./cpu-prof.mjs', import.meta.url).href}`, BENCH_CPU_PROF_DIR: dir, BENCH_CPU_PROF_NAME: name } : {};
 };
 
+/** A cold start under load (tsx transpiling the app on a busy shared machine) can take tens of seconds. */
 async function awaitReady(name: string, p: AppProcess): Promise<void> {
   let readyTimer: NodeJS.Timeout | undefined;
   await Promise.race([
     p.ready,
-    new Promise<never>((_, rej) => (readyTimer = setTimeout(() => rej(new Error(`${name} not ready after 30 s: ${p.output().slice(-1000)}`)), 30_000))),
+    new Promise<never>((_, rej) => (readyTimer = setTimeout(() => rej(new Error(`${name} not ready after 90 s: ${p.output().slice(-1000)}`)), 90_000))),
   ]).finally(() => clearTimeout(readyTimer));
 }
 

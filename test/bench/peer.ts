@@ -32,7 +32,7 @@ function spawnPeer(env: Record<string, string>): Promise<{ child: ChildProcess; 
   let out = '';
   child.stderr!.on('data', (b: Buffer) => (out = (out + b.toString()).slice(-4000)));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`peer not ready after 30 s: ${out}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`peer not ready after 90 s: ${out}`)), 90_000);
     child.stdout!.on('data', (b: Buffer) => {
       out = (out + b.toString()).slice(-4000);
       if (out.includes('peer listening on')) {
