@@ -92,7 +92,13 @@ describe('pnpm bench (smoke)', () => {
   }, 240_000);
 
   it('BENCH_MODE=latency: 1 in flight and open loop at half the measured e2e capacity, both targets, every answer checked', async () => {
-    const { code, out } = await runBench({ BENCH_AUTH: 'external', BENCH_MODE: 'latency', BENCH_LATENCY_SAMPLES: '30', BENCH_LATENCY_WARMUP: '5', BENCH_OPEN_LOOP_S: '1' });
+    const { code, out } = await runBench({
+      BENCH_AUTH: 'external',
+      BENCH_MODE: 'latency',
+      BENCH_LATENCY_SAMPLES: '30',
+      BENCH_LATENCY_WARMUP: '5',
+      BENCH_OPEN_LOOP_S: '1',
+    });
     expect(code, out.slice(-3000)).toBe(0);
     const rate = Number(/capacity: e2e ([\d.]+) calls\/s at 8 in flight \(0 errors\); open-loop rate (\d+)\/s/.exec(out)?.[2]);
     const capacity = Number(/capacity: e2e ([\d.]+) calls\/s/.exec(out)?.[1]);
