@@ -5,7 +5,7 @@ import { createOutbound, type IssuerDirectory } from '@mcprt/identity';
 import { parseKeyring, type Keyring } from '@mcprt/keyring';
 import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
 import { connectRedis, redisKeys, type RedisKeys, type RedisRole } from '@mcprt/redis';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@mcprt/redis';
 import { checkKeyringOpensStoredSecrets } from './sealed-check.js';
 
 export type ProcessName = 'api' | 'worker';
@@ -16,7 +16,7 @@ export interface ProcessBase<C extends ProcessConfig> {
   log: Logger;
   metrics: Metrics;
   db: DbHandle;
-  redis: Redis;
+  redis: RedisClient;
   /** Every Redis key, under QUEUE_PREFIX. */
   keys: RedisKeys;
   /** Seals and opens stored secrets (credentials, sealed call arguments, client secrets). */
@@ -50,7 +50,7 @@ export function createProcessBase<C extends ProcessConfig>(name: ProcessName, co
     applicationName: `mcprt-${name}`,
     connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
   });
-  const redis = connectRedis(config.REDIS_URL, REDIS_ROLE[name], (err) => log.warn({ err }, 'redis connection error'));
+  const redis = connectRedis(config, REDIS_ROLE[name], (err) => log.warn({ err }, 'redis connection error'));
   const { egress, directory } = createOutbound({ ...config, allowPrivate: egressAllowsPrivate(config) }, log);
   const metrics = createMetrics(name);
   // mcprt_dependency_up{dependency}: the dashboard's outage panel and the dependency-down alert.
