@@ -43,6 +43,9 @@
  *   BENCH_CPU_PROF=<dir>  write bench-<pid>.cpuprofile (this process, first round's e2e only), and
  *                      api-<pid>.cpuprofile and worker-<pid>.cpuprofile (whole process lives, via
  *                      ./cpu-prof.mjs); open in DevTools
+ *   BENCH_OTEL=on      tracing on in the API and the worker (OTEL_TRACES_EXPORTER=otlp, http/protobuf, the
+ *                      default batch settings, every call sampled) exporting to a sink in this process
+ *                      that reads and drops the requests (a collector's cost is not measured)
  * Exit 1 when more than 1% of the measured calls fail. The last line is machine-readable (medians
  * over the rounds; latency percentiles over all measured calls):
  *   e2e_calls_per_s=<n> bare_bullmq_jobs_per_s=<n> ratio=<e2e/bare> p50_ms=<n> p99_ms=<n>
@@ -442,6 +445,7 @@ async function main(): Promise<number> {
   let builtinTokens: BuiltinTokens | undefined;
   const procs: { name: 'api' | 'worker'; p: AppProcess }[] = [];
   let exitCode = 0;
+  const otel = process.env.BENCH_OTEL === 'on' ? await startOtlpSink() : undefined;
   try {
     stack = await startStack({
       label: 'bench',
@@ -464,6 +468,7 @@ async function main(): Promise<number> {
         // 60× more often than the default), on this run's own database.
         AUDIT_CHECKPOINT_INTERVAL_MS: process.env.BENCH_AUDIT_CHECKPOINT_MS ?? '1000',
         ...(DB_POOL_MAX ? { DATABASE_POOL_MAX: DB_POOL_MAX } : {}),
+        ...(otel ? { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: otel.url, OTEL_TRACES_SAMPLER: 'always_on' } : {}),
       },
     });
     if (stack.config.WORKER_CONCURRENCY !== WORKER_CONCURRENCY) throw new Error('worker concurrency mismatch');
@@ -687,3 +692,20 @@ main().then(
     process.exit(1);
   },
 );
+
+/** BENCH_OTEL=on: where the processes export their spans; reads each request whole and answers 200. */
+async function startOtlpSink() {
+  const { createServer } = await import('node:http');
+  const stats = { requests: 0, bytes: 0 };
+  const server = createServer((req, res) => {
+    req.on('data', (c: Buffer) => (stats.bytes += c.length));
+    req.on('end', () => {
+      stats.requests++;
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  server.unref();
+  process.once('exit', () => log(`otel sink: ${stats.requests} export requests, ${Math.round(stats.bytes / 1024)} KiB`));
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, server };
+}
