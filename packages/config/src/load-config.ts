@@ -46,7 +46,7 @@ export function loadConfig(env: Record<string, string | undefined>, view?: Confi
 export const egressAllowsPrivate = (c: Pick<Config, 'EGRESS_ALLOW_PRIVATE' | 'NODE_ENV'>): boolean => c.EGRESS_ALLOW_PRIVATE ?? c.NODE_ENV !== 'production';
 
 /** Values that are secrets: the keyring, API keys, and the password inside a connection URL. */
-const SECRET_VARS = new Set(['SEAL_KEYS', 'SCAVIO_API_KEY']);
+const SECRET_VARS = new Set(['SEAL_KEYS', 'SCAVIO_API_KEY', 'OTEL_EXPORTER_OTLP_HEADERS']);
 const URL_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@/]+@/i;
 
 /** The configuration as it may be printed: secrets blanked, URL passwords masked. */

@@ -8,6 +8,13 @@ const csv = z.string().transform((s) =>
 );
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+const percentDecoded = (v: string) => {
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    return v;
+  }
+};
 /** `key=value,key2=value2` (W3C Baggage-like, as the OTEL_* list variables are written); values percent-decoded. */
 const kvList = z
   .string()
@@ -16,7 +23,7 @@ const kvList = z
     Object.fromEntries(
       s.split(',').map((pair) => {
         const at = pair.indexOf('=');
-        return [pair.slice(0, at).trim(), decodeURIComponent(pair.slice(at + 1).trim())];
+        return [pair.slice(0, at).trim(), percentDecoded(pair.slice(at + 1).trim())];
       }),
     ),
   );

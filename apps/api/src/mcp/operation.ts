@@ -111,7 +111,7 @@ function spanOptions(ctx: ParameterizedContext, m: Message, method: string, tool
     ...(links ? { links } : {}),
     attributes: {
       'mcp.method.name': method,
-      ...(typeof m.id === 'string' || typeof m.id === 'number' ? { 'jsonrpc.request.id': String(m.id) } : {}),
+      ...(typeof m.id === 'string' || typeof m.id === 'number' ? { 'jsonrpc.request.id': String(m.id).slice(0, 128) } : {}),
       ...(tool ? { 'gen_ai.tool.name': tool, 'gen_ai.operation.name': 'execute_tool' } : {}),
       ...(version ? { 'mcp.protocol.version': version.slice(0, 32) } : {}),
       ...(session ? { 'mcp.session.id': session.slice(0, 128) } : {}),
