@@ -659,6 +659,7 @@ async function main(): Promise<number> {
       log(`FAIL: ${all.errors} of ${total} calls errored (> ${ERROR_BUDGET * 100}%)`);
       exitCode = 1;
     }
+    if (otel) log(`otel sink: ${otel.stats.requests} export requests, ${Math.round(otel.stats.bytes / 1024)} KiB`);
     log(
       `e2e_calls_per_s=${round(e2ePerS, 1)} bare_bullmq_jobs_per_s=${round(barePerS)} ratio=${ratio.toFixed(3)} p50_ms=${round(p50, 1)} p99_ms=${round(p99, 1)}`,
     );
@@ -706,6 +707,5 @@ async function startOtlpSink() {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   server.unref();
-  process.once('exit', () => log(`otel sink: ${stats.requests} export requests, ${Math.round(stats.bytes / 1024)} KiB`));
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, server };
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, stats };
 }

@@ -65,4 +65,12 @@ describe('pnpm bench (smoke)', () => {
     expect(out).toMatch(/e2e: 40 calls, errors 0 \(0%\)/);
     expect(out.trim().split('\n').at(-1)!).toMatch(LAST_LINE);
   }, 120_000);
+
+  it('BENCH_OTEL=on: both processes export their spans, every call answers, both drain and exit 0 with tracing on', async () => {
+    const { code, out } = await runBench({ BENCH_AUTH: 'external', BENCH_OTEL: 'on' });
+    expect(code, out.slice(-3000)).toBe(0);
+    expect(out).toMatch(/e2e: 40 calls, errors 0 \(0%\)/);
+    expect(Number(/otel sink: (\d+) export requests/.exec(out)?.[1]), out.slice(-3000)).toBeGreaterThan(0);
+    expect(out.trim().split('\n').at(-1)!).toMatch(LAST_LINE);
+  }, 120_000);
 });
