@@ -189,7 +189,7 @@ describe('tracing: one trace per call across API, queue, worker and upstream', (
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     const count = (labels: string) =>
       Number(new RegExp(`^mcp_server_operation_duration_seconds_count\\{([^}]*,)?${labels}(,[^}]*)?\\} (\\d+)$`, 'm').exec(text)?.[3] ?? 0);
-    const tenant = `tenant="${s.slug}"`;
+    const tenant = `tenant="${s.tenant.id}"`;
     expect(count(`mcp_method_name="tools/call",gen_ai_tool_name="web_search",error_type="",${tenant}`)).toBeGreaterThanOrEqual(2);
     expect(count(`mcp_method_name="tools/call",gen_ai_tool_name="web_search",error_type="tool_error",${tenant}`)).toBe(1);
     // A name the registry does not know makes no series of its own.

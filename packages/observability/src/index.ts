@@ -17,3 +17,5 @@ export {
   tracingOn,
 } from './tracing/index.js';
 export type { InSpanOptions, SpanKindName, StartTracingOptions, TraceCarrier, Tracing, TracingSettings } from './tracing/index.js';
+export { SAMPLE_TIMEOUT_MS } from './sampled.js';
+export type { QueueSample, SampledGauges } from './sampled.js';

@@ -57,7 +57,7 @@ const RPC_ERROR = /^\{(?:"jsonrpc":"2\.0",)?(?:"id":(?:"[^"]*"|-?\d+|null),)?"er
 export async function observeMcpRequest(
   r: OperationDeps,
   ctx: ParameterizedContext,
-  tenant: string,
+  tenant: { id: string; slug: string },
   op: McpOperation,
   serve: () => Promise<void>,
 ): Promise<void> {
@@ -68,7 +68,7 @@ export async function observeMcpRequest(
   const started = performance.now();
   try {
     if (!tracingOn()) return await serve();
-    await inSpan(tool ? `${method} ${tool}` : method, spanOptions(ctx, m, method, tool, tenant), async (span) => {
+    await inSpan(tool ? `${method} ${tool}` : method, spanOptions(ctx, m, method, tool, tenant.slug), async (span) => {
       await serve();
       const errorType = answerError(ctx, op);
       if (errorType) markError(span, errorType);
@@ -80,7 +80,7 @@ export async function observeMcpRequest(
   } finally {
     const toolLabel = tool === undefined ? '' : r.registry.get(tool) ? tool : '_OTHER';
     r.metrics.mcpServerOperationSeconds.observe(
-      { mcp_method_name: method, gen_ai_tool_name: toolLabel, error_type: answerError(ctx, op) ?? '', tenant },
+      { mcp_method_name: method, gen_ai_tool_name: toolLabel, error_type: answerError(ctx, op) ?? '', tenant: tenant.id },
       (performance.now() - started) / 1000,
     );
   }

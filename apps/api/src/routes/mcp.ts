@@ -116,7 +116,7 @@ function handleMcp(r: McpRouteDeps, front: McpFront): Middleware<ApiState> {
     };
     const needs = needsOf(ctx.request.body);
     rememberInitialize(r, who, ctx.request.body);
-    await observeMcpRequest(r, ctx, who.tenant.slug, operation, () =>
+    await observeMcpRequest(r, ctx, who.tenant, operation, () =>
       front.serve(ctx, (era, signal) => buildMcpServer(r, who, era, signal, needs), ctx.request.body),
     );
     // A single message answered "temporarily unavailable": say it in HTTP too (a batch keeps its 200,
