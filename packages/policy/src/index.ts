@@ -33,3 +33,4 @@ export {
   type ApiKeyScope,
   type ScopeSeparator,
 } from './scopes.js';
+export { principalKind, serviceClientOf, serviceSubject, SERVICE_PRINCIPAL_ISSUER, SERVICE_SUBJECT_PREFIX, type PrincipalKind } from './principal.js';

@@ -5,6 +5,7 @@ import type { Keyring } from '@mcprt/keyring';
 import Provider, { errors, type Configuration } from 'oidc-provider';
 import { renderProviderError } from '../http/render-error.js';
 import { postgresAdapter } from './adapter.js';
+import { checkOperatorOnlyMetadata, clientCredentialsScope, jwtCustomizer, SERVICE_SCOPES_PROPERTY } from './machine-clients.js';
 import { esc, page, pageCsp } from './pages.js';
 
 /** Lifetimes (seconds). Access tokens are JWTs, not stored, so not revocable: keep them short. */
@@ -66,6 +67,7 @@ export function providerConfiguration(p: ProviderInput): Configuration {
       id_token_signed_response_alg: SIGNING_ALG,
     },
     extraClientMetadata,
+    formats: { customizers: { jwt: jwtCustomizer } },
 
     features: features(p),
 
@@ -83,10 +85,11 @@ export function providerConfiguration(p: ProviderInput): Configuration {
 // A client's registered `scope` would become a per-client allow-list (later step-up → invalid_scope):
 // what a client gets is decided by the user's consent and the tenant's tools, not its registration.
 const extraClientMetadata: Configuration['extraClientMetadata'] = {
-  properties: ['scope'],
-  validator(_ctx, key, _value, metadata) {
+  properties: ['scope', SERVICE_SCOPES_PROPERTY],
+  validator(ctx, key, _value, metadata) {
     if (key !== 'scope') return;
     const m = metadata as Record<string, unknown>;
+    checkOperatorOnlyMetadata(ctx, m);
     delete m.scope;
     // RFC 8252 §7.3: a client whose redirect URIs are all http on a loopback address is a native
     // app listening on whatever port it got; oidc-provider lets the port vary only for
@@ -124,6 +127,8 @@ function features(p: ProviderInput): Configuration['features'] {
       },
     },
     registration: { enabled: true },
+    // Machine clients (machine-clients.ts): operator-registered service clients only.
+    clientCredentials: { enabled: true },
     // The logout confirmation and its success page: ours (escaped, strict CSP that also forbids
     // framing), not the library's (a remote font, the request's host in the text).
     rpInitiatedLogout: {
@@ -153,11 +158,12 @@ function features(p: ProviderInput): Configuration['features'] {
         return resource;
       },
       useGrantedResource: () => true,
-      getResourceServerInfo: (_ctx, indicator) => {
+      getResourceServerInfo: (ctx, indicator) => {
         if (indicator !== resource) throw new errors.InvalidTarget('resource must be this tenant\u2019s MCP URL');
+        const machine = ctx.oidc.params?.grant_type === 'client_credentials';
         return {
           audience: resource,
-          scope: resourceScopes.join(' '),
+          scope: machine ? clientCredentialsScope(ctx, resourceScopes) : resourceScopes.join(' '),
           accessTokenFormat: 'jwt',
           accessTokenTTL: TTL.accessToken,
           jwt: { sign: { alg: SIGNING_ALG } },

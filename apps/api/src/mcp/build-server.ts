@@ -1,3 +1,4 @@
+import { BUILTIN_AUTH_EXTENSIONS } from '../auth-server/extensions.js';
 import { ProtocolError, type ProtocolEra, type Server, type ServerCapabilities } from '@modelcontextprotocol/server';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
 import { toAppError } from '@mcprt/errors';
@@ -28,6 +29,9 @@ const BASE_CAPABILITIES: ServerCapabilities = { tools: { listChanged: false } };
 /** 2026-07-28 also offers the tasks extension (tasks.ts), advertised in `server/discover`. */
 const MODERN_CAPABILITIES: ServerCapabilities = { ...BASE_CAPABILITIES, extensions: { [TASKS_EXTENSION]: {} } };
 const LEGACY_CAPABILITIES: ServerCapabilities = { ...BASE_CAPABILITIES, logging: {} };
+/** A built-in tenant's own authorization server also implements the MCP authorization extensions. */
+const BUILTIN_MODERN_CAPABILITIES: ServerCapabilities = { ...BASE_CAPABILITIES, extensions: { [TASKS_EXTENSION]: {}, ...BUILTIN_AUTH_EXTENSIONS } };
+const modernCapabilities = (authMode: string) => (authMode === 'builtin' ? BUILTIN_MODERN_CAPABILITIES : MODERN_CAPABILITIES);
 
 /**
  * Which handlers beyond tools/list and tools/call the request can need: the tasks methods
@@ -50,7 +54,7 @@ const ALL_NEEDS: ServerNeeds = { tasks: true, cancelNotification: true };
 export function buildMcpServer(r: McpDeps, who: RequestIdentity, era: ProtocolEra, signal: AbortSignal, needs: ServerNeeds = ALL_NEEDS): Server {
   const mcp = new TaskAwareServer(
     { name: 'mcprt', version: '0.1.0' },
-    { capabilities: era === 'legacy' ? LEGACY_CAPABILITIES : MODERN_CAPABILITIES, jsonSchemaValidator: validator },
+    { capabilities: era === 'legacy' ? LEGACY_CAPABILITIES : modernCapabilities(who.tenant.authMode), jsonSchemaValidator: validator },
   );
   mcp.setRequestHandler(
     'tools/list',

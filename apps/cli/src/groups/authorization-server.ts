@@ -1,5 +1,6 @@
 import { asRotateKey } from '../commands/as-rotate-key.js';
 import { clientCreate } from '../commands/client-create.js';
+import { serviceClientCreate } from '../commands/service-client-create.js';
 import { str, type CommandGroup } from '../command.js';
 
 /** `client …` and `as …`: a built-in tenant's authorization server (pre-registered clients, signing keys). */
@@ -20,6 +21,30 @@ export const authorizationServerCommands: CommandGroup = {
             name: str(v, 'name'),
             redirectUris: (v['redirect-uri'] as unknown as string[] | undefined) ?? [],
             confidential: v.confidential === true,
+          }),
+          0
+        ),
+      ),
+  },
+  'client create-service': {
+    usage:
+      'client create-service --tenant <slug> --name <name> --scope "<scopes>" [--auth client_secret_basic|client_secret_post|private_key_jwt] [--jwks <json>|@file]',
+    summary: 'built-in tenants: a machine client (client_credentials); its tokens name the service principal svc:<client_id>',
+    details: [
+      '--scope  space-separated: tools:<enabled tool>, calls:read, calls:cancel, audit:read (the most its tokens carry)',
+      '--auth   how it authenticates at the token endpoint (default client_secret_basic; the secret is printed once)',
+      '--jwks   private_key_jwt: its public keys, a JWKS as JSON text or @path/to/jwks.json',
+    ],
+    options: { tenant: { type: 'string' }, name: { type: 'string' }, scope: { type: 'string' }, auth: { type: 'string' }, jwks: { type: 'string' } },
+    run: ({ values: v, withDb }) =>
+      withDb(
+        async (res) => (
+          await serviceClientCreate(res, {
+            tenant: str(v, 'tenant'),
+            name: str(v, 'name'),
+            scope: str(v, 'scope'),
+            auth: str(v, 'auth'),
+            jwks: str(v, 'jwks'),
           }),
           0
         ),
