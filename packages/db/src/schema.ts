@@ -73,7 +73,21 @@ export const tenants = pgTable('tenants', {
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   /** The tenant's own Scavio API key for web_search, sealed with the keyring (purpose `scavio_api_key`); null: the operator's key. */
   scavioKeySealed: text('scavio_key_sealed'),
+  /**
+   * Enterprise IdPs the tenant's authorization server accepts ID-JAGs from (the MCP
+   * enterprise-managed-authorization extension): issuer, JWKS URI, and which of this tenant's OAuth
+   * clients may redeem them. Empty: the grant is refused.
+   */
+  enterpriseIdps: jsonb('enterprise_idps').$type<EnterpriseIdp[]>().notNull().default([]),
 });
+
+/** An enterprise IdP trusted for ID-JAGs (`tenant trust-idp`; validated by `enterpriseIdpSchema` in packages/identity). */
+export interface EnterpriseIdp {
+  issuer: string;
+  jwksUri: string;
+  /** Client ids at this tenant's authorization server that may redeem this IdP's ID-JAGs. */
+  clientIds: string[];
+}
 
 /** An upstream OAuth provider of a tenant: its login IdP or a provider users connect for tools. */
 export interface UpstreamSettings {

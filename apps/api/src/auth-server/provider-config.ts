@@ -2,7 +2,7 @@ import { SIGNING_ALG } from '@mcprt/identity';
 import type { TenantScope } from '@mcprt/calls';
 import type { OidcStoreRepository, Tenant } from '@mcprt/db';
 import type { Keyring } from '@mcprt/keyring';
-import Provider, { errors, type Configuration } from 'oidc-provider';
+import Provider, { errors, type Configuration, type ResourceServer } from 'oidc-provider';
 import { renderProviderError } from '../http/render-error.js';
 import { postgresAdapter } from './adapter.js';
 import { checkOperatorOnlyMetadata, clientCredentialsScope, jwtCustomizer, SERVICE_SCOPES_PROPERTY } from './machine-clients.js';
@@ -161,16 +161,15 @@ function features(p: ProviderInput): Configuration['features'] {
       getResourceServerInfo: (ctx, indicator) => {
         if (indicator !== resource) throw new errors.InvalidTarget('resource must be this tenant\u2019s MCP URL');
         const machine = ctx.oidc.params?.grant_type === 'client_credentials';
-        return {
-          audience: resource,
-          scope: machine ? clientCredentialsScope(ctx, resourceScopes) : resourceScopes.join(' '),
-          accessTokenFormat: 'jwt',
-          accessTokenTTL: TTL.accessToken,
-          jwt: { sign: { alg: SIGNING_ALG } },
-        };
+        return resourceServerInfo(resource, machine ? clientCredentialsScope(ctx, resourceScopes) : resourceScopes.join(' '));
       },
     },
   };
+}
+
+/** The tenant's MCP resource as a resource server: JWT access tokens (ES256) for exactly it, 10 minutes. */
+export function resourceServerInfo(resource: string, scope: string): ResourceServer {
+  return { audience: resource, scope, accessTokenFormat: 'jwt', accessTokenTTL: TTL.accessToken, jwt: { sign: { alg: SIGNING_ALG } } };
 }
 
 /** A form's CSP target for a redirect URI: its origin, or for a custom scheme (cursor://…, no origin) its scheme. */
