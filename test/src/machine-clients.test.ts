@@ -52,6 +52,10 @@ describe('machine clients (client_credentials)', () => {
 
   it('ClientCredentialsProvider (client_secret_basic): echo runs as svc:<client_id>; whoami needs a person and is refused; both audited', async () => {
     const client = await connect(new ClientCredentialsProvider({ clientId: basic.clientId, clientSecret: basic.clientSecret!, expectedIssuer: s.issuer }));
+    // The list shows what the machine may call: echo, not whoami (its scope is granted, but it needs a person's account).
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    expect(names).toContain('echo');
+    expect(names).not.toContain('whoami');
     const echoed = CallToolResultSchema.parse(await client.callTool({ name: 'echo', arguments: { message: 'from a machine' } }));
     expect(echoed.isError).toBeFalsy();
     // The tool ran as the principal (its subject is the client id), not as any person.

@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import { TOOL_LISTING_MODES } from '@mcprt/policy';
 import {
   bigint,
   bigserial,
@@ -79,6 +80,11 @@ export const tenants = pgTable('tenants', {
    * clients may redeem them. Empty: the grant is refused.
    */
   enterpriseIdps: jsonb('enterprise_idps').$type<EnterpriseIdp[]>().notNull().default([]),
+  /**
+   * What `tools/list` shows a caller: `allowed` (default) only the tools its token may call;
+   * `all_with_hints` also the others, each marked with the scope a new sign-in would grant.
+   */
+  toolListing: text('tool_listing', { enum: TOOL_LISTING_MODES }).notNull().default('allowed'),
 });
 
 /** An enterprise IdP trusted for ID-JAGs (`tenant trust-idp`; validated by `enterpriseIdpSchema` in packages/identity). */
