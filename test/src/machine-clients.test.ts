@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBuiltinTenant } from './harness/builtin-tenant.js';
 import { tokenRequest } from './harness/oauth-client.js';
 import { startStack, type Stack } from './harness/stack.js';
+import { waitFor } from './harness/wait-for.js';
 
 const errorCodeOf = (r: CallToolResult) => (r._meta?.['io.mcprt/error'] as { code?: string } | undefined)?.code;
 const SERVICE_ISSUER = 'urn:mcprt:service-client';
@@ -75,6 +76,11 @@ describe('machine clients (client_credentials)', () => {
       expect.arrayContaining(['tool_call.accepted echo', 'tool_call.refused whoami principal_has_no_upstream_account']),
     );
     expect(audit.every((a) => a.client_id === basic.clientId)).toBe(true);
+    // The token's issue is audited too (before the token existed), with its scopes.
+    const issued = await s.db
+      .sql`select decision, reason from audit_events where tenant_id = ${s.tenant.id} and action = 'token.client_credentials' and client_id = ${basic.clientId}`;
+    expect(issued[0]!.decision).toBe('allow');
+    expect((issued[0]!.reason as string).split(' ').sort()).toEqual(['scope', 'tools:echo', 'tools:whoami']);
     // No upstream credential was ever looked for or made for the principal.
     expect(await s.scope.credentials.get(principal.id, 'idp')).toBeFalsy();
   });
@@ -104,6 +110,11 @@ describe('machine clients (client_credentials)', () => {
     });
     expect(wrong.status).toBe(401);
     expect(wrong.body.error).toBe('invalid_client');
+    await waitFor('the refusal audited', async () => {
+      const [row] = await s.db
+        .sql`select reason from audit_events where tenant_id = ${s.tenant.id} and action = 'token.client_credentials' and decision = 'deny' and client_id = ${basic.clientId}`;
+      return row?.reason as string | undefined;
+    });
     const basicOf = (body: Record<string, string>) =>
       fetch(`${s.issuer}/token`, {
         method: 'POST',
@@ -177,6 +188,29 @@ describe('machine clients (client_credentials)', () => {
       .setExpirationTime('2m')
       .sign(other.privateKey);
     expect((await tokenRequest(s.issuer, { ...body, client_assertion: forged })).status).toBe(401);
+  });
+
+  it('limits are per principal: one machine over its call rate is refused, another machine of the tenant is not', async () => {
+    const t = await startBuiltinTenant(s, 'ml', ['echo']);
+    await s.db.sql`update tenants set limits = limits || '{"perUserRatePerMinute": 2}'::jsonb where id = ${t.tenant.id}`;
+    const make = (name: string) => serviceClientCreate(cli(), { tenant: t.slug, name, scope: 'tools:echo' });
+    const [one, two] = [await make('one'), await make('two')];
+    const tokenOf = async (c: { clientId: string; clientSecret?: string }) =>
+      (
+        await tokenRequest(t.issuer, {
+          grant_type: 'client_credentials',
+          client_id: c.clientId,
+          client_secret: c.clientSecret!,
+          resource: t.mcpUrl,
+          scope: 'tools:echo',
+        })
+      ).body.access_token!;
+    const callAs = async (token: string) =>
+      CallToolResultSchema.parse(await (await s.client(token, { url: t.mcpUrl })).callTool({ name: 'echo', arguments: { message: 'm' } }));
+    const oneToken = await tokenOf(one);
+    const first = [await callAs(oneToken), await callAs(oneToken), await callAs(oneToken)];
+    expect(first.map((r) => errorCodeOf(r) ?? 'ok')).toEqual(['ok', 'ok', 'rate_limited']);
+    expect(errorCodeOf(await callAs(await tokenOf(two)))).toBeUndefined();
   });
 
   it('tenant isolation: A’s machine token is refused at B; A’s client is unknown at B’s token endpoint', async () => {

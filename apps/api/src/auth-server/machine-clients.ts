@@ -1,4 +1,6 @@
 import { serviceSubject } from '@mcprt/policy';
+import type { Logger } from '@mcprt/observability';
+import type Provider from 'oidc-provider';
 import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 
 /**
@@ -56,7 +58,31 @@ export function clientCredentialsScope(ctx: KoaContextWithOIDC, resourceScopes: 
   return allowed.join(' ');
 }
 
-/** A client_credentials access token names the service principal (`svc:<client_id>`), never a bare client id. */
-export const jwtCustomizer: NonNullable<NonNullable<Configuration['formats']>['customizers']>['jwt'] = (_ctx, token, jwt) => {
-  if ((token as { kind?: string }).kind === 'ClientCredentials') jwt.payload.sub = serviceSubject(String(jwt.payload.client_id));
-};
+type JwtCustomizer = NonNullable<NonNullable<Configuration['formats']>['customizers']>['jwt'];
+type AuditAppend = (e: { userId: null; clientId: string; action: string; decision: 'allow' | 'deny'; reason: string | null }) => Promise<void>;
+
+/**
+ * A client_credentials access token names the service principal (`svc:<client_id>`), never a bare
+ * client id; its issue is audited (`token.client_credentials`, with the scopes) before the token
+ * exists, so no machine token is issued without its row.
+ */
+export function jwtCustomizer(audit: AuditAppend): JwtCustomizer {
+  return async (_ctx, token, jwt) => {
+    if ((token as { kind?: string }).kind !== 'ClientCredentials') return;
+    const clientId = String(jwt.payload.client_id);
+    jwt.payload.sub = serviceSubject(clientId);
+    await audit({ userId: null, clientId, action: 'token.client_credentials', decision: 'allow', reason: `scope ${String(jwt.payload.scope ?? '')}`.trim() });
+  };
+}
+
+/** A refused client_credentials request (wrong secret, scope, resource, replayed assertion): audited, after the answer. */
+export function auditRefusedClientCredentials(provider: Provider, audit: AuditAppend, log: Pick<Logger, 'warn'>): void {
+  provider.on('grant.error', (ctx: KoaContextWithOIDC, err: { error?: string; error_description?: string }) => {
+    if (ctx.oidc?.params?.grant_type !== 'client_credentials') return;
+    const clientId = ctx.oidc.client?.clientId ?? (typeof ctx.oidc.params.client_id === 'string' ? ctx.oidc.params.client_id.slice(0, 200) : 'unknown');
+    const reason = `${err.error ?? 'error'}: ${err.error_description ?? ''}`.slice(0, 300);
+    audit({ userId: null, clientId, action: 'token.client_credentials', decision: 'deny', reason }).catch((e: unknown) =>
+      log.warn({ err: e }, 'audit of a refused client_credentials request failed'),
+    );
+  });
+}

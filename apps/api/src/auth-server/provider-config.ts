@@ -67,7 +67,7 @@ export function providerConfiguration(p: ProviderInput): Configuration {
       id_token_signed_response_alg: SIGNING_ALG,
     },
     extraClientMetadata,
-    formats: { customizers: { jwt: jwtCustomizer } },
+    formats: { customizers: { jwt: jwtCustomizer((e) => p.scope.audit.append(e)) } },
 
     features: features(p),
 

@@ -12,6 +12,7 @@ import Provider from 'oidc-provider';
 import { mcpResourceUrl } from '../http/urls.js';
 import { REGISTRATION_TTL_SECONDS, storeKey } from './adapter.js';
 import { EnterpriseJwks, registerEnterpriseGrant } from './enterprise-grant.js';
+import { auditRefusedClientCredentials } from './machine-clients.js';
 import type { RedisKeys } from '@mcprt/redis';
 import type { Redis } from 'ioredis';
 import { providerConfiguration, type ProviderFetch } from './provider-config.js';
@@ -142,6 +143,7 @@ export class AuthServers {
     // the provider reads only those, so every URL it publishes or redirects to is PUBLIC_URL's.
     provider.proxy = true;
     const log = d.log.child({ tenant: tenant.slug, component: 'authorization-server' });
+    auditRefusedClientCredentials(provider, (e) => scope.audit.append(e), log);
     registerEnterpriseGrant(provider, { tenant, issuer, resource, resourceScopes, scope, redis: d.redis, keys: d.keys, jwks: this.#enterpriseJwks, log });
     provider.on('server_error', (_ctx, err) => log.error({ err }, 'authorization server error'));
     // A registration in use lives on; one unused for REGISTRATION_TTL_SECONDS expires (and is swept).
