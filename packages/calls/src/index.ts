@@ -8,6 +8,8 @@ export {
   FINAL_STATUSES,
   isFinal,
   isPending,
+  OPEN_STATUSES,
+  openSql,
   PENDING_SQL,
   PENDING_STATUSES,
   pendingSql,
@@ -21,6 +23,7 @@ export { applyOutcome, BELL_OUTCOME_MAX_BYTES, CALL_DONE_CHANNEL, callOutcomeSch
 export type { CallOutcomeBell } from './statements/bell.js';
 export { STALE_RESULT_DISCARDED } from './statements/end.js';
 export type { CancelStatementInput, CancelStatementOutcome } from './statements/end.js';
+export type { ApprovalDecisionInput, ApprovalDecisionOutcome } from './statements/approve.js';
 export type { RecordCallInput, RecordCallResult } from './statements/record.js';
 export type { FinishInput } from './statements/settle.js';
 export type { NewToolCall } from './tool-calls.js';
@@ -54,3 +57,5 @@ export { reconcileOnce } from './recover.js';
 export type { RecoverDeps } from './recover.js';
 export { submitCall } from './submit.js';
 export type { RateVerdict, SubmitDeps, SubmitInput, SubmitOutcome } from './submit.js';
+export { decideCallApproval } from './approval.js';
+export type { ApprovalActor, ApprovalDeps, DecideCallApprovalInput } from './approval.js';

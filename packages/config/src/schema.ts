@@ -54,6 +54,10 @@ export const schema = z.object({
   SEAL_ACTIVE_KID: z.string().optional(),
   /** How long tools/call waits for the worker before answering with the call id. */
   CALL_WAIT_MS: int(20_000),
+  /** How long a call the tenant's rules hold for approval waits for it; then it fails (`approval_expired`) without running. */
+  APPROVAL_TTL_S: int(900, 10),
+  /** How often a worker fails the calls whose approval deadline passed. */
+  APPROVAL_SWEEP_MS: int(5_000, 100),
   /**
    * A tools/call whose request declares the `io.modelcontextprotocol/tasks` extension
    * waits this long, then answers with a task (CreateTaskResult) instead of making the client hang.

@@ -42,6 +42,7 @@ export const VIEWS = {
     'MCP_MAX_CALLS_PER_REQUEST',
     'RETRY_AFTER_S',
     'CALL_WAIT_MS',
+    'APPROVAL_TTL_S',
     'TASK_WAIT_MS',
     'TASK_TTL_MS',
     'TASK_POLL_INTERVAL_MS',
@@ -56,6 +57,7 @@ export const VIEWS = {
   ],
   worker: [
     ...PROCESS,
+    'APPROVAL_SWEEP_MS',
     'WORKER_CONCURRENCY',
     'WORKER_RUNNING_MARK_MS',
     'WORKER_METRICS_PORT',

@@ -22,6 +22,7 @@ export {
 export {
   API_KEY_SCOPES,
   AUDIT_READ,
+  CALLS_APPROVE,
   CALLS_CANCEL,
   CALLS_READ,
   formatScopes,
@@ -39,3 +40,4 @@ export {
   type ScopeSeparator,
 } from './scopes.js';
 export { principalKind, serviceClientOf, serviceSubject, SERVICE_PRINCIPAL_ISSUER, SERVICE_SUBJECT_PREFIX, type PrincipalKind } from './principal.js';
+export { APPROVERS, approvalNeeded, approvalRuleSchema, approvalRulesSchema, DEFAULT_APPROVAL_TTL_S, type ApprovalRule, type Approver } from './approval.js';
