@@ -1,4 +1,4 @@
-import { checkpointTick, retentionTick } from '@mcprt/audit';
+import { auditCheckpointLagSeconds, checkpointTick, retentionTick } from '@mcprt/audit';
 import { openProcess, serveMetrics, startLoop, type Loop, type ProcessOptions } from '@mcprt/bootstrap';
 import type { WorkerConfig } from '@mcprt/config';
 import { createWorkerResources, type WorkerResources } from './resources.js';
@@ -19,6 +19,8 @@ export async function startWorker(config: WorkerConfig, opts: ProcessOptions = {
       throw e;
     },
   );
+  // Read at scrape time: how far the audit checkpointer is behind (mcprt_audit_checkpoint_lag_seconds).
+  resources.metrics.sampled.auditCheckpointLag(() => auditCheckpointLagSeconds(resources.db.sql));
   const worker = startToolWorker(resources);
   await worker.waitUntilReady();
   const loops = startLoops(resources);

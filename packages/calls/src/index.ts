@@ -27,7 +27,7 @@ export type { ApprovalDecisionInput, ApprovalDecisionOutcome } from './statement
 export type { RecordCallInput, RecordCallResult } from './statements/record.js';
 export type { FinishInput } from './statements/settle.js';
 export type { NewToolCall } from './tool-calls.js';
-export { findStaleQueuedCalls, findStaleRunningCalls } from './call-recovery.js';
+export { findStaleQueuedCalls, findStaleRunningCalls, oldestPendingCalls } from './call-recovery.js';
 export { callHistory } from './call-history.js';
 export type { CallFilter, CallPageRow } from './call-history.js';
 export { CompletionWaiter, eitherAborted } from './completion.js';
@@ -36,7 +36,7 @@ export { jobPayloadV1, parseJobPayload } from './job-payload.js';
 export type { JobPayload } from './job-payload.js';
 export { isStalledOut, jobEndError } from './job-end.js';
 export { TOOL_CALLS_QUEUE } from './names.js';
-export { createProducer } from './producer.js';
+export { createProducer, sampleQueue } from './producer.js';
 export type { Producer, ProducerOptions } from './producer.js';
 export { cancelChannel, CancelListener, publishCancel } from './cancel-channel.js';
 export type { CancelMessage } from './cancel-channel.js';

@@ -20,7 +20,7 @@ export interface SubmitDeps extends EnqueueDeps {
   rates: { check(tenant: Pick<Tenant, 'id' | 'limits'>, userId: string): Promise<RateVerdict> };
   config: { PUBLIC_URL: string; APPROVAL_TTL_S: number };
   log: Pick<Logger, 'isLevelEnabled'>;
-  metrics: { enqueueFailures: { inc(): void } };
+  metrics: { enqueueFailures: { inc(): void }; rateLimitRefusals: { inc(labels: { scope: 'user' | 'tenant' }): void } };
 }
 
 export type RateVerdict = { ok: true } | { ok: false; scope: 'user' | 'tenant'; limit: number; retryAfterMs: number };
@@ -78,6 +78,7 @@ export async function submitCall(r: SubmitDeps, input: SubmitInput): Promise<Sub
   // Call rates (rate-limiter-flexible on Redis): per user and per tenant, refused with the delay.
   const rate = await r.rates.check(input.tenant, input.user.id);
   if (!rate.ok) {
+    r.metrics.rateLimitRefusals.inc({ scope: rate.scope });
     const seconds = Math.ceil(rate.retryAfterMs / 1000);
     const who = rate.scope === 'user' ? 'you' : 'this tenant';
     const out = await deny(input, 'rate_limited', `Rate limit reached: at most ${rate.limit} calls per minute for ${who}; retry in ${seconds} s.`);

@@ -112,6 +112,8 @@ export const ERRORS = {
   seal_malformed: spec('internal', 500, 'internal error'),
   seal_unknown_key: spec('internal', 500, 'internal error'),
   seal_invalid: spec('internal', 500, 'internal error'),
+  /** At start-up: none of the stored secrets sampled opens with SEAL_KEYS (the database was sealed with other keys). */
+  keyring_mismatch: spec('internal', 500, 'internal error'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
