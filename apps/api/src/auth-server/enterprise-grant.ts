@@ -4,8 +4,7 @@ import type { EnterpriseIdp, Tenant } from '@mcprt/db';
 import { enterpriseIdpSchema, IdJagRefused, JWT_BEARER_GRANT, verifyIdJag } from '@mcprt/identity';
 import type { Logger } from '@mcprt/observability';
 import { parseScopes } from '@mcprt/policy';
-import type { RedisKeys } from '@mcprt/redis';
-import type { Redis } from 'ioredis';
+import type { RedisClient, RedisKeys } from '@mcprt/redis';
 import { createLocalJWKSet, errors as joseErrors, type JWTVerifyGetKey } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type Provider from 'oidc-provider';
@@ -20,7 +19,7 @@ export interface EnterpriseGrantDeps {
   resource: string;
   resourceScopes: readonly string[];
   scope: TenantScope;
-  redis: Redis;
+  redis: RedisClient;
   keys: RedisKeys;
   jwks: EnterpriseJwks;
   log: Logger;

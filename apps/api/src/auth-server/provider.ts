@@ -13,8 +13,7 @@ import { mcpResourceUrl } from '../http/urls.js';
 import { REGISTRATION_TTL_SECONDS, storeKey } from './adapter.js';
 import { EnterpriseJwks, registerEnterpriseGrant } from './enterprise-grant.js';
 import { auditRefusedClientCredentials } from './machine-clients.js';
-import type { RedisKeys } from '@mcprt/redis';
-import type { Redis } from 'ioredis';
+import type { RedisClient, RedisKeys } from '@mcprt/redis';
 import { providerConfiguration, type ProviderFetch } from './provider-config.js';
 
 export const asIssuer = (publicUrl: string, slug: string) => `${publicUrl}/t/${slug}`;
@@ -30,7 +29,7 @@ export interface AuthServerDeps {
   /** Enterprise IdPs' JWKS (ID-JAG signatures): the egress helper's, with the IdP rules. */
   idpFetch: ProviderFetch;
   /** ID-JAG replay (one redemption each). */
-  redis: Redis;
+  redis: RedisClient;
   keys: RedisKeys;
 }
 
