@@ -1,7 +1,8 @@
+import { BUILTIN_AUTH_EXTENSIONS } from '../auth-server/extensions.js';
 import { ProtocolError, type ProtocolEra, type Server, type ServerCapabilities } from '@modelcontextprotocol/server';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
 import { toAppError } from '@mcprt/errors';
-import { toolsToList, type ListedTool } from '@mcprt/policy';
+import { principalKind, toolsToList, type ListedTool } from '@mcprt/policy';
 import { jsonSchemaOf, type AnyTool } from '@mcprt/tools';
 import { databaseUnavailable, isDatabaseUnavailable } from '../http/outage.js';
 import { toProtocolError } from '../http/render-error.js';
@@ -29,6 +30,9 @@ const BASE_CAPABILITIES: ServerCapabilities = { tools: { listChanged: false } };
 /** 2026-07-28 also offers the tasks extension (tasks.ts), advertised in `server/discover`. */
 const MODERN_CAPABILITIES: ServerCapabilities = { ...BASE_CAPABILITIES, extensions: { [TASKS_EXTENSION]: {} } };
 const LEGACY_CAPABILITIES: ServerCapabilities = { ...BASE_CAPABILITIES, logging: {} };
+/** A built-in tenant's own authorization server also implements the MCP authorization extensions. */
+const BUILTIN_MODERN_CAPABILITIES: ServerCapabilities = { ...BASE_CAPABILITIES, extensions: { [TASKS_EXTENSION]: {}, ...BUILTIN_AUTH_EXTENSIONS } };
+const modernCapabilities = (authMode: string) => (authMode === 'builtin' ? BUILTIN_MODERN_CAPABILITIES : MODERN_CAPABILITIES);
 
 /**
  * Which handlers beyond tools/list and tools/call the request can need: the tasks methods
@@ -51,7 +55,7 @@ const ALL_NEEDS: ServerNeeds = { tasks: true, cancelNotification: true };
 export function buildMcpServer(r: McpDeps, who: RequestIdentity, era: ProtocolEra, signal: AbortSignal, needs: ServerNeeds = ALL_NEEDS): Server {
   const mcp = new TaskAwareServer(
     { name: 'mcprt', version: '0.1.0' },
-    { capabilities: era === 'legacy' ? LEGACY_CAPABILITIES : MODERN_CAPABILITIES, jsonSchemaValidator: validator },
+    { capabilities: era === 'legacy' ? LEGACY_CAPABILITIES : modernCapabilities(who.tenant.authMode), jsonSchemaValidator: validator },
   );
   mcp.setRequestHandler(
     'tools/list',
@@ -80,7 +84,12 @@ export const LOCKED_META = 'io.mcprt/locked';
  * would grant. `tool_call_result` is always there: every token may poll its own calls.
  */
 function listTools(r: McpDeps, who: RequestIdentity) {
-  const listed = toolsToList({ tenant: who.tenant, tools: r.registry.enabledFor(who.tenant.enabledTools), tokenScopes: who.token.scopes });
+  const listed = toolsToList({
+    tenant: who.tenant,
+    tools: r.registry.enabledFor(who.tenant.enabledTools),
+    tokenScopes: who.token.scopes,
+    principal: principalKind(who.user),
+  });
   return {
     tools: [
       ...listed.map(({ tool: t, locked }: ListedTool<AnyTool>) => ({
