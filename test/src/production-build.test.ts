@@ -43,7 +43,7 @@ describe('production build', () => {
 
   const startCompiled = (dir: string, env: Record<string, string>) => {
     const noTs = process.allowedNodeEnvironmentFlags.has('--no-experimental-strip-types') ? ['--no-experimental-strip-types'] : [];
-    const child = spawn(process.execPath, [...noTs, '--conditions=mcprt-dist', 'dist/main.js'], {
+    const child = spawn(process.execPath, [...noTs, '--experimental-async-context-frame', '--conditions=mcprt-dist', 'dist/main.js'], {
       cwd: dir,
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
