@@ -1,4 +1,4 @@
-import { serviceSubject } from '@mcprt/policy';
+import { formatScopes, parseScopes, serviceSubject } from '@mcprt/policy';
 import type { Logger } from '@mcprt/observability';
 import type Provider from 'oidc-provider';
 import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
@@ -38,7 +38,7 @@ export function checkOperatorOnlyMetadata(ctx: KoaContextWithOIDC | undefined, m
 export function serviceScopes(client: { metadata(): Record<string, unknown> } | undefined, resourceScopes: readonly string[]): string[] {
   const registered = client?.metadata()[SERVICE_SCOPES_PROPERTY];
   if (typeof registered !== 'string') return [];
-  const mine = new Set(registered.split(' ').filter(Boolean));
+  const mine = new Set(parseScopes(registered));
   return resourceScopes.filter((s) => mine.has(s));
 }
 
@@ -51,11 +51,11 @@ export function serviceScopes(client: { metadata(): Record<string, unknown> } | 
 export function clientCredentialsScope(ctx: KoaContextWithOIDC, resourceScopes: readonly string[]): string {
   const allowed = serviceScopes(ctx.oidc.client, resourceScopes);
   const raw = ctx.oidc.params?.scope;
-  const requested = typeof raw === 'string' ? raw.split(' ').filter(Boolean) : [];
+  const requested = typeof raw === 'string' ? parseScopes(raw) : [];
   if (!requested.some((s) => allowed.includes(s))) {
-    throw new errors.InvalidScope('none of the requested scopes is registered for this client and enabled for this tenant', requested.join(' '));
+    throw new errors.InvalidScope('none of the requested scopes is registered for this client and enabled for this tenant', formatScopes(requested));
   }
-  return allowed.join(' ');
+  return formatScopes(allowed);
 }
 
 type JwtCustomizer = NonNullable<NonNullable<Configuration['formats']>['customizers']>['jwt'];
