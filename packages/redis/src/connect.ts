@@ -44,12 +44,10 @@ export function clusterSeeds(list: string): { nodes: ClusterNode[]; auth: RedisO
 
 function connectCluster(list: string, role: RedisRole): Cluster {
   const { nodes, auth } = clusterSeeds(list);
-  const { lazyConnect: _ignored, ...perNode } = OPTIONS[role];
+  // ioredis sets a node connection's lazyConnect and offline queue itself (a node's first command waits for it).
+  const { lazyConnect: _lazy, enableOfflineQueue: _queue, ...perNode } = OPTIONS[role];
   const cluster = new Cluster(nodes, {
-    // A node's connection is opened at its first command (ioredis connects nodes lazily): that command
-    // waits for it, else the first command to each node would fail. `maxRetriesPerRequest` still bounds
-    // a command while its node is away (the API's: one retry), and ENQUEUE_TIMEOUT_MS the enqueue.
-    redisOptions: { ...auth, ...perNode, enableOfflineQueue: true },
+    redisOptions: { ...auth, ...perNode },
     // Commands wait while the client (re)builds its node pool, in every role: with the queue off, ioredis
     // refuses every command ("Cluster isn't ready") whenever its pool is momentarily empty, which under
     // load left the API unable to enqueue for tens of seconds. The API's waits stay bounded where it
