@@ -99,6 +99,8 @@ export interface StackOptions {
   enabledTools?: string[];
   /** What tools/list shows a caller (the tenant setting; default `allowed`). */
   toolListing?: 'allowed' | 'all_with_hints';
+  /** The tenant's approval rules (default none). */
+  approvalRules?: { tool: string; approver: 'user' | 'tenant'; when?: { argument: string; equals: string | number | boolean } }[];
   /** Where the API (only) reaches Redis, e.g. through a proxy a test can take down. */
   apiRedisUrl?: string;
   /** Logger for the API and in-process worker (default: silent per LOG_LEVEL). */
@@ -173,6 +175,7 @@ export async function startStack(opts: StackOptions) {
     enabledTools: opts.enabledTools ?? ['whoami', 'web_search', 'echo'],
     authMode: 'external',
     ...(opts.toolListing ? { toolListing: opts.toolListing } : {}),
+    ...(opts.approvalRules ? { approvalRules: opts.approvalRules } : {}),
   });
   if (authMode === 'builtin') {
     // The operator's way: `tenant set-idp --auth builtin`.
