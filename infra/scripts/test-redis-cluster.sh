@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The runtime on a Redis Cluster (3 primaries, infra/scripts/redis-cluster.sh): the end-to-end call tests
-# (submit → worker → result, cancel, rate limits and leases, refresh single flight, forged and poison jobs)
+# (submit → worker → result, cancel, rate limits and leases, refresh single flight, forged jobs)
 # with TEST_REDIS_CLUSTER=true, then the fault suite's Redis scenarios against a private cluster of its own
 # (`pnpm test:faults --redis-cluster`). Prints `redis-cluster: N passed, N failed` (test cases + fault
 # scenarios) and, when MCPRT_EXTRA_RESULTS names a directory, writes `N N redis-cluster` there for the final
@@ -18,7 +18,6 @@ FILES=(
   test/src/token-refresh.test.ts
   test/src/upstream-refresh.test.ts
   test/src/worker-guards.test.ts
-  test/src/stale-runs.test.ts
   test/src/whoami.test.ts
 )
 export REDIS_CLUSTER_PORT=${REDIS_CLUSTER_PORT:-7101}

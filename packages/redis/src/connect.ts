@@ -44,11 +44,15 @@ export function clusterSeeds(list: string): { nodes: ClusterNode[]; auth: RedisO
 
 function connectCluster(list: string, role: RedisRole): Cluster {
   const { nodes, auth } = clusterSeeds(list);
-  const { lazyConnect: _ignored, ...perNode } = OPTIONS[role];
+  // ioredis sets a node connection's lazyConnect and offline queue itself (a node's first command waits for it).
+  const { lazyConnect: _lazy, enableOfflineQueue: _queue, ...perNode } = OPTIONS[role];
   const cluster = new Cluster(nodes, {
     redisOptions: { ...auth, ...perNode },
-    // The API fails fast while the cluster is unknown, as it does on one Redis.
-    enableOfflineQueue: role !== 'fail-fast',
+    // Commands wait while the client (re)builds its node pool, in every role: with the queue off, ioredis
+    // refuses every command ("Cluster isn't ready") whenever its pool is momentarily empty, which under
+    // load left the API unable to enqueue for tens of seconds. The API's waits stay bounded where it
+    // matters: ENQUEUE_TIMEOUT_MS for an enqueue, one retry per node command (maxRetriesPerRequest).
+    enableOfflineQueue: true,
     // The cancel channel is a sharded channel on a cluster (SSUBSCRIBE on the shard of its slot).
     shardedSubscribers: role === 'subscriber',
     // A node that restarts with its slots (no failover) is reconnected, not only found again through MOVED.
