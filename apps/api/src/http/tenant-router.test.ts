@@ -37,7 +37,7 @@ describe('the tenant router', () => {
 
   it('resolves the tenant once per request, also when two routes of one path both run', async () => {
     const tenants = countingTenants();
-    const chains = declareChains({ tenants, db: { db: {} } as never, bearer: { publicUrl: 'http://x' } as never, allowedOrigins: [] });
+    const chains = declareChains({ tenants, db: { db: {} } as never, bearer: { publicUrl: 'http://x' } as never, allowedOrigins: [], operators: {} as never });
     const routes = new Routes();
     // A module that resolves with its own call, as a route that passes on what is not its own does.
     routes.router.get('/t/:tenant/login/callback', answerAsPage, resolveTenant(tenants, {} as never), (_ctx, next) => next());

@@ -54,6 +54,15 @@ function oidcRows(db: Executor, tenantId: string) {
         )
         .limit(200);
     },
+    /** The unexpired rows of one model of the whole tenant, newest first (the admin console's grants and clients). */
+    async ofModel(model: string, limit: number): Promise<OidcStoreRow[]> {
+      return db
+        .select()
+        .from(oidcStore)
+        .where(and(eq(oidcStore.tenantId, tenantId), eq(oidcStore.model, model), sql`(${oidcStore.expiresAt} is null or ${oidcStore.expiresAt} > now())`))
+        .orderBy(sql`${oidcStore.expiresAt} desc nulls first`)
+        .limit(limit);
+    },
     /** Marks the row consumed once; false when it already was (or is gone). */
     async consume(model: string, id: string): Promise<boolean> {
       const rows = await db

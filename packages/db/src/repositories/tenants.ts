@@ -95,5 +95,9 @@ export function tenantsRepository(db: Executor) {
     async setEnabledTools(id: string, enabledTools: string[]): Promise<void> {
       await db.update(tenants).set({ enabledTools }).where(eq(tenants.id, id));
     },
+    /** The tenant's limits, replaced whole (the caller validated them). */
+    async setLimits(id: string, limits: TenantLimits): Promise<void> {
+      await db.update(tenants).set({ limits }).where(eq(tenants.id, id));
+    },
   };
 }

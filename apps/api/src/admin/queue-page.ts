@@ -1,0 +1,62 @@
+import { pendingCallsSummary, type Producer } from '@mcprt/calls';
+import type { DbHandle } from '@mcprt/db';
+import { esc } from '../auth-server/pages.js';
+import { required } from '../http/state.js';
+import type { Chains, Routes } from '../http/tenant-router.js';
+import { consolePage, table } from './layout.js';
+
+export interface QueuePageDeps {
+  sql: DbHandle['sql'];
+  producer: { queue: Pick<Producer['queue'], 'getJobCounts' | 'getJobs'> };
+}
+
+const seconds = (ms: number) => `${Math.max(0, Math.round(ms / 1000))} s`;
+
+/**
+ * Queue: this tenant's calls not final yet, by status, with the oldest of each (Postgres, this
+ * tenant only); then the shared BullMQ queue every tenant's calls go through (counts of waiting,
+ * active, delayed, failed jobs and the age of the oldest waiting one). The queue is the deployment's:
+ * its figures are totals that name no tenant, user or call.
+ */
+export function mountQueuePage(routes: Routes, chains: Chains, d: QueuePageDeps): void {
+  routes.get('/t/:tenant/admin/queue', chains.operator, async (ctx) => {
+    const t = required(ctx, 'tenant');
+    const [mine, shared] = await Promise.all([pendingCallsSummary(d.sql, t.id), sharedQueue(d).catch(() => undefined)]);
+    const tenantTable = table(
+      ['Status', 'Calls', 'Oldest'],
+      mine.map((r) => [`<span data-status="${esc(r.status)}">${esc(r.status)}</span>`, esc(String(r.count)), esc(seconds(r.oldestAgeMs))]),
+      'No call of this tenant is waiting or running.',
+    );
+    const sharedHtml = shared
+      ? table(
+          ['Waiting', 'Active', 'Delayed', 'Failed', 'Oldest waiting'],
+          [
+            [
+              `<span data-queue="waiting">${shared.waiting}</span>`,
+              `<span data-queue="active">${shared.active}</span>`,
+              `<span data-queue="delayed">${shared.delayed}</span>`,
+              `<span data-queue="failed">${shared.failed}</span>`,
+              esc(shared.oldestWaitingMs === undefined ? '—' : seconds(shared.oldestWaitingMs)),
+            ],
+          ],
+        )
+      : '<p class="bad">The queue (Redis) did not answer.</p>';
+    ctx.type = 'html';
+    ctx.body = consolePage(ctx, 'queue', 'Queue', `<h2>This tenant's pending calls</h2>${tenantTable}<h2>The shared queue (all tenants)</h2>${sharedHtml}`);
+  });
+}
+
+async function sharedQueue(
+  d: QueuePageDeps,
+): Promise<{ waiting: number; active: number; delayed: number; failed: number; oldestWaitingMs: number | undefined }> {
+  const counts = await d.producer.queue.getJobCounts('waiting', 'active', 'delayed', 'failed');
+  // Oldest first (asc): the one job at the tail of the wait list.
+  const [oldest] = await d.producer.queue.getJobs(['waiting'], 0, 0, true);
+  return {
+    waiting: counts.waiting ?? 0,
+    active: counts.active ?? 0,
+    delayed: counts.delayed ?? 0,
+    failed: counts.failed ?? 0,
+    oldestWaitingMs: oldest ? Date.now() - oldest.timestamp : undefined,
+  };
+}
