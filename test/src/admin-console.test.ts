@@ -154,7 +154,8 @@ describe('isolation: an operator of tenant A cannot see or act on tenant B', () 
     const client = await registerClient(s.issuer, 'console-enduser');
     await userToken({ issuer: s.issuer, mcpUrl: s.mcpUrl }, { clientId: client, account: 'alice', scope: ALL_SCOPES, jar });
     const url = new URL(`${s.config.PUBLIC_URL}/t/${s.slug}/admin/calls`);
-    for (const headers of [{ authorization: `Bearer ${aliceTokenA}` }, { cookie: jar.header(url) }, { authorization: `Bearer ${keyA.key}` }]) {
+    const tries: Record<string, string>[] = [{ authorization: `Bearer ${aliceTokenA}` }, { cookie: jar.header(url) }, { authorization: `Bearer ${keyA.key}` }];
+    for (const headers of tries) {
       const res = await fetch(url, { redirect: 'manual', headers });
       expect(res.status).toBe(303);
       const post = await fetch(new URL(`${url.href}/x/cancel`), { method: 'POST', redirect: 'manual', headers });
@@ -246,7 +247,8 @@ describe('actions', () => {
     const op = await signedIn(s.slug, keyA.key);
     await op.page('/settings');
     const repo = tenantsRepository(s.db.db);
-    for (const bad of [{ pendingCap: '0' }, { pendingCap: 'abc' }, { pendingCap: '5', extra: '1' }, { pendingCap: '99999999' }]) {
+    const bads: Record<string, string>[] = [{ pendingCap: '0' }, { pendingCap: 'abc' }, { pendingCap: '5', extra: '1' }, { pendingCap: '99999999' }];
+    for (const bad of bads) {
       const res = await op.post('/settings/limits', { perUserConcurrency: '2', perUserRatePerMinute: '30', ...bad });
       expect(res.status, JSON.stringify(bad)).toBe(400);
     }
