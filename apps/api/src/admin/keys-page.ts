@@ -39,9 +39,7 @@ export function mountKeysPage(routes: Routes, chains: Chains, d: { db: Executor 
       when(k.createdAt),
       k.revokedAt ? '' : actionButton(ctx, `${base}/keys/revoke`, 'Revoke', { id: k.id }),
     ]);
-    const scopes = API_KEY_SCOPES.map(
-      (s) => `<label style="flex-direction:row;gap:.3rem"><input type="checkbox" name="scope" value="${esc(s)}">${esc(s)}</label>`,
-    ).join('');
+    const scopes = API_KEY_SCOPES.map((s) => `<label class="check"><input type="checkbox" name="scope" value="${esc(s)}">${esc(s)}</label>`).join('');
     const form = `<h2>New key</h2><form method="post" action="${esc(`${base}/keys`)}" class="row">${csrfField(ctx)}<label>Name<input name="name" required maxlength="100"></label>${scopes}<button type="submit">Create key</button></form>`;
     return `${table(['Id', 'Name', 'Scopes', 'State', 'Last used', 'Created', ''], rows, 'No keys.')}${form}`;
   };

@@ -50,10 +50,7 @@ export function mountSettingsPage(routes: Routes, chains: Chains, d: { db: Execu
     const t = (await repo.byId(required(ctx, 'tenant').id))!;
     const base = consolePath(t.slug);
     const boxes = names
-      .map(
-        (n) =>
-          `<label style="flex-direction:row;gap:.3rem"><input type="checkbox" name="tool" value="${esc(n)}"${t.enabledTools.includes(n) ? ' checked' : ''}>${esc(n)}</label>`,
-      )
+      .map((n) => `<label class="check"><input type="checkbox" name="tool" value="${esc(n)}"${t.enabledTools.includes(n) ? ' checked' : ''}>${esc(n)}</label>`)
       .join('');
     const num = (name: keyof TenantLimits, label: string, optional = false) => {
       const v = t.limits[name];

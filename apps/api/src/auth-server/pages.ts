@@ -12,7 +12,7 @@ button.allow{background:#1f5fd1;border-color:#1f5fd1;color:#fff}.muted{color:#5b
 main.wide{max-width:75rem;margin:1.5rem auto}nav{display:flex;flex-wrap:wrap;gap:.9rem;margin:0 0 1rem;padding-bottom:.6rem;border-bottom:1px solid #e2e4ea}
 nav a{color:#1f5fd1;text-decoration:none}nav a.here{font-weight:600;color:#1d2330}table{border-collapse:collapse;width:100%;font-size:.9rem;margin:.5rem 0 1rem}
 th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #e2e4ea;vertical-align:top}td form{display:inline}td button,form.row button{padding:.25rem .6rem;font-size:.85rem}
-form.row{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end;margin:.5rem 0 1rem}label{display:flex;flex-direction:column;font-size:.8rem;color:#5b6272}
+form.row{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end;margin:.5rem 0 1rem}label{display:flex;flex-direction:column;font-size:.8rem;color:#5b6272}label.check{flex-direction:row;gap:.3rem;font-size:.9rem}
 input,select,textarea{font:inherit;font-size:.9rem;padding:.3rem .4rem;border:1px solid #c6cad3;border-radius:6px}.ok{color:#16794a}.bad{color:#b3261e}
 .secret{font-family:ui-monospace,monospace;background:#fff4d6;padding:.5rem;border-radius:6px;word-break:break-all}pre{white-space:pre-wrap;word-break:break-all;font-size:.8rem;background:#f4f5f7;padding:.5rem;border-radius:6px}`;
 
