@@ -43,13 +43,13 @@ const toolsForm = (names: readonly string[]) =>
  */
 export function mountSettingsPage(routes: Routes, chains: Chains, d: { db: Executor; registry: ToolRegistry }): void {
   const repo = tenantsRepository(d.db);
-  const names = d.registry.names();
+  const names = () => d.registry.names();
 
   routes.get('/t/:tenant/admin/settings', chains.operator, async (ctx) => {
     // Fresh from the database (the request's tenant may be up to 30 s old).
     const t = (await repo.byId(required(ctx, 'tenant').id))!;
     const base = consolePath(t.slug);
-    const boxes = names
+    const boxes = names()
       .map((n) => `<label class="check"><input type="checkbox" name="tool" value="${esc(n)}"${t.enabledTools.includes(n) ? ' checked' : ''}>${esc(n)}</label>`)
       .join('');
     const num = (name: keyof TenantLimits, label: string, optional = false) => {
@@ -71,7 +71,7 @@ ${num('tenantRatePerMinute', 'Calls of the tenant per minute', true)}${num('perU
   });
 
   routes.post('/t/:tenant/admin/settings/tools', chains.operator, parseForm, async (ctx) => {
-    const f = formOf(ctx, toolsForm(names));
+    const f = formOf(ctx, toolsForm(names()));
     const t = (await repo.byId(required(ctx, 'tenant').id))!;
     await repo.setEnabledTools(t.id, f.tool);
     await auditAction(ctx, 'tools_changed', { reason: `${t.enabledTools.join(',')} -> ${f.tool.join(',')}` });

@@ -102,6 +102,12 @@ describe('the tenant router', () => {
       if (!m.path.includes(':tenant') || m.method === 'options' || OPEN_ON_TENANT_PATHS.has(key)) continue;
       expect(m.chain, key).not.toBe('open');
     }
-    expect(new Set(routes.mounted.map((m) => m.chain))).toEqual(new Set(['open', 'tenant', 'builtin-tenant', 'bearer', 'bearer-write', 'api-key', 'page']));
+    expect(new Set(routes.mounted.map((m) => m.chain))).toEqual(
+      new Set(['open', 'tenant', 'builtin-tenant', 'bearer', 'bearer-write', 'api-key', 'page', 'console', 'operator']),
+    );
+    // The admin console: only its sign-in form is reachable without an operator session.
+    const consoleRoutes = routes.mounted.filter((m) => m.path.startsWith('/t/:tenant/admin'));
+    expect(consoleRoutes.length).toBeGreaterThan(10);
+    for (const m of consoleRoutes) expect(m.chain, m.path).toBe(m.path === '/t/:tenant/admin/login' ? 'console' : 'operator');
   });
 });
