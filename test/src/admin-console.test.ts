@@ -284,3 +284,65 @@ describe('actions', () => {
     expect(lines.join('\n')).not.toContain(b.tenant.id);
   });
 });
+
+describe('replays and malformed input', () => {
+  it('the same cancel or key revocation posted 8 times at once acts once, with one audit row', async () => {
+    const call = await insertCall(s.tenant.id, aliceA.id);
+    const spare = await createKey(s.db.db, s.tenant.id, ['calls:read']);
+    const op = await signedIn(s.slug, keyA.key);
+    const cancels = await Promise.all(Array.from({ length: 8 }, () => op.post(`/calls/${call}/cancel`, {})));
+    expect(cancels.map((r) => r.status)).toEqual(Array(8).fill(303));
+    const notices = cancels.map((r) => decodeURIComponent(r.headers.get('location') ?? ''));
+    expect(notices.filter((l) => l.includes('Call cancelled.'))).toHaveLength(1);
+    const cancelled = await s.db.sql`select count(*)::int as n from audit_events where call_id = ${call} and action = 'tool_call.cancelled'`;
+    expect(cancelled[0]!.n).toBe(1);
+    const revokes = await Promise.all(Array.from({ length: 8 }, () => op.post('/keys/revoke', { id: spare.id })));
+    expect(revokes.map((r) => r.status).sort()).toEqual([303, ...Array(7).fill(404)]);
+    const rows = await s.db.sql`select count(*)::int as n from audit_events where action = 'admin.api_key_revoked' and reason = ${spare.id}`;
+    expect(rows[0]!.n).toBe(1);
+  });
+
+  it('huge or malformed forms, ids and filters are refused with a specific error, before anything changes', async () => {
+    const op = await signedIn(s.slug, keyA.key);
+    expect((await op.post('/keys', { name: 'x'.repeat(40_000), scope: 'admin' })).status).toBe(413);
+    expect((await op.post('/keys', { name: 'x'.repeat(101), scope: 'admin' })).status).toBe(400);
+    expect((await op.get('/calls/not-a-call-id')).status).toBe(404);
+    expect((await op.get(`/calls/call_${'A'.repeat(22)}`)).status).toBe(404);
+    expect((await op.get('/calls?status=exploded')).status).toBe(400);
+    expect((await op.get('/calls?user=1%27%20or%201=1')).status).toBe(400);
+    expect((await op.get('/calls?cursor=%7B%7D')).status).toBe(400);
+    expect((await op.post('/users/credentials/revoke', { user: 'nope', provider: 'github' })).status).toBe(400);
+    expect((await op.post('/users/credentials/revoke', { user: aliceA.id, provider: '../idp' })).status).toBe(400);
+    expect((await op.post('/clients/revoke', { grant: 'g'.repeat(500) })).status).toBe(400);
+    const login = new Operator(s.config.PUBLIC_URL, s.slug);
+    expect((await login.signIn('k'.repeat(5_000))).status).toBe(401);
+    const html = await op.page(`/calls?tool=${encodeURIComponent('<script>alert(1)</script>')}`).catch((e: Error) => e.message);
+    expect(html).not.toContain('<script>alert(1)</script>');
+  });
+
+  it('the account page disconnect needs its CSRF token and acts only on the signed-in user', async () => {
+    const jar = new CookieJar();
+    const client = await registerClient(s.issuer, 'console-disconnect');
+    await userToken({ issuer: s.issuer, mcpUrl: s.mcpUrl }, { clientId: client, account: 'alice', scope: ALL_SCOPES, jar });
+    await s.vault.store(s.scope, aliceA.id, 'google', { accessToken: 'ya29.a', scopes: ['openid'] });
+    const account = new URL(`${s.issuer}/account`);
+    const page = await fetch(account, { headers: { cookie: jar.header(account) } });
+    jar.store(account, page);
+    const html = await page.text();
+    expect(html).toContain('Your recent calls');
+    const csrf = /name="csrf" value="([^"]+)"/.exec(html)![1]!;
+    const post = (fields: Record<string, string>, cookie = jar.header(new URL(`${account.href}/disconnect`))) =>
+      fetch(`${account.href}/disconnect`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
+        body: new URLSearchParams(fields).toString(),
+      });
+    expect((await post({ provider: 'google' })).status).toBe(403);
+    expect((await post({ provider: 'google', csrf: 'x'.repeat(43) })).status).toBe(403);
+    expect((await post({ provider: 'google', csrf }, '')).status).toBe(403);
+    expect((await s.scope.credentials.get(aliceA.id, 'google'))!.status).toBe('active');
+    expect((await post({ provider: 'google', csrf })).status).toBe(303);
+    expect((await s.scope.credentials.get(aliceA.id, 'google'))!.status).toBe('revoked');
+  });
+});

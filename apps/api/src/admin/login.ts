@@ -16,7 +16,7 @@ export interface LoginDeps {
 }
 
 const loginCsrf = (slug: string) => `mcprt_op_login_${slug}`;
-const loginForm = z.object({ csrf: z.string().min(1).max(200), key: z.string().trim().min(1).max(200) });
+const loginForm = z.object({ csrf: z.string().min(1).max(200), key: z.string().max(10_000) });
 
 /**
  * The console's sign-in: the operator pastes a tenant API key holding `admin` into a form (CSRF
@@ -46,7 +46,7 @@ export function mountLogin(routes: Routes, chains: Chains, d: LoginDeps): void {
     const body = loginForm.safeParse(ctx.request.body);
     if (!body.success || !d.cookies.csrfMatches(ctx, loginCsrf(tenant.slug), body.data.csrf)) throw appError('csrf_invalid');
     d.cookies.clear(ctx, loginCsrf(tenant.slug), `${consolePath(tenant.slug)}/login`);
-    const parsed = parseApiKey(body.data.key);
+    const parsed = parseApiKey(body.data.key.trim());
     const key = parsed ? await apiKeysRepository(d.db.db, tenant.id).byId(parsed.id) : undefined;
     // One answer for unknown, foreign-tenant, wrong-secret, revoked and unscoped keys.
     if (!parsed || !key || !apiKeySecretMatches(parsed.secret, key.secretHash)) throw appError('operator_sign_in_failed');
