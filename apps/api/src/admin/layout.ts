@@ -21,7 +21,7 @@ const SECTIONS = [
   ['queue', 'Queue'],
 ] as const;
 
-export type Section = (typeof SECTIONS)[number][0];
+type Section = (typeof SECTIONS)[number][0];
 
 /** A console page: the menu, the operator's key and sign-out, then `body` (already escaped by its module). */
 export function consolePage(ctx: Ctx, here: Section, title: string, body: string): string {

@@ -9,7 +9,7 @@ import type { AuthServers } from './provider.js';
  * as the account page and the admin console show and revoke them: one reading, one revocation.
  */
 
-export type Provider = Awaited<ReturnType<AuthServers['get']>>['provider'];
+type Provider = Awaited<ReturnType<AuthServers['get']>>['provider'];
 
 export interface GrantView {
   grantId: string;
