@@ -6,6 +6,8 @@ import { mountConsole } from './admin/mount.js';
 import { OperatorSessions } from './admin/session.js';
 import { mountAccount } from './auth-server/account.js';
 import { BrowserCookies } from './auth-server/browser-session.js';
+import { mountApprovalPage } from './auth-server/approval-page.js';
+import { mountApprovalApi } from './routes/approvals.js';
 import { mountConnect } from './auth-server/connect.js';
 import { mountAuthServer } from './auth-server/mount.js';
 import { errorHandler } from './http/error-handler.js';
@@ -77,6 +79,7 @@ export function mountRoutes(r: ApiResources, isDraining: () => boolean): { route
     keys: r.keys,
   });
   mountAccount(routes, chains, { publicUrl, db: r.db.db, sql: r.db.sql, keyring: r.keyring, servers });
+  mountApprovalPage(routes, chains, { publicUrl, keyring: r.keyring, servers, registry: r.registry, engine: r });
   mountHealth(routes, chains, { ping: { postgres: () => r.db.sql`select 1`, redis: () => r.redis.ping() }, isDraining });
   mountWellKnown(routes, chains, { publicUrl, registry: r.registry });
   mountMcp(routes, chains, r);
@@ -84,6 +87,7 @@ export function mountRoutes(r: ApiResources, isDraining: () => boolean): { route
   mountToolCallCancel(routes, chains, { publicUrl, registry: r.registry, engine: r });
   mountHistory(routes, chains, { sql: r.db.sql, publicUrl, registry: r.registry });
   mountAdmin(routes, chains, { sql: r.db.sql, publicUrl, registry: r.registry, engine: r });
+  mountApprovalApi(routes, chains, { publicUrl, registry: r.registry, engine: r });
   mountAuditKeys(routes, chains, { keyring: r.keyring });
   mountConsole(routes, chains, { db: r.db, keyring: r.keyring, registry: r.registry, servers, sessions, cookies, engine: r, producer: r.producer });
   mountOpenApi(routes, chains, { publicUrl });

@@ -79,6 +79,9 @@ export const HISTORY_SCOPES: readonly { scope: string; consent: string }[] = [
 
 // ---- Tenant API keys (the back office): the history scopes, for the whole tenant -----------------
 
+/** Approve or deny the calls the tenant's approval rules leave to a tenant approver (tenant API keys only). */
+export const CALLS_APPROVE = 'calls:approve';
+
 /**
  * Sign in to the tenant's admin console (apps/api/src/admin): the key is exchanged once on the console's
  * sign-in form for a short server-side session. It is a scope of its own, not implied by the others:
@@ -86,7 +89,7 @@ export const HISTORY_SCOPES: readonly { scope: string; consent: string }[] = [
  */
 export const ADMIN = 'admin';
 
-export const API_KEY_SCOPES = [AUDIT_READ, CALLS_READ, CALLS_CANCEL, ADMIN] as const;
+export const API_KEY_SCOPES = [AUDIT_READ, CALLS_READ, CALLS_CANCEL, CALLS_APPROVE, ADMIN] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
 
 export function isApiKeyScope(s: string): s is ApiKeyScope {
