@@ -62,7 +62,7 @@ const COUNTED_STATES = ['wait', 'prioritized', 'active', 'delayed', 'waiting-chi
  * oldest waiting job is the rightmost; its age is since it was added (a retry moved back to the wait
  * list keeps its first timestamp, so the age includes earlier attempts and delays).
  */
-export async function sampleQueue(queue: Queue, redis: Redis): Promise<{ counts: Record<string, number>; oldestWaitingSeconds: number }> {
+export async function sampleQueue(queue: Queue, redis: RedisClient): Promise<{ counts: Record<string, number>; oldestWaitingSeconds: number }> {
   const counts = await queue.getJobCounts(...COUNTED_STATES);
   const oldestId = await redis.lindex(queue.keys.wait!, -1);
   const added = oldestId ? Number(await redis.hget(queue.toKey(oldestId), 'timestamp')) : NaN;
