@@ -107,6 +107,9 @@ describe('operator sign-in', () => {
     expect(await op.page('/users')).toContain(aliceA.id);
     expect(await op.page('/clients')).toContain('console-app-a');
     expect(await op.page('/clients')).not.toContain('console-app-b');
+    const queue = await op.page('/queue');
+    expect(queue).toMatch(/data-queue="waiting">\d+</);
+    expect(queue).toMatch(/data-status="queued">queued<\/span><\/td><td>\d+</);
   });
 });
 

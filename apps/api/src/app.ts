@@ -89,7 +89,17 @@ export function mountRoutes(r: ApiResources, isDraining: () => boolean): { route
   mountAdmin(routes, chains, { sql: r.db.sql, publicUrl, registry: r.registry, engine: r });
   mountApprovalApi(routes, chains, { publicUrl, registry: r.registry, engine: r });
   mountAuditKeys(routes, chains, { keyring: r.keyring });
-  mountConsole(routes, chains, { db: r.db, keyring: r.keyring, registry: r.registry, servers, sessions, cookies, engine: r, producer: r.producer });
+  mountConsole(routes, chains, {
+    db: r.db,
+    keyring: r.keyring,
+    registry: r.registry,
+    servers,
+    sessions,
+    cookies,
+    engine: r,
+    producer: r.producer,
+    redis: r.redis,
+  });
   mountOpenApi(routes, chains, { publicUrl });
   return { routes, chains, passthrough };
 }

@@ -1,6 +1,7 @@
 import type { cancelCall, Producer } from '@mcprt/calls';
 import type { DbHandle } from '@mcprt/db';
 import type { Keyring } from '@mcprt/keyring';
+import type { RedisClient } from '@mcprt/redis';
 import type { ToolRegistry } from '@mcprt/tools';
 import type { BrowserCookies } from '../auth-server/browser-session.js';
 import type { AuthServers } from '../auth-server/provider.js';
@@ -23,7 +24,8 @@ export interface ConsoleDeps {
   sessions: OperatorSessions;
   cookies: BrowserCookies;
   engine: Parameters<typeof cancelCall>[0];
-  producer: { queue: Pick<Producer['queue'], 'getJobCounts' | 'getJobs'> };
+  producer: Pick<Producer, 'queue'>;
+  redis: RedisClient;
 }
 
 /**
@@ -43,5 +45,5 @@ export function mountConsole(routes: Routes, chains: Chains, d: ConsoleDeps): vo
   mountClientsPage(routes, chains, { db: d.db.db, keyring: d.keyring, servers: d.servers });
   mountSettingsPage(routes, chains, { db: d.db.db, registry: d.registry });
   mountKeysPage(routes, chains, { db: d.db.db });
-  mountQueuePage(routes, chains, { sql, producer: d.producer });
+  mountQueuePage(routes, chains, { sql, producer: d.producer, redis: d.redis });
 }

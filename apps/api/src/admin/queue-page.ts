@@ -1,5 +1,6 @@
-import { pendingCallsSummary, type Producer } from '@mcprt/calls';
+import { pendingCallsSummary, sampleQueue, type Producer } from '@mcprt/calls';
 import type { DbHandle } from '@mcprt/db';
+import type { RedisClient } from '@mcprt/redis';
 import { esc } from '../auth-server/pages.js';
 import { required } from '../http/state.js';
 import type { Chains, Routes } from '../http/tenant-router.js';
@@ -7,7 +8,8 @@ import { consolePage, table } from './layout.js';
 
 export interface QueuePageDeps {
   sql: DbHandle['sql'];
-  producer: { queue: Pick<Producer['queue'], 'getJobCounts' | 'getJobs'> };
+  producer: Pick<Producer, 'queue'>;
+  redis: RedisClient;
 }
 
 const seconds = (ms: number) => `${Math.max(0, Math.round(ms / 1000))} s`;
@@ -46,17 +48,17 @@ export function mountQueuePage(routes: Routes, chains: Chains, d: QueuePageDeps)
   });
 }
 
+/** The metrics' own sample of the queue (sampleQueue: counts per state, oldest waiting job). */
 async function sharedQueue(
   d: QueuePageDeps,
 ): Promise<{ waiting: number; active: number; delayed: number; failed: number; oldestWaitingMs: number | undefined }> {
-  const counts = await d.producer.queue.getJobCounts('waiting', 'active', 'delayed', 'failed');
-  // Oldest first (asc): the one job at the tail of the wait list.
-  const [oldest] = await d.producer.queue.getJobs(['waiting'], 0, 0, true);
+  const { counts, oldestWaitingSeconds } = await sampleQueue(d.producer.queue, d.redis);
+  const waiting = (counts.wait ?? 0) + (counts.prioritized ?? 0);
   return {
-    waiting: counts.waiting ?? 0,
+    waiting,
     active: counts.active ?? 0,
     delayed: counts.delayed ?? 0,
     failed: counts.failed ?? 0,
-    oldestWaitingMs: oldest ? Date.now() - oldest.timestamp : undefined,
+    oldestWaitingMs: waiting > 0 ? oldestWaitingSeconds * 1000 : undefined,
   };
 }
