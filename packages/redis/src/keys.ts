@@ -31,6 +31,11 @@ export function redisKeys(prefix: string) {
       `${prefix}:mcp-url-elicitation:${tenantId}:${userId}:${clientId ?? '-'}`,
     /** An operator's admin-console session (apps/api/src/admin/session.ts): JSON, PX = the session's lifetime. */
     operatorSession: (sessionHash: string) => `${prefix}:op-session:${sessionHash}`,
+    /**
+     * A redeemed ID-JAG (enterprise-managed authorization): SET NX, PX = until the assertion's `exp`,
+     * so each one is redeemed once. `digest` = SHA-256 of (issuer, jti), so no IdP value is a key.
+     */
+    idJagRedeemed: (tenantId: string, digest: string) => `${prefix}:idjag-jti:${tenantId}:${digest}`,
     /** The pub/sub channel cancels are announced on (every worker process subscribes once). */
     cancelChannel: `${prefix}:call-cancel`,
   };

@@ -11,7 +11,7 @@ export type TenantSigningKey = typeof tenantSigningKeys.$inferSelect;
  * payloads already sealed: this layer only binds the tenant to every statement.
  */
 export function oidcStoreRepository(db: Executor, tenantId: string) {
-  return { ...oidcRows(db, tenantId), ...signingKeys(db, tenantId) };
+  return { ...oidcRows(db, tenantId), ...tenantLists(db, tenantId), ...signingKeys(db, tenantId) };
 }
 
 function oidcRows(db: Executor, tenantId: string) {
@@ -25,6 +25,15 @@ function oidcRows(db: Executor, tenantId: string) {
           target: [oidcStore.tenantId, oidcStore.model, oidcStore.id],
           set: { payload: row.payload, grantId: row.grantId, accountId: row.accountId, uid: row.uid, userCode: row.userCode, expiresAt: row.expiresAt },
         });
+    },
+    /** Writes the row unless one of that (model, id) exists: true when this call wrote it (atomic under concurrency). */
+    async insertIfAbsent(row: Omit<OidcStoreRow, 'tenantId' | 'consumedAt'>): Promise<boolean> {
+      const rows = await db
+        .insert(oidcStore)
+        .values({ ...row, tenantId })
+        .onConflictDoNothing({ target: [oidcStore.tenantId, oidcStore.model, oidcStore.id] })
+        .returning({ id: oidcStore.id });
+      return rows.length > 0;
     },
     async find(model: string, id: string): Promise<OidcStoreRow | undefined> {
       const [row] = await db.select().from(oidcStore).where(key(model, id)).limit(1);
@@ -53,15 +62,6 @@ function oidcRows(db: Executor, tenantId: string) {
           ),
         )
         .limit(200);
-    },
-    /** The unexpired rows of one model of the whole tenant, newest first (the admin console's grants and clients). */
-    async ofModel(model: string, limit: number): Promise<OidcStoreRow[]> {
-      return db
-        .select()
-        .from(oidcStore)
-        .where(and(eq(oidcStore.tenantId, tenantId), eq(oidcStore.model, model), sql`(${oidcStore.expiresAt} is null or ${oidcStore.expiresAt} > now())`))
-        .orderBy(sql`${oidcStore.expiresAt} desc nulls first`)
-        .limit(limit);
     },
     /** Marks the row consumed once; false when it already was (or is gone). */
     async consume(model: string, id: string): Promise<boolean> {
@@ -141,4 +141,19 @@ export async function sweepExpiredOidcRows(db: Executor, graceMs = 0): Promise<n
     .where(and(isNotNull(oidcStore.expiresAt), lt(oidcStore.expiresAt, cutoff)))
     .returning({ id: oidcStore.id });
   return rows.length;
+}
+
+/** Lists over the whole tenant (the admin console's grants and clients). */
+function tenantLists(db: Executor, tenantId: string) {
+  return {
+    /** The unexpired rows of one model of the whole tenant, newest first (the admin console's grants and clients). */
+    async ofModel(model: string, limit: number): Promise<OidcStoreRow[]> {
+      return db
+        .select()
+        .from(oidcStore)
+        .where(and(eq(oidcStore.tenantId, tenantId), eq(oidcStore.model, model), sql`(${oidcStore.expiresAt} is null or ${oidcStore.expiresAt} > now())`))
+        .orderBy(sql`${oidcStore.expiresAt} desc nulls first`)
+        .limit(limit);
+    },
+  };
 }

@@ -1,6 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { Executor } from '../client.js';
-import { defaultLimits, tenants, type TenantLimits, type UpstreamSettings } from '../schema.js';
+import { defaultLimits, tenants, type EnterpriseIdp, type TenantLimits, type UpstreamSettings } from '../schema.js';
 
 export type Tenant = typeof tenants.$inferSelect;
 
@@ -108,6 +108,9 @@ export function tenantsRepository(db: Executor) {
     /** The tenant's limits, replaced whole (the caller validated them). */
     async setLimits(id: string, limits: TenantLimits): Promise<void> {
       await db.update(tenants).set({ limits }).where(eq(tenants.id, id));
+    },
+    async setEnterpriseIdps(id: string, enterpriseIdps: EnterpriseIdp[]): Promise<void> {
+      await db.update(tenants).set({ enterpriseIdps }).where(eq(tenants.id, id));
     },
   };
 }
