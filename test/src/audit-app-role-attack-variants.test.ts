@@ -1,7 +1,15 @@
-import { auditTrail, checkpointTick, publicKeyFromJwk, retentionOf, setRetention, type AuditPublicJwk, type CheckpointerDeps } from '@mcprt/audit';
+import {
+  auditTrail,
+  checkpointTick,
+  publicKeyFromJwk,
+  retentionOf,
+  setRetention,
+  verifyTenantTrail,
+  type AuditPublicJwk,
+  type CheckpointerDeps,
+} from '@mcprt/audit';
 import { parseKeyring } from '@mcprt/keyring';
 import { tenantsRepository } from '@mcprt/db';
-import { verifyTenantTrail } from '@mcprt/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness/stack.js';
 

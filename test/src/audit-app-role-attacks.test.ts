@@ -3,6 +3,7 @@ import {
   auditLeaf,
   auditSigningKey,
   auditTrail,
+  verifyTenantTrail,
   checkpointHash,
   checkpointTick,
   GENESIS_HASH,
@@ -18,7 +19,7 @@ import {
 } from '@mcprt/audit';
 import { parseKeyring } from '@mcprt/keyring';
 import { createDb, tenantsRepository, type DbHandle } from '@mcprt/db';
-import { apiKeyCreate, auditVerify, verifyTenantTrail } from '@mcprt/cli';
+import { apiKeyCreate, auditVerify } from '@mcprt/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness/stack.js';
 

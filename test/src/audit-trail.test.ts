@@ -1,9 +1,17 @@
-import { checkpointTick, publicKeyFromJwk, retentionTick, verifyAuditExport, type AuditPublicJwk, type CheckpointerDeps } from '@mcprt/audit';
+import {
+  checkpointTick,
+  publicKeyFromJwk,
+  retentionTick,
+  verifyAuditExport,
+  verifyTenantTrail,
+  type AuditPublicJwk,
+  type CheckpointerDeps,
+} from '@mcprt/audit';
 import { parseKeyring } from '@mcprt/keyring';
 import { createDb, tenantsRepository, type DbHandle } from '@mcprt/db';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { apiKeyCreate, auditVerify, verifyTenantTrail } from '@mcprt/cli';
+import { apiKeyCreate, auditVerify } from '@mcprt/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness/stack.js';
 

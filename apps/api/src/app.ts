@@ -2,7 +2,10 @@ import Koa from 'koa';
 import { appError } from '@mcprt/errors';
 import type { Metrics } from '@mcprt/observability';
 import type { Middleware } from 'koa';
+import { mountConsole } from './admin/mount.js';
+import { OperatorSessions } from './admin/session.js';
 import { mountAccount } from './auth-server/account.js';
+import { BrowserCookies } from './auth-server/browser-session.js';
 import { mountApprovalPage } from './auth-server/approval-page.js';
 import { mountApprovalApi } from './routes/approvals.js';
 import { mountConnect } from './auth-server/connect.js';
@@ -53,11 +56,14 @@ export function createApp(r: ApiResources, opts: AppOptions = {}): Koa<ApiState>
  */
 export function mountRoutes(r: ApiResources, isDraining: () => boolean): { routes: Routes; chains: Chains; passthrough: Middleware<ApiState> } {
   const publicUrl = r.config.PUBLIC_URL;
+  const sessions = new OperatorSessions(r.redis, r.keys);
+  const cookies = new BrowserCookies(r.keyring, publicUrl.startsWith('https://'));
   const chains = declareChains({
     tenants: r.tenants,
     db: r.db,
     bearer: { publicUrl, directory: r.directory, users: r.users, verified: r.verified, authServers: r.authServers },
     allowedOrigins: r.config.ALLOWED_ORIGINS,
+    operators: { sessions, db: r.db.db, cookies },
   });
   const routes = new Routes();
   const servers = r.authServers;
@@ -72,7 +78,7 @@ export function mountRoutes(r: ApiResources, isDraining: () => boolean): { route
     redis: r.redis,
     keys: r.keys,
   });
-  mountAccount(routes, chains, { publicUrl, db: r.db.db, keyring: r.keyring, servers });
+  mountAccount(routes, chains, { publicUrl, db: r.db.db, sql: r.db.sql, keyring: r.keyring, servers });
   mountApprovalPage(routes, chains, { publicUrl, keyring: r.keyring, servers, registry: r.registry, engine: r });
   mountHealth(routes, chains, { ping: { postgres: () => r.db.sql`select 1`, redis: () => r.redis.ping() }, isDraining });
   mountWellKnown(routes, chains, { publicUrl, registry: r.registry });
@@ -83,6 +89,17 @@ export function mountRoutes(r: ApiResources, isDraining: () => boolean): { route
   mountAdmin(routes, chains, { sql: r.db.sql, publicUrl, registry: r.registry, engine: r });
   mountApprovalApi(routes, chains, { publicUrl, registry: r.registry, engine: r });
   mountAuditKeys(routes, chains, { keyring: r.keyring });
+  mountConsole(routes, chains, {
+    db: r.db,
+    keyring: r.keyring,
+    registry: r.registry,
+    servers,
+    sessions,
+    cookies,
+    engine: r,
+    producer: r.producer,
+    redis: r.redis,
+  });
   mountOpenApi(routes, chains, { publicUrl });
   return { routes, chains, passthrough };
 }

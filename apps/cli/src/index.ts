@@ -23,6 +23,6 @@ export { mcpCall } from './commands/mcp-call.js';
 export { openOAuthSession, SignInRefusedError } from './login/oauth-session.js';
 export type { OAuthSession, OAuthSessionOptions } from './login/oauth-session.js';
 export { defaultConfigDir, TokenStore, TOKEN_FILE } from './login/token-store.js';
-export { auditVerify, verifyTenantTrail } from './commands/audit-verify.js';
+export { auditVerify } from './commands/audit-verify.js';
 export { apiKeyCreate, apiKeyList, apiKeyRevoke } from './commands/tenant-api-key.js';
 export { startLoopback } from './login/loopback.js';

@@ -34,3 +34,4 @@ export { retentionTick } from './retention-sweep.js';
 export type { RetentionDeps } from './retention-sweep.js';
 export { allTenantIds, deleteExpiredCalls, retentionOf, setRetention } from './retention.js';
 export type { RetentionSettings } from './retention.js';
+export { verifyTenantTrail } from './verify-trail.js';

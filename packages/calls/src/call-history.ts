@@ -1,4 +1,5 @@
 import type postgres from 'postgres';
+import { PENDING_SQL } from './call-states.js';
 import { toCall } from './statements/row.js';
 import type { ToolCall } from './schema.js';
 
@@ -47,4 +48,13 @@ export function callHistory(sql: postgres.Sql, tenantId: string) {
       return (rows as Record<string, unknown>[]).map((r) => ({ call: toCall(r), createdKey: r._created_key as string }));
     },
   };
+}
+
+/** A tenant's calls not final yet, by status, with the age of the oldest of each (the admin console's queue page). */
+export async function pendingCallsSummary(sql: postgres.Sql, tenantId: string): Promise<{ status: string; count: number; oldestAgeMs: number }[]> {
+  const rows = await sql`
+    select status, count(*)::int as n, extract(epoch from now() - min(created_at)) * 1000 as age_ms
+    from tool_calls where tenant_id = ${tenantId} and ${sql.unsafe(PENDING_SQL)}
+    group by status order by status`;
+  return (rows as Record<string, unknown>[]).map((r) => ({ status: r.status as string, count: r.n as number, oldestAgeMs: Number(r.age_ms) }));
 }

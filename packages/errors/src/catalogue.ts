@@ -51,12 +51,17 @@ export const ERRORS = {
   invalid_token: spec('auth', 401, 'the access token is not valid'),
   insufficient_scope: spec('policy', 403, 'this request needs a scope the token does not carry'),
   not_signed_in: spec('auth', 403, 'sign in from your MCP app first'),
+  operator_sign_in_required: spec('auth', 401, 'sign in to the admin console with an API key holding the admin scope'),
+  operator_sign_in_failed: spec('auth', 401, 'that API key does not open this admin console (unknown, revoked, or without the admin scope)'),
   upstream_login_failed: spec('auth', 400, 'signing in with the identity provider failed'),
   // What is asked for.
   not_found: spec('not_found', 404, 'not found'),
   tenant_not_found: spec('not_found', 404, 'no such tenant'),
   call_not_found: spec('not_found', 404, 'no such tool call'),
   grant_not_found: spec('not_found', 404, 'no such grant'),
+  user_not_found: spec('not_found', 404, 'no such user'),
+  credential_not_found: spec('not_found', 404, 'no such connected provider'),
+  api_key_not_found: spec('not_found', 404, 'no such active API key'),
   owner_missing: spec('not_found', 404, 'the owner of this record no longer exists'),
   call_final: spec('policy', 409, 'the call has already finished', { shape: 'nested' }),
   // Approval before a call runs (the tenant's approval rules).

@@ -20,6 +20,7 @@ export {
   type ToolCallQuestion,
 } from './decide.js';
 export {
+  ADMIN,
   API_KEY_SCOPES,
   AUDIT_READ,
   CALLS_APPROVE,

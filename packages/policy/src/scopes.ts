@@ -82,7 +82,14 @@ export const HISTORY_SCOPES: readonly { scope: string; consent: string }[] = [
 /** Approve or deny the calls the tenant's approval rules leave to a tenant approver (tenant API keys only). */
 export const CALLS_APPROVE = 'calls:approve';
 
-export const API_KEY_SCOPES = [AUDIT_READ, CALLS_READ, CALLS_CANCEL, CALLS_APPROVE] as const;
+/**
+ * Sign in to the tenant's admin console (apps/api/src/admin): the key is exchanged once on the console's
+ * sign-in form for a short server-side session. It is a scope of its own, not implied by the others:
+ * the console acts (revokes grants and keys, edits limits), so a read-only export key cannot open it.
+ */
+export const ADMIN = 'admin';
+
+export const API_KEY_SCOPES = [AUDIT_READ, CALLS_READ, CALLS_CANCEL, CALLS_APPROVE, ADMIN] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
 
 export function isApiKeyScope(s: string): s is ApiKeyScope {

@@ -50,6 +50,22 @@ export function credentialVault(keyring: Keyring) {
       const refreshToken = t.refreshToken ?? (c.refreshTokenSealed ? open(keyring, c.refreshTokenSealed, ctx(c, 'refresh_token')) : null);
       return scope.credentials.updateIfVersion(c.id, c.version, { ...sealPair(c, { ...t, refreshToken }), expiresAt: t.expiresAt ?? null, scopes: t.scopes });
     },
+    /**
+     * Stop using a user's credential at `provider`: `revoked` (the user disconnected it, or an operator
+     * revoked it) or `reauth_required` (an operator asks the user to connect again). Its sealed tokens
+     * are replaced by empty ones of the same binding (nothing of the old tokens stays usable here), and
+     * the worker refuses a credential that is not `active` (the tool answers with a reconnect link).
+     * A new connection replaces the row and makes it active again. False: no such credential.
+     */
+    async setInactive(scope: TenantScope, userId: string, provider: string, status: 'revoked' | 'reauth_required'): Promise<boolean> {
+      for (let i = 0; i < 3; i++) {
+        const c = await scope.credentials.get(userId, provider);
+        if (!c) return false;
+        const wiped = status === 'revoked' ? { ...sealPair(c, { accessToken: '', refreshToken: null, scopes: [] }), expiresAt: null, scopes: [] } : {};
+        if (await scope.credentials.updateIfVersion(c.id, c.version, { ...wiped, status })) return true;
+      }
+      return false;
+    },
     /** Re-seal a row under the active key (operator `keys rotate`). False when a concurrent write won. */
     async reseal(scope: TenantScope, c: Credential): Promise<boolean> {
       if (c.keyId === keyring.activeKid && sealedKid(c.accessTokenSealed) === keyring.activeKid) return true;

@@ -29,6 +29,8 @@ export function redisKeys(prefix: string) {
     /** Whether a 2025-era MCP client declared URL elicitation at `initialize` ('1' / '0'), per (tenant, user, OAuth client). */
     urlElicitation: (tenantId: string, userId: string, clientId: string | undefined) =>
       `${prefix}:mcp-url-elicitation:${tenantId}:${userId}:${clientId ?? '-'}`,
+    /** An operator's admin-console session (apps/api/src/admin/session.ts): JSON, PX = the session's lifetime. */
+    operatorSession: (sessionHash: string) => `${prefix}:op-session:${sessionHash}`,
     /**
      * A redeemed ID-JAG (enterprise-managed authorization): SET NX, PX = until the assertion's `exp`,
      * so each one is redeemed once. `digest` = SHA-256 of (issuer, jti), so no IdP value is a key.

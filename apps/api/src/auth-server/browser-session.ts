@@ -45,6 +45,19 @@ export class BrowserCookies {
     return csrf;
   }
 
+  /**
+   * A session cookie (the admin console's): signed, httpOnly, `SameSite=Strict` (never sent on a
+   * request another site starts), `Secure` under https, only for `path`, living `maxAgeMs`.
+   */
+  setSession(ctx: Ctx, name: string, value: string, path: string, maxAgeMs: number): void {
+    ctx.cookies.set(name, value, { path, httpOnly: true, sameSite: 'strict', signed: true, secure: this.secure, maxAge: maxAgeMs });
+  }
+
+  /** A signed cookie's value (undefined when absent or its signature does not hold). */
+  signedValue(ctx: Ctx, name: string): string | undefined {
+    return ctx.cookies.get(name, { signed: true });
+  }
+
   /** Whether the form's token is the cookie's. */
   csrfMatches(ctx: Ctx, name: string, given: string | undefined): boolean {
     const expected = ctx.cookies.get(name, { signed: true });
@@ -52,7 +65,7 @@ export class BrowserCookies {
   }
 }
 
-function safeEqual(a: string, b: string): boolean {
+export function safeEqual(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);

@@ -8,7 +8,13 @@ const STYLE = `body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f4f5
 main{max-width:30rem;margin:4rem auto;background:#fff;border-radius:12px;padding:2rem;box-shadow:0 2px 12px rgba(0,0,0,.08)}
 h1{font-size:1.3rem;margin:0 0 1rem}.host{font-family:ui-monospace,monospace;font-size:1.1rem;background:#fff4d6;padding:.2rem .4rem;border-radius:4px}
 ul{padding-left:1.2rem}.actions{display:flex;gap:.75rem;margin-top:1.5rem}button{font:inherit;padding:.6rem 1.2rem;border-radius:8px;border:1px solid #c6cad3;background:#fff;cursor:pointer}
-button.allow{background:#1f5fd1;border-color:#1f5fd1;color:#fff}.muted{color:#5b6272;font-size:.9rem}`;
+button.allow{background:#1f5fd1;border-color:#1f5fd1;color:#fff}.muted{color:#5b6272;font-size:.9rem}
+main.wide{max-width:75rem;margin:1.5rem auto}nav{display:flex;flex-wrap:wrap;gap:.9rem;margin:0 0 1rem;padding-bottom:.6rem;border-bottom:1px solid #e2e4ea}
+nav a{color:#1f5fd1;text-decoration:none}nav a.here{font-weight:600;color:#1d2330}table{border-collapse:collapse;width:100%;font-size:.9rem;margin:.5rem 0 1rem}
+th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #e2e4ea;vertical-align:top}td form{display:inline}td button,form.row button{padding:.25rem .6rem;font-size:.85rem}
+form.row{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end;margin:.5rem 0 1rem}label{display:flex;flex-direction:column;font-size:.8rem;color:#5b6272}label.check{flex-direction:row;gap:.3rem;font-size:.9rem}
+input,select,textarea{font:inherit;font-size:.9rem;padding:.3rem .4rem;border:1px solid #c6cad3;border-radius:6px}.ok{color:#16794a}.bad{color:#b3261e}
+.secret{font-family:ui-monospace,monospace;background:#fff4d6;padding:.5rem;border-radius:6px;word-break:break-all}pre{white-space:pre-wrap;word-break:break-all;font-size:.8rem;background:#f4f5f7;padding:.5rem;border-radius:6px}`;
 
 const STYLE_HASH = `'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`;
 
@@ -27,8 +33,9 @@ export function pageCsp(formTargets: string[] = []): string {
   ].join('; ');
 }
 
-export function page(title: string, body: string): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${esc(title)}</title><style>${STYLE}</style></head><body><main>${body}</main></body></html>`;
+/** One of our pages: the one stylesheet (allowed by its hash), `body` already escaped; `wide` for tables (the admin console). */
+export function page(title: string, body: string, o: { wide?: boolean } = {}): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${esc(title)}</title><style>${STYLE}</style></head><body><main${o.wide ? ' class="wide"' : ''}>${body}</main></body></html>`;
 }
 
 export interface ConsentView {

@@ -37,7 +37,7 @@ describe('the tenant router', () => {
 
   it('resolves the tenant once per request, also when two routes of one path both run', async () => {
     const tenants = countingTenants();
-    const chains = declareChains({ tenants, db: { db: {} } as never, bearer: { publicUrl: 'http://x' } as never, allowedOrigins: [] });
+    const chains = declareChains({ tenants, db: { db: {} } as never, bearer: { publicUrl: 'http://x' } as never, allowedOrigins: [], operators: {} as never });
     const routes = new Routes();
     // A module that resolves with its own call, as a route that passes on what is not its own does.
     routes.router.get('/t/:tenant/login/callback', answerAsPage, resolveTenant(tenants, {} as never), (_ctx, next) => next());
@@ -102,6 +102,12 @@ describe('the tenant router', () => {
       if (!m.path.includes(':tenant') || m.method === 'options' || OPEN_ON_TENANT_PATHS.has(key)) continue;
       expect(m.chain, key).not.toBe('open');
     }
-    expect(new Set(routes.mounted.map((m) => m.chain))).toEqual(new Set(['open', 'tenant', 'builtin-tenant', 'bearer', 'bearer-write', 'api-key', 'page']));
+    expect(new Set(routes.mounted.map((m) => m.chain))).toEqual(
+      new Set(['open', 'tenant', 'builtin-tenant', 'bearer', 'bearer-write', 'api-key', 'page', 'console', 'operator']),
+    );
+    // The admin console: only its sign-in form is reachable without an operator session.
+    const consoleRoutes = routes.mounted.filter((m) => m.path.startsWith('/t/:tenant/admin'));
+    expect(consoleRoutes.length).toBeGreaterThan(10);
+    for (const m of consoleRoutes) expect(m.chain, m.path).toBe(m.path === '/t/:tenant/admin/login' ? 'console' : 'operator');
   });
 });

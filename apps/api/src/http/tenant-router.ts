@@ -3,6 +3,7 @@ import type { DbHandle } from '@mcprt/db';
 import { appError } from '@mcprt/errors';
 import type { ApiKeyScope } from '@mcprt/policy';
 import type { Middleware } from 'koa';
+import { operatorAuth, type OperatorAuthDeps } from '../admin/session.js';
 import { pageCsp } from '../auth-server/pages.js';
 import { apiKeyAuth } from './api-key-auth.js';
 import { bearerAuth, type BearerDeps } from './bearer-auth.js';
@@ -29,6 +30,8 @@ export interface ChainDeps {
   db: DbHandle;
   bearer: BearerDeps;
   allowedOrigins: readonly string[];
+  /** The admin console's sessions (admin/session.ts). */
+  operators: OperatorAuthDeps;
 }
 
 /**
@@ -40,7 +43,10 @@ export interface ChainDeps {
  * - `bearerWrite`: the same, for requests that act, with a browser's `Origin` checked first;
  * - `apiKey(scope, route)`: a tenant API key holding `scope` (the back office), audited as `route`;
  * - `page`: a browser page of a built-in tenant: errors answered as HTML, no-store and security
- *   headers, the strict page CSP (a page may widen its form targets).
+ *   headers, the strict page CSP (a page may widen its form targets);
+ * - `console`: a page of the tenant's admin console before sign-in (its sign-in form), any auth mode;
+ * - `operator`: a page or form of the admin console: the same page rules, and a live operator session
+ *   of this tenant whose API key still holds `admin` (admin/session.ts); forms check its CSRF token.
  */
 export function declareChains(d: ChainDeps) {
   const tenant = resolveTenant(d.tenants, d.db.db);
@@ -55,6 +61,8 @@ export function declareChains(d: ChainDeps) {
     bearerWrite: chain('bearer-write', origin, tenant, bearer),
     apiKey: (scope: ApiKeyScope, route: string) => chain('api-key', tenant, apiKeyAuth(d.db, scope, route)),
     page: chain('page', answerAsPage, tenant, builtinOnly, pageHeaders),
+    console: chain('console', answerAsPage, tenant, pageHeaders),
+    operator: chain('operator', answerAsPage, tenant, pageHeaders, operatorAuth(d.operators)),
   };
 }
 

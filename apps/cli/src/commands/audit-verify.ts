@@ -1,9 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { AuditChainVerifier, auditPublicKeys, publicKeyFromJwk, verifyAuditExport, type VerifyReport } from '@mcprt/audit';
+import { auditPublicKeys, publicKeyFromJwk, verifyAuditExport, verifyTenantTrail, type VerifyReport } from '@mcprt/audit';
 import { parseKeyring } from '@mcprt/keyring';
-import { auditTrail } from '@mcprt/audit';
 import { tenantsRepository } from '@mcprt/db';
 import { z } from 'zod';
 import { parseSlug } from '../args.js';
@@ -27,30 +26,6 @@ export async function auditVerify(res: CliResources, input: { slug?: string; sin
   const report = await verifyTenantTrail(res.sql, tenant.id, keys, since);
   printReport(res, `tenant ${tenant.slug}`, report);
   return { report, exitCode: report.ok ? 0 : 1 };
-}
-
-/** The database side of `audit verify`: checkpoints in seq order, each followed by the rows of its id range. */
-export async function verifyTenantTrail(
-  sql: NonNullable<CliResources['sql']>,
-  tenantId: string,
-  keys: Map<string, ReturnType<typeof publicKeyFromJwk>>,
-  since?: Date,
-): Promise<VerifyReport> {
-  const trail = auditTrail(sql, tenantId);
-  const fromSeq = since ? ((await trail.firstCheckpointReaching(since)) ?? Number.MAX_SAFE_INTEGER) : 1;
-  const verifier = new AuditChainVerifier({ tenantId, keys });
-  let afterId = 0;
-  for await (const cp of trail.checkpoints()) {
-    const rowsToo = cp.seq >= fromSeq;
-    verifier.checkpoint({ ...cp, skipRows: !rowsToo });
-    // Rows between the previous checkpoint and this one's last id: a row there that the checkpoint
-    // did not seal (inserted afterwards) is reported too. Read for a pruned checkpoint as well: no
-    // log row hides a row that exists (`pruned` already means none is there).
-    if (rowsToo) for await (const row of trail.rowsBetween(afterId, cp.lastId)) verifier.row(row);
-    afterId = cp.lastId;
-  }
-  for await (const row of trail.rowsBetween(afterId, null)) verifier.row(row);
-  return verifier.end();
 }
 
 function printReport(res: CliResources | { out: (l: string) => void }, what: string, r: VerifyReport & { truncated?: boolean; malformedLine?: number }): void {

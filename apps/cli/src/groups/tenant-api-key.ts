@@ -7,7 +7,8 @@ export const tenantApiKeyCommands: CommandGroup = {
     usage: 'tenant api-key create --slug <slug> --scopes audit:read,calls:read,calls:cancel [--name <name>]',
     summary: 'a back-office API key for the tenant (printed once on stdout; stored hashed)',
     details: [
-      "--scopes   comma-separated: audit:read (audit list + NDJSON export), calls:read (every user's calls), calls:cancel",
+      "--scopes   comma-separated: audit:read (audit list + NDJSON export), calls:read (every user's calls), calls:cancel,",
+      '           admin (sign in to the admin console at /t/<slug>/admin)',
       '--name     what the key is for (shown by list)',
       'Use: Authorization: Bearer mcprt_ak_… on /t/<slug>/v1/admin/… (docs/audit.md)',
     ],

@@ -1,4 +1,4 @@
-import { and, eq, ne, sql } from 'drizzle-orm';
+import { and, eq, inArray, ne, sql } from 'drizzle-orm';
 import type { Executor } from '../client.js';
 import { credentials } from '../schema.js';
 
@@ -48,6 +48,15 @@ export function credentialsRepository(db: Executor, tenantId: string) {
         })
         .returning();
       return row!;
+    },
+    /** The credentials of these users (their connected providers), without opening anything. */
+    async ofUsers(userIds: string[]): Promise<Credential[]> {
+      if (userIds.length === 0) return [];
+      return db
+        .select()
+        .from(credentials)
+        .where(and(eq(credentials.tenantId, tenantId), inArray(credentials.userId, userIds)))
+        .orderBy(credentials.provider);
     },
     /** Optimistic update: applies only if the row is still at `version`. Returns the new row or undefined. */
     async updateIfVersion(

@@ -11,7 +11,7 @@ export type TenantSigningKey = typeof tenantSigningKeys.$inferSelect;
  * payloads already sealed: this layer only binds the tenant to every statement.
  */
 export function oidcStoreRepository(db: Executor, tenantId: string) {
-  return { ...oidcRows(db, tenantId), ...signingKeys(db, tenantId) };
+  return { ...oidcRows(db, tenantId), ...tenantLists(db, tenantId), ...signingKeys(db, tenantId) };
 }
 
 function oidcRows(db: Executor, tenantId: string) {
@@ -141,4 +141,19 @@ export async function sweepExpiredOidcRows(db: Executor, graceMs = 0): Promise<n
     .where(and(isNotNull(oidcStore.expiresAt), lt(oidcStore.expiresAt, cutoff)))
     .returning({ id: oidcStore.id });
   return rows.length;
+}
+
+/** Lists over the whole tenant (the admin console's grants and clients). */
+function tenantLists(db: Executor, tenantId: string) {
+  return {
+    /** The unexpired rows of one model of the whole tenant, newest first (the admin console's grants and clients). */
+    async ofModel(model: string, limit: number): Promise<OidcStoreRow[]> {
+      return db
+        .select()
+        .from(oidcStore)
+        .where(and(eq(oidcStore.tenantId, tenantId), eq(oidcStore.model, model), sql`(${oidcStore.expiresAt} is null or ${oidcStore.expiresAt} > now())`))
+        .orderBy(sql`${oidcStore.expiresAt} desc nulls first`)
+        .limit(limit);
+    },
+  };
 }

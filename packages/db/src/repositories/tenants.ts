@@ -105,6 +105,10 @@ export function tenantsRepository(db: Executor) {
     async setEnabledTools(id: string, enabledTools: string[]): Promise<void> {
       await db.update(tenants).set({ enabledTools }).where(eq(tenants.id, id));
     },
+    /** The tenant's limits, replaced whole (the caller validated them). */
+    async setLimits(id: string, limits: TenantLimits): Promise<void> {
+      await db.update(tenants).set({ limits }).where(eq(tenants.id, id));
+    },
     async setEnterpriseIdps(id: string, enterpriseIdps: EnterpriseIdp[]): Promise<void> {
       await db.update(tenants).set({ enterpriseIdps }).where(eq(tenants.id, id));
     },

@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, desc, eq, sql } from 'drizzle-orm';
 import type { Executor } from '../client.js';
 import { users } from '../schema.js';
 
@@ -20,6 +20,10 @@ export function usersRepository(db: Executor, tenantId: string) {
     },
     async byId(id: string): Promise<User | undefined> {
       return db.query.users.findFirst({ where: and(eq(users.tenantId, tenantId), eq(users.id, id)) });
+    },
+    /** The tenant's users, newest first, `limit` after `offset` (the admin console's list). */
+    async list(limit: number, offset = 0): Promise<User[]> {
+      return db.select().from(users).where(eq(users.tenantId, tenantId)).orderBy(desc(users.createdAt), desc(users.id)).limit(limit).offset(offset);
     },
     async bySubject(issuer: string, subject: string): Promise<User | undefined> {
       return db.query.users.findFirst({ where: and(eq(users.tenantId, tenantId), eq(users.issuer, issuer), eq(users.subject, subject)) });
