@@ -26,6 +26,27 @@ describe('loadConfig', () => {
     }
   });
 
+  it('tracing (OTEL_*): off by default; lists parsed; grpc refused; exporter headers never printed', () => {
+    const c = loadConfig(base);
+    expect([c.OTEL_TRACES_EXPORTER, c.OTEL_EXPORTER_OTLP_PROTOCOL, c.OTEL_TRACES_SAMPLER]).toEqual(['none', 'http/protobuf', 'parentbased_always_on']);
+    const on = loadConfig({
+      ...base,
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20otlp-secret-123, x-tenant = ops',
+      OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=prod',
+      OTEL_TRACES_SAMPLER: 'traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.25',
+    });
+    expect(on.OTEL_EXPORTER_OTLP_HEADERS).toEqual({ authorization: 'Bearer otlp-secret-123', 'x-tenant': 'ops' });
+    expect(on.OTEL_RESOURCE_ATTRIBUTES).toEqual({ 'deployment.environment.name': 'prod' });
+    expect(on.OTEL_TRACES_SAMPLER_ARG).toBe(0.25);
+    expect(JSON.stringify(on)).not.toContain('otlp-secret-123');
+    expect(() => loadConfig({ ...base, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })).toThrow(/OTEL_EXPORTER_OTLP_PROTOCOL/);
+    expect(() => loadConfig({ ...base, OTEL_TRACES_EXPORTER: 'zipkin' })).toThrow(/OTEL_TRACES_EXPORTER/);
+    expect(() => loadConfig({ ...base, OTEL_EXPORTER_OTLP_HEADERS: 'no-equals-sign' })).toThrow(/OTEL_EXPORTER_OTLP_HEADERS/);
+    expect(() => loadConfig({ ...base, OTEL_TRACES_SAMPLER_ARG: '2' })).toThrow(/OTEL_TRACES_SAMPLER_ARG/);
+  });
+
   it('requires SEAL_KEYS and PUBLIC_URL', () => {
     expect(() => loadConfig({})).toThrow(/SEAL_KEYS[\s\S]*|PUBLIC_URL/);
   });
@@ -42,6 +63,36 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...base, NODE_ENV: 'production', ENABLE_TEST_TOOLS: 'true' })).toThrow(
       /ENABLE_TEST_TOOLS[\s\S]*PUBLIC_URL|PUBLIC_URL[\s\S]*ENABLE_TEST_TOOLS/,
     );
+  });
+});
+
+describe('Redis: one node or a cluster', () => {
+  const seeds = 'redis://default:pw@10.0.0.1:7001, redis://default:pw@10.0.0.2:7001';
+  it('reads one URL for one Redis, a list of seed nodes for a cluster', () => {
+    expect(loadConfig(base, 'worker')).toMatchObject({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER: false });
+    expect(loadConfig({ ...base, REDIS_CLUSTER: 'true', REDIS_URL: seeds }, 'api')).toMatchObject({ REDIS_CLUSTER: true, REDIS_URL: seeds });
+    expect(loadConfig({ ...base, REDIS_CLUSTER: 'true', REDIS_URL: 'rediss://h:6380' }, 'worker').REDIS_CLUSTER).toBe(true);
+  });
+
+  it('refuses several nodes without REDIS_CLUSTER, a database number or a prefix without a hash tag on a cluster, other schemes', () => {
+    expect(() => loadConfig({ ...base, REDIS_URL: seeds }, 'api')).toThrow(/REDIS_URL: lists several nodes/);
+    expect(() => loadConfig({ ...base, REDIS_CLUSTER: 'true', REDIS_URL: 'redis://h:7001/2' }, 'api')).toThrow(
+      /REDIS_URL: a Redis Cluster has database 0 only/,
+    );
+    expect(() => loadConfig({ ...base, REDIS_CLUSTER: 'true', QUEUE_PREFIX: 'mcprt' }, 'worker')).toThrow(/QUEUE_PREFIX: needs a hash tag/);
+    expect(() => loadConfig({ ...base, REDIS_CLUSTER: 'true', QUEUE_PREFIX: '{}mcprt' }, 'worker')).toThrow(/QUEUE_PREFIX/);
+    for (const bad of ['http://h:6379', 'redis://h:1,', 'h:6379', 'redis://h:1?db=2', 'redis-cluster://a:1,b:2'])
+      expect(() => loadConfig({ ...base, REDIS_CLUSTER: 'true', REDIS_URL: bad }, 'api'), bad).toThrow(/REDIS_URL/);
+    expect(() => loadConfig({ ...base, REDIS_CLUSTER: 'yes' }, 'api')).toThrow(/REDIS_CLUSTER/);
+    // A single Redis keeps its database number and any prefix.
+    expect(loadConfig({ ...base, REDIS_URL: 'redis://h:6379/3', QUEUE_PREFIX: 'plain' }, 'worker').QUEUE_PREFIX).toBe('plain');
+  });
+
+  it('masks the password of every node of the list when printed', async () => {
+    const { inspect } = await import('node:util');
+    const c = loadConfig({ ...base, REDIS_CLUSTER: 'true', REDIS_URL: 'redis://default:s3cret-a@n1:7001,redis://default:s3cret-b@n2:7001' });
+    expect(inspect(c)).not.toMatch(/s3cret/);
+    expect(JSON.stringify(c)).toContain('n2:7001');
   });
 });
 

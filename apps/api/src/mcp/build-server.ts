@@ -59,7 +59,12 @@ export function buildMcpServer(r: McpDeps, who: RequestIdentity, era: ProtocolEr
   );
   mcp.setRequestHandler(
     'tools/call',
-    guard(r, who, (req, ctx) => answerToolCall({ r, who, era, signal, req, ctx })),
+    guard(r, who, async (req, ctx) => {
+      const answer = await answerToolCall({ r, who, era, signal, req, ctx });
+      // A tool execution error is a result, not a JSON-RPC error: the conventions' `tool_error`.
+      if ((answer as { isError?: boolean }).isError === true && who.operation) who.operation.errorType = 'tool_error';
+      return answer;
+    }),
   );
   if (era === 'legacy' && needs.cancelNotification) registerLegacyCancel(mcp, r, who);
   else if (era !== 'legacy' && needs.tasks) registerTaskHandlers(mcp, r, who, (h) => guard(r, who, h));
@@ -103,18 +108,25 @@ function guard<A extends unknown[], R>(r: McpDeps, who: RequestIdentity, handler
     try {
       return await handler(...args);
     } catch (e) {
-      if (e instanceof ProtocolError) throw e;
-      // Postgres unreachable before anything was recorded: a specific, retryable error (no driver
-      // text), logged once per outage; the route turns it into HTTP 503 + Retry-After.
-      if (isDatabaseUnavailable(e)) {
-        r.outages.report('postgres', e);
-        who.onUnavailable?.();
-        throw toProtocolError(databaseUnavailable(r.config.RETRY_AFTER_S, e), who.requestId);
-      }
-      const err = toAppError(e);
-      if (err.expose) who.log.warn({ code: err.code }, 'mcp request failed');
-      else who.log.error({ err: e }, 'mcp request failed');
-      throw toProtocolError(err, who.requestId);
+      const answer = rpcErrorOf(r, who, e);
+      // The JSON-RPC error code the answer carries, for the request's span and metric (operation.ts).
+      if (who.operation) who.operation.errorType = String(answer.code);
+      throw answer;
     }
   };
+}
+
+function rpcErrorOf(r: McpDeps, who: RequestIdentity, e: unknown): ProtocolError {
+  if (e instanceof ProtocolError) return e;
+  // Postgres unreachable before anything was recorded: a specific, retryable error (no driver
+  // text), logged once per outage; the route turns it into HTTP 503 + Retry-After.
+  if (isDatabaseUnavailable(e)) {
+    r.outages.report('postgres', e);
+    who.onUnavailable?.();
+    return toProtocolError(databaseUnavailable(r.config.RETRY_AFTER_S, e), who.requestId);
+  }
+  const err = toAppError(e);
+  if (err.expose) who.log.warn({ code: err.code }, 'mcp request failed');
+  else who.log.error({ err: e }, 'mcp request failed');
+  return toProtocolError(err, who.requestId);
 }
