@@ -100,7 +100,9 @@ export class BuiltinTokens {
     this.#timer.unref();
   }
 
-  stop(): void {
+  /** Stops the backstop and waits for a refresh in flight (before the API it talks to is stopped). */
+  async stop(): Promise<void> {
     clearInterval(this.#timer);
+    await this.#refreshing?.catch(() => undefined);
   }
 }

@@ -123,6 +123,9 @@ async function postgresPhase(d: Deployment): Promise<void> {
   const owner = createDb(BENCH_DATABASE_URL, { max: 1 });
   try {
     await owner.sql`create extension if not exists pg_walinspect`;
+    // Keep the run's WAL until it is read (a busy shared server recycles segments within seconds): a
+    // temporary slot, dropped with this session whatever happens.
+    await owner.sql`select pg_create_physical_replication_slot(${`mcprt_capacity_${process.pid}`}, true, true)`;
     const lsn = async () => (await owner.sql<{ l: string }[]>`select pg_current_wal_flush_lsn()::text as l`)[0]!.l;
     const clusterWal = async () => (await owner.sql<{ b: string }[]>`select wal_bytes::text as b from pg_stat_wal`)[0]!.b;
     const tables = async () =>

@@ -269,8 +269,9 @@ export async function startDeployment(given: DeploymentOptions = {}): Promise<De
         refreshPids();
       },
       stop: async () => {
+        // The token refresher first: it talks to the API, which is about to go.
+        await auth.builtinTokens?.stop();
         const clean = await stopProcesses(procs);
-        auth.builtinTokens?.stop();
         await stack.close();
         return clean;
       },

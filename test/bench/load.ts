@@ -72,7 +72,11 @@ export function rawCaller(url: string, tokenOf: () => string): Caller {
       }
       held ??= { conn: new RawHttpConnection(target, { authorization: `Bearer ${token}`, ...headers }), token };
       const conn = held.conn;
-      const timer = setTimeout(() => conn.close(), opts.timeout);
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        conn.close();
+      }, opts.timeout);
       try {
         const p = method === 'tools/call' ? params : {};
         const res = await conn.post(JSON.stringify({ jsonrpc: '2.0', id: ++id, method, params: MODERN ? { ...p, _meta: ENVELOPE } : p }));
@@ -80,6 +84,8 @@ export function rawCaller(url: string, tokenOf: () => string): Caller {
         const msg = messageOf(res.body);
         if (res.status !== 200 || !msg.result) throw new Error(`HTTP ${res.status}: ${msg.error?.message ?? 'no result'}`);
         return msg.result;
+      } catch (e) {
+        throw timedOut ? new Error(`no answer within ${opts.timeout} ms`) : e;
       } finally {
         clearTimeout(timer);
       }
