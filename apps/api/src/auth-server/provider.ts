@@ -128,6 +128,7 @@ export class AuthServers {
     // X-Forwarded-Host/-Proto/-For to PUBLIC_URL's host and protocol and the address the app decided:
     // the provider reads only those, so every URL it publishes or redirects to is PUBLIC_URL's.
     provider.proxy = true;
+    provider.use(defaultScope(toolScopes));
     const log = d.log.child({ tenant: tenant.slug, component: 'authorization-server' });
     provider.on('server_error', (_ctx, err) => log.error({ err }, 'authorization server error'));
     // A registration in use lives on; one unused for REGISTRATION_TTL_SECONDS expires (and is swept).
@@ -143,3 +144,18 @@ export class AuthServers {
 }
 
 const KEY_RELOAD_COOLDOWN_MS = 30_000;
+
+/**
+ * RFC 6749 §3.3: a request that omits `scope` is processed with a pre-defined default. An
+ * authorization request (GET) naming no scope asks for the tenant's tool scopes, as its protected
+ * resource metadata advertises them (never the history scopes); the consent page shows them all and
+ * the user decides. Without it the grant holds nothing and the provider answers `access_denied`.
+ */
+function defaultScope(toolScopes: readonly string[]): Parameters<Provider['use']>[0] {
+  return async (ctx, next) => {
+    if (ctx.method === 'GET' && ctx.path === '/auth' && ctx.query.scope === undefined && toolScopes.length > 0) {
+      ctx.query = { ...ctx.query, scope: toolScopes.join(' ') };
+    }
+    await next();
+  };
+}

@@ -17,7 +17,7 @@ export function toCallToolResult(call: ToolCall, tool: AnyTool | undefined, poll
   switch (call.status) {
     case 'succeeded':
       return {
-        content: [{ type: 'text', text: readableText(call.result, tool) }],
+        content: contentOf(call.result, tool),
         ...(tool?.output ? { structuredContent: call.result as Record<string, unknown> } : {}),
         _meta: meta,
       };
@@ -65,6 +65,18 @@ function stillRunning(call: ToolCall, tool: AnyTool | undefined, pollUrl: string
     ...(tool?.output ? { structuredContent: { callStatus: call.status, callId: call.id, resultUrl: pollUrl, resultTool: RESULT_TOOL } } : {}),
     _meta: meta,
   };
+}
+
+/** The tool's own content blocks (tool.content), else one readable text block. */
+function contentOf(result: unknown, tool: AnyTool | undefined): CallToolResult['content'] {
+  if (tool?.content) {
+    try {
+      return tool.content(result as Record<string, unknown>);
+    } catch {
+      // a result stored by an older version of the tool: the JSON below
+    }
+  }
+  return [{ type: 'text', text: readableText(result, tool) }];
 }
 
 /** The tool's readable rendering of its result (tool.text), else the JSON; a result the renderer cannot read falls back to JSON. */

@@ -29,11 +29,31 @@ const CLIENT_CAPABILITIES = 'io.modelcontextprotocol/clientCapabilities';
 /** -32021: Missing Required Client Capability (2026-07-28). */
 const MISSING_CAPABILITY = -32021;
 
+/** The client capabilities a 2026-07-28 request declares in its `_meta` envelope (undefined: none). */
+export function envelopeCapabilities(envelope: unknown): Record<string, unknown> | undefined {
+  if (typeof envelope !== 'object' || envelope === null) return undefined;
+  const caps = (envelope as Record<string, unknown>)[CLIENT_CAPABILITIES];
+  return typeof caps === 'object' && caps !== null ? (caps as Record<string, unknown>) : undefined;
+}
+
+/**
+ * -32021 (HTTP 400) when a 2026-07-28 request does not declare a client capability the tool needs
+ * (`clientCapabilities` of its definition), before anything is recorded: the server never relies on
+ * a capability the client has not declared.
+ */
+export function assertClientCapabilities(envelope: unknown, needed: readonly string[] | undefined): void {
+  if (!needed?.length) return;
+  const caps = envelopeCapabilities(envelope) ?? {};
+  const missing = needed.filter((c) => typeof caps[c] !== 'object' || caps[c] === null);
+  if (missing.length === 0) return;
+  throw new ProtocolError(MISSING_CAPABILITY, `Missing required client capability: ${missing.join(', ')}`, {
+    requiredCapabilities: Object.fromEntries(missing.map((c) => [c, {}])),
+  });
+}
+
 /** Whether the request's own capabilities (its `_meta` envelope) declare the tasks extension. */
 export function declaresTasks(envelope: unknown): boolean {
-  if (typeof envelope !== 'object' || envelope === null) return false;
-  const caps = (envelope as Record<string, unknown>)[CLIENT_CAPABILITIES];
-  const ext = typeof caps === 'object' && caps !== null ? (caps as { extensions?: unknown }).extensions : undefined;
+  const ext = envelopeCapabilities(envelope)?.extensions;
   return typeof ext === 'object' && ext !== null && TASKS_EXTENSION in ext;
 }
 

@@ -17,7 +17,7 @@ import type { ToolRegistry } from '@mcprt/tools';
 import type { OutageLog } from '../http/outage.js';
 import { askToConnect, connectOfError, reauthLink, upgradeLink } from './connect-answer.js';
 import type { RequestIdentity } from './request-identity.js';
-import { createTaskResult, declaresTasks } from './tasks.js';
+import { assertClientCapabilities, createTaskResult, declaresTasks } from './tasks.js';
 import { callToolCallResult } from './tool-call-result.js';
 
 /**
@@ -92,6 +92,7 @@ export async function answerToolCall(turn: Turn): Promise<Answer> {
   const unknown = () => new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${req.params.name}`);
   const tool = r.registry.get(req.params.name);
   if (!tool) throw unknown();
+  if (era !== 'legacy') assertClientCapabilities(ctx.mcpReq.envelope, tool.clientCapabilities);
   const key = req.params._meta?.[IDEMPOTENCY_META];
   if (key !== undefined && !isIdempotencyKey(key))
     return { content: [{ type: 'text', text: `${IDEMPOTENCY_META} must be 1 to 128 visible ASCII characters` }], isError: true };
