@@ -126,6 +126,12 @@ export interface ToolDefinition<I extends z.ZodObject = z.ZodObject, O extends z
    * declare them is refused with -32021 before the call is recorded.
    */
   clientCapabilities?: readonly ('sampling' | 'elicitation' | 'roots')[];
+  /**
+   * The tasks extension (2026-07-28): `required` — a call of this tool is always a task (a request
+   * that does not declare the extension is refused with -32021); `optional` (the default for every
+   * tool) — a task when the call outlives the short wait. Advertised as `execution.taskSupport`.
+   */
+  taskSupport?: 'optional' | 'required';
   /** Exists only in test/bench deployments. */
   testOnly?: boolean;
   run(ctx: ToolContext, args: z.output<I>): Promise<z.output<O>>;

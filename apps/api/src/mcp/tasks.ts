@@ -57,7 +57,7 @@ export function declaresTasks(envelope: unknown): boolean {
   return typeof ext === 'object' && ext !== null && TASKS_EXTENSION in ext;
 }
 
-const missingCapability = () =>
+export const missingCapability = () =>
   new ProtocolError(MISSING_CAPABILITY, `Missing required client capability: the ${TASKS_EXTENSION} extension`, {
     requiredCapabilities: { extensions: { [TASKS_EXTENSION]: {} } },
   });
@@ -70,7 +70,7 @@ export type TaskDeps = Parameters<typeof cancelUserCall>[0] & { config: TaskConf
 
 /** The `Task` fields of a call (no inlined payload). */
 function taskOf(call: ToolCall, config: TaskConfig) {
-  const status = call.status === 'cancelled' ? 'cancelled' : isFinal(call) ? 'completed' : 'working';
+  const status = call.status === 'cancelled' ? 'cancelled' : failedInternally(call) ? 'failed' : isFinal(call) ? 'completed' : 'working';
   const updated = call.finishedAt ?? call.startedAt ?? call.createdAt;
   return {
     taskId: call.id,
@@ -83,6 +83,13 @@ function taskOf(call: ToolCall, config: TaskConfig) {
     pollIntervalMs: config.TASK_POLL_INTERVAL_MS,
   } as const;
 }
+
+/**
+ * A call that failed inside the runtime (an unexpected error, not one the tool reported): the
+ * extension keeps `failed` for such protocol-level errors; a tool's own error is `completed` with
+ * `result.isError`.
+ */
+const failedInternally = (call: ToolCall) => call.status === 'failed' && call.error?.code === 'internal_error';
 
 /**
  * The `result` of a completed task: the CallToolResult the original tools/call would have answered,
@@ -129,6 +136,7 @@ export function registerTaskHandlers(
     wrap(async (p: z.infer<typeof taskParams>, ctx: Ctx) => {
       const call = await own(p.taskId, ctx);
       const task = taskOf(call, r.config);
+      if (task.status === 'failed') return { ...task, error: { code: ProtocolErrorCode.InternalError, message: call.error?.message ?? 'internal error' } };
       if (task.status !== 'completed') return task;
       return { ...task, result: taskResult(call, r, who) };
     }),

@@ -17,7 +17,7 @@ import type { ToolRegistry } from '@mcprt/tools';
 import type { OutageLog } from '../http/outage.js';
 import { askToConnect, connectOfError, reauthLink, upgradeLink } from './connect-answer.js';
 import type { RequestIdentity } from './request-identity.js';
-import { assertClientCapabilities, createTaskResult, declaresTasks } from './tasks.js';
+import { assertClientCapabilities, createTaskResult, declaresTasks, missingCapability } from './tasks.js';
 import { callToolCallResult } from './tool-call-result.js';
 
 /**
@@ -92,7 +92,11 @@ export async function answerToolCall(turn: Turn): Promise<Answer> {
   const unknown = () => new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${req.params.name}`);
   const tool = r.registry.get(req.params.name);
   if (!tool) throw unknown();
-  if (era !== 'legacy') assertClientCapabilities(ctx.mcpReq.envelope, tool.clientCapabilities);
+  if (era !== 'legacy') {
+    assertClientCapabilities(ctx.mcpReq.envelope, tool.clientCapabilities);
+    // A tool that is always a task cannot answer a client that does not take tasks.
+    if (tool.taskSupport === 'required' && !declaresTasks(ctx.mcpReq.envelope)) throw missingCapability();
+  }
   const key = req.params._meta?.[IDEMPOTENCY_META];
   if (key !== undefined && !isIdempotencyKey(key))
     return { content: [{ type: 'text', text: `${IDEMPOTENCY_META} must be 1 to 128 visible ASCII characters` }], isError: true };
@@ -146,7 +150,9 @@ async function answerAccepted(turn: Turn, tool: AnyTool, outcome: Extract<Submit
   // - otherwise CALL_WAIT_MS, then a plain "still running" result (not an error).
   const asTask = era !== 'legacy' && declaresTasks(ctx.mcpReq.envelope);
   // Not enqueued (Redis away): the reconciler enqueues it later; answer now, without waiting.
-  if (!outcome.enqueued) return asTask ? (createTaskResult(call, r.config) as unknown as CallToolResult) : toCallToolResult(call, tool, pollUrl);
+  // A tool that is always a task: answered as one at once, without waiting.
+  if (!outcome.enqueued || (asTask && tool.taskSupport === 'required'))
+    return asTask ? (createTaskResult(call, r.config) as unknown as CallToolResult) : toCallToolResult(call, tool, pollUrl);
   call = await waitForCall(turn, call, asTask);
   // 2026-07-28 has no `notifications/cancelled` over HTTP: a client cancels a request by closing
   // its response stream (the SDK client does exactly that on cancel or timeout). A 2025 client's
