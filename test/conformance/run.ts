@@ -16,6 +16,8 @@ const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.
 const log = (...a: unknown[]) => console.log('[conformance]', ...a);
 
 const stack = await startConformanceStack();
+// Ctrl-C or a CI timeout: the stack's processes and database go too.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stack.stop().finally(() => process.exit(130)));
 const results: ScenarioResult[] = [];
 const extra: ScenarioResult[] = [];
 try {

@@ -28,8 +28,9 @@ export async function startConformanceStack() {
       port,
       queuePrefix: namespace('conformance').queuePrefix,
       databaseUrl: db.appUrl,
-      // Progress every 250 ms (test_tool_with_progress runs 1.5 s); browsers' Origin of the bearer hop allowed.
-      extra: { PROGRESS_INTERVAL_MS: '250', ALLOWED_ORIGINS: `http://127.0.0.1:${proxyPort}`, LOG_LEVEL: 'warn' },
+      // Progress every 250 ms (test_tool_with_progress runs 1.5 s); a task after 300 ms (slow_compute of 1 s
+      // is one whatever the load); browsers' Origin of the bearer hop allowed.
+      extra: { PROGRESS_INTERVAL_MS: '250', TASK_WAIT_MS: '300', ALLOWED_ORIGINS: `http://127.0.0.1:${proxyPort}`, LOG_LEVEL: 'warn' },
     });
     const idp = await startDevIdp({ port: 0, loginClients: [{ ...DEV_LOGIN_CLIENT, redirectUris: [`${publicUrl}/t/${SLUG}/login/callback`] }] });
     stops.push(() => idp.close());

@@ -40,13 +40,19 @@ export async function runSuite(args: string[], o: { onLine?: (line: string) => v
   const dir = mkdtempSync(join(tmpdir(), 'mcprt-conformance-'));
   const child = spawn(process.execPath, [BIN, ...args, '--output-dir', dir], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
   let output = '';
-  const onData = (b: Buffer) => {
-    const text = b.toString();
-    output += text;
-    if (o.onLine) for (const line of text.split('\n')) o.onLine(line);
+  // Whole lines only, per stream: a chunk may end in the middle of one (a long authorization URL).
+  const reader = () => {
+    let partial = '';
+    return (b: Buffer) => {
+      const text = b.toString();
+      output += text;
+      const lines = (partial + text).split('\n');
+      partial = lines.pop() ?? '';
+      if (o.onLine) for (const line of lines) o.onLine(line);
+    };
   };
-  child.stdout.on('data', onData);
-  child.stderr.on('data', onData);
+  child.stdout.on('data', reader());
+  child.stderr.on('data', reader());
   const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 180_000);
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   clearTimeout(timer);

@@ -129,9 +129,10 @@ export interface ToolDefinition<I extends z.ZodObject = z.ZodObject, O extends z
   /**
    * The tasks extension (2026-07-28): `required` — a call of this tool is always a task (a request
    * that does not declare the extension is refused with -32021); `optional` (the default for every
-   * tool) — a task when the call outlives the short wait. Advertised as `execution.taskSupport`.
+   * tool) — a task when the call outlives the short wait (TASK_WAIT_MS); `forbidden` — never a task
+   * (the plain wait, then the "still running" answer). Advertised as `execution.taskSupport`.
    */
-  taskSupport?: 'optional' | 'required';
+  taskSupport?: 'forbidden' | 'optional' | 'required';
   /** Exists only in test/bench deployments. */
   testOnly?: boolean;
   run(ctx: ToolContext, args: z.output<I>): Promise<z.output<O>>;

@@ -148,7 +148,7 @@ async function answerAccepted(turn: Turn, tool: AnyTool, outcome: Extract<Submit
   // - a 2026-07-28 request declaring the tasks extension: a short wait, then a task;
   // - a request with a progressToken: progress notifications over SSE while waiting (longer);
   // - otherwise CALL_WAIT_MS, then a plain "still running" result (not an error).
-  const asTask = era !== 'legacy' && declaresTasks(ctx.mcpReq.envelope);
+  const asTask = era !== 'legacy' && tool.taskSupport !== 'forbidden' && declaresTasks(ctx.mcpReq.envelope);
   // Not enqueued (Redis away): the reconciler enqueues it later; answer now, without waiting.
   // A tool that is always a task: answered as one at once, without waiting.
   if (!outcome.enqueued || (asTask && tool.taskSupport === 'required'))

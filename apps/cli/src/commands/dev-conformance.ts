@@ -16,15 +16,20 @@ const TOKEN_TTL_S = 3600;
 
 /**
  * `dev conformance`: the test-only tenant whose tools are the MCP conformance suite's fixture tools
- * (created if missing, in `builtin` mode: its own authorization server, signing in at the dev IdP),
- * and an access token for it. Prints exactly `MCP_URL=…` and `TOKEN=…`. Needs ENABLE_TEST_TOOLS
- * (the fixture tools exist only then) and refuses production.
+ * (in `builtin` mode: its own authorization server, signing in at the dev IdP), and an access token
+ * for it. Prints exactly `MCP_URL=…` and `TOKEN=…`. Refuses production. The tenant is created only
+ * with ENABLE_TEST_TOOLS=true (`ENABLE_TEST_TOOLS=true pnpm start` runs this once at start); later
+ * runs only mint a token. The fixture tools exist only in a deployment with ENABLE_TEST_TOOLS (the
+ * registry leaves test-only tools out otherwise), so on any other deployment the tenant has none.
  */
 export async function devConformance(res: CliResources, input: { idp?: string; slug?: string }): Promise<{ mcpUrl: string; token: string }> {
   assertDevelopment(res, 'dev conformance');
-  if (!res.config.ENABLE_TEST_TOOLS) throw new CliError('`dev conformance` needs ENABLE_TEST_TOOLS=true (the conformance fixture tools exist only then)');
   const slug = parseSlug(input.slug ?? 'conformance');
-  const idp = input.idp ?? (await tenantsRepository(res.db).bySlug('dev'))?.idpIssuer;
+  const repo = tenantsRepository(res.db);
+  const existing = await repo.bySlug(slug);
+  if (!existing && !res.config.ENABLE_TEST_TOOLS)
+    throw new CliError(`no tenant "${slug}": it is created with ENABLE_TEST_TOOLS=true (start with \`ENABLE_TEST_TOOLS=true pnpm start\`)`);
+  const idp = input.idp ?? existing?.idpIssuer ?? (await repo.bySlug('dev'))?.idpIssuer;
   if (!idp) throw new CliError('pass --idp <dev IdP URL> (default: the issuer of the dev tenant, which `pnpm start` creates)');
   const { tenant, mcpUrl } = await devSeed(
     { ...res, out: () => undefined },

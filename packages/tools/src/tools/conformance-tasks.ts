@@ -17,6 +17,7 @@ export const greet = defineTool({
   description: 'Returns "Hello, <name>!". Conformance fixture, test deployments only.',
   input: z.object({ name: z.string().max(200) }).strict(),
   mcpScope: 'tools:greet',
+  taskSupport: 'forbidden',
   timeoutMs: 30_000,
   annotations,
   testOnly: true,
@@ -31,6 +32,7 @@ export const slowCompute = defineTool({
   // `label`: the suite tags each call with one (ignored).
   input: z.object({ seconds: z.number().min(0).max(60).default(2), label: z.string().max(200).optional() }).strict(),
   mcpScope: 'tools:slow_compute',
+  taskSupport: 'optional',
   timeoutMs: 70_000,
   annotations,
   testOnly: true,
