@@ -2,7 +2,7 @@ import type { Tenant, User } from '@mcprt/db';
 import { AppError } from '@mcprt/errors';
 import { canonicalJson, requestHash, requestHashMatches, sealCallArguments, type Keyring } from '@mcprt/keyring';
 import type { Logger } from '@mcprt/observability';
-import { decideToolCall } from '@mcprt/policy';
+import { decideToolCall, decideToolReach } from '@mcprt/policy';
 import { parseArguments, redactArguments, sensitiveValues, type AnyTool, type ToolRegistry } from '@mcprt/tools';
 import { mayRead } from './access.js';
 import { newCallId } from './call-id.js';
@@ -58,7 +58,7 @@ type Refused = Extract<SubmitOutcome, { kind: 'refused' }>;
 export async function submitCall(r: SubmitDeps, input: SubmitInput): Promise<SubmitOutcome> {
   const { tool } = input;
   // Enabled for the tenant: decided before anything else, so a disabled tool looks like no tool.
-  const early = decideToolCall({ tenant: input.tenant, tool, tokenScopes: undefined, credential: undefined });
+  const early = decideToolReach({ tenant: input.tenant, tool, tokenScopes: undefined });
   if (!early.allow && (early.code === 'unknown_tool' || early.code === 'tool_disabled')) return { kind: 'unknown' };
   const parsed = parseArguments(tool, input.args);
   // Bad input: a tool execution error naming the field; nothing recorded, nothing queued.

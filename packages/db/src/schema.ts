@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import { TOOL_LISTING_MODES } from '@mcprt/policy';
 import {
   bigint,
   bigserial,
@@ -73,6 +74,11 @@ export const tenants = pgTable('tenants', {
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   /** The tenant's own Scavio API key for web_search, sealed with the keyring (purpose `scavio_api_key`); null: the operator's key. */
   scavioKeySealed: text('scavio_key_sealed'),
+  /**
+   * What `tools/list` shows a caller: `allowed` (default) only the tools its token may call;
+   * `all_with_hints` also the others, each marked with the scope a new sign-in would grant.
+   */
+  toolListing: text('tool_listing', { enum: TOOL_LISTING_MODES }).notNull().default('allowed'),
 });
 
 /** An upstream OAuth provider of a tenant: its login IdP or a provider users connect for tools. */

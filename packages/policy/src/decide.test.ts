@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { callListFilter, decideAuditRead, decideCallAccess, decideToolCall, type CallListFilter, type ToolCallQuestion } from './decide.js';
+import {
+  callListFilter,
+  decideAuditRead,
+  decideCallAccess,
+  decideToolCall,
+  decideToolReach,
+  toolsToList,
+  type CallListFilter,
+  type ToolCallQuestion,
+} from './decide.js';
 
 const whoami = { name: 'whoami', mcpScope: 'tools:whoami', upstream: { provider: 'idp', scopes: ['openid'] } };
 const echo = { name: 'echo', mcpScope: 'tools:echo' };
@@ -179,5 +188,30 @@ describe('decideAuditRead', () => {
     const d = decideAuditRead({ scopes });
     expect(d.allow).toBe(allowed);
     if (!d.allow) expect(d).toMatchObject({ code: 'insufficient_scope', requiredScope: 'audit:read' });
+  });
+});
+
+describe('toolsToList: tools/list by the rule tools/call applies', () => {
+  const search = { name: 'web_search', mcpScope: 'tools:web_search' };
+  const tools = [whoami, echo, search];
+  const tenant = { enabledTools: ['whoami', 'echo'], toolListing: 'allowed' as const };
+
+  it('lists exactly the tools decideToolReach allows, in registry order', () => {
+    for (const tokenScopes of [[], ['tools:echo'], ['tools:whoami', 'tools:echo', 'tools:web_search']]) {
+      const listed = toolsToList({ tenant, tools, tokenScopes }).map((l) => l.tool.name);
+      expect(listed).toEqual(tools.filter((tool) => decideToolReach({ tenant, tool, tokenScopes }).allow).map((t) => t.name));
+    }
+  });
+
+  it('does not hide a tool for a missing upstream credential (calling it offers the connect link)', () => {
+    expect(toolsToList({ tenant, tools: [whoami], tokenScopes: ['tools:whoami'] })).toEqual([{ tool: whoami }]);
+  });
+
+  it('all_with_hints: a tool lacking only the scope is listed locked with that scope; a disabled one never', () => {
+    const listed = toolsToList({ tenant: { ...tenant, toolListing: 'all_with_hints' }, tools, tokenScopes: ['tools:echo'] });
+    expect(listed.map((l) => [l.tool.name, l.locked?.requiredScope])).toEqual([
+      ['whoami', 'tools:whoami'],
+      ['echo', undefined],
+    ]);
   });
 });

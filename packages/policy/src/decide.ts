@@ -70,12 +70,24 @@ export type Decision =
 
 const ALLOW: Decision = { allow: true };
 
-export function decideToolCall(q: ToolCallQuestion): Decision {
+/**
+ * Rows 1–3 of the table: may this token reach the tool at all (it exists, the tenant enabled it, the
+ * token carries its scope)? What the route's step-up check, the early "unknown tool" answer and
+ * `tools/list` need: none of them knows the user's credential, and none should.
+ */
+export function decideToolReach(q: Pick<ToolCallQuestion, 'tenant' | 'tool' | 'tokenScopes'>): Decision {
   const { tool } = q;
   if (!tool) return { allow: false, code: 'unknown_tool', message: 'Unknown tool' };
   if (!q.tenant.enabledTools.includes(tool.name)) return { allow: false, code: 'tool_disabled', message: `Tool ${tool.name} is not enabled for this tenant` };
   if (q.tokenScopes !== undefined && !q.tokenScopes.includes(tool.mcpScope))
     return { allow: false, code: 'insufficient_scope', message: `This tool needs the scope ${tool.mcpScope}`, requiredScope: tool.mcpScope };
+  return ALLOW;
+}
+
+export function decideToolCall(q: ToolCallQuestion): Decision {
+  const reach = decideToolReach(q);
+  if (!reach.allow || !q.tool) return reach;
+  const { tool } = q;
   if (tool.upstream) {
     const c = q.credential;
     if (!c || c.provider !== tool.upstream.provider || c.status !== 'active') {
@@ -97,6 +109,38 @@ export function decideToolCall(q: ToolCallQuestion): Decision {
       };
   }
   return ALLOW;
+}
+
+/** The tenant setting: `allowed` lists only what the token may call; `all_with_hints` lists the rest too, each with its hint. */
+export const TOOL_LISTING_MODES = ['allowed', 'all_with_hints'] as const;
+export type ToolListingMode = (typeof TOOL_LISTING_MODES)[number];
+
+/** A tool `tools/list` shows; `locked` when the token may not call it yet: the scope a new sign-in would grant. */
+export interface ListedTool<T extends PolicyTool> {
+  tool: T;
+  locked?: { requiredScope: string; message: string };
+}
+
+/**
+ * What `tools/list` shows this token: the tools `decideToolReach` lets it call, in the registry's
+ * order, so the list and `tools/call` cannot disagree. Tools the tenant has not enabled never show;
+ * with `all_with_hints`, a tool the token lacks the scope for shows locked (its scope named), so a
+ * client can offer to sign in again. A missing upstream credential does not hide a tool: calling it
+ * is how the user is offered the connect link.
+ */
+export function toolsToList<T extends PolicyTool>(q: {
+  tenant: { enabledTools: readonly string[]; toolListing: ToolListingMode };
+  tools: readonly T[];
+  tokenScopes: readonly string[];
+}): ListedTool<T>[] {
+  const listed: ListedTool<T>[] = [];
+  for (const tool of q.tools) {
+    const d = decideToolReach({ tenant: q.tenant, tool, tokenScopes: q.tokenScopes });
+    if (d.allow) listed.push({ tool });
+    else if (d.code === 'insufficient_scope' && q.tenant.toolListing === 'all_with_hints')
+      listed.push({ tool, locked: { requiredScope: tool.mcpScope, message: `Sign in again and allow the scope ${tool.mcpScope} to use this tool.` } });
+  }
+  return listed;
 }
 
 /** What the call rules need of the verified MCP access token. */

@@ -97,6 +97,8 @@ export interface StackOptions {
   api?: 'inproc' | 'none';
   env?: Record<string, string>;
   enabledTools?: string[];
+  /** What tools/list shows a caller (the tenant setting; default `allowed`). */
+  toolListing?: 'allowed' | 'all_with_hints';
   /** Where the API (only) reaches Redis, e.g. through a proxy a test can take down. */
   apiRedisUrl?: string;
   /** Logger for the API and in-process worker (default: silent per LOG_LEVEL). */
@@ -170,6 +172,7 @@ export async function startStack(opts: StackOptions) {
     idpIssuer: idp.issuer,
     enabledTools: opts.enabledTools ?? ['whoami', 'web_search', 'echo'],
     authMode: 'external',
+    ...(opts.toolListing ? { toolListing: opts.toolListing } : {}),
   });
   if (authMode === 'builtin') {
     // The operator's way: `tenant set-idp --auth builtin`.

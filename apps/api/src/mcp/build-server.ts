@@ -1,6 +1,7 @@
 import { ProtocolError, type ProtocolEra, type Server, type ServerCapabilities } from '@modelcontextprotocol/server';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
 import { toAppError } from '@mcprt/errors';
+import { toolsToList, type ListedTool } from '@mcprt/policy';
 import { jsonSchemaOf, type AnyTool } from '@mcprt/tools';
 import { databaseUnavailable, isDatabaseUnavailable } from '../http/outage.js';
 import { toProtocolError } from '../http/render-error.js';
@@ -65,17 +66,27 @@ export function buildMcpServer(r: McpDeps, who: RequestIdentity, era: ProtocolEr
   return mcp;
 }
 
+/** Where a listed tool the token may not call yet says which scope would unlock it. */
+export const LOCKED_META = 'io.mcprt/locked';
+
+/**
+ * The tools this token may call (the policy's `toolsToList`, the same rule `tools/call` applies),
+ * and, when the tenant lists everything, the others marked locked with the scope a new sign-in
+ * would grant. `tool_call_result` is always there: every token may poll its own calls.
+ */
 function listTools(r: McpDeps, who: RequestIdentity) {
+  const listed = toolsToList({ tenant: who.tenant, tools: r.registry.enabledFor(who.tenant.enabledTools), tokenScopes: who.token.scopes });
   return {
     tools: [
-      ...r.registry.enabledFor(who.tenant.enabledTools).map((t: AnyTool) => ({
+      ...listed.map(({ tool: t, locked }: ListedTool<AnyTool>) => ({
         name: t.name,
         title: t.title,
-        description: t.description,
+        description: locked ? `${t.description} (${locked.message})` : t.description,
         inputSchema: jsonSchemaOf(t.input, 'input') as { type: 'object' },
         ...(t.output ? { outputSchema: advertisedOutputSchema({ ...t, output: t.output }) } : {}),
         annotations: t.annotations,
         ...(t.taskSupport ? { execution: { taskSupport: t.taskSupport } } : {}),
+        ...(locked ? { _meta: { [LOCKED_META]: locked } } : {}),
       })),
       toolCallResultListing,
     ],

@@ -1,6 +1,6 @@
 import { bodyParser } from '@koa/bodyparser';
 import type { Config } from '@mcprt/config';
-import { decideToolCall } from '@mcprt/policy';
+import { decideToolReach } from '@mcprt/policy';
 import type { ToolRegistry } from '@mcprt/tools';
 import type { Middleware } from 'koa';
 import { insufficientScope } from '../http/bearer-auth.js';
@@ -74,7 +74,7 @@ function stepUp(d: { publicUrl: string; registry: Pick<ToolRegistry, 'get'> }): 
     const needed: string[] = [];
     for (const m of messages(ctx.request.body)) {
       if (m.method !== 'tools/call' || typeof m.params?.name !== 'string') continue;
-      const decision = decideToolCall({ tenant, tool: d.registry.get(m.params.name), tokenScopes: token.scopes, credential: undefined });
+      const decision = decideToolReach({ tenant, tool: d.registry.get(m.params.name), tokenScopes: token.scopes });
       if (!decision.allow && decision.code === 'insufficient_scope' && decision.requiredScope && !needed.includes(decision.requiredScope)) {
         needed.push(decision.requiredScope);
         await required(ctx, 'scope').audit.append({

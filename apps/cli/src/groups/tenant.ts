@@ -4,6 +4,7 @@ import { tenantMcpConfig } from '../commands/tenant-mcp-config.js';
 import { tenantRetention } from '../commands/tenant-retention.js';
 import { tenantSetIdp } from '../commands/tenant-set-idp.js';
 import { tenantSetScavioKey } from '../commands/tenant-set-scavio-key.js';
+import { tenantSetToolListing } from '../commands/tenant-set-tool-listing.js';
 import { tenantSetUpstream } from '../commands/tenant-set-upstream.js';
 import { str, type CommandGroup, type Values } from '../command.js';
 import { tenantApiKeyCommands } from './tenant-api-key.js';
@@ -98,6 +99,13 @@ export const tenantCommands: CommandGroup = {
     options: { slug: { type: 'string' }, clear: { type: 'boolean' } },
     run: ({ values: v, withDb }) =>
       withDb(async (res) => (await tenantSetScavioKey(res, { slug: str(v, 'slug'), apiKey: process.env.TENANT_SCAVIO_API_KEY, clear: v.clear === true }), 0)),
+  },
+  'tenant set-tool-listing': {
+    usage: 'tenant set-tool-listing --slug <slug> --mode allowed|all_with_hints',
+    summary: 'what tools/list shows a caller: only the tools its token may call (default), or all, locked ones with a hint',
+    details: ['all_with_hints: a tool the token lacks the scope for is listed with _meta "io.mcprt/locked" naming that scope'],
+    options: { slug: { type: 'string' }, mode: { type: 'string' } },
+    run: ({ values: v, withDb }) => withDb(async (res) => (await tenantSetToolListing(res, { slug: str(v, 'slug'), mode: str(v, 'mode') }), 0)),
   },
   'tenant mcp-config': {
     usage: 'tenant mcp-config --slug <slug> [--token <token>]',

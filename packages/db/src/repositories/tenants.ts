@@ -15,6 +15,7 @@ export interface NewTenant {
   enabledTools: string[];
   limits?: Partial<TenantLimits>;
   authMode?: 'builtin' | 'external';
+  toolListing?: Tenant['toolListing'];
 }
 
 /** A secret a tenant row holds sealed with the keyring (`keys rotate` re-seals each). */
@@ -38,6 +39,10 @@ export function tenantsRepository(db: Executor) {
     },
     async list(): Promise<Tenant[]> {
       return db.select().from(tenants).orderBy(tenants.slug);
+    },
+    /** What `tools/list` shows the tenant's callers (`TOOL_LISTING_MODES` in the policy package). */
+    async setToolListing(id: string, toolListing: Tenant['toolListing']): Promise<void> {
+      await db.update(tenants).set({ toolListing }).where(eq(tenants.id, id));
     },
     /** The tenant's IdP client for federated login; the secret arrives sealed (purpose `idp_client_secret`). */
     async setIdpClient(id: string, c: { clientId: string; clientSecretSealed: string; scopes?: string[] }): Promise<void> {
