@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerClient, userToken } from './harness/as-token.js';
 import { runCli } from './harness/cli-process.js';
 import { connectClient, startStack, type Stack } from './harness/stack.js';
 
@@ -68,4 +69,26 @@ describe('cli dev conformance', () => {
     expect(r.code).not.toBe(0);
     expect(r.stdout).toBe('');
   });
+});
+
+describe('an authorization request that names no scope', () => {
+  let s: Stack;
+  beforeAll(async () => {
+    s = await startStack({ label: 'no-scope' });
+  }, 60_000);
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  it("gets the tenant's tool scopes (RFC 6749 default), never the history scopes; the user saw them on the consent page", async () => {
+    const clientId = await registerClient(s.issuer, 'no-scope app');
+    const token = await userToken(s, { clientId, account: 'alice', scope: undefined });
+    expect(token.scope.split(' ').sort()).toEqual(s.tenant.enabledTools.map((n) => `tools:${n}`).sort());
+    const consent = token.pages.find((p) => p.includes('name="csrf"'));
+    expect(consent).toContain('tools:whoami');
+    expect(consent).not.toContain('calls:read');
+    // A request that names a scope gets that one only, as before.
+    const narrow = await userToken(s, { clientId, account: 'bob', scope: 'tools:whoami' });
+    expect(narrow.scope).toBe('tools:whoami');
+  }, 60_000);
 });

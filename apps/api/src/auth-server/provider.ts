@@ -123,12 +123,13 @@ export class AuthServers {
       scope: forTenant(d.db, tenant.id),
       fetch: d.fetch,
     });
-    const provider = new Provider(asIssuer(d.publicUrl, tenant.slug), configuration);
+    const issuer = asIssuer(d.publicUrl, tenant.slug);
+    const provider = new Provider(issuer, configuration);
     // Every request reaches the provider through `toProvider` (passthrough.ts), which rewrites its Host,
     // X-Forwarded-Host/-Proto/-For to PUBLIC_URL's host and protocol and the address the app decided:
     // the provider reads only those, so every URL it publishes or redirects to is PUBLIC_URL's.
     provider.proxy = true;
-    provider.use(defaultScope(toolScopes));
+    provider.use(defaultScope(issuer, toolScopes));
     const log = d.log.child({ tenant: tenant.slug, component: 'authorization-server' });
     provider.on('server_error', (_ctx, err) => log.error({ err }, 'authorization server error'));
     // A registration in use lives on; one unused for REGISTRATION_TTL_SECONDS expires (and is swept).
@@ -147,14 +148,19 @@ const KEY_RELOAD_COOLDOWN_MS = 30_000;
 
 /**
  * RFC 6749 §3.3: a request that omits `scope` is processed with a pre-defined default. An
- * authorization request (GET) naming no scope asks for the tenant's tool scopes, as its protected
- * resource metadata advertises them (never the history scopes); the consent page shows them all and
- * the user decides. Without it the grant holds nothing and the provider answers `access_denied`.
+ * authorization request (GET) naming no scope is sent (303) to the same request naming the tenant's
+ * tool scopes, as its protected resource metadata advertises them (never the history scopes); the
+ * consent page shows them and the user decides. Without it the grant holds nothing and the provider
+ * answers `access_denied`. A redirect, not a rewrite: the provider sees an ordinary request.
  */
-function defaultScope(toolScopes: readonly string[]): Parameters<Provider['use']>[0] {
+function defaultScope(issuer: string, toolScopes: readonly string[]): Parameters<Provider['use']>[0] {
   return async (ctx, next) => {
     if (ctx.method === 'GET' && ctx.path === '/auth' && ctx.query.scope === undefined && toolScopes.length > 0) {
-      ctx.query = { ...ctx.query, scope: toolScopes.join(' ') };
+      const params = new URLSearchParams(ctx.querystring);
+      params.set('scope', toolScopes.join(' '));
+      ctx.status = 303;
+      ctx.redirect(`${issuer}/auth?${params.toString()}`);
+      return;
     }
     await next();
   };

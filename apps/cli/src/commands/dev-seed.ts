@@ -1,6 +1,6 @@
 import { parseKeyring, seal, sealPurposes } from '@mcprt/keyring';
 import { tenantsRepository, type Tenant } from '@mcprt/db';
-import { createToolRegistry } from '@mcprt/tools';
+import { CONFORMANCE_TOOLS, createToolRegistry } from '@mcprt/tools';
 import { parseHttpUrl, parseSlug } from '../args.js';
 import { hint, UsageError, type CliResources } from '../resources.js';
 import { isUniqueViolation, mcpUrlOf } from '../tenant-urls.js';
@@ -16,8 +16,13 @@ export async function devSeed(
   const idpIssuer = parseHttpUrl(input.idp, '--idp');
   const slug = parseSlug(input.slug ?? 'dev');
   const repo = tenantsRepository(res.db);
-  // Development: every tool this deployment offers (echo only with ENABLE_TEST_TOOLS), so the user-data tools can be tried at once.
-  const enabledTools = input.tools ? [...input.tools] : createToolRegistry({ includeTestTools: res.config.ENABLE_TEST_TOOLS }).names();
+  // Development: every tool this deployment offers (echo only with ENABLE_TEST_TOOLS), so the user-data tools can be tried at once;
+  // the conformance suite's fixture tools belong to its own tenant (`dev conformance`).
+  const enabledTools = input.tools
+    ? [...input.tools]
+    : createToolRegistry({ includeTestTools: res.config.ENABLE_TEST_TOOLS })
+        .names()
+        .filter((n) => !CONFORMANCE_TOOLS.includes(n));
 
   let tenant = await repo.bySlug(slug);
   let created = false;
