@@ -48,22 +48,5 @@ node --import tsx apps/api/src/main.ts & pids+=($!)
 node --import tsx apps/worker/src/main.ts & pids+=($!)
 for _ in $(seq 1 60); do curl -fsS "$PUBLIC_URL/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
 
-cat <<MSG
-
-  ──────────────────────────────────────────────────────────────────────────
-  mcprt is running.   API $PUBLIC_URL   dev IdP $IDP
-  Tenant "dev" MCP URL: $PUBLIC_URL/t/dev/mcp
-  $SEARCH_NOTE
-
-  Point any OAuth-capable MCP client at that URL: it discovers the tenant's
-  authorization server, you sign in as alice or bob at the dev IdP and allow it.
-  From a terminal, the same sign-in (prints a URL to open):
-      pnpm cli mcp call --url $PUBLIC_URL/t/dev/mcp --login --user alice --tool whoami
-  Watch alice and bob sign in in a headless browser:   pnpm demo
-  Or a development token (see README "Call whoami"):
-      TOKEN=\$(pnpm --silent cli dev token --tenant dev --user alice)
-  Ctrl-C stops everything.
-  ──────────────────────────────────────────────────────────────────────────
-
-MSG
+bash infra/scripts/banner.sh "$PUBLIC_URL" "$IDP" "$SEARCH_NOTE"
 wait -n "${pids[@]}"

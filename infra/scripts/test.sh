@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): unit + integration tests against real Postgres and Redis.
-# Prints vitest's own report, then a plain "N passed, N failed" line for runners that read only that.
+# Prints vitest's own report, then a plain "N passed, N failed" line for runners that read only that; with
+# MCPRT_EXTRA_RESULTS (a directory of `<passed> <failed> <label>` files, .ci/run's earlier runs) those count too.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source infra/scripts/use-node.sh || exit 1 # Node 22+ (from the npm registry if this machine's is older) and pnpm
@@ -15,9 +16,16 @@ if [ -s "$out" ]; then
     const skipped = (r.numPendingTests || 0) + (r.numTodoTests || 0);
     // A file that failed outside any test (a hook, an import) and so reported no failed test counts once.
     const failedSuites = (r.testResults || []).filter((t) => t.status === "failed" && !(t.assertionResults || []).some((a) => a.status === "failed")).length;
-    console.log(`${r.numPassedTests} passed, ${r.numFailedTests + failedSuites} failed` + (skipped ? `, ${skipped} skipped` : ""));
+    // Runs before this one that .ci/run counts in the same final line (MCPRT_EXTRA_RESULTS: files of `<passed> <failed> <label>`).
+    const fs = require("fs"), dir = process.argv[2];
+    const extra = dir && fs.existsSync(dir) ? fs.readdirSync(dir).map((f) => fs.readFileSync(dir + "/" + f, "utf8").trim().split(/\s+/)) : [];
+    for (const [p, f, label] of extra) console.log(`${label}: ${p} passed, ${f} failed (counted below)`);
+    const passed = r.numPassedTests + extra.reduce((n, e) => n + Number(e[0]), 0);
+    const failed = r.numFailedTests + failedSuites + extra.reduce((n, e) => n + Number(e[1]), 0);
+    console.log(`${passed} passed, ${failed} failed` + (skipped ? `, ${skipped} skipped` : ""));
     if (r.numPassedTests === 0) { console.error("no test passed: treating as failure"); process.exit(1); }
-  ' "$out" || code=1
+    if (failed > 0) process.exit(1);
+  ' "$out" "${MCPRT_EXTRA_RESULTS:-}" || code=1
 else
   echo "0 passed, 1 failed"
   code=1

@@ -26,7 +26,7 @@ for rev in "${rev_list[@]}"; do
   git -C "$root" worktree add -q --detach "$base" "$rev"
   (cd "$base" && pnpm install --frozen-lockfile >/dev/null)
 done
-pick='^e2e_calls|CPU per call|syscalls per call'
+pick='^e2e_calls|CPU per call|syscalls per call|^memory |^latency_'
 for i in $(seq 1 "$rounds"); do
   for k in "${!rev_list[@]}"; do
     rev=${rev_list[$k]}

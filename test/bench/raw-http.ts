@@ -2,9 +2,10 @@ import net from 'node:net';
 
 /**
  * The benchmark's load generator: JSON-RPC over HTTP/1.1 keep-alive on a plain socket, one request
- * at a time per connection (like wrk). It only frames requests and reads `Content-Length` bodies,
- * so almost all of the machine's CPU goes to the system under test; node:http's client costs
- * several times more per request. Not a general HTTP client: no chunked bodies, no redirects.
+ * at a time per connection (like wrk). It only frames requests and reads `Content-Length` or chunked
+ * bodies (the API answers with a length; the peer's `node:http` bridge streams chunks), so almost all
+ * of the machine's CPU goes to the system under test; node:http's client costs several times more
+ * per request. Not a general HTTP client: no trailers, no redirects.
  */
 export class RawHttpConnection {
   readonly #socket: net.Socket;
@@ -29,6 +30,11 @@ export class RawHttpConnection {
     this.#socket.on('close', () => fail(new Error('connection closed')));
   }
 
+  /** The socket failed or the server closed it (e.g. its keep-alive timeout while idle): not reusable. */
+  get closed(): boolean {
+    return this.#error !== undefined;
+  }
+
   post(body: string): Promise<{ status: number; body: string }> {
     if (this.#error) return Promise.reject(this.#error);
     if (this.#pending) return Promise.reject(new Error('one request at a time per connection'));
@@ -43,15 +49,26 @@ export class RawHttpConnection {
     const end = this.#buf.indexOf('\r\n\r\n');
     if (end < 0) return;
     const head = this.#buf.subarray(0, end).toString('latin1');
-    const length = /\r\ncontent-length: *(\d+)/i.exec(head);
     const status = Number(head.slice(9, 12));
-    if (!length) {
-      this.#socket.destroy(new Error(`response without content-length (HTTP ${status})`));
+    const length = /\r\ncontent-length: *(\d+)/i.exec(head);
+    let body: string;
+    let total: number;
+    if (length) {
+      total = end + 4 + Number(length[1]);
+      if (this.#buf.length < total) return;
+      body = this.#buf.subarray(end + 4, total).toString('utf8');
+    } else if (/\r\ntransfer-encoding: *chunked/i.test(head)) {
+      const chunked = readChunked(this.#buf, end + 4);
+      if (!chunked) return;
+      if (chunked === 'malformed') {
+        this.#socket.destroy(new Error(`malformed chunked body (HTTP ${status})`));
+        return;
+      }
+      ({ body, total } = chunked);
+    } else {
+      this.#socket.destroy(new Error(`response without content-length or chunked body (HTTP ${status})`));
       return;
     }
-    const total = end + 4 + Number(length[1]);
-    if (this.#buf.length < total) return;
-    const body = this.#buf.subarray(end + 4, total).toString('utf8');
     this.#buf = this.#buf.subarray(total);
     const p = this.#pending;
     this.#pending = undefined;
@@ -60,5 +77,21 @@ export class RawHttpConnection {
 
   close(): void {
     this.#socket.destroy();
+  }
+}
+
+/** A whole chunked body from `start` (undefined until its last chunk has arrived): the body and where it ends. */
+function readChunked(buf: Buffer, start: number): { body: string; total: number } | 'malformed' | undefined {
+  const parts: Buffer[] = [];
+  let at = start;
+  for (;;) {
+    const eol = buf.indexOf('\r\n', at);
+    if (eol < 0) return undefined;
+    const size = parseInt(buf.subarray(at, eol).toString('latin1'), 16);
+    if (!Number.isFinite(size)) return 'malformed';
+    if (buf.length < eol + 2 + size + 2) return undefined;
+    if (size === 0) return { body: Buffer.concat(parts).toString('utf8'), total: eol + 4 };
+    parts.push(buf.subarray(eol + 2, eol + 2 + size));
+    at = eol + 2 + size + 2;
   }
 }

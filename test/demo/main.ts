@@ -19,7 +19,9 @@ async function main(): Promise<number> {
     () => false,
   );
   if (!ready) {
-    process.stderr.write(`the API at ${new URL('/', mcpUrl).href} is not answering: start it with \`pnpm start\` (another terminal), then run \`pnpm demo\`\n`);
+    process.stderr.write(
+      `the API at ${new URL('/', mcpUrl).href} is not answering: start it with \`npx --yes pnpm@12.4.2 start\` (another terminal), then run \`npx --yes pnpm@12.4.2 demo\`\n`,
+    );
     return 1;
   }
   const dir = artifactsDir('demo');

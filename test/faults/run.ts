@@ -1,5 +1,5 @@
 /**
- * The fault suite: `pnpm test:faults [--only <scenario>[,<scenario>…]]`, or
+ * The fault suite: `pnpm test:faults [--redis-cluster] [--only <scenario>[,<scenario>…]]`, or
  * `pnpm test:faults --soak 30m [--rate <calls/s>]` (soak.ts).
  *
  * Jepsen-style: clients record every operation (submitted, acknowledged, answer) while a nemesis
@@ -26,11 +26,14 @@ async function main(): Promise<number> {
   }
   const onlyArg = process.argv.indexOf('--only');
   const only = onlyArg > 0 ? new Set((process.argv[onlyArg + 1] ?? '').split(',')) : undefined;
-  const chosen = scenarios.filter((s) => !only || only.has(s.name));
+  // --redis-cluster: the private Redis is a 3-primary cluster, and the scenarios are the Redis ones
+  // (unless --only names others): the Redis faults replayed against the queue's shard primary.
+  const redisCluster = process.argv.includes('--redis-cluster');
+  const chosen = scenarios.filter((s) => (only ? only.has(s.name) : !redisCluster || s.name.startsWith('redis-')));
   const started = Date.now();
   if (spawnSync('redis-server', ['--version']).status !== 0)
     throw new Error('redis-server is not installed: the suite runs a private one it can kill (apt-get install redis-server)');
-  const w = await startWorld();
+  const w = await startWorld({ redisCluster });
   const totals = { scenarios: 0, acknowledged: 0, lost: 0, stuck: 0, duplicated: 0, hung: 0, wrong: 0 };
   try {
     for (const sc of chosen) {
@@ -59,6 +62,9 @@ async function main(): Promise<number> {
         failure ? `error: ${failure}` : '',
       );
       for (const n of v.notes.slice(0, 8)) log(`  note: ${n}`);
+      // FAULTS_DUMP=1: a failed scenario's API and worker logs (their last lines), to see what went wrong.
+      if (!ok && process.env.FAULTS_DUMP === '1')
+        for (const p of [...w.apis, ...w.workers]) log(`  output of pid ${p.child.pid}:\n${p.output().slice(-6_000)}`);
       totals.scenarios++;
       totals.acknowledged += v.acknowledged;
       totals.lost += v.lost;

@@ -8,10 +8,11 @@ import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { STALE_RESULT_DISCARDED } from '@mcprt/calls';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { RedisClient } from '@mcprt/redis';
 import { spawnApp } from '../src/harness/app-process.js';
 import { freePort } from '../src/harness/free-port.js';
-import { kill, killAllWorkers, mcpUrl, outage, replaceWorker, startApiProc, startRedis, startWorkerProc, underLoad, type World } from './world.js';
+import { openRedis } from '../src/harness/redis.js';
+import { kill, killAllWorkers, mcpUrl, outage, replaceWorker, startApiProc, startWorkerProc, underLoad, type World } from './world.js';
 
 export interface ScenarioOutcome {
   poisonCallIds?: string[];
@@ -40,8 +41,8 @@ const idsWithStatus = async (w: World, status: 'queued' | 'running') =>
   ((await sql(w)`select id from tool_calls where tenant_id = ${w.s.tenant.id} and status = ${status}`) as unknown as { id: string }[]).map((r) => r.id);
 
 /** The suite's own view of the queue (its private Redis), closed after `fn`. */
-async function withQueue<T>(w: World, fn: (queue: Queue, conn: Redis) => Promise<T>): Promise<T> {
-  const conn = new Redis(`redis://127.0.0.1:${w.redisPort}`, { maxRetriesPerRequest: null });
+async function withQueue<T>(w: World, fn: (queue: Queue, conn: RedisClient) => Promise<T>): Promise<T> {
+  const conn = openRedis(w.s.config);
   const queue = new Queue('tool-calls', { connection: conn, prefix: w.s.config.QUEUE_PREFIX });
   try {
     return await fn(queue, conn);
@@ -108,9 +109,9 @@ export const scenarios: Scenario[] = [
     async run(w) {
       await underLoad(w, { ms: 12_000, delayMs: () => 1_500, faultAfterMs: 2_500 }, async () => {
         await killAllWorkers(w);
-        await kill(w.redis);
+        await w.redis.kill();
         await sleep(1_000);
-        w.redis = await startRedis(w.redisPort); // empty: every job is gone, running rows included
+        await w.redis.restart(); // empty: every job is gone, running rows included
         await sleep(1_000);
         await Promise.all([startWorkerProc(w), startWorkerProc(w)]);
       });
@@ -172,8 +173,8 @@ export const scenarios: Scenario[] = [
     name: 'redis-killed-and-restarted-empty-workers-alive',
     async run(w) {
       await underLoad(w, { ms: 10_000, delayMs: () => 1_000, faultAfterMs: 2_500 }, async () => {
-        await kill(w.redis);
-        w.redis = await startRedis(w.redisPort);
+        await w.redis.kill();
+        await w.redis.restart();
       });
       return {};
     },
@@ -185,8 +186,8 @@ export const scenarios: Scenario[] = [
       await underLoad(w, { ms: 14_000, delayMs: () => 300 }, () =>
         outage(
           8_000,
-          () => w.redis.kill('SIGSTOP'),
-          () => w.redis.kill('SIGCONT'),
+          () => w.redis.signal('SIGSTOP'),
+          () => w.redis.signal('SIGCONT'),
         ),
       );
       return {};

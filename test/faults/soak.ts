@@ -100,7 +100,7 @@ export async function soak(durationMs: number, fixedRate?: number): Promise<numb
     const worker = await startWorkerProc(w, { ...INSPECT_OPTIONS });
     const [apiInspector, workerInspector] = [await inspectorOf(api), await inspectorOf(worker)];
     inspectors.push(apiInspector, workerInspector);
-    const redis = new Redis(`redis://127.0.0.1:${w.redisPort}`);
+    const redis = new Redis(w.redis.env.REDIS_URL); // one node: the soak runs without --redis-cluster
     if (fixedRate === undefined) {
       const steps: string[] = [];
       capacity = 0;

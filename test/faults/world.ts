@@ -4,15 +4,14 @@
  * `redis-server` on a free port, and TCP proxies in front of the machine's Postgres (one for the API,
  * one for the workers) — never the shared Postgres or Redis themselves.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureDatabase, runMigrations } from '@mcprt/db';
-import { Redis } from 'ioredis';
 import { spawnApp, type AppProcess } from '../src/harness/app-process.js';
-import { freePort } from '../src/harness/free-port.js';
 import { startStack, type Stack } from '../src/harness/stack.js';
 import { startTcpProxy } from '../src/harness/tcp-proxy.js';
+import { clusterRedis, singleRedis, type RedisService } from './redis-service.js';
 import { TEST_APP_DATABASE_URL, TEST_DATABASE_URL } from '../src/harness/test-config.js';
 
 const CALL_WAIT_MS = 20_000;
@@ -38,27 +37,7 @@ export const log = (...a: unknown[]) => console.log(`[faults ${new Date().toISOS
 // ---------------------------------------------------------------------------------------------------
 // Services and processes the suite owns.
 
-export async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on('error', () => undefined);
-  for (let i = 0; i < 100; i++) {
-    if (
-      await probe.connect().then(
-        () => probe.ping(),
-        () => undefined,
-      )
-    )
-      break;
-    probe.disconnect();
-    await sleep(50);
-  }
-  probe.disconnect();
-  process.once('exit', () => child.kill('SIGKILL'));
-  return child;
-}
-
-export async function kill(p: { child: ChildProcess } | ChildProcess | undefined, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+export async function kill(p: { child: ChildProcess } | undefined, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
   const child = p && 'child' in p ? p.child : p;
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
@@ -73,8 +52,8 @@ const alive = (p: AppProcess) => p.child.exitCode === null && p.child.signalCode
 
 export interface World {
   s: Stack;
-  redisPort: number;
-  redis: ChildProcess;
+  /** The private Redis (one node, or a cluster with `--redis-cluster`), which the Redis scenarios fault. */
+  redis: RedisService;
   pgProxy: Awaited<ReturnType<typeof startTcpProxy>>;
   /** The workers' own way to Postgres, cut separately from the API's. */
   pgWorkerProxy: Awaited<ReturnType<typeof startTcpProxy>>;
@@ -87,13 +66,14 @@ export interface World {
   nextOp: number;
 }
 
-export async function startWorld(): Promise<World> {
+export async function startWorld(opts: { redisCluster?: boolean } = {}): Promise<World> {
   await ensureDatabase(TEST_DATABASE_URL);
   await runMigrations(TEST_DATABASE_URL, { appUrl: TEST_APP_DATABASE_URL });
-  const redisPort = await freePort();
-  const redis = await startRedis(redisPort);
+  const queuePrefix = `{faults-${randomBytes(4).toString('hex')}}`;
+  const redis = opts.redisCluster ? await clusterRedis(queuePrefix) : await singleRedis();
   const env = {
-    REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+    ...redis.env,
+    QUEUE_PREFIX: queuePrefix,
     CALL_WAIT_MS: String(CALL_WAIT_MS),
     // The production defaults for locks and stalls (JOB_LOCK_MS 5 s, JOB_STALLED_INTERVAL_MS 2 s): the
     // failover they give is what the suite measures. The reconciler runs often to keep the suite short.
@@ -116,7 +96,6 @@ export async function startWorld(): Promise<World> {
   u.port = String(pgProxy.port);
   const world: World = {
     s,
-    redisPort,
     redis,
     pgProxy,
     pgWorkerProxy,
@@ -163,7 +142,7 @@ export async function heal(w: World): Promise<void> {
   w.pgProxy.unstall();
   await w.pgProxy.up().catch(() => undefined);
   await w.pgWorkerProxy.up().catch(() => undefined);
-  w.redis.kill('SIGCONT');
+  w.redis.signal('SIGCONT');
   for (const p of w.workers) if (alive(p)) p.child.kill('SIGCONT');
   w.workers = w.workers.filter(alive);
   w.apis = w.apis.filter(alive);
@@ -176,7 +155,7 @@ export async function closeWorld(w: World): Promise<void> {
   await w.s.close().catch(() => undefined);
   await w.pgProxy.close();
   await w.pgWorkerProxy.close();
-  await kill(w.redis);
+  await w.redis.close();
 }
 
 export const mcpUrl = (w: World, port?: number) => (port ? `http://127.0.0.1:${port}` : w.s.config.PUBLIC_URL) + `/t/${w.s.tenant.slug}/mcp`;

@@ -3,11 +3,11 @@ import { CALL_DONE_CHANNEL } from '@mcprt/calls';
 import { TOOL_CALLS_QUEUE } from '@mcprt/calls';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCAVIO_RATE_LIMIT_QUERY } from '../doubles/scavio.js';
 import { startStack, type Stack } from './harness/stack.js';
 import { sleep, waitFor } from './harness/wait-for.js';
+import { openRedis } from './harness/redis.js';
 
 const count = async (s: Stack, table: 'tool_calls' | 'audit_events') =>
   (await s.db.sql`select count(*)::int as n from ${s.db.sql(table)} where tenant_id = ${s.tenant.id}`)[0]!.n as number;
@@ -73,7 +73,7 @@ describe('tools/call: validation, recording, answers', () => {
     expect(['queued', 'running']).toContain(meta.status);
     expect((res.content[0] as { text: string }).text).toContain(meta.id);
     // The job waits for Retry-After in the delayed set, no attempt spent (not retried at once).
-    const redis = new Redis(s.config.REDIS_URL, { maxRetriesPerRequest: null });
+    const redis = openRedis(s.config);
     const queue = new Queue(TOOL_CALLS_QUEUE, { connection: redis, prefix: s.config.QUEUE_PREFIX });
     try {
       const job = (await queue.getJob(meta.id))!;

@@ -1,19 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { CancelListener, cancelChannel, publishCancel } from '@mcprt/calls';
-import { Redis } from 'ioredis';
+import { publish, type RedisClient } from '@mcprt/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { namespace, TEST_REDIS_URL } from './harness/test-config.js';
+import { openRedis, TEST_REDIS } from './harness/redis.js';
+import { namespace } from './harness/test-config.js';
 import { sleep } from './harness/wait-for.js';
 
 /** The cancel channel on real Redis: one subscription per process, runs aborted by id and tenant only. */
 describe('cancel channel', () => {
   const { queuePrefix } = namespace('cancel');
-  let pub: Redis;
+  let pub: RedisClient;
   let listener: CancelListener;
   const errors: unknown[] = [];
   beforeAll(async () => {
-    pub = new Redis(TEST_REDIS_URL);
-    listener = new CancelListener(new Redis(TEST_REDIS_URL), queuePrefix, (e) => errors.push(e));
+    pub = openRedis();
+    listener = new CancelListener(openRedis(TEST_REDIS, 'subscriber'), queuePrefix, (e) => errors.push(e));
     await listener.ready();
   });
   afterAll(async () => {
@@ -43,8 +44,8 @@ describe('cancel channel', () => {
     const id = callId();
     const run = listener.track(tenantId, id);
     await publishCancel(pub, queuePrefix, { tenantId: randomUUID(), callId: id });
-    await pub.publish(cancelChannel(queuePrefix), JSON.stringify({ tenantId, callId: id, extra: 1 }));
-    await pub.publish(cancelChannel(queuePrefix), 'not json');
+    await publish(pub, cancelChannel(queuePrefix), JSON.stringify({ tenantId, callId: id, extra: 1 }));
+    await publish(pub, cancelChannel(queuePrefix), 'not json');
     await settle();
     expect(run.signal.aborted).toBe(false);
     expect(errors.length).toBe(2);

@@ -4,13 +4,13 @@ import { startApi, type RunningApi } from '@mcprt/api';
 import { createLogger } from '@mcprt/observability';
 import { startWorker } from '@mcprt/worker';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawnApp, type AppProcess } from './harness/app-process.js';
 import { freePort } from './harness/free-port.js';
 import { startStack, type Stack } from './harness/stack.js';
 import { startTcpProxy } from './harness/tcp-proxy.js';
 import { waitFor, sleep } from './harness/wait-for.js';
+import { openRedis } from './harness/redis.js';
 
 /** Recovery from injected faults: lost jobs, an unreachable database, a drain, poison jobs and start-up order. */
 
@@ -39,7 +39,7 @@ describe('a running call whose job Redis lost while its worker was dead is recov
     const row = await waitFor('recorded', () => rowOf(s, 'stranded'));
     // What a worker leaves behind when it dies after marking the call running, then Redis loses its data.
     await s.db.sql`update tool_calls set status = 'running', attempt = 1, started_at = now() - interval '1 minute' where id = ${row.id}`;
-    const queue = new Queue('tool-calls', { connection: new Redis(s.config.REDIS_URL, { maxRetriesPerRequest: null }), prefix: s.config.QUEUE_PREFIX });
+    const queue = new Queue('tool-calls', { connection: openRedis(s.config), prefix: s.config.QUEUE_PREFIX });
     await queue.obliterate({ force: true });
     await queue.close();
     await s.startWorker();
@@ -199,7 +199,7 @@ describe('poison jobs, failover defaults, startup order', () => {
       await expect(startWorker({ ...s.config, WORKER_METRICS_PORT: port }, { migrate: false })).rejects.toThrow(/EADDRINUSE/);
       await sleep(1500);
       expect((await rowOf(s, 'waits-for-a-worker'))?.status).toBe('queued');
-      const queue = new Queue('tool-calls', { connection: new Redis(s.config.REDIS_URL, { maxRetriesPerRequest: null }), prefix: s.config.QUEUE_PREFIX });
+      const queue = new Queue('tool-calls', { connection: openRedis(s.config), prefix: s.config.QUEUE_PREFIX });
       expect((await queue.getJob(row.id))?.attemptsStarted ?? 0).toBe(0);
       await queue.close();
     } finally {
@@ -213,7 +213,7 @@ describe('poison jobs, failover defaults, startup order', () => {
     const token = await s.token('alice');
     void s.post(callBody(2, 'poison'), mcpHeaders(token)).catch(() => undefined);
     const row = await waitFor('recorded', () => rowOf(s, 'poison'));
-    const redis = new Redis(s.config.REDIS_URL);
+    const redis = openRedis(s.config);
     const key = `${s.config.QUEUE_PREFIX}:tool-calls:${row.id}`;
     await waitFor('job added', async () => ((await redis.exists(key)) ? true : undefined));
     await redis.hset(key, 'data', '{"corrupt');
@@ -224,7 +224,7 @@ describe('poison jobs, failover defaults, startup order', () => {
       { n: number },
     ];
     expect(n).toBe(1);
-    const queue = new Queue('tool-calls', { connection: new Redis(s.config.REDIS_URL, { maxRetriesPerRequest: null }), prefix: s.config.QUEUE_PREFIX });
+    const queue = new Queue('tool-calls', { connection: openRedis(s.config), prefix: s.config.QUEUE_PREFIX });
     expect(await queue.getJobState(row.id)).toBe('failed');
     await queue.close();
     await redis.quit();

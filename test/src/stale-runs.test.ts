@@ -1,11 +1,11 @@
 import { STALE_RESULT_DISCARDED } from '@mcprt/calls';
 import { TOOL_CALLS_QUEUE } from '@mcprt/calls';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawnApp, type AppProcess } from './harness/app-process.js';
 import { startStack, type Stack } from './harness/stack.js';
 import { waitFor, sleep } from './harness/wait-for.js';
+import { openRedis } from './harness/redis.js';
 
 /**
  * Stale runs with two or three real worker processes: a worker stopped past its
@@ -127,7 +127,7 @@ describe('stale runs across worker processes', () => {
     expect(failed.error?.code).toBe('job_poisoned');
     const audit = await auditOf(row.id);
     expect(audit.filter((r) => r.action === 'tool_call.failed')).toEqual([{ action: 'tool_call.failed', decision: 'deny', reason: 'job_poisoned' }]);
-    const queue = new Queue(TOOL_CALLS_QUEUE, { connection: new Redis(s.config.REDIS_URL, { maxRetriesPerRequest: null }), prefix: s.config.QUEUE_PREFIX });
+    const queue = new Queue(TOOL_CALLS_QUEUE, { connection: openRedis(s.config), prefix: s.config.QUEUE_PREFIX });
     expect(await queue.getJobState(row.id)).toBe('failed');
     await queue.close();
     // The waiting client gets the failure (the bell from the final write), or — when the machine is so

@@ -1,12 +1,13 @@
 import { CALL_META, type CallMeta } from '@mcprt/api';
+import type { RedisClient } from '@mcprt/redis';
 import { TOOL_CALLS_QUEUE } from '@mcprt/calls';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCAVIO_RATE_LIMIT_QUERY } from '../doubles/scavio.js';
 import { spawnApp, type AppProcess } from './harness/app-process.js';
 import { startStack, type Stack } from './harness/stack.js';
+import { openRedis } from './harness/redis.js';
 
 /**
  * Worker side: an upstream 429 with Retry-After slows that user at that provider
@@ -15,7 +16,7 @@ import { startStack, type Stack } from './harness/stack.js';
  */
 describe('upstream 429 → only that user at that provider waits', () => {
   let s: Stack;
-  let redis: Redis;
+  let redis: RedisClient;
   let queue: Queue;
   const workers: AppProcess[] = [];
   beforeAll(async () => {
@@ -25,7 +26,7 @@ describe('upstream 429 → only that user at that provider waits', () => {
       worker: 'none',
       env: { CALL_WAIT_MS: '3000' },
     });
-    redis = new Redis(s.config.REDIS_URL, { maxRetriesPerRequest: null });
+    redis = openRedis(s.config);
     queue = new Queue(TOOL_CALLS_QUEUE, { connection: redis, prefix: s.config.QUEUE_PREFIX });
     for (let i = 0; i < 2; i++) workers.push(spawnApp('worker', s.env));
     await Promise.all(workers.map((w) => w.ready));

@@ -1,8 +1,8 @@
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness/stack.js';
 import { sleep } from './harness/wait-for.js';
+import { openRedis } from './harness/redis.js';
 
 /** Two users of one tenant each get their own identity, via their own token. */
 describe('whoami: end to end, per user', () => {
@@ -76,7 +76,7 @@ describe('whoami: end to end, per user', () => {
       const pending = client.callTool({ name: 'whoami', arguments: {} }, { timeout: 60_000 });
       // The call just recorded (the only queued one: the worker is stopped), then its job hash.
       let raw: string | null = null;
-      const redis = new Redis(s.config.REDIS_URL);
+      const redis = openRedis(s.config);
       for (let i = 0; i < 100 && !raw; i++) {
         const [row] = await s.db.sql`select id from tool_calls where tenant_id = ${s.tenant.id} and status = 'queued' and tool = 'whoami'`;
         if (row) raw = await redis.hget(`${s.config.QUEUE_PREFIX}:tool-calls:${row.id}`, 'data');

@@ -1,13 +1,14 @@
 import { CALL_META, type CallMeta } from '@mcprt/api';
+import type { RedisClient } from '@mcprt/redis';
 import { tenantsRepository } from '@mcprt/db';
 import { forTenant, TOOL_CALLS_QUEUE, type ToolCall } from '@mcprt/calls';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './harness/stack.js';
 import { namespace } from './harness/test-config.js';
 import { waitFor } from './harness/wait-for.js';
+import { openRedis } from './harness/redis.js';
 
 /**
  * Worker side: a job is only a pointer to its call row, and the worker
@@ -21,7 +22,7 @@ const auditOf = (s: Stack, tenantId: string, callId: string) =>
 describe('a job is bound to its call (forged jobs in Redis)', () => {
   let s: Stack;
   let queue: Queue;
-  let redis: Redis;
+  let redis: RedisClient;
   const upstream: Record<string, string> = {};
   const ids: Record<string, string> = {};
   /** Every Authorization header the worker's tools sent upstream (the IdP's userinfo). */
@@ -35,7 +36,7 @@ describe('a job is bound to its call (forged jobs in Redis)', () => {
       upstream[sub] = c.upstreamAccessToken;
       ids[sub] = c.user.id;
     }
-    redis = new Redis(s.config.REDIS_URL, { maxRetriesPerRequest: null });
+    redis = openRedis(s.config);
     // The attacker's view: the same queue name and prefix the API's producer uses (@mcprt/calls).
     queue = new Queue(TOOL_CALLS_QUEUE, { connection: redis, prefix: s.config.QUEUE_PREFIX });
   });

@@ -3,6 +3,8 @@ import { appError } from '@mcprt/errors';
 import type { Metrics } from '@mcprt/observability';
 import type { Middleware } from 'koa';
 import { mountAccount } from './auth-server/account.js';
+import { mountApprovalPage } from './auth-server/approval-page.js';
+import { mountApprovalApi } from './routes/approvals.js';
 import { mountConnect } from './auth-server/connect.js';
 import { mountAuthServer } from './auth-server/mount.js';
 import { errorHandler } from './http/error-handler.js';
@@ -71,6 +73,7 @@ export function mountRoutes(r: ApiResources, isDraining: () => boolean): { route
     keys: r.keys,
   });
   mountAccount(routes, chains, { publicUrl, db: r.db.db, keyring: r.keyring, servers });
+  mountApprovalPage(routes, chains, { publicUrl, keyring: r.keyring, servers, registry: r.registry, engine: r });
   mountHealth(routes, chains, { ping: { postgres: () => r.db.sql`select 1`, redis: () => r.redis.ping() }, isDraining });
   mountWellKnown(routes, chains, { publicUrl, registry: r.registry });
   mountMcp(routes, chains, r);
@@ -78,6 +81,7 @@ export function mountRoutes(r: ApiResources, isDraining: () => boolean): { route
   mountToolCallCancel(routes, chains, { publicUrl, registry: r.registry, engine: r });
   mountHistory(routes, chains, { sql: r.db.sql, publicUrl, registry: r.registry });
   mountAdmin(routes, chains, { sql: r.db.sql, publicUrl, registry: r.registry, engine: r });
+  mountApprovalApi(routes, chains, { publicUrl, registry: r.registry, engine: r });
   mountAuditKeys(routes, chains, { keyring: r.keyring });
   mountOpenApi(routes, chains, { publicUrl });
   return { routes, chains, passthrough };

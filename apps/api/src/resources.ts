@@ -7,7 +7,7 @@ import type { Keyring } from '@mcprt/keyring';
 import type { Logger, Metrics } from '@mcprt/observability';
 import type { RedisKeys } from '@mcprt/redis';
 import { createToolRegistry, type ToolRegistry } from '@mcprt/tools';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@mcprt/redis';
 import { AuthServers } from './auth-server/provider.js';
 import { UpstreamLogin } from './auth-server/upstream.js';
 import { CallRateLimits } from './calls/rate-limits.js';
@@ -20,7 +20,7 @@ export interface ApiResources {
   config: ApiConfig;
   db: CallsDb;
   /** Fails fast while Redis is away (the call is already recorded; the reconciler enqueues it later). */
-  redis: Redis;
+  redis: RedisClient;
   /** Every Redis key (rate limits, registration window, client capabilities), under QUEUE_PREFIX. */
   keys: RedisKeys;
   producer: Producer;

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { reconcileOnce } from '@mcprt/calls';
+import { oldestPendingCalls, reconcileOnce, sampleQueue } from '@mcprt/calls';
 import { openProcess, serveMetrics, startLoop, type Loop, type ProcessOptions } from '@mcprt/bootstrap';
 import type { ApiConfig } from '@mcprt/config';
 import { createApp } from './app.js';
@@ -19,6 +19,9 @@ export interface RunningApi {
 /** Start the API (used by main.ts, the tests and the benchmark). `reconciler: false`: no reconciler loop in this process. */
 export async function startApi(config: ApiConfig, opts: ProcessOptions & { reconciler?: boolean } = {}): Promise<RunningApi> {
   const resources = createApiResources(await openProcess('api', config, opts));
+  // Read at scrape time (the API holds the queue and runs the reconciler): queue depth and age, oldest pending calls.
+  resources.metrics.sampled.queue(() => sampleQueue(resources.producer.queue, resources.redis));
+  resources.metrics.sampled.pendingCalls(() => oldestPendingCalls(resources.db.db));
   let draining = false;
   const drain = new AbortController();
   resources.drain = drain.signal;

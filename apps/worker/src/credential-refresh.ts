@@ -92,7 +92,9 @@ async function refreshHolding(d: RefreshDeps, id: string, why: RefreshReason, ur
   if (!c || c.status !== 'active') throw reauthError(c?.provider ?? 'upstream', url);
   if (!refreshDue(c, why)) return c;
   const refreshToken = r.vault.openRefreshToken(c);
+  const counted = (outcome: 'refreshed' | 'failed' | 'reauth_required') => r.metrics.credentialRefreshes.inc({ provider: c.provider, outcome });
   if (!refreshToken) {
+    counted('reauth_required');
     await markReauth(d, c);
     throw reauthError(c.provider, url);
   }
@@ -107,11 +109,14 @@ async function refreshHolding(d: RefreshDeps, id: string, why: RefreshReason, ur
     t = await redeemRefreshToken(client, refreshToken, r.refreshRedeem);
   } catch (e) {
     if (isAppError(e) && e.code === REAUTH_REQUIRED) {
+      counted('reauth_required');
       await markReauth(d, c);
       throw reauthError(c.provider, url, e);
     }
+    counted('failed');
     throw e;
   }
+  counted('refreshed');
   const stored = await r.vault.replaceTokens(scope, c, {
     accessToken: t.accessToken,
     refreshToken: t.refreshToken ?? null,

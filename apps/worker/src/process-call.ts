@@ -24,13 +24,19 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
   if ('outcome' in binding) return binding.outcome;
   const { bound } = binding;
   const slot = await lease.take();
-  if ('waitMs' in slot) return { kind: 'wait', delayMs: slot.waitMs };
+  if ('waitMs' in slot) {
+    r.metrics.leaseWaits.inc({ reason: 'concurrency' });
+    return { kind: 'wait', delayMs: slot.waitMs };
+  }
   const writes = startWrites(run, bound.call);
   try {
     const allowed = await recheckPolicy(r, bound);
     const args = callArguments(r, bound.call, allowed.tool);
     const wait = await takeUpstreamBudget(run, bound.call, allowed);
-    if (wait !== undefined) return { kind: 'wait', delayMs: wait };
+    if (wait !== undefined) {
+      r.metrics.leaseWaits.inc({ reason: 'upstream_budget' });
+      return { kind: 'wait', delayMs: wait };
+    }
     const token = await upstreamToken(run, bound, allowed);
     const result = await runTool(run, allowed, args, token);
     return await settleSucceeded(run, writes, allowed.tool, result);

@@ -9,7 +9,7 @@ import { credentialVault, refreshClientOf, type CredentialVault, type RedeemOpti
 import { connectRedis, type RedisKeys } from '@mcprt/redis';
 import { createToolRegistry, type ToolRegistry, type ToolServices } from '@mcprt/tools';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@mcprt/redis';
 import { OwnerCache } from './owner-cache.js';
 import { toolServices } from './services.js';
 import { UpstreamBudgets } from './upstream-budget.js';
@@ -19,7 +19,7 @@ export interface WorkerResources {
   config: WorkerConfig;
   db: CallsDb;
   /** For BullMQ (blocking commands): maxRetriesPerRequest must be null. */
-  redis: Redis;
+  redis: RedisClient;
   vault: CredentialVault;
   /** Opens a call's sealed sensitive arguments (tool_calls.sealed_args). */
   keyring: Keyring;
@@ -50,7 +50,7 @@ export function createWorkerResources(base: ProcessBase<WorkerConfig>): WorkerRe
   const { config, redis, keys, keyring, egress, directory, log } = base;
   const db = withCallStatements(base.db);
   // One subscribed connection per process for the cancel channel (never one per call).
-  const cancelSub = connectRedis(config.REDIS_URL, 'subscriber', (err) => log.warn({ err }, 'redis (cancel channel) connection error'));
+  const cancelSub = connectRedis(config, 'subscriber', (err) => log.warn({ err }, 'redis (cancel channel) connection error'));
   const cancels = new CancelListener(cancelSub, keys.queuePrefix, (err) => log.warn({ err }, 'cancel channel'));
   let queue: Queue | undefined;
   return {

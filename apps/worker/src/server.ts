@@ -1,4 +1,4 @@
-import { checkpointTick, retentionTick } from '@mcprt/audit';
+import { auditCheckpointLagSeconds, checkpointTick, retentionTick } from '@mcprt/audit';
 import { openProcess, serveMetrics, startLoop, type Loop, type ProcessOptions } from '@mcprt/bootstrap';
 import type { WorkerConfig } from '@mcprt/config';
 import { createWorkerResources, type WorkerResources } from './resources.js';
@@ -19,6 +19,8 @@ export async function startWorker(config: WorkerConfig, opts: ProcessOptions = {
       throw e;
     },
   );
+  // Read at scrape time: how far the audit checkpointer is behind (mcprt_audit_checkpoint_lag_seconds).
+  resources.metrics.sampled.auditCheckpointLag(() => auditCheckpointLagSeconds(resources.db.sql));
   const worker = startToolWorker(resources);
   await worker.waitUntilReady();
   const loops = startLoops(resources);
@@ -43,7 +45,8 @@ export async function startWorker(config: WorkerConfig, opts: ProcessOptions = {
 /**
  * The worker's background jobs (docs/audit.md), off the call path, each tenant handled by one worker
  * at a time: the audit checkpointer seals newly appended audit rows, the retention job removes what
- * is past its retention. An interval of 0 turns a job off.
+ * is past its retention (an interval of 0 turns either off), and the approval sweep fails the calls
+ * whose approval deadline passed.
  */
 function startLoops(r: WorkerResources): Loop[] {
   const { config, log } = r;
@@ -72,5 +75,12 @@ function startLoops(r: WorkerResources): Loop[] {
     };
     loops.push(startLoop({ name: 'retention tick', intervalMs: config.RETENTION_INTERVAL_MS, run, log, failures: r.metrics.loopFailures }));
   }
+  // Calls held for approval past their deadline fail (`approval_expired`) without ever running; the
+  // statement takes each due row with SKIP LOCKED, so several workers sweep without doing twice the work.
+  const expire = async () => {
+    const n = await r.db.calls.expireApprovals(500);
+    if (n) log.info({ expired: n }, 'calls awaiting approval expired');
+  };
+  loops.push(startLoop({ name: 'approval expiry', intervalMs: config.APPROVAL_SWEEP_MS, run: expire, log, failures: r.metrics.loopFailures }));
   return loops;
 }

@@ -1,6 +1,6 @@
 import type { Tenant } from '@mcprt/db';
 import type { RedisKeys } from '@mcprt/redis';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@mcprt/redis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 
 /**
@@ -15,7 +15,7 @@ export class UpstreamBudgets {
   readonly #limiters = new Map<number, RateLimiterRedis>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
   ) {}
 

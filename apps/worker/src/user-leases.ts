@@ -1,6 +1,5 @@
 import type { Tenant } from '@mcprt/db';
-import type { Redis } from 'ioredis';
-import type { RedisKeys } from '@mcprt/redis';
+import type { RedisClient, RedisKeys } from '@mcprt/redis';
 
 /**
  * Hard per-user concurrency across all workers: a lease per running call in one
@@ -55,7 +54,7 @@ return redis.call('LPOP', KEYS[2])
 /** How long a waiting job sleeps at most before it checks again (if its wake-up was missed). */
 const WAIT_RECHECK_MS = 500;
 
-type LeaseRedis = Redis & {
+type LeaseRedis = RedisClient & {
   mcprtLeaseAcquire(k1: string, k2: string, k3: string, member: string, limit: number, leaseMs: number, jobId: string): Promise<number>;
   mcprtLeaseRenew(k1: string, member: string, leaseMs: number): Promise<number>;
   mcprtLeaseRelease(k1: string, k2: string, member: string): Promise<string | null>;
@@ -76,7 +75,7 @@ export class UserLeases {
   readonly #redis: LeaseRedis;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly leaseMs: number,
   ) {
@@ -129,6 +128,6 @@ export const pausedUpstreamOf = (tool: string, registryTool?: { upstream?: { pro
  * An upstream 429 for this user at this provider: the user's calls of that provider wait `ms` (the
  * acquire script sees the key), other users and other providers are untouched.
  */
-export async function pauseUpstream(redis: Redis, keys: RedisKeys, tenantId: string, userId: string, provider: string, ms: number): Promise<void> {
+export async function pauseUpstream(redis: RedisClient, keys: RedisKeys, tenantId: string, userId: string, provider: string, ms: number): Promise<void> {
   await redis.set(keys.upstreamPause(tenantId, userId, provider), '1', 'PX', Math.max(1, Math.round(ms)));
 }

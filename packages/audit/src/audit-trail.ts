@@ -195,3 +195,17 @@ export async function tryTenantLock(sql: postgres.ReservedSql, purpose: string, 
 export async function releaseTenantLock(sql: postgres.ReservedSql, purpose: string, tenantId: string): Promise<void> {
   await sql`select pg_advisory_unlock(hashtextextended(${`${purpose}:${tenantId}`}, 0))`;
 }
+
+/**
+ * For the metrics (`mcprt_audit_checkpoint_lag_seconds`): the age of the oldest audit row, over all
+ * tenants, that comes after its tenant's last checkpoint (0 when every row is sealed). One index
+ * probe per tenant (audit_events by tenant and id, checkpoints by tenant).
+ */
+export async function auditCheckpointLagSeconds(sql: postgres.Sql): Promise<number> {
+  const [row] = await sql`
+    select coalesce(extract(epoch from now() - min(oldest)), 0) as lag from (
+      select (select min(e.at) from audit_events e where e.tenant_id = t.id
+        and e.id > coalesce((select max(c.last_id) from audit_checkpoints c where c.tenant_id = t.id), 0)) as oldest
+      from tenants t) s`;
+  return Math.max(0, Number((row as Row | undefined)?.lag ?? 0));
+}

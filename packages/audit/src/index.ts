@@ -17,7 +17,16 @@ export { AuditChainVerifier } from './audit-verify.js';
 export type { CheckpointRecord, Finding, FindingKind, VerifyReport } from './audit-verify.js';
 export { EXPORT_FORMAT, verifyAuditExport } from './audit-export.js';
 export type { ExportVerifyReport } from './audit-export.js';
-export { auditHorizon, auditTrail, horizonSettled, oldestUnsealed, releaseTenantLock, tenantsWithUnsealedAudit, tryTenantLock } from './audit-trail.js';
+export {
+  auditCheckpointLagSeconds,
+  auditHorizon,
+  auditTrail,
+  horizonSettled,
+  oldestUnsealed,
+  releaseTenantLock,
+  tenantsWithUnsealedAudit,
+  tryTenantLock,
+} from './audit-trail.js';
 export type { AuditFilter, AuditTrail, CheckpointRow } from './audit-trail.js';
 export { checkpointTick, sealTenant, STALE_UNSEALED_MS } from './checkpointer.js';
 export type { AuditJobLog, CheckpointerDeps, IntegrityFailureCounter, TickResult } from './checkpointer.js';

@@ -5,7 +5,8 @@ import { createOutbound, type IssuerDirectory } from '@mcprt/identity';
 import { parseKeyring, type Keyring } from '@mcprt/keyring';
 import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/observability';
 import { connectRedis, redisKeys, type RedisKeys, type RedisRole } from '@mcprt/redis';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@mcprt/redis';
+import { checkKeyringOpensStoredSecrets } from './sealed-check.js';
 
 export type ProcessName = 'api' | 'worker';
 
@@ -15,7 +16,7 @@ export interface ProcessBase<C extends ProcessConfig> {
   log: Logger;
   metrics: Metrics;
   db: DbHandle;
-  redis: Redis;
+  redis: RedisClient;
   /** Every Redis key, under QUEUE_PREFIX. */
   keys: RedisKeys;
   /** Seals and opens stored secrets (credentials, sealed call arguments, client secrets). */
@@ -49,12 +50,15 @@ export function createProcessBase<C extends ProcessConfig>(name: ProcessName, co
     applicationName: `mcprt-${name}`,
     connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
   });
-  const redis = connectRedis(config.REDIS_URL, REDIS_ROLE[name], (err) => log.warn({ err }, 'redis connection error'));
+  const redis = connectRedis(config, REDIS_ROLE[name], (err) => log.warn({ err }, 'redis connection error'));
   const { egress, directory } = createOutbound({ ...config, allowPrivate: egressAllowsPrivate(config) }, log);
+  const metrics = createMetrics(name);
+  // mcprt_dependency_up{dependency}: the dashboard's outage panel and the dependency-down alert.
+  metrics.sampled.dependencies({ postgres: () => db.sql`select 1`, redis: () => redis.ping() });
   return {
     config,
     log,
-    metrics: createMetrics(name),
+    metrics,
     db,
     redis,
     keys: redisKeys(config.QUEUE_PREFIX),
@@ -72,13 +76,18 @@ export function createProcessBase<C extends ProcessConfig>(name: ProcessName, co
 /**
  * Start a process's shared part: migrate first in development and tests (with the owner's URL;
  * production migrates as a separate job and refuses MIGRATE_DATABASE_URL), build the base, then check
- * that the database role is the app role (refused in production when it is not; a warning elsewhere).
+ * that the database role is the app role (refused in production when it is not; a warning elsewhere)
+ * and that SEAL_KEYS opens the stored secrets (sealed-check.ts).
  */
 export async function openProcess<C extends ProcessConfig>(name: ProcessName, config: C, opts: ProcessOptions = {}): Promise<ProcessBase<C>> {
   if (opts.migrate !== false && config.MIGRATE_DATABASE_URL) await runMigrations(config.MIGRATE_DATABASE_URL, { appUrl: config.DATABASE_URL });
   const base = createProcessBase(name, config, opts);
   const production = config.NODE_ENV === 'production';
-  await checkAppRole(base.db.sql, { production, warn: (msg, problems) => base.log.warn({ problems }, msg) }).catch(async (e: unknown) => {
+  const checks = async () => {
+    await checkAppRole(base.db.sql, { production, warn: (msg, problems) => base.log.warn({ problems }, msg) });
+    await checkKeyringOpensStoredSecrets(base.db, base.keyring, (msg, failing) => base.log.warn({ failing }, msg));
+  };
+  await checks().catch(async (e: unknown) => {
     await base.close();
     throw e;
   });

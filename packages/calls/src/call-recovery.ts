@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Executor } from '@mcprt/db';
 import { toolCalls } from './schema.js';
 
@@ -34,4 +34,19 @@ export async function findStaleQueuedCalls(db: Executor, olderThanMs: number, li
     .where(and(eq(toolCalls.status, 'queued'), sql`${toolCalls.createdAt} < now() - make_interval(secs => ${olderThanMs / 1000})`))
     .orderBy(toolCalls.createdAt)
     .limit(limit);
+}
+
+/**
+ * System-wide, for the metrics (`mcprt_calls_oldest_pending_seconds`): how long the oldest `queued`
+ * call has waited since it was recorded and the oldest `running` one since it started. Both statuses
+ * are in the partial index `tool_calls_user_pending`, so this never reads final rows.
+ */
+export async function oldestPendingCalls(db: Executor): Promise<{ status: string; oldestSeconds: number }[]> {
+  const since = sql`case when ${toolCalls.status} = 'running' then coalesce(${toolCalls.startedAt}, ${toolCalls.createdAt}) else ${toolCalls.createdAt} end`;
+  const rows = await db
+    .select({ status: toolCalls.status, oldestSeconds: sql<string>`extract(epoch from now() - min(${since}))` })
+    .from(toolCalls)
+    .where(inArray(toolCalls.status, ['queued', 'running']))
+    .groupBy(toolCalls.status);
+  return rows.map((r) => ({ status: r.status, oldestSeconds: Math.max(0, Number(r.oldestSeconds)) }));
 }

@@ -1,6 +1,7 @@
 import type postgres from 'postgres';
 import { groupCommit } from '@mcprt/db';
 import type { ToolCall, ToolCallError } from './schema.js';
+import { decideApproval, expireApprovals, type ApprovalDecisionInput, type ApprovalDecisionOutcome } from './statements/approve.js';
 import { onCallDone } from './statements/bell.js';
 import { cancel, failIfNotFinal, noteStaleWrite, requeue, type CancelStatementInput, type CancelStatementOutcome } from './statements/end.js';
 import { byId, loadMany, locateAnyTenant } from './statements/read.js';
@@ -35,6 +36,10 @@ export function callStatements(sql: postgres.Sql) {
       noteStaleWrite(sql, tenantId, f),
     failIfNotFinal: (tenantId: string, id: string, error: ToolCallError): Promise<boolean> => failIfNotFinal(sql, tenantId, id, error),
     cancel: (tenantId: string, c: CancelStatementInput): Promise<CancelStatementOutcome> => cancel(sql, tenantId, c),
+    /** Approve or deny a call awaiting approval (statements/approve.ts). */
+    decideApproval: (tenantId: string, d: ApprovalDecisionInput): Promise<ApprovalDecisionOutcome> => decideApproval(sql, tenantId, d),
+    /** Fail the calls whose approval deadline passed, any tenant (the worker's sweep). */
+    expireApprovals: (limit: number): Promise<number> => expireApprovals(sql, limit),
     requeue: (tenantId: string, id: string, seenAttempt: number): Promise<boolean> => requeue(sql, tenantId, id, seenAttempt),
     onCallDone: (fn: (callId: string, outcome?: string) => void): Promise<{ unlisten(): Promise<void> }> => onCallDone(sql, fn),
   };

@@ -1,10 +1,29 @@
 import { describe, expect, it } from 'vitest';
-import { CALL_STATES, CALL_STATUSES, CALL_TRANSITIONS, canMove, FINAL_STATUSES, isFinal, PENDING_SQL, PENDING_STATUSES, pendingSql } from './call-states.js';
+import {
+  CALL_STATES,
+  CALL_STATUSES,
+  CALL_TRANSITIONS,
+  canMove,
+  FINAL_STATUSES,
+  isFinal,
+  OPEN_STATUSES,
+  PENDING_SQL,
+  PENDING_STATUSES,
+  pendingSql,
+} from './call-states.js';
 
 describe('call states', () => {
-  it('every state is pending or final, never both', () => {
-    for (const s of CALL_STATUSES) expect(CALL_STATES[s].pending).toBe(!CALL_STATES[s].final);
-    expect([...PENDING_STATUSES, ...FINAL_STATUSES].sort()).toEqual([...CALL_STATUSES].sort());
+  it('every state is pending, final or awaiting approval, never two of them', () => {
+    for (const s of CALL_STATUSES) expect(CALL_STATES[s].pending && CALL_STATES[s].final).toBe(false);
+    expect(CALL_STATUSES.filter((s) => !CALL_STATES[s].pending && !CALL_STATES[s].final)).toEqual(['awaiting_approval']);
+    expect([...PENDING_STATUSES, 'awaiting_approval', ...FINAL_STATUSES].sort()).toEqual([...CALL_STATUSES].sort());
+    expect(OPEN_STATUSES).toEqual(['queued', 'running', 'awaiting_approval']);
+  });
+
+  it('a call awaiting approval only becomes queued (approved), failed (denied, expired) or cancelled', () => {
+    expect(CALL_TRANSITIONS.awaiting_approval).toEqual(['queued', 'failed', 'cancelled']);
+    expect(canMove('awaiting_approval', 'running')).toBe(false);
+    expect(canMove('queued', 'awaiting_approval')).toBe(false);
   });
 
   it('a final state has no way out; every pending state can become each final one', () => {

@@ -11,6 +11,12 @@ export const CALL_STATES = {
   queued: { pending: true, final: false },
   /** A worker's attempt owns it (shown only for runs longer than a moment, or waiting for a retry). */
   running: { pending: true, final: false },
+  /**
+   * Recorded, and waiting for a person to approve it (the tenant's approval rules): neither pending
+   * (no worker may touch it, nothing enqueues it, it is not in the pending index) nor final (it can
+   * still be approved, denied, expire or be cancelled). Approval moves it to `queued`.
+   */
+  awaiting_approval: { pending: false, final: false },
   succeeded: { pending: false, final: true },
   failed: { pending: false, final: true },
   cancelled: { pending: false, final: true },
@@ -28,6 +34,8 @@ export type FinalStatus = Exclude<CallStatus, PendingStatus>;
 export const CALL_TRANSITIONS: { readonly [S in CallStatus]: readonly CallStatus[] } = {
   queued: ['running', 'succeeded', 'failed', 'cancelled'],
   running: ['running', 'queued', 'succeeded', 'failed', 'cancelled'],
+  /** Approved → queued; denied or expired → failed; or cancelled. Never straight to running: only a queued call gets a job. */
+  awaiting_approval: ['queued', 'failed', 'cancelled'],
   succeeded: [],
   failed: [],
   cancelled: [],
@@ -37,6 +45,8 @@ export const CALL_TRANSITIONS: { readonly [S in CallStatus]: readonly CallStatus
 export const CALL_STATUSES = Object.keys(CALL_STATES) as [CallStatus, ...CallStatus[]];
 export const PENDING_STATUSES = CALL_STATUSES.filter((s) => CALL_STATES[s].pending) as [PendingStatus, ...PendingStatus[]];
 export const FINAL_STATUSES = CALL_STATUSES.filter((s) => CALL_STATES[s].final) as [FinalStatus, ...FinalStatus[]];
+/** Not final: pending, or waiting for approval (what a cancel may still stop). */
+export const OPEN_STATUSES = CALL_STATUSES.filter((s) => !CALL_STATES[s].final) as [CallStatus, ...CallStatus[]];
 
 export const isFinal = (c: { status: CallStatus }): boolean => CALL_STATES[c.status].final;
 export const isPending = (c: { status: CallStatus }): boolean => CALL_STATES[c.status].pending;
@@ -53,3 +63,5 @@ const literals = (list: readonly string[]): string => list.map((s) => `'${s}'`).
  */
 export const pendingSql = (column = 'status'): string => `${column} in (${literals(PENDING_STATUSES)})`;
 export const PENDING_SQL = pendingSql();
+/** `status in ('queued', 'running', 'awaiting_approval')`: the fence of a cancel (any call not final). */
+export const openSql = (column = 'status'): string => `${column} in (${literals(OPEN_STATUSES)})`;

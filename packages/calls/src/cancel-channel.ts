@@ -1,11 +1,10 @@
-import { redisKeys } from '@mcprt/redis';
-import type { Redis } from 'ioredis';
+import { publish, redisKeys, subscribe, type RedisClient } from '@mcprt/redis';
 import { z } from 'zod';
 import { callIdSchema } from './call-id.js';
 
 /**
  * The cancel channel: one Redis pub/sub channel under the configured prefix (a Cluster
- * hash tag, like every key of the runtime). Whoever cancels a call publishes `{tenantId, callId}`
+ * hash tag, like every key of the runtime); a sharded channel on a Redis Cluster (@mcprt/redis pubsub.ts). Whoever cancels a call publishes `{tenantId, callId}`
  * *after* the cancel is committed in Postgres; every worker process holds one subscription and
  * aborts the run of that call if it holds one. Nothing is published or subscribed per call: a call
  * that is never cancelled costs no Redis command.
@@ -20,8 +19,8 @@ const cancelMessage = z.object({ tenantId: z.uuid(), callId: callIdSchema }).str
 export type CancelMessage = z.infer<typeof cancelMessage>;
 
 /** Tell every worker that this call is cancelled (the row says so already). Resolves with the number of subscribers reached. */
-export function publishCancel(redis: Pick<Redis, 'publish'>, prefix: string, m: CancelMessage): Promise<number> {
-  return redis.publish(cancelChannel(prefix), JSON.stringify(m));
+export function publishCancel(redis: RedisClient, prefix: string, m: CancelMessage): Promise<number> {
+  return publish(redis, cancelChannel(prefix), JSON.stringify(m));
 }
 
 /**
@@ -31,13 +30,13 @@ export function publishCancel(redis: Pick<Redis, 'publish'>, prefix: string, m: 
  */
 export class CancelListener {
   readonly #runs = new Map<string, { tenantId: string; controller: AbortController; cancelled: boolean }>();
-  readonly #sub: Redis;
+  readonly #sub: RedisClient;
   readonly #ready: Promise<unknown>;
 
   /** `sub` is a connection of its own (a subscribed connection can do nothing else); closed by `close`. */
-  constructor(sub: Redis, prefix: string, onError: (e: unknown) => void = () => {}) {
+  constructor(sub: RedisClient, prefix: string, onError: (e: unknown) => void = () => {}) {
     this.#sub = sub;
-    sub.on('message', (_channel: string, raw: string) => {
+    const onMessage = (raw: string) => {
       let m: CancelMessage;
       try {
         m = cancelMessage.parse(JSON.parse(raw));
@@ -46,8 +45,8 @@ export class CancelListener {
         return;
       }
       this.abort(m.tenantId, m.callId);
-    });
-    this.#ready = sub.subscribe(cancelChannel(prefix)).catch(onError);
+    };
+    this.#ready = subscribe(sub, cancelChannel(prefix), onMessage).catch(onError);
   }
 
   /** Resolves once the subscription is in place (tests; the worker does not wait for it). */

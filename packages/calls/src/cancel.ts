@@ -1,7 +1,7 @@
 import type { Logger } from '@mcprt/observability';
 import type { CallReader } from '@mcprt/policy';
 import type { ToolRegistry } from '@mcprt/tools';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@mcprt/redis';
 import { callAccess } from './access.js';
 import { isCallId } from './call-id.js';
 import type { CallStatements } from './call-statements.js';
@@ -46,7 +46,7 @@ export type CancelCallOutcome =
 export interface CancelDeps {
   db: { calls: Pick<CallStatements, 'byId' | 'cancel'> };
   registry: Pick<ToolRegistry, 'get'>;
-  redis: Pick<Redis, 'publish'>;
+  redis: RedisClient;
   producer: { queue: Pick<Producer['queue'], 'remove'> };
   config: { QUEUE_PREFIX: string };
   log: Pick<Logger, 'warn'>;

@@ -8,6 +8,8 @@ export {
   FINAL_STATUSES,
   isFinal,
   isPending,
+  OPEN_STATUSES,
+  openSql,
   PENDING_SQL,
   PENDING_STATUSES,
   pendingSql,
@@ -21,10 +23,11 @@ export { applyOutcome, BELL_OUTCOME_MAX_BYTES, CALL_DONE_CHANNEL, callOutcomeSch
 export type { CallOutcomeBell } from './statements/bell.js';
 export { STALE_RESULT_DISCARDED } from './statements/end.js';
 export type { CancelStatementInput, CancelStatementOutcome } from './statements/end.js';
+export type { ApprovalDecisionInput, ApprovalDecisionOutcome } from './statements/approve.js';
 export type { RecordCallInput, RecordCallResult } from './statements/record.js';
 export type { FinishInput } from './statements/settle.js';
 export type { NewToolCall } from './tool-calls.js';
-export { findStaleQueuedCalls, findStaleRunningCalls } from './call-recovery.js';
+export { findStaleQueuedCalls, findStaleRunningCalls, oldestPendingCalls } from './call-recovery.js';
 export { callHistory } from './call-history.js';
 export type { CallFilter, CallPageRow } from './call-history.js';
 export { CompletionWaiter, eitherAborted } from './completion.js';
@@ -33,7 +36,7 @@ export { jobPayloadV1, parseJobPayload } from './job-payload.js';
 export type { JobPayload } from './job-payload.js';
 export { isStalledOut, jobEndError } from './job-end.js';
 export { TOOL_CALLS_QUEUE } from './names.js';
-export { createProducer } from './producer.js';
+export { createProducer, sampleQueue } from './producer.js';
 export type { Producer, ProducerOptions } from './producer.js';
 export { cancelChannel, CancelListener, publishCancel } from './cancel-channel.js';
 export type { CancelMessage } from './cancel-channel.js';
@@ -54,3 +57,5 @@ export { reconcileOnce } from './recover.js';
 export type { RecoverDeps } from './recover.js';
 export { submitCall } from './submit.js';
 export type { RateVerdict, SubmitDeps, SubmitInput, SubmitOutcome } from './submit.js';
+export { decideCallApproval } from './approval.js';
+export type { ApprovalActor, ApprovalDeps, DecideCallApprovalInput } from './approval.js';

@@ -81,12 +81,12 @@ export function jobMismatch(
 export interface RefuseJobDeps {
   db: Pick<CallsDb, 'db'> & { calls: Pick<CallStatements, 'failIfNotFinal'> };
   log: Pick<Logger, 'warn'>;
-  metrics: { toolCalls: { inc(labels: { tool: string; outcome: string }): void } };
+  metrics: { toolCalls: { inc(labels: { tool: string; tenant: string; outcome: string }): void } };
 }
 
 export async function refuseJob(r: RefuseJobDeps, call: ToolCall, jobId: string | undefined, reason: string, fields: string[]): Promise<'failed' | 'audited'> {
   r.log.warn({ callId: call.id, tenantId: call.tenantId, jobId, reason, fields }, 'refused a job that does not match its call');
-  r.metrics.toolCalls.inc({ tool: call.tool, outcome: 'refused' });
+  r.metrics.toolCalls.inc({ tool: call.tool, tenant: call.tenantId, outcome: 'refused' });
   const message = 'the queued job for this call was not valid and was refused; please retry the call';
   if (jobId === call.id && (await r.db.calls.failIfNotFinal(call.tenantId, call.id, { code: reason, message, retryable: false }))) return 'failed';
   await forTenant(r.db.db, call.tenantId).audit.append({

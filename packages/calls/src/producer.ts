@@ -1,11 +1,11 @@
 import { AppError } from '@mcprt/errors';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@mcprt/redis';
 import { jobPayloadV1, type JobPayload } from './job-payload.js';
 import { TOOL_CALLS_QUEUE } from './names.js';
 
 export interface ProducerOptions {
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   attempts: number;
   backoffMs: number;
@@ -52,3 +52,19 @@ export function createProducer(opts: ProducerOptions) {
 }
 
 export type Producer = ReturnType<typeof createProducer>;
+
+/** The BullMQ states counted for the metrics (`mcprt_queue_jobs{state}`). */
+const COUNTED_STATES = ['wait', 'prioritized', 'active', 'delayed', 'waiting-children', 'failed'] as const;
+
+/**
+ * The queue as the metrics see it: jobs per state and the age of the oldest job in the wait list.
+ * BullMQ pushes new jobs on the left of the wait list and workers take from the right, so the
+ * oldest waiting job is the rightmost; its age is since it was added (a retry moved back to the wait
+ * list keeps its first timestamp, so the age includes earlier attempts and delays).
+ */
+export async function sampleQueue(queue: Queue, redis: RedisClient): Promise<{ counts: Record<string, number>; oldestWaitingSeconds: number }> {
+  const counts = await queue.getJobCounts(...COUNTED_STATES);
+  const oldestId = await redis.lindex(queue.keys.wait!, -1);
+  const added = oldestId ? Number(await redis.hget(queue.toKey(oldestId), 'timestamp')) : NaN;
+  return { counts, oldestWaitingSeconds: Number.isFinite(added) ? Math.max(0, (Date.now() - added) / 1000) : 0 };
+}

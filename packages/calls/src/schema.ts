@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import { tenants, users } from '@mcprt/db';
+import { APPROVERS } from '@mcprt/policy';
 import { CALL_STATUSES, PENDING_SQL } from './call-states.js';
 
 /**
@@ -51,6 +52,9 @@ export const toolCalls = pgTable(
      */
     sealedArgs: text('sealed_args'),
     requestId: text('request_id'),
+    /** Set on a call that needed approval: who may give it (`user` or `tenant`), and until when (then it fails as expired). */
+    approver: text('approver', { enum: APPROVERS }),
+    approvalExpiresAt: timestamp('approval_expires_at', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     startedAt: timestamp('started_at', { withTimezone: true }),
     finishedAt: timestamp('finished_at', { withTimezone: true }),
@@ -71,6 +75,10 @@ export const toolCalls = pgTable(
     // an index led by tenant_id alone tempted the planner (before the table's first ANALYZE) into
     // scanning the tenant's every row per final write.
     // user_id is a globally unique uuid; the tenant list walks (created_at, id) back filtered by tenant.
+    // The expiry sweep's scan: calls that needed approval, by deadline, until they finish.
+    index('tool_calls_awaiting_approval')
+      .on(t.approvalExpiresAt)
+      .where(sql`approval_expires_at is not null and finished_at is null`),
     index('tool_calls_user_created').on(t.userId, t.createdAt, t.id),
     index('tool_calls_created').on(t.createdAt, t.id, t.tenantId),
   ],

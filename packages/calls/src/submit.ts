@@ -2,7 +2,7 @@ import type { Tenant, User } from '@mcprt/db';
 import { AppError } from '@mcprt/errors';
 import { canonicalJson, requestHash, requestHashMatches, sealCallArguments, type Keyring } from '@mcprt/keyring';
 import type { Logger } from '@mcprt/observability';
-import { decideToolCall, decideToolReach } from '@mcprt/policy';
+import { approvalNeeded, decideToolCall, decideToolReach, type ApprovalRule } from '@mcprt/policy';
 import { parseArguments, redactArguments, sensitiveValues, type AnyTool, type ToolRegistry } from '@mcprt/tools';
 import { mayRead } from './access.js';
 import { newCallId } from './call-id.js';
@@ -18,9 +18,9 @@ export interface SubmitDeps extends EnqueueDeps {
   /** Seals sensitive arguments for the worker and keys the idempotency request hash. */
   keyring: Keyring;
   rates: { check(tenant: Pick<Tenant, 'id' | 'limits'>, userId: string): Promise<RateVerdict> };
-  config: { PUBLIC_URL: string };
+  config: { PUBLIC_URL: string; APPROVAL_TTL_S: number };
   log: Pick<Logger, 'isLevelEnabled'>;
-  metrics: { enqueueFailures: { inc(): void } };
+  metrics: { enqueueFailures: { inc(): void }; rateLimitRefusals: { inc(labels: { scope: 'user' | 'tenant' }): void } };
 }
 
 export type RateVerdict = { ok: true } | { ok: false; scope: 'user' | 'tenant'; limit: number; retryAfterMs: number };
@@ -77,13 +77,17 @@ export async function submitCall(r: SubmitDeps, input: SubmitInput): Promise<Sub
   // Call rates (rate-limiter-flexible on Redis): per user and per tenant, refused with the delay.
   const rate = await r.rates.check(input.tenant, input.user.id);
   if (!rate.ok) {
+    r.metrics.rateLimitRefusals.inc({ scope: rate.scope });
     const seconds = Math.ceil(rate.retryAfterMs / 1000);
     const who = rate.scope === 'user' ? 'you' : 'this tenant';
     const out = await deny(input, 'rate_limited', `Rate limit reached: at most ${rate.limit} calls per minute for ${who}; retry in ${seconds} s.`);
     return { ...out, retryAfterMs: rate.retryAfterMs };
   }
-  const recorded = await record(r, input, parsed.value);
+  // The tenant's approval rules: such a call is recorded waiting, and nothing enqueues it until approved.
+  const approval = approvalNeeded(input.tenant.approvalRules, tool.name, parsed.value);
+  const recorded = await record(r, input, parsed.value, approval);
   if (recorded.kind !== 'recorded') return recorded;
+  if (recorded.call.status === 'awaiting_approval') return { kind: 'accepted', call: recorded.call, enqueued: false };
   return enqueueAccepted(r, input, recorded.call, credential ?? null);
 }
 
@@ -134,7 +138,12 @@ async function replay(r: SubmitDeps, input: SubmitInput, existing: ToolCall, arg
  * arguments are "[redacted]" in the row (and so in the REST view and any copy of it), their real
  * values sealed to this call for the worker; nothing to do for tools without any.
  */
-async function record(r: SubmitDeps, input: SubmitInput, args: Record<string, unknown>): Promise<SubmitOutcome | { kind: 'recorded'; call: ToolCall }> {
+async function record(
+  r: SubmitDeps,
+  input: SubmitInput,
+  args: Record<string, unknown>,
+  approval?: ApprovalRule,
+): Promise<SubmitOutcome | { kind: 'recorded'; call: ToolCall }> {
   const { scope, user, tool } = input;
   const cap = input.tenant.limits.pendingCap;
   const id = newCallId();
@@ -148,10 +157,12 @@ async function record(r: SubmitDeps, input: SubmitInput, args: Record<string, un
       tool: tool.name,
       arguments: redactArguments(tool, args),
       idempotencyKey: input.idempotencyKey ?? null,
-      argsHash: input.idempotencyKey ? requestHash(r.keyring, tool.name, args) : null,
+      // The approval is bound to these exact arguments: a call that needs one always carries the hash.
+      argsHash: input.idempotencyKey || approval ? requestHash(r.keyring, tool.name, args) : null,
       sealedArgs: secret ? sealCallArguments(r.keyring, { tenantId: scope.tenantId, userId: user.id, callId: id }, secret) : null,
       requestId: input.requestId,
       pendingCap: cap,
+      approval: approval && { approver: approval.approver, expiresAt: new Date(Date.now() + r.config.APPROVAL_TTL_S * 1000) },
     });
   } catch (e) {
     // Two requests with one idempotency key raced: the other one recorded the call.

@@ -45,6 +45,36 @@ describe('loadConfig', () => {
   });
 });
 
+describe('Redis: one node or a cluster', () => {
+  const seeds = 'redis://default:pw@10.0.0.1:7001, redis://default:pw@10.0.0.2:7001';
+  it('reads one URL for one Redis, a list of seed nodes for a cluster', () => {
+    expect(loadConfig(base, 'worker')).toMatchObject({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER: false });
+    expect(loadConfig({ ...base, REDIS_CLUSTER: 'true', REDIS_URL: seeds }, 'api')).toMatchObject({ REDIS_CLUSTER: true, REDIS_URL: seeds });
+    expect(loadConfig({ ...base, REDIS_CLUSTER: 'true', REDIS_URL: 'rediss://h:6380' }, 'worker').REDIS_CLUSTER).toBe(true);
+  });
+
+  it('refuses several nodes without REDIS_CLUSTER, a database number or a prefix without a hash tag on a cluster, other schemes', () => {
+    expect(() => loadConfig({ ...base, REDIS_URL: seeds }, 'api')).toThrow(/REDIS_URL: lists several nodes/);
+    expect(() => loadConfig({ ...base, REDIS_CLUSTER: 'true', REDIS_URL: 'redis://h:7001/2' }, 'api')).toThrow(
+      /REDIS_URL: a Redis Cluster has database 0 only/,
+    );
+    expect(() => loadConfig({ ...base, REDIS_CLUSTER: 'true', QUEUE_PREFIX: 'mcprt' }, 'worker')).toThrow(/QUEUE_PREFIX: needs a hash tag/);
+    expect(() => loadConfig({ ...base, REDIS_CLUSTER: 'true', QUEUE_PREFIX: '{}mcprt' }, 'worker')).toThrow(/QUEUE_PREFIX/);
+    for (const bad of ['http://h:6379', 'redis://h:1,', 'h:6379', 'redis://h:1?db=2', 'redis-cluster://a:1,b:2'])
+      expect(() => loadConfig({ ...base, REDIS_CLUSTER: 'true', REDIS_URL: bad }, 'api'), bad).toThrow(/REDIS_URL/);
+    expect(() => loadConfig({ ...base, REDIS_CLUSTER: 'yes' }, 'api')).toThrow(/REDIS_CLUSTER/);
+    // A single Redis keeps its database number and any prefix.
+    expect(loadConfig({ ...base, REDIS_URL: 'redis://h:6379/3', QUEUE_PREFIX: 'plain' }, 'worker').QUEUE_PREFIX).toBe('plain');
+  });
+
+  it('masks the password of every node of the list when printed', async () => {
+    const { inspect } = await import('node:util');
+    const c = loadConfig({ ...base, REDIS_CLUSTER: 'true', REDIS_URL: 'redis://default:s3cret-a@n1:7001,redis://default:s3cret-b@n2:7001' });
+    expect(inspect(c)).not.toMatch(/s3cret/);
+    expect(JSON.stringify(c)).toContain('n2:7001');
+  });
+});
+
 describe('a printed configuration', () => {
   it('shows no seal key, API key or connection password, as JSON or through util.inspect', async () => {
     const { inspect } = await import('node:util');

@@ -26,9 +26,32 @@ function productionRules(c: Partial<Config>, ctx: z.RefinementCtx): void {
     refuse('MIGRATE_DATABASE_URL', 'must not be set in production: the apps hold only the app role; migrate with `pnpm migrate` as a separate job');
 }
 
-const full = schema.superRefine(productionRules);
+/**
+ * REDIS_URL against REDIS_CLUSTER: one URL for a single Redis; for a cluster, database 0 only (a
+ * cluster has no other), and a QUEUE_PREFIX with a hash tag (BullMQ's scripts and ours touch several
+ * keys at once, which a cluster allows only within one slot).
+ */
+function clusterRules(c: Partial<Config>, ctx: z.RefinementCtx): void {
+  const parts = c.REDIS_URL?.split(',').map((u) => u.trim());
+  if (!parts?.every((u) => URL.canParse(u))) return; // absent, or refused by its own rule already
+  const urls = parts.map((u) => new URL(u));
+  const refuse = (path: keyof Config, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+  if (!c.REDIS_CLUSTER) {
+    if (urls.length > 1) refuse('REDIS_URL', 'lists several nodes: set REDIS_CLUSTER=true for a Redis Cluster, or give one URL');
+    return;
+  }
+  if (urls.some((u) => !['', '/', '/0'].includes(u.pathname))) refuse('REDIS_URL', 'a Redis Cluster has database 0 only: no /<db> path');
+  if (c.QUEUE_PREFIX !== undefined && !/\{[^}]+\}/.test(c.QUEUE_PREFIX))
+    refuse('QUEUE_PREFIX', 'needs a hash tag, like {mcprt}, with REDIS_CLUSTER=true (every key of the queue must hash to one slot)');
+}
+
+const rules = (c: Partial<Config>, ctx: z.RefinementCtx) => {
+  productionRules(c, ctx);
+  clusterRules(c, ctx);
+};
+const full = schema.superRefine(rules);
 const viewSchema = (keys: readonly (keyof Config)[]): z.ZodType<unknown> =>
-  schema.pick(Object.fromEntries(keys.map((k) => [k, true])) as Partial<Record<keyof Config, true>>).superRefine(productionRules);
+  schema.pick(Object.fromEntries(keys.map((k) => [k, true])) as Partial<Record<keyof Config, true>>).superRefine(rules);
 const views = Object.fromEntries(Object.entries(VIEWS).map(([name, keys]) => [name, viewSchema(keys)])) as Record<ConfigViewName, z.ZodType<unknown>>;
 
 /** Parse the environment. The error names each wrong variable, never its value (it may be a secret). */
@@ -47,12 +70,13 @@ export const egressAllowsPrivate = (c: Pick<Config, 'EGRESS_ALLOW_PRIVATE' | 'NO
 
 /** Values that are secrets: the keyring, API keys, and the password inside a connection URL. */
 const SECRET_VARS = new Set(['SEAL_KEYS', 'SCAVIO_API_KEY']);
-const URL_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@/]+@/i;
+/** A password in a URL, in each URL of a comma-separated list (REDIS_URL of a cluster). */
+const URL_PASSWORD = /(^|,)(\s*[a-z][a-z0-9+.-]*:\/\/[^:/@,]*:)[^@/,]+@/gi;
 
 /** The configuration as it may be printed: secrets blanked, URL passwords masked. */
 export function redactedConfig(c: Partial<Config>): Record<string, unknown> {
   return Object.fromEntries(
-    Object.entries(c).map(([k, v]) => [k, SECRET_VARS.has(k) ? '[REDACTED]' : typeof v === 'string' ? v.replace(URL_PASSWORD, '$1[REDACTED]@') : v]),
+    Object.entries(c).map(([k, v]) => [k, SECRET_VARS.has(k) ? '[REDACTED]' : typeof v === 'string' ? v.replace(URL_PASSWORD, '$1$2[REDACTED]@') : v]),
   );
 }
 

@@ -7,6 +7,12 @@ const csv = z.string().transform((s) =>
     .filter(Boolean),
 );
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+/** A Redis URL ioredis reads: scheme redis/rediss, a host, no query or fragment. */
+const isRedisUrl = (v: string): boolean => {
+  if (!URL.canParse(v.trim())) return false;
+  const u = new URL(v.trim());
+  return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '' && !u.search && !u.hash;
+};
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 
 /** Every variable of every process, with its default and its rule; each process reads its view (views.ts). */
@@ -46,14 +52,33 @@ export const schema = z.object({
   DATABASE_CONNECT_TIMEOUT_MS: int(2_000, 100),
   /** What `Retry-After` (seconds) a client gets while Postgres or Redis is unreachable, or while the API drains. */
   RETRY_AFTER_S: int(2, 1),
-  REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
-  /** BullMQ key prefix; the braces are a Redis Cluster hash tag so all queue keys share a slot. */
+  /**
+   * Redis: one `redis://` or `rediss://` URL (user, password, TLS, database number); with
+   * REDIS_CLUSTER=true, the seed nodes of a Redis Cluster as a comma-separated list of such URLs (one
+   * reachable node is enough to learn the others; each node is then reached with the first URL's
+   * user, password and TLS). Rules across the two: clusterRules in load-config.ts.
+   */
+  REDIS_URL: z
+    .string()
+    .default('redis://127.0.0.1:6379')
+    .refine((v) => v.split(',').every(isRedisUrl), 'redis://… or rediss://… (REDIS_CLUSTER=true: several, comma-separated)'),
+  /** Whether REDIS_URL names a Redis Cluster (ioredis Cluster client, sharded pub/sub for the cancel channel). */
+  REDIS_CLUSTER: bool.default(false),
+  /**
+   * BullMQ key prefix, and the prefix of every other key and channel (packages/redis keys.ts). The
+   * braces are a Redis Cluster hash tag: every key hashes to one slot, which BullMQ's scripts and ours
+   * need; required with REDIS_CLUSTER=true.
+   */
   QUEUE_PREFIX: z.string().min(1).default('{mcprt}'),
   /** Keyring for sealed tokens: `kid:base64url32bytes,kid2:…`. The last (or SEAL_ACTIVE_KID) seals. */
   SEAL_KEYS: z.string().min(1, 'is required (run `pnpm cli keys generate`)'),
   SEAL_ACTIVE_KID: z.string().optional(),
   /** How long tools/call waits for the worker before answering with the call id. */
   CALL_WAIT_MS: int(20_000),
+  /** How long a call the tenant's rules hold for approval waits for it; then it fails (`approval_expired`) without running. */
+  APPROVAL_TTL_S: int(900, 10),
+  /** How often a worker fails the calls whose approval deadline passed. */
+  APPROVAL_SWEEP_MS: int(5_000, 100),
   /**
    * A tools/call whose request declares the `io.modelcontextprotocol/tasks` extension
    * waits this long, then answers with a task (CreateTaskResult) instead of making the client hang.

@@ -11,6 +11,7 @@ const PROCESS = [
   'DATABASE_POOL_MAX',
   'DATABASE_CONNECT_TIMEOUT_MS',
   'REDIS_URL',
+  'REDIS_CLUSTER',
   'QUEUE_PREFIX',
   'SEAL_KEYS',
   'SEAL_ACTIVE_KID',
@@ -42,6 +43,7 @@ export const VIEWS = {
     'MCP_MAX_CALLS_PER_REQUEST',
     'RETRY_AFTER_S',
     'CALL_WAIT_MS',
+    'APPROVAL_TTL_S',
     'TASK_WAIT_MS',
     'TASK_TTL_MS',
     'TASK_POLL_INTERVAL_MS',
@@ -56,6 +58,7 @@ export const VIEWS = {
   ],
   worker: [
     ...PROCESS,
+    'APPROVAL_SWEEP_MS',
     'WORKER_CONCURRENCY',
     'WORKER_RUNNING_MARK_MS',
     'WORKER_METRICS_PORT',

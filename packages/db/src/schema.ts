@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { TOOL_LISTING_MODES } from '@mcprt/policy';
+import { TOOL_LISTING_MODES, type ApprovalRule } from '@mcprt/policy';
 import {
   bigint,
   bigserial,
@@ -79,6 +79,8 @@ export const tenants = pgTable('tenants', {
    * `all_with_hints` also the others, each marked with the scope a new sign-in would grant.
    */
   toolListing: text('tool_listing', { enum: TOOL_LISTING_MODES }).notNull().default('allowed'),
+  /** Calls that wait for a person's approval before they run (`approvalRulesSchema` in the policy package; first match wins). */
+  approvalRules: jsonb('approval_rules').$type<ApprovalRule[]>().notNull().default([]),
 });
 
 /** An upstream OAuth provider of a tenant: its login IdP or a provider users connect for tools. */

@@ -59,6 +59,10 @@ export const ERRORS = {
   grant_not_found: spec('not_found', 404, 'no such grant'),
   owner_missing: spec('not_found', 404, 'the owner of this record no longer exists'),
   call_final: spec('policy', 409, 'the call has already finished', { shape: 'nested' }),
+  // Approval before a call runs (the tenant's approval rules).
+  approval_expired: spec('policy', 409, 'nobody approved this call in time; it did not run'),
+  approval_changed: spec('policy', 409, 'these are not the arguments of the call awaiting approval; read the call again'),
+  approval_denied: spec('policy', 403, 'the approver denied this call; it did not run'),
   // Tools and their credentials.
   unknown_tool: spec('policy', 403, 'unknown tool'),
   tool_disabled: spec('policy', 403, 'this tool is not enabled for this tenant'),
@@ -108,6 +112,8 @@ export const ERRORS = {
   seal_malformed: spec('internal', 500, 'internal error'),
   seal_unknown_key: spec('internal', 500, 'internal error'),
   seal_invalid: spec('internal', 500, 'internal error'),
+  /** At start-up: none of the stored secrets sampled opens with SEAL_KEYS (the database was sealed with other keys). */
+  keyring_mismatch: spec('internal', 500, 'internal error'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

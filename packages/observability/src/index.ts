@@ -2,3 +2,5 @@ export { REDACT_PATHS, createLogger, scrubText } from './logger.js';
 export type { Logger, LoggerOptions } from './logger.js';
 export { createMetrics } from './metrics.js';
 export type { Metrics } from './metrics.js';
+export { SAMPLE_TIMEOUT_MS } from './sampled.js';
+export type { QueueSample, SampledGauges } from './sampled.js';

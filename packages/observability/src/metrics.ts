@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { sampledGauges } from './sampled.js';
 
 /** One registry per process; apps expose it at /metrics. */
 export function createMetrics(app: string) {
@@ -15,14 +16,14 @@ export function createMetrics(app: string) {
     }),
     toolCalls: new Counter({
       name: 'mcprt_tool_calls_total',
-      help: 'Tool calls by tool and outcome',
-      labelNames: ['tool', 'outcome'] as const,
+      help: 'Tool calls by tool, tenant (id) and outcome',
+      labelNames: ['tool', 'tenant', 'outcome'] as const,
       registers: [registry],
     }),
     toolCallSeconds: new Histogram({
       name: 'mcprt_tool_call_seconds',
-      help: 'Tool run time in the worker',
-      labelNames: ['tool', 'outcome'] as const,
+      help: 'Tool run time in the worker, by tool, tenant (id) and outcome (succeeded, failed)',
+      labelNames: ['tool', 'tenant', 'outcome'] as const,
       buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     }),
@@ -48,7 +49,33 @@ export function createMetrics(app: string) {
       labelNames: ['loop'] as const,
       registers: [registry],
     }),
+    failureFates: new Counter({
+      name: 'mcprt_tool_call_failures_total',
+      help: 'Runs that threw, by tool, fate class (fate.ts: reauth, policy, rate_limited, cancelled, timeout, transient, permanent) and action (wait, retry, fail)',
+      labelNames: ['tool', 'fate', 'action'] as const,
+      registers: [registry],
+    }),
+    credentialRefreshes: new Counter({
+      name: 'mcprt_credential_refreshes_total',
+      help: 'Upstream token refreshes this process redeemed, by provider and outcome (refreshed, failed, reauth_required)',
+      labelNames: ['provider', 'outcome'] as const,
+      registers: [registry],
+    }),
+    leaseWaits: new Counter({
+      name: 'mcprt_lease_waits_total',
+      help: 'Runs put back to wait, by reason (concurrency: the user has no free slot; upstream_budget: the per-user upstream budget is spent)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    rateLimitRefusals: new Counter({
+      name: 'mcprt_rate_limit_refusals_total',
+      help: 'Calls refused by the call-rate limits, by scope (user, tenant)',
+      labelNames: ['scope'] as const,
+      registers: [registry],
+    }),
     activeJobs: new Gauge({ name: 'mcprt_worker_active_jobs', help: 'Jobs running in this worker', registers: [registry] }),
+    /** Gauges read at scrape time; each process registers the ones it can read. */
+    sampled: sampledGauges(registry),
   };
 }
 

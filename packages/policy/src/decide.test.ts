@@ -9,6 +9,7 @@ import {
   type CallListFilter,
   type ToolCallQuestion,
 } from './decide.js';
+import { approvalNeeded, approvalRulesSchema } from './approval.js';
 
 const whoami = { name: 'whoami', mcpScope: 'tools:whoami', upstream: { provider: 'idp', scopes: ['openid'] } };
 const echo = { name: 'echo', mcpScope: 'tools:echo' };
@@ -213,5 +214,22 @@ describe('toolsToList: tools/list by the rule tools/call applies', () => {
       ['whoami', 'tools:whoami'],
       ['echo', undefined],
     ]);
+  });
+});
+
+describe('approvalNeeded: which calls wait for a person', () => {
+  const rules = approvalRulesSchema.parse([
+    { tool: 'send_email', approver: 'tenant', when: { argument: 'to', equals: 'ceo@example.com' } },
+    { tool: 'send_email', approver: 'user' },
+  ]);
+  it('first matching rule wins; a condition compares one top-level argument for equality', () => {
+    expect(approvalNeeded(rules, 'send_email', { to: 'ceo@example.com' })?.approver).toBe('tenant');
+    expect(approvalNeeded(rules, 'send_email', { to: 'bob@example.com' })?.approver).toBe('user');
+    expect(approvalNeeded(rules, 'echo', { to: 'ceo@example.com' })).toBeUndefined();
+  });
+  it('the rules are validated: unknown approvers, extra keys and nested conditions are refused', () => {
+    expect(approvalRulesSchema.safeParse([{ tool: 'echo', approver: 'admin' }]).success).toBe(false);
+    expect(approvalRulesSchema.safeParse([{ tool: 'echo', approver: 'user', extra: 1 }]).success).toBe(false);
+    expect(approvalRulesSchema.safeParse([{ tool: 'echo', approver: 'user', when: { argument: 'a', equals: { $ne: 1 } } }]).success).toBe(false);
   });
 });

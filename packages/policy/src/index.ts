@@ -22,6 +22,7 @@ export {
 export {
   API_KEY_SCOPES,
   AUDIT_READ,
+  CALLS_APPROVE,
   CALLS_CANCEL,
   CALLS_READ,
   formatScopes,
@@ -38,3 +39,4 @@ export {
   type ApiKeyScope,
   type ScopeSeparator,
 } from './scopes.js';
+export { APPROVERS, approvalNeeded, approvalRuleSchema, approvalRulesSchema, DEFAULT_APPROVAL_TTL_S, type ApprovalRule, type Approver } from './approval.js';

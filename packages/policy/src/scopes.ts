@@ -79,7 +79,10 @@ export const HISTORY_SCOPES: readonly { scope: string; consent: string }[] = [
 
 // ---- Tenant API keys (the back office): the history scopes, for the whole tenant -----------------
 
-export const API_KEY_SCOPES = [AUDIT_READ, CALLS_READ, CALLS_CANCEL] as const;
+/** Approve or deny the calls the tenant's approval rules leave to a tenant approver (tenant API keys only). */
+export const CALLS_APPROVE = 'calls:approve';
+
+export const API_KEY_SCOPES = [AUDIT_READ, CALLS_READ, CALLS_CANCEL, CALLS_APPROVE] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
 
 export function isApiKeyScope(s: string): s is ApiKeyScope {

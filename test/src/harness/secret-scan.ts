@@ -1,7 +1,8 @@
 import { Writable } from 'node:stream';
 import { createLogger, type Logger } from '@mcprt/observability';
-import { Redis } from 'ioredis';
+import type { RedisTarget } from '@mcprt/redis';
 import { expect } from 'vitest';
+import { openRedis, scanKeys } from './redis.js';
 
 /** A logger at `level` (default trace: every line the code can write) whose lines the test reads back. */
 export function captureLogs(o: { name?: string; level?: string } = {}): { log: Logger; lines: string[] } {
@@ -16,23 +17,18 @@ export function captureLogs(o: { name?: string; level?: string } = {}): { log: L
 }
 
 /** Every value under `prefix` in Redis (hashes, strings, lists, sorted sets, streams), as text. */
-export async function redisValuesUnder(redisUrl: string, prefix: string): Promise<string[]> {
-  const redis = new Redis(redisUrl);
+export async function redisValuesUnder(target: RedisTarget, prefix: string): Promise<string[]> {
+  const redis = openRedis(target);
   const values: string[] = [];
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-      cursor = next;
-      for (const key of keys) {
-        const type = await redis.type(key);
-        if (type === 'hash') values.push(JSON.stringify(await redis.hgetall(key)));
-        else if (type === 'string') values.push((await redis.get(key)) ?? '');
-        else if (type === 'list') values.push(...(await redis.lrange(key, 0, -1)));
-        else if (type === 'zset') values.push(...(await redis.zrange(key, '0', '-1')));
-        else if (type === 'stream') values.push(JSON.stringify(await redis.xrange(key, '-', '+')));
-      }
-    } while (cursor !== '0');
+    for (const key of await scanKeys(redis, `${prefix}:*`)) {
+      const type = await redis.type(key);
+      if (type === 'hash') values.push(JSON.stringify(await redis.hgetall(key)));
+      else if (type === 'string') values.push((await redis.get(key)) ?? '');
+      else if (type === 'list') values.push(...(await redis.lrange(key, 0, -1)));
+      else if (type === 'zset') values.push(...(await redis.zrange(key, '0', '-1')));
+      else if (type === 'stream') values.push(JSON.stringify(await redis.xrange(key, '-', '+')));
+    }
   } finally {
     redis.disconnect();
   }

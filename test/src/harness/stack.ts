@@ -13,9 +13,9 @@ import { startWorker, type RunningWorker } from '@mcprt/worker';
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { Redis } from 'ioredis';
 import { startScavioDouble } from '../../doubles/scavio.js';
 import { freePort } from './free-port.js';
+import { deleteKeys, openRedis, scanKeys } from './redis.js';
 import { redisValuesUnder } from './secret-scan.js';
 import { configFrom, namespace, testEnv } from './test-config.js';
 import { cloneDatabase, type TestDatabase } from './test-database.js';
@@ -99,6 +99,8 @@ export interface StackOptions {
   enabledTools?: string[];
   /** What tools/list shows a caller (the tenant setting; default `allowed`). */
   toolListing?: 'allowed' | 'all_with_hints';
+  /** The tenant's approval rules (default none). */
+  approvalRules?: { tool: string; approver: 'user' | 'tenant'; when?: { argument: string; equals: string | number | boolean } }[];
   /** Where the API (only) reaches Redis, e.g. through a proxy a test can take down. */
   apiRedisUrl?: string;
   /** Logger for the API and in-process worker (default: silent per LOG_LEVEL). */
@@ -173,6 +175,7 @@ export async function startStack(opts: StackOptions) {
     enabledTools: opts.enabledTools ?? ['whoami', 'web_search', 'echo'],
     authMode: 'external',
     ...(opts.toolListing ? { toolListing: opts.toolListing } : {}),
+    ...(opts.approvalRules ? { approvalRules: opts.approvalRules } : {}),
   });
   if (authMode === 'builtin') {
     // The operator's way: `tenant set-idp --auth builtin`.
@@ -306,7 +309,7 @@ export async function startStack(opts: StackOptions) {
     },
     /** Every value under this stack's queue prefix in Redis, as text (for secret scans). */
     async redisValues(): Promise<string[]> {
-      return redisValuesUnder(config.REDIS_URL, config.QUEUE_PREFIX);
+      return redisValuesUnder(config, config.QUEUE_PREFIX);
     },
     /** Something to stop when the stack closes (e.g. another tenant's IdP). */
     addCleanup(fn: () => Promise<unknown>): void {
@@ -320,13 +323,8 @@ export async function startStack(opts: StackOptions) {
       await idp.close().catch(() => undefined);
       await scavio.close().catch(() => undefined);
       // Leave nothing behind in Redis: this namespace's queue keys.
-      const redis = new Redis(config.REDIS_URL);
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${config.QUEUE_PREFIX}:*`, 'COUNT', 500);
-        cursor = next;
-        if (keys.length) await redis.del(...keys);
-      } while (cursor !== '0');
+      const redis = openRedis(config);
+      await deleteKeys(redis, await scanKeys(redis, `${config.QUEUE_PREFIX}:*`));
       await redis.quit();
       await db.close();
       if (!opts.database) await database.drop().catch(() => undefined);

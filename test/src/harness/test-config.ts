@@ -27,6 +27,11 @@ export function appUrlOf(ownerUrl: string): string {
  */
 export const TEST_APP_DATABASE_URL = process.env.TEST_APP_DATABASE_URL ?? appUrlOf(TEST_DATABASE_URL);
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/**
+ * `TEST_REDIS_CLUSTER=true`: TEST_REDIS_URL lists the seed nodes of a Redis Cluster
+ * (infra/scripts/redis-cluster.sh start prints them) and every stack runs with REDIS_CLUSTER=true.
+ */
+export const TEST_REDIS_CLUSTER = process.env.TEST_REDIS_CLUSTER === 'true';
 
 /** A per-stack namespace: its tenant slug and its own queue prefix (Redis is shared by every test). */
 export function namespace(label: string) {
@@ -53,6 +58,7 @@ export function testEnv(opts: {
     DATABASE_URL: opts.databaseUrl,
     DATABASE_POOL_MAX: '5',
     REDIS_URL: TEST_REDIS_URL,
+    REDIS_CLUSTER: String(TEST_REDIS_CLUSTER),
     QUEUE_PREFIX: opts.queuePrefix,
     SEAL_KEYS: opts.sealKeys ?? `k1:${generateKey()}`,
     ALLOW_INSECURE_ISSUERS: 'true',

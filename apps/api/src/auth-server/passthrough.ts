@@ -1,7 +1,7 @@
 import type { RedisKeys } from '@mcprt/redis';
 import type { Tenant } from '@mcprt/db';
 import { appError } from '@mcprt/errors';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@mcprt/redis';
 import type { Middleware, ParameterizedContext } from 'koa';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { rateLimitClientKey } from '../http/client-address.js';
@@ -22,7 +22,7 @@ export interface PassthroughDeps {
   tenants: TenantLookup;
   servers: Pick<AuthServers, 'get'>;
   /** Where registrations are counted (the key module's registration-limiter prefix). */
-  redis: Redis;
+  redis: RedisClient;
   keys: Pick<RedisKeys, 'registrationRate'>;
 }
 

@@ -1,4 +1,4 @@
-import { isFinal, PENDING_STATUSES, type ToolCall } from '@mcprt/calls';
+import { isFinal, OPEN_STATUSES, type ToolCall } from '@mcprt/calls';
 import type { AnyTool } from '@mcprt/tools';
 import type { CallToolResult } from '@modelcontextprotocol/server';
 
@@ -12,7 +12,7 @@ export interface CallMeta {
 }
 
 /** A call row as an MCP `CallToolResult`. Results are read from Postgres, never from queue events. */
-export function toCallToolResult(call: ToolCall, tool: AnyTool | undefined, pollUrl: string): CallToolResult {
+export function toCallToolResult(call: ToolCall, tool: AnyTool | undefined, pollUrl: string, approvalUrl?: string): CallToolResult {
   const meta = { [CALL_META]: { id: call.id, status: call.status, pollUrl } satisfies CallMeta };
   switch (call.status) {
     case 'succeeded':
@@ -26,7 +26,8 @@ export function toCallToolResult(call: ToolCall, tool: AnyTool | undefined, poll
       return { content: [{ type: 'text', text: call.error?.message ?? `call ${call.status}` }], isError: true, _meta: meta };
     case 'queued':
     case 'running':
-      return stillRunning(call, tool, pollUrl, meta);
+    case 'awaiting_approval':
+      return stillRunning(call, tool, pollUrl, meta, approvalUrl);
   }
 }
 
@@ -43,10 +44,11 @@ export const PENDING_OUTPUT_SCHEMA = {
   type: 'object',
   description: 'The call is still running: get its result later (REST resultUrl, or the tool_call_result tool with callId).',
   properties: {
-    callStatus: { type: 'string', enum: PENDING_STATUSES },
+    callStatus: { type: 'string', enum: OPEN_STATUSES },
     callId: { type: 'string' },
     resultUrl: { type: 'string' },
     resultTool: { type: 'string', const: RESULT_TOOL },
+    approvalUrl: { type: 'string', description: 'Set while the call waits for approval by its user: where they approve or deny it.' },
   },
   required: ['callStatus', 'callId', 'resultUrl', 'resultTool'],
   additionalProperties: false,
@@ -56,14 +58,25 @@ export const PENDING_OUTPUT_SCHEMA = {
  * A call that outlives the wait is not a failure. The answer says so plainly, with the call
  * id, the REST URL and the built-in `tool_call_result` tool a model can call with the id.
  */
-function stillRunning(call: ToolCall, tool: AnyTool | undefined, pollUrl: string, meta: Record<string, CallMeta>): CallToolResult {
+function stillRunning(call: ToolCall, tool: AnyTool | undefined, pollUrl: string, meta: Record<string, CallMeta>, approvalUrl?: string): CallToolResult {
+  const approval = call.status === 'awaiting_approval' ? waitingForApproval(call, approvalUrl) : undefined;
   const text =
-    `The call is still ${call.status} (this is not an error). Its call id is ${call.id}. ` +
+    (approval?.text ?? `The call is still ${call.status} (this is not an error). `) +
+    `Its call id is ${call.id}. ` +
     `To get its result, call the tool ${RESULT_TOOL} with {"callId": "${call.id}"}, or GET ${pollUrl} with the same access token.`;
+  const structured = {
+    callStatus: call.status,
+    callId: call.id,
+    resultUrl: pollUrl,
+    resultTool: RESULT_TOOL,
+    ...(approval?.url ? { approvalUrl: approval.url } : {}),
+  };
   return {
     content: [{ type: 'text', text }],
-    ...(tool?.output ? { structuredContent: { callStatus: call.status, callId: call.id, resultUrl: pollUrl, resultTool: RESULT_TOOL } } : {}),
-    _meta: meta,
+    ...(tool?.output ? { structuredContent: structured } : {}),
+    _meta: approval?.url
+      ? { ...meta, [APPROVAL_META]: { url: approval.url, approver: call.approver, expiresAt: call.approvalExpiresAt?.toISOString() } }
+      : meta,
   };
 }
 
@@ -77,6 +90,20 @@ function contentOf(result: unknown, tool: AnyTool | undefined): CallToolResult['
     }
   }
   return [{ type: 'text', text: readableText(result, tool) }];
+}
+
+/** Where a call waiting for its user's approval says where to give it. */
+export const APPROVAL_META = 'io.mcprt/approval';
+
+/** The words of a call waiting for approval: whose, where (the user's own), and that it will not run before. */
+function waitingForApproval(call: ToolCall, approvalUrl: string | undefined): { text: string; url?: string } {
+  const until = call.approvalExpiresAt ? ` If nobody approves it by ${call.approvalExpiresAt.toISOString()}, it fails without running.` : '';
+  if (call.approver === 'user' && approvalUrl)
+    return {
+      text: `This call needs your approval before it runs: open ${approvalUrl} to see exactly what will run, then approve or deny it.${until} `,
+      url: approvalUrl,
+    };
+  return { text: `This call is waiting for approval by an approver of your organisation; it will not run before.${until} ` };
 }
 
 /** The tool's readable rendering of its result (tool.text), else the JSON; a result the renderer cannot read falls back to JSON. */
@@ -105,5 +132,16 @@ export function toCallView(call: ToolCall, tool: AnyTool | undefined, pollUrl: s
     finishedAt: call.finishedAt,
     result: isFinal(call) ? toCallToolResult(call, tool, pollUrl) : null,
     error: call.error ?? null,
+    // A call the tenant's rules held for approval: who may give it, until when, and (while it waits)
+    // the hash an approver sends back, so the decision binds to the arguments shown here.
+    ...(call.approver
+      ? {
+          approval: {
+            approver: call.approver,
+            expiresAt: call.approvalExpiresAt,
+            ...(call.status === 'awaiting_approval' ? { argsHash: call.argsHash } : {}),
+          },
+        }
+      : {}),
   };
 }

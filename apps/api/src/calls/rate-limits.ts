@@ -1,7 +1,7 @@
 import type { Tenant } from '@mcprt/db';
 import type { Logger } from '@mcprt/observability';
 import type { RedisKeys } from '@mcprt/redis';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@mcprt/redis';
 import { LRUCache } from 'lru-cache';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { RateVerdict } from '@mcprt/calls';
@@ -30,7 +30,7 @@ export class CallRateLimits {
   readonly #local = new LRUCache<string, { until: number; left: number }>({ max: 10_000 });
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly log: Logger,
   ) {}

@@ -5,3 +5,6 @@ export const mcpResourceUrl = (publicUrl: string, slug: string) => `${publicUrl}
 export const resourceMetadataUrl = (publicUrl: string, slug: string) => `${publicUrl}/.well-known/oauth-protected-resource/t/${slug}/mcp`;
 
 export const toolCallUrl = (publicUrl: string, slug: string, callId: string) => `${publicUrl}/t/${slug}/v1/tool-calls/${callId}`;
+
+/** The page where a user approves or denies one of their calls that waits for their approval. */
+export const approvalPageUrl = (publicUrl: string, slug: string, callId: string) => `${publicUrl}/t/${slug}/approvals/${callId}`;

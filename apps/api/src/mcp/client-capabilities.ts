@@ -1,7 +1,7 @@
 import type { Tenant, User } from '@mcprt/db';
 import type { RedisKeys } from '@mcprt/redis';
 import type { Logger } from '@mcprt/observability';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@mcprt/redis';
 
 /** How long a 2025-era client's `initialize` capabilities are remembered (its tokens live 10 minutes, its sessions longer). */
 const TTL_S = 86_400;
@@ -17,7 +17,7 @@ type Who = { tenant: Pick<Tenant, 'id'>; user: Pick<User, 'id'>; token: { client
  * send their capabilities with every request and need none of this.
  */
 export interface CapabilityMemory {
-  redis: Pick<Redis, 'get' | 'set'>;
+  redis: Pick<RedisClient, 'get' | 'set'>;
   keys: Pick<RedisKeys, 'urlElicitation'>;
   log: Logger;
 }

@@ -1,8 +1,8 @@
 import { ProtocolError, ProtocolErrorCode, type Server } from '@modelcontextprotocol/server';
-import { cancelUserCall, isFinal, readableCall, type ToolCall } from '@mcprt/calls';
+import { cancelUserCall, decideCallApproval, isFinal, readableCall, type ToolCall } from '@mcprt/calls';
 import { z } from 'zod';
 import { toCallToolResult } from '../calls/call-result.js';
-import { toolCallUrl } from '../http/urls.js';
+import { approvalPageUrl, toolCallUrl } from '../http/urls.js';
 import type { Config } from '@mcprt/config';
 import type { ToolRegistry } from '@mcprt/tools';
 import type { RequestIdentity } from './request-identity.js';
@@ -21,8 +21,10 @@ import type { RequestIdentity } from './request-identity.js';
  *   unknown one (-32602 "Task not found"). Cancelling another app's task needs `calls:cancel`.
  * - Status: `queued`/`running` → `working`; `succeeded`, and `failed` (a tool error: the spec keeps
  *   `failed` for JSON-RPC errors) → `completed` with the same CallToolResult a plain call gets;
- *   `cancelled` → `cancelled`. No tool asks for input, so `input_required` never happens and
- *   `tasks/update` acknowledges (the spec: responses for keys not outstanding are ignored).
+ *   `cancelled` → `cancelled`; `awaiting_approval` of a call its own user must approve →
+ *   `input_required` with one input request, a URL elicitation of the approval page (a `decline`
+ *   response in `tasks/update` denies the call); one a tenant approver must approve → `working`.
+ *   `tasks/update` otherwise acknowledges (the spec: responses for keys not outstanding are ignored).
  */
 export const TASKS_EXTENSION = 'io.modelcontextprotocol/tasks';
 const CLIENT_CAPABILITIES = 'io.modelcontextprotocol/clientCapabilities';
@@ -66,23 +68,47 @@ const notFound = () => new ProtocolError(ProtocolErrorCode.InvalidParams, 'Faile
 type TaskConfig = Pick<Config, 'TASK_TTL_MS' | 'TASK_POLL_INTERVAL_MS'>;
 
 /** What the tasks methods use: the call engine's cancel, the registry, and the settings a task carries. */
-export type TaskDeps = Parameters<typeof cancelUserCall>[0] & { config: TaskConfig & Pick<Config, 'PUBLIC_URL'>; registry: ToolRegistry };
+export type TaskDeps = Parameters<typeof cancelUserCall>[0] &
+  Parameters<typeof decideCallApproval>[0] & { config: TaskConfig & Pick<Config, 'PUBLIC_URL'>; registry: ToolRegistry };
 
-/** The `Task` fields of a call (no inlined payload). */
-function taskOf(call: ToolCall, config: TaskConfig) {
+/** The `Task` fields of a call (no inlined payload). A call waiting for its user's approval is `input_required`: a URL elicitation of the approval page. */
+function taskOf(call: ToolCall, config: TaskConfig & Pick<Config, 'PUBLIC_URL'>, slug: string) {
   const status = call.status === 'cancelled' ? 'cancelled' : failedInternally(call) ? 'failed' : isFinal(call) ? 'completed' : 'working';
   const updated = call.finishedAt ?? call.startedAt ?? call.createdAt;
-  return {
+  const base = {
     taskId: call.id,
-    status,
-    ...(status === 'working' ? { statusMessage: `The tool call is ${call.status}.` } : {}),
-    ...(status === 'cancelled' ? { statusMessage: 'The tool call was cancelled.' } : {}),
     createdAt: call.createdAt.toISOString(),
     lastUpdatedAt: updated.toISOString(),
     ttlMs: config.TASK_TTL_MS,
     pollIntervalMs: config.TASK_POLL_INTERVAL_MS,
   } as const;
+  if (call.status === 'awaiting_approval' && call.approver === 'user') {
+    const url = approvalPageUrl(config.PUBLIC_URL, slug, call.id);
+    const message = `This call needs your approval before it runs: open the page to see exactly what will run, then approve or deny it.`;
+    return {
+      ...base,
+      status: 'input_required' as const,
+      statusMessage: message,
+      inputRequests: { [APPROVAL_INPUT]: { method: 'elicitation/create', params: { mode: 'url', message, url } } },
+    };
+  }
+  return {
+    ...base,
+    status,
+    ...(status === 'working'
+      ? {
+          statusMessage:
+            call.status === 'awaiting_approval'
+              ? 'The tool call is waiting for approval by an approver of your organisation.'
+              : `The tool call is ${call.status}.`,
+        }
+      : {}),
+    ...(status === 'cancelled' ? { statusMessage: 'The tool call was cancelled.' } : {}),
+  };
 }
+
+/** The key of the approval's input request in an `input_required` task (a `decline` response to it denies the call). */
+export const APPROVAL_INPUT = 'approval';
 
 /**
  * A call that failed inside the runtime (an unexpected error, not one the tool reported): the
@@ -106,7 +132,10 @@ function taskResult(call: ToolCall, r: { config: Pick<Config, 'PUBLIC_URL'>; reg
 }
 
 /** CreateTaskResult: what a tools/call answers when it becomes a task (`resultType: "task"`). */
-export const createTaskResult = (call: ToolCall, config: TaskConfig) => ({ resultType: 'task' as const, ...taskOf(call, config) });
+export const createTaskResult = (call: ToolCall, config: TaskConfig & Pick<Config, 'PUBLIC_URL'>, slug: string) => ({
+  resultType: 'task' as const,
+  ...taskOf(call, config, slug),
+});
 
 const taskParams = z.looseObject({ taskId: z.string().max(64) });
 const updateParams = z.looseObject({ taskId: z.string().max(64), inputResponses: z.record(z.string(), z.unknown()).optional() });
@@ -121,7 +150,7 @@ export function registerTaskHandlers(
   who: RequestIdentity,
   wrap: <A extends unknown[], R>(h: (...a: A) => Promise<R>) => (...a: A) => Promise<R>,
 ): void {
-  type Ctx = { mcpReq: { envelope?: unknown } };
+  type Ctx = { mcpReq: { envelope?: unknown; inputResponses?: Record<string, unknown> } };
   /** The request's own call, as the policy lets its token see it, or -32602 exactly as for an id that never existed. */
   const own = async (taskId: string, ctx: Ctx): Promise<ToolCall> => {
     if (!declaresTasks(ctx.mcpReq.envelope)) throw missingCapability();
@@ -135,7 +164,7 @@ export function registerTaskHandlers(
     { params: taskParams },
     wrap(async (p: z.infer<typeof taskParams>, ctx: Ctx) => {
       const call = await own(p.taskId, ctx);
-      const task = taskOf(call, r.config);
+      const task = taskOf(call, r.config, who.tenant.slug);
       if (task.status === 'failed') return { ...task, error: { code: ProtocolErrorCode.InternalError, message: call.error?.message ?? 'internal error' } };
       if (task.status !== 'completed') return task;
       return { ...task, result: taskResult(call, r, who) };
@@ -146,9 +175,15 @@ export function registerTaskHandlers(
     'tasks/update',
     { params: updateParams },
     wrap(async (p: z.infer<typeof updateParams>, ctx: Ctx) => {
-      await own(p.taskId, ctx);
-      // No task of ours ever has outstanding inputRequests: every response is for a key that is not
-      // outstanding, which the spec says to ignore. Acknowledged with an empty result.
+      const call = await own(p.taskId, ctx);
+      // The one input request a task of ours can have: the approval of a call waiting for its user.
+      // Declining it in the client denies the call (a denial is always safe to take); approving
+      // happens only on the approval page, which shows exactly what will run. Any other response is
+      // for a key that is not outstanding, which the spec says to ignore. Acknowledged with {}.
+      // The SDK lifts a request's `inputResponses` (a 2026-07-28 retry field) out of params into the context.
+      const responses = ctx.mcpReq.inputResponses ?? p.inputResponses;
+      if (call.status === 'awaiting_approval' && call.approver === 'user' && declined(responses?.[APPROVAL_INPUT]))
+        await decideUserApproval(r, who, call, false);
       return {};
     }),
   );
@@ -168,4 +203,19 @@ export function registerTaskHandlers(
       return {};
     }),
   );
+}
+
+/** An elicitation result that declines (ElicitResult `action: "decline"`). */
+const declined = (response: unknown): boolean => z.looseObject({ action: z.literal('decline') }).safeParse(response).success;
+
+/** The user declined, in their client, the approval of a call of theirs: denied (audited as theirs), and it never runs. */
+async function decideUserApproval(r: TaskDeps, who: RequestIdentity, call: ToolCall, approve: boolean): Promise<void> {
+  await decideCallApproval(r, {
+    tenantId: who.tenant.id,
+    callId: call.id,
+    approve,
+    argsHash: call.argsHash ?? '',
+    actor: { kind: 'user', userId: who.user.id },
+    requestId: who.requestId,
+  });
 }

@@ -2,7 +2,7 @@ import type { CallToolResult, Tool } from '@modelcontextprotocol/server';
 import { awaitCall, eitherAborted, isFinal, readableCall } from '@mcprt/calls';
 import { z } from 'zod';
 import { RESULT_TOOL, toCallToolResult } from '../calls/call-result.js';
-import { toolCallUrl } from '../http/urls.js';
+import { approvalPageUrl, toolCallUrl } from '../http/urls.js';
 import type { Config } from '@mcprt/config';
 import type { ToolRegistry } from '@mcprt/tools';
 import type { RequestIdentity } from './request-identity.js';
@@ -40,5 +40,7 @@ export async function callToolCallResult(r: ResultToolDeps, who: RequestIdentity
   let call = await readableCall(r.registry, who.scope.toolCalls, who.user.id, who.token, id);
   if (!call) return { content: [{ type: 'text', text: `No tool call with id ${id} was found for you.` }], isError: true };
   if (!isFinal(call)) call = await awaitCall(r, who, call, { timeoutMs: r.config.CALL_WAIT_MS, signal: eitherAborted(signal, r.drain), fresh: false });
-  return toCallToolResult(call, r.registry.get(call.tool), toolCallUrl(r.config.PUBLIC_URL, who.tenant.slug, call.id));
+  const approvalUrl =
+    call.status === 'awaiting_approval' && call.approver === 'user' ? approvalPageUrl(r.config.PUBLIC_URL, who.tenant.slug, call.id) : undefined;
+  return toCallToolResult(call, r.registry.get(call.tool), toolCallUrl(r.config.PUBLIC_URL, who.tenant.slug, call.id), approvalUrl);
 }

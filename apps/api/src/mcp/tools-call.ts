@@ -8,10 +8,11 @@ import {
   type ProtocolEra,
   type ServerContext,
 } from '@modelcontextprotocol/server';
+import type { decideCallApproval } from '@mcprt/calls';
 import { awaitCall, cancelUserCall, eitherAborted, isFinal, submitCall, type SubmitOutcome, type ToolCall } from '@mcprt/calls';
 import type { AnyTool } from '@mcprt/tools';
 import { RESULT_TOOL, toCallToolResult } from '../calls/call-result.js';
-import { toolCallUrl } from '../http/urls.js';
+import { approvalPageUrl, toolCallUrl } from '../http/urls.js';
 import type { Config } from '@mcprt/config';
 import type { ToolRegistry } from '@mcprt/tools';
 import type { OutageLog } from '../http/outage.js';
@@ -27,11 +28,20 @@ import { callToolCallResult } from './tool-call-result.js';
 export type McpDeps = Parameters<typeof submitCall>[0] &
   Parameters<typeof awaitCall>[0] &
   Parameters<typeof cancelUserCall>[0] &
+  Parameters<typeof decideCallApproval>[0] &
   Parameters<typeof askToConnect>[0] &
   Parameters<typeof reauthLink>[0] & {
     config: Pick<
       Config,
-      'PUBLIC_URL' | 'RETRY_AFTER_S' | 'CALL_WAIT_MS' | 'TASK_WAIT_MS' | 'PROGRESS_WAIT_MS' | 'PROGRESS_INTERVAL_MS' | 'TASK_TTL_MS' | 'TASK_POLL_INTERVAL_MS'
+      | 'PUBLIC_URL'
+      | 'RETRY_AFTER_S'
+      | 'CALL_WAIT_MS'
+      | 'APPROVAL_TTL_S'
+      | 'TASK_WAIT_MS'
+      | 'PROGRESS_WAIT_MS'
+      | 'PROGRESS_INTERVAL_MS'
+      | 'TASK_TTL_MS'
+      | 'TASK_POLL_INTERVAL_MS'
     >;
     registry: ToolRegistry;
     outages: Pick<OutageLog, 'report'>;
@@ -149,16 +159,20 @@ async function answerAccepted(turn: Turn, tool: AnyTool, outcome: Extract<Submit
   // - a request with a progressToken: progress notifications over SSE while waiting (longer);
   // - otherwise CALL_WAIT_MS, then a plain "still running" result (not an error).
   const asTask = era !== 'legacy' && tool.taskSupport !== 'forbidden' && declaresTasks(ctx.mcpReq.envelope);
-  // Not enqueued (Redis away): the reconciler enqueues it later; answer now, without waiting.
+  // Not enqueued (Redis away: the reconciler enqueues it later; or waiting for approval): answer now, without waiting.
   // A tool that is always a task: answered as one at once, without waiting.
-  if (!outcome.enqueued || (asTask && tool.taskSupport === 'required'))
-    return asTask ? (createTaskResult(call, r.config) as unknown as CallToolResult) : toCallToolResult(call, tool, pollUrl);
+  if (!outcome.enqueued || (asTask && tool.taskSupport === 'required')) {
+    if (asTask) return createTaskResult(call, r.config, who.tenant.slug) as unknown as CallToolResult;
+    const approvalUrl =
+      call.status === 'awaiting_approval' && call.approver === 'user' ? approvalPageUrl(r.config.PUBLIC_URL, who.tenant.slug, call.id) : undefined;
+    return toCallToolResult(call, tool, pollUrl, approvalUrl);
+  }
   call = await waitForCall(turn, call, asTask);
   // 2026-07-28 has no `notifications/cancelled` over HTTP: a client cancels a request by closing
   // its response stream (the SDK client does exactly that on cancel or timeout). A 2025 client's
   // hang-up is not a cancel (it sends notifications/cancelled).
   if (era !== 'legacy' && signal.aborted && !r.drain?.aborted && !isFinal(call)) await cancelUserCall(r, who, call.id);
-  if (asTask && !isFinal(call)) return createTaskResult(call, r.config) as unknown as CallToolResult;
+  if (asTask && !isFinal(call)) return createTaskResult(call, r.config, who.tenant.slug) as unknown as CallToolResult;
   // Refused at dequeue for the same reason (the credential changed meanwhile): the same link. A
   // refresh the provider refused (`reauth_required`, credential-refresh.ts) names only the route:
   // the link is made here, for this user.

@@ -5,6 +5,7 @@ import { tenantRetention } from '../commands/tenant-retention.js';
 import { tenantSetIdp } from '../commands/tenant-set-idp.js';
 import { tenantSetScavioKey } from '../commands/tenant-set-scavio-key.js';
 import { tenantSetToolListing } from '../commands/tenant-set-tool-listing.js';
+import { tenantSetApprovals } from '../commands/tenant-set-approvals.js';
 import { tenantSetUpstream } from '../commands/tenant-set-upstream.js';
 import { str, type CommandGroup, type Values } from '../command.js';
 import { tenantApiKeyCommands } from './tenant-api-key.js';
@@ -106,6 +107,18 @@ export const tenantCommands: CommandGroup = {
     details: ['all_with_hints: a tool the token lacks the scope for is listed with _meta "io.mcprt/locked" naming that scope'],
     options: { slug: { type: 'string' }, mode: { type: 'string' } },
     run: ({ values: v, withDb }) => withDb(async (res) => (await tenantSetToolListing(res, { slug: str(v, 'slug'), mode: str(v, 'mode') }), 0)),
+  },
+  'tenant set-approvals': {
+    usage: 'tenant set-approvals --slug <slug> (--rules <json> | --clear)',
+    summary: 'calls that wait for approval before they run: by the user themself, or by a tenant approver (API key with calls:approve)',
+    details: [
+      '--rules  JSON array, first match wins: [{"tool": "send_email", "approver": "user"},',
+      '         {"tool": "create_issue", "approver": "tenant", "when": {"argument": "repo", "equals": "acme/prod"}}]',
+      '--clear  no call waits for approval',
+    ],
+    options: { slug: { type: 'string' }, rules: { type: 'string' }, clear: { type: 'boolean' } },
+    run: ({ values: v, withDb }) =>
+      withDb(async (res) => (await tenantSetApprovals(res, { slug: str(v, 'slug'), rules: str(v, 'rules'), clear: v.clear === true }), 0)),
   },
   'tenant mcp-config': {
     usage: 'tenant mcp-config --slug <slug> [--token <token>]',

@@ -58,10 +58,11 @@ export function startWrites({ r, job, attempt, log }: CallRun, call: ToolCall): 
 }
 
 /** The result is the call's: written with its audit row. */
-export async function settleSucceeded({ r, attempt, log }: CallRun, writes: RowWrites, tool: AnyTool, result: unknown): Promise<CallOutcome> {
+export async function settleSucceeded({ r, job, attempt, log }: CallRun, writes: RowWrites, tool: AnyTool, result: unknown): Promise<CallOutcome> {
   const won = await writes.finish({ status: 'succeeded', result });
-  r.metrics.toolCallSeconds.observe({ tool: tool.name, outcome: 'succeeded' }, writes.elapsedMs() / 1000);
-  r.metrics.toolCalls.inc({ tool: tool.name, outcome: won ? 'succeeded' : 'fenced' });
+  const tenant = job.tenantId;
+  r.metrics.toolCallSeconds.observe({ tool: tool.name, tenant, outcome: 'succeeded' }, writes.elapsedMs() / 1000);
+  r.metrics.toolCalls.inc({ tool: tool.name, tenant, outcome: won ? 'succeeded' : 'fenced' });
   if (r.log.isLevelEnabled('debug')) log().debug({ attempt: attempt.started, ms: Math.round(writes.elapsedMs()), fenced: !won }, 'tool call succeeded');
   return won ? { kind: 'succeeded' } : FENCED;
 }
@@ -74,12 +75,13 @@ export async function settleFailed(run: CallRun, writes: RowWrites, { call, tool
   if (isDatabaseUnavailable(e)) throw e;
   // Cancelled: the row is already final; whatever the tool made of the abort is dropped.
   if (attempt.cancelled?.()) {
-    r.metrics.toolCalls.inc({ tool: call.tool, outcome: 'cancelled' });
+    r.metrics.toolCalls.inc({ tool: call.tool, tenant: call.tenantId, outcome: 'cancelled' });
     log().info({ attempt: fence }, 'tool call cancelled while running');
     return { kind: 'skipped', reason: 'cancelled' };
   }
   const err = toAppError(e);
   const fate = decideFate(err, { number: attempt.number, max: attempt.max, aborted: attempt.signal.aborted });
+  r.metrics.failureFates.inc({ tool: call.tool, fate: fate.class, action: fate.do });
   if (fate.do === 'wait') {
     // 429: this user waits at this provider for Retry-After (default 1 s); the job is delayed, no
     // attempt spent; other users and providers keep flowing (user-leases.ts).
@@ -90,13 +92,14 @@ export async function settleFailed(run: CallRun, writes: RowWrites, { call, tool
   if (!err.expose) log().error({ err: e }, 'tool call failed');
   if (fate.do === 'retry') {
     await run.scope.toolCalls.noteRetry(call.id, fence, publicError(err));
-    r.metrics.toolCalls.inc({ tool: call.tool, outcome: 'retry' });
+    r.metrics.toolCalls.inc({ tool: call.tool, tenant: call.tenantId, outcome: 'retry' });
     log().warn({ code: err.code, class: fate.class, attempt: attempt.number }, 'transient failure, will retry');
     return { kind: 'retry', error: err };
   }
   const error = publicError(err);
   const won = await writes.finish({ status: 'failed', error });
-  r.metrics.toolCalls.inc({ tool: call.tool, outcome: won ? 'failed' : 'fenced' });
+  r.metrics.toolCallSeconds.observe({ tool: call.tool, tenant: call.tenantId, outcome: 'failed' }, writes.elapsedMs() / 1000);
+  r.metrics.toolCalls.inc({ tool: call.tool, tenant: call.tenantId, outcome: won ? 'failed' : 'fenced' });
   log().info({ attempt: fence, code: error.code, fenced: !won }, 'tool call failed');
   return won ? { kind: 'failed', error } : FENCED;
 }

@@ -2,7 +2,7 @@ import type postgres from 'postgres';
 import type { ToolCall, ToolCallError } from '../schema.js';
 import { bellFromUpd } from './bell.js';
 import type { FinishInput } from './settle.js';
-import { pending, toCall, type Row } from './row.js';
+import { open, pending, toCall, type Row } from './row.js';
 
 /** Audit action of a run's final write that the fence rejected (see `noteStaleWrite`). */
 export const STALE_RESULT_DISCARDED = 'tool_call.stale_result_discarded';
@@ -40,7 +40,7 @@ export type CancelStatementOutcome = { outcome: 'cancelled'; call: ToolCall } | 
 
 /**
  * Cancel: status `cancelled` in one statement, fenced like every final write: it applies only while
- * the call is pending, so a result written first wins and a result written after is dropped by
+ * the call is not final (pending, or awaiting approval), so a result written first wins and a result written after is dropped by
  * `settle`'s own fence (the call stays cancelled). Audit: `tool_call.cancelled` (info, reason = who
  * cancelled); rings the bell. A call already final answers `final` with the row, unchanged.
  */
@@ -51,7 +51,7 @@ export async function cancel(sql: postgres.Sql, tenantId: string, c: CancelState
       select * from tool_calls where tenant_id = ${tenantId} and id = ${c.id} and (${owner}::uuid is null or user_id = ${owner}::uuid)
     ), upd as (
       update tool_calls t set status = 'cancelled', error = ${JSON.stringify(c.error)}::jsonb, finished_at = now()
-      from cur where t.tenant_id = ${tenantId} and t.id = cur.id and ${pending(sql, 't.status')}
+      from cur where t.tenant_id = ${tenantId} and t.id = cur.id and ${open(sql, 't.status')}
       returning t.*
     ), audit as (
       insert into audit_events (tenant_id, user_id, client_id, call_id, tool, action, decision, reason, request_id)

@@ -16,6 +16,12 @@ export interface RecordCallInput {
   requestId: string | null;
   /** Admission control: refuse when the user already has this many calls queued or running. */
   pendingCap: number;
+  /**
+   * Set when the tenant's rules make the call wait for a person's approval: it is recorded
+   * `awaiting_approval` (audit `tool_call.approval_requested`) instead of `queued`, and nothing
+   * enqueues it until it is approved.
+   */
+  approval?: { approver: 'user' | 'tenant'; expiresAt: Date } | undefined;
 }
 
 export type RecordCallResult = { admitted: true; call: ToolCall } | { admitted: false; pending: number };
@@ -43,6 +49,8 @@ export const recordMany =
       sealed_args: c.sealedArgs ?? null,
       request_id: c.requestId,
       cap: c.pendingCap,
+      approver: c.approval?.approver ?? null,
+      approval_expires_at: c.approval?.expiresAt.toISOString() ?? null,
     }));
     const users = [...new Set(items.map((i) => i.c.userId))];
     // Rows are reached through indexes only: the tenant is one value and the users an array
@@ -50,7 +58,8 @@ export const recordMany =
     const rows = await sql`
       with input as (
         select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as x(ord int, id text, user_id uuid,
-          client_id text, tool text, arguments jsonb, idempotency_key text, args_hash text, sealed_args text, request_id text, cap int)
+          client_id text, tool text, arguments jsonb, idempotency_key text, args_hash text, sealed_args text, request_id text, cap int,
+          approver text, approval_expires_at timestamptz)
       ), pending as (
         select user_id, count(*)::int as n from tool_calls
         where tenant_id = ${tenantId} and user_id = any(${users}::uuid[]) and ${pending(sql)}
@@ -59,12 +68,17 @@ export const recordMany =
         select i.*, coalesce(p.n, 0) as pn, coalesce(p.n, 0) + (row_number() over (partition by i.user_id order by i.ord))::int - 1 as ahead
         from input i left join pending p on p.user_id = i.user_id
       ), ins as (
-        insert into tool_calls (id, tenant_id, user_id, client_id, tool, arguments, idempotency_key, args_hash, sealed_args, request_id)
-        select id, ${tenantId}, user_id, client_id, tool, arguments, idempotency_key, args_hash, sealed_args, request_id from ranked where ahead < cap
+        insert into tool_calls (id, tenant_id, user_id, client_id, tool, arguments, idempotency_key, args_hash, sealed_args, request_id,
+          status, approver, approval_expires_at)
+        select id, ${tenantId}, user_id, client_id, tool, arguments, idempotency_key, args_hash, sealed_args, request_id,
+          (case when approver is null then 'queued' else 'awaiting_approval' end)::tool_call_status, approver, approval_expires_at
+        from ranked where ahead < cap
         returning *
       ), audit as (
         insert into audit_events (tenant_id, user_id, client_id, call_id, tool, action, decision, request_id, arguments)
-        select tenant_id, user_id, client_id, id, tool, 'tool_call.accepted', 'allow', request_id, arguments from ins
+        select tenant_id, user_id, client_id, id, tool,
+          case when approver is null then 'tool_call.accepted' else 'tool_call.approval_requested' end,
+          case when approver is null then 'allow' else 'info' end, request_id, arguments from ins
       )
       select r.ord as _ord, r.pn as _pn, r.cap as _cap, ins.* from ranked r left join ins on ins.id = r.id order by r.ord`;
     return (rows as Row[]).map((row) =>

@@ -1,5 +1,5 @@
 import type postgres from 'postgres';
-import { pendingSql } from '../call-states.js';
+import { openSql, pendingSql } from '../call-states.js';
 import type { ToolCall, ToolCallError } from '../schema.js';
 
 export type Row = Record<string, unknown>;
@@ -20,6 +20,8 @@ export const toCall = (r: Row): ToolCall => ({
   argsHash: (r.args_hash as string | null | undefined) ?? null,
   sealedArgs: (r.sealed_args as string | null | undefined) ?? null,
   requestId: r.request_id as string | null,
+  approver: (r.approver as ToolCall['approver'] | undefined) ?? null,
+  approvalExpiresAt: toDate(r.approval_expires_at),
   createdAt: toDate(r.created_at)!,
   startedAt: toDate(r.started_at),
   finishedAt: toDate(r.finished_at),
@@ -42,3 +44,6 @@ export function tenantOf(items: { tenantId: string }[]): string {
  * statement's text stays the same, so the driver's prepared statement is reused.
  */
 export const pending = (sql: postgres.Sql, column = 'status'): postgres.PendingQuery<postgres.Row[]> => sql.unsafe(pendingSql(column));
+
+/** The fence of a cancel (`openSql`): any call not final, a call awaiting approval included. */
+export const open = (sql: postgres.Sql, column = 'status'): postgres.PendingQuery<postgres.Row[]> => sql.unsafe(openSql(column));

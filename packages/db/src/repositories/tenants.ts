@@ -16,6 +16,7 @@ export interface NewTenant {
   limits?: Partial<TenantLimits>;
   authMode?: 'builtin' | 'external';
   toolListing?: Tenant['toolListing'];
+  approvalRules?: Tenant['approvalRules'];
 }
 
 /** A secret a tenant row holds sealed with the keyring (`keys rotate` re-seals each). */
@@ -43,6 +44,10 @@ export function tenantsRepository(db: Executor) {
     /** What `tools/list` shows the tenant's callers (`TOOL_LISTING_MODES` in the policy package). */
     async setToolListing(id: string, toolListing: Tenant['toolListing']): Promise<void> {
       await db.update(tenants).set({ toolListing }).where(eq(tenants.id, id));
+    },
+    /** The calls that wait for a person's approval (validated by the caller with `approvalRulesSchema`). */
+    async setApprovalRules(id: string, approvalRules: Tenant['approvalRules']): Promise<void> {
+      await db.update(tenants).set({ approvalRules }).where(eq(tenants.id, id));
     },
     /** The tenant's IdP client for federated login; the secret arrives sealed (purpose `idp_client_secret`). */
     async setIdpClient(id: string, c: { clientId: string; clientSecretSealed: string; scopes?: string[] }): Promise<void> {
