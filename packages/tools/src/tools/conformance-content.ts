@@ -137,18 +137,16 @@ export const testStreamingElicitation = defineTool({
 });
 
 /**
- * Answers after a short run. The runtime sends no `notifications/message` from a tool (a worker's
- * logs stay in its own log), so a request without a log level gets none, which the suite checks.
+ * Answers at once. The runtime sends no `notifications/message` from a tool (a worker's logs stay in
+ * its own log), so a request without a log level gets none, which the suite checks. (The suite reads
+ * the answer's frames for about half a second: the call's round trip through the queue must fit.)
  */
 export const testLoggingTool = defineTool({
   ...common,
   name: 'test_logging_tool',
   title: 'Logging (conformance)',
-  description: 'Runs briefly and answers; sends no log notifications. Conformance fixture, test deployments only.',
+  description: 'Answers at once; sends no log notifications. Conformance fixture, test deployments only.',
   mcpScope: 'tools:test_logging_tool',
   content: blocks,
-  async run(ctx) {
-    await sleep(100, undefined, { signal: ctx.signal });
-    return { content: [{ type: 'text', text: 'Tool execution completed.' }] };
-  },
+  run: () => answer([{ type: 'text', text: 'Tool execution completed.' }]),
 });
