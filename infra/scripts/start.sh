@@ -44,8 +44,8 @@ if [ -z "${SCAVIO_API_KEY:-}" ]; then
 else
   SEARCH_NOTE="web_search: the Scavio API (SCAVIO_API_KEY from .env)"
 fi
-node --import tsx apps/api/src/main.ts & pids+=($!)
-node --import tsx apps/worker/src/main.ts & pids+=($!)
+node --experimental-async-context-frame --import tsx apps/api/src/main.ts & pids+=($!)
+node --experimental-async-context-frame --import tsx apps/worker/src/main.ts & pids+=($!)
 for _ in $(seq 1 60); do curl -fsS "$PUBLIC_URL/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
 
 bash infra/scripts/banner.sh "$PUBLIC_URL" "$IDP" "$SEARCH_NOTE"

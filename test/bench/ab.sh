@@ -6,11 +6,14 @@
 #   AB_HEAD_AUTH       this checkout's BENCH_AUTH modes, each run every round (default: builtin; e.g.
 #                      "builtin external"). Bases run as they are (commits before the built-in authorization server: external tokens).
 #   AB_HEAD_PROTOCOLS  this checkout's BENCH_PROTOCOL values (default: "2026-07-28 2025-11-25")
+#   AB_HEAD_OTEL       this checkout's BENCH_OTEL values, each run every round (default: off; "off on"
+#                      also measures tracing on)
 set -euo pipefail
 revs=${1:?usage: test/bench/ab.sh <rev>[,<rev>…] [rounds]}
 rounds=${2:-3}
 head_auth=${AB_HEAD_AUTH:-builtin}
 head_protocols=${AB_HEAD_PROTOCOLS:-2026-07-28 2025-11-25}
+head_otel=${AB_HEAD_OTEL:-off}
 # Its own database (dropped and re-created per run); BENCH_DATABASE_URL overrides, e.g. one per engineer.
 db=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/mcprt_bench_ab}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -34,7 +37,9 @@ for i in $(seq 1 "$rounds"); do
   done
   for auth in $head_auth; do
     for protocol in $head_protocols; do
-      (cd "$root" && BENCH_AUTH=$auth BENCH_PROTOCOL=$protocol BENCH_DATABASE_URL=$db pnpm bench 2>&1 | grep -E "$pick" | sed "s/^/head   $auth $protocol /")
+      for otel in $head_otel; do
+        (cd "$root" && BENCH_OTEL=$otel BENCH_AUTH=$auth BENCH_PROTOCOL=$protocol BENCH_DATABASE_URL=$db pnpm bench 2>&1 | grep -E "$pick|otel sink" | sed "s/^/head   $auth $protocol otel=$otel /")
+      done
     done
   done
 done

@@ -55,6 +55,9 @@
  *   BENCH_CPU_PROF=<dir>  write bench-<pid>.cpuprofile (this process, first round's e2e only), and
  *                      api-<pid>.cpuprofile and worker-<pid>.cpuprofile (whole process lives, via
  *                      ./cpu-prof.mjs); open in DevTools
+ *   BENCH_OTEL=on      tracing on in the API and the workers (OTEL_TRACES_EXPORTER=otlp, http/protobuf, the
+ *                      default batch settings, every call sampled) exporting to a sink in this process
+ *                      that reads and drops the requests (a collector's cost is not measured)
  * Exit 1 when more than 1% of the measured calls (e2e or peer) fail. Machine-readable lines:
  *   memory api_rss_mb=<n> api_heap_mb=<n> worker_rss_mb=<n> worker_heap_mb=<n> peer_rss_mb=<n>
  *     (throughput mode; medians of samples taken at the end of each measured round, summed over replicas)
@@ -129,6 +132,7 @@ async function main(): Promise<number> {
     const { ok, lastLines } = MODE === 'latency' ? await latencyMode(d, peer) : await throughputMode(d, peer);
     if (!ok) exitCode = 1;
     log(`total bench time ${round((performance.now() - started) / 1000, 1)} s`);
+    if (d.otelSink) log(`otel sink: ${d.otelSink.requests} export requests, ${Math.round(d.otelSink.bytes / 1024)} KiB`);
     for (const line of lastLines) log(line);
   } finally {
     if (peer && !(await peer.stop())) exitCode = 1;

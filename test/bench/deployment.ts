@@ -4,6 +4,7 @@
  * entry points (`apps/{api,worker}/src/main.ts`), each with its Prometheus listener on a free port
  * (the bench reads their heap there), and the load clients with their users' tokens.
  */
+import { createServer } from 'node:http';
 import { createDb, ensureDatabase, runMigrations } from '@mcprt/db';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { spawnApp, type AppProcess } from '../src/harness/app-process.js';
@@ -63,6 +64,8 @@ export interface Deployment {
   addWorkers(n: number): Promise<void>;
   /** SIGTERM, as an orchestrator would: each process must drain and exit 0 within 15 s; false if one did not. */
   stop(): Promise<boolean>;
+  /** BENCH_OTEL=on: what the processes exported so far. */
+  otelSink: { requests: number; bytes: number } | undefined;
 }
 
 export interface DeploymentOptions {
@@ -203,7 +206,12 @@ async function loadClients(stack: Stack, mcpUrl: string, apiUrls: string[], toke
   return clients;
 }
 
-export async function startDeployment(opts: DeploymentOptions = {}): Promise<Deployment> {
+export async function startDeployment(given: DeploymentOptions = {}): Promise<Deployment> {
+  const sink = process.env.BENCH_OTEL === 'on' ? await startOtlpSink() : undefined;
+  // Tracing on: every call sampled, exported over OTLP http/protobuf (the default) to the sink.
+  const opts = sink
+    ? { ...given, env: { ...given.env, OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_TRACES_SAMPLER: 'always_on' } }
+    : given;
   const { stack, builtinTenant, target } = await startTenant(opts.env ?? {});
   const procs: Deployment['procs'] = [];
   try {
@@ -255,6 +263,7 @@ export async function startDeployment(opts: DeploymentOptions = {}): Promise<Dep
       pids,
       ...auth,
       clients,
+      otelSink: sink?.stats,
       addWorkers: async (n) => {
         await addWorkers(n);
         refreshPids();
@@ -271,4 +280,19 @@ export async function startDeployment(opts: DeploymentOptions = {}): Promise<Dep
     await stack.close();
     throw e;
   }
+}
+
+/** BENCH_OTEL=on: where the processes export their spans; reads each request whole, answers 200, keeps counts. */
+async function startOtlpSink() {
+  const stats = { requests: 0, bytes: 0 };
+  const server = createServer((req, res) => {
+    req.on('data', (c: Buffer) => (stats.bytes += c.length));
+    req.on('end', () => {
+      stats.requests++;
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  server.unref();
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, stats };
 }

@@ -110,4 +110,12 @@ describe('pnpm bench (smoke)', () => {
     expect(first).toMatch(/^latency_1_inflight e2e_p50_ms=[\d.]+ e2e_p99_ms=[\d.]+ peer_p50_ms=[\d.]+ peer_p99_ms=[\d.]+$/);
     expect(last).toMatch(new RegExp(`^latency_open_loop rate=${rate}/s e2e_p50_ms=[\\d.]+ e2e_p99_ms=[\\d.]+ peer_p50_ms=[\\d.]+ peer_p99_ms=[\\d.]+$`));
   }, 240_000);
+
+  it('BENCH_OTEL=on: the processes export their spans, every call answers, all drain and exit 0 with tracing on', async () => {
+    const { code, out } = await runBench({ BENCH_AUTH: 'external', BENCH_OTEL: 'on' });
+    expect(code, out.slice(-3000)).toBe(0);
+    expect(out).toMatch(/e2e: 40 calls, errors 0 \(0%\)/);
+    expect(Number(/otel sink: (\d+) export requests/.exec(out)?.[1]), out.slice(-3000)).toBeGreaterThan(0);
+    expectThroughputTail(out);
+  }, 240_000);
 });

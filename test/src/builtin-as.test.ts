@@ -648,6 +648,9 @@ describe('built-in authorization server: Client ID Metadata Documents', () => {
       registry: s.api!.resources.registry,
       log: s.api!.resources.log,
       fetch: egressFetch(egress, 'the authorization server'),
+      idpFetch: egressFetch(egress, 'the enterprise IdP'),
+      redis: s.api!.resources.redis,
+      keys: s.api!.resources.keys,
     });
     try {
       const { provider } = await servers.get(b.tenant);

@@ -51,7 +51,7 @@ interface Manifest {
 
 const manifests = () => parseAllDocuments(read('infra/k8s/deployment.yaml')).map((d) => d.toJS() as Manifest);
 const podOf = (m: Manifest) => m.spec.template!.spec;
-const COMMAND = (app: string) => ['node', '--conditions=mcprt-dist', `${app}/dist/main.js`];
+const COMMAND = (app: string) => ['node', '--experimental-async-context-frame', '--conditions=mcprt-dist', `${app}/dist/main.js`];
 
 /**
  * What ships (image, manifests, compose) keeps the rules that no Docker engine or cluster here can

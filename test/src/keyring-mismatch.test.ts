@@ -3,6 +3,7 @@ import { tenantsRepository } from '@mcprt/db';
 import { generateKey, parseKeyring, seal, sealPurposes } from '@mcprt/keyring';
 import { startWorker } from '@mcprt/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnApp } from './harness/app-process.js';
 import { captureLogs } from './harness/secret-scan.js';
 import { startStack, type Stack } from './harness/stack.js';
 
@@ -37,6 +38,14 @@ describe('start-up with SEAL_KEYS that do not open the stored secrets', () => {
       expect(err.message).toMatch(/Use the SEAL_KEYS it was set up with/);
       expect(err.message).toMatch(/dropdb mcprt/);
     }
+  });
+
+  it('`pnpm start`’s API process exits 1 and prints the code and what to do, no stack trace', { timeout: 60_000 }, async () => {
+    const app = spawnApp('api', s.env, { SEAL_KEYS: other().SEAL_KEYS, PORT: '0', METRICS_PORT: '0' });
+    app.ready.catch(() => undefined);
+    expect(await app.exited).toBe(1);
+    expect(app.output()).toMatch(/^keyring_mismatch: The database's stored secrets were sealed with other keys than SEAL_KEYS/m);
+    expect(app.output()).not.toMatch(/^\s+at /m);
   });
 
   it('the same keys with another active key (a rotation under way) start; when only some secrets open, the process starts and warns', async () => {

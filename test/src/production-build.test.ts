@@ -7,7 +7,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './harness/free-port.js';
 import { startStack, type Stack } from './harness/stack.js';
-import { sleep } from './harness/wait-for.js';
+import { startOtlpReceiver } from './harness/otlp-receiver.js';
+import { sleep, waitFor as waitForValue } from './harness/wait-for.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
@@ -17,7 +18,8 @@ const run = promisify(execFile);
  * Docker engine: `pnpm build` compiles every package to dist/, `pnpm deploy --prod` makes the API's
  * and the worker's directories with production dependencies only, and both start with plain `node`
  * (TypeScript stripping off, so a .ts file reached by mistake fails) and serve a real tool call.
- * The API's /metrics is on its own listener, not on the public port.
+ * The API's /metrics is on its own listener, not on the public port; with tracing on, both export
+ * their spans (the SDK, loaded only then, resolves in the deployed directories).
  */
 /**
  * The working tree's install: pnpm's record of it (its settings and projects, null if none; not when it
@@ -41,7 +43,7 @@ describe('production build', () => {
 
   const startCompiled = (dir: string, env: Record<string, string>) => {
     const noTs = process.allowedNodeEnvironmentFlags.has('--no-experimental-strip-types') ? ['--no-experimental-strip-types'] : [];
-    const child = spawn(process.execPath, [...noTs, '--conditions=mcprt-dist', 'dist/main.js'], {
+    const child = spawn(process.execPath, [...noTs, '--experimental-async-context-frame', '--conditions=mcprt-dist', 'dist/main.js'], {
       cwd: dir,
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -125,9 +127,17 @@ describe('production build', () => {
   it('runs the compiled API and worker with node, serves a tool call, and keeps /metrics off the public port', async () => {
     const metricsPort = await freePort();
     const base = `http://127.0.0.1:${s.config.PORT}`;
-    const api = startCompiled(join(out, 'api'), { ...s.env, LOG_LEVEL: 'info', METRICS_PORT: String(metricsPort) });
+    // Tracing on, so the SDK's modules (loaded only then) must resolve in the deployed directories.
+    const receiver = await startOtlpReceiver();
+    const tracing = {
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_BSP_SCHEDULE_DELAY: '100',
+    };
+    const api = startCompiled(join(out, 'api'), { ...s.env, ...tracing, LOG_LEVEL: 'info', METRICS_PORT: String(metricsPort) });
     await waitFor('compiled api', api, async () => (await fetch(`${base}/readyz`)).ok);
-    const worker = startCompiled(join(out, 'worker'), { ...s.env, LOG_LEVEL: 'info' });
+    const worker = startCompiled(join(out, 'worker'), { ...s.env, ...tracing, LOG_LEVEL: 'info' });
     await waitFor('compiled worker', worker, async () => worker.log().includes('worker ready'));
 
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
@@ -138,6 +148,12 @@ describe('production build', () => {
     const res = await client.callTool({ name: 'whoami', arguments: {} });
     expect(res.isError).toBeFalsy();
     expect(JSON.stringify(res)).toContain('alice');
+    const spans = await waitForValue('spans of both processes', async () => {
+      const names = new Set(receiver.spans.map((sp) => `${sp.service} ${sp.name}`));
+      return names.has('mcprt-api tools/call whoami') && names.has('mcprt-worker execute_tool whoami') ? names : undefined;
+    });
+    expect(spans.size).toBeGreaterThan(2);
+    await receiver.close();
 
     // Metrics are not on the public MCP port, and are on the metrics port (loopback).
     expect((await fetch(`${base}/metrics`)).status).toBe(404);

@@ -21,6 +21,9 @@ describe('API call rates', () => {
     return res.map((r) => CallToolResultSchema.parse(r));
   };
   const errorMeta = (r: ReturnType<typeof CallToolResultSchema.parse>) => r._meta?.['io.mcprt/error'] as { code: string; retryAfterMs?: number } | undefined;
+  /** Refusals counted by the API's `mcprt_rate_limit_refusals_total`, for one scope. */
+  const refusals = async (scope: 'user' | 'tenant') =>
+    (await s.api!.resources.metrics.rateLimitRefusals.get()).values.filter((v) => v.labels.scope === scope).reduce((n, v) => n + v.value, 0);
 
   it('a burst over the per-user rate: exactly the rate admitted, the rest refused with the retry delay and audited; another user unaffected', async () => {
     const alice = await burst('alice', RATE + 3);
@@ -36,6 +39,7 @@ describe('API call rates', () => {
     const audit = await s.db
       .sql`select count(*)::int as n from audit_events where tenant_id = ${s.tenant.id} and action = 'tool_call.refused' and reason = 'rate_limited'`;
     expect(audit[0]!.n).toBe(3);
+    expect(await refusals('user')).toBe(3);
     const bob = await burst('bob', RATE);
     expect(bob.filter((r) => r.isError)).toEqual([]);
   });
@@ -48,6 +52,7 @@ describe('API call rates', () => {
     const refused = dave.filter((r) => errorMeta(r)?.code === 'rate_limited');
     expect(refused).toHaveLength(3);
     expect(JSON.stringify(refused[0]!.content)).toMatch(/for this tenant/);
+    expect(await refusals('tenant')).toBe(3);
   });
 });
 

@@ -4,6 +4,8 @@ import { parseKeyring } from '@mcprt/keyring';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnApp, type AppProcess } from './harness/app-process.js';
+import { freePort } from './harness/free-port.js';
+import { valuesOf } from './harness/promql.js';
 import { startStack, type Stack } from './harness/stack.js';
 import { sleep } from './harness/wait-for.js';
 
@@ -16,6 +18,13 @@ import { sleep } from './harness/wait-for.js';
 describe('token refresh in the worker (2 worker processes, rotating refresh tokens)', () => {
   let s: Stack;
   const workers: AppProcess[] = [];
+  const metricsPorts: number[] = [];
+  /** A counter summed over both workers' /metrics, for the samples whose labels include `labels`. */
+  const counted = async (name: string, labels: Record<string, string>) => {
+    let n = 0;
+    for (const port of metricsPorts) for (const v of valuesOf(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(), name, labels)) n += v;
+    return n;
+  };
 
   beforeAll(async () => {
     s = await startStack({
@@ -31,7 +40,12 @@ describe('token refresh in the worker (2 worker processes, rotating refresh toke
     await s.db.sql`update tenants set idp_client_id = ${s.idp.client.clientId},
       idp_client_secret_sealed = ${sealTenantClientSecret(keyring, s.tenant.id, s.idp.client.clientSecret)},
       limits = limits || '{"pendingCap": 100}'::jsonb where id = ${s.tenant.id}`;
-    for (let i = 0; i < 2; i++) workers.push(spawnApp('worker', s.env));
+    // Each worker serves /metrics: the refreshes and failure fates are counted there.
+    for (let i = 0; i < 2; i++) {
+      const port = await freePort();
+      metricsPorts.push(port);
+      workers.push(spawnApp('worker', { ...s.env, WORKER_METRICS_PORT: String(port) }));
+    }
     await Promise.all(workers.map((w) => w.ready));
   }, 60_000);
   afterAll(async () => {
@@ -67,6 +81,7 @@ describe('token refresh in the worker (2 worker processes, rotating refresh toke
   it('refresh storm: 50 concurrent calls with an expired token → one refresh at the provider, all succeed, new tokens stored once', async () => {
     const { user, up, stored } = await expiredUser('alice');
     const before = tokenRequests();
+    const refreshedBefore = await counted('mcprt_credential_refreshes_total', { provider: 'idp', outcome: 'refreshed' });
     const client = await s.client(await s.token('alice'));
     const results = await Promise.all(Array.from({ length: 50 }, () => client.callTool({ name: 'whoami', arguments: {} }, { timeout: 60_000 })));
     for (const raw of results) {
@@ -75,6 +90,8 @@ describe('token refresh in the worker (2 worker processes, rotating refresh toke
       expect(res.structuredContent).toMatchObject({ subject: 'alice' });
     }
     expect(tokenRequests() - before).toBe(1);
+    // Counted once, by the worker that redeemed it (the others waited for its result).
+    expect((await counted('mcprt_credential_refreshes_total', { provider: 'idp', outcome: 'refreshed' })) - refreshedBefore).toBe(1);
     const after = (await s.scope.credentials.get(user.id, 'idp'))!;
     // Stored once: one version step from the sign-in's row; new sealed access + rotated refresh token.
     expect(after.version).toBe(stored.version + 1);
@@ -123,6 +140,8 @@ describe('token refresh in the worker (2 worker processes, rotating refresh toke
     });
     expect(spent.status).toBe(200);
     const before = tokenRequests();
+    const reauthBefore = await counted('mcprt_credential_refreshes_total', { provider: 'idp', outcome: 'reauth_required' });
+    const fateBefore = await counted('mcprt_tool_call_failures_total', { tool: 'whoami', fate: 'reauth', action: 'fail' });
     const client = await s.client(await s.token('bob'));
     const res = CallToolResultSchema.parse(await client.callTool({ name: 'whoami', arguments: {} }, { timeout: 30_000 }));
     expect(res.isError).toBe(true);
@@ -133,6 +152,8 @@ describe('token refresh in the worker (2 worker processes, rotating refresh toke
     expect(tokenRequests() - before).toBe(1);
     const cred = (await s.scope.credentials.get(user.id, 'idp'))!;
     expect(cred.status).toBe('reauth_required');
+    expect((await counted('mcprt_credential_refreshes_total', { provider: 'idp', outcome: 'reauth_required' })) - reauthBefore).toBe(1);
+    expect((await counted('mcprt_tool_call_failures_total', { tool: 'whoami', fate: 'reauth', action: 'fail' })) - fateBefore).toBe(1);
     const [row] = await s.db.sql`select attempt, error from tool_calls where id = ${meta.id}`;
     expect(row!.attempt).toBe(1); // one run: not retried
     expect(row!.error).toMatchObject({ code: 'reauth_required', retryable: false, details: { reconnectUrl: link, provider: 'idp' } });

@@ -76,7 +76,7 @@ export function createApiResources(base: ProcessBase<ApiConfig>): ApiResources {
     registry,
     tenants: new TenantCache(db.db),
     users: new UserCache(),
-    authServers: new AuthServers({ publicUrl: config.PUBLIC_URL, db: db.db, keyring, registry, log, fetch: asFetch }),
+    authServers: new AuthServers({ publicUrl: config.PUBLIC_URL, db: db.db, keyring, registry, log, fetch: asFetch, idpFetch, redis, keys: base.keys }),
     upstreamLogin: new UpstreamLogin({ keyring, fetch: idpFetch, allowInsecure: config.ALLOW_INSECURE_ISSUERS }),
     rates: new CallRateLimits(redis, base.keys, log),
     outages,

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type CliConfig } from '@mcprt/config';
 import { createDb } from '@mcprt/db';
+import { inSpan, tracingEnabled } from '@mcprt/observability';
 import type { Command, CommandGroup, Values } from './command.js';
 import { auditCommands } from './groups/audit.js';
 import { authorizationServerCommands } from './groups/authorization-server.js';
@@ -105,14 +106,19 @@ async function main(argv: string[]): Promise<number> {
       await handle.close();
     }
   };
+  // Tracing (OTEL_*; off by default): the same start as the API's and the worker's, loaded only when on.
+  const tracing =
+    config && tracingEnabled(config) ? await (await import('@mcprt/bootstrap')).startProcessTracing('cli', config, { debug: () => undefined }) : undefined;
   try {
-    return await command.run({ values, config, out, err, withDb });
+    return await inSpan(`cli ${name}`, { parent: 'root' }, () => command.run({ values, config, out, err, withDb }));
   } catch (e) {
     if (e instanceof UsageError) {
       err(`error: ${e.message}\n(see: pnpm cli ${name} --help)`);
       return 2;
     }
     throw e;
+  } finally {
+    await tracing?.shutdown();
   }
 }
 

@@ -1,4 +1,15 @@
-import { isCallId, isStalledOut, JOB_PAYLOAD_INVALID, jobEndError, jobPayloadV1, parseJobPayload, refuseJob, TOOL_CALLS_QUEUE } from '@mcprt/calls';
+import {
+  isCallId,
+  isStalledOut,
+  JOB_PAYLOAD_INVALID,
+  jobEndError,
+  jobPayloadV1,
+  parseJobPayload,
+  refuseJob,
+  TOOL_CALLS_QUEUE,
+  type JobPayload,
+} from '@mcprt/calls';
+import { contextOf, errorTypeOf, inSpan, markError, tracingOn } from '@mcprt/observability';
 import { isDatabaseUnavailable } from '@mcprt/db';
 import { DelayedError, UnrecoverableError, type Job, type Worker } from 'bullmq';
 import { PoisonTolerantWorker } from './poison-guard.js';
@@ -43,6 +54,33 @@ async function runJob(r: WorkerResources, outage: Outage, job: Job, token?: stri
     await refuseInvalidJob(r, job).catch((err) => r.log.error({ jobId: job.id, err }, 'could not audit an invalid job'));
     throw new UnrecoverableError('invalid job payload');
   }
+  if (!tracingOn()) return runParsedJob(r, outage, job, payload, token, signal);
+  const parsed = payload;
+  return inSpan(PROCESS_SPAN, { kind: 'consumer', parent: contextOf(payload.trace) ?? 'root', attributes: processAttributes(job, payload) }, async (span) => {
+    try {
+      return await runParsedJob(r, outage, job, parsed, token, signal);
+    } catch (e) {
+      // A job put back (no free slot, Postgres away) is not an error of the call.
+      if (e instanceof DelayedError) span?.setAttribute('mcprt.job.delayed', true);
+      else markError(span, e instanceof UnrecoverableError ? e.message : errorTypeOf(e));
+      throw e;
+    }
+  });
+}
+
+const PROCESS_SPAN = `process ${TOOL_CALLS_QUEUE}`;
+const processAttributes = (job: Job, payload: JobPayload) => ({
+  'messaging.system': 'bullmq',
+  'messaging.operation.type': 'process',
+  'messaging.destination.name': TOOL_CALLS_QUEUE,
+  'messaging.message.id': job.id ?? '',
+  'mcprt.call.id': payload.callId,
+  'mcprt.job.attempt': job.attemptsMade + 1,
+  'gen_ai.tool.name': payload.tool,
+});
+
+/** One run of a readable job: processCall, then the job's fate for its outcome. */
+async function runParsedJob(r: WorkerResources, outage: Outage, job: Job, payload: JobPayload, token?: string, signal?: AbortSignal): Promise<string> {
   r.metrics.activeJobs.inc();
   // Held before the row is read, so a cancel committed after that read finds this run (cancel-channel.ts).
   const run = r.cancels.track(payload.tenantId, payload.callId, signal);

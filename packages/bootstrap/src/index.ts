@@ -6,3 +6,4 @@ export { createProcessBase, openProcess } from './process.js';
 export type { ProcessBase, ProcessName, ProcessOptions } from './process.js';
 export { runMain } from './run-main.js';
 export type { RunningProcess } from './run-main.js';
+export { startProcessTracing } from './tracing.js';

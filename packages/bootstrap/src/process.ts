@@ -7,6 +7,7 @@ import { createLogger, createMetrics, type Logger, type Metrics } from '@mcprt/o
 import { connectRedis, redisKeys, type RedisKeys, type RedisRole } from '@mcprt/redis';
 import type { RedisClient } from '@mcprt/redis';
 import { checkKeyringOpensStoredSecrets } from './sealed-check.js';
+import { startProcessTracing } from './tracing.js';
 
 export type ProcessName = 'api' | 'worker';
 
@@ -75,13 +76,23 @@ export function createProcessBase<C extends ProcessConfig>(name: ProcessName, co
 
 /**
  * Start a process's shared part: migrate first in development and tests (with the owner's URL;
- * production migrates as a separate job and refuses MIGRATE_DATABASE_URL), build the base, then check
+ * production migrates as a separate job and refuses MIGRATE_DATABASE_URL), start tracing when the
+ * OTEL_* settings ask for it (flushed and stopped by `close`), build the base, then check
  * that the database role is the app role (refused in production when it is not; a warning elsewhere)
  * and that SEAL_KEYS opens the stored secrets (sealed-check.ts).
  */
 export async function openProcess<C extends ProcessConfig>(name: ProcessName, config: C, opts: ProcessOptions = {}): Promise<ProcessBase<C>> {
   if (opts.migrate !== false && config.MIGRATE_DATABASE_URL) await runMigrations(config.MIGRATE_DATABASE_URL, { appUrl: config.DATABASE_URL });
-  const base = createProcessBase(name, config, opts);
+  const log = opts.log ?? createLogger({ name, level: config.LOG_LEVEL });
+  const tracing = await startProcessTracing(name, config, log);
+  const base = createProcessBase(name, config, { log });
+  if (tracing) {
+    const closeBase = base.close;
+    base.close = async () => {
+      await closeBase();
+      await tracing.shutdown();
+    };
+  }
   const production = config.NODE_ENV === 'production';
   const checks = async () => {
     await checkAppRole(base.db.sql, { production, warn: (msg, problems) => base.log.warn({ problems }, msg) });

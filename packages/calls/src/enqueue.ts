@@ -1,6 +1,8 @@
 import type { Credential } from '@mcprt/db';
+import { activeCarrier, inSpan, tracingOn } from '@mcprt/observability';
 import type { ToolRegistry } from '@mcprt/tools';
 import { buildJobPayload } from './job-binding.js';
+import { TOOL_CALLS_QUEUE } from './names.js';
 import type { Producer } from './producer.js';
 import type { ToolCall } from './schema.js';
 import { forTenant, type CallsDb } from './tenant-scope.js';
@@ -16,6 +18,7 @@ export interface EnqueueDeps {
  * user unless the caller has just read it: `credential`, null for none), the job built from the row,
  * then the add (job id = call id, so adding a call twice is a no-op). The one way a call reaches the
  * queue: at submit, and again from the reconciler for a call whose job never arrived or was lost.
+ * Traced as the PRODUCER span `send tool-calls`, whose context the job carries (`trace`).
  */
 export async function enqueueCall(r: EnqueueDeps, call: ToolCall, credential?: Credential | null): Promise<void> {
   let cred = credential;
@@ -23,5 +26,20 @@ export async function enqueueCall(r: EnqueueDeps, call: ToolCall, credential?: C
     const upstream = r.registry.get(call.tool)?.upstream;
     cred = upstream ? await forTenant(r.db.db, call.tenantId).credentials.get(call.userId, upstream.provider) : null;
   }
-  await r.producer.enqueue(buildJobPayload(call, cred));
+  const job = buildJobPayload(call, cred);
+  if (!tracingOn()) return r.producer.enqueue(job);
+  await inSpan(SEND_SPAN, { kind: 'producer', attributes: sendAttributes(call) }, async () => {
+    const trace = activeCarrier();
+    await r.producer.enqueue(trace ? { ...job, trace } : job);
+  });
 }
+
+const SEND_SPAN = `send ${TOOL_CALLS_QUEUE}`;
+const sendAttributes = (call: ToolCall) => ({
+  'messaging.system': 'bullmq',
+  'messaging.operation.type': 'send',
+  'messaging.destination.name': TOOL_CALLS_QUEUE,
+  'messaging.message.id': call.id,
+  'mcprt.call.id': call.id,
+  'gen_ai.tool.name': call.tool,
+});

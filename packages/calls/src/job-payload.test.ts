@@ -33,4 +33,13 @@ describe('job payload v1', () => {
     expect(() => parseJobPayload({ ...good, arguments: { secret: 'x' } })).toThrow(/job payload invalid/);
     expect(() => parseJobPayload(null)).toThrow(/job payload invalid at \(root\)/);
   });
+
+  it('trace: optional (a job queued without it stays valid), a well-formed traceparent only, nothing else inside', () => {
+    const trace = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', tracestate: 'a=1' };
+    expect(parseJobPayload(good)).not.toHaveProperty('trace');
+    expect(parseJobPayload({ ...good, trace })).toEqual({ ...good, trace });
+    expect(() => parseJobPayload({ ...good, trace: { traceparent: 'not-a-context' } })).toThrow(/job payload invalid at trace.traceparent/);
+    expect(() => parseJobPayload({ ...good, trace: { ...trace, baggage: 'user=alice' } })).toThrow(/job payload invalid at trace/);
+    expect(() => parseJobPayload({ ...good, trace: { ...trace, tracestate: 'x'.repeat(513) } })).toThrow(/trace.tracestate/);
+  });
 });

@@ -1,4 +1,5 @@
 import { AppError } from '@mcprt/errors';
+import { TRACEPARENT_PATTERN } from '@mcprt/observability';
 import { z } from 'zod';
 import { callIdSchema } from './call-id.js';
 
@@ -9,6 +10,11 @@ import { callIdSchema } from './call-id.js';
  * Whoever can write to Redis can write a job, so the worker treats every field as a claim: it checks
  * them against the call row and the stored credential, and opens the seal with the row's ids
  * (apps/worker/src/job-binding.ts). Strict: an unknown field or a wrong type is refused, not ignored.
+ *
+ * `trace`: the W3C trace context of the API's enqueue span, so the worker's spans join the call's
+ * trace. Optional, and written only while tracing is on: a job without it (queued before, or tracing
+ * off) is as valid as ever. A worker older than this field refuses a job that carries it (strict), so
+ * tracing is turned on after every worker runs this version (docs/operations.md, "Tracing").
  */
 export const jobPayloadV1 = z
   .object({
@@ -26,6 +32,10 @@ export const jobPayloadV1 = z
         scopes: z.array(z.string()),
         expiresAt: z.iso.datetime().nullable(),
       })
+      .strict()
+      .optional(),
+    trace: z
+      .object({ traceparent: z.string().regex(TRACEPARENT_PATTERN), tracestate: z.string().max(512).optional() })
       .strict()
       .optional(),
   })

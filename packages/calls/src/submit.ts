@@ -2,7 +2,7 @@ import type { Tenant, User } from '@mcprt/db';
 import { AppError } from '@mcprt/errors';
 import { canonicalJson, requestHash, requestHashMatches, sealCallArguments, type Keyring } from '@mcprt/keyring';
 import type { Logger } from '@mcprt/observability';
-import { approvalNeeded, decideToolCall, decideToolReach, type ApprovalRule } from '@mcprt/policy';
+import { approvalNeeded, decideToolCall, decideToolReach, principalKind, type ApprovalRule } from '@mcprt/policy';
 import { parseArguments, redactArguments, sensitiveValues, type AnyTool, type ToolRegistry } from '@mcprt/tools';
 import { mayRead } from './access.js';
 import { newCallId } from './call-id.js';
@@ -66,8 +66,9 @@ export async function submitCall(r: SubmitDeps, input: SubmitInput): Promise<Sub
 
   // The one policy decision, with the token's scopes and the credential as stored. The route's
   // step-up check is only a fast path for the 403 challenge: this is the check that holds.
-  const credential = tool.upstream ? await input.scope.credentials.get(input.user.id, tool.upstream.provider) : undefined;
-  const decision = decideToolCall({ tenant: input.tenant, tool, tokenScopes: input.tokenScopes, credential: credential ?? null });
+  const principal = principalKind(input.user);
+  const credential = tool.upstream && principal === 'person' ? await input.scope.credentials.get(input.user.id, tool.upstream.provider) : undefined;
+  const decision = decideToolCall({ tenant: input.tenant, tool, tokenScopes: input.tokenScopes, credential: credential ?? null, principal });
   if (!decision.allow) return refuseByPolicy(r, input, decision);
 
   if (input.idempotencyKey) {

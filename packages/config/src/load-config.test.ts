@@ -26,6 +26,27 @@ describe('loadConfig', () => {
     }
   });
 
+  it('tracing (OTEL_*): off by default; lists parsed; grpc refused; exporter headers never printed', () => {
+    const c = loadConfig(base);
+    expect([c.OTEL_TRACES_EXPORTER, c.OTEL_EXPORTER_OTLP_PROTOCOL, c.OTEL_TRACES_SAMPLER]).toEqual(['none', 'http/protobuf', 'parentbased_always_on']);
+    const on = loadConfig({
+      ...base,
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20otlp-secret-123, x-tenant = ops',
+      OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=prod',
+      OTEL_TRACES_SAMPLER: 'traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.25',
+    });
+    expect(on.OTEL_EXPORTER_OTLP_HEADERS).toEqual({ authorization: 'Bearer otlp-secret-123', 'x-tenant': 'ops' });
+    expect(on.OTEL_RESOURCE_ATTRIBUTES).toEqual({ 'deployment.environment.name': 'prod' });
+    expect(on.OTEL_TRACES_SAMPLER_ARG).toBe(0.25);
+    expect(JSON.stringify(on)).not.toContain('otlp-secret-123');
+    expect(() => loadConfig({ ...base, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })).toThrow(/OTEL_EXPORTER_OTLP_PROTOCOL/);
+    expect(() => loadConfig({ ...base, OTEL_TRACES_EXPORTER: 'zipkin' })).toThrow(/OTEL_TRACES_EXPORTER/);
+    expect(() => loadConfig({ ...base, OTEL_EXPORTER_OTLP_HEADERS: 'no-equals-sign' })).toThrow(/OTEL_EXPORTER_OTLP_HEADERS/);
+    expect(() => loadConfig({ ...base, OTEL_TRACES_SAMPLER_ARG: '2' })).toThrow(/OTEL_TRACES_SAMPLER_ARG/);
+  });
+
   it('requires SEAL_KEYS and PUBLIC_URL', () => {
     expect(() => loadConfig({})).toThrow(/SEAL_KEYS[\s\S]*|PUBLIC_URL/);
   });

@@ -69,7 +69,7 @@ export function loadConfig(env: Record<string, string | undefined>, view?: Confi
 export const egressAllowsPrivate = (c: Pick<Config, 'EGRESS_ALLOW_PRIVATE' | 'NODE_ENV'>): boolean => c.EGRESS_ALLOW_PRIVATE ?? c.NODE_ENV !== 'production';
 
 /** Values that are secrets: the keyring, API keys, and the password inside a connection URL. */
-const SECRET_VARS = new Set(['SEAL_KEYS', 'SCAVIO_API_KEY']);
+const SECRET_VARS = new Set(['SEAL_KEYS', 'SCAVIO_API_KEY', 'OTEL_EXPORTER_OTLP_HEADERS']);
 /** A password in a URL, in each URL of a comma-separated list (REDIS_URL of a cluster). */
 const URL_PASSWORD = /(^|,)(\s*[a-z][a-z0-9+.-]*:\/\/[^:/@,]*:)[^@/,]+@/gi;
 

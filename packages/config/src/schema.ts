@@ -14,6 +14,26 @@ const isRedisUrl = (v: string): boolean => {
   return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '' && !u.search && !u.hash;
 };
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+const percentDecoded = (v: string) => {
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    return v;
+  }
+};
+/** `key=value,key2=value2` (W3C Baggage-like, as the OTEL_* list variables are written); values percent-decoded. */
+const kvList = z
+  .string()
+  .regex(/^\s*[^=,\s]+\s*=[^,]*(,\s*[^=,\s]+\s*=[^,]*)*\s*$/, 'key=value pairs separated by commas')
+  .transform((s) =>
+    Object.fromEntries(
+      s.split(',').map((pair) => {
+        const at = pair.indexOf('=');
+        return [pair.slice(0, at).trim(), percentDecoded(pair.slice(at + 1).trim())];
+      }),
+    ),
+  );
+const otlpProtocol = z.enum(['http/protobuf', 'http/json'], { message: 'http/protobuf or http/json (grpc is not supported)' });
 
 /** Every variable of every process, with its default and its rule; each process reads its view (views.ts). */
 export const schema = z.object({
@@ -162,6 +182,37 @@ export const schema = z.object({
   RETENTION_BATCH: int(1_000, 1),
   /** Tools that exist only for tests and benchmarks (`echo`). Refused in production. */
   ENABLE_TEST_TOOLS: bool.default(false),
+  /*
+   * Tracing (OpenTelemetry, docs/operations.md "Tracing"): the standard OTEL_* variables. Off unless
+   * OTEL_TRACES_EXPORTER names an exporter (the SDK's own default would be `otlp`; here tracing is
+   * opt-in, and with it off no SDK module is loaded).
+   */
+  /** `true`: no tracing whatever OTEL_TRACES_EXPORTER says. */
+  OTEL_SDK_DISABLED: bool.default(false),
+  /** `none` (default): off. `otlp`: OTLP over HTTP to OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT. `console`: spans on stdout (debugging). */
+  OTEL_TRACES_EXPORTER: z.enum(['none', 'otlp', 'console']).default('none'),
+  /** The `service.name` resource attribute; default `mcprt-api`, `mcprt-worker`, `mcprt-cli`. */
+  OTEL_SERVICE_NAME: z.string().min(1).max(128).optional(),
+  /** More resource attributes: `deployment.environment.name=prod,service.namespace=mcp`. */
+  OTEL_RESOURCE_ATTRIBUTES: kvList.optional(),
+  /** The collector's base URL; traces go to `{endpoint}/v1/traces`. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().default('http://localhost:4318'),
+  /** The full traces URL, used as is (wins over OTEL_EXPORTER_OTLP_ENDPOINT). */
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url().optional(),
+  OTEL_EXPORTER_OTLP_PROTOCOL: otlpProtocol.default('http/protobuf'),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: otlpProtocol.optional(),
+  /** Headers on every export request (`authorization=Bearer%20…`): may hold a secret, never logged. */
+  OTEL_EXPORTER_OTLP_HEADERS: kvList.optional(),
+  /** One export request's deadline. */
+  OTEL_EXPORTER_OTLP_TIMEOUT: int(10_000, 100),
+  OTEL_TRACES_SAMPLER: z
+    .enum(['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'])
+    .default('parentbased_always_on'),
+  /** The ratio of the `traceidratio` samplers, 0 to 1 (default 1). */
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).optional(),
+  /** How often finished spans are exported in a batch, and how many may wait (more are dropped, never block a call). */
+  OTEL_BSP_SCHEDULE_DELAY: int(5_000, 1),
+  OTEL_BSP_MAX_QUEUE_SIZE: int(2_048, 1),
 });
 
 export type Config = z.infer<typeof schema>;

@@ -1,5 +1,23 @@
 import type { Config } from './schema.js';
 
+/** Tracing (the OTEL_* variables): the same in every process, the CLI included. */
+const TRACING = [
+  'OTEL_SDK_DISABLED',
+  'OTEL_TRACES_EXPORTER',
+  'OTEL_SERVICE_NAME',
+  'OTEL_RESOURCE_ATTRIBUTES',
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_PROTOCOL',
+  'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL',
+  'OTEL_EXPORTER_OTLP_HEADERS',
+  'OTEL_EXPORTER_OTLP_TIMEOUT',
+  'OTEL_TRACES_SAMPLER',
+  'OTEL_TRACES_SAMPLER_ARG',
+  'OTEL_BSP_SCHEDULE_DELAY',
+  'OTEL_BSP_MAX_QUEUE_SIZE',
+] as const satisfies readonly (keyof Config)[];
+
 /** What every long-running process (API and worker) reads: database, Redis, keyring, egress, logging, shutdown. */
 const PROCESS = [
   'NODE_ENV',
@@ -26,6 +44,7 @@ const PROCESS = [
   'JWKS_REFRESH_COOLDOWN_MS',
   'IDP_FAILURE_CACHE_MS',
   'ENABLE_TEST_TOOLS',
+  ...TRACING,
 ] as const satisfies readonly (keyof Config)[];
 
 /**
@@ -79,7 +98,7 @@ export const VIEWS = {
     'RETENTION_BATCH',
   ],
   /** The operator CLI: the database, the keyring, and what tenant set-up checks. */
-  cli: ['NODE_ENV', 'PUBLIC_URL', 'DATABASE_URL', 'SEAL_KEYS', 'SEAL_ACTIVE_KID', 'ALLOW_INSECURE_ISSUERS', 'ENABLE_TEST_TOOLS'],
+  cli: ['NODE_ENV', 'PUBLIC_URL', 'DATABASE_URL', 'SEAL_KEYS', 'SEAL_ACTIVE_KID', 'ALLOW_INSECURE_ISSUERS', 'ENABLE_TEST_TOOLS', ...TRACING],
 } as const satisfies Record<string, readonly (keyof Config)[]>;
 
 export type ConfigViewName = keyof typeof VIEWS;
@@ -91,3 +110,5 @@ export type WorkerConfig = ConfigView<'worker'>;
 export type CliConfig = ConfigView<'cli'>;
 /** What both long-running processes read (the bootstrap's part). */
 export type ProcessConfig = Pick<Config, (typeof PROCESS)[number]>;
+/** The tracing settings (every process has them). */
+export type TracingConfig = Pick<Config, (typeof TRACING)[number]>;

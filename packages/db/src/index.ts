@@ -14,7 +14,7 @@ export {
 } from './roles.js';
 export type { AppRole } from './roles.js';
 export { defaultLimits } from './schema.js';
-export type { TenantLimits, UpstreamSettings } from './schema.js';
+export type { EnterpriseIdp, TenantLimits, UpstreamSettings } from './schema.js';
 export { auditEvents, auditCheckpoints, tenants, users } from './schema.js';
 export { tenantRepositories } from './tenant-scope.js';
 export type { TenantRepositories } from './tenant-scope.js';

@@ -75,6 +75,12 @@ export const tenants = pgTable('tenants', {
   /** The tenant's own Scavio API key for web_search, sealed with the keyring (purpose `scavio_api_key`); null: the operator's key. */
   scavioKeySealed: text('scavio_key_sealed'),
   /**
+   * Enterprise IdPs the tenant's authorization server accepts ID-JAGs from (the MCP
+   * enterprise-managed-authorization extension): issuer, JWKS URI, and which of this tenant's OAuth
+   * clients may redeem them. Empty: the grant is refused.
+   */
+  enterpriseIdps: jsonb('enterprise_idps').$type<EnterpriseIdp[]>().notNull().default([]),
+  /**
    * What `tools/list` shows a caller: `allowed` (default) only the tools its token may call;
    * `all_with_hints` also the others, each marked with the scope a new sign-in would grant.
    */
@@ -82,6 +88,14 @@ export const tenants = pgTable('tenants', {
   /** Calls that wait for a person's approval before they run (`approvalRulesSchema` in the policy package; first match wins). */
   approvalRules: jsonb('approval_rules').$type<ApprovalRule[]>().notNull().default([]),
 });
+
+/** An enterprise IdP trusted for ID-JAGs (`tenant trust-idp`; validated by `enterpriseIdpSchema` in packages/identity). */
+export interface EnterpriseIdp {
+  issuer: string;
+  jwksUri: string;
+  /** Client ids at this tenant's authorization server that may redeem this IdP's ID-JAGs. */
+  clientIds: string[];
+}
 
 /** An upstream OAuth provider of a tenant: its login IdP or a provider users connect for tools. */
 export interface UpstreamSettings {

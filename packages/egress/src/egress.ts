@@ -5,6 +5,8 @@ import { refused } from './failures.js';
 import { follow, type Hops } from './redirects.js';
 import { egressResponse } from './response.js';
 import type { Egress } from './types.js';
+import { tracedRequest } from './trace.js';
+import { activeSpan } from '@mcprt/observability';
 
 /**
  * The one way the runtime reaches the network: tools, issuer discovery and JWKS alike, so the rules
@@ -42,25 +44,26 @@ export function createEgress(opts: EgressOptions): Egress {
   const defaultMaxBody = opts.maxBodyBytes ?? 1024 * 1024;
   const agent = new Agent({ connect: guardedConnector(opts.resolve ?? systemResolver, opts.allowPrivate, opts.extraCaPem, opts.nodeExtraCaCerts) });
   const hops: Hops = { agent, allowPrivate: opts.allowPrivate, maxRedirects: opts.maxRedirects ?? 3 };
-  return {
-    async request(url, init) {
-      // One deadline for the whole exchange (redirects and body included); cleared when the body has
-      // been read or the request failed.
-      const { signal, clear } = deadline(init.signal, init.timeoutMs ?? defaultTimeout);
+  const send: Egress['request'] = async (url, init) => {
+    // One deadline for the whole exchange (redirects and body included); cleared when the body has
+    // been read or the request failed.
+    const { signal, clear } = deadline(init.signal, init.timeoutMs ?? defaultTimeout);
+    try {
+      let target: URL;
       try {
-        let target: URL;
-        try {
-          target = new URL(url);
-        } catch {
-          throw refused(init.service, 'URL is not valid');
-        }
-        const res = await follow(hops, target, init, signal);
-        return egressResponse(res, { service: init.service, callerSignal: init.signal, signal, cap: init.maxBodyBytes ?? defaultMaxBody, clear });
-      } catch (e) {
-        clear();
-        throw e;
+        target = new URL(url);
+      } catch {
+        throw refused(init.service, 'URL is not valid');
       }
-    },
+      const res = await follow(hops, target, init, signal);
+      return egressResponse(res, { service: init.service, callerSignal: init.signal, signal, cap: init.maxBodyBytes ?? defaultMaxBody, clear });
+    } catch (e) {
+      clear();
+      throw e;
+    }
+  };
+  return {
+    request: (url, init) => (activeSpan() ? tracedRequest(send, url, init) : send(url, init)),
     async close() {
       await agent.close();
     },

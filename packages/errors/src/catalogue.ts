@@ -68,6 +68,7 @@ export const ERRORS = {
   tool_disabled: spec('policy', 403, 'this tool is not enabled for this tenant'),
   credential_missing: spec('policy', 403, 'connect the provider first'),
   credential_unavailable: spec('policy', 403, 'connect the provider first'),
+  principal_has_no_upstream_account: spec('policy', 403, "this tool runs with a person's upstream account; a machine client has none"),
   upstream_scope_missing: spec('policy', 403, 'the provider sign-in does not allow this; grant it and call again'),
   credential_expired: spec('policy', 403, 'the provider sign-in has expired; connect again'),
   reauth_required: spec('policy', 403, 'the provider no longer accepts this sign-in; connect again'),

@@ -8,3 +8,5 @@ export { loadSigningKeys, mintBuiltinAccessToken, rotateSigningKey, SIGNING_ALG 
 export type { TenantKeys } from './as-signing-keys.js';
 export { openOidcPayload, sealOidcPayload, storeKey } from './oidc-store-codec.js';
 export { apiKeySecretMatches, generateApiKey, parseApiKey } from './tenant-api-key.js';
+export { enterpriseIdpSchema, ID_JAG_TYP, IdJagRefused, JWT_BEARER_GRANT, verifyIdJag } from './id-jag.js';
+export type { IdJagExpectation, VerifiedIdJag } from './id-jag.js';

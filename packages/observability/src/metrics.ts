@@ -27,6 +27,7 @@ export function createMetrics(app: string) {
       buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     }),
+    mcpServerOperationSeconds: mcpServerOperationSeconds(registry),
     enqueueFailures: new Counter({
       name: 'mcprt_enqueue_failures_total',
       help: 'Calls recorded but not enqueued (left to the reconciler)',
@@ -80,3 +81,21 @@ export function createMetrics(app: string) {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * OpenTelemetry's `mcp.server.operation.duration` (MCP semantic conventions), in Prometheus form:
+ * one observation per MCP request the API answers (its whole handling, the wait for the worker
+ * included). `gen_ai_tool_name` is the tool for tools/call (`_OTHER` for a name the registry does
+ * not know: a client cannot make new series), `error_type` is `tool_error` for a tool result with
+ * isError, the JSON-RPC error code for an error answer, empty on success; `tenant` is the tenant's
+ * id, as on the other per-tenant metrics. Buckets: the conventions' advice.
+ */
+function mcpServerOperationSeconds(registry: Registry) {
+  return new Histogram({
+    name: 'mcp_server_operation_duration_seconds',
+    help: 'MCP requests answered by the server (OpenTelemetry mcp.server.operation.duration), by method, tool, error type and tenant (id)',
+    labelNames: ['mcp_method_name', 'gen_ai_tool_name', 'error_type', 'tenant'] as const,
+    buckets: [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300],
+    registers: [registry],
+  });
+}

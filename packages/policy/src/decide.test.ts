@@ -24,12 +24,15 @@ describe('decideToolCall', () => {
     ['3 token without the tool scope', { tokenScopes: ['tools:echo'] }, 'insufficient_scope'],
     ['3 token with no scope at all', { tokenScopes: [] }, 'insufficient_scope'],
     ['3 scopes unknown (worker): not decided here', { tokenScopes: undefined }, true],
-    ['4 no credential', { credential: null }, 'credential_unavailable'],
-    ['4 credential needs reauth', { credential: { ...active, status: 'reauth_required' } }, 'credential_unavailable'],
-    ['4 credential of another provider', { credential: { ...active, provider: 'github' } }, 'credential_unavailable'],
+    ['4 a service principal, even holding a credential, never runs an upstream tool', { principal: 'service' }, 'principal_has_no_upstream_account'],
+    ['4 a service principal without the tool scope: the scope is named first', { principal: 'service', tokenScopes: [] }, 'insufficient_scope'],
+    ['4b no credential', { credential: null }, 'credential_unavailable'],
+    ['4b credential needs reauth', { credential: { ...active, status: 'reauth_required' } }, 'credential_unavailable'],
+    ['4b credential of another provider', { credential: { ...active, provider: 'github' } }, 'credential_unavailable'],
     ['5 upstream scope not granted', { credential: { ...active, scopes: ['email'] } }, 'upstream_scope_missing'],
     ['6 all good', {}, true],
     ['6 a tool without upstream needs no credential', { tool: echo, tokenScopes: ['tools:echo'], credential: null }, true],
+    ['6 a service principal runs a tool without upstream', { tool: echo, tokenScopes: ['tools:echo'], credential: null, principal: 'service' }, true],
   ])('%s', (_label, change, expected) => {
     const d = decideToolCall({ ...base, ...change });
     if (expected === true) expect(d).toEqual({ allow: true });

@@ -15,7 +15,8 @@
  * | 1 | the deployment has no such tool                                  | deny `unknown_tool`      |
  * | 2 | the tenant has not enabled the tool                              | deny `tool_disabled`     |
  * | 3 | token scopes known (API) and the tool's MCP scope is not in them | deny `insufficient_scope`|
- * | 4 | the tool needs an upstream credential and the user has none, or it is not `active` | deny `credential_unavailable` |
+ * | 4 | the tool needs an upstream credential and the caller is a service principal (a machine client: no person, no upstream account) | deny `principal_has_no_upstream_account` |
+ * | 4b | the tool needs an upstream credential and the user has none, or it is not `active` | deny `credential_unavailable` |
  * | 5 | the credential's granted upstream scopes do not cover the tool's | deny `upstream_scope_missing` |
  * | 6 | otherwise                                                        | allow                    |
  *
@@ -24,6 +25,7 @@
  * `gmail.readonly`, GitHub `repo` covers `public_repo`, …).
  */
 
+import type { PrincipalKind } from './principal.js';
 import { AUDIT_READ, CALLS_CANCEL, CALLS_READ, missingScopes } from './scopes.js';
 
 export interface PolicyTool {
@@ -48,9 +50,17 @@ export interface ToolCallQuestion {
   tokenScopes: readonly string[] | undefined;
   /** The user's stored credential for the tool's upstream provider (null: none). Ignored for tools without upstream. */
   credential: PolicyCredential | null | undefined;
+  /** Who calls: a person (default) or a service principal (`principal.ts`), which never has an upstream account. */
+  principal?: PrincipalKind | undefined;
 }
 
-export type DenyCode = 'unknown_tool' | 'tool_disabled' | 'insufficient_scope' | 'credential_unavailable' | 'upstream_scope_missing';
+export type DenyCode =
+  | 'unknown_tool'
+  | 'tool_disabled'
+  | 'insufficient_scope'
+  | 'principal_has_no_upstream_account'
+  | 'credential_unavailable'
+  | 'upstream_scope_missing';
 
 export type Decision =
   | { allow: true }
@@ -75,12 +85,18 @@ const ALLOW: Decision = { allow: true };
  * token carries its scope)? What the route's step-up check, the early "unknown tool" answer and
  * `tools/list` need: none of them knows the user's credential, and none should.
  */
-export function decideToolReach(q: Pick<ToolCallQuestion, 'tenant' | 'tool' | 'tokenScopes'>): Decision {
+export function decideToolReach(q: Pick<ToolCallQuestion, 'tenant' | 'tool' | 'tokenScopes' | 'principal'>): Decision {
   const { tool } = q;
   if (!tool) return { allow: false, code: 'unknown_tool', message: 'Unknown tool' };
   if (!q.tenant.enabledTools.includes(tool.name)) return { allow: false, code: 'tool_disabled', message: `Tool ${tool.name} is not enabled for this tenant` };
   if (q.tokenScopes !== undefined && !q.tokenScopes.includes(tool.mcpScope))
     return { allow: false, code: 'insufficient_scope', message: `This tool needs the scope ${tool.mcpScope}`, requiredScope: tool.mcpScope };
+  if (tool.upstream && q.principal === 'service')
+    return {
+      allow: false,
+      code: 'principal_has_no_upstream_account',
+      message: `${tool.name} runs with a person's ${tool.upstream.provider} account; a machine client has none, so it cannot call this tool.`,
+    };
   return ALLOW;
 }
 
@@ -132,10 +148,12 @@ export function toolsToList<T extends PolicyTool>(q: {
   tenant: { enabledTools: readonly string[]; toolListing: ToolListingMode };
   tools: readonly T[];
   tokenScopes: readonly string[];
+  /** A service principal is never shown a tool it can never call (one that runs with a person's upstream account). */
+  principal?: PrincipalKind | undefined;
 }): ListedTool<T>[] {
   const listed: ListedTool<T>[] = [];
   for (const tool of q.tools) {
-    const d = decideToolReach({ tenant: q.tenant, tool, tokenScopes: q.tokenScopes });
+    const d = decideToolReach({ tenant: q.tenant, tool, tokenScopes: q.tokenScopes, principal: q.principal });
     if (d.allow) listed.push({ tool });
     else if (d.code === 'insufficient_scope' && q.tenant.toolListing === 'all_with_hints')
       listed.push({ tool, locked: { requiredScope: tool.mcpScope, message: `Sign in again and allow the scope ${tool.mcpScope} to use this tool.` } });

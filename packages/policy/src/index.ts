@@ -39,4 +39,5 @@ export {
   type ApiKeyScope,
   type ScopeSeparator,
 } from './scopes.js';
+export { principalKind, serviceClientOf, serviceSubject, SERVICE_PRINCIPAL_ISSUER, SERVICE_SUBJECT_PREFIX, type PrincipalKind } from './principal.js';
 export { APPROVERS, approvalNeeded, approvalRuleSchema, approvalRulesSchema, DEFAULT_APPROVAL_TTL_S, type ApprovalRule, type Approver } from './approval.js';

@@ -29,6 +29,11 @@ export function redisKeys(prefix: string) {
     /** Whether a 2025-era MCP client declared URL elicitation at `initialize` ('1' / '0'), per (tenant, user, OAuth client). */
     urlElicitation: (tenantId: string, userId: string, clientId: string | undefined) =>
       `${prefix}:mcp-url-elicitation:${tenantId}:${userId}:${clientId ?? '-'}`,
+    /**
+     * A redeemed ID-JAG (enterprise-managed authorization): SET NX, PX = until the assertion's `exp`,
+     * so each one is redeemed once. `digest` = SHA-256 of (issuer, jti), so no IdP value is a key.
+     */
+    idJagRedeemed: (tenantId: string, digest: string) => `${prefix}:idjag-jti:${tenantId}:${digest}`,
     /** The pub/sub channel cancels are announced on (every worker process subscribes once). */
     cancelChannel: `${prefix}:call-cancel`,
   };

@@ -134,27 +134,35 @@ export function redactArguments(tool: AnyTool, args: Record<string, unknown>): R
 // eslint-disable-next-line no-control-regex -- finding NUL is the point
 const NOT_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
-/** The first string (value or key) that is not valid text, as "field: problem"; undefined if all are. */
-function invalidText(v: unknown, path: string): string | undefined {
-  const at = (k: string | number) => (path ? `${path}.${k}` : String(k));
+/**
+ * The first string (value or key) that is not valid text, as "field: problem"; undefined if all are.
+ * `key` is the value's key under `parent` (undefined at the top); the path is built only for
+ * containers and for a bad value, not for every valid field (this runs on every call's arguments).
+ */
+function invalidText(v: unknown, parent: string, key?: string | number): string | undefined {
   if (typeof v === 'string') {
     const m = NOT_TEXT.exec(v);
     if (!m) return undefined;
+    const path = pathOf(parent, key);
     return `${path || '(arguments)'}: ${m[0] === '\u0000' ? 'contains a NUL character (\\u0000)' : 'contains an unpaired UTF-16 surrogate'}, which is not allowed in text`;
   }
+  if (v === null || typeof v !== 'object') return undefined;
+  const path = pathOf(parent, key);
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
-      const bad = invalidText(v[i], at(i));
+      const bad = invalidText(v[i], path, i);
       if (bad) return bad;
     }
     return undefined;
   }
-  if (v !== null && typeof v === 'object') {
-    for (const [k, x] of Object.entries(v)) {
-      if (NOT_TEXT.test(k)) return `${path || '(arguments)'}: a field name is not valid text`;
-      const bad = invalidText(x, at(k));
-      if (bad) return bad;
-    }
+  const record = v as Record<string, unknown>;
+  for (const k in record) {
+    if (!Object.hasOwn(record, k)) continue;
+    if (NOT_TEXT.test(k)) return `${path || '(arguments)'}: a field name is not valid text`;
+    const bad = invalidText(record[k], path, k);
+    if (bad) return bad;
   }
   return undefined;
 }
+
+const pathOf = (parent: string, key: string | number | undefined): string => (key === undefined ? parent : parent ? `${parent}.${key}` : String(key));

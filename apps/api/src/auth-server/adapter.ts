@@ -10,6 +10,9 @@ const CONSUMED_LABEL: Record<string, string> = { AuthorizationCode: 'authorizati
 /** A dynamically registered client not used for this long is gone (its next request: `invalid_client`, so it re-registers). */
 export const REGISTRATION_TTL_SECONDS = 30 * 86_400;
 
+/** A claimed assertion id lives this long until the provider saves it with the assertion's own expiry. */
+const REPLAY_CLAIM_TTL_SECONDS = 3_600;
+
 /**
  * oidc-provider's storage adapter for one tenant: Postgres rows scoped by tenant, ids hashed,
  * payloads (client secrets, registration tokens, sessions, grants) sealed with the keyring and bound to
@@ -43,7 +46,29 @@ export function postgresAdapter(tenantId: string, repo: OidcStoreRepository, key
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
+      if (this.#model === 'ReplayDetection') return this.#claim(id);
       return this.#read(await repo.find(this.#model, storeKey(id)));
+    }
+
+    /**
+     * oidc-provider's replay check of a client assertion's `jti` (private_key_jwt) is `find`, then
+     * `save` when nothing was found: N parallel uses of one assertion would all find nothing. Here
+     * `find` claims the id (insert if absent, one statement): exactly one caller gets "not seen" and
+     * goes on (its `save` then sets the real expiry); every other one sees the row and is refused.
+     */
+    async #claim(id: string): Promise<AdapterPayload | undefined> {
+      const key = storeKey(id);
+      const claimed = await repo.insertIfAbsent({
+        model: this.#model,
+        id: key,
+        grantId: null,
+        accountId: null,
+        uid: null,
+        userCode: null,
+        payload: sealOidcPayload(keyring, tenantId, this.#model, key, { jti: id }),
+        expiresAt: new Date(Date.now() + REPLAY_CLAIM_TTL_SECONDS * 1000),
+      });
+      return claimed ? undefined : { jti: id };
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {

@@ -2,9 +2,10 @@ import { SIGNING_ALG } from '@mcprt/identity';
 import type { TenantScope } from '@mcprt/calls';
 import type { OidcStoreRepository, Tenant } from '@mcprt/db';
 import type { Keyring } from '@mcprt/keyring';
-import Provider, { errors, type Configuration } from 'oidc-provider';
+import Provider, { errors, type Configuration, type ResourceServer } from 'oidc-provider';
 import { renderProviderError } from '../http/render-error.js';
 import { postgresAdapter } from './adapter.js';
+import { checkOperatorOnlyMetadata, clientCredentialsScope, jwtCustomizer, SERVICE_SCOPES_PROPERTY } from './machine-clients.js';
 import { esc, page, pageCsp } from './pages.js';
 
 /** Lifetimes (seconds). Access tokens are JWTs, not stored, so not revocable: keep them short. */
@@ -66,6 +67,7 @@ export function providerConfiguration(p: ProviderInput): Configuration {
       id_token_signed_response_alg: SIGNING_ALG,
     },
     extraClientMetadata,
+    formats: { customizers: { jwt: jwtCustomizer((e) => p.scope.audit.append(e)) } },
 
     features: features(p),
 
@@ -83,10 +85,11 @@ export function providerConfiguration(p: ProviderInput): Configuration {
 // A client's registered `scope` would become a per-client allow-list (later step-up → invalid_scope):
 // what a client gets is decided by the user's consent and the tenant's tools, not its registration.
 const extraClientMetadata: Configuration['extraClientMetadata'] = {
-  properties: ['scope'],
-  validator(_ctx, key, _value, metadata) {
+  properties: ['scope', SERVICE_SCOPES_PROPERTY],
+  validator(ctx, key, _value, metadata) {
     if (key !== 'scope') return;
     const m = metadata as Record<string, unknown>;
+    checkOperatorOnlyMetadata(ctx, m);
     delete m.scope;
     // RFC 8252 §7.3: a client whose redirect URIs are all http on a loopback address is a native
     // app listening on whatever port it got; oidc-provider lets the port vary only for
@@ -124,6 +127,8 @@ function features(p: ProviderInput): Configuration['features'] {
       },
     },
     registration: { enabled: true },
+    // Machine clients (machine-clients.ts): operator-registered service clients only.
+    clientCredentials: { enabled: true },
     // The logout confirmation and its success page: ours (escaped, strict CSP that also forbids
     // framing), not the library's (a remote font, the request's host in the text).
     rpInitiatedLogout: {
@@ -153,18 +158,18 @@ function features(p: ProviderInput): Configuration['features'] {
         return resource;
       },
       useGrantedResource: () => true,
-      getResourceServerInfo: (_ctx, indicator) => {
+      getResourceServerInfo: (ctx, indicator) => {
         if (indicator !== resource) throw new errors.InvalidTarget('resource must be this tenant\u2019s MCP URL');
-        return {
-          audience: resource,
-          scope: resourceScopes.join(' '),
-          accessTokenFormat: 'jwt',
-          accessTokenTTL: TTL.accessToken,
-          jwt: { sign: { alg: SIGNING_ALG } },
-        };
+        const machine = ctx.oidc.params?.grant_type === 'client_credentials';
+        return resourceServerInfo(resource, machine ? clientCredentialsScope(ctx, resourceScopes) : resourceScopes.join(' '));
       },
     },
   };
+}
+
+/** The tenant's MCP resource as a resource server: JWT access tokens (ES256) for exactly it, 10 minutes. */
+export function resourceServerInfo(resource: string, scope: string): ResourceServer {
+  return { audience: resource, scope, accessTokenFormat: 'jwt', accessTokenTTL: TTL.accessToken, jwt: { sign: { alg: SIGNING_ALG } } };
 }
 
 /** A form's CSP target for a redirect URI: its origin, or for a custom scheme (cursor://…, no origin) its scheme. */

@@ -11,6 +11,9 @@ import { LRUCache } from 'lru-cache';
 import Provider from 'oidc-provider';
 import { mcpResourceUrl } from '../http/urls.js';
 import { REGISTRATION_TTL_SECONDS, storeKey } from './adapter.js';
+import { EnterpriseJwks, registerEnterpriseGrant } from './enterprise-grant.js';
+import { auditRefusedClientCredentials } from './machine-clients.js';
+import type { RedisClient, RedisKeys } from '@mcprt/redis';
 import { providerConfiguration, type ProviderFetch } from './provider-config.js';
 
 export const asIssuer = (publicUrl: string, slug: string) => `${publicUrl}/t/${slug}`;
@@ -23,6 +26,11 @@ export interface AuthServerDeps {
   log: Logger;
   /** oidc-provider's outbound fetch (Client ID Metadata Documents): the egress helper's. */
   fetch: ProviderFetch;
+  /** Enterprise IdPs' JWKS (ID-JAG signatures): the egress helper's, with the IdP rules. */
+  idpFetch: ProviderFetch;
+  /** ID-JAG replay (one redemption each). */
+  redis: RedisClient;
+  keys: RedisKeys;
 }
 
 export interface TenantAuthServer {
@@ -56,9 +64,11 @@ export class AuthServers {
   readonly #reloads = new LRUCache<string, number>({ max: 10_000 });
   readonly #deps: AuthServerDeps;
   readonly #cookieKeys: string[];
+  readonly #enterpriseJwks: EnterpriseJwks;
 
   constructor(deps: AuthServerDeps) {
     this.#deps = deps;
+    this.#enterpriseJwks = new EnterpriseJwks(deps.idpFetch);
     this.#cookieKeys = cookieKeys(deps.keyring);
   }
 
@@ -68,7 +78,7 @@ export class AuthServers {
 
   /** The tenant's server; the tenant row decides the scopes, so a changed tool list needs a new one (`forget`). */
   async get(tenant: Tenant): Promise<TenantAuthServer> {
-    const key = `${tenant.id}\u0000${tenant.enabledTools.join(',')}`;
+    const key = `${tenant.id}\u0000${tenant.enabledTools.join(',')}\u0000${JSON.stringify(tenant.enterpriseIdps)}`;
     let pending = this.#servers.get(key);
     if (!pending) {
       pending = this.#build(tenant);
@@ -112,15 +122,17 @@ export class AuthServers {
     // The user's history (packages/policy HISTORY_SCOPES): granted only when an app asks for it by
     // name and the user allows it on the consent page; never advertised in the resource metadata.
     const resourceScopes = [...toolScopes, ...HISTORY_SCOPES.map((h) => h.scope)];
+    const resource = mcpResourceUrl(d.publicUrl, tenant.slug);
+    const scope = forTenant(d.db, tenant.id);
     const configuration = providerConfiguration({
       tenant,
-      resource: mcpResourceUrl(d.publicUrl, tenant.slug),
+      resource,
       resourceScopes,
       privateJwks: keys.privateJwks,
       cookieKeys: this.#cookieKeys,
       keyring: d.keyring,
       repo,
-      scope: forTenant(d.db, tenant.id),
+      scope,
       fetch: d.fetch,
     });
     const issuer = asIssuer(d.publicUrl, tenant.slug);
@@ -131,6 +143,8 @@ export class AuthServers {
     provider.proxy = true;
     provider.use(defaultScope(issuer, toolScopes));
     const log = d.log.child({ tenant: tenant.slug, component: 'authorization-server' });
+    auditRefusedClientCredentials(provider, (e) => scope.audit.append(e), log);
+    registerEnterpriseGrant(provider, { tenant, issuer, resource, resourceScopes, scope, redis: d.redis, keys: d.keys, jwks: this.#enterpriseJwks, log });
     provider.on('server_error', (_ctx, err) => log.error({ err }, 'authorization server error'));
     // A registration in use lives on; one unused for REGISTRATION_TTL_SECONDS expires (and is swept).
     provider.on('grant.success', (ctx) => {

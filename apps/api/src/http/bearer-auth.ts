@@ -1,8 +1,11 @@
-import { idpUnavailable, retryAfterSeconds, verifyAccessToken, type IssuerDirectory, type VerifiedTokenCache } from '@mcprt/identity';
+import { idpUnavailable, retryAfterSeconds, verifyAccessToken, type IssuerDirectory, type VerifiedToken, type VerifiedTokenCache } from '@mcprt/identity';
 import { appError, isAppError, type AppError, type ErrorCode } from '@mcprt/errors';
 import type { Middleware } from 'koa';
 import type { AuthServers } from '../auth-server/provider.js';
 import { asIssuer } from '../auth-server/provider.js';
+import { principalKind, SERVICE_PRINCIPAL_ISSUER, serviceClientOf } from '@mcprt/policy';
+import type { TenantScope } from '@mcprt/calls';
+import type { User } from '@mcprt/db';
 import type { UserCache } from './user-cache.js';
 import { bindLog, required, type ApiState } from './state.js';
 import { mcpResourceUrl, resourceMetadataUrl } from './urls.js';
@@ -79,7 +82,7 @@ export function bearerAuth(deps: BearerDeps): Middleware<ApiState> {
     }
     ctx.state.token = token;
     const user = builtin
-      ? await deps.users.byId(required(ctx, 'scope'), token.subject)
+      ? await builtinPrincipal(deps.users, required(ctx, 'scope'), token)
       : await deps.users.resolve(required(ctx, 'scope'), { issuer: token.issuer, subject: token.subject, email: token.email, name: token.name });
     if (!user) throw refuse('invalid_token', 'token subject is not a user of this tenant');
     ctx.state.user = user;
@@ -88,4 +91,20 @@ export function bearerAuth(deps: BearerDeps): Middleware<ApiState> {
     // sees neither the Authorization header nor an `authInfo` carrying the token.
     await next();
   };
+}
+
+/**
+ * Who a built-in tenant's token acts for: `sub` = our user id (sign-in, enterprise-managed grant), or
+ * `svc:<client_id>` for a machine client (`@mcprt/policy` principal.ts), which must be the client the
+ * token was issued to; its principal row (reserved issuer, subject = client id) is created on first use.
+ */
+async function builtinPrincipal(users: UserCache, scope: TenantScope, token: VerifiedToken): Promise<User | undefined> {
+  const service = serviceClientOf(token.subject);
+  if (service === undefined) {
+    // A service principal's row is reached only through `svc:<client_id>`, never by its row id.
+    const user = await users.byId(scope, token.subject);
+    return user && principalKind(user) === 'person' ? user : undefined;
+  }
+  if (token.clientId !== service) return undefined;
+  return users.resolve(scope, { issuer: SERVICE_PRINCIPAL_ISSUER, subject: service, name: `service client ${service}` });
 }

@@ -1,7 +1,8 @@
+import { BUILTIN_AUTH_EXTENSIONS } from '../auth-server/extensions.js';
 import { ProtocolError, type ProtocolEra, type Server, type ServerCapabilities } from '@modelcontextprotocol/server';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
 import { toAppError } from '@mcprt/errors';
-import { toolsToList, type ListedTool } from '@mcprt/policy';
+import { principalKind, toolsToList, type ListedTool } from '@mcprt/policy';
 import { jsonSchemaOf, type AnyTool } from '@mcprt/tools';
 import { databaseUnavailable, isDatabaseUnavailable } from '../http/outage.js';
 import { toProtocolError } from '../http/render-error.js';
@@ -29,6 +30,9 @@ const BASE_CAPABILITIES: ServerCapabilities = { tools: { listChanged: false } };
 /** 2026-07-28 also offers the tasks extension (tasks.ts), advertised in `server/discover`. */
 const MODERN_CAPABILITIES: ServerCapabilities = { ...BASE_CAPABILITIES, extensions: { [TASKS_EXTENSION]: {} } };
 const LEGACY_CAPABILITIES: ServerCapabilities = { ...BASE_CAPABILITIES, logging: {} };
+/** A built-in tenant's own authorization server also implements the MCP authorization extensions. */
+const BUILTIN_MODERN_CAPABILITIES: ServerCapabilities = { ...BASE_CAPABILITIES, extensions: { [TASKS_EXTENSION]: {}, ...BUILTIN_AUTH_EXTENSIONS } };
+const modernCapabilities = (authMode: string) => (authMode === 'builtin' ? BUILTIN_MODERN_CAPABILITIES : MODERN_CAPABILITIES);
 
 /**
  * Which handlers beyond tools/list and tools/call the request can need: the tasks methods
@@ -51,7 +55,7 @@ const ALL_NEEDS: ServerNeeds = { tasks: true, cancelNotification: true };
 export function buildMcpServer(r: McpDeps, who: RequestIdentity, era: ProtocolEra, signal: AbortSignal, needs: ServerNeeds = ALL_NEEDS): Server {
   const mcp = new TaskAwareServer(
     { name: 'mcprt', version: '0.1.0' },
-    { capabilities: era === 'legacy' ? LEGACY_CAPABILITIES : MODERN_CAPABILITIES, jsonSchemaValidator: validator },
+    { capabilities: era === 'legacy' ? LEGACY_CAPABILITIES : modernCapabilities(who.tenant.authMode), jsonSchemaValidator: validator },
   );
   mcp.setRequestHandler(
     'tools/list',
@@ -59,7 +63,12 @@ export function buildMcpServer(r: McpDeps, who: RequestIdentity, era: ProtocolEr
   );
   mcp.setRequestHandler(
     'tools/call',
-    guard(r, who, (req, ctx) => answerToolCall({ r, who, era, signal, req, ctx })),
+    guard(r, who, async (req, ctx) => {
+      const answer = await answerToolCall({ r, who, era, signal, req, ctx });
+      // A tool execution error is a result, not a JSON-RPC error: the conventions' `tool_error`.
+      if ((answer as { isError?: boolean }).isError === true && who.operation) who.operation.errorType = 'tool_error';
+      return answer;
+    }),
   );
   if (era === 'legacy' && needs.cancelNotification) registerLegacyCancel(mcp, r, who);
   else if (era !== 'legacy' && needs.tasks) registerTaskHandlers(mcp, r, who, (h) => guard(r, who, h));
@@ -75,7 +84,12 @@ export const LOCKED_META = 'io.mcprt/locked';
  * would grant. `tool_call_result` is always there: every token may poll its own calls.
  */
 function listTools(r: McpDeps, who: RequestIdentity) {
-  const listed = toolsToList({ tenant: who.tenant, tools: r.registry.enabledFor(who.tenant.enabledTools), tokenScopes: who.token.scopes });
+  const listed = toolsToList({
+    tenant: who.tenant,
+    tools: r.registry.enabledFor(who.tenant.enabledTools),
+    tokenScopes: who.token.scopes,
+    principal: principalKind(who.user),
+  });
   return {
     tools: [
       ...listed.map(({ tool: t, locked }: ListedTool<AnyTool>) => ({
@@ -104,18 +118,25 @@ function guard<A extends unknown[], R>(r: McpDeps, who: RequestIdentity, handler
     try {
       return await handler(...args);
     } catch (e) {
-      if (e instanceof ProtocolError) throw e;
-      // Postgres unreachable before anything was recorded: a specific, retryable error (no driver
-      // text), logged once per outage; the route turns it into HTTP 503 + Retry-After.
-      if (isDatabaseUnavailable(e)) {
-        r.outages.report('postgres', e);
-        who.onUnavailable?.();
-        throw toProtocolError(databaseUnavailable(r.config.RETRY_AFTER_S, e), who.requestId);
-      }
-      const err = toAppError(e);
-      if (err.expose) who.log.warn({ code: err.code }, 'mcp request failed');
-      else who.log.error({ err: e }, 'mcp request failed');
-      throw toProtocolError(err, who.requestId);
+      const answer = rpcErrorOf(r, who, e);
+      // The JSON-RPC error code the answer carries, for the request's span and metric (operation.ts).
+      if (who.operation) who.operation.errorType = String(answer.code);
+      throw answer;
     }
   };
+}
+
+function rpcErrorOf(r: McpDeps, who: RequestIdentity, e: unknown): ProtocolError {
+  if (e instanceof ProtocolError) return e;
+  // Postgres unreachable before anything was recorded: a specific, retryable error (no driver
+  // text), logged once per outage; the route turns it into HTTP 503 + Retry-After.
+  if (isDatabaseUnavailable(e)) {
+    r.outages.report('postgres', e);
+    who.onUnavailable?.();
+    return toProtocolError(databaseUnavailable(r.config.RETRY_AFTER_S, e), who.requestId);
+  }
+  const err = toAppError(e);
+  if (err.expose) who.log.warn({ code: err.code }, 'mcp request failed');
+  else who.log.error({ err: e }, 'mcp request failed');
+  return toProtocolError(err, who.requestId);
 }

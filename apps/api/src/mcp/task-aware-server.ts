@@ -23,6 +23,24 @@ export class TaskAwareServer extends Server {
       }
     };
   }
+
+  /**
+   * The SDK's teardown, run when each per-request exchange ends, builds a "Connection closed" error
+   * for requests still awaiting an answer and as the abort reason of handlers still running. A
+   * stateless server sends no requests of its own, and its handler has answered by then: nobody
+   * reads that error's stack, which was ≈1.4 % of the API's CPU (V8 captures it at construction).
+   * The teardown itself is unchanged (`super._onclose()`, as the SDK requires); only the stack is
+   * not captured while it runs.
+   */
+  protected override _onclose(): void {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      super._onclose();
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+  }
 }
 
 /** Carries a CreateTaskResult past the SDK's CallToolResult check (see TaskAwareServer). */

@@ -10,6 +10,7 @@ import {
 } from '@modelcontextprotocol/server';
 import type { decideCallApproval } from '@mcprt/calls';
 import { awaitCall, cancelUserCall, eitherAborted, isFinal, submitCall, type SubmitOutcome, type ToolCall } from '@mcprt/calls';
+import { activeSpan } from '@mcprt/observability';
 import type { AnyTool } from '@mcprt/tools';
 import { RESULT_TOOL, toCallToolResult } from '../calls/call-result.js';
 import { approvalPageUrl, toolCallUrl } from '../http/urls.js';
@@ -126,6 +127,7 @@ export async function answerToolCall(turn: Turn): Promise<Answer> {
   });
   if (outcome.kind === 'unknown') throw unknown();
   if (outcome.kind !== 'accepted') return notAccepted(r, who, era, ctx, outcome);
+  activeSpan()?.setAttribute('mcprt.call.id', outcome.call.id);
   return answerAccepted(turn, tool, outcome);
 }
 

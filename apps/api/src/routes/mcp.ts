@@ -9,9 +9,11 @@ import { required, type ApiState } from '../http/state.js';
 import type { Chains, Handler, Routes } from '../http/tenant-router.js';
 import { buildMcpServer, type McpDeps, type ServerNeeds } from '../mcp/build-server.js';
 import { rememberInitialize } from '../mcp/client-capabilities.js';
+import { observeMcpRequest, type McpOperation, type OperationDeps } from '../mcp/operation.js';
 import { createMcpFront, type McpFront } from '../mcp/serve-request.js';
 
 export type McpRouteDeps = McpDeps &
+  OperationDeps &
   Parameters<typeof rememberInitialize>[0] & { config: Pick<Config, 'MCP_BODY_LIMIT' | 'MCP_MAX_BATCH' | 'MCP_MAX_CALLS_PER_REQUEST' | 'RETRY_AFTER_S'> };
 
 /** A JSON-RPC message as far as the front needs to look at it. */
@@ -98,8 +100,10 @@ function handleMcp(r: McpRouteDeps, front: McpFront): Middleware<ApiState> {
   return async (ctx) => {
     const state = ctx.state;
     let unavailable = false;
+    const operation: McpOperation = {};
     const who = {
       onUnavailable: () => (unavailable = true),
+      operation,
       tenant: required(ctx, 'tenant'),
       scope: required(ctx, 'scope'),
       token: required(ctx, 'token'),
@@ -112,7 +116,9 @@ function handleMcp(r: McpRouteDeps, front: McpFront): Middleware<ApiState> {
     };
     const needs = needsOf(ctx.request.body);
     rememberInitialize(r, who, ctx.request.body);
-    await front.serve(ctx, (era, signal) => buildMcpServer(r, who, era, signal, needs), ctx.request.body);
+    await observeMcpRequest(r, ctx, who.tenant, operation, () =>
+      front.serve(ctx, (era, signal) => buildMcpServer(r, who, era, signal, needs), ctx.request.body),
+    );
     // A single message answered "temporarily unavailable": say it in HTTP too (a batch keeps its 200,
     // its other answers may be fine).
     if (unavailable && !Array.isArray(ctx.request.body)) renderRpcUnavailable(ctx, r.config.RETRY_AFTER_S);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { sealOidcPayload, storeKey } from '@mcprt/identity';
 import { parseKeyring } from '@mcprt/keyring';
-import { oidcStoreRepository, tenantsRepository } from '@mcprt/db';
+import { oidcStoreRepository, tenantsRepository, type Tenant } from '@mcprt/db';
 import { parseNonEmpty, parseSlug } from '../args.js';
 import { CliError, UsageError, type CliResources } from '../resources.js';
 
@@ -38,9 +38,7 @@ export async function clientCreate(res: CliResources, input: ClientCreateInput):
   const name = parseNonEmpty(input.name, '--name');
   const redirectUris = (input.redirectUris ?? []).map(parseRedirect);
   if (redirectUris.length === 0) throw new UsageError('at least one --redirect-uri is required');
-  const tenant = await tenantsRepository(res.db).bySlug(slug);
-  if (!tenant) throw new CliError(`no tenant "${slug}"`);
-  if (tenant.authMode !== 'builtin') throw new CliError(`tenant "${slug}" is not in builtin mode: register clients at ${tenant.idpIssuer}`);
+  const tenant = await builtinTenant(res, slug);
   const clientId = `mcprt_${randomBytes(16).toString('base64url')}`;
   const clientSecret = input.confidential ? randomBytes(32).toString('base64url') : undefined;
   const payload = {
@@ -53,19 +51,32 @@ export async function clientCreate(res: CliResources, input: ClientCreateInput):
     response_types: ['code'],
     token_endpoint_auth_method: clientSecret ? 'client_secret_basic' : 'none',
   };
+  await storeClient(res, tenant.id, payload);
+  res.out(`client_id ${clientId}`);
+  if (clientSecret) res.out(`client_secret ${clientSecret}   (shown once; stored sealed)`);
+  return { clientId, ...(clientSecret ? { clientSecret } : {}) };
+}
+
+/** A built-in tenant by slug (clients are registered only at the tenant's own authorization server). */
+export async function builtinTenant(res: CliResources, slug: string): Promise<Tenant> {
+  const tenant = await tenantsRepository(res.db).bySlug(slug);
+  if (!tenant) throw new CliError(`no tenant "${slug}"`);
+  if (tenant.authMode !== 'builtin') throw new CliError(`tenant "${slug}" is not in builtin mode: register clients at ${tenant.idpIssuer}`);
+  return tenant;
+}
+
+/** Writes a client as oidc-provider stores it (id hashed, metadata sealed), with no expiry. */
+export async function storeClient(res: CliResources, tenantId: string, payload: Record<string, unknown> & { client_id: string }): Promise<void> {
   const keyring = parseKeyring(res.config.SEAL_KEYS, res.config.SEAL_ACTIVE_KID);
-  const id = storeKey(clientId);
-  await oidcStoreRepository(res.db, tenant.id).upsert({
+  const id = storeKey(payload.client_id);
+  await oidcStoreRepository(res.db, tenantId).upsert({
     model: 'Client',
     id,
     grantId: null,
     accountId: null,
     uid: null,
     userCode: null,
-    payload: sealOidcPayload(keyring, tenant.id, 'Client', id, payload),
+    payload: sealOidcPayload(keyring, tenantId, 'Client', id, payload),
     expiresAt: null,
   });
-  res.out(`client_id ${clientId}`);
-  if (clientSecret) res.out(`client_secret ${clientSecret}   (shown once; stored sealed)`);
-  return { clientId, ...(clientSecret ? { clientSecret } : {}) };
 }

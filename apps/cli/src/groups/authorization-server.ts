@@ -1,5 +1,7 @@
 import { asRotateKey } from '../commands/as-rotate-key.js';
 import { clientCreate } from '../commands/client-create.js';
+import { enterpriseClientCreate, tenantTrustIdp } from '../commands/enterprise-idp.js';
+import { serviceClientCreate } from '../commands/service-client-create.js';
 import { str, type CommandGroup } from '../command.js';
 
 /** `client …` and `as …`: a built-in tenant's authorization server (pre-registered clients, signing keys). */
@@ -20,6 +22,66 @@ export const authorizationServerCommands: CommandGroup = {
             name: str(v, 'name'),
             redirectUris: (v['redirect-uri'] as unknown as string[] | undefined) ?? [],
             confidential: v.confidential === true,
+          }),
+          0
+        ),
+      ),
+  },
+  'client create-service': {
+    usage:
+      'client create-service --tenant <slug> --name <name> --scope "<scopes>" [--auth client_secret_basic|client_secret_post|private_key_jwt] [--jwks <json>|@file]',
+    summary: 'built-in tenants: a machine client (client_credentials); its tokens name the service principal svc:<client_id>',
+    details: [
+      '--scope  space-separated: tools:<enabled tool>, calls:read, calls:cancel, audit:read (the most its tokens carry)',
+      '--auth   how it authenticates at the token endpoint (default client_secret_basic; the secret is printed once)',
+      '--jwks   private_key_jwt: its public keys, a JWKS as JSON text or @path/to/jwks.json',
+    ],
+    options: { tenant: { type: 'string' }, name: { type: 'string' }, scope: { type: 'string' }, auth: { type: 'string' }, jwks: { type: 'string' } },
+    run: ({ values: v, withDb }) =>
+      withDb(
+        async (res) => (
+          await serviceClientCreate(res, {
+            tenant: str(v, 'tenant'),
+            name: str(v, 'name'),
+            scope: str(v, 'scope'),
+            auth: str(v, 'auth'),
+            jwks: str(v, 'jwks'),
+          }),
+          0
+        ),
+      ),
+  },
+  'client create-enterprise': {
+    usage: 'client create-enterprise --tenant <slug> --name <name>',
+    summary: 'built-in tenants: a confidential client that redeems ID-JAGs (jwt-bearer grant); prints its id and secret (once)',
+    details: ['Then trust its enterprise IdP for it: tenant trust-idp --slug … --issuer … --jwks-uri … --client-id <this id>'],
+    options: { tenant: { type: 'string' }, name: { type: 'string' } },
+    run: ({ values: v, withDb }) => withDb(async (res) => (await enterpriseClientCreate(res, { tenant: str(v, 'tenant'), name: str(v, 'name') }), 0)),
+  },
+  'tenant trust-idp': {
+    usage: 'tenant trust-idp --slug <slug> --issuer <url> (--jwks-uri <url> --client-id <id> [--client-id <id>]… | --remove)',
+    summary: "built-in tenants: accept ID-JAGs (enterprise-managed authorization) of this IdP for these clients; replaces the issuer's entry",
+    details: [
+      '--issuer    the IdP issuer, exactly as its ID-JAGs name it (iss)',
+      '--jwks-uri  where its signing keys are',
+      '--client-id a client of this tenant (client create-enterprise) that may redeem them',
+    ],
+    options: {
+      slug: { type: 'string' },
+      issuer: { type: 'string' },
+      'jwks-uri': { type: 'string' },
+      'client-id': { type: 'string', multiple: true },
+      remove: { type: 'boolean' },
+    },
+    run: ({ values: v, withDb }) =>
+      withDb(
+        async (res) => (
+          await tenantTrustIdp(res, {
+            slug: str(v, 'slug'),
+            issuer: str(v, 'issuer'),
+            jwksUri: str(v, 'jwks-uri'),
+            clientIds: (v['client-id'] as unknown as string[] | undefined) ?? [],
+            remove: v.remove === true,
           }),
           0
         ),

@@ -1,7 +1,7 @@
 import { connectLinkOf } from '@mcprt/calls';
 import type { Tenant, User } from '@mcprt/db';
 import { AppError } from '@mcprt/errors';
-import { decideToolCall } from '@mcprt/policy';
+import { decideToolCall, principalKind } from '@mcprt/policy';
 import type { AnyTool } from '@mcprt/tools';
 import type { WorkerResources } from '../resources.js';
 import type { BoundCall } from './bind-call.js';
@@ -21,7 +21,7 @@ export interface Allowed {
 export async function recheckPolicy(r: WorkerResources, { call, tool, stored }: BoundCall): Promise<Allowed> {
   const [tenant, user] = await Promise.all([r.owners.tenant(call.tenantId), r.owners.user(call.tenantId, call.userId)]);
   if (!tenant || !user) throw new AppError('not_found', 'owner_missing', 'the tenant or user of this call no longer exists');
-  const decision = decideToolCall({ tenant, tool, tokenScopes: undefined, credential: stored });
+  const decision = decideToolCall({ tenant, tool, tokenScopes: undefined, credential: stored, principal: principalKind(user) });
   if (!decision.allow) {
     // A missing or too narrow upstream credential: the error carries the connect link made for this user.
     const connect = decision.connect && connectLinkOf(r, tenant, call.userId, decision.connect);

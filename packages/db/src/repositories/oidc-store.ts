@@ -26,6 +26,15 @@ function oidcRows(db: Executor, tenantId: string) {
           set: { payload: row.payload, grantId: row.grantId, accountId: row.accountId, uid: row.uid, userCode: row.userCode, expiresAt: row.expiresAt },
         });
     },
+    /** Writes the row unless one of that (model, id) exists: true when this call wrote it (atomic under concurrency). */
+    async insertIfAbsent(row: Omit<OidcStoreRow, 'tenantId' | 'consumedAt'>): Promise<boolean> {
+      const rows = await db
+        .insert(oidcStore)
+        .values({ ...row, tenantId })
+        .onConflictDoNothing({ target: [oidcStore.tenantId, oidcStore.model, oidcStore.id] })
+        .returning({ id: oidcStore.id });
+      return rows.length > 0;
+    },
     async find(model: string, id: string): Promise<OidcStoreRow | undefined> {
       const [row] = await db.select().from(oidcStore).where(key(model, id)).limit(1);
       return row;

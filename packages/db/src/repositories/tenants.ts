@@ -1,6 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { Executor } from '../client.js';
-import { defaultLimits, tenants, type TenantLimits, type UpstreamSettings } from '../schema.js';
+import { defaultLimits, tenants, type EnterpriseIdp, type TenantLimits, type UpstreamSettings } from '../schema.js';
 
 export type Tenant = typeof tenants.$inferSelect;
 
@@ -104,6 +104,9 @@ export function tenantsRepository(db: Executor) {
     },
     async setEnabledTools(id: string, enabledTools: string[]): Promise<void> {
       await db.update(tenants).set({ enabledTools }).where(eq(tenants.id, id));
+    },
+    async setEnterpriseIdps(id: string, enterpriseIdps: EnterpriseIdp[]): Promise<void> {
+      await db.update(tenants).set({ enterpriseIdps }).where(eq(tenants.id, id));
     },
   };
 }

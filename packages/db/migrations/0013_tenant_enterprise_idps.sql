@@ -1,0 +1,1 @@
+ALTER TABLE "tenants" ADD COLUMN "enterprise_idps" jsonb DEFAULT '[]'::jsonb NOT NULL;
