@@ -17,11 +17,21 @@ trap cleanup INT TERM EXIT
 
 IDP_PORT=${DEV_IDP_PORT:-4000}
 IDP="http://127.0.0.1:$IDP_PORT"
-# The dev IdP's login page signs users in for the dev tenant's built-in authorization server.
-node --import tsx packages/dev-idp/src/serve.ts --port "$IDP_PORT" --login-redirect "$PUBLIC_URL/t/dev/login/callback" & pids+=($!)
+# The dev IdP's login page signs users in for the dev tenant's built-in authorization server (and, with
+# ENABLE_TEST_TOOLS, for the conformance tenant's: `pnpm cli dev conformance`).
+LOGIN_REDIRECTS=(--login-redirect "$PUBLIC_URL/t/dev/login/callback")
+if [ "${ENABLE_TEST_TOOLS:-false}" = true ]; then
+  LOGIN_REDIRECTS+=(--login-redirect "$PUBLIC_URL/t/conformance/login/callback")
+  # The conformance suite's progress scenario counts 3 notifications during a 1.5 s call, and its
+  # tasks scenarios expect a 1 s slow_compute to become a task whatever the load.
+  export PROGRESS_INTERVAL_MS=${PROGRESS_INTERVAL_MS:-250} TASK_WAIT_MS=${TASK_WAIT_MS:-300}
+fi
+node --import tsx packages/dev-idp/src/serve.ts --port "$IDP_PORT" "${LOGIN_REDIRECTS[@]}" & pids+=($!)
 for _ in $(seq 1 60); do curl -fsS "$IDP/.well-known/openid-configuration" >/dev/null 2>&1 && break; sleep 0.5; done
 
 node --import tsx apps/cli/src/main.ts dev seed --idp "$IDP" --slug dev --auth builtin
+# Test deployments: the conformance suite's tenant (its fixture tools); `pnpm cli dev conformance` prints its URL and a token.
+[ "${ENABLE_TEST_TOOLS:-false}" = true ] && node --import tsx apps/cli/src/main.ts dev conformance --idp "$IDP" >/dev/null
 # web_search without an operator key: a local Scavio double (test/doubles/scavio.ts; canned results
 # from results.example.test, clearly not real ones) for this run's worker only. With SCAVIO_API_KEY
 # in .env the worker calls the real API.

@@ -92,6 +92,7 @@ export const ERRORS = {
   upstream_not_found: spec('upstream', 502, 'the upstream service found nothing there'),
   upstream_rejected: spec('upstream', 502, 'the upstream service rejected the request'),
   upstream_rate_limited: spec('upstream', 502, 'the upstream service is rate limiting', { retryable: true }),
+  tool_failed: spec('upstream', 502, 'the tool failed'),
   result_too_large: spec('upstream', 502, 'the tool produced more than its result limit; narrow the request'),
   upstream_response_too_large: spec('upstream', 502, 'the upstream response is too large'),
   upstream_redirect_loop: spec('upstream', 502, 'the upstream service redirected too often'),

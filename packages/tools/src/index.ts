@@ -1,7 +1,17 @@
-export { createToolRegistry, jsonSchemaOf, parseArguments, REDACTED, redactArguments, sensitiveValues } from './registry.js';
+export { CONFORMANCE_TOOLS, createToolRegistry, jsonSchemaOf, parseArguments, REDACTED, redactArguments, sensitiveValues } from './registry.js';
 export type { ToolRegistry } from './registry.js';
 export { reconnectUrl } from './reconnect.js';
 export { defineTool } from './tool.js';
-export type { AnyTool, ToolAnnotations, ToolContext, ToolDefinition, ToolServices, ToolUser, UpstreamCredential, UpstreamProvider } from './tool.js';
+export type {
+  AnyTool,
+  ToolAnnotations,
+  ToolContentBlock,
+  ToolContext,
+  ToolDefinition,
+  ToolServices,
+  ToolUser,
+  UpstreamCredential,
+  UpstreamProvider,
+} from './tool.js';
 export { createUpstreamClient, mapBounded, UPSTREAM_APIS, upstreamClientFor, upstreamFailure } from './upstream.js';
 export type { ApiProvider, UpstreamApi, UpstreamBases, UpstreamClient, UpstreamRequest, UpstreamResponse } from './upstream.js';

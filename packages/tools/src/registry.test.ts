@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createToolRegistry, jsonSchemaOf, parseArguments } from './registry.js';
+import { CONFORMANCE_TOOLS, createToolRegistry, jsonSchemaOf, parseArguments } from './registry.js';
 
 describe('tool registry', () => {
   it("hides test-only tools unless asked, and filters by the tenant's enabled list", () => {
@@ -15,6 +15,18 @@ describe('tool registry', () => {
     ]);
     const r = createToolRegistry({ includeTestTools: true });
     expect(r.enabledFor(['web_search', 'nope']).map((t) => t.name)).toEqual(['web_search']);
+  });
+
+  it("the conformance suite's fixture tools exist only in test deployments", () => {
+    expect(CONFORMANCE_TOOLS.length).toBeGreaterThanOrEqual(14);
+    const prod = createToolRegistry({ includeTestTools: false });
+    const test = createToolRegistry({ includeTestTools: true });
+    for (const name of CONFORMANCE_TOOLS) {
+      expect(prod.get(name), name).toBeUndefined();
+      expect(test.get(name)?.testOnly, name).toBe(true);
+    }
+    // A production tenant whose tool list named them still gets none.
+    expect(prod.enabledFor([...CONFORMANCE_TOOLS])).toEqual([]);
   });
 
   it('every tool carries the contract later layers build on', () => {

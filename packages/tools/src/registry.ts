@@ -1,6 +1,19 @@
 import { z } from 'zod';
 import type { AnyTool } from './tool.js';
 import { calendarRead } from './tools/calendar-read.js';
+import {
+  testAudioContent,
+  testEmbeddedResource,
+  testErrorHandling,
+  testImageContent,
+  testLoggingTool,
+  testMissingCapability,
+  testMultipleContentTypes,
+  testSimpleText,
+  testStreamingElicitation,
+  testToolWithProgress,
+} from './tools/conformance-content.js';
+import { failingJob, greet, protocolErrorJob, slowCompute } from './tools/conformance-tasks.js';
 import { echo } from './tools/echo.js';
 import { emailRead } from './tools/email-read.js';
 import { emailSearch } from './tools/email-search.js';
@@ -24,6 +37,31 @@ const ALL: AnyTool[] = [
   echo,
   githubProfile,
 ] as unknown as AnyTool[];
+
+/**
+ * The MCP conformance suite's fixture tools (test deployments only): the tools of the test-only
+ * conformance tenant (`cli dev conformance`), in tools/list order.
+ */
+const CONFORMANCE: AnyTool[] = [
+  testSimpleText,
+  testImageContent,
+  testAudioContent,
+  testEmbeddedResource,
+  testMultipleContentTypes,
+  testErrorHandling,
+  testToolWithProgress,
+  testMissingCapability,
+  testStreamingElicitation,
+  testLoggingTool,
+  greet,
+  slowCompute,
+  failingJob,
+  protocolErrorJob,
+] as unknown as AnyTool[];
+ALL.push(...CONFORMANCE);
+
+/** The names of the conformance fixture tools. */
+export const CONFORMANCE_TOOLS: readonly string[] = CONFORMANCE.map((t) => t.name);
 
 export interface ToolRegistry {
   get(name: string): AnyTool | undefined;

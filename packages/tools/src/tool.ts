@@ -66,6 +66,15 @@ export interface ToolServices {
   reconnectUrl(tenantSlug: string, provider: string, scopes?: readonly string[]): string;
 }
 
+/**
+ * An MCP content block a tool may answer with (text, image, audio, an embedded resource). Most tools
+ * answer with structured output and one text block; a tool that declares `content` renders its own.
+ */
+export type ToolContentBlock =
+  | { type: 'text'; text: string }
+  | { type: 'image' | 'audio'; data: string; mimeType: string }
+  | { type: 'resource'; resource: { uri: string; mimeType?: string; text: string } | { uri: string; mimeType?: string; blob: string } };
+
 /** MCP tool annotations (hints to the client; never trusted for security). */
 export interface ToolAnnotations {
   /** The tool does not change anything. */
@@ -101,12 +110,29 @@ export interface ToolDefinition<I extends z.ZodObject = z.ZodObject, O extends z
    */
   text?: (out: z.output<O>) => string;
   /**
+   * The content blocks of the answer, rendered from the stored result (instead of the one text
+   * block of `text`): for tools whose answer is an image, audio or an embedded resource.
+   */
+  content?: (out: z.output<O>) => ToolContentBlock[];
+  /**
    * Largest result accepted, in bytes of JSON. The worker fails a larger result with
    * `result_too_large` instead of storing it; tools cap what they return so they stay under it.
    */
   maxResultBytes?: number;
   /** Argument fields stored as "[redacted]" in tool_calls; their real values travel sealed beside the row (tool_calls.sealed_args) for the run. */
   sensitiveArgs?: string[];
+  /**
+   * Client capabilities the tool relies on (e.g. `sampling`): a 2026-07-28 request that does not
+   * declare them is refused with -32021 before the call is recorded.
+   */
+  clientCapabilities?: readonly ('sampling' | 'elicitation' | 'roots')[];
+  /**
+   * The tasks extension (2026-07-28): `required` — a call of this tool is always a task (a request
+   * that does not declare the extension is refused with -32021); `optional` (the default for every
+   * tool) — a task when the call outlives the short wait (TASK_WAIT_MS); `forbidden` — never a task
+   * (the plain wait, then the "still running" answer). Advertised as `execution.taskSupport`.
+   */
+  taskSupport?: 'forbidden' | 'optional' | 'required';
   /** Exists only in test/bench deployments. */
   testOnly?: boolean;
   run(ctx: ToolContext, args: z.output<I>): Promise<z.output<O>>;

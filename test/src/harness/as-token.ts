@@ -34,7 +34,7 @@ export interface UserToken {
 /** `account` signs in and allows `scope` for `clientId`; the access token for the tenant's MCP resource. */
 export async function userToken(
   as: { issuer: string; mcpUrl: string },
-  o: { clientId: string; account: string; scope: string; jar?: CookieJar },
+  o: { clientId: string; account: string; scope: string | undefined; jar?: CookieJar },
 ): Promise<UserToken> {
   const verifier = randomBytes(32).toString('base64url');
   const url = new URL(`${as.issuer}/auth`);
@@ -43,7 +43,7 @@ export async function userToken(
     client_id: o.clientId,
     redirect_uri: CLIENT_REDIRECT,
     resource: as.mcpUrl,
-    scope: o.scope,
+    ...(o.scope === undefined ? {} : { scope: o.scope }),
     state: randomBytes(8).toString('hex'),
     code_challenge: createHash('sha256').update(verifier).digest('base64url'),
     code_challenge_method: 'S256',

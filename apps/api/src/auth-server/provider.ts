@@ -141,6 +141,7 @@ export class AuthServers {
     // X-Forwarded-Host/-Proto/-For to PUBLIC_URL's host and protocol and the address the app decided:
     // the provider reads only those, so every URL it publishes or redirects to is PUBLIC_URL's.
     provider.proxy = true;
+    provider.use(defaultScope(issuer, toolScopes));
     const log = d.log.child({ tenant: tenant.slug, component: 'authorization-server' });
     auditRefusedClientCredentials(provider, (e) => scope.audit.append(e), log);
     registerEnterpriseGrant(provider, { tenant, issuer, resource, resourceScopes, scope, redis: d.redis, keys: d.keys, jwks: this.#enterpriseJwks, log });
@@ -158,3 +159,23 @@ export class AuthServers {
 }
 
 const KEY_RELOAD_COOLDOWN_MS = 30_000;
+
+/**
+ * RFC 6749 §3.3: a request that omits `scope` is processed with a pre-defined default. An
+ * authorization request (GET) naming no scope is sent (303) to the same request naming the tenant's
+ * tool scopes, as its protected resource metadata advertises them (never the history scopes); the
+ * consent page shows them and the user decides. Without it the grant holds nothing and the provider
+ * answers `access_denied`. A redirect, not a rewrite: the provider sees an ordinary request.
+ */
+function defaultScope(issuer: string, toolScopes: readonly string[]): Parameters<Provider['use']>[0] {
+  return async (ctx, next) => {
+    if (ctx.method === 'GET' && ctx.path === '/auth' && ctx.query.scope === undefined && toolScopes.length > 0) {
+      const params = new URLSearchParams(ctx.querystring);
+      params.set('scope', toolScopes.join(' '));
+      ctx.status = 303;
+      ctx.redirect(`${issuer}/auth?${params.toString()}`);
+      return;
+    }
+    await next();
+  };
+}

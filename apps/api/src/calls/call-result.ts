@@ -17,7 +17,7 @@ export function toCallToolResult(call: ToolCall, tool: AnyTool | undefined, poll
   switch (call.status) {
     case 'succeeded':
       return {
-        content: [{ type: 'text', text: readableText(call.result, tool) }],
+        content: contentOf(call.result, tool),
         ...(tool?.output ? { structuredContent: call.result as Record<string, unknown> } : {}),
         _meta: meta,
       };
@@ -78,6 +78,18 @@ function stillRunning(call: ToolCall, tool: AnyTool | undefined, pollUrl: string
       ? { ...meta, [APPROVAL_META]: { url: approval.url, approver: call.approver, expiresAt: call.approvalExpiresAt?.toISOString() } }
       : meta,
   };
+}
+
+/** The tool's own content blocks (tool.content), else one readable text block. */
+function contentOf(result: unknown, tool: AnyTool | undefined): CallToolResult['content'] {
+  if (tool?.content) {
+    try {
+      return tool.content(result as Record<string, unknown>);
+    } catch {
+      // a result stored by an older version of the tool: the JSON below
+    }
+  }
+  return [{ type: 'text', text: readableText(result, tool) }];
 }
 
 /** Where a call waiting for its user's approval says where to give it. */

@@ -99,6 +99,7 @@ function listTools(r: McpDeps, who: RequestIdentity) {
         inputSchema: jsonSchemaOf(t.input, 'input') as { type: 'object' },
         ...(t.output ? { outputSchema: advertisedOutputSchema({ ...t, output: t.output }) } : {}),
         annotations: t.annotations,
+        ...(t.taskSupport ? { execution: { taskSupport: t.taskSupport } } : {}),
         ...(locked ? { _meta: { [LOCKED_META]: locked } } : {}),
       })),
       toolCallResultListing,

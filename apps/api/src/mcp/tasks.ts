@@ -31,15 +31,35 @@ const CLIENT_CAPABILITIES = 'io.modelcontextprotocol/clientCapabilities';
 /** -32021: Missing Required Client Capability (2026-07-28). */
 const MISSING_CAPABILITY = -32021;
 
+/** The client capabilities a 2026-07-28 request declares in its `_meta` envelope (undefined: none). */
+export function envelopeCapabilities(envelope: unknown): Record<string, unknown> | undefined {
+  if (typeof envelope !== 'object' || envelope === null) return undefined;
+  const caps = (envelope as Record<string, unknown>)[CLIENT_CAPABILITIES];
+  return typeof caps === 'object' && caps !== null ? (caps as Record<string, unknown>) : undefined;
+}
+
+/**
+ * -32021 (HTTP 400) when a 2026-07-28 request does not declare a client capability the tool needs
+ * (`clientCapabilities` of its definition), before anything is recorded: the server never relies on
+ * a capability the client has not declared.
+ */
+export function assertClientCapabilities(envelope: unknown, needed: readonly string[] | undefined): void {
+  if (!needed?.length) return;
+  const caps = envelopeCapabilities(envelope) ?? {};
+  const missing = needed.filter((c) => typeof caps[c] !== 'object' || caps[c] === null);
+  if (missing.length === 0) return;
+  throw new ProtocolError(MISSING_CAPABILITY, `Missing required client capability: ${missing.join(', ')}`, {
+    requiredCapabilities: Object.fromEntries(missing.map((c) => [c, {}])),
+  });
+}
+
 /** Whether the request's own capabilities (its `_meta` envelope) declare the tasks extension. */
 export function declaresTasks(envelope: unknown): boolean {
-  if (typeof envelope !== 'object' || envelope === null) return false;
-  const caps = (envelope as Record<string, unknown>)[CLIENT_CAPABILITIES];
-  const ext = typeof caps === 'object' && caps !== null ? (caps as { extensions?: unknown }).extensions : undefined;
+  const ext = envelopeCapabilities(envelope)?.extensions;
   return typeof ext === 'object' && ext !== null && TASKS_EXTENSION in ext;
 }
 
-const missingCapability = () =>
+export const missingCapability = () =>
   new ProtocolError(MISSING_CAPABILITY, `Missing required client capability: the ${TASKS_EXTENSION} extension`, {
     requiredCapabilities: { extensions: { [TASKS_EXTENSION]: {} } },
   });
@@ -53,7 +73,7 @@ export type TaskDeps = Parameters<typeof cancelUserCall>[0] &
 
 /** The `Task` fields of a call (no inlined payload). A call waiting for its user's approval is `input_required`: a URL elicitation of the approval page. */
 function taskOf(call: ToolCall, config: TaskConfig & Pick<Config, 'PUBLIC_URL'>, slug: string) {
-  const status = call.status === 'cancelled' ? 'cancelled' : isFinal(call) ? 'completed' : 'working';
+  const status = call.status === 'cancelled' ? 'cancelled' : failedInternally(call) ? 'failed' : isFinal(call) ? 'completed' : 'working';
   const updated = call.finishedAt ?? call.startedAt ?? call.createdAt;
   const base = {
     taskId: call.id,
@@ -89,6 +109,13 @@ function taskOf(call: ToolCall, config: TaskConfig & Pick<Config, 'PUBLIC_URL'>,
 
 /** The key of the approval's input request in an `input_required` task (a `decline` response to it denies the call). */
 export const APPROVAL_INPUT = 'approval';
+
+/**
+ * A call that failed inside the runtime (an unexpected error, not one the tool reported): the
+ * extension keeps `failed` for such protocol-level errors; a tool's own error is `completed` with
+ * `result.isError`.
+ */
+const failedInternally = (call: ToolCall) => call.status === 'failed' && call.error?.code === 'internal_error';
 
 /**
  * The `result` of a completed task: the CallToolResult the original tools/call would have answered,
@@ -138,6 +165,7 @@ export function registerTaskHandlers(
     wrap(async (p: z.infer<typeof taskParams>, ctx: Ctx) => {
       const call = await own(p.taskId, ctx);
       const task = taskOf(call, r.config, who.tenant.slug);
+      if (task.status === 'failed') return { ...task, error: { code: ProtocolErrorCode.InternalError, message: call.error?.message ?? 'internal error' } };
       if (task.status !== 'completed') return task;
       return { ...task, result: taskResult(call, r, who) };
     }),

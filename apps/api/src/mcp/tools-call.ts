@@ -19,7 +19,7 @@ import type { ToolRegistry } from '@mcprt/tools';
 import type { OutageLog } from '../http/outage.js';
 import { askToConnect, connectOfError, reauthLink, upgradeLink } from './connect-answer.js';
 import type { RequestIdentity } from './request-identity.js';
-import { createTaskResult, declaresTasks } from './tasks.js';
+import { assertClientCapabilities, createTaskResult, declaresTasks, missingCapability } from './tasks.js';
 import { callToolCallResult } from './tool-call-result.js';
 
 /**
@@ -103,6 +103,11 @@ export async function answerToolCall(turn: Turn): Promise<Answer> {
   const unknown = () => new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${req.params.name}`);
   const tool = r.registry.get(req.params.name);
   if (!tool) throw unknown();
+  if (era !== 'legacy') {
+    assertClientCapabilities(ctx.mcpReq.envelope, tool.clientCapabilities);
+    // A tool that is always a task cannot answer a client that does not take tasks.
+    if (tool.taskSupport === 'required' && !declaresTasks(ctx.mcpReq.envelope)) throw missingCapability();
+  }
   const key = req.params._meta?.[IDEMPOTENCY_META];
   if (key !== undefined && !isIdempotencyKey(key))
     return { content: [{ type: 'text', text: `${IDEMPOTENCY_META} must be 1 to 128 visible ASCII characters` }], isError: true };
@@ -155,9 +160,10 @@ async function answerAccepted(turn: Turn, tool: AnyTool, outcome: Extract<Submit
   // - a 2026-07-28 request declaring the tasks extension: a short wait, then a task;
   // - a request with a progressToken: progress notifications over SSE while waiting (longer);
   // - otherwise CALL_WAIT_MS, then a plain "still running" result (not an error).
-  const asTask = era !== 'legacy' && declaresTasks(ctx.mcpReq.envelope);
+  const asTask = era !== 'legacy' && tool.taskSupport !== 'forbidden' && declaresTasks(ctx.mcpReq.envelope);
   // Not enqueued (Redis away: the reconciler enqueues it later; or waiting for approval): answer now, without waiting.
-  if (!outcome.enqueued) {
+  // A tool that is always a task: answered as one at once, without waiting.
+  if (!outcome.enqueued || (asTask && tool.taskSupport === 'required')) {
     if (asTask) return createTaskResult(call, r.config, who.tenant.slug) as unknown as CallToolResult;
     const approvalUrl =
       call.status === 'awaiting_approval' && call.approver === 'user' ? approvalPageUrl(r.config.PUBLIC_URL, who.tenant.slug, call.id) : undefined;

@@ -1,6 +1,6 @@
 import { parseKeyring, seal, sealPurposes } from '@mcprt/keyring';
 import { tenantsRepository, type Tenant } from '@mcprt/db';
-import { createToolRegistry } from '@mcprt/tools';
+import { CONFORMANCE_TOOLS, createToolRegistry } from '@mcprt/tools';
 import { parseHttpUrl, parseSlug } from '../args.js';
 import { hint, UsageError, type CliResources } from '../resources.js';
 import { isUniqueViolation, mcpUrlOf } from '../tenant-urls.js';
@@ -10,14 +10,19 @@ import { assertDevelopment } from './dev-token.js';
 /** `dev seed`: the development tenant, created if missing (idempotent); prints its MCP URL on stdout. */
 export async function devSeed(
   res: CliResources,
-  input: { idp?: string; slug?: string; auth?: string },
+  input: { idp?: string; slug?: string; auth?: string; tools?: readonly string[] },
 ): Promise<{ tenant: Tenant; created: boolean; mcpUrl: string }> {
   assertDevelopment(res, 'dev seed');
   const idpIssuer = parseHttpUrl(input.idp, '--idp');
   const slug = parseSlug(input.slug ?? 'dev');
   const repo = tenantsRepository(res.db);
-  // Development: every tool this deployment offers (echo only with ENABLE_TEST_TOOLS), so the user-data tools can be tried at once.
-  const enabledTools = createToolRegistry({ includeTestTools: res.config.ENABLE_TEST_TOOLS }).names();
+  // Development: every tool this deployment offers (echo only with ENABLE_TEST_TOOLS), so the user-data tools can be tried at once;
+  // the conformance suite's fixture tools belong to its own tenant (`dev conformance`).
+  const enabledTools = input.tools
+    ? [...input.tools]
+    : createToolRegistry({ includeTestTools: res.config.ENABLE_TEST_TOOLS })
+        .names()
+        .filter((n) => !CONFORMANCE_TOOLS.includes(n));
 
   let tenant = await repo.bySlug(slug);
   let created = false;

@@ -1,3 +1,4 @@
+import { devConformance } from '../commands/dev-conformance.js';
 import { devSeed } from '../commands/dev-seed.js';
 import { devToken } from '../commands/dev-token.js';
 import { str, type CommandGroup } from '../command.js';
@@ -18,6 +19,16 @@ export const devCommands: CommandGroup = {
     options: { tenant: { type: 'string' }, user: { type: 'string' }, idp: { type: 'string' }, scope: { type: 'string' } },
     run: ({ values: v, withDb }) =>
       withDb(async (res) => (await devToken(res, { tenant: str(v, 'tenant'), user: str(v, 'user'), idp: str(v, 'idp'), scope: str(v, 'scope') }), 0)),
+  },
+  'dev conformance': {
+    usage: 'dev conformance [--idp <url>] [--slug conformance]',
+    summary: "development only (ENABLE_TEST_TOOLS): the conformance suite's test tenant; prints MCP_URL=… and TOKEN=… (1 hour)",
+    details: [
+      "--idp      the dev IdP its users sign in at (default: the dev tenant's issuer)",
+      'Example: eval "$(pnpm --silent cli dev conformance)"; npx @modelcontextprotocol/conformance server --url "$MCP_URL" …',
+    ],
+    options: { idp: { type: 'string' }, slug: { type: 'string' } },
+    run: ({ values: v, withDb }) => withDb(async (res) => (await devConformance(res, { idp: str(v, 'idp'), slug: str(v, 'slug') }), 0)),
   },
   'dev seed': {
     usage: 'dev seed --idp <url> [--slug dev] [--auth builtin|external]',
