@@ -152,8 +152,10 @@ describe('database roles: the app role cannot alter or erase the audit (real Pos
     expect(r.code, r.message).toBe('23503'); // foreign_key_violation: audit_events → tenants is ON DELETE NO ACTION
   });
 
+  let stackSealKeys: string | undefined;
   it('the API and the worker under test connect as the app role', async () => {
     const s = await startStack({ label: 'roles-stack', database });
+    stackSealKeys = s.config.SEAL_KEYS;
     try {
       const client = await s.client(await s.token('alice'));
       const res = CallToolResultSchema.parse(await client.callTool({ name: 'echo', arguments: { message: 'as the app role' } }));
@@ -171,10 +173,13 @@ describe('database roles: the app role cannot alter or erase the audit (real Pos
   });
 
   it('in development a process may migrate at start (as the owner, MIGRATE_DATABASE_URL) and then runs as the app role', async () => {
+    // The keys the stack above sealed this database's secrets with: a process started with others
+    // refuses to start (the start-up key check), as it should.
     const env = testEnv({
       port: 0,
       queuePrefix: namespace('roles-migrate').queuePrefix,
       databaseUrl: database.appUrl,
+      ...(stackSealKeys ? { sealKeys: stackSealKeys } : {}),
       extra: { MIGRATE_DATABASE_URL: database.ownerUrl },
     });
     const worker = await startWorker(configFrom(env)); // default: migrate at start

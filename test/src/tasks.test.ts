@@ -112,9 +112,13 @@ describe('MCP tasks, long calls and cancellation', () => {
 
   const saw = (event: string, message: string) => probe.saw(event, message);
 
-  it('server/discover advertises the tasks extension', async () => {
+  it('server/discover advertises the tasks extension (and, at a built-in tenant, its authorization extensions)', async () => {
     const alice = await connect(s.mcpUrl, await s.token('alice'), { tasks: true });
-    expect(alice.client.getServerCapabilities()?.extensions).toEqual({ [TASKS]: {} });
+    expect(alice.client.getServerCapabilities()?.extensions).toEqual({
+      [TASKS]: {},
+      'io.modelcontextprotocol/oauth-client-credentials': {},
+      'io.modelcontextprotocol/enterprise-managed-authorization': {},
+    });
     await alice.close();
   });
 

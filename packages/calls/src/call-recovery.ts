@@ -1,5 +1,6 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Executor } from '@mcprt/db';
+import { PENDING_STATUSES } from './call-states.js';
 import { toolCalls } from './schema.js';
 
 /**
@@ -46,7 +47,7 @@ export async function oldestPendingCalls(db: Executor): Promise<{ status: string
   const rows = await db
     .select({ status: toolCalls.status, oldestSeconds: sql<string>`extract(epoch from now() - min(${since}))` })
     .from(toolCalls)
-    .where(inArray(toolCalls.status, ['queued', 'running']))
+    .where(inArray(toolCalls.status, PENDING_STATUSES))
     .groupBy(toolCalls.status);
   return rows.map((r) => ({ status: r.status, oldestSeconds: Math.max(0, Number(r.oldestSeconds)) }));
 }

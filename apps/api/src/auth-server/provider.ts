@@ -141,7 +141,7 @@ export class AuthServers {
     // X-Forwarded-Host/-Proto/-For to PUBLIC_URL's host and protocol and the address the app decided:
     // the provider reads only those, so every URL it publishes or redirects to is PUBLIC_URL's.
     provider.proxy = true;
-    provider.use(defaultScope(issuer, toolScopes));
+    provider.use(defaultScope(provider, issuer, toolScopes));
     const log = d.log.child({ tenant: tenant.slug, component: 'authorization-server' });
     auditRefusedClientCredentials(provider, (e) => scope.audit.append(e), log);
     registerEnterpriseGrant(provider, { tenant, issuer, resource, resourceScopes, scope, redis: d.redis, keys: d.keys, jwks: this.#enterpriseJwks, log });
@@ -165,11 +165,24 @@ const KEY_RELOAD_COOLDOWN_MS = 30_000;
  * authorization request (GET) naming no scope is sent (303) to the same request naming the tenant's
  * tool scopes, as its protected resource metadata advertises them (never the history scopes); the
  * consent page shows them and the user decides. Without it the grant holds nothing and the provider
- * answers `access_denied`. A redirect, not a rewrite: the provider sees an ordinary request.
+ * answers `access_denied`. A redirect, not a rewrite: the provider sees an ordinary request. Only
+ * for a registered client and one of its own redirect URIs: any other request goes on to the
+ * provider unchanged and is refused there, so this never bounces a request it would refuse.
  */
-function defaultScope(issuer: string, toolScopes: readonly string[]): Parameters<Provider['use']>[0] {
+function defaultScope(provider: Provider, issuer: string, toolScopes: readonly string[]): Parameters<Provider['use']>[0] {
+  const registered = async (clientId: unknown, redirectUri: unknown): Promise<boolean> => {
+    if (typeof clientId !== 'string' || typeof redirectUri !== 'string') return false;
+    const client = await provider.Client.find(clientId).catch(() => undefined);
+    return client?.redirectUriAllowed(redirectUri) === true;
+  };
   return async (ctx, next) => {
-    if (ctx.method === 'GET' && ctx.path === '/auth' && ctx.query.scope === undefined && toolScopes.length > 0) {
+    if (
+      ctx.method === 'GET' &&
+      ctx.path === '/auth' &&
+      ctx.query.scope === undefined &&
+      toolScopes.length > 0 &&
+      (await registered(ctx.query.client_id, ctx.query.redirect_uri))
+    ) {
       const params = new URLSearchParams(ctx.querystring);
       params.set('scope', toolScopes.join(' '));
       ctx.status = 303;
