@@ -27,7 +27,9 @@ describe('connect links', () => {
     expect(openConnectLink(keyring, tenant.id, 'github', sealed, now + CONNECT_LINK_TTL_MS + 1)).toEqual({ ok: false, reason: 'expired' });
     expect(openConnectLink(keyring, tenant.id, 'google', sealed, now)).toEqual({ ok: false, reason: 'invalid' });
     expect(openConnectLink(keyring, randomUUID(), 'github', sealed, now)).toEqual({ ok: false, reason: 'invalid' });
-    const flipped = sealed.slice(0, -2) + (sealed.endsWith('A') ? 'B' : 'A') + sealed.slice(-1);
+    // The second-to-last character carries six whole bits of the tag; always change it to a different one.
+    const flipped = sealed.slice(0, -2) + (sealed.at(-2) === 'A' ? 'B' : 'A') + sealed.slice(-1);
+    expect(flipped).not.toBe(sealed);
     expect(openConnectLink(keyring, tenant.id, 'github', flipped, now)).toEqual({ ok: false, reason: 'invalid' });
     expect(openConnectLink(keyring, tenant.id, 'github', 'garbage', now)).toEqual({ ok: false, reason: 'invalid' });
   });
