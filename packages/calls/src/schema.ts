@@ -51,6 +51,11 @@ export const toolCalls = pgTable(
      * "[redacted]"), sealed with the keyring and bound to (tenant, user, call id). Null when none.
      */
     sealedArgs: text('sealed_args'),
+    /**
+     * The client's answers to the tool's input requests (MCP multi-round-trip requests), sealed with
+     * the keyring and bound to (tenant, user, call id), for the run. Null for a tool that asks nothing.
+     */
+    sealedInput: text('sealed_input'),
     requestId: text('request_id'),
     /** Set on a call that needed approval: who may give it (`user` or `tenant`), and until when (then it fails as expired). */
     approver: text('approver', { enum: APPROVERS }),

@@ -13,6 +13,7 @@ import {
   testStreamingElicitation,
   testToolWithProgress,
 } from './tools/conformance-content.js';
+import { INPUT_FIXTURES } from './tools/conformance-input.js';
 import { failingJob, greet, protocolErrorJob, slowCompute } from './tools/conformance-tasks.js';
 import { echo } from './tools/echo.js';
 import { emailRead } from './tools/email-read.js';
@@ -57,6 +58,7 @@ const CONFORMANCE: AnyTool[] = [
   slowCompute,
   failingJob,
   protocolErrorJob,
+  ...INPUT_FIXTURES,
 ] as unknown as AnyTool[];
 ALL.push(...CONFORMANCE);
 
