@@ -16,6 +16,7 @@ import {
 import { INPUT_FIXTURES } from './tools/conformance-input.js';
 import { failingJob, greet, protocolErrorJob, slowCompute } from './tools/conformance-tasks.js';
 import { echo } from './tools/echo.js';
+import { echoAsk } from './tools/echo-ask.js';
 import { emailRead } from './tools/email-read.js';
 import { emailSearch } from './tools/email-search.js';
 import { githubProfile } from './tools/github-profile.js';
@@ -37,6 +38,7 @@ const ALL: AnyTool[] = [
   githubReadFile,
   echo,
   githubProfile,
+  echoAsk,
 ] as unknown as AnyTool[];
 
 /**
