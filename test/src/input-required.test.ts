@@ -40,7 +40,7 @@ afterAll(async () => {
 });
 
 /** A raw 2026-07-28 request (what the SDK client never lets a test send), declaring elicitation (and tasks, if asked). */
-async function rpc(stack: Stack, user: string, method: string, params: Record<string, unknown>, o: { tasks?: boolean } = {}): Promise<Rpc> {
+async function rpc(stack: Stack, user: string, method: string, params: Record<string, unknown>, o: { tasks?: boolean; clientId?: string } = {}): Promise<Rpc> {
   const caps = { elicitation: {}, ...(o.tasks ? { extensions: { [TASKS]: {} } } : {}) };
   const body = {
     jsonrpc: '2.0',
@@ -57,7 +57,7 @@ async function rpc(stack: Stack, user: string, method: string, params: Record<st
   };
   const name = typeof params.name === 'string' ? params.name : typeof params.taskId === 'string' ? params.taskId : undefined;
   const res = await stack.post(body, {
-    authorization: `Bearer ${await stack.token(user, { scope: SCOPES })}`,
+    authorization: `Bearer ${await stack.token(user, { scope: SCOPES, ...(o.clientId ? { clientId: o.clientId } : {}) })}`,
     'mcp-protocol-version': '2026-07-28',
     'mcp-method': method,
     ...(name ? { 'mcp-name': name } : {}),
@@ -128,15 +128,16 @@ describe('a requestState holds for its own request only', () => {
     expect(r.error?.code).toBe(-32602);
     expect(r.error?.message).toMatch(what);
   };
-  const final = (state: string, o: { user?: string; stack?: Stack; name?: string; arguments?: unknown } = {}) =>
-    call(o.stack ?? s, o.user ?? 'alice', {
-      name: o.name ?? 'echo_ask',
-      arguments: o.arguments ?? args('state'),
-      inputResponses: { word: accept('w') },
-      requestState: state,
-    });
+  const final = (state: string, o: { user?: string; stack?: Stack; name?: string; arguments?: unknown; clientId?: string } = {}) =>
+    rpc(
+      o.stack ?? s,
+      o.user ?? 'alice',
+      'tools/call',
+      { name: o.name ?? 'echo_ask', arguments: o.arguments ?? args('state'), inputResponses: { word: accept('w') }, requestState: state },
+      o.clientId ? { clientId: o.clientId } : {},
+    );
 
-  it('refuses a tampered, another user’s, another tenant’s, another tool’s, other arguments’ and an expired state, recording nothing', async () => {
+  it('refuses a tampered, another user’s, another tenant’s, another app’s, another tool’s, other arguments’ and an expired state, recording nothing', async () => {
     const state = await finalState('state');
     const before = await s.db.sql`select count(*)::int as n from tool_calls where tenant_id = ${s.tenant.id}`;
     const middle = Math.floor(state.length / 2);
@@ -145,6 +146,7 @@ describe('a requestState holds for its own request only', () => {
     refused(await final(`${state}-TAMPERED`), /requestState does not belong/);
     refused(await final(state, { user: 'bob' }), /requestState does not belong/);
     refused(await final(state, { stack: other }), /requestState does not belong/);
+    refused(await final(state, { clientId: 'another-app' }), /requestState does not belong/);
     refused(await final(state, { name: 'test_input_required_result_elicitation', arguments: {} }), /requestState does not belong/);
     refused(await final(state, { arguments: args('other arguments') }), /requestState does not belong/);
     // Expired: a state sealed exactly as the API seals one, 1 s past its expiry.
