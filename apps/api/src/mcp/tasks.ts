@@ -25,7 +25,10 @@ import type { RequestIdentity } from './request-identity.js';
  *   `cancelled` → `cancelled`; `awaiting_approval` of a call its own user must approve →
  *   `input_required` with one input request, a URL elicitation of the approval page (a `decline`
  *   response in `tasks/update` denies the call); one a tenant approver must approve → `working`.
- *   `tasks/update` otherwise acknowledges (the spec: responses for keys not outstanding are ignored).
+ *   A call waiting for its client's answers (`awaiting_input`, a tool declaring `inputs.viaTask`) →
+ *   `input_required` with the requests still outstanding; `tasks/update` answers them (the engine's
+ *   task-input.ts). `tasks/update` otherwise acknowledges (the spec: responses for keys not
+ *   outstanding are ignored).
  */
 export const TASKS_EXTENSION = 'io.modelcontextprotocol/tasks';
 /** -32021: Missing Required Client Capability (2026-07-28). */
