@@ -58,6 +58,10 @@ export const CLAIMED: readonly Run[] = [
   ['tools-call-with-progress', LEGACY],
   ['server-sse-multiple-streams', LEGACY],
   ['dns-rebinding-protection', LEGACY],
+  ['tools-call-sampling', LEGACY],
+  ['tools-call-elicitation', LEGACY],
+  ['elicitation-sep1034-defaults', LEGACY],
+  ['elicitation-sep1330-enums', LEGACY],
 ];
 
 /** Server scenarios run only with `--all` (reported, never failing the run). */
@@ -70,10 +74,6 @@ export const UNCLAIMED: readonly Run[] = [
   ['server-session-lifecycle', LEGACY],
   ['logging-set-level', LEGACY],
   ['tools-call-with-logging', LEGACY],
-  ['tools-call-sampling', LEGACY],
-  ['tools-call-elicitation', LEGACY],
-  ['elicitation-sep1034-defaults', LEGACY],
-  ['elicitation-sep1330-enums', LEGACY],
   ['server-sse-polling', LEGACY],
   ['json-schema-2020-12', LEGACY],
 ];

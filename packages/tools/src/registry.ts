@@ -13,6 +13,7 @@ import {
   testStreamingElicitation,
   testToolWithProgress,
 } from './tools/conformance-content.js';
+import { ELICITATION_FIXTURES } from './tools/conformance-elicitation.js';
 import { INPUT_FIXTURES } from './tools/conformance-input.js';
 import { failingJob, greet, protocolErrorJob, slowCompute } from './tools/conformance-tasks.js';
 import { echo } from './tools/echo.js';
@@ -61,6 +62,7 @@ const CONFORMANCE: AnyTool[] = [
   failingJob,
   protocolErrorJob,
   ...INPUT_FIXTURES,
+  ...ELICITATION_FIXTURES,
 ] as unknown as AnyTool[];
 ALL.push(...CONFORMANCE);
 

@@ -35,7 +35,7 @@ import type { RequestIdentity } from './request-identity.js';
 /** How long a request state is good for. */
 export const REQUEST_STATE_TTL_MS = 15 * 60_000;
 /** Most rounds one request may take. */
-const MAX_ROUNDS = 10;
+export const MAX_ROUNDS = 10;
 
 const statePayload = z
   .object({
@@ -149,7 +149,7 @@ function openState(keyring: Keyring, binding: RequestStateBinding, sealed: strin
 }
 
 /** The round's audit row: which keys were asked in which round (never an answer). */
-async function auditRound(who: RequestIdentity, tool: AnyTool, round: number, asked: InputRequests): Promise<void> {
+export async function auditRound(who: RequestIdentity, tool: AnyTool, round: number, asked: InputRequests): Promise<void> {
   await who.scope.audit.append({
     userId: who.user.id,
     clientId: who.token.clientId,

@@ -19,7 +19,9 @@ import type { ToolRegistry } from '@mcprt/tools';
 import type { OutageLog } from '../http/outage.js';
 import { appError } from '@mcprt/errors';
 import { askToConnect, connectOfError, reauthLink, upgradeLink } from './connect-answer.js';
+import { legacyInputCapabilities } from './client-capabilities.js';
 import { gatherInput, type Gathered } from './input-required.js';
+import { gatherLegacyInput } from './legacy-input.js';
 import type { RequestIdentity } from './request-identity.js';
 import { assertClientCapabilities, createTaskResult, declaresTasks, missingCapability } from './tasks.js';
 import { callToolCallResult } from './tool-call-result.js';
@@ -92,6 +94,8 @@ interface Turn {
   signal: AbortSignal;
   req: CallToolRequest;
   ctx: ServerContext;
+  /** The request's own server (a 2025 client's input is asked through it: legacy-input.ts). */
+  mcp?: Server;
 }
 
 /**
@@ -141,18 +145,21 @@ export async function answerToolCall(turn: Turn): Promise<Answer> {
   return answerAccepted(turn, tool, outcome);
 }
 
-/** The input round of a tool that declares inputs; a 2025-era client (no InputRequiredResult there) gets a tool error. */
+/** The input round of a tool that declares inputs: InputRequiredResult rounds (2026-07-28), or requests on the stream (2025-11-25). */
 async function inputFirst(turn: Turn, tool: AnyTool): Promise<Gathered | { kind: 'legacy'; answer: CallToolResult }> {
   const { r, who, era, ctx, req } = turn;
-  if (era === 'legacy') {
-    const err = appError('input_unsupported');
-    return {
-      kind: 'legacy',
-      answer: { content: [{ type: 'text', text: `${tool.name}: ${err.message}.` }], isError: true, _meta: { 'io.mcprt/error': { code: err.code } } },
-    };
+  if (era !== 'legacy') {
+    const asTask = tool.taskSupport !== 'forbidden' && declaresTasks(ctx.mcpReq.envelope);
+    return gatherInput({ keyring: r.keyring, who, tool, args: req.params.arguments, ctx, asTask });
   }
-  const asTask = tool.taskSupport !== 'forbidden' && declaresTasks(ctx.mcpReq.envelope);
-  return gatherInput({ keyring: r.keyring, who, tool, args: req.params.arguments, ctx, asTask });
+  const toolError = (text: string): { kind: 'legacy'; answer: CallToolResult } => ({
+    kind: 'legacy',
+    answer: { content: [{ type: 'text', text }], isError: true, _meta: { 'io.mcprt/error': { code: 'input_unsupported' } } },
+  });
+  const caps = turn.mcp && (await legacyInputCapabilities(r, who));
+  if (!caps) return toolError(`${tool.name}: ${appError('input_unsupported').message}.`);
+  const got = await gatherLegacyInput(turn.mcp!, { who, tool, args: req.params.arguments, ctx, caps });
+  return 'refused' in got ? toolError(got.refused) : { kind: 'ready', responses: got.responses };
 }
 
 /** A call that was not recorded: the tool error (with the connect link, or the retry delay). */

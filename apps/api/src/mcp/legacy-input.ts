@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto';
+import type { Server, ServerContext } from '@modelcontextprotocol/server';
+import { appError } from '@mcprt/errors';
+import {
+  CAPABILITY_OF,
+  checkInputResponses,
+  parseArguments,
+  tooLargeInput,
+  type AnyTool,
+  type ClientInputCapabilities,
+  type InputResponses,
+} from '@mcprt/tools';
+import { auditRound, MAX_ROUNDS } from './input-required.js';
+import type { RequestIdentity } from './request-identity.js';
+
+/**
+ * The same input declarations for a 2025-11-25 client, which has no InputRequiredResult: the API
+ * sends the requests itself (`elicitation/create`, `sampling/createMessage`, `roots/list`) on the
+ * tools/call's own response stream (SSE), and loops until the declaration asks nothing more; then
+ * the call is submitted as for a 2026-07-28 client. The client answers each request on a new POST;
+ * this endpoint is stateless, so that answer is matched here, in this API process, by (tenant, user,
+ * OAuth client, request id): ids are random (`mcprt-input-…`), never the SDK's per-server counter. An
+ * answer that reaches another API replica finds nothing there (not routed across replicas yet), and
+ * the round times out.
+ */
+const waiting = new Map<string, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+const ID_PREFIX = 'mcprt-input-';
+/** How long one round waits for the client's answers (a person may be typing). */
+const ROUND_TIMEOUT_MS = 120_000;
+
+type Who = Pick<RequestIdentity, 'tenant' | 'user' | 'token'>;
+const keyOf = (who: Who, id: string) => `${who.tenant.id}:${who.user.id}:${who.token.clientId ?? ''}:${id}`;
+
+/**
+ * A POST whose body is the client's answer to one of our requests, for a request waiting in this
+ * process: handed over (true). Anything else is left to the SDK (false).
+ */
+export function deliverInputAnswer(who: Who, body: unknown): boolean {
+  if (typeof body !== 'object' || body === null || Array.isArray(body) || 'method' in body) return false;
+  const m = body as { id?: unknown; result?: unknown; error?: { message?: unknown } };
+  if (typeof m.id !== 'string' || !m.id.startsWith(ID_PREFIX)) return false;
+  const waiter = waiting.get(keyOf(who, m.id));
+  if (!waiter) return false;
+  waiting.delete(keyOf(who, m.id));
+  if (m.result !== undefined) waiter.resolve(m.result);
+  else waiter.reject(new Error(typeof m.error?.message === 'string' ? m.error.message.slice(0, 200) : 'the client refused the request'));
+  return true;
+}
+
+/** One request to the client on the tools/call's stream, and its answer (or a timeout, or the request's end). */
+async function ask(mcp: Server, who: Who, ctx: ServerContext, request: { method: string; params: unknown }): Promise<unknown> {
+  const id = `${ID_PREFIX}${randomBytes(16).toString('base64url')}`;
+  const key = keyOf(who, id);
+  let timer: NodeJS.Timeout | undefined;
+  const answer = new Promise<unknown>((resolve, reject) => {
+    waiting.set(key, { resolve, reject });
+    timer = setTimeout(() => reject(new Error('the client did not answer in time')), ROUND_TIMEOUT_MS);
+    ctx.mcpReq.signal.addEventListener('abort', () => reject(new Error('the request ended')), { once: true });
+  });
+  answer.catch(() => undefined); // awaited below; a send that throws first must not leave it unhandled
+  try {
+    await mcp.transport!.send(
+      { jsonrpc: '2.0', id, method: request.method, params: request.params as Record<string, unknown> },
+      { relatedRequestId: ctx.mcpReq.id },
+    );
+    return await answer;
+  } finally {
+    clearTimeout(timer);
+    waiting.delete(key);
+  }
+}
+
+/**
+ * Every round of a tool's input declaration for a 2025 client; the answers when complete, or a
+ * message for a tool error (the client cannot answer what the tool needs, or did not).
+ */
+export async function gatherLegacyInput(
+  mcp: Server,
+  g: { who: RequestIdentity; tool: AnyTool; args: unknown; ctx: ServerContext; caps: ClientInputCapabilities },
+): Promise<{ responses: InputResponses } | { refused: string }> {
+  const parsed = parseArguments(g.tool, g.args);
+  if (!parsed.ok) return { responses: {} };
+  let responses: InputResponses = {};
+  for (let round = 1; round <= MAX_ROUNDS; round++) {
+    const asked = g.tool.inputs!.needs(parsed.value, responses, g.caps);
+    const keys = Object.keys(asked);
+    if (keys.length === 0) return { responses };
+    const undeclared = keys.find((k) => !g.caps[CAPABILITY_OF[asked[k]!.method]]);
+    if (undeclared) return { refused: `${g.tool.name} needs ${asked[undeclared]!.method}, which this client did not declare at initialize.` };
+    await auditRound(g.who, g.tool, round, asked);
+    let answers: unknown[];
+    try {
+      answers = await Promise.all(keys.map((k) => ask(mcp, g.who, g.ctx, asked[k]!)));
+    } catch (e) {
+      return { refused: `${g.tool.name} asked for input the client did not give: ${(e as Error).message}.` };
+    }
+    const check = checkInputResponses(asked, Object.fromEntries(keys.map((k, i) => [k, answers[i]])));
+    if (!check.ok) throw appError('input_responses_invalid', `The input response "${check.key}" does not answer what was asked: ${check.problem}`);
+    responses = { ...responses, ...check.accepted };
+    if (tooLargeInput(responses)) throw appError('input_responses_too_large');
+  }
+  throw appError('input_rounds_exceeded');
+}
