@@ -1,6 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { requestHash, sealRequestState } from '@mcprt/keyring';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureLogs, expectNoSecrets } from './harness/secret-scan.js';
 import { startStack, type Stack } from './harness/stack.js';
@@ -234,10 +237,35 @@ describe('a task waiting for input (tasks/update)', () => {
 });
 
 describe('a 2025-11-25 client', () => {
-  it('gets a tool error naming the revision it needs, and nothing is recorded', async () => {
+  it('declaring elicitation: asked on the call’s own response stream, round after round; another user’s forged answer is not taken', async () => {
+    const token = await s.token('alice', { scope: SCOPES });
+    const bob = await s.token('bob', { scope: SCOPES });
+    const client = new ClientV1({ name: 'mrtr-legacy', version: '1' }, { capabilities: { elicitation: {} } });
+    const seen: string[] = [];
+    client.setRequestHandler(ElicitRequestSchema, async (req, extra) => {
+      seen.push(String(extra.requestId));
+      // Bob answers first, with alice's request id: his answer is his, not hers, and is not taken.
+      const forged = await s.post(
+        { jsonrpc: '2.0', id: extra.requestId, result: { action: 'accept', content: { value: 'forged' } } },
+        { authorization: `Bearer ${bob}`, 'mcp-protocol-version': '2025-11-25' },
+      );
+      expect(forged.status).toBeLessThan(500);
+      const field = /"(\w+)"/.exec(req.params.message)![1]!;
+      return { action: 'accept', content: { value: `legacy-${field}` } };
+    });
+    await client.connect(new TransportV1(new URL(s.mcpUrl), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+    const res = (await client.callTool({ name: 'echo_ask', arguments: args('legacy-rounds') })) as { structuredContent?: Record<string, unknown> };
+    await client.close();
+    expect(seen).toHaveLength(2);
+    expect(seen.every((id) => id.startsWith('mcprt-input-'))).toBe(true);
+    expect(res.structuredContent).toMatchObject({ answersSha256: { pin: sha256('legacy-pin'), word: sha256('legacy-word') } });
+  });
+
+  it('not declaring elicitation: a tool error naming it, and nothing is recorded', async () => {
     const client = await s.client(await s.token('alice', { scope: SCOPES }), { kind: 'v2-legacy' });
     const res = await client.callTool({ name: 'echo_ask', arguments: args('legacy') });
     expect(res).toMatchObject({ isError: true, _meta: { 'io.mcprt/error': { code: 'input_unsupported' } } });
+    expect(JSON.stringify(res)).toContain('did not declare');
     const rows = await s.db.sql`select id from tool_calls where tenant_id = ${s.tenant.id} and arguments->>'message' = 'legacy'`;
     expect(rows.length).toBe(0);
   });
