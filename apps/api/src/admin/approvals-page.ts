@@ -1,4 +1,4 @@
-import { awaitingTenantApproval, decideCallApproval, type AwaitingApproval } from '@mcprt/calls';
+import { awaitingTenantApproval, type AwaitingApproval } from '@mcprt/calls';
 import type { DbHandle } from '@mcprt/db';
 import { appError } from '@mcprt/errors';
 import { CALLS_APPROVE } from '@mcprt/policy';
@@ -6,7 +6,7 @@ import type { ToolRegistry } from '@mcprt/tools';
 import type { ParameterizedContext } from 'koa';
 import { z } from 'zod';
 import { esc } from '../auth-server/pages.js';
-import { callIdParam } from '../history/schemas.js';
+import { decideAsTenantApprover } from '../calls/operator-approval.js';
 import { required, type ApiState } from '../http/state.js';
 import type { Chains, Routes } from '../http/tenant-router.js';
 import { backTo, consolePage, csrfField, formOf, notice, parseForm, table, when } from './layout.js';
@@ -15,8 +15,8 @@ import { consolePath } from './session.js';
 export interface ApprovalsPageDeps {
   sql: DbHandle['sql'];
   registry: Pick<ToolRegistry, 'get'>;
-  /** What the call engine's decision needs (the same decideCallApproval as the approvers' API and the approval page). */
-  engine: Parameters<typeof decideCallApproval>[0];
+  /** What the call engine's decision needs (the approvers' API's own `decideAsTenantApprover`). */
+  engine: Parameters<typeof decideAsTenantApprover>[0];
 }
 
 type Ctx = ParameterizedContext<ApiState>;
@@ -35,7 +35,7 @@ const decisionForm = z.object({
  * calls are their user's alone, on the user's approval page): tool, arguments as recorded and as they
  * will run (sensitive ones `[redacted]`: sealed for the worker only), on whose behalf, which app,
  * requested at, deadline; approve or deny each. The decision is the approvers' API's
- * (`decideCallApproval`, bound to the hash of the arguments shown, fenced on status and deadline, so
+ * (`decideAsTenantApprover` over `decideCallApproval`, bound to the hash of the arguments shown, fenced on status and deadline, so
  * concurrent decisions give one), audited `tool_call.approved`/`denied` with `api_key:<key id>`. Like
  * that API, deciding needs `calls:approve` on the key that signed in (`admin` alone only lists).
  */
@@ -60,22 +60,15 @@ export function mountApprovalsPage(routes: Routes, chains: Chains, d: ApprovalsP
   routes.post('/t/:tenant/admin/approvals/:id', chains.operator, parseForm, async (ctx) => {
     const f = formOf(ctx, decisionForm);
     if (!mayDecide(ctx)) throw appError('insufficient_scope', `deciding an approval needs an API key with ${CALLS_APPROVE}`);
-    const p = callIdParam.safeParse(ctx.params);
     const t = required(ctx, 'tenant');
-    const out = p.success
-      ? await decideCallApproval(d.engine, {
-          tenantId: t.id,
-          callId: p.data.id,
-          approve: f.decision === 'approve',
-          argsHash: f.argsHash,
-          actor: { kind: 'api_key', id: required(ctx, 'operator').keyId },
-          requestId: ctx.state.requestId ?? null,
-        })
-      : ({ outcome: 'not_found' } as const);
-    if (out.outcome === 'not_found')
-      throw appError('call_not_found', 'no call of this tenant is waiting for a tenant approver under this id (decided already?)');
-    if (out.outcome === 'expired') throw appError('approval_expired');
-    if (out.outcome === 'changed') throw appError('approval_changed');
+    const out = await decideAsTenantApprover(d.engine, {
+      tenantId: t.id,
+      callId: String(ctx.params['id']),
+      approve: f.decision === 'approve',
+      argsHash: f.argsHash,
+      keyId: required(ctx, 'operator').keyId,
+      requestId: ctx.state.requestId ?? null,
+    });
     backTo(ctx, t, 'approvals', `Call ${out.call.id} ${out.outcome}.`);
   });
 }
