@@ -75,9 +75,10 @@ function agrees(p: HeaderParam, decoded: string, value: unknown, text: string): 
 
 /** The first disagreement between the headers and the arguments, said without either value; undefined when they agree. */
 export function paramHeaderProblem(params: readonly HeaderParam[], args: unknown, headers: IncomingHttpHeaders): string | undefined {
-  const names = new Set(params.map((p) => PREFIX + p.name.toLowerCase()));
-  for (const h of Object.keys(headers)) {
-    if (h.startsWith(PREFIX) && !names.has(h)) return `the ${h.slice(0, 80)} header names no header-mirrored argument of this tool`;
+  // Node lower-cases header names; no allocation beyond the key list for the usual call without any.
+  for (const h in headers) {
+    if (h.startsWith(PREFIX) && !params.some((p) => h.length === PREFIX.length + p.name.length && h.endsWith(p.name.toLowerCase())))
+      return `the ${h.slice(0, 80)} header names no header-mirrored argument of this tool`;
   }
   for (const p of params) {
     const label = `Mcp-Param-${p.name}`;
