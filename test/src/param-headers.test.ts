@@ -113,6 +113,14 @@ describe('Mcp-Param-* headers must agree with the arguments', () => {
     await expectRefused(args, params as Record<string, string>, why);
   });
 
+  it('the official SDK v2 client mirrors the arguments itself (Base64 where needed), and the call runs', async () => {
+    const client = await s.client(await s.token('alice', { scope: SCOPES }), { kind: 'v2' });
+    expect(client.protocolVersion).toBe('2026-07-28');
+    const res = await client.callTool({ name: TOOL, arguments: { region: ' Zürich\n', priority: 3, verbose: true, query: 'q' } });
+    expect(res.isError).toBeFalsy();
+    expect(JSON.stringify(res.content)).toContain('region=\\" Zürich\\\\n\\" priority=3 verbose=true');
+  });
+
   /** One request written byte for byte (fetch refuses the bytes these cases need). */
   const rawPost = async (headerLine: string, args: Record<string, unknown>): Promise<{ head: string; body: string }> => {
     const url = new URL(s.mcpUrl);
