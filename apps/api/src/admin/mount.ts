@@ -1,7 +1,7 @@
-import type { cancelCall, decideCallApproval, Producer } from '@mcprt/calls';
+import type { ApprovalDeps, CancelDeps, Producer } from '@mcprt/calls';
 import type { DbHandle } from '@mcprt/db';
 import type { Keyring } from '@mcprt/keyring';
-import type { RedisClient } from '@mcprt/redis';
+import type { RedisClient, RedisKeys } from '@mcprt/redis';
 import type { ToolRegistry } from '@mcprt/tools';
 import type { BrowserCookies } from '../auth-server/browser-session.js';
 import type { AuthServers } from '../auth-server/provider.js';
@@ -25,9 +25,10 @@ export interface ConsoleDeps {
   sessions: OperatorSessions;
   cookies: BrowserCookies;
   /** The call engine: cancel (calls page) and approval decisions (approvals page). */
-  engine: Parameters<typeof cancelCall>[0] & Parameters<typeof decideCallApproval>[0];
+  engine: CancelDeps & ApprovalDeps;
   producer: Pick<Producer, 'queue'>;
   redis: RedisClient;
+  keys: Pick<RedisKeys, 'consoleSignInRate'>;
 }
 
 /**
@@ -36,7 +37,7 @@ export interface ConsoleDeps {
  */
 export function mountConsole(routes: Routes, chains: Chains, d: ConsoleDeps): void {
   const sql = d.db.sql;
-  mountLogin(routes, chains, { db: d.db, sessions: d.sessions, cookies: d.cookies });
+  mountLogin(routes, chains, { db: d.db, sessions: d.sessions, cookies: d.cookies, redis: d.redis, keys: d.keys });
   routes.get('/t/:tenant/admin', chains.operator, (ctx) => {
     ctx.status = 303;
     ctx.redirect(`/t/${ctx.state.tenant!.slug}/admin/calls`);
