@@ -11,6 +11,7 @@ import { buildMcpServer, type McpDeps, type ServerNeeds } from '../mcp/build-ser
 import { rememberInitialize } from '../mcp/client-capabilities.js';
 import { deliverInputAnswer } from '../mcp/legacy-input.js';
 import { observeMcpRequest, type McpOperation, type OperationDeps } from '../mcp/operation.js';
+import { paramHeaders } from '../mcp/param-headers.js';
 import { createMcpFront, type McpFront } from '../mcp/serve-request.js';
 
 export type McpRouteDeps = McpDeps &
@@ -154,6 +155,7 @@ export function mountMcp(routes: Routes, chains: Chains, r: McpRouteDeps): void 
     parse as unknown as Handler,
     batchRules(r.config) as Handler,
     stepUp({ publicUrl: r.config.PUBLIC_URL, registry: r.registry }) as Handler,
+    paramHeaders(r.registry) as Handler,
     handleMcp(r, front) as Handler,
   );
   routes.get('/t/:tenant/mcp', chains.open, methodNotAllowed);
