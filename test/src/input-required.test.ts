@@ -43,7 +43,13 @@ afterAll(async () => {
 });
 
 /** A raw 2026-07-28 request (what the SDK client never lets a test send), declaring elicitation (and tasks, if asked). */
-async function rpc(stack: Stack, user: string, method: string, params: Record<string, unknown>, o: { tasks?: boolean; clientId?: string } = {}): Promise<Rpc> {
+async function rpc(
+  stack: Stack,
+  user: string,
+  method: string,
+  params: Record<string, unknown>,
+  o: { tasks?: boolean; clientId?: string; scope?: string } = {},
+): Promise<Rpc> {
   const caps = { elicitation: {}, ...(o.tasks ? { extensions: { [TASKS]: {} } } : {}) };
   const body = {
     jsonrpc: '2.0',
@@ -60,7 +66,7 @@ async function rpc(stack: Stack, user: string, method: string, params: Record<st
   };
   const name = typeof params.name === 'string' ? params.name : typeof params.taskId === 'string' ? params.taskId : undefined;
   const res = await stack.post(body, {
-    authorization: `Bearer ${await stack.token(user, { scope: SCOPES, ...(o.clientId ? { clientId: o.clientId } : {}) })}`,
+    authorization: `Bearer ${await stack.token(user, { scope: o.scope ?? SCOPES, ...(o.clientId ? { clientId: o.clientId } : {}) })}`,
     'mcp-protocol-version': '2026-07-28',
     'mcp-method': method,
     ...(name ? { 'mcp-name': name } : {}),
@@ -190,6 +196,12 @@ describe('a requestState holds for its own request only', () => {
       await call(s, 'alice', { name: 'echo_ask', arguments: args('shapes'), requestState: state, inputResponses: { pin: accept(huge) } }),
       /input responses are larger than 65536 bytes/,
     );
+  });
+
+  it('a token without the tool’s scope is asked nothing: refused as any call would be (the scope challenge)', async () => {
+    const r = await rpc(s, 'alice', 'tools/call', { name: 'echo_ask', arguments: args('no-scope') }, { scope: 'tools:multi_input' });
+    expect(r.result).toBeUndefined();
+    expect(JSON.stringify(r)).toContain('insufficient_scope');
   });
 
   it('the same final state sent 8 times at once records one call: every answer is that call', async () => {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Server, ServerContext } from '@modelcontextprotocol/server';
 import { appError } from '@mcprt/errors';
+import { decideToolReach, principalKind } from '@mcprt/policy';
 import {
   CAPABILITY_OF,
   checkInputResponses,
@@ -79,7 +80,9 @@ export async function gatherLegacyInput(
   g: { who: RequestIdentity; tool: AnyTool; args: unknown; ctx: ServerContext; caps: ClientInputCapabilities },
 ): Promise<{ responses: InputResponses } | { refused: string }> {
   const parsed = parseArguments(g.tool, g.args);
-  if (!parsed.ok) return { responses: {} };
+  // A call that will be refused anyway asks nothing first: submit refuses it (and audits it) as usual.
+  const reach = decideToolReach({ tenant: g.who.tenant, tool: g.tool, tokenScopes: g.who.token.scopes, principal: principalKind(g.who.user) });
+  if (!parsed.ok || !reach.allow) return { responses: {} };
   let responses: InputResponses = {};
   for (let round = 1; round <= MAX_ROUNDS; round++) {
     const asked = g.tool.inputs!.needs(parsed.value, responses, g.caps);
