@@ -32,7 +32,7 @@ const logs = captureLogs();
 
 beforeAll(async () => {
   [s, other] = await Promise.all([
-    startStack({ label: 'mrtr', enabledTools: TOOLS, log: logs.log, env: { TASK_WAIT_MS: '200' } }),
+    startStack({ label: 'mrtr', enabledTools: TOOLS, log: logs.log, env: { TASK_WAIT_MS: '200', APPROVAL_SWEEP_MS: '200' } }),
     startStack({ label: 'mrtr-b', enabledTools: TOOLS }),
   ]);
   for (const u of ['alice', 'bob']) await s.connectUser(u);
@@ -245,6 +245,27 @@ describe('a task waiting for input (tasks/update)', () => {
       'tool_call.input_received:allow:answered:second complete',
       'tool_call.succeeded:allow:',
     ]);
+  });
+});
+
+describe('a task nobody answers', () => {
+  it('fails input_expired at its deadline, never runs, and takes no answer after', async () => {
+    const created = await rpc(s, 'alice', 'tools/call', { name: 'multi_input', arguments: {} }, { tasks: true });
+    const taskId = created.result!.taskId as string;
+    const [row] = await s.db.sql`select input_expires_at from tool_calls where tenant_id = ${s.tenant.id} and id = ${taskId}`;
+    // The deadline is APPROVAL_TTL_S (default 900 s) away; the test moves it to now.
+    expect(new Date(row!.input_expires_at as string).getTime()).toBeGreaterThan(Date.now() + 800_000);
+    await s.db.sql`update tool_calls set input_expires_at = now() where tenant_id = ${s.tenant.id} and id = ${taskId}`;
+    const failed = await waitFor('input expired', async () => {
+      const [r] = await s.db.sql`select status, error, attempt from tool_calls where tenant_id = ${s.tenant.id} and id = ${taskId}`;
+      return r!.status === 'failed' ? r : undefined;
+    });
+    expect(failed).toMatchObject({ error: { code: 'input_expired' }, attempt: 0 });
+    await rpc(s, 'alice', 'tasks/update', { taskId, inputResponses: { first: accept('late'), second: accept('late') } }, { tasks: true });
+    const task = await rpc(s, 'alice', 'tasks/get', { taskId }, { tasks: true });
+    expect(task.result).toMatchObject({ status: 'completed', result: { isError: true } });
+    const audit = await s.db.sql`select action, decision from audit_events where tenant_id = ${s.tenant.id} and call_id = ${taskId} order by id`;
+    expect(audit.map((r) => `${r.action as string}:${r.decision as string}`)).toEqual(['tool_call.input_requested:info', 'tool_call.input_expired:deny']);
   });
 });
 

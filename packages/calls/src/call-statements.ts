@@ -4,7 +4,7 @@ import type { ToolCall, ToolCallError } from './schema.js';
 import { decideApproval, expireApprovals, type ApprovalDecisionInput, type ApprovalDecisionOutcome } from './statements/approve.js';
 import { onCallDone } from './statements/bell.js';
 import { cancel, failIfNotFinal, noteStaleWrite, requeue, type CancelStatementInput, type CancelStatementOutcome } from './statements/end.js';
-import { provideInput, type ProvideInputStatement } from './statements/input.js';
+import { expireInputs, provideInput, type ProvideInputStatement } from './statements/input.js';
 import { byId, loadMany, locateAnyTenant } from './statements/read.js';
 import { recordMany, type RecordCallInput, type RecordCallResult } from './statements/record.js';
 import { finishMany, markRunning, type FinishInput } from './statements/settle.js';
@@ -43,6 +43,8 @@ export function callStatements(sql: postgres.Sql) {
     expireApprovals: (limit: number): Promise<number> => expireApprovals(sql, limit),
     /** Answers to a task waiting for input (statements/input.ts). */
     provideInput: (tenantId: string, p: ProvideInputStatement): Promise<ToolCall | undefined> => provideInput(sql, tenantId, p),
+    /** Fail the tasks whose wait for their client's answers passed its deadline, any tenant (the same sweep). */
+    expireInputs: (limit: number): Promise<number> => expireInputs(sql, limit),
     requeue: (tenantId: string, id: string, seenAttempt: number): Promise<boolean> => requeue(sql, tenantId, id, seenAttempt),
     onCallDone: (fn: (callId: string, outcome?: string) => void): Promise<{ unlisten(): Promise<void> }> => onCallDone(sql, fn),
   };

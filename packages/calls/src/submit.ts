@@ -168,6 +168,8 @@ async function record(
       sealedArgs: secret ? sealCallArguments(r.keyring, { tenantId: scope.tenantId, userId: user.id, callId: id }, secret) : null,
       sealedInput: sealedInputOf(r, input, id),
       awaitInput: input.awaitInput === true,
+      // A task waiting for its client's answers waits as long as one waiting for approval.
+      inputExpiresAt: input.awaitInput ? new Date(Date.now() + r.config.APPROVAL_TTL_S * 1000) : undefined,
       requestId: input.requestId,
       pendingCap: cap,
       approval: approval && { approver: approval.approver, expiresAt: new Date(Date.now() + r.config.APPROVAL_TTL_S * 1000) },

@@ -74,6 +74,7 @@ export const ERRORS = {
   input_responses_invalid: spec('validation', 400, 'an input response does not answer the request it names', { rpcCode: -32602 }),
   input_responses_too_large: spec('validation', 400, 'the input responses are too large', { rpcCode: -32602 }),
   input_rounds_exceeded: spec('validation', 400, 'the tool asked for input too many times; call it again', { rpcCode: -32602 }),
+  input_expired: spec('policy', 409, 'nobody answered what this call asked in time; it did not run'),
   input_unsupported: spec('policy', 400, 'this tool asks for input while it is called, which needs a client speaking MCP 2026-07-28'),
   // Tools and their credentials.
   unknown_tool: spec('policy', 403, 'unknown tool'),

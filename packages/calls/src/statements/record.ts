@@ -20,6 +20,8 @@ export interface RecordCallInput {
    * `tool_call.input_requested`): nothing enqueues it until the last answer arrives.
    */
   awaitInput?: boolean;
+  /** With `awaitInput`: until when it waits (then the sweep fails it, `input_expired`). */
+  inputExpiresAt?: Date | undefined;
   requestId: string | null;
   /** Admission control: refuse when the user already has this many calls queued or running. */
   pendingCap: number;
@@ -56,6 +58,7 @@ export const recordMany =
       sealed_args: c.sealedArgs ?? null,
       sealed_input: c.sealedInput ?? null,
       await_input: c.awaitInput === true,
+      input_expires_at: c.awaitInput ? (c.inputExpiresAt?.toISOString() ?? null) : null,
       request_id: c.requestId,
       cap: c.pendingCap,
       approver: c.approval?.approver ?? null,
@@ -67,7 +70,7 @@ export const recordMany =
     const rows = await sql`
       with input as (
         select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as x(ord int, id text, user_id uuid,
-          client_id text, tool text, arguments jsonb, idempotency_key text, args_hash text, sealed_args text, sealed_input text, await_input boolean,
+          client_id text, tool text, arguments jsonb, idempotency_key text, args_hash text, sealed_args text, sealed_input text, await_input boolean, input_expires_at timestamptz,
           request_id text, cap int, approver text, approval_expires_at timestamptz)
       ), pending as (
         select user_id, count(*)::int as n from tool_calls
@@ -78,8 +81,9 @@ export const recordMany =
         from input i left join pending p on p.user_id = i.user_id
       ), ins as (
         insert into tool_calls (id, tenant_id, user_id, client_id, tool, arguments, idempotency_key, args_hash, sealed_args, sealed_input,
-          request_id, status, approver, approval_expires_at)
-        select id, ${tenantId}, user_id, client_id, tool, arguments, idempotency_key, args_hash, sealed_args, sealed_input, request_id,
+          input_expires_at, request_id, status, approver, approval_expires_at)
+        select id, ${tenantId}, user_id, client_id, tool, arguments, idempotency_key, args_hash, sealed_args, sealed_input, input_expires_at,
+          request_id,
           (case when approver is not null then 'awaiting_approval' when await_input then 'awaiting_input' else 'queued' end)::tool_call_status,
           approver, approval_expires_at
         from ranked where ahead < cap
