@@ -1,4 +1,4 @@
-import { and, eq, isNotNull, isNull, lt, sql } from 'drizzle-orm';
+import { and, eq, gt, inArray, isNotNull, isNull, lt, or, sql } from 'drizzle-orm';
 import type { Executor } from '../client.js';
 import { oidcStore, tenantSigningKeys } from '../schema.js';
 
@@ -163,6 +163,43 @@ function tenantLists(db: Executor, tenantId: string) {
         .where(and(eq(oidcStore.tenantId, tenantId), eq(oidcStore.model, model), sql`(${oidcStore.expiresAt} is null or ${oidcStore.expiresAt} > now())`))
         .orderBy(sql`${oidcStore.expiresAt} desc nulls first`)
         .limit(limit);
+    },
+    /** One page of a model's rows (expired ones too), in id order after `afterId`: every grant of the tenant read without holding them all. */
+    async pageOf(model: string, afterId: string, limit: number): Promise<Pick<OidcStoreRow, 'id' | 'payload' | 'expiresAt'>[]> {
+      return db
+        .select({ id: oidcStore.id, payload: oidcStore.payload, expiresAt: oidcStore.expiresAt })
+        .from(oidcStore)
+        .where(and(eq(oidcStore.tenantId, tenantId), eq(oidcStore.model, model), gt(oidcStore.id, afterId)))
+        .orderBy(oidcStore.id)
+        .limit(limit);
+    },
+    /** Deletes one row and returns it; undefined when it was not there (a concurrent delete of the same row waits for the first and gets nothing). */
+    async take(model: string, id: string): Promise<OidcStoreRow | undefined> {
+      const [row] = await db
+        .delete(oidcStore)
+        .where(and(eq(oidcStore.tenantId, tenantId), eq(oidcStore.model, model), eq(oidcStore.id, id)))
+        .returning();
+      return row;
+    },
+    /** Deletes these grants (hashed ids) and every row carrying one of them (codes, refresh tokens, sessions' links); the count of rows deleted. */
+    async revokeGrants(grantIds: string[]): Promise<number> {
+      if (grantIds.length === 0) return 0;
+      const rows = await db
+        .delete(oidcStore)
+        .where(
+          and(eq(oidcStore.tenantId, tenantId), or(inArray(oidcStore.grantId, grantIds), and(eq(oidcStore.model, 'Grant'), inArray(oidcStore.id, grantIds)))),
+        )
+        .returning({ id: oidcStore.id });
+      return rows.length;
+    },
+    /** Deletes rows of one model by hashed id; the count deleted. */
+    async destroyMany(model: string, ids: string[]): Promise<number> {
+      if (ids.length === 0) return 0;
+      const rows = await db
+        .delete(oidcStore)
+        .where(and(eq(oidcStore.tenantId, tenantId), eq(oidcStore.model, model), inArray(oidcStore.id, ids)))
+        .returning({ id: oidcStore.id });
+      return rows.length;
     },
   };
 }
