@@ -113,7 +113,7 @@ describe('operator sign-in', () => {
     const callA = await insertCall(s.tenant.id, aliceA.id);
     const callB = await insertCall(b.tenant.id, aliceB.id);
     const op = await signedIn(s.slug, keyA.key);
-    for (const path of ['/calls', `/calls/${callA}`, '/audit', '/users', '/clients', '/settings', '/keys', '/queue']) {
+    for (const path of ['/calls', `/calls/${callA}`, '/approvals', '/audit', '/users', '/clients', '/settings', '/keys', '/queue']) {
       const res = await op.get(path);
       expect(res.status, path).toBe(200);
       expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");

@@ -1,4 +1,4 @@
-import type { CancelDeps, Producer } from '@mcprt/calls';
+import type { ApprovalDeps, CancelDeps, Producer } from '@mcprt/calls';
 import type { DbHandle } from '@mcprt/db';
 import type { Keyring } from '@mcprt/keyring';
 import type { RedisClient, RedisKeys } from '@mcprt/redis';
@@ -6,6 +6,7 @@ import type { ToolRegistry } from '@mcprt/tools';
 import type { BrowserCookies } from '../auth-server/browser-session.js';
 import type { AuthServers } from '../auth-server/provider.js';
 import type { Chains, Routes } from '../http/tenant-router.js';
+import { mountApprovalsPage } from './approvals-page.js';
 import { mountAuditPage } from './audit-page.js';
 import { mountCallsPage } from './calls-page.js';
 import { mountClientsPage } from './clients-page.js';
@@ -23,7 +24,8 @@ export interface ConsoleDeps {
   servers: Pick<AuthServers, 'get'>;
   sessions: OperatorSessions;
   cookies: BrowserCookies;
-  engine: CancelDeps;
+  /** The call engine: cancel (calls page) and approval decisions (approvals page). */
+  engine: CancelDeps & ApprovalDeps;
   producer: Pick<Producer, 'queue'>;
   redis: RedisClient;
   keys: Pick<RedisKeys, 'consoleSignInRate'>;
@@ -41,6 +43,7 @@ export function mountConsole(routes: Routes, chains: Chains, d: ConsoleDeps): vo
     ctx.redirect(`/t/${ctx.state.tenant!.slug}/admin/calls`);
   });
   mountCallsPage(routes, chains, { sql, engine: d.engine });
+  mountApprovalsPage(routes, chains, { sql, registry: d.registry, engine: d.engine });
   mountAuditPage(routes, chains, { sql, keyring: d.keyring });
   mountUsersPage(routes, chains, { keyring: d.keyring });
   mountClientsPage(routes, chains, { db: d.db.db, keyring: d.keyring, servers: d.servers });
