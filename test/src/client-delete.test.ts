@@ -88,6 +88,9 @@ describe('client delete', () => {
     // The authorization request is accepted while the client exists (to the login, not back with an error).
     expect((await authorize(s.issuer, clientId, s.mcpUrl)).status).toBe(303);
 
+    // The grant, its refresh token and the registration access token carry the client column.
+    const [tagged] = await s.db.sql`select count(*)::int as n from oidc_store where tenant_id = ${s.tenant.id} and client_id = ${storeKey(clientId)}`;
+    expect(tagged!.n).toBeGreaterThanOrEqual(3);
     out.length = 0;
     const deleted = await clientDelete(cli(), { tenant: s.slug, clientId });
     expect(deleted).toMatchObject({ clientId, kind: 'public', grants: 1, idps: [] });
@@ -107,6 +110,8 @@ describe('client delete', () => {
       .sql`select count(*)::int as n from oidc_store where tenant_id = ${s.tenant.id} and model in ('Grant', 'RefreshToken', 'AuthorizationCode')
       and account_id = ${storeKey((await s.scope.users.bySubject(s.idp.issuer, 'alice'))!.id)}`;
     expect(rows!.n).toBe(0);
+    const [byClient] = await s.db.sql`select count(*)::int as n from oidc_store where tenant_id = ${s.tenant.id} and client_id = ${storeKey(clientId)}`;
+    expect(byClient!.n).toBe(0);
     const audit = await deletions(s.tenant.id, clientId);
     expect(audit).toHaveLength(1);
     expect(audit[0]!.client_id).toMatch(/^cli(:|$)/);
@@ -114,6 +119,26 @@ describe('client delete', () => {
     // Again: not found, nothing more audited.
     await expect(clientDelete(cli(), { tenant: s.slug, clientId })).rejects.toBeInstanceOf(CliError);
     expect(await deletions(s.tenant.id, clientId)).toHaveLength(1);
+  });
+
+  it('rows written before the client column (migration 0015) are found by opening them: counted, and deleted with the client', async () => {
+    const carol = await signIn(s.mcpUrl, 'carol', { connected: true });
+    await carol.client.close();
+    const clientId = carol.auth.client!.client_id;
+    const grants = await s.db.sql`select id from oidc_store where tenant_id = ${s.tenant.id} and model = 'Grant' and client_id = ${storeKey(clientId)}`;
+    expect(grants).toHaveLength(1);
+    const grantKey = grants[0]!.id as string;
+    // As such rows were written: no client column on the grant, its refresh token and its registration access token.
+    await s.db.sql`update oidc_store set client_id = null where tenant_id = ${s.tenant.id} and (client_id = ${storeKey(clientId)} or grant_id = ${grantKey})`;
+    expect((await listAsClients(s.db.db, keyring(), s.tenant.id)).find((c) => c.clientId === clientId)?.grants).toBe(1);
+    const op = await operator(s.slug, keyA.key);
+    expect((await op.post('/clients/delete', { client: clientId })).status).toBe(303);
+    const [left] = await s.db
+      .sql`select count(*)::int as n from oidc_store where tenant_id = ${s.tenant.id} and (grant_id = ${grantKey} or (model = 'Grant' and id = ${grantKey}))`;
+    expect(left!.n).toBe(0);
+    expect((await deletions(s.tenant.id, clientId))[0]!.reason).toContain('grants=1');
+    const refresh = await tokenRequest(s.issuer, { grant_type: 'refresh_token', refresh_token: carol.auth.stored!.refresh_token!, client_id: clientId });
+    expect(refresh.body.error).toBe('invalid_client');
   });
 
   it('console: a service client deleted by form (CSRF, audited with the key id); client_credentials refused; a token already issued lapses on its own', async () => {

@@ -46,20 +46,24 @@ export function clientKindOf(m: Pick<ClientMetadata, 'grant_types' | 'token_endp
 
 const PAGE = 500;
 
-/** Every row of `model` in the tenant's store (expired ones too), opened, a page at a time. */
-async function* openedRows(
+/**
+ * Rows of `model` written before the client column (migration 0015), opened a page at a time, with
+ * the client each names: the one place a client's rows are found by opening payloads. Such rows
+ * expire within the grant lifetime (14 days), after which this reads nothing.
+ */
+async function* rowsWithoutClientColumn(
   db: Executor,
   keyring: Keyring,
   tenantId: string,
   model: string,
-): AsyncGenerator<{ id: string; expired: boolean; payload: Record<string, unknown> }> {
+): AsyncGenerator<{ id: string; live: boolean; clientId: unknown }> {
   const store = oidcStoreRepository(db, tenantId);
   let after = '';
   for (;;) {
-    const rows = await store.pageOf(model, after, PAGE);
+    const rows = await store.pageWithoutClient(model, after, PAGE);
     for (const row of rows) {
-      const payload = openOidcPayload(keyring, tenantId, model, row.id, row.payload) as Record<string, unknown>;
-      yield { id: row.id, expired: row.expiresAt !== null && row.expiresAt.getTime() <= Date.now(), payload };
+      const payload = openOidcPayload(keyring, tenantId, model, row.id, row.payload) as { clientId?: unknown };
+      yield { id: row.id, live: row.expiresAt === null || row.expiresAt.getTime() > Date.now(), clientId: payload.clientId };
     }
     if (rows.length < PAGE) return;
     after = rows[rows.length - 1]!.id;
@@ -68,12 +72,11 @@ async function* openedRows(
 
 /** The tenant's stored clients (at most `limit`, no secret in the view), each with its count of live grants. */
 export async function listAsClients(db: Executor, keyring: Keyring, tenantId: string, limit = 200): Promise<AsClientView[]> {
-  const grants = new Map<string, number>();
-  for await (const g of openedRows(db, keyring, tenantId, 'Grant')) {
-    const clientId = g.payload.clientId;
-    if (!g.expired && typeof clientId === 'string') grants.set(clientId, (grants.get(clientId) ?? 0) + 1);
-  }
-  const rows = await oidcStoreRepository(db, tenantId).ofModel('Client', limit);
+  const store = oidcStoreRepository(db, tenantId);
+  const counted = await store.grantCountsByClient();
+  const legacy = new Map<unknown, number>();
+  for await (const g of rowsWithoutClientColumn(db, keyring, tenantId, 'Grant')) if (g.live) legacy.set(g.clientId, (legacy.get(g.clientId) ?? 0) + 1);
+  const rows = await store.ofModel('Client', limit);
   return rows.map((row) => {
     const c = openOidcPayload(keyring, tenantId, 'Client', row.id, row.payload) as ClientMetadata;
     return {
@@ -83,7 +86,7 @@ export async function listAsClients(db: Executor, keyring: Keyring, tenantId: st
       redirectUris: c.redirect_uris ?? [],
       createdAt: c.client_id_issued_at ? new Date(c.client_id_issued_at * 1000) : undefined,
       expiresAt: row.expiresAt,
-      grants: grants.get(c.client_id) ?? 0,
+      grants: (counted.get(storeKey(c.client_id)) ?? 0) + (legacy.get(c.client_id) ?? 0),
     };
   });
 }
@@ -112,7 +115,8 @@ export interface DeleteAsClientInput {
  * Deletes a client of this tenant, in one transaction: its registration row first (the statement
  * that decides: of N concurrent deletes one gets the row, the others wait for it and find nothing, so
  * the deletion and its audit row happen once), then every grant of it with each code and refresh
- * token of those grants, its registration access tokens, its id in the trusted enterprise IdPs'
+ * token of those grants and its registration access tokens (found by the client column, one indexed
+ * statement; rows older than the column by opening them), its id in the trusted enterprise IdPs'
  * lists, and the audit row `oauth_client.deleted`. Undefined when the tenant has no such client
  * (another tenant's id is not found: every statement is bound to this tenant).
  *
@@ -128,13 +132,15 @@ export async function deleteAsClient(db: Executor, keyring: Keyring, input: Dele
     const row = await store.take('Client', storeKey(clientId));
     if (!row) return undefined;
     const meta = openOidcPayload(keyring, tenantId, 'Client', row.id, row.payload) as ClientMetadata;
-    const grantIds: string[] = [];
-    for await (const g of openedRows(tx, keyring, tenantId, 'Grant')) if (g.payload.clientId === clientId) grantIds.push(g.id);
-    const ratIds: string[] = [];
-    for await (const r of openedRows(tx, keyring, tenantId, 'RegistrationAccessToken')) if (r.payload.clientId === clientId) ratIds.push(r.id);
-    const rows = (await store.revokeGrants(grantIds)) + (await store.destroyMany('RegistrationAccessToken', ratIds));
+    const byColumn = await store.destroyClientRows(storeKey(clientId));
+    const legacyGrants: string[] = [];
+    for await (const g of rowsWithoutClientColumn(tx, keyring, tenantId, 'Grant')) if (g.clientId === clientId) legacyGrants.push(g.id);
+    const legacyRats: string[] = [];
+    for await (const r of rowsWithoutClientColumn(tx, keyring, tenantId, 'RegistrationAccessToken')) if (r.clientId === clientId) legacyRats.push(r.id);
+    const rows = byColumn.rows + (await store.revokeGrants(legacyGrants)) + (await store.destroyMany('RegistrationAccessToken', legacyRats));
+    const grants = byColumn.grants.length + legacyGrants.length;
     const idps = await untrustClient(tx, tenantId, clientId);
-    const deleted: DeletedAsClient = { clientId, name: meta.client_name ?? '', kind: clientKindOf(meta), grants: grantIds.length, rows, idps };
+    const deleted: DeletedAsClient = { clientId, name: meta.client_name ?? '', kind: clientKindOf(meta), grants, rows, idps };
     await tenantRepositories(tx, tenantId).audit.append({
       clientId: input.actor,
       action: 'oauth_client.deleted',
