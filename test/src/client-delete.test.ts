@@ -6,7 +6,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CookieJar } from './harness/browser.js';
 import { startBuiltinTenant } from './harness/builtin-tenant.js';
+import { spawnApp, type AppProcess } from './harness/app-process.js';
 import { runCli } from './harness/cli-process.js';
+import { freePort } from './harness/free-port.js';
 import { CLIENT_REDIRECT, signIn, tokenRequest } from './harness/oauth-client.js';
 import { createKey, Operator } from './harness/operator.js';
 import { initializeRequest, startStack, type Stack } from './harness/stack.js';
@@ -168,7 +170,7 @@ describe('client delete', () => {
     expect((await op.post('/clients/delete', { client: svc.clientId })).status).toBe(404);
   });
 
-  it('an enterprise client leaves the trusted IdPs: an entry naming only it is dropped, another keeps its other clients', async () => {
+  it('an enterprise client: jwt-bearer refused after the delete; it leaves the trusted IdPs (an entry naming only it is dropped, another keeps its other clients)', async () => {
     const ent = await enterpriseClientCreate(cli(), { tenant: s.slug, name: 'enterprise app' });
     const other = await enterpriseClientCreate(cli(), { tenant: s.slug, name: 'other enterprise app' });
     await tenantTrustIdp(cli(), { slug: s.slug, issuer: 'https://only.example.com', jwksUri: 'https://only.example.com/jwks', clientIds: [ent.clientId] });
@@ -178,9 +180,21 @@ describe('client delete', () => {
       jwksUri: 'https://shared.example.com/jwks',
       clientIds: [ent.clientId, other.clientId],
     });
+    const jwtBearer = {
+      grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+      assertion: 'not.an.id-jag',
+      client_id: ent.clientId,
+      client_secret: ent.clientSecret,
+      resource: s.mcpUrl,
+    };
+    // Before: the client authenticates and only the assertion is refused.
+    expect((await tokenRequest(s.issuer, jwtBearer)).body.error).toBe('invalid_grant');
     out.length = 0;
     const deleted = await clientDelete(cli(), { tenant: s.slug, clientId: ent.clientId });
     expect(deleted.kind).toBe('enterprise');
+    const after = await tokenRequest(s.issuer, jwtBearer);
+    expect(after.status).toBe(401);
+    expect(after.body.error).toBe('invalid_client');
     expect(deleted.idps).toEqual([
       { issuer: 'https://only.example.com', dropped: true },
       { issuer: 'https://shared.example.com', dropped: false },
@@ -221,6 +235,30 @@ describe('client delete', () => {
     expect(results.filter((r) => r !== 'deleted').every((r) => r === 'not found' || r === '404')).toBe(true);
     expect(await deletions(s.tenant.id, svc.clientId)).toHaveLength(1);
     expect(await oidcStoreRepository(s.db.db, s.tenant.id).find('Client', storeKey(svc.clientId))).toBeUndefined();
+  });
+
+  it('a second API process that just served the client refuses it at once after the delete at the first (no cached copy on any replica)', async () => {
+    const port = await freePort();
+    // Same PUBLIC_URL (the issuer and audience), another port and process: a second replica.
+    const other: AppProcess = spawnApp('api', { ...s.env, PORT: String(port) });
+    try {
+      await other.ready;
+      const svc = await serviceClientCreate(cli(), { tenant: s.slug, name: 'two replicas', scope: 'tools:echo' });
+      const request = { grant_type: 'client_credentials', client_id: svc.clientId, client_secret: svc.clientSecret!, resource: s.mcpUrl, scope: 'tools:echo' };
+      const otherIssuer = `http://127.0.0.1:${port}/t/${s.slug}`;
+      expect((await tokenRequest(otherIssuer, request)).status).toBe(200);
+      expect((await tokenRequest(s.issuer, request)).status).toBe(200);
+      const op = await operator(s.slug, keyA.key);
+      expect((await op.post('/clients/delete', { client: svc.clientId })).status).toBe(303);
+      for (const issuer of [otherIssuer, s.issuer]) {
+        const refused = await tokenRequest(issuer, request);
+        expect(refused.status).toBe(401);
+        expect(refused.body.error).toBe('invalid_client');
+      }
+    } finally {
+      other.child.kill('SIGTERM');
+      await other.exited;
+    }
   });
 
   it('the real CLI: client list and client delete print ids, kinds and counts, never a secret', async () => {
