@@ -219,6 +219,23 @@ describe('client delete', () => {
     expect(await deletions(b.tenant.id, clientB)).toHaveLength(0);
   });
 
+  it('a tenant whose IdP issues the tokens has no clients here: the CLI says so, the console form is not found', async () => {
+    const ext = await tenantsRepository(s.db.db).create({
+      slug: `${s.slug}-ext`.slice(0, 63),
+      displayName: 'External',
+      idpIssuer: s.idp.issuer,
+      authMode: 'external',
+    });
+    await expect(clientList(cli(), { tenant: ext.slug })).rejects.toThrow(/not in builtin mode/);
+    await expect(clientDelete(cli(), { tenant: ext.slug, clientId: 'mcprt_anything' })).rejects.toThrow(/not in builtin mode/);
+    const key = await createKey(s.db.db, ext.id, ['admin']);
+    const op = new Operator(s.config.PUBLIC_URL, ext.slug);
+    expect((await op.signIn(key.key)).status).toBe(303);
+    await op.page('/clients');
+    expect((await op.post('/clients/delete', { client: 'mcprt_anything' })).status).toBe(404);
+    await expect(clientDelete(cli(), { tenant: s.slug, clientId: '' })).rejects.toThrow(/--client-id is required/);
+  });
+
   it('8 concurrent deletes of one client (CLI and console) act once: one success, one audit row', async () => {
     const svc = await serviceClientCreate(cli(), { tenant: s.slug, name: 'raced', scope: 'tools:echo' });
     const op = await operator(s.slug, keyA.key);
