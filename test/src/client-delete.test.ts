@@ -224,6 +224,7 @@ describe('client delete', () => {
       slug: `${s.slug}-ext`.slice(0, 63),
       displayName: 'External',
       idpIssuer: s.idp.issuer,
+      enabledTools: ['echo'],
       authMode: 'external',
     });
     await expect(clientList(cli(), { tenant: ext.slug })).rejects.toThrow(/not in builtin mode/);
