@@ -224,7 +224,7 @@ function tenantLists(db: Executor, tenantId: string) {
         .returning();
       return row;
     },
-    /** Deletes these grants (hashed ids) and every row carrying one of them (codes, refresh tokens, sessions' links); the count of rows deleted. */
+    /** Deletes these grants (hashed ids) and every row carrying one of them (codes, refresh tokens); the count of rows deleted. */
     async revokeGrants(grantIds: string[]): Promise<number> {
       if (grantIds.length === 0) return 0;
       const rows = await db
