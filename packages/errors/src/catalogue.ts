@@ -59,6 +59,7 @@ export const ERRORS = {
   tenant_not_found: spec('not_found', 404, 'no such tenant'),
   call_not_found: spec('not_found', 404, 'no such tool call'),
   grant_not_found: spec('not_found', 404, 'no such grant'),
+  client_not_found: spec('not_found', 404, 'no such OAuth client'),
   user_not_found: spec('not_found', 404, 'no such user'),
   credential_not_found: spec('not_found', 404, 'no such connected provider'),
   api_key_not_found: spec('not_found', 404, 'no such active API key'),
