@@ -5,6 +5,8 @@ import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnApp, type AppProcess } from './harness/app-process.js';
+import { freePort } from './harness/free-port.js';
 import { captureLogs, expectNoSecrets } from './harness/secret-scan.js';
 import { startStack, type Stack } from './harness/stack.js';
 import { waitFor } from './harness/wait-for.js';
@@ -292,6 +294,41 @@ describe('a 2025-11-25 client', () => {
     expect(seen).toHaveLength(2);
     expect(seen.every((id) => id.startsWith('mcprt-input-'))).toBe(true);
     expect(res.structuredContent).toMatchObject({ answersSha256: { pin: sha256('legacy-pin'), word: sha256('legacy-word') } });
+  });
+
+  it('its answer reaching another API replica is relayed (Redis) to the replica whose call waits for it', async () => {
+    const port = await freePort();
+    // Same PUBLIC_URL, database and Redis, another process: a second replica behind the same balancer.
+    const replica: AppProcess = spawnApp('api', { ...s.env, PORT: String(port) });
+    try {
+      await replica.ready;
+      const token = await s.token('alice', { scope: SCOPES });
+      const elsewhere = new URL(s.mcpUrl);
+      elsewhere.port = String(port);
+      let relayed = 0;
+      // The balancer: the client's answers (JSON-RPC responses) go to the other replica, the rest to the first.
+      const balancer: typeof fetch = async (url, init) => {
+        const body = typeof init?.body === 'string' ? init.body : '';
+        if (body.includes('"mcprt-input-') && !body.includes('"method"')) {
+          relayed++;
+          return fetch(elsewhere, init);
+        }
+        return fetch(url, init);
+      };
+      const client = new ClientV1({ name: 'mrtr-replicas', version: '1' }, { capabilities: { elicitation: {} } });
+      client.setRequestHandler(ElicitRequestSchema, async (req) => ({
+        action: 'accept',
+        content: { value: `replica-${/"(\w+)"/.exec(req.params.message)![1]!}` },
+      }));
+      await client.connect(new TransportV1(new URL(s.mcpUrl), { fetch: balancer, requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+      const res = (await client.callTool({ name: 'echo_ask', arguments: args('legacy-replicas') })) as { structuredContent?: Record<string, unknown> };
+      await client.close();
+      expect(relayed).toBe(2);
+      expect(res.structuredContent).toMatchObject({ answersSha256: { pin: sha256('replica-pin'), word: sha256('replica-word') } });
+    } finally {
+      replica.child.kill('SIGTERM');
+      await replica.exited;
+    }
   });
 
   it('not declaring elicitation: a tool error naming it, and nothing is recorded', async () => {

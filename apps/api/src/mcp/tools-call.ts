@@ -21,6 +21,7 @@ import { appError } from '@mcprt/errors';
 import { askToConnect, connectOfError, reauthLink, upgradeLink } from './connect-answer.js';
 import { legacyInputCapabilities } from './client-capabilities.js';
 import { gatherInput, type Gathered } from './input-required.js';
+import type { InputAnswerRelay } from './input-answers.js';
 import { gatherLegacyInput } from './legacy-input.js';
 import type { RequestIdentity } from './request-identity.js';
 import { assertClientCapabilities, createTaskResult, declaresTasks, missingCapability } from './tasks.js';
@@ -37,6 +38,8 @@ export type McpDeps = Parameters<typeof submitCall>[0] &
   Parameters<typeof answerTaskInput>[0] &
   Parameters<typeof askToConnect>[0] &
   Parameters<typeof reauthLink>[0] & {
+    /** Where a 2025 client's answers to the requests of a tool's input declaration meet them (input-answers.ts). */
+    inputAnswers: InputAnswerRelay;
     config: Pick<
       Config,
       | 'PUBLIC_URL'
@@ -158,7 +161,7 @@ async function inputFirst(turn: Turn, tool: AnyTool): Promise<Gathered | { kind:
   });
   const caps = turn.mcp && (await legacyInputCapabilities(r, who));
   if (!caps) return toolError(`${tool.name}: ${appError('input_unsupported').message}.`);
-  const got = await gatherLegacyInput(turn.mcp!, { who, tool, args: req.params.arguments, ctx, caps });
+  const got = await gatherLegacyInput(turn.mcp!, { who, tool, args: req.params.arguments, ctx, caps, relay: r.inputAnswers });
   return 'refused' in got ? toolError(got.refused) : { kind: 'ready', responses: got.responses };
 }
 

@@ -124,7 +124,7 @@ function handleMcp(r: McpRouteDeps, front: McpFront): Middleware<ApiState> {
       },
     };
     // A 2025 client's answer to a request a waiting tools/call sent it (legacy-input.ts): handed over.
-    if (deliverInputAnswer(who, ctx.request.body)) {
+    if (await deliverInputAnswer(r.inputAnswers, who, ctx.request.body)) {
       ctx.body = null;
       ctx.status = 202;
       return;
