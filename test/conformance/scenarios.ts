@@ -58,6 +58,7 @@ export const CLAIMED: readonly Run[] = [
   ['tools-call-mixed-content', LEGACY],
   ['tools-call-error', LEGACY],
   ['tools-call-with-progress', LEGACY],
+  ['tools-call-with-logging', LEGACY],
   ['server-sse-multiple-streams', LEGACY],
   ['dns-rebinding-protection', LEGACY],
   ['tools-call-sampling', LEGACY],
@@ -74,6 +75,5 @@ export const UNCLAIMED: readonly Run[] = [
   ['completion-complete', MODERN],
   ['server-session-lifecycle', LEGACY],
   ['logging-set-level', LEGACY],
-  ['tools-call-with-logging', LEGACY],
   ['server-sse-polling', LEGACY],
 ];

@@ -138,8 +138,9 @@ describe('2026-07-28 on the wire', () => {
       capabilities: { tools: {} },
       _meta: { 'io.modelcontextprotocol/serverInfo': { name: 'mcprt' } },
     });
-    // 2026-07-28 removed logging/setLevel: the deprecated capability is not advertised.
-    expect(body.result!.capabilities).not.toHaveProperty('logging');
+    // Logging in both eras: a tool that logs sends messages only to a request that set a log level
+    // (2026-07-28: in its `_meta`; logging/setLevel is gone), which the SDK honours only while it is declared.
+    expect(body.result!.capabilities).toHaveProperty('logging');
   });
 
   it('tools/call runs under the modern envelope, with the call’s id and poll URL in _meta', async () => {

@@ -1,5 +1,5 @@
 import type { ProcessBase } from '@mcprt/bootstrap';
-import { CompletionWaiter, createProducer, withCallStatements, type CallsDb, type Producer } from '@mcprt/calls';
+import { CallLogFollower, CompletionWaiter, createProducer, withCallStatements, type CallsDb, type Producer } from '@mcprt/calls';
 import type { ApiConfig } from '@mcprt/config';
 import { egressFetch, type Egress } from '@mcprt/egress';
 import { VerifiedTokenCache, type IssuerDirectory } from '@mcprt/identity';
@@ -26,6 +26,8 @@ export interface ApiResources {
   keys: RedisKeys;
   producer: Producer;
   waiter: CompletionWaiter;
+  /** Tools' log messages, for the requests that follow their calls (calls/call-logs.ts). */
+  callLogs: CallLogFollower;
   egress: Egress;
   directory: IssuerDirectory;
   verified: VerifiedTokenCache;
@@ -63,6 +65,7 @@ export function createApiResources(base: ProcessBase<ApiConfig>): ApiResources {
     timeoutMs: config.ENQUEUE_TIMEOUT_MS,
   });
   const waiter = new CompletionWaiter((ring) => db.calls.onCallDone(ring));
+  const callLogs = new CallLogFollower((fn) => db.calls.onCallLog(fn));
   const registry = createToolRegistry({ includeTestTools: config.ENABLE_TEST_TOOLS });
   // Client ID Metadata Documents and the tenant IdP's discovery/token endpoint: the same egress rules.
   // A document never comes from another origin than its URL's: a redirect leaving it is refused (and
@@ -81,6 +84,7 @@ export function createApiResources(base: ProcessBase<ApiConfig>): ApiResources {
     db,
     producer,
     waiter,
+    callLogs,
     verified: new VerifiedTokenCache(),
     registry,
     tenants: new TenantCache(db.db),
@@ -94,6 +98,7 @@ export function createApiResources(base: ProcessBase<ApiConfig>): ApiResources {
       outages.close();
       await producer.close().catch(() => undefined);
       await waiter.close();
+      await callLogs.close();
       await inputAnswers.close();
       await base.close();
     },

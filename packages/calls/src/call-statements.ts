@@ -3,6 +3,7 @@ import { groupCommit } from '@mcprt/db';
 import type { ToolCall, ToolCallError } from './schema.js';
 import { decideApproval, expireApprovals, type ApprovalDecisionInput, type ApprovalDecisionOutcome } from './statements/approve.js';
 import { onCallDone } from './statements/bell.js';
+import { notifyCallLog, onCallLog } from './statements/call-log.js';
 import { cancel, failIfNotFinal, noteStaleWrite, requeue, type CancelStatementInput, type CancelStatementOutcome } from './statements/end.js';
 import { expireInputs, provideInput, type ProvideInputStatement } from './statements/input.js';
 import { byId, loadMany, locateAnyTenant } from './statements/read.js';
@@ -47,6 +48,9 @@ export function callStatements(sql: postgres.Sql) {
     expireInputs: (limit: number): Promise<number> => expireInputs(sql, limit),
     requeue: (tenantId: string, id: string, seenAttempt: number): Promise<boolean> => requeue(sql, tenantId, id, seenAttempt),
     onCallDone: (fn: (callId: string, outcome?: string) => void): Promise<{ unlisten(): Promise<void> }> => onCallDone(sql, fn),
+    /** A tool's log message, on its way to the request that made the call (statements/call-log.ts). */
+    notifyLog: (tenantId: string, callId: string, m: Parameters<typeof notifyCallLog>[3]): Promise<void> => notifyCallLog(sql, tenantId, callId, m),
+    onCallLog: (fn: (callId: string, tenantId: string, json: string) => void): Promise<{ unlisten(): Promise<void> }> => onCallLog(sql, fn),
   };
 }
 

@@ -61,3 +61,4 @@ export { decideCallApproval } from './approval.js';
 export type { ApprovalActor, ApprovalDeps, DecideCallApprovalInput } from './approval.js';
 export { answerTaskInput, pendingInput } from './task-input.js';
 export type { PendingInput, TaskInputDeps, TaskInputOutcome } from './task-input.js';
+export { CallLogFollower } from './call-logs.js';

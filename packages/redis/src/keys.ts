@@ -28,6 +28,8 @@ export function redisKeys(prefix: string) {
     registrationRate: `${prefix}:rl-dcr`,
     consoleSignInRate: `${prefix}:rl-console-sign-in`,
     /** Whether a 2025-era MCP client declared URL elicitation at `initialize` ('1' / '0'), per (tenant, user, OAuth client). */
+    /** The log level a 2025-era MCP client set with `logging/setLevel`, per (tenant, user, OAuth client). */
+    clientLogLevel: (tenantId: string, userId: string, clientId: string | undefined) => `${prefix}:mcp-log-level:${tenantId}:${userId}:${clientId ?? '-'}`,
     urlElicitation: (tenantId: string, userId: string, clientId: string | undefined) =>
       `${prefix}:mcp-url-elicitation:${tenantId}:${userId}:${clientId ?? '-'}`,
     /** An operator's admin-console session (apps/api/src/admin/session.ts): JSON, PX = the session's lifetime. */

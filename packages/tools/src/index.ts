@@ -19,3 +19,5 @@ export { createUpstreamClient, mapBounded, UPSTREAM_APIS, upstreamClientFor, ups
 export type { ApiProvider, UpstreamApi, UpstreamBases, UpstreamClient, UpstreamRequest, UpstreamResponse } from './upstream.js';
 export { acceptedContent, CAPABILITY_OF, checkInputResponses, elicitText, MAX_INPUT_BYTES, tooLargeInput } from './input-requests.js';
 export type { ClientInputCapabilities, InputDeclaration, InputRequest, InputRequests, InputResponses, ResponsesCheck } from './input-requests.js';
+export { LOG_LEVEL_META, LOG_LEVELS, logLevelSchema, logWanted, requestLogLevel, toolLogMessageSchema } from './tool-log.js';
+export type { LogLevel, ToolLog, ToolLogMessage } from './tool-log.js';

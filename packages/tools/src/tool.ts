@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { Egress } from '@mcprt/egress';
 import type { InputDeclaration, InputResponses } from './input-requests.js';
+import type { ToolLog } from './tool-log.js';
 import type { UpstreamBases, UpstreamClient } from './upstream.js';
 
 /** Upstream providers a tool can need a user token for. `idp` = the tenant's own identity provider. */
@@ -53,6 +54,11 @@ export interface ToolContext {
    * run only: never log it or return it unless the tool's purpose is to.
    */
   inputResponses: InputResponses;
+  /**
+   * Send a log message to the client that made the call (MCP `notifications/message`), if it asked
+   * for that level: for a tool that declares `logs`; a no-op for any other. Never put secrets in it.
+   */
+  log: ToolLog;
 }
 
 export interface ToolServices {
@@ -155,6 +161,12 @@ export interface ToolDefinition<I extends z.ZodObject = z.ZodObject, O extends z
    * pays nothing. See input-requests.ts.
    */
   inputs?: InputDeclaration<z.output<I>>;
+  /**
+   * The tool sends log messages while it runs (`ctx.log`): the worker passes them on, and the API
+   * follows them for the request that made the call when it asked for a log level (tool-log.ts).
+   * Tools without it cost nothing for logging on either side.
+   */
+  logs?: true;
   /** Exists only in test/bench deployments. */
   testOnly?: boolean;
   run(ctx: ToolContext, args: z.output<I>): Promise<z.output<O>>;

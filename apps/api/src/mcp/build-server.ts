@@ -21,15 +21,17 @@ export type { RequestIdentity } from './request-identity.js';
 const validator = new AjvJsonSchemaValidator();
 
 /**
- * What the server offers. Tools, in both eras. 2025 clients may also send `logging/setLevel` (the
- * SDK answers it); the server emits no log notifications, and a stateless server has no session for
- * the level to outlive the request. 2026-07-28 removed `logging/setLevel` (the level rides each
- * request's `_meta`), so the modern era does not advertise the deprecated capability.
+ * What the server offers. Tools, in both eras, and logging: a tool that declares `logs` sends log
+ * messages while it runs (tool-log.ts in @mcprt/tools), passed on only to a request that asked for a
+ * level — a 2025 client with `logging/setLevel` (the SDK answers it; the level is remembered per
+ * client, client-capabilities.ts, since a stateless server has no session), a 2026-07-28 request
+ * with the `_meta` log level (2026-07-28 removed `logging/setLevel`; the SDK sends a message only
+ * while `logging` is declared).
  */
-const BASE_CAPABILITIES: ServerCapabilities = { tools: { listChanged: false } };
+const BASE_CAPABILITIES: ServerCapabilities = { tools: { listChanged: false }, logging: {} };
 /** 2026-07-28 also offers the tasks extension (tasks.ts), advertised in `server/discover`. */
 const MODERN_CAPABILITIES: ServerCapabilities = { ...BASE_CAPABILITIES, extensions: { [TASKS_EXTENSION]: {} } };
-const LEGACY_CAPABILITIES: ServerCapabilities = { ...BASE_CAPABILITIES, logging: {} };
+const LEGACY_CAPABILITIES: ServerCapabilities = BASE_CAPABILITIES;
 /** A built-in tenant's own authorization server also implements the MCP authorization extensions. */
 const BUILTIN_MODERN_CAPABILITIES: ServerCapabilities = { ...BASE_CAPABILITIES, extensions: { [TASKS_EXTENSION]: {}, ...BUILTIN_AUTH_EXTENSIONS } };
 const modernCapabilities = (authMode: string) => (authMode === 'builtin' ? BUILTIN_MODERN_CAPABILITIES : MODERN_CAPABILITIES);

@@ -2,7 +2,7 @@ import type { Tenant, User } from '@mcprt/db';
 import type { RedisKeys } from '@mcprt/redis';
 import type { Logger } from '@mcprt/observability';
 import type { RedisClient } from '@mcprt/redis';
-import type { ClientInputCapabilities } from '@mcprt/tools';
+import { logLevelSchema, type ClientInputCapabilities, type LogLevel } from '@mcprt/tools';
 
 /** How long a 2025-era client's `initialize` capabilities are remembered (its tokens live 10 minutes, its sessions longer). */
 const TTL_S = 86_400;
@@ -20,7 +20,7 @@ type Who = { tenant: Pick<Tenant, 'id'>; user: Pick<User, 'id'>; token: { client
  */
 export interface CapabilityMemory {
   redis: Pick<RedisClient, 'get' | 'set'>;
-  keys: Pick<RedisKeys, 'urlElicitation'>;
+  keys: Pick<RedisKeys, 'urlElicitation' | 'clientLogLevel'>;
   log: Logger;
 }
 
@@ -58,4 +58,27 @@ export async function legacyInputCapabilities(r: Pick<CapabilityMemory, 'redis' 
   const v = await remembered(r, who);
   if (v === null) return undefined;
   return { elicitation: v.includes('e'), sampling: v.includes('s'), roots: v.includes('r') };
+}
+
+/**
+ * A 2025-era client's `logging/setLevel`: the SDK answers it, but a stateless server forgets it with
+ * the request, so the level is remembered like the capabilities (per tenant, user and OAuth client)
+ * and read only for a call of a tool that logs (tool-log.ts in @mcprt/tools).
+ */
+export function rememberLogLevel(r: CapabilityMemory, who: Who, body: unknown): void {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return;
+  const m = body as { method?: unknown; params?: { level?: unknown } };
+  if (m.method !== 'logging/setLevel') return;
+  const level = logLevelSchema.safeParse(m.params?.level);
+  if (!level.success) return; // the SDK answers the invalid request itself
+  r.redis
+    .set(r.keys.clientLogLevel(who.tenant.id, who.user.id, who.token.clientId), level.data, 'EX', TTL_S)
+    .catch((err: unknown) => r.log.warn({ err }, 'could not remember the client log level'));
+}
+
+/** The level a 2025-era client set (undefined: none, or Redis away — then nothing is sent). */
+export async function legacyLogLevel(r: Pick<CapabilityMemory, 'redis' | 'keys'>, who: Who): Promise<LogLevel | undefined> {
+  const v = await r.redis.get(r.keys.clientLogLevel(who.tenant.id, who.user.id, who.token.clientId)).catch(() => null);
+  const level = logLevelSchema.safeParse(v);
+  return level.success ? level.data : undefined;
 }

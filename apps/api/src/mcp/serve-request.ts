@@ -36,7 +36,7 @@ const PARAM_HEADER = /^mcp-param-/;
 export type ServerBuilder = (era: ProtocolEra, signal: AbortSignal) => Server;
 
 export interface McpFront {
-  /** `stream`: answer a 2025-era request over SSE (a tool that asks the client for input on the way). */
+  /** `stream`: answer a 2025-era request over SSE (a tool that asks the client for input, or logs, on the way). */
   serve(ctx: ParameterizedContext, build: ServerBuilder, parsedBody: unknown, stream?: boolean): Promise<void>;
 }
 
@@ -149,8 +149,8 @@ function toWebRequest(ctx: ParameterizedContext): Request {
  */
 async function serveLegacy(server: Server, request: Request, parsedBody: unknown, stream: boolean): Promise<Response> {
   // A request carrying a progressToken is answered over SSE, so progress can reach the client while
-  // the call runs, and so is a call of a tool that asks for input (legacy-input.ts); every other
-  // request in JSON, as before.
+  // the call runs, and so is a call of a tool that asks for input (legacy-input.ts) or logs
+  // (tool-log.ts in @mcprt/tools); every other request in JSON, as before.
   const json = !stream && !hasProgressToken(parsedBody);
   const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: json });
   await server.connect(transport);

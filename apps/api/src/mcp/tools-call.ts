@@ -8,10 +8,10 @@ import {
   type ProtocolEra,
   type ServerContext,
 } from '@modelcontextprotocol/server';
-import type { answerTaskInput, decideCallApproval } from '@mcprt/calls';
+import type { answerTaskInput, CallLogFollower, decideCallApproval } from '@mcprt/calls';
 import { awaitCall, cancelUserCall, eitherAborted, isFinal, submitCall, type SubmitOutcome, type ToolCall } from '@mcprt/calls';
 import { activeSpan } from '@mcprt/observability';
-import type { AnyTool } from '@mcprt/tools';
+import { logWanted, requestLogLevel, type AnyTool } from '@mcprt/tools';
 import { RESULT_TOOL, toCallToolResult } from '../calls/call-result.js';
 import { approvalPageUrl, toolCallUrl } from '../http/urls.js';
 import type { Config } from '@mcprt/config';
@@ -19,7 +19,7 @@ import type { ToolRegistry } from '@mcprt/tools';
 import type { OutageLog } from '../http/outage.js';
 import { appError } from '@mcprt/errors';
 import { askToConnect, connectOfError, reauthLink, upgradeLink } from './connect-answer.js';
-import { legacyInputCapabilities } from './client-capabilities.js';
+import { legacyInputCapabilities, legacyLogLevel } from './client-capabilities.js';
 import { gatherInput, type Gathered } from './input-required.js';
 import type { InputAnswerRelay } from './input-answers.js';
 import { gatherLegacyInput } from './legacy-input.js';
@@ -40,6 +40,8 @@ export type McpDeps = Parameters<typeof submitCall>[0] &
   Parameters<typeof reauthLink>[0] & {
     /** Where a 2025 client's answers to the requests of a tool's input declaration meet them (input-answers.ts). */
     inputAnswers: InputAnswerRelay;
+    /** Tools' log messages, followed for the request that made the call (tool-log.ts in @mcprt/tools). */
+    callLogs: Pick<CallLogFollower, 'follow'>;
     config: Pick<
       Config,
       | 'PUBLIC_URL'
@@ -203,7 +205,7 @@ async function answerAccepted(turn: Turn, tool: AnyTool, outcome: Extract<Submit
       call.status === 'awaiting_approval' && call.approver === 'user' ? approvalPageUrl(r.config.PUBLIC_URL, who.tenant.slug, call.id) : undefined;
     return toCallToolResult(call, tool, pollUrl, approvalUrl);
   }
-  call = await waitForCall(turn, call, asTask);
+  call = await waitForCall(turn, call, asTask, tool);
   // 2026-07-28 has no `notifications/cancelled` over HTTP: a client cancels a request by closing
   // its response stream (the SDK client does exactly that on cancel or timeout). A 2025 client's
   // hang-up is not a cancel (it sends notifications/cancelled).
@@ -218,8 +220,25 @@ async function answerAccepted(turn: Turn, tool: AnyTool, outcome: Extract<Submit
   return toCallToolResult(call, tool, pollUrl);
 }
 
+/**
+ * A tool that logs: its messages at or above the level the request asked for (2026-07-28: the
+ * request's `_meta`; 2025-11-25: the client's remembered `logging/setLevel`), as
+ * `notifications/message` on this request's stream while it waits. Asked for nothing: nothing is sent.
+ */
+async function followLogs(turn: Turn, callId: string): Promise<(() => void) | undefined> {
+  const { r, who, era, ctx } = turn;
+  const min = era === 'legacy' ? await legacyLogLevel(r, who) : requestLogLevel(ctx.mcpReq.envelope);
+  if (!min) return undefined;
+  return r.callLogs.follow(who.tenant.id, callId, (m) => {
+    if (logWanted(m.level, min))
+      ctx.mcpReq
+        .notify({ method: 'notifications/message', params: { level: m.level, ...(m.logger ? { logger: m.logger } : {}), data: m.data } })
+        .catch(() => undefined);
+  });
+}
+
 /** The wait (the engine's awaitCall), with progress notifications when asked for and the 2025 cancel hook. */
-async function waitForCall(turn: Turn, call: ToolCall, asTask: boolean): Promise<ToolCall> {
+async function waitForCall(turn: Turn, call: ToolCall, asTask: boolean, tool: AnyTool): Promise<ToolCall> {
   const { r, who, era, signal, req, ctx } = turn;
   const progressToken = req.params._meta?.progressToken;
   const tick =
@@ -236,9 +255,11 @@ async function waitForCall(turn: Turn, call: ToolCall, asTask: boolean): Promise
   const timeoutMs = asTask ? Math.min(r.config.TASK_WAIT_MS, r.config.CALL_WAIT_MS) : tick ? r.config.PROGRESS_WAIT_MS : r.config.CALL_WAIT_MS;
   const waitKey = era === 'legacy' ? legacyKey(who, ctx.mcpReq.id) : undefined;
   if (waitKey) waitingLegacy.set(waitKey, call.id);
+  const unfollow = tool.logs && !asTask ? await followLogs(turn, call.id) : undefined;
   try {
     return await awaitCall(r, who, call, { timeoutMs, signal: eitherAborted(signal, r.drain), fresh: true, tick });
   } finally {
+    unfollow?.();
     if (waitKey && waitingLegacy.get(waitKey) === call.id) waitingLegacy.delete(waitKey);
   }
 }

@@ -8,7 +8,7 @@ import { INVALID_RPC_REQUEST, renderRpc, renderRpcUnavailable } from '../http/re
 import { required, type ApiState } from '../http/state.js';
 import type { Chains, Handler, Routes } from '../http/tenant-router.js';
 import { buildMcpServer, type McpDeps, type ServerNeeds } from '../mcp/build-server.js';
-import { rememberInitialize } from '../mcp/client-capabilities.js';
+import { rememberInitialize, rememberLogLevel } from '../mcp/client-capabilities.js';
 import { deliverInputAnswer } from '../mcp/legacy-input.js';
 import { observeMcpRequest, type McpOperation, type OperationDeps } from '../mcp/operation.js';
 import { paramHeaders } from '../mcp/param-headers.js';
@@ -49,11 +49,15 @@ function batchRules(config: Pick<Config, 'MCP_MAX_BATCH' | 'MCP_MAX_CALLS_PER_RE
 
 /** The optional handlers the body's messages can reach (build-server.ts, ServerNeeds). */
 const NEEDS_NONE: ServerNeeds = { tasks: false, cancelNotification: false };
-/** A single tools/call of a tool that declares inputs (a 2025 client is then answered over SSE: legacy-input.ts). */
-function asksForInput(r: { registry: Pick<ToolRegistry, 'get'> }, body: unknown): boolean {
+/**
+ * A single tools/call of a tool that declares inputs or logs: a 2025 client is then answered over SSE,
+ * where the API sends it the tool's input requests (legacy-input.ts) or log messages (tool-log.ts).
+ */
+function answersOverSse(r: { registry: Pick<ToolRegistry, 'get'> }, body: unknown): boolean {
   if (Array.isArray(body) || (body as Message | null)?.method !== 'tools/call') return false;
   const name = (body as { params?: { name?: unknown } }).params?.name;
-  return typeof name === 'string' && r.registry.get(name)?.inputs !== undefined;
+  const tool = typeof name === 'string' ? r.registry.get(name) : undefined;
+  return tool !== undefined && (tool.inputs !== undefined || tool.logs === true);
 }
 
 function needsOf(body: unknown): ServerNeeds {
@@ -131,8 +135,9 @@ function handleMcp(r: McpRouteDeps, front: McpFront): Middleware<ApiState> {
     }
     const needs = needsOf(ctx.request.body);
     rememberInitialize(r, who, ctx.request.body);
+    rememberLogLevel(r, who, ctx.request.body);
     await observeMcpRequest(r, ctx, who.tenant, operation, () =>
-      front.serve(ctx, (era, signal) => buildMcpServer(r, who, era, signal, needs), ctx.request.body, asksForInput(r, ctx.request.body)),
+      front.serve(ctx, (era, signal) => buildMcpServer(r, who, era, signal, needs), ctx.request.body, answersOverSse(r, ctx.request.body)),
     );
     // A single message answered "temporarily unavailable": say it in HTTP too (a batch keeps its 200,
     // its other answers may be fine).

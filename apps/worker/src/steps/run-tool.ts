@@ -1,7 +1,7 @@
 import { upstreamOf } from '@mcprt/providers';
 import { AppError } from '@mcprt/errors';
 import { deadline } from '@mcprt/egress';
-import { upstreamClientFor, type UpstreamCredential } from '@mcprt/tools';
+import { toolLogMessageSchema, upstreamClientFor, type ToolLog, type UpstreamCredential } from '@mcprt/tools';
 import type { Allowed } from './recheck-policy.js';
 import type { CallRun } from './run.js';
 import { withTokenRetry, type UpstreamToken } from './upstream-token.js';
@@ -38,12 +38,14 @@ export async function runTool(
 }
 
 async function runOnce(
-  { r, attempt }: CallRun,
+  run: CallRun,
   { tenant, user, tool }: Allowed,
   { args, inputResponses }: { args: Record<string, unknown>; inputResponses: Record<string, unknown> },
   credential: UpstreamCredential | undefined,
 ) {
+  const { r, attempt } = run;
   const limit = deadline(attempt.signal, tool.timeoutMs);
+  const logs = tool.logs ? logSender(run, tenant.id) : undefined;
   try {
     return await tool.run(
       {
@@ -62,6 +64,7 @@ async function runOnce(
         upstream: upstreamClientFor(r.services, tool.upstream, credential, tenant.slug, limit.signal),
         services: r.services,
         inputResponses,
+        log: logs?.log ?? noLog,
       },
       args,
     );
@@ -72,5 +75,24 @@ async function runOnce(
     throw e;
   } finally {
     limit.clear();
+    // Sent before the final write commits, so each reaches the API before the bell (statements/call-log.ts).
+    await logs?.flush();
   }
+}
+
+const noLog: ToolLog = () => {};
+
+/** A run's log messages, sent in order (one NOTIFY each); `flush` waits for those sent so far. A failed send is logged here and dropped. */
+function logSender(run: CallRun, tenantId: string): { log: ToolLog; flush(): Promise<void> } {
+  let chain: Promise<void> = Promise.resolve();
+  return {
+    log: (level, data, logger) => {
+      const m = toolLogMessageSchema.safeParse({ level, data, ...(logger === undefined ? {} : { logger }) });
+      if (!m.success) return;
+      chain = chain
+        .then(() => run.r.db.calls.notifyLog(tenantId, run.job.callId, m.data))
+        .catch((err: unknown) => run.log().warn({ err }, 'tool log message not sent'));
+    },
+    flush: () => chain,
+  };
 }

@@ -137,16 +137,39 @@ export const testStreamingElicitation = defineTool({
 });
 
 /**
- * Answers at once. The runtime sends no `notifications/message` from a tool (a worker's logs stay in
- * its own log), so a request without a log level gets none, which the suite checks. (The suite reads
- * the answer's frames for about half a second: the call's round trip through the queue must fit.)
+ * Logs one message and answers at once. A request without a log level gets no `notifications/message`
+ * (the API follows a call's messages only for a request that asked: tool-log.ts), which the suite
+ * checks. (It reads the answer's frames for about half a second: the round trip through the queue must fit.)
  */
 export const testLoggingTool = defineTool({
   ...common,
   name: 'test_logging_tool',
   title: 'Logging (conformance)',
-  description: 'Answers at once; sends no log notifications. Conformance fixture, test deployments only.',
+  description: 'Logs one message (sent only to a request that asked for a log level) and answers. Conformance fixture, test deployments only.',
   mcpScope: 'tools:test_logging_tool',
   content: blocks,
-  run: () => answer([{ type: 'text', text: 'Tool execution completed.' }]),
+  logs: true,
+  run: (ctx) => {
+    ctx.log('info', 'Tool execution completed');
+    return answer([{ type: 'text', text: 'Tool execution completed.' }]);
+  },
+});
+
+/** Three info messages about 50 ms apart while it runs (the 2025-11-25 `tools-call-with-logging` scenario), then a text answer. */
+export const testToolWithLogging = defineTool({
+  ...common,
+  name: 'test_tool_with_logging',
+  title: 'Logging while running (conformance)',
+  description: 'Sends three log messages while it runs, then answers. Conformance fixture, test deployments only.',
+  mcpScope: 'tools:test_tool_with_logging',
+  content: blocks,
+  logs: true,
+  run: async (ctx) => {
+    ctx.log('info', 'Tool execution started');
+    await sleep(50, undefined, { signal: ctx.signal });
+    ctx.log('info', 'Tool processing data');
+    await sleep(50, undefined, { signal: ctx.signal });
+    ctx.log('info', 'Tool execution completed');
+    return { content: [{ type: 'text', text: 'Tool with logging executed successfully.' }] };
+  },
 });
