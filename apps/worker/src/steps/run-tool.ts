@@ -76,7 +76,7 @@ async function runOnce(
   } finally {
     limit.clear();
     // Sent before the final write commits, so each reaches the API before the bell (statements/call-log.ts).
-    await logs?.flush();
+    if (logs) await logs.flush();
   }
 }
 
