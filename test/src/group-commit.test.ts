@@ -1,6 +1,6 @@
 import { withCallStatements, type CallsDb } from '@mcprt/calls';
 import { randomUUID } from 'node:crypto';
-import { CALL_DONE_CHANNEL, forTenant, type RecordCallInput } from '@mcprt/calls';
+import { CALL_DONE_CHANNEL, forTenant, type RecordCallInput, type ToolCall } from '@mcprt/calls';
 import { createDb, tenantsRepository } from '@mcprt/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { namespace } from './harness/test-config.js';
@@ -91,6 +91,31 @@ describe('grouped call statements (real Postgres)', () => {
     expect((out[1] as PromiseRejectedResult).reason).toMatchObject({ code: '23503' }); // unknown user: foreign key
     const rows = await h.sql`select id from tool_calls where tenant_id = ${tenant} and id = any(${ins.map((c) => c.id)})`;
     expect(rows.map((r) => r.id).sort()).toEqual([ins[0]!.id, ins[2]!.id].sort());
+  });
+
+  it('a load behind the admission gate waits for its record: it sees every admitted row, also one recorded by the one-by-one retry', async () => {
+    // A second pool, as the worker has its own: the loads start the moment each admission lock is
+    // held, before anything commits; the FK-broken row makes the batch fail, so the good rows are only
+    // committed by the retry, well after the loads were sent. Without the gate they would find nothing.
+    const worker = withCallStatements(createDb(database.ownerUrl, { max: 2 }));
+    try {
+      const dan = (await forTenant(h.db, tenant).users.upsert({ issuer: 'https://gc.example', subject: 'dan' })).id;
+      expect(await worker.calls.load(tenant, callId())).toBeUndefined(); // connected and prepared: the loads below leave at once
+      const ins = [input(dan, 2), input(randomUUID(), 2), input(dan, 2), input(dan, 2)]; // admitted, unknown user, admitted, over the cap
+      const loads = new Map<string, Promise<ToolCall | undefined>>();
+      const out = await Promise.allSettled(ins.map((c) => h.calls.record(tenant, c, () => loads.set(c.id, worker.calls.load(tenant, c.id)))));
+      expect(out.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+      expect((out[3] as PromiseFulfilledResult<unknown>).value).toEqual({ admitted: false, pending: 2 });
+      expect(loads.size).toBe(4);
+      const seen = await Promise.all(ins.map((c) => loads.get(c.id)));
+      expect(seen.map((c) => c?.id)).toEqual([ins[0]!.id, undefined, ins[2]!.id, undefined]);
+      // Nothing is held once the records have answered: a row recorded without the gate loads at once.
+      expect(
+        await h.sql`select count(*)::int as n from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())`,
+      ).toEqual([{ n: 0 }]);
+    } finally {
+      await worker.close();
+    }
   });
 
   it('loads and finishes made together are fenced per row; only winners write, audit and ring', async () => {

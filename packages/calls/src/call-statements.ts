@@ -4,8 +4,9 @@ import type { ToolCall, ToolCallError } from './schema.js';
 import { decideApproval, expireApprovals, type ApprovalDecisionInput, type ApprovalDecisionOutcome } from './statements/approve.js';
 import { onCallDone } from './statements/bell.js';
 import { cancel, failIfNotFinal, noteStaleWrite, requeue, type CancelStatementInput, type CancelStatementOutcome } from './statements/end.js';
-import { byId, loadMany, locateAnyTenant } from './statements/read.js';
-import { recordMany, type RecordCallInput, type RecordCallResult } from './statements/record.js';
+import { loadGated, recordGated, type Settled } from './statements/admission-gate.js';
+import { byId, locateAnyTenant } from './statements/read.js';
+import type { RecordCallInput, RecordCallResult } from './statements/record.js';
 import { finishMany, markRunning, type FinishInput } from './statements/settle.js';
 
 /**
@@ -20,11 +21,12 @@ import { finishMany, markRunning, type FinishInput } from './statements/settle.j
  * carries one tenant's rows (tenant isolation holds per statement, not only per row).
  */
 export function callStatements(sql: postgres.Sql) {
-  const record = groupCommit({ many: recordMany(sql), key: (i) => i.tenantId });
-  const load = groupCommit({ many: loadMany(sql), key: (i) => i.tenantId });
+  const record = groupCommit({ many: recordGated(sql), key: (i) => i.tenantId });
+  const load = groupCommit({ many: loadGated(sql), key: (i) => i.tenantId });
   const finish = groupCommit({ many: finishMany(sql), key: (i) => i.tenantId });
   return {
-    record: (tenantId: string, c: RecordCallInput): Promise<RecordCallResult> => record({ tenantId, c }),
+    /** Record (statements/record.ts) behind the admission gate (statements/admission-gate.ts): `held` is told when the job may be enqueued. */
+    record: async (tenantId: string, c: RecordCallInput, held?: () => void): Promise<RecordCallResult> => settled(await record({ tenantId, c, held })),
     load: (tenantId: string, id: string): Promise<ToolCall | undefined> => load({ tenantId, id }),
     /** Start (statements/settle.ts). */
     markRunning: (tenantId: string, id: string, attempt: number, elapsedMs: number): Promise<boolean> => markRunning(sql, tenantId, id, attempt, elapsedMs),
@@ -46,3 +48,8 @@ export function callStatements(sql: postgres.Sql) {
 }
 
 export type CallStatements = ReturnType<typeof callStatements>;
+
+function settled<T>(s: Settled<T>): T {
+  if (!s.ok) throw s.error;
+  return s.value;
+}

@@ -86,10 +86,28 @@ export async function submitCall(r: SubmitDeps, input: SubmitInput): Promise<Sub
   }
   // The tenant's approval rules: such a call is recorded waiting, and nothing enqueues it until approved.
   const approval = approvalNeeded(input.tenant.approvalRules, tool.name, parsed.value);
-  const recorded = await record(r, input, parsed.value, approval);
+  // Nothing to wait for (no approval) and nothing to replay (no idempotency key): the job is added
+  // while the row commits, once its admission lock is held (statements/admission-gate.ts).
+  const gated = approval || input.idempotencyKey ? undefined : earlyEnqueue(r, input, credential ?? null);
+  const recorded = await record(r, input, parsed.value, approval, gated?.start);
+  // Not admitted: a job added meanwhile finds no row behind the gate and is skipped by the worker.
   if (recorded.kind !== 'recorded') return recorded;
   if (recorded.call.status === 'awaiting_approval') return { kind: 'accepted', call: recorded.call, enqueued: false };
-  return enqueueAccepted(r, input, recorded.call, credential ?? null);
+  return enqueueAccepted(r, input, recorded.call, credential ?? null, gated?.added());
+}
+
+/** The job of a call being recorded, added as soon as `start` is told its admission lock is held (once). */
+function earlyEnqueue(r: SubmitDeps, input: SubmitInput, credential: Parameters<typeof enqueueCall>[2]) {
+  let added: Promise<void> | undefined;
+  return {
+    start(id: string) {
+      if (added) return;
+      const source = { id, tenantId: input.scope.tenantId, userId: input.user.id, tool: input.tool.name, requestId: input.requestId };
+      added = enqueueCall(r, source, credential);
+      added.catch(() => undefined); // read by enqueueAccepted, or dropped with a call that was not admitted
+    },
+    added: () => added,
+  };
 }
 
 /** A refusal after the tool is known: its `tool_call.refused` audit row (deny, reason = the code). */
@@ -144,6 +162,7 @@ async function record(
   input: SubmitInput,
   args: Record<string, unknown>,
   approval?: ApprovalRule,
+  held?: (id: string) => void,
 ): Promise<SubmitOutcome | { kind: 'recorded'; call: ToolCall }> {
   const { scope, user, tool } = input;
   const cap = input.tenant.limits.pendingCap;
@@ -151,20 +170,24 @@ async function record(
   const secret = sensitiveValues(tool, args);
   let recorded;
   try {
-    recorded = await r.db.calls.record(scope.tenantId, {
-      id,
-      userId: user.id,
-      clientId: input.clientId ?? null,
-      tool: tool.name,
-      arguments: redactArguments(tool, args),
-      idempotencyKey: input.idempotencyKey ?? null,
-      // The approval is bound to these exact arguments: a call that needs one always carries the hash.
-      argsHash: input.idempotencyKey || approval ? requestHash(r.keyring, tool.name, args) : null,
-      sealedArgs: secret ? sealCallArguments(r.keyring, { tenantId: scope.tenantId, userId: user.id, callId: id }, secret) : null,
-      requestId: input.requestId,
-      pendingCap: cap,
-      approval: approval && { approver: approval.approver, expiresAt: new Date(Date.now() + r.config.APPROVAL_TTL_S * 1000) },
-    });
+    recorded = await r.db.calls.record(
+      scope.tenantId,
+      {
+        id,
+        userId: user.id,
+        clientId: input.clientId ?? null,
+        tool: tool.name,
+        arguments: redactArguments(tool, args),
+        idempotencyKey: input.idempotencyKey ?? null,
+        // The approval is bound to these exact arguments: a call that needs one always carries the hash.
+        argsHash: input.idempotencyKey || approval ? requestHash(r.keyring, tool.name, args) : null,
+        sealedArgs: secret ? sealCallArguments(r.keyring, { tenantId: scope.tenantId, userId: user.id, callId: id }, secret) : null,
+        requestId: input.requestId,
+        pendingCap: cap,
+        approval: approval && { approver: approval.approver, expiresAt: new Date(Date.now() + r.config.APPROVAL_TTL_S * 1000) },
+      },
+      held && (() => held(id)),
+    );
   } catch (e) {
     // Two requests with one idempotency key raced: the other one recorded the call.
     const existing =
@@ -179,9 +202,15 @@ async function record(
 }
 
 /** The recorded call onto the queue; Redis away: accepted all the same, the reconciler enqueues it later. */
-async function enqueueAccepted(r: SubmitDeps, input: SubmitInput, call: ToolCall, credential: Parameters<typeof enqueueCall>[2]): Promise<SubmitOutcome> {
+async function enqueueAccepted(
+  r: SubmitDeps,
+  input: SubmitInput,
+  call: ToolCall,
+  credential: Parameters<typeof enqueueCall>[2],
+  added?: Promise<void>,
+): Promise<SubmitOutcome> {
   try {
-    await enqueueCall(r, call, credential);
+    await (added ?? enqueueCall(r, call, credential));
     if (r.log.isLevelEnabled('info')) input.log.info({ callId: call.id, tool: input.tool.name }, 'tool call accepted');
     return { kind: 'accepted', call, enqueued: true };
   } catch (e) {
