@@ -9,10 +9,13 @@ import { newCallId } from './call-id.js';
 import type { CallStatements } from './call-statements.js';
 import { connectLinkOf, type ConnectLink } from './connect-link.js';
 import { enqueueCall, type EnqueueDeps } from './enqueue.js';
+import type { Producer } from './producer.js';
 import type { ToolCall } from './schema.js';
 import type { TenantScope } from './tenant-scope.js';
 
 export interface SubmitDeps extends EnqueueDeps {
+  /** The producer's queue: a refused call's early job is removed from it. */
+  producer: EnqueueDeps['producer'] & { queue: Pick<Producer['queue'], 'remove'> };
   db: EnqueueDeps['db'] & { calls: Pick<CallStatements, 'record'> };
   registry: Pick<ToolRegistry, 'get'>;
   /** Seals sensitive arguments for the worker and keys the idempotency request hash. */
@@ -51,8 +54,10 @@ type Refused = Extract<SubmitOutcome, { kind: 'refused' }>;
 
 /**
  * Submit: decide (packages/policy), validate, admit and record (call row + `accepted` audit row in
- * one statement), then enqueue. A call is never acknowledged before its row is committed; if Redis
- * is away the row stays `queued` and the reconciler enqueues it later. Every refusal after the tool
+ * one statement), and enqueue: while the row commits, behind the admission gate, for a call with no
+ * approval to wait for and no idempotency key; after the commit otherwise. A call is never
+ * acknowledged, nor run by a worker, before its row is committed; if Redis is away the row stays
+ * `queued` and the reconciler enqueues it later. Every refusal after the tool
  * is known writes a `tool_call.refused` audit row.
  */
 export async function submitCall(r: SubmitDeps, input: SubmitInput): Promise<SubmitOutcome> {
@@ -90,19 +95,31 @@ export async function submitCall(r: SubmitDeps, input: SubmitInput): Promise<Sub
   // while the row commits, once its admission lock is held (statements/admission-gate.ts).
   const gated = approval || input.idempotencyKey ? undefined : earlyEnqueue(r, input, credential ?? null);
   const recorded = await record(r, input, parsed.value, approval, gated?.start);
-  // Not admitted: a job added meanwhile finds no row behind the gate and is skipped by the worker.
-  if (recorded.kind !== 'recorded') return recorded;
+  if (recorded.kind !== 'recorded') {
+    gated?.discard();
+    return recorded;
+  }
   if (recorded.call.status === 'awaiting_approval') return { kind: 'accepted', call: recorded.call, enqueued: false };
   return enqueueAccepted(r, input, recorded.call, credential ?? null, gated?.added());
 }
 
-/** The job of a call being recorded, added as soon as `start` is told its admission lock is held (once). */
+/**
+ * The job of a call being recorded, added as soon as `start` is told its admission lock is held
+ * (once). A call that was not admitted has its job removed again (`discard`, not awaited), so nothing
+ * stays queued for it; a worker that took the job first finds no row behind the gate and skips it.
+ */
 function earlyEnqueue(r: SubmitDeps, input: SubmitInput, credential: Parameters<typeof enqueueCall>[2]) {
   let added: Promise<void> | undefined;
+  let id: string | undefined;
   return {
-    start(id: string) {
+    discard() {
+      const jobId = id;
+      if (added && jobId) void added.then(() => r.producer.queue.remove(jobId)).catch(() => undefined);
+    },
+    start(callId: string) {
       if (added) return;
-      const source = { id, tenantId: input.scope.tenantId, userId: input.user.id, tool: input.tool.name, requestId: input.requestId };
+      id = callId;
+      const source = { id: callId, tenantId: input.scope.tenantId, userId: input.user.id, tool: input.tool.name, requestId: input.requestId };
       added = enqueueCall(r, source, credential);
       added.catch(() => undefined); // read by enqueueAccepted, or dropped with a call that was not admitted
     },
@@ -195,7 +212,7 @@ async function record(
     if (existing) return replay(r, input, existing, args);
     throw e;
   }
-  // A user with too many calls in flight is refused (retryable) before anything is queued.
+  // A user with too many calls in flight is refused (retryable); a job added behind the gate is removed (earlyEnqueue).
   if (!recorded.admitted)
     return deny(input, 'too_many_pending', `Too many calls in progress (${recorded.pending}, limit ${cap}); retry when some have finished.`);
   return { kind: 'recorded', call: recorded.call };
