@@ -15,7 +15,8 @@ import { recordMany, type RecordCallInput, type RecordCallResult } from './recor
  *   statement, pipelined. `held` is called once the locks are granted, before the record commits:
  *   from then on the job may be enqueued. The locks are released (`pg_advisory_unlock_all`) only
  *   when every item has its final answer, including the one-by-one retry of a batch that failed, so
- *   no worker passes the gate between a failed batch and the retry that records its good items.
+ *   no worker passes the gate between a failed batch and the retry that records its good items; a
+ *   lone item (no retry) sends its unlock in the same pipeline.
  * - Worker (`loadGated`): `pg_advisory_xact_lock_shared` on the same keys, then the load, pipelined
  *   on one reserved connection: the load starts (and takes its snapshot) only after the API's
  *   admission transaction has ended, so it sees the committed row, or no row when the call was not
@@ -40,11 +41,16 @@ export const recordGated =
   (sql: postgres.Sql) =>
   async (items: GatedRecordItem[]): Promise<Settled<RecordCallResult>[]> => {
     const conn = await sql.reserve();
+    let unlock: Promise<unknown> | undefined;
     try {
       const ids = items.map((i) => i.c.id);
       const lock = conn`select pg_advisory_lock(hashtextextended(${ADMISSION} || id, 0)) from unnest(${ids}::text[]) as id`.execute();
       const recorded = recordMany(conn)(items);
       recorded.catch(() => undefined); // read below, after the locks are reported held
+      // A lone item has no one-by-one retry: its unlock leaves with it and runs right after its
+      // commit, without waiting for this process to read the answer (one hop less for the worker).
+      unlock = items.length === 1 ? conn`select pg_advisory_unlock_all()`.execute() : undefined;
+      unlock?.catch(() => undefined);
       await lock;
       for (const i of items) i.held?.();
       try {
@@ -65,7 +71,7 @@ export const recordGated =
         return out;
       }
     } finally {
-      await conn`select pg_advisory_unlock_all()`.catch(() => undefined);
+      await (unlock ?? conn`select pg_advisory_unlock_all()`).catch(() => undefined);
       conn.release();
     }
   };
