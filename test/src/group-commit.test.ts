@@ -118,6 +118,33 @@ describe('grouped call statements (real Postgres)', () => {
     }
   });
 
+  it('lone records one after another (lock, record and unlock in one pipeline): a load started as each lock is held finds its row', async () => {
+    const worker = withCallStatements(createDb(database.ownerUrl, { max: 2 }));
+    try {
+      const missed: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        const c = input(bob, 100_000);
+        let load: Promise<ToolCall | undefined> | undefined;
+        await h.calls.record(tenant, c, () => (load = worker.calls.load(tenant, c.id)));
+        if (!(await load)) missed.push(i);
+      }
+      expect(missed).toEqual([]);
+    } finally {
+      await worker.close();
+    }
+  });
+
+  it('only an idle API gates: a record batch made while another is in flight is plain, its job added after the commit', async () => {
+    const held: string[] = [];
+    const a = input(bob, 100);
+    const b = input(bob, 100);
+    const first = h.calls.record(tenant, a, () => held.push(a.id));
+    await new Promise((r) => setImmediate(r)); // a's batch has left and waits for its commit
+    const second = h.calls.record(tenant, b, () => held.push(b.id));
+    expect((await Promise.all([first, second])).map((r) => r.admitted)).toEqual([true, true]);
+    expect(held).toEqual([a.id]);
+  });
+
   it('loads and finishes made together are fenced per row; only winners write, audit and ring', async () => {
     const carol = (await forTenant(h.db, tenant).users.upsert({ issuer: 'https://gc.example', subject: 'carol' })).id;
     const ins = [input(carol, 100), input(carol, 100), input(carol, 100)];

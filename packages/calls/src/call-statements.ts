@@ -4,7 +4,7 @@ import type { ToolCall, ToolCallError } from './schema.js';
 import { decideApproval, expireApprovals, type ApprovalDecisionInput, type ApprovalDecisionOutcome } from './statements/approve.js';
 import { onCallDone } from './statements/bell.js';
 import { cancel, failIfNotFinal, noteStaleWrite, requeue, type CancelStatementInput, type CancelStatementOutcome } from './statements/end.js';
-import { loadGated, recordGated, type Settled } from './statements/admission-gate.js';
+import { gateWhenIdle, loadOrWait, type Settled } from './statements/admission-gate.js';
 import { byId, locateAnyTenant } from './statements/read.js';
 import type { RecordCallInput, RecordCallResult } from './statements/record.js';
 import { finishMany, markRunning, type FinishInput } from './statements/settle.js';
@@ -21,8 +21,8 @@ import { finishMany, markRunning, type FinishInput } from './statements/settle.j
  * carries one tenant's rows (tenant isolation holds per statement, not only per row).
  */
 export function callStatements(sql: postgres.Sql) {
-  const record = groupCommit({ many: recordGated(sql), key: (i) => i.tenantId });
-  const load = groupCommit({ many: loadGated(sql), key: (i) => i.tenantId });
+  const record = groupCommit({ many: gateWhenIdle(sql), key: (i) => i.tenantId });
+  const load = groupCommit({ many: loadOrWait(sql), key: (i) => i.tenantId });
   const finish = groupCommit({ many: finishMany(sql), key: (i) => i.tenantId });
   return {
     /** Record (statements/record.ts) behind the admission gate (statements/admission-gate.ts): `held` is told when the job may be enqueued. */

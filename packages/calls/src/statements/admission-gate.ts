@@ -2,7 +2,8 @@ import type postgres from 'postgres';
 import { isStatementError } from '@mcprt/db';
 import type { ToolCall } from '../schema.js';
 import { loadMany } from './read.js';
-import { recordMany, type RecordCallInput, type RecordCallResult } from './record.js';
+import { recordMany, recordResults, recordStatement, type RecordCallInput, type RecordCallResult } from './record.js';
+import type { Row } from './row.js';
 
 /**
  * The admission gate: lets the API put a call's job on the queue while the call's row is still being
@@ -17,10 +18,16 @@ import { recordMany, type RecordCallInput, type RecordCallResult } from './recor
  *   when every item has its final answer, including the one-by-one retry of a batch that failed, so
  *   no worker passes the gate between a failed batch and the retry that records its good items; a
  *   lone item (no retry) sends its unlock in the same pipeline.
- * - Worker (`loadGated`): `pg_advisory_xact_lock_shared` on the same keys, then the load, pipelined
- *   on one reserved connection: the load starts (and takes its snapshot) only after the API's
- *   admission transaction has ended, so it sees the committed row, or no row when the call was not
- *   admitted (the job is then skipped as unknown).
+ * - Worker (`loadOrWait`): the load as before; for an id it does not find,
+ *   `pg_advisory_xact_lock_shared` on the same key, then the load again, pipelined on one reserved
+ *   connection: that load starts (and takes its snapshot) only after the API's admission
+ *   transaction has ended, so it sees the committed row, or no row when the call was not admitted
+ *   (the job is then skipped as unknown).
+ *
+ * Only an idle API gates (`gateWhenIdle`): when no other record batch of this process is in flight.
+ * Under load the batches overlap, a reserved connection per batch would queue them behind each other
+ * (plain statements are pipelined on busy connections), and the job is added after the commit as
+ * before; the gate is for the latency of a lone call, where the fsync is the largest wait.
  *
  * A job enqueued by any other path (the reconciler, an approval) names a committed row: no lock is
  * held for it and the worker's shared lock is granted at once.
@@ -30,14 +37,14 @@ const ADMISSION = 'mcprt.admission:';
 export interface GatedRecordItem {
   tenantId: string;
   c: RecordCallInput;
-  /** Called once this call's admission lock is held (possibly again on a one-by-one retry). */
+  /** Called once, when this call's admission lock is held: from then on its job may be enqueued. */
   held?: (() => void) | undefined;
 }
 
 /** One item's answer from a gated batch: its result, or the statement error of its own retry. */
 export type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
-export const recordGated =
+const recordGated =
   (sql: postgres.Sql) =>
   async (items: GatedRecordItem[]): Promise<Settled<RecordCallResult>[]> => {
     const conn = await sql.reserve();
@@ -45,7 +52,8 @@ export const recordGated =
     try {
       const ids = items.map((i) => i.c.id);
       const lock = conn`select pg_advisory_lock(hashtextextended(${ADMISSION} || id, 0)) from unnest(${ids}::text[]) as id`.execute();
-      const recorded = recordMany(conn)(items);
+      // Each query is handed to the connection (`execute`) in the order it must run: lock, record, unlock.
+      const recorded = recordStatement(conn, items).execute();
       recorded.catch(() => undefined); // read below, after the locks are reported held
       // A lone item has no one-by-one retry: its unlock leaves with it and runs right after its
       // commit, without waiting for this process to read the answer (one hop less for the worker).
@@ -54,7 +62,7 @@ export const recordGated =
       await lock;
       for (const i of items) i.held?.();
       try {
-        return (await recorded).map((value) => ({ ok: true as const, value }));
+        return recordResults((await recorded) as Row[]).map((value) => ({ ok: true as const, value }));
       } catch (e) {
         // One bad row fails the batch statement: each item alone, still under the locks.
         if (!isStatementError(e) || items.length === 1) throw e;
@@ -76,7 +84,21 @@ export const recordGated =
     }
   };
 
-export const loadGated =
+/**
+ * The worker's load: first as before (one statement, no lock: the row of a job that waited in the
+ * queue is long committed); only the ids it did not find go through the gate and are read again.
+ */
+export const loadOrWait =
+  (sql: postgres.Sql) =>
+  async (items: { tenantId: string; id: string }[]): Promise<(ToolCall | undefined)[]> => {
+    const first = await loadMany(sql)(items);
+    const missing = items.filter((_, i) => first[i] === undefined);
+    if (missing.length === 0) return first;
+    const again = new Map((await loadGated(sql)(missing)).map((c) => [c?.id, c]));
+    return items.map((item, i) => first[i] ?? again.get(item.id));
+  };
+
+const loadGated =
   (sql: postgres.Sql) =>
   async (items: { tenantId: string; id: string }[]): Promise<(ToolCall | undefined)[]> => {
     const conn = await sql.reserve();
@@ -91,3 +113,19 @@ export const loadGated =
       conn.release();
     }
   };
+
+/** The record batch: behind the gate when it is the only one of this process in flight, plain otherwise. */
+export function gateWhenIdle(sql: postgres.Sql): (items: GatedRecordItem[]) => Promise<Settled<RecordCallResult>[]> {
+  const gated = recordGated(sql);
+  const plain = recordMany(sql);
+  let inFlight = 0;
+  return async (items) => {
+    inFlight++;
+    try {
+      if (inFlight === 1) return await gated(items);
+      return (await plain(items)).map((value) => ({ ok: true as const, value }));
+    } finally {
+      inFlight--;
+    }
+  };
+}
