@@ -23,6 +23,8 @@ export const CLAIMED: readonly Run[] = [
   ['server-sse-multiple-streams', MODERN],
   ['dns-rebinding-protection', MODERN],
   ['http-header-validation', MODERN],
+  ['http-custom-header-server-validation', MODERN],
+  ['json-schema-2020-12', MODERN],
   ['tasks-lifecycle', EXTENSION],
   ['tasks-capability-negotiation', EXTENSION],
   ['tasks-wire-fields', EXTENSION],
@@ -42,6 +44,7 @@ export const CLAIMED: readonly Run[] = [
   ['tools-call-with-progress', LEGACY],
   ['server-sse-multiple-streams', LEGACY],
   ['dns-rebinding-protection', LEGACY],
+  ['json-schema-2020-12', LEGACY],
 ];
 
 /** Server scenarios run only with `--all` (reported, never failing the run). */
@@ -63,9 +66,7 @@ export const UNCLAIMED: readonly Run[] = [
   ['tasks-dispatch-and-envelope', EXTENSION],
   ['tasks-mrtr-input', EXTENSION],
   ['tasks-mrtr-composition', EXTENSION],
-  ['http-custom-header-server-validation', MODERN],
   ['caching', MODERN],
-  ['json-schema-2020-12', MODERN],
   ['completion-complete', MODERN],
   ['server-session-lifecycle', LEGACY],
   ['logging-set-level', LEGACY],
@@ -75,5 +76,4 @@ export const UNCLAIMED: readonly Run[] = [
   ['elicitation-sep1034-defaults', LEGACY],
   ['elicitation-sep1330-enums', LEGACY],
   ['server-sse-polling', LEGACY],
-  ['json-schema-2020-12', LEGACY],
 ];

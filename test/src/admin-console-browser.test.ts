@@ -12,8 +12,8 @@ import { ALL_SCOPES, startStack, type Stack } from './harness/stack.js';
 
 /**
  * The admin console in a real browser (Debian's chromium, playwright-core): an operator of tenant A
- * signs in with an admin key, visits every page and acts (cancel a call, revoke a grant, create and
- * revoke a key, edit limits, verify the audit); tenant B's call is not found by URL and B's console
+ * signs in with an admin key, visits every page and acts (cancel a call, approve a held call, revoke a
+ * grant, create and revoke a key, edit limits, verify the audit); tenant B's call is not found by URL and B's console
  * does not receive A's cookie. Then the end user's account page (recent calls, connected providers,
  * disconnect). Screenshots of every page: test/artifacts/admin-console/ (gitignored). The page's CSP
  * is strict: a blocked style or script would show as a console error, and none may appear.
@@ -70,7 +70,7 @@ afterAll(async () => {
 
 describe('the admin console in chromium', () => {
   it('an operator of tenant A signs in, sees every page and acts; nothing of tenant B is reachable', async () => {
-    const key = await createKey(s.db.db, s.tenant.id, ['admin'], 'ops team');
+    const key = await createKey(s.db.db, s.tenant.id, ['admin', 'calls:approve'], 'ops team');
     const queued = await insertCall(s.tenant.id, aliceA.id, 'queued');
     const aliceB = await forTenant(s.db.db, b.tenant.id).users.upsert({ issuer: b.idp.issuer, subject: 'alice' });
     const callB = await insertCall(b.tenant.id, aliceB.id, 'queued');
@@ -137,6 +137,18 @@ describe('the admin console in chromium', () => {
     expect((await apiKeysRepository(s.db.db, s.tenant.id).byId(newId))!.revokedAt).not.toBeNull();
     await shot(page, shots, 'keys');
 
+    // A call a tenant approval rule holds: listed with its arguments escaped, approved from the page.
+    const held = `call_${randomBytes(16).toString('base64url').slice(0, 22)}`;
+    await s.db.sql`insert into tool_calls (id, tenant_id, user_id, tool, arguments, status, approver, args_hash, approval_expires_at)
+      values (${held}, ${s.tenant.id}, ${aliceA.id}, 'echo', '{"message":"<img src=x onerror=alert(1)>"}'::jsonb, 'awaiting_approval', 'tenant', 'hash-1', now() + interval '15 minutes')`;
+    await page.goto(`${base}/approvals`);
+    expect(await page.locator('pre').first().innerText()).toContain('<img src=x onerror=alert(1)>');
+    expect(await page.locator('img').count()).toBe(0);
+    await shot(page, shots, 'approvals');
+    await clickAndLoad(page, page.locator('tr', { hasText: held }).locator('button', { hasText: 'Approve' }));
+    expect(await page.locator('[role="status"]').innerText()).toBe(`Call ${held} approved.`);
+    expect(await s.db.sql`select status from tool_calls where id = ${held}`).toEqual([{ status: 'queued' }]);
+
     await page.goto(`${base}/queue`);
     await shot(page, shots, 'queue');
 
@@ -176,6 +188,6 @@ describe('the admin console in chromium', () => {
     await context.close();
     // The one deliberate 404 (tenant B's call) aside, nothing was refused: no CSP violation either.
     expect(consoleErrors.filter((e) => !e.includes('status of 404'))).toEqual([]);
-    expect(shots.files.length).toBeGreaterThanOrEqual(14);
+    expect(shots.files.length).toBeGreaterThanOrEqual(15);
   });
 });

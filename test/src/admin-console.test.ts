@@ -4,6 +4,7 @@ import { apiKeysRepository, oidcStoreRepository, tenantsRepository, type User } 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerClient, userToken } from './harness/as-token.js';
 import { CookieJar } from './harness/browser.js';
+import { deleteKeys, openRedis, scanKeys } from './harness/redis.js';
 import { startBuiltinTenant } from './harness/builtin-tenant.js';
 import { createKey, Operator } from './harness/operator.js';
 import { ALL_SCOPES, startStack, type Stack } from './harness/stack.js';
@@ -87,11 +88,32 @@ describe('operator sign-in', () => {
     expect((await noCsrf.signIn(keyA.key, { csrf: null })).status).toBe(403);
   });
 
+  it('failed sign-ins are limited per tenant and address: after 10 a minute, 429 with Retry-After even for a right key; other tenants unaffected', async () => {
+    const redis = openRedis(s.config);
+    const window = await scanKeys(redis, `${s.config.QUEUE_PREFIX}:rl-console-sign-in:*`);
+    await deleteKeys(redis, window); // the earlier test's failures count too: start from an empty window
+    try {
+      for (let i = 0; i < 10; i++) expect((await new Operator(s.config.PUBLIC_URL, s.slug).signIn(`wrong-${i}`)).status).toBe(401);
+      const eleventh = await new Operator(s.config.PUBLIC_URL, s.slug).signIn('wrong-11');
+      expect(eleventh.status).toBe(429);
+      const right = await new Operator(s.config.PUBLIC_URL, s.slug).signIn(keyA.key);
+      expect(right.status).toBe(429);
+      expect(Number(right.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(await right.text()).toContain('data-error="rate_limited"');
+      // Tenant B's console, same address: its own window.
+      expect((await new Operator(s.config.PUBLIC_URL, b.slug).signIn(keyB.key)).status).toBe(303);
+    } finally {
+      await deleteKeys(redis, await scanKeys(redis, `${s.config.QUEUE_PREFIX}:rl-console-sign-in:*`));
+      await redis.quit();
+    }
+    expect((await new Operator(s.config.PUBLIC_URL, s.slug).signIn(keyA.key)).status).toBe(303);
+  });
+
   it('every page answers with the strict page headers and shows only this tenant', async () => {
     const callA = await insertCall(s.tenant.id, aliceA.id);
     const callB = await insertCall(b.tenant.id, aliceB.id);
     const op = await signedIn(s.slug, keyA.key);
-    for (const path of ['/calls', `/calls/${callA}`, '/audit', '/users', '/clients', '/settings', '/keys', '/queue']) {
+    for (const path of ['/calls', `/calls/${callA}`, '/approvals', '/audit', '/users', '/clients', '/settings', '/keys', '/queue']) {
       const res = await op.get(path);
       expect(res.status, path).toBe(200);
       expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");

@@ -1,5 +1,6 @@
-import { CALL_STATUSES, PENDING_STATUSES } from '@mcprt/calls';
-import { createDb } from '@mcprt/db';
+import { randomUUID } from 'node:crypto';
+import { CALL_STATUSES, canMove, forTenant, PENDING_STATUSES, type CallStatus } from '@mcprt/calls';
+import { createDb, tenantsRepository } from '@mcprt/db';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TEST_DATABASE_URL } from './harness/test-config.js';
 
@@ -40,5 +41,38 @@ describe('call states match the database', () => {
     const listed = [...(row!.indexdef as string).matchAll(/'([a-z_]+)'::tool_call_status/g)].map((m) => m[1]);
     expect(listed).toEqual(['queued']);
     expect(PENDING_STATUSES).toContain('queued');
+  });
+
+  it('the database refuses every move between two states the table does not join, and allows every one it does', async () => {
+    const tenant = await tenantsRepository(db.db).create({
+      slug: `states-${randomUUID().slice(0, 8)}`,
+      displayName: 'states',
+      idpIssuer: 'https://idp.example.com',
+      enabledTools: ['echo'],
+    });
+    const user = await forTenant(db.db, tenant.id).users.upsert({ issuer: tenant.idpIssuer, subject: 'states' });
+    const moved = async (from: CallStatus, to: CallStatus): Promise<boolean> => {
+      const id = `call_${randomUUID().replaceAll('-', '').slice(0, 22)}`;
+      const waits = from === 'awaiting_approval';
+      await sql`insert into tool_calls (id, tenant_id, user_id, tool, arguments, status, approver, approval_expires_at)
+        values (${id}, ${tenant.id}, ${user.id}, 'echo', '{}'::jsonb, ${from}::tool_call_status,
+                ${waits ? 'user' : null}, ${waits ? new Date(Date.now() + 60_000).toISOString() : null}::timestamptz)`;
+      try {
+        await sql`update tool_calls set status = ${to}::tool_call_status where id = ${id}`;
+        return true;
+      } catch (e) {
+        expect((e as { code?: string }).code).toBe('23514');
+        expect(String(e)).toContain(`cannot move from ${from} to ${to}`);
+        return false;
+      }
+    };
+    const wrong: string[] = [];
+    for (const from of CALL_STATUSES)
+      for (const to of CALL_STATUSES) if (from !== to && (await moved(from, to)) !== canMove(from, to)) wrong.push(`${from} -> ${to}`);
+    expect(wrong).toEqual([]);
+    // The attack it stops: a final call reopened by any statement (here the app's own connection, by hand).
+    expect(await moved('succeeded', 'running')).toBe(false);
+    expect(await moved('awaiting_approval', 'running')).toBe(false);
+    await sql`delete from tenants where id = ${tenant.id}`;
   });
 });

@@ -1,8 +1,9 @@
 import { credentialVault } from '@mcprt/providers';
 import type { Config } from '@mcprt/config';
 import { generateKey, open, parseKeyring, parseKeyringEntries, seal, sealedKid, sealPurposes } from '@mcprt/keyring';
-import { createDb, tenantsRepository, type Credential, type Database, type DbHandle, type Tenant } from '@mcprt/db';
+import { createDb, oidcStoreRepository, tenantsRepository, type Credential, type Database, type DbHandle, type Tenant } from '@mcprt/db';
 import { forTenant } from '@mcprt/calls';
+import { loadSigningKeys, rotateSigningKey } from '@mcprt/identity';
 import { defaultKid, keysGenerate, keysRotate, UsageError } from '@mcprt/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './harness/cli-process.js';
@@ -80,7 +81,7 @@ describe('cli: keys rotate, end to end', () => {
     expect(lines).toContain(`${tenant.slug}: resealed=2 skipped=0 failed=2`);
     expect(lines).toContain(`failed: tenant ${tenant.slug} credential ${ids.carol!.id} (key k1): seal_invalid`);
     expect(lines.at(-2)).toBe('active key k2, 1 tenant(s): resealed=2 skipped=0 failed=2');
-    expect(lines.at(-1)).toBe('tenant secrets (IdP and provider client secrets, Scavio keys): resealed=0 skipped=0 failed=0');
+    expect(lines.at(-1)).toBe('tenant secrets (IdP and provider client secrets, Scavio keys, AS signing keys): resealed=0 skipped=0 failed=0');
     // No token text in the output, not even of the rows that failed.
     for (const p of Object.values(plain)) expect(lines.join('\n')).not.toContain(p.accessToken);
 
@@ -217,7 +218,7 @@ describe('cli: keys rotate, end to end', () => {
     expect(lines).toContain(
       `${t.slug}: tenant secrets resealed=4 skipped=0 failed=2 (idp_client_secret,scavio_api_key,upstream_client_secret:azure,upstream_client_secret:github,upstream_client_secret:gitlab,upstream_client_secret:google)`,
     );
-    expect(lines.at(-1)).toBe('tenant secrets (IdP and provider client secrets, Scavio keys): resealed=4 skipped=0 failed=2');
+    expect(lines.at(-1)).toBe('tenant secrets (IdP and provider client secrets, Scavio keys, AS signing keys): resealed=4 skipped=0 failed=2');
     for (const p of [...Object.values(secret), 'stolen', 'lost']) expect(lines.join('\n')).not.toContain(p);
 
     // Under k2 now, and k2 alone opens them, each with its own context (what the api and worker open with).
@@ -252,6 +253,39 @@ describe('cli: keys rotate, end to end', () => {
     await db.sql`update tenants set upstreams = upstreams - 'gitlab' - 'azure' where id = ${t.id}`;
     const clean = await keysRotate({ db: db.db, config: configWith(`${k1},${k2}`), out: () => {} }, { tenant: t.slug });
     expect(clean).toMatchObject({ secrets: { resealed: 0, skipped: 0 }, failed: [], exitCode: 0 });
+  });
+
+  it("re-seals a built-in authorization server's signing keys (current and retired) in place: same keys, same kids, k2 alone opens them; a misfiled one is reported", async () => {
+    const repo = tenantsRepository(db.db);
+    const t = await repo.create({ slug: namespace('cli-keys').slug, displayName: 'as', idpIssuer: 'https://idp.example.com', enabledTools: [] });
+    const other = await repo.create({ slug: namespace('cli-keys').slug, displayName: 'as-other', idpIssuer: 'https://idp.example.com', enabledTools: [] });
+    const store = oidcStoreRepository(db.db, t.id);
+    const r1 = parseKeyring(k1);
+    await loadSigningKeys(t.id, store, r1); // the first key
+    await rotateSigningKey(t.id, store, r1); // a second; the first is retired and still verifies
+    const before = await loadSigningKeys(t.id, store, r1);
+    expect(before.privateJwks).toHaveLength(2);
+
+    lines.length = 0;
+    const summary = await keysRotate({ db: db.db, config: configWith(`${k1},${k2}`), out: (l) => lines.push(l) }, { tenant: t.slug });
+    expect(summary).toMatchObject({ secrets: { resealed: 2, skipped: 0 }, failed: [], exitCode: 0 });
+    const kids = before.privateJwks.map((k) => k.kid!);
+    expect(lines).toContain(`${t.slug}: tenant secrets resealed=2 skipped=0 failed=0 (${kids.map((k) => `as_signing_key:${k}`).join(',')})`);
+    for (const k of before.privateJwks) expect(lines.join('\n')).not.toContain(k.d!);
+    const rows = await store.signingKeys();
+    expect(rows.map((r) => sealedKid(r.privateJwkSealed))).toEqual(['k2', 'k2']);
+    // The same keys, in the same order (the current one signs), opened with k2 alone.
+    expect(await loadSigningKeys(t.id, store, parseKeyring(k2))).toEqual(before);
+    expect((await db.sql`select reason from audit_events where tenant_id = ${t.id} and action = 'tenant_secret.resealed'`).length).toBe(1);
+
+    // Another tenant's key copied into this tenant's table: its context names the other tenant, so it fails and stays.
+    const stolen = (await store.signingKeys())[0]!;
+    const foreign = oidcStoreRepository(db.db, other.id);
+    await db.sql`insert into tenant_signing_keys (tenant_id, kid, alg, private_jwk_sealed)
+      values (${other.id}, ${stolen.kid}, 'ES256', ${seal(r1, open(parseKeyring(k2), stolen.privateJwkSealed, sealPurposes.as_signing_key.context(t.id, stolen.kid)), sealPurposes.as_signing_key.context(t.id, stolen.kid))})`;
+    const misfiled = await keysRotate({ db: db.db, config: configWith(`${k1},${k2}`), out: () => {} }, { tenant: other.slug });
+    expect(misfiled.failed).toEqual([{ tenant: other.slug, secret: `as_signing_key:${stolen.kid}`, code: 'seal_invalid' }]);
+    expect(sealedKid((await foreign.signingKeys())[0]!.privateJwkSealed)).toBe('k1');
   });
 
   it('a tenant secret changed meanwhile is not overwritten (compare-and-set on the sealed value)', async () => {

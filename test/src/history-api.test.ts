@@ -223,6 +223,7 @@ describe('history APIs: end users and the tenant back office', () => {
       expect(((await again.json()) as { error: { code: string } }).error.code).toBe('call_final');
       expect((await post(`/admin/tool-calls/${done}/cancel`, canceller.key)).status).toBe(409);
       expect((await post(`/admin/tool-calls/${callId()}/cancel`, canceller.key)).status).toBe(404);
+      expect((await post('/admin/tool-calls/not-a-call-id/cancel', canceller.key)).status).toBe(404);
       // A call of another tenant, with this tenant's key at this tenant: not found (tenant-scoped).
       const foreignId = callId();
       const [u] = await s.db.sql`insert into users (tenant_id, issuer, subject) values (${other.id}, ${s.idp.issuer}, 'x-cancel') returning id`;

@@ -99,6 +99,7 @@ export function mountRoutes(r: ApiResources, isDraining: () => boolean): { route
     engine: r,
     producer: r.producer,
     redis: r.redis,
+    keys: r.keys,
   });
   mountOpenApi(routes, chains, { publicUrl });
   return { routes, chains, passthrough };

@@ -58,3 +58,29 @@ export async function pendingCallsSummary(sql: postgres.Sql, tenantId: string): 
     group by status order by status`;
   return (rows as Record<string, unknown>[]).map((r) => ({ status: r.status as string, count: r.n as number, oldestAgeMs: Number(r.age_ms) }));
 }
+
+/** A call waiting for a tenant approver, with who it would run as (the admin console's approvals page). */
+export interface AwaitingApproval {
+  call: ToolCall;
+  userEmail: string | null;
+  userName: string | null;
+}
+
+/**
+ * This tenant's calls a `tenant` approval rule holds and whose deadline has not passed (deciding a
+ * later one is refused, and the sweep fails it), soonest deadline first, at most `limit`. A `user`
+ * rule's calls are not here: only their user decides them.
+ */
+export async function awaitingTenantApproval(sql: postgres.Sql, tenantId: string, limit: number): Promise<AwaitingApproval[]> {
+  const rows = await sql`
+    select c.*, u.email as _user_email, u.display_name as _user_name
+    from tool_calls c left join users u on u.tenant_id = c.tenant_id and u.id = c.user_id
+    where c.tenant_id = ${tenantId} and c.status = 'awaiting_approval' and c.approver = 'tenant' and c.approval_expires_at > now()
+    order by c.approval_expires_at, c.id
+    limit ${limit}`;
+  return (rows as Record<string, unknown>[]).map((r) => ({
+    call: toCall(r),
+    userEmail: (r._user_email as string | null) ?? null,
+    userName: (r._user_name as string | null) ?? null,
+  }));
+}

@@ -26,6 +26,8 @@ export type SealHolding =
   | { held: 'credential'; column: string }
   /** A column of the tenant row: `keys rotate` re-seals each value (compare-and-set on the sealed value). */
   | { held: 'tenant'; column: string; secretsOf(t: TenantSealedFields): TenantSealedSecret[] }
+  /** A built-in authorization server's signing key row: `keys rotate` re-seals it in place (compare-and-set; same key, same kid). */
+  | { held: 'signing_key'; column: string }
   /**
    * Not re-sealed in place: the value is short-lived, or replaced by another command. `where` names
    * the holder, `rotation` why an old key may still be removed safely (once that has happened).
@@ -106,7 +108,7 @@ export const sealPurposes = {
   as_signing_key: {
     context: (tenantId: string, kid: string) =>
       sealContext({ tenantId, userId: 'authorization-server', credentialId: `signing-key:${kid}`, purpose: 'as_signing_key' }),
-    holding: { held: 'elsewhere', where: 'tenant_signing_keys.private_jwk_sealed', rotation: 'replaced by `as rotate-key`, not re-sealed' },
+    holding: { held: 'signing_key', column: 'tenant_signing_keys.private_jwk_sealed' },
   },
   /** A built-in authorization server's stored model (session, grant, code, token), bound to model and hashed id. */
   oidc_payload: {

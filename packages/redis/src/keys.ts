@@ -21,11 +21,12 @@ export function redisKeys(prefix: string) {
     /**
      * rate-limiter-flexible key prefixes (the limiter appends `:<key>`): the API's per-user and
      * per-tenant call rates (one limiter per limit), the worker's per-user upstream budget, and the
-     * built-in authorization server's dynamic registration window.
+     * built-in authorization server's dynamic registration window, and the admin console's sign-in window.
      */
     callRate: (scope: 'user' | 'tenant', perMinute: number) => `${prefix}:rl-${scope}-${perMinute}`,
     upstreamBudget: (perMinute: number) => `${prefix}:rl-up-${perMinute}`,
     registrationRate: `${prefix}:rl-dcr`,
+    consoleSignInRate: `${prefix}:rl-console-sign-in`,
     /** Whether a 2025-era MCP client declared URL elicitation at `initialize` ('1' / '0'), per (tenant, user, OAuth client). */
     urlElicitation: (tenantId: string, userId: string, clientId: string | undefined) =>
       `${prefix}:mcp-url-elicitation:${tenantId}:${userId}:${clientId ?? '-'}`,

@@ -1,4 +1,6 @@
-export { CONFORMANCE_TOOLS, createToolRegistry, jsonSchemaOf, parseArguments, REDACTED, redactArguments, sensitiveValues } from './registry.js';
+export { headerParams, inputSchemaOf, jsonSchemaOf, X_MCP_HEADER } from './input-schema.js';
+export type { HeaderParam, JsonObjectSchema } from './input-schema.js';
+export { CONFORMANCE_TOOLS, createToolRegistry, parseArguments, REDACTED, redactArguments, sensitiveValues } from './registry.js';
 export type { ToolRegistry } from './registry.js';
 export { reconnectUrl } from './reconnect.js';
 export { defineTool } from './tool.js';

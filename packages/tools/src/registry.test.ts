@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CONFORMANCE_TOOLS, createToolRegistry, jsonSchemaOf, parseArguments } from './registry.js';
+import { jsonSchemaOf } from './input-schema.js';
+import { CONFORMANCE_TOOLS, createToolRegistry, parseArguments } from './registry.js';
 
 describe('tool registry', () => {
   it("hides test-only tools unless asked, and filters by the tenant's enabled list", () => {

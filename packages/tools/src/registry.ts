@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { handWrittenSchemaProblem, headerParams } from './input-schema.js';
 import type { AnyTool } from './tool.js';
 import { calendarRead } from './tools/calendar-read.js';
 import {
@@ -13,6 +13,7 @@ import {
   testStreamingElicitation,
   testToolWithProgress,
 } from './tools/conformance-content.js';
+import { jsonSchema2020Tool, testCustomHeaders } from './tools/conformance-schemas.js';
 import { failingJob, greet, protocolErrorJob, slowCompute } from './tools/conformance-tasks.js';
 import { echo } from './tools/echo.js';
 import { emailRead } from './tools/email-read.js';
@@ -57,6 +58,8 @@ const CONFORMANCE: AnyTool[] = [
   slowCompute,
   failingJob,
   protocolErrorJob,
+  testCustomHeaders,
+  jsonSchema2020Tool,
 ] as unknown as AnyTool[];
 ALL.push(...CONFORMANCE);
 
@@ -72,6 +75,8 @@ export interface ToolRegistry {
 
 export function createToolRegistry(opts: { includeTestTools: boolean }): ToolRegistry {
   const tools = new Map(ALL.filter((t) => opts.includeTestTools || !t.testOnly).map((t) => [t.name, t]));
+  // A header declaration the spec does not allow fails here, at the process's start.
+  for (const t of tools.values()) headerParams(t);
   return {
     get: (name) => tools.get(name),
     names: () => [...tools.keys()],
@@ -79,25 +84,13 @@ export function createToolRegistry(opts: { includeTestTools: boolean }): ToolReg
   };
 }
 
-type JsonObjectSchema = { type: 'object'; [k: string]: unknown };
-const cache = new WeakMap<z.ZodType, JsonObjectSchema>();
-
-/** JSON Schema (draft 2020-12) for MCP tools/list, generated once per schema. */
-export function jsonSchemaOf(schema: z.ZodObject, io: 'input' | 'output'): JsonObjectSchema {
-  let s = cache.get(schema);
-  if (!s) {
-    const { $schema: _drop, ...rest } = z.toJSONSchema(schema, { io, target: 'draft-2020-12' }) as Record<string, unknown>;
-    s = { ...rest, type: 'object' };
-    cache.set(schema, s);
-  }
-  return s;
-}
-
 /**
  * Validate arguments. Errors name each failing field so the model can correct itself
  * (MCP 2025-11-25: input validation errors are tool execution errors).
  */
 export function parseArguments(tool: AnyTool, args: unknown): { ok: true; value: Record<string, unknown> } | { ok: false; message: string } {
+  const schemaProblem = handWrittenSchemaProblem(tool, args ?? {});
+  if (schemaProblem) return { ok: false, message: `Invalid arguments for ${tool.name}: ${schemaProblem}` };
   const r = tool.input.safeParse(args ?? {});
   if (r.success) {
     const bad = invalidText(r.data, '');

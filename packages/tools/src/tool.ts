@@ -96,6 +96,13 @@ export interface ToolDefinition<I extends z.ZodObject = z.ZodObject, O extends z
   title: string;
   description: string;
   input: I;
+  /**
+   * A hand-written JSON Schema that `tools/list` shows instead of the one generated from `input`, for
+   * a schema zod does not express (`$defs`/`$ref`, `if`/`then`/`else`; a conformance fixture). It
+   * adds to `input`, never replaces it: the arguments must pass it (the SDK's Ajv, 2020-12) and then
+   * `input`, as every tool's do.
+   */
+  inputJsonSchema?: { type: 'object'; [k: string]: unknown };
   /** When set, results carry `structuredContent` validated against it. */
   output?: O;
   /** Scope the MCP access token must carry to call this tool. */

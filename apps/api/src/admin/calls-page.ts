@@ -1,8 +1,9 @@
-import { CALL_STATUSES, callHistory, cancelCall, isFinal, type ToolCall } from '@mcprt/calls';
+import { CALL_STATUSES, callHistory, isFinal, type CancelDeps, type ToolCall } from '@mcprt/calls';
 import type { DbHandle } from '@mcprt/db';
 import { appError } from '@mcprt/errors';
 import { z } from 'zod';
 import { esc } from '../auth-server/pages.js';
+import { cancelAsOperator } from '../calls/operator-cancel.js';
 import { decodeCallCursor, encodeCallCursor } from '../history/cursor.js';
 import { adminCallsQuery, callIdParam, parseQuery } from '../history/schemas.js';
 import { required } from '../http/state.js';
@@ -13,7 +14,7 @@ import { consolePath } from './session.js';
 export interface CallsPageDeps {
   sql: DbHandle['sql'];
   /** What the call engine's cancel needs (the same cancelCall as every other cancel path). */
-  engine: Parameters<typeof cancelCall>[0];
+  engine: CancelDeps;
 }
 
 /** A browser's `datetime-local` value (no zone) is read as UTC; empty fields are absent. */
@@ -85,18 +86,15 @@ export function mountCallsPage(routes: Routes, chains: Chains, d: CallsPageDeps)
 
   routes.post('/t/:tenant/admin/calls/:id/cancel', chains.operator, parseForm, async (ctx) => {
     formOf(ctx, cancelForm);
-    const p = callIdParam.safeParse(ctx.params);
     const t = required(ctx, 'tenant');
-    const out = p.success
-      ? await cancelCall(d.engine, {
-          tenantId: t.id,
-          callId: p.data.id,
-          actor: { kind: 'api_key', id: required(ctx, 'operator').keyId },
-          requestId: ctx.state.requestId ?? null,
-        })
-      : ({ outcome: 'not_found' } as const);
-    if (out.outcome === 'not_found') throw appError('call_not_found');
-    backTo(ctx, t, `calls/${p.data!.id}`, out.outcome === 'cancelled' ? 'Call cancelled.' : `The call had already ended (${out.call.status}).`);
+    const id = String(ctx.params['id']);
+    const out = await cancelAsOperator(d.engine, {
+      tenantId: t.id,
+      callId: id,
+      keyId: required(ctx, 'operator').keyId,
+      requestId: ctx.state.requestId ?? null,
+    });
+    backTo(ctx, t, `calls/${id}`, out.cancelled ? 'Call cancelled.' : `The call had already ended (${out.call.status}).`);
   });
 }
 

@@ -13,6 +13,7 @@ type Ctx = ParameterizedContext<ApiState>;
 /** The console's pages, in the order of its menu. */
 const SECTIONS = [
   ['calls', 'Calls'],
+  ['approvals', 'Approvals'],
   ['audit', 'Audit'],
   ['users', 'Users'],
   ['clients', 'Clients & grants'],

@@ -1,11 +1,12 @@
-import type { cancelCall, Producer } from '@mcprt/calls';
+import type { ApprovalDeps, CancelDeps, Producer } from '@mcprt/calls';
 import type { DbHandle } from '@mcprt/db';
 import type { Keyring } from '@mcprt/keyring';
-import type { RedisClient } from '@mcprt/redis';
+import type { RedisClient, RedisKeys } from '@mcprt/redis';
 import type { ToolRegistry } from '@mcprt/tools';
 import type { BrowserCookies } from '../auth-server/browser-session.js';
 import type { AuthServers } from '../auth-server/provider.js';
 import type { Chains, Routes } from '../http/tenant-router.js';
+import { mountApprovalsPage } from './approvals-page.js';
 import { mountAuditPage } from './audit-page.js';
 import { mountCallsPage } from './calls-page.js';
 import { mountClientsPage } from './clients-page.js';
@@ -23,9 +24,11 @@ export interface ConsoleDeps {
   servers: Pick<AuthServers, 'get'>;
   sessions: OperatorSessions;
   cookies: BrowserCookies;
-  engine: Parameters<typeof cancelCall>[0];
+  /** The call engine: cancel (calls page) and approval decisions (approvals page). */
+  engine: CancelDeps & ApprovalDeps;
   producer: Pick<Producer, 'queue'>;
   redis: RedisClient;
+  keys: Pick<RedisKeys, 'consoleSignInRate'>;
 }
 
 /**
@@ -34,12 +37,13 @@ export interface ConsoleDeps {
  */
 export function mountConsole(routes: Routes, chains: Chains, d: ConsoleDeps): void {
   const sql = d.db.sql;
-  mountLogin(routes, chains, { db: d.db, sessions: d.sessions, cookies: d.cookies });
+  mountLogin(routes, chains, { db: d.db, sessions: d.sessions, cookies: d.cookies, redis: d.redis, keys: d.keys });
   routes.get('/t/:tenant/admin', chains.operator, (ctx) => {
     ctx.status = 303;
     ctx.redirect(`/t/${ctx.state.tenant!.slug}/admin/calls`);
   });
   mountCallsPage(routes, chains, { sql, engine: d.engine });
+  mountApprovalsPage(routes, chains, { sql, registry: d.registry, engine: d.engine });
   mountAuditPage(routes, chains, { sql, keyring: d.keyring });
   mountUsersPage(routes, chains, { keyring: d.keyring });
   mountClientsPage(routes, chains, { db: d.db.db, keyring: d.keyring, servers: d.servers });

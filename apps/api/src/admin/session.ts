@@ -88,7 +88,7 @@ export function operatorAuth(d: OperatorAuthDeps): Middleware<ApiState> {
       }
       throw appError('operator_sign_in_required');
     }
-    ctx.state.operator = { keyId: key.id, csrf: session.csrf };
+    ctx.state.operator = { keyId: key.id, csrf: session.csrf, scopes: key.scopes };
     bindLog(ctx.state, { operatorKey: key.id });
     await next();
   };

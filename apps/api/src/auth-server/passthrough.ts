@@ -3,8 +3,7 @@ import type { Tenant } from '@mcprt/db';
 import { appError } from '@mcprt/errors';
 import type { RedisClient } from '@mcprt/redis';
 import type { Middleware, ParameterizedContext } from 'koa';
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import { rateLimitClientKey } from '../http/client-address.js';
+import { addressLimiter } from '../http/address-limiter.js';
 import type { TenantLookup } from '../http/resolve-tenant.js';
 import type { ApiState } from '../http/state.js';
 import { isTenantSlug } from '../http/tenant-cache.js';
@@ -66,49 +65,25 @@ export async function toProvider(
  */
 export function providerPassthrough(d: PassthroughDeps): Middleware<ApiState> {
   const publicUrl = new URL(d.publicUrl);
-  const registrationAllowed = registrationLimiter(d);
+  // Dynamic registration is unauthenticated: limited per (tenant, client address) across replicas.
+  const registrationAllowed = addressLimiter({
+    redis: d.redis,
+    keyPrefix: d.keys.registrationRate,
+    points: REGISTRATIONS_PER_WINDOW,
+    windowMs: REGISTRATION_WINDOW_MS,
+  });
   return async (ctx, next) => {
     const m = PROVIDER_PATH.exec(ctx.path);
     if (!m || !isTenantSlug(m[1]!)) return next();
     const tenant = await d.tenants.bySlug(m[1]!);
     if (!tenant || tenant.authMode !== 'builtin') return next();
     if (m[2] === '/reg' && ctx.method === 'POST') {
-      const retryAfter = await registrationAllowed(tenant, ctx.ip);
+      const retryAfter = await registrationAllowed.consume(tenant.id, ctx.ip);
       if (retryAfter !== undefined)
         throw appError('rate_limited', `at most ${REGISTRATIONS_PER_WINDOW} client registrations a minute from one address`, {
           details: { retryAfterSeconds: retryAfter },
         });
     }
     await toProvider(ctx, d.servers, tenant, m[2]!, publicUrl);
-  };
-}
-
-/**
- * Dynamic registration is unauthenticated: a fixed one-minute window per (tenant, client address),
- * counted in Redis so every API replica shares it (rate-limiter-flexible, one single-key script per
- * registration). The address is Koa's `ctx.ip`: the socket's, or under TRUST_PROXY=N the N-th
- * X-Forwarded-For entry from the right — entries a client adds on the left are never read — counted
- * per client (`rateLimitClientKey`: an IPv6 address by its /64, an IPv4-mapped one as IPv4). While
- * Redis is unreachable each replica counts for itself (insurance limiter): still limited, never open.
- * Resolves to the seconds to wait when over the limit.
- */
-function registrationLimiter(d: Pick<PassthroughDeps, 'redis' | 'keys'>): (tenant: Tenant, ip: string) => Promise<number | undefined> {
-  const duration = REGISTRATION_WINDOW_MS / 1000;
-  const limiter = new RateLimiterRedis({
-    storeClient: d.redis,
-    keyPrefix: d.keys.registrationRate,
-    points: REGISTRATIONS_PER_WINDOW,
-    duration,
-    rejectIfRedisNotReady: true,
-    insuranceLimiter: new RateLimiterMemory({ points: REGISTRATIONS_PER_WINDOW, duration }),
-  });
-  return async (tenant, ip) => {
-    try {
-      await limiter.consume(`${tenant.id}:${rateLimitClientKey(ip)}`);
-      return undefined;
-    } catch (e) {
-      if (e instanceof RateLimiterRes) return Math.max(1, Math.ceil(e.msBeforeNext / 1000));
-      throw e;
-    }
   };
 }

@@ -82,6 +82,9 @@ export function renderRpcUnavailable(ctx: Ctx, retryAfterS: number): void {
 /** JSON-RPC "Invalid Request" (-32600), answered with HTTP 400 before the SDK. */
 export const INVALID_RPC_REQUEST = -32600;
 
+/** MCP 2026-07-28 "HeaderMismatch" (-32020): a request header disagrees with the body; answered with HTTP 400. */
+export const HEADER_MISMATCH_RPC = -32020;
+
 /**
  * What an MCP handler's failure becomes: protocol errors pass as they are; anything else takes the
  * catalogue's JSON-RPC code (else -32603 internal error) with the request id and the error's public

@@ -15,8 +15,8 @@ export interface ApiState {
   user?: User;
   /** A tenant back-office API key that authenticated this request (http/api-key-auth.ts). */
   apiKey?: { id: string; scopes: string[] };
-  /** The admin console's operator: the API key that signed in, and the session's CSRF token (admin/session.ts). */
-  operator?: { keyId: string; csrf: string };
+  /** The admin console's operator: the API key that signed in (and its scopes, read on this request), and the session's CSRF token (admin/session.ts). */
+  operator?: { keyId: string; csrf: string; scopes: readonly string[] };
   /** How an error of this request is answered: JSON unless its route's chain is a browser page's. */
   errorFormat?: 'json' | 'html';
 }

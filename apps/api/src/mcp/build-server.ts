@@ -3,7 +3,7 @@ import { ProtocolError, type ProtocolEra, type Server, type ServerCapabilities }
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
 import { toAppError } from '@mcprt/errors';
 import { principalKind, toolsToList, type ListedTool } from '@mcprt/policy';
-import { jsonSchemaOf, type AnyTool } from '@mcprt/tools';
+import { inputSchemaOf, type AnyTool } from '@mcprt/tools';
 import { databaseUnavailable, isDatabaseUnavailable } from '../http/outage.js';
 import { toProtocolError } from '../http/render-error.js';
 import { advertisedOutputSchema } from './output-schema.js';
@@ -96,7 +96,7 @@ function listTools(r: McpDeps, who: RequestIdentity) {
         name: t.name,
         title: t.title,
         description: locked ? `${t.description} (${locked.message})` : t.description,
-        inputSchema: jsonSchemaOf(t.input, 'input') as { type: 'object' },
+        inputSchema: inputSchemaOf(t),
         ...(t.output ? { outputSchema: advertisedOutputSchema({ ...t, output: t.output }) } : {}),
         annotations: t.annotations,
         ...(t.taskSupport ? { execution: { taskSupport: t.taskSupport } } : {}),

@@ -57,6 +57,18 @@ async function isLegacy(request: Request, headerVersion: string | undefined, bod
   return isLegacyRequest(request, body);
 }
 
+/**
+ * A request that speaks 2026-07-28 by its own say: the revision's header, or the per-request envelope
+ * claim in `params._meta` (what makes a request modern). Checks that exist only in that revision
+ * (`Mcp-Param-*`, param-headers.ts) run on these; the SDK refuses the inconsistent ones.
+ */
+export function claimsModern(headerVersion: string | undefined, body: unknown): boolean {
+  if (headerVersion !== undefined && MODERN_VERSIONS.has(headerVersion)) return true;
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  const meta = (body as { params?: { _meta?: unknown } }).params?._meta;
+  return typeof meta === 'object' && meta !== null && ENVELOPE_VERSION_KEY in meta;
+}
+
 function isPlainRequestWithoutEnvelope(body: unknown): boolean {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
   const params = (body as { params?: unknown }).params;

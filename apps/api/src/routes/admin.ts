@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { auditTrail } from '@mcprt/audit';
-import { callHistory, cancelCall } from '@mcprt/calls';
+import { callHistory, type CancelDeps } from '@mcprt/calls';
 import type { DbHandle } from '@mcprt/db';
 import { appError } from '@mcprt/errors';
 import type { ToolRegistry } from '@mcprt/tools';
@@ -8,6 +8,7 @@ import { required } from '../http/state.js';
 import type { Chains, Routes } from '../http/tenant-router.js';
 import { toolCallUrl } from '../http/urls.js';
 import { toCallView } from '../calls/call-result.js';
+import { cancelAsOperator } from '../calls/operator-cancel.js';
 import { auditExportLines } from '../history/audit-export.js';
 import { decodeAuditCursor, decodeCallCursor, invalidCursor } from '../history/cursor.js';
 import { adminAuditQuery, adminCallsQuery, callIdParam, parseQuery } from '../history/schemas.js';
@@ -21,7 +22,7 @@ export interface AdminDeps {
   publicUrl: string;
   registry: ToolRegistry;
   /** What the call engine's cancel needs. */
-  engine: Parameters<typeof cancelCall>[0];
+  engine: CancelDeps;
 }
 
 /**
@@ -57,20 +58,12 @@ export function mountAdmin(routes: Routes, chains: Chains, d: AdminDeps): void {
   // Cancel any call of the tenant (scope calls:cancel): the same cancelCall as the user's own cancel,
   // audited as `cancelled_by:api_key:<key id>`. 200 with the call; 409 call_final if it had finished.
   routes.post('/t/:tenant/v1/admin/tool-calls/:id/cancel', chains.apiKey('calls:cancel', 'cancel_call'), async (ctx) => {
-    const p = callIdParam.safeParse(ctx.params);
     const t = required(ctx, 'tenant');
-    const out = p.success
-      ? await cancelCall(d.engine, {
-          tenantId: t.id,
-          callId: p.data.id,
-          actor: { kind: 'api_key', id: required(ctx, 'apiKey').id },
-          requestId: ctx.state.requestId ?? null,
-        })
-      : ({ outcome: 'not_found' } as const);
-    if (out.outcome === 'not_found') throw appError('call_not_found');
+    const id = String(ctx.params['id']);
+    const out = await cancelAsOperator(d.engine, { tenantId: t.id, callId: id, keyId: required(ctx, 'apiKey').id, requestId: ctx.state.requestId ?? null });
     const answer = view(out.call, t.slug);
     ctx.set('Cache-Control', 'no-store');
-    if (out.outcome === 'final') throw callFinal(answer);
+    if (!out.cancelled) throw callFinal(answer);
     ctx.body = answer;
   });
 

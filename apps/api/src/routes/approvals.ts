@@ -1,4 +1,3 @@
-import { decideCallApproval } from '@mcprt/calls';
 import { appError } from '@mcprt/errors';
 import type { ToolRegistry } from '@mcprt/tools';
 import { z } from 'zod';
@@ -7,13 +6,13 @@ import { required } from '../http/state.js';
 import type { Chains, Routes } from '../http/tenant-router.js';
 import { toolCallUrl } from '../http/urls.js';
 import { toCallView } from '../calls/call-result.js';
-import { callIdParam } from '../history/schemas.js';
+import { decideAsTenantApprover } from '../calls/operator-approval.js';
 import type { Handler } from '../http/tenant-router.js';
 
 export interface ApprovalApiDeps {
   publicUrl: string;
   registry: ToolRegistry;
-  engine: Parameters<typeof decideCallApproval>[0];
+  engine: Parameters<typeof decideAsTenantApprover>[0];
 }
 
 /** What a tenant approver sends: the decision, and the hash of the arguments it was shown (the call view's `approval.argsHash`). */
@@ -32,23 +31,17 @@ export const approvalDecisionBody = z.strictObject({
 export function mountApprovalApi(routes: Routes, chains: Chains, d: ApprovalApiDeps): void {
   const json = bodyParser({ enableTypes: ['json'], jsonLimit: '4kb' }) as unknown as Handler;
   routes.post('/t/:tenant/v1/admin/tool-calls/:id/approval', chains.apiKey('calls:approve', 'decide_approval'), json, async (ctx) => {
-    const p = callIdParam.safeParse(ctx.params);
     const body = approvalDecisionBody.safeParse(ctx.request.body);
     if (!body.success) throw appError('invalid_request', 'send {"decision": "approve" | "deny", "argsHash": "<the call view\'s approval.argsHash>"}');
     const t = required(ctx, 'tenant');
-    const out = p.success
-      ? await decideCallApproval(d.engine, {
-          tenantId: t.id,
-          callId: p.data.id,
-          approve: body.data.decision === 'approve',
-          argsHash: body.data.argsHash,
-          actor: { kind: 'api_key', id: required(ctx, 'apiKey').id },
-          requestId: ctx.state.requestId ?? null,
-        })
-      : ({ outcome: 'not_found' } as const);
-    if (out.outcome === 'not_found') throw appError('call_not_found');
-    if (out.outcome === 'expired') throw appError('approval_expired');
-    if (out.outcome === 'changed') throw appError('approval_changed');
+    const out = await decideAsTenantApprover(d.engine, {
+      tenantId: t.id,
+      callId: String(ctx.params['id']),
+      approve: body.data.decision === 'approve',
+      argsHash: body.data.argsHash,
+      keyId: required(ctx, 'apiKey').id,
+      requestId: ctx.state.requestId ?? null,
+    });
     ctx.set('Cache-Control', 'no-store');
     ctx.body = toCallView(out.call, d.registry.get(out.call.tool), toolCallUrl(d.publicUrl, t.slug, out.call.id));
   });

@@ -10,6 +10,7 @@ import type { Chains, Handler, Routes } from '../http/tenant-router.js';
 import { buildMcpServer, type McpDeps, type ServerNeeds } from '../mcp/build-server.js';
 import { rememberInitialize } from '../mcp/client-capabilities.js';
 import { observeMcpRequest, type McpOperation, type OperationDeps } from '../mcp/operation.js';
+import { paramHeaders } from '../mcp/param-headers.js';
 import { createMcpFront, type McpFront } from '../mcp/serve-request.js';
 
 export type McpRouteDeps = McpDeps &
@@ -140,6 +141,7 @@ export function mountMcp(routes: Routes, chains: Chains, r: McpRouteDeps): void 
     parse as unknown as Handler,
     batchRules(r.config) as Handler,
     stepUp({ publicUrl: r.config.PUBLIC_URL, registry: r.registry }) as Handler,
+    paramHeaders(r.registry) as Handler,
     handleMcp(r, front) as Handler,
   );
   routes.get('/t/:tenant/mcp', chains.open, methodNotAllowed);

@@ -1,7 +1,7 @@
 import { credentialVault, type CredentialVault } from '@mcprt/providers';
 import { parseKeyring, reseal, sealedKid, sealPurposes, tenantSealedSecrets, type Keyring, type SealHolding, type TenantSealedSecret } from '@mcprt/keyring';
 import { forTenant, type TenantScope } from '@mcprt/calls';
-import { tenantsRepository, type Credential, type Tenant } from '@mcprt/db';
+import { oidcStoreRepository, tenantsRepository, type Credential, type Tenant } from '@mcprt/db';
 import { parseIntInRange, parseSlug } from '../args.js';
 import { hint, type CliResources } from '../resources.js';
 import { requireTenant } from '../tenant-urls.js';
@@ -53,7 +53,8 @@ interface Rotation {
 /** How `keys rotate` reaches each kind of holder in the registry of seal purposes (`elsewhere`: not re-sealed in place). */
 const WALKERS: Record<SealHolding['held'], ((r: Rotation, tenant: Tenant) => Promise<void>) | undefined> = {
   credential: rotateCredentials,
-  tenant: rotateTenantSecrets,
+  tenant: async (r, t) => rotateSecrets(r, t, await tenantRowSecrets(r, t)),
+  signing_key: async (r, t) => rotateSecrets(r, t, await signingKeySecrets(r, t)),
   elsewhere: undefined,
 };
 
@@ -72,8 +73,9 @@ const errorCode = (err: unknown): string => {
 
 /**
  * `keys rotate`: walks the registry of seal purposes and re-seals, under the active key, every value
- * held where it can be re-sealed in place: stored credentials, and every secret on a tenant row (IdP
- * client secret, connectable providers' client secrets, Scavio key). Safe to run while the api and
+ * held where it can be re-sealed in place: stored credentials, every secret on a tenant row (IdP
+ * client secret, connectable providers' client secrets, Scavio key), and the built-in authorization
+ * servers' signing keys. Safe to run while the api and
  * worker are up (every credential write is an optimistic version check, every tenant secret write a
  * compare-and-set on the sealed value) and to run again.
  */
@@ -143,29 +145,63 @@ async function rotateCredentials(r: Rotation, tenant: Tenant): Promise<void> {
 }
 
 /**
- * A tenant secret: opened with its own context (a value misfiled under another tenant or purpose
- * fails here), sealed under the active key, written only if the row still holds what was read.
+ * A secret held on a tenant row or in the tenant's signing-key table: opened with its own context (a
+ * value misfiled under another tenant or purpose fails here), sealed under the active key, written
+ * only if the holder still holds what was read.
  */
-async function resealSecret(r: Rotation, tenantId: string, s: TenantSealedSecret): Promise<Outcome> {
-  if (await r.tenantsRepo.replaceSealedSecret(tenantId, s.slot, s.sealed, reseal(r.keyring, s.sealed, s.context))) return 'resealed';
-  // An operator's `tenant set-…` won: look again, and retry once if it is still under an old key.
-  const now = await r.tenantsRepo.byId(tenantId);
-  const fresh = now ? tenantSealedSecrets(now).find((x) => x.name === s.name) : undefined;
-  if (!fresh || kidOf(fresh.sealed) === r.keyring.activeKid) return 'skipped';
-  const next = reseal(r.keyring, fresh.sealed, fresh.context);
-  return (await r.tenantsRepo.replaceSealedSecret(tenantId, fresh.slot, fresh.sealed, next)) ? 'resealed' : 'skipped';
+interface DueSecret {
+  name: string;
+  sealed: string;
+  context: TenantSealedSecret['context'];
+  /** Compare-and-set: `to` is written only if the holder still holds `from`. */
+  replace(from: string, to: string): Promise<boolean>;
+  /** The value held now (after a concurrent write won), or undefined if it is gone. */
+  reread(): Promise<string | undefined>;
+}
+
+async function resealSecret(r: Rotation, s: DueSecret): Promise<Outcome> {
+  if (await s.replace(s.sealed, reseal(r.keyring, s.sealed, s.context))) return 'resealed';
+  // An operator's `tenant set-…` (or another rotation) won: look again, and retry once if it is still under an old key.
+  const fresh = await s.reread();
+  if (fresh === undefined || kidOf(fresh) === r.keyring.activeKid) return 'skipped';
+  return (await s.replace(fresh, reseal(r.keyring, fresh, s.context))) ? 'resealed' : 'skipped';
 }
 
 /** The secrets on `tenant`'s row not sealed with the active key. */
-async function rotateTenantSecrets(r: Rotation, tenant: Tenant): Promise<void> {
+async function tenantRowSecrets(r: Rotation, tenant: Tenant): Promise<DueSecret[]> {
   // Read fresh: the tenant list may be minutes old by now.
   const row = (await r.tenantsRepo.byId(tenant.id)) ?? tenant;
-  const due = tenantSealedSecrets(row).filter((x) => kidOf(x.sealed) !== r.keyring.activeKid);
+  return tenantSealedSecrets(row).map((x) => ({
+    name: x.name,
+    sealed: x.sealed,
+    context: x.context,
+    replace: (from, to) => r.tenantsRepo.replaceSealedSecret(tenant.id, x.slot, from, to),
+    reread: async () => {
+      const now = await r.tenantsRepo.byId(tenant.id);
+      return now ? tenantSealedSecrets(now).find((y) => y.name === x.name)?.sealed : undefined;
+    },
+  }));
+}
+
+/** A built-in authorization server's signing keys (current and retired: both still verify), re-sealed as they are. */
+async function signingKeySecrets(r: Rotation, tenant: Tenant): Promise<DueSecret[]> {
+  const repo = oidcStoreRepository(r.res.db, tenant.id);
+  return (await repo.signingKeys()).map((k) => ({
+    name: `as_signing_key:${k.kid}`,
+    sealed: k.privateJwkSealed,
+    context: sealPurposes.as_signing_key.context(tenant.id, k.kid),
+    replace: (from, to) => repo.replaceSealedSigningKey(k.kid, from, to),
+    reread: async () => (await repo.signingKeys()).find((y) => y.kid === k.kid)?.privateJwkSealed,
+  }));
+}
+
+async function rotateSecrets(r: Rotation, tenant: Tenant, all: DueSecret[]): Promise<void> {
+  const due = all.filter((x) => kidOf(x.sealed) !== r.keyring.activeKid);
   if (due.length === 0) return;
   const sc: Counts = { resealed: 0, skipped: 0, failed: 0 };
   for (const x of due) {
     try {
-      sc[await resealSecret(r, tenant.id, x)]++;
+      sc[await resealSecret(r, x)]++;
     } catch (err) {
       sc.failed++;
       r.failed.push({ tenant: tenant.slug, secret: x.name, code: errorCode(err) });
@@ -189,14 +225,16 @@ function report(r: Rotation, tenantCount: number): void {
     `active key ${r.keyring.activeKid}, ${tenantCount} tenant(s): resealed=${credentials.resealed} skipped=${credentials.skipped} failed=${failed.length}`,
   );
   const secretsFailed = failed.filter((f) => f.secret !== undefined).length;
-  res.out(`tenant secrets (IdP and provider client secrets, Scavio keys): resealed=${secrets.resealed} skipped=${secrets.skipped} failed=${secretsFailed}`);
+  res.out(
+    `tenant secrets (IdP and provider client secrets, Scavio keys, AS signing keys): resealed=${secrets.resealed} skipped=${secrets.skipped} failed=${secretsFailed}`,
+  );
   if (failed.length > secretsFailed) {
     hint(res, '# Failed rows cannot be opened with this keyring (a key missing from SEAL_KEYS, or a damaged row).');
     hint(res, '# They are left unchanged; the users concerned must sign in again once the row is removed.');
   }
   if (secretsFailed) {
     hint(res, '# A failed tenant secret cannot be opened with this keyring; it is left unchanged. Set it again');
-    hint(res, '# (tenant set-idp, tenant set-upstream, tenant set-scavio-key) before removing its key from SEAL_KEYS.');
+    hint(res, '# (tenant set-idp, tenant set-upstream, tenant set-scavio-key; `as rotate-key` for a signing key) before removing its key from SEAL_KEYS.');
   }
   hint(res, '# Not re-sealed in place (what happens to them once an old key is removed):');
   for (const [name, p] of Object.entries(sealPurposes))

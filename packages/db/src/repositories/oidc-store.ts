@@ -121,6 +121,15 @@ function signingKeys(db: Executor, tenantId: string) {
         return retired.length;
       });
     },
+    /** Re-seals one key in place (`keys rotate`): written only if the row still holds `from`. */
+    async replaceSealedSigningKey(kid: string, from: string, to: string): Promise<boolean> {
+      const rows = await db
+        .update(tenantSigningKeys)
+        .set({ privateJwkSealed: to })
+        .where(and(eq(tenantSigningKeys.tenantId, tenantId), eq(tenantSigningKeys.kid, kid), eq(tenantSigningKeys.privateJwkSealed, from)))
+        .returning({ kid: tenantSigningKeys.kid });
+      return rows.length === 1;
+    },
     /** Inserts a key unless the tenant already has one (two replicas racing to create the first key). */
     async addFirstSigningKey(k: { kid: string; alg: string; privateJwkSealed: string }): Promise<void> {
       await db.execute(sql`
