@@ -93,23 +93,30 @@ describe('grouped call statements (real Postgres)', () => {
     expect(rows.map((r) => r.id).sort()).toEqual([ins[0]!.id, ins[2]!.id].sort());
   });
 
-  it('a load behind the admission gate waits for its record: it sees every admitted row, also one recorded by the one-by-one retry', async () => {
-    // A second pool, as the worker has its own: the loads start the moment each admission lock is
-    // held, before anything commits; the FK-broken row makes the batch fail, so the good rows are only
-    // committed by the retry, well after the loads were sent. Without the gate they would find nothing.
+  it('a load behind the admission gate waits for its record: it sees an admitted row, and no row for a refused or failed one', async () => {
+    // A second pool, as the worker has its own: each load starts the moment the call's admission lock
+    // is held, before its row commits. Without the gate the first would find nothing.
     const worker = withCallStatements(createDb(database.ownerUrl, { max: 2 }));
     try {
       const dan = (await forTenant(h.db, tenant).users.upsert({ issuer: 'https://gc.example', subject: 'dan' })).id;
       expect(await worker.calls.load(tenant, callId())).toBeUndefined(); // connected and prepared: the loads below leave at once
-      const ins = [input(dan, 2), input(randomUUID(), 2), input(dan, 2), input(dan, 2)]; // admitted, unknown user, admitted, over the cap
-      const loads = new Map<string, Promise<ToolCall | undefined>>();
-      const out = await Promise.allSettled(ins.map((c) => h.calls.record(tenant, c, () => loads.set(c.id, worker.calls.load(tenant, c.id)))));
-      expect(out.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
-      expect((out[3] as PromiseFulfilledResult<unknown>).value).toEqual({ admitted: false, pending: 2 });
-      expect(loads.size).toBe(4);
-      const seen = await Promise.all(ins.map((c) => loads.get(c.id)));
-      expect(seen.map((c) => c?.id)).toEqual([ins[0]!.id, undefined, ins[2]!.id, undefined]);
-      // Nothing is held once the records have answered: a row recorded without the gate loads at once.
+      const ins = [input(dan, 1), input(dan, 1), input(randomUUID(), 1)]; // admitted, over the cap, unknown user
+      const seen: (ToolCall | undefined)[] = [];
+      const outcomes: string[] = [];
+      for (const c of ins) {
+        let load: Promise<ToolCall | undefined> | undefined;
+        const out = await h.calls
+          .record(tenant, c, () => (load = worker.calls.load(tenant, c.id)))
+          .then(
+            (r) => (r.admitted ? 'admitted' : 'refused'),
+            (e: { code?: string }) => e.code ?? 'error',
+          );
+        outcomes.push(out);
+        seen.push(await load);
+      }
+      expect(outcomes).toEqual(['admitted', 'refused', '23503']);
+      expect(seen.map((c) => c?.id)).toEqual([ins[0]!.id, undefined, undefined]);
+      // Nothing is held once the records have answered.
       expect(
         await h.sql`select count(*)::int as n from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())`,
       ).toEqual([{ n: 0 }]);
@@ -134,7 +141,7 @@ describe('grouped call statements (real Postgres)', () => {
     }
   });
 
-  it('only an idle API gates: a record batch made while another is in flight is plain, its job added after the commit', async () => {
+  it('only a lone call on an idle API is gated: a batch made while another is in flight, or of several calls, is plain', async () => {
     const held: string[] = [];
     const a = input(bob, 100);
     const b = input(bob, 100);
@@ -142,6 +149,10 @@ describe('grouped call statements (real Postgres)', () => {
     await new Promise((r) => setImmediate(r)); // a's batch has left and waits for its commit
     const second = h.calls.record(tenant, b, () => held.push(b.id));
     expect((await Promise.all([first, second])).map((r) => r.admitted)).toEqual([true, true]);
+    expect(held).toEqual([a.id]);
+    // Two calls made together share one plain statement (and one fsync): neither is gated.
+    const pair = [input(bob, 100), input(bob, 100)];
+    expect((await Promise.all(pair.map((c) => h.calls.record(tenant, c, () => held.push(c.id))))).map((r) => r.admitted)).toEqual([true, true]);
     expect(held).toEqual([a.id]);
   });
 

@@ -4,7 +4,7 @@ import type { ToolCall, ToolCallError } from './schema.js';
 import { decideApproval, expireApprovals, type ApprovalDecisionInput, type ApprovalDecisionOutcome } from './statements/approve.js';
 import { onCallDone } from './statements/bell.js';
 import { cancel, failIfNotFinal, noteStaleWrite, requeue, type CancelStatementInput, type CancelStatementOutcome } from './statements/end.js';
-import { gateWhenIdle, loadOrWait, type Settled } from './statements/admission-gate.js';
+import { gateLoneCall, loadOrWait } from './statements/admission-gate.js';
 import { byId, locateAnyTenant } from './statements/read.js';
 import type { RecordCallInput, RecordCallResult } from './statements/record.js';
 import { finishMany, markRunning, type FinishInput } from './statements/settle.js';
@@ -21,12 +21,12 @@ import { finishMany, markRunning, type FinishInput } from './statements/settle.j
  * carries one tenant's rows (tenant isolation holds per statement, not only per row).
  */
 export function callStatements(sql: postgres.Sql) {
-  const record = groupCommit({ many: gateWhenIdle(sql), key: (i) => i.tenantId });
+  const record = groupCommit({ many: gateLoneCall(sql), key: (i) => i.tenantId });
   const load = groupCommit({ many: loadOrWait(sql), key: (i) => i.tenantId });
   const finish = groupCommit({ many: finishMany(sql), key: (i) => i.tenantId });
   return {
     /** Record (statements/record.ts) behind the admission gate (statements/admission-gate.ts): `held` is told when the job may be enqueued. */
-    record: async (tenantId: string, c: RecordCallInput, held?: () => void): Promise<RecordCallResult> => settled(await record({ tenantId, c, held })),
+    record: async (tenantId: string, c: RecordCallInput, held?: () => void): Promise<RecordCallResult> => record({ tenantId, c, held }),
     load: (tenantId: string, id: string): Promise<ToolCall | undefined> => load({ tenantId, id }),
     /** Start (statements/settle.ts). */
     markRunning: (tenantId: string, id: string, attempt: number, elapsedMs: number): Promise<boolean> => markRunning(sql, tenantId, id, attempt, elapsedMs),
@@ -48,8 +48,3 @@ export function callStatements(sql: postgres.Sql) {
 }
 
 export type CallStatements = ReturnType<typeof callStatements>;
-
-function settled<T>(s: Settled<T>): T {
-  if (!s.ok) throw s.error;
-  return s.value;
-}

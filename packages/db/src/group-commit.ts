@@ -27,7 +27,7 @@ interface Pending<I, O> {
 }
 
 /** A Postgres error raised by the statement (SQLSTATE), as opposed to a connection failure (class 08) or a client error. */
-export function isStatementError(e: unknown): boolean {
+function isStatementError(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08') && (e as { name?: string }).name === 'PostgresError';
 }

@@ -1,4 +1,4 @@
-export { groupCommit, isStatementError } from './group-commit.js';
+export { groupCommit } from './group-commit.js';
 export { createDb } from './client.js';
 export type { Database, DbHandle, Executor } from './client.js';
 export { ensureDatabase, migrationsFolder, runMigrations } from './migrate.js';

@@ -1,5 +1,4 @@
 import type postgres from 'postgres';
-import { isStatementError } from '@mcprt/db';
 import type { ToolCall } from '../schema.js';
 import { loadMany } from './read.js';
 import { recordMany, recordResults, recordStatement, type RecordCallInput, type RecordCallResult } from './record.js';
@@ -11,26 +10,23 @@ import type { Row } from './row.js';
  * with `synchronous_commit = on` a transaction is visible to others only after its commit record is
  * flushed).
  *
- * - API (`recordGated`): on one reserved connection, a session advisory lock per call id
- *   (`pg_advisory_lock`, the key `hashtextextended('mcprt.admission:<id>', 0)`), then the record
- *   statement, pipelined. `held` is called once the locks are granted, before the record commits:
- *   from then on the job may be enqueued. The locks are released (`pg_advisory_unlock_all`) only
- *   when every item has its final answer, including the one-by-one retry of a batch that failed, so
- *   no worker passes the gate between a failed batch and the retry that records its good items; a
- *   lone item (no retry) sends its unlock in the same pipeline.
+ * - API (`gateLoneCall`): a lone call on an idle API (its record batch has one item and no other
+ *   batch of this process is in flight) is recorded on one reserved connection as a session advisory
+ *   lock on its id (`pg_advisory_lock`, key `hashtextextended('mcprt.admission:<id>', 0)`), the
+ *   record statement and `pg_advisory_unlock_all`, pipelined in that order (each its own implicit
+ *   transaction: the unlock runs after the record's commit). `held` is called once the lock is
+ *   granted, before the record commits: from then on the job may be enqueued. Any other batch is
+ *   recorded as before and its jobs are added after the commit: under load the batches overlap and
+ *   share one fsync, and a reserved connection per batch would queue them behind each other (plain
+ *   statements are pipelined on busy connections).
  * - Worker (`loadOrWait`): the load as before; for an id it does not find,
  *   `pg_advisory_xact_lock_shared` on the same key, then the load again, pipelined on one reserved
  *   connection: that load starts (and takes its snapshot) only after the API's admission
  *   transaction has ended, so it sees the committed row, or no row when the call was not admitted
  *   (the job is then skipped as unknown).
  *
- * Only an idle API gates (`gateWhenIdle`): when no other record batch of this process is in flight.
- * Under load the batches overlap, a reserved connection per batch would queue them behind each other
- * (plain statements are pipelined on busy connections), and the job is added after the commit as
- * before; the gate is for the latency of a lone call, where the fsync is the largest wait.
- *
- * A job enqueued by any other path (the reconciler, an approval) names a committed row: no lock is
- * held for it and the worker's shared lock is granted at once.
+ * A job enqueued by any other path (after the commit, by the reconciler, after an approval) names a
+ * committed row: its first load finds it, and no lock is asked for.
  */
 const ADMISSION = 'mcprt.admission:';
 
@@ -41,48 +37,42 @@ export interface GatedRecordItem {
   held?: (() => void) | undefined;
 }
 
-/** One item's answer from a gated batch: its result, or the statement error of its own retry. */
-export type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
-
-const recordGated =
-  (sql: postgres.Sql) =>
-  async (items: GatedRecordItem[]): Promise<Settled<RecordCallResult>[]> => {
-    const conn = await sql.reserve();
-    let unlock: Promise<unknown> | undefined;
+/** The record batch: a lone call on an idle API behind the gate, any other batch plain. */
+export function gateLoneCall(sql: postgres.Sql): (items: GatedRecordItem[]) => Promise<RecordCallResult[]> {
+  const plain = recordMany(sql);
+  let inFlight = 0;
+  return async (items) => {
+    inFlight++;
     try {
-      const ids = items.map((i) => i.c.id);
-      const lock = conn`select pg_advisory_lock(hashtextextended(${ADMISSION} || id, 0)) from unnest(${ids}::text[]) as id`.execute();
-      // Each query is handed to the connection (`execute`) in the order it must run: lock, record, unlock.
-      const recorded = recordStatement(conn, items).execute();
-      recorded.catch(() => undefined); // read below, after the locks are reported held
-      // A lone item has no one-by-one retry: its unlock leaves with it and runs right after its
-      // commit, without waiting for this process to read the answer (one hop less for the worker).
-      unlock = items.length === 1 ? conn`select pg_advisory_unlock_all()`.execute() : undefined;
-      unlock?.catch(() => undefined);
-      await lock;
-      for (const i of items) i.held?.();
-      try {
-        return recordResults((await recorded) as Row[]).map((value) => ({ ok: true as const, value }));
-      } catch (e) {
-        // One bad row fails the batch statement: each item alone, still under the locks.
-        if (!isStatementError(e) || items.length === 1) throw e;
-        const out: Settled<RecordCallResult>[] = [];
-        for (const item of items) {
-          try {
-            const [value] = await recordMany(conn)([item]);
-            out.push({ ok: true, value: value! });
-          } catch (err) {
-            if (!isStatementError(err)) throw err;
-            out.push({ ok: false, error: err });
-          }
-        }
-        return out;
-      }
+      const [item] = items;
+      if (inFlight > 1 || items.length !== 1 || !item?.held) return await plain(items);
+      return [await recordBehindLock(sql, item, item.held)];
     } finally {
-      await (unlock ?? conn`select pg_advisory_unlock_all()`).catch(() => undefined);
-      conn.release();
+      inFlight--;
     }
   };
+}
+
+async function recordBehindLock(sql: postgres.Sql, item: GatedRecordItem, held: () => void): Promise<RecordCallResult> {
+  const conn = await sql.reserve();
+  try {
+    // Each query is handed to the connection (`execute`) in the order it must run: lock, record, unlock.
+    const lock = conn`select pg_advisory_lock(hashtextextended(${ADMISSION + item.c.id}, 0))`.execute();
+    const recorded = recordStatement(conn, [item]).execute();
+    const unlock = conn`select pg_advisory_unlock_all()`.execute();
+    recorded.catch(() => undefined); // read below, after the lock is reported held
+    unlock.catch(() => undefined); // awaited before the connection goes back to the pool
+    try {
+      await lock;
+      held();
+      return recordResults((await recorded) as Row[])[0]!;
+    } finally {
+      await unlock.catch(() => undefined);
+    }
+  } finally {
+    conn.release();
+  }
+}
 
 /**
  * The worker's load: first as before (one statement, no lock: the row of a job that waited in the
@@ -94,38 +84,20 @@ export const loadOrWait =
     const first = await loadMany(sql)(items);
     const missing = items.filter((_, i) => first[i] === undefined);
     if (missing.length === 0) return first;
-    const again = new Map((await loadGated(sql)(missing)).map((c) => [c?.id, c]));
+    const again = new Map((await loadGated(sql, missing)).map((c) => [c?.id, c]));
     return items.map((item, i) => first[i] ?? again.get(item.id));
   };
 
-const loadGated =
-  (sql: postgres.Sql) =>
-  async (items: { tenantId: string; id: string }[]): Promise<(ToolCall | undefined)[]> => {
-    const conn = await sql.reserve();
-    try {
-      const ids = items.map((i) => i.id);
-      const gate = conn`select pg_advisory_xact_lock_shared(hashtextextended(${ADMISSION} || id, 0)) from unnest(${ids}::text[]) as id`.execute();
-      const rows = loadMany(conn)(items);
-      rows.catch(() => undefined); // awaited below
-      await gate;
-      return await rows;
-    } finally {
-      conn.release();
-    }
-  };
-
-/** The record batch: behind the gate when it is the only one of this process in flight, plain otherwise. */
-export function gateWhenIdle(sql: postgres.Sql): (items: GatedRecordItem[]) => Promise<Settled<RecordCallResult>[]> {
-  const gated = recordGated(sql);
-  const plain = recordMany(sql);
-  let inFlight = 0;
-  return async (items) => {
-    inFlight++;
-    try {
-      if (inFlight === 1) return await gated(items);
-      return (await plain(items)).map((value) => ({ ok: true as const, value }));
-    } finally {
-      inFlight--;
-    }
-  };
+async function loadGated(sql: postgres.Sql, items: { tenantId: string; id: string }[]): Promise<(ToolCall | undefined)[]> {
+  const conn = await sql.reserve();
+  try {
+    const ids = items.map((i) => i.id);
+    const gate = conn`select pg_advisory_xact_lock_shared(hashtextextended(${ADMISSION} || id, 0)) from unnest(${ids}::text[]) as id`.execute();
+    const rows = loadMany(conn)(items);
+    rows.catch(() => undefined); // awaited below
+    await gate;
+    return await rows;
+  } finally {
+    conn.release();
+  }
 }
