@@ -115,6 +115,10 @@ describe('the admin console in chromium', () => {
     await clickAndLoad(page, page.locator('table').first().locator('button', { hasText: 'Revoke' }));
     expect(await page.locator('[role="status"]').innerText()).toBe('Grant revoked.');
     expect(await oidcStoreRepository(s.db.db, s.tenant.id).ofModel('Grant', 10)).toHaveLength(0);
+    const clientsBefore = (await oidcStoreRepository(s.db.db, s.tenant.id).ofModel('Client', 50)).length;
+    await clickAndLoad(page, page.locator('table').last().locator('button', { hasText: 'Delete client' }).first());
+    expect(await page.locator('[role="status"]').innerText()).toMatch(/^Client \S+ deleted with \d+ grant\(s\)\.$/);
+    expect(await oidcStoreRepository(s.db.db, s.tenant.id).ofModel('Client', 50)).toHaveLength(clientsBefore - 1);
 
     await page.goto(`${base}/settings`);
     await page.fill('input[name="pendingCap"]', '9');

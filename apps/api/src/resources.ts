@@ -5,13 +5,14 @@ import { egressFetch, type Egress } from '@mcprt/egress';
 import { VerifiedTokenCache, type IssuerDirectory } from '@mcprt/identity';
 import type { Keyring } from '@mcprt/keyring';
 import type { Logger, Metrics } from '@mcprt/observability';
-import type { RedisKeys } from '@mcprt/redis';
+import { connectRedis, type RedisKeys } from '@mcprt/redis';
 import { createToolRegistry, type ToolRegistry } from '@mcprt/tools';
 import type { RedisClient } from '@mcprt/redis';
 import { AuthServers } from './auth-server/provider.js';
 import { UpstreamLogin } from './auth-server/upstream.js';
 import { CallRateLimits } from './calls/rate-limits.js';
 import { OutageLog } from './http/outage.js';
+import { InputAnswerRelay } from './mcp/input-answers.js';
 import { TenantCache } from './http/tenant-cache.js';
 import { UserCache } from './http/user-cache.js';
 
@@ -38,6 +39,8 @@ export interface ApiResources {
   upstreamLogin: UpstreamLogin;
   /** Per-user and per-tenant call rates (calls/rate-limits.ts). */
   rates: CallRateLimits;
+  /** 2025 clients' answers to a tool's input requests, across replicas (mcp/input-answers.ts). */
+  inputAnswers: InputAnswerRelay;
   log: Logger;
   metrics: Metrics;
   /** Postgres / Redis outages: logged once each, probed until they end (http/outage.ts). */
@@ -66,6 +69,12 @@ export function createApiResources(base: ProcessBase<ApiConfig>): ApiResources {
   // oidc-provider asks for `redirect: manual`, so it refuses any redirect itself).
   const asFetch = egressFetch(egress, 'the authorization server', { timeoutMs: 5_000, maxBodyBytes: 64 * 1024, sameOriginRedirectsOnly: true });
   const idpFetch = egressFetch(egress, "the tenant's identity provider", { timeoutMs: 10_000, maxBodyBytes: 512 * 1024 });
+  const inputAnswers = new InputAnswerRelay(
+    redis,
+    () => connectRedis(config, 'subscriber', (err) => log.warn({ err }, 'redis (input answer relay) connection error')),
+    base.keys.inputAnswerChannel,
+    log,
+  );
   const outages = new OutageLog(log, { postgres: () => db.sql`select 1`, redis: () => redis.ping() });
   return {
     ...base,
@@ -79,11 +88,13 @@ export function createApiResources(base: ProcessBase<ApiConfig>): ApiResources {
     authServers: new AuthServers({ publicUrl: config.PUBLIC_URL, db: db.db, keyring, registry, log, fetch: asFetch, idpFetch, redis, keys: base.keys }),
     upstreamLogin: new UpstreamLogin({ keyring, fetch: idpFetch, allowInsecure: config.ALLOW_INSECURE_ISSUERS }),
     rates: new CallRateLimits(redis, base.keys, log),
+    inputAnswers,
     outages,
     async close() {
       outages.close();
       await producer.close().catch(() => undefined);
       await waiter.close();
+      await inputAnswers.close();
       await base.close();
     },
   };

@@ -3,7 +3,7 @@ import { inSpan, tracingOn } from '@mcprt/observability';
 import type { WorkerResources } from './resources.js';
 import { bindCall } from './steps/bind-call.js';
 import { requestLease } from './steps/lease.js';
-import { callArguments } from './steps/arguments.js';
+import { callArguments, callInput } from './steps/arguments.js';
 import { recheckPolicy } from './steps/recheck-policy.js';
 import { runTool } from './steps/run-tool.js';
 import { callRun, type Attempt, type CallOutcome } from './steps/run.js';
@@ -39,7 +39,7 @@ export async function processCall(r: WorkerResources, job: JobPayload, attempt: 
       return { kind: 'wait', delayMs: wait };
     }
     const token = await step('upstream token', () => upstreamToken(run, bound, allowed));
-    const result = await step(`execute_tool ${job.tool}`, () => runTool(run, allowed, args, token), job.tool);
+    const result = await step(`execute_tool ${job.tool}`, () => runTool(run, allowed, args, token, callInput(r, bound.call)), job.tool);
     return await step('settle', () => settleSucceeded(run, writes, allowed.tool, result));
   } catch (e) {
     return await step('settle', () => settleFailed(run, writes, bound, e));

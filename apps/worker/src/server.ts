@@ -75,11 +75,14 @@ function startLoops(r: WorkerResources): Loop[] {
     };
     loops.push(startLoop({ name: 'retention tick', intervalMs: config.RETENTION_INTERVAL_MS, run, log, failures: r.metrics.loopFailures }));
   }
-  // Calls held for approval past their deadline fail (`approval_expired`) without ever running; the
-  // statement takes each due row with SKIP LOCKED, so several workers sweep without doing twice the work.
+  // Calls held for approval, and tasks waiting for their client's answers, past their deadline fail
+  // (`approval_expired`, `input_expired`) without ever running; each statement takes its due rows with
+  // SKIP LOCKED, so several workers sweep without doing twice the work.
   const expire = async () => {
     const n = await r.db.calls.expireApprovals(500);
     if (n) log.info({ expired: n }, 'calls awaiting approval expired');
+    const m = await r.db.calls.expireInputs(500);
+    if (m) log.info({ expired: m }, 'tasks awaiting input expired');
   };
   loops.push(startLoop({ name: 'approval expiry', intervalMs: config.APPROVAL_SWEEP_MS, run: expire, log, failures: r.metrics.loopFailures }));
   return loops;

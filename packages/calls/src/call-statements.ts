@@ -5,6 +5,7 @@ import { decideApproval, expireApprovals, type ApprovalDecisionInput, type Appro
 import { onCallDone } from './statements/bell.js';
 import { cancel, failIfNotFinal, noteStaleWrite, requeue, type CancelStatementInput, type CancelStatementOutcome } from './statements/end.js';
 import { gateLoneCall, loadOrWait } from './statements/admission-gate.js';
+import { expireInputs, provideInput, type ProvideInputStatement } from './statements/input.js';
 import { byId, locateAnyTenant } from './statements/read.js';
 import type { RecordCallInput, RecordCallResult } from './statements/record.js';
 import { finishMany, markRunning, type FinishInput } from './statements/settle.js';
@@ -42,6 +43,10 @@ export function callStatements(sql: postgres.Sql) {
     decideApproval: (tenantId: string, d: ApprovalDecisionInput): Promise<ApprovalDecisionOutcome> => decideApproval(sql, tenantId, d),
     /** Fail the calls whose approval deadline passed, any tenant (the worker's sweep). */
     expireApprovals: (limit: number): Promise<number> => expireApprovals(sql, limit),
+    /** Answers to a task waiting for input (statements/input.ts). */
+    provideInput: (tenantId: string, p: ProvideInputStatement): Promise<ToolCall | undefined> => provideInput(sql, tenantId, p),
+    /** Fail the tasks whose wait for their client's answers passed its deadline, any tenant (the same sweep). */
+    expireInputs: (limit: number): Promise<number> => expireInputs(sql, limit),
     requeue: (tenantId: string, id: string, seenAttempt: number): Promise<boolean> => requeue(sql, tenantId, id, seenAttempt),
     onCallDone: (fn: (callId: string, outcome?: string) => void): Promise<{ unlisten(): Promise<void> }> => onCallDone(sql, fn),
   };

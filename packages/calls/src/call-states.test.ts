@@ -13,11 +13,17 @@ import {
 } from './call-states.js';
 
 describe('call states', () => {
-  it('every state is pending, final or awaiting approval, never two of them', () => {
+  it('every state is pending, final or awaiting a person (approval, input), never two of them', () => {
     for (const s of CALL_STATUSES) expect(CALL_STATES[s].pending && CALL_STATES[s].final).toBe(false);
-    expect(CALL_STATUSES.filter((s) => !CALL_STATES[s].pending && !CALL_STATES[s].final)).toEqual(['awaiting_approval']);
-    expect([...PENDING_STATUSES, 'awaiting_approval', ...FINAL_STATUSES].sort()).toEqual([...CALL_STATUSES].sort());
-    expect(OPEN_STATUSES).toEqual(['queued', 'running', 'awaiting_approval']);
+    expect(CALL_STATUSES.filter((s) => !CALL_STATES[s].pending && !CALL_STATES[s].final)).toEqual(['awaiting_approval', 'awaiting_input']);
+    expect([...PENDING_STATUSES, 'awaiting_approval', 'awaiting_input', ...FINAL_STATUSES].sort()).toEqual([...CALL_STATUSES].sort());
+    expect(OPEN_STATUSES).toEqual(['queued', 'running', 'awaiting_approval', 'awaiting_input']);
+  });
+
+  it('a task awaiting input only becomes queued (every answer in), failed or cancelled', () => {
+    expect(CALL_TRANSITIONS.awaiting_input).toEqual(['queued', 'failed', 'cancelled']);
+    expect(canMove('awaiting_input', 'running')).toBe(false);
+    expect(canMove('queued', 'awaiting_input')).toBe(false);
   });
 
   it('a call awaiting approval only becomes queued (approved), failed (denied, expired) or cancelled', () => {

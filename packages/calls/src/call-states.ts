@@ -17,6 +17,12 @@ export const CALL_STATES = {
    * still be approved, denied, expire or be cancelled). Approval moves it to `queued`.
    */
   awaiting_approval: { pending: false, final: false },
+  /**
+   * Recorded as a task, and waiting for its client's answers to the tool's input requests (MCP
+   * multi-round-trip requests through `tasks/update`): like `awaiting_approval`, neither pending nor
+   * final. The last answer moves it to `queued`.
+   */
+  awaiting_input: { pending: false, final: false },
   succeeded: { pending: false, final: true },
   failed: { pending: false, final: true },
   cancelled: { pending: false, final: true },
@@ -36,6 +42,8 @@ export const CALL_TRANSITIONS: { readonly [S in CallStatus]: readonly CallStatus
   running: ['running', 'queued', 'succeeded', 'failed', 'cancelled'],
   /** Approved → queued; denied or expired → failed; or cancelled. Never straight to running: only a queued call gets a job. */
   awaiting_approval: ['queued', 'failed', 'cancelled'],
+  /** Every answer in → queued; or cancelled (never straight to running, as above). */
+  awaiting_input: ['queued', 'failed', 'cancelled'],
   succeeded: [],
   failed: [],
   cancelled: [],

@@ -59,3 +59,5 @@ export { submitCall } from './submit.js';
 export type { RateVerdict, SubmitDeps, SubmitInput, SubmitOutcome } from './submit.js';
 export { decideCallApproval } from './approval.js';
 export type { ApprovalActor, ApprovalDeps, DecideCallApprovalInput } from './approval.js';
+export { answerTaskInput, pendingInput } from './task-input.js';
+export type { PendingInput, TaskInputDeps, TaskInputOutcome } from './task-input.js';

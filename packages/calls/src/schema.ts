@@ -51,6 +51,13 @@ export const toolCalls = pgTable(
      * "[redacted]"), sealed with the keyring and bound to (tenant, user, call id). Null when none.
      */
     sealedArgs: text('sealed_args'),
+    /**
+     * The client's answers to the tool's input requests (MCP multi-round-trip requests), sealed with
+     * the keyring and bound to (tenant, user, call id), for the run. Null for a tool that asks nothing.
+     */
+    sealedInput: text('sealed_input'),
+    /** Set on a task recorded waiting for its client's answers: until when (then it fails as expired). */
+    inputExpiresAt: timestamp('input_expires_at', { withTimezone: true }),
     requestId: text('request_id'),
     /** Set on a call that needed approval: who may give it (`user` or `tenant`), and until when (then it fails as expired). */
     approver: text('approver', { enum: APPROVERS }),
@@ -79,6 +86,10 @@ export const toolCalls = pgTable(
     index('tool_calls_awaiting_approval')
       .on(t.approvalExpiresAt)
       .where(sql`approval_expires_at is not null and finished_at is null`),
+    // The same sweep's scan for tasks waiting for their client's answers.
+    index('tool_calls_awaiting_input')
+      .on(t.inputExpiresAt)
+      .where(sql`input_expires_at is not null and finished_at is null`),
     index('tool_calls_user_created').on(t.userId, t.createdAt, t.id),
     index('tool_calls_created').on(t.createdAt, t.id, t.tenantId),
   ],

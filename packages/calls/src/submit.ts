@@ -1,6 +1,6 @@
 import type { Tenant, User } from '@mcprt/db';
 import { AppError } from '@mcprt/errors';
-import { canonicalJson, requestHash, requestHashMatches, sealCallArguments, type Keyring } from '@mcprt/keyring';
+import { canonicalJson, requestHash, requestHashMatches, sealCallArguments, sealCallInput, type Keyring } from '@mcprt/keyring';
 import type { Logger } from '@mcprt/observability';
 import { approvalNeeded, decideToolCall, decideToolReach, principalKind, type ApprovalRule } from '@mcprt/policy';
 import { parseArguments, redactArguments, sensitiveValues, type AnyTool, type ToolRegistry } from '@mcprt/tools';
@@ -39,6 +39,10 @@ export interface SubmitInput {
   args: unknown;
   requestId: string;
   idempotencyKey?: string | undefined;
+  /** The client's answers to the tool's input requests (MCP multi-round-trip requests): sealed beside the row for the run. */
+  inputResponses?: Record<string, unknown> | undefined;
+  /** Record it as a task waiting for more answers (`awaiting_input`) instead of queueing it. */
+  awaitInput?: boolean;
   /** The request's logger (request id, tenant, user bound). */
   log: Pick<Logger, 'info' | 'warn'>;
 }
@@ -91,15 +95,16 @@ export async function submitCall(r: SubmitDeps, input: SubmitInput): Promise<Sub
   }
   // The tenant's approval rules: such a call is recorded waiting, and nothing enqueues it until approved.
   const approval = approvalNeeded(input.tenant.approvalRules, tool.name, parsed.value);
-  // Nothing to wait for (no approval) and nothing to replay (no idempotency key): the job is added
-  // while the row commits, once its admission lock is held (statements/admission-gate.ts).
-  const gated = approval || input.idempotencyKey ? undefined : earlyEnqueue(r, input, credential ?? null);
+  // Nothing to wait for (no approval, no client input) and nothing to replay (no idempotency key): the
+  // job may be added while the row commits, once its admission lock is held (statements/admission-gate.ts).
+  const gated = approval || input.idempotencyKey || input.awaitInput ? undefined : earlyEnqueue(r, input, credential ?? null);
   const recorded = await record(r, input, parsed.value, approval, gated?.start);
   if (recorded.kind !== 'recorded') {
     gated?.discard();
     return recorded;
   }
-  if (recorded.call.status === 'awaiting_approval') return { kind: 'accepted', call: recorded.call, enqueued: false };
+  if (recorded.call.status === 'awaiting_approval' || recorded.call.status === 'awaiting_input')
+    return { kind: 'accepted', call: recorded.call, enqueued: false };
   return enqueueAccepted(r, input, recorded.call, credential ?? null, gated?.added());
 }
 
@@ -199,6 +204,10 @@ async function record(
         // The approval is bound to these exact arguments: a call that needs one always carries the hash.
         argsHash: input.idempotencyKey || approval ? requestHash(r.keyring, tool.name, args) : null,
         sealedArgs: secret ? sealCallArguments(r.keyring, { tenantId: scope.tenantId, userId: user.id, callId: id }, secret) : null,
+        sealedInput: sealedInputOf(r, input, id),
+        awaitInput: input.awaitInput === true,
+        // A task waiting for its client's answers waits as long as one waiting for approval.
+        inputExpiresAt: input.awaitInput ? new Date(Date.now() + r.config.APPROVAL_TTL_S * 1000) : undefined,
         requestId: input.requestId,
         pendingCap: cap,
         approval: approval && { approver: approval.approver, expiresAt: new Date(Date.now() + r.config.APPROVAL_TTL_S * 1000) },
@@ -248,4 +257,11 @@ function sameRequest(r: Pick<SubmitDeps, 'keyring' | 'registry'>, existing: Tool
   if (byHash !== undefined) return byHash;
   const t = r.registry.get(tool);
   return t !== undefined && canonicalJson(existing.arguments) === canonicalJson(redactArguments(t, args));
+}
+
+/** The answers sealed to this call (none for a tool that asked nothing, unless it waits for them). */
+function sealedInputOf(r: Pick<SubmitDeps, 'keyring'>, input: SubmitInput, callId: string): string | null {
+  const responses = input.inputResponses;
+  if (!input.awaitInput && (!responses || Object.keys(responses).length === 0)) return null;
+  return sealCallInput(r.keyring, { tenantId: input.scope.tenantId, userId: input.user.id, callId }, responses ?? {});
 }

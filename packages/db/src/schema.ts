@@ -206,6 +206,12 @@ export const oidcStore = pgTable(
     grantId: text('grant_id'),
     /** Hash of the account (our user id) the row belongs to, for the account page's list of grants. */
     accountId: text('account_id'),
+    /**
+     * Hash of the OAuth client the row belongs to (grants, codes, tokens, registration access tokens),
+     * so a client's rows are found and counted without opening payloads. Null on rows written before
+     * migration 0018 (opened instead; they expire within the grant lifetime) and on rows of no client.
+     */
+    clientId: text('client_id'),
     uid: text('uid'),
     userCode: text('user_code'),
     payload: text('payload').notNull(),
@@ -216,6 +222,7 @@ export const oidcStore = pgTable(
     primaryKey({ columns: [t.tenantId, t.model, t.id] }),
     index('oidc_store_grant').on(t.tenantId, t.grantId),
     index('oidc_store_account').on(t.tenantId, t.accountId, t.model),
+    index('oidc_store_client').on(t.tenantId, t.clientId, t.model),
     index('oidc_store_uid').on(t.tenantId, t.uid),
     index('oidc_store_expires').on(t.expiresAt),
   ],

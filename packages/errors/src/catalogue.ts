@@ -59,6 +59,7 @@ export const ERRORS = {
   tenant_not_found: spec('not_found', 404, 'no such tenant'),
   call_not_found: spec('not_found', 404, 'no such tool call'),
   grant_not_found: spec('not_found', 404, 'no such grant'),
+  client_not_found: spec('not_found', 404, 'no such OAuth client'),
   user_not_found: spec('not_found', 404, 'no such user'),
   credential_not_found: spec('not_found', 404, 'no such connected provider'),
   api_key_not_found: spec('not_found', 404, 'no such active API key'),
@@ -68,6 +69,14 @@ export const ERRORS = {
   approval_expired: spec('policy', 409, 'nobody approved this call in time; it did not run'),
   approval_changed: spec('policy', 409, 'these are not the arguments of the call awaiting approval; read the call again'),
   approval_denied: spec('policy', 403, 'the approver denied this call; it did not run'),
+  // Input a tool asks the client for before it runs (MCP multi-round-trip requests): JSON-RPC -32602.
+  request_state_invalid: spec('validation', 400, 'the requestState does not belong to this request; call the tool again without it', { rpcCode: -32602 }),
+  request_state_expired: spec('validation', 400, 'the requestState has expired; call the tool again without it', { rpcCode: -32602 }),
+  input_responses_invalid: spec('validation', 400, 'an input response does not answer the request it names', { rpcCode: -32602 }),
+  input_responses_too_large: spec('validation', 400, 'the input responses are too large', { rpcCode: -32602 }),
+  input_rounds_exceeded: spec('validation', 400, 'the tool asked for input too many times; call it again', { rpcCode: -32602 }),
+  input_expired: spec('policy', 409, 'nobody answered what this call asked in time; it did not run'),
+  input_unsupported: spec('policy', 400, 'this tool asks for input while it is called, which needs a client speaking MCP 2026-07-28'),
   // Tools and their credentials.
   unknown_tool: spec('policy', 403, 'unknown tool'),
   tool_disabled: spec('policy', 403, 'this tool is not enabled for this tenant'),

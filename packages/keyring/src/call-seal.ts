@@ -27,6 +27,36 @@ export function openCallArguments(keyring: Keyring, ids: CallIds, sealed: string
   return value as Record<string, unknown>;
 }
 
+/** A call's input responses, sealed for the run beside the row (tool_calls.sealed_input), bound to (tenant, user, call id). */
+export function sealCallInput(keyring: Keyring, ids: CallIds, responses: Record<string, unknown>): string {
+  return seal(keyring, JSON.stringify(responses), sealPurposes.call_input_responses.context(ids));
+}
+
+/** Open what `sealCallInput` made; fails (seal_invalid) for a bundle moved to another call. */
+export function openCallInput(keyring: Keyring, ids: CallIds, sealed: string): Record<string, unknown> {
+  const value: unknown = JSON.parse(open(keyring, sealed, sealPurposes.call_input_responses.context(ids)));
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw cryptoError('seal_malformed', 'sealed input responses are not an object');
+  return value as Record<string, unknown>;
+}
+
+/** Who a request state belongs to: it opens only for the same tenant, user, OAuth client and tool. */
+export interface RequestStateBinding {
+  tenantId: string;
+  userId: string;
+  clientId: string | undefined;
+  tool: string;
+}
+
+/** Seal a multi-round-trip request state (any JSON value; the caller validates what it opens). */
+export function sealRequestState(keyring: Keyring, b: RequestStateBinding, payload: unknown): string {
+  return seal(keyring, JSON.stringify(payload), sealPurposes.request_state.context(b));
+}
+
+/** Open a request state; throws (seal_malformed / seal_invalid / seal_unknown_key) for anything not sealed for this binding. */
+export function openRequestState(keyring: Keyring, b: RequestStateBinding, sealed: string): unknown {
+  return JSON.parse(open(keyring, sealed, sealPurposes.request_state.context(b))) as unknown;
+}
+
 /**
  * JSON with object keys sorted at every level: equal values give equal text whatever the key order
  * a client sent. Values are JSON already (validated arguments), so no cycles or exotic types.

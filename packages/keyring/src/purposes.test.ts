@@ -56,6 +56,8 @@ describe('the registry of seal purposes', () => {
       scavio_api_key: sealPurposes.scavio_api_key.context('t'),
       upstream_client_secret: sealPurposes.upstream_client_secret.context('t', 'github'),
       call_arguments: sealPurposes.call_arguments.context({ tenantId: 't', userId: 'u', callId: 'c' }),
+      call_input_responses: sealPurposes.call_input_responses.context({ tenantId: 't', userId: 'u', callId: 'c' }),
+      request_state: sealPurposes.request_state.context({ tenantId: 't', userId: 'u', clientId: 'app', tool: 'echo' }),
       as_signing_key: sealPurposes.as_signing_key.context('t', 'k'),
       oidc_payload: sealPurposes.oidc_payload.context('t', 'Session', 'h'),
       connect_link: sealPurposes.connect_link.context('t', 'github'),

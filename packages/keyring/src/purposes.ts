@@ -104,6 +104,26 @@ export const sealPurposes = {
       rotation: 'opened when the call runs; a call still queued when the old key is removed fails with seal_unknown_key',
     },
   },
+  /** A call's input responses (MCP multi-round-trip requests), bound to the call like its sensitive arguments. */
+  call_input_responses: {
+    context: (c: { tenantId: string; userId: string; callId: string }) =>
+      sealContext({ tenantId: c.tenantId, userId: c.userId, credentialId: c.callId, purpose: 'call_input_responses' }),
+    holding: {
+      held: 'elsewhere',
+      where: 'tool_calls.sealed_input',
+      rotation: 'opened when the call runs (or its task is answered); a call still open when the old key is removed fails with seal_unknown_key',
+    },
+  },
+  /**
+   * The `requestState` of an InputRequiredResult (MCP multi-round-trip requests), held by the client
+   * between rounds: bound to tenant, user, OAuth client and tool (the arguments' hash, round and
+   * expiry are inside), so it opens only for the same request of the same user through the same app.
+   */
+  request_state: {
+    context: (c: { tenantId: string; userId: string; clientId: string | undefined; tool: string }) =>
+      sealContext({ tenantId: c.tenantId, userId: c.userId, credentialId: JSON.stringify([c.clientId ?? null, c.tool]), purpose: 'request_state' }),
+    holding: { held: 'elsewhere', where: 'the client, between rounds of one request (15 minutes)', rotation: 'expires; the request starts again' },
+  },
   /** A built-in authorization server's private signing key. */
   as_signing_key: {
     context: (tenantId: string, kid: string) =>

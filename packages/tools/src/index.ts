@@ -17,3 +17,5 @@ export type {
 } from './tool.js';
 export { createUpstreamClient, mapBounded, UPSTREAM_APIS, upstreamClientFor, upstreamFailure } from './upstream.js';
 export type { ApiProvider, UpstreamApi, UpstreamBases, UpstreamClient, UpstreamRequest, UpstreamResponse } from './upstream.js';
+export { acceptedContent, CAPABILITY_OF, checkInputResponses, elicitText, MAX_INPUT_BYTES, tooLargeInput } from './input-requests.js';
+export type { ClientInputCapabilities, InputDeclaration, InputRequest, InputRequests, InputResponses, ResponsesCheck } from './input-requests.js';

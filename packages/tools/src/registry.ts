@@ -13,9 +13,12 @@ import {
   testStreamingElicitation,
   testToolWithProgress,
 } from './tools/conformance-content.js';
+import { ELICITATION_FIXTURES } from './tools/conformance-elicitation.js';
+import { INPUT_FIXTURES } from './tools/conformance-input.js';
 import { jsonSchema2020Tool, testCustomHeaders } from './tools/conformance-schemas.js';
 import { failingJob, greet, protocolErrorJob, slowCompute } from './tools/conformance-tasks.js';
 import { echo } from './tools/echo.js';
+import { echoAsk } from './tools/echo-ask.js';
 import { emailRead } from './tools/email-read.js';
 import { emailSearch } from './tools/email-search.js';
 import { githubProfile } from './tools/github-profile.js';
@@ -37,6 +40,7 @@ const ALL: AnyTool[] = [
   githubReadFile,
   echo,
   githubProfile,
+  echoAsk,
 ] as unknown as AnyTool[];
 
 /**
@@ -58,6 +62,8 @@ const CONFORMANCE: AnyTool[] = [
   slowCompute,
   failingJob,
   protocolErrorJob,
+  ...INPUT_FIXTURES,
+  ...ELICITATION_FIXTURES,
   testCustomHeaders,
   jsonSchema2020Tool,
 ] as unknown as AnyTool[];

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Egress } from '@mcprt/egress';
+import type { InputDeclaration, InputResponses } from './input-requests.js';
 import type { UpstreamBases, UpstreamClient } from './upstream.js';
 
 /** Upstream providers a tool can need a user token for. `idp` = the tenant's own identity provider. */
@@ -46,6 +47,12 @@ export interface ToolContext {
    */
   upstream: UpstreamClient | undefined;
   services: ToolServices;
+  /**
+   * What the client answered to the tool's input requests (`inputs`), validated against what was
+   * asked, by key; empty for a tool that asks nothing. Opened from the call's sealed bundle for this
+   * run only: never log it or return it unless the tool's purpose is to.
+   */
+  inputResponses: InputResponses;
 }
 
 export interface ToolServices {
@@ -140,6 +147,14 @@ export interface ToolDefinition<I extends z.ZodObject = z.ZodObject, O extends z
    * (the plain wait, then the "still running" answer). Advertised as `execution.taskSupport`.
    */
   taskSupport?: 'forbidden' | 'optional' | 'required';
+  /**
+   * Input the tool needs from the client before it can run (MCP 2026-07-28 multi-round-trip
+   * requests): a pure function of the arguments, the responses gathered so far and the client's
+   * declared capabilities, answering the requests still outstanding (none: the call runs). The API
+   * evaluates it before anything is recorded (input-required.ts in apps/api); a tool without it
+   * pays nothing. See input-requests.ts.
+   */
+  inputs?: InputDeclaration<z.output<I>>;
   /** Exists only in test/bench deployments. */
   testOnly?: boolean;
   run(ctx: ToolContext, args: z.output<I>): Promise<z.output<O>>;

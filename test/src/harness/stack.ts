@@ -119,6 +119,8 @@ export interface TokenOptions {
   extraAudiences?: string[];
   scope?: string;
   ttlSeconds?: number;
+  /** Built-in mode only: the OAuth client the token was issued to (default: the harness's own). */
+  clientId?: string;
 }
 
 /** The client id the harness's built-in tokens carry (a registered app's id, for the call history). */
@@ -259,7 +261,7 @@ export async function startStack(opts: StackOptions) {
         audience,
         subject: user.id,
         scope: scopes,
-        clientId: HARNESS_CLIENT_ID,
+        clientId: o.clientId ?? HARNESS_CLIENT_ID,
         ...(o.ttlSeconds ? { ttlSeconds: o.ttlSeconds } : {}),
       });
     },

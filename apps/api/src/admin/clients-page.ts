@@ -1,6 +1,6 @@
-import { oidcStoreRepository, type Executor, type Tenant } from '@mcprt/db';
+import type { Executor } from '@mcprt/db';
 import { appError } from '@mcprt/errors';
-import { openOidcPayload } from '@mcprt/identity';
+import { deleteAsClient, listAsClients, type AsClientView } from '@mcprt/identity';
 import type { Keyring } from '@mcprt/keyring';
 import { z } from 'zod';
 import { grantsOf, revokeGrant } from '../auth-server/grants.js';
@@ -18,14 +18,25 @@ export interface ClientsPageDeps {
 }
 
 const revokeForm = z.object({ csrf: z.string(), grant: z.string().min(1).max(200) });
+const deleteForm = z.object({ csrf: z.string(), client: z.string().min(1).max(300) });
 
-/** The tenant's OAuth clients (registered by the CLI, dynamically or by metadata document), without secrets. */
-async function clientsOf(d: ClientsPageDeps, tenant: Tenant): Promise<{ id: string; name: string; redirects: string[]; expiresAt: Date | null }[]> {
-  const rows = await oidcStoreRepository(d.db, tenant.id).ofModel('Client', 200);
-  return rows.map((row) => {
-    const c = openOidcPayload(d.keyring, tenant.id, 'Client', row.id, row.payload) as { client_id: string; client_name?: string; redirect_uris?: string[] };
-    return { id: c.client_id, name: c.client_name ?? '', redirects: c.redirect_uris ?? [], expiresAt: row.expiresAt };
-  });
+type Ctx = Parameters<Parameters<Routes['get']>[2]>[0];
+
+function clientTable(ctx: Ctx, base: string, clients: AsClientView[]): string {
+  return table(
+    ['Client id', 'Name', 'Kind', 'Redirect URIs', 'Created', 'Expires', 'Grants', ''],
+    clients.map((c) => [
+      `<code>${esc(c.clientId)}</code>`,
+      esc(c.name),
+      esc(c.kind),
+      esc(c.redirectUris.join(' ')),
+      when(c.createdAt),
+      c.expiresAt ? when(c.expiresAt) : 'never',
+      String(c.grants),
+      actionButton(ctx, `${base}/clients/delete`, 'Delete client', { client: c.clientId }),
+    ]),
+    'No clients.',
+  );
 }
 
 /**
@@ -47,13 +58,8 @@ export function mountClientsPage(routes: Routes, chains: Chains, d: ClientsPageD
       return;
     }
     const { provider } = await d.servers.get(t);
-    const [clients, grants] = await Promise.all([clientsOf(d, t), grantsOf(d, provider, t)]);
+    const [clients, grants] = await Promise.all([listAsClients(d.db, d.keyring, t.id), grantsOf(d, provider, t)]);
     const base = consolePath(t.slug);
-    const clientTable = table(
-      ['Client id', 'Name', 'Redirect URIs', 'Expires'],
-      clients.map((c) => [`<code>${esc(c.id)}</code>`, esc(c.name), esc(c.redirects.join(' ')), c.expiresAt ? when(c.expiresAt) : 'never']),
-      'No clients.',
-    );
     const grantTable = table(
       ['Client', 'User', 'Scopes', 'Issued', ''],
       grants.map((g) => [
@@ -65,7 +71,12 @@ export function mountClientsPage(routes: Routes, chains: Chains, d: ClientsPageD
       ]),
       'No grants.',
     );
-    ctx.body = consolePage(ctx, 'clients', 'Clients & grants', `${notice(ctx)}<h2>Grants</h2>${grantTable}<h2>Clients</h2>${clientTable}`);
+    ctx.body = consolePage(
+      ctx,
+      'clients',
+      'Clients & grants',
+      `${notice(ctx)}<h2>Grants</h2>${grantTable}<h2>Clients</h2>${clientTable(ctx, base, clients)}${DELETE_NOTE}`,
+    );
   });
 
   routes.post('/t/:tenant/admin/clients/revoke', chains.operator, parseForm, async (ctx) => {
@@ -79,4 +90,19 @@ export function mountClientsPage(routes: Routes, chains: Chains, d: ClientsPageD
     await auditAction(ctx, 'grant_revoked', { userId: revoked.accountId, reason: `client=${revoked.clientId ?? '?'}` });
     backTo(ctx, t, 'clients', 'Grant revoked.');
   });
+
+  // The one deletion (@mcprt/identity deleteAsClient), bound to this tenant: another tenant's client id
+  // is not found here and changes nothing. It writes the audit row itself, naming the operator's key.
+  routes.post('/t/:tenant/admin/clients/delete', chains.operator, parseForm, async (ctx) => {
+    const f = formOf(ctx, deleteForm);
+    const t = required(ctx, 'tenant');
+    if (t.authMode !== 'builtin') throw appError('client_not_found');
+    const op = required(ctx, 'operator');
+    const deleted = await deleteAsClient(d.db, d.keyring, { tenantId: t.id, clientId: f.client, actor: `api_key:${op.keyId}`, requestId: ctx.state.requestId });
+    if (!deleted) throw appError('client_not_found');
+    backTo(ctx, t, 'clients', `Client ${deleted.clientId} deleted with ${deleted.grants} grant(s).`);
+  });
 }
+
+const DELETE_NOTE =
+  '<p class="muted">Deleting a client removes its registration, its grants with their codes and refresh tokens, and its place in trusted enterprise IdPs. Access tokens it already holds lapse within 10 minutes. A client known by its metadata document URL is not stored here: revoke its grants.</p>';

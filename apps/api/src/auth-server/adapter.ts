@@ -34,6 +34,8 @@ export function postgresAdapter(tenantId: string, repo: OidcStoreRepository, key
         id: key,
         grantId: payload.grantId ? storeKey(payload.grantId) : null,
         accountId: payload.accountId ? storeKey(payload.accountId) : null,
+        // The client a grant, code or token belongs to: its rows are found by this when it is deleted.
+        clientId: payload.clientId ? storeKey(payload.clientId) : null,
         uid: payload.uid ? storeKey(payload.uid) : null,
         userCode: payload.userCode ? storeKey(payload.userCode) : null,
         payload: sealOidcPayload(keyring, tenantId, this.#model, key, payload),
@@ -63,6 +65,7 @@ export function postgresAdapter(tenantId: string, repo: OidcStoreRepository, key
         id: key,
         grantId: null,
         accountId: null,
+        clientId: null,
         uid: null,
         userCode: null,
         payload: sealOidcPayload(keyring, tenantId, this.#model, key, { jti: id }),

@@ -27,6 +27,7 @@ export function toCallToolResult(call: ToolCall, tool: AnyTool | undefined, poll
     case 'queued':
     case 'running':
     case 'awaiting_approval':
+    case 'awaiting_input':
       return stillRunning(call, tool, pollUrl, meta, approvalUrl);
   }
 }

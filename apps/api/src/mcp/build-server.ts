@@ -64,7 +64,7 @@ export function buildMcpServer(r: McpDeps, who: RequestIdentity, era: ProtocolEr
   mcp.setRequestHandler(
     'tools/call',
     guard(r, who, async (req, ctx) => {
-      const answer = await answerToolCall({ r, who, era, signal, req, ctx });
+      const answer = await answerToolCall({ r, who, era, signal, req, ctx, mcp });
       // A tool execution error is a result, not a JSON-RPC error: the conventions' `tool_error`.
       if ((answer as { isError?: boolean }).isError === true && who.operation) who.operation.errorType = 'tool_error';
       return answer;

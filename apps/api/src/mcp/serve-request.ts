@@ -36,7 +36,8 @@ const PARAM_HEADER = /^mcp-param-/;
 export type ServerBuilder = (era: ProtocolEra, signal: AbortSignal) => Server;
 
 export interface McpFront {
-  serve(ctx: ParameterizedContext, build: ServerBuilder, parsedBody: unknown): Promise<void>;
+  /** `stream`: answer a 2025-era request over SSE (a tool that asks the client for input on the way). */
+  serve(ctx: ParameterizedContext, build: ServerBuilder, parsedBody: unknown, stream?: boolean): Promise<void>;
 }
 
 /** The 2025 revisions (and 2024-11-05): a request with one of these headers and no envelope is 2025-era. */
@@ -92,7 +93,7 @@ export function createMcpFront(opts: { onerror?: (e: Error) => void } = {}): Mcp
   );
 
   return {
-    async serve(ctx, build, parsedBody) {
+    async serve(ctx, build, parsedBody, stream = false) {
       const abort = new AbortController();
       const onClose = () => {
         if (!ctx.res.writableFinished) abort.abort();
@@ -104,7 +105,7 @@ export function createMcpFront(opts: { onerror?: (e: Error) => void } = {}): Mcp
         const version = request.headers.get('mcp-protocol-version') ?? undefined;
         let response: Response;
         if (await isLegacy(request, version, parsedBody)) {
-          response = await serveLegacy(build('legacy', abort.signal), request, parsedBody);
+          response = await serveLegacy(build('legacy', abort.signal), request, parsedBody, stream);
         } else {
           builders.set(request, (era) => build(era, abort.signal));
           response = await modern.fetch(request, { parsedBody });
@@ -146,10 +147,12 @@ function toWebRequest(ctx: ParameterizedContext): Request {
  * server. Once the transport has answered nothing is left running, and the pair is simply dropped
  * (closing it would only build a "connection closed" error per request).
  */
-async function serveLegacy(server: Server, request: Request, parsedBody: unknown): Promise<Response> {
+async function serveLegacy(server: Server, request: Request, parsedBody: unknown, stream: boolean): Promise<Response> {
   // A request carrying a progressToken is answered over SSE, so progress can reach the client while
-  // the call runs; every other request in JSON, as before.
-  const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: !hasProgressToken(parsedBody) });
+  // the call runs, and so is a call of a tool that asks for input (legacy-input.ts); every other
+  // request in JSON, as before.
+  const json = !stream && !hasProgressToken(parsedBody);
+  const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: json });
   await server.connect(transport);
   return transport.handleRequest(request, { parsedBody });
 }

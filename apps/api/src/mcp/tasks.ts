@@ -1,10 +1,11 @@
 import { ProtocolError, ProtocolErrorCode, type Server } from '@modelcontextprotocol/server';
-import { cancelUserCall, decideCallApproval, isFinal, readableCall, type ToolCall } from '@mcprt/calls';
+import { answerTaskInput, cancelUserCall, decideCallApproval, isFinal, pendingInput, readableCall, type TaskInputDeps, type ToolCall } from '@mcprt/calls';
 import { z } from 'zod';
 import { toCallToolResult } from '../calls/call-result.js';
 import { approvalPageUrl, toolCallUrl } from '../http/urls.js';
 import type { Config } from '@mcprt/config';
-import type { ToolRegistry } from '@mcprt/tools';
+import type { InputRequests, ToolRegistry } from '@mcprt/tools';
+import { assertInputSize, envelopeCapabilities, inputCapabilities } from './input-required.js';
 import type { RequestIdentity } from './request-identity.js';
 
 /**
@@ -24,19 +25,14 @@ import type { RequestIdentity } from './request-identity.js';
  *   `cancelled` → `cancelled`; `awaiting_approval` of a call its own user must approve →
  *   `input_required` with one input request, a URL elicitation of the approval page (a `decline`
  *   response in `tasks/update` denies the call); one a tenant approver must approve → `working`.
- *   `tasks/update` otherwise acknowledges (the spec: responses for keys not outstanding are ignored).
+ *   A call waiting for its client's answers (`awaiting_input`, a tool declaring `inputs.viaTask`) →
+ *   `input_required` with the requests still outstanding; `tasks/update` answers them (the engine's
+ *   task-input.ts). `tasks/update` otherwise acknowledges (the spec: responses for keys not
+ *   outstanding are ignored).
  */
 export const TASKS_EXTENSION = 'io.modelcontextprotocol/tasks';
-const CLIENT_CAPABILITIES = 'io.modelcontextprotocol/clientCapabilities';
 /** -32021: Missing Required Client Capability (2026-07-28). */
 const MISSING_CAPABILITY = -32021;
-
-/** The client capabilities a 2026-07-28 request declares in its `_meta` envelope (undefined: none). */
-export function envelopeCapabilities(envelope: unknown): Record<string, unknown> | undefined {
-  if (typeof envelope !== 'object' || envelope === null) return undefined;
-  const caps = (envelope as Record<string, unknown>)[CLIENT_CAPABILITIES];
-  return typeof caps === 'object' && caps !== null ? (caps as Record<string, unknown>) : undefined;
-}
 
 /**
  * -32021 (HTTP 400) when a 2026-07-28 request does not declare a client capability the tool needs
@@ -69,10 +65,16 @@ type TaskConfig = Pick<Config, 'TASK_TTL_MS' | 'TASK_POLL_INTERVAL_MS'>;
 
 /** What the tasks methods use: the call engine's cancel, the registry, and the settings a task carries. */
 export type TaskDeps = Parameters<typeof cancelUserCall>[0] &
-  Parameters<typeof decideCallApproval>[0] & { config: TaskConfig & Pick<Config, 'PUBLIC_URL'>; registry: ToolRegistry };
+  Parameters<typeof decideCallApproval>[0] &
+  TaskInputDeps & { config: TaskConfig & Pick<Config, 'PUBLIC_URL'>; registry: ToolRegistry };
 
-/** The `Task` fields of a call (no inlined payload). A call waiting for its user's approval is `input_required`: a URL elicitation of the approval page. */
-function taskOf(call: ToolCall, config: TaskConfig & Pick<Config, 'PUBLIC_URL'>, slug: string) {
+/**
+ * The `Task` fields of a call (no inlined payload). A call waiting for its user's approval is
+ * `input_required`: a URL elicitation of the approval page. A call waiting for its client's answers
+ * (`awaiting_input`) is `input_required` with the requests still outstanding (`inputRequests`, given
+ * by tasks/get; a CreateTaskResult carries none).
+ */
+function taskOf(call: ToolCall, config: TaskConfig & Pick<Config, 'PUBLIC_URL'>, slug: string, inputRequests?: InputRequests) {
   const status = call.status === 'cancelled' ? 'cancelled' : failedInternally(call) ? 'failed' : isFinal(call) ? 'completed' : 'working';
   const updated = call.finishedAt ?? call.startedAt ?? call.createdAt;
   const base = {
@@ -82,6 +84,13 @@ function taskOf(call: ToolCall, config: TaskConfig & Pick<Config, 'PUBLIC_URL'>,
     ttlMs: config.TASK_TTL_MS,
     pollIntervalMs: config.TASK_POLL_INTERVAL_MS,
   } as const;
+  if (call.status === 'awaiting_input')
+    return {
+      ...base,
+      status: 'input_required' as const,
+      statusMessage: 'The tool call is waiting for your answers.',
+      ...(inputRequests ? { inputRequests } : {}),
+    };
   if (call.status === 'awaiting_approval' && call.approver === 'user') {
     const url = approvalPageUrl(config.PUBLIC_URL, slug, call.id);
     const message = `This call needs your approval before it runs: open the page to see exactly what will run, then approve or deny it.`;
@@ -164,7 +173,8 @@ export function registerTaskHandlers(
     { params: taskParams },
     wrap(async (p: z.infer<typeof taskParams>, ctx: Ctx) => {
       const call = await own(p.taskId, ctx);
-      const task = taskOf(call, r.config, who.tenant.slug);
+      const input = call.status === 'awaiting_input' ? pendingInput(r, call, inputCapabilities(ctx.mcpReq.envelope)) : undefined;
+      const task = taskOf(call, r.config, who.tenant.slug, input?.outstanding);
       if (task.status === 'failed') return { ...task, error: { code: ProtocolErrorCode.InternalError, message: call.error?.message ?? 'internal error' } };
       if (task.status !== 'completed') return task;
       return { ...task, result: taskResult(call, r, who) };
@@ -182,6 +192,11 @@ export function registerTaskHandlers(
       // for a key that is not outstanding, which the spec says to ignore. Acknowledged with {}.
       // The SDK lifts a request's `inputResponses` (a 2026-07-28 retry field) out of params into the context.
       const responses = ctx.mcpReq.inputResponses ?? p.inputResponses;
+      // A task waiting for its client's answers (task-input.ts in the engine): the answers to outstanding requests.
+      if (call.status === 'awaiting_input') {
+        assertInputSize(responses);
+        await answerTaskInput(r, { call, given: responses, caps: inputCapabilities(ctx.mcpReq.envelope), requestId: who.requestId });
+      }
       if (call.status === 'awaiting_approval' && call.approver === 'user' && declined(responses?.[APPROVAL_INPUT]))
         await decideUserApproval(r, who, call, false);
       return {};

@@ -8,7 +8,7 @@ import {
   type ProtocolEra,
   type ServerContext,
 } from '@modelcontextprotocol/server';
-import type { decideCallApproval } from '@mcprt/calls';
+import type { answerTaskInput, decideCallApproval } from '@mcprt/calls';
 import { awaitCall, cancelUserCall, eitherAborted, isFinal, submitCall, type SubmitOutcome, type ToolCall } from '@mcprt/calls';
 import { activeSpan } from '@mcprt/observability';
 import type { AnyTool } from '@mcprt/tools';
@@ -17,7 +17,12 @@ import { approvalPageUrl, toolCallUrl } from '../http/urls.js';
 import type { Config } from '@mcprt/config';
 import type { ToolRegistry } from '@mcprt/tools';
 import type { OutageLog } from '../http/outage.js';
+import { appError } from '@mcprt/errors';
 import { askToConnect, connectOfError, reauthLink, upgradeLink } from './connect-answer.js';
+import { legacyInputCapabilities } from './client-capabilities.js';
+import { gatherInput, type Gathered } from './input-required.js';
+import type { InputAnswerRelay } from './input-answers.js';
+import { gatherLegacyInput } from './legacy-input.js';
 import type { RequestIdentity } from './request-identity.js';
 import { assertClientCapabilities, createTaskResult, declaresTasks, missingCapability } from './tasks.js';
 import { callToolCallResult } from './tool-call-result.js';
@@ -30,8 +35,11 @@ export type McpDeps = Parameters<typeof submitCall>[0] &
   Parameters<typeof awaitCall>[0] &
   Parameters<typeof cancelUserCall>[0] &
   Parameters<typeof decideCallApproval>[0] &
+  Parameters<typeof answerTaskInput>[0] &
   Parameters<typeof askToConnect>[0] &
   Parameters<typeof reauthLink>[0] & {
+    /** Where a 2025 client's answers to the requests of a tool's input declaration meet them (input-answers.ts). */
+    inputAnswers: InputAnswerRelay;
     config: Pick<
       Config,
       | 'PUBLIC_URL'
@@ -89,6 +97,8 @@ interface Turn {
   signal: AbortSignal;
   req: CallToolRequest;
   ctx: ServerContext;
+  /** The request's own server (a 2025 client's input is asked through it: legacy-input.ts). */
+  mcp?: Server;
 }
 
 /**
@@ -111,6 +121,10 @@ export async function answerToolCall(turn: Turn): Promise<Answer> {
   const key = req.params._meta?.[IDEMPOTENCY_META];
   if (key !== undefined && !isIdempotencyKey(key))
     return { content: [{ type: 'text', text: `${IDEMPOTENCY_META} must be 1 to 128 visible ASCII characters` }], isError: true };
+  // Only a tool that declares inputs pays for this (input-required.ts).
+  const input = tool.inputs ? await inputFirst(turn, tool) : undefined;
+  if (input?.kind === 'ask') return input.result;
+  if (input?.kind === 'legacy') return input.answer;
   const outcome = await submitCall(r, {
     tenant: who.tenant,
     scope: who.scope,
@@ -123,12 +137,32 @@ export async function answerToolCall(turn: Turn): Promise<Answer> {
     get log() {
       return who.log;
     },
-    idempotencyKey: key,
+    // A final round's state records one call at most: repeats of it find that call (its nonce is the key).
+    idempotencyKey: key ?? (input?.kind === 'ready' && input.nonce ? `mrtr.${input.nonce}` : undefined),
+    inputResponses: input?.responses,
+    awaitInput: input?.kind === 'park',
   });
   if (outcome.kind === 'unknown') throw unknown();
   if (outcome.kind !== 'accepted') return notAccepted(r, who, era, ctx, outcome);
   activeSpan()?.setAttribute('mcprt.call.id', outcome.call.id);
   return answerAccepted(turn, tool, outcome);
+}
+
+/** The input round of a tool that declares inputs: InputRequiredResult rounds (2026-07-28), or requests on the stream (2025-11-25). */
+async function inputFirst(turn: Turn, tool: AnyTool): Promise<Gathered | { kind: 'legacy'; answer: CallToolResult }> {
+  const { r, who, era, ctx, req } = turn;
+  if (era !== 'legacy') {
+    const asTask = tool.taskSupport !== 'forbidden' && declaresTasks(ctx.mcpReq.envelope);
+    return gatherInput({ keyring: r.keyring, who, tool, args: req.params.arguments, ctx, asTask });
+  }
+  const toolError = (text: string): { kind: 'legacy'; answer: CallToolResult } => ({
+    kind: 'legacy',
+    answer: { content: [{ type: 'text', text }], isError: true, _meta: { 'io.mcprt/error': { code: 'input_unsupported' } } },
+  });
+  const caps = turn.mcp && (await legacyInputCapabilities(r, who));
+  if (!caps) return toolError(`${tool.name}: ${appError('input_unsupported').message}.`);
+  const got = await gatherLegacyInput(turn.mcp!, { who, tool, args: req.params.arguments, ctx, caps, relay: r.inputAnswers });
+  return 'refused' in got ? toolError(got.refused) : { kind: 'ready', responses: got.responses };
 }
 
 /** A call that was not recorded: the tool error (with the connect link, or the retry delay). */

@@ -9,6 +9,7 @@ import { required, type ApiState } from '../http/state.js';
 import type { Chains, Handler, Routes } from '../http/tenant-router.js';
 import { buildMcpServer, type McpDeps, type ServerNeeds } from '../mcp/build-server.js';
 import { rememberInitialize } from '../mcp/client-capabilities.js';
+import { deliverInputAnswer } from '../mcp/legacy-input.js';
 import { observeMcpRequest, type McpOperation, type OperationDeps } from '../mcp/operation.js';
 import { paramHeaders } from '../mcp/param-headers.js';
 import { createMcpFront, type McpFront } from '../mcp/serve-request.js';
@@ -48,6 +49,13 @@ function batchRules(config: Pick<Config, 'MCP_MAX_BATCH' | 'MCP_MAX_CALLS_PER_RE
 
 /** The optional handlers the body's messages can reach (build-server.ts, ServerNeeds). */
 const NEEDS_NONE: ServerNeeds = { tasks: false, cancelNotification: false };
+/** A single tools/call of a tool that declares inputs (a 2025 client is then answered over SSE: legacy-input.ts). */
+function asksForInput(r: { registry: Pick<ToolRegistry, 'get'> }, body: unknown): boolean {
+  if (Array.isArray(body) || (body as Message | null)?.method !== 'tools/call') return false;
+  const name = (body as { params?: { name?: unknown } }).params?.name;
+  return typeof name === 'string' && r.registry.get(name)?.inputs !== undefined;
+}
+
 function needsOf(body: unknown): ServerNeeds {
   // The steady state (one tools/call): no allocation.
   if (!Array.isArray(body) && (body as Message | null)?.method === 'tools/call') return NEEDS_NONE;
@@ -115,10 +123,16 @@ function handleMcp(r: McpRouteDeps, front: McpFront): Middleware<ApiState> {
         return state.log;
       },
     };
+    // A 2025 client's answer to a request a waiting tools/call sent it (legacy-input.ts): handed over.
+    if (await deliverInputAnswer(r.inputAnswers, who, ctx.request.body)) {
+      ctx.body = null;
+      ctx.status = 202;
+      return;
+    }
     const needs = needsOf(ctx.request.body);
     rememberInitialize(r, who, ctx.request.body);
     await observeMcpRequest(r, ctx, who.tenant, operation, () =>
-      front.serve(ctx, (era, signal) => buildMcpServer(r, who, era, signal, needs), ctx.request.body),
+      front.serve(ctx, (era, signal) => buildMcpServer(r, who, era, signal, needs), ctx.request.body, asksForInput(r, ctx.request.body)),
     );
     // A single message answered "temporarily unavailable": say it in HTTP too (a batch keeps its 200,
     // its other answers may be fine).

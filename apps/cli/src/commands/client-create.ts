@@ -74,6 +74,7 @@ export async function storeClient(res: CliResources, tenantId: string, payload: 
     id,
     grantId: null,
     accountId: null,
+    clientId: null,
     uid: null,
     userCode: null,
     payload: sealOidcPayload(keyring, tenantId, 'Client', id, payload),

@@ -1,5 +1,6 @@
 import { asRotateKey } from '../commands/as-rotate-key.js';
 import { clientCreate } from '../commands/client-create.js';
+import { clientDelete, clientList } from '../commands/client-manage.js';
 import { enterpriseClientCreate, tenantTrustIdp } from '../commands/enterprise-idp.js';
 import { serviceClientCreate } from '../commands/service-client-create.js';
 import { str, type CommandGroup } from '../command.js';
@@ -57,6 +58,23 @@ export const authorizationServerCommands: CommandGroup = {
     details: ['Then trust its enterprise IdP for it: tenant trust-idp --slug … --issuer … --jwks-uri … --client-id <this id>'],
     options: { tenant: { type: 'string' }, name: { type: 'string' } },
     run: ({ values: v, withDb }) => withDb(async (res) => (await enterpriseClientCreate(res, { tenant: str(v, 'tenant'), name: str(v, 'name') }), 0)),
+  },
+  'client list': {
+    usage: 'client list --tenant <slug>',
+    summary: "built-in tenants: the authorization server's registered clients: id, kind, created, expiry, grants, name (never a secret)",
+    details: [
+      'kind     public (PKCE, no secret), confidential (secret), service (client_credentials), enterprise (jwt-bearer)',
+      'expires  never for clients made here; a dynamic registration lapses after 30 days unused',
+    ],
+    options: { tenant: { type: 'string' } },
+    run: ({ values: v, withDb }) => withDb(async (res) => (await clientList(res, { tenant: str(v, 'tenant') }), 0)),
+  },
+  'client delete': {
+    usage: 'client delete --tenant <slug> --client-id <id>',
+    summary: 'built-in tenants: delete a client with its grants, codes and refresh tokens (and its place in trusted IdPs); audited',
+    details: ['Its access tokens already issued lapse within their lifetime (10 minutes); its refresh tokens and secret are refused at once'],
+    options: { tenant: { type: 'string' }, 'client-id': { type: 'string' } },
+    run: ({ values: v, withDb }) => withDb(async (res) => (await clientDelete(res, { tenant: str(v, 'tenant'), clientId: str(v, 'client-id') }), 0)),
   },
   'tenant trust-idp': {
     usage: 'tenant trust-idp --slug <slug> --issuer <url> (--jwks-uri <url> --client-id <id> [--client-id <id>]… | --remove)',

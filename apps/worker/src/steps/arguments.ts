@@ -1,6 +1,6 @@
 import type { ToolCall } from '@mcprt/calls';
 import { AppError } from '@mcprt/errors';
-import { openCallArguments } from '@mcprt/keyring';
+import { openCallArguments, openCallInput } from '@mcprt/keyring';
 import { parseArguments, REDACTED, type AnyTool } from '@mcprt/tools';
 import type { WorkerResources } from '../resources.js';
 
@@ -20,4 +20,15 @@ export function callArguments(r: WorkerResources, call: ToolCall, tool: AnyTool)
   const args = parseArguments(tool, runArgs);
   if (!args.ok) throw new AppError('validation', 'invalid_arguments', args.message);
   return args.value;
+}
+
+const NO_INPUT: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/**
+ * The client's answers to the tool's input requests (MCP multi-round-trip requests), sealed to this
+ * call beside the row and opened for the run only; none for a call of a tool that asks nothing.
+ */
+export function callInput(r: WorkerResources, call: ToolCall): Record<string, unknown> {
+  if (!call.sealedInput) return NO_INPUT;
+  return openCallInput(r.keyring, { tenantId: call.tenantId, userId: call.userId, callId: call.id }, call.sealedInput);
 }

@@ -10,9 +10,15 @@ import { withTokenRetry, type UpstreamToken } from './upstream-token.js';
  * Run the tool with its timeout and the run's abort signal (a 401 refreshes the token once, see
  * `withTokenRetry`), then check what it returned: the tool's output schema and its own size cap.
  */
-export async function runTool(run: CallRun, allowed: Allowed, args: Record<string, unknown>, token: UpstreamToken | undefined): Promise<unknown> {
+export async function runTool(
+  run: CallRun,
+  allowed: Allowed,
+  args: Record<string, unknown>,
+  token: UpstreamToken | undefined,
+  inputResponses: Record<string, unknown>,
+): Promise<unknown> {
   const { tool } = allowed;
-  const raw = await withTokenRetry(token, (credential) => runOnce(run, allowed, args, credential));
+  const raw = await withTokenRetry(token, (credential) => runOnce(run, allowed, { args, inputResponses }, credential));
   const result = tool.output ? tool.output.parse(raw) : raw;
   // Only tools that declare a cap pay for the measure.
   if (tool.maxResultBytes !== undefined) {
@@ -31,7 +37,12 @@ export async function runTool(run: CallRun, allowed: Allowed, args: Record<strin
   return result;
 }
 
-async function runOnce({ r, attempt }: CallRun, { tenant, user, tool }: Allowed, args: Record<string, unknown>, credential: UpstreamCredential | undefined) {
+async function runOnce(
+  { r, attempt }: CallRun,
+  { tenant, user, tool }: Allowed,
+  { args, inputResponses }: { args: Record<string, unknown>; inputResponses: Record<string, unknown> },
+  credential: UpstreamCredential | undefined,
+) {
   const limit = deadline(attempt.signal, tool.timeoutMs);
   try {
     return await tool.run(
@@ -50,6 +61,7 @@ async function runOnce({ r, attempt }: CallRun, { tenant, user, tool }: Allowed,
         // Only tools with a Google/GitHub upstream get one (a small object; no I/O).
         upstream: upstreamClientFor(r.services, tool.upstream, credential, tenant.slug, limit.signal),
         services: r.services,
+        inputResponses,
       },
       args,
     );

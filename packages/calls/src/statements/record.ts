@@ -13,6 +13,15 @@ export interface RecordCallInput {
   argsHash?: string | null;
   /** Sealed real values of sensitive arguments (see schema.ts). */
   sealedArgs?: string | null;
+  /** Sealed answers to the tool's input requests (see schema.ts). */
+  sealedInput?: string | null;
+  /**
+   * Recorded as a task waiting for its client's answers (`awaiting_input`, audit
+   * `tool_call.input_requested`): nothing enqueues it until the last answer arrives.
+   */
+  awaitInput?: boolean;
+  /** With `awaitInput`: until when it waits (then the sweep fails it, `input_expired`). */
+  inputExpiresAt?: Date | undefined;
   requestId: string | null;
   /** Admission control: refuse when the user already has this many calls queued or running. */
   pendingCap: number;
@@ -51,6 +60,9 @@ export function recordStatement(sql: postgres.Sql, items: { tenantId: string; c:
     idempotency_key: c.idempotencyKey,
     args_hash: c.argsHash ?? null,
     sealed_args: c.sealedArgs ?? null,
+    sealed_input: c.sealedInput ?? null,
+    await_input: c.awaitInput === true,
+    input_expires_at: c.awaitInput ? (c.inputExpiresAt?.toISOString() ?? null) : null,
     request_id: c.requestId,
     cap: c.pendingCap,
     approver: c.approval?.approver ?? null,
@@ -62,8 +74,8 @@ export function recordStatement(sql: postgres.Sql, items: { tenantId: string; c:
   return sql`
       with input as (
         select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as x(ord int, id text, user_id uuid,
-          client_id text, tool text, arguments jsonb, idempotency_key text, args_hash text, sealed_args text, request_id text, cap int,
-          approver text, approval_expires_at timestamptz)
+          client_id text, tool text, arguments jsonb, idempotency_key text, args_hash text, sealed_args text, sealed_input text, await_input boolean, input_expires_at timestamptz,
+          request_id text, cap int, approver text, approval_expires_at timestamptz)
       ), pending as (
         select user_id, count(*)::int as n from tool_calls
         where tenant_id = ${tenantId} and user_id = any(${users}::uuid[]) and ${pending(sql)}
@@ -72,17 +84,20 @@ export function recordStatement(sql: postgres.Sql, items: { tenantId: string; c:
         select i.*, coalesce(p.n, 0) as pn, coalesce(p.n, 0) + (row_number() over (partition by i.user_id order by i.ord))::int - 1 as ahead
         from input i left join pending p on p.user_id = i.user_id
       ), ins as (
-        insert into tool_calls (id, tenant_id, user_id, client_id, tool, arguments, idempotency_key, args_hash, sealed_args, request_id,
-          status, approver, approval_expires_at)
-        select id, ${tenantId}, user_id, client_id, tool, arguments, idempotency_key, args_hash, sealed_args, request_id,
-          (case when approver is null then 'queued' else 'awaiting_approval' end)::tool_call_status, approver, approval_expires_at
+        insert into tool_calls (id, tenant_id, user_id, client_id, tool, arguments, idempotency_key, args_hash, sealed_args, sealed_input,
+          input_expires_at, request_id, status, approver, approval_expires_at)
+        select id, ${tenantId}, user_id, client_id, tool, arguments, idempotency_key, args_hash, sealed_args, sealed_input, input_expires_at,
+          request_id,
+          (case when approver is not null then 'awaiting_approval' when await_input then 'awaiting_input' else 'queued' end)::tool_call_status,
+          approver, approval_expires_at
         from ranked where ahead < cap
         returning *
       ), audit as (
         insert into audit_events (tenant_id, user_id, client_id, call_id, tool, action, decision, request_id, arguments)
         select tenant_id, user_id, client_id, id, tool,
-          case when approver is null then 'tool_call.accepted' else 'tool_call.approval_requested' end,
-          case when approver is null then 'allow' else 'info' end, request_id, arguments from ins
+          case when approver is not null then 'tool_call.approval_requested' when status = 'awaiting_input' then 'tool_call.input_requested'
+            else 'tool_call.accepted' end,
+          case when status = 'queued' then 'allow' else 'info' end, request_id, arguments from ins
       )
       select r.ord as _ord, r.pn as _pn, r.cap as _cap, ins.* from ranked r left join ins on ins.id = r.id order by r.ord`;
 }

@@ -19,6 +19,8 @@ export const toCall = (r: Row): ToolCall => ({
   idempotencyKey: r.idempotency_key as string | null,
   argsHash: (r.args_hash as string | null | undefined) ?? null,
   sealedArgs: (r.sealed_args as string | null | undefined) ?? null,
+  sealedInput: (r.sealed_input as string | null | undefined) ?? null,
+  inputExpiresAt: toDate(r.input_expires_at),
   requestId: r.request_id as string | null,
   approver: (r.approver as ToolCall['approver'] | undefined) ?? null,
   approvalExpiresAt: toDate(r.approval_expires_at),

@@ -1,4 +1,4 @@
-import { and, eq, isNotNull, isNull, lt, sql } from 'drizzle-orm';
+import { and, eq, gt, inArray, isNotNull, isNull, lt, or, sql } from 'drizzle-orm';
 import type { Executor } from '../client.js';
 import { oidcStore, tenantSigningKeys } from '../schema.js';
 
@@ -14,6 +14,17 @@ export function oidcStoreRepository(db: Executor, tenantId: string) {
   return { ...oidcRows(db, tenantId), ...tenantLists(db, tenantId), ...signingKeys(db, tenantId) };
 }
 
+/** What an upsert replaces on an existing row: everything but the key (and `consumed_at`, set only by `consume`). */
+const updatable = ({ payload, grantId, accountId, clientId, uid, userCode, expiresAt }: Omit<OidcStoreRow, 'tenantId' | 'consumedAt'>) => ({
+  payload,
+  grantId,
+  accountId,
+  clientId,
+  uid,
+  userCode,
+  expiresAt,
+});
+
 function oidcRows(db: Executor, tenantId: string) {
   const key = (model: string, id: string) => and(eq(oidcStore.tenantId, tenantId), eq(oidcStore.model, model), eq(oidcStore.id, id));
   return {
@@ -23,7 +34,7 @@ function oidcRows(db: Executor, tenantId: string) {
         .values({ ...row, tenantId })
         .onConflictDoUpdate({
           target: [oidcStore.tenantId, oidcStore.model, oidcStore.id],
-          set: { payload: row.payload, grantId: row.grantId, accountId: row.accountId, uid: row.uid, userCode: row.userCode, expiresAt: row.expiresAt },
+          set: updatable(row),
         });
     },
     /** Writes the row unless one of that (model, id) exists: true when this call wrote it (atomic under concurrency). */
@@ -163,6 +174,75 @@ function tenantLists(db: Executor, tenantId: string) {
         .where(and(eq(oidcStore.tenantId, tenantId), eq(oidcStore.model, model), sql`(${oidcStore.expiresAt} is null or ${oidcStore.expiresAt} > now())`))
         .orderBy(sql`${oidcStore.expiresAt} desc nulls first`)
         .limit(limit);
+    },
+    /**
+     * One page, in id order after `afterId`, of a model's rows (expired ones too) that carry no client
+     * column (written before it existed): the only rows whose client is found by opening them.
+     */
+    async pageWithoutClient(model: string, afterId: string, limit: number): Promise<Pick<OidcStoreRow, 'id' | 'payload' | 'expiresAt'>[]> {
+      return db
+        .select({ id: oidcStore.id, payload: oidcStore.payload, expiresAt: oidcStore.expiresAt })
+        .from(oidcStore)
+        .where(and(eq(oidcStore.tenantId, tenantId), eq(oidcStore.model, model), isNull(oidcStore.clientId), gt(oidcStore.id, afterId)))
+        .orderBy(oidcStore.id)
+        .limit(limit);
+    },
+    /** Unexpired grants per client (hashed id), from the client column. */
+    async grantCountsByClient(): Promise<Map<string, number>> {
+      const rows = await db
+        .select({ clientId: oidcStore.clientId, n: sql<number>`count(*)::int` })
+        .from(oidcStore)
+        .where(
+          and(
+            eq(oidcStore.tenantId, tenantId),
+            eq(oidcStore.model, 'Grant'),
+            isNotNull(oidcStore.clientId),
+            sql`(${oidcStore.expiresAt} is null or ${oidcStore.expiresAt} > now())`,
+          ),
+        )
+        .groupBy(oidcStore.clientId);
+      return new Map(rows.map((r) => [r.clientId!, r.n]));
+    },
+    /**
+     * Deletes every row of a client (hashed id) by the client column, and every row of its grants: the
+     * grants' own codes and tokens. Returns the grants (hashed ids) and the count of rows deleted.
+     */
+    async destroyClientRows(clientId: string): Promise<{ grants: string[]; rows: number }> {
+      const rows = await db.execute<{ model: string; id: string }>(sql`
+        delete from oidc_store o
+        where o.tenant_id = ${tenantId}
+          and (o.client_id = ${clientId}
+            or o.grant_id in (select g.id from oidc_store g where g.tenant_id = ${tenantId} and g.model = 'Grant' and g.client_id = ${clientId}))
+        returning o.model, o.id`);
+      return { grants: rows.filter((r) => r.model === 'Grant').map((r) => r.id), rows: rows.length };
+    },
+    /** Deletes one row and returns it; undefined when it was not there (a concurrent delete of the same row waits for the first and gets nothing). */
+    async take(model: string, id: string): Promise<OidcStoreRow | undefined> {
+      const [row] = await db
+        .delete(oidcStore)
+        .where(and(eq(oidcStore.tenantId, tenantId), eq(oidcStore.model, model), eq(oidcStore.id, id)))
+        .returning();
+      return row;
+    },
+    /** Deletes these grants (hashed ids) and every row carrying one of them (codes, refresh tokens); the count of rows deleted. */
+    async revokeGrants(grantIds: string[]): Promise<number> {
+      if (grantIds.length === 0) return 0;
+      const rows = await db
+        .delete(oidcStore)
+        .where(
+          and(eq(oidcStore.tenantId, tenantId), or(inArray(oidcStore.grantId, grantIds), and(eq(oidcStore.model, 'Grant'), inArray(oidcStore.id, grantIds)))),
+        )
+        .returning({ id: oidcStore.id });
+      return rows.length;
+    },
+    /** Deletes rows of one model by hashed id; the count deleted. */
+    async destroyMany(model: string, ids: string[]): Promise<number> {
+      if (ids.length === 0) return 0;
+      const rows = await db
+        .delete(oidcStore)
+        .where(and(eq(oidcStore.tenantId, tenantId), eq(oidcStore.model, model), inArray(oidcStore.id, ids)))
+        .returning({ id: oidcStore.id });
+      return rows.length;
     },
   };
 }

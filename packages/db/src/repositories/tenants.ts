@@ -25,6 +25,7 @@ export type TenantSecret = { kind: 'idp_client_secret' } | { kind: 'scavio_api_k
 /** Tenants are the one table not scoped by tenant: this repository is how a tenant is found. */
 export function tenantsRepository(db: Executor) {
   return {
+    ...enterpriseIdpRows(db),
     async create(t: NewTenant): Promise<Tenant> {
       const [row] = await db
         .insert(tenants)
@@ -108,6 +109,17 @@ export function tenantsRepository(db: Executor) {
     /** The tenant's limits, replaced whole (the caller validated them). */
     async setLimits(id: string, limits: TenantLimits): Promise<void> {
       await db.update(tenants).set({ limits }).where(eq(tenants.id, id));
+    },
+  };
+}
+
+/** The tenant's trusted enterprise IdPs (`tenant trust-idp`; a client deletion takes its id off them). */
+function enterpriseIdpRows(db: Executor) {
+  return {
+    /** The list, the tenant row locked until the transaction ends (a read-modify-write of the list). */
+    async enterpriseIdpsForUpdate(id: string): Promise<EnterpriseIdp[] | undefined> {
+      const [row] = await db.select({ enterpriseIdps: tenants.enterpriseIdps }).from(tenants).where(eq(tenants.id, id)).for('update');
+      return row?.enterpriseIdps;
     },
     async setEnterpriseIdps(id: string, enterpriseIdps: EnterpriseIdp[]): Promise<void> {
       await db.update(tenants).set({ enterpriseIdps }).where(eq(tenants.id, id));

@@ -1,0 +1,169 @@
+import { oidcStoreRepository, tenantRepositories, tenantsRepository, type EnterpriseIdp, type Executor } from '@mcprt/db';
+import type { Keyring } from '@mcprt/keyring';
+import { JWT_BEARER_GRANT } from './id-jag.js';
+import { openOidcPayload, storeKey } from './oidc-store-codec.js';
+
+/**
+ * The OAuth clients of a built-in tenant's authorization server, as an operator lists and deletes
+ * them (`pnpm cli client list|delete`, the admin console's Clients page): one reading, one deletion,
+ * over the rows oidc-provider keeps in `oidc_store` (ids hashed, payloads sealed). Clients come from
+ * the CLI (pre-registered, no expiry) and from dynamic registration (they lapse when unused); a
+ * Client ID Metadata Document client is not stored (oidc-provider fetches the document), so it is
+ * neither listed nor deletable here — its grants are revoked one by one.
+ */
+
+/** public: PKCE, no secret; confidential: a secret, authorization code; service: client_credentials; enterprise: jwt-bearer (ID-JAG). */
+export type AsClientKind = 'public' | 'confidential' | 'service' | 'enterprise';
+
+export interface AsClientView {
+  clientId: string;
+  name: string;
+  kind: AsClientKind;
+  redirectUris: string[];
+  /** `client_id_issued_at`. */
+  createdAt: Date | undefined;
+  /** A dynamic registration lapses when unused; null: never (pre-registered by the CLI). */
+  expiresAt: Date | null;
+  /** Its unexpired grants (users who allowed it). */
+  grants: number;
+}
+
+interface ClientMetadata {
+  client_id: string;
+  client_name?: string;
+  redirect_uris?: string[];
+  grant_types?: string[];
+  token_endpoint_auth_method?: string;
+  client_id_issued_at?: number;
+}
+
+export function clientKindOf(m: Pick<ClientMetadata, 'grant_types' | 'token_endpoint_auth_method'>): AsClientKind {
+  const grants = m.grant_types ?? [];
+  if (grants.includes('client_credentials')) return 'service';
+  if (grants.includes(JWT_BEARER_GRANT)) return 'enterprise';
+  return m.token_endpoint_auth_method === 'none' ? 'public' : 'confidential';
+}
+
+const PAGE = 500;
+
+/**
+ * Rows of `model` written before the client column (migration 0018), opened a page at a time, with
+ * the client each names: the one place a client's rows are found by opening payloads. Such rows
+ * expire within the grant lifetime (14 days), after which this reads nothing.
+ */
+async function* rowsWithoutClientColumn(
+  db: Executor,
+  keyring: Keyring,
+  tenantId: string,
+  model: string,
+): AsyncGenerator<{ id: string; live: boolean; clientId: unknown }> {
+  const store = oidcStoreRepository(db, tenantId);
+  let after = '';
+  for (;;) {
+    const rows = await store.pageWithoutClient(model, after, PAGE);
+    for (const row of rows) {
+      const payload = openOidcPayload(keyring, tenantId, model, row.id, row.payload) as { clientId?: unknown };
+      yield { id: row.id, live: row.expiresAt === null || row.expiresAt.getTime() > Date.now(), clientId: payload.clientId };
+    }
+    if (rows.length < PAGE) return;
+    after = rows[rows.length - 1]!.id;
+  }
+}
+
+/** The tenant's stored clients (at most `limit`, no secret in the view), each with its count of live grants. */
+export async function listAsClients(db: Executor, keyring: Keyring, tenantId: string, limit = 200): Promise<AsClientView[]> {
+  const store = oidcStoreRepository(db, tenantId);
+  const counted = await store.grantCountsByClient();
+  const legacy = new Map<unknown, number>();
+  for await (const g of rowsWithoutClientColumn(db, keyring, tenantId, 'Grant')) if (g.live) legacy.set(g.clientId, (legacy.get(g.clientId) ?? 0) + 1);
+  const rows = await store.ofModel('Client', limit);
+  return rows.map((row) => {
+    const c = openOidcPayload(keyring, tenantId, 'Client', row.id, row.payload) as ClientMetadata;
+    return {
+      clientId: c.client_id,
+      name: c.client_name ?? '',
+      kind: clientKindOf(c),
+      redirectUris: c.redirect_uris ?? [],
+      createdAt: c.client_id_issued_at ? new Date(c.client_id_issued_at * 1000) : undefined,
+      expiresAt: row.expiresAt,
+      grants: (counted.get(storeKey(c.client_id)) ?? 0) + (legacy.get(c.client_id) ?? 0),
+    };
+  });
+}
+
+export interface DeletedAsClient {
+  clientId: string;
+  name: string;
+  kind: AsClientKind;
+  /** Grants of the client deleted (with their codes and refresh tokens). */
+  grants: number;
+  /** Rows deleted beside the client: grants, codes, refresh tokens, registration access tokens. */
+  rows: number;
+  /** Trusted enterprise IdPs that named the client: the id taken off their list; an entry left naming no client is dropped. */
+  idps: { issuer: string; dropped: boolean }[];
+}
+
+export interface DeleteAsClientInput {
+  tenantId: string;
+  clientId: string;
+  /** Who deleted it, for the audit row's client column: `api_key:<id>` (console), `cli:<os user>` (CLI). */
+  actor: string;
+  requestId?: string | null;
+}
+
+/**
+ * Deletes a client of this tenant, in one transaction: its registration row first (the statement
+ * that decides: of N concurrent deletes one gets the row, the others wait for it and find nothing, so
+ * the deletion and its audit row happen once), then every grant of it with each code and refresh
+ * token of those grants and its registration access tokens (found by the client column, one indexed
+ * statement; rows older than the column by opening them), its id in the trusted enterprise IdPs'
+ * lists, and the audit row `oauth_client.deleted`. Undefined when the tenant has no such client
+ * (another tenant's id is not found: every statement is bound to this tenant).
+ *
+ * oidc-provider reads a stored client from the adapter on every use (its in-process cache is keyed
+ * by the payload's hash and only saves re-validation), so once this commits no replica authenticates
+ * the client again. Its access tokens (JWTs, not stored) stay valid until they expire, as after a
+ * grant revocation (docs/auth.md, "Client lifecycle").
+ */
+export async function deleteAsClient(db: Executor, keyring: Keyring, input: DeleteAsClientInput): Promise<DeletedAsClient | undefined> {
+  const { tenantId, clientId } = input;
+  return db.transaction(async (tx) => {
+    const store = oidcStoreRepository(tx, tenantId);
+    const row = await store.take('Client', storeKey(clientId));
+    if (!row) return undefined;
+    const meta = openOidcPayload(keyring, tenantId, 'Client', row.id, row.payload) as ClientMetadata;
+    const byColumn = await store.destroyClientRows(storeKey(clientId));
+    const legacyGrants: string[] = [];
+    for await (const g of rowsWithoutClientColumn(tx, keyring, tenantId, 'Grant')) if (g.clientId === clientId) legacyGrants.push(g.id);
+    const legacyRats: string[] = [];
+    for await (const r of rowsWithoutClientColumn(tx, keyring, tenantId, 'RegistrationAccessToken')) if (r.clientId === clientId) legacyRats.push(r.id);
+    const rows = byColumn.rows + (await store.revokeGrants(legacyGrants)) + (await store.destroyMany('RegistrationAccessToken', legacyRats));
+    const grants = byColumn.grants.length + legacyGrants.length;
+    const idps = await untrustClient(tx, tenantId, clientId);
+    const deleted: DeletedAsClient = { clientId, name: meta.client_name ?? '', kind: clientKindOf(meta), grants, rows, idps };
+    await tenantRepositories(tx, tenantId).audit.append({
+      clientId: input.actor,
+      action: 'oauth_client.deleted',
+      decision: 'info',
+      reason: deletionReason(deleted),
+      requestId: input.requestId ?? null,
+    });
+    return deleted;
+  });
+}
+
+/** Takes the client off every trusted IdP's list (the tenant row locked meanwhile); an entry left with no client is dropped. */
+async function untrustClient(tx: Executor, tenantId: string, clientId: string): Promise<DeletedAsClient['idps']> {
+  const tenants = tenantsRepository(tx);
+  const idps = (await tenants.enterpriseIdpsForUpdate(tenantId)) ?? [];
+  const touched = idps.filter((e) => e.clientIds.includes(clientId));
+  if (touched.length === 0) return [];
+  const next: EnterpriseIdp[] = idps.map((e) => ({ ...e, clientIds: e.clientIds.filter((c) => c !== clientId) })).filter((e) => e.clientIds.length > 0);
+  await tenants.setEnterpriseIdps(tenantId, next);
+  return touched.map((e) => ({ issuer: e.issuer, dropped: e.clientIds.length === 1 }));
+}
+
+function deletionReason(d: DeletedAsClient): string {
+  const idps = d.idps.map((i) => `${i.issuer}${i.dropped ? '(dropped)' : ''}`).join(',');
+  return `client=${d.clientId} kind=${d.kind} grants=${d.grants} rows=${d.rows}${idps ? ` idps=${idps}` : ''}`.slice(0, 500);
+}
