@@ -201,6 +201,22 @@ describe('admission and unavailable tools', () => {
     expect((third.content[0] as { text: string }).text).toMatch(/Too many calls in progress \(2, limit 2\)/);
     const bob = CallToolResultSchema.parse(await (await s.client(await s.token('bob'))).callTool({ name: 'echo', arguments: { message: 'b' } }));
     expect((bob._meta?.[CALL_META] as CallMeta).status).toBe('queued');
+    // The refused call's job, added behind the admission gate while its row was being recorded, is
+    // removed again: only the three recorded calls wait in the queue (no worker runs in this stack).
+    const rows = await s.db.sql`select id from tool_calls where tenant_id = ${s.tenant.id}`;
+    expect(rows).toHaveLength(3);
+    const redis = openRedis(s.config);
+    const queue = new Queue(TOOL_CALLS_QUEUE, { connection: redis, prefix: s.config.QUEUE_PREFIX });
+    try {
+      const waiting = await waitFor('refused job removed', async () => {
+        const ids = (await queue.getJobs(['waiting', 'prioritized', 'delayed', 'active', 'completed'])).map((j) => j.id);
+        return ids.length === 3 ? ids : undefined;
+      });
+      expect([...waiting].sort()).toEqual(rows.map((r) => r.id as string).sort());
+    } finally {
+      await queue.close();
+      await redis.quit();
+    }
   });
 
   it('web_search without an operator key fails with a clear "unavailable" message, not a fake answer', async () => {

@@ -5,9 +5,10 @@ import { decideApproval, expireApprovals, type ApprovalDecisionInput, type Appro
 import { onCallDone } from './statements/bell.js';
 import { notifyCallLog, onCallLog } from './statements/call-log.js';
 import { cancel, failIfNotFinal, noteStaleWrite, requeue, type CancelStatementInput, type CancelStatementOutcome } from './statements/end.js';
+import { gateLoneCall, loadOrWait } from './statements/admission-gate.js';
 import { expireInputs, provideInput, type ProvideInputStatement } from './statements/input.js';
-import { byId, loadMany, locateAnyTenant } from './statements/read.js';
-import { recordMany, type RecordCallInput, type RecordCallResult } from './statements/record.js';
+import { byId, locateAnyTenant } from './statements/read.js';
+import type { RecordCallInput, RecordCallResult } from './statements/record.js';
 import { finishMany, markRunning, type FinishInput } from './statements/settle.js';
 
 /**
@@ -22,11 +23,12 @@ import { finishMany, markRunning, type FinishInput } from './statements/settle.j
  * carries one tenant's rows (tenant isolation holds per statement, not only per row).
  */
 export function callStatements(sql: postgres.Sql) {
-  const record = groupCommit({ many: recordMany(sql), key: (i) => i.tenantId });
-  const load = groupCommit({ many: loadMany(sql), key: (i) => i.tenantId });
+  const record = groupCommit({ many: gateLoneCall(sql), key: (i) => i.tenantId });
+  const load = groupCommit({ many: loadOrWait(sql), key: (i) => i.tenantId });
   const finish = groupCommit({ many: finishMany(sql), key: (i) => i.tenantId });
   return {
-    record: (tenantId: string, c: RecordCallInput): Promise<RecordCallResult> => record({ tenantId, c }),
+    /** Record (statements/record.ts) behind the admission gate (statements/admission-gate.ts): `held` is told when the job may be enqueued. */
+    record: async (tenantId: string, c: RecordCallInput, held?: () => void): Promise<RecordCallResult> => record({ tenantId, c, held }),
     load: (tenantId: string, id: string): Promise<ToolCall | undefined> => load({ tenantId, id }),
     /** Start (statements/settle.ts). */
     markRunning: (tenantId: string, id: string, attempt: number, elapsedMs: number): Promise<boolean> => markRunning(sql, tenantId, id, attempt, elapsedMs),

@@ -1,10 +1,9 @@
 import type { Credential } from '@mcprt/db';
 import { activeCarrier, inSpan, tracingOn } from '@mcprt/observability';
 import type { ToolRegistry } from '@mcprt/tools';
-import { buildJobPayload } from './job-binding.js';
+import { buildJobPayload, type JobSource } from './job-binding.js';
 import { TOOL_CALLS_QUEUE } from './names.js';
 import type { Producer } from './producer.js';
-import type { ToolCall } from './schema.js';
 import { forTenant, type CallsDb } from './tenant-scope.js';
 
 export interface EnqueueDeps {
@@ -20,7 +19,7 @@ export interface EnqueueDeps {
  * queue: at submit, and again from the reconciler for a call whose job never arrived or was lost.
  * Traced as the PRODUCER span `send tool-calls`, whose context the job carries (`trace`).
  */
-export async function enqueueCall(r: EnqueueDeps, call: ToolCall, credential?: Credential | null): Promise<void> {
+export async function enqueueCall(r: EnqueueDeps, call: JobSource, credential?: Credential | null): Promise<void> {
   let cred = credential;
   if (cred === undefined) {
     const upstream = r.registry.get(call.tool)?.upstream;
@@ -35,7 +34,7 @@ export async function enqueueCall(r: EnqueueDeps, call: ToolCall, credential?: C
 }
 
 const SEND_SPAN = `send ${TOOL_CALLS_QUEUE}`;
-const sendAttributes = (call: ToolCall) => ({
+const sendAttributes = (call: JobSource) => ({
   'messaging.system': 'bullmq',
   'messaging.operation.type': 'send',
   'messaging.destination.name': TOOL_CALLS_QUEUE,

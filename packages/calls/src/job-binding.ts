@@ -6,11 +6,14 @@ import type { JobPayload } from './job-payload.js';
 import type { ToolCall } from './schema.js';
 import { forTenant, type CallsDb } from './tenant-scope.js';
 
+/** What a job is built from: the call's row, or (admission gate) the row being recorded. */
+export type JobSource = Pick<ToolCall, 'id' | 'tenantId' | 'userId' | 'tool' | 'requestId'>;
+
 /**
  * The job for a recorded call. The credential's at-rest ciphertext is carried as is: it is already
  * sealed and bound to (tenant, user, credential), so the API never needs to open user tokens.
  */
-export function buildJobPayload(call: ToolCall, credential: Credential | null | undefined): JobPayload {
+export function buildJobPayload(call: JobSource, credential: Credential | null | undefined): JobPayload {
   return {
     v: 1,
     callId: call.id,

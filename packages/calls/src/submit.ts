@@ -9,10 +9,13 @@ import { newCallId } from './call-id.js';
 import type { CallStatements } from './call-statements.js';
 import { connectLinkOf, type ConnectLink } from './connect-link.js';
 import { enqueueCall, type EnqueueDeps } from './enqueue.js';
+import type { Producer } from './producer.js';
 import type { ToolCall } from './schema.js';
 import type { TenantScope } from './tenant-scope.js';
 
 export interface SubmitDeps extends EnqueueDeps {
+  /** The producer's queue: a refused call's early job is removed from it. */
+  producer: EnqueueDeps['producer'] & { queue: Pick<Producer['queue'], 'remove'> };
   db: EnqueueDeps['db'] & { calls: Pick<CallStatements, 'record'> };
   registry: Pick<ToolRegistry, 'get'>;
   /** Seals sensitive arguments for the worker and keys the idempotency request hash. */
@@ -55,8 +58,10 @@ type Refused = Extract<SubmitOutcome, { kind: 'refused' }>;
 
 /**
  * Submit: decide (packages/policy), validate, admit and record (call row + `accepted` audit row in
- * one statement), then enqueue. A call is never acknowledged before its row is committed; if Redis
- * is away the row stays `queued` and the reconciler enqueues it later. Every refusal after the tool
+ * one statement), and enqueue: while the row commits, behind the admission gate, for a call with no
+ * approval to wait for and no idempotency key; after the commit otherwise. A call is never
+ * acknowledged, nor run by a worker, before its row is committed; if Redis is away the row stays
+ * `queued` and the reconciler enqueues it later. Every refusal after the tool
  * is known writes a `tool_call.refused` audit row.
  */
 export async function submitCall(r: SubmitDeps, input: SubmitInput): Promise<SubmitOutcome> {
@@ -90,11 +95,41 @@ export async function submitCall(r: SubmitDeps, input: SubmitInput): Promise<Sub
   }
   // The tenant's approval rules: such a call is recorded waiting, and nothing enqueues it until approved.
   const approval = approvalNeeded(input.tenant.approvalRules, tool.name, parsed.value);
-  const recorded = await record(r, input, parsed.value, approval);
-  if (recorded.kind !== 'recorded') return recorded;
+  // Nothing to wait for (no approval, no client input) and nothing to replay (no idempotency key): the
+  // job may be added while the row commits, once its admission lock is held (statements/admission-gate.ts).
+  const gated = approval || input.idempotencyKey || input.awaitInput ? undefined : earlyEnqueue(r, input, credential ?? null);
+  const recorded = await record(r, input, parsed.value, approval, gated?.start);
+  if (recorded.kind !== 'recorded') {
+    gated?.discard();
+    return recorded;
+  }
   if (recorded.call.status === 'awaiting_approval' || recorded.call.status === 'awaiting_input')
     return { kind: 'accepted', call: recorded.call, enqueued: false };
-  return enqueueAccepted(r, input, recorded.call, credential ?? null);
+  return enqueueAccepted(r, input, recorded.call, credential ?? null, gated?.added());
+}
+
+/**
+ * The job of a call being recorded, added as soon as `start` is told its admission lock is held
+ * (once). A call that was not admitted has its job removed again (`discard`, not awaited), so nothing
+ * stays queued for it; a worker that took the job first finds no row behind the gate and skips it.
+ */
+function earlyEnqueue(r: SubmitDeps, input: SubmitInput, credential: Parameters<typeof enqueueCall>[2]) {
+  let added: Promise<void> | undefined;
+  let id: string | undefined;
+  return {
+    discard() {
+      const jobId = id;
+      if (added && jobId) void added.then(() => r.producer.queue.remove(jobId)).catch(() => undefined);
+    },
+    start(callId: string) {
+      if (added) return;
+      id = callId;
+      const source = { id: callId, tenantId: input.scope.tenantId, userId: input.user.id, tool: input.tool.name, requestId: input.requestId };
+      added = enqueueCall(r, source, credential);
+      added.catch(() => undefined); // read by enqueueAccepted, or dropped with a call that was not admitted
+    },
+    added: () => added,
+  };
 }
 
 /** A refusal after the tool is known: its `tool_call.refused` audit row (deny, reason = the code). */
@@ -149,6 +184,7 @@ async function record(
   input: SubmitInput,
   args: Record<string, unknown>,
   approval?: ApprovalRule,
+  held?: (id: string) => void,
 ): Promise<SubmitOutcome | { kind: 'recorded'; call: ToolCall }> {
   const { scope, user, tool } = input;
   const cap = input.tenant.limits.pendingCap;
@@ -156,24 +192,28 @@ async function record(
   const secret = sensitiveValues(tool, args);
   let recorded;
   try {
-    recorded = await r.db.calls.record(scope.tenantId, {
-      id,
-      userId: user.id,
-      clientId: input.clientId ?? null,
-      tool: tool.name,
-      arguments: redactArguments(tool, args),
-      idempotencyKey: input.idempotencyKey ?? null,
-      // The approval is bound to these exact arguments: a call that needs one always carries the hash.
-      argsHash: input.idempotencyKey || approval ? requestHash(r.keyring, tool.name, args) : null,
-      sealedArgs: secret ? sealCallArguments(r.keyring, { tenantId: scope.tenantId, userId: user.id, callId: id }, secret) : null,
-      sealedInput: sealedInputOf(r, input, id),
-      awaitInput: input.awaitInput === true,
-      // A task waiting for its client's answers waits as long as one waiting for approval.
-      inputExpiresAt: input.awaitInput ? new Date(Date.now() + r.config.APPROVAL_TTL_S * 1000) : undefined,
-      requestId: input.requestId,
-      pendingCap: cap,
-      approval: approval && { approver: approval.approver, expiresAt: new Date(Date.now() + r.config.APPROVAL_TTL_S * 1000) },
-    });
+    recorded = await r.db.calls.record(
+      scope.tenantId,
+      {
+        id,
+        userId: user.id,
+        clientId: input.clientId ?? null,
+        tool: tool.name,
+        arguments: redactArguments(tool, args),
+        idempotencyKey: input.idempotencyKey ?? null,
+        // The approval is bound to these exact arguments: a call that needs one always carries the hash.
+        argsHash: input.idempotencyKey || approval ? requestHash(r.keyring, tool.name, args) : null,
+        sealedArgs: secret ? sealCallArguments(r.keyring, { tenantId: scope.tenantId, userId: user.id, callId: id }, secret) : null,
+        sealedInput: sealedInputOf(r, input, id),
+        awaitInput: input.awaitInput === true,
+        // A task waiting for its client's answers waits as long as one waiting for approval.
+        inputExpiresAt: input.awaitInput ? new Date(Date.now() + r.config.APPROVAL_TTL_S * 1000) : undefined,
+        requestId: input.requestId,
+        pendingCap: cap,
+        approval: approval && { approver: approval.approver, expiresAt: new Date(Date.now() + r.config.APPROVAL_TTL_S * 1000) },
+      },
+      held && (() => held(id)),
+    );
   } catch (e) {
     // Two requests with one idempotency key raced: the other one recorded the call.
     const existing =
@@ -181,16 +221,22 @@ async function record(
     if (existing) return replay(r, input, existing, args);
     throw e;
   }
-  // A user with too many calls in flight is refused (retryable) before anything is queued.
+  // A user with too many calls in flight is refused (retryable); a job added behind the gate is removed (earlyEnqueue).
   if (!recorded.admitted)
     return deny(input, 'too_many_pending', `Too many calls in progress (${recorded.pending}, limit ${cap}); retry when some have finished.`);
   return { kind: 'recorded', call: recorded.call };
 }
 
 /** The recorded call onto the queue; Redis away: accepted all the same, the reconciler enqueues it later. */
-async function enqueueAccepted(r: SubmitDeps, input: SubmitInput, call: ToolCall, credential: Parameters<typeof enqueueCall>[2]): Promise<SubmitOutcome> {
+async function enqueueAccepted(
+  r: SubmitDeps,
+  input: SubmitInput,
+  call: ToolCall,
+  credential: Parameters<typeof enqueueCall>[2],
+  added?: Promise<void>,
+): Promise<SubmitOutcome> {
   try {
-    await enqueueCall(r, call, credential);
+    await (added ?? enqueueCall(r, call, credential));
     if (r.log.isLevelEnabled('info')) input.log.info({ callId: call.id, tool: input.tool.name }, 'tool call accepted');
     return { kind: 'accepted', call, enqueued: true };
   } catch (e) {

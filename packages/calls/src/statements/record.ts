@@ -44,30 +44,34 @@ export type RecordCallResult = { admitted: true; call: ToolCall } | { admitted: 
  */
 export const recordMany =
   (sql: postgres.Sql) =>
-  async (items: { tenantId: string; c: RecordCallInput }[]): Promise<RecordCallResult[]> => {
-    const tenantId = tenantOf(items);
-    const input = items.map(({ c }, ord) => ({
-      ord,
-      id: c.id,
-      user_id: c.userId,
-      client_id: c.clientId,
-      tool: c.tool,
-      arguments: c.arguments,
-      idempotency_key: c.idempotencyKey,
-      args_hash: c.argsHash ?? null,
-      sealed_args: c.sealedArgs ?? null,
-      sealed_input: c.sealedInput ?? null,
-      await_input: c.awaitInput === true,
-      input_expires_at: c.awaitInput ? (c.inputExpiresAt?.toISOString() ?? null) : null,
-      request_id: c.requestId,
-      cap: c.pendingCap,
-      approver: c.approval?.approver ?? null,
-      approval_expires_at: c.approval?.expiresAt.toISOString() ?? null,
-    }));
-    const users = [...new Set(items.map((i) => i.c.userId))];
-    // Rows are reached through indexes only: the tenant is one value and the users an array
-    // (tool_calls_user_pending), never by joining the table to the JSON input.
-    const rows = await sql`
+  async (items: { tenantId: string; c: RecordCallInput }[]): Promise<RecordCallResult[]> =>
+    recordResults((await recordStatement(sql, items)) as Row[]);
+
+/** The record statement itself, not yet awaited (the admission gate pipelines it between its lock and unlock). */
+export function recordStatement(sql: postgres.Sql, items: { tenantId: string; c: RecordCallInput }[]) {
+  const tenantId = tenantOf(items);
+  const input = items.map(({ c }, ord) => ({
+    ord,
+    id: c.id,
+    user_id: c.userId,
+    client_id: c.clientId,
+    tool: c.tool,
+    arguments: c.arguments,
+    idempotency_key: c.idempotencyKey,
+    args_hash: c.argsHash ?? null,
+    sealed_args: c.sealedArgs ?? null,
+    sealed_input: c.sealedInput ?? null,
+    await_input: c.awaitInput === true,
+    input_expires_at: c.awaitInput ? (c.inputExpiresAt?.toISOString() ?? null) : null,
+    request_id: c.requestId,
+    cap: c.pendingCap,
+    approver: c.approval?.approver ?? null,
+    approval_expires_at: c.approval?.expiresAt.toISOString() ?? null,
+  }));
+  const users = [...new Set(items.map((i) => i.c.userId))];
+  // Rows are reached through indexes only: the tenant is one value and the users an array
+  // (tool_calls_user_pending), never by joining the table to the JSON input.
+  return sql`
       with input as (
         select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as x(ord int, id text, user_id uuid,
           client_id text, tool text, arguments jsonb, idempotency_key text, args_hash text, sealed_args text, sealed_input text, await_input boolean, input_expires_at timestamptz,
@@ -96,7 +100,10 @@ export const recordMany =
           case when status = 'queued' then 'allow' else 'info' end, request_id, arguments from ins
       )
       select r.ord as _ord, r.pn as _pn, r.cap as _cap, ins.* from ranked r left join ins on ins.id = r.id order by r.ord`;
-    return (rows as Row[]).map((row) =>
-      row.id ? { admitted: true as const, call: toCall(row) } : { admitted: false as const, pending: Math.max(row._pn as number, row._cap as number) },
-    );
-  };
+}
+
+/** The record statement's rows, in input order, as results. */
+export const recordResults = (rows: Row[]): RecordCallResult[] =>
+  rows.map((row) =>
+    row.id ? { admitted: true as const, call: toCall(row) } : { admitted: false as const, pending: Math.max(row._pn as number, row._cap as number) },
+  );
