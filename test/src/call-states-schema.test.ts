@@ -66,13 +66,17 @@ describe('call states match the database', () => {
         return false;
       }
     };
-    const wrong: string[] = [];
-    for (const from of CALL_STATUSES)
-      for (const to of CALL_STATUSES) if (from !== to && (await moved(from, to)) !== canMove(from, to)) wrong.push(`${from} -> ${to}`);
-    expect(wrong).toEqual([]);
-    // The attack it stops: a final call reopened by any statement (here the app's own connection, by hand).
-    expect(await moved('succeeded', 'running')).toBe(false);
-    expect(await moved('awaiting_approval', 'running')).toBe(false);
-    await sql`delete from tenants where id = ${tenant.id}`;
+    try {
+      const wrong: string[] = [];
+      for (const from of CALL_STATUSES)
+        for (const to of CALL_STATUSES) if (from !== to && (await moved(from, to)) !== canMove(from, to)) wrong.push(`${from} -> ${to}`);
+      expect(wrong).toEqual([]);
+      // The attack it stops: a final call reopened by any statement (here the app's own connection, by hand).
+      expect(await moved('succeeded', 'running')).toBe(false);
+      expect(await moved('awaiting_approval', 'running')).toBe(false);
+    } finally {
+      // The template database of every other test: leave no row behind, pass or fail.
+      await sql`delete from tenants where id = ${tenant.id}`;
+    }
   });
 });

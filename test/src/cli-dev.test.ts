@@ -100,6 +100,7 @@ describe('cli: dev token and dev seed against a running dev IdP and API', () => 
         'github_read_file',
         'echo',
         'github_profile',
+        'echo_ask',
       ],
     });
     expect(out).toEqual([`${s.config.PUBLIC_URL}/t/${slug}/mcp`, `${s.config.PUBLIC_URL}/t/${slug}/mcp`]);
