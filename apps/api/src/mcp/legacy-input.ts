@@ -11,7 +11,7 @@ import {
   type ClientInputCapabilities,
   type InputResponses,
 } from '@mcprt/tools';
-import type { InputAnswerRelay } from './input-answers.js';
+import type { InputAnswer, InputAnswerRelay } from './input-answers.js';
 import { auditRound, MAX_ROUNDS } from './input-required.js';
 import type { RequestIdentity } from './request-identity.js';
 
@@ -33,20 +33,19 @@ const keyOf = (who: Who, id: string) => `${who.tenant.id}:${who.user.id}:${who.t
 
 /**
  * A POST whose body is a client's answer to one of our requests (a JSON-RPC response with one of our
- * ids): routed to the request waiting for it, on this replica or another (true). Anything else is
- * left to the SDK (false). The key is the answering request's own identity: another user's or app's
- * answer never meets this user's request.
+ * ids): its routing key and answer, to hand to `relay.route` (this replica or another). Anything
+ * else (every other request: checked without allocating) is left to the SDK (undefined). The key is
+ * the answering request's own identity: another user's or app's answer never meets this user's request.
  */
-export async function deliverInputAnswer(relay: Pick<InputAnswerRelay, 'route'>, who: Who, body: unknown): Promise<boolean> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body) || 'method' in body) return false;
+export function inputAnswerOf(who: Who, body: unknown): { key: string; answer: InputAnswer } | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body) || 'method' in body) return undefined;
   const m = body as { id?: unknown; result?: unknown; error?: { message?: unknown } };
-  if (typeof m.id !== 'string' || !m.id.startsWith(ID_PREFIX) || m.id.length > 100) return false;
+  if (typeof m.id !== 'string' || !m.id.startsWith(ID_PREFIX) || m.id.length > 100) return undefined;
   const answer =
     m.result !== undefined
       ? { result: m.result }
       : { error: typeof m.error?.message === 'string' ? m.error.message.slice(0, 200) : 'the client refused the request' };
-  await relay.route(keyOf(who, m.id), answer);
-  return true;
+  return { key: keyOf(who, m.id), answer };
 }
 
 /** One request to the client on the tools/call's stream, and its answer (or a timeout, or the request's end). */

@@ -9,7 +9,7 @@ import { required, type ApiState } from '../http/state.js';
 import type { Chains, Handler, Routes } from '../http/tenant-router.js';
 import { buildMcpServer, type McpDeps, type ServerNeeds } from '../mcp/build-server.js';
 import { rememberInitialize, rememberLogLevel } from '../mcp/client-capabilities.js';
-import { deliverInputAnswer } from '../mcp/legacy-input.js';
+import { inputAnswerOf } from '../mcp/legacy-input.js';
 import { observeMcpRequest, type McpOperation, type OperationDeps } from '../mcp/operation.js';
 import { paramHeaders } from '../mcp/param-headers.js';
 import { createMcpFront, type McpFront } from '../mcp/serve-request.js';
@@ -128,7 +128,9 @@ function handleMcp(r: McpRouteDeps, front: McpFront): Middleware<ApiState> {
       },
     };
     // A 2025 client's answer to a request a waiting tools/call sent it (legacy-input.ts): handed over.
-    if (await deliverInputAnswer(r.inputAnswers, who, ctx.request.body)) {
+    const answer = inputAnswerOf(who, ctx.request.body);
+    if (answer) {
+      await r.inputAnswers.route(answer.key, answer.answer);
       ctx.body = null;
       ctx.status = 202;
       return;
