@@ -25,5 +25,11 @@ export function createDb(url: string, opts: { max?: number; applicationName?: st
     connection: { application_name: opts.applicationName ?? 'mcprt' },
   });
   const db = drizzle(sql, { schema });
-  return { db, sql, close: () => sql.end({ timeout: 5 }) };
+  const close = () => {
+    // postgres.js refuses a query after end() (CONNECTION_ENDED) but still opens a connection for
+    // reserve(): a closed handle must refuse that too (the admission gate records on a reserved one).
+    sql.reserve = () => Promise.reject(Object.assign(new Error('write CONNECTION_ENDED: the database handle is closed'), { code: 'CONNECTION_ENDED' }));
+    return sql.end({ timeout: 5 });
+  };
+  return { db, sql, close };
 }
