@@ -1,12 +1,13 @@
 import type postgres from 'postgres';
 import { groupCommit } from '@mcprt/db';
 import type { ToolCall, ToolCallError } from './schema.js';
-import { decideApproval, expireApprovals, type ApprovalDecisionInput, type ApprovalDecisionOutcome } from './statements/approve.js';
+import { decideApproval, type ApprovalDecisionInput, type ApprovalDecisionOutcome } from './statements/approve.js';
 import { onCallDone } from './statements/bell.js';
+import { expireWaiting } from './statements/expire.js';
 import { notifyCallLog, onCallLog } from './statements/call-log.js';
 import { cancel, failIfNotFinal, noteStaleWrite, requeue, type CancelStatementInput, type CancelStatementOutcome } from './statements/end.js';
 import { gateLoneCall, loadOrWait } from './statements/admission-gate.js';
-import { expireInputs, provideInput, type ProvideInputStatement } from './statements/input.js';
+import { provideInput, type ProvideInputStatement } from './statements/input.js';
 import { byId, locateAnyTenant } from './statements/read.js';
 import type { RecordCallInput, RecordCallResult } from './statements/record.js';
 import { finishMany, markRunning, type FinishInput } from './statements/settle.js';
@@ -43,11 +44,11 @@ export function callStatements(sql: postgres.Sql) {
     /** Approve or deny a call awaiting approval (statements/approve.ts). */
     decideApproval: (tenantId: string, d: ApprovalDecisionInput): Promise<ApprovalDecisionOutcome> => decideApproval(sql, tenantId, d),
     /** Fail the calls whose approval deadline passed, any tenant (the worker's sweep). */
-    expireApprovals: (limit: number): Promise<number> => expireApprovals(sql, limit),
+    expireApprovals: (limit: number): Promise<number> => expireWaiting(sql, 'approval', limit),
     /** Answers to a task waiting for input (statements/input.ts). */
     provideInput: (tenantId: string, p: ProvideInputStatement): Promise<ToolCall | undefined> => provideInput(sql, tenantId, p),
     /** Fail the tasks whose wait for their client's answers passed its deadline, any tenant (the same sweep). */
-    expireInputs: (limit: number): Promise<number> => expireInputs(sql, limit),
+    expireInputs: (limit: number): Promise<number> => expireWaiting(sql, 'input', limit),
     requeue: (tenantId: string, id: string, seenAttempt: number): Promise<boolean> => requeue(sql, tenantId, id, seenAttempt),
     onCallDone: (fn: (callId: string, outcome?: string) => void): Promise<{ unlisten(): Promise<void> }> => onCallDone(sql, fn),
     /** A tool's log message, on its way to the request that made the call (statements/call-log.ts). */

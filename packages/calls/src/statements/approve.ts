@@ -27,7 +27,6 @@ export type ApprovalDecisionOutcome =
   | { outcome: 'not_found' };
 
 const DENIED: ToolCallError = { code: 'approval_denied', message: 'The approver denied this tool call; it did not run.' };
-const EXPIRED: ToolCallError = { code: 'approval_expired', message: 'Nobody approved this tool call in time; it did not run.' };
 
 /**
  * Approve or deny a call awaiting approval, in one statement: fenced on the status, the approver
@@ -65,27 +64,4 @@ export async function decideApproval(sql: postgres.Sql, tenantId: string, d: App
   const call = toCall(row);
   if (row._k === 'done') return { outcome: d.approve ? 'approved' : 'denied', call };
   return { outcome: row._k as 'expired' | 'changed', call };
-}
-
-/**
- * Fail the calls whose approval deadline passed (any tenant: the worker's sweep), at most `limit`
- * per statement: `failed` with `approval_expired`, audit `tool_call.approval_expired` (deny), the
- * bell rung so a waiting request answers. Returns how many expired.
- */
-export async function expireApprovals(sql: postgres.Sql, limit: number): Promise<number> {
-  const rows = await sql`
-    with due as (
-      select tenant_id, id from tool_calls
-      where approval_expires_at is not null and finished_at is null and approval_expires_at <= now() and status = 'awaiting_approval'
-      order by approval_expires_at limit ${limit} for update skip locked
-    ), upd as (
-      update tool_calls t set status = 'failed', error = ${JSON.stringify(EXPIRED)}::jsonb, finished_at = now()
-      from due where t.tenant_id = due.tenant_id and t.id = due.id and t.status = 'awaiting_approval'
-      returning t.*
-    ), audit as (
-      insert into audit_events (tenant_id, user_id, client_id, call_id, tool, action, decision, reason, request_id)
-      select tenant_id, user_id, client_id, id, tool, 'tool_call.approval_expired', 'deny', 'approval_expired', request_id from upd
-    ), bell as (${bellFromUpd(sql)})
-    select count(*)::int as n from bell`;
-  return (rows[0] as { n: number }).n;
 }

@@ -1,6 +1,5 @@
 import type postgres from 'postgres';
-import type { ToolCall, ToolCallError } from '../schema.js';
-import { bellFromUpd } from './bell.js';
+import type { ToolCall } from '../schema.js';
 import { toCall, type Row } from './row.js';
 
 export interface ProvideInputStatement {
@@ -37,29 +36,4 @@ export async function provideInput(sql: postgres.Sql, tenantId: string, p: Provi
     select * from upd`;
   const row = rows[0] as Row | undefined;
   return row ? toCall(row) : undefined;
-}
-
-const EXPIRED: ToolCallError = { code: 'input_expired', message: 'Nobody answered what this tool call asked in time; it did not run.' };
-
-/**
- * Fail the tasks whose wait for their client's answers passed its deadline (any tenant: the worker's
- * sweep, beside the approvals'), at most `limit` per statement: `failed` with `input_expired`, audit
- * `tool_call.input_expired` (deny), the bell rung. Returns how many expired.
- */
-export async function expireInputs(sql: postgres.Sql, limit: number): Promise<number> {
-  const rows = await sql`
-    with due as (
-      select tenant_id, id from tool_calls
-      where input_expires_at is not null and finished_at is null and input_expires_at <= now() and status = 'awaiting_input'
-      order by input_expires_at limit ${limit} for update skip locked
-    ), upd as (
-      update tool_calls t set status = 'failed', error = ${JSON.stringify(EXPIRED)}::jsonb, finished_at = now()
-      from due where t.tenant_id = due.tenant_id and t.id = due.id and t.status = 'awaiting_input'
-      returning t.*
-    ), audit as (
-      insert into audit_events (tenant_id, user_id, client_id, call_id, tool, action, decision, reason, request_id)
-      select tenant_id, user_id, client_id, id, tool, 'tool_call.input_expired', 'deny', 'input_expired', request_id from upd
-    ), bell as (${bellFromUpd(sql)})
-    select count(*)::int as n from bell`;
-  return (rows[0] as { n: number }).n;
 }
