@@ -1,4 +1,4 @@
-import { auditCheckpointLagSeconds, checkpointTick, retentionTick } from '@mcprt/audit';
+import { auditCheckpointLagSeconds, createCheckpointer, retentionTick } from '@mcprt/audit';
 import { openProcess, serveMetrics, startLoop, type Loop, type ProcessOptions } from '@mcprt/bootstrap';
 import type { WorkerConfig } from '@mcprt/config';
 import { createWorkerResources, type WorkerResources } from './resources.js';
@@ -61,8 +61,10 @@ function startLoops(r: WorkerResources): Loop[] {
       log,
       integrityFailures,
     };
+    // One instance for the worker's life: its ticks read only the audit rows appended since the previous one.
+    const checkpointer = createCheckpointer(deps);
     const run = async () => {
-      const done = await checkpointTick(deps);
+      const done = await checkpointer.tick();
       if (done.checkpoints) log.info({ ...done }, 'audit checkpoints written');
     };
     loops.push(startLoop({ name: 'audit checkpoint tick', intervalMs: config.AUDIT_CHECKPOINT_INTERVAL_MS, run, log, failures: r.metrics.loopFailures }));

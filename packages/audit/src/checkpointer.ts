@@ -7,6 +7,7 @@ import {
   horizonSettled,
   oldestUnsealed,
   releaseTenantLock,
+  tenantsWithAuditBetween,
   tenantsWithUnsealedAudit,
   tryTenantLock,
   type AuditTrail,
@@ -19,9 +20,10 @@ import {
  * stay plain appends; this reads each row once, later.
  *
  * One tick: read the horizon (highest visible id + snapshot), wait until every transaction open at
- * that moment has ended (so no id ≤ horizon can still commit), then per tenant with unsealed rows,
- * under a session advisory lock (one checkpointer per tenant across all workers), seal up to the
- * horizon in checkpoints of at most `maxRows` rows.
+ * that moment has ended (so no id ≤ horizon can still commit), then per tenant with unsealed rows
+ * (found among the rows appended since the instance's previous tick: createCheckpointer), under a
+ * session advisory lock (one checkpointer per tenant across all workers), seal up to the horizon in
+ * checkpoints of at most `maxRows` rows.
  *
  * Checkpoints are written through the database's `audit_checkpoint_append`, which recomputes every
  * field but the signature from the rows (migration 0009). The signature it cannot check: so before
@@ -57,6 +59,10 @@ export interface CheckpointerDeps {
 export interface TickResult {
   horizon: number;
   settled: boolean;
+  /** How the tick found its tenants: the whole-table query, only the rows since the previous tick, or not at all (not settled). */
+  scan: 'full' | 'incremental' | 'none';
+  /** Tenants it tried to seal. */
+  candidates: number;
   checkpoints: number;
   rows: number;
   /** Tenants skipped because their last checkpoint does not verify. */
@@ -65,7 +71,75 @@ export interface TickResult {
 
 const LOCK_PURPOSE = 'audit-checkpoint';
 
+/**
+ * Every this many ticks an instance looks at the whole table again (`tenantsWithUnsealedAudit`)
+ * instead of only at the rows since its previous tick: once an hour at the default 60 s interval.
+ * The incremental ticks miss nothing the settle step guarantees; this catches what it cannot (see
+ * createCheckpointer) at the cost of one scan of the table per hour instead of one per tick.
+ */
+export const FULL_SCAN_EVERY = 60;
+
+export interface Checkpointer {
+  /** One tick (see checkpointTick); ticks of one instance run one after another. */
+  tick(): Promise<TickResult>;
+}
+
+/** One tick of a fresh checkpointer: it looks at the whole table (`tenantsWithUnsealedAudit`). */
 export async function checkpointTick(d: CheckpointerDeps): Promise<TickResult> {
+  return createCheckpointer(d).tick();
+}
+
+/**
+ * A checkpointer that remembers, between its ticks, the horizon of its previous settled tick and the
+ * tenants it could not finish then (lock held by another session, sealing failed, last checkpoint
+ * refused), so that a tick costs the rows appended since the previous one, not the table.
+ *
+ * Its first tick, and every `fullScanEvery`-th, asks which tenants have rows after their last
+ * checkpoint over the whole table. The others take the tenants of the rows with
+ * previous horizon < id ≤ horizon (a range of the primary key) plus the carried-over ones. That misses
+ * nothing: a tick seals only once its horizon is settled (no id ≤ horizon can still commit), so every
+ * row ≤ the previous horizon was visible to the previous tick, and each tenant with such a row still
+ * unsealed was either sealed up to that horizon by it or carried over; rows never become unsealed
+ * again (the triggers refuse to delete or update a checkpoint). Another instance (each worker process runs one)
+ * may seal a tenant in between: this one then finds it with nothing to do, or only the rest up to its
+ * own horizon (it reads the tenant's last checkpoint under the lock: an empty range, no checkpoint). What the settle step cannot rule out — a row that
+ * drew its id before the horizon but got its transaction id after the snapshot, or one inserted with an
+ * explicit, older id the sequence once handed out — is sealed with its tenant's next row (sealing
+ * reads from the last checkpoint, not from the previous horizon) or at the latest by the periodic full
+ * tick (where every tick found it before); `audit verify` reports it either way.
+ */
+export function createCheckpointer(d: CheckpointerDeps, opts: { fullScanEvery?: number } = {}): Checkpointer {
+  const fullScanEvery = Math.max(1, opts.fullScanEvery ?? FULL_SCAN_EVERY);
+  let previous: { horizon: number; carried: string[] } | undefined;
+  let sinceFull = 0;
+  let last: Promise<unknown> = Promise.resolve();
+  const once = async (): Promise<TickResult> => {
+    const { maxId, settled } = await settledHorizon(d);
+    if (!settled) return { horizon: maxId, settled, scan: 'none', candidates: 0, checkpoints: 0, rows: 0, refused: 0 };
+    const full = !previous || sinceFull + 1 >= fullScanEvery;
+    const candidates = full
+      ? await tenantsWithUnsealedAudit(d.sql, maxId)
+      : [...new Set([...previous!.carried, ...(await tenantsWithAuditBetween(d.sql, previous!.horizon, maxId))])];
+    const r = await sealTenants(d, candidates, maxId);
+    // Retention may have removed the newest rows: the horizon read then is lower, but no id up to the
+    // previous one can appear any more, so the range stays where it was.
+    previous = { horizon: Math.max(maxId, previous?.horizon ?? 0), carried: r.unfinished };
+    sinceFull = full ? 0 : sinceFull + 1;
+    if (r.stale.length) await reportStale(d, r.stale, maxId);
+    const { checkpoints, rows, refused } = r;
+    return { horizon: maxId, settled, scan: full ? 'full' : 'incremental', candidates: candidates.length, checkpoints, rows, refused };
+  };
+  return {
+    tick() {
+      const run = last.then(once);
+      last = run.catch(() => undefined);
+      return run;
+    },
+  };
+}
+
+/** The horizon, once every transaction open when it was read has ended (at most `settleMs`). */
+async function settledHorizon(d: CheckpointerDeps): Promise<{ maxId: number; settled: boolean }> {
   const { maxId, snapshot } = await auditHorizon(d.sql);
   const deadline = Date.now() + d.settleMs;
   let settled = await horizonSettled(d.sql, snapshot);
@@ -73,19 +147,18 @@ export async function checkpointTick(d: CheckpointerDeps): Promise<TickResult> {
     await new Promise((r) => setTimeout(r, 50));
     settled = await horizonSettled(d.sql, snapshot);
   }
-  if (!settled) {
-    // A transaction open for longer than settleMs: sealing now could skip a row it may still commit.
-    d.log.warn({ horizon: maxId }, 'audit checkpoint skipped: a transaction older than the settle time is still open');
-    return { horizon: maxId, settled, checkpoints: 0, rows: 0, refused: 0 };
-  }
-  let checkpoints = 0;
-  let rows = 0;
-  let refused = 0;
-  const unsealed: string[] = [];
-  for (const tenantId of await tenantsWithUnsealedAudit(d.sql, maxId)) {
+  // A transaction open for longer than settleMs: sealing now could skip a row it may still commit.
+  if (!settled) d.log.warn({ horizon: maxId }, 'audit checkpoint skipped: a transaction older than the settle time is still open');
+  return { maxId, settled };
+}
+
+/** Seal each tenant up to `horizon`; `unfinished`: the ones to try again next tick, `stale`: the ones to check the age of. */
+async function sealTenants(d: CheckpointerDeps, tenantIds: string[], horizon: number) {
+  const out = { checkpoints: 0, rows: 0, refused: 0, unfinished: [] as string[], stale: [] as string[] };
+  for (const tenantId of tenantIds) {
     let r;
     try {
-      r = await sealTenant(d, tenantId, maxId);
+      r = await sealTenant(d, tenantId, horizon);
     } catch (err) {
       // One tenant's failure (its checkpoint lock held by another session past the database's lock
       // timeout, a row the database refuses to seal) never stops the other tenants' checkpoints.
@@ -94,16 +167,17 @@ export async function checkpointTick(d: CheckpointerDeps): Promise<TickResult> {
         `audit checkpointer: sealing tenant ${tenantId} failed (${err instanceof Error ? err.message : String(err)}); its newer rows stay unsealed, the other tenants go on`,
       );
       d.integrityFailures?.inc({ job: 'checkpointer' });
-      unsealed.push(tenantId);
+      out.unfinished.push(tenantId);
+      out.stale.push(tenantId);
       continue;
     }
-    checkpoints += r.checkpoints;
-    rows += r.rows;
-    if (r.refused) refused++;
-    if (r.busy) unsealed.push(tenantId);
+    out.checkpoints += r.checkpoints;
+    out.rows += r.rows;
+    if (r.refused) out.refused++;
+    if (r.refused || r.busy) out.unfinished.push(tenantId);
+    if (r.busy) out.stale.push(tenantId);
   }
-  if (unsealed.length) await reportStale(d, unsealed, maxId);
-  return { horizon: maxId, settled, checkpoints, rows, refused };
+  return out;
 }
 
 /** Unsealed rows older than this are an alarm (error level), whatever keeps them unsealed. */
@@ -168,7 +242,8 @@ async function sealLocked(d: CheckpointerDeps, tenantId: string, horizon: number
   for (;;) {
     const next = await nextCheckpoint(trail, tenantId, prev, horizon, d.maxRows, key);
     if (!next) break;
-    if (!(await trail.insertCheckpoint(next))) break; // lost a race (lock lost with its connection)
+    // Lost a race (the lock lost with its connection): the other writer may stop short of this horizon, so try again next tick.
+    if (!(await trail.insertCheckpoint(next))) return { checkpoints, rows, busy: true };
     checkpoints++;
     rows += next.count;
     prev = { ...next, pruned: false };

@@ -24,12 +24,13 @@ export {
   horizonSettled,
   oldestUnsealed,
   releaseTenantLock,
+  tenantsWithAuditBetween,
   tenantsWithUnsealedAudit,
   tryTenantLock,
 } from './audit-trail.js';
 export type { AuditFilter, AuditTrail, CheckpointRow } from './audit-trail.js';
-export { checkpointTick, sealTenant, STALE_UNSEALED_MS } from './checkpointer.js';
-export type { AuditJobLog, CheckpointerDeps, IntegrityFailureCounter, TickResult } from './checkpointer.js';
+export { checkpointTick, createCheckpointer, FULL_SCAN_EVERY, sealTenant, STALE_UNSEALED_MS } from './checkpointer.js';
+export type { AuditJobLog, Checkpointer, CheckpointerDeps, IntegrityFailureCounter, TickResult } from './checkpointer.js';
 export { retentionTick } from './retention-sweep.js';
 export type { RetentionDeps } from './retention-sweep.js';
 export { allTenantIds, deleteExpiredCalls, retentionOf, setRetention } from './retention.js';
