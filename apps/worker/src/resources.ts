@@ -49,6 +49,8 @@ export interface WorkerResources {
 export function createWorkerResources(base: ProcessBase<WorkerConfig>): WorkerResources {
   const { config, redis, keys, keyring, egress, directory, log } = base;
   const db = withCallStatements(base.db);
+  // Admission notices of lone calls, heard from the start (statements/admission-gate.ts in @mcprt/calls).
+  void db.calls.watchAdmissions();
   // One subscribed connection per process for the cancel channel (never one per call).
   const cancelSub = connectRedis(config, 'subscriber', (err) => log.warn({ err }, 'redis (cancel channel) connection error'));
   const cancels = new CancelListener(cancelSub, keys.queuePrefix, (err) => log.warn({ err }, 'cancel channel'));

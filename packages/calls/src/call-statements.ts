@@ -6,7 +6,8 @@ import { onCallDone } from './statements/bell.js';
 import { expireWaiting } from './statements/expire.js';
 import { notifyCallLog, onCallLog } from './statements/call-log.js';
 import { cancel, failIfNotFinal, noteStaleWrite, requeue, type CancelStatementInput, type CancelStatementOutcome } from './statements/end.js';
-import { gateLoneCall, loadOrWait } from './statements/admission-gate.js';
+import { AdmissionWatch } from './admissions.js';
+import { gateLoneCall, loadOrWait, onAdmission } from './statements/admission-gate.js';
 import { provideInput, type ProvideInputStatement } from './statements/input.js';
 import { byId, locateAnyTenant } from './statements/read.js';
 import type { RecordCallInput, RecordCallResult } from './statements/record.js';
@@ -25,12 +26,16 @@ import { finishMany, markRunning, type FinishInput } from './statements/settle.j
  */
 export function callStatements(sql: postgres.Sql) {
   const record = groupCommit({ many: gateLoneCall(sql), key: (i) => i.tenantId });
-  const load = groupCommit({ many: loadOrWait(sql), key: (i) => i.tenantId });
+  // The worker hears admission notices (admissions.ts) from its first load on; `watchAdmissions` starts it earlier.
+  const admissions = new AdmissionWatch((hear) => onAdmission(sql, hear));
+  const load = groupCommit({ many: loadOrWait(sql, admissions), key: (i) => i.tenantId });
   const finish = groupCommit({ many: finishMany(sql), key: (i) => i.tenantId });
   return {
-    /** Record (statements/record.ts) behind the admission gate (statements/admission-gate.ts): `held` is told when the job may be enqueued. */
+    /** Record (statements/record.ts) through the admission gate (statements/admission-gate.ts): `held` is told when the job may be enqueued. */
     record: async (tenantId: string, c: RecordCallInput, held?: () => void): Promise<RecordCallResult> => record({ tenantId, c, held }),
     load: (tenantId: string, id: string): Promise<ToolCall | undefined> => load({ tenantId, id }),
+    /** Hear admission notices from now on (the worker, at start); resolves once listening. */
+    watchAdmissions: (): Promise<unknown> => admissions.start(),
     /** Start (statements/settle.ts). */
     markRunning: (tenantId: string, id: string, attempt: number, elapsedMs: number): Promise<boolean> => markRunning(sql, tenantId, id, attempt, elapsedMs),
     /** Settle (statements/settle.ts). */

@@ -28,8 +28,17 @@ export function publishCancel(redis: RedisClient, prefix: string, m: CancelMessa
  * `track` is a Map insert (no I/O); register a run before its row is read, so a cancel committed
  * after that read always finds it.
  */
+/** How long a cancel for a call not yet running here is kept (a lone call's job starts within milliseconds). */
+const EARLY_CANCEL_KEEP_MS = 5_000;
+
 export class CancelListener {
   readonly #runs = new Map<string, { tenantId: string; controller: AbortController; cancelled: boolean }>();
+  /**
+   * Cancels heard for a call this process was not running yet, kept a few seconds: a lone call's job
+   * can start from its admission notice (the row as committed, statements/admission-gate.ts), so a
+   * cancel committed after that but before `track` would otherwise be missed until the final write.
+   */
+  readonly #early = new Map<string, { tenantId: string; at: number }>();
   readonly #sub: RedisClient;
   readonly #ready: Promise<unknown>;
 
@@ -63,6 +72,12 @@ export class CancelListener {
     const controller = new AbortController();
     const entry = { tenantId, controller, cancelled: false };
     this.#runs.set(callId, entry);
+    const early = this.#early.get(callId);
+    if (early?.tenantId === tenantId) {
+      this.#early.delete(callId);
+      entry.cancelled = true;
+      controller.abort(new Error('call cancelled'));
+    }
     const onParent = () => controller.abort(parent?.reason);
     if (parent?.aborted) onParent();
     else parent?.addEventListener('abort', onParent, { once: true });
@@ -79,10 +94,20 @@ export class CancelListener {
   /** Abort this process's run of the call, if it holds one (also used when a write reveals the cancel). */
   abort(tenantId: string, callId: string): boolean {
     const run = this.#runs.get(callId);
+    if (!run) this.#remember(tenantId, callId);
     if (!run || run.tenantId !== tenantId) return false;
     run.cancelled = true;
     run.controller.abort(new Error('call cancelled'));
     return true;
+  }
+
+  #remember(tenantId: string, callId: string): void {
+    const now = Date.now();
+    this.#early.set(callId, { tenantId, at: now });
+    for (const [k, e] of this.#early) {
+      if (now - e.at <= EARLY_CANCEL_KEEP_MS && this.#early.size <= 1_000) break;
+      this.#early.delete(k);
+    }
   }
 
   async close(): Promise<void> {

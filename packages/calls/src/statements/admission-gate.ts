@@ -1,43 +1,42 @@
 import type postgres from 'postgres';
+import { PENDING_STATUSES } from '../call-states.js';
+import { ADMISSION_CHANNEL, type AdmissionWatch } from '../admissions.js';
 import type { ToolCall } from '../schema.js';
-import { loadMany } from './read.js';
 import { recordMany, recordResults, recordStatement, type RecordCallInput, type RecordCallResult } from './record.js';
-import type { Row } from './row.js';
+import { tenantOf, toCall, type Row } from './row.js';
 
 /**
  * The admission gate: lets the API put a call's job on the queue while the call's row is still being
- * committed, without any worker ever running a call whose admission is not committed (and so durable:
+ * recorded, without any worker ever running a call whose admission is not committed (and so durable:
  * with `synchronous_commit = on` a transaction is visible to others only after its commit record is
- * flushed).
+ * flushed, and a notification is delivered only after its transaction is visible).
  *
  * - API (`gateLoneCall`): a lone call on an idle API (its record batch has one item and no other
- *   batch of this process is in flight) is recorded on one reserved connection as a session advisory
- *   lock on its id (`pg_advisory_lock`, key `hashtextextended('mcprt.admission:<id>', 0)`), the
- *   record statement and `pg_advisory_unlock_all`, pipelined in that order (each its own implicit
- *   transaction: the unlock runs after the record's commit). `held` is called once the lock is
- *   granted, before the record commits: from then on the job may be enqueued. Any other batch is
- *   recorded as before and its jobs are added after the commit: under load the batches overlap and
- *   share one fsync, and a reserved connection per batch would queue them behind each other (plain
- *   statements are pipelined on busy connections).
- * - Worker (`loadOrWait`): the load as before; for an id it does not find,
- *   `pg_advisory_xact_lock_shared` on the same key, then the load again, pipelined on one reserved
- *   connection: that load starts (and takes its snapshot) only after the API's admission
- *   transaction has ended, so it sees the committed row, or no row when the call was not admitted
- *   (the job is then skipped as unknown).
+ *   batch of this process is in flight) is told `held` at once — its job is added beside the record
+ *   statement, not after it — and its record statement announces the outcome when it commits
+ *   (admissions.ts: the committed row, or "refused"). Any other batch is recorded as before and its
+ *   jobs are added after the commit: under load the batches overlap and share one fsync.
+ * - Worker (`loadOrWait`): a call announced moments ago is taken from its notice, as committed (no
+ *   read); any other is read (any status, by primary key). A call with no row yet, and no notice, is
+ *   waited for: until its notice (admitted: taken or read; refused: none) or, with nothing heard, read
+ *   again at growing intervals up to ADMISSION_WAIT_MS, then taken as unknown. A row that exists but
+ *   is final is never waited for (a duplicate job after the result).
  *
  * A job enqueued by any other path (after the commit, by the reconciler, after an approval) names a
- * committed row: its first load finds it, and no lock is asked for.
+ * committed row: its read finds it at once.
  */
-const ADMISSION = 'mcprt.admission:';
-
 export interface GatedRecordItem {
   tenantId: string;
   c: RecordCallInput;
-  /** Called once, when this call's admission lock is held: from then on its job may be enqueued. */
+  /** Called once, as the record leaves: from then on its job may be enqueued. */
   held?: (() => void) | undefined;
 }
 
-/** The record batch: a lone call on an idle API behind the gate, any other batch plain. */
+/** The longest a worker waits for the row of a job it took before the row's admission committed. */
+export const ADMISSION_WAIT_MS = 5_000;
+const FIRST_RECHECK_MS = 5;
+
+/** The record batch: a lone call on an idle API through the gate, any other batch plain. */
 export function gateLoneCall(sql: postgres.Sql): (items: GatedRecordItem[]) => Promise<RecordCallResult[]> {
   const plain = recordMany(sql);
   let inFlight = 0;
@@ -46,58 +45,58 @@ export function gateLoneCall(sql: postgres.Sql): (items: GatedRecordItem[]) => P
     try {
       const [item] = items;
       if (inFlight > 1 || items.length !== 1 || !item?.held) return await plain(items);
-      return [await recordBehindLock(sql, item, item.held)];
+      const recorded = recordStatement(sql, [item], true).execute();
+      item.held();
+      return recordResults((await recorded) as Row[]);
     } finally {
       inFlight--;
     }
   };
 }
 
-async function recordBehindLock(sql: postgres.Sql, item: GatedRecordItem, held: () => void): Promise<RecordCallResult> {
-  const conn = await sql.reserve();
-  try {
-    // Each query is handed to the connection (`execute`) in the order it must run: lock, record, unlock.
-    const lock = conn`select pg_advisory_lock(hashtextextended(${ADMISSION + item.c.id}, 0))`.execute();
-    const recorded = recordStatement(conn, [item]).execute();
-    const unlock = conn`select pg_advisory_unlock_all()`.execute();
-    recorded.catch(() => undefined); // read below, after the lock is reported held
-    unlock.catch(() => undefined); // awaited before the connection goes back to the pool
-    try {
-      await lock;
-      held();
-      return recordResults((await recorded) as Row[])[0]!;
-    } finally {
-      await unlock.catch(() => undefined);
-    }
-  } finally {
-    conn.release();
+const PENDING = new Set<string>(PENDING_STATUSES);
+
+/** The worker's load through the gate (see above); `waitMs` is ADMISSION_WAIT_MS but for tests. */
+export const loadOrWait =
+  (sql: postgres.Sql, watch: AdmissionWatch, waitMs = ADMISSION_WAIT_MS) =>
+  async (items: { tenantId: string; id: string }[]): Promise<(ToolCall | undefined)[]> => {
+    void watch.start();
+    const out = items.map((i) => watch.takeRow(i.tenantId, i.id));
+    const toRead = items.filter((_, k) => out[k] === undefined);
+    if (toRead.length === 0) return out;
+    const read = await readAny(sql, toRead);
+    const absent = toRead.filter((i) => !read.has(i.id));
+    const late = new Map(await Promise.all(absent.map(async (i) => [i.id, await waitForRow(sql, watch, i, waitMs)] as const)));
+    return items.map((i, k) => {
+      const call = out[k] ?? read.get(i.id) ?? late.get(i.id);
+      return call && PENDING.has(call.status) ? call : undefined;
+    });
+  };
+
+/** Rows of any status, by primary key (a final row ends the job at once, an absent one is waited for). */
+async function readAny(sql: postgres.Sql, items: { tenantId: string; id: string }[]): Promise<Map<string, ToolCall>> {
+  const rows = await sql`select * from tool_calls where tenant_id = ${tenantOf(items)} and id = any(${items.map((i) => i.id)}::text[])`;
+  return new Map((rows as Row[]).map((r) => [r.id as string, toCall(r)]));
+}
+
+/** A job taken before its row committed: its notice, or a read at growing intervals, until `waitMs`. */
+async function waitForRow(sql: postgres.Sql, watch: AdmissionWatch, item: { tenantId: string; id: string }, waitMs: number): Promise<ToolCall | undefined> {
+  const deadline = Date.now() + waitMs;
+  for (let step = FIRST_RECHECK_MS; ; step *= 2) {
+    await watch.next(item.id, Math.min(step, Math.max(0, deadline - Date.now())));
+    const heard = watch.heard(item.id);
+    if (heard === 'refused') return undefined;
+    const row = watch.takeRow(item.tenantId, item.id) ?? (await readAny(sql, [item])).get(item.id);
+    // Admitted and still not in this tenant: not this tenant's call (bind-call.ts deals with that).
+    if (row || heard === 'admitted' || Date.now() >= deadline) return row;
   }
 }
 
-/**
- * The worker's load: first as before (one statement, no lock: the row of a job that waited in the
- * queue is long committed); only the ids it did not find go through the gate and are read again.
- */
-export const loadOrWait =
-  (sql: postgres.Sql) =>
-  async (items: { tenantId: string; id: string }[]): Promise<(ToolCall | undefined)[]> => {
-    const first = await loadMany(sql)(items);
-    const missing = items.filter((_, i) => first[i] === undefined);
-    if (missing.length === 0) return first;
-    const again = new Map((await loadGated(sql, missing)).map((c) => [c?.id, c]));
-    return items.map((item, i) => first[i] ?? again.get(item.id));
-  };
-
-async function loadGated(sql: postgres.Sql, items: { tenantId: string; id: string }[]): Promise<(ToolCall | undefined)[]> {
-  const conn = await sql.reserve();
-  try {
-    const ids = items.map((i) => i.id);
-    const gate = conn`select pg_advisory_xact_lock_shared(hashtextextended(${ADMISSION} || id, 0)) from unnest(${ids}::text[]) as id`.execute();
-    const rows = loadMany(conn)(items);
-    rows.catch(() => undefined); // awaited below
-    await gate;
-    return await rows;
-  } finally {
-    conn.release();
-  }
+/** Hear ADMISSION_CHANNEL (`<call id> <notice>`) on the connection postgres.js keeps for LISTEN. */
+export async function onAdmission(sql: postgres.Sql, hear: (callId: string, notice: string) => void): Promise<{ unlisten(): Promise<void> }> {
+  const sub = await sql.listen(ADMISSION_CHANNEL, (payload) => {
+    const sp = payload.indexOf(' ');
+    if (sp > 0) hear(payload.slice(0, sp), payload.slice(sp + 1));
+  });
+  return { unlisten: () => sub.unlisten() };
 }

@@ -1,4 +1,5 @@
 import type postgres from 'postgres';
+import { ADMISSION_CHANNEL, ADMISSION_ROW_MAX_BYTES } from '../admissions.js';
 import type { ToolCall } from '../schema.js';
 import { pending, tenantOf, toCall, type Row } from './row.js';
 
@@ -47,8 +48,12 @@ export const recordMany =
   async (items: { tenantId: string; c: RecordCallInput }[]): Promise<RecordCallResult[]> =>
     recordResults((await recordStatement(sql, items)) as Row[]);
 
-/** The record statement itself, not yet awaited (the admission gate pipelines it between its lock and unlock). */
-export function recordStatement(sql: postgres.Sql, items: { tenantId: string; c: RecordCallInput }[]) {
+/**
+ * The record statement itself. `announce` (the admission gate's lone call): each call's outcome is
+ * also announced on ADMISSION_CHANNEL when the statement commits (admissions.ts: the committed row,
+ * `+` when it is too large for a notice, `-` when refused).
+ */
+export function recordStatement(sql: postgres.Sql, items: { tenantId: string; c: RecordCallInput }[], announce = false) {
   const tenantId = tenantOf(items);
   const input = items.map(({ c }, ord) => ({
     ord,
@@ -99,7 +104,13 @@ export function recordStatement(sql: postgres.Sql, items: { tenantId: string; c:
             else 'tool_call.accepted' end,
           case when status = 'queued' then 'allow' else 'info' end, request_id, arguments from ins
       )
-      select r.ord as _ord, r.pn as _pn, r.cap as _cap, ins.* from ranked r left join ins on ins.id = r.id order by r.ord`;
+      select r.ord as _ord, r.pn as _pn, r.cap as _cap, ins.*${announce ? announcement(sql) : sql``} from ranked r left join ins on ins.id = r.id order by r.ord`;
+}
+
+/** The admission notice of each input row, as a column of the record statement's last select. */
+function announcement(sql: postgres.Sql) {
+  return sql`, pg_notify(${ADMISSION_CHANNEL}, r.id || ' ' || (select case when ins.id is null then '-'
+      when octet_length(j) <= ${ADMISSION_ROW_MAX_BYTES} then j else '+' end from (select row_to_json(ins)::text as j) x)) as _announced`;
 }
 
 /** The record statement's rows, in input order, as results. */
