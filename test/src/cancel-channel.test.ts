@@ -55,6 +55,26 @@ describe('cancel channel', () => {
     expect(run.signal.aborted).toBe(false);
   });
 
+  it('a cancel heard before the run starts here aborts the run as it is tracked, in its tenant only', async () => {
+    // A lone call's job may start from its admission notice (the row as committed), so a cancel
+    // committed meanwhile can reach this worker before the run is tracked.
+    const tenantId = randomUUID();
+    const id = callId();
+    await publishCancel(pub, queuePrefix, { tenantId, callId: id });
+    await settle();
+    const elsewhere = listener.track(randomUUID(), id);
+    expect(elsewhere.signal.aborted).toBe(false);
+    elsewhere.release();
+    const run = listener.track(tenantId, id);
+    expect(run.signal.aborted).toBe(true);
+    expect(run.cancelled()).toBe(true);
+    run.release();
+    // Heard once: a later run of the same call is not cancelled by it again.
+    const again = listener.track(tenantId, id);
+    expect(again.signal.aborted).toBe(false);
+    again.release();
+  });
+
   it('the worker’s own shutdown aborts the run too, but is not a cancel', async () => {
     const parent = new AbortController();
     const run = listener.track(randomUUID(), callId(), parent.signal);

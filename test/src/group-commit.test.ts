@@ -1,6 +1,6 @@
 import { withCallStatements, type CallsDb } from '@mcprt/calls';
 import { randomUUID } from 'node:crypto';
-import { CALL_DONE_CHANNEL, forTenant, type RecordCallInput, type ToolCall } from '@mcprt/calls';
+import { CALL_DONE_CHANNEL, forTenant, type RecordCallInput } from '@mcprt/calls';
 import { createDb, tenantsRepository } from '@mcprt/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { namespace } from './harness/test-config.js';
@@ -37,7 +37,8 @@ describe('grouped call statements (real Postgres)', () => {
 
   beforeAll(async () => {
     database = await cloneDatabase('group-commit');
-    h = withCallStatements(createDb(database.ownerUrl, { max: 3 }));
+    // A load of an id with no row waits that long for its admission (admission-gate.test.ts): short here.
+    h = withCallStatements(createDb(database.ownerUrl, { max: 3 }), { admissionWaitMs: 100 });
     tenant = (await tenantsRepository(h.db).create({ slug: namespace('gc').slug, displayName: 'GC', idpIssuer: 'https://gc.example', enabledTools: ['echo'] }))
       .id;
     const users = forTenant(h.db, tenant).users;
@@ -91,69 +92,6 @@ describe('grouped call statements (real Postgres)', () => {
     expect((out[1] as PromiseRejectedResult).reason).toMatchObject({ code: '23503' }); // unknown user: foreign key
     const rows = await h.sql`select id from tool_calls where tenant_id = ${tenant} and id = any(${ins.map((c) => c.id)})`;
     expect(rows.map((r) => r.id).sort()).toEqual([ins[0]!.id, ins[2]!.id].sort());
-  });
-
-  it('a load behind the admission gate waits for its record: it sees an admitted row, and no row for a refused or failed one', async () => {
-    // A second pool, as the worker has its own: each load starts the moment the call's admission lock
-    // is held, before its row commits. Without the gate the first would find nothing.
-    const worker = withCallStatements(createDb(database.ownerUrl, { max: 2 }));
-    try {
-      const dan = (await forTenant(h.db, tenant).users.upsert({ issuer: 'https://gc.example', subject: 'dan' })).id;
-      expect(await worker.calls.load(tenant, callId())).toBeUndefined(); // connected and prepared: the loads below leave at once
-      const ins = [input(dan, 1), input(dan, 1), input(randomUUID(), 1)]; // admitted, over the cap, unknown user
-      const seen: (ToolCall | undefined)[] = [];
-      const outcomes: string[] = [];
-      for (const c of ins) {
-        let load: Promise<ToolCall | undefined> | undefined;
-        const out = await h.calls
-          .record(tenant, c, () => (load = worker.calls.load(tenant, c.id)))
-          .then(
-            (r) => (r.admitted ? 'admitted' : 'refused'),
-            (e: { code?: string }) => e.code ?? 'error',
-          );
-        outcomes.push(out);
-        seen.push(await load);
-      }
-      expect(outcomes).toEqual(['admitted', 'refused', '23503']);
-      expect(seen.map((c) => c?.id)).toEqual([ins[0]!.id, undefined, undefined]);
-      // Nothing is held once the records have answered.
-      expect(
-        await h.sql`select count(*)::int as n from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())`,
-      ).toEqual([{ n: 0 }]);
-    } finally {
-      await worker.close();
-    }
-  });
-
-  it('lone records one after another (lock, record and unlock in one pipeline): a load started as each lock is held finds its row', async () => {
-    const worker = withCallStatements(createDb(database.ownerUrl, { max: 2 }));
-    try {
-      const missed: number[] = [];
-      for (let i = 0; i < 40; i++) {
-        const c = input(bob, 100_000);
-        let load: Promise<ToolCall | undefined> | undefined;
-        await h.calls.record(tenant, c, () => (load = worker.calls.load(tenant, c.id)));
-        if (!(await load)) missed.push(i);
-      }
-      expect(missed).toEqual([]);
-    } finally {
-      await worker.close();
-    }
-  });
-
-  it('only a lone call on an idle API is gated: a batch made while another is in flight, or of several calls, is plain', async () => {
-    const held: string[] = [];
-    const a = input(bob, 100);
-    const b = input(bob, 100);
-    const first = h.calls.record(tenant, a, () => held.push(a.id));
-    await new Promise((r) => setImmediate(r)); // a's batch has left and waits for its commit
-    const second = h.calls.record(tenant, b, () => held.push(b.id));
-    expect((await Promise.all([first, second])).map((r) => r.admitted)).toEqual([true, true]);
-    expect(held).toEqual([a.id]);
-    // Two calls made together share one plain statement (and one fsync): neither is gated.
-    const pair = [input(bob, 100), input(bob, 100)];
-    expect((await Promise.all(pair.map((c) => h.calls.record(tenant, c, () => held.push(c.id))))).map((r) => r.admitted)).toEqual([true, true]);
-    expect(held).toEqual([a.id]);
   });
 
   it('loads and finishes made together are fenced per row; only winners write, audit and ring', async () => {

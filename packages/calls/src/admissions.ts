@@ -67,14 +67,17 @@ export class AdmissionWatch {
   takeRow(tenantId: string, id: string): ToolCall | undefined {
     const h = this.#heard.get(id);
     if (!h || !h.notice.startsWith('{')) return undefined;
-    this.#heard.delete(id);
     let row: Row;
     try {
       row = announcedRow.parse(JSON.parse(h.notice));
     } catch {
+      h.notice = '+'; // admitted all the same: read it
       return undefined;
     }
-    return row.id === id && row.tenant_id === tenantId ? toCall(row) : undefined;
+    // Another tenant's call: not taken (it stays heard as admitted, so nobody waits for it).
+    if (row.id !== id || row.tenant_id !== tenantId) return undefined;
+    this.#heard.set(id, { notice: '+', at: h.at });
+    return toCall(row);
   }
 
   /** What was heard of call `id`'s admission (undefined: nothing yet). */

@@ -24,11 +24,11 @@ import { finishMany, markRunning, type FinishInput } from './statements/settle.j
  * event-loop turn share one statement. Groups are keyed by tenant, so a statement only ever
  * carries one tenant's rows (tenant isolation holds per statement, not only per row).
  */
-export function callStatements(sql: postgres.Sql) {
+export function callStatements(sql: postgres.Sql, opts: { admissionWaitMs?: number } = {}) {
   const record = groupCommit({ many: gateLoneCall(sql), key: (i) => i.tenantId });
   // The worker hears admission notices (admissions.ts) from its first load on; `watchAdmissions` starts it earlier.
   const admissions = new AdmissionWatch((hear) => onAdmission(sql, hear));
-  const load = groupCommit({ many: loadOrWait(sql, admissions), key: (i) => i.tenantId });
+  const load = groupCommit({ many: loadOrWait(sql, admissions, opts.admissionWaitMs), key: (i) => i.tenantId });
   const finish = groupCommit({ many: finishMany(sql), key: (i) => i.tenantId });
   return {
     /** Record (statements/record.ts) through the admission gate (statements/admission-gate.ts): `held` is told when the job may be enqueued. */

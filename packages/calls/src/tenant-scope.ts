@@ -12,6 +12,6 @@ export type TenantScope = ReturnType<typeof forTenant>;
 /** A database handle with the call path's prepared single-statement operations. */
 export type CallsDb = DbHandle & { calls: CallStatements };
 
-export function withCallStatements(handle: DbHandle): CallsDb {
-  return { ...handle, calls: callStatements(handle.sql) };
+export function withCallStatements(handle: DbHandle, opts?: Parameters<typeof callStatements>[1]): CallsDb {
+  return { ...handle, calls: callStatements(handle.sql, opts) };
 }
