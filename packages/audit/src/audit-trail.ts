@@ -176,7 +176,9 @@ export async function horizonSettled(sql: postgres.Sql, snapshot: string): Promi
  * Tenants with audit rows past their last checkpoint and at most `upToId` (what a checkpointer tick has
  * to do), over the whole table: a checkpointer's first tick and its periodic full one. Each tenant's
  * last sealed id is read once (lateral), not once per audit row as a correlated subquery in the join
- * filter would be: the table is still read once (hash semi join), ~7× faster on 200 000 rows.
+ * filter would be. With audit_tenant_id (migration 0019) the planner answers each `exists` by one probe
+ * of that index (a nested loop, ≈ 1 ms for 25 tenants at 200 000 rows); without it, by reading the
+ * table once (hash semi join).
  */
 export async function tenantsWithUnsealedAudit(sql: postgres.Sql, upToId: number): Promise<string[]> {
   const rows = await sql`
