@@ -75,7 +75,8 @@ const LOCK_PURPOSE = 'audit-checkpoint';
  * Every this many ticks an instance looks at the whole table again (`tenantsWithUnsealedAudit`)
  * instead of only at the rows since its previous tick: once an hour at the default 60 s interval.
  * The incremental ticks miss nothing the settle step guarantees; this catches what it cannot (see
- * createCheckpointer) at the cost of one scan of the table per hour instead of one per tick.
+ * createCheckpointer) at the cost of one whole-table statement per hour instead of one per tick (with
+ * audit_tenant_id, migration 0019, that statement is one index probe per tenant: docs/audit.md).
  */
 export const FULL_SCAN_EVERY = 60;
 

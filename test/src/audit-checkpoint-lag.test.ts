@@ -1,0 +1,151 @@
+import { auditCheckpointLagSeconds, auditTrail, createCheckpointer, oldestUnsealed, type CheckpointerDeps } from '@mcprt/audit';
+import { createDb, tenantsRepository, type DbHandle } from '@mcprt/db';
+import { generateKey, parseKeyring, type Keyring } from '@mcprt/keyring';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPgQueryCounter } from './harness/pg-query-counter.js';
+import { namespace } from './harness/test-config.js';
+import { cloneDatabase, type TestDatabase } from './harness/test-database.js';
+
+/**
+ * The checkpoint lag (`mcprt_audit_checkpoint_lag_seconds`, read at every scrape), the stale-row alarm
+ * (oldestUnsealed) and the checkpointer's sealing read find where a tenant's unsealed rows start by a
+ * descent of audit_tenant_id (migration 0019): their cost does not grow with the rows other tenants
+ * wrote since a tenant's last checkpoint, and the gauge still means the age of the oldest unsealed row.
+ */
+describe('audit checkpoint lag: value and cost (real Postgres)', () => {
+  let database: TestDatabase;
+  let app: DbHandle;
+  let owner: DbHandle;
+  let keyring: Keyring;
+  const deps = (extra: Partial<CheckpointerDeps> = {}): CheckpointerDeps => ({
+    sql: app.sql,
+    keyring,
+    maxRows: 5_000,
+    settleMs: 5_000,
+    log: { info: () => undefined, warn: () => undefined, error: () => undefined },
+    ...extra,
+  });
+  const newTenant = async () =>
+    (await tenantsRepository(app.db).create({ slug: namespace('lag').slug, displayName: 't', idpIssuer: 'https://lag.example', enabledTools: ['echo'] })).id;
+  /** `count` audit rows for the tenant dated `ago` back (the check allows any time up to now()), as the app role; their last id. */
+  const append = async (tenantId: string, count: number, ago = '0 seconds') => {
+    const rows = await app.sql`insert into audit_events (tenant_id, tool, action, decision, at)
+      select ${tenantId}, 'echo', 'tool_call.accepted', 'allow', now() - ${ago}::interval from generate_series(1, ${count})
+      returning id::int as id`;
+    return Math.max(...rows.map((r) => r.id as number));
+  };
+  const ageSeconds = async (id: number) => Number((await owner.sql`select extract(epoch from now() - at) as s from audit_events where id = ${id}`)[0]!.s);
+
+  beforeAll(async () => {
+    database = await cloneDatabase('ckpt-lag');
+    app = createDb(database.appUrl, { max: 6 });
+    owner = createDb(database.ownerUrl, { max: 2 });
+    keyring = parseKeyring(`k1:${generateKey()}`);
+  });
+  afterAll(async () => {
+    await app?.close();
+    await owner?.close();
+    await database?.drop();
+  });
+
+  it('the lag is the age of the oldest row after its tenant’s last checkpoint, not of older sealed ones; 0 once all are sealed', async () => {
+    const idle = await newTenant();
+    const busy = await newTenant();
+    const fresh = await newTenant();
+    const checkpointer = createCheckpointer(deps());
+    await append(idle, 3, '2 hours');
+    await append(busy, 2, '90 minutes');
+    expect(await checkpointer.tick()).toMatchObject({ settled: true, rows: 5 });
+    expect(await auditCheckpointLagSeconds(app.sql)).toBe(0);
+    // busy: a row 10 minutes old after its checkpoint; fresh: a new row and no checkpoint at all.
+    const late = await append(busy, 1, '10 minutes');
+    await append(fresh, 1);
+    const lag = await auditCheckpointLagSeconds(app.sql);
+    expect(Math.abs(lag - (await ageSeconds(late)))).toBeLessThan(2);
+    expect(lag).toBeGreaterThan(590);
+    const stale = await oldestUnsealed(app.sql, [idle, busy, fresh], Number.MAX_SAFE_INTEGER);
+    expect(stale.map((s) => s.tenantId).sort()).toEqual([busy, fresh].sort());
+    expect(stale.find((s) => s.tenantId === busy)!.ageMs).toBeGreaterThan(590_000);
+    // Rows above upToId are not counted (the checkpointer asks up to its horizon).
+    expect(await oldestUnsealed(app.sql, [busy, fresh], late - 1)).toEqual([]);
+    expect(await checkpointer.tick()).toMatchObject({ rows: 2 });
+    expect(await auditCheckpointLagSeconds(app.sql)).toBe(0);
+    expect(await oldestUnsealed(app.sql, [idle, busy, fresh], Number.MAX_SAFE_INTEGER)).toEqual([]);
+  });
+
+  it('gauge, stale-row alarm and sealing read each visit a few rows, not the 20 000 sealed since an idle tenant’s checkpoint', async () => {
+    const idle = await newTenant();
+    const big = await newTenant();
+    const checkpointer = createCheckpointer(deps());
+    await append(idle, 2);
+    await append(big, 20_000);
+    await checkpointer.tick();
+    const sealed = Number((await owner.sql`select max(last_id) as id from audit_checkpoints where tenant_id = ${idle}`)[0]!.id);
+    const woke = await append(idle, 1);
+    // The checkpointer's and the scrape's statements, as sent: through a proxy that records them.
+    const pg = new URL(database.appUrl);
+    const counter = await startPgQueryCounter({ host: pg.hostname, port: Number(pg.port || 5432) });
+    const watched = createDb(counter.urlFor(database.appUrl), { max: 2 });
+    try {
+      expect(await auditCheckpointLagSeconds(watched.sql)).toBeGreaterThanOrEqual(0);
+      expect(await oldestUnsealed(watched.sql, [idle, big], woke)).toHaveLength(1);
+      const read: number[] = [];
+      for await (const r of auditTrail(watched.sql, idle).rowsBetween(sealed, woke)) read.push(r.id);
+      expect(read).toEqual([woke]);
+      const sent = (re: RegExp) => {
+        const statement = counter.executed.find((q) => re.test(q));
+        if (!statement) throw new Error(`no statement matching ${re} was sent`);
+        return statement;
+      };
+      const [gauge, alarm, sealing] = [sent(/from tenants t/), sent(/unnest\(/), sent(/^select id::text as id/)];
+      await owner.sql`analyze audit_events`;
+      await owner.sql`analyze audit_checkpoints`;
+      const tenants = Number((await owner.sql`select count(*) as n from tenants`)[0]!.n);
+      // Planned generically, as a prepared statement is after a few runs: parameters by their inferred types.
+      const args = (...bigint: number[]) => ({ uuid: `'${idle}'`, 'uuid[]': `array['${idle}', '${big}']::uuid[]`, bigint: bigint.map(String) });
+      const costs = [];
+      for (const [name, statement, bound, values] of [
+        ['gauge', gauge, tenants * 2, args()],
+        ['alarm', alarm, 2 * 2, args(woke)],
+        ['sealing', sealing, 3, args(sealed, woke)],
+      ] as const) {
+        const scans = nodes(await genericPlan(statement, values)).filter((n) => n['Relation Name'] === 'audit_events');
+        // Rows visited: those returned plus those read and filtered out, over every loop.
+        const visited = scans.reduce((sum, n) => sum + (n['Actual Rows'] + (n['Rows Removed by Filter'] ?? 0)) * n['Actual Loops'], 0);
+        const indexes = [...new Set(scans.map((n) => `${n['Node Type']} ${n['Index Name']}`))];
+        costs.push({ name, visited, bound, indexes });
+      }
+      expect(costs.filter((c) => c.visited > c.bound)).toEqual([]);
+      // The gauge's and the alarm's probes go through the (tenant_id, id) index, whatever the statistics say.
+      expect(costs.filter((c) => c.name !== 'sealing').map((c) => c.indexes)).toEqual([['Index Scan audit_tenant_id'], ['Index Scan audit_tenant_id']]);
+    } finally {
+      await watched.close();
+      await counter.close();
+    }
+  });
+
+  /** EXPLAIN ANALYZE of a statement prepared as the app sent it, with a generic plan; `$n` bound by the type Postgres inferred. */
+  const genericPlan = (statement: string, args: { uuid: string; 'uuid[]': string; bigint: string[] }) =>
+    owner.sql.begin(async (tx) => {
+      await tx`set local plan_cache_mode = force_generic_plan`;
+      await tx.unsafe(`prepare probe as ${statement}`);
+      const [p] = await tx`select parameter_types::text[] as types from pg_prepared_statements where name = 'probe'`;
+      const bigints = [...args.bigint];
+      const values = (p!.types as string[]).map((t) => (t === 'bigint' ? bigints.shift()! : args[t as 'uuid' | 'uuid[]']));
+      const [r] = await tx.unsafe(`explain (analyze, format json) execute probe${values.length ? `(${values.join(', ')})` : ''}`);
+      await tx.unsafe('deallocate probe');
+      const json = r!['QUERY PLAN'] as string | { Plan: PlanNode }[];
+      return (typeof json === 'string' ? (JSON.parse(json) as { Plan: PlanNode }[]) : json)[0]!.Plan;
+    });
+});
+
+type PlanNode = {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  'Actual Rows': number;
+  'Actual Loops': number;
+  'Rows Removed by Filter'?: number;
+  Plans?: PlanNode[];
+};
+const nodes = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(nodes)];
