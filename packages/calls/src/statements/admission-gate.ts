@@ -2,8 +2,9 @@ import type postgres from 'postgres';
 import { PENDING_STATUSES } from '../call-states.js';
 import { ADMISSION_CHANNEL, type AdmissionWatch } from '../admissions.js';
 import type { ToolCall } from '../schema.js';
+import { loadMany } from './read.js';
 import { recordMany, recordResults, recordStatement, type RecordCallInput, type RecordCallResult } from './record.js';
-import { tenantOf, toCall, type Row } from './row.js';
+import { toCall, type Row } from './row.js';
 
 /**
  * The admission gate: lets the API put a call's job on the queue while the call's row is still being
@@ -17,10 +18,10 @@ import { tenantOf, toCall, type Row } from './row.js';
  *   (admissions.ts: the committed row, or "refused"). Any other batch is recorded as before and its
  *   jobs are added after the commit: under load the batches overlap and share one fsync.
  * - Worker (`loadOrWait`): a call announced moments ago is taken from its notice, as committed (no
- *   read); any other is read (any status, by primary key). A call with no row yet, and no notice, is
- *   waited for: until its notice (admitted: taken or read; refused: none) or, with nothing heard, read
- *   again at growing intervals up to ADMISSION_WAIT_MS, then taken as unknown. A row that exists but
- *   is final is never waited for (a duplicate job after the result).
+ *   read); any other is read as pending calls are. A call not found, and not heard of, is
+ *   waited for: until its notice (admitted: taken or read; refused: none) or, with nothing heard after
+ *   a moment, read (any status: a row that exists but is final is not waited for — a duplicate job
+ *   after the result) and read again at growing intervals up to ADMISSION_WAIT_MS, then taken as unknown.
  *
  * A job enqueued by any other path (after the commit, by the reconciler, after an approval) names a
  * committed row: its read finds it at once.
@@ -64,31 +65,29 @@ export const loadOrWait =
     const out = items.map((i) => watch.takeRow(i.tenantId, i.id));
     const toRead = items.filter((_, k) => out[k] === undefined);
     if (toRead.length === 0) return out;
-    const read = await readAny(sql, toRead);
-    const absent = toRead.filter((i) => !read.has(i.id));
-    const late = new Map(await Promise.all(absent.map(async (i) => [i.id, await waitForRow(sql, watch, i, waitMs)] as const)));
-    return items.map((i, k) => {
-      const call = out[k] ?? read.get(i.id) ?? late.get(i.id);
-      return call && PENDING.has(call.status) ? call : undefined;
-    });
+    const read = await loadMany(sql)(toRead);
+    const missing = toRead.filter((_, k) => read[k] === undefined);
+    const found = new Map(toRead.map((i, k) => [i.id, read[k]]));
+    for (const [id, call] of await Promise.all(missing.map(async (i) => [i.id, await waitForRow(sql, watch, i, waitMs)] as const))) found.set(id, call);
+    return items.map((i, k) => out[k] ?? found.get(i.id));
   };
 
-/** Rows of any status, by primary key (a final row ends the job at once, an absent one is waited for). */
-async function readAny(sql: postgres.Sql, items: { tenantId: string; id: string }[]): Promise<Map<string, ToolCall>> {
-  const rows = await sql`select * from tool_calls where tenant_id = ${tenantOf(items)} and id = any(${items.map((i) => i.id)}::text[])`;
-  return new Map((rows as Row[]).map((r) => [r.id as string, toCall(r)]));
-}
-
-/** A job taken before its row committed: its notice, or a read at growing intervals, until `waitMs`. */
+/**
+ * A job whose call is not pending in the table: its notice (refused: none; admitted: the row), or,
+ * with nothing heard after a moment, a read of any status (a final row ends it: a duplicate job after
+ * the result) and then reads at growing intervals until `waitMs`.
+ */
 async function waitForRow(sql: postgres.Sql, watch: AdmissionWatch, item: { tenantId: string; id: string }, waitMs: number): Promise<ToolCall | undefined> {
   const deadline = Date.now() + waitMs;
   for (let step = FIRST_RECHECK_MS; ; step *= 2) {
     await watch.next(item.id, Math.min(step, Math.max(0, deadline - Date.now())));
     const heard = watch.heard(item.id);
     if (heard === 'refused') return undefined;
-    const row = watch.takeRow(item.tenantId, item.id) ?? (await readAny(sql, [item])).get(item.id);
-    // Admitted and still not in this tenant: not this tenant's call (bind-call.ts deals with that).
-    if (row || heard === 'admitted' || Date.now() >= deadline) return row;
+    // Admitted: the row from the notice, else read (a notice is never used across tenants: then nothing).
+    if (heard === 'admitted') return watch.takeRow(item.tenantId, item.id) ?? (await loadMany(sql)([item]))[0];
+    const [row] = await sql`select * from tool_calls where tenant_id = ${item.tenantId} and id = ${item.id}`;
+    if (row) return PENDING.has(row.status as string) ? toCall(row) : undefined;
+    if (Date.now() >= deadline) return undefined;
   }
 }
 
