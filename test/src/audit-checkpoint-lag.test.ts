@@ -1,10 +1,8 @@
-import { auditCheckpointLagSeconds, auditTrail, createCheckpointer, oldestUnsealed, type CheckpointerDeps } from '@mcprt/audit';
-import { createDb, tenantsRepository, type DbHandle } from '@mcprt/db';
-import { generateKey, parseKeyring, type Keyring } from '@mcprt/keyring';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditCheckpointLagSeconds, auditTrail, createCheckpointer, oldestUnsealed } from '@mcprt/audit';
+import { createDb } from '@mcprt/db';
+import { describe, expect, it } from 'vitest';
+import { auditTestDb } from './harness/audit-db.js';
 import { startPgQueryCounter } from './harness/pg-query-counter.js';
-import { namespace } from './harness/test-config.js';
-import { cloneDatabase, type TestDatabase } from './harness/test-database.js';
 
 /**
  * The checkpoint lag (`mcprt_audit_checkpoint_lag_seconds`, read at every scrape), the stale-row alarm
@@ -13,40 +11,16 @@ import { cloneDatabase, type TestDatabase } from './harness/test-database.js';
  * wrote since a tenant's last checkpoint, and the gauge still means the age of the oldest unsealed row.
  */
 describe('audit checkpoint lag: value and cost (real Postgres)', () => {
-  let database: TestDatabase;
-  let app: DbHandle;
-  let owner: DbHandle;
-  let keyring: Keyring;
-  const deps = (extra: Partial<CheckpointerDeps> = {}): CheckpointerDeps => ({
-    sql: app.sql,
-    keyring,
-    maxRows: 5_000,
-    settleMs: 5_000,
-    log: { info: () => undefined, warn: () => undefined, error: () => undefined },
-    ...extra,
-  });
-  const newTenant = async () =>
-    (await tenantsRepository(app.db).create({ slug: namespace('lag').slug, displayName: 't', idpIssuer: 'https://lag.example', enabledTools: ['echo'] })).id;
+  const t = auditTestDb('ckpt-lag', { maxRows: 5_000 });
+  const { deps, newTenant } = t;
   /** `count` audit rows for the tenant dated `ago` back (the check allows any time up to now()), as the app role; their last id. */
   const append = async (tenantId: string, count: number, ago = '0 seconds') => {
-    const rows = await app.sql`insert into audit_events (tenant_id, tool, action, decision, at)
+    const rows = await t.app.sql`insert into audit_events (tenant_id, tool, action, decision, at)
       select ${tenantId}, 'echo', 'tool_call.accepted', 'allow', now() - ${ago}::interval from generate_series(1, ${count})
       returning id::int as id`;
     return Math.max(...rows.map((r) => r.id as number));
   };
-  const ageSeconds = async (id: number) => Number((await owner.sql`select extract(epoch from now() - at) as s from audit_events where id = ${id}`)[0]!.s);
-
-  beforeAll(async () => {
-    database = await cloneDatabase('ckpt-lag');
-    app = createDb(database.appUrl, { max: 6 });
-    owner = createDb(database.ownerUrl, { max: 2 });
-    keyring = parseKeyring(`k1:${generateKey()}`);
-  });
-  afterAll(async () => {
-    await app?.close();
-    await owner?.close();
-    await database?.drop();
-  });
+  const ageSeconds = async (id: number) => Number((await t.owner.sql`select extract(epoch from now() - at) as s from audit_events where id = ${id}`)[0]!.s);
 
   it('the lag is the age of the oldest row after its tenant’s last checkpoint, not of older sealed ones; 0 once all are sealed', async () => {
     const idle = await newTenant();
@@ -56,21 +30,21 @@ describe('audit checkpoint lag: value and cost (real Postgres)', () => {
     await append(idle, 3, '2 hours');
     await append(busy, 2, '90 minutes');
     expect(await checkpointer.tick()).toMatchObject({ settled: true, rows: 5 });
-    expect(await auditCheckpointLagSeconds(app.sql)).toBe(0);
+    expect(await auditCheckpointLagSeconds(t.app.sql)).toBe(0);
     // busy: a row 10 minutes old after its checkpoint; fresh: a new row and no checkpoint at all.
     const late = await append(busy, 1, '10 minutes');
     await append(fresh, 1);
-    const lag = await auditCheckpointLagSeconds(app.sql);
+    const lag = await auditCheckpointLagSeconds(t.app.sql);
     expect(Math.abs(lag - (await ageSeconds(late)))).toBeLessThan(2);
     expect(lag).toBeGreaterThan(590);
-    const stale = await oldestUnsealed(app.sql, [idle, busy, fresh], Number.MAX_SAFE_INTEGER);
+    const stale = await oldestUnsealed(t.app.sql, [idle, busy, fresh], Number.MAX_SAFE_INTEGER);
     expect(stale.map((s) => s.tenantId).sort()).toEqual([busy, fresh].sort());
     expect(stale.find((s) => s.tenantId === busy)!.ageMs).toBeGreaterThan(590_000);
     // Rows above upToId are not counted (the checkpointer asks up to its horizon).
-    expect(await oldestUnsealed(app.sql, [busy, fresh], late - 1)).toEqual([]);
+    expect(await oldestUnsealed(t.app.sql, [busy, fresh], late - 1)).toEqual([]);
     expect(await checkpointer.tick()).toMatchObject({ rows: 2 });
-    expect(await auditCheckpointLagSeconds(app.sql)).toBe(0);
-    expect(await oldestUnsealed(app.sql, [idle, busy, fresh], Number.MAX_SAFE_INTEGER)).toEqual([]);
+    expect(await auditCheckpointLagSeconds(t.app.sql)).toBe(0);
+    expect(await oldestUnsealed(t.app.sql, [idle, busy, fresh], Number.MAX_SAFE_INTEGER)).toEqual([]);
   });
 
   it('gauge, stale-row alarm and sealing read each visit a few rows, not the 20 000 sealed since an idle tenant’s checkpoint', async () => {
@@ -80,12 +54,12 @@ describe('audit checkpoint lag: value and cost (real Postgres)', () => {
     await append(idle, 2);
     await append(big, 20_000);
     await checkpointer.tick();
-    const sealed = Number((await owner.sql`select max(last_id) as id from audit_checkpoints where tenant_id = ${idle}`)[0]!.id);
+    const sealed = Number((await t.owner.sql`select max(last_id) as id from audit_checkpoints where tenant_id = ${idle}`)[0]!.id);
     const woke = await append(idle, 1);
     // The checkpointer's and the scrape's statements, as sent: through a proxy that records them.
-    const pg = new URL(database.appUrl);
+    const pg = new URL(t.appUrl);
     const counter = await startPgQueryCounter({ host: pg.hostname, port: Number(pg.port || 5432) });
-    const watched = createDb(counter.urlFor(database.appUrl), { max: 2 });
+    const watched = createDb(counter.urlFor(t.appUrl), { max: 2 });
     try {
       expect(await auditCheckpointLagSeconds(watched.sql)).toBeGreaterThanOrEqual(0);
       expect(await oldestUnsealed(watched.sql, [idle, big], woke)).toHaveLength(1);
@@ -98,9 +72,9 @@ describe('audit checkpoint lag: value and cost (real Postgres)', () => {
         return statement;
       };
       const [gauge, alarm, sealing] = [sent(/from tenants t/), sent(/unnest\(/), sent(/^select id::text as id/)];
-      await owner.sql`analyze audit_events`;
-      await owner.sql`analyze audit_checkpoints`;
-      const tenants = Number((await owner.sql`select count(*) as n from tenants`)[0]!.n);
+      await t.owner.sql`analyze audit_events`;
+      await t.owner.sql`analyze audit_checkpoints`;
+      const tenants = Number((await t.owner.sql`select count(*) as n from tenants`)[0]!.n);
       // Planned generically, as a prepared statement is after a few runs: parameters by their inferred types.
       const args = (...bigint: number[]) => ({ uuid: `'${idle}'`, 'uuid[]': `array['${idle}', '${big}']::uuid[]`, bigint: bigint.map(String) });
       const costs = [];
@@ -126,7 +100,7 @@ describe('audit checkpoint lag: value and cost (real Postgres)', () => {
 
   /** EXPLAIN ANALYZE of a statement prepared as the app sent it, with a generic plan; `$n` bound by the type Postgres inferred. */
   const genericPlan = (statement: string, args: { uuid: string; 'uuid[]': string; bigint: string[] }) =>
-    owner.sql.begin(async (tx) => {
+    t.owner.sql.begin(async (tx) => {
       await tx`set local plan_cache_mode = force_generic_plan`;
       await tx.unsafe(`prepare probe as ${statement}`);
       const [p] = await tx`select parameter_types::text[] as types from pg_prepared_statements where name = 'probe'`;

@@ -1,10 +1,8 @@
-import { auditPublicKeys, createCheckpointer, publicKeyFromJwk, verifyTenantTrail, type CheckpointerDeps } from '@mcprt/audit';
-import { createDb, tenantsRepository, type DbHandle } from '@mcprt/db';
-import { generateKey, parseKeyring, type Keyring } from '@mcprt/keyring';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditPublicKeys, createCheckpointer, publicKeyFromJwk, verifyTenantTrail } from '@mcprt/audit';
+import { createDb } from '@mcprt/db';
+import { describe, expect, it } from 'vitest';
+import { auditTestDb } from './harness/audit-db.js';
 import { startPgQueryCounter } from './harness/pg-query-counter.js';
-import { namespace } from './harness/test-config.js';
-import { cloneDatabase, type TestDatabase } from './harness/test-database.js';
 
 /**
  * The checkpointer instance of a worker remembers its previous horizon and the tenants it could not
@@ -13,44 +11,20 @@ import { cloneDatabase, type TestDatabase } from './harness/test-database.js';
  * periodic full tick for what a range cannot see).
  */
 describe('audit checkpointer: incremental ticks (real Postgres)', () => {
-  let database: TestDatabase;
-  let app: DbHandle;
-  let owner: DbHandle;
-  let keyring: Keyring;
-  const deps = (extra: Partial<CheckpointerDeps> = {}): CheckpointerDeps => ({
-    sql: app.sql,
-    keyring,
-    maxRows: 40,
-    settleMs: 5_000,
-    log: { info: () => undefined, warn: () => undefined, error: () => undefined },
-    ...extra,
-  });
-  const newTenant = async () =>
-    (await tenantsRepository(app.db).create({ slug: namespace('ckpt').slug, displayName: 't', idpIssuer: 'https://ckpt.example', enabledTools: ['echo'] })).id;
+  const t = auditTestDb('ckpt-incremental', { maxRows: 40 });
+  const { keyring, deps, newTenant } = t;
   /** `count` audit rows for the tenant, appended as the app role. */
   const append = (tenantId: string, count: number) =>
-    app.sql`insert into audit_events (tenant_id, tool, action, decision, reason)
+    t.app.sql`insert into audit_events (tenant_id, tool, action, decision, reason)
       select ${tenantId}, 'echo', 'tool_call.accepted', 'allow', 'r' || g from generate_series(1, ${count}) g`;
   /** The tenant's rows after its last checkpoint. */
   const unsealed = async (tenantId: string) =>
     (
-      await app.sql`select count(*)::int as n from audit_events where tenant_id = ${tenantId}
+      await t.app.sql`select count(*)::int as n from audit_events where tenant_id = ${tenantId}
         and id > coalesce((select max(last_id) from audit_checkpoints where tenant_id = ${tenantId}), 0)`
     )[0]!.n as number;
   const verify = (tenantId: string) =>
-    verifyTenantTrail(app.sql, tenantId, new Map(auditPublicKeys(keyring, tenantId).map((k) => [k.kid, publicKeyFromJwk(k)])));
-
-  beforeAll(async () => {
-    database = await cloneDatabase('ckpt-incremental');
-    app = createDb(database.appUrl, { max: 6 });
-    owner = createDb(database.ownerUrl, { max: 2 });
-    keyring = parseKeyring(`k1:${generateKey()}`);
-  });
-  afterAll(async () => {
-    await app?.close();
-    await owner?.close();
-    await database?.drop();
-  });
+    verifyTenantTrail(t.app.sql, tenantId, new Map(auditPublicKeys(keyring, tenantId).map((k) => [k.kid, publicKeyFromJwk(k)])));
 
   it('rows appended after the first tick, for two tenants, are sealed by the second, incremental tick', async () => {
     const a = await newTenant();
@@ -74,7 +48,7 @@ describe('audit checkpointer: incremental ticks (real Postgres)', () => {
     await c.tick();
     await append(busy, 4);
     await append(other, 2);
-    const holder = await app.sql.reserve();
+    const holder = await t.app.sql.reserve();
     try {
       const [r] = await holder`select pg_try_advisory_lock(hashtextextended(${`audit-checkpoint:${busy}`}, 0)) as ok`;
       expect(r!.ok).toBe(true);
@@ -119,9 +93,9 @@ describe('audit checkpointer: incremental ticks (real Postgres)', () => {
     const small = await newTenant();
     await append(big, 20_000);
     // The checkpointer's connections go through a proxy that records every statement it executes.
-    const pg = new URL(database.appUrl);
+    const pg = new URL(t.appUrl);
     const counter = await startPgQueryCounter({ host: pg.hostname, port: Number(pg.port || 5432) });
-    const watched = createDb(counter.urlFor(database.appUrl), { max: 4 });
+    const watched = createDb(counter.urlFor(t.appUrl), { max: 4 });
     try {
       const c = createCheckpointer(deps({ sql: watched.sql, maxRows: 5_000 }));
       const first = await c.tick();
@@ -137,8 +111,8 @@ describe('audit checkpointer: incremental ticks (real Postgres)', () => {
       expect(candidates).toHaveLength(1);
       // That statement with this tick's range, planned generically as a prepared statement is after a
       // few runs, on statistics as autovacuum keeps them: an index range scan reading the 10 new rows.
-      await owner.sql`analyze audit_events`;
-      const plan = await owner.sql.begin(async (tx) => {
+      await t.owner.sql`analyze audit_events`;
+      const plan = await t.owner.sql.begin(async (tx) => {
         await tx`set local plan_cache_mode = force_generic_plan`;
         await tx.unsafe(`prepare candidates(bigint, bigint) as ${candidates[0]!}`);
         const [r] = await tx.unsafe(`explain (analyze, format json) execute candidates(${first.horizon}, ${second.horizon})`);
@@ -161,7 +135,7 @@ describe('audit checkpointer: incremental ticks (real Postgres)', () => {
     const filler = await newTenant();
     const c = createCheckpointer(deps(), { fullScanEvery: 2 }); // full, incremental, full, …
     // An id the sequence handed out to an insert that rolled back: the app role may still use it.
-    const gap = await app.sql
+    const gap = await t.app.sql
       .begin(async (tx) => {
         const [r] = await tx`insert into audit_events (tenant_id, action, decision) values (${late}, 'rolled.back', 'info') returning id::int as id`;
         throw Object.assign(new Error('roll back'), { id: r!.id as number });
@@ -169,7 +143,7 @@ describe('audit checkpointer: incremental ticks (real Postgres)', () => {
       .catch((e: { id: number }) => e.id);
     await append(filler, 1); // a higher id: the first tick's horizon lies above the gap
     expect(await c.tick()).toMatchObject({ scan: 'full', rows: 1 });
-    await app.sql`insert into audit_events (id, tenant_id, action, decision) values (${gap}, ${late}, 'explicit.id', 'info')`;
+    await t.app.sql`insert into audit_events (id, tenant_id, action, decision) values (${gap}, ${late}, 'explicit.id', 'info')`;
     expect(await c.tick()).toMatchObject({ scan: 'incremental', candidates: 0 });
     expect(await unsealed(late)).toBe(1);
     expect(await c.tick()).toMatchObject({ scan: 'full', candidates: 1, rows: 1 });
