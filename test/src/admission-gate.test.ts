@@ -116,6 +116,28 @@ describe('admission gate (real Postgres)', () => {
     expect(ms).toBeLessThan(1_500);
   });
 
+  it('a malformed notice, or one naming another call, is never taken as the row: the load reads the table', async () => {
+    const c = input(dan, 100_000);
+    expect((await api.calls.record(tenant, c)).admitted).toBe(true); // a batch of one without `held`: no notice
+    await api.sql`update tool_calls set arguments = '{"message":"from the table"}' where tenant_id = ${tenant} and id = ${c.id}`;
+    // Anyone with the app role can NOTIFY: a broken row, then a well-formed one whose id is another call's.
+    const forged = JSON.stringify({
+      id: callId(),
+      tenant_id: tenant,
+      user_id: dan,
+      client_id: null,
+      tool: 'echo',
+      status: 'queued',
+      attempt: 0,
+      created_at: new Date().toISOString(),
+      arguments: { message: 'forged' },
+    });
+    await api.sql`select pg_notify('mcprt_call_admitted', ${`${c.id} {"id":`})`;
+    await api.sql`select pg_notify('mcprt_call_admitted', ${`${c.id} ${forged}`})`;
+    await sleep(100);
+    expect((await worker.calls.load(tenant, c.id))?.arguments).toEqual({ message: 'from the table' });
+  });
+
   it('a job whose call is already final is not waited for', async () => {
     const c = input(dan, 100_000);
     expect((await api.calls.record(tenant, c)).admitted).toBe(true);

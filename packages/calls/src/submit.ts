@@ -96,7 +96,7 @@ export async function submitCall(r: SubmitDeps, input: SubmitInput): Promise<Sub
   // The tenant's approval rules: such a call is recorded waiting, and nothing enqueues it until approved.
   const approval = approvalNeeded(input.tenant.approvalRules, tool.name, parsed.value);
   // Nothing to wait for (no approval, no client input) and nothing to replay (no idempotency key): the
-  // job may be added while the row commits, once its admission lock is held (statements/admission-gate.ts).
+  // job may be added as the record leaves, before its commit (statements/admission-gate.ts).
   const gated = approval || input.idempotencyKey || input.awaitInput ? undefined : earlyEnqueue(r, input, credential ?? null);
   const recorded = await record(r, input, parsed.value, approval, gated?.start);
   if (recorded.kind !== 'recorded') {
@@ -109,9 +109,9 @@ export async function submitCall(r: SubmitDeps, input: SubmitInput): Promise<Sub
 }
 
 /**
- * The job of a call being recorded, added as soon as `start` is told its admission lock is held
- * (once). A call that was not admitted has its job removed again (`discard`, not awaited), so nothing
- * stays queued for it; a worker that took the job first finds no row behind the gate and skips it.
+ * The job of a call being recorded, added as soon as `start` is told the record has left (once). A
+ * call that was not admitted has its job removed again (`discard`, not awaited), so nothing stays
+ * queued for it; a worker that took the job first hears the refusal (or finds no row) and skips it.
  */
 function earlyEnqueue(r: SubmitDeps, input: SubmitInput, credential: Parameters<typeof enqueueCall>[2]) {
   let added: Promise<void> | undefined;

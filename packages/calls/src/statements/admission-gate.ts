@@ -2,9 +2,9 @@ import type postgres from 'postgres';
 import { PENDING_STATUSES } from '../call-states.js';
 import { ADMISSION_CHANNEL, type AdmissionWatch } from '../admissions.js';
 import type { ToolCall } from '../schema.js';
-import { loadMany } from './read.js';
+import { byId, loadMany } from './read.js';
 import { recordMany, recordResults, recordStatement, type RecordCallInput, type RecordCallResult } from './record.js';
-import { toCall, type Row } from './row.js';
+import type { Row } from './row.js';
 
 /**
  * The admission gate: lets the API put a call's job on the queue while the call's row is still being
@@ -85,8 +85,8 @@ async function waitForRow(sql: postgres.Sql, watch: AdmissionWatch, item: { tena
     if (heard === 'refused') return undefined;
     // Admitted: the row from the notice, else read (a notice is never used across tenants: then nothing).
     if (heard === 'admitted') return watch.takeRow(item.tenantId, item.id) ?? (await loadMany(sql)([item]))[0];
-    const [row] = await sql`select * from tool_calls where tenant_id = ${item.tenantId} and id = ${item.id}`;
-    if (row) return PENDING.has(row.status as string) ? toCall(row) : undefined;
+    const call = await byId(sql, item.tenantId, item.id);
+    if (call) return PENDING.has(call.status) ? call : undefined;
     if (Date.now() >= deadline) return undefined;
   }
 }
