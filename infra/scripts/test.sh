@@ -18,10 +18,23 @@ if [ -s "$out" ]; then
     const failedSuites = (r.testResults || []).filter((t) => t.status === "failed" && !(t.assertionResults || []).some((a) => a.status === "failed")).length;
     // Runs before this one that .ci/run counts in the same final line (MCPRT_EXTRA_RESULTS: files of `<passed> <failed> <label>`).
     const fs = require("fs"), dir = process.argv[2];
-    const extra = dir && fs.existsSync(dir) ? fs.readdirSync(dir).map((f) => fs.readFileSync(dir + "/" + f, "utf8").trim().split(/\s+/)) : [];
-    for (const [p, f, label] of extra) console.log(`${label}: ${p} passed, ${f} failed (counted below)`);
-    const passed = r.numPassedTests + extra.reduce((n, e) => n + Number(e[0]), 0);
-    const failed = r.numFailedTests + failedSuites + extra.reduce((n, e) => n + Number(e[1]), 0);
+    // The first line of each is `<passed> <failed> <label>`; the lines after it name what failed.
+    const extra = dir && fs.existsSync(dir) ? fs.readdirSync(dir).map((f) => fs.readFileSync(dir + "/" + f, "utf8").trim().split("\n")) : [];
+    const counts = extra.map(([first]) => first.trim().split(/\s+/));
+    extra.forEach(([, ...names], i) => {
+      const [p, f, label] = counts[i];
+      console.log(`${label}: ${p} passed, ${f} failed (counted below)`);
+      for (const n of names.filter(Boolean)) console.log(`  ${label} failed: ${n}`);
+    });
+    // The failures of this run by name too, next to the final line (a CI log is read from its tail).
+    for (const t of r.testResults || []) {
+      const name = t.name.replace(process.cwd() + "/", "");
+      const bad = (t.assertionResults || []).filter((a) => a.status === "failed");
+      if (t.status === "failed" && !bad.length) console.log(`failed: ${name} (outside any test)`);
+      for (const a of bad) console.log(`failed: ${name} > ${a.fullName}`);
+    }
+    const passed = r.numPassedTests + counts.reduce((n, e) => n + Number(e[0]), 0);
+    const failed = r.numFailedTests + failedSuites + counts.reduce((n, e) => n + Number(e[1]), 0);
     console.log(`${passed} passed, ${failed} failed` + (skipped ? `, ${skipped} skipped` : ""));
     if (r.numPassedTests === 0) { console.error("no test passed: treating as failure"); process.exit(1); }
     if (failed > 0) process.exit(1);

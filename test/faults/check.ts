@@ -11,6 +11,7 @@
  *   row committed), a call recorded whose client never got its id, a poison call not failed and
  *   audited exactly once.
  */
+import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HANG_MS, HEAL_MS, type Op, type World } from './world.js';
 
@@ -39,6 +40,18 @@ export async function check(w: World, ops: Op[], extra: { poisonCallIds?: string
   const byId = new Map(rows.map((r) => [r.id, r]));
   const lost = acked.filter((o) => !byId.has(o.callId!)).length;
   const stuckRows = rows.filter((r) => r.status === 'queued' || r.status === 'running');
+  if (stuckRows.length > 0) {
+    const by = (st: string) => stuckRows.filter((r) => r.status === st).map((r) => r.id);
+    notes.push(
+      `stuck: ${by('queued').length} queued (${by('queued').slice(0, 3).join(' ')}), ${by('running').length} running (${by('running').slice(0, 3).join(' ')})`,
+    );
+    notes.push(
+      ...queueState(
+        w,
+        stuckRows.slice(0, 3).map((r) => r.id),
+      ),
+    );
+  }
   let wrong = 0;
   for (const o of acked) {
     const r = byId.get(o.callId!);
@@ -83,4 +96,64 @@ export async function check(w: World, ops: Op[], extra: { poisonCallIds?: string
     }
   }
   return { acknowledged: acked.length, lost, stuck: stuckRows.length, duplicated: dupCalls.n + dupAudit.n, hung, wrong, notes };
+}
+
+/**
+ * What the queue holds for stuck calls (their jobs' lists and hashes, the lists' lengths, the clients
+ * blocked on the queue's node), read with redis-cli: a stuck call is either not queued or not taken.
+ */
+function queueState(w: World, ids: string[]): string[] {
+  const port = new URL(w.redis.env.REDIS_URL.split(',')[0]!).port;
+  const q = `${w.apiEnv.QUEUE_PREFIX}:tool-calls`;
+  const cli = (...args: string[]) => {
+    try {
+      return execFileSync('redis-cli', ['-c', '-p', port, ...args], { encoding: 'utf8', timeout: 5_000 })
+        .trim()
+        .replace(/\n/g, ' ');
+    } catch (e) {
+      return `(${e instanceof Error ? e.message.split('\n')[0] : String(e)})`;
+    }
+  };
+  const out = [
+    `queue: wait=${cli('LLEN', `${q}:wait`)} active=${cli('LLEN', `${q}:active`)} delayed=${cli('ZCARD', `${q}:delayed`)} prioritized=${cli('ZCARD', `${q}:prioritized`)} marker=${cli('ZCARD', `${q}:marker`)}`,
+  ];
+  for (const id of ids)
+    out.push(
+      `job ${id}: wait@${cli('LPOS', `${q}:wait`, id)} active@${cli('LPOS', `${q}:active`, id)} delayed=${cli('ZSCORE', `${q}:delayed`, id)} hash=${cli('HMGET', `${q}:${id}`, 'processedOn', 'finishedOn', 'attemptsMade', 'failedReason').slice(0, 200)}`,
+    );
+  // Who is blocked on each node (the workers' BZPOPMIN on the queue's marker).
+  for (const seed of w.redis.env.REDIS_URL.split(',')) {
+    const p = new URL(seed).port;
+    let list = '';
+    try {
+      list = execFileSync('redis-cli', ['-p', p, 'CLIENT', 'LIST'], { encoding: 'utf8', timeout: 5_000 });
+    } catch {
+      list = '';
+    }
+    const blocked = list.split('\n').filter((c) => /cmd=(bzpopmin|blpop|brpoplpush|bzpopmax)/.test(c));
+    out.push(`node ${p}: ${list.split('\n').filter(Boolean).length} clients, ${blocked.length} blocked`);
+    for (const b of blocked)
+      out.push(
+        `  ${b.replace(/ (fd|db|sub|psub|ssub|multi|watch|qbuf|qbuf-free|argv-mem|multi-mem|rbs|rbp|obl|oll|omem|tot-mem|events|user|redir|resp|lib-name|lib-ver|io-thread)=\S*/g, '')}`,
+      );
+    let nodes = '';
+    try {
+      nodes = execFileSync('redis-cli', ['-p', p, 'CLUSTER', 'NODES'], { encoding: 'utf8', timeout: 5_000 });
+    } catch {
+      nodes = '';
+    }
+    out.push(
+      `  cluster nodes seen by ${p}: ${nodes
+        .split('\n')
+        .filter(Boolean)
+        .map((l) =>
+          l
+            .split(' ')
+            .filter((_, i) => i === 1 || i === 2 || i >= 7)
+            .join(' '),
+        )
+        .join('; ')}`,
+    );
+  }
+  return out;
 }

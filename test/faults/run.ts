@@ -36,6 +36,7 @@ async function main(): Promise<number> {
   const w = await startWorld({ redisCluster });
   const totals = { scenarios: 0, acknowledged: 0, lost: 0, stuck: 0, duplicated: 0, hung: 0, wrong: 0 };
   try {
+    let replacedBefore = 0;
     for (const sc of chosen) {
       await heal(w);
       const from = w.ops.length;
@@ -61,10 +62,14 @@ async function main(): Promise<number> {
         out.measured ? JSON.stringify(out.measured) : '',
         failure ? `error: ${failure}` : '',
       );
-      for (const n of v.notes.slice(0, 8)) log(`  note: ${n}`);
-      // FAULTS_DUMP=1: a failed scenario's API and worker logs (their last lines), to see what went wrong.
+      for (const n of v.notes.slice(0, 30)) log(`  note: ${n}`);
+      // A worker that found its fetch loop stuck and replaced its BullMQ worker (apps/worker fetch-watch.ts) says so.
+      const replaced = w.workers.reduce((k, p) => k + (p.output().match(/its fetch loop is stuck/g)?.length ?? 0), 0);
+      if (replaced > replacedBefore) log(`  note: ${replaced - replacedBefore} stuck fetch loop(s) found and their workers replaced`);
+      replacedBefore = replaced;
+      // FAULTS_DUMP=1: a failed scenario's API and worker logs (their last FAULTS_DUMP_CHARS characters, default 6 000), to see what went wrong.
       if (!ok && process.env.FAULTS_DUMP === '1')
-        for (const p of [...w.apis, ...w.workers]) log(`  output of pid ${p.child.pid}:\n${p.output().slice(-6_000)}`);
+        for (const p of [...w.apis, ...w.workers]) log(`  output of pid ${p.child.pid}:\n${p.output().slice(-Number(process.env.FAULTS_DUMP_CHARS ?? 6_000))}`);
       totals.scenarios++;
       totals.acknowledged += v.acknowledged;
       totals.lost += v.lost;

@@ -2,6 +2,7 @@ import { auditCheckpointLagSeconds, createCheckpointer, retentionTick } from '@m
 import { openProcess, serveMetrics, startLoop, type Loop, type ProcessOptions } from '@mcprt/bootstrap';
 import type { WorkerConfig } from '@mcprt/config';
 import { createWorkerResources, type WorkerResources } from './resources.js';
+import { watchFetchLoop } from './fetch-watch.js';
 import { startToolWorker } from './worker.js';
 
 export interface RunningWorker {
@@ -21,7 +22,11 @@ export async function startWorker(config: WorkerConfig, opts: ProcessOptions = {
   );
   // Read at scrape time: how far the audit checkpointer is behind (mcprt_audit_checkpoint_lag_seconds).
   resources.metrics.sampled.auditCheckpointLag(() => auditCheckpointLagSeconds(resources.db.sql));
-  const worker = startToolWorker(resources);
+  // The tool worker, replaced by a new one if its fetch loop is found stuck (fetch-watch.ts).
+  const worker = watchFetchLoop(resources, (hooks) => startToolWorker(resources, hooks), {
+    checkMs: Math.max(500, Math.floor(config.WORKER_FETCH_WATCH_MS / 4)),
+    wedgeMs: config.WORKER_FETCH_WATCH_MS,
+  });
   await worker.waitUntilReady();
   const loops = startLoops(resources);
   resources.log.info({ concurrency: config.WORKER_CONCURRENCY }, 'worker ready');

@@ -12,6 +12,7 @@ import {
 import { contextOf, errorTypeOf, inSpan, markError, tracingOn } from '@mcprt/observability';
 import { isDatabaseUnavailable } from '@mcprt/db';
 import { DelayedError, UnrecoverableError, type Job, type Worker } from 'bullmq';
+import type { RunHooks } from './fetch-watch.js';
 import { PoisonTolerantWorker } from './poison-guard.js';
 import { processCall, type CallOutcome } from './process-call.js';
 import type { WorkerResources } from './resources.js';
@@ -20,10 +21,18 @@ import type { WorkerResources } from './resources.js';
  * The BullMQ adapter: parse the payload, run `processCall`, map its outcome to the job's fate
  * (retry = throw, permanent = UnrecoverableError). The completion bell rings from Postgres on commit.
  */
-export function startToolWorker(r: WorkerResources): Worker {
+export function startToolWorker(r: WorkerResources, hooks?: RunHooks): Worker {
   const { config } = r;
   const outage = { down: false };
-  const worker = new PoisonTolerantWorker(TOOL_CALLS_QUEUE, (job: Job, token?: string, signal?: AbortSignal) => runJob(r, outage, job, token, signal), {
+  const processor = async (job: Job, token?: string, signal?: AbortSignal) => {
+    hooks?.started();
+    try {
+      return await runJob(r, outage, job, token, signal);
+    } finally {
+      hooks?.ended();
+    }
+  };
+  const worker = new PoisonTolerantWorker(TOOL_CALLS_QUEUE, processor, {
     connection: r.redis,
     prefix: r.keys.queuePrefix,
     concurrency: config.WORKER_CONCURRENCY,

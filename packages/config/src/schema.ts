@@ -116,6 +116,12 @@ export const schema = z.object({
   PROGRESS_WAIT_MS: int(120_000),
   ENQUEUE_TIMEOUT_MS: int(2_000, 1),
   WORKER_CONCURRENCY: int(16, 1),
+  /**
+   * A worker with a free slot that takes no job for this long while jobs wait, and then sees them wait
+   * as long again, has a stuck fetch loop and is replaced by a new BullMQ worker (apps/worker
+   * fetch-watch.ts; a Redis Cluster primary's restart can leave one so). 0 = off.
+   */
+  WORKER_FETCH_WATCH_MS: int(10_000, 0),
   /** A call still running after this long is shown as `running` (quicker ones go from `queued` to final in one write). */
   WORKER_RUNNING_MARK_MS: int(100),
   /** The API's Prometheus /metrics listener, never the public port (process metrics reveal tenants and traffic); 0 = off. */

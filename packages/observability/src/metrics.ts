@@ -2,6 +2,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { sampledGauges } from './sampled.js';
 
 /** One registry per process; apps expose it at /metrics. */
+const FETCH_LOOP_HELP = 'Times this worker found its BullMQ fetch loop stuck (jobs waiting, none taken) and replaced the BullMQ worker';
+
 export function createMetrics(app: string) {
   const registry = new Registry();
   registry.setDefaultLabels({ app });
@@ -75,6 +77,7 @@ export function createMetrics(app: string) {
       registers: [registry],
     }),
     activeJobs: new Gauge({ name: 'mcprt_worker_active_jobs', help: 'Jobs running in this worker', registers: [registry] }),
+    fetchLoopReplacements: new Counter({ name: 'mcprt_worker_fetch_loop_replacements_total', help: FETCH_LOOP_HELP, registers: [registry] }),
     /** Gauges read at scrape time; each process registers the ones it can read. */
     sampled: sampledGauges(registry),
   };
