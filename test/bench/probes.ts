@@ -3,10 +3,12 @@
  * system calls, memory, CPU profiles, and the calls' own row timestamps.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { Session } from 'node:inspector/promises';
 import { Redis } from 'ioredis';
 import type { Stack } from '../src/harness/stack.js';
 import { redisCpu } from './bare-bullmq.js';
+import { round } from './stats.js';
 
 /** The deployment's process ids. */
 export interface Pids {
@@ -140,4 +142,22 @@ export async function phaseBreakdown(stack: Stack, tenantId: string, ids: string
   const run = rows.map((r) => Number(r.run_ms)).sort((a, b) => a - b);
   const tot = rows.map((r) => Number(r.total_ms)).sort((a, b) => a - b);
   return { n: rows.length, q, run, tot };
+}
+
+/** CPU (or system call) counts by part of the deployment. */
+export type Sums = Record<string, number>;
+
+/** Add the growth from snapshot `a` to snapshot `b` into `sum`. */
+export const addDelta = (sum: Sums, a: Sums, b: Sums) => {
+  for (const k of Object.keys(b)) {
+    const d = b[k]! - (a[k] ?? 0);
+    if (Number.isFinite(d)) sum[k] = (sum[k] ?? 0) + d;
+  }
+};
+
+/** `label: <part> <ms> ms, …; total <ms> ms (<n> cores busy of <n>)`: CPU seconds per call over `calls` calls in `ms`. */
+export function cpuLine(label: string, sums: Sums, calls: number, ms: number): string {
+  const parts = Object.entries(sums);
+  const total = parts.reduce((a, [, v]) => a + v, 0);
+  return `  ${label}: ${parts.map(([k, v]) => `${k} ${round((v * 1000) / calls, 2)} ms`).join(', ')}; total ${round((total * 1000) / calls, 2)} ms (${round(total / (ms / 1000), 2)} cores busy of ${availableParallelism()})`;
 }

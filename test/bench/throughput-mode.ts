@@ -2,13 +2,12 @@
  * Throughput mode (`pnpm bench`): BENCH_ROUNDS rounds of bare BullMQ, end to end, peer; CPU and
  * system calls per call of each tier, memory of each process, and the machine-readable last line.
  */
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { bareBullmq } from './bare-bullmq.js';
 import type { Deployment } from './deployment.js';
 import { addStats, drive, emptyStats, type RunStats } from './load.js';
 import type { Peer } from './peer.js';
-import { cpuSnapshot, heapUsedMb, peerCpuSnapshot, phaseBreakdown, rssMb, startProfile, syscallSnapshot } from './probes.js';
+import { addDelta, cpuLine, cpuSnapshot, heapUsedMb, peerCpuSnapshot, phaseBreakdown, rssMb, startProfile, syscallSnapshot, type Sums } from './probes.js';
 import { BARE_JOBS, CALLS, CONCURRENCY, ERROR_BUDGET, ROUNDS, WORKER_CONCURRENCY } from './settings.js';
 import { log, mean, median, pct, round } from './stats.js';
 
@@ -17,14 +16,6 @@ export interface ModeResult {
   /** Printed last, after the run's total time. */
   lastLines: string[];
 }
-
-type Sums = Record<string, number>;
-const addDelta = (sum: Sums, a: Sums, b: Sums) => {
-  for (const k of Object.keys(b)) {
-    const d = b[k]! - (a[k] ?? 0);
-    if (Number.isFinite(d)) sum[k] = (sum[k] ?? 0) + d;
-  }
-};
 
 /** One process group's memory now: RSS from /proc, V8 heap used from its Prometheus listener (summed over replicas). */
 async function memorySample(d: Deployment, peer: Peer): Promise<Record<string, number>> {
@@ -36,12 +27,6 @@ async function memorySample(d: Deployment, peer: Peer): Promise<Record<string, n
   }
   out.peer_rss_mb = rssMb(peer.pid);
   return out;
-}
-
-function cpuLine(label: string, sums: Sums, calls: number, ms: number): string {
-  const parts = Object.entries(sums);
-  const total = parts.reduce((a, [, v]) => a + v, 0);
-  return `  ${label}: ${parts.map(([k, v]) => `${k} ${round((v * 1000) / calls, 2)} ms`).join(', ')}; total ${round((total * 1000) / calls, 2)} ms (${round(total / (ms / 1000), 2)} cores busy of ${availableParallelism()})`;
 }
 
 const errorsOf = (s: RunStats, total: number) =>
