@@ -13,6 +13,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { TOOL_CALLS_QUEUE } from '@mcprt/calls';
 import { HANG_MS, HEAL_MS, type Op, type World } from './world.js';
 
 export interface Verdict {
@@ -98,22 +99,26 @@ export async function check(w: World, ops: Op[], extra: { poisonCallIds?: string
   return { acknowledged: acked.length, lost, stuck: stuckRows.length, duplicated: dupCalls.n + dupAudit.n, hung, wrong, notes };
 }
 
+/** One redis-cli command against the node on `port` (`-c`: following a cluster's redirects); its output, or why it failed. */
+function redisCli(port: string, ...args: string[]): string {
+  try {
+    return execFileSync('redis-cli', ['-c', '-p', port, ...args], { encoding: 'utf8', timeout: 5_000 });
+  } catch (e) {
+    return `(${e instanceof Error ? e.message.split('\n')[0] : String(e)})`;
+  }
+}
+
 /**
- * What the queue holds for stuck calls (their jobs' lists and hashes, the lists' lengths, the clients
- * blocked on the queue's node), read with redis-cli: a stuck call is either not queued or not taken.
+ * What the queue holds for stuck calls (their jobs' places and hashes, the lists' lengths), who is
+ * blocked on each node and how each node sees the cluster: a stuck call is either not queued or not taken.
  */
 function queueState(w: World, ids: string[]): string[] {
-  const port = new URL(w.redis.env.REDIS_URL.split(',')[0]!).port;
-  const q = `${w.apiEnv.QUEUE_PREFIX}:tool-calls`;
-  const cli = (...args: string[]) => {
-    try {
-      return execFileSync('redis-cli', ['-c', '-p', port, ...args], { encoding: 'utf8', timeout: 5_000 })
-        .trim()
-        .replace(/\n/g, ' ');
-    } catch (e) {
-      return `(${e instanceof Error ? e.message.split('\n')[0] : String(e)})`;
-    }
-  };
+  const ports = w.redis.env.REDIS_URL.split(',').map((u) => new URL(u).port);
+  const q = `${w.apiEnv.QUEUE_PREFIX}:${TOOL_CALLS_QUEUE}`;
+  const cli = (...args: string[]) =>
+    redisCli(ports[0]!, ...args)
+      .trim()
+      .replace(/\n/g, ' ');
   const out = [
     `queue: wait=${cli('LLEN', `${q}:wait`)} active=${cli('LLEN', `${q}:active`)} delayed=${cli('ZCARD', `${q}:delayed`)} prioritized=${cli('ZCARD', `${q}:prioritized`)} marker=${cli('ZCARD', `${q}:marker`)}`,
   ];
@@ -121,31 +126,18 @@ function queueState(w: World, ids: string[]): string[] {
     out.push(
       `job ${id}: wait@${cli('LPOS', `${q}:wait`, id)} active@${cli('LPOS', `${q}:active`, id)} delayed=${cli('ZSCORE', `${q}:delayed`, id)} hash=${cli('HMGET', `${q}:${id}`, 'processedOn', 'finishedOn', 'attemptsMade', 'failedReason').slice(0, 200)}`,
     );
-  // Who is blocked on each node (the workers' BZPOPMIN on the queue's marker).
-  for (const seed of w.redis.env.REDIS_URL.split(',')) {
-    const p = new URL(seed).port;
-    let list = '';
-    try {
-      list = execFileSync('redis-cli', ['-p', p, 'CLIENT', 'LIST'], { encoding: 'utf8', timeout: 5_000 });
-    } catch {
-      list = '';
-    }
-    const blocked = list.split('\n').filter((c) => /cmd=(bzpopmin|blpop|brpoplpush|bzpopmax)/.test(c));
-    out.push(`node ${p}: ${list.split('\n').filter(Boolean).length} clients, ${blocked.length} blocked`);
+  for (const p of ports) {
+    const clients = redisCli(p, 'CLIENT', 'LIST').split('\n').filter(Boolean);
+    const blocked = clients.filter((c) => /cmd=(bzpopmin|blpop|brpoplpush|bzpopmax)/.test(c));
+    out.push(`node ${p}: ${clients.length} clients, ${blocked.length} blocked`);
     for (const b of blocked)
       out.push(
         `  ${b.replace(/ (fd|db|sub|psub|ssub|multi|watch|qbuf|qbuf-free|argv-mem|multi-mem|rbs|rbp|obl|oll|omem|tot-mem|events|user|redir|resp|lib-name|lib-ver|io-thread)=\S*/g, '')}`,
       );
-    let nodes = '';
-    try {
-      nodes = execFileSync('redis-cli', ['-p', p, 'CLUSTER', 'NODES'], { encoding: 'utf8', timeout: 5_000 });
-    } catch {
-      nodes = '';
-    }
+    // Node id, address, flags and slots of each node this one knows (one line on a single Redis: its error).
+    const nodes = redisCli(p, 'CLUSTER', 'NODES').split('\n').filter(Boolean);
     out.push(
       `  cluster nodes seen by ${p}: ${nodes
-        .split('\n')
-        .filter(Boolean)
         .map((l) =>
           l
             .split(' ')

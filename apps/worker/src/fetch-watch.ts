@@ -1,4 +1,5 @@
 import { TOOL_CALLS_QUEUE } from '@mcprt/calls';
+import { withTimeout } from '@mcprt/observability';
 import { Queue, type Worker } from 'bullmq';
 import type { WorkerResources } from './resources.js';
 
@@ -85,7 +86,7 @@ export function watchFetchLoop(
       // Read only when this worker is idle and has been for a while: the common case costs nothing.
       let waitingJobs: number | undefined = 0;
       if (running < r.config.WORKER_CONCURRENCY && now - lastStartAt >= opts.wedgeMs) {
-        const counts = await withTimeout(queue.getJobCounts('wait', 'prioritized'), opts.checkMs).catch(() => undefined);
+        const counts = await withTimeout(queue.getJobCounts('wait', 'prioritized'), opts.checkMs, 'the queue count').catch(() => undefined);
         waitingJobs = counts ? (counts.wait ?? 0) + (counts.prioritized ?? 0) : undefined;
       }
       const d = stuckFor({ now: Date.now(), lastStartAt, running, concurrency: r.config.WORKER_CONCURRENCY, waitingJobs, waitingSince }, opts.wedgeMs);
@@ -120,7 +121,7 @@ export function watchFetchLoop(
       if (timer) clearInterval(timer);
       await current.close();
       // A replaced worker's close may never resolve (its loop is stuck): waited for at most a moment.
-      await withTimeout(Promise.all([...retired].map((w) => w.close())), 1_000).catch(() => undefined);
+      await withTimeout(Promise.all([...retired].map((w) => w.close())), 1_000, 'closing a replaced worker').catch(() => undefined);
       await queue?.close().catch(() => undefined);
     },
     cancelAllJobs(reason) {
@@ -136,14 +137,4 @@ export function watchFetchLoop(
 export interface RunHooks {
   started(): void;
   ended(): void;
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      t = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(t));
 }

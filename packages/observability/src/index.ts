@@ -18,4 +18,5 @@ export {
 } from './tracing/index.js';
 export type { InSpanOptions, SpanKindName, StartTracingOptions, TraceCarrier, Tracing, TracingSettings } from './tracing/index.js';
 export { SAMPLE_TIMEOUT_MS } from './sampled.js';
+export { withTimeout } from './timeout.js';
 export type { QueueSample, SampledGauges } from './sampled.js';

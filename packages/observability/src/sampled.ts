@@ -1,15 +1,8 @@
 import { Gauge, type Registry } from 'prom-client';
+import { withTimeout } from './timeout.js';
 
 /** How long one scrape waits for a sample before the gauge is left empty (or the dependency counted down). */
 export const SAMPLE_TIMEOUT_MS = 2_000;
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`sample took longer than ${ms} ms`)), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
 
 /**
  * One sample per scrape, shared by the gauges it feeds: a scrape collects each gauge in turn, and the
@@ -19,7 +12,7 @@ function shared<T>(read: () => Promise<T>): () => Promise<T | undefined> {
   let last: { at: number; value: Promise<T | undefined> } | undefined;
   return () => {
     if (last && Date.now() - last.at < 1_000) return last.value;
-    const value = withTimeout(read(), SAMPLE_TIMEOUT_MS).catch(() => undefined);
+    const value = withTimeout(read(), SAMPLE_TIMEOUT_MS, 'the sample').catch(() => undefined);
     last = { at: Date.now(), value };
     return value;
   };
@@ -64,7 +57,7 @@ export function sampledGauges(registry: Registry) {
       gauge('mcprt_dependency_up', 'Whether this process reached the dependency (Postgres, Redis) at the last scrape', ['dependency'], async (g) => {
         await Promise.all(
           Object.entries(pings).map(async ([dependency, ping]) => {
-            const ok = await withTimeout(ping(), SAMPLE_TIMEOUT_MS).then(
+            const ok = await withTimeout(ping(), SAMPLE_TIMEOUT_MS, 'the ping').then(
               () => 1,
               () => 0,
             );

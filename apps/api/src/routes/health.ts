@@ -1,3 +1,4 @@
+import { withTimeout } from '@mcprt/observability';
 import type { Chains, Routes } from '../http/tenant-router.js';
 
 export interface HealthDeps {
@@ -15,8 +16,7 @@ export function mountHealth(routes: Routes, chains: Chains, d: HealthDeps): void
     ctx.body = { status: 'ok' };
   });
   routes.get('/readyz', chains.open, async (ctx) => {
-    const timeout = <T>(p: Promise<T>) => Promise.race([p, new Promise<never>((_, rej) => setTimeout(() => rej(new Error('timeout')), 1_000))]);
-    const [pg, redis] = await Promise.allSettled([timeout(d.ping.postgres()), timeout(d.ping.redis())]);
+    const [pg, redis] = await Promise.allSettled([withTimeout(d.ping.postgres(), 1_000, 'postgres'), withTimeout(d.ping.redis(), 1_000, 'redis')]);
     const checks = { postgres: pg.status === 'fulfilled' ? 'ok' : 'down', redis: redis.status === 'fulfilled' ? 'ok' : 'down', draining: d.isDraining() };
     ctx.status = checks.postgres === 'ok' && checks.redis === 'ok' && !checks.draining ? 200 : 503;
     ctx.body = checks;

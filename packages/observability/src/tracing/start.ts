@@ -1,6 +1,7 @@
 import { context, propagation, trace } from '@opentelemetry/api';
 import type * as SdkModule from '@opentelemetry/sdk-trace';
 import type { Sampler, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
+import { withTimeout } from '../timeout.js';
 import { useTracer } from './spans.js';
 
 /** The OTEL_* settings (packages/config validates them; this is the shape the tracing reads). */
@@ -85,27 +86,18 @@ export async function startTracing(settings: TracingSettings, opts: StartTracing
     useTracer(undefined);
     unpatch?.();
     // Bounded: a collector that hangs never holds up a drain (the spans still buffered are dropped).
-    await withDeadline(provider.shutdown(), SHUTDOWN_MS).catch((e: unknown) => opts.onError?.(e as Error));
+    await withTimeout(provider.shutdown(), SHUTDOWN_MS, 'trace export').catch((e: unknown) => opts.onError?.(e as Error));
     trace.disable();
     propagation.disable();
     context.disable();
   };
-  const flush = () => withDeadline(provider.forceFlush(), SHUTDOWN_MS).catch((e: unknown) => opts.onError?.(e as Error));
+  const flush = () => withTimeout(provider.forceFlush(), SHUTDOWN_MS, 'trace export').catch((e: unknown) => opts.onError?.(e as Error));
   shared = { flush, holders: 1, stop };
   return holder(shared);
 }
 
 /** The longest a flush or the final shutdown may take (the drain's grace is longer). */
 const SHUTDOWN_MS = 2_000;
-
-function withDeadline(p: Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<void>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`trace export did not finish within ${ms} ms`)), ms);
-    timer.unref();
-  });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
 
 function holder(s: NonNullable<typeof shared>): Tracing {
   let done = false;
