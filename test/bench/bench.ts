@@ -55,6 +55,8 @@
  *   BENCH_CPU_PROF=<dir>  write bench-<pid>.cpuprofile (this process, first round's e2e only), and
  *                      api-<pid>.cpuprofile and worker-<pid>.cpuprofile (whole process lives, via
  *                      ./cpu-prof.mjs); open in DevTools
+ *   BENCH_ALLOC_PROF=<dir>  write api-<pid>.heapprofile and worker-<pid>.heapprofile: sampled allocations
+ *                      over the processes' lives, garbage included (./cpu-prof.mjs); open in DevTools
  *   BENCH_OTEL=on      tracing on in the API and the workers (OTEL_TRACES_EXPORTER=otlp, http/protobuf, the
  *                      default batch settings, every call sampled) exporting to a sink in this process
  *                      that reads and drops the requests (a collector's cost is not measured)

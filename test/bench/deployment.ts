@@ -78,9 +78,15 @@ export interface DeploymentOptions {
 }
 
 const cpuProfEnv = (name: string): Record<string, string> => {
-  const dir = process.env.BENCH_CPU_PROF;
+  const [cpu, alloc] = [process.env.BENCH_CPU_PROF, process.env.BENCH_ALLOC_PROF];
+  if (!cpu && !alloc) return {};
   // `--cpu-prof` is refused in NODE_OPTIONS; a preload that drives the inspector does the same job.
-  return dir ? { NODE_OPTIONS: `--import=${new URL('./cpu-prof.mjs', import.meta.url).href}`, BENCH_CPU_PROF_DIR: dir, BENCH_CPU_PROF_NAME: name } : {};
+  return {
+    NODE_OPTIONS: `--import=${new URL('./cpu-prof.mjs', import.meta.url).href}`,
+    BENCH_CPU_PROF_NAME: name,
+    ...(cpu ? { BENCH_CPU_PROF_DIR: cpu } : {}),
+    ...(alloc ? { BENCH_ALLOC_PROF_DIR: alloc } : {}),
+  };
 };
 
 /** A cold start under load (tsx transpiling the app on a busy shared machine) can take tens of seconds. */
