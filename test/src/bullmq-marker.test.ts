@@ -4,14 +4,17 @@ import { Queue, Worker, type Job } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openRedis } from './harness/redis.js';
 import { namespace } from './harness/test-config.js';
-import { waitFor } from './harness/wait-for.js';
+import { sleep, waitFor } from './harness/wait-for.js';
 
 /**
  * BullMQ is patched (patches/bullmq@6.7.0.patch): taking a job re-adds the queue's "jobs available"
  * marker only when another job waits (new or prioritized). Unpatched, the marker came back after every
  * take, so the worker that had just taken the last job woke from its blocking read at once and ran an
- * empty fetch: one extra wake-up and script run per call. These tests hold the patch to what BullMQ
- * relies the marker for: a burst of jobs (one marker however many adds) still wakes every worker.
+ * empty fetch: one extra wake-up and script run per call. The take also says when it left nothing
+ * waiting, and the worker then blocks on the marker at once instead of running one more fetch that
+ * would find nothing. These tests hold the patch to what BullMQ relies the marker for: a burst of jobs
+ * (one marker however many adds) still wakes every worker, and a job added after the last take is
+ * taken at once.
  */
 const redis = openRedis();
 let closing: (() => Promise<void>)[] = [];
@@ -40,14 +43,13 @@ describe('the patched marker: re-added on a take only while jobs wait', () => {
     expect((await worker.getNextJob('t1'))?.id).toBe('only');
     expect(await q.markers()).toBe(0);
 
+    // Having taken the last job, the worker's next fetch blocks on the marker: the adds' marker wakes it.
     await q.queue.addBulk([1, 2].map((i) => ({ name: 'x', data: {}, opts: { jobId: `new${i}` } })));
-    await q.clearMarker();
     expect((await worker.getNextJob('t2'))?.id).toBe('new1');
     expect(await q.markers()).toBe(1); // new2 waits: another worker must wake
 
     await worker.getNextJob('t3'); // new2
     await q.queue.addBulk([1, 2].map((i) => ({ name: 'x', data: {}, opts: { jobId: `prio${i}`, priority: 1 } })));
-    await q.clearMarker();
     expect((await worker.getNextJob('t4'))?.id).toMatch(/^prio/);
     expect(await q.markers()).toBe(1); // the other prioritized job waits
   });
@@ -78,5 +80,31 @@ describe('the patched marker: re-added on a take only while jobs wait', () => {
     await waitFor('three jobs running on three workers', async () => (started.length === 3 ? true : undefined), 5_000);
     expect(started.sort()).toEqual(['a', 'b', 'c']);
     release();
+  });
+
+  it('a worker takes one job per fetch when jobs come one at a time, and a job added after the last take starts at once', async () => {
+    const q = queueOf('marker-fetches');
+    const done: string[] = [];
+    const worker = new Worker(TOOL_CALLS_QUEUE, async (job: Job) => void done.push(job.id!), { connection: redis, prefix: q.prefix, concurrency: 4 });
+    closing.push(() => worker.close());
+    // BullMQ's own fetch (moveToActive): counted to show no fetch runs only to find the queue empty.
+    const backend = (worker as unknown as { backend: { moveToActive: (...a: unknown[]) => Promise<unknown> } }).backend;
+    await worker.waitUntilReady();
+    await sleep(200); // blocked on the marker
+    const moveToActive = backend.moveToActive.bind(backend);
+    let fetches = 0;
+    backend.moveToActive = (...a: unknown[]) => {
+      fetches++;
+      return moveToActive(...a);
+    };
+    for (let i = 0; i < 6; i++) {
+      const t0 = performance.now();
+      await q.queue.add('x', {}, { jobId: `one${i}` });
+      await waitFor(`job ${i} done`, async () => (done.length === i + 1 ? true : undefined), 5_000, 2);
+      expect(performance.now() - t0).toBeLessThan(1_000); // taken on the marker, not after a block timeout
+      await sleep(50);
+    }
+    // One fetch per job (unpatched: three, two of them empty).
+    expect(fetches).toBe(6);
   });
 });

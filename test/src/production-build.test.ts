@@ -84,7 +84,7 @@ describe('production build', () => {
     ]) {
       cpSync(join(root, f), join(src, f));
     }
-    for (const d of ['apps', 'packages']) {
+    for (const d of ['apps', 'packages', 'patches']) {
       cpSync(join(root, d), join(src, d), { recursive: true, filter: (p) => !/[/\\](node_modules|dist)$/.test(p) });
     }
     const env = { ...process.env, CI: 'true' };
@@ -122,6 +122,18 @@ describe('production build', () => {
     expect(existsSync(join(out, 'api', 'node_modules', '@mcprt', 'db', 'dist', 'index.js'))).toBe(true);
     expect(existsSync(join(out, 'api', 'node_modules', '@mcprt', 'db', 'src'))).toBe(false);
     expect(existsSync(join(out, 'worker', 'node_modules', '@mcprt', 'db', 'migrations'))).toBe(true);
+    // Our patch to BullMQ (patches/) is in what both processes run, in both module formats.
+    for (const app of ['api', 'worker']) {
+      for (const format of ['cjs', 'esm']) {
+        const copies = readdirSync(join(out, app, 'node_modules', '.pnpm')).filter((d) => d.startsWith('bullmq@'));
+        expect(copies, app).toHaveLength(1);
+        const script = readFileSync(
+          join(out, app, 'node_modules', '.pnpm', copies[0]!, 'node_modules', 'bullmq', 'dist', format, 'scripts', 'moveToActive-11.js'),
+          'utf8',
+        );
+        expect(script, `${app} ${format}`).toContain('mcprt patch');
+      }
+    }
   });
 
   it('runs the compiled API and worker with node, serves a tool call, and keeps /metrics off the public port', async () => {
