@@ -71,6 +71,10 @@ export function auditTrail(sql: postgres.Sql, tenantId: string) {
     ${f.decision ? sql`and decision = ${f.decision}` : sql``}
     ${f.since ? sql`and at >= ${f.since.toISOString()}::timestamptz` : sql``}
     ${f.until ? sql`and at < ${f.until.toISOString()}::timestamptz` : sql``}`;
+  /** The tenant's rows with afterId < id ≤ upToId, bounded below by the tenant's first row after afterId. */
+  const range = (afterId: number, upToId: number | null) => sql`tenant_id = ${tenantId}
+    and id >= (select f.id from ${firstRowAfter(sql, sql`${tenantId}::uuid`, sql`${afterId}::bigint`)} where f.tenant_id = ${tenantId})
+    ${upToId === null ? sql`` : sql`and id <= ${upToId}`}`;
   const checkpointColumns = sql`c.tenant_id, c.seq, c.first_id::text, c.last_id::text, c.row_count, c.min_at, c.max_at, c.rows_hash, c.prev_hash,
     c.hash, c.key_id, c.signature, c.ids::text[] as ids, c.leaves,
     audit_checkpoint_pruned(c.tenant_id, c.seq, c.first_id, c.last_id, c.max_at) as pruned`;
@@ -82,17 +86,13 @@ export function auditTrail(sql: postgres.Sql, tenantId: string) {
      * planned, a tenant idle since afterId never costs a scan of the rows other tenants wrote since.
      */
     async *rowsBetween(afterId: number, upToId: number | null, batch = 1_000): AsyncGenerator<AuditRowForm> {
-      const first = firstRowAfter(sql, sql`${tenantId}::uuid`, sql`${afterId}::bigint`);
-      const cursor = sql`select ${columns} from audit_events where tenant_id = ${tenantId}
-        and id >= (select f.id from ${first} where f.tenant_id = ${tenantId})
-        ${upToId === null ? sql`` : sql`and id <= ${upToId}`} order by audit_events.id`.cursor(batch);
+      const cursor = sql`select ${columns} from audit_events where ${range(afterId, upToId)} order by audit_events.id`.cursor(batch);
       for await (const rows of cursor) for (const r of rows as Row[]) yield toRow(r);
     },
 
-    /** Filtered rows in id order (an export), through a cursor. */
+    /** Filtered rows in id order (an export), through a cursor; the same range as rowsBetween. */
     async *rowsMatching(f: AuditFilter, afterId: number, upToId: number | null, batch = 1_000): AsyncGenerator<AuditRowForm> {
-      const cursor = sql`select ${columns} from audit_events where tenant_id = ${tenantId} and id > ${afterId}
-        ${upToId === null ? sql`` : sql`and id <= ${upToId}`} ${filter(f)} order by audit_events.id`.cursor(batch);
+      const cursor = sql`select ${columns} from audit_events where ${range(afterId, upToId)} ${filter(f)} order by audit_events.id`.cursor(batch);
       for await (const rows of cursor) for (const r of rows as Row[]) yield toRow(r);
     },
 
