@@ -70,6 +70,10 @@ describe('audit checkpoint lag: value and cost (real Postgres)', () => {
       const exported: number[] = [];
       for await (const r of auditTrail(watched.sql, idle).rowsMatching({ tool: 'echo', action: 'tool_call.accepted' }, sealed, woke)) exported.push(r.id);
       expect(exported).toEqual([woke]);
+      // The history's newest page (`GET …/audit`), and the page before a cursor.
+      const newest = await auditTrail(watched.sql, idle).page({ tool: 'echo' }, null, 2);
+      expect(newest.map((r) => r.id)).toEqual([woke, sealed]);
+      expect((await auditTrail(watched.sql, idle).page({ tool: 'echo' }, woke, 1)).map((r) => r.id)).toEqual([sealed]);
       const sent = (re: RegExp) => {
         const statement = counter.executed.find((q) => re.test(q));
         if (!statement) throw new Error(`no statement matching ${re} was sent`);
@@ -79,8 +83,10 @@ describe('audit checkpoint lag: value and cost (real Postgres)', () => {
         sent(/from tenants t/),
         sent(/unnest\(/),
         sent(/^select id::text as id(?![^]*and tool =)/),
-        sent(/and tool =/),
+        sent(/and tool =[^]*order by audit_events.id$/),
       ];
+      const paging = sent(/and \(tenant_id, id\) < [^]*desc limit/);
+      const newestPage = sent(/where tenant_id = \$1\s+and tool =[^]*desc limit/);
       await t.owner.sql`analyze audit_events`;
       await t.owner.sql`analyze audit_checkpoints`;
       const tenants = Number((await t.owner.sql`select count(*) as n from tenants`)[0]!.n);
@@ -97,6 +103,8 @@ describe('audit checkpoint lag: value and cost (real Postgres)', () => {
         ['alarm', alarm, 2 * 2, args(woke)],
         ['sealing', sealing, 3, args(sealed, woke)],
         ['export', exporting, 3, args(sealed, woke)],
+        ['page', paging, 3, args(woke, 1)],
+        ['newest page', newestPage, 3, args(2)],
       ] as const) {
         const scans = nodes(await genericPlan(statement, values)).filter((n) => n['Relation Name'] === 'audit_events');
         // Rows visited: those returned plus those read and filtered out, over every loop.

@@ -98,11 +98,15 @@ export function auditTrail(sql: postgres.Sql, tenantId: string) {
 
     /**
      * A page of history, newest first. Keyset on id: the cursor is the last id shown, so rows inserted
-     * meanwhile (higher ids) never shift a page, and none is skipped or repeated.
+     * meanwhile (higher ids) never shift a page, and none is skipped or repeated. The keyset and the
+     * order are on (tenant_id, id), the audit_tenant_id index: however the statement is planned, a page
+     * before a cursor never walks the rows other tenants wrote since (by id alone, a generic plan took
+     * the primary key and did).
      */
     async page(f: AuditFilter, beforeId: number | null, limit: number): Promise<AuditRowForm[]> {
       const rows = await sql`select ${columns} from audit_events where tenant_id = ${tenantId}
-        ${beforeId === null ? sql`` : sql`and id < ${beforeId}`} ${filter(f)} order by audit_events.id desc limit ${limit}`;
+        ${beforeId === null ? sql`` : sql`and (tenant_id, id) < (${tenantId}::uuid, ${beforeId}::bigint)`} ${filter(f)}
+        order by audit_events.tenant_id desc, audit_events.id desc limit ${limit}`;
       return (rows as Row[]).map(toRow);
     },
 
