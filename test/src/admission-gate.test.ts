@@ -107,6 +107,43 @@ describe('admission gate (real Postgres)', () => {
     expect((await worker.calls.load(tenant, c.id))?.arguments).toEqual({ message: 'changed' });
   });
 
+  it('a job added through the gate waits for its notice instead of reading: its row arrives while the pool is busy', async () => {
+    // One pooled connection, kept busy: a load that reads waits for it; one that waits for the
+    // notice (heard on the LISTEN connection, outside the pool) does not.
+    const busy = withCallStatements(createDb(database.ownerUrl, { max: 1 }), { admissionWaitMs: 3_000 });
+    try {
+      await busy.calls.watchAdmissions();
+      const run = async (announced: boolean) => {
+        const sleeping = busy.sql`select pg_sleep(0.8)`.execute();
+        await sleep(50);
+        const c = input(dan, 100_000);
+        let load: Promise<[ToolCall | undefined, number]> | undefined;
+        const t0 = Date.now();
+        await api.calls.record(tenant, c, () => (load = busy.calls.load(tenant, c.id, announced).then((row) => [row, Date.now() - t0])));
+        const [row, ms] = await load!;
+        await sleeping;
+        return { id: row?.id, status: row?.status, ms, want: c.id };
+      };
+      const announced = await run(true);
+      expect(announced).toMatchObject({ id: announced.want, status: 'queued' });
+      expect(announced.ms).toBeLessThan(500);
+      // The same without the hint reads first, so it waits out the busy connection.
+      const plain = await run(false);
+      expect(plain).toMatchObject({ id: plain.want, status: 'queued' });
+      expect(plain.ms).toBeGreaterThanOrEqual(600);
+    } finally {
+      await busy.close();
+    }
+  });
+
+  it('a job that claims the gate but whose notice never comes is read after a moment', async () => {
+    const c = input(dan, 100_000);
+    expect((await api.calls.record(tenant, c)).admitted).toBe(true); // a batch of one without `held`: no notice
+    const [row, ms] = await timed(worker.calls.load(tenant, c.id, true));
+    expect(row?.id).toBe(c.id);
+    expect(ms).toBeLessThan(1_000);
+  });
+
   it('a notice is never used across tenants: a job claiming the call in another tenant finds nothing, without waiting it out', async () => {
     const c = input(dan, 100_000);
     expect((await api.calls.record(tenant, c, () => undefined)).admitted).toBe(true);

@@ -77,6 +77,8 @@ describe('tools/call: validation, recording, answers', () => {
     const queue = new Queue(TOOL_CALLS_QUEUE, { connection: redis, prefix: s.config.QUEUE_PREFIX });
     try {
       const job = (await queue.getJob(meta.id))!;
+      // A lone call on an idle API: its job left through the admission gate, and says so.
+      expect(job.name).toBe('web_search@gated');
       expect(await job.getState()).toBe('delayed');
       expect(job.attemptsMade).toBe(0);
       expect(job.delay).toBeGreaterThan(25_000);

@@ -1,4 +1,5 @@
 import {
+  isAnnouncedJob,
   isCallId,
   isStalledOut,
   JOB_PAYLOAD_INVALID,
@@ -101,6 +102,7 @@ async function runParsedJob(r: WorkerResources, outage: Outage, job: Job, payloa
       signal: run.signal,
       cancelled: run.cancelled,
       jobId: job.id,
+      announced: job.attemptsStarted <= 1 && isAnnouncedJob(job.name),
     });
     const kind = await jobFate(job, token, outcome);
     outage.down = false;

@@ -33,7 +33,15 @@ export function callStatements(sql: postgres.Sql, opts: { admissionWaitMs?: numb
   return {
     /** Record (statements/record.ts) through the admission gate (statements/admission-gate.ts): `held` is told when the job may be enqueued. */
     record: async (tenantId: string, c: RecordCallInput, held?: () => void): Promise<RecordCallResult> => record({ tenantId, c, held }),
-    load: (tenantId: string, id: string): Promise<ToolCall | undefined> => load({ tenantId, id }),
+    /**
+     * Load (statements/admission-gate.ts): a row its notice already brought is taken at once, without
+     * waiting for the group's turn; `announced` (a job added through the admission gate): wait for
+     * the notice instead of reading first.
+     */
+    load: (tenantId: string, id: string, announced = false): Promise<ToolCall | undefined> => {
+      const heard = admissions.takeRow(tenantId, id);
+      return heard ? Promise.resolve(heard) : load({ tenantId, id, announced });
+    },
     /** Hear admission notices from now on (the worker, at start); resolves once listening. */
     watchAdmissions: (): Promise<unknown> => admissions.start(),
     /** Start (statements/settle.ts). */

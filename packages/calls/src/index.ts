@@ -35,7 +35,7 @@ export type { BellSource } from './completion.js';
 export { jobPayloadV1, parseJobPayload } from './job-payload.js';
 export type { JobPayload } from './job-payload.js';
 export { isStalledOut, jobEndError } from './job-end.js';
-export { TOOL_CALLS_QUEUE } from './names.js';
+export { isAnnouncedJob, TOOL_CALLS_QUEUE } from './names.js';
 export { createProducer, sampleQueue } from './producer.js';
 export type { Producer, ProducerOptions } from './producer.js';
 export { cancelChannel, CancelListener, publishCancel } from './cancel-channel.js';

@@ -2,7 +2,7 @@ import { AppError } from '@mcprt/errors';
 import { Queue } from 'bullmq';
 import type { RedisClient } from '@mcprt/redis';
 import { jobPayloadV1, type JobPayload } from './job-payload.js';
-import { TOOL_CALLS_QUEUE } from './names.js';
+import { jobName, TOOL_CALLS_QUEUE } from './names.js';
 
 export interface ProducerOptions {
   connection: RedisClient;
@@ -31,15 +31,18 @@ export function createProducer(opts: ProducerOptions) {
 
   return {
     queue,
-    /** Add the job, id = call id (so a second add of the same call is a no-op). */
-    async enqueue(payload: JobPayload): Promise<void> {
+    /**
+     * Add the job, id = call id (so a second add of the same call is a no-op). `announced`: added
+     * while its row is still being recorded (names.ts, `jobName`).
+     */
+    async enqueue(payload: JobPayload, announced = false): Promise<void> {
       const data = jobPayloadV1.parse(payload);
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new AppError('unavailable', 'queue_unavailable', 'queue did not answer in time', { retryable: true })), opts.timeoutMs);
       });
       try {
-        await Promise.race([queue.add(data.tool, data, { jobId: data.callId }), timeout]);
+        await Promise.race([queue.add(jobName(data.tool, announced), data, { jobId: data.callId }), timeout]);
       } catch (cause) {
         if (cause instanceof AppError) throw cause;
         throw new AppError('unavailable', 'queue_unavailable', 'queue refused the job', { cause, retryable: true });

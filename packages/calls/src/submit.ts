@@ -125,7 +125,7 @@ function earlyEnqueue(r: SubmitDeps, input: SubmitInput, credential: Parameters<
       if (added) return;
       id = callId;
       const source = { id: callId, tenantId: input.scope.tenantId, userId: input.user.id, tool: input.tool.name, requestId: input.requestId };
-      added = enqueueCall(r, source, credential);
+      added = enqueueCall(r, source, credential, true);
       added.catch(() => undefined); // read by enqueueAccepted, or dropped with a call that was not admitted
     },
     added: () => added,

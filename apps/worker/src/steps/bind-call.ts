@@ -29,7 +29,7 @@ const FINAL_OR_UNKNOWN: CallOutcome = { kind: 'skipped', reason: 'call is final 
 export async function bindCall(run: CallRun, dropLease: () => void): Promise<{ bound: BoundCall } | { outcome: CallOutcome }> {
   const { r, job, attempt } = run;
   try {
-    const call = await r.db.calls.load(job.tenantId, job.callId);
+    const call = await r.db.calls.load(job.tenantId, job.callId, attempt.announced === true);
     if (!call) {
       dropLease();
       return { outcome: await unknownHere(run) };

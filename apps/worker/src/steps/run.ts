@@ -23,6 +23,11 @@ export interface Attempt {
   cancelled?: (() => boolean) | undefined;
   /** The BullMQ job id; the producer always uses the call id (undefined: not checked, e.g. a direct call in a test). */
   jobId?: string | undefined;
+  /**
+   * The job's first run, and it was added while its row was being recorded (the admission gate:
+   * `isAnnouncedJob` in @mcprt/calls): the row is awaited from its notice, not read first.
+   */
+  announced?: boolean | undefined;
 }
 
 export type CallOutcome =

@@ -18,7 +18,9 @@ import type { Row } from './row.js';
  *   (admissions.ts: the committed row, or "refused"). Any other batch is recorded as before and its
  *   jobs are added after the commit: under load the batches overlap and share one fsync.
  * - Worker (`loadOrWait`): a call announced moments ago is taken from its notice, as committed (no
- *   read); any other is read as pending calls are. A call not found, and not heard of, is
+ *   read); a job that says it was added through the gate (names.ts, `jobName`) and whose notice has
+ *   not come yet waits for it, since a read before the commit cannot find the row; any other is read
+ *   as pending calls are. A call not found, and not heard of, is
  *   waited for: until its notice (admitted: taken or read; refused: none) or, with nothing heard after
  *   a moment, read (any status: a row that exists but is final is not waited for — a duplicate job
  *   after the result) and read again at growing intervals up to ADMISSION_WAIT_MS, then taken as unknown.
@@ -60,14 +62,14 @@ const PENDING = new Set<string>(PENDING_STATUSES);
 /** The worker's load through the gate (see above); `waitMs` is ADMISSION_WAIT_MS but for tests. */
 export const loadOrWait =
   (sql: postgres.Sql, watch: AdmissionWatch, waitMs = ADMISSION_WAIT_MS) =>
-  async (items: { tenantId: string; id: string }[]): Promise<(ToolCall | undefined)[]> => {
+  async (items: { tenantId: string; id: string; announced?: boolean }[]): Promise<(ToolCall | undefined)[]> => {
     void watch.start();
     const out = items.map((i) => watch.takeRow(i.tenantId, i.id));
-    const toRead = items.filter((_, k) => out[k] === undefined);
-    if (toRead.length === 0) return out;
-    const read = await loadMany(sql)(toRead);
-    const missing = toRead.filter((_, k) => read[k] === undefined);
+    // An announced job not heard of yet is not read: its row is not committed, the notice brings it.
+    const toRead = items.filter((i, k) => out[k] === undefined && !i.announced);
+    const read = toRead.length > 0 ? await loadMany(sql)(toRead) : [];
     const found = new Map(toRead.map((i, k) => [i.id, read[k]]));
+    const missing = items.filter((i, k) => out[k] === undefined && found.get(i.id) === undefined);
     for (const [id, call] of await Promise.all(missing.map(async (i) => [i.id, await waitForRow(sql, watch, i, waitMs)] as const))) found.set(id, call);
     return items.map((i, k) => out[k] ?? found.get(i.id));
   };
