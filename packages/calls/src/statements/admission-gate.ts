@@ -49,6 +49,11 @@ export function gateLoneCall(sql: postgres.Sql): (items: GatedRecordItem[]) => P
       const [item] = items;
       if (inFlight > 1 || items.length !== 1 || !item?.held) return await plain(items);
       const recorded = recordStatement(sql, [item], true).execute();
+      recorded.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
+      // The statement is on the wire before the job's add runs: postgres.js writes in the event
+      // loop's check phase, and the add's own work (building and sending the job) would otherwise
+      // run first and hold the record back, while the row's notice is what the worker waits for.
+      await afterPendingWrites();
       item.held();
       return recordResults((await recorded) as Row[]);
     } finally {
@@ -58,6 +63,9 @@ export function gateLoneCall(sql: postgres.Sql): (items: GatedRecordItem[]) => P
 }
 
 const PENDING = new Set<string>(PENDING_STATUSES);
+
+/** Resolves once every write queued for this loop turn's check phase (postgres.js's, Redis') has run. */
+const afterPendingWrites = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
 
 /** The worker's load through the gate (see above); `waitMs` is ADMISSION_WAIT_MS but for tests. */
 export const loadOrWait =
