@@ -2,6 +2,7 @@ import { auditCheckpointLagSeconds, auditTrail, createCheckpointer, oldestUnseal
 import { createDb } from '@mcprt/db';
 import { describe, expect, it } from 'vitest';
 import { auditTestDb } from './harness/audit-db.js';
+import { genericPlan, scansOf } from './harness/pg-plan.js';
 import { startPgQueryCounter } from './harness/pg-query-counter.js';
 
 /**
@@ -106,10 +107,8 @@ describe('audit checkpoint lag: value and cost (real Postgres)', () => {
         ['page', paging, 3, args(woke, 1)],
         ['newest page', newestPage, 3, args(2)],
       ] as const) {
-        const scans = nodes(await genericPlan(statement, values)).filter((n) => n['Relation Name'] === 'audit_events');
         // Rows visited: those returned plus those read and filtered out, over every loop.
-        const visited = scans.reduce((sum, n) => sum + (n['Actual Rows'] + (n['Rows Removed by Filter'] ?? 0)) * n['Actual Loops'], 0);
-        const indexes = [...new Set(scans.map((n) => `${n['Node Type']} ${n['Index Name']}`))];
+        const { visited, indexes } = scansOf(await genericPlan(t.owner.sql, statement, values), 'audit_events');
         costs.push({ name, visited, bound, indexes });
       }
       expect(costs.filter((c) => c.visited > c.bound)).toEqual([]);
@@ -124,29 +123,4 @@ describe('audit checkpoint lag: value and cost (real Postgres)', () => {
       await counter.close();
     }
   });
-
-  /** EXPLAIN ANALYZE of a statement prepared as the app sent it, with a generic plan; `$n` bound by the type Postgres inferred. */
-  const genericPlan = (statement: string, args: { uuid: string; 'uuid[]': string; bigint: string[]; text: string[] }) =>
-    t.owner.sql.begin(async (tx) => {
-      await tx`set local plan_cache_mode = force_generic_plan`;
-      await tx.unsafe(`prepare probe as ${statement}`);
-      const [p] = await tx`select parameter_types::text[] as types from pg_prepared_statements where name = 'probe'`;
-      const [bigints, texts] = [[...args.bigint], [...args.text]];
-      const values = (p!.types as string[]).map((t) => (t === 'bigint' ? bigints.shift()! : t === 'text' ? texts.shift()! : args[t as 'uuid' | 'uuid[]']));
-      const [r] = await tx.unsafe(`explain (analyze, format json) execute probe${values.length ? `(${values.join(', ')})` : ''}`);
-      await tx.unsafe('deallocate probe');
-      const json = r!['QUERY PLAN'] as string | { Plan: PlanNode }[];
-      return (typeof json === 'string' ? (JSON.parse(json) as { Plan: PlanNode }[]) : json)[0]!.Plan;
-    });
 });
-
-type PlanNode = {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  'Actual Rows': number;
-  'Actual Loops': number;
-  'Rows Removed by Filter'?: number;
-  Plans?: PlanNode[];
-};
-const nodes = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(nodes)];

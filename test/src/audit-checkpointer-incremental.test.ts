@@ -2,6 +2,7 @@ import { auditPublicKeys, createCheckpointer, publicKeyFromJwk, verifyTenantTrai
 import { createDb } from '@mcprt/db';
 import { describe, expect, it } from 'vitest';
 import { auditTestDb } from './harness/audit-db.js';
+import { genericPlan, planNodes, type PlanNode } from './harness/pg-plan.js';
 import { startPgQueryCounter } from './harness/pg-query-counter.js';
 
 /**
@@ -112,15 +113,8 @@ describe('audit checkpointer: incremental ticks (real Postgres)', () => {
       // That statement with this tick's range, planned generically as a prepared statement is after a
       // few runs, on statistics as autovacuum keeps them: an index range scan reading the 10 new rows.
       await t.owner.sql`analyze audit_events`;
-      const plan = await t.owner.sql.begin(async (tx) => {
-        await tx`set local plan_cache_mode = force_generic_plan`;
-        await tx.unsafe(`prepare candidates(bigint, bigint) as ${candidates[0]!}`);
-        const [r] = await tx.unsafe(`explain (analyze, format json) execute candidates(${first.horizon}, ${second.horizon})`);
-        await tx.unsafe('deallocate candidates');
-        const json = r!['QUERY PLAN'] as string | { Plan: PlanNode }[];
-        return (typeof json === 'string' ? (JSON.parse(json) as { Plan: PlanNode }[]) : json)[0]!.Plan;
-      });
-      const scans = nodes(plan).filter((n) => n['Relation Name'] === 'audit_events');
+      const plan = await genericPlan(t.owner.sql, candidates[0]!, { bigint: [String(first.horizon), String(second.horizon)] });
+      const scans = planNodes(plan).filter((n) => n['Relation Name'] === 'audit_events');
       // Rows visited: those returned plus those the scan read and filtered out.
       const visited = (n: PlanNode) => n['Actual Rows'] + (n['Rows Removed by Filter'] ?? 0);
       expect(scans.map((n) => [n['Node Type'], n['Index Name'], visited(n)])).toEqual([['Index Scan', 'audit_events_pkey', 10]]);
@@ -151,13 +145,3 @@ describe('audit checkpointer: incremental ticks (real Postgres)', () => {
     expect(await verify(late)).toMatchObject({ ok: true, rowsVerified: 1 });
   });
 });
-
-type PlanNode = {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  'Actual Rows': number;
-  'Rows Removed by Filter'?: number;
-  Plans?: PlanNode[];
-};
-const nodes = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(nodes)];

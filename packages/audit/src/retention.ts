@@ -1,4 +1,4 @@
-import { FINAL_STATUSES } from '@mcprt/calls';
+import { FINAL_STATUSES, tenantCallsByAge } from '@mcprt/calls';
 import type postgres from 'postgres';
 
 /**
@@ -36,7 +36,7 @@ export async function deleteExpiredCalls(sql: postgres.Sql, tenantId: string, da
   const rows = await sql`
     delete from tool_calls where tenant_id = ${tenantId} and id = any(array(
       select id from tool_calls
-      where tenant_id = ${tenantId} and created_at < now() - make_interval(days => ${days})
+      where ${tenantCallsByAge(sql, tenantId)} and created_at < now() - make_interval(days => ${days})
         and status in ${sql(FINAL_STATUSES)} and finished_at < now() - make_interval(days => ${days})
       order by created_at limit ${batch}))
     returning 1`;

@@ -4,6 +4,15 @@ import { toCall } from './statements/row.js';
 import type { ToolCall } from './schema.js';
 
 /**
+ * A tenant's calls, reached through tool_calls_tenant_created ((tenant_id::text), created_at, id): in
+ * creation order, visiting only this tenant's rows. The index is led by an expression so that the
+ * hot path's statements (`tenant_id = …`) cannot pick it (schema.ts says why); this condition names
+ * both, the expression for the index and the column for the tenant scope. The id goes through uuid,
+ * so any spelling of it matches the column's canonical text.
+ */
+export const tenantCallsByAge = (sql: postgres.Sql, tenantId: string) => sql`tenant_id = ${tenantId} and (tenant_id::text) = ${tenantId}::uuid::text`;
+
+/**
  * Lists of calls for the history APIs (the end user's and the back office's), bound to one tenant. Keyset pagination on
  * (created_at, id), newest first, over the indexes tool_calls_user_created / tool_calls_tenant_created.
  * The position is carried as created_at's text with microseconds (a JS Date keeps milliseconds only,
@@ -35,7 +44,7 @@ export function callHistory(sql: postgres.Sql, tenantId: string) {
       const rows = await sql`
         select *, to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as _created_key
         from tool_calls
-        where tenant_id = ${tenantId}
+        where ${tenantCallsByAge(sql, tenantId)}
           ${f.userId ? sql`and user_id = ${f.userId}` : sql``}
           ${f.status ? sql`and status = ${f.status}` : sql``}
           ${f.tool ? sql`and tool = ${f.tool}` : sql``}

@@ -28,7 +28,7 @@ export type { RecordCallInput, RecordCallResult } from './statements/record.js';
 export type { FinishInput } from './statements/settle.js';
 export type { NewToolCall } from './tool-calls.js';
 export { findStaleQueuedCalls, findStaleRunningCalls, oldestPendingCalls } from './call-recovery.js';
-export { awaitingTenantApproval, callHistory, pendingCallsSummary } from './call-history.js';
+export { awaitingTenantApproval, callHistory, pendingCallsSummary, tenantCallsByAge } from './call-history.js';
 export type { AwaitingApproval, CallFilter, CallPageRow } from './call-history.js';
 export { CompletionWaiter, eitherAborted } from './completion.js';
 export type { BellSource } from './completion.js';

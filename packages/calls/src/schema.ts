@@ -78,10 +78,12 @@ export const toolCalls = pgTable(
       .on(t.createdAt)
       .where(sql`status = 'queued'`),
     // Keyset pagination, newest first (GET …/tool-calls, the back office): per user and per tenant.
-    // Neither starts with tenant_id on purpose: the hot path's statements select by (tenant_id, id), and
-    // an index led by tenant_id alone tempted the planner (before the table's first ANALYZE) into
-    // scanning the tenant's every row per final write.
-    // user_id is a globally unique uuid; the tenant list walks (created_at, id) back filtered by tenant.
+    // Neither is led by tenant_id itself on purpose: the hot path's statements select by (tenant_id, id),
+    // and an index led by tenant_id tempted the planner (before the table's first ANALYZE) into scanning
+    // the tenant's every row per final write. user_id is a globally unique uuid; the tenant's list is led
+    // by the expression tenant_id::text, which only a statement that names it can use
+    // (`tenantCallsByAge` in call-history.ts): the tenant's calls in creation order, whatever other
+    // tenants wrote meanwhile.
     // The expiry sweep's scan: calls that needed approval, by deadline, until they finish.
     index('tool_calls_awaiting_approval')
       .on(t.approvalExpiresAt)
@@ -91,7 +93,7 @@ export const toolCalls = pgTable(
       .on(t.inputExpiresAt)
       .where(sql`input_expires_at is not null and finished_at is null`),
     index('tool_calls_user_created').on(t.userId, t.createdAt, t.id),
-    index('tool_calls_created').on(t.createdAt, t.id, t.tenantId),
+    index('tool_calls_tenant_created').on(sql`(${t.tenantId}::text)`, t.createdAt, t.id),
   ],
 );
 
