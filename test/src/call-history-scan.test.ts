@@ -36,6 +36,8 @@ describe('calls history: a tenant page visits that tenant’s rows only (real Po
       expect(first).toHaveLength(2);
       const rest = await history.page({}, { createdKey: first[1]!.createdKey, id: first[1]!.call.id }, 2);
       expect(rest).toHaveLength(1);
+      // One user's page goes by that user's index (below), never through the tenant's.
+      expect(await history.page({ userId: idleUser }, null, 2)).toHaveLength(2);
       // Nothing of another tenant, on any page.
       expect([...first, ...rest].every((r) => r.call.tenantId === idle)).toBe(true);
       // Retention (1 day) finds the idle tenant's three final calls, none of the busy tenant's.
@@ -73,8 +75,14 @@ describe('calls history: a tenant page visits that tenant’s rows only (real Po
       // The sweep's walk, planned again (its rows are gone: it deletes nothing now).
       const sweepValues = { uuid: `'${idle}'`, integer: ['1', '1'], bigint: ['10'], tool_call_status: FINAL_STATUSES.map((x) => `'${x}'`) };
       costs.push({ name: 'retention', ...scansOf(await genericPlan(t.owner.sql, sweep!, sweepValues), 'tool_calls') });
+      const userPage = sent(/and user_id = \$2/);
+      costs.push({
+        name: 'a user’s page',
+        ...scansOf(await genericPlan(t.owner.sql, userPage, { ...values, uuid: [`'${idle}'`, `'${idleUser}'`] }), 'tool_calls'),
+      });
       expect(costs.filter((c) => c.visited > 3)).toEqual([]);
-      expect(costs.map((c) => c.indexes.includes('Index Scan tool_calls_tenant_created'))).toEqual([true, true, true]);
+      expect(costs.map((c) => c.indexes.includes('Index Scan tool_calls_tenant_created'))).toEqual([true, true, true, false]);
+      expect(costs[3]!.indexes).toEqual(['Index Scan tool_calls_user_created']);
       // The hot path's final write is planned by the call's id or the tenant's pending calls, never through the history's index.
       const write = scansOf(
         await genericPlan(t.owner.sql, finalWrite, {

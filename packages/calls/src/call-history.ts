@@ -44,8 +44,11 @@ export function callHistory(sql: postgres.Sql, tenantId: string) {
       const rows = await sql`
         select *, to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as _created_key
         from tool_calls
-        where ${tenantCallsByAge(sql, tenantId)}
-          ${f.userId ? sql`and user_id = ${f.userId}` : sql``}
+        where ${
+          // One user's calls: tool_calls_user_created; the whole tenant's: tool_calls_tenant_created (only
+          // a statement that names its expression can use it, so a user's page is never walked through it).
+          f.userId ? sql`tenant_id = ${tenantId} and user_id = ${f.userId}` : tenantCallsByAge(sql, tenantId)
+        }
           ${f.status ? sql`and status = ${f.status}` : sql``}
           ${f.tool ? sql`and tool = ${f.tool}` : sql``}
           ${f.madeBy ? (f.madeBy.clientId === null || f.madeBy.tools.length === 0 ? sql`and false` : sql`and client_id = ${f.madeBy.clientId} and tool = any(${[...f.madeBy.tools]}::text[])`) : sql``}
