@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify } from 'jose';
+import { createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { UnknownAccountError } from './accounts.js';
@@ -54,9 +54,12 @@ describe('startDevIdp', () => {
 
   it('honours ttlSeconds and refuses a token for another audience', async () => {
     const token = await idp.mintAccessToken({ sub: 'bob', audience: AUDIENCE, scope: 'a', ttlSeconds: 1 });
-    const { payload } = await jwtVerify(token, jwks, { issuer: idp.issuer, audience: AUDIENCE });
+    // Checked at the second it was issued: a 1 s token checked a moment later may already have expired
+    // (issued at x.999 s, checked at x+1 s), which is not what this test is about.
+    const currentDate = new Date(decodeJwt(token).iat! * 1000);
+    const { payload } = await jwtVerify(token, jwks, { issuer: idp.issuer, audience: AUDIENCE, currentDate });
     expect(payload.exp! - payload.iat!).toBe(1);
-    await expect(jwtVerify(token, jwks, { issuer: idp.issuer, audience: 'http://127.0.0.1:3000/t/other/mcp' })).rejects.toBeInstanceOf(
+    await expect(jwtVerify(token, jwks, { issuer: idp.issuer, audience: 'http://127.0.0.1:3000/t/other/mcp', currentDate })).rejects.toBeInstanceOf(
       joseErrors.JWTClaimValidationFailed,
     );
   });
