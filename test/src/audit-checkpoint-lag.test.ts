@@ -75,11 +75,7 @@ describe('audit checkpoint lag: value and cost (real Postgres)', () => {
       const newest = await auditTrail(watched.sql, idle).page({ tool: 'echo' }, null, 2);
       expect(newest.map((r) => r.id)).toEqual([woke, sealed]);
       expect((await auditTrail(watched.sql, idle).page({ tool: 'echo' }, woke, 1)).map((r) => r.id)).toEqual([sealed]);
-      const sent = (re: RegExp) => {
-        const statement = counter.executed.find((q) => re.test(q));
-        if (!statement) throw new Error(`no statement matching ${re} was sent`);
-        return statement;
-      };
+      const sent = (re: RegExp) => counter.first(re);
       const [gauge, alarm, sealing, exporting] = [
         sent(/from tenants t/),
         sent(/unnest\(/),

@@ -50,11 +50,7 @@ describe('calls history: a tenant page visits that tenant’s rows only (real Po
       const finish = { id: busyCall!.id as string, attempt: 1, elapsedMs: 1, outcome: { status: 'succeeded' as const, result: 1 }, audit };
       expect(await withCallStatements(watched).calls.finish(busy, finish)).toBe(true);
 
-      const sent = (re: RegExp) => {
-        const statement = counter.executed.find((q) => re.test(q));
-        if (!statement) throw new Error(`no statement matching ${re} was sent`);
-        return statement;
-      };
+      const sent = (re: RegExp) => counter.first(re);
       const newest = sent(/from tool_calls[^]*order by created_at desc, id desc\s+limit \$\d+$/);
       const after = sent(/and \(created_at, id\) < [^]*limit/);
       const finalWrite = sent(/update tool_calls t set status = v.status/);

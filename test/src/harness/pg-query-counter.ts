@@ -38,6 +38,12 @@ export async function startPgQueryCounter(target: { host: string; port: number }
     },
     /** SQL text of every statement executed so far, in order. */
     executed,
+    /** The first executed statement that matches (to plan it as it was sent); throws when none does. */
+    first(match: RegExp): string {
+      const statement = executed.find((sql) => match.test(sql));
+      if (!statement) throw new Error(`no statement matching ${match} was sent`);
+      return statement;
+    },
     /** How many executed statements match. */
     count(match: RegExp): number {
       return executed.filter((sql) => match.test(sql)).length;
