@@ -12,7 +12,9 @@ import { AuthServers } from './auth-server/provider.js';
 import { UpstreamLogin } from './auth-server/upstream.js';
 import { CallRateLimits } from './calls/rate-limits.js';
 import { OutageLog } from './http/outage.js';
-import { InputAnswerRelay } from './mcp/input-answers.js';
+import { inputAnswerSchema, type InputAnswerRelay } from './mcp/legacy-input.js';
+import { ReplicaRelay, sharedSubscriber } from './mcp/replica-relay.js';
+import { legacyCancelSchema, type LegacyCancel } from './mcp/tools-call.js';
 import { TenantCache } from './http/tenant-cache.js';
 import { UserCache } from './http/user-cache.js';
 
@@ -41,8 +43,10 @@ export interface ApiResources {
   upstreamLogin: UpstreamLogin;
   /** Per-user and per-tenant call rates (calls/rate-limits.ts). */
   rates: CallRateLimits;
-  /** 2025 clients' answers to a tool's input requests, across replicas (mcp/input-answers.ts). */
+  /** 2025 clients' answers to a tool's input requests, across replicas (mcp/replica-relay.ts). */
   inputAnswers: InputAnswerRelay;
+  /** 2025 clients' `notifications/cancelled`, to the replica whose tools/call waits (mcp/replica-relay.ts). */
+  legacyCancels: ReplicaRelay<LegacyCancel>;
   log: Logger;
   metrics: Metrics;
   /** Postgres / Redis outages: logged once each, probed until they end (http/outage.ts). */
@@ -72,12 +76,25 @@ export function createApiResources(base: ProcessBase<ApiConfig>): ApiResources {
   // oidc-provider asks for `redirect: manual`, so it refuses any redirect itself).
   const asFetch = egressFetch(egress, 'the authorization server', { timeoutMs: 5_000, maxBodyBytes: 64 * 1024, sameOriginRedirectsOnly: true });
   const idpFetch = egressFetch(egress, "the tenant's identity provider", { timeoutMs: 10_000, maxBodyBytes: 512 * 1024 });
-  const inputAnswers = new InputAnswerRelay(
+  // The relays of 2025 clients' messages that name a request held by another replica: one subscriber
+  // connection, opened when this replica first holds such a request.
+  const relaySub = sharedSubscriber(() => connectRedis(config, 'subscriber', (err) => log.warn({ err }, 'redis (replica relay) connection error')));
+  const inputAnswers = new ReplicaRelay({
     redis,
-    () => connectRedis(config, 'subscriber', (err) => log.warn({ err }, 'redis (input answer relay) connection error')),
-    base.keys.inputAnswerChannel,
+    subscriber: relaySub.get,
+    channel: base.keys.inputAnswerChannel,
+    schema: inputAnswerSchema,
+    what: 'input answer',
     log,
-  );
+  });
+  const legacyCancels = new ReplicaRelay({
+    redis,
+    subscriber: relaySub.get,
+    channel: base.keys.legacyCancelChannel,
+    schema: legacyCancelSchema,
+    what: 'notifications/cancelled',
+    log,
+  });
   const outages = new OutageLog(log, { postgres: () => db.sql`select 1`, redis: () => redis.ping() });
   return {
     ...base,
@@ -93,13 +110,14 @@ export function createApiResources(base: ProcessBase<ApiConfig>): ApiResources {
     upstreamLogin: new UpstreamLogin({ keyring, fetch: idpFetch, allowInsecure: config.ALLOW_INSECURE_ISSUERS }),
     rates: new CallRateLimits(redis, base.keys, log),
     inputAnswers,
+    legacyCancels,
     outages,
     async close() {
       outages.close();
       await producer.close().catch(() => undefined);
       await waiter.close();
       await callLogs.close();
-      await inputAnswers.close();
+      await relaySub.close();
       await base.close();
     },
   };

@@ -41,8 +41,10 @@ export function redisKeys(prefix: string) {
     idJagRedeemed: (tenantId: string, digest: string) => `${prefix}:idjag-jti:${tenantId}:${digest}`,
     /** The pub/sub channel cancels are announced on (every worker process subscribes once). */
     cancelChannel: `${prefix}:call-cancel`,
-    /** 2025 clients' answers to the API's input requests, for the API replica whose tools/call waits (apps/api mcp/input-answers.ts). */
+    /** 2025 clients' answers to the API's input requests, for the API replica whose tools/call waits (apps/api mcp/replica-relay.ts). */
     inputAnswerChannel: `${prefix}:mcp-input-answers`,
+    /** 2025 clients' `notifications/cancelled`, for the API replica whose tools/call waits (apps/api mcp/tools-call.ts). */
+    legacyCancelChannel: `${prefix}:mcp-legacy-cancels`,
   };
 }
 

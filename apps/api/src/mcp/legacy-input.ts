@@ -11,8 +11,9 @@ import {
   type ClientInputCapabilities,
   type InputResponses,
 } from '@mcprt/tools';
-import type { InputAnswer, InputAnswerRelay } from './input-answers.js';
+import { z } from 'zod';
 import { auditRound, MAX_ROUNDS } from './input-required.js';
+import { relayKey, type ReplicaRelay } from './replica-relay.js';
 import type { RequestIdentity } from './request-identity.js';
 
 /**
@@ -21,7 +22,7 @@ import type { RequestIdentity } from './request-identity.js';
  * tools/call's own response stream (SSE), and loops until the declaration asks nothing more; then
  * the call is submitted as for a 2026-07-28 client. The client answers each request on a new POST;
  * this endpoint is stateless, so that answer may reach any API replica: it is matched by (tenant,
- * user, OAuth client, request id) through the relay (input-answers.ts), here or on the replica that
+ * user, OAuth client, request id) through the relay (replica-relay.ts), here or on the replica that
  * waits. Ids are random (`mcprt-input-…`), never the SDK's per-server counter.
  */
 const ID_PREFIX = 'mcprt-input-';
@@ -29,7 +30,15 @@ const ID_PREFIX = 'mcprt-input-';
 const ROUND_TIMEOUT_MS = 120_000;
 
 type Who = Pick<RequestIdentity, 'tenant' | 'user' | 'token'>;
-const keyOf = (who: Who, id: string) => `${who.tenant.id}:${who.user.id}:${who.token.clientId ?? ''}:${id}`;
+
+/** A client's answer: its `result`, or the message of its JSON-RPC error. */
+export type InputAnswer = { result: unknown } | { error: string };
+/** An answer as it may arrive from another replica. */
+export const inputAnswerSchema: z.ZodType<InputAnswer> = z.union([
+  z.object({ result: z.unknown() }).strict(),
+  z.object({ error: z.string().max(200) }).strict(),
+]);
+export type InputAnswerRelay = ReplicaRelay<InputAnswer>;
 
 /**
  * A POST whose body is a client's answer to one of our requests (a JSON-RPC response with one of our
@@ -45,13 +54,13 @@ export function inputAnswerOf(who: Who, body: unknown): { key: string; answer: I
     m.result !== undefined
       ? { result: m.result }
       : { error: typeof m.error?.message === 'string' ? m.error.message.slice(0, 200) : 'the client refused the request' };
-  return { key: keyOf(who, m.id), answer };
+  return { key: relayKey(who, m.id), answer };
 }
 
 /** One request to the client on the tools/call's stream, and its answer (or a timeout, or the request's end). */
 async function ask(mcp: Server, relay: InputAnswerRelay, who: Who, ctx: ServerContext, request: { method: string; params: unknown }): Promise<unknown> {
   const id = `${ID_PREFIX}${randomBytes(16).toString('base64url')}`;
-  const waiting = await relay.expect(keyOf(who, id));
+  const waiting = await relay.expect(relayKey(who, id));
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   const ended = new Promise<never>((_, reject) => {
@@ -65,13 +74,13 @@ async function ask(mcp: Server, relay: InputAnswerRelay, who: Who, ctx: ServerCo
       { jsonrpc: '2.0', id, method: request.method, params: request.params as Record<string, unknown> },
       { relatedRequestId: ctx.mcpReq.id },
     );
-    const a = await Promise.race([waiting.answer, ended]);
+    const a = await Promise.race([waiting.message, ended]);
     if ('error' in a) throw new Error(a.error);
     return a.result;
   } finally {
     clearTimeout(timer);
     if (onAbort) ctx.mcpReq.signal.removeEventListener('abort', onAbort);
-    waiting.cancel();
+    waiting.release();
   }
 }
 

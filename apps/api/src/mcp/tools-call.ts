@@ -11,6 +11,7 @@ import {
 import type { answerTaskInput, CallLogFollower, decideCallApproval } from '@mcprt/calls';
 import { awaitCall, cancelUserCall, eitherAborted, isFinal, submitCall, type SubmitOutcome, type ToolCall } from '@mcprt/calls';
 import { activeSpan } from '@mcprt/observability';
+import { z } from 'zod';
 import { logWanted, requestLogLevel, type AnyTool } from '@mcprt/tools';
 import { RESULT_TOOL, toCallToolResult } from '../calls/call-result.js';
 import { approvalPageUrl, toolCallUrl } from '../http/urls.js';
@@ -21,8 +22,8 @@ import { appError } from '@mcprt/errors';
 import { askToConnect, connectOfError, reauthLink, upgradeLink } from './connect-answer.js';
 import { legacyInputCapabilities, legacyLogLevel } from './client-capabilities.js';
 import { gatherInput, type Gathered } from './input-required.js';
-import type { InputAnswerRelay } from './input-answers.js';
-import { gatherLegacyInput } from './legacy-input.js';
+import { gatherLegacyInput, type InputAnswerRelay } from './legacy-input.js';
+import { relayKey, type ReplicaRelay } from './replica-relay.js';
 import type { RequestIdentity } from './request-identity.js';
 import { assertClientCapabilities, createTaskResult, declaresTasks, missingCapability } from './tasks.js';
 import { callToolCallResult } from './tool-call-result.js';
@@ -38,8 +39,10 @@ export type McpDeps = Parameters<typeof submitCall>[0] &
   Parameters<typeof answerTaskInput>[0] &
   Parameters<typeof askToConnect>[0] &
   Parameters<typeof reauthLink>[0] & {
-    /** Where a 2025 client's answers to the requests of a tool's input declaration meet them (input-answers.ts). */
+    /** Where a 2025 client's answers to the requests of a tool's input declaration meet them (replica-relay.ts). */
     inputAnswers: InputAnswerRelay;
+    /** Where a 2025 client's `notifications/cancelled` meets the tools/call it names (replica-relay.ts). */
+    legacyCancels: ReplicaRelay<LegacyCancel>;
     /** Tools' log messages, followed for the request that made the call (tool-log.ts in @mcprt/tools). */
     callLogs: Pick<CallLogFollower, 'follow'>;
     config: Pick<
@@ -66,28 +69,37 @@ export const IDEMPOTENCY_META = 'io.mcprt/idempotency-key';
 const isIdempotencyKey = (key: unknown): key is string => typeof key === 'string' && /^[\x21-\x7e]{1,128}$/.test(key);
 
 /**
- * 2025-era `notifications/cancelled` names the JSON-RPC id of a request sent earlier, on another POST
- * (stateless: another server instance). The calls this API process is waiting for, by
- * (tenant, user, OAuth client, request id): a cancel that reaches the process holding the request
- * finds its call, and two apps of one user numbering their requests alike do not collide (the cancel
- * itself is still put to the access rule with the notifying token).
+ * A 2025-era `notifications/cancelled` names the JSON-RPC id of a tools/call sent earlier, on another
+ * POST, which a load balancer may have sent to another API replica. A tools/call of that era that
+ * waits holds its key — (tenant, user, OAuth client, request id) — in the cancel relay
+ * (replica-relay.ts); the notification is routed to it, here or at the replica that holds it. Two
+ * apps of one user numbering their requests alike do not collide, and another user's or app's
+ * notification never finds the call. The cancel is put to the access rule with the notifying token's
+ * scopes, at whichever replica carries it out, and audited with the notifying request's id.
  */
-const waitingLegacy = new Map<string, string>();
-const legacyKey = (who: RequestIdentity, requestId: string | number) =>
-  `${who.tenant.id}:${who.user.id}:${who.token.clientId ?? ''}:${typeof requestId}:${requestId}`;
+export type LegacyCancel = { scopes: string[]; requestId: string | null };
+/** A relayed cancel as it may arrive from another replica. */
+export const legacyCancelSchema: z.ZodType<LegacyCancel> = z
+  .object({ scopes: z.array(z.string().max(200)).max(1_000), requestId: z.string().max(200).nullable() })
+  .strict();
+const legacyCancelKey = (who: RequestIdentity, requestId: string | number) => relayKey(who, `${typeof requestId}:${requestId}`);
 
-/**
- * A 2025 `notifications/cancelled` for a tools/call this process is waiting for (stateless: the
- * request it names arrived on another POST). Only the sender's own calls are found (the key holds
- * tenant and user). A request held by another API replica is not found: its call runs on.
- */
+/** The 2025 `notifications/cancelled` handler: the cancel goes where its tools/call waits. */
 export function registerLegacyCancel(mcp: Server, r: McpDeps, who: RequestIdentity): void {
   mcp.setNotificationHandler('notifications/cancelled', async (n) => {
-    const callId = n.params.requestId === undefined ? undefined : waitingLegacy.get(legacyKey(who, n.params.requestId));
-    if (!callId) return;
-    await cancelUserCall(r, who, callId).catch((err: unknown) => who.log.warn({ err, callId }, 'notifications/cancelled: could not cancel the call'));
+    if (n.params.requestId === undefined) return;
+    const cancel: LegacyCancel = { scopes: [...who.token.scopes], requestId: who.requestId ?? null };
+    await r.legacyCancels
+      .route(legacyCancelKey(who, n.params.requestId), cancel)
+      .catch((err: unknown) => who.log.warn({ err }, 'notifications/cancelled: could not route the cancel'));
   });
 }
+
+/** Carry out a routed cancel for the call `who`'s tools/call waits on: as the notifying token may. */
+const cancelWaitedCall = (r: McpDeps, who: RequestIdentity, callId: string) => async (c: LegacyCancel) =>
+  cancelUserCall(r, { tenant: who.tenant, user: who.user, token: { scopes: c.scopes, clientId: who.token.clientId }, requestId: c.requestId }, callId).catch(
+    (err: unknown) => who.log.warn({ err, callId }, 'notifications/cancelled: could not cancel the call'),
+  );
 
 type Answer = CallToolResult | InputRequiredResult;
 
@@ -253,13 +265,12 @@ async function waitForCall(turn: Turn, call: ToolCall, asTask: boolean, tool: An
         }
       : undefined;
   const timeoutMs = asTask ? Math.min(r.config.TASK_WAIT_MS, r.config.CALL_WAIT_MS) : tick ? r.config.PROGRESS_WAIT_MS : r.config.CALL_WAIT_MS;
-  const waitKey = era === 'legacy' ? legacyKey(who, ctx.mcpReq.id) : undefined;
-  if (waitKey) waitingLegacy.set(waitKey, call.id);
+  const release = era === 'legacy' ? r.legacyCancels.hold(legacyCancelKey(who, ctx.mcpReq.id), cancelWaitedCall(r, who, call.id)) : undefined;
   const unfollow = tool.logs && !asTask ? await followLogs(turn, call.id) : undefined;
   try {
     return await awaitCall(r, who, call, { timeoutMs, signal: eitherAborted(signal, r.drain), fresh: true, tick });
   } finally {
     unfollow?.();
-    if (waitKey && waitingLegacy.get(waitKey) === call.id) waitingLegacy.delete(waitKey);
+    release?.();
   }
 }
