@@ -1,11 +1,12 @@
 import { oidcStoreRepository, tenantRepositories, tenantsRepository, type EnterpriseIdp, type Executor } from '@mcprt/db';
 import type { Keyring } from '@mcprt/keyring';
 import { JWT_BEARER_GRANT } from './id-jag.js';
-import { openOidcPayload, storeKey } from './oidc-store-codec.js';
+import { randomBytes } from 'node:crypto';
+import { openOidcPayload, sealOidcPayload, storeKey } from './oidc-store-codec.js';
 
 /**
  * The OAuth clients of a built-in tenant's authorization server, as an operator lists and deletes
- * them (`pnpm cli client list|delete`, the admin console's Clients page): one reading, one deletion,
+ * them (`pnpm cli client list|delete|rotate-secret`, the admin console's Clients page): one reading, one deletion, one rotation,
  * over the rows oidc-provider keeps in `oidc_store` (ids hashed, payloads sealed). Clients come from
  * the CLI (pre-registered, no expiry) and from dynamic registration (they lapse when unused); a
  * Client ID Metadata Document client is not stored (oidc-provider fetches the document), so it is
@@ -35,6 +36,8 @@ interface ClientMetadata {
   grant_types?: string[];
   token_endpoint_auth_method?: string;
   client_id_issued_at?: number;
+  client_secret?: string;
+  jwks?: unknown;
 }
 
 export function clientKindOf(m: Pick<ClientMetadata, 'grant_types' | 'token_endpoint_auth_method'>): AsClientKind {
@@ -166,4 +169,60 @@ async function untrustClient(tx: Executor, tenantId: string, clientId: string): 
 function deletionReason(d: DeletedAsClient): string {
   const idps = d.idps.map((i) => `${i.issuer}${i.dropped ? '(dropped)' : ''}`).join(',');
   return `client=${d.clientId} kind=${d.kind} grants=${d.grants} rows=${d.rows}${idps ? ` idps=${idps}` : ''}`.slice(0, 500);
+}
+
+export interface RotateAsClientSecretInput {
+  tenantId: string;
+  clientId: string;
+  /** A client that signs its token requests (`private_key_jwt`): its new public keys, which replace the old ones. */
+  jwks?: { keys: Record<string, unknown>[] } | undefined;
+  /** Who rotated it, for the audit row's client column: `cli:<os user>`. */
+  actor: string;
+  requestId?: string | null;
+}
+
+export type RotatedAsClient =
+  | { outcome: 'rotated'; clientId: string; kind: AsClientKind; /** The new secret (shown once; stored sealed). */ clientSecret?: string; keys?: number }
+  | { outcome: 'not_found' }
+  /** A public client has no secret; a key-signing client needs `jwks`, a secret client takes none. */
+  | { outcome: 'refused'; message: string };
+
+/**
+ * A new secret for a client of this tenant that authenticates with one (confidential, service,
+ * enterprise), or a new public key set for one that signs its token requests (`private_key_jwt`): the
+ * stored registration is rewritten in place, so the client keeps its id, its grants, its place in
+ * trusted IdPs' lists and — a service client — its principal `svc:<client_id>` (its audit history
+ * reads on). oidc-provider reads a stored client from the adapter on every use, so from the commit on
+ * every replica accepts the new secret and refuses the old one; access tokens already issued lapse
+ * on their own (as after a deletion). The row is locked for the rewrite (concurrent rotations apply
+ * one after another; the last one stands) and the rotation is audited `oauth_client.secret_rotated`,
+ * never with the secret. Another tenant's client id is not found: every statement is bound to this tenant.
+ */
+export async function rotateAsClientSecret(db: Executor, keyring: Keyring, input: RotateAsClientSecretInput): Promise<RotatedAsClient> {
+  const { tenantId, clientId } = input;
+  return db.transaction(async (tx) => {
+    const store = oidcStoreRepository(tx, tenantId);
+    const id = storeKey(clientId);
+    const row = await store.findForUpdate('Client', id);
+    if (!row) return { outcome: 'not_found' as const };
+    const meta = openOidcPayload(keyring, tenantId, 'Client', id, row.payload) as ClientMetadata & Record<string, unknown>;
+    const kind = clientKindOf(meta);
+    const method = meta.token_endpoint_auth_method ?? 'client_secret_basic';
+    if (method === 'none') return { outcome: 'refused' as const, message: 'a public client (PKCE, no secret) has no secret to rotate' };
+    const signs = method === 'private_key_jwt';
+    if (signs && !input.jwks)
+      return { outcome: 'refused' as const, message: 'this client signs its token requests (private_key_jwt): give its new public keys' };
+    if (!signs && input.jwks) return { outcome: 'refused' as const, message: `this client authenticates with a secret (${method}): it takes no keys` };
+    const clientSecret = signs ? undefined : randomBytes(32).toString('base64url');
+    const next = signs ? { ...meta, jwks: input.jwks } : { ...meta, client_secret: clientSecret };
+    await store.upsert({ ...row, payload: sealOidcPayload(keyring, tenantId, 'Client', id, next) });
+    await tenantRepositories(tx, tenantId).audit.append({
+      clientId: input.actor,
+      action: 'oauth_client.secret_rotated',
+      decision: 'info',
+      reason: `client=${clientId} kind=${kind} ${signs ? `keys=${input.jwks!.keys.length}` : 'secret'}`.slice(0, 500),
+      requestId: input.requestId ?? null,
+    });
+    return { outcome: 'rotated' as const, clientId, kind, ...(clientSecret ? { clientSecret } : { keys: input.jwks!.keys.length }) };
+  });
 }

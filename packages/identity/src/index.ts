@@ -10,5 +10,5 @@ export { openOidcPayload, sealOidcPayload, storeKey } from './oidc-store-codec.j
 export { apiKeySecretMatches, generateApiKey, parseApiKey } from './tenant-api-key.js';
 export { enterpriseIdpSchema, ID_JAG_TYP, IdJagRefused, JWT_BEARER_GRANT, verifyIdJag } from './id-jag.js';
 export type { IdJagExpectation, VerifiedIdJag } from './id-jag.js';
-export { clientKindOf, deleteAsClient, listAsClients } from './as-clients.js';
-export type { AsClientKind, AsClientView, DeleteAsClientInput, DeletedAsClient } from './as-clients.js';
+export { clientKindOf, deleteAsClient, listAsClients, rotateAsClientSecret } from './as-clients.js';
+export type { AsClientKind, AsClientView, DeleteAsClientInput, DeletedAsClient, RotateAsClientSecretInput, RotatedAsClient } from './as-clients.js';

@@ -1,9 +1,10 @@
 import { userInfo } from 'node:os';
-import { deleteAsClient, listAsClients, type AsClientView, type DeletedAsClient } from '@mcprt/identity';
+import { deleteAsClient, listAsClients, rotateAsClientSecret, type AsClientView, type DeletedAsClient } from '@mcprt/identity';
 import { parseKeyring } from '@mcprt/keyring';
 import { parseSlug } from '../args.js';
 import { CliError, hint, UsageError, type CliResources } from '../resources.js';
 import { builtinTenant } from './client-create.js';
+import { parseJwks } from './service-client-create.js';
 
 const keyringOf = (res: CliResources) => parseKeyring(res.config.SEAL_KEYS, res.config.SEAL_ACTIVE_KID);
 
@@ -18,6 +19,13 @@ export async function clientList(res: CliResources, input: { tenant?: string }):
     );
   }
   return clients;
+}
+
+function parseClientId(value: string | undefined): string {
+  const clientId = value?.trim();
+  if (!clientId) throw new UsageError('--client-id is required: an id shown by `client list`');
+  if (clientId.length > 300) throw new UsageError('--client-id is too long (at most 300 characters)');
+  return clientId;
 }
 
 /** Who ran the CLI, as the audit row names the actor: `cli:<os user>` (`cli` when the process has no user name). */
@@ -35,9 +43,7 @@ function cliActor(): string {
  * deletion, `deleteAsClient`), audited as `oauth_client.deleted` naming `cli:<os user>`.
  */
 export async function clientDelete(res: CliResources, input: { tenant?: string; clientId?: string }): Promise<DeletedAsClient> {
-  const clientId = input.clientId?.trim();
-  if (!clientId) throw new UsageError('--client-id is required: an id shown by `client list`');
-  if (clientId.length > 300) throw new UsageError('--client-id is too long (at most 300 characters)');
+  const clientId = parseClientId(input.clientId);
   const tenant = await builtinTenant(res, parseSlug(input.tenant, '--tenant'));
   const deleted = await deleteAsClient(res.db, keyringOf(res), { tenantId: tenant.id, clientId, actor: cliActor() });
   if (!deleted) throw new CliError(`tenant ${tenant.slug} has no client ${JSON.stringify(clientId)} (see \`client list --tenant ${tenant.slug}\`)`);
@@ -47,4 +53,30 @@ export async function clientDelete(res: CliResources, input: { tenant?: string; 
   }
   hint(res, 'access tokens it already holds stay valid until they expire (at most 10 minutes); nothing else of it is accepted from now on');
   return deleted;
+}
+
+/**
+ * `client rotate-secret --tenant <slug> --client-id <id> [--jwks <json>|@file]`: a new secret for a
+ * client that has one (printed once), or new public keys for one that signs its token requests (the
+ * one rotation, `rotateAsClientSecret`): same id, grants and principal; the old secret is refused
+ * from now on. Audited as `oauth_client.secret_rotated` naming `cli:<os user>`.
+ */
+export async function clientRotateSecret(
+  res: CliResources,
+  input: { tenant?: string; clientId?: string; jwks?: string },
+): Promise<{ clientId: string; clientSecret?: string }> {
+  const clientId = parseClientId(input.clientId);
+  const jwks = input.jwks === undefined ? undefined : parseJwks(input.jwks);
+  const tenant = await builtinTenant(res, parseSlug(input.tenant, '--tenant'));
+  const out = await rotateAsClientSecret(res.db, keyringOf(res), { tenantId: tenant.id, clientId, jwks, actor: cliActor() });
+  if (out.outcome === 'not_found')
+    throw new CliError(`tenant ${tenant.slug} has no client ${JSON.stringify(clientId)} (see \`client list --tenant ${tenant.slug}\`)`);
+  if (out.outcome === 'refused') throw new CliError(`client ${clientId}: ${out.message}`);
+  if (out.clientSecret) res.out(`client_secret ${out.clientSecret}   (shown once; stored sealed)`);
+  else res.out(`client ${clientId} now verifies its token requests with ${out.keys} key(s)`);
+  hint(
+    res,
+    `client ${clientId} (${out.kind}) keeps its id and grants; the old ${out.clientSecret ? 'secret' : 'keys'} are refused from now on, access tokens already issued lapse within their lifetime (at most 10 minutes)`,
+  );
+  return { clientId, ...(out.clientSecret ? { clientSecret: out.clientSecret } : {}) };
 }

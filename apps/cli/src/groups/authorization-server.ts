@@ -1,6 +1,6 @@
 import { asRotateKey } from '../commands/as-rotate-key.js';
 import { clientCreate } from '../commands/client-create.js';
-import { clientDelete, clientList } from '../commands/client-manage.js';
+import { clientDelete, clientList, clientRotateSecret } from '../commands/client-manage.js';
 import { enterpriseClientCreate, tenantTrustIdp } from '../commands/enterprise-idp.js';
 import { serviceClientCreate } from '../commands/service-client-create.js';
 import { str, type CommandGroup } from '../command.js';
@@ -75,6 +75,18 @@ export const authorizationServerCommands: CommandGroup = {
     details: ['Its access tokens already issued lapse within their lifetime (10 minutes); its refresh tokens and secret are refused at once'],
     options: { tenant: { type: 'string' }, 'client-id': { type: 'string' } },
     run: ({ values: v, withDb }) => withDb(async (res) => (await clientDelete(res, { tenant: str(v, 'tenant'), clientId: str(v, 'client-id') }), 0)),
+  },
+  'client rotate-secret': {
+    usage: 'client rotate-secret --tenant <slug> --client-id <id> [--jwks <json>|@file]',
+    summary: 'built-in tenants: a new secret for a client (printed once), or new public keys for a private_key_jwt client; audited',
+    details: [
+      'The client keeps its id, its grants and (a service client) its principal svc:<client_id>',
+      'The old secret is refused at once on every replica; access tokens already issued lapse within their lifetime (10 minutes)',
+      '--jwks  private_key_jwt clients only: the new public keys (JSON text or @file), replacing the old ones',
+    ],
+    options: { tenant: { type: 'string' }, 'client-id': { type: 'string' }, jwks: { type: 'string' } },
+    run: ({ values: v, withDb }) =>
+      withDb(async (res) => (await clientRotateSecret(res, { tenant: str(v, 'tenant'), clientId: str(v, 'client-id'), jwks: str(v, 'jwks') }), 0)),
   },
   'tenant trust-idp': {
     usage: 'tenant trust-idp --slug <slug> --issuer <url> (--jwks-uri <url> --client-id <id> [--client-id <id>]… | --remove)',

@@ -50,6 +50,11 @@ function oidcRows(db: Executor, tenantId: string) {
       const [row] = await db.select().from(oidcStore).where(key(model, id)).limit(1);
       return row;
     },
+    /** The row, locked until the transaction ends (inside one: a read-modify-write of a payload, one writer at a time). */
+    async findForUpdate(model: string, id: string): Promise<OidcStoreRow | undefined> {
+      const [row] = await db.select().from(oidcStore).where(key(model, id)).limit(1).for('update');
+      return row;
+    },
     async findBy(model: string, column: 'uid' | 'userCode', value: string): Promise<OidcStoreRow | undefined> {
       const col = column === 'uid' ? oidcStore.uid : oidcStore.userCode;
       const [row] = await db
