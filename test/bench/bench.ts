@@ -52,6 +52,8 @@
  *                      lifetime); between phases once half as old. 0 refreshes at every phase (the smoke test)
  *   BENCH_DATABASE_URL the database the run drops, re-creates and uses (default: TEST_DATABASE_URL's
  *                      server, database mcprt_bench)
+ *   BENCH_PEER_COMMAND another peer server to measure instead of ./peer-server.ts: a shell command
+ *                      run from the repository's root that keeps its contract (./peer.ts, spawnPeer)
  *   BENCH_CPU_PROF=<dir>  write bench-<pid>.cpuprofile (this process, first round's e2e only), and
  *                      api-<pid>.cpuprofile and worker-<pid>.cpuprofile (whole process lives, via
  *                      ./cpu-prof.mjs); open in DevTools
@@ -129,7 +131,10 @@ async function main(): Promise<number> {
   try {
     d = await startDeployment();
     peer = await startPeer();
-    log(`peer: SDK v2 createMcpHandler + McpServer, jose ES256 bearer check per request, node:http, pid ${peer.pid}, ${peer.mcpUrl}`);
+    const what = process.env.BENCH_PEER_COMMAND
+      ? `BENCH_PEER_COMMAND (${process.env.BENCH_PEER_COMMAND})`
+      : 'SDK v2 createMcpHandler + McpServer, jose ES256 bearer check per request, node:http';
+    log(`peer: ${what}, pid ${peer.pid}, ${peer.mcpUrl}`);
     await warmUp(d, peer);
     const { ok, lastLines } = MODE === 'latency' ? await latencyMode(d, peer) : await throughputMode(d, peer);
     if (!ok) exitCode = 1;

@@ -20,8 +20,18 @@ export interface Peer {
   stop(): Promise<boolean>;
 }
 
+/**
+ * Our peer (./peer-server.ts), or another one: BENCH_PEER_COMMAND, a shell command run from the
+ * repository's root, starts any server that keeps the same contract — it reads PEER_PORT,
+ * PEER_ISSUER, PEER_AUDIENCE and PEER_JWKS (see ./peer-server.ts), checks the bearer JWT of every
+ * request against them, serves an `echo` tool whose `{message}` comes back as `structuredContent`
+ * at `/mcp` in the era the bench speaks, and prints `peer listening on <url>` once ready. So a peer
+ * written independently of ours is measured in the same run, by the same load client.
+ */
 function spawnPeer(env: Record<string, string>): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/bench/peer-server.ts'], {
+  const command = process.env.BENCH_PEER_COMMAND;
+  const [file, args] = command ? ['/bin/sh', ['-c', `exec ${command}`]] : [process.execPath, ['--import', 'tsx', 'test/bench/peer-server.ts']];
+  const child = spawn(file, args, {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
