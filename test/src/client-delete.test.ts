@@ -2,14 +2,13 @@ import { CliError, clientDelete, clientList, enterpriseClientCreate, serviceClie
 import { oidcStoreRepository, tenantsRepository } from '@mcprt/db';
 import { listAsClients, storeKey } from '@mcprt/identity';
 import { parseKeyring } from '@mcprt/keyring';
-import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CookieJar } from './harness/browser.js';
 import { startBuiltinTenant } from './harness/builtin-tenant.js';
 import { spawnApp, type AppProcess } from './harness/app-process.js';
 import { runCli } from './harness/cli-process.js';
 import { freePort } from './harness/free-port.js';
-import { CLIENT_REDIRECT, signIn, tokenRequest } from './harness/oauth-client.js';
+import { authorize, signIn, tokenRequest } from './harness/oauth-client.js';
 import { createKey, Operator } from './harness/operator.js';
 import { initializeRequest, startStack, type Stack } from './harness/stack.js';
 
@@ -39,24 +38,6 @@ async function operator(slug: string, key: string): Promise<Operator> {
   expect((await op.signIn(key)).status).toBe(303);
   await op.page('/clients');
   return op;
-}
-
-/** An authorization request of `clientId` as a browser sends it: where it goes (a redirect back to the client means it was accepted). */
-async function authorize(issuer: string, clientId: string, mcpUrl: string): Promise<Response> {
-  const url = new URL(`${issuer}/auth`);
-  const verifier = randomBytes(32).toString('base64url');
-  for (const [k, v] of Object.entries({
-    response_type: 'code',
-    client_id: clientId,
-    redirect_uri: CLIENT_REDIRECT,
-    resource: mcpUrl,
-    scope: 'tools:whoami',
-    state: 'st',
-    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-    code_challenge_method: 'S256',
-  }))
-    url.searchParams.set(k, v);
-  return fetch(url, { redirect: 'manual' });
 }
 
 const accountPage = async (issuer: string, jar: CookieJar) => {

@@ -17,7 +17,7 @@ export { tenantSetIdp } from './commands/tenant-set-idp.js';
 export { tenantSetUpstream } from './commands/tenant-set-upstream.js';
 export { tenantSetScavioKey } from './commands/tenant-set-scavio-key.js';
 export { clientCreate } from './commands/client-create.js';
-export { clientDelete, clientList, clientRotateSecret } from './commands/client-manage.js';
+export { clientBlock, clientDelete, clientList, clientRotateSecret, clientUnblock } from './commands/client-manage.js';
 export { serviceClientCreate } from './commands/service-client-create.js';
 export { enterpriseClientCreate, tenantTrustIdp } from './commands/enterprise-idp.js';
 export { mcpCall } from './commands/mcp-call.js';

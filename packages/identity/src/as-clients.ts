@@ -1,16 +1,17 @@
-import { oidcStoreRepository, tenantRepositories, tenantsRepository, type EnterpriseIdp, type Executor } from '@mcprt/db';
+import { oidcStoreRepository, tenantRepositories, tenantsRepository, type EnterpriseIdp, type Executor, type OidcStoreRepository } from '@mcprt/db';
 import type { Keyring } from '@mcprt/keyring';
 import { JWT_BEARER_GRANT } from './id-jag.js';
 import { randomBytes } from 'node:crypto';
-import { openOidcPayload, sealOidcPayload, storeKey } from './oidc-store-codec.js';
+import { openOidcPayload, operatorStoreRow, sealOidcPayload, storeKey } from './oidc-store-codec.js';
 
 /**
  * The OAuth clients of a built-in tenant's authorization server, as an operator lists and deletes
  * them (`pnpm cli client list|delete|rotate-secret`, the admin console's Clients page): one reading, one deletion, one rotation,
  * over the rows oidc-provider keeps in `oidc_store` (ids hashed, payloads sealed). Clients come from
  * the CLI (pre-registered, no expiry) and from dynamic registration (they lapse when unused); a
- * Client ID Metadata Document client is not stored (oidc-provider fetches the document), so it is
- * neither listed nor deletable here — its grants are revoked one by one.
+ * Client ID Metadata Document client is not stored (oidc-provider fetches the document), so there is
+ * nothing of it to delete: it is blocked instead (`blockAsClient`, below), which the tenant's
+ * authorization server consults before it fetches or honours a document.
  */
 
 /** public: PKCE, no secret; confidential: a secret, authorization code; service: client_credentials; enterprise: jwt-bearer (ID-JAG). */
@@ -135,13 +136,7 @@ export async function deleteAsClient(db: Executor, keyring: Keyring, input: Dele
     const row = await store.take('Client', storeKey(clientId));
     if (!row) return undefined;
     const meta = openOidcPayload(keyring, tenantId, 'Client', row.id, row.payload) as ClientMetadata;
-    const byColumn = await store.destroyClientRows(storeKey(clientId));
-    const legacyGrants: string[] = [];
-    for await (const g of rowsWithoutClientColumn(tx, keyring, tenantId, 'Grant')) if (g.clientId === clientId) legacyGrants.push(g.id);
-    const legacyRats: string[] = [];
-    for await (const r of rowsWithoutClientColumn(tx, keyring, tenantId, 'RegistrationAccessToken')) if (r.clientId === clientId) legacyRats.push(r.id);
-    const rows = byColumn.rows + (await store.revokeGrants(legacyGrants)) + (await store.destroyMany('RegistrationAccessToken', legacyRats));
-    const grants = byColumn.grants.length + legacyGrants.length;
+    const { grants, rows } = await removeClientRows(tx, keyring, tenantId, clientId);
     const idps = await untrustClient(tx, tenantId, clientId);
     const deleted: DeletedAsClient = { clientId, name: meta.client_name ?? '', kind: clientKindOf(meta), grants, rows, idps };
     await tenantRepositories(tx, tenantId).audit.append({
@@ -153,6 +148,22 @@ export async function deleteAsClient(db: Executor, keyring: Keyring, input: Dele
     });
     return deleted;
   });
+}
+
+/**
+ * Every grant of a client with each code and refresh token of those grants, and its registration
+ * access tokens: found by the client column (one indexed statement), rows older than the column by
+ * opening them.
+ */
+async function removeClientRows(tx: Executor, keyring: Keyring, tenantId: string, clientId: string): Promise<{ grants: number; rows: number }> {
+  const store = oidcStoreRepository(tx, tenantId);
+  const byColumn = await store.destroyClientRows(storeKey(clientId));
+  const legacyGrants: string[] = [];
+  for await (const g of rowsWithoutClientColumn(tx, keyring, tenantId, 'Grant')) if (g.clientId === clientId) legacyGrants.push(g.id);
+  const legacyRats: string[] = [];
+  for await (const r of rowsWithoutClientColumn(tx, keyring, tenantId, 'RegistrationAccessToken')) if (r.clientId === clientId) legacyRats.push(r.id);
+  const rows = byColumn.rows + (await store.revokeGrants(legacyGrants)) + (await store.destroyMany('RegistrationAccessToken', legacyRats));
+  return { grants: byColumn.grants.length + legacyGrants.length, rows };
 }
 
 /** Takes the client off every trusted IdP's list (the tenant row locked meanwhile); an entry left with no client is dropped. */
@@ -224,5 +235,101 @@ export async function rotateAsClientSecret(db: Executor, keyring: Keyring, input
       requestId: input.requestId ?? null,
     });
     return { outcome: 'rotated' as const, clientId, kind, ...(clientSecret ? { clientSecret } : { keys: input.jwks!.keys.length }) };
+  });
+}
+
+/** The store model of a blocked metadata-document client: one row per client, keyed like a client, payload sealed. */
+const BLOCKED_CLIENT = 'BlockedClient';
+
+/**
+ * A client id that can only be a Client ID Metadata Document's URL: `https:`, a path, no fragment,
+ * no user info (the draft's rules), at most 2 000 characters. Registered clients' ids are never URLs.
+ */
+export function isMetadataDocumentClientId(id: string): boolean {
+  if (id.length > 2_000) return false;
+  const url = URL.parse(id);
+  return url !== null && url.protocol === 'https:' && url.pathname !== '/' && url.hash === '' && url.username === '' && url.password === '';
+}
+
+export interface BlockAsClientInput {
+  tenantId: string;
+  /** The client's metadata document URL (its client_id). */
+  clientId: string;
+  /** Who blocked it, for the audit row's client column: `cli:<os user>`. */
+  actor: string;
+  requestId?: string | null;
+}
+
+export type BlockedAsClient =
+  | {
+      outcome: 'blocked';
+      clientId: string;
+      /** Grants revoked (with their codes and refresh tokens). */ grants: number;
+      rows: number;
+      /** It was blocked already. */ already: boolean;
+    }
+  | { outcome: 'refused'; message: string };
+
+/**
+ * Blocks a client this tenant knows only by its metadata document URL (CIMD; not stored, so there
+ * is nothing to delete): from the commit on, the tenant's authorization server neither fetches its
+ * document nor honours one it cached (oidc-provider's `allowFetch` and `allowClient`, which ask
+ * `isClientBlocked` on every authorization and token request of such a client, on every replica),
+ * and every grant of it goes with its codes and refresh tokens, in the same transaction. Its access
+ * tokens already issued lapse within their lifetime (as after a deletion). Audited
+ * `oauth_client.blocked`. A registered client is refused (delete it); so is an id that cannot be a
+ * document's URL. Bound to this tenant: another tenant that uses the same document is not affected.
+ * Blocking twice changes nothing more (one row per client, written if absent).
+ */
+export async function blockAsClient(db: Executor, keyring: Keyring, input: BlockAsClientInput): Promise<BlockedAsClient> {
+  const { tenantId, clientId } = input;
+  if (!isMetadataDocumentClientId(clientId))
+    return { outcome: 'refused', message: 'only a client known by its metadata document URL (https://…/path) is blocked; delete a registered client' };
+  return db.transaction(async (tx) => {
+    const store = oidcStoreRepository(tx, tenantId);
+    const id = storeKey(clientId);
+    if (await store.find('Client', id)) return { outcome: 'refused' as const, message: 'a registered client: delete it instead' };
+    const fresh = await store.insertIfAbsent(
+      operatorStoreRow(keyring, tenantId, BLOCKED_CLIENT, clientId, { clientId, blockedAt: new Date().toISOString(), by: input.actor }),
+    );
+    const { grants, rows } = await removeClientRows(tx, keyring, tenantId, clientId);
+    await tenantRepositories(tx, tenantId).audit.append({
+      clientId: input.actor,
+      action: 'oauth_client.blocked',
+      decision: 'info',
+      reason: `client=${clientId} grants=${grants} rows=${rows}${fresh ? '' : ' already'}`.slice(0, 500),
+      requestId: input.requestId ?? null,
+    });
+    return { outcome: 'blocked' as const, clientId, grants, rows, already: !fresh };
+  });
+}
+
+/** Lifts a block (`blockAsClient`): false when the client was not blocked. Audited `oauth_client.unblocked`. */
+export async function unblockAsClient(db: Executor, input: BlockAsClientInput): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const gone = await oidcStoreRepository(tx, input.tenantId).take(BLOCKED_CLIENT, storeKey(input.clientId));
+    if (!gone) return false;
+    await tenantRepositories(tx, input.tenantId).audit.append({
+      clientId: input.actor,
+      action: 'oauth_client.unblocked',
+      decision: 'info',
+      reason: `client=${input.clientId}`.slice(0, 500),
+      requestId: input.requestId ?? null,
+    });
+    return true;
+  });
+}
+
+/** Whether this tenant blocked the client (the authorization server asks before it fetches or honours a metadata document). */
+export async function isClientBlocked(repo: Pick<OidcStoreRepository, 'find'>, clientId: string): Promise<boolean> {
+  return (await repo.find(BLOCKED_CLIENT, storeKey(clientId))) !== undefined;
+}
+
+/** The tenant's blocked metadata-document clients (at most `limit`): URL and when. */
+export async function listBlockedClients(db: Executor, keyring: Keyring, tenantId: string, limit = 200): Promise<{ clientId: string; blockedAt: string }[]> {
+  const rows = await oidcStoreRepository(db, tenantId).ofModel(BLOCKED_CLIENT, limit);
+  return rows.map((row) => {
+    const b = openOidcPayload(keyring, tenantId, BLOCKED_CLIENT, row.id, row.payload) as { clientId: string; blockedAt: string };
+    return { clientId: b.clientId, blockedAt: b.blockedAt };
   });
 }

@@ -16,3 +16,22 @@ export const sealOidcPayload = (keyring: Keyring, tenantId: string, model: strin
 
 export const openOidcPayload = (keyring: Keyring, tenantId: string, model: string, hashedId: string, sealed: string): unknown =>
   JSON.parse(open(keyring, sealed, payloadContext(tenantId, model, hashedId)));
+
+/**
+ * A row an operator writes (a pre-registered client, a blocked document client): keyed by the hash of
+ * `key`, linked to no grant, account, client, uid or user code, never expiring, its payload sealed.
+ */
+export function operatorStoreRow(keyring: Keyring, tenantId: string, model: string, key: string, payload: unknown) {
+  const id = storeKey(key);
+  return {
+    model,
+    id,
+    grantId: null,
+    accountId: null,
+    clientId: null,
+    uid: null,
+    userCode: null,
+    payload: sealOidcPayload(keyring, tenantId, model, id, payload),
+    expiresAt: null,
+  };
+}

@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { Client, StreamableHTTPClientTransport, UnauthorizedError, type ClientCapabilities } from '@modelcontextprotocol/client';
 import { expect } from 'vitest';
 import { browse, type CookieJar } from './browser.js';
@@ -48,4 +49,26 @@ export async function tokenRequest(issuer: string, body: Record<string, string>)
     body: new URLSearchParams(body).toString(),
   });
   return { status: res.status, body: (await res.json()) as Record<string, string> };
+}
+
+/**
+ * An authorization request of `clientId` (code + PKCE S256, scope tools:whoami) as a browser sends
+ * it, redirects not followed: where it goes says how the client was judged (303 back to the client:
+ * accepted; 400: refused before any redirect).
+ */
+export async function authorize(issuer: string, clientId: string, mcpUrl: string): Promise<Response> {
+  const url = new URL(`${issuer}/auth`);
+  const verifier = randomBytes(32).toString('base64url');
+  for (const [k, v] of Object.entries({
+    response_type: 'code',
+    client_id: clientId,
+    redirect_uri: CLIENT_REDIRECT,
+    resource: mcpUrl,
+    scope: 'tools:whoami',
+    state: 'st',
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
+  }))
+    url.searchParams.set(k, v);
+  return fetch(url, { redirect: 'manual' });
 }

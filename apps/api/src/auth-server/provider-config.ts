@@ -1,4 +1,4 @@
-import { SIGNING_ALG } from '@mcprt/identity';
+import { isClientBlocked, SIGNING_ALG } from '@mcprt/identity';
 import type { TenantScope } from '@mcprt/calls';
 import type { OidcStoreRepository, Tenant } from '@mcprt/db';
 import type { Keyring } from '@mcprt/keyring';
@@ -148,7 +148,14 @@ function features(p: ProviderInput): Configuration['features'] {
         ctx.body = page('Signed out', `<h1>You are signed out of ${esc(tenant.displayName)}</h1>`);
       },
     },
-    clientIdMetadataDocument: { enabled: true, ack: 'draft-02' },
+    clientIdMetadataDocument: {
+      enabled: true,
+      ack: 'draft-02',
+      // A document client the tenant blocked (`client block`, as-clients.ts) is neither fetched nor
+      // honoured from cache: asked on every authorization and token request of such a client.
+      allowFetch: async (_ctx, clientId) => !(await isClientBlocked(p.repo, clientId)),
+      allowClient: async (_ctx, client) => !(await isClientBlocked(p.repo, client.clientId)),
+    },
     resourceIndicators: {
       enabled: true,
       // RFC 8707 + MCP: the authorization request must name the resource (the tenant's MCP URL);

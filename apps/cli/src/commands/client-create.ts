@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { sealOidcPayload, storeKey } from '@mcprt/identity';
+import { operatorStoreRow } from '@mcprt/identity';
 import { parseKeyring } from '@mcprt/keyring';
 import { oidcStoreRepository, tenantsRepository, type Tenant } from '@mcprt/db';
 import { parseNonEmpty, parseSlug } from '../args.js';
@@ -68,16 +68,5 @@ export async function builtinTenant(res: CliResources, slug: string): Promise<Te
 /** Writes a client as oidc-provider stores it (id hashed, metadata sealed), with no expiry. */
 export async function storeClient(res: CliResources, tenantId: string, payload: Record<string, unknown> & { client_id: string }): Promise<void> {
   const keyring = parseKeyring(res.config.SEAL_KEYS, res.config.SEAL_ACTIVE_KID);
-  const id = storeKey(payload.client_id);
-  await oidcStoreRepository(res.db, tenantId).upsert({
-    model: 'Client',
-    id,
-    grantId: null,
-    accountId: null,
-    clientId: null,
-    uid: null,
-    userCode: null,
-    payload: sealOidcPayload(keyring, tenantId, 'Client', id, payload),
-    expiresAt: null,
-  });
+  await oidcStoreRepository(res.db, tenantId).upsert(operatorStoreRow(keyring, tenantId, 'Client', payload.client_id, payload));
 }

@@ -1,5 +1,15 @@
 import { userInfo } from 'node:os';
-import { deleteAsClient, listAsClients, rotateAsClientSecret, type AsClientView, type DeletedAsClient } from '@mcprt/identity';
+import {
+  blockAsClient,
+  deleteAsClient,
+  isMetadataDocumentClientId,
+  listAsClients,
+  listBlockedClients,
+  rotateAsClientSecret,
+  unblockAsClient,
+  type AsClientView,
+  type DeletedAsClient,
+} from '@mcprt/identity';
 import { parseKeyring } from '@mcprt/keyring';
 import { parseSlug } from '../args.js';
 import { CliError, hint, UsageError, type CliResources } from '../resources.js';
@@ -18,13 +28,22 @@ export async function clientList(res: CliResources, input: { tenant?: string }):
       `${c.clientId}  ${c.kind}  created=${c.createdAt?.toISOString() ?? 'unknown'}  expires=${c.expiresAt?.toISOString() ?? 'never'}  grants=${c.grants}  ${c.name}`,
     );
   }
+  for (const b of await listBlockedClients(res.db, keyringOf(res), tenant.id, 1_000)) res.out(`${b.clientId}  blocked  since=${b.blockedAt}`);
   return clients;
 }
 
-function parseClientId(value: string | undefined): string {
+function parseClientId(value: string | undefined, max = 300): string {
   const clientId = value?.trim();
   if (!clientId) throw new UsageError('--client-id is required: an id shown by `client list`');
-  if (clientId.length > 300) throw new UsageError('--client-id is too long (at most 300 characters)');
+  if (clientId.length > max) throw new UsageError(`--client-id is too long (at most ${max} characters)`);
+  return clientId;
+}
+
+/** A metadata document URL as `--client-id` (`client block` / `client unblock`). */
+function parseDocumentClientId(value: string | undefined): string {
+  const clientId = parseClientId(value, 2_000);
+  if (!isMetadataDocumentClientId(clientId))
+    throw new UsageError('--client-id must be a client metadata document URL (https://…/path); a registered client is deleted, not blocked');
   return clientId;
 }
 
@@ -46,6 +65,8 @@ export async function clientDelete(res: CliResources, input: { tenant?: string; 
   const clientId = parseClientId(input.clientId);
   const tenant = await builtinTenant(res, parseSlug(input.tenant, '--tenant'));
   const deleted = await deleteAsClient(res.db, keyringOf(res), { tenantId: tenant.id, clientId, actor: cliActor() });
+  if (!deleted && isMetadataDocumentClientId(clientId))
+    throw new CliError(`${clientId} is known by its metadata document, not registered: nothing is stored to delete; block it with \`client block\``);
   if (!deleted) throw new CliError(`tenant ${tenant.slug} has no client ${JSON.stringify(clientId)} (see \`client list --tenant ${tenant.slug}\`)`);
   res.out(`deleted client ${deleted.clientId} (${deleted.kind}) of tenant ${tenant.slug}: ${deleted.grants} grant(s) with their codes and refresh tokens`);
   for (const idp of deleted.idps) {
@@ -79,4 +100,30 @@ export async function clientRotateSecret(
     `client ${clientId} (${out.kind}) keeps its id and grants; the old ${out.clientSecret ? 'secret' : 'keys'} are refused from now on, access tokens already issued lapse within their lifetime (at most 10 minutes)`,
   );
   return { clientId, ...(out.clientSecret ? { clientSecret: out.clientSecret } : {}) };
+}
+
+/**
+ * `client block --tenant <slug> --client-id <document URL>`: a client known only by its metadata
+ * document (nothing stored to delete) is refused from now on, its grants revoked with their codes and
+ * refresh tokens (the one block, `blockAsClient`); audited `oauth_client.blocked`.
+ */
+export async function clientBlock(res: CliResources, input: { tenant?: string; clientId?: string }): Promise<{ grants: number; already: boolean }> {
+  const clientId = parseDocumentClientId(input.clientId);
+  const tenant = await builtinTenant(res, parseSlug(input.tenant, '--tenant'));
+  const out = await blockAsClient(res.db, keyringOf(res), { tenantId: tenant.id, clientId, actor: cliActor() });
+  if (out.outcome === 'refused') throw new CliError(`client ${clientId}: ${out.message}`);
+  res.out(
+    `${out.already ? 'still blocked' : 'blocked'}: ${clientId} at tenant ${tenant.slug}; ${out.grants} grant(s) revoked with their codes and refresh tokens`,
+  );
+  hint(res, 'its document is no longer fetched or honoured; access tokens it already holds lapse within their lifetime (at most 10 minutes)');
+  return { grants: out.grants, already: out.already };
+}
+
+/** `client unblock --tenant <slug> --client-id <document URL>`: lifts a block; audited `oauth_client.unblocked`. */
+export async function clientUnblock(res: CliResources, input: { tenant?: string; clientId?: string }): Promise<void> {
+  const clientId = parseDocumentClientId(input.clientId);
+  const tenant = await builtinTenant(res, parseSlug(input.tenant, '--tenant'));
+  if (!(await unblockAsClient(res.db, { tenantId: tenant.id, clientId, actor: cliActor() })))
+    throw new CliError(`tenant ${tenant.slug} has not blocked ${clientId} (see \`client list --tenant ${tenant.slug}\`)`);
+  res.out(`unblocked: ${clientId} at tenant ${tenant.slug} (its users sign in and consent again)`);
 }

@@ -1,6 +1,6 @@
 import { asRotateKey } from '../commands/as-rotate-key.js';
 import { clientCreate } from '../commands/client-create.js';
-import { clientDelete, clientList, clientRotateSecret } from '../commands/client-manage.js';
+import { clientBlock, clientDelete, clientList, clientRotateSecret, clientUnblock } from '../commands/client-manage.js';
 import { enterpriseClientCreate, tenantTrustIdp } from '../commands/enterprise-idp.js';
 import { serviceClientCreate } from '../commands/service-client-create.js';
 import { str, type CommandGroup } from '../command.js';
@@ -75,6 +75,23 @@ export const authorizationServerCommands: CommandGroup = {
     details: ['Its access tokens already issued lapse within their lifetime (10 minutes); its refresh tokens and secret are refused at once'],
     options: { tenant: { type: 'string' }, 'client-id': { type: 'string' } },
     run: ({ values: v, withDb }) => withDb(async (res) => (await clientDelete(res, { tenant: str(v, 'tenant'), clientId: str(v, 'client-id') }), 0)),
+  },
+  'client block': {
+    usage: 'client block --tenant <slug> --client-id <metadata document URL>',
+    summary: 'built-in tenants: refuse a client known only by its metadata document URL (nothing stored to delete); its grants are revoked; audited',
+    details: [
+      'Its document is no longer fetched or honoured from cache, on every replica; access tokens it already holds lapse within their lifetime (10 minutes)',
+      'Per tenant: another tenant that uses the same document is not affected. `client unblock` lifts it',
+    ],
+    options: { tenant: { type: 'string' }, 'client-id': { type: 'string' } },
+    run: ({ values: v, withDb }) => withDb(async (res) => (await clientBlock(res, { tenant: str(v, 'tenant'), clientId: str(v, 'client-id') }), 0)),
+  },
+  'client unblock': {
+    usage: 'client unblock --tenant <slug> --client-id <metadata document URL>',
+    summary: 'built-in tenants: lift a `client block`; audited',
+    details: ['Its document is fetched again at its next use; its users sign in and consent again (the block revoked their grants)'],
+    options: { tenant: { type: 'string' }, 'client-id': { type: 'string' } },
+    run: ({ values: v, withDb }) => withDb(async (res) => (await clientUnblock(res, { tenant: str(v, 'tenant'), clientId: str(v, 'client-id') }), 0)),
   },
   'client rotate-secret': {
     usage: 'client rotate-secret --tenant <slug> --client-id <id> [--jwks <json>|@file]',
