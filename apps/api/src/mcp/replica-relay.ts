@@ -92,7 +92,8 @@ export class ReplicaRelay<T extends object> {
   }
 }
 
-const relayedKey = z.string().max(400);
+/** Two UUIDs, a client id (a metadata document URL may take 2 000 characters) and a request id. */
+const relayedKey = z.string().max(4_096);
 
 /** The key of a relayed message: the identity of the POST it came with, and the id it names. */
 export const relayKey = (who: Pick<RequestIdentity, 'tenant' | 'user' | 'token'>, id: string) =>
