@@ -5,6 +5,7 @@ import { startBuiltinTenant } from './harness/builtin-tenant.js';
 import { localhostCertificate, startCimdOrigin } from './harness/cimd-server.js';
 import { runCli } from './harness/cli-process.js';
 import { authorize, signIn, tokenRequest } from './harness/oauth-client.js';
+import { createKey, Operator } from './harness/operator.js';
 import { startStack, type Stack } from './harness/stack.js';
 
 /**
@@ -109,6 +110,43 @@ describe('client block', () => {
         })
       ).status,
     ).toBe(200);
+  });
+
+  it('the console: a document client is blocked from its grant and unblocked from its list (CSRF-checked, audited with the key); another tenant’s operator changes nothing', async () => {
+    const url = cimd.publish('/clients/console.json');
+    const carol = await signIn(s.mcpUrl, 'carol', { clientMetadataUrl: url, connected: true });
+    await carol.client.close();
+    const key = await createKey(s.db.db, s.tenant.id, ['admin']);
+    const op = new Operator(s.config.PUBLIC_URL, s.slug);
+    expect((await op.signIn(key.key)).status).toBe(303);
+    const page = await op.page('/clients');
+    expect(page).toContain('Block client');
+    const blockedList = async () => (await op.page('/clients')).split('<h2>Blocked metadata-document clients</h2>')[1]!;
+    expect(await blockedList()).not.toContain(url);
+    // Another tenant's operator names our document: its own tenant gets the block, ours does not.
+    const other = await startBuiltinTenant(s, 'oc', ['whoami']);
+    const foreign = new Operator(s.config.PUBLIC_URL, other.slug);
+    expect((await foreign.signIn((await createKey(s.db.db, other.tenant.id, ['admin'])).key)).status).toBe(303);
+    await foreign.page('/clients');
+    expect((await foreign.post('/clients/block', { client: url })).status).toBe(303);
+    expect((await authorize(s.issuer, url, s.mcpUrl)).status).toBe(303);
+    // Without the form's CSRF token: refused, nothing blocked.
+    expect((await op.post('/clients/block', { client: url }, { csrf: null })).status).toBe(403);
+    expect((await authorize(s.issuer, url, s.mcpUrl)).status).toBe(303);
+
+    expect((await op.post('/clients/block', { client: url })).status).toBe(303);
+    expect((await tokenRequest(s.issuer, { grant_type: 'refresh_token', refresh_token: carol.auth.stored!.refresh_token!, client_id: url })).body.error).toBe(
+      'invalid_client',
+    );
+    expect(await blockedList()).toContain(`<code>${url}</code>`);
+    expect((await audit('oauth_client.blocked', url)).map((r) => r.client_id)).toEqual([`api_key:${key.id}`]);
+    // A registered client's id is not a document: refused like an unknown client.
+    expect((await op.post('/clients/block', { client: 'mcprt_not_a_document' })).status).toBe(404);
+
+    expect((await op.post('/clients/unblock', { client: url })).status).toBe(303);
+    expect((await op.post('/clients/unblock', { client: url })).status).toBe(404);
+    expect((await authorize(s.issuer, url, s.mcpUrl)).status).toBe(303);
+    expect(await audit('oauth_client.unblocked', url)).toHaveLength(1);
   });
 
   it('the real CLI: block, list shows it, unblock; a bad id is a usage error', async () => {

@@ -1,6 +1,14 @@
 import type { Executor } from '@mcprt/db';
 import { appError } from '@mcprt/errors';
-import { deleteAsClient, listAsClients, type AsClientView } from '@mcprt/identity';
+import {
+  blockAsClient,
+  deleteAsClient,
+  isMetadataDocumentClientId,
+  listAsClients,
+  listBlockedClients,
+  unblockAsClient,
+  type AsClientView,
+} from '@mcprt/identity';
 import type { Keyring } from '@mcprt/keyring';
 import { z } from 'zod';
 import { grantsOf, revokeGrant } from '../auth-server/grants.js';
@@ -19,6 +27,8 @@ export interface ClientsPageDeps {
 
 const revokeForm = z.object({ csrf: z.string(), grant: z.string().min(1).max(200) });
 const deleteForm = z.object({ csrf: z.string(), client: z.string().min(1).max(300) });
+/** A metadata document URL (a CIMD client id) to block or unblock. */
+const documentForm = z.object({ csrf: z.string(), client: z.string().min(1).max(2_000) });
 
 type Ctx = Parameters<Parameters<Routes['get']>[2]>[0];
 
@@ -58,7 +68,11 @@ export function mountClientsPage(routes: Routes, chains: Chains, d: ClientsPageD
       return;
     }
     const { provider } = await d.servers.get(t);
-    const [clients, grants] = await Promise.all([listAsClients(d.db, d.keyring, t.id), grantsOf(d, provider, t)]);
+    const [clients, grants, blocked] = await Promise.all([
+      listAsClients(d.db, d.keyring, t.id),
+      grantsOf(d, provider, t),
+      listBlockedClients(d.db, d.keyring, t.id),
+    ]);
     const base = consolePath(t.slug);
     const grantTable = table(
       ['Client', 'User', 'Scopes', 'Issued', ''],
@@ -67,15 +81,26 @@ export function mountClientsPage(routes: Routes, chains: Chains, d: ClientsPageD
         `<code>${esc(g.accountId)}</code>`,
         esc(g.scopes.join(' ')),
         when(g.issuedAt),
-        actionButton(ctx, `${base}/clients/revoke`, 'Revoke', { grant: g.grantId }),
+        actionButton(ctx, `${base}/clients/revoke`, 'Revoke', { grant: g.grantId }) +
+          // A client known only by its metadata document has no row in the Clients table: it is blocked from here.
+          (isMetadataDocumentClientId(g.clientId) ? actionButton(ctx, `${base}/clients/block`, 'Block client', { client: g.clientId }) : ''),
       ]),
       'No grants.',
+    );
+    const blockedTable = table(
+      ['Metadata document', 'Blocked', ''],
+      blocked.map((b) => [
+        `<code>${esc(b.clientId)}</code>`,
+        esc(b.blockedAt),
+        actionButton(ctx, `${base}/clients/unblock`, 'Unblock', { client: b.clientId }),
+      ]),
+      'No blocked clients.',
     );
     ctx.body = consolePage(
       ctx,
       'clients',
       'Clients & grants',
-      `${notice(ctx)}<h2>Grants</h2>${grantTable}<h2>Clients</h2>${clientTable(ctx, base, clients)}${DELETE_NOTE}`,
+      `${notice(ctx)}<h2>Grants</h2>${grantTable}<h2>Clients</h2>${clientTable(ctx, base, clients)}${DELETE_NOTE}<h2>Blocked metadata-document clients</h2>${blockedTable}${BLOCK_NOTE}`,
     );
   });
 
@@ -102,7 +127,36 @@ export function mountClientsPage(routes: Routes, chains: Chains, d: ClientsPageD
     if (!deleted) throw appError('client_not_found');
     backTo(ctx, t, 'clients', `Client ${deleted.clientId} deleted with ${deleted.grants} grant(s).`);
   });
+  mountClientBlocks(routes, chains, d);
+}
+
+/**
+ * The one block of a metadata-document client (@mcprt/identity blockAsClient) and its undoing, bound
+ * to this tenant like the deletion; they write their audit rows themselves, naming the operator's key.
+ */
+function mountClientBlocks(routes: Routes, chains: Chains, d: ClientsPageDeps): void {
+  routes.post('/t/:tenant/admin/clients/block', chains.operator, parseForm, async (ctx) => {
+    const f = formOf(ctx, documentForm);
+    const t = required(ctx, 'tenant');
+    if (t.authMode !== 'builtin') throw appError('client_not_found');
+    const op = required(ctx, 'operator');
+    const out = await blockAsClient(d.db, d.keyring, { tenantId: t.id, clientId: f.client, actor: `api_key:${op.keyId}`, requestId: ctx.state.requestId });
+    if (out.outcome === 'refused') throw appError('client_not_found');
+    backTo(ctx, t, 'clients', `Client ${out.clientId} blocked; ${out.grants} grant(s) revoked.`);
+  });
+
+  routes.post('/t/:tenant/admin/clients/unblock', chains.operator, parseForm, async (ctx) => {
+    const f = formOf(ctx, documentForm);
+    const t = required(ctx, 'tenant');
+    if (t.authMode !== 'builtin') throw appError('client_not_found');
+    const op = required(ctx, 'operator');
+    if (!(await unblockAsClient(d.db, { tenantId: t.id, clientId: f.client, actor: `api_key:${op.keyId}`, requestId: ctx.state.requestId })))
+      throw appError('client_not_found');
+    backTo(ctx, t, 'clients', `Client ${f.client} unblocked.`);
+  });
 }
 
 const DELETE_NOTE =
-  '<p class="muted">Deleting a client removes its registration, its grants with their codes and refresh tokens, and its place in trusted enterprise IdPs. Access tokens it already holds lapse within 10 minutes. A client known by its metadata document URL is not stored here: revoke its grants.</p>';
+  '<p class="muted">Deleting a client removes its registration, its grants with their codes and refresh tokens, and its place in trusted enterprise IdPs. Access tokens it already holds lapse within 10 minutes. A client known by its metadata document URL is not stored here: block it from its grant.</p>';
+const BLOCK_NOTE =
+  '<p class="muted">A blocked client\'s document is no longer fetched or honoured, and its grants are revoked with their refresh tokens; access tokens it already holds lapse within 10 minutes. Unblocking lets its users sign in and consent again.</p>';
