@@ -3,7 +3,7 @@ import type { Config } from '@mcprt/config';
 import { generateKey, open, parseKeyring, parseKeyringEntries, seal, sealedKid, sealPurposes } from '@mcprt/keyring';
 import { createDb, oidcStoreRepository, tenantsRepository, type Credential, type Database, type DbHandle, type Tenant } from '@mcprt/db';
 import { forTenant } from '@mcprt/calls';
-import { loadSigningKeys, rotateSigningKey } from '@mcprt/identity';
+import { loadSigningKeys, openOidcPayload, operatorStoreRow, rotateSigningKey, storeKey } from '@mcprt/identity';
 import { defaultKid, keysGenerate, keysRotate, UsageError } from '@mcprt/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './harness/cli-process.js';
@@ -81,7 +81,7 @@ describe('cli: keys rotate, end to end', () => {
     expect(lines).toContain(`${tenant.slug}: resealed=2 skipped=0 failed=2`);
     expect(lines).toContain(`failed: tenant ${tenant.slug} credential ${ids.carol!.id} (key k1): seal_invalid`);
     expect(lines.at(-2)).toBe('active key k2, 1 tenant(s): resealed=2 skipped=0 failed=2');
-    expect(lines.at(-1)).toBe('tenant secrets (IdP and provider client secrets, Scavio keys, AS signing keys): resealed=0 skipped=0 failed=0');
+    expect(lines.at(-1)).toBe('tenant secrets (IdP and provider client secrets, Scavio keys, AS signing keys and stored rows): resealed=0 skipped=0 failed=0');
     // No token text in the output, not even of the rows that failed.
     for (const p of Object.values(plain)) expect(lines.join('\n')).not.toContain(p.accessToken);
 
@@ -218,7 +218,7 @@ describe('cli: keys rotate, end to end', () => {
     expect(lines).toContain(
       `${t.slug}: tenant secrets resealed=4 skipped=0 failed=2 (idp_client_secret,scavio_api_key,upstream_client_secret:azure,upstream_client_secret:github,upstream_client_secret:gitlab,upstream_client_secret:google)`,
     );
-    expect(lines.at(-1)).toBe('tenant secrets (IdP and provider client secrets, Scavio keys, AS signing keys): resealed=4 skipped=0 failed=2');
+    expect(lines.at(-1)).toBe('tenant secrets (IdP and provider client secrets, Scavio keys, AS signing keys and stored rows): resealed=4 skipped=0 failed=2');
     for (const p of [...Object.values(secret), 'stolen', 'lost']) expect(lines.join('\n')).not.toContain(p);
 
     // Under k2 now, and k2 alone opens them, each with its own context (what the api and worker open with).
@@ -286,6 +286,44 @@ describe('cli: keys rotate, end to end', () => {
     const misfiled = await keysRotate({ db: db.db, config: configWith(`${k1},${k2}`), out: () => {} }, { tenant: other.slug });
     expect(misfiled.failed).toEqual([{ tenant: other.slug, secret: `as_signing_key:${stolen.kid}`, code: 'seal_invalid' }]);
     expect(sealedKid((await foreign.signingKeys())[0]!.privateJwkSealed)).toBe('k1');
+  });
+
+  it("re-seals a built-in authorization server's live stored rows (a pre-registered client, a blocked document, a grant) in place; an expired row is left; k2 alone opens them", async () => {
+    const t = await tenantsRepository(db.db).create({
+      slug: namespace('cli-keys').slug,
+      displayName: 'store',
+      idpIssuer: 'https://idp.example.com',
+      enabledTools: [],
+    });
+    const store = oidcStoreRepository(db.db, t.id);
+    const r1 = parseKeyring(k1);
+    const client = { client_id: 'mcprt_svc_kept', client_secret: 'svc-secret-kept', grant_types: ['client_credentials'] };
+    await store.upsert(operatorStoreRow(r1, t.id, 'Client', client.client_id, client));
+    await store.upsert(operatorStoreRow(r1, t.id, 'BlockedClient', 'https://app.example/client.json', { clientId: 'https://app.example/client.json' }));
+    const inAnHour = new Date(Date.now() + 3_600_000);
+    await store.upsert({ ...operatorStoreRow(r1, t.id, 'Grant', 'grant-live', { jti: 'grant-live' }), expiresAt: inAnHour });
+    await store.upsert({ ...operatorStoreRow(r1, t.id, 'Grant', 'grant-expired', { jti: 'grant-expired' }), expiresAt: new Date(Date.now() - 1_000) });
+
+    lines.length = 0;
+    const summary = await keysRotate({ db: db.db, config: configWith(`${k1},${k2}`), out: (l) => lines.push(l) }, { tenant: t.slug });
+    expect(summary).toMatchObject({ secrets: { resealed: 3, skipped: 0 }, failed: [], exitCode: 0 });
+    expect(lines).toContain(`${t.slug}: tenant secrets resealed=3 skipped=0 failed=0 (oidc_store:BlockedClient,oidc_store:Client,oidc_store:Grant)`);
+    expect(lines.join('\n')).not.toContain('svc-secret-kept');
+    const kidsOf = async () =>
+      Object.fromEntries(
+        (await db.sql`select model, id, payload from oidc_store where tenant_id = ${t.id} order by model, id`).map((row) => [
+          `${row.model as string}:${row.id as string}`,
+          sealedKid(row.payload as string),
+        ]),
+      );
+    const kids = await kidsOf();
+    expect(Object.values(kids).sort()).toEqual(['k1', 'k2', 'k2', 'k2']);
+    expect(kids[`Grant:${storeKey('grant-expired')}`]).toBe('k1');
+    // The client opens with k2 alone, as the authorization server will read it once k1 is removed.
+    const row = (await store.find('Client', storeKey(client.client_id)))!;
+    expect(openOidcPayload(parseKeyring(k2), t.id, 'Client', row.id, row.payload)).toEqual(client);
+    // Nothing left: a second run re-seals nothing.
+    expect(await keysRotate({ db: db.db, config: configWith(`${k1},${k2}`), out: () => {} }, { tenant: t.slug })).toMatchObject({ secrets: { resealed: 0 } });
   });
 
   it('a tenant secret changed meanwhile is not overwritten (compare-and-set on the sealed value)', async () => {

@@ -29,6 +29,12 @@ export type SealHolding =
   /** A built-in authorization server's signing key row: `keys rotate` re-seals it in place (compare-and-set; same key, same kid). */
   | { held: 'signing_key'; column: string }
   /**
+   * A built-in authorization server's stored row (clients, blocks, grants, sessions, tokens): `keys
+   * rotate` re-seals every live one in place (compare-and-set on the sealed payload). Pre-registered
+   * clients and blocked documents never expire, so none may be left under a key about to be removed.
+   */
+  | { held: 'oidc_store'; column: string }
+  /**
    * Not re-sealed in place: the value is short-lived, or replaced by another command. `where` names
    * the holder, `rotation` why an old key may still be removed safely (once that has happened).
    */
@@ -134,7 +140,7 @@ export const sealPurposes = {
   oidc_payload: {
     context: (tenantId: string, model: string, hashedId: string) =>
       sealContext({ tenantId, userId: 'oidc-provider', credentialId: `${model}:${hashedId}`, purpose: 'oidc_payload' }),
-    holding: { held: 'elsewhere', where: 'oidc_store.payload', rotation: 'rows expire with what they store; an unreadable one is a sign-in to repeat' },
+    holding: { held: 'oidc_store', column: 'oidc_store.payload' },
   },
   /** The "made for" binding of a connect link, bound to tenant and provider. */
   connect_link: {

@@ -55,6 +55,7 @@ const WALKERS: Record<SealHolding['held'], ((r: Rotation, tenant: Tenant) => Pro
   credential: rotateCredentials,
   tenant: async (r, t) => rotateSecrets(r, t, await tenantRowSecrets(r, t)),
   signing_key: async (r, t) => rotateSecrets(r, t, await signingKeySecrets(r, t)),
+  oidc_store: async (r, t) => rotateSecrets(r, t, await storeRowSecrets(r, t)),
   elsewhere: undefined,
 };
 
@@ -195,6 +196,32 @@ async function signingKeySecrets(r: Rotation, tenant: Tenant): Promise<DueSecret
   }));
 }
 
+/**
+ * The live rows of a built-in authorization server's store not sealed with the active key, read a page
+ * at a time: pre-registered clients and blocked documents never expire, so an old key must not be
+ * removed while one is sealed with it; grants, sessions and tokens are re-sealed too, so no one has to
+ * sign in again. Named by model only (a store id is a hash of a secret for some models).
+ */
+async function storeRowSecrets(r: Rotation, tenant: Tenant): Promise<DueSecret[]> {
+  const repo = oidcStoreRepository(r.res.db, tenant.id);
+  const due: DueSecret[] = [];
+  for (let after = { model: '', id: '' }; ; ) {
+    const rows = await repo.liveRowsAfter(after, r.batch);
+    for (const row of rows) {
+      if (kidOf(row.payload) === r.keyring.activeKid) continue;
+      due.push({
+        name: `oidc_store:${row.model}`,
+        sealed: row.payload,
+        context: sealPurposes.oidc_payload.context(tenant.id, row.model, row.id),
+        replace: (from, to) => repo.replacePayload(row.model, row.id, from, to),
+        reread: async () => (await repo.find(row.model, row.id))?.payload,
+      });
+    }
+    if (rows.length < r.batch) return due;
+    after = rows[rows.length - 1]!;
+  }
+}
+
 async function rotateSecrets(r: Rotation, tenant: Tenant, all: DueSecret[]): Promise<void> {
   const due = all.filter((x) => kidOf(x.sealed) !== r.keyring.activeKid);
   if (due.length === 0) return;
@@ -210,7 +237,7 @@ async function rotateSecrets(r: Rotation, tenant: Tenant, all: DueSecret[]): Pro
   }
   r.secrets.resealed += sc.resealed;
   r.secrets.skipped += sc.skipped;
-  const names = due.map((x) => x.name).join(',');
+  const names = [...new Set(due.map((x) => x.name))].join(',');
   r.res.out(`${tenant.slug}: tenant secrets resealed=${sc.resealed} skipped=${sc.skipped} failed=${sc.failed} (${names})`);
   await forTenant(r.res.db, tenant.id).audit.append({
     action: 'tenant_secret.resealed',
@@ -226,7 +253,7 @@ function report(r: Rotation, tenantCount: number): void {
   );
   const secretsFailed = failed.filter((f) => f.secret !== undefined).length;
   res.out(
-    `tenant secrets (IdP and provider client secrets, Scavio keys, AS signing keys): resealed=${secrets.resealed} skipped=${secrets.skipped} failed=${secretsFailed}`,
+    `tenant secrets (IdP and provider client secrets, Scavio keys, AS signing keys and stored rows): resealed=${secrets.resealed} skipped=${secrets.skipped} failed=${secretsFailed}`,
   );
   if (failed.length > secretsFailed) {
     hint(res, '# Failed rows cannot be opened with this keyring (a key missing from SEAL_KEYS, or a damaged row).');
@@ -235,6 +262,7 @@ function report(r: Rotation, tenantCount: number): void {
   if (secretsFailed) {
     hint(res, '# A failed tenant secret cannot be opened with this keyring; it is left unchanged. Set it again');
     hint(res, '# (tenant set-idp, tenant set-upstream, tenant set-scavio-key; `as rotate-key` for a signing key) before removing its key from SEAL_KEYS.');
+    hint(res, '# A failed oidc_store row: a grant, session or token is a sign-in to repeat; a client must be registered again (client create…).');
   }
   hint(res, '# Not re-sealed in place (what happens to them once an old key is removed):');
   for (const [name, p] of Object.entries(sealPurposes))

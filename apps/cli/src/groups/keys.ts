@@ -15,7 +15,7 @@ export const keysCommands: CommandGroup = {
   'keys rotate': {
     usage: 'keys rotate [--batch 500] [--tenant <slug>]',
     summary:
-      're-seal stored credentials and tenant secrets (IdP/provider client secrets, Scavio keys, AS signing keys) under the active key; exit 1 if any cannot be opened',
+      're-seal stored credentials and tenant secrets (IdP/provider client secrets, Scavio keys, AS signing keys, AS stored clients, grants and sessions) under the active key; exit 1 if any cannot be opened',
     details: ['--batch    rows per query (default 500)', '--tenant   only this tenant (default: all)'],
     options: { batch: { type: 'string' }, tenant: { type: 'string' } },
     run: ({ values: v, withDb }) => withDb(async (res) => (await keysRotate(res, { batch: str(v, 'batch'), tenant: str(v, 'tenant') })).exitCode),

@@ -138,6 +138,30 @@ function signingKeys(db: Executor, tenantId: string) {
       });
     },
     /** Re-seals one key in place (`keys rotate`): written only if the row still holds `from`. */
+    /** Live rows (no expiry, or not expired) after `after` (`model` then `id`), in that order, at most `limit`: what `keys rotate` re-seals. */
+    async liveRowsAfter(after: { model: string; id: string }, limit: number): Promise<{ model: string; id: string; payload: string }[]> {
+      return db
+        .select({ model: oidcStore.model, id: oidcStore.id, payload: oidcStore.payload })
+        .from(oidcStore)
+        .where(
+          and(
+            eq(oidcStore.tenantId, tenantId),
+            sql`(${oidcStore.model}, ${oidcStore.id}) > (${after.model}, ${after.id})`,
+            sql`(${oidcStore.expiresAt} is null or ${oidcStore.expiresAt} > now())`,
+          ),
+        )
+        .orderBy(oidcStore.model, oidcStore.id)
+        .limit(limit);
+    },
+    /** Compare-and-set of a row's sealed payload: `to` is written only if the row still holds `from`. */
+    async replacePayload(model: string, id: string, from: string, to: string): Promise<boolean> {
+      const rows = await db
+        .update(oidcStore)
+        .set({ payload: to })
+        .where(and(eq(oidcStore.tenantId, tenantId), eq(oidcStore.model, model), eq(oidcStore.id, id), eq(oidcStore.payload, from)))
+        .returning({ id: oidcStore.id });
+      return rows.length === 1;
+    },
     async replaceSealedSigningKey(kid: string, from: string, to: string): Promise<boolean> {
       const rows = await db
         .update(tenantSigningKeys)
