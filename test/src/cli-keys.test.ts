@@ -39,6 +39,9 @@ describe('cli: keys rotate, end to end', () => {
     lines.length = 0;
     return keysRotate({ db: db.db, config: configWith(sealKeys), out: (l) => lines.push(l) }, { tenant: tenant.slug, ...(batch ? { batch } : {}) });
   };
+  /** Another tenant of this test, with a fresh slug. */
+  const newTenant = (displayName: string) =>
+    tenantsRepository(db.db).create({ slug: namespace('cli-keys').slug, displayName, idpIssuer: 'https://idp.example.com', enabledTools: [] });
   const row = async (name: string) => (await forTenant(db.db, tenant.id).credentials.byId(ids[name]!.id))!;
 
   beforeAll(async () => {
@@ -132,12 +135,7 @@ describe('cli: keys rotate, end to end', () => {
   });
 
   it('a row written concurrently is re-read: retried once if still under the old key, skipped if already re-sealed', async () => {
-    const t = await tenantsRepository(db.db).create({
-      slug: namespace('cli-keys').slug,
-      displayName: 'race',
-      idpIssuer: 'https://idp.example.com',
-      enabledTools: [],
-    });
+    const t = await newTenant('race');
     const scope = forTenant(db.db, t.id);
     const [frank, gina] = await Promise.all(['frank', 'gina'].map((subject) => scope.users.upsert({ issuer: t.idpIssuer, subject })));
     const old = credentialVault(parseKeyring(k1));
@@ -182,8 +180,8 @@ describe('cli: keys rotate, end to end', () => {
 
   it("re-seals the tenant's IdP client secret, provider client secrets and Scavio key under the new key; a misfiled or unknown-key secret is reported and left", async () => {
     const repo = tenantsRepository(db.db);
-    const t = await repo.create({ slug: namespace('cli-keys').slug, displayName: 'secrets', idpIssuer: 'https://idp.example.com', enabledTools: [] });
-    const other = await repo.create({ slug: namespace('cli-keys').slug, displayName: 'other', idpIssuer: 'https://idp.example.com', enabledTools: [] });
+    const t = await newTenant('secrets');
+    const other = await newTenant('other');
     const r1 = parseKeyring(k1);
     const secret = { idp: 'idp-client-secret-plain', github: 'gh-client-secret-plain', google: 'google-client-secret-plain', scavio: 'scavio-key-plain' };
     await repo.setIdpClient(t.id, { clientId: 'mcprt', clientSecretSealed: seal(r1, secret.idp, sealPurposes.idp_client_secret.context(t.id)) });
@@ -256,9 +254,8 @@ describe('cli: keys rotate, end to end', () => {
   });
 
   it("re-seals a built-in authorization server's signing keys (current and retired) in place: same keys, same kids, k2 alone opens them; a misfiled one is reported", async () => {
-    const repo = tenantsRepository(db.db);
-    const t = await repo.create({ slug: namespace('cli-keys').slug, displayName: 'as', idpIssuer: 'https://idp.example.com', enabledTools: [] });
-    const other = await repo.create({ slug: namespace('cli-keys').slug, displayName: 'as-other', idpIssuer: 'https://idp.example.com', enabledTools: [] });
+    const t = await newTenant('as');
+    const other = await newTenant('as-other');
     const store = oidcStoreRepository(db.db, t.id);
     const r1 = parseKeyring(k1);
     await loadSigningKeys(t.id, store, r1); // the first key
@@ -289,12 +286,7 @@ describe('cli: keys rotate, end to end', () => {
   });
 
   it("re-seals a built-in authorization server's live stored rows (a pre-registered client, a blocked document, a grant) in place; an expired row is left; k2 alone opens them", async () => {
-    const t = await tenantsRepository(db.db).create({
-      slug: namespace('cli-keys').slug,
-      displayName: 'store',
-      idpIssuer: 'https://idp.example.com',
-      enabledTools: [],
-    });
+    const t = await newTenant('store');
     const store = oidcStoreRepository(db.db, t.id);
     const r1 = parseKeyring(k1);
     const client = { client_id: 'mcprt_svc_kept', client_secret: 'svc-secret-kept', grant_types: ['client_credentials'] };
@@ -328,7 +320,7 @@ describe('cli: keys rotate, end to end', () => {
 
   it('a tenant secret changed meanwhile is not overwritten (compare-and-set on the sealed value)', async () => {
     const repo = tenantsRepository(db.db);
-    const t = await repo.create({ slug: namespace('cli-keys').slug, displayName: 'cas', idpIssuer: 'https://idp.example.com', enabledTools: [] });
+    const t = await newTenant('cas');
     const r1 = parseKeyring(k1);
     const first = seal(r1, 'first', sealPurposes.scavio_api_key.context(t.id));
     const second = seal(r1, 'second', sealPurposes.scavio_api_key.context(t.id));
