@@ -136,6 +136,37 @@ describe('admission gate (real Postgres)', () => {
     }
   });
 
+  it("a notice that comes late (the record's commit waits on a lock) is still waited for: no read queues behind the busy pool", async () => {
+    // A loaded machine delays the commit, and so the notice, by tens of milliseconds. A load that
+    // gave up on the notice after a few milliseconds would read, find nothing, and queue behind the
+    // worker's busy connection; waiting for the notice, it takes the row when the commit comes.
+    const busy = withCallStatements(createDb(database.ownerUrl, { max: 1 }), { admissionWaitMs: 3_000 });
+    try {
+      await busy.calls.watchAdmissions();
+      const sleeping = busy.sql`select pg_sleep(0.8)`.execute();
+      await sleep(50);
+      const c = input(dan, 100_000);
+      let load: Promise<[ToolCall | undefined, number]> | undefined;
+      // The record's foreign key check needs a share lock on Dan's row: held for 60 ms, it holds the commit back.
+      const locked = api.sql.begin(async (tx) => {
+        await tx`select 1 from users where id = ${dan} for update`;
+        await sleep(60);
+      });
+      await sleep(10);
+      const t0 = Date.now();
+      const recorded = api.calls.record(tenant, c, () => (load = busy.calls.load(tenant, c.id, true).then((row) => [row, Date.now() - t0])));
+      await locked;
+      expect((await recorded).admitted).toBe(true);
+      const [row, ms] = await load!;
+      await sleeping;
+      expect(row).toMatchObject({ id: c.id, status: 'queued' });
+      expect(ms).toBeGreaterThanOrEqual(40); // it did wait for the commit
+      expect(ms).toBeLessThan(500); // and not for the busy connection
+    } finally {
+      await busy.close();
+    }
+  });
+
   it('a job that claims the gate but whose notice never comes is read after a moment', async () => {
     const c = input(dan, 100_000);
     expect((await api.calls.record(tenant, c)).admitted).toBe(true); // a batch of one without `held`: no notice

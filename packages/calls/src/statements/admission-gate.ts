@@ -37,7 +37,15 @@ export interface GatedRecordItem {
 
 /** The longest a worker waits for the row of a job it took before the row's admission committed. */
 export const ADMISSION_WAIT_MS = 5_000;
+/** The first wait for a notice before a read, for a job not known to come through the gate. */
 const FIRST_RECHECK_MS = 5;
+/**
+ * The same for a job added through the gate: its notice is due, and a read before the commit finds
+ * nothing while it queues for a pooled connection (behind a busy worker's statements, that is the
+ * whole wait). The notice wakes the wait the moment it arrives, so this costs only when the notice
+ * is lost (a LISTEN connection reconnecting, a record that failed).
+ */
+const ANNOUNCED_FIRST_RECHECK_MS = 100;
 
 /** The record batch: a lone call on an idle API through the gate, any other batch plain. */
 export function gateLoneCall(sql: postgres.Sql): (items: GatedRecordItem[]) => Promise<RecordCallResult[]> {
@@ -78,7 +86,8 @@ export const loadOrWait =
     const read = toRead.length > 0 ? await loadMany(sql)(toRead) : [];
     const found = new Map(toRead.map((i, k) => [i.id, read[k]]));
     const missing = items.filter((i, k) => out[k] === undefined && found.get(i.id) === undefined);
-    for (const [id, call] of await Promise.all(missing.map(async (i) => [i.id, await waitForRow(sql, watch, i, waitMs)] as const))) found.set(id, call);
+    for (const [id, call] of await Promise.all(missing.map(async (i) => [i.id, await waitForRow(sql, watch, i, waitMs, i.announced)] as const)))
+      found.set(id, call);
     return items.map((i, k) => out[k] ?? found.get(i.id));
   };
 
@@ -87,9 +96,15 @@ export const loadOrWait =
  * with nothing heard after a moment, a read of any status (a final row ends it: a duplicate job after
  * the result) and then reads at growing intervals until `waitMs`.
  */
-async function waitForRow(sql: postgres.Sql, watch: AdmissionWatch, item: { tenantId: string; id: string }, waitMs: number): Promise<ToolCall | undefined> {
+async function waitForRow(
+  sql: postgres.Sql,
+  watch: AdmissionWatch,
+  item: { tenantId: string; id: string },
+  waitMs: number,
+  announced = false,
+): Promise<ToolCall | undefined> {
   const deadline = Date.now() + waitMs;
-  for (let step = FIRST_RECHECK_MS; ; step *= 2) {
+  for (let step = announced ? ANNOUNCED_FIRST_RECHECK_MS : FIRST_RECHECK_MS; ; step *= 2) {
     await watch.next(item.id, Math.min(step, Math.max(0, deadline - Date.now())));
     const heard = watch.heard(item.id);
     if (heard === 'refused') return undefined;
