@@ -74,7 +74,7 @@ describe('sensitive arguments reach the tool, sealed, and are shown only redacte
       tokenScopes: ['tools:echo'],
       args: { message: 'b', secret: 'other' },
       requestId: 'req-moved',
-      log: createLogger({ name: 'test', level: 'silent' }),
+      logs: { log: createLogger({ name: 'test', level: 'silent' }) },
     });
     if (second.kind !== 'accepted') throw new Error('not accepted');
     const queued = { id: second.call.id };
@@ -157,7 +157,7 @@ describe('an idempotency key means one request', () => {
       tool,
       tokenScopes: ['tools:echo'],
       requestId: 'req-race',
-      log: createLogger({ name: 'test', level: 'silent' }),
+      logs: { log: createLogger({ name: 'test', level: 'silent' }) },
     };
     const first = await submitCall(r, { ...base, scope: s.scope, args: { message: 'first' }, idempotencyKey: 'k-23505' });
     expect(first.kind).toBe('accepted');

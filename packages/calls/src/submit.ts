@@ -43,8 +43,8 @@ export interface SubmitInput {
   inputResponses?: Record<string, unknown> | undefined;
   /** Record it as a task waiting for more answers (`awaiting_input`) instead of queueing it. */
   awaitInput?: boolean;
-  /** The request's logger (request id, tenant, user bound). */
-  log: Pick<Logger, 'info' | 'warn'>;
+  /** Holds the request's logger (request id, tenant, user bound), which may be built on first read. */
+  logs: { readonly log: Pick<Logger, 'info' | 'warn'> };
 }
 
 export type SubmitOutcome =
@@ -237,11 +237,11 @@ async function enqueueAccepted(
 ): Promise<SubmitOutcome> {
   try {
     await (added ?? enqueueCall(r, call, credential));
-    if (r.log.isLevelEnabled('info')) input.log.info({ callId: call.id, tool: input.tool.name }, 'tool call accepted');
+    if (r.log.isLevelEnabled('info')) input.logs.log.info({ callId: call.id, tool: input.tool.name }, 'tool call accepted');
     return { kind: 'accepted', call, enqueued: true };
   } catch (e) {
     r.metrics.enqueueFailures.inc();
-    input.log.warn({ callId: call.id, tool: input.tool.name, code: e instanceof AppError ? e.code : 'unknown' }, 'enqueue failed; reconciler will retry');
+    input.logs.log.warn({ callId: call.id, tool: input.tool.name, code: e instanceof AppError ? e.code : 'unknown' }, 'enqueue failed; reconciler will retry');
     return { kind: 'accepted', call, enqueued: false };
   }
 }

@@ -4,7 +4,7 @@ import type { Logger } from '@mcprt/observability';
 import type { Middleware } from 'koa';
 import { databaseUnavailable, isDatabaseUnavailable, type OutageLog } from './outage.js';
 import { renderHtml, renderJson } from './render-error.js';
-import { installRequestLog, type ApiState } from './state.js';
+import { RequestState, type ApiState } from './state.js';
 
 /**
  * Outermost middleware: assigns the request id, binds a child logger, and is the one place a thrown
@@ -18,10 +18,9 @@ export function errorHandler(log: Logger, opts: { outages?: OutageLog; retryAfte
     // client-chosen value could collide with, or impersonate, another request's. A client's own
     // X-Request-Id is kept beside it in the log lines only, labelled as the client's.
     const requestId = randomUUID();
-    ctx.state.requestId = requestId;
     const incoming = ctx.req.headers['x-request-id'];
-    installRequestLog(
-      ctx.state,
+    ctx.state = new RequestState(
+      requestId,
       log,
       typeof incoming === 'string' && CLIENT_REQUEST_ID.test(incoming) ? { requestId, clientRequestId: incoming } : { requestId },
     );

@@ -6,9 +6,9 @@ import type { ParameterizedContext } from 'koa';
 
 /** What middlewares put on `ctx.state`, in the order they run. */
 export interface ApiState {
-  requestId: string;
+  readonly requestId: string;
   /** The request's logger, bound to everything `bindLog` added so far (built on first use). */
-  log: Logger;
+  readonly log: Logger;
   tenant?: Tenant;
   scope?: TenantScope;
   token?: VerifiedToken;
@@ -31,25 +31,47 @@ export function required<K extends keyof ApiState>(ctx: { state: ApiState }, key
 }
 
 /**
- * Give the request's logger a lazily built child: bindings accumulate as middlewares learn the
- * tenant and user, and the pino child is created only if something logs (most requests log once).
+ * `ctx.state` of every request (the outermost middleware puts it there): the request id, and the
+ * request's logger as a lazily built child, whose bindings accumulate as middlewares learn the
+ * tenant and user (`bindLog`); the pino child is created only if something logs.
+ *
+ * A class, with `log` a getter on its prototype, and never a getter defined on each request's
+ * object: V8 gives an object whose accessor is a closure of its own a hidden class of its own,
+ * allocated in the old generation, which keeps that closure (and all it reaches) alive through every
+ * young-generation collection until the next full one. A per-request accessor made each request's
+ * objects survive and be promoted, and the API's scavenges took milliseconds
+ * (docs/architecture.md, "Per-request accessors").
  */
-export function installRequestLog(state: ApiState, root: Logger, bindings: Record<string, unknown>): void {
-  const all = { ...bindings };
-  let built: Logger | undefined;
-  Object.defineProperty(state, 'log', {
-    configurable: true,
-    enumerable: true,
-    get: () => (built ??= root.child(all)),
-  });
-  (state as ApiState & { [BIND]?: (b: Record<string, unknown>) => void })[BIND] = (b) => {
-    Object.assign(all, b);
-    built = undefined;
-  };
+export class RequestState implements ApiState {
+  readonly requestId: string;
+  tenant?: Tenant;
+  scope?: TenantScope;
+  token?: VerifiedToken;
+  user?: User;
+  apiKey?: ApiState['apiKey'];
+  operator?: ApiState['operator'];
+  errorFormat?: ApiState['errorFormat'];
+  readonly #root: Logger;
+  readonly #bindings: Record<string, unknown>;
+  #built: Logger | undefined;
+
+  constructor(requestId: string, root: Logger, bindings: Record<string, unknown>) {
+    this.requestId = requestId;
+    this.#root = root;
+    this.#bindings = { ...bindings };
+  }
+
+  get log(): Logger {
+    return (this.#built ??= this.#root.child(this.#bindings));
+  }
+
+  /** Add bindings to the request's logger (the next log line carries them). */
+  bind(bindings: Record<string, unknown>): void {
+    Object.assign(this.#bindings, bindings);
+    this.#built = undefined;
+  }
 }
 
-const BIND = Symbol('bindLog');
-
 export function bindLog(state: ApiState, bindings: Record<string, unknown>): void {
-  (state as ApiState & { [BIND]?: (b: Record<string, unknown>) => void })[BIND]?.(bindings);
+  if (state instanceof RequestState) state.bind(bindings);
 }

@@ -1,4 +1,4 @@
-import type { ApiState } from '../http/state.js';
+import { required, type ApiState } from '../http/state.js';
 import type { McpOperation } from './operation.js';
 
 /** The verified identity of one MCP request, as the route hands it to the request's own server. */
@@ -8,3 +8,36 @@ export type RequestIdentity = Required<Pick<ApiState, 'tenant' | 'scope' | 'toke
   /** Told what the answer was (a tool error, a JSON-RPC error), for the request's span and duration metric (operation.ts). */
   operation?: McpOperation;
 };
+
+/**
+ * The identity of an MCP request, read from its verified `ctx.state`. A class: `log` stays lazy (the
+ * request's logger is built only if something logs) as a getter on the prototype, never as a getter
+ * in a per-request object literal, which V8 gives a hidden class of its own in the old generation and
+ * which then keeps the request's objects alive through young-generation collections
+ * (http/state.ts, `RequestState`).
+ */
+export class McpRequestIdentity implements RequestIdentity {
+  readonly tenant: RequestIdentity['tenant'];
+  readonly scope: RequestIdentity['scope'];
+  readonly token: RequestIdentity['token'];
+  readonly user: RequestIdentity['user'];
+  readonly requestId: string;
+  readonly #state: ApiState;
+
+  constructor(
+    state: ApiState,
+    readonly operation: McpOperation,
+    readonly onUnavailable: () => void,
+  ) {
+    this.#state = state;
+    this.tenant = required({ state }, 'tenant');
+    this.scope = required({ state }, 'scope');
+    this.token = required({ state }, 'token');
+    this.user = required({ state }, 'user');
+    this.requestId = state.requestId;
+  }
+
+  get log(): ApiState['log'] {
+    return this.#state.log;
+  }
+}

@@ -148,9 +148,7 @@ export async function answerToolCall(turn: Turn): Promise<Answer> {
     tokenScopes: who.token.scopes,
     args: req.params.arguments,
     requestId: who.requestId,
-    get log() {
-      return who.log;
-    },
+    logs: who,
     // A final round's state records one call at most: repeats of it find that call (its nonce is the key).
     idempotencyKey: key ?? (input?.kind === 'ready' && input.nonce ? `mrtr.${input.nonce}` : undefined),
     inputResponses: input?.responses,

@@ -12,6 +12,7 @@ import { rememberInitialize, rememberLogLevel } from '../mcp/client-capabilities
 import { inputAnswerOf } from '../mcp/legacy-input.js';
 import { observeMcpRequest, type McpOperation, type OperationDeps } from '../mcp/operation.js';
 import { paramHeaders } from '../mcp/param-headers.js';
+import { McpRequestIdentity } from '../mcp/request-identity.js';
 import { createMcpFront, type McpFront } from '../mcp/serve-request.js';
 
 export type McpRouteDeps = McpDeps &
@@ -111,22 +112,9 @@ function stepUp(d: { publicUrl: string; registry: Pick<ToolRegistry, 'get'> }): 
 /** Hands the request to the protocol front with a builder for its own server (stateless: one per request). */
 function handleMcp(r: McpRouteDeps, front: McpFront): Middleware<ApiState> {
   return async (ctx) => {
-    const state = ctx.state;
     let unavailable = false;
     const operation: McpOperation = {};
-    const who = {
-      onUnavailable: () => (unavailable = true),
-      operation,
-      tenant: required(ctx, 'tenant'),
-      scope: required(ctx, 'scope'),
-      token: required(ctx, 'token'),
-      user: required(ctx, 'user'),
-      requestId: state.requestId,
-      // A getter, like ctx.state.log: the pino child is built only if something is logged.
-      get log() {
-        return state.log;
-      },
-    };
+    const who = new McpRequestIdentity(ctx.state, operation, () => (unavailable = true));
     // A 2025 client's answer to a request a waiting tools/call sent it (legacy-input.ts): handed over.
     const answer = inputAnswerOf(who, ctx.request.body);
     if (answer) {
