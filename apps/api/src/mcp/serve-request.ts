@@ -108,7 +108,13 @@ export function createMcpFront(opts: { onerror?: (e: Error) => void } = {}): Mcp
           response = await serveLegacy(build('legacy', abort.signal), request, parsedBody, stream);
         } else {
           builders.set(request, (era) => build(era, abort.signal));
-          response = await modern.fetch(request, { parsedBody });
+          try {
+            response = await modern.fetch(request, { parsedBody });
+          } finally {
+            // Not left to the WeakMap: an entry stays in the table until a full collection notices
+            // its key is gone, and its builder reaches the whole request.
+            builders.delete(request);
+          }
         }
         response.headers.forEach((value, name) => ctx.set(name, value));
         // An SSE answer (a handler sent notifications, e.g. progress while a call runs) is
