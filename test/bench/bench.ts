@@ -59,6 +59,9 @@
  *                      ./cpu-prof.mjs); open in DevTools
  *   BENCH_ALLOC_PROF=<dir>  write api-<pid>.heapprofile and worker-<pid>.heapprofile: sampled allocations
  *                      over the processes' lives, garbage included (./cpu-prof.mjs); open in DevTools
+ *   MCPRT_APP_NODE_ARGS  extra node flags for the API and worker processes (space-separated; e.g.
+ *                      --trace-gc-nvp, one line per collection with what survived and was promoted)
+ *   MCPRT_APP_OUTPUT_DIR=<dir>  each API and worker process's whole output also to <dir>/<app>-<pid>.log
  *   BENCH_OTEL=on      tracing on in the API and the workers (OTEL_TRACES_EXPORTER=otlp, http/protobuf, the
  *                      default batch settings, every call sampled) exporting to a sink in this process
  *                      that reads and drops the requests (a collector's cost is not measured)

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { sleep } from './wait-for.js';
 
@@ -41,7 +42,11 @@ export function spawnApp(app: 'api' | 'worker', env: Record<string, string>, ext
   child.once('exit', () => process.removeListener('exit', reap));
   let out = '';
   // Keep the tail only: a benchmark's worker logs a line per call.
+  // MCPRT_APP_OUTPUT_DIR: each process's whole output also goes to <dir>/<app>-<pid>.log (what V8's
+  // --trace-gc-nvp, given through MCPRT_APP_NODE_ARGS, prints there; the tail kept here is short).
+  const copy = process.env.MCPRT_APP_OUTPUT_DIR ? createWriteStream(`${process.env.MCPRT_APP_OUTPUT_DIR}/${app}-${child.pid}.log`) : undefined;
   const append = (b: Buffer) => {
+    copy?.write(b);
     out += b.toString();
     if (out.length > 256_000) out = out.slice(-128_000);
   };
