@@ -2,8 +2,8 @@
  * Aborted when either is: for `CompletionWaiter.wait`, which reads `aborted` between wake-ups. Not
  * `AbortSignal.any`, which builds a signal tracked by weak references in both sources (≈5–40 µs a
  * call on Node 20 and 22, and GC work) for a flag read once a wake-up. A class, not a getter in an
- * object literal: V8 gives an object with an accessor of its own a hidden class of its own, in the
- * old generation, which keeps what the getter reaches alive through young-generation collections.
+ * object literal: V8 holds an own accessor's closure from the old generation, which keeps what the
+ * getter reaches alive through young-generation collections.
  */
 export function eitherAborted(a: Pick<AbortSignal, 'aborted'>, b: Pick<AbortSignal, 'aborted'> | undefined): Pick<AbortSignal, 'aborted'> {
   return b ? new EitherAborted(a, b) : a;

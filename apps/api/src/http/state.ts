@@ -36,9 +36,9 @@ export function required<K extends keyof ApiState>(ctx: { state: ApiState }, key
  * tenant and user (`bindLog`); the pino child is created only if something logs.
  *
  * A class, with `log` a getter on its prototype, and never a getter defined on each request's
- * object: V8 gives an object whose accessor is a closure of its own a hidden class of its own,
- * allocated in the old generation, which keeps that closure (and all it reaches) alive through every
- * young-generation collection until the next full one. A per-request accessor made each request's
+ * object: V8 keeps an own accessor's getter/setter pair in the old generation, so a getter that is a
+ * closure made for one object keeps all it reaches alive through every young-generation collection
+ * until the next full one, the object long dead. A per-request accessor made each request's
  * objects survive and be promoted, and the API's scavenges took milliseconds
  * (docs/architecture.md, "Per-request accessors").
  */

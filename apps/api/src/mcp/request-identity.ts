@@ -12,9 +12,8 @@ export type RequestIdentity = Required<Pick<ApiState, 'tenant' | 'scope' | 'toke
 /**
  * The identity of an MCP request, read from its verified `ctx.state`. A class: `log` stays lazy (the
  * request's logger is built only if something logs) as a getter on the prototype, never as a getter
- * in a per-request object literal, which V8 gives a hidden class of its own in the old generation and
- * which then keeps the request's objects alive through young-generation collections
- * (http/state.ts, `RequestState`).
+ * in a per-request object literal, whose closure V8 then holds from the old generation, keeping the
+ * request's objects alive through young-generation collections (http/state.ts, `RequestState`).
  */
 export class McpRequestIdentity implements RequestIdentity {
   readonly tenant: RequestIdentity['tenant'];
