@@ -7,7 +7,7 @@ import type { Deployment } from './deployment.js';
 import { oneInFlight, openLoop } from './latency.js';
 import { drive, type RunStats } from './load.js';
 import type { Peer } from './peer.js';
-import { addDelta, cpuLine, cpuSnapshot, peerCpuSnapshot, type Sums } from './probes.js';
+import { addDelta, cpuLine, cpuSnapshot, peerCpuSnapshot, perCallLine, wakeSnapshot, type Sums } from './probes.js';
 import { CALLS, CONCURRENCY, ERROR_BUDGET, LATENCY_SAMPLES, LATENCY_WARMUP, OPEN_LOOP_S } from './settings.js';
 import { log, pct, round } from './stats.js';
 import type { ModeResult } from './throughput-mode.js';
@@ -40,6 +40,7 @@ export async function latencyMode(d: Deployment, peer: Peer): Promise<ModeResult
 
   log(cpuLine('1 in flight, e2e CPU per call', e1.cpu, e1.latencies.length, e1.ms));
   log(cpuLine('1 in flight, peer CPU per call', p1.cpu, p1.latencies.length, p1.ms));
+  log(perCallLine('1 in flight, e2e wake-ups per call', e1.wakes, e1.latencies.length));
 
   await d.refreshBetweenPhases();
   const eo = await withCpu(d, () => openLoop(d.clients, rate, OPEN_LOOP_S));
@@ -49,6 +50,7 @@ export async function latencyMode(d: Deployment, peer: Peer): Promise<ModeResult
   );
   log(cpuLine('open loop, e2e CPU per call', eo.cpu, eo.latencies.length, eo.ms));
   log(cpuLine('open loop, peer CPU per call', po.cpu, po.latencies.length, po.ms));
+  log(perCallLine('open loop, e2e wake-ups per call', eo.wakes, eo.latencies.length));
   let ok = true;
   for (const [name, s] of Object.entries({ 'e2e 1-in-flight': e1, 'peer 1-in-flight': p1, 'e2e open-loop': eo, 'peer open-loop': po })) {
     if (s.errors > s.latencies.length * ERROR_BUDGET) {
@@ -66,14 +68,17 @@ export async function latencyMode(d: Deployment, peer: Peer): Promise<ModeResult
 }
 
 /** A phase of the e2e path with the CPU each part of the deployment used during it (and its wall time). */
-async function withCpu<S extends RunStats>(d: Deployment, run: () => Promise<S>): Promise<S & { cpu: Sums; ms: number }> {
+async function withCpu<S extends RunStats>(d: Deployment, run: () => Promise<S>): Promise<S & { cpu: Sums; wakes: Sums; ms: number }> {
   const cpu: Sums = {};
+  const wakes: Sums = {};
+  const w0 = await wakeSnapshot(d.stack, d.pids);
   const c0 = await cpuSnapshot(d.stack, d.pids);
   const t0 = performance.now();
   const s = await run();
   const ms = performance.now() - t0;
   addDelta(cpu, c0, await cpuSnapshot(d.stack, d.pids));
-  return { ...s, cpu, ms };
+  addDelta(wakes, w0, await wakeSnapshot(d.stack, d.pids));
+  return { ...s, cpu, wakes, ms };
 }
 
 /** The same for the peer. */

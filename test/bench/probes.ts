@@ -66,9 +66,12 @@ export async function cpuSnapshot(stack: Stack, pids: Pids): Promise<Record<stri
     out[pids.worker.length > 1 ? `worker processes (${pids.worker.length})` : 'worker process'] = pids.worker.reduce((a, pid) => a + ticks(pid), 0);
   try {
     const rows = await stack.db.sql<
-      { pid: number; app: string }[]
-    >`select pid, application_name as app from pg_stat_activity where datname = current_database() and application_name in ('mcprt-api', 'mcprt-worker')`;
-    for (const r of rows) out[`pg backends of ${r.app}`] = (out[`pg backends of ${r.app}`] ?? 0) + (ticks(r.pid) || 0);
+      { pid: number; app: string; listener: boolean }[]
+    >`select pid, application_name as app, query ilike 'listen %' as listener from pg_stat_activity where datname = current_database() and application_name in ('mcprt-api', 'mcprt-worker')`;
+    for (const r of rows) {
+      const k = `pg backends of ${r.app}${r.listener ? ' (LISTEN)' : ''}`;
+      out[k] = (out[k] ?? 0) + (ticks(r.pid) || 0);
+    }
   } catch {
     /* not available */
   }
@@ -79,6 +82,55 @@ export async function cpuSnapshot(stack: Stack, pids: Pids): Promise<Record<stri
     await redis.quit().catch(() => undefined);
   }
   return out;
+}
+
+/** Times a process's main thread has gone to sleep and been woken since it started (voluntary context switches, /proc/<pid>/status). */
+function sleeps(pid: number): number {
+  try {
+    return Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Wake-ups so far of each process on a call's path: the API and worker main threads, the Postgres
+ * backends of each app split into the ones that only LISTEN and the pools', and the Redis server (its
+ * main thread: all its clients). On this machine a wake-up of a sleeping process is the unit a lone
+ * call's latency and a loaded machine's CPU are made of.
+ */
+export async function wakeSnapshot(stack: Stack, pids: Pids): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  out['api'] = pids.api.reduce((a, pid) => a + sleeps(pid), 0);
+  out['worker'] = pids.worker.reduce((a, pid) => a + sleeps(pid), 0);
+  try {
+    const rows = await stack.db.sql<
+      { pid: number; app: string; listener: boolean }[]
+    >`select pid, application_name as app, query ilike 'listen %' as listener from pg_stat_activity where datname = current_database() and application_name in ('mcprt-api', 'mcprt-worker')`;
+    for (const r of rows) {
+      const k = `pg ${r.app.replace('mcprt-', '')} ${r.listener ? 'listeners' : 'pool'}`;
+      out[k] = (out[k] ?? 0) + (sleeps(r.pid) || 0);
+    }
+  } catch {
+    /* not available */
+  }
+  const redis = new Redis(stack.config.REDIS_URL);
+  try {
+    const pid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
+    out['redis'] = sleeps(pid);
+  } catch {
+    /* not available */
+  } finally {
+    await redis.quit().catch(() => undefined);
+  }
+  return out;
+}
+
+/** One line of per-call counts (wake-ups, system calls) from the deltas of a phase. */
+export function perCallLine(label: string, sums: Sums, calls: number): string {
+  const parts = Object.entries(sums);
+  const total = parts.reduce((a, [, v]) => a + v, 0);
+  return `  ${label}: ${parts.map(([k, v]) => `${k} ${round(v / calls, 2)}`).join(', ')}; total ${round(total / calls, 2)}`;
 }
 
 /**
