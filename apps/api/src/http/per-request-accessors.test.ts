@@ -13,7 +13,8 @@ import { RequestState } from './state.js';
  * young-generation collection until the next full one. Measured on the API: a fifth of each request's
  * allocation survived every scavenge, and scavenges took milliseconds at one call in flight
  * (docs/architecture.md, "Per-request accessors"). Allowed: accessors on a prototype, and own accessors
- * whose functions are shared by every instance (zod's failed-parse result, patches/zod@4.6.7.patch).
+ * whose functions are shared by every instance (zod's failed-parse result and an object schema's
+ * `shape`, patches/zod@4.6.7.patch).
  */
 function ownAccessorsShared(a: object, b: object): Record<string, boolean> {
   const out: Record<string, boolean> = {};
@@ -48,6 +49,23 @@ describe('per-request objects have no accessors of their own', () => {
     const replaced = new z.ZodError([]);
     (b as { error: unknown }).error = replaced;
     expect(b.error).toBe(replaced);
+  });
+
+  it("zod's object schema: the def's `shape` is an accessor shared by every def, frozen on first read; clones and unions still read it", () => {
+    const make = () => z.object({ kind: z.literal('a'), message: z.string() });
+    const [a, b] = [make(), make()];
+    expect(ownAccessorsShared(a._zod.def, b._zod.def)).toEqual({ shape: true });
+    const first = a._zod.def.shape;
+    expect(Object.keys(first)).toEqual(['kind', 'message']);
+    expect(a._zod.def.shape).toBe(first); // frozen: a data property from now on
+    expect(Object.getOwnPropertyDescriptor(a._zod.def, 'shape')?.get).toBeUndefined();
+    expect(Object.keys(b._zod.def)).toEqual(Object.keys(make()._zod.def)); // nothing new is enumerable
+    expect(Object.keys(b.extend({ n: z.number() }).shape)).toEqual(['kind', 'message', 'n']);
+    expect(b.strict().safeParse({ kind: 'a', message: 'x', extra: 1 }).success).toBe(false);
+    expect(b.pick({ message: true }).parse({ message: 'x' })).toEqual({ message: 'x' });
+    const union = z.discriminatedUnion('kind', [make(), z.object({ kind: z.literal('b'), n: z.number() })]);
+    expect(union.parse({ kind: 'b', n: 1 })).toEqual({ kind: 'b', n: 1 });
+    expect(union.safeParse({ kind: 'a', message: 1 }).success).toBe(false);
   });
 
   it('the request state, the MCP request identity and eitherAborted', () => {
