@@ -134,6 +134,22 @@ describe('production build', () => {
         expect(script, `${app} ${format}`).toContain('mcprt patch');
       }
     }
+    // And our patches to postgres.js and zod, which keep each query's and each object schema's
+    // objects out of the young collections' survivors (docs/architecture.md, "Performance").
+    const patched: [string, string, string][] = [
+      ['postgres@3.4.9', 'postgres/src/query.js', 'settleResolve'],
+      ['postgres@3.4.9', 'postgres/cjs/src/query.js', 'settleResolve'],
+      ['zod@4.6.7', 'zod/v4/core/util.js', 'installShapeAccessor'],
+      ['zod@4.6.7', 'zod/v4/core/util.cjs', 'installShapeAccessor'],
+      ['zod@4.6.7', 'zod/v4/core/parse.js', 'class Failure'],
+    ];
+    for (const app of ['api', 'worker']) {
+      for (const [pkg, file, mark] of patched) {
+        const copies = readdirSync(join(out, app, 'node_modules', '.pnpm')).filter((d) => d.startsWith(pkg));
+        expect(copies, `${app} ${pkg}`).toHaveLength(1);
+        expect(readFileSync(join(out, app, 'node_modules', '.pnpm', copies[0]!, 'node_modules', file), 'utf8'), `${app} ${file}`).toContain(mark);
+      }
+    }
   });
 
   it('runs the compiled API and worker with node, serves a tool call, and keeps /metrics off the public port', async () => {
