@@ -53,6 +53,13 @@ export async function heapUsedMb(metricsUrl: string): Promise<number> {
   }
 }
 
+/** The Postgres backends of the API and the worker, each marked if it only LISTENs (postgres.js keeps one connection for that). */
+function appBackends(stack: Stack): Promise<{ pid: number; app: string; listener: boolean }[]> {
+  return stack.db.sql<
+    { pid: number; app: string; listener: boolean }[]
+  >`select pid, application_name as app, query ilike 'listen %' as listener from pg_stat_activity where datname = current_database() and application_name in ('mcprt-api', 'mcprt-worker')`;
+}
+
 /**
  * CPU seconds used so far by each part of the deployment, where it is cheap to tell: this process
  * (API + MCP clients), the worker process and the Postgres backends of each pool (Linux /proc), Redis
@@ -65,9 +72,7 @@ export async function cpuSnapshot(stack: Stack, pids: Pids): Promise<Record<stri
   if (pids.worker.length)
     out[pids.worker.length > 1 ? `worker processes (${pids.worker.length})` : 'worker process'] = pids.worker.reduce((a, pid) => a + ticks(pid), 0);
   try {
-    const rows = await stack.db.sql<
-      { pid: number; app: string; listener: boolean }[]
-    >`select pid, application_name as app, query ilike 'listen %' as listener from pg_stat_activity where datname = current_database() and application_name in ('mcprt-api', 'mcprt-worker')`;
+    const rows = await appBackends(stack);
     for (const r of rows) {
       const k = `pg backends of ${r.app}${r.listener ? ' (LISTEN)' : ''}`;
       out[k] = (out[k] ?? 0) + (ticks(r.pid) || 0);
@@ -104,9 +109,7 @@ export async function wakeSnapshot(stack: Stack, pids: Pids): Promise<Record<str
   out['api'] = pids.api.reduce((a, pid) => a + sleeps(pid), 0);
   out['worker'] = pids.worker.reduce((a, pid) => a + sleeps(pid), 0);
   try {
-    const rows = await stack.db.sql<
-      { pid: number; app: string; listener: boolean }[]
-    >`select pid, application_name as app, query ilike 'listen %' as listener from pg_stat_activity where datname = current_database() and application_name in ('mcprt-api', 'mcprt-worker')`;
+    const rows = await appBackends(stack);
     for (const r of rows) {
       const k = `pg ${r.app.replace('mcprt-', '')} ${r.listener ? 'listeners' : 'pool'}`;
       out[k] = (out[k] ?? 0) + (sleeps(r.pid) || 0);
@@ -126,7 +129,7 @@ export async function wakeSnapshot(stack: Stack, pids: Pids): Promise<Record<str
   return out;
 }
 
-/** One line of per-call counts (wake-ups, system calls) from the deltas of a phase. */
+/** One line of per-call counts (wake-ups) from the deltas of a phase, and their total. */
 export function perCallLine(label: string, sums: Sums, calls: number): string {
   const parts = Object.entries(sums);
   const total = parts.reduce((a, [, v]) => a + v, 0);
